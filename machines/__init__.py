@@ -1,0 +1,37 @@
+"""Pure domain definitions: state machines, their compiled tables and the case fold.
+
+Nothing here does I/O or reads the clock.
+"""
+
+from machines.complaint import COMPLAINT_V1, ComplaintChart
+from machines.definition import (
+    Allowed,
+    AttributeSpec,
+    Blocked,
+    Condition,
+    Decision,
+    MachineDefinition,
+    NotAllowed,
+    Rule,
+)
+from machines.fold import OPEN_EVENT, Folded, opened, step
+from machines.registry import MachineRegistry, UnknownMachineError
+
+__all__ = [
+    "COMPLAINT_V1",
+    "OPEN_EVENT",
+    "Allowed",
+    "AttributeSpec",
+    "Blocked",
+    "ComplaintChart",
+    "Condition",
+    "Decision",
+    "Folded",
+    "MachineDefinition",
+    "MachineRegistry",
+    "NotAllowed",
+    "Rule",
+    "UnknownMachineError",
+    "opened",
+    "step",
+]

@@ -1,0 +1,119 @@
+"""The standard complaint machine: the six handling steps of the domain, version 1.
+
+``received -> apologised -> needs_confirmed -> resolved -> followed_up``, with the ways
+back (the customer rejects the solution; a follow-up finds them unhappy and the case
+reopens) and out (the customer withdraws). ``note``, ``contact`` and ``assign`` change
+no state but belong in the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from statemachine import State, StateChart
+
+from machines.definition import AttributeSpec, MachineDefinition
+
+LOW_SATISFACTION = 2
+"""A follow-up score at or below this lets the case be reopened."""
+
+
+def solution_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """needs the agreed solution: data solution=<non-empty text>"""
+    solution = data.get("solution")
+    return isinstance(solution, str) and bool(solution.strip())
+
+
+def satisfaction_in_range(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """needs the customer's satisfaction score: data satisfaction=<whole number 1 to 5>"""
+    score = data.get("satisfaction")
+    return isinstance(score, int) and not isinstance(score, bool) and 1 <= score <= 5
+
+
+def last_follow_up_unhappy(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """only after a follow-up with a low satisfaction score (2 or less)"""
+    score = facts.get("satisfaction")
+    return isinstance(score, int) and score <= LOW_SATISFACTION
+
+
+def note_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """needs the note text: --note TEXT (data note=<non-empty text>)"""
+    note = data.get("note")
+    return isinstance(note, str) and bool(note.strip())
+
+
+def new_owner_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """needs the new owner, other than the current one: data to=<agent>"""
+    to = data.get("to")
+    return isinstance(to, str) and bool(to.strip()) and to != facts.get("owner")
+
+
+class ComplaintChart(StateChart[Any]):
+    """Complaint handling, version 1."""
+
+    # Deliberate settings (StateChart's defaults are the opposite): an event with no
+    # transition raises, and an exception in a callback aborts the transition.
+    allow_event_without_transition = False
+    catch_errors_as_events = False
+    atomic_configuration_update = True
+    enable_self_transition_entries = False
+
+    received = State("Received", initial=True)
+    apologised = State("Apologised")
+    needs_confirmed = State("Needs confirmed")
+    resolved = State("Resolved")
+    followed_up = State("Followed up")
+    withdrawn = State("Withdrawn", final=True)
+
+    apologise = received.to(apologised)
+    confirm_needs = apologised.to(needs_confirmed)
+    resolve = needs_confirmed.to(resolved, cond=solution_given)
+    reject_solution = resolved.to(needs_confirmed)
+    follow_up = resolved.to(followed_up, cond=satisfaction_in_range)
+    reopen = followed_up.to(needs_confirmed, cond=last_follow_up_unhappy)
+    withdraw = (
+        received.to(withdrawn)
+        | apologised.to(withdrawn)
+        | needs_confirmed.to(withdrawn)
+        | resolved.to(withdrawn)
+    )
+    note = (
+        received.to.itself(internal=True, cond=note_given)
+        | apologised.to.itself(internal=True, cond=note_given)
+        | needs_confirmed.to.itself(internal=True, cond=note_given)
+        | resolved.to.itself(internal=True, cond=note_given)
+        | followed_up.to.itself(internal=True, cond=note_given)
+    )
+    contact = (
+        received.to.itself(internal=True)
+        | apologised.to.itself(internal=True)
+        | needs_confirmed.to.itself(internal=True)
+        | resolved.to.itself(internal=True)
+        | followed_up.to.itself(internal=True)
+    )
+    assign = (
+        received.to.itself(internal=True, cond=new_owner_given)
+        | apologised.to.itself(internal=True, cond=new_owner_given)
+        | needs_confirmed.to.itself(internal=True, cond=new_owner_given)
+        | resolved.to.itself(internal=True, cond=new_owner_given)
+        | followed_up.to.itself(internal=True, cond=new_owner_given)
+    )
+
+
+COMPLAINT_V1 = MachineDefinition(
+    name="complaint",
+    version=1,
+    chart=ComplaintChart,
+    title="Customer complaint, six handling steps",
+    remembered=("satisfaction",),
+    handover=("assign", "to"),
+    attributes={
+        "product": AttributeSpec(),
+        "brand": AttributeSpec(),
+        "serial_number": AttributeSpec(max_length=80),
+        "purchase_date": AttributeSpec(kind="date"),
+        "order_number": AttributeSpec(max_length=80),
+    },
+)
+"""The standard complaint machine, registered like any other through ``casework.machines``."""

@@ -1,0 +1,184 @@
+"""A machine definition: a python-statemachine chart compiled into a transition table.
+
+The chart class is the single definition of a machine. Building a chart instance and
+calling ``send`` costs hundreds of microseconds, so the engine never does that per
+event: :func:`compile_chart` reads the chart's states, transitions and guards once
+into a table of :class:`Rule` objects, and :meth:`MachineDefinition.decide` walks
+that table. A property test proves the table decides exactly as the chart does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from statemachine import StateChart
+
+Guard = Callable[..., bool]
+"""A named condition: ``guard(data=..., facts=...) -> bool``; its docstring says what it needs."""
+
+AttributeKind = Literal["text", "integer", "date"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One guard of a rule and the value it must return (``False`` for ``unless=``)."""
+
+    check: Guard
+    expected: bool
+
+    @property
+    def name(self) -> str:
+        """The guard's function name, as the chart names it."""
+        return self.check.__name__
+
+    @property
+    def requirement(self) -> str:
+        """What the guard requires, from the first line of its docstring."""
+        doc = (self.check.__doc__ or self.name).strip().splitlines()[0]
+        return doc if self.expected else f"not: {doc}"
+
+    def holds(self, data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+        """Whether the guard returns its expected value for this event."""
+        return bool(self.check(data=data, facts=facts)) is self.expected
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One transition of the chart: on ``event`` from ``source`` to ``target`` if all hold."""
+
+    event: str
+    source: str
+    target: str
+    conditions: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """The event is allowed and leads to ``target``."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class NotAllowed:
+    """The event has no transition from the state; ``allowed`` are those that do."""
+
+    allowed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """The event has transitions from the state, but the named condition failed."""
+
+    condition: str
+    requirement: str
+
+
+Decision = Allowed | NotAllowed | Blocked
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    """A fact a back office keeps on a case beyond the fixed columns."""
+
+    kind: AttributeKind = "text"
+    required: bool = False
+    max_length: int = 200
+
+
+@dataclass(frozen=True)
+class MachineDefinition:
+    """A named, versioned machine: its chart, compiled table and case-level settings.
+
+    ``remembered`` names event data keys whose latest value the case keeps as a fact
+    for later guards (for example the satisfaction score that allows a reopen).
+    ``handover`` names the event and data key that hand the case to a new owner.
+    """
+
+    name: str
+    version: int
+    chart: type[StateChart[Any]]
+    title: str = ""
+    remembered: tuple[str, ...] = ()
+    handover: tuple[str, str] | None = None
+    attributes: Mapping[str, AttributeSpec] = field(default_factory=dict)
+    initial_state: str = field(init=False)
+    states: tuple[str, ...] = field(init=False)
+    final_states: frozenset[str] = field(init=False)
+    events: tuple[str, ...] = field(init=False)
+    rules: Mapping[tuple[str, str], tuple[Rule, ...]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        initial, states, finals, events, rules = compile_chart(self.chart)
+        object.__setattr__(self, "initial_state", initial)
+        object.__setattr__(self, "states", states)
+        object.__setattr__(self, "final_states", finals)
+        object.__setattr__(self, "events", events)
+        object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """The registry key: (name, version)."""
+        return (self.name, self.version)
+
+    def allowed_events(self, state: str) -> tuple[str, ...]:
+        """Events that have a transition from ``state``, in definition order."""
+        return tuple(e for e in self.events if (state, e) in self.rules)
+
+    def decide(
+        self, state: str, event: str, data: Mapping[str, Any], facts: Mapping[str, Any]
+    ) -> Decision:
+        """Decide what ``event`` does in ``state``, exactly as the chart would."""
+        rules = self.rules.get((state, event))
+        if rules is None:
+            return NotAllowed(self.allowed_events(state))
+        failed: Condition | None = None
+        for rule in rules:
+            failing = next((c for c in rule.conditions if not c.holds(data, facts)), None)
+            if failing is None:
+                return Allowed(rule.target)
+            failed = failed or failing
+        assert failed is not None
+        return Blocked(failed.name, failed.requirement)
+
+
+def compile_chart(
+    chart: type[StateChart[Any]],
+) -> tuple[
+    str, tuple[str, ...], frozenset[str], tuple[str, ...], dict[tuple[str, str], tuple[Rule, ...]]
+]:
+    """Read a flat chart into (initial, states, final states, events, rules by (state, event))."""
+    states_map = chart.states_map
+    initial = chart.initial_state
+    if initial is None:
+        raise ValueError(f"{chart.__name__} has no initial state")
+    table: dict[tuple[str, str], list[Rule]] = {}
+    for state in states_map.values():
+        if state.parent is not None or state.states:
+            raise ValueError(f"{chart.__name__}: compound states are not supported ({state.id})")
+        for transition in state.transitions:
+            targets = transition.targets
+            if len(targets) != 1:
+                raise ValueError(f"{chart.__name__}: {state.id} needs exactly one target")
+            conditions = tuple(_condition(chart, spec) for spec in transition.cond)
+            for event in transition.events:
+                rule = Rule(str(event.id), str(state.id), str(targets[0].id), conditions)
+                table.setdefault((rule.source, rule.event), []).append(rule)
+    events = tuple(str(e.id) for e in chart._events)
+    states = tuple(str(s.id) for s in states_map.values())
+    finals = frozenset(str(s.id) for s in chart.final_states)
+    rules = {key: tuple(value) for key, value in table.items()}
+    return str(initial.id), states, finals, events, rules
+
+
+def _condition(chart: type[StateChart[Any]], spec: Any) -> Condition:
+    func = spec.func
+    if isinstance(func, str):
+        func = getattr(chart, func, None)
+    if not callable(func):
+        raise ValueError(f"{chart.__name__}: guard {spec.attr_name!r} must be a function")
+    return Condition(func, spec.expected_value is not False)

@@ -1,0 +1,26 @@
+"""Persistence: the tables, the event log with its hash chain, and migrations.
+
+Imports nothing of the other casework packages.
+"""
+
+from storage.chain import EVENT_FORMAT, GENESIS_HASH, canonical_event, chain_hash
+from storage.database import make_engine, prepare_engine, read_transaction, write_transaction
+from storage.migrate import upgrade
+from storage.records import CaseRecord, EventRecord
+from storage.timestamps import as_utc, iso
+
+__all__ = [
+    "EVENT_FORMAT",
+    "GENESIS_HASH",
+    "CaseRecord",
+    "EventRecord",
+    "as_utc",
+    "canonical_event",
+    "chain_hash",
+    "iso",
+    "make_engine",
+    "prepare_engine",
+    "read_transaction",
+    "upgrade",
+    "write_transaction",
+]

@@ -1,0 +1,14 @@
+"""Alembic environment: runs on the connection that :func:`storage.migrate.upgrade` hands in."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from storage.tables import metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("casework migrations run through storage.migrate.upgrade(engine)")
+
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+context.run_migrations()

@@ -1,0 +1,52 @@
+"""Timezone-aware UTC timestamps in both databases.
+
+PostgreSQL stores ``timestamptz``. SQLite has no time type, so it stores a fixed-width
+ISO 8601 text in UTC, which sorts in time order. A naive datetime is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+def as_utc(moment: datetime, what: str = "timestamp") -> datetime:
+    """``moment`` in UTC; a naive datetime raises ``ValueError`` naming ``what``."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware, got naive {moment.isoformat()}")
+    return moment.astimezone(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """The canonical text of an aware instant: UTC, microseconds, explicit offset."""
+    return as_utc(moment).isoformat(timespec="microseconds")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime column; naive values are refused on the way in."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(32))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return iso(value)
+        return as_utc(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return datetime.fromisoformat(value)
+        return as_utc(value)

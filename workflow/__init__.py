@@ -1,0 +1,55 @@
+"""casework's public API: the :class:`Engine`, its results, errors, clocks and settings.
+
+>>> from datetime import UTC, datetime
+>>> from workflow import Engine, FixedClock
+>>> clock = FixedClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+>>> with Engine.open("sqlite://", clock=clock) as engine:
+...     case = engine.open_case(customer="C-1001", channel="phone",
+...                             category="service_delayed", summary="No technician yet")
+...     case = engine.fire(case.id, "apologise", actor="li.na")
+...     (case.state, case.version, engine.verify().ok)
+('apologised', 2, True)
+"""
+
+from workflow.clock import Clock, FixedClock, SystemClock
+from workflow.config import Settings, load_settings
+from workflow.engine import Engine
+from workflow.errors import (
+    CaseNotFound,
+    CaseworkError,
+    ConcurrentUpdate,
+    ConfigError,
+    EventNotAllowed,
+    GuardFailed,
+    InvalidInput,
+    NaiveDatetime,
+    TimeOutOfOrder,
+    UnknownChoice,
+    UnknownMachine,
+)
+from workflow.results import Case, Event, Problem, Replay, VerifyReport
+
+__all__ = [
+    "Case",
+    "CaseNotFound",
+    "CaseworkError",
+    "Clock",
+    "ConcurrentUpdate",
+    "ConfigError",
+    "Engine",
+    "Event",
+    "EventNotAllowed",
+    "FixedClock",
+    "GuardFailed",
+    "InvalidInput",
+    "NaiveDatetime",
+    "Problem",
+    "Replay",
+    "Settings",
+    "SystemClock",
+    "TimeOutOfOrder",
+    "UnknownChoice",
+    "UnknownMachine",
+    "VerifyReport",
+    "load_settings",
+]

@@ -1,0 +1,278 @@
+"""The ``casework`` command: the contract other programs rely on.
+
+The database comes from ``--db URL``, else ``CASEWORK_DATABASE_URL``, else
+``sqlite:///casework.db``; settings from ``--config FILE``, else ``CASEWORK_CONFIG``,
+else built-in defaults. ``--json`` prints one JSON document on stdout and nothing
+else. Errors are one line on stderr; exit status 2 for bad input, 1 for a failed
+check, 0 for success.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from storage import iso
+from workflow.cli_machines import machines_command
+from workflow.cli_support import (
+    database_options,
+    emit_json,
+    engine_for,
+    handle_errors,
+    json_option,
+    parse_data,
+    table,
+)
+from workflow.clock import parse_instant
+from workflow.demo import demo_command
+from workflow.logs import configure_logging
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@database_options
+@click.option(
+    "--log-level",
+    default=None,
+    metavar="LEVEL",
+    help="debug, info, warning (default) or error; log lines go to stderr.",
+)
+@click.version_option(package_name="casework")
+def main(db_url: str | None, config_path: str | None, log_level: str | None) -> None:
+    """casework: customer complaints as persisted state machines with a tamper-evident history.
+
+    Every case runs through a versioned state machine; every event is stored in a
+    hash chain that `casework verify` checks and `casework replay` rebuilds.
+    """
+    configure_logging(log_level or os.environ.get("CASEWORK_LOG_LEVEL", "warning"))
+
+
+@main.command("open")
+@click.option("--customer", required=True, help="Customer reference (not contact details).")
+@click.option("--channel", required=True, help="How it arrived: store, phone, letter, web, ...")
+@click.option("--category", required=True, help="What it is about: service_delayed, ...")
+@click.option("--summary", required=True, help="The complaint in the customer's words.")
+@click.option("--contact", default=None, help="Contact details (stored, never logged).")
+@click.option("--branch", default=None, help="Branch or store that owns the case.")
+@click.option("--priority", default="normal", show_default=True, help="normal, high or urgent.")
+@click.option(
+    "--received-at", default=None, metavar="ISO", help="When it was received (back-fill)."
+)
+@click.option("--actor", default="intake", show_default=True, help="First receiver: owns the case.")
+@click.option("--machine", default=None, help="Machine name (default: complaint).")
+@click.option("--attr", "attrs", multiple=True, metavar="K=V", help="A declared case attribute.")
+@database_options
+@json_option
+@handle_errors
+def open_command(
+    customer: str,
+    channel: str,
+    category: str,
+    summary: str,
+    contact: str | None,
+    branch: str | None,
+    priority: str,
+    received_at: str | None,
+    actor: str,
+    machine: str | None,
+    attrs: tuple[str, ...],
+    db_url: str | None,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """Open a case; prints its id (with --json, the case)."""
+    received = None if received_at is None else parse_instant(received_at, "--received-at")
+    attributes = {k: str(v) for k, v in parse_data(attrs).items()}
+    with engine_for(db_url, config_path) as engine:
+        case = engine.open_case(
+            customer=customer,
+            channel=channel,
+            category=category,
+            summary=summary,
+            contact=contact,
+            branch=branch,
+            priority=priority,
+            received_at=received,
+            actor=actor,
+            machine=machine,
+            attributes=attributes,
+        )
+    if as_json:
+        emit_json(case.to_json())
+    else:
+        click.echo(case.id)
+
+
+@main.command("fire")
+@click.argument("case_id")
+@click.argument("event")
+@click.option("--actor", required=True, help="Who does it.")
+@click.option("--note", default=None, help="Free text kept with the event.")
+@click.option("--data", "pairs", multiple=True, metavar="K=V", help="Event data, repeatable.")
+@click.option("--at", default=None, metavar="ISO", help="When it happened (back-fill).")
+@click.option("--expected-version", type=int, default=None, help="Refuse if the case moved on.")
+@database_options
+@json_option
+@handle_errors
+def fire_command(
+    case_id: str,
+    event: str,
+    actor: str,
+    note: str | None,
+    pairs: tuple[str, ...],
+    at: str | None,
+    expected_version: int | None,
+    db_url: str | None,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """Apply EVENT to CASE_ID (apologise, confirm_needs, resolve, follow_up, note, ...)."""
+    data = parse_data(pairs)
+    when = None if at is None else parse_instant(at, "--at")
+    with engine_for(db_url, config_path) as engine:
+        before = engine.get(case_id).state
+        case = engine.fire(
+            case_id,
+            event,
+            actor=actor,
+            data=data,
+            note=note,
+            at=when,
+            expected_version=expected_version,
+        )
+    if as_json:
+        emit_json(case.to_json())
+    else:
+        click.echo(f"{case.id}: {event}: {before} -> {case.state} (version {case.version})")
+
+
+@main.command("show")
+@click.argument("case_id")
+@database_options
+@json_option
+@handle_errors
+def show_command(case_id: str, db_url: str | None, config_path: str | None, as_json: bool) -> None:
+    """Show a case with its deadlines."""
+    with engine_for(db_url, config_path) as engine:
+        case = engine.get(case_id)
+    document = case.to_json()
+    if as_json:
+        emit_json(document)
+        return
+    for key, value in document.items():
+        if key == "deadlines":
+            value = ", ".join(str(d) for d in value) or "none"
+        click.echo(f"{key:>17}: {value}")
+
+
+@main.command("list")
+@click.option("--state", default=None, help="Only cases in this state.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
+@database_options
+@json_option
+@handle_errors
+def list_command(
+    state: str | None,
+    limit: int | None,
+    db_url: str | None,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """List cases, oldest received first."""
+    with engine_for(db_url, config_path) as engine:
+        cases = engine.list(state=state, limit=limit)
+    if as_json:
+        emit_json([c.to_json() for c in cases])
+        return
+    rows = [
+        (c.id, c.state, c.owner, c.channel, c.category, iso(c.received_at), str(c.version))
+        for c in cases
+    ]
+    table(("id", "state", "owner", "channel", "category", "received_at", "v"), rows)
+
+
+@main.command("history")
+@click.argument("case_id")
+@database_options
+@json_option
+@handle_errors
+def history_command(
+    case_id: str, db_url: str | None, config_path: str | None, as_json: bool
+) -> None:
+    """The events of a case, oldest first."""
+    with engine_for(db_url, config_path) as engine:
+        events = engine.history(case_id)
+    if as_json:
+        emit_json([e.to_json() for e in events])
+        return
+    rows = [
+        (
+            str(e.seq),
+            iso(e.occurred_at),
+            e.event,
+            f"{e.from_state or '-'} -> {e.to_state}",
+            e.actor,
+            json.dumps(dict(e.data), ensure_ascii=False) if e.seq > 1 else "",
+        )
+        for e in events
+    ]
+    table(("seq", "occurred_at", "event", "transition", "actor", "data"), rows)
+
+
+@main.command("replay")
+@click.argument("case_id")
+@click.option("--at", default=None, metavar="ISO", help="Rebuild the state as it stood then.")
+@database_options
+@json_option
+@handle_errors
+def replay_command(
+    case_id: str, at: str | None, db_url: str | None, config_path: str | None, as_json: bool
+) -> None:
+    """Rebuild a case's state from its history alone."""
+    when = None if at is None else parse_instant(at, "--at")
+    with engine_for(db_url, config_path) as engine:
+        replay = engine.replay(case_id, when)
+    if as_json:
+        emit_json(replay.to_json())
+    else:
+        click.echo(
+            f"{case_id} at {iso(replay.at)}: state {replay.state}, version {replay.version}, "
+            f"owner {replay.owner}, escalation level {replay.escalation_level}"
+        )
+
+
+@main.command("verify")
+@click.argument("case_id", required=False)
+@database_options
+@json_option
+@handle_errors
+def verify_command(
+    case_id: str | None, db_url: str | None, config_path: str | None, as_json: bool
+) -> None:
+    """Check every hash chain and that every case equals its replay (exit 1 if not)."""
+    show_progress = not as_json and sys.stderr.isatty()
+
+    def progress(cases: int, events: int) -> None:
+        click.echo(f"\rverified {cases:,} cases, {events:,} events", err=True, nl=False)
+
+    with engine_for(db_url, config_path) as engine:
+        report = engine.verify(case_id, progress=progress if show_progress else None)
+    if show_progress:
+        click.echo("", err=True)
+    if as_json:
+        emit_json(report.to_json())
+    elif report.ok:
+        click.echo(f"ok: {report.cases} cases, {report.events} events verified")
+    else:
+        for problem in report.problems:
+            where = "case row" if problem.seq is None else f"event {problem.seq}"
+            click.echo(f"BROKEN case {problem.case_id} {where}: {problem.reason}")
+        click.echo(f"{len(report.problems)} of {report.cases} cases failed verification")
+    if not report.ok:
+        sys.exit(1)
+
+
+main.add_command(machines_command)
+main.add_command(demo_command)

@@ -1,0 +1,92 @@
+"""``casework machines``: the registered machines, their states and events, and diagrams."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import click
+
+from machines import MachineDefinition
+from machines.diagram import dot, mermaid
+from workflow.catalog import installed_registry
+from workflow.cli_support import emit_json, fail, json_option
+
+
+def describe(definition: MachineDefinition) -> dict[str, Any]:
+    """A machine's JSON description."""
+    return {
+        "name": definition.name,
+        "version": definition.version,
+        "title": definition.title,
+        "initial_state": definition.initial_state,
+        "states": list(definition.states),
+        "final_states": sorted(definition.final_states),
+        "events": list(definition.events),
+        "transitions": [
+            {
+                "event": rule.event,
+                "from": rule.source,
+                "to": rule.target,
+                "conditions": [c.name for c in rule.conditions],
+            }
+            for rules in definition.rules.values()
+            for rule in rules
+        ],
+        "attributes": {name: spec.kind for name, spec in definition.attributes.items()},
+    }
+
+
+def write_diagrams(definition: MachineDefinition, directory: Path) -> list[Path]:
+    """Write Mermaid and DOT text, and SVG/PNG where Graphviz's ``dot`` is installed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = directory / f"{definition.name}-v{definition.version}"
+    written = [stem.with_suffix(".mmd"), stem.with_suffix(".dot")]
+    written[0].write_text(mermaid(definition), encoding="utf-8")
+    written[1].write_text(dot(definition), encoding="utf-8")
+    dot_program = shutil.which("dot")
+    if dot_program is not None:
+        for fmt in ("svg", "png"):
+            target = stem.with_suffix(f".{fmt}")
+            subprocess.run(  # noqa: S603 - fixed arguments, our own files
+                [dot_program, f"-T{fmt}", str(written[1]), "-o", str(target)],
+                check=True,
+                capture_output=True,
+            )
+            written.append(target)
+    return written
+
+
+@click.command("machines")
+@click.option(
+    "--diagram",
+    "diagram_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write a diagram of each machine into this folder (Mermaid, DOT; SVG/PNG with Graphviz).",
+)
+@json_option
+def machines_command(diagram_dir: Path | None, as_json: bool) -> None:
+    """List the registered machines with their states and events."""
+    registry = installed_registry()
+    written: list[Path] = []
+    if diagram_dir is not None:
+        try:
+            for definition in registry:
+                written += write_diagrams(definition, diagram_dir)
+        except OSError as err:
+            fail(f"cannot write diagrams to {diagram_dir}: {err.strerror}")
+    if as_json:
+        emit_json([describe(d) for d in registry])
+        return
+    for definition in registry:
+        click.echo(f"{definition.name} v{definition.version}: {definition.title}")
+        finals = ", ".join(sorted(definition.final_states)) or "none"
+        click.echo(f"  states: {', '.join(definition.states)} (final: {finals})")
+        click.echo(f"  events: {', '.join(definition.events)}")
+    if written:
+        click.echo("wrote " + ", ".join(str(p) for p in written))
+        if not shutil.which("dot"):
+            click.echo("(install Graphviz for SVG and PNG diagrams)")

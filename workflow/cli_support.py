@@ -1,0 +1,115 @@
+"""Shared pieces of the ``casework`` commands: options, engine opening, output, errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn, TypeVar
+
+import click
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from workflow.config import load_settings
+from workflow.engine import Engine
+from workflow.errors import CaseworkError, InvalidInput
+
+DEFAULT_DB = "sqlite:///casework.db"
+F = TypeVar("F", bound=Callable[..., Any])
+_INT = re.compile(r"-?[1-9][0-9]{0,17}|0")
+
+
+def emit_json(document: Any) -> None:
+    """Print one JSON document on stdout."""
+    click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print one error line on stderr and exit with ``code``."""
+    click.echo(f"casework: error: {message}", err=True)
+    sys.exit(code)
+
+
+def parse_data(pairs: Sequence[str]) -> dict[str, Any]:
+    """``K=V`` pairs into a dict; a whole number stays a number, anything else is text."""
+    data: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"--data {pair!r} must look like key=value", field="data")
+        data[key.strip()] = int(value) if _INT.fullmatch(value) else value
+    return data
+
+
+def database_options(func: F) -> F:
+    """Add ``--db`` and ``--config`` to a command (they may also come before it)."""
+    func = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Settings file (TOML). Default: $CASEWORK_CONFIG, else built-in defaults.",
+    )(func)
+    return click.option(
+        "--db",
+        "db_url",
+        default=None,
+        metavar="URL",
+        help=f"Database URL. Default: $CASEWORK_DATABASE_URL, else {DEFAULT_DB}.",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    """Add ``--json``."""
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(func)
+
+
+@contextmanager
+def engine_for(db_url: str | None, config_path: str | None) -> Iterator[Engine]:
+    """Open the engine the options and environment name, and close it afterwards."""
+    root = click.get_current_context().find_root().params
+    url = db_url or root.get("db_url") or os.environ.get("CASEWORK_DATABASE_URL") or DEFAULT_DB
+    config = config_path or root.get("config_path") or os.environ.get("CASEWORK_CONFIG")
+    settings = load_settings(config)
+    try:
+        engine = Engine.open(url, config=settings, logger=structlog.get_logger("casework"))
+    except SQLAlchemyError as err:
+        fail(f"cannot open database {_safe_url(url)}: {_first_line(err)}")
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def handle_errors(func: F) -> F:
+    """Turn casework errors into one stderr line and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CaseworkError as err:
+            fail(str(err))
+        except SQLAlchemyError as err:
+            fail(f"database error: {_first_line(err)}", code=1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _first_line(err: BaseException) -> str:
+    return str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+
+
+def _safe_url(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+    for line in (header, *rows):
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())

@@ -1,0 +1,121 @@
+"""Settings: intake choices and input limits, from built-in defaults or a TOML file.
+
+A file may extend the channel and category lists and change the limits::
+
+    [intake]
+    channels = ["wechat"]          # added to the defaults
+    categories = ["delivery_damage"]
+    priorities = ["normal", "high", "urgent"]   # replaces the defaults
+
+    [limits]
+    max_note_chars = 4000
+    max_data_bytes = 16384
+    future_skew_s = 120
+
+Unknown sections or keys are refused with the file and key, so a typo never passes
+silently.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from workflow.errors import ConfigError
+
+DEFAULT_CHANNELS = ("store", "phone", "letter", "web", "regulator", "media")
+DEFAULT_CATEGORIES = (
+    "missed_appointment",
+    "not_fixed_first_visit",
+    "service_delayed",
+    "unreasonable_charge",
+    "non_standard_service",
+    "slow_response",
+    "policy_not_honoured",
+    "product_quality",
+    "other",
+)
+DEFAULT_PRIORITIES = ("normal", "high", "urgent")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about intake and input limits. Immutable."""
+
+    channels: tuple[str, ...] = DEFAULT_CHANNELS
+    categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    priorities: tuple[str, ...] = DEFAULT_PRIORITIES
+    default_machine: str = "complaint"
+    max_note_chars: int = 4000
+    max_text_chars: int = 4000
+    max_data_bytes: int = 16_384
+    future_skew: timedelta = field(default=timedelta(minutes=2))
+    source: str = "built-in defaults"
+
+
+def load_settings(path: str | Path | None) -> Settings:
+    """Settings from a TOML file, or the built-in defaults when ``path`` is ``None``."""
+    if path is None:
+        return Settings()
+    file = Path(path)
+    try:
+        document = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"{file}: cannot read the configuration: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{file}: not valid TOML: {err}") from None
+    return settings_from_mapping(document, str(file))
+
+
+def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
+    """Settings from a parsed document; every error names ``source`` and the key."""
+    settings = Settings(source=source)
+    known = {"intake": _INTAKE, "limits": _LIMITS}
+    for section, body in document.items():
+        if section not in known:
+            raise ConfigError(f"{source}: unknown section [{section}]; known: intake, limits")
+        if not isinstance(body, Mapping):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        for key, value in body.items():
+            apply = known[section].get(key)
+            if apply is None:
+                names = ", ".join(known[section])
+                raise ConfigError(f"{source}: unknown key {section}.{key}; known: {names}")
+            settings = apply(settings, value, f"{source}: {section}.{key}")
+    return settings
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and v.isidentifier() for v in value
+    ):
+        raise ConfigError(f"{where} must be a list of names (letters, digits, underscores)")
+    return tuple(value)
+
+
+def _positive(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{where} must be a positive whole number, got {value!r}")
+    return value
+
+
+def _extend(current: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
+    return current + tuple(name for name in extra if name not in current)
+
+
+_INTAKE = {
+    "channels": lambda s, v, w: replace(s, channels=_extend(s.channels, _names(v, w))),
+    "categories": lambda s, v, w: replace(s, categories=_extend(s.categories, _names(v, w))),
+    "priorities": lambda s, v, w: replace(s, priorities=_names(v, w) or s.priorities),
+    "default_machine": lambda s, v, w: replace(s, default_machine=_names([v], w)[0]),
+}
+_LIMITS = {
+    "max_note_chars": lambda s, v, w: replace(s, max_note_chars=_positive(v, w)),
+    "max_text_chars": lambda s, v, w: replace(s, max_text_chars=_positive(v, w)),
+    "max_data_bytes": lambda s, v, w: replace(s, max_data_bytes=_positive(v, w)),
+    "future_skew_s": lambda s, v, w: replace(s, future_skew=timedelta(seconds=_positive(v, w))),
+}

@@ -1,0 +1,403 @@
+"""The engine: opens cases, fires events, reads, replays and verifies them.
+
+One transition is one database transaction: the event is checked against the stored
+state through the case's machine version, appended to the hash chain, and the case row
+moved on with ``WHERE version = expected``. Either all of it is stored or none of it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine as SAEngine
+from sqlalchemy.exc import IntegrityError
+
+from machines import (
+    OPEN_EVENT,
+    Allowed,
+    Blocked,
+    Folded,
+    MachineDefinition,
+    MachineRegistry,
+    UnknownMachineError,
+    opened,
+    step,
+)
+from storage import (
+    GENESIS_HASH,
+    CaseRecord,
+    canonical_event,
+    chain_hash,
+    make_engine,
+    prepare_engine,
+    read_transaction,
+    upgrade,
+    write_transaction,
+)
+from storage import case_store as store
+from workflow import validation
+from workflow.catalog import installed_registry
+from workflow.clock import Clock, SystemClock, aware
+from workflow.config import Settings
+from workflow.errors import (
+    CaseNotFound,
+    ConcurrentUpdate,
+    EventNotAllowed,
+    GuardFailed,
+    TimeOutOfOrder,
+    UnknownMachine,
+)
+from workflow.history import check_streams, fold_history
+from workflow.logs import library_logger
+from workflow.results import Case, Event, Problem, Replay, VerifyReport
+
+
+def new_case_id() -> str:
+    """A fresh case id: 16 random hex digits."""
+    return secrets.token_hex(8)
+
+
+class Engine:
+    """Runs complaint cases on one database. Safe to share between threads."""
+
+    def __init__(
+        self,
+        db: SAEngine,
+        *,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        registry: MachineRegistry | None = None,
+        logger: Any = None,
+        owns_db: bool = False,
+    ) -> None:
+        self.db = db
+        self.settings = settings or Settings()
+        self.clock: Clock = clock or SystemClock()
+        self.registry = registry if registry is not None else installed_registry()
+        self._log = logger if logger is not None else library_logger()
+        self._owns_db = owns_db
+
+    @classmethod
+    def open(
+        cls,
+        url: str | SAEngine,
+        *,
+        config: Settings | None = None,
+        clock: Clock | None = None,
+        registry: MachineRegistry | None = None,
+        logger: Any = None,
+    ) -> Engine:
+        """An engine on ``url`` (or an existing SQLAlchemy engine), schema brought up to date."""
+        if isinstance(url, str):
+            db, owns = make_engine(url), True
+        else:
+            prepare_engine(url)
+            db, owns = url, False
+        upgrade(db)
+        return cls(db, settings=config, clock=clock, registry=registry, logger=logger, owns_db=owns)
+
+    def close(self) -> None:
+        """Release the database connections (only those of an engine made from a URL)."""
+        if self._owns_db:
+            self.db.dispose()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------
+
+    def open_case(
+        self,
+        *,
+        customer: str,
+        channel: str,
+        category: str,
+        summary: str,
+        actor: str = "intake",
+        contact: str | None = None,
+        branch: str | None = None,
+        priority: str = "normal",
+        received_at: datetime | None = None,
+        machine: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        case_id: str | None = None,
+    ) -> Case:
+        """Open a case; ``actor`` (the first receiver) owns it. Returns the stored case."""
+        s = self.settings
+        definition = self._definition(machine or s.default_machine, None)
+        limit = s.max_text_chars
+        opening: dict[str, Any] = {
+            "customer": validation.text(customer, "customer", max_chars=200),
+            "channel": validation.choice(channel, "channel", s.channels),
+            "category": validation.choice(category, "category", s.categories),
+            "summary": validation.text(summary, "summary", max_chars=limit, multiline=True),
+            "contact": None
+            if contact is None
+            else validation.text(contact, "contact", max_chars=400),
+            "branch": None if branch is None else validation.text(branch, "branch", max_chars=200),
+            "priority": validation.choice(priority, "priority", s.priorities),
+            "owner": validation.text(actor, "actor", max_chars=200),
+            "attributes": validation.attributes(attributes, definition.attributes, definition.name),
+        }
+        now = self.clock.now()
+        received = now if received_at is None else aware(received_at, "received_at")
+        self._not_in_future(received, now, "received_at")
+        case_id = case_id or new_case_id()
+        folded = opened(definition, opening["owner"])
+        event = self._event_row(
+            case_id, 1, OPEN_EVENT, None, folded.state, actor, received, now, opening, GENESIS_HASH
+        )
+        case = {
+            "id": case_id,
+            "machine": definition.name,
+            "machine_version": definition.version,
+            "state": folded.state,
+            "version": 1,
+            "escalation_level": 0,
+            "facts": {},
+            "opened_at": now,
+            "received_at": received,
+            "last_event_at": received,
+            "head_hash": event["hash"],
+            **{k: v for k, v in opening.items() if k != "attributes"},
+            "attributes": opening["attributes"],
+        }
+        with write_transaction(self.db) as conn:
+            store.insert_case(conn, case, event)
+        self._log.info(
+            "case_opened",
+            case_id=case_id,
+            machine=definition.name,
+            channel=channel,
+            category=category,
+        )
+        return CaseRecord(**case)
+
+    def fire(
+        self,
+        case_id: str,
+        event: str,
+        *,
+        actor: str,
+        data: Mapping[str, Any] | None = None,
+        note: str | None = None,
+        at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> Case:
+        """Apply ``event`` to the case as ``actor``; returns the case after it.
+
+        Raises :class:`CaseNotFound`, :class:`EventNotAllowed`, :class:`GuardFailed`,
+        :class:`ConcurrentUpdate` (``expected_version`` is stale) or :class:`InvalidInput`.
+        """
+        actor = validation.text(actor, "actor", max_chars=200)
+        payload = validation.event_data(data, note, self.settings)
+        now = self.clock.now()
+        occurred = now if at is None else aware(at, "at")
+        self._not_in_future(occurred, now, "at")
+        try:
+            with write_transaction(self.db) as conn:
+                row = store.load_case_row(conn, case_id, lock=True)
+                if row is None:
+                    raise CaseNotFound(case_id)
+                if expected_version is not None and row.version != expected_version:
+                    raise ConcurrentUpdate(case_id, expected_version, row.version)
+                if occurred < row.last_event_at:
+                    raise TimeOutOfOrder(
+                        f"at {occurred.isoformat()} lies before the case's previous event "
+                        f"({row.last_event_at.isoformat()})",
+                        field="at",
+                    )
+                definition = self._definition(row.machine, row.machine_version)
+                before = Folded(row.state, row.version, row.owner, row.escalation_level, row.facts)
+                after = self._decide(definition, before, case_id, event, payload)
+                record = self._event_row(
+                    case_id,
+                    after.version,
+                    event,
+                    before.state,
+                    after.state,
+                    actor,
+                    occurred,
+                    now,
+                    payload,
+                    row.head_hash,
+                )
+                update = {
+                    "state": after.state,
+                    "version": after.version,
+                    "owner": after.owner,
+                    "facts": dict(after.facts),
+                    "escalation_level": after.escalation_level,
+                    "last_event_at": occurred,
+                    "head_hash": record["hash"],
+                }
+                if not store.append_event(conn, record, update, expected=row.version):
+                    raise ConcurrentUpdate(case_id, row.version, None)
+        except IntegrityError:
+            raise ConcurrentUpdate(case_id, expected_version or 0, None) from None
+        self._log.info(
+            "event_fired",
+            case_id=case_id,
+            event_name=event,
+            from_state=before.state,
+            to_state=after.state,
+            version=after.version,
+            actor=actor,
+        )
+        return replace(CaseRecord.from_row(row), **update)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def get(self, case_id: str) -> Case:
+        """The case, or :class:`CaseNotFound`."""
+        with read_transaction(self.db) as conn:
+            case = store.load_case(conn, case_id)
+        if case is None:
+            raise CaseNotFound(case_id)
+        return case
+
+    def list(self, *, state: str | None = None, limit: int | None = None) -> list[Case]:
+        """Cases in the order they were received, optionally only those in ``state``."""
+        with read_transaction(self.db) as conn:
+            return store.list_cases(conn, state=state, limit=limit)
+
+    def history(self, case_id: str) -> builtins.list[Event]:
+        """The case's events, oldest first."""
+        with read_transaction(self.db) as conn:
+            events = store.case_events(conn, case_id)
+            if not events and store.load_case_row(conn, case_id) is None:
+                raise CaseNotFound(case_id)
+        return events
+
+    def replay(self, case_id: str, at: datetime | None = None) -> Replay:
+        """The case rebuilt from its events alone, at the end or as it stood at ``at``."""
+        moment = None if at is None else aware(at, "at")
+        with read_transaction(self.db) as conn:
+            case = store.load_case(conn, case_id)
+            if case is None:
+                raise CaseNotFound(case_id)
+            events = store.case_events(conn, case_id)
+        definition = self._definition(case.machine, case.machine_version)
+        folded = fold_history(definition, events, moment)
+        if folded is None:
+            raise TimeOutOfOrder(
+                f"case {case_id} was not yet received at {moment}; it was received at "
+                f"{case.received_at.isoformat()}",
+                field="at",
+            )
+        last_at = max(e.occurred_at for e in events if moment is None or e.occurred_at <= moment)
+        return Replay(
+            case_id=case_id,
+            machine=case.machine,
+            machine_version=case.machine_version,
+            state=folded.state,
+            version=folded.version,
+            owner=folded.owner,
+            escalation_level=folded.escalation_level,
+            facts=folded.facts,
+            at=moment or last_at,
+        )
+
+    def verify(
+        self, case_id: str | None = None, *, progress: Callable[[int, int], None] | None = None
+    ) -> VerifyReport:
+        """Check every hash chain and that every case row equals its replay.
+
+        ``progress(cases, events)`` is called every 1,000 cases, for long runs.
+        """
+        ids = None if case_id is None else [case_id]
+        problems: list[Problem] = []
+        cases = events = 0
+        with read_transaction(self.db) as conn:
+            if case_id is not None and store.load_case_row(conn, case_id) is None:
+                raise CaseNotFound(case_id)
+            results = check_streams(
+                store.stream_cases(conn, ids),
+                store.stream_events(conn, ids),
+                self._definition_or_none,
+            )
+            for checked, problem in results:
+                cases += 1
+                events += checked
+                if problem is not None:
+                    problems.append(problem)
+                if progress is not None and cases % 1000 == 0:
+                    progress(cases, events)
+        return VerifyReport(cases, events, tuple(problems))
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _definition(self, name: str, version: int | None) -> MachineDefinition:
+        try:
+            return self.registry.get(name, version)
+        except UnknownMachineError as err:
+            raise UnknownMachine(str(err), field="machine") from None
+
+    def _definition_or_none(self, case: Any) -> MachineDefinition | None:
+        try:
+            return self.registry.get(case.machine, case.machine_version)
+        except UnknownMachineError:
+            return None
+
+    def _not_in_future(self, moment: datetime, now: datetime, field: str) -> None:
+        if moment > now + self.settings.future_skew:
+            raise TimeOutOfOrder(
+                f"{field} {moment.isoformat()} lies in the future (now is {now.isoformat()})",
+                field=field,
+            )
+
+    @staticmethod
+    def _decide(
+        definition: MachineDefinition,
+        before: Folded,
+        case_id: str,
+        event: str,
+        data: Mapping[str, Any],
+    ) -> Folded:
+        decision, after = step(definition, before, event, data)
+        if isinstance(decision, Allowed):
+            return after
+        allowed = definition.allowed_events(before.state)
+        if isinstance(decision, Blocked):
+            raise GuardFailed(
+                case_id, event, before.state, allowed, decision.condition, decision.requirement
+            )
+        raise EventNotAllowed(case_id, event, before.state, allowed)
+
+    @staticmethod
+    def _event_row(
+        case_id: str,
+        seq: int,
+        event: str,
+        from_state: str | None,
+        to_state: str,
+        actor: str,
+        occurred_at: datetime,
+        recorded_at: datetime,
+        data: Mapping[str, Any],
+        prev_hash: str,
+    ) -> dict[str, Any]:
+        canonical = canonical_event(
+            case_id, seq, event, from_state, to_state, actor, occurred_at, recorded_at, data
+        )
+        return {
+            "case_id": case_id,
+            "seq": seq,
+            "event": event,
+            "from_state": from_state,
+            "to_state": to_state,
+            "actor": actor,
+            "occurred_at": occurred_at,
+            "recorded_at": recorded_at,
+            "data": dict(data),
+            "prev_hash": prev_hash,
+            "hash": chain_hash(prev_hash, canonical),
+        }

@@ -1,0 +1,123 @@
+"""The exceptions of casework, one tree rooted in :class:`CaseworkError`.
+
+::
+
+    CaseworkError
+    ├── InvalidInput                 a value is malformed or out of range
+    │   ├── NaiveDatetime            a datetime without a time zone
+    │   ├── TimeOutOfOrder           before the case's previous event, or in the future
+    │   ├── UnknownChoice            a channel, category or priority not configured
+    │   ├── UnknownMachine           no machine of that name and version
+    │   └── ConfigError              a configuration file that cannot be used
+    ├── CaseNotFound                 no case with that id
+    ├── EventNotAllowed              the event has no transition from the case's state
+    │   └── GuardFailed              it has one, but a condition of it failed
+    └── ConcurrentUpdate             the case changed since it was read
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class CaseworkError(Exception):
+    """Base of every error casework raises on purpose."""
+
+
+class InvalidInput(CaseworkError):
+    """A value given to casework is malformed or out of range; ``field`` names it."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NaiveDatetime(InvalidInput):
+    """A datetime without a time zone was given; casework only takes aware instants."""
+
+
+class TimeOutOfOrder(InvalidInput):
+    """A time lies before the case's previous event or too far in the future."""
+
+
+class UnknownChoice(InvalidInput):
+    """A value is not one of the configured choices; ``choices`` lists those that are."""
+
+    def __init__(self, field: str, value: str, choices: Sequence[str]) -> None:
+        super().__init__(
+            f"unknown {field} {value!r}; valid {field} values: {', '.join(choices)}",
+            field=field,
+        )
+        self.value = value
+        self.choices = tuple(choices)
+
+
+class UnknownMachine(InvalidInput):
+    """No machine of that name (and version) is registered."""
+
+
+class ConfigError(InvalidInput):
+    """A configuration file is unreadable or holds a bad value; names the file and key."""
+
+
+class CaseNotFound(CaseworkError):
+    """There is no case with that id."""
+
+    def __init__(self, case_id: str) -> None:
+        super().__init__(f"no case {case_id!r}; `casework list` shows the cases there are")
+        self.case_id = case_id
+
+
+class EventNotAllowed(CaseworkError):
+    """The event has no transition from the case's current state."""
+
+    def __init__(
+        self, case_id: str, event: str, state: str, allowed: Sequence[str], message: str = ""
+    ) -> None:
+        self.case_id = case_id
+        self.event = event
+        self.state = state
+        self.allowed = tuple(allowed)
+        super().__init__(
+            message
+            or f"case {case_id}: {event!r} is not allowed in state {state!r}; "
+            f"allowed: {', '.join(allowed) or 'none (the case is closed)'}"
+        )
+
+
+class GuardFailed(EventNotAllowed):
+    """The event has a transition from this state, but its ``condition`` did not hold."""
+
+    def __init__(
+        self,
+        case_id: str,
+        event: str,
+        state: str,
+        allowed: Sequence[str],
+        condition: str,
+        requirement: str,
+    ) -> None:
+        self.condition = condition
+        self.requirement = requirement
+        super().__init__(
+            case_id,
+            event,
+            state,
+            allowed,
+            f"case {case_id}: {event!r} refused in state {state!r}: "
+            f"condition {condition} failed ({requirement})",
+        )
+
+
+class ConcurrentUpdate(CaseworkError):
+    """The case is no longer at the version the caller read; read it again and retry."""
+
+    def __init__(self, case_id: str, expected_version: int, actual_version: int | None) -> None:
+        self.case_id = case_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        now = "" if actual_version is None else f", it is now at version {actual_version}"
+        super().__init__(
+            f"case {case_id} changed: expected version {expected_version}{now}; "
+            "read the case again and retry"
+        )

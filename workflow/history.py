@@ -1,0 +1,221 @@
+"""Rebuilding and checking cases from their events alone: replay and verification.
+
+Both walk a case's events through :func:`machines.step`, the same rule the engine
+fires by, so a case row is exactly the fold of its history or verification says where
+it is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from itertools import groupby
+from typing import Any
+
+from machines import OPEN_EVENT, Allowed, Folded, MachineDefinition, opened, step
+from storage import GENESIS_HASH, canonical_event, chain_hash
+from workflow.results import Problem
+
+OPENING_FIELDS = ("channel", "category", "summary", "customer", "contact", "branch", "priority")
+"""Case columns that the opening event's data carries and the case row must equal."""
+
+
+def fold_history(
+    definition: MachineDefinition, events: Iterable[Any], at: datetime | None = None
+) -> Folded | None:
+    """The fold of the events that occurred at or before ``at`` (all when ``None``).
+
+    Returns ``None`` when no event had occurred by then (the case did not yet exist).
+    Events are trusted to be a verified chain; use :class:`CaseChecker` to check one.
+    """
+    folded: Folded | None = None
+    for event in events:
+        if at is not None and event.occurred_at > at:
+            break
+        if folded is None:
+            folded = opened(definition, str(event.data["owner"]))
+        else:
+            _, folded = step(definition, folded, event.event, event.data)
+    return folded
+
+
+class CaseChecker:
+    """Checks one case: its chain, each event against the machine, and its row."""
+
+    def __init__(self, case_id: str, definition: MachineDefinition | None) -> None:
+        self.case_id = case_id
+        self.definition = definition
+        self.expected_seq = 1
+        self.prev_hash = GENESIS_HASH
+        self.prev_at: datetime | None = None
+        self.folded: Folded | None = None
+        self.opening: Mapping[str, Any] | None = None
+        self.problem: Problem | None = None
+
+    def _fail(self, seq: int | None, reason: str) -> None:
+        if self.problem is None:
+            self.problem = Problem(self.case_id, seq, reason)
+
+    def add(self, row: Any) -> None:
+        """Check the next event row of the case (rows come in seq order)."""
+        if self.problem is not None:
+            return
+        seq = row.seq
+        if seq != self.expected_seq:
+            self._fail(
+                self.expected_seq,
+                f"event {self.expected_seq} is missing: the next stored event is {seq}",
+            )
+            return
+        digest = chain_hash(
+            row.prev_hash,
+            canonical_event(
+                self.case_id,
+                seq,
+                row.event,
+                row.from_state,
+                row.to_state,
+                row.actor,
+                row.occurred_at,
+                row.recorded_at,
+                row.data,
+            ),
+        )
+        if row.prev_hash != self.prev_hash:
+            self._fail(
+                seq,
+                "prev_hash does not link to the event before it: "
+                "an event was removed, inserted or reordered here",
+            )
+            return
+        if digest != row.hash:
+            self._fail(seq, "hash does not match the event's content: the event was altered")
+            return
+        if self.prev_at is not None and row.occurred_at < self.prev_at:
+            self._fail(seq, "occurred_at lies before the previous event's")
+            return
+        self._fold(row)
+        self.prev_hash = row.hash
+        self.prev_at = row.occurred_at
+        self.expected_seq += 1
+
+    def _fold(self, row: Any) -> None:
+        definition = self.definition
+        if definition is None:
+            return
+        if self.folded is None:
+            if row.event != OPEN_EVENT or row.from_state is not None:
+                self._fail(row.seq, f"the first event must be {OPEN_EVENT!r}")
+                return
+            self.opening = row.data
+            self.folded = opened(definition, str(row.data.get("owner")))
+            if row.to_state != self.folded.state:
+                self._fail(row.seq, f"opening state {row.to_state!r} is not the machine's")
+            return
+        decision, after = step(definition, self.folded, row.event, row.data)
+        if not isinstance(decision, Allowed):
+            self._fail(row.seq, f"{row.event!r} is not allowed from {self.folded.state!r} here")
+        elif row.from_state != self.folded.state or row.to_state != after.state:
+            self._fail(
+                row.seq,
+                f"records {row.from_state} -> {row.to_state}, "
+                f"the machine gives {self.folded.state} -> {after.state}",
+            )
+        self.folded = after
+
+    def finish(self, case: Any | None) -> Problem | None:
+        """Compare the case row (``None`` if missing) with the fold; the first problem."""
+        if self.problem is not None:
+            return self.problem
+        if case is None:
+            return Problem(self.case_id, 1, "events exist for a case that has no case row")
+        if self.expected_seq == 1:
+            return Problem(self.case_id, 1, "the case has no events: its history is gone")
+        folded = self.folded
+        if folded is None:
+            return Problem(
+                self.case_id,
+                None,
+                f"machine {case.machine} v{case.machine_version} is not registered here, "
+                "so the case cannot be replayed",
+            )
+        last = self.expected_seq - 1
+        if case.version > last:
+            return Problem(
+                self.case_id,
+                last + 1,
+                f"history ends at event {last} but the case row is at version "
+                f"{case.version}: the tail of the history was removed",
+            )
+        if case.version < last:
+            return Problem(
+                self.case_id,
+                case.version + 1,
+                f"the case row is at version {case.version} but events go on to {last}: "
+                "events were added behind the engine's back",
+            )
+        mismatch = _row_mismatch(case, folded, self.prev_hash, self.prev_at, self.opening)
+        if mismatch:
+            return Problem(self.case_id, None, f"case row differs from its replay: {mismatch}")
+        return None
+
+
+def _row_mismatch(
+    case: Any,
+    folded: Folded,
+    head_hash: str,
+    last_at: datetime | None,
+    opening: Mapping[str, Any] | None,
+) -> str:
+    expected: dict[str, Any] = {
+        "state": folded.state,
+        "owner": folded.owner,
+        "escalation_level": folded.escalation_level,
+        "facts": dict(folded.facts),
+        "head_hash": head_hash,
+        "last_event_at": last_at,
+    }
+    if opening is not None:
+        expected.update({name: opening.get(name) for name in OPENING_FIELDS})
+        expected["attributes"] = opening.get("attributes", {})
+    for name, value in expected.items():
+        if getattr(case, name) != value:
+            return f"{name} is {getattr(case, name)!r}, replay gives {value!r}"
+    return ""
+
+
+def check_streams(
+    cases: Iterator[Any],
+    events: Iterator[Any],
+    definition_for: Callable[[Any], MachineDefinition | None],
+) -> Iterator[tuple[int, Problem | None]]:
+    """Merge case rows and event rows (both ordered by case id) and check each case.
+
+    Yields ``(events checked, problem or None)`` once per case.
+    """
+    event_groups = groupby(events, key=lambda row: row.case_id)
+    pending = next(event_groups, None)
+    for case in cases:
+        while pending is not None and pending[0] < case.id:
+            yield _check_one(pending[0], None, pending[1], None)
+            pending = next(event_groups, None)
+        if pending is not None and pending[0] == case.id:
+            result = _check_one(case.id, case, pending[1], definition_for(case))
+            pending = next(event_groups, None)
+        else:
+            result = _check_one(case.id, case, (), definition_for(case))
+        yield result
+    while pending is not None:
+        yield _check_one(pending[0], None, pending[1], None)
+        pending = next(event_groups, None)
+
+
+def _check_one(
+    case_id: str, case: Any | None, rows: Iterable[Any], definition: MachineDefinition | None
+) -> tuple[int, Problem | None]:
+    checker = CaseChecker(case_id, definition)
+    count = 0
+    for row in rows:
+        checker.add(row)
+        count += 1
+    return count, checker.finish(case)
