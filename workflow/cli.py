@@ -276,3 +276,7 @@ def verify_command(
 
 main.add_command(machines_command)
 main.add_command(demo_command)
+
+
+if __name__ == "__main__":
+    main()

@@ -199,9 +199,9 @@ class Engine:
         """
         actor = validation.text(actor, "actor", max_chars=200)
         payload = validation.event_data(data, note, self.settings)
-        now = self.clock.now()
-        occurred = now if at is None else aware(at, "at")
-        self._not_in_future(occurred, now, "at")
+        given = None if at is None else aware(at, "at")
+        if given is not None:
+            self._not_in_future(given, self.clock.now(), "at")
         try:
             with write_transaction(self.db) as conn:
                 row = store.load_case_row(conn, case_id, lock=True)
@@ -209,6 +209,11 @@ class Engine:
                     raise CaseNotFound(case_id)
                 if expected_version is not None and row.version != expected_version:
                     raise ConcurrentUpdate(case_id, expected_version, row.version)
+                # Read the clock only once the case is ours: a writer we waited for may
+                # have stored a later event. Without an explicit time the event happens
+                # now, and never before its predecessor (clocks of two hosts may differ).
+                now = self.clock.now()
+                occurred = given or max(now, row.last_event_at)
                 if occurred < row.last_event_at:
                     raise TimeOutOfOrder(
                         f"at {occurred.isoformat()} lies before the case's previous event "

@@ -1,0 +1,254 @@
+"""The ``casework`` command: options, JSON output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.support import snapshot
+from workflow import Engine
+from workflow.cli import main
+
+
+@pytest.fixture
+def run(db_url: str) -> Any:
+    """Run the CLI against the test database; returns click's result."""
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(main, ["--db", db_url, *args], catch_exceptions=False)
+
+    return invoke
+
+
+def _open(run: Any, *extra: str) -> str:
+    result = run(
+        "open",
+        "--customer",
+        "CUST-7",
+        "--channel",
+        "store",
+        "--category",
+        "other",
+        "--summary",
+        "Rude staff",
+        "--actor",
+        "li.na",
+        *extra,
+    )
+    assert result.exit_code == 0, result.stderr
+    return str(result.stdout.strip())
+
+
+def test_a_case_through_the_cli_in_json(run: Any) -> None:
+    """open, fire, show, history, replay and verify speak the JSON contract."""
+    result = run(
+        "open",
+        "--customer",
+        "C1",
+        "--channel",
+        "web",
+        "--category",
+        "slow_response",
+        "--summary",
+        "Waited a week",
+        "--json",
+    )
+    case = json.loads(result.stdout)
+    for key in (
+        "id",
+        "machine",
+        "machine_version",
+        "state",
+        "version",
+        "owner",
+        "channel",
+        "category",
+        "received_at",
+        "escalation_level",
+        "deadlines",
+    ):
+        assert key in case
+    case_id = case["id"]
+    fired = json.loads(run("fire", case_id, "apologise", "--actor", "li.na", "--json").stdout)
+    assert (fired["state"], fired["version"]) == ("apologised", 2)
+    run("fire", case_id, "confirm_needs", "--actor", "li.na")
+    run("fire", case_id, "resolve", "--actor", "li.na", "--data", "solution=refund")
+    out = run("fire", case_id, "follow_up", "--actor", "li.na", "--data", "satisfaction=5")
+    assert "resolved -> followed_up (version 5)" in out.stdout
+    history = json.loads(run("history", case_id, "--json").stdout)
+    assert [e["event"] for e in history][-1] == "follow_up"
+    assert history[-1]["data"] == {"satisfaction": 5}
+    assert set(history[0]) >= {
+        "case_id",
+        "seq",
+        "event",
+        "from_state",
+        "to_state",
+        "actor",
+        "occurred_at",
+        "recorded_at",
+        "data",
+        "prev_hash",
+        "hash",
+    }
+    replay = json.loads(run("replay", case_id, "--json").stdout)
+    assert (replay["state"], replay["version"]) == ("followed_up", 5)
+    assert replay["at"].endswith("+00:00")
+    assert json.loads(run("show", case_id, "--json").stdout)["state"] == "followed_up"
+    listed = json.loads(run("list", "--state", "followed_up", "--json").stdout)
+    assert [c["id"] for c in listed] == [case_id]
+    verified = json.loads(run("verify", "--json").stdout)
+    assert verified == {"ok": True, "cases": 1, "events": 5, "problems": []}
+
+
+def test_text_output_is_readable(run: Any) -> None:
+    """Without --json the commands print lines for people."""
+    case_id = _open(run)
+    assert case_id in run("list").stdout
+    assert "open" in run("history", case_id).stdout
+    assert "state received" in run("replay", case_id).stdout
+    assert "owner: li.na" in run("show", case_id).stdout.replace("  ", "")
+    assert run("verify").stdout.startswith("ok: 1 cases, 1 events")
+
+
+BAD = [
+    (["fire", "{case}", "resolve", "--actor", "a"], "not allowed in state 'received'"),
+    (["fire", "{case}", "note", "--actor", "a"], "condition note_given failed"),
+    (["fire", "missing", "apologise", "--actor", "a"], "no case 'missing'"),
+    (["fire", "{case}", "contact", "--actor", "a", "--data", "oops"], "must look like key=value"),
+    (["fire", "{case}", "contact", "--actor", "a", "--data", "=1"], "must look like key=value"),
+    (["fire", "{case}", "apologise", "--actor", "a", "--at", "2026-11-23T01:00:00"], "naive"),
+    (["fire", "{case}", "apologise", "--actor", "a", "--at", "yesterday"], "not an ISO 8601"),
+    (["fire", "{case}", "apologise", "--actor", "a", "--at", "2020-01-01T00:00:00Z"], "before"),
+    (["fire", "{case}", "apologise", "--actor", "a", "--at", "2099-01-01T00:00:00Z"], "future"),
+    (["fire", "{case}", "note", "--actor", "a", "--note", "x" * 5000], "limit is 4000"),
+    (
+        ["fire", "{case}", "apologise", "--actor", "a", "--expected-version", "9"],
+        "expected version 9",
+    ),
+    (
+        ["open", "--customer", "c", "--channel", "fax", "--category", "other", "--summary", "s"],
+        "valid channel values: store, phone",
+    ),
+    (
+        ["open", "--customer", "c", "--channel", "web", "--category", "x", "--summary", "s"],
+        "valid category values",
+    ),
+    (["replay", "{case}", "--at", "2026-11-23"], "naive"),
+    (["show", "missing"], "no case"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD)
+def test_bad_input_exits_2_with_one_line_and_changes_nothing(
+    run: Any, db_url: str, args: list[str], message: str
+) -> None:
+    """Every bad input: exit status 2, one line on stderr naming the problem, no row changed."""
+    case_id = _open(run)
+    with Engine.open(db_url) as engine:
+        before = snapshot(engine)
+    result = run(*(a.replace("{case}", case_id) for a in args))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert message in lines[0]
+    with Engine.open(db_url) as engine:
+        assert snapshot(engine) == before
+
+
+def test_verify_exits_1_on_a_broken_history(run: Any, db_url: str) -> None:
+    """A failed check is exit status 1 and names the case and the event."""
+    case_id = _open(run)
+    with Engine.open(db_url) as engine, engine.db.begin() as conn:
+        from sqlalchemy import update
+
+        from storage.tables import cases_table
+
+        conn.execute(update(cases_table).values(version=3))
+    result = run("verify", "--json")
+    assert result.exit_code == 1
+    problem = json.loads(result.stdout)["problems"][0]
+    assert (problem["case_id"], problem["seq"]) == (case_id, 2)
+    text = run("verify")
+    assert f"BROKEN case {case_id} event 2" in text.stdout
+
+
+def test_machines_lists_and_draws(tmp_path: Path) -> None:
+    """``machines`` lists states and events and writes a Mermaid diagram."""
+    runner = CliRunner()
+    result = runner.invoke(main, ["machines", "--diagram", str(tmp_path)])
+    assert result.exit_code == 0
+    assert "complaint v1" in result.stdout
+    assert "events: apologise, confirm_needs, resolve" in result.stdout
+    assert (tmp_path / "complaint-v1.mmd").read_text().startswith("stateDiagram-v2")
+    described = json.loads(runner.invoke(main, ["machines", "--json"]).stdout)
+    assert described[0]["initial_state"] == "received"
+
+
+def test_the_installed_command_runs_the_demo(tmp_path: Path) -> None:
+    """The console script works from a fresh directory and its demo verifies."""
+    result = subprocess.run(
+        [sys.executable, "-m", "workflow.cli", "demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Verify: ok" in result.stdout
+    assert not (tmp_path / "casework.db").exists()
+
+
+def test_database_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --db, CASEWORK_DATABASE_URL names the database."""
+    url = f"sqlite:///{tmp_path}/env.db"
+    monkeypatch.setenv("CASEWORK_DATABASE_URL", url)
+    result = CliRunner().invoke(main, ["list", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []
+    assert (tmp_path / "env.db").exists()
+
+
+def test_a_bad_config_file_is_named(tmp_path: Path) -> None:
+    """A configuration with an unknown key is refused with the file and the key."""
+    config = tmp_path / "casework.toml"
+    config.write_text("[intake]\nchanels = ['wechat']\n")
+    result = CliRunner().invoke(
+        main, ["--db", f"sqlite:///{tmp_path}/x.db", "--config", str(config), "list"]
+    )
+    assert result.exit_code == 2
+    assert f"{config}: unknown key intake.chanels" in result.stderr
+
+
+def test_config_extends_channels(tmp_path: Path) -> None:
+    """A configured extra channel is accepted."""
+    config = tmp_path / "casework.toml"
+    config.write_text("[intake]\nchannels = ['wechat']\n")
+    result = CliRunner().invoke(
+        main,
+        [
+            "--db",
+            f"sqlite:///{tmp_path}/x.db",
+            "--config",
+            str(config),
+            "open",
+            "--customer",
+            "c",
+            "--channel",
+            "wechat",
+            "--category",
+            "other",
+            "--summary",
+            "s",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr

@@ -1,0 +1,218 @@
+"""Verification: every way of tampering with the stored history is named exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Connection, delete, insert, text, update
+
+from machines import COMPLAINT_V1
+from storage import canonical_event, chain_hash
+from storage.tables import cases_table, events_table
+from tests.support import open_sample
+from workflow import Engine, EventNotAllowed, FixedClock, InvalidInput
+
+
+def _full_case(engine: Engine, clock: FixedClock) -> str:
+    case_id = open_sample(engine)
+    for event, data in [
+        ("apologise", {}),
+        ("confirm_needs", {}),
+        ("resolve", {"solution": "new part"}),
+        ("follow_up", {"satisfaction": 4}),
+    ]:
+        clock.advance(timedelta(hours=1))
+        engine.fire(case_id, event, actor="li.na", data=data)
+    return case_id
+
+
+def _as_attacker(engine: Engine, change: Callable[[Connection], Any]) -> None:
+    """Write to the database directly, past the append-only triggers, as an attacker can."""
+    with engine.db.connect() as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE events DISABLE TRIGGER events_append_only"))
+        else:
+            conn.execute(text("DROP TRIGGER IF EXISTS events_no_update"))
+            conn.execute(text("DROP TRIGGER IF EXISTS events_no_delete"))
+        change(conn)
+
+
+def _where(case_id: str, seq: int) -> Any:
+    return (events_table.c.case_id == case_id) & (events_table.c.seq == seq)
+
+
+def _edit(case_id: str) -> Callable[[Connection], Any]:
+    return lambda c: c.execute(
+        update(events_table).where(_where(case_id, 4)).values(data={"solution": "nothing"})
+    )
+
+
+def _delete_middle(case_id: str) -> Callable[[Connection], Any]:
+    return lambda c: c.execute(delete(events_table).where(_where(case_id, 3)))
+
+
+def _truncate(case_id: str) -> Callable[[Connection], Any]:
+    return lambda c: c.execute(delete(events_table).where(_where(case_id, 5)))
+
+
+def _reorder(case_id: str) -> Callable[[Connection], Any]:
+    def change(conn: Connection) -> None:
+        for old, new in ((2, 100), (3, 2), (100, 3)):
+            conn.execute(update(events_table).where(_where(case_id, old)).values(seq=new))
+
+    return change
+
+
+def _insert_forged(case_id: str) -> Callable[[Connection], Any]:
+    """Append a well-formed event with a correct hash, without touching the case row."""
+
+    def change(conn: Connection) -> None:
+        head = conn.execute(
+            text("SELECT hash, occurred_at FROM events WHERE case_id = :c AND seq = 5"),
+            {"c": case_id},
+        ).one()
+        last = conn.execute(events_table.select().where(_where(case_id, 5))).one()
+        data = {"note": "forged"}
+        digest = chain_hash(
+            head.hash,
+            canonical_event(
+                case_id,
+                6,
+                "note",
+                "followed_up",
+                "followed_up",
+                "x",
+                last.occurred_at,
+                last.recorded_at,
+                data,
+            ),
+        )
+        conn.execute(
+            insert(events_table).values(
+                case_id=case_id,
+                seq=6,
+                event="note",
+                from_state="followed_up",
+                to_state="followed_up",
+                actor="x",
+                occurred_at=last.occurred_at,
+                recorded_at=last.recorded_at,
+                data=data,
+                prev_hash=head.hash,
+                hash=digest,
+            )
+        )
+
+    return change
+
+
+def _edit_row(case_id: str) -> Callable[[Connection], Any]:
+    return lambda c: c.execute(
+        update(cases_table).where(cases_table.c.id == case_id).values(state="resolved")
+    )
+
+
+def _edit_owner(case_id: str) -> Callable[[Connection], Any]:
+    return lambda c: c.execute(
+        update(cases_table).where(cases_table.c.id == case_id).values(customer="someone else")
+    )
+
+
+def _wipe(case_id: str) -> Callable[[Connection], Any]:
+    return lambda c: c.execute(delete(events_table).where(events_table.c.case_id == case_id))
+
+
+TAMPERING = [
+    ("edited event", _edit, 4, "altered"),
+    ("deleted event", _delete_middle, 3, "missing"),
+    ("reordered events", _reorder, 2, "removed, inserted or reordered"),
+    ("forged event appended", _insert_forged, 6, "behind the engine's back"),
+    ("truncated tail", _truncate, 5, "tail of the history was removed"),
+    ("edited case state", _edit_row, None, "state is 'resolved', replay gives 'followed_up'"),
+    ("edited case column", _edit_owner, None, "customer is 'someone else'"),
+    ("whole history deleted", _wipe, 1, "history is gone"),
+]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "seq", "reason"), [pytest.param(t, s, r, id=n) for n, t, s, r in TAMPERING]
+)
+def test_verify_names_the_case_and_event_where_history_breaks(
+    engine: Engine,
+    clock: FixedClock,
+    tamper: Callable[[str], Callable[[Connection], Any]],
+    seq: int | None,
+    reason: str,
+) -> None:
+    """Direct edits to the database are found, and only on the tampered case."""
+    victim = _full_case(engine, clock)
+    bystander = _full_case(engine, clock)
+    assert engine.verify().ok
+    _as_attacker(engine, tamper(victim))
+    report = engine.verify()
+    assert not report.ok
+    assert [(p.case_id, p.seq) for p in report.problems] == [(victim, seq)]
+    assert reason in report.problems[0].reason
+    assert engine.verify(bystander).ok
+
+
+def test_the_database_refuses_to_change_events(engine: Engine) -> None:
+    """The event table is append-only in the database itself, not only in our code."""
+    case_id = open_sample(engine)
+    for statement in (
+        update(events_table).where(events_table.c.case_id == case_id).values(actor="x"),
+        delete(events_table).where(events_table.c.case_id == case_id),
+    ):
+        with pytest.raises(Exception, match="append-only"), engine.db.begin() as conn:
+            conn.execute(statement)
+    assert engine.verify().ok
+
+
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(COMPLAINT_V1.events),
+        st.sampled_from(
+            [
+                {},
+                {"solution": "fix"},
+                {"satisfaction": 1},
+                {"satisfaction": 5},
+                {"note": "n"},
+                {"to": "wang.wei"},
+                {"to": "li.na"},
+            ]
+        ),
+        st.integers(0, 7200),
+    ),
+    max_size=25,
+)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=STEPS)
+def test_random_histories_equal_their_replay(
+    engine: Engine, clock: FixedClock, steps: list[tuple[str, dict[str, Any], int]]
+) -> None:
+    """Whatever sequence of events is fired, each case equals its replay and verifies."""
+    case_id = open_sample(engine)
+    accepted = 1
+    for event, data, seconds in steps:
+        clock.advance(timedelta(seconds=seconds))
+        try:
+            engine.fire(case_id, event, actor="li.na", data=data)
+            accepted += 1
+        except (EventNotAllowed, InvalidInput):
+            pass
+    case = engine.get(case_id)
+    replay = engine.replay(case_id)
+    assert (replay.state, replay.version, replay.owner) == (case.state, case.version, case.owner)
+    assert dict(replay.facts) == dict(case.facts)
+    assert case.version == accepted == len(engine.history(case_id))
+    assert engine.verify(case_id).ok
