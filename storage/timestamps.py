@@ -23,7 +23,9 @@ def as_utc(moment: datetime, what: str = "timestamp") -> datetime:
 
 def iso(moment: datetime) -> str:
     """The canonical text of an aware instant: UTC, microseconds, explicit offset."""
-    return as_utc(moment).isoformat(timespec="microseconds")
+    if moment.tzinfo is not UTC:
+        moment = as_utc(moment)
+    return moment.isoformat(timespec="microseconds")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

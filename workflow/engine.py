@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy.exc import IntegrityError
 
 from machines import (
     OPEN_EVENT,
@@ -40,6 +39,7 @@ from storage import (
     write_transaction,
 )
 from storage import case_store as store
+from storage.transition_sql import TransitionSQL, WriteConflict
 from workflow import validation
 from workflow.catalog import installed_registry
 from workflow.clock import Clock, SystemClock, aware
@@ -81,6 +81,7 @@ class Engine:
         self.registry = registry if registry is not None else installed_registry()
         self._log = logger if logger is not None else library_logger()
         self._owns_db = owns_db
+        self._sql = TransitionSQL(db)
 
     @classmethod
     def open(
@@ -102,7 +103,8 @@ class Engine:
         return cls(db, settings=config, clock=clock, registry=registry, logger=logger, owns_db=owns)
 
     def close(self) -> None:
-        """Release the database connections (only those of an engine made from a URL)."""
+        """Release the database connections (the pool too, for an engine made from a URL)."""
+        self._sql.close()
         if self._owns_db:
             self.db.dispose()
 
@@ -203,38 +205,32 @@ class Engine:
         if given is not None:
             self._not_in_future(given, self.clock.now(), "at")
         try:
-            with write_transaction(self.db) as conn:
-                row = store.load_case_row(conn, case_id, lock=True)
-                if row is None:
+            with self._sql.transaction() as cursor:
+                case = self._sql.load_case(cursor, case_id)
+                if case is None:
                     raise CaseNotFound(case_id)
-                if expected_version is not None and row.version != expected_version:
-                    raise ConcurrentUpdate(case_id, expected_version, row.version)
+                if expected_version is not None and case.version != expected_version:
+                    raise ConcurrentUpdate(case_id, expected_version, case.version)
                 # Read the clock only once the case is ours: a writer we waited for may
                 # have stored a later event. Without an explicit time the event happens
                 # now, and never before its predecessor (clocks of two hosts may differ).
                 now = self.clock.now()
-                occurred = given or max(now, row.last_event_at)
-                if occurred < row.last_event_at:
+                occurred = given or max(now, case.last_event_at)
+                if occurred < case.last_event_at:
                     raise TimeOutOfOrder(
                         f"at {occurred.isoformat()} lies before the case's previous event "
-                        f"({row.last_event_at.isoformat()})",
+                        f"({case.last_event_at.isoformat()})",
                         field="at",
                     )
-                definition = self._definition(row.machine, row.machine_version)
-                before = Folded(row.state, row.version, row.owner, row.escalation_level, row.facts)
+                definition = self._definition(case.machine, case.machine_version)
+                before = Folded(
+                    case.state, case.version, case.owner, case.escalation_level, case.facts
+                )
                 after = self._decide(definition, before, case_id, event, payload)
                 record = self._event_row(
-                    case_id,
-                    after.version,
-                    event,
-                    before.state,
-                    after.state,
-                    actor,
-                    occurred,
-                    now,
-                    payload,
-                    row.head_hash,
-                )
+                    case_id, after.version, event, before.state, after.state, actor,
+                    occurred, now, payload, case.head_hash,
+                )  # fmt: skip
                 update = {
                     "state": after.state,
                     "version": after.version,
@@ -244,9 +240,9 @@ class Engine:
                     "last_event_at": occurred,
                     "head_hash": record["hash"],
                 }
-                if not store.append_event(conn, record, update, expected=row.version):
-                    raise ConcurrentUpdate(case_id, row.version, None)
-        except IntegrityError:
+                if not self._sql.append(cursor, record, update, expected=case.version):
+                    raise ConcurrentUpdate(case_id, case.version, None)
+        except WriteConflict:
             raise ConcurrentUpdate(case_id, expected_version or 0, None) from None
         self._log.info(
             "event_fired",
@@ -257,7 +253,7 @@ class Engine:
             version=after.version,
             actor=actor,
         )
-        return replace(CaseRecord.from_row(row), **update)
+        return replace(case, **update)
 
     # -- reading ---------------------------------------------------------------------
 

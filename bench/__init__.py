@@ -1,0 +1,1 @@
+"""Benchmarks: run on purpose (``python -m bench.transitions``), never by the test command."""
