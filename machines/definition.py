@@ -110,6 +110,8 @@ class MachineDefinition:
     final_states: frozenset[str] = field(init=False)
     events: tuple[str, ...] = field(init=False)
     rules: Mapping[tuple[str, str], tuple[Rule, ...]] = field(init=False, repr=False)
+    guarded: frozenset[tuple[str, str]] = field(init=False, repr=False)
+    """(state, event) pairs with at least one condition: only those need facts."""
 
     def __post_init__(self) -> None:
         initial, states, finals, events, rules = compile_chart(self.chart)
@@ -118,6 +120,8 @@ class MachineDefinition:
         object.__setattr__(self, "final_states", finals)
         object.__setattr__(self, "events", events)
         object.__setattr__(self, "rules", rules)
+        guarded = frozenset(k for k, v in rules.items() if any(r.conditions for r in v))
+        object.__setattr__(self, "guarded", guarded)
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -40,16 +40,18 @@ def step(
 
     A decision other than :class:`Allowed` returns the fold unchanged.
     """
-    decision = definition.decide(folded.state, event, data, folded.guard_facts())
+    guarded = (folded.state, event) in definition.guarded
+    facts = folded.guard_facts() if guarded else folded.facts
+    decision = definition.decide(folded.state, event, data, facts)
     if not isinstance(decision, Allowed):
         return decision, folded
     owner = folded.owner
     if definition.handover is not None and event == definition.handover[0]:
         owner = str(data[definition.handover[1]])
     facts = folded.facts
-    remembered = [key for key in definition.remembered if key in data]
+    remembered = [key for key in definition.remembered if key in data] if data else ()
     if remembered:
         facts = MappingProxyType({**facts, **{key: data[key] for key in remembered}})
-    return decision, replace(
-        folded, state=decision.target, version=folded.version + 1, owner=owner, facts=facts
+    return decision, Folded(
+        decision.target, folded.version + 1, owner, folded.escalation_level, facts
     )

@@ -6,7 +6,7 @@ here updates or deletes an event row.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, update
@@ -84,22 +84,6 @@ def case_events(conn: Connection, case_id: str) -> list[EventRecord]:
     """A case's events, oldest first."""
     query = select(events).where(events.c.case_id == case_id).order_by(events.c.seq)
     return [EventRecord.from_row(row) for row in conn.execute(query)]
-
-
-def stream_cases(conn: Connection, case_ids: Sequence[str] | None = None) -> Iterator[Row[Any]]:
-    """Every case row (or those named), ordered by id, without loading them all."""
-    query = select(cases).order_by(cases.c.id)
-    if case_ids is not None:
-        query = query.where(cases.c.id.in_(case_ids))
-    yield from conn.execution_options(yield_per=2000).execute(query)
-
-
-def stream_events(conn: Connection, case_ids: Sequence[str] | None = None) -> Iterator[Row[Any]]:
-    """Every event (or the named cases'), ordered by case id then seq, streamed."""
-    query = select(events).order_by(events.c.case_id, events.c.seq)
-    if case_ids is not None:
-        query = query.where(events.c.case_id.in_(case_ids))
-    yield from conn.execution_options(yield_per=5000).execute(query)
 
 
 def count_events(conn: Connection) -> int:

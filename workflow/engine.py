@@ -39,6 +39,7 @@ from storage import (
     write_transaction,
 )
 from storage import case_store as store
+from storage.snapshot import history_snapshot
 from storage.transition_sql import TransitionSQL, WriteConflict
 from workflow import validation
 from workflow.catalog import installed_registry
@@ -317,14 +318,10 @@ class Engine:
         ids = None if case_id is None else [case_id]
         problems: list[Problem] = []
         cases = events = 0
-        with read_transaction(self.db) as conn:
-            if case_id is not None and store.load_case_row(conn, case_id) is None:
-                raise CaseNotFound(case_id)
-            results = check_streams(
-                store.stream_cases(conn, ids),
-                store.stream_events(conn, ids),
-                self._definition_or_none,
-            )
+        if case_id is not None:
+            self.get(case_id)
+        with history_snapshot(self.db, ids) as streams:
+            results = check_streams(streams.cases, streams.events, self._definition_or_none)
             for checked, problem in results:
                 cases += 1
                 events += checked
@@ -342,9 +339,9 @@ class Engine:
         except UnknownMachineError as err:
             raise UnknownMachine(str(err), field="machine") from None
 
-    def _definition_or_none(self, case: Any) -> MachineDefinition | None:
+    def _definition_or_none(self, name: str, version: int) -> MachineDefinition | None:
         try:
-            return self.registry.get(case.machine, case.machine_version)
+            return self.registry.get(name, version)
         except UnknownMachineError:
             return None
 

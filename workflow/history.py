@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from machines import OPEN_EVENT, Allowed, Folded, MachineDefinition, opened, step
 from storage import GENESIS_HASH, canonical_event, chain_hash
+from storage.transition_sql import CASE_COLUMNS
 from workflow.results import Problem
 
 OPENING_FIELDS = ("channel", "category", "summary", "customer", "contact", "branch", "priority")
@@ -39,15 +41,22 @@ def fold_history(
     return folded
 
 
+_CASE = {name: index for index, name in enumerate(CASE_COLUMNS)}
+
+
 class CaseChecker:
-    """Checks one case: its chain, each event against the machine, and its row."""
+    """Checks one case: its chain, each event against the machine, and its row.
+
+    Rows are the raw tuples of :func:`storage.snapshot.history_snapshot`; times are
+    their canonical text, which sorts in time order.
+    """
 
     def __init__(self, case_id: str, definition: MachineDefinition | None) -> None:
         self.case_id = case_id
         self.definition = definition
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
-        self.prev_at: datetime | None = None
+        self.prev_at: str | None = None
         self.folded: Folded | None = None
         self.opening: Mapping[str, Any] | None = None
         self.problem: Problem | None = None
@@ -56,74 +65,63 @@ class CaseChecker:
         if self.problem is None:
             self.problem = Problem(self.case_id, seq, reason)
 
-    def add(self, row: Any) -> None:
+    def add(self, row: tuple[Any, ...]) -> None:
         """Check the next event row of the case (rows come in seq order)."""
         if self.problem is not None:
             return
-        seq = row.seq
+        _, seq, event, from_state, to_state, actor, occurred, recorded, data, prev, digest = row
         if seq != self.expected_seq:
             self._fail(
                 self.expected_seq,
                 f"event {self.expected_seq} is missing: the next stored event is {seq}",
             )
             return
-        digest = chain_hash(
-            row.prev_hash,
-            canonical_event(
-                self.case_id,
-                seq,
-                row.event,
-                row.from_state,
-                row.to_state,
-                row.actor,
-                row.occurred_at,
-                row.recorded_at,
-                row.data,
-            ),
-        )
-        if row.prev_hash != self.prev_hash:
+        if prev != self.prev_hash:
             self._fail(
                 seq,
                 "prev_hash does not link to the event before it: "
                 "an event was removed, inserted or reordered here",
             )
             return
-        if digest != row.hash:
+        canonical = canonical_event(
+            self.case_id, seq, event, from_state, to_state, actor, occurred, recorded, data
+        )
+        if chain_hash(prev, canonical) != digest:
             self._fail(seq, "hash does not match the event's content: the event was altered")
             return
-        if self.prev_at is not None and row.occurred_at < self.prev_at:
+        if self.prev_at is not None and occurred < self.prev_at:
             self._fail(seq, "occurred_at lies before the previous event's")
             return
-        self._fold(row)
-        self.prev_hash = row.hash
-        self.prev_at = row.occurred_at
+        self._fold(seq, event, from_state, to_state, data)
+        self.prev_hash = digest
+        self.prev_at = occurred
         self.expected_seq += 1
 
-    def _fold(self, row: Any) -> None:
+    def _fold(self, seq: int, event: str, from_state: str | None, to_state: str, data: Any) -> None:
         definition = self.definition
         if definition is None:
             return
         if self.folded is None:
-            if row.event != OPEN_EVENT or row.from_state is not None:
-                self._fail(row.seq, f"the first event must be {OPEN_EVENT!r}")
+            if event != OPEN_EVENT or from_state is not None:
+                self._fail(seq, f"the first event must be {OPEN_EVENT!r}")
                 return
-            self.opening = row.data
-            self.folded = opened(definition, str(row.data.get("owner")))
-            if row.to_state != self.folded.state:
-                self._fail(row.seq, f"opening state {row.to_state!r} is not the machine's")
+            self.opening = data
+            self.folded = opened(definition, str(data.get("owner")))
+            if to_state != self.folded.state:
+                self._fail(seq, f"opening state {to_state!r} is not the machine's")
             return
-        decision, after = step(definition, self.folded, row.event, row.data)
+        decision, after = step(definition, self.folded, event, data)
         if not isinstance(decision, Allowed):
-            self._fail(row.seq, f"{row.event!r} is not allowed from {self.folded.state!r} here")
-        elif row.from_state != self.folded.state or row.to_state != after.state:
+            self._fail(seq, f"{event!r} is not allowed from {self.folded.state!r} here")
+        elif from_state != self.folded.state or to_state != after.state:
             self._fail(
-                row.seq,
-                f"records {row.from_state} -> {row.to_state}, "
+                seq,
+                f"records {from_state} -> {to_state}, "
                 f"the machine gives {self.folded.state} -> {after.state}",
             )
         self.folded = after
 
-    def finish(self, case: Any | None) -> Problem | None:
+    def finish(self, case: tuple[Any, ...] | None) -> Problem | None:
         """Compare the case row (``None`` if missing) with the fold; the first problem."""
         if self.problem is not None:
             return self.problem
@@ -136,22 +134,23 @@ class CaseChecker:
             return Problem(
                 self.case_id,
                 None,
-                f"machine {case.machine} v{case.machine_version} is not registered here, "
-                "so the case cannot be replayed",
+                f"machine {case[_CASE['machine']]} v{case[_CASE['machine_version']]} is not "
+                "registered here, so the case cannot be replayed",
             )
         last = self.expected_seq - 1
-        if case.version > last:
+        version = case[_CASE["version"]]
+        if version > last:
             return Problem(
                 self.case_id,
                 last + 1,
                 f"history ends at event {last} but the case row is at version "
-                f"{case.version}: the tail of the history was removed",
+                f"{version}: the tail of the history was removed",
             )
-        if case.version < last:
+        if version < last:
             return Problem(
                 self.case_id,
-                case.version + 1,
-                f"the case row is at version {case.version} but events go on to {last}: "
+                version + 1,
+                f"the case row is at version {version} but events go on to {last}: "
                 "events were added behind the engine's back",
             )
         mismatch = _row_mismatch(case, folded, self.prev_hash, self.prev_at, self.opening)
@@ -161,10 +160,10 @@ class CaseChecker:
 
 
 def _row_mismatch(
-    case: Any,
+    case: tuple[Any, ...],
     folded: Folded,
     head_hash: str,
-    last_at: datetime | None,
+    last_at: str | None,
     opening: Mapping[str, Any] | None,
 ) -> str:
     expected: dict[str, Any] = {
@@ -179,31 +178,34 @@ def _row_mismatch(
         expected.update({name: opening.get(name) for name in OPENING_FIELDS})
         expected["attributes"] = opening.get("attributes", {})
     for name, value in expected.items():
-        if getattr(case, name) != value:
-            return f"{name} is {getattr(case, name)!r}, replay gives {value!r}"
+        stored = case[_CASE[name]]
+        if stored != value:
+            return f"{name} is {stored!r}, replay gives {value!r}"
     return ""
 
 
 def check_streams(
     cases: Iterator[Any],
     events: Iterator[Any],
-    definition_for: Callable[[Any], MachineDefinition | None],
+    definition_for: Callable[[str, int], MachineDefinition | None],
 ) -> Iterator[tuple[int, Problem | None]]:
     """Merge case rows and event rows (both ordered by case id) and check each case.
 
     Yields ``(events checked, problem or None)`` once per case.
     """
-    event_groups = groupby(events, key=lambda row: row.case_id)
+    event_groups = groupby(events, key=itemgetter(0))
     pending = next(event_groups, None)
     for case in cases:
-        while pending is not None and pending[0] < case.id:
+        case_id = case[0]
+        while pending is not None and pending[0] < case_id:
             yield _check_one(pending[0], None, pending[1], None)
             pending = next(event_groups, None)
-        if pending is not None and pending[0] == case.id:
-            result = _check_one(case.id, case, pending[1], definition_for(case))
+        definition = definition_for(case[_CASE["machine"]], case[_CASE["machine_version"]])
+        if pending is not None and pending[0] == case_id:
+            result = _check_one(case_id, case, pending[1], definition)
             pending = next(event_groups, None)
         else:
-            result = _check_one(case.id, case, (), definition_for(case))
+            result = _check_one(case_id, case, (), definition)
         yield result
     while pending is not None:
         yield _check_one(pending[0], None, pending[1], None)

@@ -11,6 +11,10 @@ from alembic import op
 
 from storage.timestamps import UTCDateTime
 
+# Case ids sort byte-wise on PostgreSQL whatever the database's locale, as on SQLite, so
+# that streams ordered by id merge in the same order everywhere.
+CASE_ID = sa.String(40).with_variant(sa.String(40, collation="C"), "postgresql")
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -21,7 +25,7 @@ def upgrade() -> None:
     """Create ``cases`` and ``events``."""
     op.create_table(
         "cases",
-        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("id", CASE_ID, primary_key=True),
         sa.Column("machine", sa.String(64), nullable=False),
         sa.Column("machine_version", sa.Integer, nullable=False),
         sa.Column("state", sa.String(64), nullable=False),
@@ -47,7 +51,7 @@ def upgrade() -> None:
     op.create_index("ix_cases_received_at", "cases", ["received_at"])
     op.create_table(
         "events",
-        sa.Column("case_id", sa.String(40), sa.ForeignKey("cases.id"), primary_key=True),
+        sa.Column("case_id", CASE_ID, sa.ForeignKey("cases.id"), primary_key=True),
         sa.Column("seq", sa.Integer, primary_key=True),
         sa.Column("event", sa.String(64), nullable=False),
         sa.Column("from_state", sa.String(64), nullable=True),

@@ -1,0 +1,108 @@
+"""Reading the whole history fast and consistently: raw rows from one snapshot.
+
+Verification and exports read every case and every event. Both streams come from
+one read transaction (one snapshot) on the driver's own cursors, ordered by case id
+(byte order on both databases) and then by seq, in batches, so memory stays flat.
+Rows are tuples in :data:`CASE_COLUMNS` / :data:`EVENT_COLUMNS` order; JSON columns
+are decoded, and times are their canonical UTC text (as SQLite stores them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from storage.timestamps import iso
+from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS
+
+BATCH_ROWS = 5000
+_CASE_TIMES = tuple(CASE_COLUMNS.index(c) for c in ("received_at", "opened_at", "last_event_at"))
+_CASE_JSON = tuple(CASE_COLUMNS.index(c) for c in ("attributes", "facts"))
+_EVENT_TIMES = tuple(EVENT_COLUMNS.index(c) for c in ("occurred_at", "recorded_at"))
+_EVENT_DATA = EVENT_COLUMNS.index("data")
+
+
+@dataclass(frozen=True)
+class Streams:
+    """The case rows and the event rows of one snapshot, both ordered by case id."""
+
+    cases: Iterator[tuple[Any, ...]]
+    events: Iterator[tuple[Any, ...]]
+
+
+@contextmanager
+def history_snapshot(engine: Engine, case_ids: Sequence[str] | None = None) -> Iterator[Streams]:
+    """Stream every case and event (or those of ``case_ids``) from one snapshot."""
+    sqlite = engine.dialect.name == "sqlite"
+    raw = engine.raw_connection()
+    cursors = [_cursor(raw, sqlite, "cw_cases"), _cursor(raw, sqlite, "cw_events")]
+    try:
+        if sqlite:
+            raw.cursor().execute("BEGIN")
+        else:
+            raw.cursor().execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        mark = "?" if sqlite else "%s"
+        where_case = where_event = ""
+        params: tuple[Any, ...] = ()
+        if case_ids is not None:
+            marks = ", ".join(mark for _ in case_ids)
+            where_case, where_event = f" WHERE id IN ({marks})", f" WHERE case_id IN ({marks})"
+            params = tuple(case_ids)
+        case_sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases{where_case} ORDER BY id"  # noqa: S608
+        event_sql = (
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events{where_event} "  # noqa: S608
+            "ORDER BY case_id, seq"
+        )
+        yield Streams(
+            cases=_rows(cursors[0], case_sql, params, _case_row, sqlite),
+            events=_rows(cursors[1], event_sql, params, _event_row, sqlite),
+        )
+    finally:
+        for cursor in cursors:
+            cursor.close()
+        raw.rollback()
+        raw.close()
+
+
+def _cursor(raw: Any, sqlite: bool, name: str) -> Any:
+    if sqlite:
+        return raw.cursor()
+    cursor = raw.driver_connection.cursor(name=name)  # server-side: streamed, not loaded
+    cursor.itersize = BATCH_ROWS
+    return cursor
+
+
+def _rows(
+    cursor: Any, statement: str, params: tuple[Any, ...], convert: Any, sqlite: bool
+) -> Iterator[tuple[Any, ...]]:
+    cursor.execute(statement, params)
+    while batch := cursor.fetchmany(BATCH_ROWS):
+        for row in batch:
+            yield convert(row, sqlite)
+
+
+def _case_row(row: Sequence[Any], sqlite: bool) -> tuple[Any, ...]:
+    values = list(row)
+    for index in _CASE_JSON:
+        if isinstance(values[index], str):
+            values[index] = json.loads(values[index])
+    if not sqlite:
+        for index in _CASE_TIMES:
+            values[index] = iso(values[index])
+    return tuple(values)
+
+
+def _event_row(row: Sequence[Any], sqlite: bool) -> tuple[Any, ...]:
+    values = list(row)
+    data = values[_EVENT_DATA]
+    if isinstance(data, str):
+        values[_EVENT_DATA] = json.loads(data)
+    if not sqlite:
+        for index in _EVENT_TIMES:
+            values[index] = iso(values[index])
+    return tuple(values)
