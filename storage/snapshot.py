@@ -17,13 +17,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from storage.timestamps import iso
-from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS
+from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, TIME_COLUMNS
 
 BATCH_ROWS = 5000
-_CASE_TIMES = tuple(CASE_COLUMNS.index(c) for c in ("received_at", "opened_at", "last_event_at"))
 _CASE_JSON = tuple(CASE_COLUMNS.index(c) for c in ("attributes", "facts"))
-_EVENT_TIMES = tuple(EVENT_COLUMNS.index(c) for c in ("occurred_at", "recorded_at"))
 _EVENT_DATA = EVENT_COLUMNS.index("data")
 
 
@@ -53,9 +50,12 @@ def history_snapshot(engine: Engine, case_ids: Sequence[str] | None = None) -> I
             marks = ", ".join(mark for _ in case_ids)
             where_case, where_event = f" WHERE id IN ({marks})", f" WHERE case_id IN ({marks})"
             params = tuple(case_ids)
-        case_sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases{where_case} ORDER BY id"  # noqa: S608
+        case_sql = (
+            f"SELECT {_select_list(CASE_COLUMNS, sqlite)} FROM cases{where_case} "  # noqa: S608
+            "ORDER BY id"
+        )
         event_sql = (
-            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events{where_event} "  # noqa: S608
+            f"SELECT {_select_list(EVENT_COLUMNS, sqlite)} FROM events{where_event} "  # noqa: S608
             "ORDER BY case_id, seq"
         )
         yield Streams(
@@ -67,6 +67,16 @@ def history_snapshot(engine: Engine, case_ids: Sequence[str] | None = None) -> I
             cursor.close()
         raw.rollback()
         raw.close()
+
+
+_PG_TEXT_TIME = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+"""PostgreSQL renders a timestamptz as its canonical UTC text itself (no parse, no format)."""
+
+
+def _select_list(columns: Sequence[str], sqlite: bool) -> str:
+    if sqlite:
+        return ", ".join(columns)
+    return ", ".join(_PG_TEXT_TIME.format(c) if c in TIME_COLUMNS else c for c in columns)
 
 
 def _cursor(raw: Any, sqlite: bool, name: str) -> Any:
@@ -91,18 +101,13 @@ def _case_row(row: Sequence[Any], sqlite: bool) -> tuple[Any, ...]:
     for index in _CASE_JSON:
         if isinstance(values[index], str):
             values[index] = json.loads(values[index])
-    if not sqlite:
-        for index in _CASE_TIMES:
-            values[index] = iso(values[index])
     return tuple(values)
 
 
 def _event_row(row: Sequence[Any], sqlite: bool) -> tuple[Any, ...]:
+    data = row[_EVENT_DATA]
+    if not isinstance(data, str):
+        return tuple(row)
     values = list(row)
-    data = values[_EVENT_DATA]
-    if isinstance(data, str):
-        values[_EVENT_DATA] = json.loads(data)
-    if not sqlite:
-        for index in _EVENT_TIMES:
-            values[index] = iso(values[index])
+    values[_EVENT_DATA] = json.loads(data)
     return tuple(values)

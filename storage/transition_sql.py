@@ -32,8 +32,10 @@ EVENT_COLUMNS = (
     "case_id", "seq", "event", "from_state", "to_state", "actor", "occurred_at",
     "recorded_at", "data", "prev_hash", "hash",
 )  # fmt: skip
-_TIMES = frozenset({"received_at", "opened_at", "last_event_at", "occurred_at", "recorded_at"})
-_JSON = frozenset({"attributes", "facts", "data"})
+TIME_COLUMNS = frozenset(
+    {"received_at", "opened_at", "last_event_at", "occurred_at", "recorded_at"}
+)
+JSON_COLUMNS = frozenset({"attributes", "facts", "data"})
 UPDATED_COLUMNS = (
     "state", "version", "owner", "facts", "escalation_level", "last_event_at", "head_hash",
 )  # fmt: skip
@@ -57,9 +59,11 @@ class TransitionSQL:
         json_mark = "?" if self.sqlite else "%s::json"
         lock = "" if self.sqlite else " FOR UPDATE"
         self.select_case = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id = {mark}{lock}"
-        values = ", ".join(json_mark if c in _JSON else mark for c in EVENT_COLUMNS)
+        values = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in EVENT_COLUMNS)
         self.insert_event = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({values})"
-        sets = ", ".join(f"{c} = {json_mark if c in _JSON else mark}" for c in UPDATED_COLUMNS)
+        sets = ", ".join(
+            f"{c} = {json_mark if c in JSON_COLUMNS else mark}" for c in UPDATED_COLUMNS
+        )
         self.update_case = f"UPDATE cases SET {sets} WHERE id = {mark} AND version = {mark}"
         self._case_readers = [self._reader(c) for c in CASE_COLUMNS]
         self._event_binders = [(c, self._binder(c)) for c in EVENT_COLUMNS]
@@ -73,18 +77,18 @@ class TransitionSQL:
 
     def _binder(self, column: str) -> Callable[[Any], Any] | None:
         """How a value of ``column`` goes to the driver (``None``: as it is)."""
-        if column in _TIMES:
+        if column in TIME_COLUMNS:
             return iso if self.sqlite else as_utc
-        if column in _JSON:
+        if column in JSON_COLUMNS:
             return _dump_json
         return None
 
     @staticmethod
     def _reader(column: str) -> Callable[[Any], Any] | None:
         """How a value of ``column`` comes back from the driver (``None``: as it is)."""
-        if column in _TIMES:
+        if column in TIME_COLUMNS:
             return _read_time
-        if column in _JSON:
+        if column in JSON_COLUMNS:
             return _read_json
         return None
 

@@ -1,0 +1,26 @@
+"""The documentation's examples run as written."""
+
+from __future__ import annotations
+
+import doctest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_examples_run() -> None:
+    """Every ``>>>`` example in README.md gives the output it shows."""
+    result = doctest.testfile(str(ROOT / "README.md"), module_relative=False)
+    assert result.attempted > 5
+    assert result.failed == 0
+
+
+def test_readme_starts_with_the_two_setup_commands() -> None:
+    """The README's first code block is the install-and-run and the install-and-test lines."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("```sh\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert block == [
+        "python3 -m pip install . && casework demo",
+        "python3 -m pip install -e '.[test]' && python3 -m pytest",
+    ]
+    assert "python3 -m pytest" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
