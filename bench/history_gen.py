@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ import psycopg
 
 from bench.common import T0
 from machines import COMPLAINT_V1, opened, step
-from storage import GENESIS_HASH, canonical_event, chain_hash, iso
+from storage import GENESIS_HASH, canonical_event, canonical_json, chain_hash, iso
 from workflow import Engine
 
 SCRIPT: list[tuple[str, dict[str, Any]]] = [
@@ -104,7 +103,7 @@ def _load_sqlite(path: str, events: int) -> None:
 
 def _sqlite_value(value: Any) -> Any:
     if isinstance(value, dict):
-        return json.dumps(value)
+        return canonical_json(value)
     if hasattr(value, "tzinfo"):
         return iso(value)
     return value
@@ -126,4 +125,4 @@ def _load_postgres(url: str, events: int) -> None:
 
 
 def _pg_value(value: Any) -> Any:
-    return json.dumps(value) if isinstance(value, dict) else value
+    return canonical_json(value) if isinstance(value, dict) else value

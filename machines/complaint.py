@@ -9,9 +9,12 @@ no state but belong in the history.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import reduce
+from operator import or_
 from typing import Any
 
 from statemachine import State, StateChart
+from statemachine.transition_list import TransitionList
 
 from machines.definition import AttributeSpec, MachineDefinition
 
@@ -49,6 +52,14 @@ def new_owner_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
     return isinstance(to, str) and bool(to.strip()) and to != facts.get("owner")
 
 
+def _stay_in(states: tuple[State, ...], **guards: Any) -> TransitionList:
+    """An event that keeps the case where it is, from each of ``states``."""
+    transitions: TransitionList = reduce(
+        or_, (state.to.itself(internal=True, **guards) for state in states)
+    )
+    return transitions
+
+
 class ComplaintChart(StateChart[Any]):
     """Complaint handling, version 1."""
 
@@ -78,27 +89,10 @@ class ComplaintChart(StateChart[Any]):
         | needs_confirmed.to(withdrawn)
         | resolved.to(withdrawn)
     )
-    note = (
-        received.to.itself(internal=True, cond=note_given)
-        | apologised.to.itself(internal=True, cond=note_given)
-        | needs_confirmed.to.itself(internal=True, cond=note_given)
-        | resolved.to.itself(internal=True, cond=note_given)
-        | followed_up.to.itself(internal=True, cond=note_given)
-    )
-    contact = (
-        received.to.itself(internal=True)
-        | apologised.to.itself(internal=True)
-        | needs_confirmed.to.itself(internal=True)
-        | resolved.to.itself(internal=True)
-        | followed_up.to.itself(internal=True)
-    )
-    assign = (
-        received.to.itself(internal=True, cond=new_owner_given)
-        | apologised.to.itself(internal=True, cond=new_owner_given)
-        | needs_confirmed.to.itself(internal=True, cond=new_owner_given)
-        | resolved.to.itself(internal=True, cond=new_owner_given)
-        | followed_up.to.itself(internal=True, cond=new_owner_given)
-    )
+    _open = (received, apologised, needs_confirmed, resolved, followed_up)
+    note = _stay_in(_open, cond=note_given)
+    contact = _stay_in(_open)
+    assign = _stay_in(_open, cond=new_owner_given)
 
 
 COMPLAINT_V1 = MachineDefinition(
@@ -106,7 +100,7 @@ COMPLAINT_V1 = MachineDefinition(
     version=1,
     chart=ComplaintChart,
     title="Customer complaint, six handling steps",
-    remembered=("satisfaction",),
+    remembered={"follow_up": ("satisfaction",)},
     handover=("assign", "to"),
     attributes={
         "product": AttributeSpec(),

@@ -93,8 +93,9 @@ class AttributeSpec:
 class MachineDefinition:
     """A named, versioned machine: its chart, compiled table and case-level settings.
 
-    ``remembered`` names event data keys whose latest value the case keeps as a fact
-    for later guards (for example the satisfaction score that allows a reopen).
+    ``remembered`` maps an event to the data keys whose latest value the case keeps as
+    a fact for later guards (for example the satisfaction score of ``follow_up``,
+    which allows a reopen).
     ``handover`` names the event and data key that hand the case to a new owner.
     """
 
@@ -102,7 +103,7 @@ class MachineDefinition:
     version: int
     chart: type[StateChart[Any]]
     title: str = ""
-    remembered: tuple[str, ...] = ()
+    remembered: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     handover: tuple[str, str] | None = None
     attributes: Mapping[str, AttributeSpec] = field(default_factory=dict)
     initial_state: str = field(init=False)
@@ -123,11 +124,20 @@ class MachineDefinition:
         guarded = frozenset(k for k, v in rules.items() if any(r.conditions for r in v))
         object.__setattr__(self, "guarded", guarded)
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
+        object.__setattr__(self, "remembered", MappingProxyType(dict(self.remembered)))
 
     @property
     def key(self) -> tuple[str, int]:
         """The registry key: (name, version)."""
         return (self.name, self.version)
+
+    def needs_data(self, state: str, event: str) -> bool:
+        """Whether folding ``event`` in ``state`` reads the event's data at all."""
+        return (
+            (state, event) in self.guarded
+            or event in self.remembered
+            or (self.handover is not None and event == self.handover[0])
+        )
 
     def allowed_events(self, state: str) -> tuple[str, ...]:
         """Events that have a transition from ``state``, in definition order."""

@@ -49,7 +49,7 @@ def step(
     if definition.handover is not None and event == definition.handover[0]:
         owner = str(data[definition.handover[1]])
     facts = folded.facts
-    remembered = [key for key in definition.remembered if key in data] if data else ()
+    remembered = [key for key in definition.remembered.get(event, ()) if key in data]
     if remembered:
         facts = MappingProxyType({**facts, **{key: data[key] for key in remembered}})
     return decision, Folded(

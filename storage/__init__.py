@@ -3,7 +3,7 @@
 Imports nothing of the other casework packages.
 """
 
-from storage.chain import EVENT_FORMAT, GENESIS_HASH, canonical_event, chain_hash
+from storage.chain import EVENT_FORMAT, GENESIS_HASH, canonical_event, canonical_json, chain_hash
 from storage.database import make_engine, prepare_engine, read_transaction, write_transaction
 from storage.migrate import upgrade
 from storage.records import CaseRecord, EventRecord
@@ -16,6 +16,7 @@ __all__ = [
     "EventRecord",
     "as_utc",
     "canonical_event",
+    "canonical_json",
     "chain_hash",
     "iso",
     "make_engine",

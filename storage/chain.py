@@ -30,7 +30,8 @@ _data_encoder = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
 _string = json.encoder.encode_basestring  # what the encoder above does to a str
-_encode_data = _data_encoder.encode
+canonical_json = _data_encoder.encode
+"""JSON with sorted keys, no spaces and UTF-8 text: how event data is hashed and stored."""
 
 
 def _text(value: str | None) -> str:
@@ -46,17 +47,19 @@ def canonical_event(
     actor: str,
     occurred_at: datetime | str,
     recorded_at: datetime | str,
-    data: Mapping[str, Any],
+    data: Mapping[str, Any] | str,
 ) -> bytes:
     """The canonical bytes of one event, the input to its hash.
 
-    Times may be given as datetimes or as their canonical text (as SQLite stores it).
+    Times may be given as datetimes or as their canonical text, and ``data`` as a
+    mapping or as its canonical JSON text (as the database stores both).
     """
     occurred = occurred_at if isinstance(occurred_at, str) else iso(occurred_at)
     recorded = recorded_at if isinstance(recorded_at, str) else iso(recorded_at)
     return (
         f'{{"actor":{_string(actor)},"case_id":{_string(case_id)},'
-        f'"data":{_encode_data(data)},"event":{_string(event)},'
+        f'"data":{data if isinstance(data, str) else canonical_json(data)},'
+        f'"event":{_string(event)},'
         f'"from_state":{_text(from_state)},"occurred_at":{_string(occurred)},'
         f'"recorded_at":{_string(recorded)},"seq":{int(seq)},'
         f'"to_state":{_string(to_state)},"v":{EVENT_FORMAT}}}'

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from storage.chain import canonical_json
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 WRITE = {"casework_begin": "IMMEDIATE"}
 """Execution options of a write transaction: SQLite takes the write lock at BEGIN."""
@@ -28,7 +30,11 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    engine = create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+    engine = create_engine(
+        parsed,
+        pool_pre_ping=parsed.get_backend_name() != "sqlite",
+        json_serializer=canonical_json,
+    )
     prepare_engine(engine)
     return engine
 

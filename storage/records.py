@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -29,35 +29,11 @@ class EventRecord:
     @classmethod
     def from_row(cls, row: Any) -> EventRecord:
         """Build from a row of the ``events`` table."""
-        return cls(
-            case_id=row.case_id,
-            seq=row.seq,
-            event=row.event,
-            from_state=row.from_state,
-            to_state=row.to_state,
-            actor=row.actor,
-            occurred_at=row.occurred_at,
-            recorded_at=row.recorded_at,
-            data=dict(row.data),
-            prev_hash=row.prev_hash,
-            hash=row.hash,
-        )
+        return cls(**{name: getattr(row, name) for name in EVENT_FIELDS})
 
     def to_json(self) -> dict[str, Any]:
         """The event's JSON shape (the CLI contract)."""
-        return {
-            "case_id": self.case_id,
-            "seq": self.seq,
-            "event": self.event,
-            "from_state": self.from_state,
-            "to_state": self.to_state,
-            "actor": self.actor,
-            "occurred_at": iso(self.occurred_at),
-            "recorded_at": iso(self.recorded_at),
-            "data": dict(self.data),
-            "prev_hash": self.prev_hash,
-            "hash": self.hash,
-        }
+        return _jsonable(self)
 
 
 @dataclass(frozen=True)
@@ -89,51 +65,29 @@ class CaseRecord:
     @classmethod
     def from_row(cls, row: Any) -> CaseRecord:
         """Build from a row of the ``cases`` table."""
-        return cls(
-            id=row.id,
-            machine=row.machine,
-            machine_version=row.machine_version,
-            state=row.state,
-            version=row.version,
-            owner=row.owner,
-            branch=row.branch,
-            channel=row.channel,
-            category=row.category,
-            priority=row.priority,
-            customer=row.customer,
-            contact=row.contact,
-            summary=row.summary,
-            received_at=row.received_at,
-            opened_at=row.opened_at,
-            last_event_at=row.last_event_at,
-            escalation_level=row.escalation_level,
-            attributes=dict(row.attributes),
-            facts=dict(row.facts),
-            head_hash=row.head_hash,
-        )
+        return cls(**{name: getattr(row, name) for name in CASE_FIELDS})
 
     def to_json(self) -> dict[str, Any]:
         """The case's JSON shape (the CLI contract)."""
-        return {
-            "id": self.id,
-            "machine": self.machine,
-            "machine_version": self.machine_version,
-            "state": self.state,
-            "version": self.version,
-            "owner": self.owner,
-            "branch": self.branch,
-            "channel": self.channel,
-            "category": self.category,
-            "priority": self.priority,
-            "customer": self.customer,
-            "contact": self.contact,
-            "summary": self.summary,
-            "received_at": iso(self.received_at),
-            "opened_at": iso(self.opened_at),
-            "last_event_at": iso(self.last_event_at),
-            "escalation_level": self.escalation_level,
-            "attributes": dict(self.attributes),
-            "facts": dict(self.facts),
-            "head_hash": self.head_hash,
-            "deadlines": [dict(d) for d in self.deadlines],
-        }
+        return _jsonable(self)
+
+
+def _jsonable(record: EventRecord | CaseRecord) -> dict[str, Any]:
+    """A record's fields as JSON values: times in ISO 8601, mappings as dicts."""
+    result: dict[str, Any] = {}
+    for item in fields(record):
+        value = getattr(record, item.name)
+        if isinstance(value, datetime):
+            value = iso(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        elif isinstance(value, tuple):
+            value = [dict(v) for v in value]
+        result[item.name] = value
+    return result
+
+
+EVENT_FIELDS = tuple(f.name for f in fields(EventRecord))
+"""The columns of the ``events`` table, in record order."""
+CASE_FIELDS = tuple(f.name for f in fields(CaseRecord) if f.name != "deadlines")
+"""The columns of the ``cases`` table, in record order."""

@@ -3,8 +3,9 @@
 Verification and exports read every case and every event. Both streams come from
 one read transaction (one snapshot) on the driver's own cursors, ordered by case id
 (byte order on both databases) and then by seq, in batches, so memory stays flat.
-Rows are tuples in :data:`CASE_COLUMNS` / :data:`EVENT_COLUMNS` order; JSON columns
-are decoded, and times are their canonical UTC text (as SQLite stores them).
+Rows are tuples in :data:`CASE_COLUMNS` / :data:`EVENT_COLUMNS` order. Times are their
+canonical UTC text (as SQLite stores them); an event's data is its stored JSON text,
+which is canonical JSON unless someone altered it; the case's JSON columns are decoded.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, TIME_COLUMNS
 
 BATCH_ROWS = 5000
 _CASE_JSON = tuple(CASE_COLUMNS.index(c) for c in ("attributes", "facts"))
-_EVENT_DATA = EVENT_COLUMNS.index("data")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def history_snapshot(engine: Engine, case_ids: Sequence[str] | None = None) -> I
         )
         yield Streams(
             cases=_rows(cursors[0], case_sql, params, _case_row, sqlite),
-            events=_rows(cursors[1], event_sql, params, _event_row, sqlite),
+            events=_rows(cursors[1], event_sql, params, None, sqlite),
         )
     finally:
         for cursor in cursors:
@@ -76,7 +76,10 @@ _PG_TEXT_TIME = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"
 def _select_list(columns: Sequence[str], sqlite: bool) -> str:
     if sqlite:
         return ", ".join(columns)
-    return ", ".join(_PG_TEXT_TIME.format(c) if c in TIME_COLUMNS else c for c in columns)
+    return ", ".join(
+        _PG_TEXT_TIME.format(c) if c in TIME_COLUMNS else f"{c}::text" if c == "data" else c
+        for c in columns
+    )
 
 
 def _cursor(raw: Any, sqlite: bool, name: str) -> Any:
@@ -92,8 +95,11 @@ def _rows(
 ) -> Iterator[tuple[Any, ...]]:
     cursor.execute(statement, params)
     while batch := cursor.fetchmany(BATCH_ROWS):
-        for row in batch:
-            yield convert(row, sqlite)
+        if convert is None:
+            yield from batch
+        else:
+            for row in batch:
+                yield convert(row, sqlite)
 
 
 def _case_row(row: Sequence[Any], sqlite: bool) -> tuple[Any, ...]:
@@ -101,13 +107,4 @@ def _case_row(row: Sequence[Any], sqlite: bool) -> tuple[Any, ...]:
     for index in _CASE_JSON:
         if isinstance(values[index], str):
             values[index] = json.loads(values[index])
-    return tuple(values)
-
-
-def _event_row(row: Sequence[Any], sqlite: bool) -> tuple[Any, ...]:
-    data = row[_EVENT_DATA]
-    if not isinstance(data, str):
-        return tuple(row)
-    values = list(row)
-    values[_EVENT_DATA] = json.loads(data)
     return tuple(values)

@@ -20,18 +20,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from storage.records import CaseRecord
+from storage.chain import canonical_json
+from storage.records import CASE_FIELDS, EVENT_FIELDS, CaseRecord
 from storage.timestamps import as_utc, iso
 
-CASE_COLUMNS = (
-    "id", "machine", "machine_version", "state", "version", "owner", "branch", "channel",
-    "category", "priority", "customer", "contact", "summary", "received_at", "opened_at",
-    "last_event_at", "escalation_level", "attributes", "facts", "head_hash",
-)  # fmt: skip
-EVENT_COLUMNS = (
-    "case_id", "seq", "event", "from_state", "to_state", "actor", "occurred_at",
-    "recorded_at", "data", "prev_hash", "hash",
-)  # fmt: skip
+CASE_COLUMNS = CASE_FIELDS
+EVENT_COLUMNS = EVENT_FIELDS
 TIME_COLUMNS = frozenset(
     {"received_at", "opened_at", "last_event_at", "occurred_at", "recorded_at"}
 )
@@ -65,9 +59,12 @@ class TransitionSQL:
             f"{c} = {json_mark if c in JSON_COLUMNS else mark}" for c in UPDATED_COLUMNS
         )
         self.update_case = f"UPDATE cases SET {sets} WHERE id = {mark} AND version = {mark}"
+        marks = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in CASE_COLUMNS)
+        self.insert_case_sql = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({marks})"
         self._case_readers = [self._reader(c) for c in CASE_COLUMNS]
         self._event_binders = [(c, self._binder(c)) for c in EVENT_COLUMNS]
         self._update_binders = [(c, self._binder(c)) for c in UPDATED_COLUMNS]
+        self._case_binders = [(c, self._binder(c)) for c in CASE_COLUMNS]
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[Any] = []
@@ -170,6 +167,13 @@ class TransitionSQL:
             )
         )
 
+    def insert_case(
+        self, cursor: Any, case: Mapping[str, Any], first_event: Mapping[str, Any]
+    ) -> None:
+        """Store a new case row and its opening event."""
+        cursor.execute(self.insert_case_sql, _bound(self._case_binders, case))
+        cursor.execute(self.insert_event, _bound(self._event_binders, first_event))
+
     def append(
         self, cursor: Any, event: Mapping[str, Any], update: Mapping[str, Any], expected: int
     ) -> bool:
@@ -191,7 +195,8 @@ def _bound(
 
 
 def _dump_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """Canonical JSON; a str is taken as JSON already encoded that way."""
+    return value if isinstance(value, str) else canonical_json(value)
 
 
 def _read_json(value: Any) -> Any:

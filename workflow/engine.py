@@ -31,12 +31,12 @@ from storage import (
     GENESIS_HASH,
     CaseRecord,
     canonical_event,
+    canonical_json,
     chain_hash,
     make_engine,
     prepare_engine,
     read_transaction,
     upgrade,
-    write_transaction,
 )
 from storage import case_store as store
 from storage.snapshot import history_snapshot
@@ -50,6 +50,7 @@ from workflow.errors import (
     ConcurrentUpdate,
     EventNotAllowed,
     GuardFailed,
+    InvalidInput,
     TimeOutOfOrder,
     UnknownMachine,
 )
@@ -173,8 +174,11 @@ class Engine:
             **{k: v for k, v in opening.items() if k != "attributes"},
             "attributes": opening["attributes"],
         }
-        with write_transaction(self.db) as conn:
-            store.insert_case(conn, case, event)
+        try:
+            with self._sql.transaction() as cursor:
+                self._sql.insert_case(cursor, case, event)
+        except WriteConflict:
+            raise InvalidInput(f"case id {case_id!r} is taken", field="case_id") from None
         self._log.info(
             "case_opened",
             case_id=case_id,
@@ -383,8 +387,9 @@ class Engine:
         data: Mapping[str, Any],
         prev_hash: str,
     ) -> dict[str, Any]:
+        data_json = canonical_json(data)
         canonical = canonical_event(
-            case_id, seq, event, from_state, to_state, actor, occurred_at, recorded_at, data
+            case_id, seq, event, from_state, to_state, actor, occurred_at, recorded_at, data_json
         )
         return {
             "case_id": case_id,
@@ -395,7 +400,7 @@ class Engine:
             "actor": actor,
             "occurred_at": occurred_at,
             "recorded_at": recorded_at,
-            "data": dict(data),
+            "data": data_json,
             "prev_hash": prev_hash,
             "hash": chain_hash(prev_hash, canonical),
         }

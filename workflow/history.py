@@ -7,6 +7,7 @@ it is not.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from itertools import groupby
@@ -92,15 +93,25 @@ class CaseChecker:
         if self.prev_at is not None and occurred < self.prev_at:
             self._fail(seq, "occurred_at lies before the previous event's")
             return
-        self._fold(seq, event, from_state, to_state, data)
+        if self.definition is not None:
+            self._fold(seq, event, from_state, to_state, data)
         self.prev_hash = digest
         self.prev_at = occurred
         self.expected_seq += 1
 
-    def _fold(self, seq: int, event: str, from_state: str | None, to_state: str, data: Any) -> None:
+    def _fold(
+        self, seq: int, event: str, from_state: str | None, to_state: str, stored: Any
+    ) -> None:
         definition = self.definition
-        if definition is None:
-            return
+        assert definition is not None
+        folded = self.folded
+        data: Mapping[str, Any] = {}
+        if folded is None or definition.needs_data(folded.state, event):
+            try:
+                data = json.loads(stored) if isinstance(stored, str) else stored
+            except ValueError:
+                self._fail(seq, "data is not valid JSON")
+                return
         if self.folded is None:
             if event != OPEN_EVENT or from_state is not None:
                 self._fail(seq, f"the first event must be {OPEN_EVENT!r}")
