@@ -14,15 +14,28 @@ from machines.definition import (
     NotAllowed,
     Rule,
 )
-from machines.fold import OPEN_EVENT, Folded, opened, step
+from machines.fold import (
+    AGENT_EVENTS,
+    ENGINE_EVENTS,
+    OPEN_EVENT,
+    SYSTEM_EVENTS,
+    CaseRules,
+    Folded,
+    opened,
+    step,
+)
 from machines.registry import MachineRegistry, UnknownMachineError
 
 __all__ = [
+    "AGENT_EVENTS",
     "COMPLAINT_V1",
+    "ENGINE_EVENTS",
     "OPEN_EVENT",
+    "SYSTEM_EVENTS",
     "Allowed",
     "AttributeSpec",
     "Blocked",
+    "CaseRules",
     "ComplaintChart",
     "Condition",
     "Decision",

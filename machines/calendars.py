@@ -27,7 +27,10 @@ ZERO = timedelta(0)
 class Calendar(Protocol):
     """Counts working time between instants and finds when an amount of it has passed."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The calendar's name in its policy."""
+        ...
 
     @property
     def version(self) -> str:

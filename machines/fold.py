@@ -1,16 +1,59 @@
-"""Folding a case's events into its state: the one rule for both firing and replay."""
+"""Folding a case's events into its state: the one rule for firing, replay and verify.
+
+Besides the events of its machine, every case knows the engine's own events, which
+change no machine state: ``wait`` and ``resume`` (the case waits on the customer or a
+part; SLA clocks pause), and the system's ``sla_warning``, ``escalate`` and
+``replan`` (the case moves to another policy version).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from machines.definition import Allowed, Decision, MachineDefinition
+from machines import clocks
+from machines.clocks import SlaState
+from machines.definition import Allowed, Blocked, Decision, MachineDefinition, NotAllowed
+from machines.sla import SlaPolicy
 
 OPEN_EVENT = "open"
 """The first event of every case: it enters the machine's initial state."""
+WAIT_REASONS = ("customer", "part")
+AGENT_EVENTS = ("wait", "resume")
+"""Engine events an agent may fire on any open case."""
+SYSTEM_EVENTS = ("sla_warning", "escalate", "replan")
+"""Engine events only the engine itself records."""
+ENGINE_EVENTS = frozenset(AGENT_EVENTS + SYSTEM_EVENTS)
+
+
+@dataclass(frozen=True)
+class CaseRules:
+    """What decides a case's fold: its machine, the SLA policies it may run under (by
+    version) and its profile: the case fields that targets and recipients depend on
+    (priority, category, channel, branch).
+    """
+
+    definition: MachineDefinition
+    policies: Mapping[str, SlaPolicy] = field(default_factory=dict)
+    profile: Mapping[str, Any] = field(default_factory=dict)
+
+    def policy(self, version: str | None) -> SlaPolicy | None:
+        """The policy of that version (``None`` for a case without SLA clocks)."""
+        return None if version is None else self.policies[version]
+
+    def allowed_events(self, state: str) -> tuple[str, ...]:
+        """The machine's events from ``state``, then ``wait``/``resume`` on open cases."""
+        own = self.definition.allowed_events(state)
+        if state in self.definition.final_states:
+            return own
+        return own + AGENT_EVENTS
+
+    def needs_data(self, state: str, event: str) -> bool:
+        """Whether folding ``event`` in ``state`` reads its data."""
+        return event in ENGINE_EVENTS or self.definition.needs_data(state, event)
 
 
 @dataclass(frozen=True)
@@ -22,24 +65,32 @@ class Folded:
     owner: str
     escalation_level: int = 0
     facts: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    sla: SlaState = field(default_factory=SlaState)
+    policy: str | None = None
 
     def guard_facts(self) -> dict[str, Any]:
         """The facts guards see: remembered data plus the current owner."""
         return {**self.facts, "owner": self.owner}
 
 
-def opened(definition: MachineDefinition, owner: str) -> Folded:
-    """The fold after the opening event."""
-    return Folded(state=definition.initial_state, version=1, owner=owner)
+def opened(rules: CaseRules, owner: str, at: datetime, policy: str | None) -> Folded:
+    """The fold after the opening event at ``at``, under the policy of that version."""
+    state = rules.definition.initial_state
+    found = rules.policy(policy)
+    sla = SlaState() if found is None else clocks.start(found, rules.profile, state, at)
+    return Folded(state=state, version=1, owner=owner, sla=sla, policy=policy)
 
 
 def step(
-    definition: MachineDefinition, folded: Folded, event: str, data: Mapping[str, Any]
+    rules: CaseRules, folded: Folded, event: str, data: Mapping[str, Any], at: datetime
 ) -> tuple[Decision, Folded]:
-    """Apply one event: the machine's decision and, if allowed, the new fold.
+    """Apply one event at ``at``: the decision and, if allowed, the new fold.
 
     A decision other than :class:`Allowed` returns the fold unchanged.
     """
+    if event in ENGINE_EVENTS:
+        return _engine_step(rules, folded, event, data, at)
+    definition = rules.definition
     guarded = (folded.state, event) in definition.guarded
     facts = folded.guard_facts() if guarded else folded.facts
     decision = definition.decide(folded.state, event, data, facts)
@@ -52,6 +103,50 @@ def step(
     remembered = [key for key in definition.remembered.get(event, ()) if key in data]
     if remembered:
         facts = MappingProxyType({**facts, **{key: data[key] for key in remembered}})
+    sla = folded.sla
+    policy = rules.policy(folded.policy)
+    if policy is not None and decision.target != folded.state:
+        sla = clocks.enter_state(policy, rules.profile, sla, decision.target, at)
     return decision, Folded(
-        decision.target, folded.version + 1, owner, folded.escalation_level, facts
+        decision.target,
+        folded.version + 1,
+        owner,
+        folded.escalation_level,
+        facts,
+        sla,
+        folded.policy,
+    )
+
+
+def _engine_step(
+    rules: CaseRules, folded: Folded, event: str, data: Mapping[str, Any], at: datetime
+) -> tuple[Decision, Folded]:
+    if folded.state in rules.definition.final_states:
+        return NotAllowed(rules.allowed_events(folded.state)), folded
+    sla, level, version = folded.sla, folded.escalation_level, folded.policy
+    policy = rules.policy(version)
+    if event == "wait":
+        if sla.waiting is not None:
+            return Blocked("not_waiting", f"the case already waits on the {sla.waiting}"), folded
+        reason = data.get("reason")
+        if reason not in WAIT_REASONS:
+            return Blocked("wait_reason_given", "needs data reason=customer or reason=part"), folded
+        sla = clocks.pause(policy, sla, reason, at) if policy else replace(sla, waiting=reason)
+    elif event == "resume":
+        if sla.waiting is None:
+            return Blocked("waiting", "the case is not waiting"), folded
+        sla = clocks.resume(sla, at)
+    elif event == "replan":
+        new = rules.policies.get(str(data.get("policy")))
+        if new is None or policy is None:
+            return Blocked("policy_known", "needs data policy=<a stored policy version>"), folded
+        sla = clocks.rebase(policy, new, rules.profile, sla, folded.state, at)
+        version = new.version
+    elif event in ("sla_warning", "escalate"):
+        fired = int(data["level"]) if event == "escalate" else clocks.WARNING
+        sla = clocks.mark_fired(sla, str(data["clock"]), int(data["cycle"]), fired)
+        level = max(level, fired)
+    decision = Allowed(folded.state)
+    return decision, replace(
+        folded, version=folded.version + 1, escalation_level=level, sla=sla, policy=version
     )

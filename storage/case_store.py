@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, u
 from storage.records import CaseRecord, EventRecord
 from storage.tables import cases_table as cases
 from storage.tables import events_table as events
+from storage.tables import policies_table
 
 _insert_event = insert(events)
 _insert_case = insert(cases)
@@ -89,3 +90,9 @@ def case_events(conn: Connection, case_id: str) -> list[EventRecord]:
 def count_events(conn: Connection) -> int:
     """How many events are stored."""
     return int(conn.execute(select(func.count()).select_from(events)).scalar_one())
+
+
+def stored_policies(conn: Connection) -> dict[str, Any]:
+    """Every stored SLA policy document by version."""
+    rows = conn.execute(select(policies_table.c.version, policies_table.c.document))
+    return {row.version: row.document for row in rows}

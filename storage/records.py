@@ -60,6 +60,8 @@ class CaseRecord:
     attributes: Mapping[str, Any]
     facts: Mapping[str, Any]
     head_hash: str
+    sla_policy: str | None
+    sla: Mapping[str, Any]
     deadlines: tuple[Mapping[str, Any], ...] = field(default=())
 
     @classmethod

@@ -18,10 +18,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, TIME_COLUMNS
+from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, JSON_COLUMNS, TIME_COLUMNS
 
 BATCH_ROWS = 5000
-_CASE_JSON = tuple(CASE_COLUMNS.index(c) for c in ("attributes", "facts"))
+_CASE_JSON = tuple(i for i, c in enumerate(CASE_COLUMNS) if c in JSON_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class Streams:
 
     cases: Iterator[tuple[Any, ...]]
     events: Iterator[tuple[Any, ...]]
+    deadlines: Iterator[tuple[Any, ...]]
+    """Pending deadlines: (case_id, clock, cycle, level, due_at text), by case id."""
 
 
 @contextmanager
@@ -37,30 +39,38 @@ def history_snapshot(engine: Engine, case_ids: Sequence[str] | None = None) -> I
     """Stream every case and event (or those of ``case_ids``) from one snapshot."""
     sqlite = engine.dialect.name == "sqlite"
     raw = engine.raw_connection()
-    cursors = [_cursor(raw, sqlite, "cw_cases"), _cursor(raw, sqlite, "cw_events")]
+    cursors = [
+        _cursor(raw, sqlite, "cw_cases"),
+        _cursor(raw, sqlite, "cw_events"),
+        _cursor(raw, sqlite, "cw_deadlines"),
+    ]
     try:
         if sqlite:
             raw.cursor().execute("BEGIN")
         else:
             raw.cursor().execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         mark = "?" if sqlite else "%s"
-        where_case = where_event = ""
+        where_case = where_event = where_deadline = ""
         params: tuple[Any, ...] = ()
         if case_ids is not None:
             marks = ", ".join(mark for _ in case_ids)
             where_case, where_event = f" WHERE id IN ({marks})", f" WHERE case_id IN ({marks})"
+            where_deadline = f" AND case_id IN ({marks})"
             params = tuple(case_ids)
-        case_sql = (
-            f"SELECT {_select_list(CASE_COLUMNS, sqlite)} FROM cases{where_case} "  # noqa: S608
-            "ORDER BY id"
-        )
+        case_sql = f"SELECT {_select_list(CASE_COLUMNS, sqlite)} FROM cases{where_case} ORDER BY id"
         event_sql = (
-            f"SELECT {_select_list(EVENT_COLUMNS, sqlite)} FROM events{where_event} "  # noqa: S608
+            f"SELECT {_select_list(EVENT_COLUMNS, sqlite)} FROM events{where_event} "
             "ORDER BY case_id, seq"
+        )
+        due = "due_at" if sqlite else _PG_TEXT_TIME.format("due_at")
+        deadline_sql = (
+            f"SELECT case_id, clock, cycle, level, {due} FROM deadlines "
+            f"WHERE status = 'pending'{where_deadline} ORDER BY case_id"
         )
         yield Streams(
             cases=_rows(cursors[0], case_sql, params, _case_row, sqlite),
             events=_rows(cursors[1], event_sql, params, None, sqlite),
+            deadlines=_rows(cursors[2], deadline_sql, params, None, sqlite),
         )
     finally:
         for cursor in cursors:

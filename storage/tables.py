@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.timestamps import UTCDateTime
@@ -43,6 +43,8 @@ class CaseRow(SQLModel, table=True):
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     head_hash: str = Field(max_length=64)
+    sla_policy: str | None = Field(default=None, max_length=16)
+    sla: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class EventRow(SQLModel, table=True):
@@ -63,5 +65,60 @@ class EventRow(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
+class PolicyRow(SQLModel, table=True):
+    """An SLA policy document, stored under its version when a case first uses it."""
+
+    __tablename__ = "sla_policies"
+
+    version: str = Field(primary_key=True, max_length=16)
+    name: str = Field(max_length=100)
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    stored_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class DeadlineRow(SQLModel, table=True):
+    """A durable timer: the next warning or ladder level of one clock cycle of a case."""
+
+    __tablename__ = "deadlines"
+    __table_args__ = (
+        UniqueConstraint("case_id", "clock", "cycle", "level", name="uq_deadlines_key"),
+        Index("ix_deadlines_status_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="cases.id", max_length=40, index=True)
+    clock: str = Field(max_length=64)
+    cycle: int
+    level: int
+    due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    status: str = Field(max_length=16)
+    fired_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class OutboxRow(SQLModel, table=True):
+    """A mail to send, written in the transaction of the warning or escalation."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    case_id: str = Field(foreign_key="cases.id", max_length=40)
+    deadline_id: int = Field(foreign_key="deadlines.id")
+    kind: str = Field(max_length=16)
+    level: int
+    recipients: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    subject: str = Field(max_length=400)
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_error: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 cases_table = CaseRow.__table__  # type: ignore[attr-defined]
 events_table = EventRow.__table__  # type: ignore[attr-defined]
+policies_table = PolicyRow.__table__  # type: ignore[attr-defined]
+deadlines_table = DeadlineRow.__table__  # type: ignore[attr-defined]
+outbox_table = OutboxRow.__table__  # type: ignore[attr-defined]

@@ -29,9 +29,10 @@ EVENT_COLUMNS = EVENT_FIELDS
 TIME_COLUMNS = frozenset(
     {"received_at", "opened_at", "last_event_at", "occurred_at", "recorded_at"}
 )
-JSON_COLUMNS = frozenset({"attributes", "facts", "data"})
+JSON_COLUMNS = frozenset({"attributes", "facts", "data", "sla", "document", "recipients", "body"})
 UPDATED_COLUMNS = (
     "state", "version", "owner", "facts", "escalation_level", "last_event_at", "head_hash",
+    "sla_policy", "sla",
 )  # fmt: skip
 
 

@@ -12,12 +12,30 @@ A file may extend the channel and category lists and change the limits::
     max_data_bytes = 16384
     future_skew_s = 120
 
+    [sla]                          # the SLA policy; see README "SLA clocks"
+    name = "standard"
+    [sla.calendars.office]
+    timezone = "Asia/Shanghai"
+    mon = ["09:00-12:00", "13:00-18:00"]   # ... through sun
+    holidays = "CN"                        # or a list of dates; closed/working lists too
+    [sla.clocks.first_response]
+    runs_in = ["received"]
+    within_s = 86400
+    calendar = "office"
+    by_channel = { regulator = 14400 }
+    [[sla.ladder]]
+    level = 1
+    name = "store supervisor"
+    after_s = 0
+    recipients = { "*" = ["supervisor@example.com"] }
+
 Unknown sections or keys are refused with the file and key, so a typo never passes
-silently.
+silently. The ``[sla]`` table replaces the built-in policy as a whole.
 """
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -25,7 +43,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from machines import COMPLAINT_V1
+from machines.calendars import china_holidays
+from machines.sla import DEFAULT_DOCUMENT, PolicyError, policy_from_document
 from workflow.errors import ConfigError
+
+HOLIDAY_YEARS = range(2020, 2041)
+"""The years whose Chinese public holidays a ``holidays = "CN"`` calendar lists."""
 
 DEFAULT_CHANNELS = ("store", "phone", "letter", "web", "regulator", "media")
 DEFAULT_CATEGORIES = (
@@ -54,6 +78,7 @@ class Settings:
     max_text_chars: int = 4000
     max_data_bytes: int = 16_384
     future_skew: timedelta = field(default=timedelta(minutes=2))
+    sla: Mapping[str, Any] = field(default_factory=lambda: DEFAULT_DOCUMENT)
     source: str = "built-in defaults"
 
 
@@ -76,8 +101,11 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
     settings = Settings(source=source)
     known = {"intake": _INTAKE, "limits": _LIMITS}
     for section, body in document.items():
+        if section == "sla":
+            settings = replace(settings, sla=_sla_document(body, source))
+            continue
         if section not in known:
-            raise ConfigError(f"{source}: unknown section [{section}]; known: intake, limits")
+            raise ConfigError(f"{source}: unknown section [{section}]; known: intake, limits, sla")
         if not isinstance(body, Mapping):
             raise ConfigError(f"{source}: [{section}] must be a table")
         for key, value in body.items():
@@ -87,6 +115,28 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
                 raise ConfigError(f"{source}: unknown key {section}.{key}; known: {names}")
             settings = apply(settings, value, f"{source}: {section}.{key}")
     return settings
+
+
+def _sla_document(body: Any, source: str) -> dict[str, Any]:
+    """The [sla] table as a policy document: ``holidays = "CN"`` becomes explicit dates."""
+    if not isinstance(body, Mapping):
+        raise ConfigError(f"{source}: [sla] must be a table")
+    document: dict[str, Any] = json.loads(json.dumps(body, default=str))
+    for name, calendar in document.get("calendars", {}).items():
+        if isinstance(calendar, dict) and calendar.get("holidays") == "CN":
+            holidays, working = china_holidays(HOLIDAY_YEARS)
+            calendar["holidays"] = sorted(d.isoformat() for d in holidays)
+            extra = set(calendar.get("working", [])) | {d.isoformat() for d in working}
+            calendar["working"] = sorted(extra)
+        elif isinstance(calendar, dict) and isinstance(calendar.get("holidays"), str):
+            raise ConfigError(
+                f'{source}: sla.calendars.{name}.holidays: use "CN" or a list of dates'
+            )
+    try:
+        policy_from_document(document, COMPLAINT_V1.states)
+    except PolicyError as err:
+        raise ConfigError(f"{source}: sla.{err.key}: {err.problem}") from None
+    return document
 
 
 def _names(value: Any, where: str) -> tuple[str, ...]:

@@ -18,27 +18,23 @@ from sqlalchemy import Engine as SAEngine
 
 from machines import (
     OPEN_EVENT,
-    Allowed,
-    Blocked,
-    Folded,
+    SYSTEM_EVENTS,
+    CaseRules,
     MachineDefinition,
     MachineRegistry,
     UnknownMachineError,
     opened,
-    step,
 )
 from storage import (
     GENESIS_HASH,
     CaseRecord,
-    canonical_event,
-    canonical_json,
-    chain_hash,
     make_engine,
     prepare_engine,
     read_transaction,
     upgrade,
 )
 from storage import case_store as store
+from storage.deadline_sql import DeadlineSQL
 from storage.snapshot import history_snapshot
 from storage.transition_sql import TransitionSQL, WriteConflict
 from workflow import validation
@@ -48,15 +44,15 @@ from workflow.config import Settings
 from workflow.errors import (
     CaseNotFound,
     ConcurrentUpdate,
-    EventNotAllowed,
-    GuardFailed,
     InvalidInput,
     TimeOutOfOrder,
     UnknownMachine,
 )
 from workflow.history import check_streams, fold_history
 from workflow.logs import library_logger
+from workflow.policies import PolicyBook
 from workflow.results import Case, Event, Problem, Replay, VerifyReport
+from workflow.transitions import decide, event_row, plan_of, profile_of, sync_deadlines
 
 
 def new_case_id() -> str:
@@ -84,6 +80,9 @@ class Engine:
         self._log = logger if logger is not None else library_logger()
         self._owns_db = owns_db
         self._sql = TransitionSQL(db)
+        self._deadlines = DeadlineSQL(self._sql)
+        default = self.registry.get(self.settings.default_machine)
+        self.policies = PolicyBook(self.settings.sla, default.states, self._stored_policies)
 
     @classmethod
     def open(
@@ -155,8 +154,12 @@ class Engine:
         received = now if received_at is None else aware(received_at, "received_at")
         self._not_in_future(received, now, "received_at")
         case_id = case_id or new_case_id()
-        folded = opened(definition, opening["owner"])
-        event = self._event_row(
+        policy = self.policies.current if definition.name == s.default_machine else None
+        version = None if policy is None else policy.version
+        opening["policy"] = version
+        rules = CaseRules(definition, self.policies.known(), profile_of(opening))
+        folded = opened(rules, opening["owner"], received, version)
+        event = event_row(
             case_id, 1, OPEN_EVENT, None, folded.state, actor, received, now, opening, GENESIS_HASH
         )
         case = {
@@ -171,12 +174,19 @@ class Engine:
             "received_at": received,
             "last_event_at": received,
             "head_hash": event["hash"],
-            **{k: v for k, v in opening.items() if k != "attributes"},
+            **{k: v for k, v in opening.items() if k not in ("attributes", "policy")},
             "attributes": opening["attributes"],
+            "sla_policy": version,
+            "sla": folded.sla.to_json(),
         }
         try:
             with self._sql.transaction() as cursor:
+                if policy is not None:
+                    self._deadlines.store_policy(
+                        cursor, policy.version, policy.name, policy.document, now
+                    )
                 self._sql.insert_case(cursor, case, event)
+                sync_deadlines(self._deadlines, cursor, case_id, {}, plan_of(rules, folded))
         except WriteConflict:
             raise InvalidInput(f"case id {case_id!r} is taken", field="case_id") from None
         self._log.info(
@@ -205,6 +215,12 @@ class Engine:
         :class:`ConcurrentUpdate` (``expected_version`` is stale) or :class:`InvalidInput`.
         """
         actor = validation.text(actor, "actor", max_chars=200)
+        if event in SYSTEM_EVENTS or event == OPEN_EVENT:
+            raise InvalidInput(
+                f"{event!r} is recorded by casework itself, not fired; "
+                "see `casework tick` and `casework replan`",
+                field="event",
+            )
         payload = validation.event_data(data, note, self.settings)
         given = None if at is None else aware(at, "at")
         if given is not None:
@@ -227,38 +243,26 @@ class Engine:
                         f"({case.last_event_at.isoformat()})",
                         field="at",
                     )
-                definition = self._definition(case.machine, case.machine_version)
-                before = Folded(
-                    case.state, case.version, case.owner, case.escalation_level, case.facts
-                )
-                after = self._decide(definition, before, case_id, event, payload)
-                record = self._event_row(
-                    case_id, after.version, event, before.state, after.state, actor,
-                    occurred, now, payload, case.head_hash,
-                )  # fmt: skip
-                update = {
-                    "state": after.state,
-                    "version": after.version,
-                    "owner": after.owner,
-                    "facts": dict(after.facts),
-                    "escalation_level": after.escalation_level,
-                    "last_event_at": occurred,
-                    "head_hash": record["hash"],
-                }
-                if not self._sql.append(cursor, record, update, expected=case.version):
+                rules = self._rules(case)
+                step = decide(rules, case, event, payload, actor, occurred, now)
+                if not self._sql.append(cursor, step.record, step.update, expected=case.version):
                     raise ConcurrentUpdate(case_id, case.version, None)
+                sync_deadlines(
+                    self._deadlines, cursor, case_id,
+                    plan_of(rules, step.before), plan_of(rules, step.after),
+                )  # fmt: skip
         except WriteConflict:
             raise ConcurrentUpdate(case_id, expected_version or 0, None) from None
         self._log.info(
             "event_fired",
             case_id=case_id,
             event_name=event,
-            from_state=before.state,
-            to_state=after.state,
-            version=after.version,
+            from_state=step.before.state,
+            to_state=step.after.state,
+            version=step.after.version,
             actor=actor,
         )
-        return replace(case, **update)
+        return replace(case, **step.update)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -291,8 +295,7 @@ class Engine:
             if case is None:
                 raise CaseNotFound(case_id)
             events = store.case_events(conn, case_id)
-        definition = self._definition(case.machine, case.machine_version)
-        folded = fold_history(definition, events, moment)
+        folded = fold_history(self._rules(case), events, moment)
         if folded is None:
             raise TimeOutOfOrder(
                 f"case {case_id} was not yet received at {moment}; it was received at "
@@ -324,8 +327,15 @@ class Engine:
         cases = events = 0
         if case_id is not None:
             self.get(case_id)
+        self.policies.refresh()
         with history_snapshot(self.db, ids) as streams:
-            results = check_streams(streams.cases, streams.events, self._definition_or_none)
+            results = check_streams(
+                streams.cases,
+                streams.events,
+                streams.deadlines,
+                self._definition_or_none,
+                self.policies.known(),
+            )
             for checked, problem in results:
                 cases += 1
                 events += checked
@@ -343,6 +353,15 @@ class Engine:
         except UnknownMachineError as err:
             raise UnknownMachine(str(err), field="machine") from None
 
+    def _rules(self, case: CaseRecord) -> CaseRules:
+        """The machine, policies and profile that decide a case's fold."""
+        definition = self._definition(case.machine, case.machine_version)
+        return CaseRules(definition, self.policies.known(case.sla_policy), profile_of(case))
+
+    def _stored_policies(self) -> dict[str, Any]:
+        with read_transaction(self.db) as conn:
+            return store.stored_policies(conn)
+
     def _definition_or_none(self, name: str, version: int) -> MachineDefinition | None:
         try:
             return self.registry.get(name, version)
@@ -355,52 +374,3 @@ class Engine:
                 f"{field} {moment.isoformat()} lies in the future (now is {now.isoformat()})",
                 field=field,
             )
-
-    @staticmethod
-    def _decide(
-        definition: MachineDefinition,
-        before: Folded,
-        case_id: str,
-        event: str,
-        data: Mapping[str, Any],
-    ) -> Folded:
-        decision, after = step(definition, before, event, data)
-        if isinstance(decision, Allowed):
-            return after
-        allowed = definition.allowed_events(before.state)
-        if isinstance(decision, Blocked):
-            raise GuardFailed(
-                case_id, event, before.state, allowed, decision.condition, decision.requirement
-            )
-        raise EventNotAllowed(case_id, event, before.state, allowed)
-
-    @staticmethod
-    def _event_row(
-        case_id: str,
-        seq: int,
-        event: str,
-        from_state: str | None,
-        to_state: str,
-        actor: str,
-        occurred_at: datetime,
-        recorded_at: datetime,
-        data: Mapping[str, Any],
-        prev_hash: str,
-    ) -> dict[str, Any]:
-        data_json = canonical_json(data)
-        canonical = canonical_event(
-            case_id, seq, event, from_state, to_state, actor, occurred_at, recorded_at, data_json
-        )
-        return {
-            "case_id": case_id,
-            "seq": seq,
-            "event": event,
-            "from_state": from_state,
-            "to_state": to_state,
-            "actor": actor,
-            "occurred_at": occurred_at,
-            "recorded_at": recorded_at,
-            "data": data_json,
-            "prev_hash": prev_hash,
-            "hash": chain_hash(prev_hash, canonical),
-        }

@@ -14,17 +14,19 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from machines import OPEN_EVENT, Allowed, Folded, MachineDefinition, opened, step
-from storage import GENESIS_HASH, canonical_event, chain_hash
+from machines import OPEN_EVENT, Allowed, CaseRules, Folded, MachineDefinition, opened, step
+from machines.sla import SlaPolicy
+from storage import GENESIS_HASH, canonical_event, chain_hash, iso
 from storage.transition_sql import CASE_COLUMNS
 from workflow.results import Problem
+from workflow.transitions import plan_of, profile_of
 
 OPENING_FIELDS = ("channel", "category", "summary", "customer", "contact", "branch", "priority")
 """Case columns that the opening event's data carries and the case row must equal."""
 
 
 def fold_history(
-    definition: MachineDefinition, events: Iterable[Any], at: datetime | None = None
+    rules: CaseRules, events: Iterable[Any], at: datetime | None = None
 ) -> Folded | None:
     """The fold of the events that occurred at or before ``at`` (all when ``None``).
 
@@ -36,9 +38,10 @@ def fold_history(
         if at is not None and event.occurred_at > at:
             break
         if folded is None:
-            folded = opened(definition, str(event.data["owner"]))
+            data = event.data
+            folded = opened(rules, str(data["owner"]), event.occurred_at, data.get("policy"))
         else:
-            _, folded = step(definition, folded, event.event, event.data)
+            _, folded = step(rules, folded, event.event, event.data, event.occurred_at)
     return folded
 
 
@@ -52,9 +55,16 @@ class CaseChecker:
     their canonical text, which sorts in time order.
     """
 
-    def __init__(self, case_id: str, definition: MachineDefinition | None) -> None:
+    def __init__(
+        self,
+        case_id: str,
+        definition: MachineDefinition | None,
+        policies: Mapping[str, SlaPolicy] | None = None,
+    ) -> None:
         self.case_id = case_id
         self.definition = definition
+        self.policies = policies or {}
+        self.rules: CaseRules | None = None
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
         self.prev_at: str | None = None
@@ -94,46 +104,61 @@ class CaseChecker:
             self._fail(seq, "occurred_at lies before the previous event's")
             return
         if self.definition is not None:
-            self._fold(seq, event, from_state, to_state, data)
+            self._fold(seq, event, from_state, to_state, data, occurred)
         self.prev_hash = digest
         self.prev_at = occurred
         self.expected_seq += 1
 
     def _fold(
-        self, seq: int, event: str, from_state: str | None, to_state: str, stored: Any
+        self,
+        seq: int,
+        event: str,
+        from_state: str | None,
+        to_state: str,
+        stored: Any,
+        occurred: str,
     ) -> None:
         definition = self.definition
         assert definition is not None
         folded = self.folded
         data: Mapping[str, Any] = {}
-        if folded is None or definition.needs_data(folded.state, event):
+        if folded is None or self.rules is None or self.rules.needs_data(folded.state, event):
             try:
                 data = json.loads(stored) if isinstance(stored, str) else stored
             except ValueError:
                 self._fail(seq, "data is not valid JSON")
                 return
-        if self.folded is None:
+        at = datetime.fromisoformat(occurred)
+        if folded is None or self.rules is None:
             if event != OPEN_EVENT or from_state is not None:
                 self._fail(seq, f"the first event must be {OPEN_EVENT!r}")
                 return
             self.opening = data
-            self.folded = opened(definition, str(data.get("owner")))
+            policy = data.get("policy")
+            if policy is not None and policy not in self.policies:
+                self._fail(seq, f"SLA policy {policy} is not stored: deadlines cannot be derived")
+                return
+            self.rules = CaseRules(definition, self.policies, profile_of(data))
+            self.folded = opened(self.rules, str(data.get("owner")), at, policy)
             if to_state != self.folded.state:
                 self._fail(seq, f"opening state {to_state!r} is not the machine's")
             return
-        decision, after = step(definition, self.folded, event, data)
+        decision, after = step(self.rules, folded, event, data, at)
         if not isinstance(decision, Allowed):
-            self._fail(seq, f"{event!r} is not allowed from {self.folded.state!r} here")
-        elif from_state != self.folded.state or to_state != after.state:
+            self._fail(seq, f"{event!r} is not allowed from {folded.state!r} here")
+        elif from_state != folded.state or to_state != after.state:
             self._fail(
                 seq,
                 f"records {from_state} -> {to_state}, "
-                f"the machine gives {self.folded.state} -> {after.state}",
+                f"the machine gives {folded.state} -> {after.state}",
             )
         self.folded = after
 
-    def finish(self, case: tuple[Any, ...] | None) -> Problem | None:
-        """Compare the case row (``None`` if missing) with the fold; the first problem."""
+    def finish(
+        self, case: tuple[Any, ...] | None, deadlines: Iterable[tuple[Any, ...]] = ()
+    ) -> Problem | None:
+        """Compare the case row (``None`` if missing) and its pending deadline rows
+        (case id, clock, cycle, level, due_at text) with the fold; the first problem."""
         if self.problem is not None:
             return self.problem
         if case is None:
@@ -167,7 +192,24 @@ class CaseChecker:
         mismatch = _row_mismatch(case, folded, self.prev_hash, self.prev_at, self.opening)
         if mismatch:
             return Problem(self.case_id, None, f"case row differs from its replay: {mismatch}")
+        assert self.rules is not None
+        stored = {(d[1], d[2], d[3]): d[4] for d in deadlines}
+        expected = {key: iso(p.due_at) for key, p in plan_of(self.rules, folded).items()}
+        if stored != expected:
+            return Problem(
+                self.case_id,
+                None,
+                f"pending deadlines differ from the history's plan: stored {_plan(stored)}, "
+                f"replay gives {_plan(expected)}",
+            )
         return None
+
+
+def _plan(plan: Mapping[tuple[str, int, int], str]) -> str:
+    parts = [
+        f"{clock}#{cycle} level {level} at {due}" for (clock, cycle, level), due in plan.items()
+    ]
+    return "; ".join(sorted(parts)) or "none"
 
 
 def _row_mismatch(
@@ -184,6 +226,8 @@ def _row_mismatch(
         "facts": dict(folded.facts),
         "head_hash": head_hash,
         "last_event_at": last_at,
+        "sla_policy": folded.policy,
+        "sla": folded.sla.to_json(),
     }
     if opening is not None:
         expected.update({name: opening.get(name) for name in OPENING_FIELDS})
@@ -195,40 +239,65 @@ def _row_mismatch(
     return ""
 
 
+class _Grouped:
+    """Rows of a stream ordered by case id, handed out one case at a time."""
+
+    def __init__(self, rows: Iterator[tuple[Any, ...]]) -> None:
+        self._groups = groupby(rows, key=itemgetter(0))
+        self.pending = next(self._groups, None)
+
+    def take(self, case_id: str) -> list[tuple[Any, ...]]:
+        """The rows of ``case_id`` (none if it has none); skips nothing else."""
+        if self.pending is not None and self.pending[0] == case_id:
+            rows = list(self.pending[1])
+            self.pending = next(self._groups, None)
+            return rows
+        return []
+
+
 def check_streams(
     cases: Iterator[Any],
     events: Iterator[Any],
+    deadlines: Iterator[Any],
     definition_for: Callable[[str, int], MachineDefinition | None],
+    policies: Mapping[str, SlaPolicy],
 ) -> Iterator[tuple[int, Problem | None]]:
-    """Merge case rows and event rows (both ordered by case id) and check each case.
-
-    Yields ``(events checked, problem or None)`` once per case.
+    """Merge case, event and pending-deadline rows (all ordered by case id) and check
+    each case. Yields ``(events checked, problem or None)`` once per case.
     """
     event_groups = groupby(events, key=itemgetter(0))
     pending = next(event_groups, None)
+    plans = _Grouped(deadlines)
     for case in cases:
         case_id = case[0]
         while pending is not None and pending[0] < case_id:
-            yield _check_one(pending[0], None, pending[1], None)
+            yield _check_one(pending[0], None, pending[1], None, policies, [])
             pending = next(event_groups, None)
+        while plans.pending is not None and plans.pending[0] < case_id:
+            plans.take(plans.pending[0])
         definition = definition_for(case[_CASE["machine"]], case[_CASE["machine_version"]])
-        if pending is not None and pending[0] == case_id:
-            result = _check_one(case_id, case, pending[1], definition)
+        has_events = pending is not None and pending[0] == case_id
+        rows: Iterable[Any] = pending[1] if pending is not None and has_events else ()
+        result = _check_one(case_id, case, rows, definition, policies, plans.take(case_id))
+        if has_events:
             pending = next(event_groups, None)
-        else:
-            result = _check_one(case_id, case, (), definition)
         yield result
     while pending is not None:
-        yield _check_one(pending[0], None, pending[1], None)
+        yield _check_one(pending[0], None, pending[1], None, policies, [])
         pending = next(event_groups, None)
 
 
 def _check_one(
-    case_id: str, case: Any | None, rows: Iterable[Any], definition: MachineDefinition | None
+    case_id: str,
+    case: Any | None,
+    rows: Iterable[Any],
+    definition: MachineDefinition | None,
+    policies: Mapping[str, SlaPolicy],
+    deadlines: list[tuple[Any, ...]],
 ) -> tuple[int, Problem | None]:
-    checker = CaseChecker(case_id, definition)
+    checker = CaseChecker(case_id, definition, policies)
     count = 0
     for row in rows:
         checker.add(row)
         count += 1
-    return count, checker.finish(case)
+    return count, checker.finish(case, deadlines)

@@ -1,0 +1,213 @@
+"""SLA clocks folded through a case's history, and the deadlines they imply.
+
+Pure: every function takes the instant it acts at. A clock runs while the case is in
+one of its ``runs_in`` states and is not waiting on the customer or a part; its
+working time accrues on its calendar. The deadlines a case should have pending are a
+function of its folded clocks alone, so they can always be re-derived from history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from machines.sla import SlaPolicy
+
+ZERO = timedelta(0)
+WARNING = 0
+"""The ``level`` of a warning deadline; escalation levels count from 1 (the breach)."""
+
+
+@dataclass(frozen=True)
+class ClockState:
+    """One clock of one case: its current cycle and how much working time it has used."""
+
+    name: str
+    cycle: int = 0
+    running: bool = False
+    elapsed: timedelta = ZERO
+    counting_since: datetime | None = None
+    target: timedelta = ZERO
+    warned: bool = False
+    level: int = 0
+
+    def used_at(self, moment: datetime, policy: SlaPolicy) -> timedelta:
+        """Working time used by ``moment`` in this cycle."""
+        if self.counting_since is None:
+            return self.elapsed
+        calendar = policy.calendar_of(policy.clock(self.name))
+        return self.elapsed + calendar.between(self.counting_since, moment)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form (stored on the case row)."""
+        return {
+            "name": self.name,
+            "cycle": self.cycle,
+            "running": self.running,
+            "elapsed_us": _us(self.elapsed),
+            "counting_since": None
+            if self.counting_since is None
+            else self.counting_since.isoformat(timespec="microseconds"),
+            "target_us": _us(self.target),
+            "warned": self.warned,
+            "level": self.level,
+        }
+
+
+@dataclass(frozen=True)
+class SlaState:
+    """All clocks of a case, and what it is waiting on (if anything)."""
+
+    clocks: tuple[ClockState, ...] = ()
+    waiting: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form (stored on the case row)."""
+        return {"waiting": self.waiting, "clocks": [c.to_json() for c in self.clocks]}
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A deadline a case should have pending: clock, cycle, level (0 = warning), due."""
+
+    clock: str
+    cycle: int
+    level: int
+    due_at: datetime
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        """What identifies the deadline within its case."""
+        return (self.clock, self.cycle, self.level)
+
+
+def _us(delta: timedelta) -> int:
+    return delta // timedelta(microseconds=1)
+
+
+def start(policy: SlaPolicy, profile: Mapping[str, Any], state: str, at: datetime) -> SlaState:
+    """The clocks of a case just opened in ``state`` at ``at``."""
+    clocks = tuple(ClockState(spec.name) for spec in policy.clocks)
+    return enter_state(policy, profile, SlaState(clocks), state, at)
+
+
+def enter_state(
+    policy: SlaPolicy, profile: Mapping[str, Any], sla: SlaState, state: str, at: datetime
+) -> SlaState:
+    """End the cycles of clocks that do not run in ``state``; start those that do."""
+    clocks = []
+    for clock in sla.clocks:
+        spec = policy.clock(clock.name)
+        runs = state in spec.runs_in
+        if clock.running and not runs:
+            clock = replace(
+                clock,
+                running=False,
+                elapsed=clock.used_at(at, policy),
+                counting_since=None,
+            )
+        elif runs and not clock.running:
+            clock = ClockState(
+                name=clock.name,
+                cycle=clock.cycle + 1,
+                running=True,
+                counting_since=None if sla.waiting else at,
+                target=spec.target_for(profile),
+            )
+        clocks.append(clock)
+    return replace(sla, clocks=tuple(clocks))
+
+
+def pause(policy: SlaPolicy, sla: SlaState, reason: str, at: datetime) -> SlaState:
+    """Stop counting every running clock: the case waits on ``reason``."""
+    clocks = tuple(
+        replace(c, elapsed=c.used_at(at, policy), counting_since=None) if c.running else c
+        for c in sla.clocks
+    )
+    return SlaState(clocks, waiting=reason)
+
+
+def resume(sla: SlaState, at: datetime) -> SlaState:
+    """Count every running clock again from ``at``."""
+    clocks = tuple(replace(c, counting_since=at) if c.running else c for c in sla.clocks)
+    return SlaState(clocks, waiting=None)
+
+
+def mark_fired(sla: SlaState, clock: str, cycle: int, level: int) -> SlaState:
+    """Record that a warning (level 0) or a ladder level of a clock's cycle fired."""
+    clocks = tuple(
+        (replace(c, warned=True) if level == WARNING else replace(c, level=max(c.level, level)))
+        if c.name == clock and c.cycle == cycle
+        else c
+        for c in sla.clocks
+    )
+    return replace(sla, clocks=clocks)
+
+
+def planned(policy: SlaPolicy, sla: SlaState) -> list[Planned]:
+    """The next deadline of every counting clock: its warning, else its next level."""
+    result = []
+    for clock in sla.clocks:
+        if not clock.running or clock.counting_since is None:
+            continue
+        spec = policy.clock(clock.name)
+        calendar = policy.calendar_of(spec)
+        warn_point = None if spec.warn_at is None else clock.target * spec.warn_at
+        if not clock.warned and clock.level == 0 and warn_point and clock.elapsed < warn_point:
+            level, need = WARNING, warn_point
+        elif clock.level < len(policy.ladder):
+            level = clock.level + 1
+            need = clock.target + policy.ladder[clock.level].after
+        else:
+            continue
+        due = calendar.add(clock.counting_since, max(ZERO, need - clock.elapsed))
+        result.append(Planned(clock.name, clock.cycle, level, due))
+    return result
+
+
+def rebase(
+    old_policy: SlaPolicy,
+    policy: SlaPolicy,
+    profile: Mapping[str, Any],
+    sla: SlaState,
+    state: str,
+    at: datetime,
+) -> SlaState:
+    """The clocks under a new policy: same-named clocks keep their cycle and the working
+    time they used; their targets are taken from the new policy; new clocks start."""
+    old = {c.name: c for c in sla.clocks}
+    clocks = []
+    for spec in policy.clocks:
+        clock = old.get(spec.name, ClockState(spec.name))
+        if clock.running:
+            used = clock.used_at(at, old_policy)
+            clock = replace(
+                clock,
+                elapsed=used,
+                counting_since=None if sla.waiting else at,
+                target=spec.target_for(profile),
+            )
+        clocks.append(clock)
+    return enter_state(policy, profile, SlaState(tuple(clocks), sla.waiting), state, at)
+
+
+def state_from_json(document: Mapping[str, Any]) -> SlaState:
+    """The inverse of :meth:`SlaState.to_json`."""
+    clocks = tuple(
+        ClockState(
+            name=c["name"],
+            cycle=c["cycle"],
+            running=c["running"],
+            elapsed=timedelta(microseconds=c["elapsed_us"]),
+            counting_since=None
+            if c["counting_since"] is None
+            else datetime.fromisoformat(c["counting_since"]),
+            target=timedelta(microseconds=c["target_us"]),
+            warned=c["warned"],
+            level=c["level"],
+        )
+        for c in document.get("clocks", ())
+    )
+    return SlaState(clocks, document.get("waiting"))

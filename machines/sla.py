@@ -1,0 +1,289 @@
+"""SLA policies: which clocks run in which states, their targets, calendars and ladder.
+
+A policy is a pure, immutable value built from a JSON-ready *document* (the form it
+is configured in and stored in, so that a case's deadlines can always be re-derived
+with the policy it ran under). Its ``version`` is a digest of the document: equal
+documents, equal versions. Every error names the key that is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from machines.calendars import WEEKDAYS, AroundTheClock, BusinessHours, Calendar, parse_period
+
+PROFILE_FIELDS = ("priority", "category", "channel")
+"""Case fields a clock's target may depend on, most specific last."""
+
+
+class PolicyError(ValueError):
+    """A policy document is invalid; ``key`` is the dotted path of the bad value."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class ClockSpec:
+    """An SLA clock: it runs while the case is in one of ``runs_in``.
+
+    Leaving those states ends the clock's cycle; entering them again starts a new one.
+    ``within`` is the target in working time of ``calendar``; ``overrides`` map a case
+    field and value to another target (a regulator's complaint gets a shorter one).
+    """
+
+    name: str
+    runs_in: frozenset[str]
+    within: timedelta
+    calendar: str = "24x7"
+    warn_at: float | None = 0.75
+    overrides: Mapping[tuple[str, str], timedelta] = field(default_factory=dict)
+
+    def target_for(self, profile: Mapping[str, Any]) -> timedelta:
+        """The target for a case: the shortest override that applies, else ``within``."""
+        applying = [
+            within for (name, value), within in self.overrides.items() if profile.get(name) == value
+        ]
+        return min(applying, default=self.within)
+
+
+@dataclass(frozen=True)
+class LadderLevel:
+    """A rung of the escalation ladder, reached ``after`` this much overdue working time."""
+
+    level: int
+    name: str
+    after: timedelta
+    recipients: Mapping[str, tuple[str, ...]]
+
+    def recipients_for(self, branch: str | None) -> tuple[str, ...]:
+        """Who hears of a case of ``branch``: its own list, else the default ``*`` one."""
+        return self.recipients.get(branch or "*") or self.recipients.get("*", ())
+
+
+@dataclass(frozen=True)
+class SlaPolicy:
+    """Clocks, calendars and the escalation ladder, as one versioned value."""
+
+    name: str
+    clocks: tuple[ClockSpec, ...]
+    calendars: Mapping[str, Calendar]
+    ladder: tuple[LadderLevel, ...]
+    document: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def version(self) -> str:
+        """A digest of the policy's document."""
+        return policy_version(self.document)
+
+    def clock(self, name: str) -> ClockSpec:
+        """The clock of that name."""
+        return next(c for c in self.clocks if c.name == name)
+
+    def calendar_of(self, clock: ClockSpec) -> Calendar:
+        """The calendar a clock runs on."""
+        return self.calendars[clock.calendar]
+
+
+def policy_version(document: Mapping[str, Any]) -> str:
+    """A 16-hex-digit digest of a policy document."""
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+DEFAULT_DOCUMENT: dict[str, Any] = {
+    "name": "standard",
+    "calendars": {},
+    "clocks": {
+        "first_response": {
+            "runs_in": ["received"],
+            "within_s": 24 * 3600,
+            "warn_at": 0.75,
+            "calendar": "24x7",
+            "by_channel": {"regulator": 4 * 3600, "media": 4 * 3600},
+            "by_priority": {"urgent": 8 * 3600},
+        },
+        "resolution": {
+            "runs_in": ["received", "apologised", "needs_confirmed"],
+            "within_s": 72 * 3600,
+            "warn_at": 0.75,
+            "calendar": "24x7",
+            "by_channel": {"regulator": 24 * 3600, "media": 24 * 3600},
+        },
+        "follow_up": {
+            "runs_in": ["resolved"],
+            "within_s": 48 * 3600,
+            "warn_at": 0.75,
+            "calendar": "24x7",
+        },
+    },
+    "ladder": [
+        {"level": 1, "name": "store supervisor", "after_s": 0,
+         "recipients": {"*": ["store-supervisor@casework.invalid"]}},
+        {"level": 2, "name": "branch customer service", "after_s": 4 * 3600,
+         "recipients": {"*": ["branch-service@casework.invalid"]}},
+        {"level": 3, "name": "headquarters", "after_s": 12 * 3600,
+         "recipients": {"*": ["hq-complaints@casework.invalid"]}},
+    ],
+}  # fmt: skip
+"""The built-in policy: 24 hours to the first response (4 for a regulator or the media)."""
+
+
+def policy_from_document(document: Mapping[str, Any], states: Sequence[str]) -> SlaPolicy:
+    """Build and check a policy; ``states`` are the machine's, to check ``runs_in``."""
+    name = _text(document.get("name", "standard"), "name")
+    calendars: dict[str, Calendar] = {"24x7": AroundTheClock()}
+    for cal_name, body in _table(document.get("calendars", {}), "calendars").items():
+        calendars[cal_name] = _calendar(cal_name, _table(body, f"calendars.{cal_name}"))
+    clocks = tuple(
+        _clock(clock_name, _table(body, f"clocks.{clock_name}"), calendars, states)
+        for clock_name, body in _table(document.get("clocks", {}), "clocks").items()
+    )
+    if not clocks:
+        raise PolicyError("clocks", "at least one clock is needed")
+    ladder = _ladder(document.get("ladder", []))
+    return SlaPolicy(name, clocks, calendars, ladder, document)
+
+
+def _table(value: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise PolicyError(key, "must be a table")
+    return value
+
+
+def _text(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PolicyError(key, "must be a non-empty text")
+    return value
+
+
+def _seconds(value: Any, key: str, *, zero_ok: bool = False) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PolicyError(key, f"must be a number of seconds, got {value!r}")
+    if value < 0 or (value == 0 and not zero_ok):
+        raise PolicyError(key, f"must be {'zero or more' if zero_ok else 'more than zero'}")
+    return timedelta(seconds=value)
+
+
+def _dates(value: Any, key: str) -> frozenset[date]:
+    if not isinstance(value, list):
+        raise PolicyError(key, "must be a list of dates like 2026-10-01")
+    try:
+        return frozenset(date.fromisoformat(str(v)) for v in value)
+    except ValueError as err:
+        raise PolicyError(key, str(err)) from None
+
+
+def _calendar(name: str, body: Mapping[str, Any], /) -> Calendar:
+    key = f"calendars.{name}"
+    zone = _text(body.get("timezone"), f"{key}.timezone")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PolicyError(f"{key}.timezone", f"unknown time zone {zone!r}") from None
+    week: list[tuple[Any, ...]] = []
+    for day in WEEKDAYS:
+        periods = body.get(day, [])
+        if not isinstance(periods, list):
+            raise PolicyError(f"{key}.{day}", "must be a list of periods like 09:00-12:00")
+        try:
+            week.append(tuple(parse_period(str(p)) for p in periods))
+        except ValueError as err:
+            raise PolicyError(f"{key}.{day}", str(err)) from None
+    unknown = set(body) - {*WEEKDAYS, "timezone", "holidays", "closed", "working"}
+    if unknown:
+        raise PolicyError(f"{key}.{sorted(unknown)[0]}", "unknown key")
+    try:
+        return BusinessHours(
+            name=name,
+            timezone=zone,
+            week=tuple(week),
+            holidays=_dates(body.get("holidays", []), f"{key}.holidays"),
+            closed_days=_dates(body.get("closed", []), f"{key}.closed"),
+            working_days=_dates(body.get("working", []), f"{key}.working"),
+        )
+    except ValueError as err:
+        raise PolicyError(key, str(err)) from None
+
+
+def _clock(
+    name: str, body: Mapping[str, Any], calendars: Mapping[str, Calendar], states: Sequence[str]
+) -> ClockSpec:
+    key = f"clocks.{name}"
+    runs_in = body.get("runs_in")
+    if not isinstance(runs_in, list) or not runs_in:
+        raise PolicyError(f"{key}.runs_in", "must list the states the clock runs in")
+    for state in runs_in:
+        if state not in states:
+            raise PolicyError(
+                f"{key}.runs_in", f"unknown state {state!r}; states: {', '.join(states)}"
+            )
+    calendar = body.get("calendar", "24x7")
+    if calendar not in calendars:
+        raise PolicyError(
+            f"{key}.calendar", f"unknown calendar {calendar!r}; known: {', '.join(calendars)}"
+        )
+    warn_at = body.get("warn_at", 0.75)
+    if warn_at is not None and (
+        isinstance(warn_at, bool) or not isinstance(warn_at, int | float) or not 0 < warn_at < 1
+    ):
+        raise PolicyError(f"{key}.warn_at", "must be a fraction between 0 and 1, or absent")
+    overrides: dict[tuple[str, str], timedelta] = {}
+    for profile_field in PROFILE_FIELDS:
+        table = _table(body.get(f"by_{profile_field}", {}), f"{key}.by_{profile_field}")
+        for value, seconds in table.items():
+            overrides[(profile_field, value)] = _seconds(
+                seconds, f"{key}.by_{profile_field}.{value}"
+            )
+    unknown = set(body) - {
+        "runs_in", "within_s", "calendar", "warn_at", *(f"by_{f}" for f in PROFILE_FIELDS),
+    }  # fmt: skip
+    if unknown:
+        raise PolicyError(f"{key}.{sorted(unknown)[0]}", "unknown key")
+    return ClockSpec(
+        name=name,
+        runs_in=frozenset(runs_in),
+        within=_seconds(body.get("within_s"), f"{key}.within_s"),
+        calendar=calendar,
+        warn_at=None if warn_at is None else float(warn_at),
+        overrides=overrides,
+    )
+
+
+def _ladder(levels: Any) -> tuple[LadderLevel, ...]:
+    if not isinstance(levels, list) or not levels:
+        raise PolicyError("ladder", "must list at least one level")
+    result: list[LadderLevel] = []
+    for index, body in enumerate(levels):
+        key = f"ladder[{index}]"
+        body = _table(body, key)
+        level = body.get("level")
+        if level != index + 1:
+            raise PolicyError(f"{key}.level", f"must be {index + 1} (levels count up from 1)")
+        recipients = _table(body.get("recipients", {}), f"{key}.recipients")
+        lists = {
+            branch: tuple(_text(r, f"{key}.recipients.{branch}") for r in people)
+            for branch, people in recipients.items()
+            if isinstance(people, list)
+        }
+        if len(lists) != len(recipients) or not any(lists.values()):
+            raise PolicyError(f"{key}.recipients", "must map branches (or *) to non-empty lists")
+        if "*" not in lists:
+            raise PolicyError(f"{key}.recipients", "needs a default list under '*'")
+        after = _seconds(body.get("after_s", 0), f"{key}.after_s", zero_ok=True)
+        if result and after <= result[-1].after:
+            raise PolicyError(f"{key}.after_s", "must be later than the level before it")
+        result.append(
+            LadderLevel(
+                level, _text(body.get("name", f"level {level}"), f"{key}.name"), after, lists
+            )
+        )
+    return tuple(result)

@@ -1,0 +1,76 @@
+"""The outbox row of a warning or an escalation: recipients, subject and body data."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from machines.clocks import WARNING
+from machines.sla import SlaPolicy
+from storage import CaseRecord, iso
+from storage.deadline_sql import DueDeadline
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = int(abs(delta.total_seconds()) // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def outbox_row(
+    policy: SlaPolicy,
+    case: CaseRecord,
+    deadline: DueDeadline,
+    target_at: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """The mail for a fired deadline of ``case`` (the case as it was before the event).
+
+    A warning goes to the owner; a ladder level to that level's recipients for the
+    case's branch. ``target_at`` is when the clock's target runs out.
+    """
+    if deadline.level == WARNING:
+        recipients: tuple[str, ...] = (case.owner,)
+        level_name = "warning"
+        subject = (
+            f"[casework] Warning: case {case.id} {deadline.clock} due in "
+            f"{_duration(target_at - now)}"
+        )
+    else:
+        rung = policy.ladder[deadline.level - 1]
+        recipients = rung.recipients_for(case.branch)
+        level_name = rung.name
+        subject = (
+            f"[casework] Level {deadline.level} ({rung.name}): case {case.id} "
+            f"{deadline.clock} overdue by {_duration(now - target_at)}"
+        )
+    return {
+        "dedupe_key": f"{case.id}:{deadline.clock}:{deadline.cycle}:{deadline.level}",
+        "case_id": case.id,
+        "deadline_id": deadline.id,
+        "kind": "warning" if deadline.level == WARNING else "escalation",
+        "level": deadline.level,
+        "recipients": list(recipients),
+        "subject": subject,
+        "body": {
+            "case_id": case.id,
+            "clock": deadline.clock,
+            "cycle": deadline.cycle,
+            "level": deadline.level,
+            "level_name": level_name,
+            "due_at": iso(deadline.due_at),
+            "target_at": iso(target_at),
+            "processed_at": iso(now),
+            "owner": case.owner,
+            "branch": case.branch,
+            "category": case.category,
+            "channel": case.channel,
+            "priority": case.priority,
+            "state": case.state,
+            "customer": case.customer,
+            "summary": case.summary,
+            "received_at": iso(case.received_at),
+        },
+        "next_attempt_at": now,
+        "created_at": now,
+    }

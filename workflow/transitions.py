@@ -1,0 +1,139 @@
+"""One transition of one case: decide, build the event row, and keep deadlines in step.
+
+Used by :meth:`Engine.fire`, :meth:`Engine.open_case` and deadline processing alike,
+inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from machines import Allowed, Blocked, CaseRules, Folded, step
+from machines.clocks import Planned, planned, state_from_json
+from storage import CaseRecord, canonical_event, canonical_json, chain_hash
+from storage.deadline_sql import DeadlineSQL
+from workflow.errors import EventNotAllowed, GuardFailed
+
+
+def folded_from_case(case: CaseRecord) -> Folded:
+    """The fold a case row caches."""
+    return Folded(
+        case.state,
+        case.version,
+        case.owner,
+        case.escalation_level,
+        case.facts,
+        state_from_json(case.sla),
+        case.sla_policy,
+    )
+
+
+def profile_of(case: CaseRecord | Mapping[str, Any]) -> dict[str, Any]:
+    """The case fields that SLA targets and recipients depend on."""
+    get = case.get if isinstance(case, Mapping) else lambda name: getattr(case, name)
+    return {name: get(name) for name in ("priority", "category", "channel", "branch")}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A decided transition: the folds before and after, the event row, the row update."""
+
+    before: Folded
+    after: Folded
+    record: dict[str, Any]
+    update: dict[str, Any]
+
+
+def decide(
+    rules: CaseRules,
+    case: CaseRecord,
+    event: str,
+    data: Mapping[str, Any],
+    actor: str,
+    occurred: datetime,
+    recorded: datetime,
+) -> Transition:
+    """Apply ``event`` to the case's fold; raise if the machine refuses it."""
+    before = folded_from_case(case)
+    decision, after = step(rules, before, event, data, occurred)
+    if not isinstance(decision, Allowed):
+        allowed = rules.allowed_events(before.state)
+        if isinstance(decision, Blocked):
+            raise GuardFailed(
+                case.id, event, before.state, allowed, decision.condition, decision.requirement
+            )
+        raise EventNotAllowed(case.id, event, before.state, allowed)
+    record = event_row(
+        case.id, after.version, event, before.state, after.state, actor, occurred, recorded,
+        data, case.head_hash,
+    )  # fmt: skip
+    update = {
+        "state": after.state,
+        "version": after.version,
+        "owner": after.owner,
+        "facts": dict(after.facts),
+        "escalation_level": after.escalation_level,
+        "last_event_at": occurred,
+        "head_hash": record["hash"],
+        "sla_policy": after.policy,
+        "sla": after.sla.to_json(),
+    }
+    return Transition(before, after, record, update)
+
+
+def event_row(
+    case_id: str,
+    seq: int,
+    event: str,
+    from_state: str | None,
+    to_state: str,
+    actor: str,
+    occurred_at: datetime,
+    recorded_at: datetime,
+    data: Mapping[str, Any],
+    prev_hash: str,
+) -> dict[str, Any]:
+    """An event row with its place in the hash chain; data as canonical JSON text."""
+    data_json = canonical_json(data)
+    canonical = canonical_event(
+        case_id, seq, event, from_state, to_state, actor, occurred_at, recorded_at, data_json
+    )
+    return {
+        "case_id": case_id,
+        "seq": seq,
+        "event": event,
+        "from_state": from_state,
+        "to_state": to_state,
+        "actor": actor,
+        "occurred_at": occurred_at,
+        "recorded_at": recorded_at,
+        "data": data_json,
+        "prev_hash": prev_hash,
+        "hash": chain_hash(prev_hash, canonical),
+    }
+
+
+def plan_of(rules: CaseRules, folded: Folded) -> dict[tuple[str, int, int], Planned]:
+    """The deadlines a fold implies, by key."""
+    policy = rules.policy(folded.policy) if folded.policy else None
+    if policy is None:
+        return {}
+    return {p.key: p for p in planned(policy, folded.sla)}
+
+
+def sync_deadlines(
+    deadlines: DeadlineSQL,
+    cursor: Any,
+    case_id: str,
+    before: Mapping[tuple[str, int, int], Planned],
+    after: Mapping[tuple[str, int, int], Planned],
+) -> None:
+    """Make the pending deadline rows go from plan ``before`` to plan ``after``."""
+    for key in before.keys() - after.keys():
+        deadlines.cancel(cursor, case_id, key)
+    for key, plan in after.items():
+        if key not in before or before[key].due_at != plan.due_at:
+            deadlines.plan(cursor, case_id, key, plan.due_at)
