@@ -37,10 +37,11 @@ from storage import case_store as store
 from storage.deadline_sql import DeadlineSQL
 from storage.snapshot import history_snapshot
 from storage.transition_sql import TransitionSQL, WriteConflict
-from workflow import validation
+from workflow import sla_views, validation
 from workflow.catalog import installed_registry
 from workflow.clock import Clock, SystemClock, aware
 from workflow.config import Settings
+from workflow.due_processing import Fired, process_due
 from workflow.errors import (
     CaseNotFound,
     ConcurrentUpdate,
@@ -52,6 +53,7 @@ from workflow.history import check_streams, fold_history
 from workflow.logs import library_logger
 from workflow.policies import PolicyBook
 from workflow.results import Case, Event, Problem, Replay, VerifyReport
+from workflow.sla_views import Overdue
 from workflow.transitions import decide, event_row, plan_of, profile_of, sync_deadlines
 
 
@@ -225,6 +227,22 @@ class Engine:
         given = None if at is None else aware(at, "at")
         if given is not None:
             self._not_in_future(given, self.clock.now(), "at")
+        return self._fire(
+            case_id, event, actor=actor, data=payload, at=given, expected_version=expected_version
+        )
+
+    def _fire(
+        self,
+        case_id: str,
+        event: str,
+        *,
+        actor: str,
+        data: Mapping[str, Any],
+        at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> Case:
+        """The transaction of :meth:`fire`, for checked input."""
+        given, payload = at, data
         try:
             with self._sql.transaction() as cursor:
                 case = self._sql.load_case(cursor, case_id)
@@ -344,6 +362,35 @@ class Engine:
                 if progress is not None and cases % 1000 == 0:
                     progress(cases, events)
         return VerifyReport(cases, events, tuple(problems))
+
+    # -- SLA deadlines ----------------------------------------------------------------
+
+    def process_due(self, now: datetime | None = None, *, batch: int = 200) -> builtins.list[Fired]:
+        """Fire every deadline due at ``now`` (default: the clock's now) exactly once."""
+        moment = self.clock.now() if now is None else aware(now, "now")
+        return process_due(self, moment, batch)
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending deadline falls due."""
+        return sla_views.next_due(self)
+
+    def overdue(self, now: datetime | None = None) -> builtins.list[Overdue]:
+        """Open cases with a clock past its target, latest first."""
+        return sla_views.overdue(self, self.clock.now() if now is None else aware(now, "now"))
+
+    def explain_sla(self, case_id: str) -> dict[str, Any]:
+        """How each SLA clock of the case stands and how its next deadline was computed."""
+        return sla_views.explain(self, case_id, self.clock.now())
+
+    def replan(self, case_id: str, *, actor: str) -> Case:
+        """Move an open case to the configured SLA policy, recording a ``replan`` event."""
+        policy = self.policies.current
+        with self._sql.transaction() as cursor:
+            self._deadlines.store_policy(
+                cursor, policy.version, policy.name, policy.document, self.clock.now()
+            )
+        self.policies.refresh()
+        return self._fire(case_id, "replan", actor=actor, data={"policy": policy.version})
 
     # -- helpers ---------------------------------------------------------------------
 

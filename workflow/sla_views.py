@@ -1,0 +1,154 @@
+"""Reading SLA state: the next due deadline, overdue cases, and how deadlines came about."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, or_, select
+
+from machines.clocks import WARNING, ClockState, planned, state_from_json
+from storage import CaseRecord, iso, read_transaction
+from storage.tables import cases_table, deadlines_table
+
+if TYPE_CHECKING:
+    from workflow.engine import Engine
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """A case whose clock has run past its target: by how much, at which level."""
+
+    case: CaseRecord
+    clock: str
+    late_by: timedelta
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form: the case plus the clock and lateness."""
+        return {
+            **self.case.to_json(),
+            "overdue_clock": self.clock,
+            "late_by_s": round(self.late_by.total_seconds(), 3),
+        }
+
+
+def next_due(engine: Engine) -> datetime | None:
+    """When the earliest pending deadline falls due (``None`` if none is pending)."""
+    query = select(deadlines_table.c.due_at).where(deadlines_table.c.status == "pending")
+    query = query.order_by(deadlines_table.c.due_at).limit(1)
+    with read_transaction(engine.db) as conn:
+        value = conn.execute(query).scalar_one_or_none()
+    return value if isinstance(value, datetime) else None
+
+
+def overdue(engine: Engine, now: datetime) -> list[Overdue]:
+    """Open cases with a clock past its target at ``now``, latest first.
+
+    Only cases that are escalated or have a ladder deadline already due are looked at,
+    so the query never reads every open case.
+    """
+    due_ladder = (
+        select(deadlines_table.c.case_id)
+        .where(deadlines_table.c.status == "pending")
+        .where(deadlines_table.c.level >= 1)
+        .where(deadlines_table.c.due_at <= now)
+    )
+    query = select(cases_table).where(
+        and_(
+            cases_table.c.sla_policy.is_not(None),
+            or_(cases_table.c.escalation_level >= 1, cases_table.c.id.in_(due_ladder)),
+        )
+    )
+    with read_transaction(engine.db) as conn:
+        cases = [CaseRecord.from_row(row) for row in conn.execute(query)]
+    result = []
+    for case in cases:
+        policy = engine.policies.known(case.sla_policy).get(case.sla_policy or "")
+        if policy is None:
+            continue
+        for clock in state_from_json(case.sla).clocks:
+            if clock.running:
+                late = clock.used_at(now, policy) - clock.target
+                if late > timedelta(0):
+                    result.append(Overdue(case, clock.name, late))
+    return sorted(result, key=lambda o: o.late_by, reverse=True)
+
+
+def count_pending(engine: Engine) -> int:
+    """How many deadlines are pending."""
+    query = select(func.count()).where(deadlines_table.c.status == "pending")
+    with read_transaction(engine.db) as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def explain(engine: Engine, case_id: str, now: datetime) -> dict[str, Any]:
+    """How each clock of a case stands and how its next deadline was computed."""
+    case = engine.get(case_id)
+    history = engine.history(case_id)
+    policy = engine.policies.known(case.sla_policy).get(case.sla_policy or "")
+    sla = state_from_json(case.sla)
+    pauses = [
+        {"event": e.event, "at": iso(e.occurred_at), "reason": e.data.get("reason")}
+        for e in history
+        if e.event in ("wait", "resume")
+    ]
+    document: dict[str, Any] = {
+        "case_id": case.id,
+        "policy": case.sla_policy,
+        "policy_name": None if policy is None else policy.name,
+        "waiting": sla.waiting,
+        "pauses": pauses,
+        "clocks": [],
+    }
+    if policy is None:
+        return document
+    plans = {p.clock: p for p in planned(policy, sla)}
+    for clock in sla.clocks:
+        document["clocks"].append(_explain_clock(policy, case, clock, plans.get(clock.name), now))
+    return document
+
+
+def _explain_clock(
+    policy: Any, case: CaseRecord, clock: ClockState, plan: Any, now: datetime
+) -> dict[str, Any]:
+    spec = policy.clock(clock.name)
+    calendar = policy.calendar_of(spec)
+    applying = [
+        f"{name}={value}"
+        for (name, value), within in spec.overrides.items()
+        if getattr(case, name) == value and within == clock.target
+    ]
+    entry: dict[str, Any] = {
+        "clock": clock.name,
+        "runs_in": sorted(spec.runs_in),
+        "cycle": clock.cycle,
+        "running": clock.running,
+        "counting": clock.counting_since is not None,
+        "target_s": clock.target.total_seconds(),
+        "target_from": applying[0] if applying else "default",
+        "calendar": calendar.name,
+        "calendar_version": calendar.version,
+        "used_s": clock.used_at(now, policy).total_seconds(),
+        "counting_since": None if clock.counting_since is None else iso(clock.counting_since),
+        "elapsed_before_s": clock.elapsed.total_seconds(),
+        "warned": clock.warned,
+        "level": clock.level,
+        "next": None,
+    }
+    if plan is not None and clock.counting_since is not None:
+        since = clock.counting_since
+        work = calendar.between(since, plan.due_at)
+        entry["next"] = {
+            "level": plan.level,
+            "kind": "warning" if plan.level == WARNING else f"ladder level {plan.level}",
+            "due_at": iso(plan.due_at),
+            "computed": (
+                f"{calendar.name}.add({iso(since)}, {work.total_seconds():.0f}s of working time)"
+            ),
+            "closed_spans_skipped": [
+                [iso(a), iso(b)]
+                for a, b in calendar.closed_spans(clock.counting_since, plan.due_at)
+            ],
+        }
+    return entry
