@@ -7,14 +7,16 @@ here updates or deletes an event row.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, update
 
 from storage.records import CaseRecord, EventRecord
 from storage.tables import cases_table as cases
+from storage.tables import deadlines_table, policies_table
 from storage.tables import events_table as events
-from storage.tables import policies_table
+from storage.timestamps import iso
 
 _insert_event = insert(events)
 _insert_case = insert(cases)
@@ -96,3 +98,20 @@ def stored_policies(conn: Connection) -> dict[str, Any]:
     """Every stored SLA policy document by version."""
     rows = conn.execute(select(policies_table.c.version, policies_table.c.document))
     return {row.version: row.document for row in rows}
+
+
+def case_deadlines(conn: Connection, case_id: str) -> tuple[dict[str, Any], ...]:
+    """The case's pending deadlines, soonest first."""
+    query = (
+        select(deadlines_table)
+        .where(deadlines_table.c.case_id == case_id)
+        .where(deadlines_table.c.status == "pending")
+    )
+    rows = [deadline_json(r.clock, r.cycle, r.level, r.due_at) for r in conn.execute(query)]
+    return tuple(sorted(rows, key=lambda d: (d["due_at"], d["clock"], d["level"])))
+
+
+def deadline_json(clock: str, cycle: int, level: int, due_at: datetime) -> dict[str, Any]:
+    """A pending deadline as the case's JSON shows it."""
+    kind = "warning" if level == 0 else "breach" if level == 1 else f"escalation level {level}"
+    return {"clock": clock, "cycle": cycle, "level": level, "kind": kind, "due_at": iso(due_at)}

@@ -15,8 +15,10 @@ import sys
 
 import click
 
+from scheduler.cli_worker import worker_command
 from storage import iso
 from workflow.cli_machines import machines_command
+from workflow.cli_sla import overdue_rows, replan_command, sla_group, tick_command
 from workflow.cli_support import (
     database_options,
     emit_json,
@@ -169,18 +171,31 @@ def show_command(case_id: str, db_url: str | None, config_path: str | None, as_j
 
 @main.command("list")
 @click.option("--state", default=None, help="Only cases in this state.")
+@click.option(
+    "--overdue", is_flag=True, help="Only cases past an SLA target: owner, level, lateness."
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
 @database_options
 @json_option
 @handle_errors
 def list_command(
     state: str | None,
+    overdue: bool,
     limit: int | None,
     db_url: str | None,
     config_path: str | None,
     as_json: bool,
 ) -> None:
-    """List cases, oldest received first."""
+    """List cases, oldest received first (with --overdue: the latest first)."""
+    if overdue:
+        with engine_for(db_url, config_path) as engine:
+            late = [o for o in engine.overdue() if state is None or o.case.state == state]
+        late = late[:limit] if limit else late
+        if as_json:
+            emit_json([o.to_json() for o in late])
+        else:
+            table(("id", "owner", "branch", "clock", "level", "late"), overdue_rows(late))
+        return
     with engine_for(db_url, config_path) as engine:
         cases = engine.list(state=state, limit=limit)
     if as_json:
@@ -275,6 +290,10 @@ def verify_command(
 
 
 main.add_command(machines_command)
+main.add_command(tick_command)
+main.add_command(sla_group)
+main.add_command(replan_command)
+main.add_command(worker_command)
 main.add_command(demo_command)
 
 

@@ -54,7 +54,14 @@ from workflow.logs import library_logger
 from workflow.policies import PolicyBook
 from workflow.results import Case, Event, Problem, Replay, VerifyReport
 from workflow.sla_views import Overdue
-from workflow.transitions import decide, event_row, plan_of, profile_of, sync_deadlines
+from workflow.transitions import (
+    decide,
+    event_row,
+    pending_json,
+    plan_of,
+    profile_of,
+    sync_deadlines,
+)
 
 
 def new_case_id() -> str:
@@ -188,7 +195,8 @@ class Engine:
                         cursor, policy.version, policy.name, policy.document, now
                     )
                 self._sql.insert_case(cursor, case, event)
-                sync_deadlines(self._deadlines, cursor, case_id, {}, plan_of(rules, folded))
+                plan = plan_of(rules, folded)
+                sync_deadlines(self._deadlines, cursor, case_id, {}, plan)
         except WriteConflict:
             raise InvalidInput(f"case id {case_id!r} is taken", field="case_id") from None
         self._log.info(
@@ -198,7 +206,7 @@ class Engine:
             channel=channel,
             category=category,
         )
-        return CaseRecord(**case)
+        return CaseRecord(**case, deadlines=pending_json(plan))
 
     def fire(
         self,
@@ -265,10 +273,10 @@ class Engine:
                 step = decide(rules, case, event, payload, actor, occurred, now)
                 if not self._sql.append(cursor, step.record, step.update, expected=case.version):
                     raise ConcurrentUpdate(case_id, case.version, None)
+                after_plan = plan_of(rules, step.after)
                 sync_deadlines(
-                    self._deadlines, cursor, case_id,
-                    plan_of(rules, step.before), plan_of(rules, step.after),
-                )  # fmt: skip
+                    self._deadlines, cursor, case_id, plan_of(rules, step.before), after_plan
+                )
         except WriteConflict:
             raise ConcurrentUpdate(case_id, expected_version or 0, None) from None
         self._log.info(
@@ -280,7 +288,7 @@ class Engine:
             version=step.after.version,
             actor=actor,
         )
-        return replace(case, **step.update)
+        return replace(case, **step.update, deadlines=pending_json(after_plan))
 
     # -- reading ---------------------------------------------------------------------
 
@@ -288,9 +296,9 @@ class Engine:
         """The case, or :class:`CaseNotFound`."""
         with read_transaction(self.db) as conn:
             case = store.load_case(conn, case_id)
-        if case is None:
-            raise CaseNotFound(case_id)
-        return case
+            if case is None:
+                raise CaseNotFound(case_id)
+            return replace(case, deadlines=store.case_deadlines(conn, case_id))
 
     def list(self, *, state: str | None = None, limit: int | None = None) -> list[Case]:
         """Cases in the order they were received, optionally only those in ``state``."""

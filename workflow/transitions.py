@@ -14,6 +14,7 @@ from typing import Any
 from machines import Allowed, Blocked, CaseRules, Folded, step
 from machines.clocks import Planned, planned, state_from_json
 from storage import CaseRecord, canonical_event, canonical_json, chain_hash
+from storage.case_store import deadline_json
 from storage.deadline_sql import DeadlineSQL
 from workflow.errors import EventNotAllowed, GuardFailed
 
@@ -122,6 +123,12 @@ def plan_of(rules: CaseRules, folded: Folded) -> dict[tuple[str, int, int], Plan
     if policy is None:
         return {}
     return {p.key: p for p in planned(policy, folded.sla)}
+
+
+def pending_json(plan: Mapping[tuple[str, int, int], Planned]) -> tuple[dict[str, Any], ...]:
+    """A plan as the case's ``deadlines`` field shows it, soonest first."""
+    rows = [deadline_json(p.clock, p.cycle, p.level, p.due_at) for p in plan.values()]
+    return tuple(sorted(rows, key=lambda d: (d["due_at"], d["clock"], d["level"])))
 
 
 def sync_deadlines(

@@ -1,0 +1,55 @@
+"""``casework worker``: the long-running service that enforces SLA deadlines."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+import structlog
+
+from scheduler.worker import Worker
+from workflow.cli_support import database_options, engine_for, handle_errors
+
+
+@click.command("worker")
+@click.option(
+    "--poll",
+    "poll_s",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    help="Seconds between safety polls for deadlines planned by other processes.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Deadlines fired per transaction.",
+)
+@database_options
+@handle_errors
+def worker_command(poll_s: float, batch: int, db_url: str | None, config_path: str | None) -> None:
+    """Run the SLA scheduler until SIGTERM or SIGINT (Ctrl-C) stops it cleanly.
+
+    Several workers may run against one PostgreSQL database: each deadline fires once.
+    Log lines (one per deadline fired) go to stderr; use --log-level info to see them.
+    """
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        structlog.get_logger("casework.worker").info("signal", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with engine_for(db_url, config_path) as engine:
+        worker = Worker(engine, poll_s=poll_s, batch=batch)
+        worker.start()
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            worker.stop()

@@ -1,0 +1,95 @@
+"""The worker: sleeps until the next deadline falls due, fires it, sleeps again.
+
+APScheduler 3 provides the timer (an in-memory job store: the truth lives in our
+tables). After every wake the job is re-armed for the earliest pending deadline, or
+for the safety poll if that comes first; the poll also finds deadlines that other
+processes planned earlier than the one armed. On start the first wake catches up on
+everything that fell due while no worker ran; each event records how late it was.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from workflow import Engine
+
+JOB_ID = "casework-wake"
+
+
+class Worker:
+    """Fires due deadlines of one engine on time until stopped."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        poll_s: float = 1.0,
+        batch: int = 200,
+        logger: Any = None,
+    ) -> None:
+        if poll_s <= 0:
+            raise ValueError("poll_s must be positive")
+        self.engine = engine
+        self.poll = timedelta(seconds=poll_s)
+        self.batch = batch
+        self.fired = 0
+        self._log = logger if logger is not None else structlog.get_logger("casework.worker")
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._stopped = threading.Event()
+
+    def wake(self) -> None:
+        """Fire what is due, then arm the next wake."""
+        try:
+            fired = self.engine.process_due(batch=self.batch)
+            self.fired += len(fired)
+            for item in fired:
+                self._log.info(
+                    "deadline_processed",
+                    case_id=item.case_id,
+                    clock=item.clock,
+                    level=item.level,
+                    late_by_s=round(item.late_by.total_seconds(), 3),
+                )
+        except Exception:  # the worker must outlive a failed batch; it is logged and retried
+            self._log.exception("wake_failed")
+        finally:
+            if not self._stopped.is_set():
+                self._arm()
+
+    def next_wake(self, now: datetime) -> datetime:
+        """When to wake next: the earliest pending deadline, or the safety poll."""
+        due = self.engine.next_due()
+        poll_at = now + self.poll
+        return poll_at if due is None else max(now, min(due, poll_at))
+
+    def _arm(self) -> None:
+        when = self.next_wake(self.engine.clock.now())
+        self._scheduler.add_job(
+            self.wake,
+            DateTrigger(run_date=when, timezone=UTC),
+            id=JOB_ID,
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=1,
+        )
+
+    def start(self) -> None:
+        """Start the timer thread; the first wake happens at once (the catch-up)."""
+        self._log.info("worker_started", poll_s=self.poll.total_seconds(), batch=self.batch)
+        self._scheduler.start()
+        self._scheduler.add_job(
+            self.wake, DateTrigger(run_date=datetime.now(UTC)), id=JOB_ID, replace_existing=True
+        )
+
+    def stop(self) -> None:
+        """Stop after the batch under way, if any."""
+        self._stopped.set()
+        self._scheduler.shutdown(wait=True)
+        self._log.info("worker_stopped", fired=self.fired)

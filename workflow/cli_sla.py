@@ -1,0 +1,108 @@
+"""``casework tick``, ``casework sla explain``, ``casework replan``: SLA deadlines by hand."""
+
+from __future__ import annotations
+
+import click
+
+from storage import iso
+from workflow.cli_support import database_options, emit_json, engine_for, handle_errors, json_option
+from workflow.clock import parse_instant
+from workflow.sla_views import Overdue
+
+
+@click.command("tick")
+@click.option("--now", default=None, metavar="ISO", help="Process as at this instant (simulation).")
+@click.option("--batch", type=click.IntRange(min=1), default=200, show_default=True)
+@database_options
+@json_option
+@handle_errors
+def tick_command(
+    now: str | None, batch: int, db_url: str | None, config_path: str | None, as_json: bool
+) -> None:
+    """Process every deadline due now (or at --now) once, then exit."""
+    moment = None if now is None else parse_instant(now, "--now")
+    with engine_for(db_url, config_path) as engine:
+        fired = engine.process_due(moment, batch=batch)
+    if as_json:
+        emit_json({"fired": [f.to_json() for f in fired]})
+        return
+    for f in fired:
+        click.echo(
+            f"{f.case_id}: {f.clock} {f.kind} level {f.level} (due {iso(f.due_at)}, "
+            f"{f.late_by.total_seconds():.0f}s late)"
+        )
+    click.echo(f"{len(fired)} deadline(s) fired")
+
+
+@click.group("sla")
+def sla_group() -> None:
+    """SLA clocks of a case."""
+
+
+@sla_group.command("explain")
+@click.argument("case_id")
+@database_options
+@json_option
+@handle_errors
+def explain_command(
+    case_id: str, db_url: str | None, config_path: str | None, as_json: bool
+) -> None:
+    """How each clock of CASE_ID stands and how its next deadline was computed."""
+    with engine_for(db_url, config_path) as engine:
+        document = engine.explain_sla(case_id)
+    if as_json:
+        emit_json(document)
+        return
+    click.echo(f"case {case_id}, policy {document['policy_name']} ({document['policy']})")
+    if document["waiting"]:
+        click.echo(f"waiting on the {document['waiting']}: clocks paused")
+    for pause in document["pauses"]:
+        click.echo(f"  {pause['event']} at {pause['at']} {pause['reason'] or ''}".rstrip())
+    for clock in document["clocks"]:
+        status = "running" if clock["running"] else "stopped"
+        if clock["running"] and not clock["counting"]:
+            status = "paused"
+        click.echo(
+            f"{clock['clock']} (cycle {clock['cycle']}, {status}): target "
+            f"{clock['target_s'] / 3600:g}h ({clock['target_from']}) on calendar "
+            f"{clock['calendar']} {clock['calendar_version']}; used "
+            f"{clock['used_s'] / 3600:.2f}h; level {clock['level']}"
+        )
+        nxt = clock["next"]
+        if nxt:
+            click.echo(f"  next: {nxt['kind']} due {nxt['due_at']} = {nxt['computed']}")
+            for start, end in nxt["closed_spans_skipped"]:
+                click.echo(f"    closed {start} .. {end} skipped")
+
+
+@click.command("replan")
+@click.argument("case_id")
+@click.option("--actor", required=True, help="Who moves the case to the configured policy.")
+@database_options
+@json_option
+@handle_errors
+def replan_command(
+    case_id: str, actor: str, db_url: str | None, config_path: str | None, as_json: bool
+) -> None:
+    """Move CASE_ID to the configured SLA policy (recorded as a replan event)."""
+    with engine_for(db_url, config_path) as engine:
+        case = engine.replan(case_id, actor=actor)
+    if as_json:
+        emit_json(case.to_json())
+    else:
+        click.echo(f"{case.id}: now under SLA policy {case.sla_policy}")
+
+
+def overdue_rows(items: list[Overdue]) -> list[tuple[str, ...]]:
+    """Table rows for ``list --overdue``: case, owner, branch, clock, level, how late."""
+    return [
+        (
+            o.case.id,
+            o.case.owner,
+            o.case.branch or "-",
+            o.clock,
+            str(o.case.escalation_level),
+            f"{o.late_by.total_seconds() / 3600:.2f}h",
+        )
+        for o in items
+    ]
