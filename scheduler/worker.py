@@ -42,6 +42,7 @@ class Worker:
         self._log = logger if logger is not None else structlog.get_logger("casework.worker")
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._stopped = threading.Event()
+        self._arming = threading.Lock()
 
     def wake(self) -> None:
         """Fire what is due, then arm the next wake."""
@@ -59,8 +60,7 @@ class Worker:
         except Exception:  # the worker must outlive a failed batch; it is logged and retried
             self._log.exception("wake_failed")
         finally:
-            if not self._stopped.is_set():
-                self._arm()
+            self._arm()
 
     def next_wake(self, now: datetime) -> datetime:
         """When to wake next: the earliest pending deadline, or the safety poll."""
@@ -70,15 +70,18 @@ class Worker:
 
     def _arm(self) -> None:
         when = self.next_wake(self.engine.clock.now())
-        self._scheduler.add_job(
-            self.wake,
-            DateTrigger(run_date=when, timezone=UTC),
-            id=JOB_ID,
-            replace_existing=True,
-            misfire_grace_time=None,
-            coalesce=True,
-            max_instances=1,
-        )
+        with self._arming:  # never while stop() shuts the scheduler down
+            if self._stopped.is_set():
+                return
+            self._scheduler.add_job(
+                self.wake,
+                DateTrigger(run_date=when, timezone=UTC),
+                id=JOB_ID,
+                replace_existing=True,
+                misfire_grace_time=None,
+                coalesce=True,
+                max_instances=1,
+            )
 
     def start(self) -> None:
         """Start the timer thread; the first wake happens at once (the catch-up)."""
@@ -90,6 +93,7 @@ class Worker:
 
     def stop(self) -> None:
         """Stop after the batch under way, if any."""
-        self._stopped.set()
+        with self._arming:
+            self._stopped.set()
         self._scheduler.shutdown(wait=True)
         self._log.info("worker_stopped", fired=self.fired)

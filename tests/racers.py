@@ -36,3 +36,14 @@ def fire_many(
         for n in range(count):
             engine.fire(case_id, "note", actor=actor, note=f"{actor} {n}")
     out.put(count)
+
+
+def process_due_until_done(
+    url: str, now_iso: str, barrier: Barrier, actor: str, out: Queue[Any]
+) -> None:
+    """A worker process: fire everything due at ``now`` and report how many it fired."""
+    from datetime import datetime
+
+    with Engine.open(url) as engine:
+        barrier.wait(timeout=60)
+        out.put(len(engine.process_due(datetime.fromisoformat(now_iso), batch=50)))

@@ -59,19 +59,21 @@ class Fired:
 
 
 def process_due(engine: Engine, now: datetime, batch: int) -> list[Fired]:
-    """Fire every deadline due at ``now``, ``batch`` per transaction."""
+    """Fire every deadline due at ``now``, ``batch`` per transaction.
+
+    Firing a level plans the next one, which may be due already (after downtime), so
+    batches go on until a claim finds nothing due.
+    """
     fired: list[Fired] = []
     while True:
-        claimed = 0
         with engine._sql.transaction() as cursor:
             due = engine._deadlines.claim(cursor, now, batch)
-            claimed = len(due)
             # Case order is lock order: two workers never wait on each other in a cycle.
             for deadline in sorted(due, key=lambda d: (d.case_id, d.due_at)):
                 result = _fire_one(engine, cursor, deadline, now)
                 if result is not None:
                     fired.append(result)
-        if claimed < batch:
+        if not due:
             return fired
 
 

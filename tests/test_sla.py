@@ -1,0 +1,310 @@
+"""SLA clocks, the escalation ladder and deadline processing, on both databases."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from storage.tables import deadlines_table, outbox_table
+from tests.conftest import START
+from tests.support import open_sample, snapshot
+from workflow import Engine, FixedClock, GuardFailed, InvalidInput
+
+H = timedelta(hours=1)
+S = timedelta(seconds=1)
+
+
+def _outbox(engine: Engine) -> list[Any]:
+    with engine.db.connect() as conn:
+        return list(conn.execute(select(outbox_table).order_by(outbox_table.c.id)))
+
+
+def _events(engine: Engine, case_id: str, name: str) -> list[Any]:
+    return [e for e in engine.history(case_id) if e.event == name]
+
+
+def test_the_24_hour_rule_warns_breaches_and_climbs_the_ladder(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """Warning at 75%, breach at 24 h exactly, then levels 2 and 3 at their intervals;
+    each once, each with one outbox row, each an event of the system actor."""
+    case_id = open_sample(engine)
+    assert engine.process_due(START + 18 * H - S) == []
+    warned = engine.process_due(START + 18 * H)
+    assert [(f.clock, f.level) for f in warned] == [("first_response", 0)]
+    assert engine.process_due(START + 24 * H - S) == []
+    breach = engine.process_due(START + 24 * H)
+    assert [(f.clock, f.level, f.late_by) for f in breach] == [("first_response", 1, timedelta(0))]
+    assert engine.process_due(START + 24 * H) == []
+    case = engine.get(case_id)
+    assert case.escalation_level == 1
+    mails = _outbox(engine)
+    assert [(m.kind, m.level, m.recipients) for m in mails] == [
+        ("warning", 0, ["li.na"]),
+        ("escalation", 1, ["store-supervisor@casework.invalid"]),
+    ]
+    assert mails[1].dedupe_key == f"{case_id}:first_response:1:1"
+    assert mails[1].body["summary"] == "Nobody came."
+    assert "overdue by 0h00m" in mails[1].subject
+    later = engine.process_due(START + 40 * H)
+    assert [(f.clock, f.level) for f in later] == [("first_response", 2), ("first_response", 3)]
+    escalations = _events(engine, case_id, "escalate")
+    assert [e.data["level"] for e in escalations] == [1, 2, 3]
+    assert {e.actor for e in escalations} == {"casework"}
+    assert escalations[1].occurred_at == START + 28 * H
+    assert escalations[1].data["late_by_s"] == 12 * 3600
+    assert engine.get(case_id).escalation_level == 3
+    rest = engine.process_due(START + 100 * H)
+    assert "first_response" not in {f.clock for f in rest}
+    assert engine.verify().ok
+
+
+def test_apologising_in_time_cancels_the_first_response_deadlines(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """The first response at 23 h stops the clock: no breach, its deadlines cancelled."""
+    case_id = open_sample(engine)
+    clock.set(START + 23 * H)
+    engine.process_due()
+    case = engine.fire(case_id, "apologise", actor="li.na")
+    assert [d["clock"] for d in case.deadlines] == ["resolution"]
+    assert engine.process_due(START + 30 * H) == []
+    assert _events(engine, case_id, "escalate") == []
+    with engine.db.connect() as conn:
+        statuses = dict(
+            conn.execute(
+                select(deadlines_table.c.clock, deadlines_table.c.status).where(
+                    deadlines_table.c.clock == "first_response"
+                )
+            ).all()
+        )
+    assert statuses == {"first_response": "cancelled"}
+    assert engine.verify().ok
+
+
+def test_a_regulator_complaint_gets_four_hours(engine: Engine) -> None:
+    """Targets depend on the channel: the regulator's complaint breaches after 4 hours."""
+    case_id = open_sample(engine, channel="regulator")
+    fired = engine.process_due(START + 4 * H)
+    assert [(f.clock, f.level) for f in fired] == [("first_response", 0), ("first_response", 1)]
+    assert engine.get(case_id).escalation_level == 1
+
+
+def test_waiting_on_the_customer_pauses_the_clocks(engine: Engine, clock: FixedClock) -> None:
+    """Paused time does not count; the pause is in the history; deadlines move out."""
+    case_id = open_sample(engine)
+    clock.set(START + 10 * H)
+    paused = engine.fire(case_id, "wait", actor="li.na", data={"reason": "customer"})
+    assert paused.deadlines == ()
+    with pytest.raises(GuardFailed, match="already waits"):
+        engine.fire(case_id, "wait", actor="li.na", data={"reason": "part"})
+    assert engine.process_due(START + 30 * H) == []
+    clock.set(START + 30 * H)
+    resumed = engine.fire(case_id, "resume", actor="li.na")
+    warning = next(d for d in resumed.deadlines if d["clock"] == "first_response")
+    assert warning["level"] == 0  # 10 h used: 8 h to the 18 h warning point
+    assert warning["due_at"].startswith("2026-11-24T15:00:00")  # START + 30 h + 8 h
+    fired = engine.process_due(START + 44 * H)
+    assert [(f.level, f.due_at) for f in fired if f.clock == "first_response"] == [
+        (0, START + 38 * H),
+        (1, START + 44 * H),  # 24 h of counted time: 10 h before the pause, 14 h after
+    ]
+    assert [e.event for e in engine.history(case_id)][-4:-2] == ["wait", "resume"]
+    explained = engine.explain_sla(case_id)
+    assert [p["event"] for p in explained["pauses"]] == ["wait", "resume"]
+    assert engine.verify().ok
+
+
+def test_system_events_cannot_be_fired_by_hand(engine: Engine) -> None:
+    """Warnings, escalations and replans are recorded by casework only."""
+    case_id = open_sample(engine)
+    before = snapshot(engine)
+    for event in ("escalate", "sla_warning", "replan", "open"):
+        with pytest.raises(InvalidInput, match="recorded by casework itself"):
+            engine.fire(case_id, event, actor="li.na", data={"level": 1})
+    assert snapshot(engine) == before
+
+
+def test_catch_up_after_downtime_records_how_late(engine: Engine, clock: FixedClock) -> None:
+    """Deadlines that fell due while no worker ran fire on the next run, each with its
+    lateness; the events keep the instant they fell due."""
+    ids = [open_sample(engine) for _ in range(5)]
+    fired = engine.process_due(START + 26 * H, batch=2)
+    assert len([f for f in fired if f.level == 1]) == 5
+    for case_id in ids:
+        breach = next(e for e in _events(engine, case_id, "escalate") if e.data["level"] == 1)
+        assert breach.occurred_at == START + 24 * H
+        assert breach.recorded_at == START + 26 * H
+        assert breach.data["late_by_s"] == 2 * 3600
+    assert engine.verify().ok
+
+
+def test_overdue_lists_who_is_late(engine: Engine, clock: FixedClock) -> None:
+    """``overdue`` names the case, its clock, level and how late it is."""
+    late_id = open_sample(engine)
+    clock.set(START + 2 * H)
+    open_sample(engine)
+    engine.process_due(START + 25 * H)
+    rows = engine.overdue(START + 25 * H)
+    assert [(o.case.id, o.clock, o.late_by) for o in rows] == [(late_id, "first_response", H)]
+
+
+def test_verify_finds_a_deadline_row_that_does_not_match(engine: Engine) -> None:
+    """A deadline moved in the database is reported against the history's plan."""
+    case_id = open_sample(engine)
+    with engine.db.begin() as conn:
+        conn.execute(
+            update(deadlines_table)
+            .where(deadlines_table.c.clock == "first_response")
+            .values(due_at=START + 100 * H)
+        )
+    report = engine.verify()
+    assert [(p.case_id, p.seq) for p in report.problems] == [(case_id, None)]
+    assert "pending deadlines differ" in report.problems[0].reason
+
+
+def test_replan_moves_a_case_to_a_new_policy(db_url: str, clock: FixedClock) -> None:
+    """A changed configuration does not touch open cases until replanned explicitly."""
+    from machines.sla import DEFAULT_DOCUMENT
+    from workflow import Settings
+
+    with Engine.open(db_url, clock=clock) as engine:
+        case_id = open_sample(engine)
+        old_version = engine.get(case_id).sla_policy
+    document = {**DEFAULT_DOCUMENT, "name": "strict"}
+    document["clocks"] = {
+        **DEFAULT_DOCUMENT["clocks"],
+        "first_response": {"runs_in": ["received"], "within_s": 2 * 3600},
+    }
+    strict = Settings(sla=document)
+    with Engine.open(db_url, clock=clock, config=strict) as engine:
+        assert engine.get(case_id).sla_policy == old_version
+        assert engine.process_due(START + 3 * H) == []
+        clock.set(START + 3 * H)
+        case = engine.replan(case_id, actor="ops")
+        assert case.sla_policy != old_version
+        fired = engine.process_due(START + 3 * H)
+        assert [(f.clock, f.level) for f in fired] == [("first_response", 1)]
+        assert [e.event for e in engine.history(case_id)][-2:] == ["replan", "escalate"]
+        assert engine.verify().ok
+
+
+def test_business_hours_over_a_weekend_and_a_holiday(db_url: str) -> None:
+    """24 working hours on an office calendar with China's holidays skip the weekend and
+    the National Day week, and use its make-up Saturday."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from machines.sla import DEFAULT_DOCUMENT
+    from workflow.config import settings_from_mapping
+
+    sla = {
+        **DEFAULT_DOCUMENT,
+        "calendars": {
+            "office": {
+                "timezone": "Asia/Shanghai",
+                **{d: ["09:00-12:00", "13:00-18:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+                "holidays": "CN",
+            }
+        },
+        "clocks": {"first_response": {"runs_in": ["received"], "within_s": 24 * 3600,
+                                      "calendar": "office", "warn_at": None}},
+    }  # fmt: skip
+    settings = settings_from_mapping({"sla": sla}, "test")
+    shanghai = ZoneInfo("Asia/Shanghai")
+    received = datetime(2026, 9, 30, 17, 0, tzinfo=shanghai)
+    clock = FixedClock(received)
+    with Engine.open(db_url, clock=clock, config=settings) as engine:
+        case = engine.get(open_sample(engine, received_at=received))
+        breach = next(d for d in case.deadlines if d["level"] == 1)
+        assert breach["due_at"] == "2026-10-10T09:00:00.000000+00:00"  # 17:00 in Shanghai
+        explained = engine.explain_sla(case.id)["clocks"][0]
+        assert explained["calendar"] == "office"
+        assert explained["next"]["closed_spans_skipped"]
+
+
+BAD_POLICIES = [
+    ({"calendars": {"x": {"timezone": "Mars/Base", "mon": ["09:00-12:00"]}}},
+     "sla.calendars.x.timezone: unknown time zone"),
+    ({"calendars": {"x": {"timezone": "UTC", "mon": ["09:00-12:00", "11:00-13:00"]}}},
+     "sla.calendars.x: mon: periods 09:00-12:00 and 11:00-13:00 overlap"),
+    ({"clocks": {"c": {"runs_in": ["received"], "within_s": 0}}},
+     "sla.clocks.c.within_s: must be more than zero"),
+    ({"clocks": {"c": {"runs_in": ["limbo"], "within_s": 60}}},
+     "sla.clocks.c.runs_in: unknown state 'limbo'"),
+    ({"ladder": [{"level": 1, "recipients": {"*": []}}]},
+     "sla.ladder[0].recipients: must map branches"),
+    ({"clocks": {"c": {"runs_in": ["received"], "within_s": 60, "calendar": "nope"}}},
+     "sla.clocks.c.calendar: unknown calendar 'nope'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "message"), BAD_POLICIES)
+def test_bad_sla_configuration_is_refused_with_file_and_key(
+    tmp_path: Any, change: dict[str, Any], message: str
+) -> None:
+    """An invalid policy names the file, the key and the problem; nothing is applied."""
+    import json
+
+    from machines.sla import DEFAULT_DOCUMENT
+    from workflow import ConfigError, load_settings
+
+    document = {**DEFAULT_DOCUMENT, **change}
+    path = tmp_path / "casework.toml"
+    path.write_text("[sla]\n" + "\n".join(_toml_lines(document)))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert message in str(caught.value), (str(caught.value), json.dumps(change))
+
+
+def _toml_lines(document: dict[str, Any]) -> list[str]:
+    """A policy document as TOML key/value lines with inline tables."""
+    return [f"{_toml(key)} = {_toml_value(value)}" for key, value in document.items()]
+
+
+def _toml(key: str) -> str:
+    return key if key.replace("_", "").isalnum() else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def test_show_and_history_of_an_escalated_case_in_the_cli(db_url: str) -> None:
+    """``tick --now`` fires; ``list --overdue`` shows owner, level and lateness."""
+    import json
+
+    from click.testing import CliRunner
+
+    from workflow.cli import main
+
+    runner = CliRunner()
+    opened = runner.invoke(
+        main,
+        ["--db", db_url, "open", "--customer", "C", "--channel", "phone", "--category",
+         "other", "--summary", "s", "--actor", "li.na", "--received-at",
+         "2026-11-20T00:00:00+00:00"],
+    )  # fmt: skip
+    case_id = opened.stdout.strip()
+    ticked = runner.invoke(
+        main, ["--db", db_url, "tick", "--now", "2026-11-21T02:00:00Z", "--json"]
+    )
+    assert ticked.exit_code == 0, ticked.stderr
+    levels = [f["level"] for f in json.loads(ticked.stdout)["fired"]]
+    assert levels == [0, 1]
+    late = runner.invoke(main, ["--db", db_url, "list", "--overdue"])
+    assert case_id in late.stdout
+    assert "li.na" in late.stdout
+    explained = runner.invoke(main, ["--db", db_url, "sla", "explain", case_id])
+    assert "first_response (cycle 1, running)" in explained.stdout

@@ -1,0 +1,130 @@
+"""Several workers on one database fire every deadline exactly once; the real worker."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from machines.sla import DEFAULT_DOCUMENT
+from scheduler import Worker
+from storage.tables import deadlines_table, outbox_table
+from tests import racers
+from tests.support import open_sample
+from workflow import Engine, FixedClock, Settings
+
+
+def _race(count: int, target: Any, *args: object) -> list[Any]:
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(count)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, barrier, f"w{n}", out)) for n in range(count)]
+    for proc in procs:
+        proc.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    return results
+
+
+def _fired_exactly_once(engine: Engine, cases: int) -> None:
+    with engine.db.connect() as conn:
+        statuses = dict(
+            conn.execute(
+                select(deadlines_table.c.status, func.count()).group_by(deadlines_table.c.status)
+            ).all()
+        )
+        mails = conn.execute(select(func.count()).select_from(outbox_table)).scalar_one()
+    assert statuses.get("fired") == 2 * cases  # a warning and a breach per case
+    assert mails == 2 * cases
+    seen: Counter[tuple[str, Any, Any]] = Counter()
+    for case in engine.list():
+        for event in engine.history(case.id):
+            if event.event in ("sla_warning", "escalate"):
+                seen[(case.id, event.data["clock"], event.data["level"])] += 1
+    assert len(seen) == 2 * cases
+    assert set(seen.values()) == {1}
+    assert engine.verify().ok
+
+
+@pytest.mark.parametrize("workers", [2, pytest.param(4, marks=pytest.mark.postgres)])
+def test_workers_in_parallel_fire_each_deadline_once(db_url: str, workers: int) -> None:
+    """Thousands of due deadlines, several worker processes: each fired exactly once."""
+    if workers == 4 and db_url.startswith("sqlite"):
+        pytest.skip("four workers are measured on PostgreSQL; SQLite serialises writers")
+    now = datetime.now(UTC)
+    cases = 600
+    with Engine.open(db_url, clock=FixedClock(now)) as engine:
+        received = now - timedelta(hours=25)
+        for _ in range(cases):
+            open_sample(engine, received_at=received)
+    counts = _race(workers, racers.process_due_until_done, db_url, now.isoformat())
+    assert sum(counts) == 2 * cases
+    with Engine.open(db_url) as engine:
+        _fired_exactly_once(engine, cases)
+
+
+def _quick_policy() -> Settings:
+    """A policy whose first response is due two seconds after a case arrives."""
+    document = {
+        **DEFAULT_DOCUMENT,
+        "clocks": {"first_response": {"runs_in": ["received"], "within_s": 2, "warn_at": None}},
+    }
+    return Settings(sla=document)
+
+
+def test_the_worker_fires_on_time_and_stops_cleanly(db_url: str) -> None:
+    """The running worker wakes for the deadline, not a minute later, and stops on request."""
+    with Engine.open(db_url, config=_quick_policy()) as engine:
+        case_id = open_sample(engine, received_at=datetime.now(UTC) - timedelta(seconds=1))
+        worker = Worker(engine, poll_s=5.0)
+        worker.start()
+        try:
+            fired = threading.Event()
+            deadline = time.monotonic() + 20
+            while not fired.is_set() and time.monotonic() < deadline:
+                if engine.get(case_id).escalation_level == 1:
+                    fired.set()
+                else:
+                    fired.wait(0.05)
+        finally:
+            worker.stop()
+        assert fired.is_set()
+        breach = next(e for e in engine.history(case_id) if e.event == "escalate")
+        assert breach.recorded_at - breach.occurred_at < timedelta(seconds=2)
+        assert worker.fired == 1
+
+
+def test_the_worker_command_stops_on_sigterm(tmp_path: Path) -> None:
+    """``casework worker`` exits 0 on SIGTERM, having logged its start and stop."""
+    env = {**os.environ, "CASEWORK_DATABASE_URL": f"sqlite:///{tmp_path}/w.db"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workflow.cli", "--log-level", "info", "worker", "--poll", "0.2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        started = time.monotonic()
+        assert proc.stderr is not None
+        line = ""
+        while "worker_started" not in line and time.monotonic() - started < 30:
+            line = proc.stderr.readline()
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "worker_started" in line
+    assert proc.returncode == 0
+    assert "worker_stopped" in rest
