@@ -46,7 +46,8 @@ def worker_command(poll_s: float, batch: int, db_url: str | None, config_path: s
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     with engine_for(db_url, config_path) as engine:
-        worker = Worker(engine, poll_s=poll_s, batch=batch)
+        logger = structlog.get_logger("casework.worker")
+        worker = Worker(engine, poll_s=poll_s, batch=batch, logger=logger)
         worker.start()
         try:
             while not stop.wait(0.5):

@@ -2,9 +2,10 @@
 
 APScheduler 3 provides the timer (an in-memory job store: the truth lives in our
 tables). After every wake the job is re-armed for the earliest pending deadline, or
-for the safety poll if that comes first; the poll also finds deadlines that other
-processes planned earlier than the one armed. On start the first wake catches up on
-everything that fell due while no worker ran; each event records how late it was.
+for the safety poll if that comes first. A deadline this process plans earlier than
+the armed one re-arms it at once; the poll finds those that other processes plan. On
+start the first wake catches up on everything that fell due while no worker ran; each
+event records how late it was.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from workflow import Engine
+from workflow.logs import library_logger
 
 JOB_ID = "casework-wake"
 
@@ -39,10 +40,12 @@ class Worker:
         self.poll = timedelta(seconds=poll_s)
         self.batch = batch
         self.fired = 0
-        self._log = logger if logger is not None else structlog.get_logger("casework.worker")
+        self._log = logger if logger is not None else library_logger()
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._stopped = threading.Event()
         self._arming = threading.Lock()
+        self._armed_for: datetime | None = None
+        engine.on_deadline_planned(self._earlier)
 
     def wake(self) -> None:
         """Fire what is due, then arm the next wake."""
@@ -68,11 +71,19 @@ class Worker:
         poll_at = now + self.poll
         return poll_at if due is None else max(now, min(due, poll_at))
 
-    def _arm(self) -> None:
-        when = self.next_wake(self.engine.clock.now())
+    def _earlier(self, due_at: datetime) -> None:
+        """This process planned a deadline: wake for it if it is earlier than armed."""
+        with self._arming:
+            armed = self._armed_for
+        if armed is None or due_at < armed:
+            self._arm(due_at)
+
+    def _arm(self, at: datetime | None = None) -> None:
+        when = self.next_wake(self.engine.clock.now()) if at is None else at
         with self._arming:  # never while stop() shuts the scheduler down
             if self._stopped.is_set():
                 return
+            self._armed_for = when
             self._scheduler.add_job(
                 self.wake,
                 DateTrigger(run_date=when, timezone=UTC),

@@ -12,6 +12,8 @@ from sqlalchemy.engine import make_url
 from storage.chain import canonical_json
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_CACHE_KIB = 32_768
+"""Page cache per connection: large tables stay warm for the worker's random reads."""
 WRITE = {"casework_begin": "IMMEDIATE"}
 """Execution options of a write transaction: SQLite takes the write lock at BEGIN."""
 
@@ -55,6 +57,7 @@ def prepare_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

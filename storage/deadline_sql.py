@@ -9,7 +9,7 @@ due deadlines without waiting on each other; on SQLite the write lock taken at
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,12 +50,13 @@ class DeadlineSQL:
         )
         lock = "" if sql.sqlite else " FOR UPDATE SKIP LOCKED"
         self._claim = (
-            "SELECT id, case_id, clock, cycle, level, due_at FROM deadlines "
-            f"WHERE status = 'pending' AND due_at <= {m} ORDER BY due_at LIMIT {m}{lock}"
+            f"UPDATE deadlines SET status = 'fired', fired_at = {m} WHERE id IN ("
+            f"SELECT id FROM deadlines WHERE status = 'pending' AND due_at <= {m} "
+            f"ORDER BY due_at LIMIT {m}{lock}) "
+            "RETURNING id, case_id, clock, cycle, level, due_at"
         )
-        self._fire = (
-            f"UPDATE deadlines SET status = 'fired', fired_at = {m} "
-            f"WHERE id = {m} AND status = 'pending'"
+        self._reset = (
+            f"UPDATE deadlines SET status = {m}, due_at = {m}, fired_at = NULL WHERE id = {m}"
         )
         self._policy = (
             "INSERT INTO sla_policies (version, name, document, stored_at) "
@@ -80,8 +81,9 @@ class DeadlineSQL:
         cursor.execute(self._cancel, (case_id, *key))
 
     def claim(self, cursor: Any, now: datetime, limit: int) -> list[DueDeadline]:
-        """Pending deadlines due at ``now``, oldest first, locked for this transaction."""
-        cursor.execute(self._claim, (self._time(now), limit))
+        """Claim up to ``limit`` deadlines due at ``now`` (oldest first): they are marked
+        fired at ``now`` in this transaction, which must record them or roll back."""
+        cursor.execute(self._claim, (self._time(now), self._time(now), limit))
         return [
             DueDeadline(
                 row[0],
@@ -94,10 +96,22 @@ class DeadlineSQL:
             for row in cursor.fetchall()
         ]
 
-    def fire(self, cursor: Any, deadline_id: int, fired_at: datetime) -> bool:
-        """Mark a claimed deadline fired; ``False`` if it was no longer pending."""
-        cursor.execute(self._fire, (self._time(fired_at), deadline_id))
-        return bool(cursor.rowcount == 1)
+    def unclaim(self, cursor: Any, rows: list[tuple[str, datetime, int]]) -> None:
+        """Put claimed deadlines back: (status, due_at, id) for each."""
+        if rows:
+            cursor.executemany(self._reset, [(st, self._time(d), i) for st, d, i in rows])
+
+    def plan_many(
+        self, cursor: Any, rows: list[tuple[str, tuple[str, int, int], datetime]]
+    ) -> None:
+        """:meth:`plan` for many (case id, key, due_at) at once."""
+        if rows:
+            cursor.executemany(self._upsert, [(c, *k, self._time(d)) for c, k, d in rows])
+
+    def cancel_many(self, cursor: Any, rows: list[tuple[str, tuple[str, int, int]]]) -> None:
+        """:meth:`cancel` for many (case id, key) at once."""
+        if rows:
+            cursor.executemany(self._cancel, [(c, *k) for c, k in rows])
 
     def store_policy(
         self, cursor: Any, version: str, name: str, document: Mapping[str, Any], now: datetime
@@ -105,14 +119,25 @@ class DeadlineSQL:
         """Keep a policy document under its version (once)."""
         cursor.execute(self._policy, (version, name, canonical_json(document), self._time(now)))
 
-    def queue_mail(self, cursor: Any, mail: Mapping[str, Any]) -> None:
-        """Queue one outbox row; a second row with the same dedupe key is ignored."""
-        cursor.execute(
+    def queue_mails(self, cursor: Any, mails: Sequence[Mapping[str, Any]]) -> None:
+        """Queue outbox rows; a second row with the same dedupe key is ignored."""
+        if not mails:
+            return
+        cursor.executemany(
             self._outbox,
-            (
-                mail["dedupe_key"], mail["case_id"], mail["deadline_id"], mail["kind"],
-                mail["level"], canonical_json(mail["recipients"]), mail["subject"],
-                canonical_json(mail["body"]), self._time(mail["next_attempt_at"]),
-                self._time(mail["created_at"]),
-            ),
-        )  # fmt: skip
+            [
+                (
+                    mail["dedupe_key"],
+                    mail["case_id"],
+                    mail["deadline_id"],
+                    mail["kind"],
+                    mail["level"],
+                    canonical_json(mail["recipients"]),
+                    mail["subject"],
+                    canonical_json(mail["body"]),
+                    self._time(mail["next_attempt_at"]),
+                    self._time(mail["created_at"]),
+                )
+                for mail in mails
+            ],
+        )

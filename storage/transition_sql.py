@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -50,7 +50,7 @@ class TransitionSQL:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
-        mark = "?" if self.sqlite else "%s"
+        mark = self._mark = "?" if self.sqlite else "%s"
         json_mark = "?" if self.sqlite else "%s::json"
         lock = "" if self.sqlite else " FOR UPDATE"
         self.select_case = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id = {mark}{lock}"
@@ -159,13 +159,43 @@ class TransitionSQL:
         """The case row, locked against other writers until the transaction ends."""
         cursor.execute(self.select_case, (case_id,))
         row = cursor.fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._record(row)
+
+    def _record(self, row: Any) -> CaseRecord:
+        readers = self._case_readers
         return CaseRecord(
-            *(
-                v if r is None or v is None else r(v)
-                for r, v in zip(self._case_readers, row, strict=True)
-            )
+            *(v if r is None or v is None else r(v) for r, v in zip(readers, row, strict=True))
+        )
+
+    def load_cases(self, cursor: Any, case_ids: list[str]) -> dict[str, CaseRecord]:
+        """Several case rows, locked in id order against other writers (PostgreSQL)."""
+        if not case_ids:
+            return {}
+        marks = ", ".join(self._mark for _ in case_ids)
+        lock = "" if self.sqlite else " FOR UPDATE"
+        cursor.execute(
+            f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id IN ({marks}) ORDER BY id{lock}",
+            tuple(case_ids),
+        )
+        cases = (self._record(row) for row in cursor.fetchall())
+        return {case.id: case for case in cases}
+
+    def append_many(
+        self,
+        cursor: Any,
+        events: Sequence[Mapping[str, Any]],
+        updates: Sequence[tuple[Mapping[str, Any], int]],
+    ) -> None:
+        """Insert events and move their cases on, in order, for rows already locked."""
+        if not events:
+            return
+        cursor.executemany(self.insert_event, [_bound(self._event_binders, e) for e in events])
+        cursor.executemany(
+            self.update_case,
+            [
+                (*_bound(self._update_binders, update), event["case_id"], expected)
+                for event, (update, expected) in zip(events, updates, strict=True)
+            ],
         )
 
     def insert_case(

@@ -65,7 +65,7 @@ def test_workers_in_parallel_fire_each_deadline_once(db_url: str, workers: int) 
     if workers == 4 and db_url.startswith("sqlite"):
         pytest.skip("four workers are measured on PostgreSQL; SQLite serialises writers")
     now = datetime.now(UTC)
-    cases = 600
+    cases = 1000
     with Engine.open(db_url, clock=FixedClock(now)) as engine:
         received = now - timedelta(hours=25)
         for _ in range(cases):

@@ -7,15 +7,15 @@ update, the next deadline and the outbox row are written with it: all or nothing
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from machines.clocks import WARNING
-from storage import iso
+from storage import CaseRecord, iso
 from storage.deadline_sql import DueDeadline
 from workflow.escalation_mail import outbox_row
-from workflow.transitions import decide, folded_from_case, plan_of, sync_deadlines
+from workflow.transitions import decide, folded_from_case, plan_of
 
 if TYPE_CHECKING:
     from workflow.engine import Engine
@@ -58,40 +58,67 @@ class Fired:
         }
 
 
+@dataclass
+class _Batch:
+    """The writes of one batch, flushed together (one round trip each on PostgreSQL)."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+    cancels: list[tuple[str, tuple[str, int, int]]] = field(default_factory=list)
+    plans: list[tuple[str, tuple[str, int, int], datetime]] = field(default_factory=list)
+    unclaim: list[tuple[str, datetime, int]] = field(default_factory=list)
+    mails: list[dict[str, Any]] = field(default_factory=list)
+
+    def flush(self, engine: Engine, cursor: Any) -> None:
+        """Write everything, in an order that keeps every constraint."""
+        engine._deadlines.unclaim(cursor, self.unclaim)
+        engine._sql.append_many(cursor, self.events, self.updates)
+        engine._deadlines.cancel_many(cursor, self.cancels)
+        engine._deadlines.plan_many(cursor, self.plans)
+        engine._deadlines.queue_mails(cursor, self.mails)
+
+
 def process_due(engine: Engine, now: datetime, batch: int) -> list[Fired]:
     """Fire every deadline due at ``now``, ``batch`` per transaction.
 
-    Firing a level plans the next one, which may be due already (after downtime), so
-    batches go on until a claim finds nothing due.
+    A batch claims its deadlines in one statement, locks their cases in id order (so
+    two workers never wait on each other in a cycle), decides every event in memory
+    and writes them together. Firing a level plans the next one, which may be due
+    already (after downtime), so batches go on until a claim finds nothing due.
     """
     fired: list[Fired] = []
     while True:
         with engine._sql.transaction() as cursor:
             due = engine._deadlines.claim(cursor, now, batch)
-            # Case order is lock order: two workers never wait on each other in a cycle.
-            for deadline in sorted(due, key=lambda d: (d.case_id, d.due_at)):
-                result = _fire_one(engine, cursor, deadline, now)
+            if not due:
+                return fired
+            engine._log.info("deadlines_claimed", count=len(due), now=iso(now))
+            cases = engine._sql.load_cases(cursor, sorted({d.case_id for d in due}))
+            writes = _Batch()
+            for deadline in sorted(due, key=lambda d: (d.case_id, d.due_at, d.level)):
+                result = _fire_one(engine, cases, deadline, now, writes)
                 if result is not None:
                     fired.append(result)
-        if not due:
-            return fired
+            writes.flush(engine, cursor)
 
 
-def _fire_one(engine: Engine, cursor: Any, deadline: DueDeadline, now: datetime) -> Fired | None:
-    case = engine._sql.load_case(cursor, deadline.case_id)
-    if case is None:  # pragma: no cover - a foreign key keeps the case
-        return None
+def _fire_one(
+    engine: Engine,
+    cases: dict[str, CaseRecord],
+    deadline: DueDeadline,
+    now: datetime,
+    writes: _Batch,
+) -> Fired | None:
+    case = cases[deadline.case_id]
     rules = engine._rules(case)
     before_plan = plan_of(rules, folded_from_case(case))
     key = (deadline.clock, deadline.cycle, deadline.level)
     planned = before_plan.get(key)
     if planned is None:  # the history no longer plans it (a repaired row): drop it
-        engine._deadlines.cancel(cursor, case.id, key)
+        writes.unclaim.append(("cancelled", deadline.due_at, deadline.id))
         return None
     if planned.due_at > now:  # moved later: put the row right, fire it then
-        engine._deadlines.plan(cursor, case.id, key, planned.due_at)
-        return None
-    if not engine._deadlines.fire(cursor, deadline.id, now):  # pragma: no cover
+        writes.unclaim.append(("pending", planned.due_at, deadline.id))
         return None
     event = "sla_warning" if deadline.level == WARNING else "escalate"
     occurred = max(deadline.due_at, case.last_event_at)
@@ -103,16 +130,23 @@ def _fire_one(engine: Engine, cursor: Any, deadline: DueDeadline, now: datetime)
         "late_by_s": round((now - deadline.due_at).total_seconds(), 3),
     }
     step = decide(rules, case, event, data, SYSTEM_ACTOR, occurred, now)
-    if not engine._sql.append(cursor, step.record, step.update, expected=case.version):
-        raise RuntimeError(f"case {case.id} moved while its row was locked")  # pragma: no cover
-    sync_deadlines(engine._deadlines, cursor, case.id, before_plan, plan_of(rules, step.after))
+    writes.events.append(step.record)
+    writes.updates.append((step.update, case.version))
+    after_plan = plan_of(rules, step.after)
+    writes.cancels += [(case.id, k) for k in before_plan.keys() - after_plan.keys() if k != key]
+    writes.plans += [
+        (case.id, k, p.due_at)
+        for k, p in after_plan.items()
+        if k not in before_plan or before_plan[k].due_at != p.due_at
+    ]
     policy = rules.policy(case.sla_policy)
     assert policy is not None
     clock = next(c for c in step.before.sla.clocks if c.name == deadline.clock)
     calendar = policy.calendar_of(policy.clock(deadline.clock))
     assert clock.counting_since is not None
     target_at = calendar.add(clock.counting_since, clock.target - clock.elapsed)
-    engine._deadlines.queue_mail(cursor, outbox_row(policy, case, deadline, target_at, now))
+    writes.mails.append(outbox_row(policy, case, deadline, target_at, now))
+    cases[case.id] = replace(case, **step.update)
     engine._log.info(
         "deadline_fired",
         case_id=case.id,

@@ -89,6 +89,7 @@ class Engine:
         self._log = logger if logger is not None else library_logger()
         self._owns_db = owns_db
         self._sql = TransitionSQL(db)
+        self._planned_listeners: builtins.list[Callable[[datetime], None]] = []
         self._deadlines = DeadlineSQL(self._sql)
         default = self.registry.get(self.settings.default_machine)
         self.policies = PolicyBook(self.settings.sla, default.states, self._stored_policies)
@@ -199,6 +200,7 @@ class Engine:
                 sync_deadlines(self._deadlines, cursor, case_id, {}, plan)
         except WriteConflict:
             raise InvalidInput(f"case id {case_id!r} is taken", field="case_id") from None
+        self._planned({}, plan)
         self._log.info(
             "case_opened",
             case_id=case_id,
@@ -273,12 +275,11 @@ class Engine:
                 step = decide(rules, case, event, payload, actor, occurred, now)
                 if not self._sql.append(cursor, step.record, step.update, expected=case.version):
                     raise ConcurrentUpdate(case_id, case.version, None)
-                after_plan = plan_of(rules, step.after)
-                sync_deadlines(
-                    self._deadlines, cursor, case_id, plan_of(rules, step.before), after_plan
-                )
+                before_plan, after_plan = plan_of(rules, step.before), plan_of(rules, step.after)
+                sync_deadlines(self._deadlines, cursor, case_id, before_plan, after_plan)
         except WriteConflict:
             raise ConcurrentUpdate(case_id, expected_version or 0, None) from None
+        self._planned(before_plan, after_plan)
         self._log.info(
             "event_fired",
             case_id=case_id,
@@ -372,6 +373,20 @@ class Engine:
         return VerifyReport(cases, events, tuple(problems))
 
     # -- SLA deadlines ----------------------------------------------------------------
+
+    def on_deadline_planned(self, listener: Callable[[datetime], None]) -> None:
+        """Call ``listener(due_at)`` after a commit that planned or moved a deadline.
+
+        The worker uses it to re-arm at once when this process plans an earlier
+        deadline than the one it sleeps for (others are found by its safety poll).
+        """
+        self._planned_listeners.append(listener)
+
+    def _planned(self, before: Mapping[Any, Any], after: Mapping[Any, Any]) -> None:
+        changed = [p.due_at for k, p in after.items() if k not in before or before[k] != p]
+        if changed and self._planned_listeners:
+            for listener in self._planned_listeners:
+                listener(min(changed))
 
     def process_due(self, now: datetime | None = None, *, batch: int = 200) -> builtins.list[Fired]:
         """Fire every deadline due at ``now`` (default: the clock's now) exactly once."""

@@ -1,0 +1,115 @@
+"""Bulk-loading open cases for the SLA benchmark: copies of one real case, re-chained."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from sqlalchemy import select
+
+from storage import canonical_event, canonical_json, chain_hash, iso
+from storage.tables import cases_table, deadlines_table, events_table
+from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, JSON_COLUMNS, TIME_COLUMNS
+from workflow import Engine
+
+BATCH = 10_000
+
+
+def add_open_cases(engine: Engine, template_id: str, count: int, prefix: str) -> None:
+    """Insert ``count`` copies of case ``template_id`` (its row, opening event and pending
+    deadlines) under new ids, each with a correct hash chain, in bulk."""
+    with engine.db.connect() as conn:
+        case = dict(
+            conn.execute(select(cases_table).where(cases_table.c.id == template_id)).one()._mapping
+        )
+        event = dict(
+            conn.execute(select(events_table).where(events_table.c.case_id == template_id))
+            .one()
+            ._mapping
+        )
+        deadlines = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(deadlines_table).where(deadlines_table.c.case_id == template_id)
+            )
+        ]
+    url = engine.db.url
+    sqlite = url.get_backend_name() == "sqlite"
+    if sqlite:
+        target: Any = sqlite3.connect(url.database or "", isolation_level=None)
+        target.execute("PRAGMA synchronous=OFF")
+    else:
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        target = psycopg.connect(dsn)
+    try:
+        for start in range(0, count, BATCH):
+            ids = [f"{prefix}{n:012d}" for n in range(start, min(count, start + BATCH))]
+            _write(target, sqlite, case, event, deadlines, ids)
+            print(f"\r  open cases loaded: {start + len(ids):,}/{count:,}", end="", file=sys.stderr)
+        print(file=sys.stderr)
+        if not sqlite:
+            target.execute("ANALYZE")
+            target.commit()
+    finally:
+        target.close()
+
+
+def _value(column: str, value: Any, sqlite: bool) -> Any:
+    if value is None:
+        return None
+    if column in JSON_COLUMNS and not isinstance(value, str):
+        return canonical_json(value)
+    if column in TIME_COLUMNS and sqlite and isinstance(value, datetime):
+        return iso(value)
+    return value
+
+
+def _write(
+    target: Any,
+    sqlite: bool,
+    case: dict[str, Any],
+    event: dict[str, Any],
+    deadlines: list[dict[str, Any]],
+    ids: list[str],
+) -> None:
+    case_rows, event_rows, deadline_rows = [], [], []
+    for case_id in ids:
+        canonical = canonical_event(
+            case_id, 1, event["event"], None, event["to_state"], event["actor"],
+            event["occurred_at"], event["recorded_at"], event["data"],
+        )  # fmt: skip
+        digest = chain_hash(event["prev_hash"], canonical)
+        row = {**case, "id": case_id, "head_hash": digest}
+        case_rows.append(tuple(_value(c, row[c], sqlite) for c in CASE_COLUMNS))
+        ev = {**event, "case_id": case_id, "hash": digest}
+        event_rows.append(tuple(_value(c, ev[c], sqlite) for c in EVENT_COLUMNS))
+        for d in deadlines:
+            deadline_rows.append(
+                (case_id, d["clock"], d["cycle"], d["level"], _value("due_at", d["due_at"], sqlite),
+                 d["status"])
+            )  # fmt: skip
+    deadline_columns = ("case_id", "clock", "cycle", "level", "due_at", "status")
+    if sqlite:
+        target.execute("BEGIN")
+        target.executemany(_insert("cases", CASE_COLUMNS), case_rows)
+        target.executemany(_insert("events", EVENT_COLUMNS), event_rows)
+        target.executemany(_insert("deadlines", deadline_columns), deadline_rows)
+        target.execute("COMMIT")
+        return
+    with target.cursor() as cur:
+        for table, columns, rows in (
+            ("cases", CASE_COLUMNS, case_rows),
+            ("events", EVENT_COLUMNS, event_rows),
+            ("deadlines", deadline_columns, deadline_rows),
+        ):
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+    target.commit()
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
