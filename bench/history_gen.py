@@ -9,10 +9,13 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
+from sqlalchemy import insert
 
 from bench.common import T0
-from machines import COMPLAINT_V1, opened, step
+from machines import COMPLAINT_V1, CaseRules, opened, step
+from machines.sla import DEFAULT_DOCUMENT, policy_from_document
 from storage import GENESIS_HASH, canonical_event, canonical_json, chain_hash, iso
+from storage.tables import policies_table
 from workflow import Engine
 
 SCRIPT: list[tuple[str, dict[str, Any]]] = [
@@ -27,12 +30,17 @@ SCRIPT: list[tuple[str, dict[str, Any]]] = [
     ("note", {"note": "closed"}),
 ]
 """The nine events after opening of every generated case (ten in all)."""
+PROFILE = ("priority", "category", "channel", "branch")
 
-OPENING = {
+OPENING: dict[str, Any] = {
     "customer": "CUST", "channel": "phone", "category": "service_delayed",
     "summary": "Technician late", "contact": None, "branch": "Guangzhou", "priority": "normal",
     "owner": "agent", "attributes": {},
 }  # fmt: skip
+
+
+POLICY = policy_from_document(DEFAULT_DOCUMENT, COMPLAINT_V1.states)
+RULES = CaseRules(COMPLAINT_V1, {POLICY.version: POLICY}, {k: OPENING[k] for k in PROFILE})
 
 
 def _case(n: int) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
@@ -40,10 +48,13 @@ def _case(n: int) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
     at = T0 + timedelta(minutes=n)
     prev = GENESIS_HASH
     rows: list[tuple[Any, ...]] = []
-    folded = opened(COMPLAINT_V1, "agent")
-    seq_events = [("open", None, folded.state, OPENING)]
-    for event, data in SCRIPT:
-        _, after = step(COMPLAINT_V1, folded, event, data)
+    opening = {**OPENING, "policy": POLICY.version}
+    folded = opened(RULES, "agent", at + timedelta(seconds=1), POLICY.version)
+    seq_events: list[tuple[str, str | None, str, dict[str, Any]]] = [
+        ("open", None, folded.state, opening)
+    ]
+    for offset, (event, data) in enumerate(SCRIPT, start=2):
+        _, after = step(RULES, folded, event, data, at + timedelta(seconds=offset))
         seq_events.append((event, folded.state, after.state, data))
         folded = after
     for seq, (event, source, target, data) in enumerate(seq_events, start=1):
@@ -61,6 +72,7 @@ def _case(n: int) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
         "received_at": at + timedelta(seconds=1), "opened_at": at + timedelta(seconds=1),
         "last_event_at": at + timedelta(seconds=len(seq_events)), "escalation_level": 0,
         "attributes": {}, "facts": dict(folded.facts), "head_hash": prev,
+        "sla_policy": POLICY.version, "sla": folded.sla.to_json(),
     }  # fmt: skip
     return case, rows
 
@@ -77,7 +89,15 @@ def _batches(events: int, size: int = 5000) -> Iterator[tuple[list[dict[str, Any
 
 def generate_history(url: str, events: int) -> None:
     """Fill an empty database at ``url`` with about ``events`` events in valid chains."""
-    Engine.open(url).close()  # schema
+    with Engine.open(url) as engine, engine.db.begin() as conn:  # schema, and the policy
+        conn.execute(
+            insert(policies_table).values(
+                version=POLICY.version,
+                name=POLICY.name,
+                document=POLICY.document,
+                stored_at=T0,
+            )
+        )
     if url.startswith("sqlite"):
         _load_sqlite(url.removeprefix("sqlite:///"), events)
     else:

@@ -102,22 +102,17 @@ def enter_state(
         spec = policy.clock(clock.name)
         runs = state in spec.runs_in
         if clock.running and not runs:
-            clock = replace(
-                clock,
-                running=False,
-                elapsed=clock.used_at(at, policy),
-                counting_since=None,
-            )
+            clock = ClockState(
+                clock.name, clock.cycle, False, clock.used_at(at, policy), None,
+                clock.target, clock.warned, clock.level,
+            )  # fmt: skip
         elif runs and not clock.running:
             clock = ClockState(
-                name=clock.name,
-                cycle=clock.cycle + 1,
-                running=True,
-                counting_since=None if sla.waiting else at,
-                target=spec.target_for(profile),
-            )
+                clock.name, clock.cycle + 1, True, ZERO, None if sla.waiting else at,
+                spec.target_for(profile),
+            )  # fmt: skip
         clocks.append(clock)
-    return replace(sla, clocks=tuple(clocks))
+    return SlaState(tuple(clocks), sla.waiting)
 
 
 def pause(policy: SlaPolicy, sla: SlaState, reason: str, at: datetime) -> SlaState:

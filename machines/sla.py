@@ -84,9 +84,13 @@ class SlaPolicy:
         """A digest of the policy's document."""
         return policy_version(self.document)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {c.name: c for c in self.clocks})
+
     def clock(self, name: str) -> ClockSpec:
         """The clock of that name."""
-        return next(c for c in self.clocks if c.name == name)
+        by_name: dict[str, ClockSpec] = self._by_name  # type: ignore[attr-defined]
+        return by_name[name]
 
     def calendar_of(self, clock: ClockSpec) -> Calendar:
         """The calendar a clock runs on."""

@@ -165,7 +165,8 @@ def show_command(case_id: str, db_url: str | None, config_path: str | None, as_j
         return
     for key, value in document.items():
         if key == "deadlines":
-            value = ", ".join(str(d) for d in value) or "none"
+            value = "; ".join(f"{d['clock']} {d['kind']} due {d['due_at']}" for d in value)
+            value = value or "none pending"
         click.echo(f"{key:>17}: {value}")
 
 

@@ -35,6 +35,15 @@ def run_demo(directory: Path, *, kept: bool = False) -> bool:
             attributes={"product": "washing machine", "brand": "Acme"},
         )
         _say(f"Li Na receives a phone complaint and owns it: case {case.id} ({case.state}).")
+        ignored = engine.open_case(
+            customer="CUST-0077",
+            channel="letter",
+            category="service_delayed",
+            summary="Still waiting for the spare part.",
+            branch="Shenzhen",
+            actor="zhao.lei",
+        )
+        _say(f"Zhao Lei receives a letter, case {ignored.id}, and forgets it.")
         clock.advance(timedelta(hours=2))
         engine.fire(case.id, "apologise", actor="li.na", note="Apologised, booked a new visit.")
         _say("Two hours later she apologises: the first response, well inside 24 hours.")
@@ -52,6 +61,13 @@ def run_demo(directory: Path, *, kept: bool = False) -> bool:
         clock.advance(timedelta(days=1))
         engine.fire(case.id, "follow_up", actor="wang.wei", data={"satisfaction": 5})
         _say("A day later the service centre calls back: satisfaction 5 of 5.")
+        fired = engine.process_due(clock.now())
+        late = engine.get(ignored.id)
+        _say(
+            f"The scheduler fires {len(fired)} deadline(s): the letter got no first response "
+            f"in 24 hours, so case {ignored.id} climbed to escalation level "
+            f"{late.escalation_level}; each level queued a mail to its supervisor."
+        )
         events = engine.history(case.id)
         click.echo()
         table(

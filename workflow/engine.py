@@ -57,11 +57,16 @@ from workflow.sla_views import Overdue
 from workflow.transitions import (
     decide,
     event_row,
-    pending_json,
     plan_of,
     profile_of,
+    sla_json,
     sync_deadlines,
 )
+
+
+def _with_deadlines(case: CaseRecord) -> CaseRecord:
+    """The case with its pending deadlines, as its row's clocks list them."""
+    return replace(case, deadlines=tuple(case.sla.get("pending", ())))
 
 
 def new_case_id() -> str:
@@ -187,7 +192,7 @@ class Engine:
             **{k: v for k, v in opening.items() if k not in ("attributes", "policy")},
             "attributes": opening["attributes"],
             "sla_policy": version,
-            "sla": folded.sla.to_json(),
+            "sla": sla_json(rules, folded),
         }
         try:
             with self._sql.transaction() as cursor:
@@ -208,7 +213,7 @@ class Engine:
             channel=channel,
             category=category,
         )
-        return CaseRecord(**case, deadlines=pending_json(plan))
+        return _with_deadlines(CaseRecord(**case))
 
     def fire(
         self,
@@ -275,8 +280,12 @@ class Engine:
                 step = decide(rules, case, event, payload, actor, occurred, now)
                 if not self._sql.append(cursor, step.record, step.update, expected=case.version):
                     raise ConcurrentUpdate(case_id, case.version, None)
-                before_plan, after_plan = plan_of(rules, step.before), plan_of(rules, step.after)
-                sync_deadlines(self._deadlines, cursor, case_id, before_plan, after_plan)
+                if step.after.sla is step.before.sla:  # the clocks did not move
+                    before_plan = after_plan = {}
+                else:
+                    before_plan = plan_of(rules, step.before)
+                    after_plan = plan_of(rules, step.after)
+                    sync_deadlines(self._deadlines, cursor, case_id, before_plan, after_plan)
         except WriteConflict:
             raise ConcurrentUpdate(case_id, expected_version or 0, None) from None
         self._planned(before_plan, after_plan)
@@ -289,7 +298,7 @@ class Engine:
             version=step.after.version,
             actor=actor,
         )
-        return replace(case, **step.update, deadlines=pending_json(after_plan))
+        return _with_deadlines(replace(case, **step.update))
 
     # -- reading ---------------------------------------------------------------------
 
@@ -299,7 +308,7 @@ class Engine:
             case = store.load_case(conn, case_id)
             if case is None:
                 raise CaseNotFound(case_id)
-            return replace(case, deadlines=store.case_deadlines(conn, case_id))
+        return _with_deadlines(case)
 
     def list(self, *, state: str | None = None, limit: int | None = None) -> list[Case]:
         """Cases in the order they were received, optionally only those in ``state``."""

@@ -19,7 +19,7 @@ from machines.sla import SlaPolicy
 from storage import GENESIS_HASH, canonical_event, chain_hash, iso
 from storage.transition_sql import CASE_COLUMNS
 from workflow.results import Problem
-from workflow.transitions import plan_of, profile_of
+from workflow.transitions import plan_of, profile_of, sla_json
 
 OPENING_FIELDS = ("channel", "category", "summary", "customer", "contact", "branch", "priority")
 """Case columns that the opening event's data carries and the case row must equal."""
@@ -189,7 +189,10 @@ class CaseChecker:
                 f"the case row is at version {version} but events go on to {last}: "
                 "events were added behind the engine's back",
             )
-        mismatch = _row_mismatch(case, folded, self.prev_hash, self.prev_at, self.opening)
+        assert self.rules is not None
+        mismatch = _row_mismatch(
+            case, folded, self.rules, self.prev_hash, self.prev_at, self.opening
+        )
         if mismatch:
             return Problem(self.case_id, None, f"case row differs from its replay: {mismatch}")
         assert self.rules is not None
@@ -215,6 +218,7 @@ def _plan(plan: Mapping[tuple[str, int, int], str]) -> str:
 def _row_mismatch(
     case: tuple[Any, ...],
     folded: Folded,
+    rules: CaseRules,
     head_hash: str,
     last_at: str | None,
     opening: Mapping[str, Any] | None,
@@ -227,7 +231,7 @@ def _row_mismatch(
         "head_hash": head_hash,
         "last_event_at": last_at,
         "sla_policy": folded.policy,
-        "sla": folded.sla.to_json(),
+        "sla": sla_json(rules, folded),
     }
     if opening is not None:
         expected.update({name: opening.get(name) for name in OPENING_FIELDS})

@@ -11,23 +11,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from machines import Allowed, Blocked, CaseRules, Folded, step
-from machines.clocks import Planned, planned, state_from_json
+from machines import ENGINE_EVENTS, Allowed, Blocked, CaseRules, Folded, step
+from machines.clocks import Planned, SlaState, planned, state_from_json
 from storage import CaseRecord, canonical_event, canonical_json, chain_hash
 from storage.case_store import deadline_json
 from storage.deadline_sql import DeadlineSQL
 from workflow.errors import EventNotAllowed, GuardFailed
 
+UNREAD = SlaState()
+"""Stands in for clocks not read from the row: events that keep the state leave them be."""
 
-def folded_from_case(case: CaseRecord) -> Folded:
-    """The fold a case row caches."""
+
+def folded_from_case(case: CaseRecord, *, with_clocks: bool = True) -> Folded:
+    """The fold a case row caches (``with_clocks=False``: without parsing its clocks)."""
     return Folded(
         case.state,
         case.version,
         case.owner,
         case.escalation_level,
         case.facts,
-        state_from_json(case.sla),
+        state_from_json(case.sla) if with_clocks else UNREAD,
         case.sla_policy,
     )
 
@@ -57,9 +60,17 @@ def decide(
     occurred: datetime,
     recorded: datetime,
 ) -> Transition:
-    """Apply ``event`` to the case's fold; raise if the machine refuses it."""
-    before = folded_from_case(case)
+    """Apply ``event`` to the case's fold; raise if the machine refuses it.
+
+    The clocks are read from the row only for events that can move them (a change of
+    state, or an engine event); otherwise the row's clocks and plan stay as they are.
+    """
+    clocks_move = event in ENGINE_EVENTS
+    before = folded_from_case(case, with_clocks=clocks_move)
     decision, after = step(rules, before, event, data, occurred)
+    if isinstance(decision, Allowed) and not clocks_move and after.state != before.state:
+        before = folded_from_case(case)
+        decision, after = step(rules, before, event, data, occurred)
     if not isinstance(decision, Allowed):
         allowed = rules.allowed_events(before.state)
         if isinstance(decision, Blocked):
@@ -80,9 +91,14 @@ def decide(
         "last_event_at": occurred,
         "head_hash": record["hash"],
         "sla_policy": after.policy,
-        "sla": after.sla.to_json(),
+        "sla": case.sla if after.sla is before.sla else sla_json(rules, after),
     }
     return Transition(before, after, record, update)
+
+
+def sla_json(rules: CaseRules, folded: Folded) -> dict[str, Any]:
+    """The clocks and the pending deadlines of a fold, as the case row stores them."""
+    return {**folded.sla.to_json(), "pending": list(pending_json(plan_of(rules, folded)))}
 
 
 def event_row(
