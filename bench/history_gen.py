@@ -17,6 +17,7 @@ from machines.sla import DEFAULT_DOCUMENT, policy_from_document
 from storage import GENESIS_HASH, canonical_event, canonical_json, chain_hash, iso
 from storage.tables import policies_table
 from workflow import Engine
+from workflow.transitions import sla_json
 
 SCRIPT: list[tuple[str, dict[str, Any]]] = [
     ("contact", {"kind": "call"}),
@@ -72,7 +73,7 @@ def _case(n: int) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
         "received_at": at + timedelta(seconds=1), "opened_at": at + timedelta(seconds=1),
         "last_event_at": at + timedelta(seconds=len(seq_events)), "escalation_level": 0,
         "attributes": {}, "facts": dict(folded.facts), "head_hash": prev,
-        "sla_policy": POLICY.version, "sla": folded.sla.to_json(),
+        "sla_policy": POLICY.version, "sla": sla_json(RULES, folded),
     }  # fmt: skip
     return case, rows
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from statemachine import StateChart
 
 Guard = Callable[..., bool]
-"""A named condition: ``guard(data=..., facts=...) -> bool``; its docstring says what it needs."""
+"""A named condition: ``guard(data, facts) -> bool``; its docstring says what it needs."""
 
 AttributeKind = Literal["text", "integer", "date"]
 
@@ -42,7 +42,7 @@ class Condition:
 
     def holds(self, data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
         """Whether the guard returns its expected value for this event."""
-        return bool(self.check(data=data, facts=facts)) is self.expected
+        return bool(self.check(data, facts)) is self.expected
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,8 @@ class MachineDefinition:
     events: tuple[str, ...] = field(init=False)
     rules: Mapping[tuple[str, str], tuple[Rule, ...]] = field(init=False, repr=False)
     guarded: frozenset[tuple[str, str]] = field(init=False, repr=False)
+    data_events: frozenset[str] = field(init=False, repr=False)
+    """Events whose data the fold reads in any state: remembered facts, hand-overs."""
     """(state, event) pairs with at least one condition: only those need facts."""
 
     def __post_init__(self) -> None:
@@ -123,6 +125,8 @@ class MachineDefinition:
         object.__setattr__(self, "rules", rules)
         guarded = frozenset(k for k, v in rules.items() if any(r.conditions for r in v))
         object.__setattr__(self, "guarded", guarded)
+        data_events = set(self.remembered) | ({self.handover[0]} if self.handover else set())
+        object.__setattr__(self, "data_events", frozenset(data_events))
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
         object.__setattr__(self, "remembered", MappingProxyType(dict(self.remembered)))
 
@@ -133,11 +137,7 @@ class MachineDefinition:
 
     def needs_data(self, state: str, event: str) -> bool:
         """Whether folding ``event`` in ``state`` reads the event's data at all."""
-        return (
-            (state, event) in self.guarded
-            or event in self.remembered
-            or (self.handover is not None and event == self.handover[0])
-        )
+        return event in self.data_events or (state, event) in self.guarded
 
     def allowed_events(self, state: str) -> tuple[str, ...]:
         """Events that have a transition from ``state``, in definition order."""
@@ -152,10 +152,12 @@ class MachineDefinition:
             return NotAllowed(self.allowed_events(state))
         failed: Condition | None = None
         for rule in rules:
-            failing = next((c for c in rule.conditions if not c.holds(data, facts)), None)
-            if failing is None:
+            for condition in rule.conditions:
+                if not condition.holds(data, facts):
+                    failed = failed or condition
+                    break
+            else:
                 return Allowed(rule.target)
-            failed = failed or failing
         assert failed is not None
         return Blocked(failed.name, failed.requirement)
 

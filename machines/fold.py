@@ -53,7 +53,12 @@ class CaseRules:
 
     def needs_data(self, state: str, event: str) -> bool:
         """Whether folding ``event`` in ``state`` reads its data."""
-        return event in ENGINE_EVENTS or self.definition.needs_data(state, event)
+        definition = self.definition
+        return (
+            event in ENGINE_EVENTS
+            or event in definition.data_events
+            or (state, event) in definition.guarded
+        )
 
 
 @dataclass(frozen=True)
@@ -91,30 +96,28 @@ def step(
     if event in ENGINE_EVENTS:
         return _engine_step(rules, folded, event, data, at)
     definition = rules.definition
-    guarded = (folded.state, event) in definition.guarded
-    facts = folded.guard_facts() if guarded else folded.facts
-    decision = definition.decide(folded.state, event, data, facts)
-    if not isinstance(decision, Allowed):
+    state = folded.state
+    facts = folded.guard_facts() if (state, event) in definition.guarded else folded.facts
+    decision = definition.decide(state, event, data, facts)
+    if type(decision) is not Allowed:
         return decision, folded
+    target = decision.target
     owner = folded.owner
-    if definition.handover is not None and event == definition.handover[0]:
-        owner = str(data[definition.handover[1]])
+    handover = definition.handover
+    if handover is not None and event == handover[0]:
+        owner = str(data[handover[1]])
     facts = folded.facts
-    remembered = [key for key in definition.remembered.get(event, ()) if key in data]
-    if remembered:
-        facts = MappingProxyType({**facts, **{key: data[key] for key in remembered}})
+    keys = definition.remembered.get(event)
+    if keys:
+        remembered = {key: data[key] for key in keys if key in data}
+        if remembered:
+            facts = MappingProxyType({**facts, **remembered})
     sla = folded.sla
-    policy = rules.policy(folded.policy)
-    if policy is not None and decision.target != folded.state:
-        sla = clocks.enter_state(policy, rules.profile, sla, decision.target, at)
+    if target != state and folded.policy is not None:
+        policy = rules.policies[folded.policy]
+        sla = clocks.enter_state(policy, rules.profile, sla, target, at)
     return decision, Folded(
-        decision.target,
-        folded.version + 1,
-        owner,
-        folded.escalation_level,
-        facts,
-        sla,
-        folded.policy,
+        target, folded.version + 1, owner, folded.escalation_level, facts, sla, folded.policy
     )
 
 

@@ -47,12 +47,22 @@ class ClockSpec:
     warn_at: float | None = 0.75
     overrides: Mapping[tuple[str, str], timedelta] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_targets", {})
+
     def target_for(self, profile: Mapping[str, Any]) -> timedelta:
         """The target for a case: the shortest override that applies, else ``within``."""
-        applying = [
-            within for (name, value), within in self.overrides.items() if profile.get(name) == value
-        ]
-        return min(applying, default=self.within)
+        key = (profile.get("priority"), profile.get("category"), profile.get("channel"))
+        cache: dict[tuple[Any, ...], timedelta] = self._targets  # type: ignore[attr-defined]
+        found = cache.get(key)
+        if found is None:
+            applying = [
+                within
+                for (name, value), within in self.overrides.items()
+                if profile.get(name) == value
+            ]
+            found = cache[key] = min(applying, default=self.within)
+        return found
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,15 @@ class SlaPolicy:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {c.name: c for c in self.clocks})
+        object.__setattr__(self, "_running_in", {})
+
+    def running_in(self, state: str) -> frozenset[str]:
+        """The names of the clocks that run while a case is in ``state``."""
+        cache: dict[str, frozenset[str]] = self._running_in  # type: ignore[attr-defined]
+        found = cache.get(state)
+        if found is None:
+            found = cache[state] = frozenset(c.name for c in self.clocks if state in c.runs_in)
+        return found
 
     def clock(self, name: str) -> ClockSpec:
         """The clock of that name."""

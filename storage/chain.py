@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from storage.timestamps import iso
 
 EVENT_FORMAT = 1
@@ -32,6 +34,15 @@ _data_encoder = json.JSONEncoder(
 _string = json.encoder.encode_basestring  # what the encoder above does to a str
 canonical_json = _data_encoder.encode
 """JSON with sorted keys, no spaces and UTF-8 text: how event data is hashed and stored."""
+
+
+def parse_json(text: str) -> Any:
+    """Decode stored JSON (orjson, several times faster on the verification path; the
+    standard library for what orjson refuses, such as integers beyond 64 bits)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _text(value: str | None) -> str:

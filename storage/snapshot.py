@@ -10,7 +10,6 @@ which is canonical JSON unless someone altered it; the case's JSON columns are d
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from storage.chain import parse_json
 from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, JSON_COLUMNS, TIME_COLUMNS
 
 BATCH_ROWS = 5000
@@ -104,6 +104,9 @@ def _rows(
     cursor: Any, statement: str, params: tuple[Any, ...], convert: Any, sqlite: bool
 ) -> Iterator[tuple[Any, ...]]:
     cursor.execute(statement, params)
+    if sqlite and convert is None:
+        yield from cursor  # the driver's own iteration is the fastest way through
+        return
     while batch := cursor.fetchmany(BATCH_ROWS):
         if convert is None:
             yield from batch
@@ -116,5 +119,5 @@ def _case_row(row: Sequence[Any], sqlite: bool) -> tuple[Any, ...]:
     values = list(row)
     for index in _CASE_JSON:
         if isinstance(values[index], str):
-            values[index] = json.loads(values[index])
+            values[index] = parse_json(values[index])
     return tuple(values)

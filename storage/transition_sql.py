@@ -10,7 +10,6 @@ stores them, and a test proves that rows written either way read back the same.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from storage.chain import canonical_json
+from storage.chain import canonical_json, parse_json
 from storage.records import CASE_FIELDS, EVENT_FIELDS, CaseRecord
 from storage.timestamps import as_utc, iso
 
@@ -32,8 +31,9 @@ TIME_COLUMNS = frozenset(
 JSON_COLUMNS = frozenset({"attributes", "facts", "data", "sla", "document", "recipients", "body"})
 UPDATED_COLUMNS = (
     "state", "version", "owner", "facts", "escalation_level", "last_event_at", "head_hash",
-    "sla_policy", "sla",
 )  # fmt: skip
+CLOCK_COLUMNS = ("sla_policy", "sla")
+"""Updated only by events that move the SLA clocks."""
 
 
 class StorageError(Exception):
@@ -60,11 +60,19 @@ class TransitionSQL:
             f"{c} = {json_mark if c in JSON_COLUMNS else mark}" for c in UPDATED_COLUMNS
         )
         self.update_case = f"UPDATE cases SET {sets} WHERE id = {mark} AND version = {mark}"
+        clock_sets = ", ".join(
+            f"{c} = {json_mark if c in JSON_COLUMNS else mark}"
+            for c in UPDATED_COLUMNS + CLOCK_COLUMNS
+        )
+        self.update_case_clocks = (
+            f"UPDATE cases SET {clock_sets} WHERE id = {mark} AND version = {mark}"
+        )
         marks = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in CASE_COLUMNS)
         self.insert_case_sql = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({marks})"
         self._case_readers = [self._reader(c) for c in CASE_COLUMNS]
         self._event_binders = [(c, self._binder(c)) for c in EVENT_COLUMNS]
         self._update_binders = [(c, self._binder(c)) for c in UPDATED_COLUMNS]
+        self._clock_binders = [(c, self._binder(c)) for c in UPDATED_COLUMNS + CLOCK_COLUMNS]
         self._case_binders = [(c, self._binder(c)) for c in CASE_COLUMNS]
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -190,13 +198,23 @@ class TransitionSQL:
         if not events:
             return
         cursor.executemany(self.insert_event, [_bound(self._event_binders, e) for e in events])
-        cursor.executemany(
-            self.update_case,
-            [
-                (*_bound(self._update_binders, update), event["case_id"], expected)
-                for event, (update, expected) in zip(events, updates, strict=True)
-            ],
-        )
+        rows = list(zip(events, updates, strict=True))
+        kinds = {self._update_for(update)[0] for _, (update, _) in rows}
+        if len(kinds) == 1:  # one statement for all: one round trip on PostgreSQL
+            statement, binders = self._update_for(updates[0][0])
+            cursor.executemany(
+                statement,
+                [(*_bound(binders, u), e["case_id"], expected) for e, (u, expected) in rows],
+            )
+            return
+        for event, (update, expected) in rows:
+            statement, binders = self._update_for(update)
+            cursor.execute(statement, (*_bound(binders, update), event["case_id"], expected))
+
+    def _update_for(self, update: Mapping[str, Any]) -> tuple[str, Any]:
+        if "sla" in update:
+            return self.update_case_clocks, self._clock_binders
+        return self.update_case, self._update_binders
 
     def insert_case(
         self, cursor: Any, case: Mapping[str, Any], first_event: Mapping[str, Any]
@@ -210,8 +228,8 @@ class TransitionSQL:
     ) -> bool:
         """Insert the event and move the case row on; ``False`` if it had moved already."""
         cursor.execute(self.insert_event, _bound(self._event_binders, event))
-        params = _bound(self._update_binders, update)
-        cursor.execute(self.update_case, (*params, event["case_id"], expected))
+        statement, binders = self._update_for(update)
+        cursor.execute(statement, (*_bound(binders, update), event["case_id"], expected))
         return bool(cursor.rowcount == 1)
 
 
@@ -231,7 +249,7 @@ def _dump_json(value: Any) -> str:
 
 
 def _read_json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+    return parse_json(value) if isinstance(value, str) else value
 
 
 def _read_time(value: Any) -> datetime:

@@ -298,7 +298,8 @@ class Engine:
             version=step.after.version,
             actor=actor,
         )
-        return _with_deadlines(replace(case, **step.update))
+        after_case = replace(case, **step.update)
+        return replace(after_case, deadlines=tuple(after_case.sla.get("pending", ())))
 
     # -- reading ---------------------------------------------------------------------
 

@@ -7,16 +7,25 @@ it is not.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from machines import OPEN_EVENT, Allowed, CaseRules, Folded, MachineDefinition, opened, step
+from machines import (
+    ENGINE_EVENTS,
+    OPEN_EVENT,
+    Allowed,
+    CaseRules,
+    Folded,
+    MachineDefinition,
+    opened,
+    step,
+)
 from machines.sla import SlaPolicy
 from storage import GENESIS_HASH, canonical_event, chain_hash, iso
+from storage.chain import parse_json
 from storage.transition_sql import CASE_COLUMNS
 from workflow.results import Problem
 from workflow.transitions import plan_of, profile_of, sla_json
@@ -122,9 +131,14 @@ class CaseChecker:
         assert definition is not None
         folded = self.folded
         data: Mapping[str, Any] = {}
-        if folded is None or self.rules is None or self.rules.needs_data(folded.state, event):
+        if (
+            folded is None
+            or event in ENGINE_EVENTS
+            or event in definition.data_events
+            or (folded.state, event) in definition.guarded
+        ):
             try:
-                data = json.loads(stored) if isinstance(stored, str) else stored
+                data = parse_json(stored) if isinstance(stored, str) else stored
             except ValueError:
                 self._fail(seq, "data is not valid JSON")
                 return

@@ -90,9 +90,10 @@ def decide(
         "escalation_level": after.escalation_level,
         "last_event_at": occurred,
         "head_hash": record["hash"],
-        "sla_policy": after.policy,
-        "sla": case.sla if after.sla is before.sla else sla_json(rules, after),
     }
+    if after.sla is not before.sla:  # the clocks moved: store them and their plan
+        update["sla_policy"] = after.policy
+        update["sla"] = sla_json(rules, after)
     return Transition(before, after, record, update)
 
 
