@@ -58,6 +58,23 @@ class ClockState(NamedTuple):
         }
 
 
+def _clock_matches(stored: Mapping[str, Any], clock: ClockState) -> bool:
+    """Whether ``stored`` is ``clock.to_json()``, without building it (verification)."""
+    since = clock.counting_since
+    return (
+        len(stored) == len(ClockState._fields)
+        and stored.get("name") == clock.name
+        and stored.get("cycle") == clock.cycle
+        and stored.get("running") == clock.running
+        and stored.get("elapsed_us") == _us(clock.elapsed)
+        and stored.get("target_us") == _us(clock.target)
+        and stored.get("warned") == clock.warned
+        and stored.get("level") == clock.level
+        and stored.get("counting_since")
+        == (None if since is None else since.isoformat(timespec="microseconds"))
+    )
+
+
 @dataclass(frozen=True)
 class SlaState:
     """All clocks of a case, and what it is waiting on (if anything)."""
@@ -68,6 +85,19 @@ class SlaState:
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form (stored on the case row)."""
         return {"waiting": self.waiting, "clocks": [c.to_json() for c in self.clocks]}
+
+    def matches_json(self, stored: Mapping[str, Any]) -> bool:
+        """Whether ``stored`` holds exactly these clocks (the ``to_json`` form)."""
+        clocks = stored.get("clocks")
+        return (
+            stored.get("waiting") == self.waiting
+            and isinstance(clocks, list)
+            and len(clocks) == len(self.clocks)
+            and all(
+                isinstance(d, Mapping) and _clock_matches(d, c)
+                for d, c in zip(clocks, self.clocks, strict=True)
+            )
+        )
 
 
 class Planned(NamedTuple):

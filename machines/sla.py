@@ -92,7 +92,11 @@ class SlaPolicy:
     @property
     def version(self) -> str:
         """A digest of the policy's document."""
-        return policy_version(self.document)
+        cached: str | None = self.__dict__.get("_version")
+        if cached is None:
+            cached = policy_version(self.document)
+            object.__setattr__(self, "_version", cached)
+        return cached
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {c.name: c for c in self.clocks})

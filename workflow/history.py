@@ -28,7 +28,7 @@ from storage import GENESIS_HASH, canonical_event, chain_hash, iso
 from storage.chain import parse_json
 from storage.transition_sql import CASE_COLUMNS
 from workflow.results import Problem
-from workflow.transitions import plan_of, profile_of, sla_json
+from workflow.transitions import pending_json, plan_of, profile_of, sla_json
 
 OPENING_FIELDS = ("channel", "category", "summary", "customer", "contact", "branch", "priority")
 """Case columns that the opening event's data carries and the case row must equal."""
@@ -204,14 +204,14 @@ class CaseChecker:
                 "events were added behind the engine's back",
             )
         assert self.rules is not None
+        plan = plan_of(self.rules, folded)
         mismatch = _row_mismatch(
-            case, folded, self.rules, self.prev_hash, self.prev_at, self.opening
+            case, folded, self.rules, plan, self.prev_hash, self.prev_at, self.opening
         )
         if mismatch:
             return Problem(self.case_id, None, f"case row differs from its replay: {mismatch}")
-        assert self.rules is not None
         stored = {(d[1], d[2], d[3]): d[4] for d in deadlines}
-        expected = {key: iso(p.due_at) for key, p in plan_of(self.rules, folded).items()}
+        expected = {key: iso(p.due_at) for key, p in plan.items()}
         if stored != expected:
             return Problem(
                 self.case_id,
@@ -233,27 +233,38 @@ def _row_mismatch(
     case: tuple[Any, ...],
     folded: Folded,
     rules: CaseRules,
+    plan: Mapping[tuple[str, int, int], Any],
     head_hash: str,
     last_at: str | None,
     opening: Mapping[str, Any] | None,
 ) -> str:
-    expected: dict[str, Any] = {
-        "state": folded.state,
-        "owner": folded.owner,
-        "escalation_level": folded.escalation_level,
-        "facts": dict(folded.facts),
-        "head_hash": head_hash,
-        "last_event_at": last_at,
-        "sla_policy": folded.policy,
-        "sla": sla_json(rules, folded),
-    }
+    expected: list[tuple[str, Any]] = [
+        ("state", folded.state),
+        ("owner", folded.owner),
+        ("escalation_level", folded.escalation_level),
+        ("facts", folded.facts),
+        ("head_hash", head_hash),
+        ("last_event_at", last_at),
+        ("sla_policy", folded.policy),
+    ]
     if opening is not None:
-        expected.update({name: opening.get(name) for name in OPENING_FIELDS})
-        expected["attributes"] = opening.get("attributes", {})
-    for name, value in expected.items():
+        expected += [(name, opening.get(name)) for name in OPENING_FIELDS]
+        expected.append(("attributes", opening.get("attributes", {})))
+    for name, value in expected:
         stored = case[_CASE[name]]
         if stored != value:
-            return f"{name} is {stored!r}, replay gives {value!r}"
+            return (
+                f"{name} is {stored!r}, replay gives {dict(value) if name == 'facts' else value!r}"
+            )
+    stored_sla = case[_CASE["sla"]]
+    pending = list(pending_json(plan))
+    if not (
+        isinstance(stored_sla, Mapping)
+        and set(stored_sla) == {"waiting", "clocks", "pending"}
+        and stored_sla["pending"] == pending
+        and folded.sla.matches_json(stored_sla)
+    ):
+        return f"sla is {stored_sla!r}, replay gives {sla_json(rules, folded)!r}"
     return ""
 
 
