@@ -35,8 +35,13 @@ class Streams:
 
 
 @contextmanager
-def history_snapshot(engine: Engine, case_ids: Sequence[str] | None = None) -> Iterator[Streams]:
-    """Stream every case and event (or those of ``case_ids``) from one snapshot."""
+def history_snapshot(
+    engine: Engine,
+    case_ids: Sequence[str] | None = None,
+    id_range: tuple[str | None, str | None] = (None, None),
+) -> Iterator[Streams]:
+    """Stream every case and event (or those of ``case_ids``, or of the case ids in
+    ``id_range``: from the first, inclusive, to the second, exclusive) from one snapshot."""
     sqlite = engine.dialect.name == "sqlite"
     raw = engine.raw_connection()
     cursors = [
@@ -57,6 +62,16 @@ def history_snapshot(engine: Engine, case_ids: Sequence[str] | None = None) -> I
             where_case, where_event = f" WHERE id IN ({marks})", f" WHERE case_id IN ({marks})"
             where_deadline = f" AND case_id IN ({marks})"
             params = tuple(case_ids)
+        elif id_range != (None, None):
+            low, high = id_range
+            bounds = [f"{{c}} >= {mark}"] * (low is not None) + [f"{{c}} < {mark}"] * (
+                high is not None
+            )
+            where = " AND ".join(bounds)
+            where_case = " WHERE " + where.format(c="id")
+            where_event = " WHERE " + where.format(c="case_id")
+            where_deadline = " AND " + where.format(c="case_id")
+            params = tuple(v for v in id_range if v is not None)
         case_sql = f"SELECT {_select_list(CASE_COLUMNS, sqlite)} FROM cases{where_case} ORDER BY id"
         event_sql = (
             f"SELECT {_select_list(EVENT_COLUMNS, sqlite)} FROM events{where_event} "
@@ -81,6 +96,25 @@ def history_snapshot(engine: Engine, case_ids: Sequence[str] | None = None) -> I
 
 _PG_TEXT_TIME = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
 """PostgreSQL renders a timestamptz as its canonical UTC text itself (no parse, no format)."""
+
+
+def middle_case_id(engine: Engine) -> str | None:
+    """The case id that splits the cases in two halves (``None`` with under two cases)."""
+    sqlite = engine.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT count(*) FROM cases")
+        count = int(cursor.fetchone()[0])  # type: ignore[index]
+        if count < 2:
+            return None
+        cursor.execute(f"SELECT id FROM cases ORDER BY id LIMIT 1 OFFSET {mark}", (count // 2,))
+        row = cursor.fetchone()
+        return None if row is None else str(row[0])
+    finally:
+        raw.rollback()
+        raw.close()
 
 
 def _select_list(columns: Sequence[str], sqlite: bool) -> str:

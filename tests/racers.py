@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Callable
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from typing import Any
@@ -47,3 +49,21 @@ def process_due_until_done(
     with Engine.open(url) as engine:
         barrier.wait(timeout=60)
         out.put(len(engine.process_due(datetime.fromisoformat(now_iso), batch=50)))
+
+
+def race(count: int, target: Callable[..., None], *args: object) -> list[Any]:
+    """Run ``target(*args, barrier, actor, queue)`` in ``count`` processes started
+    together; what each put on the queue."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(count)
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=target, args=(*args, barrier, f"agent{n}", out)) for n in range(count)
+    ]
+    for proc in procs:
+        proc.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    return results

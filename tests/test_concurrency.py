@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import multiprocessing
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from tests import racers
 from tests.support import open_sample
 from workflow import Engine, FixedClock
-
-
-def _race(target: Callable[..., None], *args: object) -> list[Any]:
-    """Run ``target(*args, barrier, actor, queue)`` in two processes; their results."""
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(2)
-    out = ctx.Queue()
-    procs = [ctx.Process(target=target, args=(*args, barrier, f"agent{n}", out)) for n in range(2)]
-    for proc in procs:
-        proc.start()
-    results = [out.get(timeout=120) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=30)
-        assert proc.exitcode == 0
-    return results
 
 
 def _engine_with_case(url: str) -> tuple[Engine, str]:
@@ -38,7 +20,7 @@ def test_two_processes_at_one_version_one_wins(db_url: str) -> None:
     engine, case_id = _engine_with_case(db_url)
     for round_ in range(3):
         expected = engine.get(case_id).version
-        results = _race(racers.fire_at_once, db_url, case_id, expected)
+        results = racers.race(2, racers.fire_at_once, db_url, case_id, expected)
         assert sorted(results) == ["conflict", "won"], round_
         assert engine.get(case_id).version == expected + 1
     assert len(engine.history(case_id)) == 4
@@ -49,7 +31,7 @@ def test_two_processes_at_one_version_one_wins(db_url: str) -> None:
 def test_two_processes_firing_many_lose_nothing(db_url: str) -> None:
     """Without an expected version, concurrent writers are serialised: all events are kept."""
     engine, case_id = _engine_with_case(db_url)
-    counts = _race(racers.fire_many, db_url, case_id, 40)
+    counts = racers.race(2, racers.fire_many, db_url, case_id, 40)
     assert engine.get(case_id).version == 1 + sum(counts)
     assert engine.verify().ok
     engine.close()

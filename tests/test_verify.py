@@ -216,3 +216,17 @@ def test_random_histories_equal_their_replay(
     assert dict(replay.facts) == dict(case.facts)
     assert case.version == accepted == len(engine.history(case_id))
     assert engine.verify(case_id).ok
+
+
+def test_two_processes_verify_exactly_what_one_does(engine: Engine, clock: FixedClock) -> None:
+    """Verification split over two processes finds the same cases, events and problems."""
+    ids = [_full_case(engine, clock) for _ in range(6)]
+    _as_attacker(engine, _edit(ids[1]))
+    _as_attacker(engine, _truncate(ids[4]))
+    one = engine.verify()
+    two = engine.verify(workers=2)
+    assert (two.cases, two.events) == (one.cases, one.events) == (6, 29)
+    assert sorted(two.problems, key=lambda p: p.case_id) == sorted(
+        one.problems, key=lambda p: p.case_id
+    )
+    assert {p.case_id for p in two.problems} == {ids[1], ids[4]}

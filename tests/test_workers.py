@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -23,20 +22,6 @@ from storage.tables import deadlines_table, outbox_table
 from tests import racers
 from tests.support import open_sample
 from workflow import Engine, FixedClock, Settings
-
-
-def _race(count: int, target: Any, *args: object) -> list[Any]:
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(count)
-    out = ctx.Queue()
-    procs = [ctx.Process(target=target, args=(*args, barrier, f"w{n}", out)) for n in range(count)]
-    for proc in procs:
-        proc.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=60)
-        assert proc.exitcode == 0
-    return results
 
 
 def _fired_exactly_once(engine: Engine, cases: int) -> None:
@@ -70,7 +55,7 @@ def test_workers_in_parallel_fire_each_deadline_once(db_url: str, workers: int) 
         received = now - timedelta(hours=25)
         for _ in range(cases):
             open_sample(engine, received_at=received)
-    counts = _race(workers, racers.process_due_until_done, db_url, now.isoformat())
+    counts = racers.race(workers, racers.process_due_until_done, db_url, now.isoformat())
     assert sum(counts) == 2 * cases
     with Engine.open(db_url) as engine:
         _fired_exactly_once(engine, cases)

@@ -261,11 +261,18 @@ def replay_command(
 
 @main.command("verify")
 @click.argument("case_id", required=False)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 2),
+    default=min(2, os.cpu_count() or 1),
+    show_default=True,
+    help="Processes checking a whole database (each takes half the cases).",
+)
 @database_options
 @json_option
 @handle_errors
 def verify_command(
-    case_id: str | None, db_url: str | None, config_path: str | None, as_json: bool
+    case_id: str | None, workers: int, db_url: str | None, config_path: str | None, as_json: bool
 ) -> None:
     """Check every hash chain and that every case equals its replay (exit 1 if not)."""
     show_progress = not as_json and sys.stderr.isatty()
@@ -274,7 +281,9 @@ def verify_command(
         click.echo(f"\rverified {cases:,} cases, {events:,} events", err=True, nl=False)
 
     with engine_for(db_url, config_path) as engine:
-        report = engine.verify(case_id, progress=progress if show_progress else None)
+        report = engine.verify(
+            case_id, progress=progress if show_progress else None, workers=workers
+        )
     if show_progress:
         click.echo("", err=True)
     if as_json:
