@@ -148,6 +148,30 @@ def enter_state(
     return sla if changed is None else SlaState(tuple(changed), sla.waiting)
 
 
+def on_event(
+    policy: SlaPolicy,
+    profile: Mapping[str, Any],
+    sla: SlaState,
+    state: str,
+    event: str,
+    at: datetime,
+) -> SlaState:
+    """Apply a clock's ``stops_on`` and ``starts_on`` events."""
+    changed = list(sla.clocks)
+    for index, clock in enumerate(sla.clocks):
+        spec = policy.clock(clock.name)
+        if clock.running and event in spec.stops_on:
+            changed[index] = ClockState(
+                clock.name, clock.cycle, False, clock.used_at(at, policy), None,
+                clock.target, clock.warned, clock.level,
+            )  # fmt: skip
+        elif not clock.running and event in spec.starts_on and state in spec.runs_in:
+            since = None if sla.waiting else at
+            target = spec.target_for(profile)
+            changed[index] = ClockState(clock.name, clock.cycle + 1, True, ZERO, since, target)
+    return SlaState(tuple(changed), sla.waiting)
+
+
 def pause(policy: SlaPolicy, sla: SlaState, reason: str, at: datetime) -> SlaState:
     """Stop counting every running clock: the case waits on ``reason``."""
     clocks = tuple(

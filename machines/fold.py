@@ -113,9 +113,12 @@ def step(
         if remembered:
             facts = MappingProxyType({**facts, **remembered})
     sla = folded.sla
-    if target != state and folded.policy is not None:
+    if folded.policy is not None:
         policy = rules.policies[folded.policy]
-        sla = clocks.enter_state(policy, rules.profile, sla, target, at)
+        if target != state:
+            sla = clocks.enter_state(policy, rules.profile, sla, target, at)
+        if event in policy.clock_events:
+            sla = clocks.on_event(policy, rules.profile, sla, target, event, at)
     return decision, Folded(
         target, folded.version + 1, owner, folded.escalation_level, facts, sla, folded.policy
     )

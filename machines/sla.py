@@ -36,6 +36,9 @@ class ClockSpec:
     """An SLA clock: it runs while the case is in one of ``runs_in``.
 
     Leaving those states ends the clock's cycle; entering them again starts a new one.
+    Events can do the same without a change of state: one of ``stops_on`` ends the
+    running cycle (the agent called back), one of ``starts_on`` starts a new cycle
+    if the clock is stopped and the case is in one of ``runs_in``.
     ``within`` is the target in working time of ``calendar``; ``overrides`` map a case
     field and value to another target (a regulator's complaint gets a shorter one).
     """
@@ -46,6 +49,8 @@ class ClockSpec:
     calendar: str = "24x7"
     warn_at: float | None = 0.75
     overrides: Mapping[tuple[str, str], timedelta] = field(default_factory=dict)
+    starts_on: frozenset[str] = frozenset()
+    stops_on: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_targets", {})
@@ -88,6 +93,8 @@ class SlaPolicy:
     calendars: Mapping[str, Calendar]
     ladder: tuple[LadderLevel, ...]
     document: Mapping[str, Any] = field(repr=False, compare=False)
+    clock_events: frozenset[str] = field(init=False, repr=False, compare=False)
+    """Events that start or stop a clock without a change of state."""
 
     @property
     def version(self) -> str:
@@ -101,6 +108,8 @@ class SlaPolicy:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {c.name: c for c in self.clocks})
         object.__setattr__(self, "_running_in", {})
+        events = frozenset().union(*(c.starts_on | c.stops_on for c in self.clocks))
+        object.__setattr__(self, "clock_events", events)
 
     def running_in(self, state: str) -> frozenset[str]:
         """The names of the clocks that run while a case is in ``state``."""
@@ -164,14 +173,17 @@ DEFAULT_DOCUMENT: dict[str, Any] = {
 """The built-in policy: 24 hours to the first response (4 for a regulator or the media)."""
 
 
-def policy_from_document(document: Mapping[str, Any], states: Sequence[str]) -> SlaPolicy:
-    """Build and check a policy; ``states`` are the machine's, to check ``runs_in``."""
+def policy_from_document(
+    document: Mapping[str, Any], states: Sequence[str], events: Sequence[str] = ()
+) -> SlaPolicy:
+    """Build and check a policy against the machine's ``states`` (and ``events``, for
+    ``starts_on``/``stops_on``, when given)."""
     name = _text(document.get("name", "standard"), "name")
     calendars: dict[str, Calendar] = {"24x7": AroundTheClock()}
     for cal_name, body in _table(document.get("calendars", {}), "calendars").items():
         calendars[cal_name] = _calendar(cal_name, _table(body, f"calendars.{cal_name}"))
     clocks = tuple(
-        _clock(clock_name, _table(body, f"clocks.{clock_name}"), calendars, states)
+        _clock(clock_name, _table(body, f"clocks.{clock_name}"), calendars, states, events)
         for clock_name, body in _table(document.get("clocks", {}), "clocks").items()
     )
     if not clocks:
@@ -242,7 +254,11 @@ def _calendar(name: str, body: Mapping[str, Any], /) -> Calendar:
 
 
 def _clock(
-    name: str, body: Mapping[str, Any], calendars: Mapping[str, Calendar], states: Sequence[str]
+    name: str,
+    body: Mapping[str, Any],
+    calendars: Mapping[str, Calendar],
+    states: Sequence[str],
+    events: Sequence[str],
 ) -> ClockSpec:
     key = f"clocks.{name}"
     runs_in = body.get("runs_in")
@@ -270,8 +286,20 @@ def _clock(
             overrides[(profile_field, value)] = _seconds(
                 seconds, f"{key}.by_{profile_field}.{value}"
             )
+    triggers: dict[str, frozenset[str]] = {}
+    for key_name in ("starts_on", "stops_on"):
+        listed = body.get(key_name, [])
+        if not isinstance(listed, list) or not all(isinstance(e, str) for e in listed):
+            raise PolicyError(f"{key}.{key_name}", "must list event names")
+        strange = [e for e in listed if events and e not in events]
+        if strange:
+            raise PolicyError(
+                f"{key}.{key_name}", f"unknown event {strange[0]!r}; events: {', '.join(events)}"
+            )
+        triggers[key_name] = frozenset(listed)
     unknown = set(body) - {
-        "runs_in", "within_s", "calendar", "warn_at", *(f"by_{f}" for f in PROFILE_FIELDS),
+        "runs_in", "within_s", "calendar", "warn_at", "starts_on", "stops_on",
+        *(f"by_{f}" for f in PROFILE_FIELDS),
     }  # fmt: skip
     if unknown:
         raise PolicyError(f"{key}.{sorted(unknown)[0]}", "unknown key")
@@ -282,6 +310,8 @@ def _clock(
         calendar=calendar,
         warn_at=None if warn_at is None else float(warn_at),
         overrides=overrides,
+        starts_on=triggers["starts_on"],
+        stops_on=triggers["stops_on"],
     )
 
 

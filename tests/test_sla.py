@@ -227,6 +227,38 @@ def test_business_hours_over_a_weekend_and_a_holiday(db_url: str) -> None:
         assert explained["next"]["closed_spans_skipped"]
 
 
+def test_events_can_stop_and_start_a_clock(db_url: str, clock: FixedClock) -> None:
+    """``stops_on`` ends a clock's cycle without a change of state; ``starts_on`` starts
+    a new one; both are folded the same way by verification."""
+    from machines.sla import DEFAULT_DOCUMENT
+    from workflow import Settings
+
+    clocks = {
+        "call_back": {
+            "runs_in": ["apologised", "needs_confirmed"], "within_s": 7200, "warn_at": None,
+            "stops_on": ["contact"], "starts_on": ["assign"],
+        },
+    }  # fmt: skip
+    settings = Settings(sla={**DEFAULT_DOCUMENT, "clocks": clocks})
+    with Engine.open(db_url, clock=clock, config=settings) as engine:
+        case_id = open_sample(engine)
+        assert engine.get(case_id).deadlines == ()
+        case = engine.fire(case_id, "apologise", actor="li.na")
+        assert [(d["clock"], d["cycle"]) for d in case.deadlines] == [("call_back", 1)]
+        clock.advance(H)
+        case = engine.fire(case_id, "contact", actor="li.na", data={"kind": "call"})
+        assert case.deadlines == ()
+        assert case.state == "apologised"
+        clock.advance(H)
+        case = engine.fire(case_id, "assign", actor="li.na", data={"to": "wang.wei"})
+        assert [(d["clock"], d["cycle"], d["due_at"][:19]) for d in case.deadlines] == [
+            ("call_back", 2, "2026-11-23T05:00:00")
+        ]
+        assert engine.get(case_id) == case
+        assert engine.process_due(START + 5 * H)[0].cycle == 2
+        assert engine.verify().ok
+
+
 BAD_POLICIES = [
     ({"calendars": {"x": {"timezone": "Mars/Base", "mon": ["09:00-12:00"]}}},
      "sla.calendars.x.timezone: unknown time zone"),
@@ -240,6 +272,8 @@ BAD_POLICIES = [
      "sla.ladder[0].recipients: must map branches"),
     ({"clocks": {"c": {"runs_in": ["received"], "within_s": 60, "calendar": "nope"}}},
      "sla.clocks.c.calendar: unknown calendar 'nope'"),
+    ({"clocks": {"c": {"runs_in": ["received"], "within_s": 60, "stops_on": ["call"]}}},
+     "sla.clocks.c.stops_on: unknown event 'call'"),
 ]  # fmt: skip
 
 

@@ -133,7 +133,7 @@ def _sla_document(body: Any, source: str) -> dict[str, Any]:
                 f'{source}: sla.calendars.{name}.holidays: use "CN" or a list of dates'
             )
     try:
-        policy_from_document(document, COMPLAINT_V1.states)
+        policy_from_document(document, COMPLAINT_V1.states, COMPLAINT_V1.events)
     except PolicyError as err:
         raise ConfigError(f"{source}: sla.{err.key}: {err.problem}") from None
     return document

@@ -98,7 +98,9 @@ class Engine:
         self._planned_listeners: builtins.list[Callable[[datetime], None]] = []
         self._deadlines = DeadlineSQL(self._sql)
         default = self.registry.get(self.settings.default_machine)
-        self.policies = PolicyBook(self.settings.sla, default.states, self._stored_policies)
+        self.policies = PolicyBook(
+            self.settings.sla, default.states, self._stored_policies, default.events
+        )
 
     @classmethod
     def open(

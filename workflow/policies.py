@@ -16,9 +16,10 @@ class PolicyBook:
         current: Mapping[str, Any],
         states: Sequence[str],
         load_stored: Callable[[], Mapping[str, Mapping[str, Any]]],
+        events: Sequence[str] = (),
     ) -> None:
         self.states = tuple(states)
-        self.current = policy_from_document(current, self.states)
+        self.current = policy_from_document(current, self.states, events)
         self._load_stored = load_stored
         self._known: dict[str, SlaPolicy] = {self.current.version: self.current}
 

@@ -65,7 +65,8 @@ def decide(
     The clocks are read from the row only for events that can move them (a change of
     state, or an engine event); otherwise the row's clocks and plan stay as they are.
     """
-    clocks_move = event in ENGINE_EVENTS
+    policy = rules.policy(case.sla_policy)
+    clocks_move = event in ENGINE_EVENTS or (policy is not None and event in policy.clock_events)
     before = folded_from_case(case, with_clocks=clocks_move)
     decision, after = step(rules, before, event, data, occurred)
     if isinstance(decision, Allowed) and not clocks_move and after.state != before.state:
