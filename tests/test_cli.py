@@ -252,3 +252,21 @@ def test_config_extends_channels(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("nosuch://x", "cannot open database nosuch://x"),
+        ("sqlite:////nonexistent/dir/x.db", "unable to open database file"),
+        ("postgresql://bob:secret@127.0.0.1:1/x", "bob:***@"),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_one_line(url: str, message: str) -> None:
+    """A bad or unreachable --db is exit 2 with one line, and never echoes a password."""
+    result = CliRunner().invoke(main, ["--db", url, "list"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert message in lines[0]
+    assert "secret" not in result.stderr

@@ -80,6 +80,11 @@ def engine_for(db_url: str | None, config_path: str | None) -> Iterator[Engine]:
         engine = Engine.open(url, config=settings, logger=structlog.get_logger("casework"))
     except SQLAlchemyError as err:
         fail(f"cannot open database {_safe_url(url)}: {_first_line(err)}")
+    except ModuleNotFoundError as err:
+        fail(
+            f"cannot open database {_safe_url(url)}: its driver {err.name} is not installed; "
+            "for PostgreSQL install casework with the postgres extra: pip install '.[postgres]'"
+        )
     try:
         yield engine
     finally:
