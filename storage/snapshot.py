@@ -137,10 +137,17 @@ def _cursor(raw: Any, sqlite: bool, name: str) -> Any:
 def _rows(
     cursor: Any, statement: str, params: tuple[Any, ...], convert: Any, sqlite: bool
 ) -> Iterator[tuple[Any, ...]]:
-    cursor.execute(statement, params)
     if sqlite and convert is None:
-        yield from cursor  # the driver's own iteration is the fastest way through
-        return
+        # The driver's own iteration, with no generator around it, is the fastest way.
+        result: Iterator[tuple[Any, ...]] = cursor.execute(statement, params)
+        return result
+    return _converted(cursor, statement, params, convert, sqlite)
+
+
+def _converted(
+    cursor: Any, statement: str, params: tuple[Any, ...], convert: Any, sqlite: bool
+) -> Iterator[tuple[Any, ...]]:
+    cursor.execute(statement, params)
     while batch := cursor.fetchmany(BATCH_ROWS):
         if convert is None:
             yield from batch
