@@ -15,7 +15,7 @@ from machines.clocks import WARNING
 from storage import CaseRecord, iso
 from storage.deadline_sql import DueDeadline
 from workflow.escalation_mail import outbox_row
-from workflow.transitions import decide, folded_from_case, plan_of
+from workflow.transitions import decide, folded_from_case, plan_changes, plan_of
 
 if TYPE_CHECKING:
     from workflow.engine import Engine
@@ -133,12 +133,9 @@ def _fire_one(
     writes.events.append(step.record)
     writes.updates.append((step.update, case.version))
     after_plan = plan_of(rules, step.after)
-    writes.cancels += [(case.id, k) for k in before_plan.keys() - after_plan.keys() if k != key]
-    writes.plans += [
-        (case.id, k, p.due_at)
-        for k, p in after_plan.items()
-        if k not in before_plan or before_plan[k].due_at != p.due_at
-    ]
+    cancelled, planned_now = plan_changes(before_plan, after_plan)
+    writes.cancels += [(case.id, k) for k in cancelled if k != key]  # the claimed one fired
+    writes.plans += [(case.id, p.key, p.due_at) for p in planned_now]
     policy = rules.policy(case.sla_policy)
     assert policy is not None
     clock = next(c for c in step.before.sla.clocks if c.name == deadline.clock)

@@ -57,6 +57,7 @@ from workflow.sla_views import Overdue
 from workflow.transitions import (
     decide,
     event_row,
+    plan_changes,
     plan_of,
     profile_of,
     sla_json,
@@ -260,7 +261,6 @@ class Engine:
         expected_version: int | None = None,
     ) -> Case:
         """The transaction of :meth:`fire`, for checked input."""
-        given, payload = at, data
         try:
             with self._sql.transaction() as cursor:
                 case = self._sql.load_case(cursor, case_id)
@@ -272,7 +272,7 @@ class Engine:
                 # have stored a later event. Without an explicit time the event happens
                 # now, and never before its predecessor (clocks of two hosts may differ).
                 now = self.clock.now()
-                occurred = given or max(now, case.last_event_at)
+                occurred = at or max(now, case.last_event_at)
                 if occurred < case.last_event_at:
                     raise TimeOutOfOrder(
                         f"at {occurred.isoformat()} lies before the case's previous event "
@@ -280,7 +280,7 @@ class Engine:
                         field="at",
                     )
                 rules = self._rules(case)
-                step = decide(rules, case, event, payload, actor, occurred, now)
+                step = decide(rules, case, event, data, actor, occurred, now)
                 if not self._sql.append(cursor, step.record, step.update, expected=case.version):
                     raise ConcurrentUpdate(case_id, case.version, None)
                 if step.after.sla is step.before.sla:  # the clocks did not move
@@ -418,10 +418,12 @@ class Engine:
         self._planned_listeners.append(listener)
 
     def _planned(self, before: Mapping[Any, Any], after: Mapping[Any, Any]) -> None:
-        changed = [p.due_at for k, p in after.items() if k not in before or before[k] != p]
-        if changed and self._planned_listeners:
+        if not self._planned_listeners:
+            return
+        _, moved = plan_changes(before, after)
+        if moved:
             for listener in self._planned_listeners:
-                listener(min(changed))
+                listener(min(p.due_at for p in moved))
 
     def process_due(self, now: datetime | None = None, *, batch: int = 200) -> builtins.list[Fired]:
         """Fire every deadline due at ``now`` (default: the clock's now) exactly once."""

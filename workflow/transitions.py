@@ -149,6 +149,17 @@ def pending_json(plan: Mapping[tuple[str, int, int], Planned]) -> tuple[dict[str
     return tuple(sorted(rows, key=lambda d: (d["due_at"], d["clock"], d["level"])))
 
 
+def plan_changes(
+    before: Mapping[tuple[str, int, int], Planned],
+    after: Mapping[tuple[str, int, int], Planned],
+) -> tuple[list[tuple[str, int, int]], list[Planned]]:
+    """Going from plan ``before`` to plan ``after``: the keys to cancel, the deadlines
+    to plan (new ones, and those that moved)."""
+    cancelled = list(before.keys() - after.keys())
+    moved = [p for key, p in after.items() if key not in before or before[key] != p]
+    return cancelled, moved
+
+
 def sync_deadlines(
     deadlines: DeadlineSQL,
     cursor: Any,
@@ -157,8 +168,8 @@ def sync_deadlines(
     after: Mapping[tuple[str, int, int], Planned],
 ) -> None:
     """Make the pending deadline rows go from plan ``before`` to plan ``after``."""
-    for key in before.keys() - after.keys():
+    cancelled, moved = plan_changes(before, after)
+    for key in cancelled:
         deadlines.cancel(cursor, case_id, key)
-    for key, plan in after.items():
-        if key not in before or before[key].due_at != plan.due_at:
-            deadlines.plan(cursor, case_id, key, plan.due_at)
+    for plan in moved:
+        deadlines.plan(cursor, case_id, plan.key, plan.due_at)
