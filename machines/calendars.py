@@ -57,6 +57,10 @@ class Calendar(Protocol):
         """The closed stretches between ``start`` and ``end``, for explanations."""
         ...
 
+    def opens_at(self, moment: datetime) -> datetime:
+        """``moment`` if working time runs then, else the instant it next starts."""
+        ...
+
     def describe(self) -> dict[str, object]:
         """The definition as JSON-ready data."""
         ...
@@ -97,6 +101,10 @@ class AroundTheClock:
     def closed_spans(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """None."""
         return []
+
+    def opens_at(self, moment: datetime) -> datetime:
+        """``moment``: it is always open."""
+        return moment
 
     def describe(self) -> dict[str, object]:
         """The definition as data."""
@@ -203,6 +211,10 @@ class BusinessHours:
                 if b > start:
                     yield max(a, start), b
         raise ValueError(f"calendar {self.name} has no working time within {MAX_DAYS} days")
+
+    def opens_at(self, moment: datetime) -> datetime:
+        """``moment`` if open then, else when the calendar next opens."""
+        return next(self._forward(moment))[0]
 
     def _backward(self, end: datetime) -> Iterator[tuple[datetime, datetime]]:
         day = self._local_day(end)

@@ -9,6 +9,7 @@ from types import FrameType
 import click
 import structlog
 
+from scheduler.delivery import Deliverer
 from scheduler.worker import Worker
 from workflow.cli_support import database_options, engine_for, handle_errors
 
@@ -29,13 +30,23 @@ from workflow.cli_support import database_options, engine_for, handle_errors
     show_default=True,
     help="Deadlines fired per transaction.",
 )
+@click.option(
+    "--mail/--no-mail",
+    "send_mail",
+    default=True,
+    show_default=True,
+    help="Also deliver the outbox over SMTP (mail.url of the configuration).",
+)
 @database_options
 @handle_errors
-def worker_command(poll_s: float, batch: int, db_url: str | None, config_path: str | None) -> None:
-    """Run the SLA scheduler until SIGTERM or SIGINT (Ctrl-C) stops it cleanly.
+def worker_command(
+    poll_s: float, batch: int, send_mail: bool, db_url: str | None, config_path: str | None
+) -> None:
+    """Run the SLA scheduler and the mail delivery until SIGTERM or SIGINT stops them.
 
-    Several workers may run against one PostgreSQL database: each deadline fires once.
-    Log lines (one per deadline fired) go to stderr; use --log-level info to see them.
+    Several workers may run against one database: each deadline fires once and each
+    mail is sent by one of them at a time (claimed with a lease). Log lines (one per
+    deadline fired and per mail sent) go to stderr; use --log-level info to see them.
     """
     stop = threading.Event()
 
@@ -47,7 +58,8 @@ def worker_command(poll_s: float, batch: int, db_url: str | None, config_path: s
     signal.signal(signal.SIGINT, on_signal)
     with engine_for(db_url, config_path) as engine:
         logger = structlog.get_logger("casework.worker")
-        worker = Worker(engine, poll_s=poll_s, batch=batch, logger=logger)
+        deliverer = Deliverer(engine, logger=logger) if send_mail else None
+        worker = Worker(engine, poll_s=poll_s, batch=batch, deliverer=deliverer, logger=logger)
         worker.start()
         try:
             while not stop.wait(0.5):

@@ -6,6 +6,10 @@ for the safety poll if that comes first. A deadline this process plans earlier t
 the armed one re-arms it at once; the poll finds those that other processes plan. On
 start the first wake catches up on everything that fell due while no worker ran; each
 event records how late it was.
+
+With a :class:`~scheduler.delivery.Deliverer` the worker also sends the outbox: a
+second job runs a delivery as soon as a wake queued mails, when a retry falls due, and
+at every safety poll (which also finds mails other processes queued).
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
+from scheduler.delivery import Deliverer
 from workflow import Engine
 from workflow.logs import library_logger
 
 JOB_ID = "casework-wake"
+DELIVER_ID = "casework-deliver"
 
 
 class Worker:
@@ -32,6 +38,7 @@ class Worker:
         *,
         poll_s: float = 1.0,
         batch: int = 200,
+        deliverer: Deliverer | None = None,
         logger: Any = None,
     ) -> None:
         if poll_s <= 0:
@@ -40,6 +47,9 @@ class Worker:
         self.poll = timedelta(seconds=poll_s)
         self.batch = batch
         self.fired = 0
+        self.delivered = 0
+        self.deliverer = deliverer
+        self._delivering = threading.Event()
         self._log = logger if logger is not None else library_logger()
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._stopped = threading.Event()
@@ -60,10 +70,36 @@ class Worker:
                     level=item.level,
                     late_by_s=round(item.late_by.total_seconds(), 3),
                 )
+            if fired and self.deliverer is not None and not self._delivering.is_set():
+                self._arm_delivery(self.engine.clock.now())
         except Exception:  # the worker must outlive a failed batch; it is logged and retried
             self._log.exception("wake_failed")
         finally:
             self._arm()
+
+    def deliver(self) -> None:
+        """Send the due outbox mails, then arm the next delivery."""
+        if self.deliverer is None:
+            return
+        self._delivering.set()
+        try:
+            report = self.deliverer.deliver_due()
+            self.delivered += report.sent
+        except Exception:  # a failed run is logged; its mails are claimed again later
+            self._log.exception("delivery_failed")
+        finally:
+            self._delivering.clear()
+            self._arm_delivery()
+
+    def _arm_delivery(self, at: datetime | None = None) -> None:
+        if self.deliverer is None:
+            return
+        if at is None:
+            now = self.engine.clock.now()
+            due = self.deliverer.outbox.next_attempt()
+            poll_at = now + self.poll
+            at = poll_at if due is None else max(now, min(due, poll_at))
+        self._schedule(DELIVER_ID, self.deliver, at)
 
     def next_wake(self, now: datetime) -> datetime:
         """When to wake next: the earliest pending deadline, or the safety poll."""
@@ -80,14 +116,19 @@ class Worker:
 
     def _arm(self, at: datetime | None = None) -> None:
         when = self.next_wake(self.engine.clock.now()) if at is None else at
+        self._schedule(JOB_ID, self.wake, when)
+
+    def _schedule(self, job_id: str, func: Any, when: datetime) -> None:
+        """Run ``func`` at ``when`` (replacing the job's previous time); not after stop()."""
         with self._arming:  # never while stop() shuts the scheduler down
             if self._stopped.is_set():
                 return
-            self._armed_for = when
+            if job_id == JOB_ID:
+                self._armed_for = when
             self._scheduler.add_job(
-                self.wake,
+                func,
                 DateTrigger(run_date=when, timezone=UTC),
-                id=JOB_ID,
+                id=job_id,
                 replace_existing=True,
                 misfire_grace_time=None,
                 coalesce=True,
@@ -101,10 +142,12 @@ class Worker:
         self._scheduler.add_job(
             self.wake, DateTrigger(run_date=datetime.now(UTC)), id=JOB_ID, replace_existing=True
         )
+        if self.deliverer is not None:
+            self._schedule(DELIVER_ID, self.deliver, datetime.now(UTC))
 
     def stop(self) -> None:
         """Stop after the batch under way, if any."""
         with self._arming:
             self._stopped.set()
         self._scheduler.shutdown(wait=True)
-        self._log.info("worker_stopped", fired=self.fired)
+        self._log.info("worker_stopped", fired=self.fired, delivered=self.delivered)

@@ -44,9 +44,11 @@ def list_cases(
     return [CaseRecord.from_row(row) for row in conn.execute(query)]
 
 
-def case_events(conn: Connection, case_id: str) -> list[EventRecord]:
-    """A case's events, oldest first."""
+def case_events(conn: Connection, case_id: str, upto: int | None = None) -> list[EventRecord]:
+    """A case's events, oldest first; only those up to sequence number ``upto`` if given."""
     query = select(events).where(events.c.case_id == case_id).order_by(events.c.seq)
+    if upto is not None:
+        query = query.where(events.c.seq <= upto)
     return [EventRecord.from_row(row) for row in conn.execute(query)]
 
 

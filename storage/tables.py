@@ -96,7 +96,13 @@ class DeadlineRow(SQLModel, table=True):
 
 
 class OutboxRow(SQLModel, table=True):
-    """A mail to send, written in the transaction of the warning or escalation."""
+    """A mail to send, written in the transaction of the warning or escalation.
+
+    ``status`` is ``pending`` (due at ``next_attempt_at``), ``held`` (quiet hours until
+    ``held_until``), ``sending`` (claimed under ``lease_token`` until
+    ``next_attempt_at``), ``sent`` or ``dead`` (a dead letter, with the server's answer
+    in ``last_error``).
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
@@ -115,6 +121,10 @@ class OutboxRow(SQLModel, table=True):
     next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     last_error: str | None = Field(default=None, max_length=2000)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    lease_token: str | None = Field(default=None, max_length=32)
+    held_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    message_id: str | None = Field(default=None, max_length=250)
 
 
 cases_table = CaseRow.__table__  # type: ignore[attr-defined]

@@ -67,3 +67,13 @@ def race(count: int, target: Callable[..., None], *args: object) -> list[Any]:
         proc.join(timeout=60)
         assert proc.exitcode == 0
     return results
+
+
+def deliver_all(url: str, config_path: str, barrier: Barrier, actor: str, out: Queue[Any]) -> None:
+    """A delivering process: send what is due in small batches; report how many it sent."""
+    from scheduler.delivery import Deliverer
+    from workflow.config import load_settings
+
+    with Engine.open(url, config=load_settings(config_path)) as engine:
+        barrier.wait(timeout=60)
+        out.put(Deliverer(engine, batch=5).deliver_due().sent)

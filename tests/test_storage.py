@@ -44,7 +44,7 @@ def test_migration_is_idempotent(db_url: str) -> None:
     db = make_engine(db_url)
     upgrade(db)
     upgrade(db)
-    assert current_revision(db) == head_revision() == "0002"
+    assert current_revision(db) == head_revision() == "0003"
     db.dispose()
 
 
@@ -63,7 +63,7 @@ def test_two_processes_migrating_one_fresh_database(tmp_path: Path) -> None:
         proc.join(timeout=60)
         assert proc.exitcode == 0
     db: SAEngine = make_engine(url)
-    assert current_revision(db) == "0002"
+    assert current_revision(db) == head_revision()
     db.dispose()
 
 

@@ -15,9 +15,12 @@ import sys
 
 import click
 
+from scheduler.cli_mail import deliver_command
 from scheduler.cli_worker import worker_command
+from scheduler.demo import demo_command
 from storage import iso
 from workflow.cli_machines import machines_command
+from workflow.cli_outbox import outbox_group
 from workflow.cli_sla import overdue_rows, replan_command, sla_group, tick_command
 from workflow.cli_support import (
     database_options,
@@ -29,7 +32,6 @@ from workflow.cli_support import (
     table,
 )
 from workflow.clock import parse_instant
-from workflow.demo import demo_command
 from workflow.logs import configure_logging
 
 
@@ -304,6 +306,8 @@ main.add_command(tick_command)
 main.add_command(sla_group)
 main.add_command(replan_command)
 main.add_command(worker_command)
+main.add_command(deliver_command)
+main.add_command(outbox_group)
 main.add_command(demo_command)
 
 

@@ -47,6 +47,8 @@ from machines import COMPLAINT_V1
 from machines.calendars import china_holidays
 from machines.sla import DEFAULT_DOCUMENT, PolicyError, policy_from_document
 from workflow.errors import ConfigError
+from workflow.mail_render import MailWriter
+from workflow.mail_settings import MailSettings, check_address, mail_settings, positive_whole
 
 HOLIDAY_YEARS = range(2020, 2041)
 """The years whose Chinese public holidays a ``holidays = "CN"`` calendar lists."""
@@ -79,6 +81,7 @@ class Settings:
     max_data_bytes: int = 16_384
     future_skew: timedelta = field(default=timedelta(minutes=2))
     sla: Mapping[str, Any] = field(default_factory=lambda: DEFAULT_DOCUMENT)
+    mail: MailSettings = field(default_factory=MailSettings)
     source: str = "built-in defaults"
 
 
@@ -104,8 +107,14 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
         if section == "sla":
             settings = replace(settings, sla=_sla_document(body, source))
             continue
+        if section == "mail":
+            base = Path(source).parent if Path(source).is_file() else None
+            settings = replace(settings, mail=mail_settings(body, source, base))
+            continue
         if section not in known:
-            raise ConfigError(f"{source}: unknown section [{section}]; known: intake, limits, sla")
+            raise ConfigError(
+                f"{source}: unknown section [{section}]; known: intake, limits, sla, mail"
+            )
         if not isinstance(body, Mapping):
             raise ConfigError(f"{source}: [{section}] must be a table")
         for key, value in body.items():
@@ -114,7 +123,25 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
                 names = ", ".join(known[section])
                 raise ConfigError(f"{source}: unknown key {section}.{key}; known: {names}")
             settings = apply(settings, value, f"{source}: {section}.{key}")
+    _check_mail(settings, source)
     return settings
+
+
+def _check_mail(settings: Settings, source: str) -> None:
+    """Ladder recipients are addresses, quiet hours name calendars, templates render."""
+    for index, rung in enumerate(settings.sla.get("ladder", [])):
+        for branch, people in rung.get("recipients", {}).items():
+            for n, person in enumerate(people):
+                check_address(person, f"{source}: sla.ladder[{index}].recipients.{branch}[{n}]")
+    calendars = set(settings.sla.get("calendars", {})) | {"24x7"}
+    for level, name in settings.mail.quiet_hours.items():
+        if name not in calendars:
+            known = ", ".join(sorted(calendars))
+            raise ConfigError(
+                f"{source}: mail.quiet_hours.{level}: no calendar {name!r} in [sla.calendars]; "
+                f"known: {known}"
+            )
+    MailWriter(settings.mail).check()
 
 
 def _sla_document(body: Any, source: str) -> dict[str, Any]:
@@ -147,12 +174,6 @@ def _names(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _positive(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{where} must be a positive whole number, got {value!r}")
-    return value
-
-
 def _extend(current: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
     return current + tuple(name for name in extra if name not in current)
 
@@ -164,8 +185,10 @@ _INTAKE = {
     "default_machine": lambda s, v, w: replace(s, default_machine=_names([v], w)[0]),
 }
 _LIMITS = {
-    "max_note_chars": lambda s, v, w: replace(s, max_note_chars=_positive(v, w)),
-    "max_text_chars": lambda s, v, w: replace(s, max_text_chars=_positive(v, w)),
-    "max_data_bytes": lambda s, v, w: replace(s, max_data_bytes=_positive(v, w)),
-    "future_skew_s": lambda s, v, w: replace(s, future_skew=timedelta(seconds=_positive(v, w))),
+    "max_note_chars": lambda s, v, w: replace(s, max_note_chars=positive_whole(v, w)),
+    "max_text_chars": lambda s, v, w: replace(s, max_text_chars=positive_whole(v, w)),
+    "max_data_bytes": lambda s, v, w: replace(s, max_data_bytes=positive_whole(v, w)),
+    "future_skew_s": lambda s, v, w: replace(
+        s, future_skew=timedelta(seconds=positive_whole(v, w))
+    ),
 }

@@ -10,6 +10,7 @@
     │   ├── UnknownMachine           no machine of that name and version
     │   └── ConfigError              a configuration file that cannot be used
     ├── CaseNotFound                 no case with that id
+    ├── MailNotFound                 no outbox mail with that id
     ├── EventNotAllowed              the event has no transition from the case's state
     │   └── GuardFailed              it has one, but a condition of it failed
     └── ConcurrentUpdate             the case changed since it was read
@@ -66,6 +67,14 @@ class CaseNotFound(CaseworkError):
     def __init__(self, case_id: str) -> None:
         super().__init__(f"no case {case_id!r}; `casework list` shows the cases there are")
         self.case_id = case_id
+
+
+class MailNotFound(CaseworkError):
+    """There is no outbox mail with that id."""
+
+    def __init__(self, mail_id: int) -> None:
+        super().__init__(f"no outbox mail {mail_id}; `casework outbox` lists the mails there are")
+        self.mail_id = mail_id
 
 
 class EventNotAllowed(CaseworkError):

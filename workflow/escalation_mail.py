@@ -70,6 +70,7 @@ def outbox_row(
             "customer": case.customer,
             "summary": case.summary,
             "received_at": iso(case.received_at),
+            "version": case.version,
         },
         "next_attempt_at": now,
         "created_at": now,

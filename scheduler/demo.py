@@ -8,11 +8,15 @@ from pathlib import Path
 
 import click
 
+from scheduler.delivery import Deliverer
+from scheduler.smtp_sink import SmtpSink
 from storage import iso
 from workflow.cli_support import table
 from workflow.clock import FixedClock
+from workflow.config import Settings
 from workflow.engine import Engine
 from workflow.errors import GuardFailed
+from workflow.mail_settings import MailSettings
 
 
 def _say(text: str) -> None:
@@ -21,9 +25,20 @@ def _say(text: str) -> None:
 
 def run_demo(directory: Path, *, kept: bool = False) -> bool:
     """Walk one complaint through its steps on a database in ``directory``; verified?"""
+    with SmtpSink() as sink:
+        return _tour(directory, sink, kept=kept)
+
+
+def _tour(directory: Path, sink: SmtpSink, *, kept: bool) -> bool:
     url = f"sqlite:///{directory / 'demo.db'}"
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0) - timedelta(days=3))
-    with Engine.open(url, clock=clock) as engine:
+    mail = MailSettings(
+        url=sink.url,
+        sender="Casework <casework@example.com>",
+        agent_domain="example.com",
+        languages={"Shenzhen": "zh"},
+    )
+    with Engine.open(url, config=Settings(mail=mail), clock=clock) as engine:
         _say(f"A throwaway database: {url}")
         case = engine.open_case(
             customer="CUST-0042",
@@ -68,6 +83,12 @@ def run_demo(directory: Path, *, kept: bool = False) -> bool:
             f"in 24 hours, so case {ignored.id} climbed to escalation level "
             f"{late.escalation_level}; each level queued a mail to its supervisor."
         )
+        delivered = Deliverer(engine).deliver_due()
+        _say(
+            f"Delivery sends {delivered.sent} mail(s) to a local SMTP server ({sink.url}), "
+            "each once, with a Message-ID fixed by its deadline:"
+        )
+        _show_mails(sink)
         events = engine.history(case.id)
         click.echo()
         table(
@@ -91,6 +112,21 @@ def run_demo(directory: Path, *, kept: bool = False) -> bool:
         if kept:
             _say(f"Try: casework --db {url} history {case.id}")
         return report.ok
+
+
+def _show_mails(sink: SmtpSink) -> None:
+    for got in sink.received:
+        msg = got.message
+        click.echo(f"    To: {msg['To']}  Message-ID: {msg['Message-ID']}")
+        click.echo(f"    Subject: {msg['Subject']}")
+    last = sink.received[-1].message
+    body = last.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    click.echo()
+    for line in text.splitlines()[:12]:
+        click.echo(f"    | {line}")
+    click.echo("    | ...")
+    click.echo()
 
 
 @click.command("demo")

@@ -1,0 +1,59 @@
+"""``casework deliver``: send every due outbox mail once, then exit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import click
+
+from scheduler.delivery import Deliverer
+from scheduler.smtp_transport import SmtpTransport
+from workflow.cli_support import database_options, emit_json, engine_for, handle_errors, json_option
+from workflow.mail_settings import parse_url
+
+
+@click.command("deliver")
+@click.option(
+    "--smtp",
+    "smtp_url",
+    default=None,
+    metavar="URL",
+    help="smtp://host[:port] or smtps://host[:port] instead of the configured mail.url "
+    "(never a password: that comes from $CASEWORK_SMTP_PASSWORD or mail.password_file).",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Mails claimed at a time.",
+)
+@database_options
+@json_option
+@handle_errors
+def deliver_command(
+    smtp_url: str | None, batch: int, db_url: str | None, config_path: str | None, as_json: bool
+) -> None:
+    """Try every due outbox mail once, then exit.
+
+    A temporary failure (no connection, timeout, a 4xx answer) schedules the mail again
+    with exponential backoff; a permanent one (a 5xx answer, no address) makes it a dead
+    letter. Exit status 0 when every mail tried was sent, 1 when some failed.
+    """
+    with engine_for(db_url, config_path) as engine:
+        settings = engine.settings.mail
+        if smtp_url is not None:
+            settings = replace(settings, url=parse_url(smtp_url, "--smtp"))
+        report = Deliverer(engine, SmtpTransport(settings), batch=batch).deliver_due()
+    if as_json:
+        emit_json(report.as_json())
+    else:
+        click.echo(
+            f"{report.sent} mail(s) sent in {report.messages} message(s); "
+            f"{report.retried} to retry later; {report.dead} dead; "
+            f"{report.held} held for quiet hours"
+        )
+        for error in dict.fromkeys(report.errors):
+            click.echo(f"  failed: {error}", err=True)
+    if report.retried or report.dead:
+        raise SystemExit(1)

@@ -1,0 +1,181 @@
+"""Delivering the outbox: claim due mails, send them over SMTP, record each outcome.
+
+One run (:meth:`Deliverer.deliver_due`) claims batches of the mails due when it
+started, so each mail is tried at most once per run. Mails are written and sent one
+by one over a reused session (``per_connection`` at most); each outcome is stored
+right after the server's answer. A mail is marked sent only after the server accepted
+it: a crash in between leaves it claimed, its lease runs out, and a later run sends it
+again with the same ``Message-ID``. A run stops sending when half of its lease has
+passed and gives the rest back, so a slow server can never let the lease lapse while
+a mail is still on its way.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from scheduler.smtp_transport import SmtpFailure, SmtpSession, SmtpTransport
+from storage.outbox_store import OutboxMail
+from workflow import Engine
+from workflow.logs import library_logger
+from workflow.mail_render import RenderedMail, Undeliverable
+from workflow.outbox import Claim, Outbox
+
+
+@dataclass
+class DeliveryReport:
+    """What one run did: mails sent (in how many messages), retried, dead, held."""
+
+    sent: int = 0
+    messages: int = 0
+    retried: int = 0
+    dead: int = 0
+    held: int = 0
+    released: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: DeliveryReport) -> None:
+        """Add another run's figures to these."""
+        for name in ("sent", "messages", "retried", "dead", "held", "released"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready figures."""
+        return {
+            "sent": self.sent,
+            "messages": self.messages,
+            "retried": self.retried,
+            "dead": self.dead,
+            "held": self.held,
+            "released": self.released,
+            "errors": self.errors[:20],
+        }
+
+
+def _groups(mails: Sequence[OutboxMail]) -> list[list[OutboxMail]]:
+    """Each mail alone, but mails released from quiet hours together per recipient list."""
+    groups: list[list[OutboxMail]] = []
+    digests: dict[tuple[tuple[str, ...], str], list[OutboxMail]] = {}
+    for mail in mails:
+        if mail.held_until is None:
+            groups.append([mail])
+        else:
+            key = (mail.recipients, str(mail.body.get("branch")))
+            if key not in digests:
+                digests[key] = []
+                groups.append(digests[key])
+            digests[key].append(mail)
+    return groups
+
+
+class Deliverer:
+    """Sends the outbox of one engine through one SMTP transport."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        transport: SmtpTransport | None = None,
+        *,
+        batch: int = 100,
+        outbox: Outbox | None = None,
+        logger: Any = None,
+    ) -> None:
+        self.engine = engine
+        self.outbox = outbox or Outbox(engine)
+        self.transport = transport or SmtpTransport(engine.settings.mail)
+        self.batch = batch
+        self._log = logger if logger is not None else library_logger()
+
+    def deliver_due(self, due_by: datetime | None = None) -> DeliveryReport:
+        """Try every mail due by ``due_by`` (default: now) once; what happened."""
+        due_by = due_by or self.engine.clock.now()
+        token = secrets.token_hex(16)
+        report = DeliveryReport()
+        while True:
+            claim = self.outbox.claim(token, limit=self.batch, due_by=due_by)
+            report.held += claim.held
+            if not claim.mails:
+                if claim.held:
+                    continue
+                break
+            if not self._send(claim, report):
+                break
+        return report
+
+    def _send(self, claim: Claim, report: DeliveryReport) -> bool:
+        """Send one claim's mails; ``False`` if the lease ran short and the rest went back."""
+        budget = time.monotonic() + self.outbox.settings.lease_s / 2
+        groups = _groups(claim.mails)
+        session: SmtpSession | None = None
+        try:
+            for index, group in enumerate(groups):
+                if time.monotonic() > budget:
+                    rest = [mail for g in groups[index:] for mail in g]
+                    report.released += self.outbox.release(rest, claim.token)
+                    return False
+                try:
+                    mail = self._write(group)
+                except Undeliverable as err:
+                    self._failed(group, claim.token, str(err), True, report)
+                    continue
+                if session is None:
+                    try:
+                        session = self.transport.open()
+                    except SmtpFailure as err:
+                        rest = [m for g in groups[index:] for m in g]
+                        self._failed(rest, claim.token, err.text, err.permanent, report)
+                        return True
+                try:
+                    message = self.outbox.writer.message(mail, self.engine.clock.now())
+                    refused = session.send(message, mail.to)
+                except SmtpFailure as err:
+                    self._failed(group, claim.token, err.text, err.permanent, report)
+                    if err.broken:
+                        session.close()
+                        session = None
+                    continue
+                note = "; ".join(f"refused {a}: {t}" for a, t in refused.items()) or None
+                report.sent += self.outbox.sent(group, claim.token, mail.message_id, note)
+                report.messages += 1
+                self._log.info(
+                    "mail_sent", message_id=mail.message_id, mails=len(group), to=list(mail.to)
+                )
+                if session.sent >= self.outbox.settings.per_connection:
+                    session.close()
+                    session = None
+        finally:
+            if session is not None:
+                session.close()
+        return True
+
+    def _write(self, group: Sequence[OutboxMail]) -> RenderedMail:
+        writer = self.outbox.writer
+        if len(group) > 1:
+            return writer.digest(group)
+        return writer.notice(group[0], self.outbox.history_before(group[0]))
+
+    def _failed(
+        self,
+        group: Sequence[OutboxMail],
+        token: str,
+        error: str,
+        permanent: bool,
+        report: DeliveryReport,
+    ) -> None:
+        retried, dead = self.outbox.failed(group, token, error, permanent=permanent)
+        report.retried += retried
+        report.dead += dead
+        report.errors.append(error)
+        self._log.warning(
+            "mail_failed",
+            mails=[m.id for m in group],
+            error=error,
+            dead=dead,
+            retried=retried,
+        )

@@ -1,0 +1,241 @@
+"""The outbox's delivery side: claiming mails under a lease and recording each outcome.
+
+A claim moves due rows to ``sending`` with a fresh lease token and sets
+``next_attempt_at`` to when the lease runs out, so one index range on
+``(status, next_attempt_at)`` finds both due mails and abandoned claims. Every outcome
+is written ``WHERE lease_token = :token``: a sender whose lease was taken over cannot
+overwrite the new holder's record. On PostgreSQL the claim skips rows another claim
+has locked; on SQLite the write lock taken at ``BEGIN IMMEDIATE`` serialises claims.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from storage.tables import outbox_table as outbox
+
+STATUSES = ("pending", "held", "sending", "sent", "dead")
+"""Every status an outbox mail can have."""
+
+DUE_STATUSES = ("pending", "held", "sending")
+"""Statuses a claim takes once ``next_attempt_at`` has passed."""
+
+
+@dataclass(frozen=True)
+class OutboxMail:
+    """One outbox row as read."""
+
+    id: int
+    dedupe_key: str
+    case_id: str
+    kind: str
+    level: int
+    recipients: tuple[str, ...]
+    subject: str
+    body: Mapping[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    held_until: datetime | None
+    sent_at: datetime | None
+    message_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> OutboxMail:
+        """Build from a row of the ``outbox`` table."""
+        values = row._mapping
+        return cls(
+            **{name: values[name] for name in _FIELDS},
+            recipients=tuple(values["recipients"]),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready fields (times as ISO 8601 strings)."""
+        out: dict[str, Any] = {}
+        for name in (*_FIELDS, "recipients"):
+            value = getattr(self, name)
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
+        out["recipients"] = list(self.recipients)
+        return out
+
+
+_FIELDS = (
+    "id",
+    "dedupe_key",
+    "case_id",
+    "kind",
+    "level",
+    "subject",
+    "body",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "created_at",
+    "held_until",
+    "sent_at",
+    "message_id",
+)
+
+
+def claim_mails(
+    conn: Connection,
+    *,
+    due_by: datetime,
+    lease_until: datetime,
+    token: str,
+    limit: int,
+    skip_locked: bool,
+) -> list[OutboxMail]:
+    """Claim up to ``limit`` mails due by ``due_by`` (oldest first) for ``token``.
+
+    The claim lasts until ``lease_until``; a claim whose lease ran out is due again.
+    """
+    due = (
+        select(outbox.c.id)
+        .where(outbox.c.status.in_(DUE_STATUSES), outbox.c.next_attempt_at <= due_by)
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    claim = (
+        update(outbox)
+        .where(outbox.c.id.in_(due.scalar_subquery()))
+        .values(
+            status="sending",
+            lease_token=token,
+            next_attempt_at=lease_until,
+            attempts=outbox.c.attempts + 1,
+        )
+        .returning(*outbox.c)
+    )
+    mails = [OutboxMail.from_row(row) for row in conn.execute(claim)]
+    return sorted(mails, key=lambda m: m.id)
+
+
+def _leased(mail_id: int, token: str) -> Any:
+    return update(outbox).where(
+        outbox.c.id == mail_id, outbox.c.lease_token == token, outbox.c.status == "sending"
+    )
+
+
+def release_mails(
+    conn: Connection, mail_ids: Sequence[int], token: str, *, at: datetime, hold: bool
+) -> int:
+    """Give claimed mails back unsent, due at ``at``; the claim counts as no attempt.
+
+    ``hold`` marks them held for quiet hours (and later sent as a digest where several
+    wait for the same recipients).
+    """
+    values: dict[str, Any] = {
+        "status": "held" if hold else "pending",
+        "next_attempt_at": at,
+        "lease_token": None,
+        "attempts": outbox.c.attempts - 1,
+    }
+    if hold:
+        values["held_until"] = at
+    done = 0
+    for mail_id in mail_ids:
+        done += conn.execute(_leased(mail_id, token).values(**values)).rowcount
+    return done
+
+
+def mark_sent(
+    conn: Connection,
+    mail_ids: Sequence[int],
+    token: str,
+    *,
+    at: datetime,
+    message_id: str,
+    note: str | None = None,
+) -> int:
+    """Record that the server accepted these mails; how many were still held by ``token``."""
+    done = 0
+    for mail_id in mail_ids:
+        result = conn.execute(
+            _leased(mail_id, token).values(
+                status="sent", sent_at=at, message_id=message_id, lease_token=None, last_error=note
+            )
+        )
+        done += result.rowcount
+    return done
+
+
+def retry_later(
+    conn: Connection, mail_ids: Sequence[int], token: str, *, at: datetime, error: str
+) -> int:
+    """A temporary failure: try these mails again at ``at``."""
+    done = 0
+    for mail_id in mail_ids:
+        result = conn.execute(
+            _leased(mail_id, token).values(
+                status="pending", next_attempt_at=at, lease_token=None, last_error=error[:2000]
+            )
+        )
+        done += result.rowcount
+    return done
+
+
+def bury(conn: Connection, mail_ids: Sequence[int], token: str, *, error: str) -> int:
+    """A permanent failure: these mails become dead letters with the server's answer."""
+    done = 0
+    for mail_id in mail_ids:
+        result = conn.execute(
+            _leased(mail_id, token).values(status="dead", lease_token=None, last_error=error[:2000])
+        )
+        done += result.rowcount
+    return done
+
+
+def requeue(conn: Connection, mail_id: int, now: datetime) -> OutboxMail | None:
+    """Send a dead letter again from now, attempts counted afresh; ``None`` if not dead."""
+    row = conn.execute(
+        update(outbox)
+        .where(outbox.c.id == mail_id, outbox.c.status == "dead")
+        .values(status="pending", next_attempt_at=now, attempts=0, held_until=None)
+        .returning(*outbox.c)
+    ).first()
+    return None if row is None else OutboxMail.from_row(row)
+
+
+def load_mail(conn: Connection, mail_id: int) -> OutboxMail | None:
+    """One mail by id, or ``None``."""
+    row = conn.execute(select(outbox).where(outbox.c.id == mail_id)).first()
+    return None if row is None else OutboxMail.from_row(row)
+
+
+def list_mails(
+    conn: Connection, *, status: str | None = None, limit: int | None = None
+) -> list[OutboxMail]:
+    """Mails by id, optionally of one status."""
+    query = select(outbox).order_by(outbox.c.id)
+    if status is not None:
+        query = query.where(outbox.c.status == status)
+    if limit is not None:
+        query = query.limit(limit)
+    return [OutboxMail.from_row(row) for row in conn.execute(query)]
+
+
+def count_by_status(conn: Connection) -> dict[str, int]:
+    """How many mails have each status (every status listed, zero included)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
+    for status, count in conn.execute(query):
+        counts[status] = count
+    return counts
+
+
+def next_attempt(conn: Connection) -> datetime | None:
+    """The earliest time a mail falls due (or a claim's lease runs out), if any."""
+    query = select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status.in_(DUE_STATUSES))
+    value: datetime | None = conn.execute(query).scalar()
+    return value

@@ -1,0 +1,108 @@
+"""A real SMTP server on loopback (aiosmtpd) whose answers a test can script."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import threading
+import time
+from collections import Counter
+from email import policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from scheduler.smtp_sink import free_port
+
+
+class Script:
+    """What the server answers: queued DATA answers, refused recipients, a delay."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.received: list[tuple[tuple[str, ...], EmailMessage, bytes]] = []
+        self.data_answers: list[str] = []
+        self.refused: dict[str, str] = {}
+        self.delay_s = 0.0
+
+    async def handle_RCPT(
+        self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
+    ) -> str:
+        answer = self.refused.get(address)
+        if answer is not None:
+            return answer
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        with self.lock:
+            if self.data_answers:
+                return self.data_answers.pop(0)
+            raw = envelope.original_content
+            message = email.message_from_bytes(raw, policy=policy.default)
+            self.received.append((tuple(envelope.rcpt_tos), message, raw))
+        return "250 2.0.0 queued"
+
+    def message_ids(self) -> Counter[str]:
+        """How often each Message-ID arrived."""
+        with self.lock:
+            return Counter(str(m["Message-ID"]) for _, m, _ in self.received)
+
+    def wait_for(self, count: int, timeout_s: float = 30.0) -> bool:
+        """Whether ``count`` mails arrived within ``timeout_s``."""
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            with self.lock:
+                if len(self.received) >= count:
+                    return True
+            time.sleep(0.02)
+        return False
+
+
+class _Passwords:
+    def __init__(self, users: dict[str, str]) -> None:
+        self.users = users
+
+    def __call__(
+        self, _server: Any, _session: Any, _envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(data, LoginPassword)
+            and self.users.get(data.login.decode()) == data.password.decode()
+        )
+        return AuthResult(success=ok, handled=False)
+
+
+class TestServer:
+    """An aiosmtpd server on a fixed loopback port that can be stopped and started again."""
+
+    __test__ = False
+
+    def __init__(self, users: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.script = Script()
+        self.users = users
+        self._controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        """``smtp://127.0.0.1:port``."""
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Listen on the port."""
+        extra: dict[str, Any] = {}
+        if self.users is not None:
+            extra = {"authenticator": _Passwords(self.users), "auth_require_tls": False}
+        self._controller = Controller(self.script, hostname="127.0.0.1", port=self.port, **extra)
+        self._controller.start()
+
+    def stop(self) -> None:
+        """Stop listening (connections are refused until :meth:`start`)."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None

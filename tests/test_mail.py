@@ -1,0 +1,484 @@
+"""Escalation mails delivered over a real SMTP server on loopback, on both databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from machines.sla import DEFAULT_DOCUMENT
+from scheduler.delivery import Deliverer
+from tests import racers
+from tests.conftest import START
+from tests.mail_server import TestServer
+from tests.support import open_sample
+from workflow import Engine, FixedClock
+from workflow.cli import main
+from workflow.config import Settings, settings_from_mapping
+from workflow.errors import ConfigError
+from workflow.mail_render import message_id
+from workflow.outbox import Outbox
+
+SUPERVISOR = "store-supervisor@casework.invalid"
+
+
+@pytest.fixture
+def server() -> Iterator[TestServer]:
+    """A scripted SMTP server on loopback, running."""
+    smtp = TestServer()
+    smtp.start()
+    yield smtp
+    smtp.stop()
+
+
+def _settings(server: TestServer, **mail: Any) -> Settings:
+    table = {
+        "url": server.url,
+        "sender": "Casework <casework@example.com>",
+        "agent_domain": "example.com",
+        "backoff_s": 60,
+        "max_attempts": 3,
+        "languages": {"Shenzhen": "zh"},
+        **mail,
+    }
+    return settings_from_mapping({"mail": table}, "test")
+
+
+@pytest.fixture
+def mail_engine(db_url: str, clock: FixedClock, server: TestServer) -> Iterator[Engine]:
+    """An engine whose mail goes to the test server."""
+    with Engine.open(db_url, clock=clock, config=_settings(server)) as engine:
+        yield engine
+
+
+def _breach(engine: Engine, clock: FixedClock, cases: int = 1, **overrides: Any) -> list[str]:
+    """Open cases and let 24 hours pass: a warning and a level-1 escalation each."""
+    ids = [open_sample(engine, **overrides) for _ in range(cases)]
+    clock.advance(timedelta(hours=24))
+    engine.process_due()
+    return ids
+
+
+def _statuses(engine: Engine) -> dict[str, int]:
+    return {k: v for k, v in Outbox(engine).counts().items() if v}
+
+
+def test_a_warning_and_an_escalation_carry_what_a_supervisor_needs(
+    mail_engine: Engine, clock: FixedClock, server: TestServer
+) -> None:
+    """Recipients, subject, both bodies, history and a Message-ID fixed by the dedupe key."""
+    [case_id] = _breach(mail_engine, clock)
+    mail_engine.fire(case_id, "note", actor="li.na", note="after the breach")
+    report = Deliverer(mail_engine).deliver_due()
+    assert (report.sent, report.messages, report.dead, report.retried) == (2, 2, 0, 0)
+    by_to = {to: msg for to, msg, _ in server.script.received}
+    assert set(by_to) == {("li.na@example.com",), (SUPERVISOR,)}
+
+    warning = by_to[("li.na@example.com",)]
+    assert warning["Subject"].startswith(f"[casework] Warning: case {case_id} first_response")
+    assert warning["Message-ID"] == message_id([f"{case_id}:first_response:1:0"], "example.com")
+    escalation = by_to[(SUPERVISOR,)]
+    subject = escalation["Subject"]
+    assert f"Level 1 (store supervisor): case {case_id}" in subject
+    assert "overdue by 0h 00m" in subject  # processed the moment it fell due
+    assert "Guangzhou" in subject
+    assert "service_delayed" in subject
+    assert escalation["From"] == "Casework <casework@example.com>"
+    assert escalation["Auto-Submitted"] == "auto-generated"
+    text = escalation.get_body(("plain",)).get_content()
+    html = escalation.get_body(("html",)).get_content()
+    for needed in ("li.na", "Guangzhou", "phone", "CUST-1", "Nobody came.", "sla_warning"):
+        assert needed in text
+        assert needed in html
+    assert "after the breach" not in text  # the history as it was at the breach
+    mails = Outbox(mail_engine).list(status="sent")
+    assert {m.message_id for m in mails} == {
+        str(m["Message-ID"]) for _, m, _ in server.script.received
+    }
+
+
+def test_chinese_mails_for_a_chinese_branch_are_encoded(
+    mail_engine: Engine, clock: FixedClock, server: TestServer
+) -> None:
+    """A Chinese subject is RFC 2047 encoded on the wire and reads back intact."""
+    _breach(mail_engine, clock, branch="Shenzhen", summary="师傅没有按约定时间上门")
+    Deliverer(mail_engine).deliver_due()
+    escalation = next(m for to, m, _ in server.script.received if to == (SUPERVISOR,))
+    raw = next(r for to, _, r in server.script.received if to == (SUPERVISOR,))
+    assert "1 级升级" in escalation["Subject"]
+    assert "师傅没有按约定时间上门" in escalation["Subject"]
+    assert raw.isascii()  # 8-bit text only inside encoded words and transfer-encoded bodies
+    assert "投诉内容" in escalation.get_body(("plain",)).get_content()
+    assert escalation["Content-Language"] == "zh"
+
+
+def test_case_text_can_never_inject_a_header(
+    mail_engine: Engine, clock: FixedClock, server: TestServer
+) -> None:
+    """A summary with CR/LF and header-like lines stays inside the body; HTML is escaped."""
+    summary = "Broken\r\nBcc: thief@evil.example\r\nSubject: free money\n<script>x</script>"
+    _breach(mail_engine, clock, summary=summary, customer="Mallory Bcc: thief@evil.example")
+    Deliverer(mail_engine).deliver_due()
+    for recipients, message, raw in server.script.received:
+        assert "thief@evil.example" not in recipients
+        assert message["Bcc"] is None
+        assert len(message.get_all("Subject")) == 1
+        assert "\n" not in message["Subject"]
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        assert b"\r\nBcc:" not in head
+        assert b"<script>" not in message.get_body(("html",)).get_content().encode()
+
+
+def test_server_down_then_up_delivers_each_mail_exactly_once(
+    mail_engine: Engine, clock: FixedClock, server: TestServer
+) -> None:
+    """Connection refused: retried with backoff; once the server is back, one copy each."""
+    _breach(mail_engine, clock, cases=3)
+    server.stop()
+    report = Deliverer(mail_engine).deliver_due()
+    assert (report.sent, report.retried) == (0, 6)
+    pending = Outbox(mail_engine).list(status="pending")
+    assert all(m.attempts == 1 and "cannot reach" in (m.last_error or "") for m in pending)
+    assert all(
+        clock.now() + timedelta(seconds=30)
+        <= m.next_attempt_at
+        <= clock.now() + timedelta(seconds=60)
+        for m in pending
+    )
+    assert Deliverer(mail_engine).deliver_due().sent == 0  # not due again yet
+    server.start()
+    clock.advance(timedelta(minutes=1))
+    assert Deliverer(mail_engine).deliver_due().sent == 6
+    clock.advance(timedelta(hours=1))
+    assert Deliverer(mail_engine).deliver_due().sent == 0
+    ids = server.script.message_ids()
+    assert len(ids) == 6
+    assert set(ids.values()) == {1}
+    assert _statuses(mail_engine) == {"sent": 6}
+
+
+def test_a_4xx_answer_is_retried_and_then_succeeds(
+    mail_engine: Engine, clock: FixedClock, server: TestServer
+) -> None:
+    """451 is temporary: the mail waits for its backoff and goes out next time."""
+    _breach(mail_engine, clock)
+    server.script.data_answers.append("451 4.3.0 mailbox busy, try later")
+    report = Deliverer(mail_engine).deliver_due()
+    assert (report.sent, report.retried) == (1, 1)
+    [waiting] = Outbox(mail_engine).list(status="pending")
+    assert waiting.last_error == "451 4.3.0 mailbox busy, try later"
+    clock.advance(timedelta(minutes=1))
+    assert Deliverer(mail_engine).deliver_due().sent == 1
+    assert len(server.script.received) == 2
+    sent = Outbox(mail_engine).list(status="sent")
+    assert {m.attempts for m in sent} == {1, 2}
+
+
+def test_a_5xx_answer_makes_a_dead_letter_that_can_be_retried(
+    mail_engine: Engine, clock: FixedClock, server: TestServer
+) -> None:
+    """554 is permanent: dead with the server's answer; `outbox retry` queues it again."""
+    _breach(mail_engine, clock)
+    server.script.data_answers.append("554 5.6.0 message refused")
+    report = Deliverer(mail_engine).deliver_due()
+    assert (report.sent, report.dead) == (1, 1)
+    [dead] = Outbox(mail_engine).list(status="dead")
+    assert dead.last_error == "554 5.6.0 message refused"
+    clock.advance(timedelta(days=1))
+    assert Deliverer(mail_engine).deliver_due().sent == 0  # a dead letter stays dead
+    again = Outbox(mail_engine).retry(dead.id)
+    assert (again.status, again.attempts) == ("pending", 0)
+    assert Deliverer(mail_engine).deliver_due().sent == 1
+    assert _statuses(mail_engine) == {"sent": 2}
+
+
+def test_an_invalid_recipient_is_dead_and_a_partly_refused_mail_is_sent(
+    db_url: str, clock: FixedClock, server: TestServer
+) -> None:
+    """550 at RCPT for the only recipient: dead. For one of two: sent, the refusal noted."""
+    ladder = [
+        {
+            **DEFAULT_DOCUMENT["ladder"][0],
+            "recipients": {"*": ["a@example.com", "gone@example.com"]},
+        },
+        {**DEFAULT_DOCUMENT["ladder"][1], "recipients": {"*": ["gone@example.com"]}},
+    ]
+    mail = {"url": server.url, "agent_domain": "example.com"}
+    settings = settings_from_mapping(
+        {"sla": {**DEFAULT_DOCUMENT, "ladder": ladder}, "mail": mail}, "t"
+    )
+    server.script.refused["gone@example.com"] = "550 5.1.1 no such mailbox"
+    with Engine.open(db_url, clock=clock, config=settings) as engine:
+        open_sample(engine)
+        clock.advance(timedelta(hours=28))
+        engine.process_due()
+        Deliverer(engine).deliver_due()
+        by_level = {m.level: m for m in Outbox(engine).list()}
+    assert by_level[2].status == "dead"
+    assert "550 5.1.1 no such mailbox" in (by_level[2].last_error or "")
+    assert by_level[1].status == "sent"
+    assert "refused gone@example.com: 550" in (by_level[1].last_error or "")
+
+
+def test_temporary_failures_give_up_after_the_configured_attempts(
+    mail_engine: Engine, clock: FixedClock, server: TestServer
+) -> None:
+    """The backoff doubles (with jitter); after max_attempts the mail is a dead letter."""
+    _breach(mail_engine, clock)
+    server.stop()
+    waits = []
+    for _ in range(3):
+        before = clock.now()
+        Deliverer(mail_engine).deliver_due()
+        pending = Outbox(mail_engine).list(status="pending")
+        if pending:
+            waits.append(min(m.next_attempt_at for m in pending) - before)
+        clock.advance(timedelta(hours=1))
+    assert timedelta(seconds=30) <= waits[0] <= timedelta(seconds=60)
+    assert timedelta(seconds=60) <= waits[1] <= timedelta(seconds=120)
+    dead = Outbox(mail_engine).list(status="dead")
+    assert len(dead) == 2
+    assert all((m.last_error or "").startswith("gave up after 3 attempts") for m in dead)
+
+
+def test_an_agent_without_an_address_is_a_dead_letter(
+    db_url: str, clock: FixedClock, server: TestServer
+) -> None:
+    """With no agent map nor domain, a warning to an agent id cannot be sent: it says why."""
+    settings = settings_from_mapping({"mail": {"url": server.url}}, "test")
+    with Engine.open(db_url, clock=clock, config=settings) as engine:
+        _breach(engine, clock)
+        Deliverer(engine).deliver_due()
+        [dead] = Outbox(engine).list(status="dead")
+    assert dead.kind == "warning"
+    assert "no mail address for 'li.na'" in (dead.last_error or "")
+
+
+def test_login_uses_the_password_from_the_environment(
+    db_url: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AUTH with the user of the settings and the password of the environment."""
+    smtp = TestServer(users={"casework": "s3cret"})
+    smtp.start()
+    try:
+        settings = _settings(smtp, username="casework", password_env="TEST_SMTP_PASSWORD")  # noqa: S106
+        with Engine.open(db_url, clock=clock, config=settings) as engine:
+            _breach(engine, clock)
+            monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
+            report = Deliverer(engine).deliver_due()
+            assert report.retried == 2
+            assert "authentication failed: 535" in report.errors[0]
+            monkeypatch.setenv("TEST_SMTP_PASSWORD", "s3cret")
+            clock.advance(timedelta(minutes=5))
+            assert Deliverer(engine).deliver_due().sent == 2
+    finally:
+        smtp.stop()
+
+
+def test_quiet_hours_hold_mails_and_send_a_digest_when_the_office_opens(
+    db_url: str, server: TestServer
+) -> None:
+    """Level 1 waits for the office: three escalations become one digest on Monday."""
+    office = {
+        "timezone": "Asia/Shanghai",
+        **{d: ["09:00-18:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+    }
+    config = {
+        "sla": {**DEFAULT_DOCUMENT, "calendars": {"office": office}},
+        "mail": {"url": server.url, "agent_domain": "example.com", "quiet_hours": {"1": "office"}},
+    }
+    clock = FixedClock(START - timedelta(days=2, hours=13))  # Friday 20:00 in Shanghai
+    with Engine.open(db_url, clock=clock, config=settings_from_mapping(config, "test")) as engine:
+        _breach(engine, clock, cases=3)  # Saturday 20:00
+        report = Deliverer(engine).deliver_due()
+        assert (report.sent, report.held) == (3, 3)  # the warnings are not held
+        held = Outbox(engine).list(status="held")
+        assert {m.next_attempt_at for m in held} == {START}  # Monday 09:00 in Shanghai
+        clock.advance(START - clock.now() - timedelta(minutes=1))
+        assert Deliverer(engine).deliver_due().sent == 0
+        clock.advance(timedelta(minutes=1))
+        report = Deliverer(engine).deliver_due()
+        assert (report.sent, report.messages) == (3, 1)
+        sent = Outbox(engine).list(status="sent")
+    digest = server.script.received[-1][1]
+    assert server.script.received[-1][0] == (SUPERVISOR,)
+    assert digest["Subject"].startswith("[casework] 3 notices held during quiet hours")
+    keys = [m.dedupe_key for m in held]
+    assert digest["Message-ID"] == message_id(["digest", *keys], "localhost")
+    assert {m.message_id for m in sent if m.level == 1} == {digest["Message-ID"]}
+
+
+def test_two_delivering_processes_never_send_a_mail_twice(
+    db_url: str, tmp_path: Path, server: TestServer
+) -> None:
+    """Two processes claim from one outbox at once: every mail arrives exactly once."""
+    config = tmp_path / "casework.toml"
+    config.write_text(f'[mail]\nurl = "{server.url}"\nagent_domain = "example.com"\n')
+    clock = FixedClock(datetime.now(UTC) - timedelta(days=2))
+    with Engine.open(db_url, clock=clock) as engine:
+        _breach(engine, clock, cases=30)
+    sent = racers.race(2, racers.deliver_all, db_url, str(config))
+    assert sum(sent) == 60
+    ids = server.script.message_ids()
+    assert len(ids) == 60
+    assert set(ids.values()) == {1}
+
+
+def test_a_worker_killed_mid_batch_loses_no_mail(
+    db_url: str, tmp_path: Path, server: TestServer
+) -> None:
+    """SIGKILL while sending: after the lease, the rest goes out; a resend keeps its id."""
+    config = tmp_path / "casework.toml"
+    config.write_text(
+        f'[mail]\nurl = "{server.url}"\nagent_domain = "example.com"\nlease_s = 300\n'
+    )
+    clock = FixedClock(datetime.now(UTC) - timedelta(days=2))
+    with Engine.open(db_url, clock=clock) as engine:
+        _breach(engine, clock, cases=20)
+    server.script.delay_s = 0.05
+    env = {**os.environ, "CASEWORK_DATABASE_URL": db_url, "CASEWORK_CONFIG": str(config)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workflow.cli", "worker", "--poll", "0.2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert server.script.wait_for(5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    server.script.delay_s = 0
+    later = FixedClock(datetime.now(UTC) + timedelta(seconds=310))
+    settings = settings_from_mapping(
+        {"mail": {"url": server.url, "agent_domain": "example.com"}}, "t"
+    )
+    with Engine.open(db_url, clock=later, config=settings) as engine:
+        Deliverer(engine).deliver_due()
+        mails = Outbox(engine).list()
+    assert {m.status for m in mails} == {"sent"}
+    ids = server.script.message_ids()
+    assert set(ids) == {m.message_id for m in mails}
+    assert sum(n - 1 for n in ids.values()) <= 1  # at most the mail in flight came twice
+
+
+def test_the_worker_delivers_what_its_deadlines_queue(db_url: str, server: TestServer) -> None:
+    """The running worker fires a breach and mails it without another command."""
+    from scheduler import Worker
+
+    clock = {"runs_in": ["received"], "within_s": 1, "warn_at": None}
+    sla = {**DEFAULT_DOCUMENT, "clocks": {"first_response": clock}}
+    settings = settings_from_mapping(
+        {"sla": sla, "mail": {"url": server.url, "agent_domain": "example.com"}}, "test"
+    )
+    with Engine.open(db_url, config=settings) as engine:
+        open_sample(engine, received_at=datetime.now(UTC) - timedelta(seconds=2))
+        worker = Worker(engine, poll_s=5.0, deliverer=Deliverer(engine))
+        worker.start()
+        try:
+            arrived = server.script.wait_for(1)
+        finally:
+            worker.stop()
+    assert arrived
+    assert server.script.received[0][0] == (SUPERVISOR,)
+
+
+@pytest.mark.parametrize(
+    ("mail", "error"),
+    [
+        ({"sender": "not an address"}, "mail.sender: not a valid mail address"),
+        ({"agents": {"li.na": "li.na@exa mple.com"}}, "mail.agents.li.na: not a valid"),
+        ({"url": "smtp://user:pw@host"}, "mail.url: no password in the URL"),
+        ({"url": "http://host"}, "mail.url must be smtp://"),
+        ({"language": "fr"}, "mail.language must be one of en, zh"),
+        ({"quiet_hours": {"1": "night"}}, "mail.quiet_hours.1: no calendar 'night'"),
+        ({"timezone": "Mars/Base"}, "mail.timezone: unknown time zone"),
+        ({"max_attempts": 0}, "mail.max_attempts must be a positive whole number"),
+    ],
+)
+def test_bad_mail_settings_are_refused_at_load_with_their_key(
+    mail: dict[str, Any], error: str
+) -> None:
+    """Each mistake names the key that holds it."""
+    with pytest.raises(ConfigError, match=error.replace("(", r"\(")):
+        settings_from_mapping({"mail": mail}, "casework.toml")
+
+
+def test_an_invalid_ladder_recipient_is_refused_at_load() -> None:
+    """A ladder address with a line break is refused with its key."""
+    bad = {"*": ["ok@example.com"], "Guangzhou": ["boss@example.com\r\nBcc: x@y"]}
+    ladder = [{**DEFAULT_DOCUMENT["ladder"][0], "recipients": bad}]
+    with pytest.raises(ConfigError, match=r"sla\.ladder\[0\]\.recipients\.Guangzhou\[0\]"):
+        settings_from_mapping({"sla": {**DEFAULT_DOCUMENT, "ladder": ladder}}, "casework.toml")
+
+
+@pytest.mark.parametrize(
+    ("template", "error"),
+    [
+        ("{% if %}", "en/notice.subject"),
+        ("{{ case.no_such_field }}", "no_such_field"),
+    ],
+)
+def test_a_template_error_is_caught_at_load(tmp_path: Path, template: str, error: str) -> None:
+    """An override template that does not compile or names an unknown field stops the load."""
+    folder = tmp_path / "mail-templates" / "en"
+    folder.mkdir(parents=True)
+    (folder / "notice.subject").write_text(template)
+    config = tmp_path / "casework.toml"
+    config.write_text('[mail]\ntemplates = "mail-templates"\n')
+    from workflow.config import load_settings
+
+    with pytest.raises(ConfigError, match=error):
+        load_settings(config)
+
+
+def test_deliver_and_outbox_commands(db_url: str, tmp_path: Path, server: TestServer) -> None:
+    """`deliver` reports and exits 1 on failures; `outbox` lists; `outbox retry` re-queues."""
+    config = tmp_path / "casework.toml"
+    config.write_text(f'[mail]\nurl = "{server.url}"\nagent_domain = "example.com"\n')
+    clock = FixedClock(datetime.now(UTC) - timedelta(days=2))
+    with Engine.open(db_url, clock=clock) as engine:
+        _breach(engine, clock)
+    base = ["--db", db_url, "--config", str(config)]
+    runner = CliRunner()
+    server.script.data_answers.append("550 5.7.1 refused by policy")
+    result = runner.invoke(main, [*base, "deliver"])
+    assert result.exit_code == 1, result.output
+    assert "1 mail(s) sent in 1 message(s); 0 to retry later; 1 dead" in result.output
+    listed = runner.invoke(main, [*base, "outbox", "--status", "dead", "--json"])
+    [dead] = json.loads(listed.output)["mails"]
+    assert dead["last_error"] == "550 5.7.1 refused by policy"
+    table = runner.invoke(main, [*base, "outbox"])
+    assert "550 5.7.1 refused by policy" in table.output
+    assert "sent" in table.output
+    again = runner.invoke(main, [*base, "outbox", "retry", str(dead["id"])])
+    assert again.exit_code == 0, again.output
+    twice = runner.invoke(main, [*base, "outbox", "retry", str(dead["id"])])
+    assert twice.exit_code == 2
+    assert "not dead" in twice.output
+    result = runner.invoke(main, [*base, "deliver", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.output)["sent"] == 1
+    missing = runner.invoke(main, [*base, "outbox", "retry", "999"])
+    assert missing.exit_code == 2
+    assert "no outbox mail 999" in missing.output
+    bad = runner.invoke(main, [*base, "deliver", "--smtp", "smtp://u:pw@host"])
+    assert bad.exit_code == 2
+    assert "no password in the URL" in bad.output
+
+
+def test_the_demo_delivers_its_escalations_to_a_local_sink() -> None:
+    """`casework demo` shows the mails it sent to its own SMTP server."""
+    result = CliRunner().invoke(main, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "Delivery sends 4 mail(s) to a local SMTP server" in result.output
+    assert "Message-ID: <" in result.output

@@ -1,0 +1,286 @@
+"""Escalation mails written from Jinja2 templates: subject, plain text and HTML.
+
+Templates live in ``workflow/templates/mail/<language>/`` (``notice`` for one warning
+or escalation, ``digest`` for notices held during quiet hours), each as ``.subject``,
+``.txt`` and ``.html``; a ``[mail] templates`` folder of the same layout overrides
+them file by file. HTML is autoescaped; undefined names are errors. :meth:`MailWriter.check`
+renders every template with sample data so a broken one stops the configuration load.
+
+Case text reaches headers only through :func:`header_text`, which folds every line
+break and control character to a space: a summary cannot inject a header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from storage import EventRecord
+from storage.outbox_store import OutboxMail
+from workflow.errors import ConfigError
+from workflow.mail_settings import LANGUAGES, MailSettings
+
+MAX_SUBJECT = 250
+
+
+class Undeliverable(Exception):
+    """A mail that can never be sent as it stands (no address for a recipient)."""
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    """A written mail: addresses, subject, both bodies and its ``Message-ID``."""
+
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    language: str
+    keys: tuple[str, ...]
+
+
+def message_id(keys: Sequence[str], domain: str) -> str:
+    """A ``Message-ID`` fixed by the dedupe keys it carries: a resend repeats it."""
+    digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:40]
+    return f"<{digest}.casework@{domain}>"
+
+
+def header_text(text: str, limit: int = MAX_SUBJECT) -> str:
+    """``text`` on one line: line breaks and control characters become single spaces."""
+    cleaned = "".join(c if c.isprintable() else " " for c in text)
+    line = " ".join(cleaned.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _duration(delta: timedelta, language: str) -> str:
+    minutes = int(abs(delta.total_seconds()) // 60)
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    if language == "zh":
+        text = f"{hours}小时{minutes:02d}分钟"
+        return f"{days}天{text}" if days else text
+    text = f"{hours}h {minutes:02d}m"
+    return f"{days}d {text}" if days else text
+
+
+def _notice(mail: OutboxMail, case: Mapping[str, Any]) -> dict[str, Any]:
+    body = mail.body
+    processed = datetime.fromisoformat(body["processed_at"])
+    target = datetime.fromisoformat(body["target_at"])
+    return {
+        "kind": mail.kind,
+        "key": mail.dedupe_key,
+        "level": mail.level,
+        "level_name": body["level_name"],
+        "clock": body["clock"],
+        "cycle": body["cycle"],
+        "due_at": datetime.fromisoformat(body["due_at"]),
+        "target_at": target,
+        "processed_at": processed,
+        "late": max(processed - target, timedelta(0)),
+        "left": max(target - processed, timedelta(0)),
+    }
+
+
+def _case(mail: OutboxMail) -> dict[str, Any]:
+    body = mail.body
+    fields = ("owner", "branch", "category", "channel", "priority", "state", "customer")
+    case = {name: body.get(name) for name in fields}
+    case["id"] = mail.case_id
+    case["summary"] = body.get("summary", "")
+    case["received_at"] = datetime.fromisoformat(body["received_at"])
+    return case
+
+
+def _history(events: Sequence[EventRecord]) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": e.seq,
+            "occurred_at": e.occurred_at,
+            "event": e.event,
+            "from_state": e.from_state,
+            "to_state": e.to_state,
+            "actor": e.actor,
+            "note": e.data.get("note") if isinstance(e.data, Mapping) else None,
+        }
+        for e in events
+    ]
+
+
+class MailWriter:
+    """Writes the mails of one configuration. Safe to share between threads."""
+
+    def __init__(self, settings: MailSettings) -> None:
+        self.settings = settings
+        self.zone = ZoneInfo(settings.timezone)
+        loaders: list[jinja2.BaseLoader] = []
+        if settings.templates is not None:
+            loaders.append(jinja2.FileSystemLoader(settings.templates))
+        loaders.append(jinja2.PackageLoader("workflow", "templates/mail"))
+        self._envs = {lang: self._environment(loaders, lang) for lang in LANGUAGES}
+
+    def _environment(self, loaders: list[jinja2.BaseLoader], language: str) -> jinja2.Environment:
+        env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        env.filters["duration"] = lambda d: _duration(d, language)
+        env.filters["when"] = self._when
+        return env
+
+    def _when(self, moment: datetime) -> str:
+        local = moment.astimezone(self.zone)
+        return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+    def _render(self, language: str, kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
+        env = self._envs[language]
+        subject = header_text(env.get_template(f"{language}/{kind}.subject").render(context))
+        context = {**context, "subject": subject}
+        text = env.get_template(f"{language}/{kind}.txt").render(context)
+        html = env.get_template(f"{language}/{kind}.html").render(context)
+        return subject, text, html
+
+    def addresses(self, recipients: Sequence[str]) -> tuple[str, ...]:
+        """The mail addresses of ``recipients``; :class:`Undeliverable` names one without."""
+        found = []
+        for recipient in recipients:
+            address = self.settings.address_of(recipient)
+            if address is None:
+                raise Undeliverable(
+                    f"no mail address for {recipient!r}: set mail.agents or mail.agent_domain"
+                )
+            found.append(address)
+        return tuple(dict.fromkeys(found))
+
+    def notice(self, mail: OutboxMail, history: Sequence[EventRecord]) -> RenderedMail:
+        """The mail of one warning or escalation, with the case's history before it."""
+        case = _case(mail)
+        language = self.settings.language_for(case["branch"])
+        context = {"case": case, "notice": _notice(mail, case), "history": _history(history)}
+        subject, text, html = self._render(language, "notice", context)
+        return RenderedMail(
+            to=self.addresses(mail.recipients),
+            subject=subject,
+            text=text,
+            html=html,
+            message_id=message_id([mail.dedupe_key], self.settings.message_id_domain),
+            language=language,
+            keys=(mail.dedupe_key,),
+        )
+
+    def digest(self, mails: Sequence[OutboxMail]) -> RenderedMail:
+        """One mail for several notices held for the same recipients."""
+        notices = []
+        for mail in mails:
+            case = _case(mail)
+            notices.append({"case": case, "notice": _notice(mail, case)})
+        language = self.settings.language_for(notices[0]["case"]["branch"])
+        subject, text, html = self._render(language, "digest", {"notices": notices})
+        keys = tuple(m.dedupe_key for m in mails)
+        return RenderedMail(
+            to=self.addresses(mails[0].recipients),
+            subject=subject,
+            text=text,
+            html=html,
+            message_id=message_id(("digest", *keys), self.settings.message_id_domain),
+            language=language,
+            keys=keys,
+        )
+
+    def message(self, mail: RenderedMail, now: datetime) -> EmailMessage:
+        """The MIME message: text and HTML alternatives, headers from trusted values only."""
+        msg = EmailMessage()
+        name, address = parseaddr(self.settings.sender)
+        msg["From"] = Address(display_name=header_text(name), addr_spec=address)
+        msg["To"] = ", ".join(mail.to)
+        msg["Subject"] = mail.subject
+        msg["Message-ID"] = mail.message_id
+        msg["Date"] = format_datetime(now.astimezone(UTC))
+        msg["Auto-Submitted"] = "auto-generated"
+        msg.set_content(mail.text)
+        msg.add_alternative(mail.html, subtype="html")
+        msg["Content-Language"] = mail.language  # after the bodies, which reset Content-*
+        return msg
+
+    def check(self) -> None:
+        """Render every template in every language with sample data; ConfigError on failure."""
+        mail = sample_mail()
+        case = _case(mail)
+        notice = _notice(mail, case)
+        event = {
+            "seq": 1,
+            "occurred_at": case["received_at"],
+            "event": "open",
+            "from_state": None,
+            "to_state": "received",
+            "actor": "li.na",
+            "note": "sample",
+        }
+        contexts: dict[str, dict[str, Any]] = {
+            "notice": {"case": case, "notice": notice, "history": [event]},
+            "digest": {"notices": [{"case": case, "notice": notice}]},
+        }
+        for language in LANGUAGES:
+            for kind, context in contexts.items():
+                try:
+                    self._render(language, kind, context)
+                except jinja2.TemplateError as err:
+                    where = getattr(err, "filename", None) or f"{language}/{kind}"
+                    line = getattr(err, "lineno", None)
+                    at = f"{where}:{line}" if line else where
+                    raise ConfigError(f"mail template {at}: {err}") from None
+
+
+def sample_mail() -> OutboxMail:
+    """An escalation as the outbox holds it, for checking templates."""
+    at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    body = {
+        "case_id": "0123456789abcdef",
+        "clock": "first_response",
+        "cycle": 1,
+        "level": 1,
+        "level_name": "store supervisor",
+        "due_at": at.isoformat(),
+        "target_at": at.isoformat(),
+        "processed_at": (at + timedelta(minutes=5)).isoformat(),
+        "owner": "li.na",
+        "branch": "Guangzhou",
+        "category": "service_delayed",
+        "channel": "phone",
+        "priority": "normal",
+        "state": "received",
+        "customer": "CUST-0001",
+        "summary": "The technician did not come.",
+        "received_at": (at - timedelta(days=1)).isoformat(),
+        "version": 1,
+    }
+    return OutboxMail(
+        id=0,
+        dedupe_key="0123456789abcdef:first_response:1:1",
+        case_id="0123456789abcdef",
+        kind="escalation",
+        level=1,
+        recipients=("supervisor@example.com",),
+        subject="",
+        body=body,
+        status="pending",
+        attempts=0,
+        next_attempt_at=at,
+        last_error=None,
+        created_at=at,
+        held_until=None,
+        sent_at=None,
+        message_id=None,
+    )

@@ -1,0 +1,158 @@
+"""The outbox as the delivery side sees it: claim due mails, record what the server said.
+
+A claim takes due mails under a lease. Mails of a level with quiet hours are held
+back, inside the same transaction, until their calendar opens; when released together
+for the same recipients they go out as one digest. The outcome of a sending is
+recorded only under the claim's lease token: ``sent`` after the server accepted it,
+``pending`` again with exponential backoff and jitter after a temporary failure, and
+``dead`` (a dead letter with the server's answer) after a permanent one or when the
+attempts run out.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from storage import EventRecord, read_transaction, write_transaction
+from storage import case_store as cases
+from storage import outbox_store as store
+from storage.outbox_store import STATUSES, OutboxMail
+from workflow.errors import InvalidInput, MailNotFound
+from workflow.mail_render import MailWriter
+
+if TYPE_CHECKING:
+    from workflow.engine import Engine
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Mails claimed under one lease token: those to send now and how many were held."""
+
+    token: str
+    mails: tuple[OutboxMail, ...]
+    held: int
+    lease_until: datetime
+
+
+class Outbox:
+    """Delivery bookkeeping of one engine's outbox. Safe to share between threads."""
+
+    def __init__(self, engine: Engine, *, rng: random.Random | None = None) -> None:
+        self.engine = engine
+        self.settings = engine.settings.mail
+        self.writer = MailWriter(self.settings)
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+
+    @property
+    def _skip_locked(self) -> bool:
+        return self.engine.db.dialect.name != "sqlite"
+
+    def claim(self, token: str, *, limit: int, due_by: datetime | None = None) -> Claim:
+        """Claim up to ``limit`` mails due by ``due_by`` (default now); hold quiet-hour ones."""
+        now = self.engine.clock.now()
+        lease_until = now + timedelta(seconds=self.settings.lease_s)
+        calendars = self.engine.policies.current.calendars
+        with write_transaction(self.engine.db) as conn:
+            claimed = store.claim_mails(
+                conn,
+                due_by=due_by or now,
+                lease_until=lease_until,
+                token=token,
+                limit=limit,
+                skip_locked=self._skip_locked,
+            )
+            ready, held = [], 0
+            for mail in claimed:
+                name = self.settings.quiet_calendar(mail.level)
+                calendar = calendars.get(name) if name else None
+                opens = calendar.opens_at(now) if calendar is not None else now
+                if opens > now:
+                    held += store.release_mails(conn, [mail.id], token, at=opens, hold=True)
+                else:
+                    ready.append(mail)
+        return Claim(token, tuple(ready), held, lease_until)
+
+    def history_before(self, mail: OutboxMail) -> list[EventRecord]:
+        """The case's events up to the one before the mail's warning or escalation."""
+        upto = mail.body.get("version")
+        with read_transaction(self.engine.db) as conn:
+            return cases.case_events(conn, mail.case_id, upto if isinstance(upto, int) else None)
+
+    def sent(
+        self, mails: Sequence[OutboxMail], token: str, message_id: str, note: str | None = None
+    ) -> int:
+        """The server accepted these mails (``note``: recipients it refused, if any)."""
+        now = self.engine.clock.now()
+        with write_transaction(self.engine.db) as conn:
+            return store.mark_sent(
+                conn, [m.id for m in mails], token, at=now, message_id=message_id, note=note
+            )
+
+    def failed(
+        self, mails: Sequence[OutboxMail], token: str, error: str, *, permanent: bool
+    ) -> tuple[int, int]:
+        """Record a failed sending: (retried later, dead-lettered)."""
+        now = self.engine.clock.now()
+        retry, dead = [], []
+        for mail in mails:
+            if permanent or mail.attempts >= self.settings.max_attempts:
+                dead.append(mail.id)
+            else:
+                retry.append((mail.id, now + self.backoff(mail.attempts)))
+        buried = (
+            error if permanent else f"gave up after {self.settings.max_attempts} attempts: {error}"
+        )
+        with write_transaction(self.engine.db) as conn:
+            retried = sum(
+                store.retry_later(conn, [mail_id], token, at=at, error=error)
+                for mail_id, at in retry
+            )
+            died = store.bury(conn, dead, token, error=buried) if dead else 0
+        return retried, died
+
+    def release(self, mails: Sequence[OutboxMail], token: str) -> int:
+        """Give claimed mails back unsent and due at once (the lease is running out)."""
+        with write_transaction(self.engine.db) as conn:
+            return store.release_mails(
+                conn, [m.id for m in mails], token, at=self.engine.clock.now(), hold=False
+            )
+
+    def backoff(self, attempts: int) -> timedelta:
+        """The wait after the ``attempts``-th failure: doubling from ``backoff_s``, jittered."""
+        base = min(self.settings.max_backoff_s, self.settings.backoff_s * 2 ** (attempts - 1))
+        return timedelta(seconds=base * self._rng.uniform(0.5, 1.0))
+
+    def list(self, *, status: str | None = None, limit: int | None = None) -> list[OutboxMail]:
+        """Mails by id, optionally of one status."""
+        if status is not None and status not in STATUSES:
+            raise InvalidInput(f"unknown status {status!r}; known: {', '.join(STATUSES)}")
+        with read_transaction(self.engine.db) as conn:
+            return store.list_mails(conn, status=status, limit=limit)
+
+    def counts(self) -> dict[str, int]:
+        """How many mails have each status."""
+        with read_transaction(self.engine.db) as conn:
+            return store.count_by_status(conn)
+
+    def retry(self, mail_id: int) -> OutboxMail:
+        """Queue a dead letter again, at once and with its attempts counted afresh."""
+        with write_transaction(self.engine.db) as conn:
+            mail = store.requeue(conn, mail_id, self.engine.clock.now())
+            if mail is None:
+                found = store.load_mail(conn, mail_id)
+                if found is None:
+                    raise MailNotFound(mail_id)
+                raise InvalidInput(
+                    f"outbox mail {mail_id} is {found.status}, not dead: only a dead letter "
+                    "is queued again"
+                )
+        return mail
+
+    def next_attempt(self) -> datetime | None:
+        """When the next mail falls due, if any is waiting."""
+        with read_transaction(self.engine.db) as conn:
+            return store.next_attempt(conn)
