@@ -3,28 +3,30 @@
 One run (:meth:`Deliverer.deliver_due`) claims batches of the mails due when it
 started, so each mail is tried at most once per run. Mails are written and sent one
 by one over a reused session (``per_connection`` at most); each outcome is stored
-right after the server's answer. A mail is marked sent only after the server accepted
-it: a crash in between leaves it claimed, its lease runs out, and a later run sends it
-again with the same ``Message-ID``. A run stops sending when half of its lease has
-passed and gives the rest back, so a slow server can never let the lease lapse while
-a mail is still on its way.
+once the server has answered: failures at once, acceptances ``flush_every`` (10) at a
+time in one transaction. A mail is marked sent only after the server accepted it: a
+crash in between leaves it claimed, its lease runs out, and a later run sends it again
+with the same ``Message-ID`` (at most ``flush_every`` mails are sent twice). A run
+stops sending when half of its lease has passed and gives the rest back, so a slow
+server can never let the lease lapse while a mail is still on its way.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from scheduler.smtp_transport import SmtpFailure, SmtpSession, SmtpTransport
+from storage import EventRecord
 from storage.outbox_store import OutboxMail
 from workflow import Engine
 from workflow.logs import library_logger
 from workflow.mail_render import RenderedMail, Undeliverable
-from workflow.outbox import Claim, Outbox
+from workflow.outbox import Accepted, Claim, Outbox
 
 
 @dataclass
@@ -83,6 +85,7 @@ class Deliverer:
         transport: SmtpTransport | None = None,
         *,
         batch: int = 100,
+        flush_every: int = 10,
         outbox: Outbox | None = None,
         logger: Any = None,
     ) -> None:
@@ -90,6 +93,7 @@ class Deliverer:
         self.outbox = outbox or Outbox(engine)
         self.transport = transport or SmtpTransport(engine.settings.mail)
         self.batch = batch
+        self.flush_every = flush_every
         self._log = logger if logger is not None else library_logger()
 
     def deliver_due(self, due_by: datetime | None = None) -> DeliveryReport:
@@ -112,15 +116,20 @@ class Deliverer:
         """Send one claim's mails; ``False`` if the lease ran short and the rest went back."""
         budget = time.monotonic() + self.outbox.settings.lease_s / 2
         groups = _groups(claim.mails)
+        histories = self.outbox.histories([g[0] for g in groups if len(g) == 1])
+        accepted: list[Accepted] = []
         session: SmtpSession | None = None
         try:
             for index, group in enumerate(groups):
+                if len(accepted) >= self.flush_every:
+                    report.sent += self.outbox.sent(accepted, claim.token)
+                    accepted.clear()
                 if time.monotonic() > budget:
                     rest = [mail for g in groups[index:] for mail in g]
                     report.released += self.outbox.release(rest, claim.token)
                     return False
                 try:
-                    mail = self._write(group)
+                    mail = self._write(group, histories)
                 except Undeliverable as err:
                     self._failed(group, claim.token, str(err), True, report)
                     continue
@@ -141,7 +150,7 @@ class Deliverer:
                         session = None
                     continue
                 note = "; ".join(f"refused {a}: {t}" for a, t in refused.items()) or None
-                report.sent += self.outbox.sent(group, claim.token, mail.message_id, note)
+                accepted.append(Accepted(tuple(group), mail.message_id, note))
                 report.messages += 1
                 self._log.info(
                     "mail_sent", message_id=mail.message_id, mails=len(group), to=list(mail.to)
@@ -150,15 +159,19 @@ class Deliverer:
                     session.close()
                     session = None
         finally:
+            if accepted:
+                report.sent += self.outbox.sent(accepted, claim.token)
             if session is not None:
                 session.close()
         return True
 
-    def _write(self, group: Sequence[OutboxMail]) -> RenderedMail:
+    def _write(
+        self, group: Sequence[OutboxMail], histories: Mapping[int, Sequence[EventRecord]]
+    ) -> RenderedMail:
         writer = self.outbox.writer
         if len(group) > 1:
             return writer.digest(group)
-        return writer.notice(group[0], self.outbox.history_before(group[0]))
+        return writer.notice(group[0], histories.get(group[0].id, ()))
 
     def _failed(
         self,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from email.message import EmailMessage
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -79,10 +78,11 @@ class SmtpSession:
         self._sender = sender
         self.sent = 0
 
-    def send(self, message: EmailMessage, to: tuple[str, ...]) -> dict[str, str]:
-        """Send ``message`` to ``to``; the recipients refused while others were accepted."""
+    def send(self, message: bytes, to: tuple[str, ...]) -> dict[str, str]:
+        """Send ``message`` (CRLF line ends) to ``to``; recipients refused while others were
+        accepted."""
         try:
-            refused = self._client.send_message(message, from_addr=self._sender, to_addrs=to)
+            refused = self._client.sendmail(self._sender, list(to), message)
         except (smtplib.SMTPException, OSError) as err:
             raise failure(err) from err
         self.sent += 1

@@ -7,6 +7,7 @@ updates or deletes an event row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +51,20 @@ def case_events(conn: Connection, case_id: str, upto: int | None = None) -> list
     if upto is not None:
         query = query.where(events.c.seq <= upto)
     return [EventRecord.from_row(row) for row in conn.execute(query)]
+
+
+def events_of_cases(conn: Connection, case_ids: Sequence[str]) -> dict[str, list[EventRecord]]:
+    """The events of several cases, each case's oldest first."""
+    found: dict[str, list[EventRecord]] = {case_id: [] for case_id in case_ids}
+    if case_ids:
+        query = (
+            select(events)
+            .where(events.c.case_id.in_(list(found)))
+            .order_by(events.c.case_id, events.c.seq)
+        )
+        for row in conn.execute(query):
+            found[row.case_id].append(EventRecord.from_row(row))
+    return found
 
 
 def stored_policies(conn: Connection) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from storage.tables import outbox_table as outbox
 
@@ -150,24 +150,29 @@ def release_mails(
 
 
 def mark_sent(
-    conn: Connection,
-    mail_ids: Sequence[int],
-    token: str,
-    *,
-    at: datetime,
-    message_id: str,
-    note: str | None = None,
+    conn: Connection, accepted: Sequence[tuple[int, str, str | None]], token: str, at: datetime
 ) -> int:
-    """Record that the server accepted these mails; how many were still held by ``token``."""
-    done = 0
-    for mail_id in mail_ids:
-        result = conn.execute(
-            _leased(mail_id, token).values(
-                status="sent", sent_at=at, message_id=message_id, lease_token=None, last_error=note
-            )
+    """Record the server's acceptance of mails given as (id, Message-ID, note) in one
+    statement run for them all; how many were still held by ``token``."""
+    if not accepted:
+        return 0
+    statement = (
+        update(outbox)
+        .where(
+            outbox.c.id == bindparam("mail_id"),
+            outbox.c.lease_token == token,
+            outbox.c.status == "sending",
         )
-        done += result.rowcount
-    return done
+        .values(
+            status="sent",
+            sent_at=at,
+            message_id=bindparam("mid"),
+            last_error=bindparam("note"),
+            lease_token=None,
+        )
+    )
+    params = [{"mail_id": i, "mid": mid, "note": note} for i, mid, note in accepted]
+    return conn.execute(statement, params).rowcount
 
 
 def retry_later(

@@ -343,7 +343,7 @@ def test_a_worker_killed_mid_batch_loses_no_mail(
     )
     clock = FixedClock(datetime.now(UTC) - timedelta(days=2))
     with Engine.open(db_url, clock=clock) as engine:
-        _breach(engine, clock, cases=20)
+        _breach(engine, clock, cases=40)
     server.script.delay_s = 0.05
     env = {**os.environ, "CASEWORK_DATABASE_URL": db_url, "CASEWORK_CONFIG": str(config)}
     proc = subprocess.Popen(
@@ -351,7 +351,7 @@ def test_a_worker_killed_mid_batch_loses_no_mail(
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        assert server.script.wait_for(5)
+        assert server.script.wait_for(15)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -368,7 +368,7 @@ def test_a_worker_killed_mid_batch_loses_no_mail(
     assert {m.status for m in mails} == {"sent"}
     ids = server.script.message_ids()
     assert set(ids) == {m.message_id for m in mails}
-    assert sum(n - 1 for n in ids.values()) <= 1  # at most the mail in flight came twice
+    assert sum(n - 1 for n in ids.values()) <= 10  # at most the unrecorded acceptances
 
 
 def test_the_worker_delivers_what_its_deadlines_queue(db_url: str, server: TestServer) -> None:

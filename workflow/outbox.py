@@ -38,6 +38,15 @@ class Claim:
     lease_until: datetime
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """Mails the server accepted as one message: its ``Message-ID`` and any refusals."""
+
+    mails: tuple[OutboxMail, ...]
+    message_id: str
+    note: str | None = None
+
+
 class Outbox:
     """Delivery bookkeeping of one engine's outbox. Safe to share between threads."""
 
@@ -76,21 +85,24 @@ class Outbox:
                     ready.append(mail)
         return Claim(token, tuple(ready), held, lease_until)
 
-    def history_before(self, mail: OutboxMail) -> list[EventRecord]:
-        """The case's events up to the one before the mail's warning or escalation."""
-        upto = mail.body.get("version")
+    def histories(self, mails: Sequence[OutboxMail]) -> dict[int, list[EventRecord]]:
+        """Each mail's case history up to the event before its warning or escalation."""
         with read_transaction(self.engine.db) as conn:
-            return cases.case_events(conn, mail.case_id, upto if isinstance(upto, int) else None)
-
-    def sent(
-        self, mails: Sequence[OutboxMail], token: str, message_id: str, note: str | None = None
-    ) -> int:
-        """The server accepted these mails (``note``: recipients it refused, if any)."""
-        now = self.engine.clock.now()
-        with write_transaction(self.engine.db) as conn:
-            return store.mark_sent(
-                conn, [m.id for m in mails], token, at=now, message_id=message_id, note=note
+            streams = cases.events_of_cases(conn, sorted({m.case_id for m in mails}))
+        found = {}
+        for mail in mails:
+            upto = mail.body.get("version")
+            events = streams[mail.case_id]
+            found[mail.id] = (
+                [e for e in events if e.seq <= upto] if isinstance(upto, int) else events
             )
+        return found
+
+    def sent(self, accepted: Sequence[Accepted], token: str) -> int:
+        """The server accepted these mails; one transaction for them all."""
+        rows = [(m.id, item.message_id, item.note) for item in accepted for m in item.mails]
+        with write_transaction(self.engine.db) as conn:
+            return store.mark_sent(conn, rows, token, self.engine.clock.now())
 
     def failed(
         self, mails: Sequence[OutboxMail], token: str, error: str, *, permanent: bool
