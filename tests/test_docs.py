@@ -24,3 +24,17 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
         "python3 -m pip install -e '.[test]' && python3 -m pytest",
     ]
     assert "python3 -m pytest" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_readme_configuration_loads(tmp_path: Path) -> None:
+    """The README's TOML examples, together, are a configuration that loads."""
+    from workflow.config import load_settings
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [part.split("```", 1)[0] for part in text.split("```toml\n")[1:]]
+    assert len(blocks) == 2
+    config = tmp_path / "casework.toml"
+    config.write_text("\n".join(blocks), encoding="utf-8")
+    settings = load_settings(config)
+    assert settings.mail.quiet_calendar(1) == "office"
+    assert settings.mail.address_of("li.na") == "li.na@example.com"
