@@ -3,9 +3,10 @@
 ``smtp://host[:port]`` (25 by default) speaks plain SMTP, upgraded with STARTTLS when
 ``starttls`` is set (a server that does not offer it is refused); ``smtps://host[:port]``
 (465 by default) is TLS from the first byte. TLS verifies the server's certificate
-against the system's trust store. The user name comes from the settings, the password
-from the environment or a file. Every failure becomes a :class:`SmtpFailure` that says
-whether it is permanent (a 5xx answer) and whether the session is still usable.
+and name against the system's trust store, or against ``ca_file`` where one is set.
+The user name comes from the settings, the password from the environment or a file.
+Every failure becomes a :class:`SmtpFailure` that says whether it is permanent (a 5xx
+answer) and whether the session is still usable.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class SmtpTransport:
         self._tls = tls
 
     def _context(self) -> ssl.SSLContext:
-        return self._tls or ssl.create_default_context()
+        return self._tls or ssl.create_default_context(cafile=self.settings.ca_file)
 
     def describe(self) -> str:
         """Where mail goes, for logs (never a password)."""

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import email
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 from collections import Counter
 from email import policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -82,15 +86,25 @@ class TestServer:
 
     __test__ = False
 
-    def __init__(self, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        users: dict[str, str] | None = None,
+        *,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+    ) -> None:
         self.port = free_port()
         self.script = Script()
         self.users = users
+        self.tls = tls
+        self.implicit_tls = implicit_tls
         self._controller: Controller | None = None
 
     @property
     def url(self) -> str:
-        """``smtp://127.0.0.1:port``."""
+        """``smtp://127.0.0.1:port``, or ``smtps://localhost:port`` with implicit TLS."""
+        if self.implicit_tls:
+            return f"smtps://localhost:{self.port}"
         return f"smtp://127.0.0.1:{self.port}"
 
     def start(self) -> None:
@@ -98,6 +112,10 @@ class TestServer:
         extra: dict[str, Any] = {}
         if self.users is not None:
             extra = {"authenticator": _Passwords(self.users), "auth_require_tls": False}
+        if self.tls is not None and self.implicit_tls:
+            extra["ssl_context"] = self.tls
+        elif self.tls is not None:
+            extra.update(tls_context=self.tls, require_starttls=True)
         self._controller = Controller(self.script, hostname="127.0.0.1", port=self.port, **extra)
         self._controller.start()
 
@@ -106,3 +124,20 @@ class TestServer:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+
+def self_signed(folder: Path) -> tuple[Path, ssl.SSLContext] | None:
+    """A certificate for localhost and 127.0.0.1 made with openssl, and a server context."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return cert, context

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from machines.sla import DEFAULT_DOCUMENT
 from scheduler.delivery import Deliverer
 from tests import racers
 from tests.conftest import START
-from tests.mail_server import TestServer
+from tests.mail_server import TestServer, self_signed
 from tests.support import open_sample
 from workflow import Engine, FixedClock
 from workflow.cli import main
@@ -284,6 +285,80 @@ def test_login_uses_the_password_from_the_environment(
         smtp.stop()
 
 
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
+    """A self-signed certificate (its file, for the client) and the server's TLS context."""
+    made = self_signed(tmp_path)
+    if made is None:
+        pytest.skip("openssl is not installed: no certificate for the TLS tests")
+    return made
+
+
+def test_starttls_is_required_and_verifies_the_server(
+    db_url: str, clock: FixedClock, certificate: tuple[Path, ssl.SSLContext]
+) -> None:
+    """STARTTLS against our CA sends; a server without STARTTLS or an unknown CA is refused."""
+    cert, context = certificate
+    plain = TestServer()
+    secure = TestServer(tls=context)
+    plain.start()
+    secure.start()
+    try:
+        with Engine.open(db_url, clock=clock, config=_settings(plain, starttls=True)) as engine:
+            _breach(engine, clock)
+            report = Deliverer(engine).deliver_due()
+            assert report.retried == 2
+            assert "STARTTLS is required but not offered" in report.errors[0]
+        untrusted = _settings(secure, starttls=True)
+        with Engine.open(db_url, clock=clock, config=untrusted) as engine:
+            clock.advance(timedelta(minutes=5))
+            report = Deliverer(engine).deliver_due()
+            assert report.retried == 2
+            assert "CERTIFICATE_VERIFY_FAILED" in report.errors[0]
+        trusted = _settings(secure, starttls=True, ca_file=str(cert))
+        with Engine.open(db_url, clock=clock, config=trusted) as engine:
+            clock.advance(timedelta(minutes=5))
+            assert Deliverer(engine).deliver_due().sent == 2
+        assert len(secure.script.received) == 2
+    finally:
+        plain.stop()
+        secure.stop()
+
+
+def test_smtps_speaks_tls_from_the_first_byte(
+    db_url: str, clock: FixedClock, certificate: tuple[Path, ssl.SSLContext]
+) -> None:
+    """smtps:// to a TLS port with our CA: both mails arrive."""
+    cert, context = certificate
+    server = TestServer(tls=context, implicit_tls=True)
+    server.start()
+    try:
+        settings = _settings(server, ca_file=str(cert))
+        with Engine.open(db_url, clock=clock, config=settings) as engine:
+            _breach(engine, clock)
+            assert Deliverer(engine).deliver_due().sent == 2
+        assert len(server.script.received) == 2
+    finally:
+        server.stop()
+
+
+def test_the_password_comes_from_the_environment_before_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$password_env wins; else the first line of password_file; never the URL."""
+    secret = tmp_path / "smtp-password"
+    secret.write_text("from-file\nignored\n")
+    config = tmp_path / "casework.toml"
+    config.write_text('[mail]\nusername = "cw"\npassword_file = "smtp-password"\n')
+    from workflow.config import load_settings
+
+    mail = load_settings(config).mail
+    monkeypatch.delenv("CASEWORK_SMTP_PASSWORD", raising=False)
+    assert mail.password() == "from-file"
+    monkeypatch.setenv("CASEWORK_SMTP_PASSWORD", "from-env")
+    assert mail.password() == "from-env"
+
+
 def test_quiet_hours_hold_mails_and_send_a_digest_when_the_office_opens(
     db_url: str, server: TestServer
 ) -> None:
@@ -403,6 +478,8 @@ def test_the_worker_delivers_what_its_deadlines_queue(db_url: str, server: TestS
         ({"quiet_hours": {"1": "night"}}, "mail.quiet_hours.1: no calendar 'night'"),
         ({"timezone": "Mars/Base"}, "mail.timezone: unknown time zone"),
         ({"max_attempts": 0}, "mail.max_attempts must be a positive whole number"),
+        ({"ca_file": "/no/such/ca.pem"}, "mail.ca_file: no such file"),
+        ({"starttls": True, "url": "smtps://host"}, "mail.starttls is for smtp://"),
     ],
 )
 def test_bad_mail_settings_are_refused_at_load_with_their_key(

@@ -8,6 +8,7 @@
     username = "casework"                 # password from $CASEWORK_SMTP_PASSWORD ...
     password_env = "CASEWORK_SMTP_PASSWORD"
     password_file = "/run/secrets/smtp"   # ... or the first line of this file
+    ca_file = "/etc/ssl/private-ca.pem"   # trust this CA for TLS (default: the system's)
     sender = "Casework <casework@example.com>"
     timeout_s = 30
     max_attempts = 8                      # then a temporary failure becomes a dead letter
@@ -58,6 +59,7 @@ class MailSettings:
     username: str | None = None
     password_env: str = "CASEWORK_SMTP_PASSWORD"  # noqa: S105 - the variable's name
     password_file: str | None = None
+    ca_file: str | None = None
     sender: str = "casework <casework@localhost>"
     timeout_s: float = 30.0
     max_attempts: int = 8
@@ -234,6 +236,7 @@ _KEYS: dict[str, Any] = {
     "username": _text,
     "password_env": _text,
     "password_file": _text,
+    "ca_file": _text,
     "sender": _sender,
     "timeout_s": _number,
     "max_attempts": positive_whole,
@@ -260,8 +263,15 @@ def mail_settings(body: Any, where: str, base: Path | None = None) -> MailSettin
         if parse is None:
             raise ConfigError(f"{where}: unknown key mail.{key}; known: {', '.join(_KEYS)}")
         settings = replace(settings, **{key: parse(value, f"{where}: mail.{key}")})
-    if settings.templates is not None and base is not None:
-        settings = replace(settings, templates=str(base / settings.templates))
+    if base is not None:
+        paths: dict[str, Any] = {
+            key: str(base / getattr(settings, key))
+            for key in ("templates", "ca_file", "password_file")
+            if getattr(settings, key) is not None
+        }
+        settings = replace(settings, **paths)
+    if settings.ca_file is not None and not Path(settings.ca_file).is_file():
+        raise ConfigError(f"{where}: mail.ca_file: no such file {settings.ca_file}")
     if settings.starttls and urlsplit(settings.url).scheme == "smtps":
         raise ConfigError(f"{where}: mail.starttls is for smtp:// (smtps:// is TLS from the start)")
     return settings
