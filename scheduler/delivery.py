@@ -113,7 +113,9 @@ class Deliverer:
         return report
 
     def _send(self, claim: Claim, report: DeliveryReport) -> bool:
-        """Send one claim's mails; ``False`` if the lease ran short and the rest went back."""
+        """Send one claim's mails; ``False`` to end the run (the lease ran short and the rest
+        went back, or no session could be opened: the mails not yet claimed keep their
+        turn without an attempt counted)."""
         budget = time.monotonic() + self.outbox.settings.lease_s / 2
         groups = _groups(claim.mails)
         histories = self.outbox.histories([g[0] for g in groups if len(g) == 1])
@@ -136,10 +138,10 @@ class Deliverer:
                 if session is None:
                     try:
                         session = self.transport.open()
-                    except SmtpFailure as err:
+                    except SmtpFailure as err:  # the server is out of reach: end the run
                         rest = [m for g in groups[index:] for m in g]
                         self._failed(rest, claim.token, err.text, err.permanent, report)
-                        return True
+                        return False
                 try:
                     message = self.outbox.writer.message(mail, self.engine.clock.now())
                     refused = session.send(message, mail.to)

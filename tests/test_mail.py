@@ -167,6 +167,18 @@ def test_server_down_then_up_delivers_each_mail_exactly_once(
     assert _statuses(mail_engine) == {"sent": 6}
 
 
+def test_a_run_that_cannot_connect_stops_at_once(
+    mail_engine: Engine, clock: FixedClock, server: TestServer
+) -> None:
+    """No session: the claimed batch waits for its backoff; later batches keep their turn."""
+    _breach(mail_engine, clock, cases=3)
+    server.stop()
+    report = Deliverer(mail_engine, batch=2).deliver_due()
+    assert (report.sent, report.retried) == (0, 2)
+    attempts = sorted(m.attempts for m in Outbox(mail_engine).list(status="pending"))
+    assert attempts == [0, 0, 0, 0, 1, 1]
+
+
 def test_a_4xx_answer_is_retried_and_then_succeeds(
     mail_engine: Engine, clock: FixedClock, server: TestServer
 ) -> None:
