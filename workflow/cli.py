@@ -19,6 +19,8 @@ from scheduler.cli_mail import deliver_command
 from scheduler.cli_worker import worker_command
 from scheduler.demo import demo_command
 from storage import iso
+from workflow.catalog import installed_registry
+from workflow.cli_audit import export_command
 from workflow.cli_machines import machines_command
 from workflow.cli_outbox import outbox_group
 from workflow.cli_sla import overdue_rows, replan_command, sla_group, tick_command
@@ -32,6 +34,8 @@ from workflow.cli_support import (
     table,
 )
 from workflow.clock import parse_instant
+from workflow.errors import InvalidInput
+from workflow.export_check import verify_export
 from workflow.logs import configure_logging
 
 
@@ -270,22 +274,47 @@ def replay_command(
     show_default=True,
     help="Processes checking a whole database (each takes half the cases).",
 )
+@click.option(
+    "--export",
+    "export_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Check this export file on its own, without the database.",
+)
 @database_options
 @json_option
 @handle_errors
 def verify_command(
-    case_id: str | None, workers: int, db_url: str | None, config_path: str | None, as_json: bool
+    case_id: str | None,
+    workers: int,
+    export_path: str | None,
+    db_url: str | None,
+    config_path: str | None,
+    as_json: bool,
 ) -> None:
-    """Check every hash chain and that every case equals its replay (exit 1 if not)."""
+    """Check every hash chain and that every case equals its replay (exit 1 if not).
+
+    With --export FILE, check an export instead: chains, hashes, replay through the
+    machines, and that the file is whole and in order.
+    """
     show_progress = not as_json and sys.stderr.isatty()
 
     def progress(cases: int, events: int) -> None:
         click.echo(f"\rverified {cases:,} cases, {events:,} events", err=True, nl=False)
 
-    with engine_for(db_url, config_path) as engine:
-        report = engine.verify(
-            case_id, progress=progress if show_progress else None, workers=workers
+    if export_path is not None:
+        if case_id is not None:
+            raise InvalidInput("give a case id or --export, not both", field="export")
+        report = verify_export(
+            export_path,
+            installed_registry(),
+            progress=(lambda n: progress(0, n)) if show_progress else None,
         )
+    else:
+        with engine_for(db_url, config_path) as engine:
+            report = engine.verify(
+                case_id, progress=progress if show_progress else None, workers=workers
+            )
     if show_progress:
         click.echo("", err=True)
     if as_json:
@@ -308,6 +337,7 @@ main.add_command(replan_command)
 main.add_command(worker_command)
 main.add_command(deliver_command)
 main.add_command(outbox_group)
+main.add_command(export_command)
 main.add_command(demo_command)
 
 

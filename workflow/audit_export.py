@@ -1,0 +1,156 @@
+"""Exports of the history for auditors: every event with its hashes, streamed.
+
+Format ``casework-export`` version 1. JSON Lines (UTF-8, one object a line) or CSV
+with the same fields as columns; each record names its kind in ``record``:
+
+- ``header`` (first): ``format``, ``version``, ``event_format`` (the hash format of
+  :mod:`storage.chain`), ``exported_at``, ``filters`` (``since``, ``until``, ``case``:
+  what was asked for) and ``policies`` (every stored SLA policy document by version,
+  so the clocks can be replayed without the database);
+- ``event``, one per event, ordered by case id (byte order) and then ``seq``:
+  ``case_id``, ``seq``, ``event``, ``from_state``, ``to_state``, ``actor``,
+  ``occurred_at``, ``recorded_at``, ``data`` (the event data as its canonical JSON:
+  an object in JSON Lines, its text in CSV), ``prev_hash``, ``hash``, and the case's
+  ``machine`` and ``machine_version``;
+- ``end`` (last): ``cases``, ``events`` and ``digest``, the SHA-256 of every exported
+  event's ``hash`` followed by a line feed, in order. A file without it was cut short.
+
+In CSV, a first line names the columns (``record`` first, then the event fields, then
+``machine`` and ``machine_version``); the ``header`` and ``end`` records carry their
+fields as a JSON object in the ``data`` column. ``--since``/``--until`` select events
+by ``occurred_at`` (from the first, inclusive, to the second, exclusive); a case's
+events in such an export may start after its first event, and its chain is then
+checked from there.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+import orjson
+
+from storage import iso
+from storage.snapshot import history_snapshot
+from storage.transition_sql import CASE_COLUMNS
+
+FORMAT = "casework-export"
+VERSION = 1
+FORMATS = ("jsonl", "csv")
+EVENT_KEYS = (
+    "case_id", "seq", "event", "from_state", "to_state", "actor", "occurred_at",
+    "recorded_at", "data", "prev_hash", "hash",
+)  # fmt: skip
+CSV_COLUMNS = ("record", *EVENT_KEYS, "machine", "machine_version")
+_MACHINE = CASE_COLUMNS.index("machine")
+_MACHINE_VERSION = CASE_COLUMNS.index("machine_version")
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export wrote."""
+
+    cases: int
+    events: int
+    digest: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {"cases": self.cases, "events": self.events, "digest": self.digest}
+
+
+class _Writer:
+    """Writes records as JSON Lines or CSV."""
+
+    def __init__(self, out: IO[str], fmt: str) -> None:
+        self.out = out
+        self.csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+        if self.csv is not None:
+            self.csv.writerow(CSV_COLUMNS)
+
+    def meta(self, record: str, fields: Mapping[str, Any]) -> None:
+        if self.csv is None:
+            self.out.write(orjson.dumps({"record": record, **fields}).decode() + "\n")
+        else:
+            row = [""] * len(CSV_COLUMNS)
+            row[0], row[CSV_COLUMNS.index("data")] = record, orjson.dumps(fields).decode()
+            self.csv.writerow(row)
+
+    def event(self, row: tuple[Any, ...], machine: str, version: int) -> None:
+        if self.csv is None:
+            fields = dict(zip(EVENT_KEYS, row, strict=True))
+            fields["data"] = orjson.Fragment(row[8])
+            line = orjson.dumps(
+                {"record": "event", **fields, "machine": machine, "machine_version": version}
+            )
+            self.out.write(line.decode() + "\n")
+        else:
+            self.csv.writerow(("event", *row, machine, version))
+
+
+def _selected(
+    events: Iterator[tuple[Any, ...]], since: str | None, until: str | None
+) -> Iterator[tuple[Any, ...]]:
+    for row in events:
+        occurred = row[6]
+        if (since is None or occurred >= since) and (until is None or occurred < until):
+            yield row
+
+
+def write_export(
+    db: Any,
+    out: IO[str],
+    *,
+    fmt: str = "jsonl",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    case_id: str | None = None,
+    policies: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+) -> ExportSummary:
+    """Stream the selected events of database ``db`` to ``out`` from one snapshot."""
+    writer = _Writer(out, fmt)
+    writer.meta(
+        "header",
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "event_format": 1,
+            "exported_at": iso(now),
+            "filters": {
+                "since": None if since is None else iso(since),
+                "until": None if until is None else iso(until),
+                "case": case_id,
+            },
+            "policies": dict(policies),
+        },
+    )
+    digest = hashlib.sha256()
+    cases = events = 0
+    ids = None if case_id is None else [case_id]
+    low = None if since is None else iso(since)
+    high = None if until is None else iso(until)
+    with history_snapshot(db, ids) as streams:
+        machines = ((c[0], c[_MACHINE], c[_MACHINE_VERSION]) for c in streams.cases)
+        current: tuple[str, str, int] | None = None
+        last_case = None
+        for row in _selected(streams.events, low, high):
+            while current is None or current[0] < row[0]:
+                current = next(machines, None) or (row[0], "", 0)
+            machine, version = (current[1], current[2]) if current[0] == row[0] else ("", 0)
+            writer.event(row, machine, version)
+            digest.update(row[10].encode() + b"\n")
+            events += 1
+            if row[0] != last_case:
+                cases += 1
+                last_case = row[0]
+            if progress is not None and events % 10_000 == 0:
+                progress(events)
+    summary = ExportSummary(cases, events, digest.hexdigest())
+    writer.meta("end", summary.to_json())
+    return summary
