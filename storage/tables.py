@@ -127,8 +127,18 @@ class OutboxRow(SQLModel, table=True):
     message_id: str | None = Field(default=None, max_length=250)
 
 
+class MetaRow(SQLModel, table=True):
+    """A fact about the database itself, such as its random ``database_id``."""
+
+    __tablename__ = "casework_meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=400)
+
+
 cases_table = CaseRow.__table__  # type: ignore[attr-defined]
 events_table = EventRow.__table__  # type: ignore[attr-defined]
 policies_table = PolicyRow.__table__  # type: ignore[attr-defined]
 deadlines_table = DeadlineRow.__table__  # type: ignore[attr-defined]
 outbox_table = OutboxRow.__table__  # type: ignore[attr-defined]
+meta_table = MetaRow.__table__  # type: ignore[attr-defined]

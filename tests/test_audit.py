@@ -139,3 +139,162 @@ def test_export_refuses_bad_input(db_url: str, tmp_path: Path) -> None:
     assert existing.read_text() == "keep me"
     missing = runner.invoke(main, ["verify", "--export", str(tmp_path / "none.jsonl")])
     assert missing.exit_code == 2
+
+
+def _keys(tmp_path: Path) -> tuple[Path, Path]:
+    key = tmp_path / "signing.key"
+    result = CliRunner().invoke(main, ["keys", "generate", "--key", str(key)])
+    assert result.exit_code == 0, result.output
+    return key, tmp_path / "signing.key.pub"
+
+
+def _checkpoint(db_url: str, key: Path, out: Path, at: FixedClock) -> None:
+    """A checkpoint as at the test clock's now (the CLI's own clock is the real one)."""
+    result = CliRunner().invoke(
+        main,
+        ["--db", db_url, "checkpoint", "--key", str(key), "--out", str(out),
+         "--at", at.now().isoformat()],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+def _verify_checkpoint(db_url: str, checkpoint: Path, keyring: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        main,
+        ["--db", db_url, "verify", "--checkpoint", str(checkpoint), "--keyring", str(keyring)],
+    )
+    return result.exit_code, result.output
+
+
+def _rewrite_note(engine: Engine, case_id: str, seq: int, note: str) -> None:
+    """An attacker with write access edits an event and recomputes every later hash."""
+    from sqlalchemy import select, text, update
+
+    from storage import canonical_event, chain_hash
+    from storage.tables import cases_table, events_table
+
+    with engine.db.connect() as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE events DISABLE TRIGGER events_append_only"))
+        else:
+            conn.execute(text("DROP TRIGGER IF EXISTS events_no_update"))
+        rows = conn.execute(
+            select(events_table)
+            .where(events_table.c.case_id == case_id)
+            .order_by(events_table.c.seq)
+        ).all()
+        prev = rows[0].prev_hash
+        for row in rows:
+            data = dict(row.data)
+            if row.seq == seq:
+                data["note"] = note
+            digest = chain_hash(
+                prev,
+                canonical_event(
+                    row.case_id, row.seq, row.event, row.from_state, row.to_state, row.actor,
+                    row.occurred_at, row.recorded_at, data,
+                ),
+            )  # fmt: skip
+            conn.execute(
+                update(events_table)
+                .where(events_table.c.case_id == case_id, events_table.c.seq == row.seq)
+                .values(data=data, prev_hash=prev, hash=digest)
+            )
+            prev = digest
+        conn.execute(update(cases_table).where(cases_table.c.id == case_id).values(head_hash=prev))
+
+
+def test_a_checkpoint_catches_a_chain_rewritten_with_fresh_hashes(
+    engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path
+) -> None:
+    """The rewrite passes `verify`; `verify --checkpoint` proves it happened."""
+    key, keyring = _keys(tmp_path)
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    [case_id, *_] = _history(engine, clock)
+    engine.fire(case_id, "note", actor="li.na", note="Customer called, angry")
+    clock.advance(timedelta(minutes=5))
+    checkpoint = tmp_path / "cp.json"
+    _checkpoint(db_url, key, checkpoint, clock)
+    assert _verify_checkpoint(db_url, checkpoint, keyring)[0] == 0
+    clock.advance(timedelta(hours=1))
+    engine.fire(case_id, "note", actor="li.na", note="Later events are fine")
+    code, output = _verify_checkpoint(db_url, checkpoint, keyring)
+    assert code == 0, output
+    seq = next(
+        e.seq for e in engine.history(case_id) if e.data.get("note") == "Customer called, angry"
+    )
+    _rewrite_note(engine, case_id, seq, "Customer called, happy")
+    assert engine.verify().ok  # internally consistent: plain verification cannot tell
+    code, output = _verify_checkpoint(db_url, checkpoint, keyring)
+    assert code == 1
+    assert "no longer matches the checkpoint" in output
+
+
+def test_a_checkpoint_from_another_key_or_database_or_altered_is_refused(
+    engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path
+) -> None:
+    """Wrong key, edited statement, another database: each named, exit 1."""
+    _history(engine, clock)
+    key, keyring = _keys(tmp_path)
+    (tmp_path / "other").mkdir()
+    other_key, _ = _keys(tmp_path / "other")
+    stranger = tmp_path / "stranger.json"
+    _checkpoint(db_url, other_key, stranger, clock)
+    code, output = _verify_checkpoint(db_url, stranger, keyring)
+    assert code == 1
+    assert "not in the keyring" in output
+    checkpoint = tmp_path / "cp.json"
+    _checkpoint(db_url, key, checkpoint, clock)
+    edited = tmp_path / "edited.json"
+    document = json.loads(checkpoint.read_text())
+    document["statement"]["events"] += 1
+    edited.write_text(json.dumps(document))
+    code, output = _verify_checkpoint(db_url, edited, keyring)
+    assert code == 1
+    assert "the checkpoint was altered" in output
+    elsewhere = f"sqlite:///{tmp_path}/elsewhere.db"
+    Engine.open(elsewhere).close()
+    code, output = _verify_checkpoint(elsewhere, checkpoint, keyring)
+    assert code == 1
+    assert "a checkpoint of another database" in output
+
+
+def test_keys_rotate_and_old_checkpoints_still_verify(
+    engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path
+) -> None:
+    """After rotation the new key signs; the keyring still verifies the old checkpoint."""
+    _history(engine, clock)
+    key, keyring = _keys(tmp_path)
+    old = tmp_path / "old.json"
+    _checkpoint(db_url, key, old, clock)
+    result = CliRunner().invoke(main, ["keys", "rotate", "--key", str(key)])
+    assert result.exit_code == 0, result.output
+    new = tmp_path / "new.json"
+    _checkpoint(db_url, key, new, clock)
+    assert (
+        json.loads(old.read_text())["statement"]["key_id"]
+        != json.loads(new.read_text())["statement"]["key_id"]
+    )
+    assert len(keyring.read_text().splitlines()) == 2
+    for checkpoint in (old, new):
+        assert _verify_checkpoint(db_url, checkpoint, keyring)[0] == 0
+
+
+def test_key_and_checkpoint_mistakes_are_refused(db_url: str, tmp_path: Path) -> None:
+    """An existing key file, a key open to others, a file that is no checkpoint: exit 2."""
+    key, keyring = _keys(tmp_path)
+    again = CliRunner().invoke(main, ["keys", "generate", "--key", str(key)])
+    assert again.exit_code == 2
+    key.chmod(0o644)
+    loose = CliRunner().invoke(main, ["--db", db_url, "checkpoint", "--key", str(key)])
+    assert loose.exit_code == 2
+    assert "chmod 600" in loose.output
+    junk = tmp_path / "junk.json"
+    junk.write_text('{"hello": 1}')
+    code, output = _verify_checkpoint(db_url, junk, keyring)
+    assert code == 2
+    assert "is not a casework checkpoint" in output
+    nokey = CliRunner().invoke(
+        main, ["--db", db_url, "checkpoint"], env={"CASEWORK_SIGNING_KEY": ""}
+    )
+    assert nokey.exit_code == 2

@@ -20,7 +20,8 @@ from scheduler.cli_worker import worker_command
 from scheduler.demo import demo_command
 from storage import iso
 from workflow.catalog import installed_registry
-from workflow.cli_audit import export_command
+from workflow.checkpoints import check_checkpoint, read_keyring
+from workflow.cli_audit import checkpoint_command, export_command, keys_group, read_checkpoint
 from workflow.cli_machines import machines_command
 from workflow.cli_outbox import outbox_group
 from workflow.cli_sla import overdue_rows, replan_command, sla_group, tick_command
@@ -281,6 +282,19 @@ def replay_command(
     type=click.Path(dir_okay=False),
     help="Check this export file on its own, without the database.",
 )
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also prove that nothing recorded before this signed checkpoint changed.",
+)
+@click.option(
+    "--keyring",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Public keys for --checkpoint. Default: $CASEWORK_KEYRING.",
+)
 @database_options
 @json_option
 @handle_errors
@@ -288,6 +302,8 @@ def verify_command(
     case_id: str | None,
     workers: int,
     export_path: str | None,
+    checkpoint_path: str | None,
+    keyring: str | None,
     db_url: str | None,
     config_path: str | None,
     as_json: bool,
@@ -295,14 +311,26 @@ def verify_command(
     """Check every hash chain and that every case equals its replay (exit 1 if not).
 
     With --export FILE, check an export instead: chains, hashes, replay through the
-    machines, and that the file is whole and in order.
+    machines, and that the file is whole and in order. With --checkpoint FILE, also
+    check the checkpoint's signature against the keyring and that the history it
+    signed is still there unchanged, even if someone rewrote a chain with fresh hashes.
     """
     show_progress = not as_json and sys.stderr.isatty()
 
     def progress(cases: int, events: int) -> None:
         click.echo(f"\rverified {cases:,} cases, {events:,} events", err=True, nl=False)
 
-    if export_path is not None:
+    if checkpoint_path is not None:
+        if case_id is not None or export_path is not None:
+            raise InvalidInput("--checkpoint checks the whole database: no case id or --export")
+        ring = keyring or os.environ.get("CASEWORK_KEYRING")
+        if not ring:
+            raise InvalidInput("give --keyring FILE (or set CASEWORK_KEYRING)", field="keyring")
+        checkpoint = read_checkpoint(checkpoint_path)
+        keys = read_keyring(ring)
+        with engine_for(db_url, config_path) as engine:
+            report = check_checkpoint(engine, checkpoint, keys)
+    elif export_path is not None:
         if case_id is not None:
             raise InvalidInput("give a case id or --export, not both", field="export")
         report = verify_export(
@@ -338,6 +366,8 @@ main.add_command(worker_command)
 main.add_command(deliver_command)
 main.add_command(outbox_group)
 main.add_command(export_command)
+main.add_command(checkpoint_command)
+main.add_command(keys_group)
 main.add_command(demo_command)
 
 

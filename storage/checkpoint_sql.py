@@ -1,0 +1,74 @@
+"""What a checkpoint covers: each case's last event recorded by an instant, streamed.
+
+Read from one snapshot, ordered by case id (byte order on both databases) and seq, on
+the driver's own cursor (server-side on PostgreSQL), so memory stays flat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, select
+
+from storage.snapshot import BATCH_ROWS
+from storage.tables import meta_table
+from storage.timestamps import iso
+
+
+def database_id(conn: Connection) -> str | None:
+    """The database's random identity, given when its schema was created."""
+    query = select(meta_table.c.value).where(meta_table.c.key == "database_id")
+    value: str | None = conn.execute(query).scalar()
+    return value
+
+
+class Heads:
+    """The heads as they stream by; :attr:`events` counts every event read so far."""
+
+    def __init__(self, cursor: object) -> None:
+        self._cursor = cursor
+        self.events = 0
+
+    def __iter__(self) -> Iterator[tuple[str, int, str]]:
+        last: tuple[str, int, str] | None = None
+        fetch = self._cursor.fetchmany  # type: ignore[attr-defined]
+        while batch := fetch(BATCH_ROWS):
+            self.events += len(batch)
+            for row in batch:
+                if last is not None and row[0] != last[0]:
+                    yield last
+                last = (row[0], row[1], row[2])
+        if last is not None:
+            yield last
+
+
+@contextmanager
+def case_heads(engine: Engine, at: datetime) -> Iterator[Heads]:
+    """(case id, seq, hash) of each case's last event recorded at or before ``at``."""
+    sqlite = engine.dialect.name == "sqlite"
+    raw = engine.raw_connection()
+    try:
+        if sqlite:
+            cursor = raw.cursor()
+            raw.cursor().execute("BEGIN")
+            bound: object = iso(at)
+            mark = "?"
+        else:
+            raw.cursor().execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursor = raw.driver_connection.cursor(name="cw_heads")  # type: ignore[union-attr]
+            cursor.itersize = BATCH_ROWS
+            bound, mark = at, "%s"
+        cursor.execute(
+            f"SELECT case_id, seq, hash FROM events WHERE recorded_at <= {mark} "  # noqa: S608
+            "ORDER BY case_id, seq",
+            (bound,),
+        )
+        try:
+            yield Heads(cursor)
+        finally:
+            cursor.close()
+    finally:
+        raw.rollback()
+        raw.close()

@@ -1,0 +1,259 @@
+"""Signed checkpoints: a statement of the whole history at an instant, signed Ed25519.
+
+A checkpoint names the database (its random identity), the instant ``at``, how many
+cases and events were recorded by then, and the Merkle root (RFC 6962) over every
+case's head at that instant: one leaf per case, in case id order, of
+``case_id "\\n" seq "\\n" hash`` of its last event recorded at or before ``at``. Anyone
+with write access to the database can recompute a chain with fresh hashes after
+editing it; they cannot make its head hash come out the same, nor sign a new root
+without the private key, which never lives in the database.
+
+Keys: the private key is a PEM file (PKCS #8, created 0600; a key file others can
+read is refused). Public keys are kept in a keyring, a text file of lines
+``ed25519 <key id> <base64 public key> <created at>``; the key id is the first 16 hex
+digits of the SHA-256 of the public key. Rotating a key adds the new public key to
+the keyring and keeps the old ones, so older checkpoints still verify.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import stat
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from storage import canonical_json, iso, read_transaction
+from storage.checkpoint_sql import case_heads, database_id
+from storage.merkle import MerkleTree
+from workflow.errors import InvalidInput
+from workflow.private_files import private_file
+from workflow.results import Problem, VerifyReport
+
+if TYPE_CHECKING:
+    from workflow.engine import Engine
+
+FORMAT = "casework-checkpoint"
+VERSION = 1
+ALGORITHM = "ed25519"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement of the history at ``at``."""
+
+    database: str
+    at: datetime
+    cases: int
+    events: int
+    root: str
+    key_id: str
+    signature: str = ""
+
+    def statement(self) -> dict[str, Any]:
+        """The signed part."""
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "algorithm": ALGORITHM,
+            "database": self.database,
+            "at": iso(self.at),
+            "cases": self.cases,
+            "events": self.events,
+            "root": self.root,
+            "key_id": self.key_id,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's content: the statement and its signature."""
+        return {"statement": self.statement(), "signature": self.signature}
+
+    @classmethod
+    def from_json(cls, document: Any, source: str) -> Checkpoint:
+        """Read a checkpoint file's content; :class:`InvalidInput` if it is not one."""
+        try:
+            statement = document["statement"]
+            if statement["format"] != FORMAT or statement["algorithm"] != ALGORITHM:
+                raise ValueError("not a casework checkpoint")
+            if statement["version"] != VERSION:
+                raise ValueError(f"checkpoint format version {statement['version']}")
+            return cls(
+                database=str(statement["database"]),
+                at=datetime.fromisoformat(statement["at"]),
+                cases=int(statement["cases"]),
+                events=int(statement["events"]),
+                root=str(statement["root"]),
+                key_id=str(statement["key_id"]),
+                signature=str(document["signature"]),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise InvalidInput(f"{source} is not a casework checkpoint: {err}") from None
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    """The first 16 hex digits of the SHA-256 of the raw public key."""
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _keyring_line(public: Ed25519PublicKey, created: datetime) -> str:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return f"{ALGORITHM} {key_id(public)} {base64.b64encode(raw).decode()} {iso(created)}\n"
+
+
+def read_keyring(path: str | Path) -> dict[str, Ed25519PublicKey]:
+    """The public keys of a keyring file by key id."""
+    file = Path(path)
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise InvalidInput(f"cannot read keyring {file}: {err.strerror}", field="keyring") from None
+    keys = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split()
+        try:
+            if parts[0] != ALGORITHM:
+                raise ValueError(parts[0])
+            public = Ed25519PublicKey.from_public_bytes(base64.b64decode(parts[2], validate=True))
+        except (IndexError, ValueError) as err:
+            raise InvalidInput(f"{file}:{number}: not a keyring line ({err})") from None
+        keys[key_id(public)] = public
+    return keys
+
+
+def load_private_key(path: str | Path) -> Ed25519PrivateKey:
+    """The signing key in ``path``, refused if the file is readable by others."""
+    file = Path(path)
+    try:
+        mode = stat.S_IMODE(file.stat().st_mode)
+        data = file.read_bytes()
+    except OSError as err:
+        raise InvalidInput(f"cannot read signing key {file}: {err.strerror}", field="key") from None
+    if mode & 0o077:
+        raise InvalidInput(
+            f"signing key {file} is open to others (mode {mode:04o}); chmod 600 it", field="key"
+        )
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise InvalidInput(f"{file} is not a PEM private key", field="key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InvalidInput(f"{file} is not an Ed25519 key", field="key")
+    return key
+
+
+def new_key(path: str | Path, keyring: str | Path, now: datetime, *, replace: bool) -> str:
+    """Write a fresh private key to ``path`` and add its public half to ``keyring``."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    ring = Path(keyring)
+    line = _keyring_line(key.public_key(), now)
+    with private_file(path, replace=replace, binary=True, field="key") as file:
+        file.write(pem)  # type: ignore[arg-type]
+        with ring.open("a", encoding="utf-8") as out:
+            out.write(line)
+    return key_id(key.public_key())
+
+
+def rotate_key(path: str | Path, keyring: str | Path, now: datetime) -> tuple[str, str]:
+    """Replace the key in ``path`` with a new one; the keyring keeps both public keys."""
+    old = load_private_key(path)
+    ring = Path(keyring)
+    known = read_keyring(ring) if ring.exists() else {}
+    if key_id(old.public_key()) not in known:
+        with ring.open("a", encoding="utf-8") as out:
+            out.write(_keyring_line(old.public_key(), now))
+    return key_id(old.public_key()), new_key(path, keyring, now, replace=True)
+
+
+def history_root(db: Any, at: datetime) -> tuple[int, int, str]:
+    """(cases, events, Merkle root in hex) of everything recorded at or before ``at``."""
+    tree = MerkleTree()
+    with case_heads(db, at) as heads:
+        for case_id, seq, digest in heads:
+            tree.add(f"{case_id}\n{seq}\n{digest}".encode())
+        events = heads.events
+    return tree.size, events, tree.root().hex()
+
+
+def sign(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> Checkpoint:
+    """The checkpoint with its signature over the canonical JSON of its statement."""
+    signature = key.sign(canonical_json(checkpoint.statement()).encode())
+    return Checkpoint(**{**checkpoint.__dict__, "signature": base64.b64encode(signature).decode()})
+
+
+def signature_problem(checkpoint: Checkpoint, keys: dict[str, Ed25519PublicKey]) -> str | None:
+    """Why the signature does not hold, or ``None`` when it does."""
+    public = keys.get(checkpoint.key_id)
+    if public is None:
+        return f"signed by key {checkpoint.key_id}, which is not in the keyring"
+    try:
+        public.verify(
+            base64.b64decode(checkpoint.signature, validate=True),
+            canonical_json(checkpoint.statement()).encode(),
+        )
+    except (InvalidSignature, ValueError):
+        return "the signature does not match the statement: the checkpoint was altered"
+    return None
+
+
+CHECKPOINT = "(checkpoint)"
+"""The case id under which problems of the checkpoint as a whole are reported."""
+
+
+def make_checkpoint(
+    engine: Engine, key: Ed25519PrivateKey, at: datetime | None = None
+) -> Checkpoint:
+    """Sign a statement of everything ``engine``'s database recorded by ``at`` (now)."""
+    at = at or engine.clock.now()
+    with read_transaction(engine.db) as conn:
+        database = database_id(conn)
+    if database is None:
+        raise InvalidInput("the database has no identity: upgrade its schema first")
+    cases, events, root = history_root(engine.db, at)
+    return sign(Checkpoint(database, at, cases, events, root, key_id(key.public_key())), key)
+
+
+def check_checkpoint(
+    engine: Engine, checkpoint: Checkpoint, keys: dict[str, Ed25519PublicKey]
+) -> VerifyReport:
+    """Whether the database still holds what the checkpoint signed, and every chain holds."""
+    problem = signature_problem(checkpoint, keys)
+    if problem is not None:
+        return VerifyReport(0, 0, (Problem(CHECKPOINT, None, problem),))
+    with read_transaction(engine.db) as conn:
+        database = database_id(conn)
+    if database != checkpoint.database:
+        reason = (
+            f"the checkpoint is of database {checkpoint.database}, this is {database}: "
+            "a checkpoint of another database"
+        )
+        return VerifyReport(0, 0, (Problem(CHECKPOINT, None, reason),))
+    problems: list[Problem] = []
+    cases, events, root = history_root(engine.db, checkpoint.at)
+    if (cases, events, root) != (checkpoint.cases, checkpoint.events, checkpoint.root):
+        problems.append(
+            Problem(
+                CHECKPOINT,
+                None,
+                f"the history recorded by {iso(checkpoint.at)} no longer matches the "
+                f"checkpoint: {checkpoint.cases} cases, {checkpoint.events} events, root "
+                f"{checkpoint.root[:16]}... were signed; now {cases} cases, {events} events, "
+                f"root {root[:16]}...: something recorded before it was changed, removed, "
+                "added or reordered",
+            )
+        )
+    chains = engine.verify()
+    return VerifyReport(chains.cases, chains.events, (*problems, *chains.problems))
