@@ -298,3 +298,31 @@ def test_key_and_checkpoint_mistakes_are_refused(db_url: str, tmp_path: Path) ->
         main, ["--db", db_url, "checkpoint"], env={"CASEWORK_SIGNING_KEY": ""}
     )
     assert nokey.exit_code == 2
+
+
+def test_replay_at_an_instant_shows_the_clocks_as_they_stood(
+    engine: Engine, clock: FixedClock, db_url: str
+) -> None:
+    """Used, remaining, paused and breached, at two instants of one case."""
+    case_id = open_sample(engine)
+    clock.advance(timedelta(hours=2))
+    engine.fire(case_id, "wait", actor="li.na", data={"reason": "customer"})
+    clock.advance(timedelta(hours=5))
+    engine.fire(case_id, "resume", actor="li.na")
+    clock.advance(timedelta(hours=30))
+    engine.process_due()
+    paused = engine.replay(case_id, clock.now() - timedelta(hours=32)).sla
+    first = next(c for c in paused["clocks"] if c["clock"] == "first_response")
+    assert paused["waiting"] == "customer"
+    assert first["paused"]
+    assert first["used_s"] == 2 * 3600
+    assert first["remaining_s"] == 22 * 3600
+    late = engine.replay(case_id, clock.now()).sla
+    first = next(c for c in late["clocks"] if c["clock"] == "first_response")
+    assert first["breached"]
+    assert first["overdue_s"] == 8 * 3600  # 2 h before the pause, 30 h after it, of 24
+    assert first["level"] == 2
+    result = CliRunner().invoke(
+        main, ["--db", db_url, "replay", case_id, "--at", clock.now().isoformat()]
+    )
+    assert "first_response #1: 32h00m used of 24h00m; BREACHED by 8h00m, level 2" in result.output

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -253,17 +254,43 @@ def history_command(
 def replay_command(
     case_id: str, at: str | None, db_url: str | None, config_path: str | None, as_json: bool
 ) -> None:
-    """Rebuild a case's state from its history alone."""
+    """Rebuild a case's state from its history alone, with its SLA clocks as they stood."""
     when = None if at is None else parse_instant(at, "--at")
     with engine_for(db_url, config_path) as engine:
         replay = engine.replay(case_id, when)
     if as_json:
         emit_json(replay.to_json())
+        return
+    click.echo(
+        f"{case_id} at {iso(replay.at)}: state {replay.state}, version {replay.version}, "
+        f"owner {replay.owner}, escalation level {replay.escalation_level}"
+    )
+    if replay.sla.get("waiting"):
+        click.echo(f"  waiting on the {replay.sla['waiting']}: clocks paused")
+    for clock in replay.sla.get("clocks", []):
+        click.echo("  " + clock_line(clock))
+
+
+def _hours(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def clock_line(clock: dict[str, Any]) -> str:
+    """One line for a clock's standing: used of target, and what that means."""
+    if clock["cycle"] == 0:
+        return f"{clock['clock']}: not started"
+    if not clock["running"]:
+        status = "stopped" + (f", breached (level {clock['level']})" if clock["breached"] else "")
+    elif clock["breached"]:
+        status = f"BREACHED by {_hours(clock['overdue_s'])}, level {clock['level']}"
     else:
-        click.echo(
-            f"{case_id} at {iso(replay.at)}: state {replay.state}, version {replay.version}, "
-            f"owner {replay.owner}, escalation level {replay.escalation_level}"
-        )
+        status = f"{_hours(clock['remaining_s'])} left" + (", warned" if clock["warned"] else "")
+    paused = ", paused" if clock["paused"] else ""
+    return (
+        f"{clock['clock']} #{clock['cycle']}: {_hours(clock['used_s'])} used of "
+        f"{_hours(clock['target_s'])}{paused}; {status}"
+    )
 
 
 @main.command("verify")

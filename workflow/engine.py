@@ -343,6 +343,7 @@ class Engine:
                 field="at",
             )
         last_at = max(e.occurred_at for e in events if moment is None or e.occurred_at <= moment)
+        policy = self.policies.known(folded.policy).get(folded.policy or "")
         return Replay(
             case_id=case_id,
             machine=case.machine,
@@ -353,6 +354,7 @@ class Engine:
             escalation_level=folded.escalation_level,
             facts=folded.facts,
             at=moment or last_at,
+            sla=sla_views.standing(policy, folded.sla, moment or last_at),
         )
 
     def verify(

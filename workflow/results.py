@@ -29,6 +29,8 @@ class Replay:
     escalation_level: int
     facts: Mapping[str, Any]
     at: datetime
+    sla: Mapping[str, Any] = field(default_factory=dict)
+    """The SLA clocks as they stood at ``at`` (:func:`workflow.sla_views.standing`)."""
 
     def to_json(self) -> dict[str, Any]:
         """The replay's JSON shape (the CLI contract)."""
@@ -42,6 +44,7 @@ class Replay:
             "escalation_level": self.escalation_level,
             "facts": dict(self.facts),
             "at": iso(self.at),
+            "sla": dict(self.sla),
         }
 
 

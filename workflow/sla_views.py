@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select
 
-from machines.clocks import WARNING, ClockState, planned, state_from_json
+from machines.clocks import WARNING, ClockState, SlaState, planned, state_from_json
+from machines.sla import SlaPolicy
 from storage import CaseRecord, iso, read_transaction
 from storage.tables import cases_table, deadlines_table
 
@@ -73,6 +74,30 @@ def overdue(engine: Engine, now: datetime) -> list[Overdue]:
                 if late > timedelta(0):
                     result.append(Overdue(case, clock.name, late))
     return sorted(result, key=lambda o: o.late_by, reverse=True)
+
+
+def standing(policy: SlaPolicy | None, sla: SlaState, moment: datetime) -> dict[str, Any]:
+    """How a case's clocks stood at ``moment``: used, paused, remaining, breached."""
+    clocks = []
+    for clock in sla.clocks:
+        used = clock.used_at(moment, policy) if policy is not None else clock.elapsed
+        clocks.append(
+            {
+                "clock": clock.name,
+                "cycle": clock.cycle,
+                "running": clock.running,
+                "paused": clock.running and clock.counting_since is None,
+                "used_s": used.total_seconds(),
+                "target_s": clock.target.total_seconds(),
+                "remaining_s": max(clock.target - used, timedelta(0)).total_seconds(),
+                "overdue_s": max(used - clock.target, timedelta(0)).total_seconds(),
+                "breached": clock.level >= 1 or (clock.running and used > clock.target),
+                "warned": clock.warned,
+                "level": clock.level,
+            }
+        )
+    return {"policy": None if policy is None else policy.version, "waiting": sla.waiting,
+            "clocks": clocks}  # fmt: skip
 
 
 def count_pending(engine: Engine) -> int:
