@@ -326,3 +326,30 @@ def test_replay_at_an_instant_shows_the_clocks_as_they_stood(
         main, ["--db", db_url, "replay", case_id, "--at", clock.now().isoformat()]
     )
     assert "first_response #1: 32h00m used of 24h00m; BREACHED by 8h00m, level 2" in result.output
+
+
+def test_the_case_report_renders_in_a_browser(
+    engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path
+) -> None:
+    """A breached, paused case: the page shows the verified chain, the clocks and events."""
+    from tests.browser import render
+
+    case_id = open_sample(engine, summary="师傅没来 <b>not bold</b>")
+    clock.advance(timedelta(hours=2))
+    engine.fire(case_id, "wait", actor="li.na", data={"reason": "customer"})
+    clock.advance(timedelta(hours=3))
+    engine.fire(case_id, "resume", actor="li.na")
+    clock.advance(timedelta(hours=30))
+    engine.process_due()
+    page = tmp_path / "case.html"
+    result = CliRunner().invoke(
+        main, ["--db", db_url, "report", "case", case_id, "--html", str(page)]
+    )
+    assert result.exit_code == 0, result.output
+    rendered = render(page, tmp_path)
+    assert rendered.console_errors == []
+    assert "Chain verified" in rendered.dom
+    assert "师傅没来 &lt;b&gt;not bold&lt;/b&gt;" in rendered.dom
+    assert rendered.dom.count("<svg") >= 1
+    assert "escalate" in rendered.dom
+    assert rendered.screenshot.stat().st_size > 10_000

@@ -22,7 +22,13 @@ from scheduler.demo import demo_command
 from storage import iso
 from workflow.catalog import installed_registry
 from workflow.checkpoints import check_checkpoint, read_keyring
-from workflow.cli_audit import checkpoint_command, export_command, keys_group, read_checkpoint
+from workflow.cli_audit import (
+    checkpoint_command,
+    export_command,
+    keys_group,
+    read_checkpoint,
+    report_group,
+)
 from workflow.cli_machines import machines_command
 from workflow.cli_outbox import outbox_group
 from workflow.cli_sla import overdue_rows, replan_command, sla_group, tick_command
@@ -395,6 +401,7 @@ main.add_command(outbox_group)
 main.add_command(export_command)
 main.add_command(checkpoint_command)
 main.add_command(keys_group)
+main.add_command(report_group)
 main.add_command(demo_command)
 
 

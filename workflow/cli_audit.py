@@ -1,4 +1,4 @@
-"""Auditors' commands: ``export``, ``checkpoint`` and ``keys``."""
+"""Auditors' commands: ``export``, ``checkpoint``, ``keys`` and ``report``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from workflow.cli_support import database_options, engine_for, handle_errors
 from workflow.clock import parse_instant
 from workflow.errors import InvalidInput
 from workflow.private_files import private_file
+from workflow.report_case import case_report
 
 
 def _progress(label: str) -> Any:
@@ -189,3 +190,31 @@ def read_checkpoint(path: str) -> Checkpoint:
     except ValueError:
         raise InvalidInput(f"{path} is not a casework checkpoint: not JSON") from None
     return Checkpoint.from_json(document, path)
+
+
+@click.group("report")
+def report_group() -> None:
+    """Reports for auditors and the business, as self-contained HTML pages or JSON."""
+
+
+@report_group.command("case")
+@click.argument("case_id")
+@click.option(
+    "--html",
+    "html_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Write the page to this file.",
+)
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@database_options
+@handle_errors
+def report_case_command(
+    case_id: str, html_path: str, force: bool, db_url: str | None, config_path: str | None
+) -> None:
+    """A page with the case's timeline, SLA clocks as bars and its chain's verification."""
+    with engine_for(db_url, config_path) as engine:
+        page = case_report(engine, case_id)
+    with private_file(html_path, replace=force) as file:
+        file.write(page)
+    click.echo(f"case {case_id}: {html_path}")

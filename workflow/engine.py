@@ -20,10 +20,12 @@ from machines import (
     OPEN_EVENT,
     SYSTEM_EVENTS,
     CaseRules,
+    Folded,
     MachineDefinition,
     MachineRegistry,
     UnknownMachineError,
     opened,
+    step,
 )
 from storage import (
     GENESIS_HASH,
@@ -326,6 +328,25 @@ class Engine:
             if not events and store.load_case_row(conn, case_id) is None:
                 raise CaseNotFound(case_id)
         return events
+
+    def timeline(self, case_id: str) -> builtins.list[tuple[Event, Folded]]:
+        """Each event of the case with the case as it stood right after it."""
+        with read_transaction(self.db) as conn:
+            case = store.load_case(conn, case_id)
+            if case is None:
+                raise CaseNotFound(case_id)
+            events = store.case_events(conn, case_id)
+        rules = self._rules(case)
+        steps: builtins.list[tuple[Event, Folded]] = []
+        folded: Folded | None = None
+        for event in events:
+            if folded is None:
+                folded = fold_history(rules, [event])
+            else:
+                folded = step(rules, folded, event.event, event.data, event.occurred_at)[1]
+            assert folded is not None
+            steps.append((event, folded))
+        return steps
 
     def replay(self, case_id: str, at: datetime | None = None) -> Replay:
         """The case rebuilt from its events alone, at the end or as it stood at ``at``."""

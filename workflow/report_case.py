@@ -1,0 +1,164 @@
+"""The case report: one self-contained HTML page an auditor can read without casework.
+
+It shows the case's details, whether its chain verifies, its SLA clocks as bars
+against their targets (paused stretches, warnings and escalations marked), and every
+event with its actor, time and state change. Everything is derived from the history
+through the same fold the engine uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from machines import Folded
+from machines.sla import SlaPolicy
+from storage import EventRecord, iso
+from workflow.charts import clock_chart
+
+if TYPE_CHECKING:
+    from workflow.engine import Engine
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("workflow", "templates/reports"),
+    autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
+    undefined=jinja2.StrictUndefined,
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of one clock cycle: counting, or paused."""
+
+    row: str
+    start: datetime
+    end: datetime
+    paused: bool
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A point on a clock cycle's row: its target, a warning or an escalation."""
+
+    row: str
+    at: datetime
+    kind: str
+    label: str
+
+
+def clock_marks(
+    steps: Sequence[tuple[EventRecord, Folded]], policy: SlaPolicy | None, now: datetime
+) -> tuple[list[Span], list[Marker]]:
+    """Spans and markers of every clock cycle, from the case as it stood after each event."""
+    spans: list[Span] = []
+    markers: list[Marker] = []
+    counting: dict[str, datetime] = {}
+    paused: dict[str, datetime] = {}
+    targets: dict[str, datetime] = {}
+    for event, folded in steps:
+        at = event.occurred_at
+        live = set()
+        for clock in folded.sla.clocks:
+            if clock.cycle == 0:
+                continue
+            row = f"{clock.name} #{clock.cycle}"
+            live.add(row)
+            if clock.counting_since is not None:
+                if row in paused:
+                    spans.append(Span(row, paused.pop(row), clock.counting_since, True))
+                counting.setdefault(row, clock.counting_since)
+                if policy is not None:
+                    calendar = policy.calendar_of(policy.clock(clock.name))
+                    targets[row] = calendar.add(clock.counting_since, clock.target - clock.elapsed)
+            elif row in counting:
+                spans.append(Span(row, counting.pop(row), at, False))
+                if clock.running:
+                    paused[row] = at
+            if not clock.running and row in paused:
+                spans.append(Span(row, paused.pop(row), at, True))
+        for row in [r for r in counting if r not in live]:
+            spans.append(Span(row, counting.pop(row), at, False))
+        if event.event in ("sla_warning", "escalate"):
+            row = f"{event.data.get('clock')} #{event.data.get('cycle')}"
+            level = int(event.data.get("level", 0))
+            kind, label = ("warning", "warning") if level == 0 else ("escalation", f"L{level}")
+            markers.append(Marker(row, at, kind, label))
+    for row, start in counting.items():
+        spans.append(Span(row, start, max(start, now), False))
+    for row, start in paused.items():
+        spans.append(Span(row, start, max(start, now), True))
+    markers += [Marker(row, due, "target", "target") for row, due in targets.items()]
+    return spans, markers
+
+
+def _note(event: EventRecord) -> str:
+    data = event.data if isinstance(event.data, Mapping) else {}
+    if "note" in data:
+        return str(data["note"])
+    if event.event in ("sla_warning", "escalate"):
+        late = _hours(float(data.get("late_by_s") or 0))
+        return f"{data.get('clock')} level {data.get('level')}, processed {late} after due"
+    shown = {k: v for k, v in data.items() if k not in ("policy", "attributes", "contact")}
+    return ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) if shown else ""
+
+
+def case_report(engine: Engine, case_id: str) -> str:
+    """The HTML page of one case."""
+    case = engine.get(case_id)
+    steps = engine.timeline(case_id)
+    verified = engine.verify(case_id)
+    now = engine.clock.now()
+    policy = engine.policies.known(case.sla_policy).get(case.sla_policy or "")
+    spans, markers = clock_marks(steps, policy, now)
+    final = steps[-1][1] if steps else None
+    context: dict[str, Any] = {
+        "case": case,
+        "iso": iso,
+        "generated_at": iso(now),
+        "verified": verified,
+        "chart": clock_chart(spans, markers),
+        "events": [
+            {
+                "seq": e.seq,
+                "at": f"{e.occurred_at:%Y-%m-%d %H:%M:%S} UTC",
+                "event": e.event,
+                "from_state": e.from_state or "-",
+                "to_state": e.to_state,
+                "actor": e.actor,
+                "note": _note(e),
+                "system": e.event in ("sla_warning", "escalate"),
+            }
+            for e, _ in steps
+        ],
+        "clocks": [] if final is None else _clock_rows(final, policy, now),
+    }
+    return _TEMPLATES.get_template("case.html").render(context)
+
+
+def _clock_rows(folded: Folded, policy: SlaPolicy | None, now: datetime) -> list[dict[str, Any]]:
+    from workflow.sla_views import standing
+
+    rows = []
+    for clock in standing(policy, folded.sla, now)["clocks"]:
+        if clock["cycle"] == 0:
+            continue
+        rows.append(
+            {
+                **clock,
+                "used": _hours(clock["used_s"]),
+                "target": _hours(clock["target_s"]),
+                "remaining": _hours(clock["remaining_s"]),
+                "overdue": _hours(clock["overdue_s"]),
+            }
+        )
+    return rows
+
+
+def _hours(seconds: float) -> str:
+    delta = timedelta(seconds=int(seconds))
+    hours, rest = divmod(int(delta.total_seconds()), 3600)
+    return f"{hours}h{rest // 60:02d}m"
