@@ -353,3 +353,109 @@ def test_the_case_report_renders_in_a_browser(
     assert rendered.dom.count("<svg") >= 1
     assert "escalate" in rendered.dom
     assert rendered.screenshot.stat().st_size > 10_000
+
+
+SHARES = {  # the monthly complaint analysis of the material (DOMAIN.md), times five
+    "missed_appointment": 190,
+    "not_fixed_first_visit": 165,
+    "service_delayed": 120,
+    "other": 15,
+    "unreasonable_charge": 10,
+}
+
+
+def _month(db_url: str) -> tuple[Engine, FixedClock]:
+    """500 complaints received over November 2026 in three branches; 4 in 5 answered
+    within two hours; one case passed on twice."""
+    from datetime import UTC, datetime
+
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    clock = FixedClock(datetime(2026, 12, 5, tzinfo=UTC))
+    engine = Engine.open(db_url, clock=clock)
+    categories = [c for c, n in SHARES.items() for _ in range(n)]
+    branches = ("Guangzhou", "Shenzhen", "Nanning")
+    for n, category in enumerate(categories):
+        received = start + timedelta(minutes=83 * n)
+        case_id = open_sample(
+            engine, category=category, branch=branches[n % 3], received_at=received,
+            channel=("phone", "store", "letter", "web")[n % 4],
+        )  # fmt: skip
+        if n % 5:
+            engine.fire(case_id, "apologise", actor="li.na", at=received + timedelta(hours=n % 3))
+        if n == 7:
+            for to in ("wang.wei", "zhao.lei"):
+                engine.fire(
+                    case_id,
+                    "assign",
+                    actor="li.na",
+                    data={"to": to},
+                    at=received + timedelta(hours=3),
+                )
+    engine.process_due()
+    return engine, clock
+
+
+def test_the_business_reports_give_the_material_s_figures(db_url: str, tmp_path: Path) -> None:
+    """Category shares 38/33/24/3/2, compliance, hand-overs and rates per 10,000 jobs;
+    both pages render in a browser."""
+    from tests.browser import render
+
+    engine, _ = _month(db_url)
+    engine.close()
+    dispatch = tmp_path / "dispatch.csv"
+    dispatch.write_text("branch,category,jobs\nGuangzhou,,100000\nShenzhen,other,50000\n")
+    period = ["--from", "2026-11-01T00:00:00+00:00", "--to", "2026-12-01T00:00:00+00:00"]
+    base = ["--db", db_url, "report"]
+    runner = CliRunner()
+    complaints = runner.invoke(
+        main, [*base, "complaints", *period, "--dispatch", str(dispatch), "--json",
+               "--html", str(tmp_path / "complaints.html")],
+    )  # fmt: skip
+    assert complaints.exit_code == 0, complaints.output
+    figures = json.loads(complaints.output)
+    assert figures["cases"] == 500
+    shares = {r["category"]: r["share"] for r in figures["by_category"]}
+    assert shares == {
+        "missed_appointment": 38.0, "not_fixed_first_visit": 33.0, "service_delayed": 24.0,
+        "other": 3.0, "unreasonable_charge": 2.0,
+    }  # fmt: skip
+    rates = {(r["branch"], r["category"]): r for r in figures["per_10000_jobs"]}
+    guangzhou = figures["by_branch"]["Guangzhou"]
+    assert rates[("Guangzhou", None)]["per_10000"] == round(guangzhou / 10, 2)
+    assert rates[("Shenzhen", "other")]["complaints"] == 5
+    sla = runner.invoke(
+        main, [*base, "sla", *period, "--json", "--html", str(tmp_path / "sla.html")]
+    )
+    assert sla.exit_code == 0, sla.output
+    report = json.loads(sla.output)
+    first = next(r for r in report["clocks"] if r["name"] == "first_response")
+    assert (first["met"], first["breached"], first["compliance"]) == (400, 100, 80.0)
+    assert report["handed_on_by"] == {"li.na": 2}
+    assert report["escalations_by_level"]["1"] >= 100
+    assert len(report["first_response_hours"]) == 400
+    assert max(report["first_response_hours"]) == 2.0
+    for page in ("complaints.html", "sla.html"):
+        rendered = render(tmp_path / page, tmp_path)
+        assert rendered.console_errors == []
+        assert rendered.dom.count("<svg") >= 3
+
+
+def test_reports_refuse_a_bad_period_or_dispatch_file(db_url: str, tmp_path: Path) -> None:
+    """--to before --from, an unreadable date, a malformed CSV: exit 2, one line."""
+    runner = CliRunner()
+    base = ["--db", db_url, "report"]
+    backwards = runner.invoke(
+        main, [*base, "sla", "--from", "2026-12-01T00:00:00Z", "--to", "2026-11-01T00:00:00Z"]
+    )
+    assert backwards.exit_code == 2
+    assert "--to must be later than --from" in backwards.output
+    bad = runner.invoke(main, [*base, "sla", "--from", "last week", "--to", "2026-11-01T00:00:00Z"])
+    assert bad.exit_code == 2
+    dispatch = tmp_path / "dispatch.csv"
+    dispatch.write_text("branch,jobs\nGuangzhou,many\n")
+    broken = runner.invoke(
+        main, [*base, "complaints", "--from", "2026-11-01T00:00:00Z", "--to",
+               "2026-12-01T00:00:00Z", "--dispatch", str(dispatch)],
+    )  # fmt: skip
+    assert broken.exit_code == 2
+    assert "dispatch.csv:2" in broken.output
