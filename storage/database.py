@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,22 +24,56 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine for ``url``; ``postgresql://`` uses psycopg 3.
 
     SQLite gets WAL, ``synchronous=FULL``, foreign keys and a busy timeout, and its
-    transactions are begun by us so that a write transaction locks at BEGIN.
+    transactions are begun by us so that a write transaction locks at BEGIN. With
+    ``read_only`` the database itself refuses writes: SQLite opens the file with
+    ``mode=ro``, PostgreSQL sessions start with ``default_transaction_read_only``.
     """
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    sqlite = parsed.get_backend_name() == "sqlite"
+    connect_args: dict[str, Any] = {}
+    if read_only and sqlite and parsed.database not in (None, "", ":memory:"):
+        path = str(parsed.database)
+        if not path.startswith("file:"):  # else already a URI (from a read-only engine)
+            parsed = parsed.set(database=f"file:{path}?mode=ro", query={"uri": "true"})
+    elif read_only and not sqlite:
+        connect_args["options"] = "-c default_transaction_read_only=on"
     engine = create_engine(
         parsed,
-        pool_pre_ping=parsed.get_backend_name() != "sqlite",
+        pool_pre_ping=not sqlite,
         json_serializer=canonical_json,
+        connect_args=connect_args,
     )
+    engine._casework_read_only = read_only  # type: ignore[attr-defined]
     prepare_engine(engine)
     return engine
+
+
+def is_read_only(engine: Engine) -> bool:
+    """Whether the engine was made with ``read_only``."""
+    return bool(getattr(engine, "_casework_read_only", False))
+
+
+def write_access(engine: Engine) -> str | None:
+    """What write access this connection's user has, if any, to say it is not needed."""
+    if is_sqlite(engine):
+        path = engine.url.database or ""
+        path = path.removeprefix("file:").split("?", 1)[0]
+        if path and os.access(path, os.W_OK):
+            return f"the database file {path} is writable by this user"
+        return None
+    with engine.connect() as conn:
+        can = conn.exec_driver_sql(
+            "SELECT has_table_privilege('events', 'INSERT') "
+            "OR has_table_privilege('cases', 'UPDATE') OR has_table_privilege('events', 'DELETE')"
+        ).scalar()
+        conn.rollback()
+    return "this database role may write to the events and cases tables" if can else None
 
 
 def prepare_engine(engine: Engine) -> None:
@@ -52,7 +87,7 @@ def prepare_engine(engine: Engine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        if not in_memory:
+        if not in_memory and not is_read_only(engine):
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")

@@ -10,6 +10,7 @@ stores them, and a test proves that rows written either way read back the same.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -155,7 +156,8 @@ class TransitionSQL:
             self._discard(raw)
             raise StorageError(str(err).strip().splitlines()[0]) from err
         finally:
-            cursor.close()
+            with contextlib.suppress(Exception):  # the connection may be discarded already
+                cursor.close()
 
     def _reset(self, raw: Any) -> None:
         try:

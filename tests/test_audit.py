@@ -38,7 +38,7 @@ def _export(db_url: str, path: Path, *args: str) -> None:
 
 def _verify(path: Path) -> tuple[int, dict[str, object]]:
     result = CliRunner().invoke(main, ["verify", "--export", str(path), "--json"])
-    return result.exit_code, json.loads(result.output)
+    return result.exit_code, json.loads(result.stdout)
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
@@ -412,7 +412,7 @@ def test_the_business_reports_give_the_material_s_figures(db_url: str, tmp_path:
                "--html", str(tmp_path / "complaints.html")],
     )  # fmt: skip
     assert complaints.exit_code == 0, complaints.output
-    figures = json.loads(complaints.output)
+    figures = json.loads(complaints.stdout)
     assert figures["cases"] == 500
     shares = {r["category"]: r["share"] for r in figures["by_category"]}
     assert shares == {
@@ -427,7 +427,7 @@ def test_the_business_reports_give_the_material_s_figures(db_url: str, tmp_path:
         main, [*base, "sla", *period, "--json", "--html", str(tmp_path / "sla.html")]
     )
     assert sla.exit_code == 0, sla.output
-    report = json.loads(sla.output)
+    report = json.loads(sla.stdout)
     first = next(r for r in report["clocks"] if r["name"] == "first_response")
     assert (first["met"], first["breached"], first["compliance"]) == (400, 100, 80.0)
     assert report["handed_on_by"] == {"li.na": 2}
@@ -459,3 +459,77 @@ def test_reports_refuse_a_bad_period_or_dispatch_file(db_url: str, tmp_path: Pat
     )  # fmt: skip
     assert broken.exit_code == 2
     assert "dispatch.csv:2" in broken.output
+
+
+def _auditor_url(db_url: str, tmp_path: Path) -> str:
+    """A connection that can only read: a read-only SQLite file, or a SELECT-only role."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    if db_url.startswith("sqlite"):
+        path = Path(db_url.removeprefix("sqlite:///"))
+        path.chmod(0o444)
+        return db_url
+    role = f"auditor_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+        conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"))
+    admin.dispose()
+    return db_url.replace("postgres@", f"{role}@")
+
+
+def test_auditor_commands_work_on_a_read_only_connection(
+    engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path
+) -> None:
+    """verify, export, checkpoint, replay, history and the reports read only; with write
+    access they say it is not needed."""
+    [case_id, *_] = _history(engine, clock)
+    key, keyring = _keys(tmp_path)
+    engine.close()
+    runner = CliRunner()
+    writable = runner.invoke(main, ["--db", db_url, "verify", "--json"])
+    assert writable.exit_code == 0
+    assert "auditing needs only read access" in writable.stderr
+    url = _auditor_url(db_url, tmp_path)
+    period = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-12-01T00:00:00Z"]
+    commands = [
+        ["verify", "--json", "--workers", "2"],
+        ["export", "--out", str(tmp_path / "e.jsonl")],
+        ["checkpoint", "--key", str(key), "--out", str(tmp_path / "cp.json"),
+         "--at", clock.now().isoformat()],
+        ["verify", "--checkpoint", str(tmp_path / "cp.json"), "--keyring", str(keyring)],
+        ["replay", case_id, "--json"],
+        ["history", case_id, "--json"],
+        ["report", "case", case_id, "--html", str(tmp_path / "case.html")],
+        ["report", "sla", *period, "--json"],
+        ["report", "complaints", *period, "--json"],
+    ]  # fmt: skip
+    for command in commands:
+        result = runner.invoke(main, ["--db", url, *command])
+        assert result.exit_code == 0, (command, result.output)
+        if url.startswith("postgresql"):  # root may write any file; a role is honest
+            assert "auditing needs only read access" not in result.stderr
+    refused = Engine.open(url, read_only=True)
+    try:
+        with pytest.raises(Exception, match=r"read-only|readonly"):
+            open_sample(refused)
+    finally:
+        refused.close()
+        _drop_role(db_url, url)
+
+
+def _drop_role(db_url: str, url: str) -> None:
+    """Roles outlive the throwaway database: drop the auditor's."""
+    if not url.startswith("postgresql"):
+        return
+    from sqlalchemy import create_engine, text
+
+    role = url.split("://", 1)[1].split("@", 1)[0]
+    admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP OWNED BY {role}"))
+        conn.execute(text(f"DROP ROLE {role}"))
+    admin.dispose()

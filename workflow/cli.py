@@ -232,7 +232,7 @@ def history_command(
     case_id: str, db_url: str | None, config_path: str | None, as_json: bool
 ) -> None:
     """The events of a case, oldest first."""
-    with engine_for(db_url, config_path) as engine:
+    with engine_for(db_url, config_path, read_only=True) as engine:
         events = engine.history(case_id)
     if as_json:
         emit_json([e.to_json() for e in events])
@@ -262,7 +262,7 @@ def replay_command(
 ) -> None:
     """Rebuild a case's state from its history alone, with its SLA clocks as they stood."""
     when = None if at is None else parse_instant(at, "--at")
-    with engine_for(db_url, config_path) as engine:
+    with engine_for(db_url, config_path, read_only=True) as engine:
         replay = engine.replay(case_id, when)
     if as_json:
         emit_json(replay.to_json())
@@ -361,7 +361,7 @@ def verify_command(
             raise InvalidInput("give --keyring FILE (or set CASEWORK_KEYRING)", field="keyring")
         checkpoint = read_checkpoint(checkpoint_path)
         keys = read_keyring(ring)
-        with engine_for(db_url, config_path) as engine:
+        with engine_for(db_url, config_path, read_only=True) as engine:
             report = check_checkpoint(engine, checkpoint, keys)
     elif export_path is not None:
         if case_id is not None:
@@ -372,7 +372,7 @@ def verify_command(
             progress=(lambda n: progress(0, n)) if show_progress else None,
         )
     else:
-        with engine_for(db_url, config_path) as engine:
+        with engine_for(db_url, config_path, read_only=True) as engine:
             report = engine.verify(
                 case_id, progress=progress if show_progress else None, workers=workers
             )

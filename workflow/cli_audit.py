@@ -84,7 +84,7 @@ def export_command(
     if low is not None and high is not None and high <= low:
         raise InvalidInput("--until must be later than --since", field="until")
     show = out is not None and sys.stderr.isatty()
-    with engine_for(db_url, config_path) as engine:
+    with engine_for(db_url, config_path, read_only=True) as engine:
         if case_id is not None:
             engine.get(case_id)
         with read_transaction(engine.db) as conn:
@@ -181,7 +181,7 @@ def checkpoint_command(
     """
     signing = load_private_key(_key_path(key))
     moment = None if at is None else parse_instant(at, "--at")
-    with engine_for(db_url, config_path) as engine:
+    with engine_for(db_url, config_path, read_only=True) as engine:
         checkpoint = make_checkpoint(engine, signing, moment)
     text = json.dumps(checkpoint.to_json(), indent=2) + "\n"
     if out is None:
@@ -227,7 +227,7 @@ def report_case_command(
     case_id: str, html_path: str, force: bool, db_url: str | None, config_path: str | None
 ) -> None:
     """A page with the case's timeline, SLA clocks as bars and its chain's verification."""
-    with engine_for(db_url, config_path) as engine:
+    with engine_for(db_url, config_path, read_only=True) as engine:
         page = case_report(engine, case_id)
     with private_file(html_path, replace=force) as file:
         file.write(page)
@@ -277,7 +277,7 @@ def report_sla_command(
     """SLA compliance per clock, branch, category, channel and owner; first-response times;
     escalations per level; who hands cases on; the weekly trend."""
     period = _period(start, end)
-    with engine_for(db_url, config_path) as engine:
+    with engine_for(db_url, config_path, read_only=True) as engine:
         report = sla_report(engine, period)
     _publish(report, sla_page, html_path, force, as_json)
     if not as_json:
@@ -306,7 +306,7 @@ def report_complaints_command(
     10,000 dispatched jobs per branch and category, complaints per week."""
     period = _period(start, end)
     jobs = None if dispatch is None else read_dispatch(dispatch)
-    with engine_for(db_url, config_path) as engine:
+    with engine_for(db_url, config_path, read_only=True) as engine:
         report = complaints_report(engine, period, jobs)
     _publish(report, complaints_page, html_path, force, as_json)
     if not as_json:

@@ -15,6 +15,7 @@ import click
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from storage.database import write_access
 from workflow.config import load_settings
 from workflow.engine import Engine
 from workflow.errors import CaseworkError, InvalidInput
@@ -70,14 +71,23 @@ def json_option(func: F) -> F:
 
 
 @contextmanager
-def engine_for(db_url: str | None, config_path: str | None) -> Iterator[Engine]:
-    """Open the engine the options and environment name, and close it afterwards."""
+def engine_for(
+    db_url: str | None, config_path: str | None, *, read_only: bool = False
+) -> Iterator[Engine]:
+    """Open the engine the options and environment name, and close it afterwards.
+
+    ``read_only`` (the auditors' commands) opens a connection the database refuses to
+    write on, migrates nothing, and notes on stderr any write access that comes with
+    the user or role anyway.
+    """
     root = click.get_current_context().find_root().params
     url = db_url or root.get("db_url") or os.environ.get("CASEWORK_DATABASE_URL") or DEFAULT_DB
     config = config_path or root.get("config_path") or os.environ.get("CASEWORK_CONFIG")
     settings = load_settings(config)
     try:
-        engine = Engine.open(url, config=settings, logger=structlog.get_logger("casework"))
+        engine = Engine.open(
+            url, config=settings, logger=structlog.get_logger("casework"), read_only=read_only
+        )
     except SQLAlchemyError as err:
         fail(f"cannot open database {_safe_url(url)}: {_first_line(err)}")
     except ModuleNotFoundError as err:
@@ -85,6 +95,10 @@ def engine_for(db_url: str | None, config_path: str | None) -> Iterator[Engine]:
             f"cannot open database {_safe_url(url)}: its driver {err.name} is not installed; "
             "for PostgreSQL install casework with the postgres extra: pip install '.[postgres]'"
         )
+    if read_only:
+        needless = write_access(engine.db)
+        if needless:
+            click.echo(f"casework: note: {needless}; auditing needs only read access", err=True)
     try:
         yield engine
     finally:

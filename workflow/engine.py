@@ -37,6 +37,7 @@ from storage import (
 )
 from storage import case_store as store
 from storage.deadline_sql import DeadlineSQL
+from storage.migrate import current_revision, head_revision
 from storage.snapshot import history_snapshot
 from storage.transition_sql import TransitionSQL, WriteConflict
 from workflow import sla_views, validation
@@ -114,14 +115,29 @@ class Engine:
         clock: Clock | None = None,
         registry: MachineRegistry | None = None,
         logger: Any = None,
+        read_only: bool = False,
     ) -> Engine:
-        """An engine on ``url`` (or an existing SQLAlchemy engine), schema brought up to date."""
+        """An engine on ``url`` (or an existing SQLAlchemy engine), schema brought up to date.
+
+        With ``read_only`` (a URL only) the database refuses every write, nothing is
+        migrated, and a schema that is not current is an error: auditing needs no more.
+        """
         if isinstance(url, str):
-            db, owns = make_engine(url), True
+            db, owns = make_engine(url, read_only=read_only), True
         else:
             prepare_engine(url)
             db, owns = url, False
-        upgrade(db)
+        if read_only:
+            current, head = current_revision(db), head_revision()
+            if current != head:
+                db.dispose()
+                raise InvalidInput(
+                    f"the database schema is at revision {current}, casework needs {head}: "
+                    "open it once with write access to upgrade it, then audit read-only",
+                    field="db",
+                )
+        else:
+            upgrade(db)
         return cls(db, settings=config, clock=clock, registry=registry, logger=logger, owns_db=owns)
 
     def close(self) -> None:

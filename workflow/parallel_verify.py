@@ -24,7 +24,7 @@ def verify_range(url: str, settings: Settings, low: str) -> VerifyReport:
     """Verify the cases with ids from ``low`` on (run in the second process)."""
     from workflow.engine import Engine
 
-    with Engine.open(url, config=settings) as engine:
+    with Engine.open(url, config=settings, read_only=True) as engine:
         return engine._verify_part(None, (low, None), None)
 
 
