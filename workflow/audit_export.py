@@ -12,8 +12,14 @@ with the same fields as columns; each record names its kind in ``record``:
   ``occurred_at``, ``recorded_at``, ``data`` (the event data as its canonical JSON:
   an object in JSON Lines, its text in CSV), ``prev_hash``, ``hash``, and the case's
   ``machine`` and ``machine_version``;
-- ``end`` (last): ``cases``, ``events`` and ``digest``, the SHA-256 of every exported
-  event's ``hash`` followed by a line feed, in order. A file without it was cut short.
+- ``end`` (last): ``cases``, ``events`` and ``digest``: the SHA-256 of one line per
+  case, in order, of ``case_id seq hash`` of its last exported event (space-separated,
+  each line ending in a line feed). Each chain's last hash commits to every event
+  before it, so the digest commits to the whole file. A file without it was cut short.
+
+In JSON Lines, ``data`` is written byte for byte as the canonical JSON that was
+hashed; a tool that rewrites the file should keep it so (a reformatted one is still
+accepted, at the cost of re-encoding it).
 
 In CSV, a first line names the columns (``record`` first, then the event fields, then
 ``machine`` and ``machine_version``); the ``header`` and ``end`` records carry their
@@ -92,6 +98,11 @@ class _Writer:
             self.csv.writerow(("event", *row, machine, version))
 
 
+def head_line(case_id: str, seq: int, digest: str) -> bytes:
+    """A case's line in the export digest."""
+    return f"{case_id} {seq} {digest}\n".encode()
+
+
 def _selected(
     events: Iterator[tuple[Any, ...]], since: str | None, until: str | None
 ) -> Iterator[tuple[Any, ...]]:
@@ -132,6 +143,7 @@ def write_export(
     )
     digest = hashlib.sha256()
     cases = events = 0
+    last: tuple[Any, ...] | None = None
     ids = None if case_id is None else [case_id]
     low = None if since is None else iso(since)
     high = None if until is None else iso(until)
@@ -144,13 +156,17 @@ def write_export(
                 current = next(machines, None) or (row[0], "", 0)
             machine, version = (current[1], current[2]) if current[0] == row[0] else ("", 0)
             writer.event(row, machine, version)
-            digest.update(row[10].encode() + b"\n")
             events += 1
             if row[0] != last_case:
+                if last is not None:
+                    digest.update(head_line(last[0], last[1], last[10]))
                 cases += 1
                 last_case = row[0]
+            last = row
             if progress is not None and events % 10_000 == 0:
                 progress(events)
+    if last is not None:
+        digest.update(head_line(last[0], last[1], last[10]))
     summary = ExportSummary(cases, events, digest.hexdigest())
     writer.meta("end", summary.to_json())
     return summary

@@ -370,6 +370,7 @@ def verify_command(
             export_path,
             installed_registry(),
             progress=(lambda n: progress(0, n)) if show_progress else None,
+            workers=workers,
         )
     else:
         with engine_for(db_url, config_path, read_only=True) as engine:

@@ -6,13 +6,21 @@ case exported from its first event replays through its machine (with the SLA pol
 the export carries) exactly as recorded. On top, the file must be whole and in order:
 a header first, events ordered by case id and seq, and an ``end`` record whose counts
 and digest match what came before it.
+
+A large file is checked in two processes, each taking the cases on one side of a case
+boundary near the middle of the file (cases are independent); the digest is then
+computed over both halves' case heads in order.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import multiprocessing
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +29,51 @@ import orjson
 from machines import MachineDefinition, MachineRegistry
 from machines.sla import PolicyError, SlaPolicy, policy_from_document
 from storage import canonical_json
-from workflow.audit_export import CSV_COLUMNS, EVENT_KEYS, FORMAT, VERSION
+from workflow.audit_export import CSV_COLUMNS, EVENT_KEYS, FORMAT, VERSION, head_line
 from workflow.errors import InvalidInput
 from workflow.history import CaseChecker
 from workflow.results import Problem, VerifyReport
 
 FILE = "(export)"
 """The case id under which problems of the file as a whole are reported."""
+NOT_AN_EXPORT = "not a casework export: the first record is not its header"
+SPLIT_BYTES = 8 << 20
+"""Files at least this large are checked in two processes."""
 
 Record = tuple[str, Any]
+_fields = itemgetter(*EVENT_KEYS[:8], *EVENT_KEYS[9:])
+_DATA, _PREV = b',"data":', b',"prev_hash":"'
 
 
-def _jsonl(lines: Iterator[str]) -> Iterator[Record]:
-    for number, line in enumerate(lines, 1):
+def _lines(path: Path, start: int, end: int | None, first_line: int) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of the lines starting in ``[start, end)``."""
+    with path.open("rb") as file:
+        file.seek(start)
+        position, number = start, first_line
+        for line in file:
+            if end is not None and position >= end:
+                return
+            yield number, line
+            position += len(line)
+            number += 1
+
+
+def _event_jsonl(number: int, line: bytes, record: dict[str, Any]) -> Record:
+    try:
+        fields = _fields(record)
+        data = record["data"]
+    except (KeyError, TypeError):
+        return "broken", f"line {number}: an event record lacks a field"
+    if not isinstance(data, dict):
+        return "broken", f"line {number}: event data is not an object"
+    begin, stop = line.find(_DATA), line.rfind(_PREV)
+    text = line[begin + len(_DATA) : stop].decode() if 0 < begin < stop else canonical_json(data)
+    row = (*fields[:8], text, *fields[8:])
+    return "event", (*row, record.get("machine"), record.get("machine_version"), data)
+
+
+def _jsonl(lines: Iterator[tuple[int, bytes]]) -> Iterator[Record]:
+    for number, line in lines:
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -41,33 +81,30 @@ def _jsonl(lines: Iterator[str]) -> Iterator[Record]:
             continue
         if not isinstance(record, dict):
             yield "broken", f"line {number} is not a JSON object"
-            continue
-        kind = record.get("record")
-        if kind == "event":
-            try:
-                row = tuple(record[k] for k in EVENT_KEYS)
-                data = row[8]
-                text = canonical_json(data) if isinstance(data, dict) else None
-            except (KeyError, TypeError, ValueError):
-                yield "broken", f"line {number}: an event record lacks a field or is malformed"
-                continue
-            if text is None:
-                yield "broken", f"line {number}: event data is not an object"
-                continue
-            yield "event", (*row[:8], text, *row[9:], record.get("machine"),
-                            record.get("machine_version"))  # fmt: skip
+        elif record.get("record") == "event":
+            yield _event_jsonl(number, line, record)
         else:
-            yield str(kind), record
+            yield str(record.get("record")), record
 
 
-def _csv(lines: Iterator[str]) -> Iterator[Record]:
-    reader = csv.reader(lines)
-    columns = next(reader, None)
-    if columns is None or tuple(columns) != CSV_COLUMNS:
-        yield "broken", "the first line does not name the export's columns"
-        return
+def _csv(lines: Iterator[tuple[int, bytes]], with_columns: bool) -> Iterator[Record]:
+    numbered = ((n, line.decode("utf-8")) for n, line in lines)
+    numbers: list[int] = [0]
+
+    def texts() -> Iterator[str]:
+        for n, text in numbered:
+            numbers[0] = n
+            yield text
+
+    reader = csv.reader(texts())
+    if with_columns:
+        columns = next(reader, None)
+        if columns is None or tuple(columns) != CSV_COLUMNS:
+            yield "broken", "the first line does not name the export's columns"
+            return
     data = CSV_COLUMNS.index("data")
-    for number, row in enumerate(reader, 2):
+    for row in reader:
+        number = numbers[0]
         if len(row) != len(CSV_COLUMNS):
             yield "broken", f"line {number} has {len(row)} columns, not {len(CSV_COLUMNS)}"
             continue
@@ -78,19 +115,12 @@ def _csv(lines: Iterator[str]) -> Iterator[Record]:
             except ValueError:
                 yield "broken", f"line {number}: seq or machine_version is not a number"
                 continue
-            yield "event", (row[1], seq, row[3], row[4] or None, *row[5:12], row[12], version)
+            yield "event", (row[1], seq, row[3], row[4] or None, *row[5:12], row[12], version, None)
         else:
             try:
                 yield kind, orjson.loads(row[data])
             except orjson.JSONDecodeError:
                 yield "broken", f"line {number}: the {kind} record's data is not JSON"
-
-
-def _records(path: Path) -> Iterator[Record]:
-    with path.open(encoding="utf-8", newline="") as file:
-        first = file.read(1)
-        file.seek(0)
-        yield from (_jsonl(file) if first == "{" else _csv(file))
 
 
 def _policies(
@@ -107,87 +137,163 @@ def _policies(
     return found, None
 
 
-class _ExportCheck:
-    def __init__(self, registry: MachineRegistry) -> None:
+@dataclass
+class _Part:
+    """What checking one stretch of the file found."""
+
+    cases: int = 0
+    events: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    heads: list[bytes] = field(default_factory=list)
+    first_case: str | None = None
+    last_case: str | None = None
+    end: Any = None
+    ended: bool = False
+
+
+class _Checker:
+    def __init__(self, registry: MachineRegistry, policies: dict[str, SlaPolicy], partial: bool):
         self.registry = registry
-        self.problems: list[Problem] = []
-        self.policies: dict[str, SlaPolicy] = {}
-        self.cases = self.events = 0
-        self.digest = hashlib.sha256()
+        self.policies = policies
+        self.partial = partial
+        self.part = _Part()
         self.checker: CaseChecker | None = None
-        self.case_id: str | None = None
-        self.partial = False
+        self.last: tuple[Any, ...] | None = None
 
     def file_problem(self, reason: str) -> None:
-        self.problems.append(Problem(FILE, None, reason))
+        self.part.problems.append(Problem(FILE, None, reason))
 
-    def definition(self, machine: Any, version: Any) -> MachineDefinition | None:
+    def _definition(self, machine: Any, version: Any) -> MachineDefinition | None:
         try:
             return self.registry.get(str(machine), int(version))
-        except Exception:  # an unknown machine is reported by the checker
+        except Exception:  # an unknown machine is reported as a problem of the case
             return None
 
-    def header(self, record: Any) -> bool:
-        if not isinstance(record, Mapping) or record.get("format") != FORMAT:
-            self.file_problem("not a casework export: the first record is not its header")
-            return False
-        if record.get("version") != VERSION:
-            self.file_problem(f"export format version {record.get('version')} is not {VERSION}")
-            return False
-        filters = record.get("filters")
-        self.partial = isinstance(filters, Mapping) and filters.get("since") is not None
-        default = self.registry.get("complaint")
-        self.policies, problem = _policies(record.get("policies", {}), default)
-        if problem:
-            self.file_problem(problem)
-            return False
-        return True
-
     def event(self, row: tuple[Any, ...]) -> None:
-        case_id, seq, machine, version = row[0], row[1], row[11], row[12]
-        if case_id != self.case_id:
-            if self.case_id is not None and case_id < self.case_id:
-                self.file_problem(f"case {case_id} comes after {self.case_id}: records reordered")
+        part = self.part
+        case_id, seq = row[0], row[1]
+        if case_id != part.last_case:
+            if part.last_case is not None and case_id < part.last_case:
+                self.file_problem(f"case {case_id} comes after {part.last_case}: reordered")
             self.close_case()
-            self.case_id = case_id
-            self.cases += 1
-            whole = seq == 1
-            definition = self.definition(machine, version) if whole else None
-            self.checker = CaseChecker(case_id, definition, self.policies)
-            if not whole and not self.partial:
-                self.checker.problem = Problem(
-                    case_id, 1, f"event 1 is missing: the case's events start at {seq}"
-                )
-            elif not whole:
-                self.checker.expected_seq = seq
-                self.checker.prev_hash = row[9]
-            elif definition is None:
-                self.problems.append(
-                    Problem(case_id, None, f"machine {machine} v{version} is not registered here")
-                )
+            part.last_case = case_id
+            part.first_case = part.first_case or case_id
+            part.cases += 1
+            self.checker = self._open(row)
         assert self.checker is not None
-        self.checker.add(row[:11])
-        self.digest.update(str(row[10]).encode() + b"\n")
-        self.events += 1
+        checker = self.checker
+        checker.add(row[:11])
+        if checker.problem is not None and checker.problem.seq == seq and row[13] is not None:
+            canonical = canonical_json(row[13])  # data reformatted by another tool?
+            if canonical != row[8] and "altered" in checker.problem.reason:
+                checker.problem = None
+                checker.add((*row[:8], canonical, *row[9:11]))
+        self.last = row
+        part.events += 1
+
+    def _open(self, row: tuple[Any, ...]) -> CaseChecker:
+        case_id, seq, machine, version = row[0], row[1], row[11], row[12]
+        whole = seq == 1
+        definition = self._definition(machine, version) if whole else None
+        checker = CaseChecker(case_id, definition, self.policies)
+        if not whole and not self.partial:
+            reason = f"event 1 is missing: the case's events start at {seq}"
+            checker.problem = Problem(case_id, 1, reason)
+        elif not whole:
+            checker.expected_seq = seq
+            checker.prev_hash = row[9]
+        elif definition is None:
+            reason = f"machine {machine} v{version} is not registered here"
+            checker.problem = Problem(case_id, None, reason)
+        return checker
 
     def close_case(self) -> None:
         if self.checker is not None and self.checker.problem is not None:
-            self.problems.append(self.checker.problem)
+            self.part.problems.append(self.checker.problem)
+        if self.last is not None:
+            self.part.heads.append(head_line(self.last[0], self.last[1], self.last[10]))
         self.checker = None
+        self.last = None
 
-    def end(self, record: Any) -> None:
+    def run(self, records: Iterator[Record], progress: Callable[[int], None] | None) -> _Part:
+        for kind, body in records:
+            if self.part.ended:
+                self.file_problem("records follow the end record")
+                break
+            if kind == "event":
+                self.event(body)
+                if progress is not None and self.part.events % 10_000 == 0:
+                    progress(self.part.events)
+            elif kind == "end":
+                self.part.end, self.part.ended = body, True
+            elif kind == "broken":
+                self.file_problem(str(body))
+                break
+            else:
+                self.file_problem(f"unknown record kind {kind!r}")
+                break
         self.close_case()
-        expected = {"cases": self.cases, "events": self.events, "digest": self.digest.hexdigest()}
-        if not isinstance(record, Mapping):
-            self.file_problem("the end record is malformed")
-            return
-        for key, value in expected.items():
-            if record.get(key) != value:
-                self.file_problem(
-                    f"the end record gives {key} {record.get(key)!r}, the file holds {value!r}: "
-                    "records were added, removed or changed"
-                )
-                return
+        return self.part
+
+
+def _records(
+    path: Path, csv_file: bool, start: int, end: int | None, line: int
+) -> Iterator[Record]:
+    lines = _lines(path, start, end, line)
+    return _csv(lines, with_columns=start == 0) if csv_file else _jsonl(lines)
+
+
+def _check_part(
+    path: str, csv_file: bool, start: int, line: int, documents: Any, partial: bool
+) -> _Part:
+    """The second half, in its own process."""
+    from workflow.catalog import installed_registry
+
+    registry = installed_registry()
+    policies, _ = _policies(documents, registry.get("complaint"))
+    checker = _Checker(registry, policies, partial)
+    return checker.run(_records(Path(path), csv_file, start, None, line), None)
+
+
+def _split(path: Path, size: int) -> tuple[int, int] | None:
+    """(byte offset, line number) of the first line of a case that starts past the middle."""
+    with path.open("rb") as file:
+        file.seek(size // 2)
+        position = size // 2 + len(file.readline())
+        previous: bytes | None = None
+        while True:
+            line = file.readline()
+            if not line:
+                return None
+            key = line[:80].split(b",", 3)[1] if line.startswith(b"{") else line.split(b",", 2)[1]
+            if previous is not None and key != previous:
+                break
+            previous = key
+            position += len(line)
+        file.seek(0)
+        lines = 1
+        remaining = position
+        while remaining > 0:
+            chunk = file.read(min(remaining, 1 << 20))
+            lines += chunk.count(b"\n")
+            remaining -= len(chunk)
+    return position, lines
+
+
+def _header(path: Path, csv_file: bool) -> tuple[Any, int, int, list[Problem]]:
+    """The header record, the byte offset and line number after it, and any problem."""
+    with path.open("rb") as file:
+        lines = [file.readline() for _ in range(2 if csv_file else 1)]
+    if not lines[0]:
+        return None, 0, 1, [Problem(FILE, None, "the file is empty")]
+    offset = sum(len(line) for line in lines)
+    records = list(_records(path, csv_file, 0, offset, 1))
+    if records and records[0][0] == "header":
+        return records[0][1], offset, len(lines) + 1, []
+    reason = NOT_AN_EXPORT
+    if records and records[0][0] == "broken":
+        reason = str(records[0][1])
+    return None, offset, len(lines) + 1, [Problem(FILE, None, reason)]
 
 
 def verify_export(
@@ -195,42 +301,82 @@ def verify_export(
     registry: MachineRegistry,
     *,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> VerifyReport:
-    """Check an export file on its own; problems of the file itself name case ``(export)``."""
+    """Check an export file on its own; problems of the file itself name case ``(export)``.
+
+    With ``workers=2`` a large file is checked in two processes (only with the installed
+    machines, which the second process loads itself).
+    """
     file = Path(path)
     if not file.is_file():
         raise InvalidInput(f"no export file {file}", field="export")
-    check = _ExportCheck(registry)
-    records = _records(file)
+    with file.open("rb") as handle:
+        csv_file = handle.read(1) != b"{"
     try:
-        first = next(records, None)
-        if first is None:
-            check.file_problem("the file is empty")
-        elif first[0] != "header" or not check.header(first[1]):
-            if first[0] != "header":
-                check.file_problem("not a casework export: the first record is not its header")
+        header, offset, line, problems = _header(file, csv_file)
+        if problems:
+            return VerifyReport(0, 0, tuple(problems))
+        if not isinstance(header, Mapping) or header.get("format") != FORMAT:
+            return VerifyReport(0, 0, (Problem(FILE, None, NOT_AN_EXPORT),))
+        if header.get("version") != VERSION:
+            reason = f"export format version {header.get('version')} is not {VERSION}"
+            return VerifyReport(0, 0, (Problem(FILE, None, reason),))
+        filters = header.get("filters")
+        partial = isinstance(filters, Mapping) and filters.get("since") is not None
+        documents = header.get("policies", {})
+        policies, problem = _policies(documents, registry.get("complaint"))
+        if problem:
+            return VerifyReport(0, 0, (Problem(FILE, None, problem),))
+        size = file.stat().st_size
+        split = _split(file, size) if workers > 1 and size >= SPLIT_BYTES else None
+        checker = _Checker(registry, policies, partial)
+        if split is None:
+            parts = [checker.run(_records(file, csv_file, offset, None, line), progress)]
         else:
-            ended = False
-            for kind, body in records:
-                if ended:
-                    check.file_problem("records follow the end record")
-                    break
-                if kind == "event":
-                    check.event(body)
-                    if progress is not None and check.events % 10_000 == 0:
-                        progress(check.events)
-                elif kind == "end":
-                    check.end(body)
-                    ended = True
-                elif kind == "broken":
-                    check.file_problem(str(body))
-                    break
-                else:
-                    check.file_problem(f"unknown record kind {kind!r}")
-                    break
-            if not ended and not check.problems:
-                check.close_case()
-                check.file_problem("the export is truncated: it has no end record")
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                upper = pool.submit(
+                    _check_part, str(file), csv_file, split[0], split[1], documents, partial
+                )
+                lower = checker.run(_records(file, csv_file, offset, split[0], line), progress)
+                parts = [lower, upper.result()]
     except UnicodeDecodeError:
-        check.file_problem("the file is not UTF-8 text")
-    return VerifyReport(check.cases, check.events, tuple(check.problems))
+        return VerifyReport(0, 0, (Problem(FILE, None, "the file is not UTF-8 text"),))
+    return _combine(parts)
+
+
+def _combine(parts: list[_Part]) -> VerifyReport:
+    problems = [p for part in parts for p in part.problems]
+    cases = sum(p.cases for p in parts)
+    events = sum(p.events for p in parts)
+    if len(parts) == 2 and parts[0].last_case and parts[1].first_case:
+        if parts[1].first_case <= parts[0].last_case:
+            reason = f"case {parts[1].first_case} comes after {parts[0].last_case}: reordered"
+            problems.append(Problem(FILE, None, reason))
+        if parts[0].ended:
+            problems.append(Problem(FILE, None, "records follow the end record"))
+    end = parts[-1].end
+    if not parts[-1].ended:
+        if not problems:
+            problems.append(Problem(FILE, None, "the export is truncated: it has no end record"))
+        return VerifyReport(cases, events, tuple(problems))
+    digest = hashlib.sha256()
+    for part in parts:
+        for head in part.heads:
+            digest.update(head)
+    expected = {"cases": cases, "events": events, "digest": digest.hexdigest()}
+    if not isinstance(end, Mapping):
+        problems.append(Problem(FILE, None, "the end record is malformed"))
+    else:
+        for key, value in expected.items():
+            if end.get(key) != value:
+                problems.append(
+                    Problem(
+                        FILE, None,
+                        f"the end record gives {key} {end.get(key)!r}, the file holds {value!r}: "
+                        "records were added, removed or changed",
+                    )
+                )  # fmt: skip
+                break
+    return VerifyReport(cases, events, tuple(problems))
