@@ -39,6 +39,8 @@ FILE = "(export)"
 NOT_AN_EXPORT = "not a casework export: the first record is not its header"
 SPLIT_BYTES = 8 << 20
 """Files at least this large are checked in two processes."""
+STARTUP_BYTES = 7 << 20
+"""About what one process checks while the other starts: the first takes that much more."""
 
 Record = tuple[str, Any]
 _fields = itemgetter(*EVENT_KEYS[:8], *EVENT_KEYS[9:])
@@ -58,33 +60,33 @@ def _lines(path: Path, start: int, end: int | None, first_line: int) -> Iterator
             number += 1
 
 
-def _event_jsonl(number: int, line: bytes, record: dict[str, Any]) -> Record:
-    try:
-        fields = _fields(record)
-        data = record["data"]
-    except (KeyError, TypeError):
-        return "broken", f"line {number}: an event record lacks a field"
-    if not isinstance(data, dict):
-        return "broken", f"line {number}: event data is not an object"
-    begin, stop = line.find(_DATA), line.rfind(_PREV)
-    text = line[begin + len(_DATA) : stop].decode() if 0 < begin < stop else canonical_json(data)
-    row = (*fields[:8], text, *fields[8:])
-    return "event", (*row, record.get("machine"), record.get("machine_version"), data)
-
-
 def _jsonl(lines: Iterator[tuple[int, bytes]]) -> Iterator[Record]:
+    """Records of JSON Lines; an event's data is taken as the bytes written (canonical)
+    and left out of the parse, which only needs the other fields."""
     for number, line in lines:
+        begin, stop = line.find(_DATA), line.rfind(_PREV)
+        sliced = 0 < begin < stop
         try:
-            record = orjson.loads(line)
+            record = orjson.loads(line[:begin] + line[stop:] if sliced else line)
         except orjson.JSONDecodeError:
             yield "broken", f"line {number} is not JSON"
             continue
         if not isinstance(record, dict):
             yield "broken", f"line {number} is not a JSON object"
-        elif record.get("record") == "event":
-            yield _event_jsonl(number, line, record)
-        else:
-            yield str(record.get("record")), record
+            continue
+        kind = record.get("record")
+        if kind != "event":
+            yield str(kind), orjson.loads(line) if sliced else record
+            continue
+        try:
+            fields = _fields(record)
+        except (KeyError, TypeError):
+            fields = None
+        if not sliced or fields is None:
+            yield "broken", f"line {number}: an event record lacks a field"
+            continue
+        row = (*fields[:8], line[begin + len(_DATA) : stop].decode(), *fields[8:])
+        yield "event", (row, record.get("machine"), record.get("machine_version"), True)
 
 
 def _csv(lines: Iterator[tuple[int, bytes]], with_columns: bool) -> Iterator[Record]:
@@ -115,7 +117,8 @@ def _csv(lines: Iterator[tuple[int, bytes]], with_columns: bool) -> Iterator[Rec
             except ValueError:
                 yield "broken", f"line {number}: seq or machine_version is not a number"
                 continue
-            yield "event", (row[1], seq, row[3], row[4] or None, *row[5:12], row[12], version, None)
+            event = (row[1], seq, row[3], row[4] or None, *row[5:12])
+            yield "event", (event, row[12], version, False)
         else:
             try:
                 yield kind, orjson.loads(row[data])
@@ -135,6 +138,20 @@ def _policies(
         except (PolicyError, TypeError, ValueError, KeyError) as err:
             return {}, f"the header's SLA policy {version} is unusable: {err}"
     return found, None
+
+
+def _reformatted(checker: CaseChecker, row: tuple[Any, ...]) -> None:
+    """Data that another tool rewrote (spacing, key order) is checked as its canonical form."""
+    problem = checker.problem
+    if problem is None or "altered" not in problem.reason:
+        return
+    try:
+        canonical = canonical_json(orjson.loads(row[8]))
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return
+    if canonical != row[8]:
+        checker.problem = None
+        checker.add((*row[:8], canonical, *row[9:]))
 
 
 @dataclass
@@ -169,7 +186,8 @@ class _Checker:
         except Exception:  # an unknown machine is reported as a problem of the case
             return None
 
-    def event(self, row: tuple[Any, ...]) -> None:
+    def event(self, record: tuple[Any, ...]) -> None:
+        row, machine, version, from_jsonl = record
         part = self.part
         case_id, seq = row[0], row[1]
         if case_id != part.last_case:
@@ -179,20 +197,17 @@ class _Checker:
             part.last_case = case_id
             part.first_case = part.first_case or case_id
             part.cases += 1
-            self.checker = self._open(row)
-        assert self.checker is not None
+            self.checker = self._open(row, machine, version)
         checker = self.checker
-        checker.add(row[:11])
-        if checker.problem is not None and checker.problem.seq == seq and row[13] is not None:
-            canonical = canonical_json(row[13])  # data reformatted by another tool?
-            if canonical != row[8] and "altered" in checker.problem.reason:
-                checker.problem = None
-                checker.add((*row[:8], canonical, *row[9:11]))
+        assert checker is not None
+        checker.add(row)
+        if from_jsonl and checker.problem is not None and checker.problem.seq == seq:
+            _reformatted(checker, row)
         self.last = row
         part.events += 1
 
-    def _open(self, row: tuple[Any, ...]) -> CaseChecker:
-        case_id, seq, machine, version = row[0], row[1], row[11], row[12]
+    def _open(self, row: tuple[Any, ...], machine: Any, version: Any) -> CaseChecker:
+        case_id, seq = row[0], row[1]
         whole = seq == 1
         definition = self._definition(machine, version) if whole else None
         checker = CaseChecker(case_id, definition, self.policies)
@@ -258,8 +273,9 @@ def _check_part(
 def _split(path: Path, size: int) -> tuple[int, int] | None:
     """(byte offset, line number) of the first line of a case that starts past the middle."""
     with path.open("rb") as file:
-        file.seek(size // 2)
-        position = size // 2 + len(file.readline())
+        middle = size // 2 + min(size // 4, STARTUP_BYTES)
+        file.seek(middle)
+        position = middle + len(file.readline())
         previous: bytes | None = None
         while True:
             line = file.readline()
