@@ -54,7 +54,7 @@ class SmtpSink:
         self.port = port or free_port()
         self.received: list[Received] = []
         self.lock = threading.Lock()
-        self._controller = Controller(_Keeper(self), hostname="127.0.0.1", port=self.port)
+        self._controller: Controller | None = None
 
     @property
     def url(self) -> str:
@@ -62,13 +62,16 @@ class SmtpSink:
         return f"smtp://127.0.0.1:{self.port}"
 
     def start(self) -> SmtpSink:
-        """Listen (returns when the server answers)."""
+        """Listen (returns when the server answers); again after :meth:`stop` too."""
+        self._controller = Controller(_Keeper(self), hostname="127.0.0.1", port=self.port)
         self._controller.start()
         return self
 
     def stop(self) -> None:
-        """Stop listening."""
-        self._controller.stop()
+        """Stop listening; what was received is kept."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
 
     def __enter__(self) -> SmtpSink:
         return self.start()

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -98,3 +99,14 @@ def engine(db_url: str, clock: FixedClock) -> Iterator[Engine]:
     engine = Engine.open(db_url, clock=clock)
     yield engine
     engine.close()
+
+
+@pytest.fixture
+def server() -> Iterator[Any]:
+    """A scripted SMTP server on loopback (aiosmtpd), running."""
+    from tests.mail_server import TestServer
+
+    smtp = TestServer()
+    smtp.start()
+    yield smtp
+    smtp.stop()

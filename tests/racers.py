@@ -77,3 +77,49 @@ def deliver_all(url: str, config_path: str, barrier: Barrier, actor: str, out: Q
     with Engine.open(url, config=load_settings(config_path)) as engine:
         barrier.wait(timeout=60)
         out.put(Deliverer(engine, batch=5).deliver_due().sent)
+
+
+STRESS_DATA = {
+    "resolve": {"solution": "fixed on site"},
+    "follow_up": {"satisfaction": 2},
+    "assign": {"to": "wang.wei"},
+    "wait": {"reason": "customer"},
+    "contact": {"kind": "call"},
+}
+"""Data that satisfies each event's conditions, for the stress racers."""
+
+
+def fire_randomly(
+    url: str, case_ids: list[str], seconds: float, barrier: Barrier, actor: str, out: Queue[Any]
+) -> None:
+    """For ``seconds``, fire a random valid event at a random case at its read version;
+    report (accepted (case, seq) pairs, conflicts, refusals)."""
+    import random
+    import time
+
+    from workflow import EventNotAllowed
+
+    rng = random.Random(actor)
+    accepted: list[tuple[str, int]] = []
+    conflicts = refused = 0
+    with Engine.open(url) as engine:
+        definition = engine.registry.get("complaint")
+        barrier.wait(timeout=60)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            case = engine.get(rng.choice(case_ids))
+            events = [e for e in definition.allowed_events(case.state) if e != "withdraw"]
+            event = rng.choice(events or ["note"])
+            try:
+                fired = engine.fire(
+                    case.id, event, actor=actor, data=STRESS_DATA.get(event, {}),
+                    note=f"{actor} {event}" if event == "note" else None,
+                    expected_version=case.version,
+                )  # fmt: skip
+            except ConcurrentUpdate:
+                conflicts += 1
+            except EventNotAllowed:
+                refused += 1
+            else:
+                accepted.append((fired.id, fired.version))
+    out.put((accepted, conflicts, refused))

@@ -32,15 +32,6 @@ from workflow.outbox import Outbox
 SUPERVISOR = "store-supervisor@casework.invalid"
 
 
-@pytest.fixture
-def server() -> Iterator[TestServer]:
-    """A scripted SMTP server on loopback, running."""
-    smtp = TestServer()
-    smtp.start()
-    yield smtp
-    smtp.stop()
-
-
 def _settings(server: TestServer, **mail: Any) -> Settings:
     table = {
         "url": server.url,

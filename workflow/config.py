@@ -149,7 +149,8 @@ def _sla_document(body: Any, source: str) -> dict[str, Any]:
     if not isinstance(body, Mapping):
         raise ConfigError(f"{source}: [sla] must be a table")
     document: dict[str, Any] = json.loads(json.dumps(body, default=str))
-    for name, calendar in document.get("calendars", {}).items():
+    calendars = document.get("calendars", {})
+    for name, calendar in calendars.items() if isinstance(calendars, dict) else ():
         if isinstance(calendar, dict) and calendar.get("holidays") == "CN":
             holidays, working = china_holidays(HOLIDAY_YEARS)
             calendar["holidays"] = sorted(d.isoformat() for d in holidays)

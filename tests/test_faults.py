@@ -1,0 +1,98 @@
+"""Database faults: connections cut under a running worker, SQLite's lock under contention."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from scheduler import Worker
+from tests.conftest import PG_ADMIN
+from tests.support import open_sample
+from tests.test_crash import _all_fired_once
+from workflow import Engine, FixedClock
+
+
+class _Log:
+    """Keeps what the worker logs."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def info(self, event: str, **_: Any) -> None:
+        self.events.append(event)
+
+    warning = info
+    exception = info
+
+
+def _cut(database: str) -> int:
+    """Terminate every session of ``database`` but this one; how many were cut."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    return len(rows)
+
+
+@pytest.mark.postgres
+def test_a_worker_survives_its_connections_being_cut(pg_url: str) -> None:
+    """Sessions terminated again and again mid-batch: the worker logs it, reconnects and
+    fires every deadline exactly once."""
+    past = FixedClock(datetime.now(UTC) - timedelta(days=5))
+    with Engine.open(pg_url, clock=past) as engine:
+        for _ in range(60):
+            open_sample(engine)
+    database = pg_url.rsplit("/", 1)[1]
+    log = _Log()
+    with Engine.open(pg_url) as engine:
+        worker = Worker(engine, poll_s=0.2, batch=4, logger=log)
+        worker.start()
+        try:
+            cuts = 0
+            deadline = time.monotonic() + 120
+            while engine.next_due() is not None and engine.next_due() <= datetime.now(UTC):  # type: ignore[operator]
+                if cuts < 15:
+                    cuts += _cut(database) > 0
+                time.sleep(0.05)
+                assert time.monotonic() < deadline, "the worker did not catch up"
+        finally:
+            worker.stop()
+        assert cuts >= 5
+        assert "wake_failed" in log.events
+        _all_fired_once(engine)
+        assert engine.verify().ok
+
+
+def test_sqlite_waits_for_its_lock_instead_of_failing(tmp_path: Any) -> None:
+    """Another connection holds the write lock for half a second: the write waits and
+    succeeds within the busy timeout."""
+    url = f"sqlite:///{tmp_path}/locked.db"
+    with Engine.open(url) as engine:
+        case_id = open_sample(engine)
+        holder = sqlite3.connect(
+            f"{tmp_path}/locked.db", isolation_level=None, check_same_thread=False
+        )
+        holder.execute("BEGIN IMMEDIATE")
+        committed: list[float] = []
+
+        def commit() -> None:
+            holder.execute("COMMIT")
+            committed.append(time.monotonic())
+
+        release = threading.Timer(0.5, commit)
+        release.start()
+        engine.fire(case_id, "apologise", actor="li.na")
+        finished = time.monotonic()
+        release.join()
+        holder.close()
+        assert committed
+        assert finished >= committed[0]  # it waited for the lock rather than failing
+        assert engine.get(case_id).state == "apologised"
