@@ -162,3 +162,60 @@ def _case_row(row: Sequence[Any], sqlite: bool) -> tuple[Any, ...]:
         if isinstance(values[index], str):
             values[index] = parse_json(values[index])
     return tuple(values)
+
+
+@contextmanager
+def export_rows(
+    engine: Engine,
+    case_id: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> Iterator[Iterator[tuple[Any, ...]]]:
+    """Every event (of one case, occurred in ``[since, until)``) with its case's machine
+    and machine version, ordered by case id and seq, from one snapshot.
+
+    Rows are the :data:`EVENT_COLUMNS` (times as canonical text, data as stored text)
+    followed by ``machine`` and ``machine_version``. PostgreSQL streams them with
+    ``COPY ... TO STDOUT``, several times faster than a cursor.
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    where, params = [], []
+    for clause, value in (("e.case_id = {}", case_id), ("e.occurred_at >= {}", since),
+                          ("e.occurred_at < {}", until)):  # fmt: skip
+        if value is not None:
+            where.append(clause.format(mark))
+            params.append(value)
+    columns = ", ".join(
+        f"e.{c}" if sqlite or (c not in TIME_COLUMNS and c != "data") else
+        (_PG_TEXT_TIME.format(f"e.{c}") if c in TIME_COLUMNS else "e.data::text")
+        for c in EVENT_COLUMNS
+    )  # fmt: skip
+    statement = (
+        f"SELECT {columns}, c.machine, c.machine_version FROM events e "
+        "JOIN cases c ON c.id = e.case_id"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY e.case_id, e.seq"
+    )
+    raw = engine.raw_connection()
+    try:
+        if sqlite:
+            raw.cursor().execute("BEGIN")
+            yield raw.cursor().execute(statement, params)
+        else:
+            raw.cursor().execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield _copied(raw, statement, params)
+    finally:
+        raw.rollback()
+        raw.close()
+
+
+_COPY_TYPES = ["text", "int4", "text", "text", "text", "text", "text", "text", "text", "text",
+               "text", "text", "int4"]  # fmt: skip
+
+
+def _copied(raw: Any, statement: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
+    cursor = raw.driver_connection.cursor()
+    with cursor.copy(f"COPY ({statement}) TO STDOUT", params) as copy:
+        copy.set_types(_COPY_TYPES)
+        yield from copy.rows()

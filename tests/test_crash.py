@@ -96,13 +96,13 @@ def _all_fired_once(engine: Engine) -> None:
     assert statuses["fired"] == len(seen) == mails
 
 
-def test_open_and_fire_killed_at_20_points_keep_every_acknowledged_step(db_url: str) -> None:
-    """Cases opened and moved on by a process SIGKILLed 20 times: everything it reported
+def test_open_and_fire_killed_at_50_points_keep_every_acknowledged_step(db_url: str) -> None:
+    """Cases opened and moved on by a process SIGKILLed 50 times: everything it reported
     done is stored, nothing is half-written, and every chain verifies."""
 
     def work(say: Callable[[str], None]) -> None:
         with Engine.open(db_url) as engine:
-            while len(engine.list()) < 40:
+            while len(engine.list()) < 200:
                 case_id = open_sample(engine)
                 say(f"open {case_id}")
                 for event, data in (("apologise", {}), ("confirm_needs", {}),
@@ -110,8 +110,8 @@ def test_open_and_fire_killed_at_20_points_keep_every_acknowledged_step(db_url: 
                     engine.fire(case_id, event, actor="li.na", data=data)
                     say(f"fire {case_id} {event}")
 
-    runs = run_with_kills(work, kills=20, seed=7)
-    assert runs.kills == 20
+    runs = run_with_kills(work, kills=KILLS, seed=7)
+    assert runs.kills == KILLS
     with Engine.open(db_url) as engine:
         report = engine.verify()
         assert report.ok, report.problems

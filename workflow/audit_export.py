@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -41,8 +41,7 @@ from typing import IO, Any
 import orjson
 
 from storage import iso
-from storage.snapshot import history_snapshot
-from storage.transition_sql import CASE_COLUMNS
+from storage.snapshot import export_rows
 
 FORMAT = "casework-export"
 VERSION = 1
@@ -52,8 +51,6 @@ EVENT_KEYS = (
     "recorded_at", "data", "prev_hash", "hash",
 )  # fmt: skip
 CSV_COLUMNS = ("record", *EVENT_KEYS, "machine", "machine_version")
-_MACHINE = CASE_COLUMNS.index("machine")
-_MACHINE_VERSION = CASE_COLUMNS.index("machine_version")
 
 
 @dataclass(frozen=True)
@@ -103,15 +100,6 @@ def head_line(case_id: str, seq: int, digest: str) -> bytes:
     return f"{case_id} {seq} {digest}\n".encode()
 
 
-def _selected(
-    events: Iterator[tuple[Any, ...]], since: str | None, until: str | None
-) -> Iterator[tuple[Any, ...]]:
-    for row in events:
-        occurred = row[6]
-        if (since is None or occurred >= since) and (until is None or occurred < until):
-            yield row
-
-
 def write_export(
     db: Any,
     out: IO[str],
@@ -144,18 +132,12 @@ def write_export(
     digest = hashlib.sha256()
     cases = events = 0
     last: tuple[Any, ...] | None = None
-    ids = None if case_id is None else [case_id]
     low = None if since is None else iso(since)
     high = None if until is None else iso(until)
-    with history_snapshot(db, ids) as streams:
-        machines = ((c[0], c[_MACHINE], c[_MACHINE_VERSION]) for c in streams.cases)
-        current: tuple[str, str, int] | None = None
+    with export_rows(db, case_id, low, high) as rows:
         last_case = None
-        for row in _selected(streams.events, low, high):
-            while current is None or current[0] < row[0]:
-                current = next(machines, None) or (row[0], "", 0)
-            machine, version = (current[1], current[2]) if current[0] == row[0] else ("", 0)
-            writer.event(row, machine, version)
+        for row in rows:
+            writer.event(row[:11], row[11], row[12])
             events += 1
             if row[0] != last_case:
                 if last is not None:
