@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import postgres_available, postgres_url, report, sqlite_url
+from bench.common import backends, postgres_url, report, sqlite_url
 from bench.history_gen import generate_history
 from bench.sla_gen import add_open_cases
 from storage import case_store, read_transaction
@@ -184,10 +184,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=1_000_000)
     args = parser.parse_args()
     configure_logging("warning")
-    for backend in ["sqlite", "postgres"] if args.backend == "both" else [args.backend]:
-        if backend == "postgres" and not postgres_available():
-            print("postgres: skipped, no server answers")
-            continue
+    for backend in backends(args.backend):
         f = run(backend, args)
         rows = [
             ("(a) export, JSON Lines", f"{f['export_per_s']:,.0f} events/s (target >= 100,000)"),

@@ -80,3 +80,13 @@ def report(title: str, rows: list[tuple[str, str]], document: dict[str, Any]) ->
     for key, value in rows:
         print(f"  {key.ljust(width)}  {value}")
     print("json: " + json.dumps(document, sort_keys=True))
+
+
+def backends(choice: str) -> Iterator[str]:
+    """The backends a ``--backend`` choice names; PostgreSQL is skipped, with a line
+    saying so, where no server answers."""
+    for backend in ["sqlite", "postgres"] if choice == "both" else [choice]:
+        if backend == "postgres" and not postgres_available():
+            print("postgres: skipped, no server answers")
+            continue
+        yield backend

@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from bench.common import postgres_available, postgres_url, report, sqlite_url
+from bench.common import backends, postgres_url, report, sqlite_url
 from bench.sla_gen import add_open_cases
 from machines.sla import DEFAULT_DOCUMENT
 from scheduler.delivery import Deliverer
@@ -154,10 +154,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="Interleaved rounds; best kept.")
     args = parser.parse_args()
     configure_logging("warning")
-    for backend in ["sqlite", "postgres"] if args.backend == "both" else [args.backend]:
-        if backend == "postgres" and not postgres_available():
-            print("postgres: skipped, no server answers")
-            continue
+    for backend in backends(args.backend):
         f = run(backend, args)
         rows = [
             ("(a) one mail per connection", f"{f['one_per_connection_per_s']:,.0f} mails/s"),

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.common import postgres_available, postgres_url, report, sqlite_url
+from bench.common import backends, postgres_url, report, sqlite_url
 from scheduler.delivery import Deliverer
 from scheduler.smtp_sink import SmtpSink
 from storage.tables import deadlines_table, outbox_table
@@ -205,10 +205,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     configure_logging("error")
-    for backend in ["sqlite", "postgres"] if args.backend == "both" else [args.backend]:
-        if backend == "postgres" and not postgres_available():
-            print("postgres: skipped, no server answers")
-            continue
+    for backend in backends(args.backend):
         urls = sqlite_url if backend == "sqlite" else postgres_url
         with urls() as url:
             o = simulate(url, args.complaints, args.days, args.seed)

@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-from bench.common import T0, clock_start, postgres_available, postgres_url, report, sqlite_url
+from bench.common import T0, backends, clock_start, postgres_url, report, sqlite_url
 from bench.history_gen import generate_history
 from storage import canonical_event, chain_hash, iso
 from workflow import Engine, FixedClock
@@ -230,11 +230,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--no-eventsourcing", action="store_true")
     args = parser.parse_args()
-    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    for backend in backends:
-        if backend == "postgres" and not postgres_available():
-            print("postgres: skipped, no server answers")
-            continue
+    for backend in backends(args.backend):
         figures = run_backend(backend, args.fires, args.verify_events, not args.no_eventsourcing)
         rows = [
             ("(a) Engine.fire", f"{figures['fire_per_s']:,.0f} transitions/s"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import text
@@ -32,3 +33,25 @@ def open_sample(engine: Engine, **overrides: Any) -> str:
     }
     values.update(overrides)
     return engine.open_case(**values).id
+
+
+def fired_deadlines(engine: Engine) -> tuple[dict[str, int], int, Counter[tuple[Any, ...]]]:
+    """Deadline rows by status, outbox rows, and how often each (case, clock, cycle,
+    level) was recorded as a warning or escalation event."""
+    from sqlalchemy import func, select
+
+    from storage.tables import deadlines_table, outbox_table
+
+    with engine.db.connect() as conn:
+        statuses = dict(
+            conn.execute(
+                select(deadlines_table.c.status, func.count()).group_by(deadlines_table.c.status)
+            ).all()
+        )
+        mails = conn.execute(select(func.count()).select_from(outbox_table)).scalar_one()
+    seen: Counter[tuple[Any, ...]] = Counter()
+    for case in engine.list():
+        for event in engine.history(case.id):
+            if event.event in ("sla_warning", "escalate"):
+                seen[(case.id, event.data["clock"], event.data["cycle"], event.data["level"])] += 1
+    return statuses, mails, seen

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-
 from scheduler.delivery import Deliverer
-from storage.tables import deadlines_table, outbox_table
 from tests.crash import run_with_kills
 from tests.mail_server import TestServer
-from tests.support import open_sample
+from tests.support import fired_deadlines, open_sample
 from workflow import Engine, FixedClock
 from workflow.config import Settings, settings_from_mapping
 from workflow.outbox import Outbox
@@ -78,19 +74,7 @@ def test_a_worker_killed_at_50_points_fires_and_mails_everything_once(
 
 
 def _all_fired_once(engine: Engine) -> None:
-    with engine.db.connect() as conn:
-        statuses = dict(
-            conn.execute(
-                select(deadlines_table.c.status, func.count()).group_by(deadlines_table.c.status)
-            ).all()
-        )
-        mails = conn.execute(select(func.count()).select_from(outbox_table)).scalar_one()
-    seen: Counter[tuple[str, Any, Any, Any]] = Counter()
-    for case in engine.list():
-        for event in engine.history(case.id):
-            if event.event in ("sla_warning", "escalate"):
-                key = (case.id, event.data["clock"], event.data["cycle"], event.data["level"])
-                seen[key] += 1
+    statuses, mails, seen = fired_deadlines(engine)
     assert statuses.get("pending", 0) == 0
     assert set(seen.values()) == {1}
     assert statuses["fired"] == len(seen) == mails

@@ -8,37 +8,22 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from machines.sla import DEFAULT_DOCUMENT
 from scheduler import Worker
-from storage.tables import deadlines_table, outbox_table
 from tests import racers
-from tests.support import open_sample
+from tests.support import fired_deadlines, open_sample
 from workflow import Engine, FixedClock, Settings
 
 
 def _fired_exactly_once(engine: Engine, cases: int) -> None:
-    with engine.db.connect() as conn:
-        statuses = dict(
-            conn.execute(
-                select(deadlines_table.c.status, func.count()).group_by(deadlines_table.c.status)
-            ).all()
-        )
-        mails = conn.execute(select(func.count()).select_from(outbox_table)).scalar_one()
+    statuses, mails, seen = fired_deadlines(engine)
     assert statuses.get("fired") == 2 * cases  # a warning and a breach per case
     assert mails == 2 * cases
-    seen: Counter[tuple[str, Any, Any]] = Counter()
-    for case in engine.list():
-        for event in engine.history(case.id):
-            if event.event in ("sla_warning", "escalate"):
-                seen[(case.id, event.data["clock"], event.data["level"])] += 1
     assert len(seen) == 2 * cases
     assert set(seen.values()) == {1}
     assert engine.verify().ok
