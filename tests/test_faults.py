@@ -42,6 +42,16 @@ def _cut(database: str) -> int:
     return len(rows)
 
 
+def _next_due(engine: Engine) -> datetime | None:
+    """The earliest pending deadline, asking again if our own session was just cut."""
+    for _ in range(3):
+        try:
+            return engine.next_due()
+        except Exception:  # noqa: S112 - the cut may hit this reader too
+            continue
+    return engine.next_due()
+
+
 @pytest.mark.postgres
 def test_a_worker_survives_its_connections_being_cut(pg_url: str) -> None:
     """Sessions terminated again and again mid-batch: the worker logs it, reconnects and
@@ -58,7 +68,7 @@ def test_a_worker_survives_its_connections_being_cut(pg_url: str) -> None:
         try:
             cuts = 0
             deadline = time.monotonic() + 120
-            while engine.next_due() is not None and engine.next_due() <= datetime.now(UTC):  # type: ignore[operator]
+            while (due := _next_due(engine)) is not None and due <= datetime.now(UTC):
                 if cuts < 15:
                     cuts += _cut(database) > 0
                 time.sleep(0.05)
