@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from contextlib import nullcontext
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,6 +41,9 @@ from workflow.report_business import (
     sla_report,
 )
 from workflow.report_case import case_report
+
+LAG = timedelta(minutes=1)
+"""How far behind now a checkpoint is taken by default."""
 
 
 def _progress(label: str) -> Any:
@@ -159,7 +162,13 @@ def rotate_command(key: str | None, keyring: str | None) -> None:
 
 @click.command("checkpoint")
 @_KEY
-@click.option("--at", default=None, metavar="ISO", help="The instant to state (default now).")
+@click.option(
+    "--at",
+    default=None,
+    metavar="ISO",
+    help="The instant to state. Default: a minute ago, so that no transaction is still "
+    "committing behind it.",
+)
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write to this file.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @database_options
@@ -172,7 +181,7 @@ def checkpoint_command(
     db_url: str | None,
     config_path: str | None,
 ) -> None:
-    """Sign a statement of the whole history recorded by now (or --at).
+    """Sign a statement of the whole history recorded a minute ago (or by --at).
 
     It holds the database's identity, the instant, the numbers of cases and events and
     a Merkle root over every case's head hash. `casework verify --checkpoint FILE`
@@ -182,7 +191,7 @@ def checkpoint_command(
     signing = load_private_key(_key_path(key))
     moment = None if at is None else parse_instant(at, "--at")
     with engine_for(db_url, config_path, read_only=True) as engine:
-        checkpoint = make_checkpoint(engine, signing, moment)
+        checkpoint = make_checkpoint(engine, signing, moment or engine.clock.now() - LAG)
     text = json.dumps(checkpoint.to_json(), indent=2) + "\n"
     if out is None:
         click.echo(text, nl=False)
