@@ -41,12 +41,6 @@ class DeliveryReport:
     released: int = 0
     errors: list[str] = field(default_factory=list)
 
-    def add(self, other: DeliveryReport) -> None:
-        """Add another run's figures to these."""
-        for name in ("sent", "messages", "retried", "dead", "held", "released"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.errors.extend(other.errors)
-
     def as_json(self) -> dict[str, Any]:
         """JSON-ready figures."""
         return {

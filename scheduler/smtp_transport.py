@@ -120,11 +120,6 @@ class SmtpTransport:
     def _context(self) -> ssl.SSLContext:
         return self._tls or ssl.create_default_context(cafile=self.settings.ca_file)
 
-    def describe(self) -> str:
-        """Where mail goes, for logs (never a password)."""
-        scheme = "smtps" if self.secure else ("smtp+starttls" if self.settings.starttls else "smtp")
-        return f"{scheme}://{self.host}:{self.port}"
-
     def open(self) -> SmtpSession:
         """Connect, say EHLO, upgrade and log in as configured; :class:`SmtpFailure` if not."""
         timeout = self.settings.timeout_s

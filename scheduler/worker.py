@@ -96,14 +96,15 @@ class Worker:
             return
         if at is None:
             now = self.engine.clock.now()
-            due = self.deliverer.outbox.next_attempt()
-            poll_at = now + self.poll
-            at = poll_at if due is None else max(now, min(due, poll_at))
+            at = self._bounded(now, self.deliverer.outbox.next_attempt())
         self._schedule(DELIVER_ID, self.deliver, at)
 
     def next_wake(self, now: datetime) -> datetime:
         """When to wake next: the earliest pending deadline, or the safety poll."""
-        due = self.engine.next_due()
+        return self._bounded(now, self.engine.next_due())
+
+    def _bounded(self, now: datetime, due: datetime | None) -> datetime:
+        """``due``, but not before ``now`` nor after the safety poll."""
         poll_at = now + self.poll
         return poll_at if due is None else max(now, min(due, poll_at))
 

@@ -533,3 +533,15 @@ def _drop_role(db_url: str, url: str) -> None:
         conn.execute(text(f"DROP OWNED BY {role}"))
         conn.execute(text(f"DROP ROLE {role}"))
     admin.dispose()
+
+
+def test_the_streamed_merkle_root_is_rfc_6962_s() -> None:
+    """The constant-memory tree gives the recursive definition's root for any size."""
+    from storage.merkle import MerkleTree, reference_root
+
+    for size in (*range(20), 31, 32, 33, 100):
+        leaves = [f"leaf {n}".encode() for n in range(size)]
+        tree = MerkleTree()
+        for leaf in leaves:
+            tree.add(leaf)
+        assert tree.root() == reference_root(leaves), size

@@ -45,6 +45,7 @@ from workflow.clock import parse_instant
 from workflow.errors import InvalidInput
 from workflow.export_check import verify_export
 from workflow.logs import configure_logging
+from workflow.sla_views import hours_minutes
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -277,11 +278,6 @@ def replay_command(
         click.echo("  " + clock_line(clock))
 
 
-def _hours(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
 def clock_line(clock: dict[str, Any]) -> str:
     """One line for a clock's standing: used of target, and what that means."""
     if clock["cycle"] == 0:
@@ -289,13 +285,15 @@ def clock_line(clock: dict[str, Any]) -> str:
     if not clock["running"]:
         status = "stopped" + (f", breached (level {clock['level']})" if clock["breached"] else "")
     elif clock["breached"]:
-        status = f"BREACHED by {_hours(clock['overdue_s'])}, level {clock['level']}"
+        status = f"BREACHED by {hours_minutes(clock['overdue_s'])}, level {clock['level']}"
     else:
-        status = f"{_hours(clock['remaining_s'])} left" + (", warned" if clock["warned"] else "")
+        status = f"{hours_minutes(clock['remaining_s'])} left" + (
+            ", warned" if clock["warned"] else ""
+        )
     paused = ", paused" if clock["paused"] else ""
     return (
-        f"{clock['clock']} #{clock['cycle']}: {_hours(clock['used_s'])} used of "
-        f"{_hours(clock['target_s'])}{paused}; {status}"
+        f"{clock['clock']} #{clock['cycle']}: {hours_minutes(clock['used_s'])} used of "
+        f"{hours_minutes(clock['target_s'])}{paused}; {status}"
     )
 
 

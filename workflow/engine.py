@@ -25,7 +25,6 @@ from machines import (
     MachineRegistry,
     UnknownMachineError,
     opened,
-    step,
 )
 from storage import (
     GENESIS_HASH,
@@ -52,7 +51,7 @@ from workflow.errors import (
     TimeOutOfOrder,
     UnknownMachine,
 )
-from workflow.history import check_streams, fold_history
+from workflow.history import check_streams, fold_history, fold_steps
 from workflow.logs import library_logger
 from workflow.policies import PolicyBook
 from workflow.results import Case, Event, Problem, Replay, VerifyReport
@@ -352,17 +351,7 @@ class Engine:
             if case is None:
                 raise CaseNotFound(case_id)
             events = store.case_events(conn, case_id)
-        rules = self._rules(case)
-        steps: builtins.list[tuple[Event, Folded]] = []
-        folded: Folded | None = None
-        for event in events:
-            if folded is None:
-                folded = fold_history(rules, [event])
-            else:
-                folded = step(rules, folded, event.event, event.data, event.occurred_at)[1]
-            assert folded is not None
-            steps.append((event, folded))
-        return steps
+        return builtins.list(fold_steps(self._rules(case), events))
 
     def replay(self, case_id: str, at: datetime | None = None) -> Replay:
         """The case rebuilt from its events alone, at the end or as it stood at ``at``."""

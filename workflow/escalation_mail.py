@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from machines.clocks import WARNING
 from machines.sla import SlaPolicy
 from storage import CaseRecord, iso
 from storage.deadline_sql import DueDeadline
-
-
-def _duration(delta: timedelta) -> str:
-    minutes = int(abs(delta.total_seconds()) // 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+from workflow.sla_views import hours_minutes
 
 
 def outbox_row(
@@ -34,7 +29,7 @@ def outbox_row(
         level_name = "warning"
         subject = (
             f"[casework] Warning: case {case.id} {deadline.clock} due in "
-            f"{_duration(target_at - now)}"
+            f"{hours_minutes((target_at - now).total_seconds())}"
         )
     else:
         rung = policy.ladder[deadline.level - 1]
@@ -42,7 +37,7 @@ def outbox_row(
         level_name = rung.name
         subject = (
             f"[casework] Level {deadline.level} ({rung.name}): case {case.id} "
-            f"{deadline.clock} overdue by {_duration(now - target_at)}"
+            f"{deadline.clock} overdue by {hours_minutes((now - target_at).total_seconds())}"
         )
     return {
         "dedupe_key": f"{case.id}:{deadline.clock}:{deadline.cycle}:{deadline.level}",

@@ -34,23 +34,33 @@ OPENING_FIELDS = ("channel", "category", "summary", "customer", "contact", "bran
 """Case columns that the opening event's data carries and the case row must equal."""
 
 
+def fold_steps(rules: CaseRules, events: Iterable[Any]) -> Iterator[tuple[Any, Folded]]:
+    """Each event with the fold of the history up to and including it.
+
+    Events are trusted to be a verified chain; use :class:`CaseChecker` to check one.
+    """
+    folded: Folded | None = None
+    for event in events:
+        if folded is None:
+            data = event.data
+            folded = opened(rules, str(data["owner"]), event.occurred_at, data.get("policy"))
+        else:
+            _, folded = step(rules, folded, event.event, event.data, event.occurred_at)
+        yield event, folded
+
+
 def fold_history(
     rules: CaseRules, events: Iterable[Any], at: datetime | None = None
 ) -> Folded | None:
     """The fold of the events that occurred at or before ``at`` (all when ``None``).
 
     Returns ``None`` when no event had occurred by then (the case did not yet exist).
-    Events are trusted to be a verified chain; use :class:`CaseChecker` to check one.
     """
     folded: Folded | None = None
-    for event in events:
+    for event, after in fold_steps(rules, events):
         if at is not None and event.occurred_at > at:
             break
-        if folded is None:
-            data = event.data
-            folded = opened(rules, str(data["owner"]), event.occurred_at, data.get("policy"))
-        else:
-            _, folded = step(rules, folded, event.event, event.data, event.occurred_at)
+        folded = after
     return folded
 
 

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 from sqlalchemy import select
 
 from machines.clocks import state_from_json
@@ -28,15 +27,11 @@ from storage import CaseRecord, read_transaction
 from storage.tables import cases_table, events_table
 from workflow import charts
 from workflow.errors import InvalidInput
+from workflow.report_case import PAGES
 
 if TYPE_CHECKING:
     from workflow.engine import Engine
 
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("workflow", "templates/reports"),
-    autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
-    undefined=jinja2.StrictUndefined,
-)
 DIMENSIONS = ("branch", "category", "channel", "owner")
 TIMED_EVENTS = ("apologise", "escalate", "assign")
 
@@ -281,7 +276,7 @@ def sla_page(report: Mapping[str, Any]) -> str:
         if report["weekly"]
         else "",
     }
-    return _TEMPLATES.get_template("sla.html").render(report=report, charts=figures)
+    return PAGES.get_template("sla.html").render(report=report, charts=figures)
 
 
 def complaints_page(report: Mapping[str, Any]) -> str:
@@ -318,4 +313,4 @@ def complaints_page(report: Mapping[str, Any]) -> str:
         if report["weekly"]
         else "",
     }
-    return _TEMPLATES.get_template("complaints.html").render(report=report, charts=figures)
+    return PAGES.get_template("complaints.html").render(report=report, charts=figures)

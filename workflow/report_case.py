@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -19,11 +19,12 @@ from machines import Folded
 from machines.sla import SlaPolicy
 from storage import EventRecord, iso
 from workflow.charts import clock_chart
+from workflow.sla_views import hours_minutes, standing
 
 if TYPE_CHECKING:
     from workflow.engine import Engine
 
-_TEMPLATES = jinja2.Environment(
+PAGES = jinja2.Environment(  # the report pages, case and business alike
     loader=jinja2.PackageLoader("workflow", "templates/reports"),
     autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
     undefined=jinja2.StrictUndefined,
@@ -100,7 +101,7 @@ def _note(event: EventRecord) -> str:
     if "note" in data:
         return str(data["note"])
     if event.event in ("sla_warning", "escalate"):
-        late = _hours(float(data.get("late_by_s") or 0))
+        late = hours_minutes(float(data.get("late_by_s") or 0))
         return f"{data.get('clock')} level {data.get('level')}, processed {late} after due"
     shown = {k: v for k, v in data.items() if k not in ("policy", "attributes", "contact")}
     return ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) if shown else ""
@@ -136,12 +137,10 @@ def case_report(engine: Engine, case_id: str) -> str:
         ],
         "clocks": [] if final is None else _clock_rows(final, policy, now),
     }
-    return _TEMPLATES.get_template("case.html").render(context)
+    return PAGES.get_template("case.html").render(context)
 
 
 def _clock_rows(folded: Folded, policy: SlaPolicy | None, now: datetime) -> list[dict[str, Any]]:
-    from workflow.sla_views import standing
-
     rows = []
     for clock in standing(policy, folded.sla, now)["clocks"]:
         if clock["cycle"] == 0:
@@ -149,16 +148,10 @@ def _clock_rows(folded: Folded, policy: SlaPolicy | None, now: datetime) -> list
         rows.append(
             {
                 **clock,
-                "used": _hours(clock["used_s"]),
-                "target": _hours(clock["target_s"]),
-                "remaining": _hours(clock["remaining_s"]),
-                "overdue": _hours(clock["overdue_s"]),
+                "used": hours_minutes(clock["used_s"]),
+                "target": hours_minutes(clock["target_s"]),
+                "remaining": hours_minutes(clock["remaining_s"]),
+                "overdue": hours_minutes(clock["overdue_s"]),
             }
         )
     return rows
-
-
-def _hours(seconds: float) -> str:
-    delta = timedelta(seconds=int(seconds))
-    hours, rest = divmod(int(delta.total_seconds()), 3600)
-    return f"{hours}h{rest // 60:02d}m"

@@ -76,6 +76,12 @@ def overdue(engine: Engine, now: datetime) -> list[Overdue]:
     return sorted(result, key=lambda o: o.late_by, reverse=True)
 
 
+def hours_minutes(seconds: float) -> str:
+    """A duration as ``<hours>h<minutes>m`` (``26h05m``), rounded down; the sign is dropped."""
+    minutes = int(abs(seconds) // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
 def standing(policy: SlaPolicy | None, sla: SlaState, moment: datetime) -> dict[str, Any]:
     """How a case's clocks stood at ``moment``: used, paused, remaining, breached."""
     clocks = []
