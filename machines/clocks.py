@@ -9,7 +9,6 @@ function of its folded clocks alone, so they can always be re-derived from histo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -75,9 +74,11 @@ def _clock_matches(stored: Mapping[str, Any], clock: ClockState) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class SlaState:
-    """All clocks of a case, and what it is waiting on (if anything)."""
+class SlaState(NamedTuple):
+    """All clocks of a case, and what it is waiting on (if anything).
+
+    A named tuple, like :class:`ClockState`.
+    """
 
     clocks: tuple[ClockState, ...] = ()
     waiting: str | None = None
@@ -98,6 +99,10 @@ class SlaState:
                 for d, c in zip(clocks, self.clocks, strict=True)
             )
         )
+
+
+NO_CLOCKS = SlaState()
+"""The clocks of a case without an SLA policy."""
 
 
 class Planned(NamedTuple):
@@ -195,7 +200,7 @@ def mark_fired(sla: SlaState, clock: str, cycle: int, level: int) -> SlaState:
         else c
         for c in sla.clocks
     )
-    return replace(sla, clocks=clocks)
+    return sla._replace(clocks=clocks)
 
 
 def planned(policy: SlaPolicy, sla: SlaState) -> list[Planned]:

@@ -46,6 +46,13 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Allowed:
+    """The event is allowed and leads to ``target``."""
+
+    target: str
+
+
+@dataclass(frozen=True)
 class Rule:
     """One transition of the chart: on ``event`` from ``source`` to ``target`` if all hold."""
 
@@ -53,13 +60,11 @@ class Rule:
     source: str
     target: str
     conditions: tuple[Condition, ...]
+    allowed: Allowed = field(init=False, repr=False, compare=False)
+    """The decision this rule gives, built once (decisions are immutable)."""
 
-
-@dataclass(frozen=True)
-class Allowed:
-    """The event is allowed and leads to ``target``."""
-
-    target: str
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allowed", Allowed(self.target))
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,7 @@ class MachineDefinition:
                     failed = failed or condition
                     break
             else:
-                return Allowed(rule.target)
+                return rule.allowed
         assert failed is not None
         return Blocked(failed.name, failed.requirement)
 

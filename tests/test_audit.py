@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from storage import GENESIS_HASH, canonical_event, chain_hash
 from tests.support import open_sample
 from workflow import Engine, FixedClock
+from workflow.audit_export import EVENT_KEYS, head_line
 from workflow.catalog import installed_registry
 from workflow.cli import main
 from workflow.export_check import verify_export
@@ -102,6 +107,58 @@ def test_an_edited_event_in_an_export_is_named(
     [problem] = report.problems
     assert (problem.case_id, problem.seq) == (first, 1)
     assert "altered" in problem.reason
+
+
+def _rehashed(lines: list[str], edit: Callable[[dict[str, Any]], None]) -> list[str]:
+    """The export with ``edit`` applied to every event, then every chain and the end
+    record recomputed, as someone who knows the format would forge it."""
+    records = [json.loads(line) for line in lines]
+    heads: dict[str, tuple[int, str]] = {}
+    for record in records[1:-1]:
+        edit(record)
+        prev = heads.get(record["case_id"], (0, GENESIS_HASH))[1]
+        fields = [record[k] for k in EVENT_KEYS[:9]]
+        record["prev_hash"] = prev
+        record["hash"] = chain_hash(prev, canonical_event(*fields))
+        heads[record["case_id"]] = (record["seq"], record["hash"])
+    digest = hashlib.sha256(b"".join(head_line(c, *heads[c]) for c in sorted(heads)))
+    records[-1].update(events=len(records) - 2, digest=digest.hexdigest())
+    return [json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records]
+
+
+@pytest.mark.parametrize(
+    ("forge", "reason"),
+    [
+        ({"event": "escalate", "data": {}}, "'escalate' is not allowed"),
+        ({"event": "sla_warning", "data": {"clock": 1, "cycle": 1}}, "is not allowed"),
+        ({"occurred_at": "yesterday", "recorded_at": "yesterday"}, "is not a time"),
+        ({"event": "wait", "data": {"reason": "lunch"}}, "'wait' is not allowed"),
+        ({"event": "replan", "data": {"policy": "0" * 16}}, "'replan' is not allowed"),
+    ],
+)
+def test_a_forged_event_with_consistent_hashes_is_named_not_crashed_on(
+    engine: Engine,
+    clock: FixedClock,
+    db_url: str,
+    tmp_path: Path,
+    forge: dict[str, Any],
+    reason: str,
+) -> None:
+    """A file rewritten whole with fresh hashes: the replay still names the bad event."""
+    [first, *_] = sorted(_history(engine, clock))
+    path = tmp_path / "history.jsonl"
+    _export(db_url, path)
+
+    def edit(record: dict[str, Any]) -> None:
+        if (record["case_id"], record["seq"]) == (first, 2):
+            record.update(forge, from_state=record["to_state"])
+
+    path.write_text("".join(_rehashed(_lines(path), edit)), encoding="utf-8")
+    code, report = _verify(path)
+    assert code == 1, report
+    [problem] = report["problems"]  # type: ignore[misc]
+    assert (problem["case_id"], problem["seq"]) == (first, 2)
+    assert reason in problem["reason"]
 
 
 def test_an_export_of_a_period_checks_its_chains_from_where_they_start(

@@ -2,10 +2,13 @@
 
 The checks are those of ``casework verify`` that need no case row: each case's events
 are contiguous, each links to the one before and hashes to its recorded hash, and a
-case exported from its first event replays through its machine (with the SLA policies
-the export carries) exactly as recorded. On top, the file must be whole and in order:
-a header first, events ordered by case id and seq, and an ``end`` record whose counts
-and digest match what came before it.
+case exported from its first event replays through its machine exactly as recorded
+(opened and replanned under SLA policies the export carries, waiting and resuming in
+turn, warnings and escalations naming their clock). The clocks' arithmetic is left
+out of that replay: an export holds no case rows or deadlines to compare it with, so
+it could decide nothing (``verify`` compares it with both). On top, the file must be
+whole and in order: a header first, events ordered by case id and seq, and an ``end``
+record whose counts and digest match what came before it.
 
 A large file is checked in two processes, each taking the cases on one side of a case
 boundary near the middle of the file (cases are independent); the digest is then
@@ -16,9 +19,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import multiprocessing
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -43,49 +48,47 @@ STARTUP_BYTES = 7 << 20
 """About what one process checks while the other starts: the first takes that much more."""
 
 Record = tuple[str, Any]
-_fields = itemgetter(*EVENT_KEYS[:8], *EVENT_KEYS[9:])
+_row = itemgetter(*EVENT_KEYS)
 _DATA, _PREV = b',"data":', b',"prev_hash":"'
 
 
-def _lines(path: Path, start: int, end: int | None, first_line: int) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes) of the lines starting in ``[start, end)``."""
+@contextmanager
+def _numbered(
+    path: Path, start: int, count: int | None, first_line: int
+) -> Iterator[Iterator[tuple[int, bytes]]]:
+    """(line number, bytes) of ``count`` lines (all when ``None``) from byte ``start``."""
     with path.open("rb") as file:
         file.seek(start)
-        position, number = start, first_line
-        for line in file:
-            if end is not None and position >= end:
-                return
-            yield number, line
-            position += len(line)
-            number += 1
+        yield zip(itertools.count(first_line), itertools.islice(file, count))
 
 
 def _jsonl(lines: Iterator[tuple[int, bytes]]) -> Iterator[Record]:
     """Records of JSON Lines; an event's data is taken as the bytes written (canonical)
     and left out of the parse, which only needs the other fields."""
+    loads, fields = orjson.loads, _row
     for number, line in lines:
         begin, stop = line.find(_DATA), line.rfind(_PREV)
         sliced = 0 < begin < stop
         try:
-            record = orjson.loads(line[:begin] + line[stop:] if sliced else line)
+            record = loads(line[:begin] + line[stop:] if sliced else line)
         except orjson.JSONDecodeError:
             yield "broken", f"line {number} is not JSON"
             continue
-        if not isinstance(record, dict):
+        if type(record) is not dict:
             yield "broken", f"line {number} is not a JSON object"
             continue
         kind = record.get("record")
         if kind != "event":
-            yield str(kind), orjson.loads(line) if sliced else record
+            yield str(kind), loads(line) if sliced else record
             continue
         try:
-            fields = _fields(record)
-        except (KeyError, TypeError):
-            fields = None
-        if not sliced or fields is None:
+            if not sliced:
+                raise KeyError("data")
+            record["data"] = line[begin + len(_DATA) : stop].decode()
+            row = fields(record)
+        except KeyError:
             yield "broken", f"line {number}: an event record lacks a field"
             continue
-        row = (*fields[:8], line[begin + len(_DATA) : stop].decode(), *fields[8:])
         yield "event", (row, record.get("machine"), record.get("machine_version"), True)
 
 
@@ -213,7 +216,7 @@ class _Checker:
         case_id, seq = row[0], row[1]
         whole = seq == 1
         definition = self._definition(machine, version) if whole else None
-        checker = CaseChecker(case_id, definition, self.policies)
+        checker = CaseChecker(case_id, definition, self.policies, with_clocks=False)
         if not whole and not self.partial:
             reason = f"event 1 is missing: the case's events start at {seq}"
             checker.problem = Problem(case_id, 1, reason)
@@ -258,10 +261,7 @@ class _Checker:
         return self.part
 
 
-def _records(
-    path: Path, csv_file: bool, start: int, end: int | None, line: int
-) -> Iterator[Record]:
-    lines = _lines(path, start, end, line)
+def _records(lines: Iterator[tuple[int, bytes]], csv_file: bool, start: int) -> Iterator[Record]:
     return _csv(lines, with_columns=start == 0) if csv_file else _jsonl(lines)
 
 
@@ -274,7 +274,8 @@ def _check_part(
     registry = installed_registry()
     policies, _ = _policies(documents, registry.get("complaint"))
     checker = _Checker(registry, policies, partial)
-    return checker.run(_records(Path(path), csv_file, start, None, line), None)
+    with _numbered(Path(path), start, None, line) as lines:
+        return checker.run(_records(lines, csv_file, start), None)
 
 
 def _split(path: Path, size: int) -> tuple[int, int] | None:
@@ -310,7 +311,8 @@ def _header(path: Path, csv_file: bool) -> tuple[Any, int, int, list[Problem]]:
     if not lines[0]:
         return None, 0, 1, [Problem(FILE, None, "the file is empty")]
     offset = sum(len(line) for line in lines)
-    records = list(_records(path, csv_file, 0, offset, 1))
+    with _numbered(path, 0, len(lines), 1) as numbered:
+        records = list(_records(numbered, csv_file, 0))
     if records and records[0][0] == "header":
         return records[0][1], offset, len(lines) + 1, []
     reason = NOT_AN_EXPORT
@@ -356,14 +358,16 @@ def verify_export(
         checker = _Checker(registry, policies, partial)
         checker.part.digest = hashlib.sha256()
         if split is None:
-            parts = [checker.run(_records(file, csv_file, offset, None, line), progress)]
+            with _numbered(file, offset, None, line) as lines:
+                parts = [checker.run(_records(lines, csv_file, offset), progress)]
         else:
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
                 upper = pool.submit(
                     _check_part, str(file), csv_file, split[0], split[1], documents, partial
                 )
-                lower = checker.run(_records(file, csv_file, offset, split[0], line), progress)
+                with _numbered(file, offset, split[1] - line, line) as lines:
+                    lower = checker.run(_records(lines, csv_file, offset), progress)
                 parts = [lower, upper.result()]
     except UnicodeDecodeError:
         return VerifyReport(0, 0, (Problem(FILE, None, "the file is not UTF-8 text"),))

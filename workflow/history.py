@@ -71,7 +71,9 @@ class CaseChecker:
     """Checks one case: its chain, each event against the machine, and its row.
 
     Rows are the raw tuples of :func:`storage.snapshot.history_snapshot`; times are
-    their canonical text, which sorts in time order.
+    their canonical text, which sorts in time order. ``with_clocks=False`` leaves the
+    SLA clocks unfolded, for a check without a case row to compare them with; such a
+    checker cannot :meth:`finish`.
     """
 
     def __init__(
@@ -79,10 +81,13 @@ class CaseChecker:
         case_id: str,
         definition: MachineDefinition | None,
         policies: Mapping[str, SlaPolicy] | None = None,
+        *,
+        with_clocks: bool = True,
     ) -> None:
         self.case_id = case_id
         self.definition = definition
         self.policies = policies or {}
+        self.with_clocks = with_clocks
         self.rules: CaseRules | None = None
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
@@ -152,7 +157,11 @@ class CaseChecker:
             except ValueError:
                 self._fail(seq, "data is not valid JSON")
                 return
-        at = datetime.fromisoformat(occurred)
+        try:
+            at = datetime.fromisoformat(occurred)
+        except ValueError:
+            self._fail(seq, f"occurred_at {occurred!r} is not a time")
+            return
         if folded is None or self.rules is None:
             if event != OPEN_EVENT or from_state is not None:
                 self._fail(seq, f"the first event must be {OPEN_EVENT!r}")
@@ -162,7 +171,7 @@ class CaseChecker:
             if policy is not None and policy not in self.policies:
                 self._fail(seq, f"SLA policy {policy} is not stored: deadlines cannot be derived")
                 return
-            self.rules = CaseRules(definition, self.policies, profile_of(data))
+            self.rules = CaseRules(definition, self.policies, profile_of(data), self.with_clocks)
             self.folded = opened(self.rules, str(data.get("owner")), at, policy)
             if to_state != self.folded.state:
                 self._fail(seq, f"opening state {to_state!r} is not the machine's")
@@ -183,6 +192,8 @@ class CaseChecker:
     ) -> Problem | None:
         """Compare the case row (``None`` if missing) and its pending deadline rows
         (case id, clock, cycle, level, due_at text) with the fold; the first problem."""
+        if not self.with_clocks:
+            raise ValueError("a checker without clocks cannot compare a case row")
         if self.problem is not None:
             return self.problem
         if case is None:
