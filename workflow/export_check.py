@@ -192,26 +192,6 @@ class _Checker:
         except Exception:  # an unknown machine is reported as a problem of the case
             return None
 
-    def event(self, record: tuple[Any, ...]) -> None:
-        row, machine, version, from_jsonl = record
-        part = self.part
-        case_id, seq = row[0], row[1]
-        if case_id != part.last_case:
-            if part.last_case is not None and case_id < part.last_case:
-                self.file_problem(f"case {case_id} comes after {part.last_case}: reordered")
-            self.close_case()
-            part.last_case = case_id
-            part.first_case = part.first_case or case_id
-            part.cases += 1
-            self.checker = self._open(row, machine, version)
-        checker = self.checker
-        assert checker is not None
-        checker.add(row)
-        if from_jsonl and checker.problem is not None and checker.problem.seq == seq:
-            _reformatted(checker, row)
-        self.last = row
-        part.events += 1
-
     def _open(self, row: tuple[Any, ...], machine: Any, version: Any) -> CaseChecker:
         case_id, seq = row[0], row[1]
         whole = seq == 1
@@ -241,16 +221,28 @@ class _Checker:
         self.last = None
 
     def run(self, records: Iterator[Record], progress: Callable[[int], None] | None) -> _Part:
+        part = self.part
+        checker: CaseChecker | None = None
         for kind, body in records:
-            if self.part.ended:
+            if part.ended:
                 self.file_problem("records follow the end record")
                 break
             if kind == "event":
-                self.event(body)
-                if progress is not None and self.part.events % 10_000 == 0:
-                    progress(self.part.events)
+                row, machine, version, from_jsonl = body
+                case_id = row[0]
+                if case_id != part.last_case:
+                    self._next_case(case_id)
+                    checker = self.checker = self._open(row, machine, version)
+                assert checker is not None
+                checker.add(row)
+                if from_jsonl and checker.problem is not None and checker.problem.seq == row[1]:
+                    _reformatted(checker, row)
+                self.last = row
+                part.events += 1
+                if progress is not None and part.events % 10_000 == 0:
+                    progress(part.events)
             elif kind == "end":
-                self.part.end, self.part.ended = body, True
+                part.end, part.ended = body, True
             elif kind == "broken":
                 self.file_problem(str(body))
                 break
@@ -258,7 +250,16 @@ class _Checker:
                 self.file_problem(f"unknown record kind {kind!r}")
                 break
         self.close_case()
-        return self.part
+        return part
+
+    def _next_case(self, case_id: str) -> None:
+        part = self.part
+        if part.last_case is not None and case_id < part.last_case:
+            self.file_problem(f"case {case_id} comes after {part.last_case}: reordered")
+        self.close_case()
+        part.last_case = case_id
+        part.first_case = part.first_case or case_id
+        part.cases += 1
 
 
 def _records(lines: Iterator[tuple[int, bytes]], csv_file: bool, start: int) -> Iterator[Record]:
