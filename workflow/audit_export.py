@@ -66,6 +66,9 @@ class ExportSummary:
         return {"cases": self.cases, "events": self.events, "digest": self.digest}
 
 
+_LINE_KEYS = (*EVENT_KEYS, "machine", "machine_version")
+
+
 class _Writer:
     """Writes records as JSON Lines or CSV."""
 
@@ -83,16 +86,15 @@ class _Writer:
             row[0], row[CSV_COLUMNS.index("data")] = record, orjson.dumps(fields).decode()
             self.csv.writerow(row)
 
-    def event(self, row: tuple[Any, ...], machine: str, version: int) -> None:
+    def event(self, row: tuple[Any, ...]) -> None:
+        """One event: its columns followed by its case's machine and machine version."""
         if self.csv is None:
-            fields = dict(zip(EVENT_KEYS, row, strict=True))
+            fields: dict[str, Any] = {"record": "event"}
+            fields.update(zip(_LINE_KEYS, row, strict=True))
             fields["data"] = orjson.Fragment(row[8])
-            line = orjson.dumps(
-                {"record": "event", **fields, "machine": machine, "machine_version": version}
-            )
-            self.out.write(line.decode() + "\n")
+            self.out.write(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE).decode())
         else:
-            self.csv.writerow(("event", *row, machine, version))
+            self.csv.writerow(("event", *row))
 
 
 def head_line(case_id: str, seq: int, digest: str) -> bytes:
@@ -137,7 +139,7 @@ def write_export(
     with export_rows(db, case_id, low, high) as rows:
         last_case = None
         for row in rows:
-            writer.event(row[:11], row[11], row[12])
+            writer.event(row)
             events += 1
             if row[0] != last_case:
                 if last is not None:

@@ -342,7 +342,8 @@ def verify_command(
     """Check every hash chain and that every case equals its replay (exit 1 if not).
 
     With --export FILE, check an export instead: chains, hashes, replay through the
-    machines, and that the file is whole and in order. With --checkpoint FILE, also
+    machines (the SLA clocks are compared with case rows, which only a database has),
+    and that the file is whole and in order. With --checkpoint FILE, also
     check the checkpoint's signature against the keyring and that the history it
     signed is still there unchanged, even if someone rewrote a chain with fresh hashes.
     """
