@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select
 
-from storage.snapshot import BATCH_ROWS
+from storage.snapshot import BATCH_ROWS, snapshot_connection, stream_cursor
 from storage.tables import meta_table
 from storage.timestamps import iso
 
@@ -48,27 +48,15 @@ class Heads:
 def case_heads(engine: Engine, at: datetime) -> Iterator[Heads]:
     """(case id, seq, hash) of each case's last event recorded at or before ``at``."""
     sqlite = engine.dialect.name == "sqlite"
-    raw = engine.raw_connection()
-    try:
-        if sqlite:
-            cursor = raw.cursor()
-            raw.cursor().execute("BEGIN")
-            bound: object = iso(at)
-            mark = "?"
-        else:
-            raw.cursor().execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            cursor = raw.driver_connection.cursor(name="cw_heads")  # type: ignore[union-attr]
-            cursor.itersize = BATCH_ROWS
-            bound, mark = at, "%s"
-        cursor.execute(
-            f"SELECT case_id, seq, hash FROM events WHERE recorded_at <= {mark} "  # noqa: S608
-            "ORDER BY case_id, seq",
-            (bound,),
-        )
+    mark, bound = ("?", iso(at)) if sqlite else ("%s", at)
+    with snapshot_connection(engine) as raw:
+        cursor = stream_cursor(raw, sqlite, "cw_heads")
         try:
+            cursor.execute(
+                f"SELECT case_id, seq, hash FROM events WHERE recorded_at <= {mark} "  # noqa: S608
+                "ORDER BY case_id, seq",
+                (bound,),
+            )
             yield Heads(cursor)
         finally:
             cursor.close()
-    finally:
-        raw.rollback()
-        raw.close()

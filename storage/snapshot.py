@@ -43,53 +43,58 @@ def history_snapshot(
     """Stream every case and event (or those of ``case_ids``, or of the case ids in
     ``id_range``: from the first, inclusive, to the second, exclusive) from one snapshot."""
     sqlite = engine.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    where_case = where_event = where_deadline = ""
+    params: tuple[Any, ...] = ()
+    if case_ids is not None:
+        marks = ", ".join(mark for _ in case_ids)
+        where_case, where_event = f" WHERE id IN ({marks})", f" WHERE case_id IN ({marks})"
+        where_deadline = f" AND case_id IN ({marks})"
+        params = tuple(case_ids)
+    elif id_range != (None, None):
+        low, high = id_range
+        bounds = [f"{{c}} >= {mark}"] * (low is not None) + [f"{{c}} < {mark}"] * (high is not None)
+        where = " AND ".join(bounds)
+        where_case = " WHERE " + where.format(c="id")
+        where_event = " WHERE " + where.format(c="case_id")
+        where_deadline = " AND " + where.format(c="case_id")
+        params = tuple(v for v in id_range if v is not None)
+    case_sql = f"SELECT {_select_list(CASE_COLUMNS, sqlite)} FROM cases{where_case} ORDER BY id"
+    event_sql = (
+        f"SELECT {_select_list(EVENT_COLUMNS, sqlite)} FROM events{where_event} "
+        "ORDER BY case_id, seq"
+    )
+    due = "due_at" if sqlite else _PG_TEXT_TIME.format("due_at")
+    deadline_sql = (
+        f"SELECT case_id, clock, cycle, level, {due} FROM deadlines "
+        f"WHERE status = 'pending'{where_deadline} ORDER BY case_id"
+    )
+    with snapshot_connection(engine) as raw:
+        cursors = [stream_cursor(raw, sqlite, f"cw_{n}") for n in ("cases", "events", "deadlines")]
+        try:
+            yield Streams(
+                cases=_rows(cursors[0], case_sql, params, _case_row, sqlite),
+                events=_rows(cursors[1], event_sql, params, None, sqlite),
+                deadlines=_rows(cursors[2], deadline_sql, params, None, sqlite),
+            )
+        finally:
+            for cursor in cursors:
+                cursor.close()
+
+
+@contextmanager
+def snapshot_connection(engine: Engine) -> Iterator[Any]:
+    """A raw driver connection inside one read-only snapshot transaction (a deferred
+    transaction on SQLite, REPEATABLE READ READ ONLY on PostgreSQL), rolled back and
+    closed afterwards."""
     raw = engine.raw_connection()
-    cursors = [
-        _cursor(raw, sqlite, "cw_cases"),
-        _cursor(raw, sqlite, "cw_events"),
-        _cursor(raw, sqlite, "cw_deadlines"),
-    ]
     try:
-        if sqlite:
+        if engine.dialect.name == "sqlite":
             raw.cursor().execute("BEGIN")
         else:
             raw.cursor().execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        mark = "?" if sqlite else "%s"
-        where_case = where_event = where_deadline = ""
-        params: tuple[Any, ...] = ()
-        if case_ids is not None:
-            marks = ", ".join(mark for _ in case_ids)
-            where_case, where_event = f" WHERE id IN ({marks})", f" WHERE case_id IN ({marks})"
-            where_deadline = f" AND case_id IN ({marks})"
-            params = tuple(case_ids)
-        elif id_range != (None, None):
-            low, high = id_range
-            bounds = [f"{{c}} >= {mark}"] * (low is not None) + [f"{{c}} < {mark}"] * (
-                high is not None
-            )
-            where = " AND ".join(bounds)
-            where_case = " WHERE " + where.format(c="id")
-            where_event = " WHERE " + where.format(c="case_id")
-            where_deadline = " AND " + where.format(c="case_id")
-            params = tuple(v for v in id_range if v is not None)
-        case_sql = f"SELECT {_select_list(CASE_COLUMNS, sqlite)} FROM cases{where_case} ORDER BY id"
-        event_sql = (
-            f"SELECT {_select_list(EVENT_COLUMNS, sqlite)} FROM events{where_event} "
-            "ORDER BY case_id, seq"
-        )
-        due = "due_at" if sqlite else _PG_TEXT_TIME.format("due_at")
-        deadline_sql = (
-            f"SELECT case_id, clock, cycle, level, {due} FROM deadlines "
-            f"WHERE status = 'pending'{where_deadline} ORDER BY case_id"
-        )
-        yield Streams(
-            cases=_rows(cursors[0], case_sql, params, _case_row, sqlite),
-            events=_rows(cursors[1], event_sql, params, None, sqlite),
-            deadlines=_rows(cursors[2], deadline_sql, params, None, sqlite),
-        )
+        yield raw
     finally:
-        for cursor in cursors:
-            cursor.close()
         raw.rollback()
         raw.close()
 
@@ -117,16 +122,20 @@ def middle_case_id(engine: Engine) -> str | None:
         raw.close()
 
 
-def _select_list(columns: Sequence[str], sqlite: bool) -> str:
+def _select_list(columns: Sequence[str], sqlite: bool, table: str = "") -> str:
+    """The columns (of ``table``, a prefix such as ``e.``), PostgreSQL's times as
+    canonical text and its JSON as stored text."""
+    names = [table + c for c in columns]
     if sqlite:
-        return ", ".join(columns)
+        return ", ".join(names)
     return ", ".join(
-        _PG_TEXT_TIME.format(c) if c in TIME_COLUMNS else f"{c}::text" if c == "data" else c
-        for c in columns
+        _PG_TEXT_TIME.format(n) if c in TIME_COLUMNS else f"{n}::text" if c == "data" else n
+        for c, n in zip(columns, names, strict=True)
     )
 
 
-def _cursor(raw: Any, sqlite: bool, name: str) -> Any:
+def stream_cursor(raw: Any, sqlite: bool, name: str) -> Any:
+    """A cursor that streams its rows: server-side (named ``name``) on PostgreSQL."""
     if sqlite:
         return raw.cursor()
     cursor = raw.driver_connection.cursor(name=name)  # server-side: streamed, not loaded
@@ -186,28 +195,15 @@ def export_rows(
         if value is not None:
             where.append(clause.format(mark))
             params.append(value)
-    columns = ", ".join(
-        f"e.{c}" if sqlite or (c not in TIME_COLUMNS and c != "data") else
-        (_PG_TEXT_TIME.format(f"e.{c}") if c in TIME_COLUMNS else "e.data::text")
-        for c in EVENT_COLUMNS
-    )  # fmt: skip
     statement = (
-        f"SELECT {columns}, c.machine, c.machine_version FROM events e "
+        f"SELECT {_select_list(EVENT_COLUMNS, sqlite, 'e.')}, c.machine, c.machine_version "
+        "FROM events e "
         "JOIN cases c ON c.id = e.case_id"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY e.case_id, e.seq"
     )
-    raw = engine.raw_connection()
-    try:
-        if sqlite:
-            raw.cursor().execute("BEGIN")
-            yield raw.cursor().execute(statement, params)
-        else:
-            raw.cursor().execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield _copied(raw, statement, params)
-    finally:
-        raw.rollback()
-        raw.close()
+    with snapshot_connection(engine) as raw:
+        yield raw.cursor().execute(statement, params) if sqlite else _copied(raw, statement, params)
 
 
 _COPY_TYPES = ["text", "int4", "text", "text", "text", "text", "text", "text", "text", "text",
