@@ -94,8 +94,9 @@ def opened(rules: CaseRules, owner: str, at: datetime, policy: str | None) -> Fo
     state = rules.definition.initial_state
     found = rules.policy(policy)
     if found is None or not rules.with_clocks:
-        return Folded(state=state, version=1, owner=owner, policy=policy)
-    sla = clocks.start(found, rules.profile, state, at)
+        sla = NO_CLOCKS
+    else:
+        sla = clocks.start(found, rules.profile, state, at)
     return Folded(state=state, version=1, owner=owner, sla=sla, policy=policy)
 
 

@@ -96,15 +96,18 @@ class Checkpoint:
             raise InvalidInput(f"{source} is not a casework checkpoint: {err}") from None
 
 
+def _raw(public: Ed25519PublicKey) -> bytes:
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
 def key_id(public: Ed25519PublicKey) -> str:
     """The first 16 hex digits of the SHA-256 of the raw public key."""
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
+    return hashlib.sha256(_raw(public)).hexdigest()[:16]
 
 
 def _keyring_line(public: Ed25519PublicKey, created: datetime) -> str:
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return f"{ALGORITHM} {key_id(public)} {base64.b64encode(raw).decode()} {iso(created)}\n"
+    encoded = base64.b64encode(_raw(public)).decode()
+    return f"{ALGORITHM} {key_id(public)} {encoded} {iso(created)}\n"
 
 
 def read_keyring(path: str | Path) -> dict[str, Ed25519PublicKey]:

@@ -81,10 +81,11 @@ def _jsonl(lines: Iterator[tuple[int, bytes]]) -> Iterator[Record]:
         if kind != "event":
             yield str(kind), loads(line) if sliced else record
             continue
+        if not sliced:
+            yield "broken", f"line {number}: an event record lacks a field"
+            continue
+        record["data"] = line[begin + len(_DATA) : stop].decode()
         try:
-            if not sliced:
-                raise KeyError("data")
-            record["data"] = line[begin + len(_DATA) : stop].decode()
             row = fields(record)
         except KeyError:
             yield "broken", f"line {number}: an event record lacks a field"
