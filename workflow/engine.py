@@ -369,7 +369,7 @@ class Engine:
                 field="at",
             )
         last_at = max(e.occurred_at for e in events if moment is None or e.occurred_at <= moment)
-        policy = self.policies.known(folded.policy).get(folded.policy or "")
+        policy = self.policies.get(folded.policy)
         return Replay(
             case_id=case_id,
             machine=case.machine,

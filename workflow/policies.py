@@ -34,3 +34,7 @@ class PolicyBook:
         if any(v is not None and v not in self._known for v in versions):
             self.refresh()
         return self._known
+
+    def get(self, version: str | None) -> SlaPolicy | None:
+        """The policy of that version (``None`` for no version or an unknown one)."""
+        return None if version is None else self.known(version).get(version)

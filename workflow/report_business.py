@@ -85,7 +85,7 @@ def _week(moment: datetime) -> datetime:
 
 def _outcomes(engine: Engine, case: CaseRecord, now: datetime) -> Iterable[tuple[str, str]]:
     """(clock, met|breached|open) of each clock that ran for the case."""
-    policy = engine.policies.known(case.sla_policy).get(case.sla_policy or "")
+    policy = engine.policies.get(case.sla_policy)
     for clock in state_from_json(case.sla).clocks:
         if clock.cycle == 0:
             continue

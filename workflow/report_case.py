@@ -113,7 +113,7 @@ def case_report(engine: Engine, case_id: str) -> str:
     steps = engine.timeline(case_id)
     verified = engine.verify(case_id)
     now = engine.clock.now()
-    policy = engine.policies.known(case.sla_policy).get(case.sla_policy or "")
+    policy = engine.policies.get(case.sla_policy)
     spans, markers = clock_marks(steps, policy, now)
     final = steps[-1][1] if steps else None
     context: dict[str, Any] = {

@@ -65,7 +65,7 @@ def overdue(engine: Engine, now: datetime) -> list[Overdue]:
         cases = [CaseRecord.from_row(row) for row in conn.execute(query)]
     result = []
     for case in cases:
-        policy = engine.policies.known(case.sla_policy).get(case.sla_policy or "")
+        policy = engine.policies.get(case.sla_policy)
         if policy is None:
             continue
         for clock in state_from_json(case.sla).clocks:
@@ -117,7 +117,7 @@ def explain(engine: Engine, case_id: str, now: datetime) -> dict[str, Any]:
     """How each clock of a case stands and how its next deadline was computed."""
     case = engine.get(case_id)
     history = engine.history(case_id)
-    policy = engine.policies.known(case.sla_policy).get(case.sla_policy or "")
+    policy = engine.policies.get(case.sla_policy)
     sla = state_from_json(case.sla)
     pauses = [
         {"event": e.event, "at": iso(e.occurred_at), "reason": e.data.get("reason")}
