@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select
 
+from storage.database import is_sqlite
 from storage.snapshot import BATCH_ROWS, snapshot_connection, stream_cursor
 from storage.tables import meta_table
 from storage.timestamps import iso
@@ -47,7 +48,7 @@ class Heads:
 @contextmanager
 def case_heads(engine: Engine, at: datetime) -> Iterator[Heads]:
     """(case id, seq, hash) of each case's last event recorded at or before ``at``."""
-    sqlite = engine.dialect.name == "sqlite"
+    sqlite = is_sqlite(engine)
     mark, bound = ("?", iso(at)) if sqlite else ("%s", at)
     with snapshot_connection(engine) as raw:
         cursor = stream_cursor(raw, sqlite, "cw_heads")

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from storage.chain import parse_json
+from storage.database import is_sqlite
 from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, JSON_COLUMNS, TIME_COLUMNS
 
 BATCH_ROWS = 5000
@@ -42,7 +43,7 @@ def history_snapshot(
 ) -> Iterator[Streams]:
     """Stream every case and event (or those of ``case_ids``, or of the case ids in
     ``id_range``: from the first, inclusive, to the second, exclusive) from one snapshot."""
-    sqlite = engine.dialect.name == "sqlite"
+    sqlite = is_sqlite(engine)
     mark = "?" if sqlite else "%s"
     where_case = where_event = where_deadline = ""
     params: tuple[Any, ...] = ()
@@ -89,7 +90,7 @@ def snapshot_connection(engine: Engine) -> Iterator[Any]:
     closed afterwards."""
     raw = engine.raw_connection()
     try:
-        if engine.dialect.name == "sqlite":
+        if is_sqlite(engine):
             raw.cursor().execute("BEGIN")
         else:
             raw.cursor().execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -105,7 +106,7 @@ _PG_TEXT_TIME = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"
 
 def middle_case_id(engine: Engine) -> str | None:
     """The case id that splits the cases in two halves (``None`` with under two cases)."""
-    sqlite = engine.dialect.name == "sqlite"
+    sqlite = is_sqlite(engine)
     mark = "?" if sqlite else "%s"
     raw = engine.raw_connection()
     try:
@@ -187,7 +188,7 @@ def export_rows(
     followed by ``machine`` and ``machine_version``. PostgreSQL streams them with
     ``COPY ... TO STDOUT``, several times faster than a cursor.
     """
-    sqlite = engine.dialect.name == "sqlite"
+    sqlite = is_sqlite(engine)
     mark = "?" if sqlite else "%s"
     where, params = [], []
     for clause, value in (("e.case_id = {}", case_id), ("e.occurred_at >= {}", since),

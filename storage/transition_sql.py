@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from storage.chain import canonical_json, parse_json
+from storage.database import is_sqlite
 from storage.records import CASE_FIELDS, EVENT_FIELDS, CaseRecord
 from storage.timestamps import as_utc, iso
 
@@ -50,7 +51,7 @@ class TransitionSQL:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.sqlite = engine.dialect.name == "sqlite"
+        self.sqlite = is_sqlite(engine)
         mark = self._mark = "?" if self.sqlite else "%s"
         json_mark = "?" if self.sqlite else "%s::json"
         lock = "" if self.sqlite else " FOR UPDATE"
