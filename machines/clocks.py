@@ -17,6 +17,8 @@ from machines.sla import SlaPolicy
 ZERO = timedelta(0)
 WARNING = 0
 """The ``level`` of a warning deadline; escalation levels count from 1 (the breach)."""
+BREACHED = "breached"
+"""The :meth:`ClockState.outcome` of a cycle that used more than its target."""
 
 
 class ClockState(NamedTuple):
@@ -40,6 +42,21 @@ class ClockState(NamedTuple):
             return self.elapsed
         calendar = policy.calendar_of(policy.clock(self.name))
         return self.elapsed + calendar.between(self.counting_since, moment)
+
+    def outcome(self, moment: datetime, policy: SlaPolicy | None) -> str | None:
+        """How this cycle stands at ``moment``, from its times alone: ``met`` (stopped with
+        the working time used within the target), ``breached`` (more than the target
+        used, stopped or not), ``open`` (running within it); ``None`` before a first cycle.
+
+        Whether a warning or escalation deadline fired plays no part: a first response
+        thirty hours after receipt breached a 24-hour target even if no worker ran.
+        """
+        if self.cycle == 0:
+            return None
+        used = self.used_at(moment, policy) if policy is not None else self.elapsed
+        if used > self.target:
+            return BREACHED
+        return "open" if self.running else "met"
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form (stored on the case row)."""

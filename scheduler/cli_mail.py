@@ -8,7 +8,14 @@ import click
 
 from scheduler.delivery import Deliverer
 from scheduler.smtp_transport import SmtpTransport
-from workflow.cli_support import database_options, emit_json, engine_for, handle_errors, json_option
+from workflow.cli_support import (
+    WHOLE,
+    database_options,
+    emit_json,
+    engine_for,
+    handle_errors,
+    json_option,
+)
 from workflow.mail_settings import parse_url
 
 
@@ -23,7 +30,7 @@ from workflow.mail_settings import parse_url
 )
 @click.option(
     "--batch",
-    type=click.IntRange(min=1),
+    type=WHOLE,
     default=100,
     show_default=True,
     help="Mails claimed at a time.",

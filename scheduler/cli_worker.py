@@ -11,7 +11,7 @@ import structlog
 
 from scheduler.delivery import Deliverer
 from scheduler.worker import Worker
-from workflow.cli_support import database_options, engine_for, handle_errors
+from workflow.cli_support import WHOLE, database_options, engine_for, handle_errors
 
 
 @click.command("worker")
@@ -25,7 +25,7 @@ from workflow.cli_support import database_options, engine_for, handle_errors
 )
 @click.option(
     "--batch",
-    type=click.IntRange(min=1),
+    type=WHOLE,
     default=200,
     show_default=True,
     help="Deadlines fired per transaction.",

@@ -17,11 +17,11 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from scheduler.smtp_transport import SmtpFailure, SmtpSession, SmtpTransport
-from storage import EventRecord
+from storage import CaseRecord, EventRecord
 from storage.outbox_store import OutboxMail
 from workflow import Engine
 from workflow.logs import library_logger
@@ -54,20 +54,40 @@ class DeliveryReport:
         }
 
 
-def _groups(mails: Sequence[OutboxMail]) -> list[list[OutboxMail]]:
-    """Each mail alone, but mails released from quiet hours together per recipient list."""
-    groups: list[list[OutboxMail]] = []
-    digests: dict[tuple[tuple[str, ...], str], list[OutboxMail]] = {}
+def _fell_due(mail: OutboxMail) -> datetime:
+    """When the warning or escalation a mail tells of fell due."""
+    due = mail.body.get("due_at")
+    return datetime.fromisoformat(due) if isinstance(due, str) else mail.created_at
+
+
+def _groups(
+    mails: Sequence[OutboxMail], stale_before: datetime
+) -> list[tuple[str, list[OutboxMail]]]:
+    """The messages to write, each ``(reason, mails)``: each mail alone (``single``), but
+    as one digest the mails released from quiet hours for one recipient list and branch
+    (``quiet``), and those that fell due before ``stale_before``, news after downtime,
+    for one recipient list (``late``)."""
+    groups: list[tuple[str, list[OutboxMail]]] = []
+    digests: dict[tuple[str, tuple[str, ...], str], list[OutboxMail]] = {}
     for mail in mails:
-        if mail.held_until is None:
-            groups.append([mail])
+        if _fell_due(mail) < stale_before:
+            key = ("late", mail.recipients, "")
+        elif mail.held_until is not None:
+            key = ("quiet", mail.recipients, str(mail.body.get("branch")))
         else:
-            key = (mail.recipients, str(mail.body.get("branch")))
-            if key not in digests:
-                digests[key] = []
-                groups.append(digests[key])
-            digests[key].append(mail)
+            groups.append(("single", [mail]))
+            continue
+        if key not in digests:
+            digests[key] = []
+            groups.append((key[0], digests[key]))
+        digests[key].append(mail)
     return groups
+
+
+def _described(err: BaseException) -> str:
+    """An unexpected failure as one line: its type and message."""
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 class Deliverer:
@@ -111,33 +131,38 @@ class Deliverer:
         went back, or no session could be opened: the mails not yet claimed keep their
         turn without an attempt counted)."""
         budget = time.monotonic() + self.outbox.settings.lease_s / 2
-        groups = _groups(claim.mails)
-        histories = self.outbox.histories([g[0] for g in groups if len(g) == 1])
+        now = self.engine.clock.now()
+        groups = _groups(claim.mails, now - timedelta(seconds=self.outbox.settings.max_age_s))
+        alone = [g[0] for reason, g in groups if reason == "single"]
+        histories, current = self.outbox.histories(alone, claim.mails)
         accepted: list[Accepted] = []
         session: SmtpSession | None = None
         try:
-            for index, group in enumerate(groups):
+            for index, (reason, group) in enumerate(groups):
                 if len(accepted) >= self.flush_every:
                     report.sent += self.outbox.sent(accepted, claim.token)
                     accepted.clear()
                 if time.monotonic() > budget:
-                    rest = [mail for g in groups[index:] for mail in g]
+                    rest = [mail for _, g in groups[index:] for mail in g]
                     report.released += self.outbox.release(rest, claim.token)
                     return False
                 try:
-                    mail = self._write(group, histories)
+                    mail = self._write(reason, group, histories, current)
+                    message = self.outbox.writer.message(mail, self.engine.clock.now())
                 except Undeliverable as err:
                     self._failed(group, claim.token, str(err), True, report)
+                    continue
+                except Exception as err:  # one bad mail is its own dead letter, never the queue's
+                    self._failed(group, claim.token, _described(err), True, report)
                     continue
                 if session is None:
                     try:
                         session = self.transport.open()
                     except SmtpFailure as err:  # the server is out of reach: end the run
-                        rest = [m for g in groups[index:] for m in g]
+                        rest = [m for _, g in groups[index:] for m in g]
                         self._failed(rest, claim.token, err.text, err.permanent, report)
                         return False
                 try:
-                    message = self.outbox.writer.message(mail, self.engine.clock.now())
                     refused = session.send(message, mail.to)
                 except SmtpFailure as err:
                     self._failed(group, claim.token, err.text, err.permanent, report)
@@ -162,12 +187,17 @@ class Deliverer:
         return True
 
     def _write(
-        self, group: Sequence[OutboxMail], histories: Mapping[int, Sequence[EventRecord]]
+        self,
+        reason: str,
+        group: Sequence[OutboxMail],
+        histories: Mapping[int, Sequence[EventRecord]],
+        current: Mapping[str, CaseRecord],
     ) -> RenderedMail:
         writer = self.outbox.writer
-        if len(group) > 1:
-            return writer.digest(group)
-        return writer.notice(group[0], histories.get(group[0].id, ()))
+        if reason != "single":
+            return writer.digest(group, current, reason)
+        mail = group[0]
+        return writer.notice(mail, histories[mail.id], current.get(mail.case_id))
 
     def _failed(
         self,

@@ -72,8 +72,8 @@ class Worker:
                 )
             if fired and self.deliverer is not None and not self._delivering.is_set():
                 self._arm_delivery(self.engine.clock.now())
-        except Exception:  # the worker must outlive a failed batch; it is logged and retried
-            self._log.exception("wake_failed")
+        except Exception as err:  # the worker must outlive a failed batch; logged, retried
+            self._log.exception("wake_failed", error_type=type(err).__name__, error=str(err))
         finally:
             self._arm()
 
@@ -85,8 +85,8 @@ class Worker:
         try:
             report = self.deliverer.deliver_due()
             self.delivered += report.sent
-        except Exception:  # a failed run is logged; its mails are claimed again later
-            self._log.exception("delivery_failed")
+        except Exception as err:  # a failed run is logged; its mails are claimed again later
+            self._log.exception("delivery_failed", error_type=type(err).__name__, error=str(err))
         finally:
             self._delivering.clear()
             self._arm_delivery()

@@ -33,6 +33,14 @@ def load_case(conn: Connection, case_id: str) -> CaseRecord | None:
     return None if row is None else CaseRecord.from_row(row)
 
 
+def load_cases(conn: Connection, case_ids: Sequence[str]) -> dict[str, CaseRecord]:
+    """Several case records by id (those that exist)."""
+    if not case_ids:
+        return {}
+    query = select(cases).where(cases.c.id.in_(list(case_ids)))
+    return {row.id: CaseRecord.from_row(row) for row in conn.execute(query)}
+
+
 def list_cases(
     conn: Connection, *, state: str | None = None, limit: int | None = None
 ) -> list[CaseRecord]:

@@ -212,6 +212,16 @@ def requeue(conn: Connection, mail_id: int, now: datetime) -> OutboxMail | None:
     return None if row is None else OutboxMail.from_row(row)
 
 
+def requeue_all(conn: Connection, status: str, now: datetime) -> int:
+    """Make every mail of ``status`` due now: dead letters with their attempts counted
+    afresh, pending ones without waiting out their backoff. How many."""
+    values: dict[str, Any] = {"status": "pending", "next_attempt_at": now, "held_until": None}
+    if status == "dead":
+        values["attempts"] = 0
+    result = conn.execute(update(outbox).where(outbox.c.status == status).values(**values))
+    return int(result.rowcount)
+
+
 def load_mail(conn: Connection, mail_id: int) -> OutboxMail | None:
     """One mail by id, or ``None``."""
     row = conn.execute(select(outbox).where(outbox.c.id == mail_id)).first()

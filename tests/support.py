@@ -55,3 +55,9 @@ def fired_deadlines(engine: Engine) -> tuple[dict[str, int], int, Counter[tuple[
             if event.event in ("sla_warning", "escalate"):
                 seen[(case.id, event.data["clock"], event.data["cycle"], event.data["level"])] += 1
     return statuses, mails, seen
+
+
+def run_due(engine: Engine, moment: Any, *, batch: int = 200) -> list[Any]:
+    """Move the engine's fixed clock to ``moment`` and fire what is due then."""
+    engine.clock.set(moment)  # type: ignore[attr-defined]
+    return engine.process_due(batch=batch)

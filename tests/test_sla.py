@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from storage.tables import deadlines_table, outbox_table
 from tests.conftest import START
-from tests.support import open_sample, snapshot
+from tests.support import open_sample, run_due, snapshot
 from workflow import Engine, FixedClock, GuardFailed, InvalidInput
 
 H = timedelta(hours=1)
@@ -33,13 +33,13 @@ def test_the_24_hour_rule_warns_breaches_and_climbs_the_ladder(
     """Warning at 75%, breach at 24 h exactly, then levels 2 and 3 at their intervals;
     each once, each with one outbox row, each an event of the system actor."""
     case_id = open_sample(engine)
-    assert engine.process_due(START + 18 * H - S) == []
-    warned = engine.process_due(START + 18 * H)
+    assert run_due(engine, START + 18 * H - S) == []
+    warned = run_due(engine, START + 18 * H)
     assert [(f.clock, f.level) for f in warned] == [("first_response", 0)]
-    assert engine.process_due(START + 24 * H - S) == []
-    breach = engine.process_due(START + 24 * H)
+    assert run_due(engine, START + 24 * H - S) == []
+    breach = run_due(engine, START + 24 * H)
     assert [(f.clock, f.level, f.late_by) for f in breach] == [("first_response", 1, timedelta(0))]
-    assert engine.process_due(START + 24 * H) == []
+    assert run_due(engine, START + 24 * H) == []
     case = engine.get(case_id)
     assert case.escalation_level == 1
     mails = _outbox(engine)
@@ -50,7 +50,7 @@ def test_the_24_hour_rule_warns_breaches_and_climbs_the_ladder(
     assert mails[1].dedupe_key == f"{case_id}:first_response:1:1"
     assert mails[1].body["summary"] == "Nobody came."
     assert "overdue by 0h00m" in mails[1].subject
-    later = engine.process_due(START + 40 * H)
+    later = run_due(engine, START + 40 * H)
     assert [(f.clock, f.level) for f in later] == [("first_response", 2), ("first_response", 3)]
     escalations = _events(engine, case_id, "escalate")
     assert [e.data["level"] for e in escalations] == [1, 2, 3]
@@ -58,7 +58,7 @@ def test_the_24_hour_rule_warns_breaches_and_climbs_the_ladder(
     assert escalations[1].occurred_at == START + 28 * H
     assert escalations[1].data["late_by_s"] == 12 * 3600
     assert engine.get(case_id).escalation_level == 3
-    rest = engine.process_due(START + 100 * H)
+    rest = run_due(engine, START + 100 * H)
     assert "first_response" not in {f.clock for f in rest}
     assert engine.verify().ok
 
@@ -72,7 +72,7 @@ def test_apologising_in_time_cancels_the_first_response_deadlines(
     engine.process_due()
     case = engine.fire(case_id, "apologise", actor="li.na")
     assert [d["clock"] for d in case.deadlines] == ["resolution"]
-    assert engine.process_due(START + 30 * H) == []
+    assert run_due(engine, START + 30 * H) == []
     assert _events(engine, case_id, "escalate") == []
     with engine.db.connect() as conn:
         statuses = dict(
@@ -89,7 +89,7 @@ def test_apologising_in_time_cancels_the_first_response_deadlines(
 def test_a_regulator_complaint_gets_four_hours(engine: Engine) -> None:
     """Targets depend on the channel: the regulator's complaint breaches after 4 hours."""
     case_id = open_sample(engine, channel="regulator")
-    fired = engine.process_due(START + 4 * H)
+    fired = run_due(engine, START + 4 * H)
     assert [(f.clock, f.level) for f in fired] == [("first_response", 0), ("first_response", 1)]
     assert engine.get(case_id).escalation_level == 1
 
@@ -102,13 +102,13 @@ def test_waiting_on_the_customer_pauses_the_clocks(engine: Engine, clock: FixedC
     assert paused.deadlines == ()
     with pytest.raises(GuardFailed, match="already waits"):
         engine.fire(case_id, "wait", actor="li.na", data={"reason": "part"})
-    assert engine.process_due(START + 30 * H) == []
+    assert run_due(engine, START + 30 * H) == []
     clock.set(START + 30 * H)
     resumed = engine.fire(case_id, "resume", actor="li.na")
     warning = next(d for d in resumed.deadlines if d["clock"] == "first_response")
     assert warning["level"] == 0  # 10 h used: 8 h to the 18 h warning point
     assert warning["due_at"].startswith("2026-11-24T15:00:00")  # START + 30 h + 8 h
-    fired = engine.process_due(START + 44 * H)
+    fired = run_due(engine, START + 44 * H)
     assert [(f.level, f.due_at) for f in fired if f.clock == "first_response"] == [
         (0, START + 38 * H),
         (1, START + 44 * H),  # 24 h of counted time: 10 h before the pause, 14 h after
@@ -133,7 +133,7 @@ def test_catch_up_after_downtime_records_how_late(engine: Engine, clock: FixedCl
     """Deadlines that fell due while no worker ran fire on the next run, each with its
     lateness; the events keep the instant they fell due."""
     ids = [open_sample(engine) for _ in range(5)]
-    fired = engine.process_due(START + 26 * H, batch=2)
+    fired = run_due(engine, START + 26 * H, batch=2)
     assert len([f for f in fired if f.level == 1]) == 5
     for case_id in ids:
         breach = next(e for e in _events(engine, case_id, "escalate") if e.data["level"] == 1)
@@ -148,7 +148,7 @@ def test_overdue_lists_who_is_late(engine: Engine, clock: FixedClock) -> None:
     late_id = open_sample(engine)
     clock.set(START + 2 * H)
     open_sample(engine)
-    engine.process_due(START + 25 * H)
+    run_due(engine, START + 25 * H)
     rows = engine.overdue(START + 25 * H)
     assert [(o.case.id, o.clock, o.late_by) for o in rows] == [(late_id, "first_response", H)]
 
@@ -183,11 +183,11 @@ def test_replan_moves_a_case_to_a_new_policy(db_url: str, clock: FixedClock) -> 
     strict = Settings(sla=document)
     with Engine.open(db_url, clock=clock, config=strict) as engine:
         assert engine.get(case_id).sla_policy == old_version
-        assert engine.process_due(START + 3 * H) == []
+        assert run_due(engine, START + 3 * H) == []
         clock.set(START + 3 * H)
         case = engine.replan(case_id, actor="ops")
         assert case.sla_policy != old_version
-        fired = engine.process_due(START + 3 * H)
+        fired = run_due(engine, START + 3 * H)
         assert [(f.clock, f.level) for f in fired] == [("first_response", 1)]
         assert [e.event for e in engine.history(case_id)][-2:] == ["replan", "escalate"]
         assert engine.verify().ok
@@ -255,7 +255,7 @@ def test_events_can_stop_and_start_a_clock(db_url: str, clock: FixedClock) -> No
             ("call_back", 2, "2026-11-23T05:00:00")
         ]
         assert engine.get(case_id) == case
-        assert engine.process_due(START + 5 * H)[0].cycle == 2
+        assert run_due(engine, START + 5 * H)[0].cycle == 2
         assert engine.verify().ok
 
 

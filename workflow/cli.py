@@ -33,6 +33,7 @@ from workflow.cli_machines import machines_command
 from workflow.cli_outbox import outbox_group
 from workflow.cli_sla import overdue_rows, replan_command, sla_group, tick_command
 from workflow.cli_support import (
+    WHOLE,
     database_options,
     emit_json,
     engine_for,
@@ -40,6 +41,7 @@ from workflow.cli_support import (
     json_option,
     parse_data,
     table,
+    warn_unreachable,
 )
 from workflow.clock import parse_instant
 from workflow.errors import InvalidInput
@@ -116,6 +118,7 @@ def open_command(
             machine=machine,
             attributes=attributes,
         )
+        warn_unreachable(engine, case.owner)
     if as_json:
         emit_json(case.to_json())
     else:
@@ -129,7 +132,12 @@ def open_command(
 @click.option("--note", default=None, help="Free text kept with the event.")
 @click.option("--data", "pairs", multiple=True, metavar="K=V", help="Event data, repeatable.")
 @click.option("--at", default=None, metavar="ISO", help="When it happened (back-fill).")
-@click.option("--expected-version", type=int, default=None, help="Refuse if the case moved on.")
+@click.option(
+    "--expected-version",
+    type=click.IntRange(1, 2**31 - 1),
+    default=None,
+    help="Refuse if the case moved on.",
+)
 @database_options
 @json_option
 @handle_errors
@@ -149,7 +157,7 @@ def fire_command(
     data = parse_data(pairs)
     when = None if at is None else parse_instant(at, "--at")
     with engine_for(db_url, config_path) as engine:
-        before = engine.get(case_id).state
+        before = engine.get(case_id)
         case = engine.fire(
             case_id,
             event,
@@ -159,10 +167,12 @@ def fire_command(
             at=when,
             expected_version=expected_version,
         )
+        if case.owner != before.owner:
+            warn_unreachable(engine, case.owner)
     if as_json:
         emit_json(case.to_json())
     else:
-        click.echo(f"{case.id}: {event}: {before} -> {case.state} (version {case.version})")
+        click.echo(f"{case.id}: {event}: {before.state} -> {case.state} (version {case.version})")
 
 
 @main.command("show")
@@ -190,7 +200,7 @@ def show_command(case_id: str, db_url: str | None, config_path: str | None, as_j
 @click.option(
     "--overdue", is_flag=True, help="Only cases past an SLA target: owner, level, lateness."
 )
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
+@click.option("--limit", type=WHOLE, default=None, help="At most this many.")
 @database_options
 @json_option
 @handle_errors
@@ -283,7 +293,9 @@ def clock_line(clock: dict[str, Any]) -> str:
     if clock["cycle"] == 0:
         return f"{clock['clock']}: not started"
     if not clock["running"]:
-        status = "stopped" + (f", breached (level {clock['level']})" if clock["breached"] else "")
+        status = "stopped, " + (
+            f"breached by {hours_minutes(clock['overdue_s'])}" if clock["breached"] else "met"
+        )
     elif clock["breached"]:
         status = f"BREACHED by {hours_minutes(clock['overdue_s'])}, level {clock['level']}"
     else:

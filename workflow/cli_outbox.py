@@ -7,6 +7,7 @@ import click
 from storage import iso
 from storage.outbox_store import STATUSES
 from workflow.cli_support import (
+    WHOLE,
     database_options,
     emit_json,
     engine_for,
@@ -14,14 +15,15 @@ from workflow.cli_support import (
     json_option,
     table,
 )
-from workflow.outbox import Outbox
+from workflow.errors import InvalidInput
+from workflow.outbox import RETRYABLE, Outbox
 
 
 @click.group("outbox", invoke_without_command=True)
 @click.option(
     "--status", type=click.Choice(STATUSES), default=None, help="Only mails of this status."
 )
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many mails.")
+@click.option("--limit", type=WHOLE, default=None, help="At most this many mails.")
 @database_options
 @json_option
 @click.pass_context
@@ -66,14 +68,47 @@ def outbox_group(
 
 
 @outbox_group.command("retry")
-@click.argument("mail_id", type=click.IntRange(min=1))
+@click.argument("mail_id", type=WHOLE, required=False)
+@click.option("--all", "every", is_flag=True, help="Every mail of --status, not one.")
+@click.option(
+    "--status",
+    type=click.Choice(RETRYABLE),
+    default="dead",
+    show_default=True,
+    help="With --all: dead letters, or pending mails waiting out a backoff.",
+)
 @database_options
 @json_option
 @handle_errors
-def retry_command(mail_id: int, db_url: str | None, config_path: str | None, as_json: bool) -> None:
-    """Queue the dead letter MAIL_ID again, due at once with its attempts counted afresh."""
+def retry_command(
+    mail_id: int | None,
+    every: bool,
+    status: str,
+    db_url: str | None,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """Queue the dead letter MAIL_ID again, due at once with its attempts counted afresh;
+    with --all, every dead letter (or every pending mail, --status pending).
+
+    \b
+    Examples:
+      casework outbox retry 42
+      casework outbox retry --all
+      casework outbox retry --all --status pending
+    """
+    if (mail_id is None) == (not every):
+        raise InvalidInput("name one mail (MAIL_ID) or --all, not both", field="mail_id")
     with engine_for(db_url, config_path) as engine:
-        mail = Outbox(engine).retry(mail_id)
+        outbox = Outbox(engine)
+        if mail_id is None:
+            count = outbox.retry_all(status)
+            if as_json:
+                emit_json({"queued": count, "status": status})
+            else:
+                click.echo(f"{count} {status} mail(s) queued again")
+            return
+        mail = outbox.retry(mail_id)
     if as_json:
         emit_json(mail.as_json())
     else:

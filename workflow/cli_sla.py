@@ -5,14 +5,21 @@ from __future__ import annotations
 import click
 
 from storage import iso
-from workflow.cli_support import database_options, emit_json, engine_for, handle_errors, json_option
+from workflow.cli_support import (
+    WHOLE,
+    database_options,
+    emit_json,
+    engine_for,
+    handle_errors,
+    json_option,
+)
 from workflow.clock import parse_instant
 from workflow.sla_views import Overdue
 
 
 @click.command("tick")
 @click.option("--now", default=None, metavar="ISO", help="Process as at this instant (simulation).")
-@click.option("--batch", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--batch", type=WHOLE, default=200, show_default=True)
 @database_options
 @json_option
 @handle_errors

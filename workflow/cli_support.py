@@ -21,6 +21,8 @@ from workflow.engine import Engine
 from workflow.errors import CaseworkError, InvalidInput
 
 DEFAULT_DB = "sqlite:///casework.db"
+WHOLE = click.IntRange(1, 2**31 - 1)
+"""A count, limit, batch or id option: a whole number that fits every database's columns."""
 F = TypeVar("F", bound=Callable[..., Any])
 _INT = re.compile(r"-?[1-9][0-9]{0,17}|0")
 
@@ -103,6 +105,18 @@ def engine_for(
         yield engine
     finally:
         engine.close()
+
+
+def warn_unreachable(engine: Engine, owner: str) -> None:
+    """Say on stderr, when the case is given to ``owner``, that the mail settings give
+    that agent no address (only where they give agents addresses at all): the warning
+    mail would be a dead letter at 3 a.m. otherwise."""
+    mail = engine.settings.mail
+    if mail.agent_domain is None and not mail.agents:
+        return
+    problem = mail.agent_problem(owner)
+    if problem is not None:
+        click.echo(f"casework: warning: {problem}", err=True)
 
 
 def handle_errors(func: F) -> F:

@@ -57,7 +57,7 @@ from workflow.policies import PolicyBook
 from workflow.results import Case, Event, Problem, Replay, VerifyReport
 from workflow.sla_views import Overdue
 from workflow.transitions import (
-    decide,
+    decide_with_wait_ended,
     event_row,
     plan_changes,
     plan_of,
@@ -70,6 +70,17 @@ from workflow.transitions import (
 def _with_deadlines(case: CaseRecord) -> CaseRecord:
     """The case with its pending deadlines, as its row's clocks list them."""
     return replace(case, deadlines=tuple(case.sla.get("pending", ())))
+
+
+def _before_previous(at: datetime | None, now: datetime, previous: datetime) -> str:
+    """Why an event cannot be recorded: it would fall before the case's previous event."""
+    if at is not None:
+        return f"at {at.isoformat()} lies before the case's previous event ({previous.isoformat()})"
+    return (
+        f"the case's previous event is recorded at {previous.isoformat()}, after this "
+        f"host's clock ({now.isoformat()}); an event is recorded when it happens and never "
+        "moved: check this host's clock, or give the time it happened (--at)"
+    )
 
 
 def new_case_id() -> str:
@@ -183,13 +194,13 @@ class Engine:
             else validation.text(contact, "contact", max_chars=400),
             "branch": None if branch is None else validation.text(branch, "branch", max_chars=200),
             "priority": validation.choice(priority, "priority", s.priorities),
-            "owner": validation.text(actor, "actor", max_chars=200),
+            "owner": validation.agent_id(actor, "actor"),
             "attributes": validation.attributes(attributes, definition.attributes, definition.name),
         }
         now = self.clock.now()
         received = now if received_at is None else aware(received_at, "received_at")
         self._not_in_future(received, now, "received_at")
-        case_id = case_id or new_case_id()
+        case_id = new_case_id() if case_id is None else validation.new_case_id(case_id)
         policy = self.policies.current if definition.name == s.default_machine else None
         version = None if policy is None else policy.version
         opening["policy"] = version
@@ -252,7 +263,9 @@ class Engine:
         Raises :class:`CaseNotFound`, :class:`EventNotAllowed`, :class:`GuardFailed`,
         :class:`ConcurrentUpdate` (``expected_version`` is stale) or :class:`InvalidInput`.
         """
-        actor = validation.text(actor, "actor", max_chars=200)
+        case_id = validation.case_ref(case_id)
+        actor = validation.agent_id(actor, "actor")
+        event = validation.text(event, "event", max_chars=64)
         if event in SYSTEM_EVENTS or event == OPEN_EVENT:
             raise InvalidInput(
                 f"{event!r} is recorded by casework itself, not fired; "
@@ -289,42 +302,49 @@ class Engine:
                 # have stored a later event. Without an explicit time the event happens
                 # now, and never before its predecessor (clocks of two hosts may differ).
                 now = self.clock.now()
-                occurred = at or max(now, case.last_event_at)
+                occurred = at or now
                 if occurred < case.last_event_at:
-                    raise TimeOutOfOrder(
-                        f"at {occurred.isoformat()} lies before the case's previous event "
-                        f"({case.last_event_at.isoformat()})",
-                        field="at",
-                    )
+                    raise TimeOutOfOrder(_before_previous(at, now, case.last_event_at), field="at")
                 rules = self._rules(case)
-                step = decide(rules, case, event, data, actor, occurred, now)
-                if not self._sql.append(cursor, step.record, step.update, expected=case.version):
-                    raise ConcurrentUpdate(case_id, case.version, None)
-                if step.after.sla is step.before.sla:  # the clocks did not move
+                handover = rules.definition.handover
+                if handover is not None and event == handover[0] and handover[1] in data:
+                    owner = validation.agent_id(data[handover[1]], handover[1])
+                    data = {**data, handover[1]: owner}
+                steps = decide_with_wait_ended(rules, case, event, data, actor, occurred, now)
+                after_case = case
+                for step in steps:
+                    if not self._sql.append(
+                        cursor, step.record, step.update, expected=after_case.version
+                    ):
+                        raise ConcurrentUpdate(case_id, case.version, None)
+                    after_case = replace(after_case, **step.update)
+                first, last = steps[0], steps[-1]
+                if last.after.sla is first.before.sla:  # the clocks did not move
                     before_plan = after_plan = {}
                 else:
-                    before_plan = plan_of(rules, step.before)
-                    after_plan = plan_of(rules, step.after)
+                    before_plan = plan_of(rules, first.before)
+                    after_plan = plan_of(rules, last.after)
                     sync_deadlines(self._deadlines, cursor, case_id, before_plan, after_plan)
         except WriteConflict:
             raise ConcurrentUpdate(case_id, expected_version or 0, None) from None
         self._planned(before_plan, after_plan)
-        self._log.info(
-            "event_fired",
-            case_id=case_id,
-            event_name=event,
-            from_state=step.before.state,
-            to_state=step.after.state,
-            version=step.after.version,
-            actor=actor,
-        )
-        after_case = replace(case, **step.update)
+        for step in steps:
+            self._log.info(
+                "event_fired",
+                case_id=case_id,
+                event_name=step.record["event"],
+                from_state=step.before.state,
+                to_state=step.after.state,
+                version=step.after.version,
+                actor=actor,
+            )
         return replace(after_case, deadlines=tuple(after_case.sla.get("pending", ())))
 
     # -- reading ---------------------------------------------------------------------
 
     def get(self, case_id: str) -> Case:
         """The case, or :class:`CaseNotFound`."""
+        case_id = validation.case_ref(case_id)
         with read_transaction(self.db) as conn:
             case = store.load_case(conn, case_id)
             if case is None:
@@ -338,6 +358,7 @@ class Engine:
 
     def history(self, case_id: str) -> builtins.list[Event]:
         """The case's events, oldest first."""
+        case_id = validation.case_ref(case_id)
         with read_transaction(self.db) as conn:
             events = store.case_events(conn, case_id)
             if not events and store.load_case_row(conn, case_id) is None:
@@ -346,6 +367,7 @@ class Engine:
 
     def timeline(self, case_id: str) -> builtins.list[tuple[Event, Folded]]:
         """Each event of the case with the case as it stood right after it."""
+        case_id = validation.case_ref(case_id)
         with read_transaction(self.db) as conn:
             case = store.load_case(conn, case_id)
             if case is None:
@@ -355,6 +377,7 @@ class Engine:
 
     def replay(self, case_id: str, at: datetime | None = None) -> Replay:
         """The case rebuilt from its events alone, at the end or as it stood at ``at``."""
+        case_id = validation.case_ref(case_id)
         moment = None if at is None else aware(at, "at")
         with read_transaction(self.db) as conn:
             case = store.load_case(conn, case_id)
@@ -456,6 +479,8 @@ class Engine:
     def process_due(self, now: datetime | None = None, *, batch: int = 200) -> builtins.list[Fired]:
         """Fire every deadline due at ``now`` (default: the clock's now) exactly once."""
         moment = self.clock.now() if now is None else aware(now, "now")
+        if now is not None:
+            self._not_in_future(moment, self.clock.now(), "now")
         return process_due(self, moment, batch)
 
     def next_due(self) -> datetime | None:
@@ -472,6 +497,8 @@ class Engine:
 
     def replan(self, case_id: str, *, actor: str) -> Case:
         """Move an open case to the configured SLA policy, recording a ``replan`` event."""
+        case_id = validation.case_ref(case_id)
+        actor = validation.agent_id(actor, "actor")
         policy = self.policies.current
         with self._sql.transaction() as cursor:
             self._deadlines.store_policy(

@@ -26,10 +26,10 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from storage import EventRecord
+from storage import CaseRecord, EventRecord
 from storage.outbox_store import OutboxMail
 from workflow.errors import ConfigError
-from workflow.mail_settings import LANGUAGES, MailSettings
+from workflow.mail_settings import LANGUAGES, MailSettings, is_address
 
 MAX_SUBJECT = 250
 _WIRE = compat32.clone(linesep="\r\n")
@@ -100,13 +100,21 @@ def _notice(mail: OutboxMail, case: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _case(mail: OutboxMail) -> dict[str, Any]:
+CASE_FIELDS = ("owner", "branch", "category", "channel", "priority", "state", "customer")
+
+
+def _case(mail: OutboxMail, current: CaseRecord | None = None) -> dict[str, Any]:
+    """The case a mail speaks of: as it is at sending where it is given, else as the
+    mail's body recorded it when the deadline fired."""
     body = mail.body
-    fields = ("owner", "branch", "category", "channel", "priority", "state", "customer")
-    case = {name: body.get(name) for name in fields}
-    case["id"] = mail.case_id
+    case = {name: body.get(name) for name in CASE_FIELDS}
     case["summary"] = body.get("summary", "")
     case["received_at"] = datetime.fromisoformat(body["received_at"])
+    if current is not None:
+        case.update({name: getattr(current, name) for name in CASE_FIELDS})
+        case["summary"] = current.summary
+        case["received_at"] = current.received_at
+    case["id"] = mail.case_id
     return case
 
 
@@ -160,26 +168,37 @@ class MailWriter:
         html = env.get_template(f"{language}/{kind}.html").render(context)
         return subject, text, html
 
-    def addresses(self, recipients: Sequence[str]) -> tuple[str, ...]:
-        """The mail addresses of ``recipients``; :class:`Undeliverable` names one without."""
+    def addresses(self, mail: OutboxMail) -> tuple[str, ...]:
+        """The mail addresses of a mail's recipients; :class:`Undeliverable` names one
+        without. A warning's recipient is the owner, an agent id mapped by the
+        configuration alone; a ladder level's are the configured addresses."""
         found = []
-        for recipient in recipients:
-            address = self.settings.address_of(recipient)
-            if address is None:
-                raise Undeliverable(
-                    f"no mail address for {recipient!r}: set mail.agents or mail.agent_domain"
-                )
+        for recipient in mail.recipients:
+            if mail.kind == "warning":
+                address = self.settings.agent_address(recipient)
+                if address is None:
+                    raise Undeliverable(self.settings.agent_problem(recipient) or recipient)
+            elif is_address(recipient):
+                address = recipient
+            else:
+                raise Undeliverable(f"ladder recipient {recipient!r} is not a mail address")
             found.append(address)
         return tuple(dict.fromkeys(found))
 
-    def notice(self, mail: OutboxMail, history: Sequence[EventRecord]) -> RenderedMail:
-        """The mail of one warning or escalation, with the case's history before it."""
-        case = _case(mail)
+    def notice(
+        self,
+        mail: OutboxMail,
+        history: Sequence[EventRecord],
+        current: CaseRecord | None = None,
+    ) -> RenderedMail:
+        """The mail of one warning or escalation, with the case's history before it and
+        the case as it is now (``current``)."""
+        case = _case(mail, current)
         language = self.settings.language_for(case["branch"])
         context = {"case": case, "notice": _notice(mail, case), "history": _history(history)}
         subject, text, html = self._render(language, "notice", context)
         return RenderedMail(
-            to=self.addresses(mail.recipients),
+            to=self.addresses(mail),
             subject=subject,
             text=text,
             html=html,
@@ -188,17 +207,25 @@ class MailWriter:
             keys=(mail.dedupe_key,),
         )
 
-    def digest(self, mails: Sequence[OutboxMail]) -> RenderedMail:
-        """One mail for several notices held for the same recipients."""
+    def digest(
+        self,
+        mails: Sequence[OutboxMail],
+        current: Mapping[str, CaseRecord] | None = None,
+        reason: str = "quiet",
+    ) -> RenderedMail:
+        """One mail for several notices for the same recipients, each case as it is now
+        where ``current`` has it; ``reason`` is ``quiet`` (held during quiet hours) or
+        ``late`` (fallen due longer ago than ``mail.max_age_s``, after downtime)."""
         notices = []
         for mail in mails:
-            case = _case(mail)
+            case = _case(mail, (current or {}).get(mail.case_id))
             notices.append({"case": case, "notice": _notice(mail, case)})
         language = self.settings.language_for(notices[0]["case"]["branch"])
-        subject, text, html = self._render(language, "digest", {"notices": notices})
+        context = {"notices": notices, "reason": reason}
+        subject, text, html = self._render(language, "digest", context)
         keys = tuple(m.dedupe_key for m in mails)
         return RenderedMail(
-            to=self.addresses(mails[0].recipients),
+            to=self.addresses(mails[0]),
             subject=subject,
             text=text,
             html=html,
@@ -244,12 +271,13 @@ class MailWriter:
         }
         contexts: dict[str, dict[str, Any]] = {
             "notice": {"case": case, "notice": notice, "history": [event]},
-            "digest": {"notices": [{"case": case, "notice": notice}]},
+            "digest": {"notices": [{"case": case, "notice": notice}], "reason": "quiet"},
+            "digest-late": {"notices": [{"case": case, "notice": notice}], "reason": "late"},
         }
         for language in LANGUAGES:
             for kind, context in contexts.items():
                 try:
-                    self._render(language, kind, context)
+                    self._render(language, kind.partition("-")[0], context)
                 except jinja2.TemplateError as err:
                     where = getattr(err, "filename", None) or f"{language}/{kind}"
                     line = getattr(err, "lineno", None)

@@ -19,6 +19,7 @@
     language = "en"                       # or "zh"; per branch below
     timezone = "Asia/Shanghai"            # times in mails
     agent_domain = "example.com"          # owner "li.na" -> li.na@example.com
+    max_age_s = 3600                      # older news (after downtime) goes in one digest
     templates = "mail-templates"          # a folder overriding the shipped templates
     [mail.languages]
     Guangzhou = "zh"
@@ -74,6 +75,8 @@ class MailSettings:
     languages: Mapping[str, str] = field(default_factory=dict)
     agents: Mapping[str, str] = field(default_factory=dict)
     quiet_hours: Mapping[str, str] = field(default_factory=dict)
+    max_age_s: float = 3600.0
+    """A mail that fell due longer ago than this when it is sent goes in a digest."""
 
     @property
     def sender_address(self) -> str:
@@ -89,17 +92,36 @@ class MailSettings:
         """The language of mails about a case of ``branch``."""
         return self.languages.get(branch or "", self.language)
 
-    def address_of(self, recipient: str) -> str | None:
-        """The mail address of a recipient: an address as is, an agent id through the map."""
-        if "@" in recipient:
-            return recipient
-        mapped = self.agents.get(recipient)
+    def agent_address(self, agent: str) -> str | None:
+        """The mail address of an agent id, from ``mail.agents`` or ``mail.agent_domain``.
+
+        Only configuration gives an address: an id that looks like one (``x@evil.example``)
+        is not passed through, so case data can never choose where a mail goes.
+        """
+        mapped = self.agents.get(agent)
         if mapped is not None:
             return mapped
-        if self.agent_domain is not None:
-            address = f"{recipient}@{self.agent_domain}"
+        if self.agent_domain is not None and "@" not in agent:
+            address = f"{agent}@{self.agent_domain}"
             return address if is_address(address) else None
         return None
+
+    def agent_problem(self, agent: str) -> str | None:
+        """Why ``agent`` has no mail address (``None`` if it has one): what is missing."""
+        if self.agent_address(agent) is not None:
+            return None
+        if "@" in agent:
+            return (
+                f"agent {agent!r} is not an agent id: mail goes only to addresses the "
+                "configuration gives (mail.agents, mail.agent_domain, the ladder)"
+            )
+        entry = f'add "{agent}" = "<address>" to [mail.agents]'
+        if self.agent_domain is None:
+            return f"no mail address for agent {agent!r}: {entry}, or set mail.agent_domain"
+        return (
+            f"no mail address for agent {agent!r}: mail.agent_domain gives addresses to "
+            f"agent ids of plain ASCII letters, digits and . _ - only; {entry}"
+        )
 
     def quiet_calendar(self, level: int) -> str | None:
         """The calendar outside whose hours mails of ``level`` (0: warning) are held."""
@@ -251,6 +273,7 @@ _KEYS: dict[str, Any] = {
     "languages": _languages,
     "agents": _agents,
     "quiet_hours": _quiet,
+    "max_age_s": _number,
 }
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from storage import EventRecord, read_transaction, write_transaction
+from storage import CaseRecord, EventRecord, read_transaction, write_transaction
 from storage import case_store as cases
 from storage import outbox_store as store
 from storage.outbox_store import STATUSES, OutboxMail
@@ -26,6 +26,10 @@ from workflow.mail_render import MailWriter
 
 if TYPE_CHECKING:
     from workflow.engine import Engine
+
+
+RETRYABLE = ("dead", "pending")
+"""Statuses ``retry_all`` takes: dead letters, and mails waiting out a backoff."""
 
 
 @dataclass(frozen=True)
@@ -85,10 +89,14 @@ class Outbox:
                     ready.append(mail)
         return Claim(token, tuple(ready), held, lease_until)
 
-    def histories(self, mails: Sequence[OutboxMail]) -> dict[int, list[EventRecord]]:
-        """Each mail's case history up to the event before its warning or escalation."""
+    def histories(
+        self, mails: Sequence[OutboxMail], others: Sequence[OutboxMail] = ()
+    ) -> tuple[dict[int, list[EventRecord]], dict[str, CaseRecord]]:
+        """Each of ``mails``' case history up to the event before its warning or escalation,
+        and the case of every mail (``others`` too) as it is now, read together."""
         with read_transaction(self.engine.db) as conn:
             streams = cases.events_of_cases(conn, sorted({m.case_id for m in mails}))
+            current = cases.load_cases(conn, sorted({m.case_id for m in (*mails, *others)}))
         found = {}
         for mail in mails:
             upto = mail.body.get("version")
@@ -96,7 +104,7 @@ class Outbox:
             found[mail.id] = (
                 [e for e in events if e.seq <= upto] if isinstance(upto, int) else events
             )
-        return found
+        return found, current
 
     def sent(self, accepted: Sequence[Accepted], token: str) -> int:
         """The server accepted these mails; one transaction for them all."""
@@ -163,6 +171,16 @@ class Outbox:
                     "is queued again"
                 )
         return mail
+
+    def retry_all(self, status: str = "dead") -> int:
+        """Queue every mail of ``status`` (``dead`` or ``pending``) at once; how many."""
+        if status not in RETRYABLE:
+            raise InvalidInput(
+                f"only {' or '.join(RETRYABLE)} mails are queued again, not {status!r}",
+                field="status",
+            )
+        with write_transaction(self.engine.db) as conn:
+            return store.requeue_all(conn, status, self.engine.clock.now())
 
     def next_attempt(self) -> datetime | None:
         """When the next mail falls due, if any is waiting."""

@@ -4,10 +4,11 @@ Both reports cover the cases received in ``[start, end)``. They read the case ro
 (each the verified fold of its history) and, for the timings, the events that matter
 (``apologise``, ``escalate``, ``assign``).
 
-SLA compliance counts each clock's current cycle of each case: **met** when it stopped
-before its target, **breached** when it reached escalation level 1 (or is still
-running past its target), **open** when it still runs within its target (not in the
-rate). Compliance is met / (met + breached).
+SLA compliance counts each clock's current cycle of each case from its times alone
+(:meth:`machines.clocks.ClockState.outcome`): **met** when it stopped with no more
+working time used than its target, **breached** when it used more (stopped or still
+running), whether or not a deadline fired; **open** when it still runs within its
+target (not in the rate). Compliance is met / (met + breached).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from machines.clocks import state_from_json
+from machines.clocks import BREACHED, state_from_json
 from storage import CaseRecord, read_transaction
 from storage.tables import cases_table, events_table
 from workflow import charts
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
     from workflow.engine import Engine
 
 DIMENSIONS = ("branch", "category", "channel", "owner")
-TIMED_EVENTS = ("apologise", "escalate", "assign")
+TIMED_EVENTS = ("open", "apologise", "escalate", "assign")
+"""The events the report reads for every case: the opening names the first owner."""
 
 
 @dataclass(frozen=True)
@@ -84,18 +86,61 @@ def _week(moment: datetime) -> datetime:
 
 
 def _outcomes(engine: Engine, case: CaseRecord, now: datetime) -> Iterable[tuple[str, str]]:
-    """(clock, met|breached|open) of each clock that ran for the case."""
+    """(clock, met|breached|open) of each clock that ran for the case, from its times."""
     policy = engine.policies.get(case.sla_policy)
     for clock in state_from_json(case.sla).clocks:
-        if clock.cycle == 0:
-            continue
-        if clock.level >= 1:
-            yield clock.name, "breached"
-        elif clock.running:
-            used = clock.used_at(now, policy) if policy is not None else clock.elapsed
-            yield clock.name, "breached" if used > clock.target else "open"
-        else:
-            yield clock.name, "met"
+        outcome = clock.outcome(now, policy)
+        if outcome is not None:
+            yield clock.name, outcome
+
+
+def handovers_of(events: Iterable[Any]) -> list[dict[str, str]]:
+    """Each change of owner: from the owner before the event to the one after it, by whom.
+
+    A change made by the owner is a ``handover`` (the owner passed the case on); one made
+    by anybody else, a supervisor say, is a ``reassignment`` and charges nobody.
+    """
+    moves = []
+    owner: str | None = None
+    for event in events:
+        data = event.data or {}
+        if event.event == "open":
+            owner = str(data.get("owner") or event.actor)
+        elif event.event == "assign" and owner is not None:
+            to = str(data.get("to"))
+            kind = "handover" if event.actor == owner else "reassignment"
+            moves.append({"from": owner, "to": to, "by": event.actor, "kind": kind})
+            owner = to
+    return moves
+
+
+def _move_text(move: Mapping[str, str]) -> str:
+    text = f"{move['from']} -> {move['to']}"
+    return text if move["kind"] == "handover" else f"{text} (reassigned by {move['by']})"
+
+
+def breach_owner(engine: Engine, case: CaseRecord, clock: str, now: datetime) -> str | None:
+    """Who owned the case when ``clock``'s current cycle ran past its target.
+
+    The history is folded step by step; the breach falls in the span between two events
+    (or after the last, up to ``now``) in which the clock's used time crossed its target,
+    and belongs to the owner of that span.
+    """
+    policy = engine.policies.get(case.sla_policy)
+    if policy is None:
+        return None
+    cycle = next(c.cycle for c in state_from_json(case.sla).clocks if c.name == clock)
+    steps = engine.timeline(case.id)
+    ends = [event.occurred_at for event, _ in steps[1:]] + [now]
+    for (_, folded), end in zip(steps, ends, strict=True):
+        for state in folded.sla.clocks:
+            if (
+                (state.name, state.cycle) == (clock, cycle)
+                and state.running
+                and state.used_at(end, policy) > state.target
+            ):
+                return folded.owner
+    return None
 
 
 def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
@@ -111,27 +156,32 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
     handovers: list[dict[str, Any]] = []
     passed_on: Counter[str] = Counter()
     for case in cases:
+        timed = events.get(case.id, [])
         for clock, outcome in _outcomes(engine, case, now):
             per_clock[clock][outcome] += 1
             if clock == "first_response":
+                owner = case.owner
+                if outcome == BREACHED:
+                    owner = breach_owner(engine, case, clock, now) or owner
                 for dimension in DIMENSIONS:
-                    table[dimension][str(getattr(case, dimension) or "-")][outcome] += 1
+                    value = owner if dimension == "owner" else getattr(case, dimension)
+                    table[dimension][str(value or "-")][outcome] += 1
                 weekly[_week(case.received_at)][outcome] += 1
-        timed = events.get(case.id, [])
         first = next((e for e in timed if e.event == "apologise"), None)
         if first is not None:
             first_response_h.append((first.occurred_at - case.received_at).total_seconds() / 3600)
         for event in timed:
             if event.event == "escalate":
                 levels[int((event.data or {}).get("level", 0))] += 1
-        assigns = [e for e in timed if e.event == "assign"]
-        passed_on.update(e.actor for e in assigns)
-        if assigns:
+        moves = handovers_of(timed)
+        passed_on.update(m["from"] for m in moves if m["kind"] == "handover")
+        if moves:
             handovers.append(
                 {
                     "case_id": case.id,
-                    "handovers": len(assigns),
-                    "moves": [f"{e.actor} -> {(e.data or {}).get('to')}" for e in assigns],
+                    "handovers": len(moves),
+                    "moves": [_move_text(m) for m in moves],
+                    "changes": moves,
                 }
             )
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select
 
-from machines.clocks import WARNING, ClockState, SlaState, planned, state_from_json
+from machines.clocks import BREACHED, WARNING, ClockState, SlaState, planned, state_from_json
 from machines.sla import SlaPolicy
 from storage import CaseRecord, iso, read_transaction
 from storage.tables import cases_table, deadlines_table
@@ -87,6 +87,7 @@ def standing(policy: SlaPolicy | None, sla: SlaState, moment: datetime) -> dict[
     clocks = []
     for clock in sla.clocks:
         used = clock.used_at(moment, policy) if policy is not None else clock.elapsed
+        outcome = clock.outcome(moment, policy)
         clocks.append(
             {
                 "clock": clock.name,
@@ -97,7 +98,8 @@ def standing(policy: SlaPolicy | None, sla: SlaState, moment: datetime) -> dict[
                 "target_s": clock.target.total_seconds(),
                 "remaining_s": max(clock.target - used, timedelta(0)).total_seconds(),
                 "overdue_s": max(used - clock.target, timedelta(0)).total_seconds(),
-                "breached": clock.level >= 1 or (clock.running and used > clock.target),
+                "breached": outcome == BREACHED,
+                "outcome": outcome,
                 "warned": clock.warned,
                 "level": clock.level,
             }
@@ -165,6 +167,7 @@ def _explain_clock(
         "elapsed_before_s": clock.elapsed.total_seconds(),
         "warned": clock.warned,
         "level": clock.level,
+        "outcome": clock.outcome(now, policy),
         "next": None,
     }
     if plan is not None and clock.counting_since is not None:

@@ -7,7 +7,7 @@ inside the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +96,35 @@ def decide(
         update["sla_policy"] = after.policy
         update["sla"] = sla_json(rules, after)
     return Transition(before, after, record, update)
+
+
+WAIT_ENDED_BY = "ended_by"
+"""The data key of the ``resume`` a change of state records: the event that changed it."""
+
+
+def decide_with_wait_ended(
+    rules: CaseRules,
+    case: CaseRecord,
+    event: str,
+    data: Mapping[str, Any],
+    actor: str,
+    occurred: datetime,
+    recorded: datetime,
+) -> list[Transition]:
+    """The transitions ``event`` records: itself, preceded by a ``resume`` when it changes
+    the state of a case that waits.
+
+    A wait belongs to the handling step it was declared in: a case that moves on (or
+    closes) no longer waits on the customer or the part, so its clocks count again from
+    that instant. The ``resume`` is recorded, with ``ended_by`` naming the event, so the
+    history says why the wait ended and replay needs no rule of its own.
+    """
+    step = decide(rules, case, event, data, actor, occurred, recorded)
+    if step.after.state == step.before.state or step.before.sla.waiting is None:
+        return [step]
+    resumed = decide(rules, case, "resume", {WAIT_ENDED_BY: event}, actor, occurred, recorded)
+    moved = decide(rules, replace(case, **resumed.update), event, data, actor, occurred, recorded)
+    return [resumed, moved]
 
 
 def sla_json(rules: CaseRules, folded: Folded) -> dict[str, Any]:

@@ -14,9 +14,18 @@ from workflow.config import Settings
 from workflow.errors import InvalidInput, UnknownChoice
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_LINE_BREAK = re.compile(r"[\r\n]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""C0 and C1 control characters (U+0085 NEXT LINE among them) but tab, CR and LF."""
+_LINE_BREAK = re.compile(r"[\r\n\u2028\u2029]")
+"""Line breaks, the Unicode line and paragraph separators included."""
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+"""Lone surrogates: what undecodable bytes of a command line become; not text."""
+_CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}")
 MAX_NESTING = 8
+MAX_AGENT_CHARS = 100
+"""An agent id's length limit (the owner column holds 200)."""
+MAX_CASE_REF_CHARS = 200
+"""The longest text taken as a case id to look up (ids are at most 40 characters)."""
 
 
 def text(value: object, field: str, *, max_chars: int, multiline: bool = False) -> str:
@@ -27,9 +36,46 @@ def text(value: object, field: str, *, max_chars: int, multiline: bool = False) 
         raise InvalidInput(
             f"{field} is {len(value)} characters long; the limit is {max_chars}", field=field
         )
+    if _SURROGATE.search(value):
+        raise InvalidInput(f"{field} is not valid UTF-8 text", field=field)
     if _CONTROL.search(value) or (not multiline and _LINE_BREAK.search(value)):
         raise InvalidInput(f"{field} contains control characters", field=field)
     return value
+
+
+def agent_id(value: object, field: str) -> str:
+    """An agent id: one line of text, no ``@`` (an id is mapped to an address by the
+    configuration alone, never taken as one), at most :data:`MAX_AGENT_CHARS`."""
+    agent = text(value, field, max_chars=MAX_AGENT_CHARS)
+    if "@" in agent:
+        raise InvalidInput(
+            f"{field} {agent!r} is an agent id, not a mail address: it may not contain '@' "
+            "(mail.agents maps ids to addresses)",
+            field=field,
+        )
+    return agent
+
+
+def case_ref(value: object) -> str:
+    """A case id to look up: text that could name a case (else :class:`InvalidInput`)."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"a case id is text, not {type(value).__name__}", field="case_id")
+    if not value or len(value) > MAX_CASE_REF_CHARS or _SURROGATE.search(value):
+        raise InvalidInput(f"{value[:60]!r} is not a case id", field="case_id")
+    return value
+
+
+def new_case_id(value: object) -> str:
+    """A case id a caller chooses: 1 to 40 letters, digits and ``_ . : -``, starting with
+    a letter or digit (the same on every database)."""
+    case = case_ref(value)
+    if not _CASE_ID.fullmatch(case):
+        raise InvalidInput(
+            f"case id {case[:60]!r} must be 1 to 40 letters, digits, '_', '.', ':' or '-', "
+            "starting with a letter or digit",
+            field="case_id",
+        )
+    return case
 
 
 def choice(value: str, field: str, choices: Sequence[str]) -> str:
@@ -43,6 +89,10 @@ def event_data(
     data: Mapping[str, Any] | None, note: str | None, settings: Settings
 ) -> dict[str, Any]:
     """The event's data as JSON-safe values within the size limits; ``note`` goes in it."""
+    if data is not None and not isinstance(data, Mapping):
+        raise InvalidInput(
+            f"data must be a map of names to values, not {type(data).__name__}", field="data"
+        )
     result = dict(data or {})
     for key in result:
         if not isinstance(key, str) or not _KEY.match(key):
@@ -69,7 +119,11 @@ def event_data(
 def _check_json_value(value: Any, where: str, depth: int) -> None:
     if depth > MAX_NESTING:
         raise InvalidInput(f"{where} is nested more than {MAX_NESTING} levels", field="data")
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise InvalidInput(f"{where} is a whole number beyond 64 bits", field="data")
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -78,6 +132,8 @@ def _check_json_value(value: Any, where: str, depth: int) -> None:
     if isinstance(value, str):
         if "\x00" in value:
             raise InvalidInput(f"{where} contains a NUL character", field="data")
+        if _SURROGATE.search(value):
+            raise InvalidInput(f"{where} is not valid UTF-8 text", field="data")
         return
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):

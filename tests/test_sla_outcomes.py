@@ -1,0 +1,51 @@
+"""Whether a cycle met its target is decided by its times, not by whether a worker ran."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.conftest import START
+from tests.support import open_sample
+from workflow import Engine, FixedClock
+from workflow.report_business import Period, sla_report
+from workflow.report_case import case_report
+
+H = timedelta(hours=1)
+
+
+def _clock(document: dict, name: str) -> dict:
+    return next(c for c in document["clocks"] if c.get("clock", c.get("name")) == name)
+
+
+def test_a_late_first_response_is_breached_though_no_deadline_fired(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """30 h to the apology with no tick in between: breached in every view; 2 h: met."""
+    late = open_sample(engine, customer="late")
+    early = open_sample(engine, customer="early")
+    clock.advance(2 * H)
+    engine.fire(early, "apologise", actor="li.na")
+    clock.advance(28 * H)
+    engine.fire(late, "apologise", actor="li.na")
+    assert engine.get(late).escalation_level == 0  # nothing fired
+
+    report = sla_report(engine, Period(START - H, START + H))
+    first = next(r for r in report["clocks"] if r["name"] == "first_response")
+    assert (first["met"], first["breached"]) == (1, 1)
+
+    standing = _clock(engine.replay(late).sla, "first_response")
+    assert standing["breached"]
+    assert standing["outcome"] == "breached"
+    assert standing["overdue_s"] == 6 * 3600
+    assert _clock(engine.replay(early).sla, "first_response")["outcome"] == "met"
+    assert _clock(engine.explain_sla(late), "first_response")["outcome"] == "breached"
+    assert "breached by 6h00m" in case_report(engine, late)
+    assert "met" in case_report(engine, early)
+
+
+def test_exactly_the_target_is_met(engine: Engine, clock: FixedClock) -> None:
+    """Used time equal to the target is within it."""
+    case_id = open_sample(engine)
+    clock.advance(24 * H)
+    engine.fire(case_id, "apologise", actor="li.na")
+    assert _clock(engine.replay(case_id).sla, "first_response")["outcome"] == "met"
