@@ -192,14 +192,36 @@ class BusinessHours:
         return self.week[day.weekday()]
 
     def intervals_on(self, day: date) -> Iterator[tuple[datetime, datetime]]:
-        """The working intervals of a local date as UTC instants."""
+        """The working intervals of a local date as UTC instants, in order.
+
+        A local time the clocks skip (02:30 on the night they spring forward) stands for
+        the instant they jump; a period wholly inside the skipped hour has no working
+        time. A time they repeat means its first occurrence.
+        """
         for period in self.periods_on(day):
-            start = datetime.combine(day, period.start, tzinfo=self.zone)
+            start = self._instant(day, period.start)
             if period.end is None:
-                end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.zone)
+                end = self._instant(day + timedelta(days=1), time(0))
             else:
-                end = datetime.combine(day, period.end, tzinfo=self.zone)
-            yield start.astimezone(UTC), end.astimezone(UTC)
+                end = self._instant(day, period.end)
+            if start < end:
+                yield start, end
+
+    def _instant(self, day: date, wall: time) -> datetime:
+        """The first UTC instant at which the local clock shows ``wall`` on ``day`` or later."""
+        local = datetime.combine(day, wall, tzinfo=self.zone)
+        instant = local.astimezone(UTC)
+        naive = local.replace(tzinfo=None)
+        if instant.astimezone(self.zone).replace(tzinfo=None) == naive:
+            return instant
+        # Skipped: find the jump, the first whole second whose local time is past ``wall``.
+        low = int(local.replace(fold=1).astimezone(UTC).timestamp())
+        high = int(instant.timestamp())
+        while high - low > 1:
+            middle = (low + high) // 2
+            shown = datetime.fromtimestamp(middle, self.zone).replace(tzinfo=None)
+            low, high = (low, middle) if shown >= naive else (middle, high)
+        return datetime.fromtimestamp(high, UTC)
 
     def _local_day(self, moment: datetime) -> date:
         return moment.astimezone(self.zone).date()
@@ -267,8 +289,10 @@ class BusinessHours:
         day, last = self._local_day(start), self._local_day(end)
         while day <= last:
             for a, b in self.intervals_on(day):
-                if a > cursor and a <= end:
-                    spans.append((cursor, min(a, end)))
+                if a >= end:
+                    break
+                if a > cursor:
+                    spans.append((cursor, a))
                 cursor = max(cursor, b)
             day += timedelta(days=1)
         if cursor < end:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -124,7 +125,25 @@ INSTANTS = st.datetimes(
     timezones=st.just(UTC),
 )
 WORK = st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(hours=120))
-CALENDARS = st.sampled_from([office(z) for z in ZONES] + [whole_days(z) for z in ZONES])
+EDGE_ZONES = (*ZONES, "Australia/Sydney", "America/Santiago")
+EDGES = (
+    (parse_period("01:30-02:30"), parse_period("09:00-17:00")),
+    (parse_period("02:30-03:00"), parse_period("03:00-04:00")),
+    (parse_period("00:30-01:30"), parse_period("02:00-03:30")),
+    (parse_period("00:00-02:00"), parse_period("23:00-24:00")),
+)
+
+
+def at_the_edges(zone: str, periods: tuple[Period, ...]) -> BusinessHours:
+    """Every day the same periods, starting or ending where the clocks jump or repeat."""
+    return BusinessHours(name=f"edges-{zone}", timezone=zone, week=(periods,) * 7)
+
+
+CALENDARS = st.sampled_from(
+    [office(z) for z in ZONES]
+    + [whole_days(z) for z in ZONES]
+    + [at_the_edges(z, p) for z in EDGE_ZONES for p in EDGES]
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -172,3 +191,44 @@ def test_pausing_never_shortens_a_deadline(
         return  # breached before the pause: the pause cannot move it
     resumed = paused_at + pause_for
     assert calendar.add(resumed, work - spent) >= unpaused
+
+
+def test_a_period_in_the_skipped_hour_has_no_working_time() -> None:
+    """02:30-03:00 on the night New York springs forward does not exist: an hour of work
+    from Saturday 17:00 ends on Sunday at 10:00, and the spans in between are in order."""
+    ny = ZoneInfo("America/New_York")
+    day = (parse_period("02:30-03:00"), parse_period("09:00-17:00"))
+    calendar = BusinessHours(name="ny", timezone="America/New_York", week=(day,) * 7)
+    start = datetime(2026, 3, 7, 17, 0, tzinfo=ny)
+    due = calendar.add(start, timedelta(hours=1))
+    assert due == datetime(2026, 3, 8, 10, 0, tzinfo=ny)
+    assert calendar.between(start, due) == timedelta(hours=1)
+    spans = calendar.closed_spans(start, due)
+    assert all(a < b for a, b in spans)
+    assert spans == sorted(spans)
+
+
+def test_a_period_that_starts_in_the_skipped_hour_starts_at_the_jump() -> None:
+    """02:30-05:00 on that night works from the jump (03:00 EDT) to 05:00: two hours."""
+    ny = ZoneInfo("America/New_York")
+    calendar = at_the_edges("America/New_York", (parse_period("02:30-05:00"),))
+    [(a, b)] = calendar.intervals_on(date(2026, 3, 8))
+    assert (a, b) == (datetime(2026, 3, 8, 3, 0, tzinfo=ny), datetime(2026, 3, 8, 5, 0, tzinfo=ny))
+
+
+@settings(max_examples=300, deadline=None)
+@given(calendar=CALENDARS, start=INSTANTS, end=INSTANTS)
+def test_working_time_is_never_negative_and_closed_spans_are_in_order(
+    calendar: BusinessHours, start: datetime, end: datetime
+) -> None:
+    """Between any two instants: working time from zero to the span, every interval
+    forward, and the closed spans ordered and disjoint."""
+    start, end = min(start, end), max(start, end)
+    end = min(end, start + timedelta(days=20))
+    worked = calendar.between(start, end)
+    assert timedelta(0) <= worked <= end - start
+    spans = calendar.closed_spans(start, end)
+    assert all(a < b for a, b in spans)
+    assert all(b1 <= a2 for (_, b1), (a2, _) in pairwise(spans))
+    closed = sum((b - a for a, b in spans), timedelta(0))
+    assert worked + closed == end - start
