@@ -70,10 +70,10 @@ def _groups(
     groups: list[tuple[str, list[OutboxMail]]] = []
     digests: dict[tuple[str, tuple[str, ...], str], list[OutboxMail]] = {}
     for mail in mails:
-        if _fell_due(mail) < stale_before:
-            key = ("late", mail.recipients, "")
-        elif mail.held_until is not None:
+        if mail.held_until is not None:
             key = ("quiet", mail.recipients, str(mail.body.get("branch")))
+        elif _fell_due(mail) < stale_before:
+            key = ("late", mail.recipients, "")
         else:
             groups.append(("single", [mail]))
             continue

@@ -16,10 +16,11 @@ import ssl
 from types import TracebackType
 from urllib.parse import urlsplit
 
+from workflow.errors import MailFailure
 from workflow.mail_settings import MailSettings
 
 
-class SmtpFailure(Exception):
+class SmtpFailure(MailFailure):
     """A sending failed: the server's answer (or the network's), and what it means.
 
     ``permanent``: a 5xx answer, retrying cannot help. ``broken``: the session cannot be

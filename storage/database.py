@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from storage.chain import canonical_json
 
@@ -34,7 +35,10 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     ``read_only`` the database itself refuses writes: SQLite opens the file with
     ``mode=ro``, PostgreSQL sessions start with ``default_transaction_read_only``.
     """
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ValueError as err:  # a port that is no number, say
+        raise ArgumentError(f"cannot parse the URL: {err}") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     sqlite = parsed.get_backend_name() == "sqlite"
@@ -61,8 +65,25 @@ def is_read_only(engine: Engine) -> bool:
     return bool(getattr(engine, "_casework_read_only", False))
 
 
+READ_ONLY_SQLSTATE = "25006"
+"""PostgreSQL's read_only_sql_transaction: a hot standby, or a read-only session."""
+
+
+def refuses_writes(err: BaseException) -> bool:
+    """Whether a driver (or SQLAlchemy) error says the database refuses to write: a
+    read-only SQLite file or URI, a PostgreSQL hot standby or read-only session."""
+    orig = getattr(err, "orig", None) or err.__cause__ or err
+    if getattr(orig, "sqlstate", None) == READ_ONLY_SQLSTATE:
+        return True
+    text = str(orig).lower()
+    return "readonly database" in text or "read-only transaction" in text
+
+
 def write_access(engine: Engine) -> str | None:
-    """What write access this connection's user has, if any, to say it is not needed."""
+    """What write access this connection's user has, if any, to say it is not needed.
+
+    A PostgreSQL hot standby, or a session that is read-only, has none, whatever the
+    role's privileges say."""
     if is_sqlite(engine):
         path = engine.url.database or ""
         path = path.removeprefix("file:").split("?", 1)[0]
@@ -71,8 +92,10 @@ def write_access(engine: Engine) -> str | None:
         return None
     with engine.connect() as conn:
         can = conn.exec_driver_sql(
-            "SELECT has_table_privilege('events', 'INSERT') "
-            "OR has_table_privilege('cases', 'UPDATE') OR has_table_privilege('events', 'DELETE')"
+            "SELECT NOT pg_is_in_recovery() "
+            "AND current_setting('default_transaction_read_only') = 'off' "
+            "AND (has_table_privilege('events', 'INSERT') "
+            "OR has_table_privilege('cases', 'UPDATE') OR has_table_privilege('events', 'DELETE'))"
         ).scalar()
         conn.rollback()
     return "this database role may write to the events and cases tables" if can else None

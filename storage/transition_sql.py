@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from storage.chain import canonical_json, parse_json
-from storage.database import is_sqlite
+from storage.database import is_sqlite, refuses_writes
 from storage.records import CASE_FIELDS, EVENT_FIELDS, CaseRecord
 from storage.timestamps import as_utc, iso
 
@@ -39,7 +39,14 @@ CLOCK_COLUMNS = ("sla_policy", "sla")
 
 
 class StorageError(Exception):
-    """The database refused or failed a statement; the message is the driver's."""
+    """The database refused or failed a statement; the message is the driver's.
+
+    ``read_only`` says the database refuses every write (a hot standby, a read-only
+    file or session)."""
+
+    def __init__(self, message: str, *, read_only: bool = False) -> None:
+        super().__init__(message)
+        self.read_only = read_only
 
 
 class WriteConflict(StorageError):
@@ -155,7 +162,9 @@ class TransitionSQL:
             raise WriteConflict(str(err).strip().splitlines()[0]) from err
         except self._driver_error as err:
             self._discard(raw)
-            raise StorageError(str(err).strip().splitlines()[0]) from err
+            raise StorageError(
+                str(err).strip().splitlines()[0], read_only=refuses_writes(err)
+            ) from err
         finally:
             with contextlib.suppress(Exception):  # the connection may be discarded already
                 cursor.close()

@@ -255,17 +255,19 @@ def test_config_extends_channels(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "message"),
+    ("url", "message", "status"),
     [
-        ("nosuch://x", "cannot open database nosuch://x"),
-        ("sqlite:////nonexistent/dir/x.db", "unable to open database file"),
-        ("postgresql://bob:secret@127.0.0.1:1/x", "bob:***@"),
+        ("nosuch://x", "cannot open database nosuch://x", 2),
+        ("postgresql://x@host:port/db", "cannot parse the URL", 2),
+        ("sqlite:////nonexistent/dir/x.db", "unable to open database file", 1),
+        ("postgresql://bob:secret@127.0.0.1:1/x", "bob:***@", 1),
     ],
 )
-def test_a_database_that_cannot_be_opened_is_one_line(url: str, message: str) -> None:
-    """A bad or unreachable --db is exit 2 with one line, and never echoes a password."""
+def test_a_database_that_cannot_be_opened_is_one_line(url: str, message: str, status: int) -> None:
+    """A malformed --db is bad input (exit 2), an unreachable one a database failure
+    (exit 1); either is one line that never echoes a password."""
     result = CliRunner().invoke(main, ["--db", url, "list"])
-    assert result.exit_code == 2
+    assert result.exit_code == status
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert message in lines[0]

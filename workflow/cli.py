@@ -34,6 +34,7 @@ from workflow.cli_outbox import outbox_group
 from workflow.cli_sla import overdue_rows, replan_command, sla_group, tick_command
 from workflow.cli_support import (
     WHOLE,
+    CaseworkGroup,
     database_options,
     emit_json,
     engine_for,
@@ -50,7 +51,7 @@ from workflow.logs import configure_logging
 from workflow.sla_views import hours_minutes
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CaseworkGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @database_options
 @click.option(
     "--log-level",

@@ -16,15 +16,60 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage.database import write_access
+from storage.transition_sql import StorageError
 from workflow.config import load_settings
 from workflow.engine import Engine
-from workflow.errors import CaseworkError, InvalidInput
+from workflow.errors import CaseworkError, InvalidInput, StorageFailure
+from workflow.storage_boundary import translated
 
 DEFAULT_DB = "sqlite:///casework.db"
 WHOLE = click.IntRange(1, 2**31 - 1)
 """A count, limit, batch or id option: a whole number that fits every database's columns."""
 F = TypeVar("F", bound=Callable[..., Any])
 _INT = re.compile(r"-?[1-9][0-9]{0,17}|0")
+
+
+class CaseworkGroup(click.Group):
+    """The command group: whatever goes wrong inside a command ends as one line.
+
+    Casework and storage errors carry their own exit status; a closed output pipe ends
+    the command quietly; anything unforeseen is one line with exit status 1 (its
+    traceback goes to the log at debug level), never a traceback on the terminal.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except CaseworkError as err:
+            fail(str(err), code=err.exit_status)
+        except (SQLAlchemyError, StorageError) as err:
+            error = translated(err)
+            fail(str(error), code=error.exit_status)
+        except BrokenPipeError:
+            quiet_stdout()
+            sys.exit(1)
+        except Exception as err:
+            structlog.get_logger("casework").debug("unexpected_error", exc_info=True)
+            fail(
+                f"unexpected {type(err).__name__}: {printable(str(err))} "
+                "(--log-level debug shows where)",
+                code=1,
+            )
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null: its reader went away, and the interpreter's last flush
+    must not complain about it."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def printable(text: str) -> str:
+    """``text`` on one line, with what a terminal cannot show escaped."""
+    line = " ".join(text.split())
+    return line.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def emit_json(document: Any) -> None:
@@ -34,7 +79,7 @@ def emit_json(document: Any) -> None:
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one error line on stderr and exit with ``code``."""
-    click.echo(f"casework: error: {message}", err=True)
+    click.echo(f"casework: error: {printable(message)}", err=True)
     sys.exit(code)
 
 
@@ -90,8 +135,12 @@ def engine_for(
         engine = Engine.open(
             url, config=settings, logger=structlog.get_logger("casework"), read_only=read_only
         )
-    except SQLAlchemyError as err:
-        fail(f"cannot open database {_safe_url(url)}: {_first_line(err)}")
+    except StorageFailure as err:
+        fail(f"cannot open database {_safe_url(url)}: {err}", code=err.exit_status)
+    except InvalidInput as err:
+        if err.field != "db":
+            raise
+        fail(f"cannot open database {_safe_url(url)}: {err}")
     except ModuleNotFoundError as err:
         fail(
             f"cannot open database {_safe_url(url)}: its driver {err.name} is not installed; "
@@ -127,15 +176,12 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except CaseworkError as err:
-            fail(str(err))
-        except SQLAlchemyError as err:
-            fail(f"database error: {_first_line(err)}", code=1)
+            fail(str(err), code=err.exit_status)
+        except (SQLAlchemyError, StorageError) as err:
+            error = translated(err)
+            fail(str(error), code=error.exit_status)
 
     return wrapper  # type: ignore[return-value]
-
-
-def _first_line(err: BaseException) -> str:
-    return str(getattr(err, "orig", None) or err).strip().splitlines()[0]
 
 
 def _safe_url(url: str) -> str:

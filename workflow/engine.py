@@ -56,6 +56,7 @@ from workflow.logs import library_logger
 from workflow.policies import PolicyBook
 from workflow.results import Case, Event, Problem, Replay, VerifyReport
 from workflow.sla_views import Overdue
+from workflow.storage_boundary import at_storage_boundary
 from workflow.transitions import (
     decide_with_wait_ended,
     event_row,
@@ -117,6 +118,7 @@ class Engine:
         )
 
     @classmethod
+    @at_storage_boundary
     def open(
         cls,
         url: str | SAEngine,
@@ -164,6 +166,7 @@ class Engine:
 
     # -- writing ---------------------------------------------------------------------
 
+    @at_storage_boundary
     def open_case(
         self,
         *,
@@ -247,6 +250,7 @@ class Engine:
         )
         return _with_deadlines(CaseRecord(**case))
 
+    @at_storage_boundary
     def fire(
         self,
         case_id: str,
@@ -342,6 +346,7 @@ class Engine:
 
     # -- reading ---------------------------------------------------------------------
 
+    @at_storage_boundary
     def get(self, case_id: str) -> Case:
         """The case, or :class:`CaseNotFound`."""
         case_id = validation.case_ref(case_id)
@@ -351,11 +356,13 @@ class Engine:
                 raise CaseNotFound(case_id)
         return _with_deadlines(case)
 
+    @at_storage_boundary
     def list(self, *, state: str | None = None, limit: int | None = None) -> list[Case]:
         """Cases in the order they were received, optionally only those in ``state``."""
         with read_transaction(self.db) as conn:
             return store.list_cases(conn, state=state, limit=limit)
 
+    @at_storage_boundary
     def history(self, case_id: str) -> builtins.list[Event]:
         """The case's events, oldest first."""
         case_id = validation.case_ref(case_id)
@@ -365,6 +372,7 @@ class Engine:
                 raise CaseNotFound(case_id)
         return events
 
+    @at_storage_boundary
     def timeline(self, case_id: str) -> builtins.list[tuple[Event, Folded]]:
         """Each event of the case with the case as it stood right after it."""
         case_id = validation.case_ref(case_id)
@@ -375,6 +383,7 @@ class Engine:
             events = store.case_events(conn, case_id)
         return builtins.list(fold_steps(self._rules(case), events))
 
+    @at_storage_boundary
     def replay(self, case_id: str, at: datetime | None = None) -> Replay:
         """The case rebuilt from its events alone, at the end or as it stood at ``at``."""
         case_id = validation.case_ref(case_id)
@@ -406,6 +415,7 @@ class Engine:
             sla=sla_views.standing(policy, folded.sla, moment or last_at),
         )
 
+    @at_storage_boundary
     def verify(
         self,
         case_id: str | None = None,
@@ -476,6 +486,7 @@ class Engine:
             for listener in self._planned_listeners:
                 listener(min(p.due_at for p in moved))
 
+    @at_storage_boundary
     def process_due(self, now: datetime | None = None, *, batch: int = 200) -> builtins.list[Fired]:
         """Fire every deadline due at ``now`` (default: the clock's now) exactly once."""
         moment = self.clock.now() if now is None else aware(now, "now")
@@ -483,18 +494,22 @@ class Engine:
             self._not_in_future(moment, self.clock.now(), "now")
         return process_due(self, moment, batch)
 
+    @at_storage_boundary
     def next_due(self) -> datetime | None:
         """When the earliest pending deadline falls due."""
         return sla_views.next_due(self)
 
+    @at_storage_boundary
     def overdue(self, now: datetime | None = None) -> builtins.list[Overdue]:
         """Open cases with a clock past its target, latest first."""
         return sla_views.overdue(self, self.clock.now() if now is None else aware(now, "now"))
 
+    @at_storage_boundary
     def explain_sla(self, case_id: str) -> dict[str, Any]:
         """How each SLA clock of the case stands and how its next deadline was computed."""
         return sla_views.explain(self, case_id, self.clock.now())
 
+    @at_storage_boundary
     def replan(self, case_id: str, *, actor: str) -> Case:
         """Move an open case to the configured SLA policy, recording a ``replan`` event."""
         case_id = validation.case_ref(case_id)

@@ -13,7 +13,14 @@
     ├── MailNotFound                 no outbox mail with that id
     ├── EventNotAllowed              the event has no transition from the case's state
     │   └── GuardFailed              it has one, but a condition of it failed
-    └── ConcurrentUpdate             the case changed since it was read
+    ├── ConcurrentUpdate             the case changed since it was read
+    ├── StorageFailure               the database failed or refused (exit status 1)
+    │   └── ReadOnlyDatabase         it refuses every write: a hot standby, a read-only file
+    └── MailFailure                  the mail server refused or could not be reached (1)
+        └── SmtpFailure              one sending's answer (scheduler.smtp_transport)
+
+Each error's ``exit_status`` is what the command line exits with: 2 for what the
+caller can correct, 1 for a failure of the database or the mail server.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from collections.abc import Sequence
 
 class CaseworkError(Exception):
     """Base of every error casework raises on purpose."""
+
+    exit_status = 2
+    """The command line's exit status for it: 2, bad input the caller can correct."""
 
 
 class InvalidInput(CaseworkError):
@@ -130,3 +140,25 @@ class ConcurrentUpdate(CaseworkError):
             f"case {case_id} changed: expected version {expected_version}{now}; "
             "read the case again and retry"
         )
+
+
+class StorageFailure(CaseworkError):
+    """The database failed or refused a statement (the driver's message follows)."""
+
+    exit_status = 1
+
+
+class ReadOnlyDatabase(StorageFailure):
+    """The database refuses every write: a hot standby, a read-only file or session."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            "the database is read-only (a hot standby, a read-only file or a read-only "
+            f"session) and this writes; use the primary or a writable file ({detail})"
+        )
+
+
+class MailFailure(CaseworkError):
+    """Sending mail failed: the server's (or the network's) answer."""
+
+    exit_status = 1

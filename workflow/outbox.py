@@ -23,6 +23,7 @@ from storage import outbox_store as store
 from storage.outbox_store import STATUSES, OutboxMail
 from workflow.errors import InvalidInput, MailNotFound
 from workflow.mail_render import MailWriter
+from workflow.storage_boundary import at_storage_boundary
 
 if TYPE_CHECKING:
     from workflow.engine import Engine
@@ -64,6 +65,7 @@ class Outbox:
     def _skip_locked(self) -> bool:
         return self.engine.db.dialect.name != "sqlite"
 
+    @at_storage_boundary
     def claim(self, token: str, *, limit: int, due_by: datetime | None = None) -> Claim:
         """Claim up to ``limit`` mails due by ``due_by`` (default now); hold quiet-hour ones."""
         now = self.engine.clock.now()
@@ -89,6 +91,7 @@ class Outbox:
                     ready.append(mail)
         return Claim(token, tuple(ready), held, lease_until)
 
+    @at_storage_boundary
     def histories(
         self, mails: Sequence[OutboxMail], others: Sequence[OutboxMail] = ()
     ) -> tuple[dict[int, list[EventRecord]], dict[str, CaseRecord]]:
@@ -106,12 +109,14 @@ class Outbox:
             )
         return found, current
 
+    @at_storage_boundary
     def sent(self, accepted: Sequence[Accepted], token: str) -> int:
         """The server accepted these mails; one transaction for them all."""
         rows = [(m.id, item.message_id, item.note) for item in accepted for m in item.mails]
         with write_transaction(self.engine.db) as conn:
             return store.mark_sent(conn, rows, token, self.engine.clock.now())
 
+    @at_storage_boundary
     def failed(
         self, mails: Sequence[OutboxMail], token: str, error: str, *, permanent: bool
     ) -> tuple[int, int]:
@@ -134,6 +139,7 @@ class Outbox:
             died = store.bury(conn, dead, token, error=buried) if dead else 0
         return retried, died
 
+    @at_storage_boundary
     def release(self, mails: Sequence[OutboxMail], token: str) -> int:
         """Give claimed mails back unsent and due at once (the lease is running out)."""
         with write_transaction(self.engine.db) as conn:
@@ -146,6 +152,7 @@ class Outbox:
         base = min(self.settings.max_backoff_s, self.settings.backoff_s * 2 ** (attempts - 1))
         return timedelta(seconds=base * self._rng.uniform(0.5, 1.0))
 
+    @at_storage_boundary
     def list(self, *, status: str | None = None, limit: int | None = None) -> list[OutboxMail]:
         """Mails by id, optionally of one status."""
         if status is not None and status not in STATUSES:
@@ -153,11 +160,13 @@ class Outbox:
         with read_transaction(self.engine.db) as conn:
             return store.list_mails(conn, status=status, limit=limit)
 
+    @at_storage_boundary
     def counts(self) -> dict[str, int]:
         """How many mails have each status."""
         with read_transaction(self.engine.db) as conn:
             return store.count_by_status(conn)
 
+    @at_storage_boundary
     def retry(self, mail_id: int) -> OutboxMail:
         """Queue a dead letter again, at once and with its attempts counted afresh."""
         with write_transaction(self.engine.db) as conn:
@@ -172,6 +181,7 @@ class Outbox:
                 )
         return mail
 
+    @at_storage_boundary
     def retry_all(self, status: str = "dead") -> int:
         """Queue every mail of ``status`` (``dead`` or ``pending``) at once; how many."""
         if status not in RETRYABLE:
@@ -182,6 +192,7 @@ class Outbox:
         with write_transaction(self.engine.db) as conn:
             return store.requeue_all(conn, status, self.engine.clock.now())
 
+    @at_storage_boundary
     def next_attempt(self) -> datetime | None:
         """When the next mail falls due, if any is waiting."""
         with read_transaction(self.engine.db) as conn:

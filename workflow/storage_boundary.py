@@ -1,0 +1,57 @@
+"""Where storage errors become casework errors: the boundary of every public call.
+
+A driver or SQLAlchemy error never leaves the engine as it is: a database that refuses
+every write is :class:`ReadOnlyDatabase`, any other failure :class:`StorageFailure`,
+each with the driver's first line.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from storage.database import refuses_writes
+from storage.transition_sql import StorageError
+from workflow.errors import CaseworkError, InvalidInput, ReadOnlyDatabase, StorageFailure
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def first_line(err: BaseException) -> str:
+    """The driver's message of a storage error, on one line."""
+    text = str(getattr(err, "orig", None) or err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def translated(err: BaseException) -> CaseworkError:
+    """The casework error for a storage error."""
+    if isinstance(err, ArgumentError):
+        return InvalidInput(f"not a usable database URL: {first_line(err)}", field="db")
+    read_only = err.read_only if isinstance(err, StorageError) else refuses_writes(err)
+    if read_only:
+        return ReadOnlyDatabase(first_line(err))
+    return StorageFailure(f"database error: {first_line(err)}")
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn storage errors raised inside into casework errors."""
+    try:
+        yield
+    except (StorageError, SQLAlchemyError) as err:
+        raise translated(err) from err
+
+
+def at_storage_boundary(func: F) -> F:
+    """Decorate a public method: storage errors leave it as casework errors."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with storage_errors():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
