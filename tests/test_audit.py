@@ -605,3 +605,44 @@ def test_the_streamed_merkle_root_is_rfc_6962_s() -> None:
         for leaf in leaves:
             tree.add(leaf)
         assert tree.root() == reference_root(leaves), size
+
+
+def test_verify_checkpoint_says_which_key_signed_what_and_that_it_holds(
+    engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path
+) -> None:
+    """The auditor sees the key id, the instant, the signed counts and root, and that
+    they still hold; in JSON too."""
+    _history(engine, clock)
+    key, keyring = _keys(tmp_path)
+    clock.advance(timedelta(minutes=5))
+    checkpoint = tmp_path / "cp.json"
+    _checkpoint(db_url, key, checkpoint, clock)
+    signed = json.loads(checkpoint.read_text())["statement"]
+    code, output = _verify_checkpoint(db_url, checkpoint, keyring)
+    assert code == 0, output
+    first = output.splitlines()[0]
+    assert f"signed by key {signed['key_id']} (signature valid)" in first
+    assert f"history at {signed['at']}" in first
+    assert f"its {signed['cases']} cases, {signed['events']} events" in first
+    assert f"root {signed['root'][:16]}... still hold" in first
+    result = CliRunner().invoke(
+        main,
+        ["--db", db_url, "verify", "--checkpoint", str(checkpoint), "--keyring", str(keyring),
+         "--json"],
+    )  # fmt: skip
+    checked = json.loads(result.stdout)["checkpoint"]
+    assert checked["key_id"] == signed["key_id"]
+    assert checked["history_holds"] is True
+
+
+def test_a_fault_of_the_export_file_is_said_as_one(
+    engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path
+) -> None:
+    """A cut export reads 'BROKEN export: ... no end record', with no count of cases."""
+    _history(engine, clock)
+    path = tmp_path / "history.jsonl"
+    _export(db_url, path)
+    path.write_text("".join(_lines(path)[:-1]), encoding="utf-8")
+    result = CliRunner().invoke(main, ["verify", "--export", str(path)])
+    assert result.exit_code == 1
+    assert result.stdout == "BROKEN export: the export is truncated: it has no end record\n"

@@ -246,7 +246,17 @@ def check_checkpoint(
         return VerifyReport(0, 0, (Problem(CHECKPOINT, None, reason),))
     problems: list[Problem] = []
     cases, events, root = history_root(engine.db, checkpoint.at)
-    if (cases, events, root) != (checkpoint.cases, checkpoint.events, checkpoint.root):
+    holds = (cases, events, root) == (checkpoint.cases, checkpoint.events, checkpoint.root)
+    checked = {
+        "key_id": checkpoint.key_id,
+        "signature": "valid",
+        "at": iso(checkpoint.at),
+        "cases": checkpoint.cases,
+        "events": checkpoint.events,
+        "root": checkpoint.root,
+        "history_holds": holds,
+    }
+    if not holds:
         problems.append(
             Problem(
                 CHECKPOINT,
@@ -259,4 +269,4 @@ def check_checkpoint(
             )
         )
     chains = engine.verify()
-    return VerifyReport(chains.cases, chains.events, (*problems, *chains.problems))
+    return VerifyReport(chains.cases, chains.events, (*problems, *chains.problems), checked)

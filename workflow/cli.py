@@ -21,7 +21,7 @@ from scheduler.cli_worker import worker_command
 from scheduler.demo import demo_command
 from storage import iso
 from workflow.catalog import installed_registry
-from workflow.checkpoints import check_checkpoint, read_keyring
+from workflow.checkpoints import CHECKPOINT, check_checkpoint, read_keyring
 from workflow.cli_audit import (
     checkpoint_command,
     export_command,
@@ -46,8 +46,9 @@ from workflow.cli_support import (
 )
 from workflow.clock import parse_instant
 from workflow.errors import InvalidInput
-from workflow.export_check import verify_export
+from workflow.export_check import FILE, verify_export
 from workflow.logs import configure_logging
+from workflow.results import VerifyReport
 from workflow.sla_views import hours_minutes
 
 
@@ -393,15 +394,41 @@ def verify_command(
         click.echo("", err=True)
     if as_json:
         emit_json(report.to_json())
-    elif report.ok:
-        click.echo(f"ok: {report.cases} cases, {report.events} events verified")
     else:
-        for problem in report.problems:
-            where = "case row" if problem.seq is None else f"event {problem.seq}"
-            click.echo(f"BROKEN case {problem.case_id} {where}: {problem.reason}")
-        click.echo(f"{len(report.problems)} of {report.cases} cases failed verification")
+        for line in verify_lines(report):
+            click.echo(line)
     if not report.ok:
         sys.exit(1)
+
+
+WHOLE_FILE = {FILE: "export", CHECKPOINT: "checkpoint"}
+"""The ``case_id`` of problems of a whole file, and what the file is."""
+
+
+def verify_lines(report: VerifyReport) -> list[str]:
+    """What ``verify`` says to a person: what was checked, then each problem and a count."""
+    lines = []
+    checked = report.checkpoint
+    if checked is not None:
+        holds = "still hold" if checked["history_holds"] else "NO LONGER HOLD"
+        lines.append(
+            f"checkpoint signed by key {checked['key_id']} (signature valid) states the "
+            f"history at {checked['at']}: its {checked['cases']} cases, {checked['events']} "
+            f"events and root {checked['root'][:16]}... {holds}"
+        )
+    files = [p for p in report.problems if p.case_id in WHOLE_FILE]
+    cases = [p for p in report.problems if p.case_id not in WHOLE_FILE]
+    for problem in files:
+        lines.append(f"BROKEN {WHOLE_FILE[problem.case_id]}: {problem.reason}")
+    for problem in cases:
+        where = "case row" if problem.seq is None else f"event {problem.seq}"
+        lines.append(f"BROKEN case {problem.case_id} {where}: {problem.reason}")
+    if report.ok:
+        lines.append(f"ok: {report.cases} cases, {report.events} events verified")
+    elif cases:
+        failed = len({p.case_id for p in cases})
+        lines.append(f"{failed} of {report.cases} cases failed verification")
+    return lines
 
 
 main.add_command(machines_command)

@@ -68,6 +68,9 @@ class VerifyReport:
     cases: int
     events: int
     problems: tuple[Problem, ...] = field(default=())
+    checkpoint: Mapping[str, Any] | None = None
+    """With ``verify --checkpoint``: what was checked of the checkpoint (its key id, the
+    instant it states, the signed counts and root, and whether they still hold)."""
 
     @property
     def ok(self) -> bool:
@@ -76,9 +79,12 @@ class VerifyReport:
 
     def to_json(self) -> dict[str, Any]:
         """The report's JSON shape (the CLI contract)."""
-        return {
+        document: dict[str, Any] = {
             "ok": self.ok,
             "cases": self.cases,
             "events": self.events,
             "problems": [p.to_json() for p in self.problems],
         }
+        if self.checkpoint is not None:
+            document["checkpoint"] = dict(self.checkpoint)
+        return document
