@@ -618,18 +618,15 @@ def test_verify_checkpoint_says_which_key_signed_what_and_that_it_holds(
     checkpoint = tmp_path / "cp.json"
     _checkpoint(db_url, key, checkpoint, clock)
     signed = json.loads(checkpoint.read_text())["statement"]
-    code, output = _verify_checkpoint(db_url, checkpoint, keyring)
-    assert code == 0, output
-    first = output.splitlines()[0]
+    args = ["--db", db_url, "verify", "--checkpoint", str(checkpoint), "--keyring", str(keyring)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
     assert f"signed by key {signed['key_id']} (signature valid)" in first
     assert f"history at {signed['at']}" in first
     assert f"its {signed['cases']} cases, {signed['events']} events" in first
     assert f"root {signed['root'][:16]}... still hold" in first
-    result = CliRunner().invoke(
-        main,
-        ["--db", db_url, "verify", "--checkpoint", str(checkpoint), "--keyring", str(keyring),
-         "--json"],
-    )  # fmt: skip
+    result = CliRunner().invoke(main, [*args, "--json"])
     checked = json.loads(result.stdout)["checkpoint"]
     assert checked["key_id"] == signed["key_id"]
     assert checked["history_holds"] is True
