@@ -37,4 +37,4 @@ def test_the_readme_configuration_loads(tmp_path: Path) -> None:
     config.write_text("\n".join(blocks), encoding="utf-8")
     settings = load_settings(config)
     assert settings.mail.quiet_calendar(1) == "office"
-    assert settings.mail.address_of("li.na") == "li.na@example.com"
+    assert settings.mail.agent_address("li.na") == "li.na@example.com"
