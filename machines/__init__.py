@@ -5,6 +5,10 @@ Nothing here does I/O or reads the clock.
 
 from machines.complaint import COMPLAINT_V1, ComplaintChart
 from machines.definition import (
+    AGENT_EVENTS,
+    ENGINE_EVENTS,
+    OPEN_EVENT,
+    SYSTEM_EVENTS,
     Allowed,
     AttributeSpec,
     Blocked,
@@ -15,10 +19,6 @@ from machines.definition import (
     Rule,
 )
 from machines.fold import (
-    AGENT_EVENTS,
-    ENGINE_EVENTS,
-    OPEN_EVENT,
-    SYSTEM_EVENTS,
     CaseRules,
     Folded,
     opened,

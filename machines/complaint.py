@@ -17,6 +17,7 @@ from statemachine import State, StateChart
 from statemachine.transition_list import TransitionList
 
 from machines.definition import AttributeSpec, MachineDefinition
+from machines.sla import DEFAULT_DOCUMENT
 
 LOW_SATISFACTION = 2
 """A follow-up score at or below this lets the case be reopened."""
@@ -109,5 +110,6 @@ COMPLAINT_V1 = MachineDefinition(
         "purchase_date": AttributeSpec(kind="date"),
         "order_number": AttributeSpec(max_length=80),
     },
+    sla=DEFAULT_DOCUMENT,
 )
 """The standard complaint machine, registered like any other through ``casework.machines``."""

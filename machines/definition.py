@@ -16,10 +16,20 @@ from typing import Any, Literal
 
 from statemachine import StateChart
 
+OPEN_EVENT = "open"
+"""The first event of every case: it enters the machine's initial state."""
+AGENT_EVENTS = ("wait", "resume")
+"""Engine events an agent may fire on an open case, where its machine takes them."""
+SYSTEM_EVENTS = ("sla_warning", "escalate", "replan")
+"""Engine events only the engine itself records."""
+ENGINE_EVENTS = frozenset(AGENT_EVENTS + SYSTEM_EVENTS)
+
 Guard = Callable[..., bool]
 """A named condition: ``guard(data, facts) -> bool``; its docstring says what it needs."""
 
 AttributeKind = Literal["text", "integer", "date"]
+INTAKE_FIELDS = ("channel", "category")
+"""The intake fields a machine may require of its cases."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,11 @@ class MachineDefinition:
     a fact for later guards (for example the satisfaction score of ``follow_up``,
     which allows a reopen).
     ``handover`` names the event and data key that hand the case to a new owner.
+    ``sla`` is the machine's own SLA policy document (``None``: its cases have no
+    clocks; configuration may replace it), checked against its states and events.
+    ``intake`` names the intake fields its cases must be opened with (``channel``,
+    ``category``); ``agent_events`` the engine's events an agent may fire on its open
+    cases (``wait`` and ``resume``, or none).
     """
 
     name: str
@@ -111,6 +126,9 @@ class MachineDefinition:
     remembered: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     handover: tuple[str, str] | None = None
     attributes: Mapping[str, AttributeSpec] = field(default_factory=dict)
+    sla: Mapping[str, Any] | None = None
+    intake: tuple[str, ...] = INTAKE_FIELDS
+    agent_events: tuple[str, ...] = AGENT_EVENTS
     initial_state: str = field(init=False)
     states: tuple[str, ...] = field(init=False)
     final_states: frozenset[str] = field(init=False)
@@ -134,6 +152,15 @@ class MachineDefinition:
         object.__setattr__(self, "data_events", frozenset(data_events))
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
         object.__setattr__(self, "remembered", MappingProxyType(dict(self.remembered)))
+        unknown = [f for f in self.intake if f not in INTAKE_FIELDS]
+        if unknown:
+            raise ValueError(f"{self.name}: intake names unknown fields {unknown}")
+        strange = [e for e in self.agent_events if e not in AGENT_EVENTS]
+        if strange:
+            raise ValueError(f"{self.name}: agent_events may be wait and resume, not {strange}")
+        taken = [e for e in events if e in ENGINE_EVENTS or e == OPEN_EVENT]
+        if taken:
+            raise ValueError(f"{self.name}: events {taken} are the engine's own")
 
     @property
     def key(self) -> tuple[str, int]:

@@ -16,17 +16,18 @@ from typing import Any, NamedTuple
 
 from machines import clocks
 from machines.clocks import NO_CLOCKS, SlaState
-from machines.definition import Allowed, Blocked, Decision, MachineDefinition, NotAllowed
+from machines.definition import (
+    AGENT_EVENTS,
+    ENGINE_EVENTS,
+    Allowed,
+    Blocked,
+    Decision,
+    MachineDefinition,
+    NotAllowed,
+)
 from machines.sla import SlaPolicy
 
-OPEN_EVENT = "open"
-"""The first event of every case: it enters the machine's initial state."""
 WAIT_REASONS = ("customer", "part")
-AGENT_EVENTS = ("wait", "resume")
-"""Engine events an agent may fire on any open case."""
-SYSTEM_EVENTS = ("sla_warning", "escalate", "replan")
-"""Engine events only the engine itself records."""
-ENGINE_EVENTS = frozenset(AGENT_EVENTS + SYSTEM_EVENTS)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class CaseRules:
         own = self.definition.allowed_events(state)
         if state in self.definition.final_states:
             return own
-        return own + AGENT_EVENTS
+        return own + self.definition.agent_events
 
     def needs_data(self, state: str, event: str) -> bool:
         """Whether folding ``event`` in ``state`` reads its data."""
@@ -141,7 +142,9 @@ def step(
 def _engine_step(
     rules: CaseRules, folded: Folded, event: str, data: Mapping[str, Any], at: datetime
 ) -> tuple[Decision, Folded]:
-    if folded.state in rules.definition.final_states:
+    if folded.state in rules.definition.final_states or (
+        event in AGENT_EVENTS and event not in rules.definition.agent_events
+    ):
         return NotAllowed(rules.allowed_events(folded.state)), folded
     sla, level, version = folded.sla, folded.escalation_level, folded.policy
     policy = rules.policy(version)

@@ -174,10 +174,12 @@ DEFAULT_DOCUMENT: dict[str, Any] = {
 
 
 def policy_from_document(
-    document: Mapping[str, Any], states: Sequence[str], events: Sequence[str] = ()
+    document: Mapping[str, Any], states: Sequence[str] | None, events: Sequence[str] = ()
 ) -> SlaPolicy:
     """Build and check a policy against the machine's ``states`` (and ``events``, for
-    ``starts_on``/``stops_on``, when given)."""
+    ``starts_on``/``stops_on``, when given). ``states=None`` checks the document's own
+    consistency alone: for a stored policy, checked against its machine when it was
+    configured and bound to its cases by its digest."""
     name = _text(document.get("name", "standard"), "name")
     calendars: dict[str, Calendar] = {"24x7": AroundTheClock()}
     for cal_name, body in _table(document.get("calendars", {}), "calendars").items():
@@ -257,7 +259,7 @@ def _clock(
     name: str,
     body: Mapping[str, Any],
     calendars: Mapping[str, Calendar],
-    states: Sequence[str],
+    states: Sequence[str] | None,
     events: Sequence[str],
 ) -> ClockSpec:
     key = f"clocks.{name}"
@@ -265,7 +267,9 @@ def _clock(
     if not isinstance(runs_in, list) or not runs_in:
         raise PolicyError(f"{key}.runs_in", "must list the states the clock runs in")
     for state in runs_in:
-        if state not in states:
+        if not isinstance(state, str):
+            raise PolicyError(f"{key}.runs_in", "must list state names")
+        if states is not None and state not in states:
             raise PolicyError(
                 f"{key}.runs_in", f"unknown state {state!r}; states: {', '.join(states)}"
             )

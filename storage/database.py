@@ -60,6 +60,18 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     return engine
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file a SQLite URL names (``None``: not SQLite, or in memory)."""
+    try:
+        parsed = make_url(url)
+    except (ValueError, ArgumentError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = str(parsed.database).removeprefix("file:").split("?", 1)[0]
+    return None if path in ("", ":memory:") or "mode=memory" in str(parsed) else path
+
+
 def is_read_only(engine: Engine) -> bool:
     """Whether the engine was made with ``read_only``."""
     return bool(getattr(engine, "_casework_read_only", False))
@@ -93,7 +105,10 @@ def write_access(engine: Engine) -> str | None:
     with engine.connect() as conn:
         can = conn.exec_driver_sql(
             "SELECT NOT pg_is_in_recovery() "
-            "AND current_setting('default_transaction_read_only') = 'off' "
+            "AND NOT EXISTS (SELECT 1 FROM pg_db_role_setting s WHERE s.setdatabase IN "
+            "(0, (SELECT oid FROM pg_database WHERE datname = current_database())) "
+            "AND s.setrole IN (0, (SELECT oid FROM pg_roles WHERE rolname = current_user)) "
+            "AND 'default_transaction_read_only=on' = ANY(s.setconfig)) "
             "AND (has_table_privilege('events', 'INSERT') "
             "OR has_table_privilege('cases', 'UPDATE') OR has_table_privilege('events', 'DELETE'))"
         ).scalar()

@@ -47,8 +47,8 @@ class CaseRecord:
     version: int
     owner: str
     branch: str | None
-    channel: str
-    category: str
+    channel: str | None
+    category: str | None
     priority: str
     customer: str
     contact: str | None
@@ -67,7 +67,10 @@ class CaseRecord:
     @classmethod
     def from_row(cls, row: Any) -> CaseRecord:
         """Build from a row of the ``cases`` table."""
-        return cls(**{name: getattr(row, name) for name in CASE_FIELDS})
+        values = {name: getattr(row, name) for name in CASE_FIELDS}
+        for name in UNDECLARED_AS_EMPTY:
+            values[name] = values[name] or None
+        return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
         """The case's JSON shape (the CLI contract)."""
@@ -89,6 +92,9 @@ def _jsonable(record: EventRecord | CaseRecord) -> dict[str, Any]:
     return result
 
 
+UNDECLARED_AS_EMPTY = ("channel", "category")
+"""Intake columns stored as empty text where the case's machine does not declare them
+(the columns are NOT NULL); read back as ``None``."""
 EVENT_FIELDS = tuple(f.name for f in fields(EventRecord))
 """The columns of the ``events`` table, in record order."""
 CASE_FIELDS = tuple(f.name for f in fields(CaseRecord) if f.name != "deadlines")

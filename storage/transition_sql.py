@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlalchemy import Engine
 
 from storage.chain import canonical_json, parse_json
 from storage.database import is_sqlite, refuses_writes
-from storage.records import CASE_FIELDS, EVENT_FIELDS, CaseRecord
+from storage.records import CASE_FIELDS, EVENT_FIELDS, UNDECLARED_AS_EMPTY, CaseRecord
 from storage.timestamps import as_utc, iso
 
 CASE_COLUMNS = CASE_FIELDS
@@ -183,9 +184,12 @@ class TransitionSQL:
 
     def _record(self, row: Any) -> CaseRecord:
         readers = self._case_readers
-        return CaseRecord(
+        record = CaseRecord(
             *(v if r is None or v is None else r(v) for r, v in zip(readers, row, strict=True))
         )
+        if record.channel and record.category:
+            return record
+        return replace(record, channel=record.channel or None, category=record.category or None)
 
     def load_cases(self, cursor: Any, case_ids: list[str]) -> dict[str, CaseRecord]:
         """Several case rows, locked in id order against other writers (PostgreSQL)."""
@@ -232,7 +236,8 @@ class TransitionSQL:
         self, cursor: Any, case: Mapping[str, Any], first_event: Mapping[str, Any]
     ) -> None:
         """Store a new case row and its opening event."""
-        cursor.execute(self.insert_case_sql, _bound(self._case_binders, case))
+        stored = {**case, **{k: case[k] or "" for k in UNDECLARED_AS_EMPTY}}
+        cursor.execute(self.insert_case_sql, _bound(self._case_binders, stored))
         cursor.execute(self.insert_event, _bound(self._event_binders, first_event))
 
     def append(

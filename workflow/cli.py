@@ -45,6 +45,7 @@ from workflow.cli_support import (
     warn_unreachable,
 )
 from workflow.clock import parse_instant
+from workflow.engine import POLICIES
 from workflow.errors import InvalidInput
 from workflow.export_check import FILE, verify_export
 from workflow.logs import configure_logging
@@ -72,8 +73,16 @@ def main(db_url: str | None, config_path: str | None, log_level: str | None) -> 
 
 @main.command("open")
 @click.option("--customer", required=True, help="Customer reference (not contact details).")
-@click.option("--channel", required=True, help="How it arrived: store, phone, letter, web, ...")
-@click.option("--category", required=True, help="What it is about: service_delayed, ...")
+@click.option(
+    "--channel",
+    default=None,
+    help="How it arrived: store, phone, letter, web, ... (if the machine needs it)",
+)
+@click.option(
+    "--category",
+    default=None,
+    help="What it is about: service_delayed, ... (if the machine needs it)",
+)
 @click.option("--summary", required=True, help="The complaint in the customer's words.")
 @click.option("--contact", default=None, help="Contact details (stored, never logged).")
 @click.option("--branch", default=None, help="Branch or store that owns the case.")
@@ -89,8 +98,8 @@ def main(db_url: str | None, config_path: str | None, log_level: str | None) -> 
 @handle_errors
 def open_command(
     customer: str,
-    channel: str,
-    category: str,
+    channel: str | None,
+    category: str | None,
     summary: str,
     contact: str | None,
     branch: str | None,
@@ -230,7 +239,15 @@ def list_command(
         emit_json([c.to_json() for c in cases])
         return
     rows = [
-        (c.id, c.state, c.owner, c.channel, c.category, iso(c.received_at), str(c.version))
+        (
+            c.id,
+            c.state,
+            c.owner,
+            c.channel or "-",
+            c.category or "-",
+            iso(c.received_at),
+            str(c.version),
+        )
         for c in cases
     ]
     table(("id", "state", "owner", "channel", "category", "received_at", "v"), rows)
@@ -401,7 +418,7 @@ def verify_command(
         sys.exit(1)
 
 
-WHOLE_FILE = {FILE: "export", CHECKPOINT: "checkpoint"}
+WHOLE_FILE = {FILE: "export", CHECKPOINT: "checkpoint", POLICIES: "SLA policies"}
 """The ``case_id`` of problems of a whole file, and what the file is."""
 
 

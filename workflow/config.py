@@ -37,15 +37,14 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from machines import COMPLAINT_V1
 from machines.calendars import china_holidays
-from machines.sla import DEFAULT_DOCUMENT, PolicyError, policy_from_document
+from machines.sla import DEFAULT_DOCUMENT, PolicyError, SlaPolicy, policy_from_document
 from workflow.errors import ConfigError
 from workflow.mail_render import MailWriter
 from workflow.mail_settings import MailSettings, check_address, mail_settings, positive_whole
@@ -80,7 +79,10 @@ class Settings:
     max_text_chars: int = 4000
     max_data_bytes: int = 16_384
     future_skew: timedelta = field(default=timedelta(minutes=2))
-    sla: Mapping[str, Any] = field(default_factory=lambda: DEFAULT_DOCUMENT)
+    sla: Mapping[str, Any] | None = None
+    """The ``[sla]`` table: the default machine's policy (``None``: the machine's own)."""
+    machine_sla: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """``[machines.NAME.sla]`` tables: policies replacing other machines' own."""
     mail: MailSettings = field(default_factory=MailSettings)
     source: str = "built-in defaults"
 
@@ -105,7 +107,10 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
     known = {"intake": _INTAKE, "limits": _LIMITS}
     for section, body in document.items():
         if section == "sla":
-            settings = replace(settings, sla=_sla_document(body, source))
+            settings = replace(settings, sla=_sla_document(body, source, "sla"))
+            continue
+        if section == "machines":
+            settings = replace(settings, machine_sla=_machine_sla(body, source))
             continue
         if section == "mail":
             base = Path(source).parent if Path(source).is_file() else None
@@ -113,7 +118,7 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
             continue
         if section not in known:
             raise ConfigError(
-                f"{source}: unknown section [{section}]; known: intake, limits, sla, mail"
+                f"{source}: unknown section [{section}]; known: intake, limits, sla, machines, mail"
             )
         if not isinstance(body, Mapping):
             raise ConfigError(f"{source}: [{section}] must be a table")
@@ -123,17 +128,55 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
                 names = ", ".join(known[section])
                 raise ConfigError(f"{source}: unknown key {section}.{key}; known: {names}")
             settings = apply(settings, value, f"{source}: {section}.{key}")
+    _check_policies(settings, source)
     _check_mail(settings, source)
     return settings
 
 
-def _check_mail(settings: Settings, source: str) -> None:
-    """Ladder recipients are addresses, quiet hours name calendars, templates render."""
-    for index, rung in enumerate(settings.sla.get("ladder", [])):
+def configured_policies(settings: Settings) -> dict[str, tuple[str, Mapping[str, Any]]]:
+    """The policy documents the configuration gives, by machine: (key, document)."""
+    found = {name: (f"machines.{name}.sla", doc) for name, doc in settings.machine_sla.items()}
+    if settings.sla is not None:
+        found[settings.default_machine] = ("sla", settings.sla)
+    return found
+
+
+def _check_policies(settings: Settings, source: str) -> None:
+    """Each configured policy against its machine's states and events, where the machine
+    is installed (one registered by a host application is checked when it opens)."""
+    from workflow.catalog import installed_registry
+
+    registry = installed_registry()
+    for machine, (key, document) in configured_policies(settings).items():
+        try:
+            definition = registry.get(machine)
+        except LookupError:
+            continue
+        check_policy(document, definition.states, definition.events, f"{source}: {key}")
+
+
+def check_policy(
+    document: Mapping[str, Any], states: Sequence[str], events: Sequence[str], where: str
+) -> SlaPolicy:
+    """The policy of ``document`` for a machine of ``states`` and ``events``, its ladder
+    recipients mail addresses; a :class:`ConfigError` naming ``where`` and the key."""
+    try:
+        policy = policy_from_document(document, states, events)
+    except PolicyError as err:
+        raise ConfigError(f"{where}.{err.key}: {err.problem}") from None
+    for index, rung in enumerate(document.get("ladder", [])):
         for branch, people in rung.get("recipients", {}).items():
             for n, person in enumerate(people):
-                check_address(person, f"{source}: sla.ladder[{index}].recipients.{branch}[{n}]")
-    calendars = set(settings.sla.get("calendars", {})) | {"24x7"}
+                check_address(person, f"{where}.ladder[{index}].recipients.{branch}[{n}]")
+    return policy
+
+
+def _check_mail(settings: Settings, source: str) -> None:
+    """Quiet hours name calendars of a configured policy; templates render."""
+    calendars = {"24x7"}
+    for _, document in configured_policies(settings).values():
+        calendars |= set(document.get("calendars", {}))
+    calendars |= set(DEFAULT_DOCUMENT.get("calendars", {}))
     for level, name in settings.mail.quiet_hours.items():
         if name not in calendars:
             known = ", ".join(sorted(calendars))
@@ -144,10 +187,23 @@ def _check_mail(settings: Settings, source: str) -> None:
     MailWriter(settings.mail).check()
 
 
-def _sla_document(body: Any, source: str) -> dict[str, Any]:
-    """The [sla] table as a policy document: ``holidays = "CN"`` becomes explicit dates."""
+def _machine_sla(body: Any, source: str) -> dict[str, Mapping[str, Any]]:
+    """The ``[machines]`` section: ``[machines.NAME.sla]`` per machine."""
     if not isinstance(body, Mapping):
-        raise ConfigError(f"{source}: [sla] must be a table")
+        raise ConfigError(f"{source}: [machines] must be a table of machine names")
+    found: dict[str, Mapping[str, Any]] = {}
+    for name, table in body.items():
+        if not isinstance(table, Mapping) or set(table) - {"sla"}:
+            raise ConfigError(f"{source}: [machines.{name}] may hold only an sla table")
+        if "sla" in table:
+            found[name] = _sla_document(table["sla"], source, f"machines.{name}.sla")
+    return found
+
+
+def _sla_document(body: Any, source: str, key: str) -> dict[str, Any]:
+    """An SLA table as a policy document: ``holidays = "CN"`` becomes explicit dates."""
+    if not isinstance(body, Mapping):
+        raise ConfigError(f"{source}: [{key}] must be a table")
     document: dict[str, Any] = json.loads(json.dumps(body, default=str))
     calendars = document.get("calendars", {})
     for name, calendar in calendars.items() if isinstance(calendars, dict) else ():
@@ -158,12 +214,12 @@ def _sla_document(body: Any, source: str) -> dict[str, Any]:
             calendar["working"] = sorted(extra)
         elif isinstance(calendar, dict) and isinstance(calendar.get("holidays"), str):
             raise ConfigError(
-                f'{source}: sla.calendars.{name}.holidays: use "CN" or a list of dates'
+                f'{source}: {key}.calendars.{name}.holidays: use "CN" or a list of dates'
             )
     try:
-        policy_from_document(document, COMPLAINT_V1.states, COMPLAINT_V1.events)
+        policy_from_document(document, None)
     except PolicyError as err:
-        raise ConfigError(f"{source}: sla.{err.key}: {err.problem}") from None
+        raise ConfigError(f"{source}: {key}.{err.key}: {err.problem}") from None
     return document
 
 

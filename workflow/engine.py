@@ -8,6 +8,7 @@ moved on with ``WHERE version = expected``. Either all of it is stored or none o
 from __future__ import annotations
 
 import builtins
+import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -26,6 +27,7 @@ from machines import (
     UnknownMachineError,
     opened,
 )
+from machines.sla import SlaPolicy
 from storage import (
     GENESIS_HASH,
     CaseRecord,
@@ -35,6 +37,7 @@ from storage import (
     upgrade,
 )
 from storage import case_store as store
+from storage.database import sqlite_file
 from storage.deadline_sql import DeadlineSQL
 from storage.migrate import current_revision, head_revision
 from storage.snapshot import history_snapshot
@@ -42,11 +45,12 @@ from storage.transition_sql import TransitionSQL, WriteConflict
 from workflow import sla_views, validation
 from workflow.catalog import installed_registry
 from workflow.clock import Clock, SystemClock, aware
-from workflow.config import Settings
+from workflow.config import Settings, check_policy, configured_policies
 from workflow.due_processing import Fired, process_due
 from workflow.errors import (
     CaseNotFound,
     ConcurrentUpdate,
+    ConfigError,
     InvalidInput,
     TimeOutOfOrder,
     UnknownMachine,
@@ -71,6 +75,37 @@ from workflow.transitions import (
 def _with_deadlines(case: CaseRecord) -> CaseRecord:
     """The case with its pending deadlines, as its row's clocks list them."""
     return replace(case, deadlines=tuple(case.sla.get("pending", ())))
+
+
+POLICIES = "(sla_policies)"
+"""The case id under which a stored SLA policy that does not match its digest is named."""
+
+
+def current_policies(registry: MachineRegistry, settings: Settings) -> dict[str, SlaPolicy]:
+    """Each registered machine's current SLA policy: the configured one where the
+    configuration gives one, else the machine's own; checked against the newest version
+    of the machine (:class:`ConfigError` names the key)."""
+    configured = configured_policies(settings)
+    newest = {d.name: d for d in registry}  # the registry iterates oldest version first
+    if settings.default_machine not in newest:
+        raise UnknownMachine(
+            f"{settings.source}: intake.default_machine: no machine {settings.default_machine!r}"
+            f"; registered: {', '.join(registry.names())}",
+            field="default_machine",
+        )
+    unknown = sorted(set(configured) - set(newest))
+    if unknown:
+        key = configured[unknown[0]][0]
+        raise ConfigError(f"{settings.source}: {key}: no machine {unknown[0]!r} is registered")
+    found = {}
+    for name, definition in newest.items():
+        key, document = configured.get(
+            name, (f"machine {name} v{definition.version}: sla", definition.sla)
+        )
+        if document is not None:
+            where = key if name not in configured else f"{settings.source}: {key}"
+            found[name] = check_policy(document, definition.states, definition.events, where)
+    return found
 
 
 def _before_previous(at: datetime | None, now: datetime, previous: datetime) -> str:
@@ -112,9 +147,10 @@ class Engine:
         self._sql = TransitionSQL(db)
         self._planned_listeners: builtins.list[Callable[[datetime], None]] = []
         self._deadlines = DeadlineSQL(self._sql)
-        default = self.registry.get(self.settings.default_machine)
         self.policies = PolicyBook(
-            self.settings.sla, default.states, self._stored_policies, default.events
+            current_policies(self.registry, self.settings),
+            self.settings.default_machine,
+            self._stored_policies,
         )
 
     @classmethod
@@ -135,22 +171,29 @@ class Engine:
         migrated, and a schema that is not current is an error: auditing needs no more.
         """
         if isinstance(url, str):
+            path = sqlite_file(url)
+            if read_only and path is not None and not os.path.exists(path):
+                raise InvalidInput(f"no database file {path}", field="db")
             db, owns = make_engine(url, read_only=read_only), True
         else:
             prepare_engine(url)
             db, owns = url, False
-        if read_only:
-            current, head = current_revision(db), head_revision()
-            if current != head:
-                db.dispose()
+        try:
+            if not read_only:
+                upgrade(db)
+            elif (current := current_revision(db)) != (head := head_revision()):
                 raise InvalidInput(
                     f"the database schema is at revision {current}, casework needs {head}: "
                     "open it once with write access to upgrade it, then audit read-only",
                     field="db",
                 )
-        else:
-            upgrade(db)
-        return cls(db, settings=config, clock=clock, registry=registry, logger=logger, owns_db=owns)
+            return cls(
+                db, settings=config, clock=clock, registry=registry, logger=logger, owns_db=owns
+            )
+        except BaseException:
+            if owns:
+                db.dispose()
+            raise
 
     def close(self) -> None:
         """Release the database connections (the pool too, for an engine made from a URL)."""
@@ -171,9 +214,9 @@ class Engine:
         self,
         *,
         customer: str,
-        channel: str,
-        category: str,
         summary: str,
+        channel: str | None = None,
+        category: str | None = None,
         actor: str = "intake",
         contact: str | None = None,
         branch: str | None = None,
@@ -183,14 +226,34 @@ class Engine:
         attributes: Mapping[str, Any] | None = None,
         case_id: str | None = None,
     ) -> Case:
-        """Open a case; ``actor`` (the first receiver) owns it. Returns the stored case."""
+        """Open a case; ``actor`` (the first receiver) owns it. Returns the stored case.
+
+        ``channel`` and ``category`` are required by machines that declare them in their
+        ``intake`` (the complaint machine does), optional for others.
+        """
         s = self.settings
-        definition = self._definition(machine or s.default_machine, None)
+        definition = self._definition(
+            s.default_machine
+            if machine is None
+            else validation.text(machine, "machine", max_chars=64),
+            None,
+        )
         limit = s.max_text_chars
+        intake = {"channel": channel, "category": category}
+        missing = [name for name in definition.intake if intake[name] is None]
+        if missing:
+            raise InvalidInput(
+                f"machine {definition.name} needs {' and '.join(missing)} to open a case",
+                field=missing[0],
+            )
         opening: dict[str, Any] = {
             "customer": validation.text(customer, "customer", max_chars=200),
-            "channel": validation.choice(channel, "channel", s.channels),
-            "category": validation.choice(category, "category", s.categories),
+            "channel": None
+            if channel is None
+            else validation.choice(channel, "channel", s.channels),
+            "category": None
+            if category is None
+            else validation.choice(category, "category", s.categories),
             "summary": validation.text(summary, "summary", max_chars=limit, multiline=True),
             "contact": None
             if contact is None
@@ -200,11 +263,12 @@ class Engine:
             "owner": validation.agent_id(actor, "actor"),
             "attributes": validation.attributes(attributes, definition.attributes, definition.name),
         }
+        opening["machine"] = [definition.name, definition.version]
         now = self.clock.now()
         received = now if received_at is None else aware(received_at, "received_at")
         self._not_in_future(received, now, "received_at")
         case_id = new_case_id() if case_id is None else validation.new_case_id(case_id)
-        policy = self.policies.current if definition.name == s.default_machine else None
+        policy = self.policies.current_for(definition.name)
         version = None if policy is None else policy.version
         opening["policy"] = version
         rules = CaseRules(definition, self.policies.known(), profile_of(opening))
@@ -224,7 +288,7 @@ class Engine:
             "received_at": received,
             "last_event_at": received,
             "head_hash": event["hash"],
-            **{k: v for k, v in opening.items() if k not in ("attributes", "policy")},
+            **{k: v for k, v in opening.items() if k not in ("attributes", "policy", "machine")},
             "attributes": opening["attributes"],
             "sla_policy": version,
             "sla": sla_json(rules, folded),
@@ -451,6 +515,10 @@ class Engine:
         problems: builtins.list[Problem] = []
         cases = events = 0
         self.policies.refresh()
+        if ids is None and id_range[0] is None:  # the whole database, or its first half
+            problems += [
+                Problem(POLICIES, None, reason) for reason in self.policies.damaged.values()
+            ]
         with history_snapshot(self.db, ids, id_range) as streams:
             results = check_streams(
                 streams.cases,
@@ -514,7 +582,10 @@ class Engine:
         """Move an open case to the configured SLA policy, recording a ``replan`` event."""
         case_id = validation.case_ref(case_id)
         actor = validation.agent_id(actor, "actor")
-        policy = self.policies.current
+        machine = self.get(case_id).machine
+        policy = self.policies.current_for(machine)
+        if policy is None:
+            raise InvalidInput(f"machine {machine} has no SLA policy to move the case to")
         with self._sql.transaction() as cursor:
             self._deadlines.store_policy(
                 cursor, policy.version, policy.name, policy.document, self.clock.now()

@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from machines import MachineDefinition, MachineRegistry
-from machines.sla import PolicyError, SlaPolicy, policy_from_document
+from machines.sla import PolicyError, SlaPolicy, policy_from_document, policy_version
 from storage import canonical_json
 from workflow.audit_export import CSV_COLUMNS, EVENT_KEYS, FORMAT, VERSION, head_line
 from workflow.errors import InvalidInput
@@ -130,16 +130,21 @@ def _csv(lines: Iterator[tuple[int, bytes]], with_columns: bool) -> Iterator[Rec
                 yield "broken", f"line {number}: the {kind} record's data is not JSON"
 
 
-def _policies(
-    documents: Any, definition: MachineDefinition
-) -> tuple[dict[str, SlaPolicy], str | None]:
+def _policies(documents: Any) -> tuple[dict[str, SlaPolicy], str | None]:
+    """The header's policy documents by version, each checked against its digest (the
+    version the cases' events name), whatever machine it is of."""
     if not isinstance(documents, Mapping):
         return {}, "the header's policies are not an object"
     found = {}
     for version, document in documents.items():
         try:
-            found[version] = policy_from_document(document, definition.states, definition.events)
-        except (PolicyError, TypeError, ValueError, KeyError) as err:
+            if policy_version(document) != version:
+                return {}, (
+                    f"the header's SLA policy {version} does not match its digest: "
+                    "the document was edited"
+                )
+            found[version] = policy_from_document(document, None)
+        except (PolicyError, TypeError, ValueError, KeyError, AttributeError) as err:
             return {}, f"the header's SLA policy {version} is unusable: {err}"
     return found, None
 
@@ -274,7 +279,7 @@ def _check_part(
     from workflow.catalog import installed_registry
 
     registry = installed_registry()
-    policies, _ = _policies(documents, registry.get("complaint"))
+    policies, _ = _policies(documents)
     checker = _Checker(registry, policies, partial)
     with _numbered(Path(path), start, None, line) as lines:
         return checker.run(_records(lines, csv_file, start), None)
@@ -352,7 +357,7 @@ def verify_export(
         filters = header.get("filters")
         partial = isinstance(filters, Mapping) and filters.get("since") is not None
         documents = header.get("policies", {})
-        policies, problem = _policies(documents, registry.get("complaint"))
+        policies, problem = _policies(documents)
         if problem:
             return VerifyReport(0, 0, (Problem(FILE, None, problem),))
         size = file.stat().st_size

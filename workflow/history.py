@@ -26,6 +26,7 @@ from machines import (
 from machines.sla import SlaPolicy
 from storage import GENESIS_HASH, canonical_event, chain_hash, iso
 from storage.chain import parse_json
+from storage.records import UNDECLARED_AS_EMPTY
 from storage.transition_sql import CASE_COLUMNS
 from workflow.results import Problem
 from workflow.transitions import pending_json, plan_of, profile_of, sla_json
@@ -94,6 +95,9 @@ class CaseChecker:
         self.prev_at: str | None = None
         self.folded: Folded | None = None
         self.opening: Mapping[str, Any] | None = None
+        self.opened: tuple[str, str] | None = None
+        """The first event's occurred_at and recorded_at: the case's received_at and
+        opened_at."""
         self.problem: Problem | None = None
 
     def _fail(self, seq: int | None, reason: str) -> None:
@@ -128,7 +132,7 @@ class CaseChecker:
             self._fail(seq, "occurred_at lies before the previous event's")
             return
         if self.definition is not None:
-            self._fold(seq, event, from_state, to_state, data, occurred)
+            self._fold(seq, event, from_state, to_state, data, occurred, recorded)
         self.prev_hash = digest
         self.prev_at = occurred
         self.expected_seq += 1
@@ -141,6 +145,7 @@ class CaseChecker:
         to_state: str,
         stored: Any,
         occurred: str,
+        recorded: str,
     ) -> None:
         definition = self.definition
         assert definition is not None
@@ -167,6 +172,7 @@ class CaseChecker:
                 self._fail(seq, f"the first event must be {OPEN_EVENT!r}")
                 return
             self.opening = data
+            self.opened = (occurred, recorded)
             policy = data.get("policy")
             if policy is not None and policy not in self.policies:
                 self._fail(seq, f"SLA policy {policy} is not stored: deadlines cannot be derived")
@@ -227,7 +233,7 @@ class CaseChecker:
         assert self.rules is not None
         plan = plan_of(self.rules, folded)
         mismatch = _row_mismatch(
-            case, folded, self.rules, plan, self.prev_hash, self.prev_at, self.opening
+            case, folded, self.rules, plan, self.prev_hash, self.prev_at, self.opening, self.opened
         )
         if mismatch:
             return Problem(self.case_id, None, f"case row differs from its replay: {mismatch}")
@@ -258,7 +264,14 @@ def _row_mismatch(
     head_hash: str,
     last_at: str | None,
     opening: Mapping[str, Any] | None,
+    opened: tuple[str, str] | None,
 ) -> str:
+    """The first column of the case row that differs from its replay, said; else ``""``.
+
+    Every column is compared: those the fold gives, those the opening event carries
+    (its data, and its times as ``received_at`` and ``opened_at``), and the machine
+    where the opening names it.
+    """
     expected: list[tuple[str, Any]] = [
         ("state", folded.state),
         ("owner", folded.owner),
@@ -271,8 +284,15 @@ def _row_mismatch(
     if opening is not None:
         expected += [(name, opening.get(name)) for name in OPENING_FIELDS]
         expected.append(("attributes", opening.get("attributes", {})))
+        machine = opening.get("machine")
+        if isinstance(machine, list) and len(machine) == 2:
+            expected += [("machine", machine[0]), ("machine_version", machine[1])]
+    if opened is not None:
+        expected += [("received_at", opened[0]), ("opened_at", opened[1])]
     for name, value in expected:
         stored = case[_CASE[name]]
+        if name in UNDECLARED_AS_EMPTY:
+            stored = stored or None
         if stored != value:
             return (
                 f"{name} is {stored!r}, replay gives {dict(value) if name == 'facts' else value!r}"

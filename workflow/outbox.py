@@ -70,7 +70,7 @@ class Outbox:
         """Claim up to ``limit`` mails due by ``due_by`` (default now); hold quiet-hour ones."""
         now = self.engine.clock.now()
         lease_until = now + timedelta(seconds=self.settings.lease_s)
-        calendars = self.engine.policies.current.calendars
+        calendars = self.engine.policies.calendars()
         with write_transaction(self.engine.db) as conn:
             claimed = store.claim_mails(
                 conn,

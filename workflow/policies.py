@@ -1,33 +1,74 @@
-"""The SLA policies an engine knows: the configured one and every stored version."""
+"""The SLA policies an engine knows: each machine's current one and every stored version.
+
+Every registered machine brings its own policy (:attr:`MachineDefinition.sla`), which
+configuration may replace (``[sla]`` for the default machine, ``[machines.NAME.sla]``
+for another); each is checked against its own machine's states and events. Stored
+versions are read as stored, each checked against its digest: a document that no
+longer matches its version was edited, and is reported, never used.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from machines.sla import SlaPolicy, policy_from_document
+from machines.calendars import Calendar
+from machines.sla import PolicyError, SlaPolicy, policy_from_document, policy_version
 
 
 class PolicyBook:
-    """The current policy and every stored version, loaded again when one is missing."""
+    """Each machine's current policy and every stored version, loaded again when one is
+    missing."""
 
     def __init__(
         self,
-        current: Mapping[str, Any],
-        states: Sequence[str],
+        currents: Mapping[str, SlaPolicy],
+        default_machine: str,
         load_stored: Callable[[], Mapping[str, Mapping[str, Any]]],
-        events: Sequence[str] = (),
     ) -> None:
-        self.states = tuple(states)
-        self.current = policy_from_document(current, self.states, events)
+        self.currents = dict(currents)
+        self.default_machine = default_machine
         self._load_stored = load_stored
-        self._known: dict[str, SlaPolicy] = {self.current.version: self.current}
+        self._known: dict[str, SlaPolicy] = {p.version: p for p in self.currents.values()}
+        self.damaged: dict[str, str] = {}
+        """Stored versions whose document does not match its digest or does not parse."""
+
+    @property
+    def current(self) -> SlaPolicy:
+        """The default machine's current policy."""
+        found = self.current_for(self.default_machine)
+        if found is None:
+            raise LookupError(f"machine {self.default_machine} has no SLA policy")
+        return found
+
+    def current_for(self, machine: str) -> SlaPolicy | None:
+        """The policy new cases of ``machine`` run under (``None``: they have no clocks)."""
+        return self.currents.get(machine)
+
+    def calendars(self) -> dict[str, Calendar]:
+        """The calendars of every current policy by name (the default machine's first)."""
+        found: dict[str, Calendar] = {}
+        ordered = sorted(self.currents.items(), key=lambda i: i[0] != self.default_machine)
+        for _, policy in ordered:
+            for name, calendar in policy.calendars.items():
+                found.setdefault(name, calendar)
+        return found
 
     def refresh(self) -> None:
-        """Read the stored policies again."""
+        """Read the stored policies again, each checked against its digest."""
         for version, document in self._load_stored().items():
-            if version not in self._known:
-                self._known[version] = policy_from_document(document, self.states)
+            if version in self._known or version in self.damaged:
+                continue
+            if policy_version(document) != version:
+                self.damaged[version] = (
+                    f"stored SLA policy {version}: its document does not match its digest "
+                    "(it was edited after it was stored)"
+                )
+                continue
+            try:
+                self._known[version] = policy_from_document(document, None)
+            except PolicyError as err:
+                self.damaged[version] = f"stored SLA policy {version}: {err}"
 
     def known(self, *versions: str | None) -> Mapping[str, SlaPolicy]:
         """Every known policy, after making sure the named versions are among them."""
