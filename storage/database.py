@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -49,6 +50,12 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
             parsed = parsed.set(database=f"file:{path}?mode=ro", query={"uri": "true"})
     elif read_only and not sqlite:
         connect_args["options"] = "-c default_transaction_read_only=on"
+    new_file = sqlite_file(url)
+    if sqlite and not read_only and new_file is not None and not os.path.exists(new_file):
+        # Created private: it holds personal data (SQLite gives its -wal and -shm files
+        # the database file's permissions).
+        with contextlib.suppress(OSError):  # a missing folder is said when it connects
+            os.close(os.open(new_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     engine = create_engine(
         parsed,
         pool_pre_ping=not sqlite,
@@ -58,6 +65,17 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     engine._casework_read_only = read_only  # type: ignore[attr-defined]
     prepare_engine(engine)
     return engine
+
+
+def is_in_memory(url: str) -> bool:
+    """Whether ``url`` names a SQLite database that lives in memory only."""
+    try:
+        parsed = make_url(url)
+    except (ValueError, ArgumentError):
+        return False
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    return sqlite_file(url) is None
 
 
 def sqlite_file(url: str) -> str | None:
@@ -76,6 +94,21 @@ def is_read_only(engine: Engine) -> bool:
     """Whether the engine was made with ``read_only``."""
     return bool(getattr(engine, "_casework_read_only", False))
 
+
+def _driver_errors() -> tuple[type[Exception], ...]:
+    """The base error classes of the database drivers that are installed."""
+    found: list[type[Exception]] = [sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:
+        pass
+    else:
+        found.append(psycopg.Error)
+    return tuple(found)
+
+
+DRIVER_ERRORS = _driver_errors()
+"""What a driver raises when it is used directly (raw cursors, snapshots)."""
 
 READ_ONLY_SQLSTATE = "25006"
 """PostgreSQL's read_only_sql_transaction: a hot standby, or a read-only session."""

@@ -21,7 +21,7 @@ import base64
 import hashlib
 import stat
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from storage import canonical_json, iso, read_transaction
 from storage.checkpoint_sql import case_heads, database_id
 from storage.merkle import MerkleTree
-from workflow.errors import InvalidInput
+from workflow.clock import aware
+from workflow.errors import InvalidInput, TimeOutOfOrder
 from workflow.private_files import private_file
 from workflow.results import Problem, VerifyReport
 
@@ -216,11 +217,27 @@ CHECKPOINT = "(checkpoint)"
 """The case id under which problems of the checkpoint as a whole are reported."""
 
 
+LAG = timedelta(minutes=1)
+"""How far behind now a checkpoint is taken by default."""
+
+
 def make_checkpoint(
     engine: Engine, key: Ed25519PrivateKey, at: datetime | None = None
 ) -> Checkpoint:
-    """Sign a statement of everything ``engine``'s database recorded by ``at`` (now)."""
-    at = at or engine.clock.now()
+    """Sign a statement of everything ``engine``'s database recorded by ``at`` (by
+    default :data:`LAG` ago, so that no transaction still committing falls behind it).
+
+    An instant in the future is refused: every later write would then stand against
+    the signed root as a false alarm of tampering.
+    """
+    now = engine.clock.now()
+    at = now - LAG if at is None else aware(at, "at")
+    if at > now:
+        raise TimeOutOfOrder(
+            f"a checkpoint states what was recorded by an instant that has passed; "
+            f"{iso(at)} lies in the future (now is {iso(now)})",
+            field="at",
+        )
     with read_transaction(engine.db) as conn:
         database = database_id(conn)
     if database is None:

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from contextlib import nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,9 +41,6 @@ from workflow.report_business import (
     sla_report,
 )
 from workflow.report_case import case_report
-
-LAG = timedelta(minutes=1)
-"""How far behind now a checkpoint is taken by default."""
 
 
 def _progress(label: str) -> Any:
@@ -191,7 +188,7 @@ def checkpoint_command(
     signing = load_private_key(_key_path(key))
     moment = None if at is None else parse_instant(at, "--at")
     with engine_for(db_url, config_path, read_only=True) as engine:
-        checkpoint = make_checkpoint(engine, signing, moment or engine.clock.now() - LAG)
+        checkpoint = make_checkpoint(engine, signing, moment)
     text = json.dumps(checkpoint.to_json(), indent=2) + "\n"
     if out is None:
         click.echo(text, nl=False)

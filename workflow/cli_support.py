@@ -13,14 +13,12 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
 
-from storage.database import write_access
-from storage.transition_sql import StorageError
+from storage.database import is_in_memory, write_access
 from workflow.config import load_settings
 from workflow.engine import Engine
 from workflow.errors import CaseworkError, InvalidInput, StorageFailure
-from workflow.storage_boundary import translated
+from workflow.storage_boundary import STORAGE_ERRORS, translated
 
 DEFAULT_DB = "sqlite:///casework.db"
 WHOLE = click.IntRange(1, 2**31 - 1)
@@ -37,14 +35,28 @@ class CaseworkGroup(click.Group):
     traceback goes to the log at debug level), never a traceback on the terminal.
     """
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:
+            usage_failed(err)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as err:
+            usage_failed(err)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except CaseworkError as err:
             fail(str(err), code=err.exit_status)
-        except (SQLAlchemyError, StorageError) as err:
+        except STORAGE_ERRORS as err:
             error = translated(err)
             fail(str(error), code=error.exit_status)
         except BrokenPipeError:
@@ -57,6 +69,12 @@ class CaseworkGroup(click.Group):
                 "(--log-level debug shows where)",
                 code=1,
             )
+
+
+def usage_failed(err: click.UsageError) -> NoReturn:
+    """A usage error in the one error style, with where to find help."""
+    where = err.ctx.command_path if err.ctx is not None else "casework"
+    fail(f"{err.format_message()} (see '{where} --help')", code=err.exit_code)
 
 
 def quiet_stdout() -> None:
@@ -130,6 +148,13 @@ def engine_for(
     root = click.get_current_context().find_root().params
     url = db_url or root.get("db_url") or os.environ.get("CASEWORK_DATABASE_URL") or DEFAULT_DB
     config = config_path or root.get("config_path") or os.environ.get("CASEWORK_CONFIG")
+    if is_in_memory(url):
+        raise InvalidInput(
+            f"{url} is a database in memory: it keeps nothing after this command ends; "
+            "give a file (sqlite:///casework.db) or a server (only `casework demo` runs "
+            "on a throwaway database)",
+            field="db",
+        )
     settings = load_settings(config)
     try:
         engine = Engine.open(
@@ -177,7 +202,7 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except CaseworkError as err:
             fail(str(err), code=err.exit_status)
-        except (SQLAlchemyError, StorageError) as err:
+        except STORAGE_ERRORS as err:
             error = translated(err)
             fail(str(error), code=error.exit_status)
 

@@ -47,12 +47,28 @@ class FixedClock:
         self._now = aware(moment, "moment")
 
 
-def aware(moment: datetime, what: str) -> datetime:
-    """``moment`` in UTC; a naive datetime raises :class:`NaiveDatetime` naming ``what``."""
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""Instants casework takes lie between these: far enough from the ends of the calendar
+that no arithmetic on them (a deadline, a time zone) can overflow."""
+
+
+def aware(moment: object, what: str) -> datetime:
+    """``moment`` in UTC; a naive datetime raises :class:`NaiveDatetime` naming ``what``,
+    anything else that is no plausible instant :class:`InvalidInput`."""
+    if not isinstance(moment, datetime):
+        raise InvalidInput(f"{what} must be a datetime, not {type(moment).__name__}", field=what)
     try:
-        return as_utc(moment, what)
+        utc = as_utc(moment, what)
     except ValueError as err:
         raise NaiveDatetime(f"{err}; add a time zone, for example +00:00", field=what) from None
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise InvalidInput(
+            f"{what} {moment.isoformat()} lies outside the years 1900 to 8999", field=what
+        )
+    return utc
 
 
 def parse_instant(text: str, what: str) -> datetime:

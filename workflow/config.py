@@ -65,6 +65,8 @@ DEFAULT_CATEGORIES = (
     "other",
 )
 DEFAULT_PRIORITIES = ("normal", "high", "urgent")
+SUMMARY_COLUMN_CHARS = 4000
+"""What the ``summary`` column holds on every database: ``max_text_chars`` may not exceed it."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,13 @@ class Settings:
     """``[machines.NAME.sla]`` tables: policies replacing other machines' own."""
     mail: MailSettings = field(default_factory=MailSettings)
     source: str = "built-in defaults"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_text_chars <= SUMMARY_COLUMN_CHARS:
+            raise ConfigError(
+                f"{self.source}: limits.max_text_chars must be from 1 to "
+                f"{SUMMARY_COLUMN_CHARS} (what the summary column holds on every database)"
+            )
 
 
 def load_settings(path: str | Path | None) -> Settings:
@@ -242,10 +251,12 @@ _INTAKE = {
     "default_machine": lambda s, v, w: replace(s, default_machine=_names([v], w)[0]),
 }
 _LIMITS = {
-    "max_note_chars": lambda s, v, w: replace(s, max_note_chars=positive_whole(v, w)),
-    "max_text_chars": lambda s, v, w: replace(s, max_text_chars=positive_whole(v, w)),
-    "max_data_bytes": lambda s, v, w: replace(s, max_data_bytes=positive_whole(v, w)),
+    "max_note_chars": lambda s, v, w: replace(s, max_note_chars=positive_whole(v, w, 100_000)),
+    "max_text_chars": lambda s, v, w: replace(
+        s, max_text_chars=positive_whole(v, w, SUMMARY_COLUMN_CHARS)
+    ),
+    "max_data_bytes": lambda s, v, w: replace(s, max_data_bytes=positive_whole(v, w, 1 << 20)),
     "future_skew_s": lambda s, v, w: replace(
-        s, future_skew=timedelta(seconds=positive_whole(v, w))
+        s, future_skew=timedelta(seconds=positive_whole(v, w, 86_400))
     ),
 }

@@ -16,8 +16,9 @@
     ├── ConcurrentUpdate             the case changed since it was read
     ├── StorageFailure               the database failed or refused (exit status 1)
     │   └── ReadOnlyDatabase         it refuses every write: a hot standby, a read-only file
-    └── MailFailure                  the mail server refused or could not be reached (1)
-        └── SmtpFailure              one sending's answer (scheduler.smtp_transport)
+    ├── MailFailure                  the mail server refused or could not be reached (1)
+    │   └── SmtpFailure              one sending's answer (scheduler.smtp_transport)
+    └── WriteFailed                  a file could not be written whole: disk full, say (1)
 
 Each error's ``exit_status`` is what the command line exits with: 2 for what the
 caller can correct, 1 for a failure of the database or the mail server.
@@ -160,5 +161,11 @@ class ReadOnlyDatabase(StorageFailure):
 
 class MailFailure(CaseworkError):
     """Sending mail failed: the server's (or the network's) answer."""
+
+    exit_status = 1
+
+
+class WriteFailed(CaseworkError):
+    """A file casework writes could not be written whole (nothing of it is left)."""
 
     exit_status = 1

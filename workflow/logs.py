@@ -13,6 +13,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from workflow.errors import InvalidInput
+
 SENSITIVE_KEYS = frozenset({"contact", "customer", "phone", "email", "address", "password"})
 """Keys whose values never reach a log line, whoever passes them."""
 
@@ -32,6 +34,11 @@ def configure_logging(
     JSON lines when ``json_lines`` is true or the stream is not a terminal; readable
     lines on a terminal.
     """
+    levels = ("debug", "info", "warning", "error")
+    if not isinstance(level, str) or level.lower() not in levels:
+        raise InvalidInput(
+            f"unknown log level {level!r}; use {', '.join(levels)}", field="log_level"
+        )
     out = stream or sys.stderr
     if json_lines is None:
         json_lines = not out.isatty()

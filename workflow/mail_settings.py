@@ -167,17 +167,31 @@ def _text(value: Any, where: str) -> str:
     return value
 
 
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{where} must be a positive number, got {value!r}")
+def _number(value: Any, where: str, most: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= most:
+        raise ConfigError(f"{where} must be a number above 0 and at most {most:g}, got {value!r}")
     return float(value)
 
 
-def positive_whole(value: Any, where: str) -> int:
-    """``value`` if it is a whole number above zero, else a ConfigError naming ``where``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{where} must be a positive whole number, got {value!r}")
+def positive_whole(value: Any, where: str, most: int = 2**31 - 1) -> int:
+    """``value`` if it is a whole number from 1 to ``most``, else a ConfigError naming
+    ``where`` (bounds keep every later computation with it in range)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= most:
+        raise ConfigError(f"{where} must be a whole number from 1 to {most:,}, got {value!r}")
     return value
+
+
+def _seconds_up_to(most: float) -> Any:
+    """A parser of a positive number of seconds up to ``most``."""
+    return lambda value, where: _number(value, where, most)
+
+
+def _whole_up_to(most: int) -> Any:
+    """A parser of a whole number from 1 to ``most``."""
+    return lambda value, where: positive_whole(value, where, most)
+
+
+DAY_S = 86_400.0
 
 
 def _flag(value: Any, where: str) -> bool:
@@ -260,12 +274,12 @@ _KEYS: dict[str, Any] = {
     "password_file": _text,
     "ca_file": _text,
     "sender": _sender,
-    "timeout_s": _number,
-    "max_attempts": positive_whole,
-    "backoff_s": _number,
-    "max_backoff_s": _number,
-    "lease_s": _number,
-    "per_connection": positive_whole,
+    "timeout_s": _seconds_up_to(3600),
+    "max_attempts": _whole_up_to(1000),
+    "backoff_s": _seconds_up_to(7 * DAY_S),
+    "max_backoff_s": _seconds_up_to(30 * DAY_S),
+    "lease_s": _seconds_up_to(DAY_S),
+    "per_connection": _whole_up_to(100_000),
     "language": _language,
     "timezone": _zone,
     "agent_domain": _domain,
@@ -273,7 +287,7 @@ _KEYS: dict[str, Any] = {
     "languages": _languages,
     "agents": _agents,
     "quiet_hours": _quiet,
-    "max_age_s": _number,
+    "max_age_s": _seconds_up_to(365 * DAY_S),
 }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from workflow.errors import InvalidInput
+from workflow.errors import InvalidInput, WriteFailed
 
 
 @contextlib.contextmanager
@@ -29,13 +29,22 @@ def private_file(
     if not target.parent.is_dir():
         raise InvalidInput(f"no folder {target.parent} to write {target.name} in", field=field)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as err:
+        raise InvalidInput(
+            f"cannot write in {target.parent}: {err.strerror or err}", field=field
+        ) from None
     try:
         mode = "wb" if binary else "w"
         encoding = None if binary else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding, newline=None if binary else "") as file:
             yield file
         os.replace(temporary, target)
+    except OSError as err:  # the disk filled up, the folder went away
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise WriteFailed(f"cannot write {target}: {err.strerror or err}") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()

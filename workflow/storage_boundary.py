@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from storage.database import refuses_writes
+from storage.database import DRIVER_ERRORS, refuses_writes
 from storage.transition_sql import StorageError
 from workflow.errors import CaseworkError, InvalidInput, ReadOnlyDatabase, StorageFailure
 
@@ -25,6 +25,10 @@ def first_line(err: BaseException) -> str:
     """The driver's message of a storage error, on one line."""
     text = str(getattr(err, "orig", None) or err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+STORAGE_ERRORS: tuple[type[Exception], ...] = (StorageError, SQLAlchemyError, *DRIVER_ERRORS)
+"""Every error that storage or a driver raises."""
 
 
 def translated(err: BaseException) -> CaseworkError:
@@ -42,7 +46,7 @@ def storage_errors() -> Iterator[None]:
     """Turn storage errors raised inside into casework errors."""
     try:
         yield
-    except (StorageError, SQLAlchemyError) as err:
+    except STORAGE_ERRORS as err:
         raise translated(err) from err
 
 
