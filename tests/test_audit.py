@@ -643,3 +643,70 @@ def test_a_fault_of_the_export_file_is_said_as_one(
     result = CliRunner().invoke(main, ["verify", "--export", str(path)])
     assert result.exit_code == 1
     assert result.stdout == "BROKEN export: the export is truncated: it has no end record\n"
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("received_at", "2026-11-01T00:00:00Z"), ("opened_at", "2026-11-01T00:00:00Z")],
+)
+def test_an_edited_case_column_is_named_by_verify_and_the_checkpoint(
+    engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path, column: str, value: str
+) -> None:
+    """Reports select by received_at: an edit of it (or opened_at) names case and column."""
+    from datetime import datetime
+
+    from sqlalchemy import update
+
+    from storage.tables import cases_table
+
+    [case_id, *_] = _history(engine, clock)
+    key, keyring = _keys(tmp_path)
+    clock.advance(timedelta(minutes=5))
+    checkpoint = tmp_path / "cp.json"
+    _checkpoint(db_url, key, checkpoint, clock)
+    with engine.db.begin() as conn:
+        conn.execute(
+            update(cases_table)
+            .where(cases_table.c.id == case_id)
+            .values({column: datetime.fromisoformat(value)})
+        )
+    [problem] = engine.verify().problems
+    assert problem.case_id == case_id
+    assert problem.reason.startswith(f"case row differs from its replay: {column} is")
+    code, output = _verify_checkpoint(db_url, checkpoint, keyring)
+    assert code == 1
+    assert f"BROKEN case {case_id} case row: case row differs from its replay: {column}" in output
+
+
+def test_an_edited_policy_document_is_named_by_verify_and_the_checkpoint(
+    engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path
+) -> None:
+    """Ladder recipients changed to an outside address in the stored policy: named."""
+    from sqlalchemy import select, update
+
+    from storage.tables import policies_table
+
+    _history(engine, clock)
+    key, keyring = _keys(tmp_path)
+    clock.advance(timedelta(minutes=5))
+    checkpoint = tmp_path / "cp.json"
+    _checkpoint(db_url, key, checkpoint, clock)
+    with engine.db.begin() as conn:
+        version, document = conn.execute(
+            select(policies_table.c.version, policies_table.c.document)
+        ).one()
+        document["ladder"][0]["recipients"] = {"*": ["spy@evil.example"]}
+        conn.execute(
+            update(policies_table)
+            .where(policies_table.c.version == version)
+            .values(document=document)
+        )
+    with Engine.open(db_url, clock=clock) as fresh:
+        problems = fresh.verify().problems
+    assert [p.case_id for p in problems][:1] == ["(sla_policies)"]
+    assert f"stored SLA policy {version}: its document does not match its digest" in (
+        problems[0].reason
+    )
+    code, output = _verify_checkpoint(db_url, checkpoint, keyring)
+    assert code == 1
+    assert f"BROKEN SLA policies: stored SLA policy {version}" in output

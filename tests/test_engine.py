@@ -245,6 +245,56 @@ BAD_INPUT: list[tuple[str, Bad, type[Exception], str]] = [
         "control characters",
     ),
     ("empty summary", lambda e, c: open_sample(e, summary=""), InvalidInput, "summary"),
+    ("lone surrogate", lambda e, c: open_sample(e, customer="C\ud800"), InvalidInput, "UTF-8"),
+    (
+        "integer beyond 64 bits",
+        lambda e, c: e.fire(c, "contact", actor="a", data={"n": 10**30}),
+        InvalidInput,
+        "64 bits",
+    ),
+    (
+        "a string for at",
+        lambda e, c: e.fire(c, "apologise", actor="a", at="2026-11-23T09:00:00Z"),
+        InvalidInput,
+        "must be a datetime",
+    ),
+    (
+        "a string for data",
+        lambda e, c: e.fire(c, "contact", actor="a", data="to=x"),
+        InvalidInput,
+        "map of names",
+    ),
+    (
+        "a number for a case id",
+        lambda e, c: e.fire(12, "apologise", actor="a"),
+        InvalidInput,
+        "text",
+    ),
+    ("a list for a case id", lambda e, c: e.get(["x"]), InvalidInput, "text"),
+    (
+        "a case id with a quote",
+        lambda e, c: open_sample(e, case_id="x'1"),
+        InvalidInput,
+        "must be 1 to 40 letters",
+    ),
+    (
+        "a case id too long",
+        lambda e, c: open_sample(e, case_id="c" * 41),
+        InvalidInput,
+        "must be 1 to 40 letters",
+    ),
+    (
+        "a summary beyond the column",
+        lambda e, c: open_sample(e, summary="x" * 5000),
+        InvalidInput,
+        "limit is 4000",
+    ),
+    (
+        "an owner beyond the limit",
+        lambda e, c: e.fire(c, "assign", actor="a", data={"to": "x" * 300}),
+        InvalidInput,
+        "limit is 100",
+    ),
 ]
 
 
@@ -305,3 +355,14 @@ def test_time_is_utc_whatever_the_offset_given(engine: Engine, clock: FixedClock
     assert case.received_at == shanghai
     assert case.received_at.utcoffset() == timedelta(0)
     assert case.received_at.tzinfo == UTC
+
+
+def test_configured_limits_cannot_exceed_the_columns() -> None:
+    """A summary limit beyond what every database holds is refused where it is set."""
+    from workflow import ConfigError, Settings
+    from workflow.config import settings_from_mapping
+
+    with pytest.raises(ConfigError, match="from 1 to 4,000"):
+        settings_from_mapping({"limits": {"max_text_chars": 5000}}, "casework.toml")
+    with pytest.raises(ConfigError, match="max_text_chars must be from 1 to 4000"):
+        Settings(max_text_chars=5000)

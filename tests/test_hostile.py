@@ -252,3 +252,59 @@ def test_fuzzed_case_text_never_breaks_a_mail_header(tmp_path: Path) -> None:
     assert b"Bcc" not in head
     assert all(line[:1] in b" \t" or b":" in line for line in head.split(b"\r\n"))
     assert json.dumps(rendered.subject)
+
+
+@pytest.mark.parametrize(
+    ("toml", "error"),
+    [
+        ("[limits]\nfuture_skew_s = 100000000000000000000\n", "limits.future_skew_s"),
+        ("[mail]\nbackoff_s = 1e300\n", "mail.backoff_s"),
+        ("[mail]\nmax_attempts = 100000000000000000000\n", "mail.max_attempts"),
+        ("[mail]\nlease_s = 1e300\n", "mail.lease_s"),
+        ("[mail]\nmax_age_s = -1\n", "mail.max_age_s"),
+        ("[limits]\nmax_text_chars = 5000\n", "limits.max_text_chars"),
+    ],
+)
+def test_configuration_numbers_beyond_sane_bounds_are_refused_at_load(
+    cli_db: tuple[str, str], tmp_path: Path, toml: str, error: str
+) -> None:
+    """Accepted once, such numbers crashed `deliver` later with mails left `sending`."""
+    url, _ = cli_db
+    config = tmp_path / "casework.toml"
+    config.write_text(toml)
+    before = _rows(url)
+    result = CliRunner().invoke(main, ["--db", url, "--config", str(config), "deliver"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1
+    assert f"{config}: {error}" in result.stderr
+    assert _rows(url) == before
+
+
+def test_a_checkpoint_of_the_future_is_refused(cli_db: tuple[str, str], tmp_path: Path) -> None:
+    """It would make every later write look like tampering."""
+    url, _ = cli_db
+    key = tmp_path / "k"
+    assert CliRunner().invoke(main, ["keys", "generate", "--key", str(key)]).exit_code == 0
+    result = CliRunner().invoke(
+        main, ["--db", url, "checkpoint", "--key", str(key), "--at", "2999-01-01T00:00:00Z"]
+    )
+    assert result.exit_code == 2
+    assert "lies in the future" in result.stderr
+
+
+def test_a_new_sqlite_database_is_private(tmp_path: Path) -> None:
+    """It holds personal data: 0600, and so are its -wal and -shm files, whatever the umask."""
+    import os
+    import stat
+
+    path = tmp_path / "new.db"
+    old = os.umask(0o022)
+    try:
+        with Engine.open(f"sqlite:///{path}", clock=FixedClock(START)) as engine:
+            open_sample(engine)
+            files = sorted(tmp_path.glob("new.db*"))
+            modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}
+    finally:
+        os.umask(old)
+    assert "new.db-wal" in modes
+    assert set(modes.values()) == {0o600}, modes

@@ -57,13 +57,14 @@ class PolicyBook:
     def refresh(self) -> None:
         """Read the stored policies again, each checked against its digest."""
         for version, document in self._load_stored().items():
-            if version in self._known or version in self.damaged:
-                continue
             if policy_version(document) != version:
                 self.damaged[version] = (
                     f"stored SLA policy {version}: its document does not match its digest "
                     "(it was edited after it was stored)"
                 )
+                continue
+            self.damaged.pop(version, None)
+            if version in self._known:
                 continue
             try:
                 self._known[version] = policy_from_document(document, None)
