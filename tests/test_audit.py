@@ -710,3 +710,107 @@ def test_an_edited_policy_document_is_named_by_verify_and_the_checkpoint(
     code, output = _verify_checkpoint(db_url, checkpoint, keyring)
     assert code == 1
     assert f"BROKEN SLA policies: stored SLA policy {version}" in output
+
+
+def _recomputed_end(lines: list[str]) -> list[str]:
+    """An editor's cover-up: the end record recomputed for the events left in the file."""
+    import hashlib
+
+    events = [json.loads(line) for line in lines[1:-1]]
+    end = json.loads(lines[-1])
+    digest = hashlib.sha256()
+    heads: dict[str, dict[str, object]] = {}
+    for event in events:
+        heads[str(event["case_id"])] = event
+    for case_id in sorted(heads, key=lambda c: c.encode()):
+        head = heads[case_id]
+        digest.update(f"{case_id} {head['seq']} {head['hash']}\n".encode())
+    end.update(cases=len(heads), events=len(events), digest=digest.hexdigest())
+    return [*lines[:-1], json.dumps(end) + "\n"]
+
+
+def _without_a_case(lines: list[str]) -> list[str]:
+    victim = json.loads(lines[1])["case_id"]
+    kept = [line for line in lines[1:-1] if json.loads(line)["case_id"] != victim]
+    return _recomputed_end([lines[0], *kept, lines[-1]])
+
+
+def _without_a_tail(lines: list[str]) -> list[str]:
+    return _recomputed_end([*lines[:-2], lines[-1]])
+
+
+def _edited_policy(lines: list[str]) -> list[str]:
+    header = json.loads(lines[0])
+    for document in header["policies"].values():
+        document["ladder"][0]["recipients"] = {"*": ["spy@evil.example"]}
+    return [json.dumps(header) + "\n", *lines[1:]]
+
+
+def _hidden_by_since(lines: list[str]) -> list[str]:
+    header = json.loads(lines[0])
+    header["filters"]["since"] = "2026-11-23T01:30:00.000000+00:00"
+    victim = json.loads(lines[1])["case_id"]
+    kept = [
+        line
+        for line in lines[1:-1]
+        if not line.startswith(f'{{"record":"event","case_id":"{victim}","seq":1,')
+    ]
+    return _recomputed_end([json.dumps(header) + "\n", *kept, lines[-1]])
+
+
+@pytest.mark.parametrize(
+    ("tamper", "unsigned", "signed"),
+    [
+        (_without_a_case, None, "the signature does not match the statement"),
+        (_without_a_tail, None, "the signature does not match the statement"),
+        (_edited_policy, "does not match its digest", "does not match its digest"),
+        (_hidden_by_since, None, "the header is not the one that was signed"),
+    ],
+    ids=["a case removed", "a tail removed", "a policy edited", "events hidden by since"],
+)
+def test_a_signed_export_is_bound_to_what_it_claims(
+    engine: Engine,
+    clock: FixedClock,
+    db_url: str,
+    tmp_path: Path,
+    tamper: Any,
+    unsigned: str | None,
+    signed: str,
+) -> None:
+    """A case or a tail removed with the end record recomputed, an edited policy, events
+    dropped behind a forged since: an unsigned export cannot tell (but for the policy's
+    digest); a signed one checked with the keyring names each."""
+    _history(engine, clock, cases=4)
+    clock.advance(timedelta(hours=30))
+    engine.process_due()
+    key, keyring = _keys(tmp_path)
+    path = tmp_path / "signed.jsonl"
+    _export(db_url, path, "--sign", str(key))
+    runner = CliRunner()
+    good = runner.invoke(main, ["verify", "--export", str(path), "--keyring", str(keyring)])
+    assert good.exit_code == 0, good.output
+    assert "export signed by key" in good.stdout
+    path.write_text("".join(tamper(_lines(path))), encoding="utf-8")
+    plain = runner.invoke(main, ["verify", "--export", str(path), "--json"])
+    if unsigned is None:
+        assert plain.exit_code == 0, plain.stdout
+    else:
+        assert unsigned in plain.stdout
+    checked = runner.invoke(
+        main, ["verify", "--export", str(path), "--keyring", str(keyring), "--json"]
+    )
+    assert checked.exit_code == 1
+    reasons = " | ".join(p["reason"] for p in json.loads(checked.stdout)["problems"])
+    assert signed in reasons
+
+
+def test_an_unsigned_export_fails_a_check_that_requires_a_signature(
+    engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path
+) -> None:
+    _history(engine, clock)
+    _, keyring = _keys(tmp_path)
+    path = tmp_path / "plain.jsonl"
+    _export(db_url, path)
+    result = CliRunner().invoke(main, ["verify", "--export", str(path), "--keyring", str(keyring)])
+    assert result.exit_code == 1
+    assert "BROKEN export: the export is not signed" in result.stdout

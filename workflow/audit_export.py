@@ -16,6 +16,15 @@ with the same fields as columns; each record names its kind in ``record``:
   case, in order, of ``case_id seq hash`` of its last exported event (space-separated,
   each line ending in a line feed). Each chain's last hash commits to every event
   before it, so the digest commits to the whole file. A file without it was cut short.
+  With ``export --sign KEY`` it also holds ``header_sha256`` (the SHA-256 of the
+  header's fields as canonical JSON) and ``signature`` (``key_id`` and ``value``: an
+  Ed25519 signature over the canonical JSON of :func:`end_statement`).
+
+What an unsigned export proves: every event in it is as it was hashed and every chain
+links; it cannot prove that it is whole, since anyone who removes a case, a case's
+tail or the header's filters can recompute the ``end`` record. A signed export binds
+the header (its filters and policy documents), the counts and every case's head to a
+key the editor does not hold: ``verify --export FILE --keyring RING`` checks it.
 
 In JSON Lines, ``data`` is written byte for byte as the canonical JSON that was
 hashed; a tool that rewrites the file should keep it so (a reformatted one is still
@@ -40,7 +49,7 @@ from typing import IO, Any
 
 import orjson
 
-from storage import iso
+from storage import canonical_json, iso
 from storage.snapshot import export_rows
 
 FORMAT = "casework-export"
@@ -102,6 +111,24 @@ def head_line(case_id: str, seq: int, digest: str) -> bytes:
     return f"{case_id} {seq} {digest}\n".encode()
 
 
+def header_digest(header: Mapping[str, Any]) -> str:
+    """The SHA-256 of a header's fields (without ``record``) as canonical JSON."""
+    fields = {k: v for k, v in header.items() if k != "record"}
+    return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
+
+
+def end_statement(header_sha256: str, cases: int, events: int, digest: str) -> dict[str, Any]:
+    """What a signed export's signature covers."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "header_sha256": header_sha256,
+        "cases": cases,
+        "events": events,
+        "digest": digest,
+    }
+
+
 def write_export(
     db: Any,
     out: IO[str],
@@ -113,24 +140,24 @@ def write_export(
     policies: Mapping[str, Mapping[str, Any]],
     now: datetime,
     progress: Callable[[int], None] | None = None,
+    sign: Callable[[Mapping[str, Any]], Mapping[str, str]] | None = None,
 ) -> ExportSummary:
-    """Stream the selected events of database ``db`` to ``out`` from one snapshot."""
+    """Stream the selected events of database ``db`` to ``out`` from one snapshot;
+    ``sign`` (:func:`workflow.checkpoints.export_signer`) signs the end statement."""
     writer = _Writer(out, fmt)
-    writer.meta(
-        "header",
-        {
-            "format": FORMAT,
-            "version": VERSION,
-            "event_format": 1,
-            "exported_at": iso(now),
-            "filters": {
-                "since": None if since is None else iso(since),
-                "until": None if until is None else iso(until),
-                "case": case_id,
-            },
-            "policies": dict(policies),
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "event_format": 1,
+        "exported_at": iso(now),
+        "filters": {
+            "since": None if since is None else iso(since),
+            "until": None if until is None else iso(until),
+            "case": case_id,
         },
-    )
+        "policies": dict(policies),
+    }
+    writer.meta("header", header)
     digest = hashlib.sha256()
     cases = events = 0
     last: tuple[Any, ...] | None = None
@@ -152,5 +179,10 @@ def write_export(
     if last is not None:
         digest.update(head_line(last[0], last[1], last[10]))
     summary = ExportSummary(cases, events, digest.hexdigest())
-    writer.meta("end", summary.to_json())
+    end = summary.to_json()
+    if sign is not None:
+        end["header_sha256"] = header_digest(header)
+        statement = end_statement(end["header_sha256"], cases, events, summary.digest)
+        end["signature"] = dict(sign(statement))
+    writer.meta("end", end)
     return summary

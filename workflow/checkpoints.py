@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import stat
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -192,25 +193,49 @@ def history_root(db: Any, at: datetime) -> tuple[int, int, str]:
     return tree.size, events, tree.root().hex()
 
 
+def signed(statement: Mapping[str, Any], key: Ed25519PrivateKey) -> str:
+    """The base64 Ed25519 signature over the canonical JSON of ``statement``."""
+    return base64.b64encode(key.sign(canonical_json(statement).encode())).decode()
+
+
+def statement_problem(
+    statement: Mapping[str, Any],
+    key: str,
+    signature: Any,
+    keys: Mapping[str, Ed25519PublicKey],
+    what: str,
+) -> str | None:
+    """Why ``signature`` by key id ``key`` over ``statement`` does not hold (``None``
+    when it does); ``what`` names the signed thing in the reason."""
+    public = keys.get(key)
+    if public is None:
+        return f"signed by key {key}, which is not in the keyring"
+    try:
+        public.verify(
+            base64.b64decode(str(signature), validate=True), canonical_json(statement).encode()
+        )
+    except (InvalidSignature, ValueError):
+        return f"the signature does not match the statement: the {what} was altered"
+    return None
+
+
 def sign(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> Checkpoint:
     """The checkpoint with its signature over the canonical JSON of its statement."""
-    signature = key.sign(canonical_json(checkpoint.statement()).encode())
-    return Checkpoint(**{**checkpoint.__dict__, "signature": base64.b64encode(signature).decode()})
+    signature = signed(checkpoint.statement(), key)
+    return Checkpoint(**{**checkpoint.__dict__, "signature": signature})
 
 
 def signature_problem(checkpoint: Checkpoint, keys: dict[str, Ed25519PublicKey]) -> str | None:
     """Why the signature does not hold, or ``None`` when it does."""
-    public = keys.get(checkpoint.key_id)
-    if public is None:
-        return f"signed by key {checkpoint.key_id}, which is not in the keyring"
-    try:
-        public.verify(
-            base64.b64decode(checkpoint.signature, validate=True),
-            canonical_json(checkpoint.statement()).encode(),
-        )
-    except (InvalidSignature, ValueError):
-        return "the signature does not match the statement: the checkpoint was altered"
-    return None
+    return statement_problem(
+        checkpoint.statement(), checkpoint.key_id, checkpoint.signature, keys, "checkpoint"
+    )
+
+
+def export_signer(key: Ed25519PrivateKey) -> Callable[[Mapping[str, Any]], dict[str, str]]:
+    """What signs an export's end statement with ``key``: its key id and signature."""
+    identity = key_id(key.public_key())
+    return lambda statement: {"key_id": identity, "value": signed(statement, key)}
 
 
 CHECKPOINT = "(checkpoint)"

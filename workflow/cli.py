@@ -21,7 +21,7 @@ from scheduler.cli_worker import worker_command
 from scheduler.demo import demo_command
 from storage import iso
 from workflow.catalog import installed_registry
-from workflow.checkpoints import CHECKPOINT, check_checkpoint, read_keyring
+from workflow.checkpoints import CHECKPOINT, check_checkpoint, read_keyring, statement_problem
 from workflow.cli_audit import (
     checkpoint_command,
     export_command,
@@ -355,7 +355,8 @@ def clock_line(clock: dict[str, Any]) -> str:
     "--keyring",
     default=None,
     type=click.Path(dir_okay=False),
-    help="Public keys for --checkpoint. Default: $CASEWORK_KEYRING.",
+    help="Public keys for --checkpoint (default: $CASEWORK_KEYRING); with --export, "
+    "require the export to be signed by one of them.",
 )
 @database_options
 @json_option
@@ -396,11 +397,17 @@ def verify_command(
     elif export_path is not None:
         if case_id is not None:
             raise InvalidInput("give a case id or --export, not both", field="export")
+        export_keys = None if keyring is None else read_keyring(keyring)
         report = verify_export(
             export_path,
             installed_registry(),
             progress=(lambda n: progress(0, n)) if show_progress else None,
             workers=workers,
+            check_signature=None
+            if export_keys is None
+            else lambda statement, key, value: statement_problem(
+                statement, key, value, export_keys, "export"
+            ),
         )
     else:
         with engine_for(db_url, config_path, read_only=True) as engine:
@@ -432,6 +439,11 @@ def verify_lines(report: VerifyReport) -> list[str]:
             f"checkpoint signed by key {checked['key_id']} (signature valid) states the "
             f"history at {checked['at']}: its {checked['cases']} cases, {checked['events']} "
             f"events and root {checked['root'][:16]}... {holds}"
+        )
+    if report.signature is not None:
+        lines.append(
+            f"export signed by key {report.signature['key_id']} (signature valid): its "
+            "header, counts and every case's head are as signed"
         )
     files = [p for p in report.problems if p.case_id in WHOLE_FILE]
     cases = [p for p in report.problems if p.case_id not in WHOLE_FILE]

@@ -17,6 +17,7 @@ from storage import iso, read_transaction
 from workflow.audit_export import FORMATS, write_export
 from workflow.checkpoints import (
     Checkpoint,
+    export_signer,
     load_private_key,
     make_checkpoint,
     new_key,
@@ -62,6 +63,13 @@ def _progress(label: str) -> Any:
     help="Write to this file (created private, complete or not at all); default stdout.",
 )
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option(
+    "--sign",
+    "sign_key",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Sign the export with this Ed25519 key (the checkpoint key will do).",
+)
 @database_options
 @handle_errors
 def export_command(
@@ -71,14 +79,24 @@ def export_command(
     fmt: str,
     out: str | None,
     force: bool,
+    sign_key: str | None,
     db_url: str | None,
     config_path: str | None,
 ) -> None:
     """Write the events with their hashes, in the documented casework-export format.
 
     One snapshot, streamed: memory stays flat over millions of events. `casework
-    verify --export FILE` checks the file without the database.
+    verify --export FILE` checks the file without the database. An unsigned export
+    proves each event and chain in it, not that it is whole: with --sign KEY its end
+    record carries a signature over the header, the counts and every case's head,
+    which `verify --export FILE --keyring RING` checks.
+
+    \b
+    Examples:
+      casework export --out november.jsonl --since 2026-11-01T00:00+08:00
+      casework export --out all.jsonl --sign /etc/casework/signing.key
     """
+    signer = None if sign_key is None else export_signer(load_private_key(sign_key))
     low = None if since is None else parse_instant(since, "--since")
     high = None if until is None else parse_instant(until, "--until")
     if low is not None and high is not None and high <= low:
@@ -95,7 +113,7 @@ def export_command(
             summary = write_export(
                 engine.db, stream, fmt=fmt, since=low, until=high, case_id=case_id,
                 policies=policies, now=engine.clock.now(),
-                progress=_progress("exported") if show else None,
+                progress=_progress("exported") if show else None, sign=signer,
             )  # fmt: skip
     if show:
         click.echo("", err=True)

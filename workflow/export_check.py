@@ -24,7 +24,7 @@ import multiprocessing
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,15 @@ import orjson
 from machines import MachineDefinition, MachineRegistry
 from machines.sla import PolicyError, SlaPolicy, policy_from_document, policy_version
 from storage import canonical_json
-from workflow.audit_export import CSV_COLUMNS, EVENT_KEYS, FORMAT, VERSION, head_line
+from workflow.audit_export import (
+    CSV_COLUMNS,
+    EVENT_KEYS,
+    FORMAT,
+    VERSION,
+    end_statement,
+    head_line,
+    header_digest,
+)
 from workflow.errors import InvalidInput
 from workflow.history import CaseChecker
 from workflow.results import Problem, VerifyReport
@@ -334,11 +342,14 @@ def verify_export(
     *,
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
+    check_signature: SignatureCheck | None = None,
 ) -> VerifyReport:
     """Check an export file on its own; problems of the file itself name case ``(export)``.
 
     With ``workers=2`` a large file is checked in two processes (only with the installed
-    machines, which the second process loads itself).
+    machines, which the second process loads itself). With ``check_signature`` (see
+    :func:`workflow.checkpoints.statement_problem`) the export must be signed, by a key
+    it accepts, over its header, counts and digest.
     """
     file = Path(path)
     if not file.is_file():
@@ -378,7 +389,35 @@ def verify_export(
                 parts = [lower, upper.result()]
     except UnicodeDecodeError:
         return VerifyReport(0, 0, (Problem(FILE, None, "the file is not UTF-8 text"),))
-    return _combine(parts)
+    report = _combine(parts)
+    if check_signature is None:
+        return report
+    return _signature(report, parts[-1].end, header_digest(header), check_signature)
+
+
+SignatureCheck = Callable[[Mapping[str, Any], str, Any], "str | None"]
+"""``check(statement, key_id, signature)``: why the signature fails, or ``None``."""
+
+
+def _signature(
+    report: VerifyReport, end: Any, header_sha256: str, check: SignatureCheck
+) -> VerifyReport:
+    """The report with the export's signature checked: over the header as read and the
+    counts and digest the file holds (``_combine`` compared the end record with them)."""
+    signature = end.get("signature") if isinstance(end, Mapping) else None
+    problem = None
+    key = None
+    if not isinstance(signature, Mapping):
+        problem = "the export is not signed (export --sign KEY signs one)"
+    elif end.get("header_sha256") != header_sha256:
+        problem = "the header is not the one that was signed: its filters or policies were edited"
+    else:
+        key = str(signature.get("key_id"))
+        statement = end_statement(header_sha256, report.cases, report.events, end.get("digest"))
+        problem = check(statement, key, signature.get("value"))
+    if problem is not None:
+        return replace(report, problems=(*report.problems, Problem(FILE, None, problem)))
+    return replace(report, signature={"key_id": key, "signature": "valid"})
 
 
 def _combine(parts: list[_Part]) -> VerifyReport:

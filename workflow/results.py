@@ -71,6 +71,8 @@ class VerifyReport:
     checkpoint: Mapping[str, Any] | None = None
     """With ``verify --checkpoint``: what was checked of the checkpoint (its key id, the
     instant it states, the signed counts and root, and whether they still hold)."""
+    signature: Mapping[str, Any] | None = None
+    """With ``verify --export --keyring``: the key that signed the export, checked."""
 
     @property
     def ok(self) -> bool:
@@ -87,4 +89,6 @@ class VerifyReport:
         }
         if self.checkpoint is not None:
             document["checkpoint"] = dict(self.checkpoint)
+        if self.signature is not None:
+            document["signature"] = dict(self.signature)
         return document
