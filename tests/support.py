@@ -61,3 +61,21 @@ def run_due(engine: Engine, moment: Any, *, batch: int = 200) -> list[Any]:
     """Move the engine's fixed clock to ``moment`` and fire what is due then."""
     engine.clock.set(moment)  # type: ignore[attr-defined]
     return engine.process_due(batch=batch)
+
+
+TABLES = ("cases", "events", "deadlines", "outbox", "sla_policies")
+
+
+def rows_at(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every casework table of the database at ``url``, read afresh."""
+    from sqlalchemy import create_engine
+
+    db = create_engine(url)
+    try:
+        with db.connect() as conn:
+            return {
+                t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY 1"))]
+                for t in TABLES
+            }
+    finally:
+        db.dispose()

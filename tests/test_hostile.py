@@ -14,30 +14,13 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 
 from tests.conftest import START
-from tests.support import open_sample
+from tests.support import open_sample, rows_at
 from workflow import CaseworkError, Engine, FixedClock
 from workflow.cli import main
 from workflow.config import settings_from_mapping
 from workflow.errors import ConfigError
-
-TABLES = ("cases", "events", "deadlines", "outbox", "sla_policies")
-
-
-def _rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    from sqlalchemy import create_engine
-
-    db = create_engine(url)
-    try:
-        with db.connect() as conn:
-            return {
-                t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY 1"))]
-                for t in TABLES
-            }
-    finally:
-        db.dispose()
 
 
 @pytest.fixture
@@ -131,7 +114,7 @@ def test_hostile_command_lines_are_refused_with_one_line_and_change_nothing(
     """Exit 2, the error named on one stderr line, every table as it was, no file left."""
     url, case_id = cli_db
     (tmp_path / "exists.jsonl").write_text("keep")
-    before = _rows(url)
+    before = rows_at(url)
     files = sorted(tmp_path.rglob("*"))
     argv = [
         a.replace("{case}", case_id)
@@ -145,7 +128,7 @@ def test_hostile_command_lines_are_refused_with_one_line_and_change_nothing(
     assert len(lines) == 1, result.stderr
     assert error in lines[0]
     assert "secret" not in result.output
-    assert _rows(url) == before
+    assert rows_at(url) == before
     assert sorted(tmp_path.rglob("*")) == files
     assert (tmp_path / "exists.jsonl").read_text() == "keep"
 
@@ -272,12 +255,12 @@ def test_configuration_numbers_beyond_sane_bounds_are_refused_at_load(
     url, _ = cli_db
     config = tmp_path / "casework.toml"
     config.write_text(toml)
-    before = _rows(url)
+    before = rows_at(url)
     result = CliRunner().invoke(main, ["--db", url, "--config", str(config), "deliver"])
     assert result.exit_code == 2, result.output
     assert result.stderr.count("\n") == 1
     assert f"{config}: {error}" in result.stderr
-    assert _rows(url) == before
+    assert rows_at(url) == before
 
 
 def test_a_checkpoint_of_the_future_is_refused(cli_db: tuple[str, str], tmp_path: Path) -> None:

@@ -4,34 +4,18 @@ nothing changed; the auditor's commands there claim no write access."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import psycopg
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
 
 from tests.conftest import PG_ADMIN, START
-from tests.support import open_sample
+from tests.support import open_sample, rows_at
 from workflow import Engine, FixedClock
 from workflow.cli import main
 from workflow.outbox import Outbox
 
 from scheduler.delivery import Deliverer  # isort: skip
-
-TABLES = ("cases", "events", "deadlines", "outbox", "sla_policies")
-
-
-def _rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    db = create_engine(url)
-    try:
-        with db.connect() as conn:
-            return {
-                t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY 1"))]
-                for t in TABLES
-            }
-    finally:
-        db.dispose()
 
 
 def _read_only(url: str) -> str:
@@ -81,13 +65,13 @@ def test_a_write_to_a_read_only_database_is_one_line_and_exit_1(
     read_only_db: tuple[str, str, int], command: list[str]
 ) -> None:
     url, case_id, mail_id = read_only_db
-    before = _rows(url)
+    before = rows_at(url)
     args = [a.format(case=case_id, mail=mail_id) for a in command]
     result = CliRunner().invoke(main, ["--db", url, *args])
     assert result.exit_code == 1, result.output
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("casework: error: the database is read-only")
-    assert _rows(url) == before
+    assert rows_at(url) == before
 
 
 @pytest.mark.postgres
