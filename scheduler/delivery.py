@@ -66,7 +66,7 @@ def _groups(
     """The messages to write, each ``(reason, mails)``: each mail alone (``single``), but
     as one digest the mails released from quiet hours for one recipient list and branch
     (``quiet``), and those that fell due before ``stale_before``, news after downtime,
-    for one recipient list (``late``)."""
+    for one recipient list (``late``; alone, such a mail is a ``single`` notice)."""
     groups: list[tuple[str, list[OutboxMail]]] = []
     digests: dict[tuple[str, tuple[str, ...], str], list[OutboxMail]] = {}
     for mail in mails:
@@ -81,7 +81,7 @@ def _groups(
             digests[key] = []
             groups.append((key[0], digests[key]))
         digests[key].append(mail)
-    return groups
+    return [("single" if r == "late" and len(g) == 1 else r, g) for r, g in groups]
 
 
 def _described(err: BaseException) -> str:
