@@ -23,12 +23,14 @@ from workflow.errors import (
     GuardFailed,
     InvalidInput,
     MailFailure,
+    MailNotFound,
     NaiveDatetime,
     ReadOnlyDatabase,
     StorageFailure,
     TimeOutOfOrder,
     UnknownChoice,
     UnknownMachine,
+    WriteFailed,
 )
 from workflow.results import Case, Event, Problem, Replay, VerifyReport
 
@@ -46,6 +48,7 @@ __all__ = [
     "GuardFailed",
     "InvalidInput",
     "MailFailure",
+    "MailNotFound",
     "NaiveDatetime",
     "Problem",
     "ReadOnlyDatabase",
@@ -57,5 +60,6 @@ __all__ = [
     "UnknownChoice",
     "UnknownMachine",
     "VerifyReport",
+    "WriteFailed",
     "load_settings",
 ]

@@ -21,12 +21,38 @@
     └── WriteFailed                  a file could not be written whole: disk full, say (1)
 
 Each error's ``exit_status`` is what the command line exits with: 2 for what the
-caller can correct, 1 for a failure of the database or the mail server.
+caller can correct, 1 for a failure of the database, the mail server or the disk.
+
+The lower layers raise their own errors, which never import this module; the engine
+turns them into these at its boundary (:mod:`workflow.storage_boundary`): a driver,
+SQLAlchemy or ``storage.StorageError`` becomes :class:`StorageFailure` (or
+:class:`ReadOnlyDatabase`), ``storage.WriteConflict`` :class:`ConcurrentUpdate` (or a
+taken case id, :class:`InvalidInput`), ``machines.sla.PolicyError`` :class:`ConfigError`
+naming the file and key, ``machines.UnknownMachineError`` :class:`UnknownMachine`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+__all__ = [
+    "CaseNotFound",
+    "CaseworkError",
+    "ConcurrentUpdate",
+    "ConfigError",
+    "EventNotAllowed",
+    "GuardFailed",
+    "InvalidInput",
+    "MailFailure",
+    "MailNotFound",
+    "NaiveDatetime",
+    "ReadOnlyDatabase",
+    "StorageFailure",
+    "TimeOutOfOrder",
+    "UnknownChoice",
+    "UnknownMachine",
+    "WriteFailed",
+]
 
 
 class CaseworkError(Exception):

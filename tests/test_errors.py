@@ -1,0 +1,37 @@
+"""The exception tree: every error casework raises on purpose is in it, drawn and exported."""
+
+from __future__ import annotations
+
+import inspect
+
+import workflow
+from scheduler.smtp_transport import SmtpFailure
+from workflow import errors
+
+
+def _tree() -> list[type[errors.CaseworkError]]:
+    return [
+        value
+        for value in vars(errors).values()
+        if inspect.isclass(value) and issubclass(value, errors.CaseworkError)
+    ]
+
+
+def test_every_error_is_exported_and_drawn() -> None:
+    """Each class of workflow.errors is in its __all__, in workflow's, and in the drawing
+    of the tree in the module's docstring; __all__ names nothing else."""
+    names = {cls.__name__ for cls in _tree()}
+    assert set(errors.__all__) == names
+    assert names <= set(workflow.__all__)
+    drawing = errors.__doc__ or ""
+    for name in (*names, SmtpFailure.__name__):
+        assert f"── {name} " in drawing or name == "CaseworkError", name
+
+
+def test_every_error_says_its_exit_status() -> None:
+    """Bad input is 2; failures of the database, the mail server and the disk are 1."""
+    failures = {errors.StorageFailure, errors.ReadOnlyDatabase, errors.MailFailure,
+                errors.WriteFailed, SmtpFailure}  # fmt: skip
+    for cls in [*_tree(), SmtpFailure]:
+        assert cls.exit_status == (1 if cls in failures else 2), cls
+    assert issubclass(SmtpFailure, errors.MailFailure)
