@@ -54,11 +54,8 @@ class CaseworkGroup(click.Group):
             usage_failed(err)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except CaseworkError as err:
-            fail(str(err), code=err.exit_status)
-        except STORAGE_ERRORS as err:
-            error = translated(err)
-            fail(str(error), code=error.exit_status)
+        except (CaseworkError, *STORAGE_ERRORS) as err:
+            fail_for(err)
         except BrokenPipeError:
             quiet_stdout()
             sys.exit(1)
@@ -69,6 +66,12 @@ class CaseworkGroup(click.Group):
                 "(--log-level debug shows where)",
                 code=1,
             )
+
+
+def fail_for(err: BaseException) -> NoReturn:
+    """Exit with one line for a casework or storage error, at the error's exit status."""
+    error = err if isinstance(err, CaseworkError) else translated(err)
+    fail(str(error), code=error.exit_status)
 
 
 def usage_failed(err: click.UsageError) -> NoReturn:
@@ -200,11 +203,8 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except CaseworkError as err:
-            fail(str(err), code=err.exit_status)
-        except STORAGE_ERRORS as err:
-            error = translated(err)
-            fail(str(error), code=error.exit_status)
+        except (CaseworkError, *STORAGE_ERRORS) as err:
+            fail_for(err)
 
     return wrapper  # type: ignore[return-value]
 
