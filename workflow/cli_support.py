@@ -54,7 +54,7 @@ class CaseworkGroup(click.Group):
             usage_failed(err)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except (CaseworkError, *STORAGE_ERRORS) as err:
+        except HANDLED as err:
             fail_for(err)
         except BrokenPipeError:
             quiet_stdout()
@@ -66,6 +66,10 @@ class CaseworkGroup(click.Group):
                 "(--log-level debug shows where)",
                 code=1,
             )
+
+
+HANDLED: tuple[type[Exception], ...] = (CaseworkError, *STORAGE_ERRORS)
+"""What a command turns into one line with the error's own exit status."""
 
 
 def fail_for(err: BaseException) -> NoReturn:
@@ -203,7 +207,7 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (CaseworkError, *STORAGE_ERRORS) as err:
+        except HANDLED as err:
             fail_for(err)
 
     return wrapper  # type: ignore[return-value]
