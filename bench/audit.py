@@ -35,10 +35,10 @@ from bench.sla_gen import add_open_cases
 from storage import case_store, read_transaction
 from storage.snapshot import history_snapshot
 from workflow import Engine, FixedClock
-from workflow.audit_export import write_export
-from workflow.catalog import installed_registry
-from workflow.checkpoints import make_checkpoint
-from workflow.export_check import verify_export
+from workflow.audit.checkpoints import make_checkpoint
+from workflow.audit.export import write_export
+from workflow.audit.export_check import verify_export
+from workflow.cases.catalog import installed_registry
 from workflow.logs import configure_logging
 
 

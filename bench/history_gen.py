@@ -17,7 +17,7 @@ from machines.sla import DEFAULT_DOCUMENT, policy_from_document
 from storage import GENESIS_HASH, canonical_event, canonical_json, chain_hash, iso
 from storage.tables import policies_table
 from workflow import Engine
-from workflow.transitions import sla_json
+from workflow.cases.transitions import sla_json
 
 SCRIPT: list[tuple[str, dict[str, Any]]] = [
     ("contact", {"kind": "call"}),

@@ -32,13 +32,13 @@ from sqlalchemy import update
 from bench.common import backends, postgres_url, report, sqlite_url
 from bench.sla_gen import add_open_cases
 from machines.sla import DEFAULT_DOCUMENT
-from scheduler.delivery import Deliverer
-from scheduler.smtp_sink import free_port
-from scheduler.smtp_transport import SmtpTransport
+from scheduler.mail.delivery import Deliverer
+from scheduler.mail.smtp_sink import free_port
+from scheduler.mail.smtp_transport import SmtpTransport
 from storage.tables import outbox_table
 from workflow import Engine, FixedClock, Settings
 from workflow.logs import configure_logging
-from workflow.mail_settings import MailSettings
+from workflow.mail.settings import MailSettings
 
 
 class _Counter:

@@ -28,13 +28,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.common import backends, postgres_url, report, sqlite_url
-from scheduler.delivery import Deliverer
-from scheduler.smtp_sink import SmtpSink
+from scheduler.mail.delivery import Deliverer
+from scheduler.mail.smtp_sink import SmtpSink
 from storage.tables import deadlines_table, outbox_table
 from workflow import CaseworkError, Engine, FixedClock
 from workflow.config import settings_from_mapping
 from workflow.logs import configure_logging
-from workflow.outbox import Outbox
+from workflow.mail.outbox import Outbox
 
 STEP = timedelta(minutes=5)
 HOURLY = [1, 1, 1, 1, 1, 2, 4, 8, 12, 16, 18, 16, 10, 12, 16, 16, 14, 10, 8, 6, 4, 3, 2, 1]

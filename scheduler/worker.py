@@ -7,7 +7,7 @@ the armed one re-arms it at once; the poll finds those that other processes plan
 start the first wake catches up on everything that fell due while no worker ran; each
 event records how late it was.
 
-With a :class:`~scheduler.delivery.Deliverer` the worker also sends the outbox: a
+With a :class:`~scheduler.mail.delivery.Deliverer` the worker also sends the outbox: a
 second job runs a delivery as soon as a wake queued mails, when a retry falls due, and
 at every safety poll (which also finds mails other processes queued).
 """
@@ -21,7 +21,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from scheduler.delivery import Deliverer
+from scheduler.mail.delivery import Deliverer
 from workflow import Engine
 from workflow.logs import library_logger
 

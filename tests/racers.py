@@ -71,7 +71,7 @@ def race(count: int, target: Callable[..., None], *args: object) -> list[Any]:
 
 def deliver_all(url: str, config_path: str, barrier: Barrier, actor: str, out: Queue[Any]) -> None:
     """A delivering process: send what is due in small batches; report how many it sent."""
-    from scheduler.delivery import Deliverer
+    from scheduler.mail.delivery import Deliverer
     from workflow.config import load_settings
 
     with Engine.open(url, config=load_settings(config_path)) as engine:

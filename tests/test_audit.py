@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from storage import GENESIS_HASH, canonical_event, chain_hash
 from tests.support import open_sample
 from workflow import Engine, FixedClock
-from workflow.audit_export import EVENT_KEYS, head_line
-from workflow.catalog import installed_registry
+from workflow.audit.export import EVENT_KEYS, head_line
+from workflow.audit.export_check import verify_export
+from workflow.cases.catalog import installed_registry
 from workflow.cli import main
-from workflow.export_check import verify_export
 
 
 def _history(engine: Engine, clock: FixedClock, cases: int = 3) -> list[str]:

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from scheduler.delivery import Deliverer
+from scheduler.mail.delivery import Deliverer
 from tests.crash import run_with_kills
 from tests.mail_server import TestServer
 from tests.support import fired_deadlines, open_sample
 from workflow import Engine, FixedClock
 from workflow.config import Settings, settings_from_mapping
-from workflow.outbox import Outbox
+from workflow.mail.outbox import Outbox
 
 KILLS = 50
 

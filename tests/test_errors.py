@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 
 import workflow
-from scheduler.smtp_transport import SmtpFailure
+from scheduler.mail.smtp_transport import SmtpFailure
 from workflow import errors
 
 

@@ -219,8 +219,8 @@ def test_fuzzed_configuration_loads_or_names_its_mistake(document: dict[str, Any
 
 def test_fuzzed_case_text_never_breaks_a_mail_header(tmp_path: Path) -> None:
     """Every printable and control character in a summary stays out of the headers."""
-    from workflow.mail_render import MailWriter, header_text, sample_mail
-    from workflow.mail_settings import MailSettings
+    from workflow.mail.render import MailWriter, header_text, sample_mail
+    from workflow.mail.settings import MailSettings
 
     nasty = string.printable + "\x00\x0b\x0c\u2028\u2029\x85" + "头\r\nBcc: x@y\r\n\r\nbody"
     assert "\n" not in header_text(nasty)

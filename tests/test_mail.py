@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from machines.sla import DEFAULT_DOCUMENT
-from scheduler.delivery import Deliverer
+from scheduler.mail.delivery import Deliverer
 from tests import racers
 from tests.conftest import START
 from tests.mail_server import TestServer, self_signed
@@ -26,8 +26,8 @@ from workflow import Engine, FixedClock
 from workflow.cli import main
 from workflow.config import Settings, settings_from_mapping
 from workflow.errors import ConfigError
-from workflow.mail_render import message_id
-from workflow.outbox import Outbox
+from workflow.mail.outbox import Outbox
+from workflow.mail.render import message_id
 
 SUPERVISOR = "store-supervisor@casework.invalid"
 

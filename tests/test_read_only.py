@@ -13,9 +13,9 @@ from tests.conftest import PG_ADMIN, START
 from tests.support import open_sample, rows_at
 from workflow import Engine, FixedClock
 from workflow.cli import main
-from workflow.outbox import Outbox
+from workflow.mail.outbox import Outbox
 
-from scheduler.delivery import Deliverer  # isort: skip
+from scheduler.mail.delivery import Deliverer  # isort: skip
 
 
 def _read_only(url: str) -> str:

@@ -17,10 +17,10 @@ from tests.support import open_sample, snapshot
 from workflow import Engine, FixedClock, InvalidInput
 from workflow.cli import main
 from workflow.config import settings_from_mapping
-from workflow.mail_settings import MailSettings
-from workflow.outbox import Outbox
+from workflow.mail.outbox import Outbox
+from workflow.mail.settings import MailSettings
 
-from scheduler.delivery import Deliverer  # isort: skip
+from scheduler.mail.delivery import Deliverer  # isort: skip
 
 H = timedelta(hours=1)
 

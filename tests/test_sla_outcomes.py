@@ -7,8 +7,8 @@ from datetime import timedelta
 from tests.conftest import START
 from tests.support import open_sample
 from workflow import Engine, FixedClock
-from workflow.report_business import Period, sla_report
-from workflow.report_case import case_report
+from workflow.reports.business import Period, sla_report
+from workflow.reports.case_page import case_report
 
 H = timedelta(hours=1)
 

@@ -11,9 +11,9 @@ from tests.mail_server import TestServer
 from tests.support import open_sample
 from workflow import Engine, FixedClock
 from workflow.config import settings_from_mapping
-from workflow.outbox import Outbox
+from workflow.mail.outbox import Outbox
 
-from scheduler.delivery import Deliverer  # isort: skip
+from scheduler.mail.delivery import Deliverer  # isort: skip
 
 H = timedelta(hours=1)
 

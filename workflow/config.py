@@ -46,8 +46,8 @@ from typing import Any
 from machines.calendars import china_holidays
 from machines.sla import DEFAULT_DOCUMENT, PolicyError, SlaPolicy, policy_from_document
 from workflow.errors import ConfigError
-from workflow.mail_render import MailWriter
-from workflow.mail_settings import MailSettings, check_address, mail_settings, positive_whole
+from workflow.mail.render import MailWriter
+from workflow.mail.settings import MailSettings, check_address, mail_settings, positive_whole
 
 HOLIDAY_YEARS = range(2020, 2041)
 """The years whose Chinese public holidays a ``holidays = "CN"`` calendar lists."""
@@ -153,7 +153,7 @@ def configured_policies(settings: Settings) -> dict[str, tuple[str, Mapping[str,
 def _check_policies(settings: Settings, source: str) -> None:
     """Each configured policy against its machine's states and events, where the machine
     is installed (one registered by a host application is checked when it opens)."""
-    from workflow.catalog import installed_registry
+    from workflow.cases.catalog import installed_registry
 
     registry = installed_registry()
     for machine, (key, document) in configured_policies(settings).items():

@@ -42,26 +42,10 @@ from storage.deadline_sql import DeadlineSQL
 from storage.migrate import current_revision, head_revision
 from storage.snapshot import history_snapshot
 from storage.transition_sql import TransitionSQL, WriteConflict
-from workflow import sla_views, validation
-from workflow.catalog import installed_registry
-from workflow.clock import Clock, SystemClock, aware
-from workflow.config import Settings, check_policy, configured_policies
-from workflow.due_processing import Fired, process_due
-from workflow.errors import (
-    CaseNotFound,
-    ConcurrentUpdate,
-    ConfigError,
-    InvalidInput,
-    TimeOutOfOrder,
-    UnknownMachine,
-)
-from workflow.history import check_streams, fold_history, fold_steps
-from workflow.logs import library_logger
-from workflow.policies import PolicyBook
-from workflow.results import Case, Event, Problem, Replay, VerifyReport
-from workflow.sla_views import Overdue
-from workflow.storage_boundary import at_storage_boundary
-from workflow.transitions import (
+from workflow.cases import validation
+from workflow.cases.catalog import installed_registry
+from workflow.cases.history import check_streams, fold_history, fold_steps
+from workflow.cases.transitions import (
     decide_with_wait_ended,
     event_row,
     plan_changes,
@@ -70,6 +54,23 @@ from workflow.transitions import (
     sla_json,
     sync_deadlines,
 )
+from workflow.clock import Clock, SystemClock, aware
+from workflow.config import Settings, check_policy, configured_policies
+from workflow.errors import (
+    CaseNotFound,
+    ConcurrentUpdate,
+    ConfigError,
+    InvalidInput,
+    TimeOutOfOrder,
+    UnknownMachine,
+)
+from workflow.logs import library_logger
+from workflow.results import Case, Event, Problem, Replay, VerifyReport
+from workflow.sla import views as sla_views
+from workflow.sla.due import Fired, process_due
+from workflow.sla.policies import PolicyBook
+from workflow.sla.views import Overdue
+from workflow.storage_boundary import at_storage_boundary
 
 
 def _with_deadlines(case: CaseRecord) -> CaseRecord:
@@ -501,7 +502,7 @@ class Engine:
         if workers > 1 and self._installed_registry and self.db.url.database not in (
             None, "", ":memory:",
         ):  # fmt: skip
-            from workflow.parallel_verify import verify_halves
+            from workflow.audit.parallel_verify import verify_halves
 
             return verify_halves(self, progress)
         return self._verify_part(None, (None, None), progress)

@@ -17,7 +17,7 @@
     ├── StorageFailure               the database failed or refused (exit status 1)
     │   └── ReadOnlyDatabase         it refuses every write: a hot standby, a read-only file
     ├── MailFailure                  the mail server refused or could not be reached (1)
-    │   └── SmtpFailure              one sending's answer (scheduler.smtp_transport)
+    │   └── SmtpFailure              one sending's answer (scheduler.mail.smtp_transport)
     └── WriteFailed                  a file could not be written whole: disk full, say (1)
 
 Each error's ``exit_status`` is what the command line exits with: 2 for what the

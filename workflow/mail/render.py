@@ -1,6 +1,6 @@
 """Escalation mails written from Jinja2 templates: subject, plain text and HTML.
 
-Templates live in ``workflow/templates/mail/<language>/`` (``notice`` for one warning
+Templates live in ``workflow/mail/templates/<language>/`` (``notice`` for one warning
 or escalation, ``digest`` for notices held during quiet hours), each as ``.subject``,
 ``.txt`` and ``.html``; a ``[mail] templates`` folder of the same layout overrides
 them file by file. HTML is autoescaped; undefined names are errors. :meth:`MailWriter.check`
@@ -29,7 +29,7 @@ import jinja2
 from storage import CaseRecord, EventRecord
 from storage.outbox_store import OutboxMail
 from workflow.errors import ConfigError
-from workflow.mail_settings import LANGUAGES, MailSettings, is_address
+from workflow.mail.settings import LANGUAGES, MailSettings, is_address
 
 MAX_SUBJECT = 250
 _WIRE = compat32.clone(linesep="\r\n")
@@ -142,7 +142,7 @@ class MailWriter:
         loaders: list[jinja2.BaseLoader] = []
         if settings.templates is not None:
             loaders.append(jinja2.FileSystemLoader(settings.templates))
-        loaders.append(jinja2.PackageLoader("workflow", "templates/mail"))
+        loaders.append(jinja2.PackageLoader("workflow.mail", "templates"))
         self._envs = {lang: self._environment(loaders, lang) for lang in LANGUAGES}
 
     def _environment(self, loaders: list[jinja2.BaseLoader], language: str) -> jinja2.Environment:

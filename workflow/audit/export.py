@@ -143,7 +143,7 @@ def write_export(
     sign: Callable[[Mapping[str, Any]], Mapping[str, str]] | None = None,
 ) -> ExportSummary:
     """Stream the selected events of database ``db`` to ``out`` from one snapshot;
-    ``sign`` (:func:`workflow.checkpoints.export_signer`) signs the end statement."""
+    ``sign`` (:func:`workflow.audit.checkpoints.export_signer`) signs the end statement."""
     writer = _Writer(out, fmt)
     header = {
         "format": FORMAT,

@@ -34,7 +34,7 @@ import orjson
 from machines import MachineDefinition, MachineRegistry
 from machines.sla import PolicyError, SlaPolicy, policy_from_document, policy_version
 from storage import canonical_json
-from workflow.audit_export import (
+from workflow.audit.export import (
     CSV_COLUMNS,
     EVENT_KEYS,
     FORMAT,
@@ -43,8 +43,8 @@ from workflow.audit_export import (
     head_line,
     header_digest,
 )
+from workflow.cases.history import CaseChecker
 from workflow.errors import InvalidInput
-from workflow.history import CaseChecker
 from workflow.results import Problem, VerifyReport
 
 FILE = "(export)"
@@ -284,7 +284,7 @@ def _check_part(
     path: str, csv_file: bool, start: int, line: int, documents: Any, partial: bool
 ) -> _Part:
     """The second half, in its own process."""
-    from workflow.catalog import installed_registry
+    from workflow.cases.catalog import installed_registry
 
     registry = installed_registry()
     policies, _ = _policies(documents)
@@ -348,7 +348,7 @@ def verify_export(
 
     With ``workers=2`` a large file is checked in two processes (only with the installed
     machines, which the second process loads itself). With ``check_signature`` (see
-    :func:`workflow.checkpoints.statement_problem`) the export must be signed, by a key
+    :func:`workflow.audit.checkpoints.statement_problem`) the export must be signed, by a key
     it accepts, over its header, counts and digest.
     """
     file = Path(path)

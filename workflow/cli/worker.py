@@ -9,9 +9,9 @@ from types import FrameType
 import click
 import structlog
 
-from scheduler.delivery import Deliverer
+from scheduler.mail.delivery import Deliverer
 from scheduler.worker import Worker
-from workflow.cli_support import WHOLE, database_options, engine_for, handle_errors
+from workflow.cli.support import WHOLE, database_options, engine_for, handle_errors
 
 
 @click.command("worker")

@@ -22,7 +22,7 @@ from storage import case_store as cases
 from storage import outbox_store as store
 from storage.outbox_store import STATUSES, OutboxMail
 from workflow.errors import InvalidInput, MailNotFound
-from workflow.mail_render import MailWriter
+from workflow.mail.render import MailWriter
 from workflow.storage_boundary import at_storage_boundary
 
 if TYPE_CHECKING:

@@ -28,8 +28,8 @@ from storage import GENESIS_HASH, canonical_event, chain_hash, iso
 from storage.chain import parse_json
 from storage.records import UNDECLARED_AS_EMPTY
 from storage.transition_sql import CASE_COLUMNS
+from workflow.cases.transitions import pending_json, plan_of, profile_of, sla_json
 from workflow.results import Problem
-from workflow.transitions import pending_json, plan_of, profile_of, sla_json
 
 OPENING_FIELDS = ("channel", "category", "summary", "customer", "contact", "branch", "priority")
 """Case columns that the opening event's data carries and the case row must equal."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from storage import iso
-from workflow.cli_support import (
+from workflow.cli.support import (
     WHOLE,
     database_options,
     emit_json,
@@ -14,7 +14,7 @@ from workflow.cli_support import (
     json_option,
 )
 from workflow.clock import parse_instant
-from workflow.sla_views import Overdue
+from workflow.sla.views import Overdue
 
 
 @click.command("tick")

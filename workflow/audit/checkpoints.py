@@ -33,9 +33,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from storage import canonical_json, iso, read_transaction
 from storage.checkpoint_sql import case_heads, database_id
 from storage.merkle import MerkleTree
+from workflow.audit.private_files import private_file
 from workflow.clock import aware
 from workflow.errors import InvalidInput, TimeOutOfOrder
-from workflow.private_files import private_file
 from workflow.results import Problem, VerifyReport
 
 if TYPE_CHECKING:

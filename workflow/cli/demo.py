@@ -8,15 +8,15 @@ from pathlib import Path
 
 import click
 
-from scheduler.delivery import Deliverer
-from scheduler.smtp_sink import SmtpSink
+from scheduler.mail.delivery import Deliverer
+from scheduler.mail.smtp_sink import SmtpSink
 from storage import iso
-from workflow.cli_support import table
+from workflow.cli.support import table
 from workflow.clock import FixedClock
 from workflow.config import Settings
 from workflow.engine import Engine
 from workflow.errors import GuardFailed
-from workflow.mail_settings import MailSettings
+from workflow.mail.settings import MailSettings
 
 
 def _say(text: str) -> None:

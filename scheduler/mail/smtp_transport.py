@@ -17,7 +17,7 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 from workflow.errors import MailFailure
-from workflow.mail_settings import MailSettings
+from workflow.mail.settings import MailSettings
 
 
 class SmtpFailure(MailFailure):

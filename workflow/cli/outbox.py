@@ -6,7 +6,7 @@ import click
 
 from storage import iso
 from storage.outbox_store import STATUSES
-from workflow.cli_support import (
+from workflow.cli.support import (
     WHOLE,
     database_options,
     emit_json,
@@ -16,7 +16,7 @@ from workflow.cli_support import (
     table,
 )
 from workflow.errors import InvalidInput
-from workflow.outbox import RETRYABLE, Outbox
+from workflow.mail.outbox import RETRYABLE, Outbox
 
 
 @click.group("outbox", invoke_without_command=True)

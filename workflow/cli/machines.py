@@ -11,8 +11,8 @@ import click
 
 from machines import MachineDefinition
 from machines.diagram import dot, mermaid
-from workflow.catalog import installed_registry
-from workflow.cli_support import emit_json, fail, json_option
+from workflow.cases.catalog import installed_registry
+from workflow.cli.support import emit_json, fail, json_option
 
 
 def describe(definition: MachineDefinition) -> dict[str, Any]:

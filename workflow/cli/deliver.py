@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import click
 
-from scheduler.delivery import Deliverer
-from scheduler.smtp_transport import SmtpTransport
-from workflow.cli_support import (
+from scheduler.mail.delivery import Deliverer
+from scheduler.mail.smtp_transport import SmtpTransport
+from workflow.cli.support import (
     WHOLE,
     database_options,
     emit_json,
@@ -16,7 +16,7 @@ from workflow.cli_support import (
     handle_errors,
     json_option,
 )
-from workflow.mail_settings import parse_url
+from workflow.mail.settings import parse_url
 
 
 @click.command("deliver")

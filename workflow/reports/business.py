@@ -26,9 +26,9 @@ from sqlalchemy import select
 from machines.clocks import BREACHED, state_from_json
 from storage import CaseRecord, read_transaction
 from storage.tables import cases_table, events_table
-from workflow import charts
 from workflow.errors import InvalidInput
-from workflow.report_case import PAGES
+from workflow.reports import charts
+from workflow.reports.case_page import PAGES
 
 if TYPE_CHECKING:
     from workflow.engine import Engine

@@ -18,14 +18,14 @@ import jinja2
 from machines import Folded
 from machines.sla import SlaPolicy
 from storage import EventRecord, iso
-from workflow.charts import clock_chart
-from workflow.sla_views import hours_minutes, standing
+from workflow.reports.charts import clock_chart
+from workflow.sla.views import hours_minutes, standing
 
 if TYPE_CHECKING:
     from workflow.engine import Engine
 
 PAGES = jinja2.Environment(  # the report pages, case and business alike
-    loader=jinja2.PackageLoader("workflow", "templates/reports"),
+    loader=jinja2.PackageLoader("workflow.reports", "templates"),
     autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
     undefined=jinja2.StrictUndefined,
 )

@@ -9,7 +9,7 @@ from machines.clocks import WARNING
 from machines.sla import SlaPolicy
 from storage import CaseRecord, iso
 from storage.deadline_sql import DueDeadline
-from workflow.sla_views import hours_minutes
+from workflow.sla.views import hours_minutes
 
 
 def outbox_row(

@@ -16,23 +16,23 @@ from typing import Any
 
 import click
 
-from scheduler.cli_mail import deliver_command
-from scheduler.cli_worker import worker_command
-from scheduler.demo import demo_command
 from storage import iso
-from workflow.catalog import installed_registry
-from workflow.checkpoints import CHECKPOINT, check_checkpoint, read_keyring, statement_problem
-from workflow.cli_audit import (
+from workflow.audit.checkpoints import CHECKPOINT, check_checkpoint, read_keyring, statement_problem
+from workflow.audit.export_check import FILE, verify_export
+from workflow.cases.catalog import installed_registry
+from workflow.cli.audit import (
     checkpoint_command,
     export_command,
     keys_group,
     read_checkpoint,
     report_group,
 )
-from workflow.cli_machines import machines_command
-from workflow.cli_outbox import outbox_group
-from workflow.cli_sla import overdue_rows, replan_command, sla_group, tick_command
-from workflow.cli_support import (
+from workflow.cli.deliver import deliver_command
+from workflow.cli.demo import demo_command
+from workflow.cli.machines import machines_command
+from workflow.cli.outbox import outbox_group
+from workflow.cli.sla import overdue_rows, replan_command, sla_group, tick_command
+from workflow.cli.support import (
     WHOLE,
     CaseworkGroup,
     database_options,
@@ -44,13 +44,13 @@ from workflow.cli_support import (
     table,
     warn_unreachable,
 )
+from workflow.cli.worker import worker_command
 from workflow.clock import parse_instant
 from workflow.engine import POLICIES
 from workflow.errors import InvalidInput
-from workflow.export_check import FILE, verify_export
 from workflow.logs import configure_logging
 from workflow.results import VerifyReport
-from workflow.sla_views import hours_minutes
+from workflow.sla.views import hours_minutes
 
 
 @click.group(cls=CaseworkGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from machines.clocks import WARNING
 from storage import CaseRecord, iso
 from storage.deadline_sql import DueDeadline
-from workflow.escalation_mail import outbox_row
-from workflow.transitions import decide, folded_from_case, plan_changes, plan_of
+from workflow.cases.transitions import decide, folded_from_case, plan_changes, plan_of
+from workflow.mail.escalation import outbox_row
 
 if TYPE_CHECKING:
     from workflow.engine import Engine

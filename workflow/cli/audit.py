@@ -14,8 +14,7 @@ import click
 
 from storage import case_store as store
 from storage import iso, read_transaction
-from workflow.audit_export import FORMATS, write_export
-from workflow.checkpoints import (
+from workflow.audit.checkpoints import (
     Checkpoint,
     export_signer,
     load_private_key,
@@ -23,7 +22,9 @@ from workflow.checkpoints import (
     new_key,
     rotate_key,
 )
-from workflow.cli_support import (
+from workflow.audit.export import FORMATS, write_export
+from workflow.audit.private_files import private_file
+from workflow.cli.support import (
     database_options,
     emit_json,
     engine_for,
@@ -32,8 +33,7 @@ from workflow.cli_support import (
 )
 from workflow.clock import parse_instant
 from workflow.errors import InvalidInput
-from workflow.private_files import private_file
-from workflow.report_business import (
+from workflow.reports.business import (
     Period,
     complaints_page,
     complaints_report,
@@ -41,7 +41,7 @@ from workflow.report_business import (
     sla_page,
     sla_report,
 )
-from workflow.report_case import case_report
+from workflow.reports.case_page import case_report
 
 
 def _progress(label: str) -> Any:

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler.smtp_transport import SmtpFailure, SmtpSession, SmtpTransport
+from scheduler.mail.smtp_transport import SmtpFailure, SmtpSession, SmtpTransport
 from storage import CaseRecord, EventRecord
 from storage.outbox_store import OutboxMail
 from workflow import Engine
 from workflow.logs import library_logger
-from workflow.mail_render import RenderedMail, Undeliverable
-from workflow.outbox import Accepted, Claim, Outbox
+from workflow.mail.outbox import Accepted, Claim, Outbox
+from workflow.mail.render import RenderedMail, Undeliverable
 
 
 @dataclass
