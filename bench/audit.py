@@ -39,7 +39,7 @@ from workflow.audit.checkpoints import make_checkpoint
 from workflow.audit.export import write_export
 from workflow.audit.export_check import verify_export
 from workflow.cases.catalog import installed_registry
-from workflow.logs import configure_logging
+from workflow.cli.logs import configure_logging
 
 
 def _timed(run: Any) -> tuple[float, Any]:
@@ -58,7 +58,7 @@ def _export(engine: Engine, path: Path) -> int:
     with read_transaction(engine.db) as conn:
         policies = case_store.stored_policies(conn)
     with path.open("w", encoding="utf-8", newline="") as file:
-        summary = write_export(engine.db, file, policies=policies, now=datetime.now(UTC))
+        summary = write_export(engine.store, file, policies=policies, now=datetime.now(UTC))
     return summary.events
 
 

@@ -37,7 +37,7 @@ from scheduler.mail.smtp_sink import free_port
 from scheduler.mail.smtp_transport import SmtpTransport
 from storage.tables import outbox_table
 from workflow import Engine, FixedClock, Settings
-from workflow.logs import configure_logging
+from workflow.cli.logs import configure_logging
 from workflow.mail.settings import MailSettings
 
 

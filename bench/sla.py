@@ -35,7 +35,7 @@ from machines.sla import DEFAULT_DOCUMENT
 from scheduler import Worker
 from storage.tables import events_table
 from workflow import Engine, FixedClock, Settings
-from workflow.logs import configure_logging
+from workflow.cli.logs import configure_logging
 
 
 def policy(within_s: int) -> Settings:

@@ -32,8 +32,8 @@ from scheduler.mail.delivery import Deliverer
 from scheduler.mail.smtp_sink import SmtpSink
 from storage.tables import deadlines_table, outbox_table
 from workflow import CaseworkError, Engine, FixedClock
+from workflow.cli.logs import configure_logging
 from workflow.config import settings_from_mapping
-from workflow.logs import configure_logging
 from workflow.mail.outbox import Outbox
 
 STEP = timedelta(minutes=5)

@@ -14,7 +14,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from machines import clocks
+import machines.clocks as clocks
 from machines.clocks import NO_CLOCKS, SlaState
 from machines.definition import (
     AGENT_EVENTS,

@@ -7,16 +7,17 @@ updates or deletes an event row.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection, Row, and_, bindparam, func, or_, select
 
 from storage.records import CaseRecord, EventRecord
 from storage.tables import cases_table as cases
+from storage.tables import deadlines_table, policies_table
 from storage.tables import events_table as events
-from storage.tables import policies_table
 from storage.timestamps import iso
 
 _select_case = select(cases).where(cases.c.id == bindparam("case_id"))
@@ -85,3 +86,58 @@ def deadline_json(clock: str, cycle: int, level: int, due_at: datetime) -> dict[
     """A pending deadline as the case's JSON shows it."""
     kind = "warning" if level == 0 else "breach" if level == 1 else f"escalation level {level}"
     return {"clock": clock, "cycle": cycle, "level": level, "kind": kind, "due_at": iso(due_at)}
+
+
+def next_due(conn: Connection) -> datetime | None:
+    """When the earliest pending deadline falls due (``None`` if none is pending)."""
+    query = select(deadlines_table.c.due_at).where(deadlines_table.c.status == "pending")
+    value = conn.execute(query.order_by(deadlines_table.c.due_at).limit(1)).scalar_one_or_none()
+    return value if isinstance(value, datetime) else None
+
+
+def pending_count(conn: Connection) -> int:
+    """How many deadlines are pending."""
+    query = select(func.count()).where(deadlines_table.c.status == "pending")
+    return int(conn.execute(query).scalar_one())
+
+
+def late_candidates(conn: Connection, now: datetime) -> list[CaseRecord]:
+    """Cases under a policy that are escalated or have a ladder deadline due at ``now``:
+    the only ones that can be past a target, found without reading every open case."""
+    due_ladder = (
+        select(deadlines_table.c.case_id)
+        .where(deadlines_table.c.status == "pending")
+        .where(deadlines_table.c.level >= 1)
+        .where(deadlines_table.c.due_at <= now)
+    )
+    query = select(cases).where(
+        and_(
+            cases.c.sla_policy.is_not(None),
+            or_(cases.c.escalation_level >= 1, cases.c.id.in_(due_ladder)),
+        )
+    )
+    return [CaseRecord.from_row(row) for row in conn.execute(query)]
+
+
+def received_between(
+    conn: Connection, start: datetime, end: datetime, event_names: Sequence[str]
+) -> tuple[list[CaseRecord], dict[str, list[Any]]]:
+    """The cases received in ``[start, end)``, oldest first, and of each its events named
+    in ``event_names`` (rows of case_id, event, actor, occurred_at, data), oldest first."""
+    in_period = (cases.c.received_at >= start) & (cases.c.received_at < end)
+    query_events = (
+        select(
+            events.c.case_id, events.c.event, events.c.actor, events.c.occurred_at, events.c.data
+        )
+        .where(events.c.case_id.in_(select(cases.c.id).where(in_period)))
+        .where(events.c.event.in_(list(event_names)))
+        .order_by(events.c.case_id, events.c.seq)
+    )
+    found = [
+        CaseRecord.from_row(r)
+        for r in conn.execute(select(cases).where(in_period).order_by(cases.c.received_at))
+    ]
+    by_case: dict[str, list[Any]] = defaultdict(list)  # a case with none has none
+    for row in conn.execute(query_events):
+        by_case[row.case_id].append(row)
+    return found, by_case

@@ -12,10 +12,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select
 
-from storage.database import is_sqlite
-from storage.snapshot import BATCH_ROWS, snapshot_connection, stream_cursor
+from storage.dialect import BATCH_ROWS, dialect_of
+from storage.snapshot import snapshot_connection
 from storage.tables import meta_table
-from storage.timestamps import iso
 
 
 def database_id(conn: Connection) -> str | None:
@@ -48,10 +47,10 @@ class Heads:
 @contextmanager
 def case_heads(engine: Engine, at: datetime) -> Iterator[Heads]:
     """(case id, seq, hash) of each case's last event recorded at or before ``at``."""
-    sqlite = is_sqlite(engine)
-    mark, bound = ("?", iso(at)) if sqlite else ("%s", at)
+    dialect = dialect_of(engine)
+    mark, bound = dialect.mark, dialect.time(at)
     with snapshot_connection(engine) as raw:
-        cursor = stream_cursor(raw, sqlite, "cw_heads")
+        cursor = dialect.stream_cursor(raw, "cw_heads")
         try:
             cursor.execute(
                 f"SELECT case_id, seq, hash FROM events WHERE recorded_at <= {mark} "  # noqa: S608

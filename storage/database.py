@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,20 +96,16 @@ def is_read_only(engine: Engine) -> bool:
     return bool(getattr(engine, "_casework_read_only", False))
 
 
-def _driver_errors() -> tuple[type[Exception], ...]:
-    """The base error classes of the database drivers that are installed."""
+def driver_errors() -> tuple[type[Exception], ...]:
+    """What a driver raises when it is used directly (raw cursors, snapshots): the base
+    error classes of the drivers loaded so far (one not loaded raised nothing, and
+    asking costs no import)."""
     found: list[type[Exception]] = [sqlite3.Error]
-    try:
-        import psycopg
-    except ImportError:
-        pass
-    else:
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
         found.append(psycopg.Error)
     return tuple(found)
 
-
-DRIVER_ERRORS = _driver_errors()
-"""What a driver raises when it is used directly (raw cursors, snapshots)."""
 
 READ_ONLY_SQLSTATE = "25006"
 """PostgreSQL's read_only_sql_transaction: a hot standby, or a read-only session."""

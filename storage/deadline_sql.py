@@ -10,25 +10,13 @@ due deadlines without waiting on each other; on SQLite the write lock taken at
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from storage.chain import canonical_json
-from storage.timestamps import as_utc, iso
+from storage.records import DueDeadline
+from storage.timestamps import as_utc
 from storage.transition_sql import TransitionSQL
-
-
-@dataclass(frozen=True)
-class DueDeadline:
-    """A claimed deadline: its row id and key, and when it fell due."""
-
-    id: int
-    case_id: str
-    clock: str
-    cycle: int
-    level: int
-    due_at: datetime
 
 
 class DeadlineSQL:
@@ -36,8 +24,7 @@ class DeadlineSQL:
 
     def __init__(self, sql: TransitionSQL) -> None:
         self.sql = sql
-        m = "?" if sql.sqlite else "%s"
-        j = "?" if sql.sqlite else "%s::json"
+        m, j = sql.dialect.mark, sql.dialect.json_mark
         self._upsert = (
             "INSERT INTO deadlines (case_id, clock, cycle, level, due_at, status) "
             f"VALUES ({m}, {m}, {m}, {m}, {m}, 'pending') "
@@ -48,7 +35,7 @@ class DeadlineSQL:
             "UPDATE deadlines SET status = 'cancelled' WHERE case_id = "
             f"{m} AND clock = {m} AND cycle = {m} AND level = {m} AND status = 'pending'"
         )
-        lock = "" if sql.sqlite else " FOR UPDATE SKIP LOCKED"
+        lock = sql.dialect.skip_locked
         self._claim = (
             f"UPDATE deadlines SET status = 'fired', fired_at = {m} WHERE id IN ("
             f"SELECT id FROM deadlines WHERE status = 'pending' AND due_at <= {m} "
@@ -70,7 +57,7 @@ class DeadlineSQL:
         )
 
     def _time(self, moment: datetime) -> Any:
-        return iso(moment) if self.sql.sqlite else as_utc(moment)
+        return self.sql.dialect.time(moment)
 
     def plan(self, cursor: Any, case_id: str, key: tuple[str, int, int], due_at: datetime) -> None:
         """Make the deadline ``key`` of the case pending at ``due_at`` (moved if it was)."""

@@ -1,39 +1,58 @@
-"""Bringing a database's schema up to date with Alembic, safely from several processes."""
+"""Bringing a database's schema up to date with Alembic, safely from several processes.
+
+Opening a database whose schema is current costs one query (:func:`current_revision`
+reads ``alembic_version``); Alembic itself is imported only when there is work to do.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from storage.database import write_transaction
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 PG_MIGRATION_LOCK = 0x636173657764  # an arbitrary advisory-lock key: "casewd"
+HEAD = "0004"
+"""The newest migration revision this code needs (a test holds it equal to Alembic's head)."""
 
 
 def alembic_config() -> Config:
     """The Alembic configuration of the casework schema."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
 def head_revision() -> str | None:
-    """The newest migration revision."""
+    """The newest migration revision, as Alembic finds it among the migration scripts."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at (``None`` for an empty database)."""
+    """The revision the database is at (``None`` for an empty database): one query."""
     with engine.connect() as conn:
-        revision = MigrationContext.configure(conn).get_current_revision()
+        try:
+            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except DBAPIError:
+            revision = None  # no alembic_version table: nothing was ever migrated
         conn.rollback()
-        return revision
+        return None if revision is None else str(revision)
+
+
+def is_current(engine: Engine) -> bool:
+    """Whether the schema is at :data:`HEAD`."""
+    return current_revision(engine) == HEAD
 
 
 def upgrade(engine: Engine) -> None:
@@ -42,9 +61,10 @@ def upgrade(engine: Engine) -> None:
     SQLite takes its write lock at BEGIN; PostgreSQL takes an advisory lock, so two
     processes opening a fresh database at once do not both create it.
     """
-    head = head_revision()
-    if current_revision(engine) == head:
+    if is_current(engine):
         return
+    from alembic import command
+
     config = alembic_config()
     with write_transaction(engine) as conn:
         if engine.dialect.name == "postgresql":

@@ -10,79 +10,16 @@ has locked; on SQLite the write lock taken at ``BEGIN IMMEDIATE`` serialises cla
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
+from storage.records import DUE_STATUSES, STATUSES, OutboxMail
 from storage.tables import outbox_table as outbox
 
-STATUSES = ("pending", "held", "sending", "sent", "dead")
-"""Every status an outbox mail can have."""
-
-DUE_STATUSES = ("pending", "held", "sending")
-"""Statuses a claim takes once ``next_attempt_at`` has passed."""
-
-
-@dataclass(frozen=True)
-class OutboxMail:
-    """One outbox row as read."""
-
-    id: int
-    dedupe_key: str
-    case_id: str
-    kind: str
-    level: int
-    recipients: tuple[str, ...]
-    subject: str
-    body: Mapping[str, Any]
-    status: str
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    created_at: datetime
-    held_until: datetime | None
-    sent_at: datetime | None
-    message_id: str | None
-
-    @classmethod
-    def from_row(cls, row: Any) -> OutboxMail:
-        """Build from a row of the ``outbox`` table."""
-        values = row._mapping
-        return cls(
-            **{name: values[name] for name in _FIELDS},
-            recipients=tuple(values["recipients"]),
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        """JSON-ready fields (times as ISO 8601 strings)."""
-        out: dict[str, Any] = {}
-        for name in (*_FIELDS, "recipients"):
-            value = getattr(self, name)
-            out[name] = value.isoformat() if isinstance(value, datetime) else value
-        out["recipients"] = list(self.recipients)
-        return out
-
-
-_FIELDS = (
-    "id",
-    "dedupe_key",
-    "case_id",
-    "kind",
-    "level",
-    "subject",
-    "body",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "last_error",
-    "created_at",
-    "held_until",
-    "sent_at",
-    "message_id",
-)
+__all__ = ["DUE_STATUSES", "STATUSES", "OutboxMail"]
 
 
 def claim_mails(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -99,3 +99,91 @@ EVENT_FIELDS = tuple(f.name for f in fields(EventRecord))
 """The columns of the ``events`` table, in record order."""
 CASE_FIELDS = tuple(f.name for f in fields(CaseRecord) if f.name != "deadlines")
 """The columns of the ``cases`` table, in record order."""
+
+
+STATUSES = ("pending", "held", "sending", "sent", "dead")
+"""Every status an outbox mail can have."""
+
+DUE_STATUSES = ("pending", "held", "sending")
+"""Statuses a claim takes once ``next_attempt_at`` has passed."""
+
+
+@dataclass(frozen=True)
+class OutboxMail:
+    """One outbox row as read."""
+
+    id: int
+    dedupe_key: str
+    case_id: str
+    kind: str
+    level: int
+    recipients: tuple[str, ...]
+    subject: str
+    body: Mapping[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    held_until: datetime | None
+    sent_at: datetime | None
+    message_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> OutboxMail:
+        """Build from a row of the ``outbox`` table."""
+        values = row._mapping
+        return cls(
+            **{name: values[name] for name in _FIELDS},
+            recipients=tuple(values["recipients"]),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready fields (times as ISO 8601 strings)."""
+        out: dict[str, Any] = {}
+        for name in (*_FIELDS, "recipients"):
+            value = getattr(self, name)
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
+        out["recipients"] = list(self.recipients)
+        return out
+
+
+_FIELDS = (
+    "id",
+    "dedupe_key",
+    "case_id",
+    "kind",
+    "level",
+    "subject",
+    "body",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "created_at",
+    "held_until",
+    "sent_at",
+    "message_id",
+)
+
+
+@dataclass(frozen=True)
+class DueDeadline:
+    """A claimed deadline: its row id and key, and when it fell due."""
+
+    id: int
+    case_id: str
+    clock: str
+    cycle: int
+    level: int
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class Streams:
+    """The case rows and the event rows of one snapshot, both ordered by case id."""
+
+    cases: Iterator[tuple[Any, ...]]
+    events: Iterator[tuple[Any, ...]]
+    deadlines: Iterator[tuple[Any, ...]]
+    """Pending deadlines: (case_id, clock, cycle, level, due_at text), by case id."""

@@ -12,27 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
 
 from storage.chain import parse_json
-from storage.database import is_sqlite
+from storage.dialect import BATCH_ROWS, Dialect, dialect_of
+from storage.records import Streams
 from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, JSON_COLUMNS, TIME_COLUMNS
 
-BATCH_ROWS = 5000
+_EXPORT_TYPES = ("text", "int4", "text", "text", "text", "text", "text", "text", "text", "text",
+                 "text", "text", "int4")  # fmt: skip
+"""PostgreSQL's types of an export row's columns, for ``COPY``."""
 _CASE_JSON = tuple(i for i, c in enumerate(CASE_COLUMNS) if c in JSON_COLUMNS)
-
-
-@dataclass(frozen=True)
-class Streams:
-    """The case rows and the event rows of one snapshot, both ordered by case id."""
-
-    cases: Iterator[tuple[Any, ...]]
-    events: Iterator[tuple[Any, ...]]
-    deadlines: Iterator[tuple[Any, ...]]
-    """Pending deadlines: (case_id, clock, cycle, level, due_at text), by case id."""
 
 
 @contextmanager
@@ -43,8 +35,8 @@ def history_snapshot(
 ) -> Iterator[Streams]:
     """Stream every case and event (or those of ``case_ids``, or of the case ids in
     ``id_range``: from the first, inclusive, to the second, exclusive) from one snapshot."""
-    sqlite = is_sqlite(engine)
-    mark = "?" if sqlite else "%s"
+    dialect = dialect_of(engine)
+    sqlite, mark = dialect.sqlite, dialect.mark
     where_case = where_event = where_deadline = ""
     params: tuple[Any, ...] = ()
     if case_ids is not None:
@@ -60,18 +52,19 @@ def history_snapshot(
         where_event = " WHERE " + where.format(c="case_id")
         where_deadline = " AND " + where.format(c="case_id")
         params = tuple(v for v in id_range if v is not None)
-    case_sql = f"SELECT {_select_list(CASE_COLUMNS, sqlite)} FROM cases{where_case} ORDER BY id"
+    case_sql = f"SELECT {_select_list(CASE_COLUMNS, dialect)} FROM cases{where_case} ORDER BY id"
     event_sql = (
-        f"SELECT {_select_list(EVENT_COLUMNS, sqlite)} FROM events{where_event} "
+        f"SELECT {_select_list(EVENT_COLUMNS, dialect)} FROM events{where_event} "
         "ORDER BY case_id, seq"
     )
-    due = "due_at" if sqlite else _PG_TEXT_TIME.format("due_at")
+    due = dialect.time_text("due_at")
     deadline_sql = (
         f"SELECT case_id, clock, cycle, level, {due} FROM deadlines "
         f"WHERE status = 'pending'{where_deadline} ORDER BY case_id"
     )
     with snapshot_connection(engine) as raw:
-        cursors = [stream_cursor(raw, sqlite, f"cw_{n}") for n in ("cases", "events", "deadlines")]
+        names = ("cases", "events", "deadlines")
+        cursors = [dialect.stream_cursor(raw, f"cw_{n}") for n in names]
         try:
             yield Streams(
                 cases=_rows(cursors[0], case_sql, params, _case_row, sqlite),
@@ -90,24 +83,16 @@ def snapshot_connection(engine: Engine) -> Iterator[Any]:
     closed afterwards."""
     raw = engine.raw_connection()
     try:
-        if is_sqlite(engine):
-            raw.cursor().execute("BEGIN")
-        else:
-            raw.cursor().execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        dialect_of(engine).begin_snapshot(raw)
         yield raw
     finally:
         raw.rollback()
         raw.close()
 
 
-_PG_TEXT_TIME = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
-"""PostgreSQL renders a timestamptz as its canonical UTC text itself (no parse, no format)."""
-
-
 def middle_case_id(engine: Engine) -> str | None:
     """The case id that splits the cases in two halves (``None`` with under two cases)."""
-    sqlite = is_sqlite(engine)
-    mark = "?" if sqlite else "%s"
+    mark = dialect_of(engine).mark
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
@@ -123,25 +108,8 @@ def middle_case_id(engine: Engine) -> str | None:
         raw.close()
 
 
-def _select_list(columns: Sequence[str], sqlite: bool, table: str = "") -> str:
-    """The columns (of ``table``, a prefix such as ``e.``), PostgreSQL's times as
-    canonical text and its JSON as stored text."""
-    names = [table + c for c in columns]
-    if sqlite:
-        return ", ".join(names)
-    return ", ".join(
-        _PG_TEXT_TIME.format(n) if c in TIME_COLUMNS else f"{n}::text" if c == "data" else n
-        for c, n in zip(columns, names, strict=True)
-    )
-
-
-def stream_cursor(raw: Any, sqlite: bool, name: str) -> Any:
-    """A cursor that streams its rows: server-side (named ``name``) on PostgreSQL."""
-    if sqlite:
-        return raw.cursor()
-    cursor = raw.driver_connection.cursor(name=name)  # server-side: streamed, not loaded
-    cursor.itersize = BATCH_ROWS
-    return cursor
+def _select_list(columns: Sequence[str], dialect: Dialect, table: str = "") -> str:
+    return dialect.select_list(columns, TIME_COLUMNS, table)
 
 
 def _rows(
@@ -188,8 +156,8 @@ def export_rows(
     followed by ``machine`` and ``machine_version``. PostgreSQL streams them with
     ``COPY ... TO STDOUT``, several times faster than a cursor.
     """
-    sqlite = is_sqlite(engine)
-    mark = "?" if sqlite else "%s"
+    dialect = dialect_of(engine)
+    mark = dialect.mark
     where, params = [], []
     for clause, value in (("e.case_id = {}", case_id), ("e.occurred_at >= {}", since),
                           ("e.occurred_at < {}", until)):  # fmt: skip
@@ -197,22 +165,11 @@ def export_rows(
             where.append(clause.format(mark))
             params.append(value)
     statement = (
-        f"SELECT {_select_list(EVENT_COLUMNS, sqlite, 'e.')}, c.machine, c.machine_version "
+        f"SELECT {_select_list(EVENT_COLUMNS, dialect, 'e.')}, c.machine, c.machine_version "
         "FROM events e "
         "JOIN cases c ON c.id = e.case_id"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY e.case_id, e.seq"
     )
     with snapshot_connection(engine) as raw:
-        yield raw.cursor().execute(statement, params) if sqlite else _copied(raw, statement, params)
-
-
-_COPY_TYPES = ["text", "int4", "text", "text", "text", "text", "text", "text", "text", "text",
-               "text", "text", "int4"]  # fmt: skip
-
-
-def _copied(raw: Any, statement: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
-    cursor = raw.driver_connection.cursor()
-    with cursor.copy(f"COPY ({statement}) TO STDOUT", params) as copy:
-        copy.set_types(_COPY_TYPES)
-        yield from copy.rows()
+        yield dialect.stream_rows(raw, statement, params, _EXPORT_TYPES)

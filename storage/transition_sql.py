@@ -22,9 +22,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 from storage.chain import canonical_json, parse_json
-from storage.database import is_sqlite, refuses_writes
+from storage.database import refuses_writes
+from storage.dialect import dialect_of
+from storage.errors import StorageError, WriteConflict
 from storage.records import CASE_FIELDS, EVENT_FIELDS, UNDECLARED_AS_EMPTY, CaseRecord
-from storage.timestamps import as_utc, iso
+from storage.timestamps import as_utc
 
 CASE_COLUMNS = CASE_FIELDS
 EVENT_COLUMNS = EVENT_FIELDS
@@ -39,31 +41,18 @@ CLOCK_COLUMNS = ("sla_policy", "sla")
 """Updated only by events that move the SLA clocks."""
 
 
-class StorageError(Exception):
-    """The database refused or failed a statement; the message is the driver's.
-
-    ``read_only`` says the database refuses every write (a hot standby, a read-only
-    file or session)."""
-
-    def __init__(self, message: str, *, read_only: bool = False) -> None:
-        super().__init__(message)
-        self.read_only = read_only
-
-
-class WriteConflict(StorageError):
-    """Another writer stored the same event first (a unique key was taken)."""
-
-
 class TransitionSQL:
     """Dialect-specific statements and conversions for one engine."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.sqlite = is_sqlite(engine)
-        mark = self._mark = "?" if self.sqlite else "%s"
-        json_mark = "?" if self.sqlite else "%s::json"
-        lock = "" if self.sqlite else " FOR UPDATE"
+        self.dialect = dialect = dialect_of(engine)
+        self.sqlite = dialect.sqlite
+        mark = self._mark = dialect.mark
+        json_mark = dialect.json_mark
+        lock = dialect.lock
         self.select_case = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id = {mark}{lock}"
+        self.read_case_sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id = {mark}"
         values = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in EVENT_COLUMNS)
         self.insert_event = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({values})"
         sets = ", ".join(
@@ -94,7 +83,7 @@ class TransitionSQL:
     def _binder(self, column: str) -> Callable[[Any], Any] | None:
         """How a value of ``column`` goes to the driver (``None``: as it is)."""
         if column in TIME_COLUMNS:
-            return iso if self.sqlite else as_utc
+            return self.dialect.time
         if column in JSON_COLUMNS:
             return _dump_json
         return None
@@ -144,20 +133,13 @@ class TransitionSQL:
         raw = self._connection()
         cursor = raw.cursor()
         try:
-            if self.sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
+            self.dialect.begin_write(cursor)
             try:
                 yield cursor
             except BaseException:
-                if self.sqlite:
-                    cursor.execute("ROLLBACK")
-                else:
-                    raw.rollback()
+                self.dialect.end_write(raw, cursor, commit=False)
                 raise
-            if self.sqlite:
-                cursor.execute("COMMIT")
-            else:
-                raw.commit()
+            self.dialect.end_write(raw, cursor, commit=True)
         except self._integrity_error as err:
             self._reset(raw)
             raise WriteConflict(str(err).strip().splitlines()[0]) from err
@@ -169,6 +151,22 @@ class TransitionSQL:
         finally:
             with contextlib.suppress(Exception):  # the connection may be discarded already
                 cursor.close()
+
+    def read_case(self, case_id: str) -> CaseRecord | None:
+        """The case row as it is now, read without a lock on this thread's connection."""
+        raw = self._connection()
+        cursor = raw.cursor()
+        try:
+            cursor.execute(self.read_case_sql, (case_id,))
+            row = cursor.fetchone()
+            raw.rollback()
+        except self._driver_error as err:
+            self._discard(raw)
+            raise StorageError(str(err).strip().splitlines()[0]) from err
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
+        return None if row is None else self._record(row)
 
     def _reset(self, raw: Any) -> None:
         try:
@@ -196,7 +194,7 @@ class TransitionSQL:
         if not case_ids:
             return {}
         marks = ", ".join(self._mark for _ in case_ids)
-        lock = "" if self.sqlite else " FOR UPDATE"
+        lock = self.dialect.lock
         cursor.execute(
             f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id IN ({marks}) ORDER BY id{lock}",
             tuple(case_ids),

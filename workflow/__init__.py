@@ -11,28 +11,58 @@
 ('apologised', 2, True)
 """
 
-from workflow.clock import Clock, FixedClock, SystemClock
-from workflow.config import Settings, load_settings
-from workflow.engine import Engine
-from workflow.errors import (
-    CaseNotFound,
-    CaseworkError,
-    ConcurrentUpdate,
-    ConfigError,
-    EventNotAllowed,
-    GuardFailed,
-    InvalidInput,
-    MailFailure,
-    MailNotFound,
-    NaiveDatetime,
-    ReadOnlyDatabase,
-    StorageFailure,
-    TimeOutOfOrder,
-    UnknownChoice,
-    UnknownMachine,
-    WriteFailed,
-)
-from workflow.results import Case, Event, Problem, Replay, VerifyReport
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workflow.clock import Clock, FixedClock, SystemClock
+    from workflow.config import Settings, load_settings
+    from workflow.engine import Engine
+    from workflow.errors import (
+        CaseNotFound,
+        CaseworkError,
+        ConcurrentUpdate,
+        ConfigError,
+        EventNotAllowed,
+        GuardFailed,
+        InvalidInput,
+        MailFailure,
+        MailNotFound,
+        NaiveDatetime,
+        ReadOnlyDatabase,
+        StorageFailure,
+        TimeOutOfOrder,
+        UnknownChoice,
+        UnknownMachine,
+        WriteFailed,
+    )
+    from workflow.results import Case, Event, Problem, Replay, VerifyReport
+
+_HOMES = {
+    "Clock": "clock",
+    "FixedClock": "clock",
+    "SystemClock": "clock",
+    "Settings": "config",
+    "load_settings": "config",
+    "Engine": "engine",
+    "Case": "results",
+    "Event": "results",
+    "Problem": "results",
+    "Replay": "results",
+    "VerifyReport": "results",
+}
+"""Where each public name lives (errors live in :mod:`workflow.errors`)."""
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, imported on first use: ``import workflow.cli`` costs nothing more."""
+    if name not in __all__:
+        raise AttributeError(f"module 'workflow' has no attribute {name!r}")
+    module = importlib.import_module(f"workflow.{_HOMES.get(name, 'errors')}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Case",

@@ -46,7 +46,6 @@ from typing import Any
 from machines.calendars import china_holidays
 from machines.sla import DEFAULT_DOCUMENT, PolicyError, SlaPolicy, policy_from_document
 from workflow.errors import ConfigError
-from workflow.mail.render import MailWriter
 from workflow.mail.settings import MailSettings, check_address, mail_settings, positive_whole
 
 HOLIDAY_YEARS = range(2020, 2041)
@@ -193,6 +192,8 @@ def _check_mail(settings: Settings, source: str) -> None:
                 f"{source}: mail.quiet_hours.{level}: no calendar {name!r} in [sla.calendars]; "
                 f"known: {known}"
             )
+    from workflow.mail.render import MailWriter  # Jinja2 only when a file is checked
+
     MailWriter(settings.mail).check()
 
 

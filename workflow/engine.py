@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine as SAEngine
@@ -33,15 +34,13 @@ from storage import (
     CaseRecord,
     make_engine,
     prepare_engine,
-    read_transaction,
     upgrade,
 )
-from storage import case_store as store
 from storage.database import sqlite_file
-from storage.deadline_sql import DeadlineSQL
-from storage.migrate import current_revision, head_revision
-from storage.snapshot import history_snapshot
-from storage.transition_sql import TransitionSQL, WriteConflict
+from storage.errors import WriteConflict
+from storage.migrate import HEAD, current_revision
+from storage.port import Store
+from storage.sql_store import SqlStore
 from workflow.cases import validation
 from workflow.cases.catalog import installed_registry
 from workflow.cases.history import check_streams, fold_history, fold_steps
@@ -120,6 +119,12 @@ def _before_previous(at: datetime | None, now: datetime, previous: datetime) -> 
     )
 
 
+def _verify_from(url: str, settings: Settings, low: str) -> VerifyReport:
+    """Verify the cases with ids from ``low`` on (in the second process of a verify)."""
+    with Engine.open(url, config=settings, read_only=True) as engine:
+        return engine._verify_part(None, (low, None), None)
+
+
 def new_case_id() -> str:
     """A fresh case id: 16 random hex digits."""
     return secrets.token_hex(8)
@@ -145,9 +150,8 @@ class Engine:
         self._installed_registry = registry is None
         self._log = logger if logger is not None else library_logger()
         self._owns_db = owns_db
-        self._sql = TransitionSQL(db)
+        self.store: Store = SqlStore(db)
         self._planned_listeners: builtins.list[Callable[[datetime], None]] = []
-        self._deadlines = DeadlineSQL(self._sql)
         self.policies = PolicyBook(
             current_policies(self.registry, self.settings),
             self.settings.default_machine,
@@ -165,11 +169,15 @@ class Engine:
         registry: MachineRegistry | None = None,
         logger: Any = None,
         read_only: bool = False,
+        migrate: bool = True,
     ) -> Engine:
         """An engine on ``url`` (or an existing SQLAlchemy engine), schema brought up to date.
 
-        With ``read_only`` (a URL only) the database refuses every write, nothing is
-        migrated, and a schema that is not current is an error: auditing needs no more.
+        A current schema costs one query to confirm. With ``migrate=False`` (operators
+        who run ``casework migrate`` themselves) a schema that is not current is an
+        error instead. With ``read_only`` (a URL only) the database refuses every write,
+        nothing is migrated, and a schema that is not current is an error: auditing
+        needs no more.
         """
         if isinstance(url, str):
             path = sqlite_file(url)
@@ -180,14 +188,20 @@ class Engine:
             prepare_engine(url)
             db, owns = url, False
         try:
-            if not read_only:
+            if (current := current_revision(db)) != HEAD:
+                if read_only:
+                    raise InvalidInput(
+                        f"the database schema is at revision {current}, casework needs {HEAD}:"
+                        " open it once with write access to upgrade it, then audit read-only",
+                        field="db",
+                    )
+                if not migrate:
+                    raise InvalidInput(
+                        f"the database schema is at revision {current}, casework needs {HEAD}:"
+                        " run `casework migrate` (or open it with migrate=True)",
+                        field="db",
+                    )
                 upgrade(db)
-            elif (current := current_revision(db)) != (head := head_revision()):
-                raise InvalidInput(
-                    f"the database schema is at revision {current}, casework needs {head}: "
-                    "open it once with write access to upgrade it, then audit read-only",
-                    field="db",
-                )
             return cls(
                 db, settings=config, clock=clock, registry=registry, logger=logger, owns_db=owns
             )
@@ -198,7 +212,7 @@ class Engine:
 
     def close(self) -> None:
         """Release the database connections (the pool too, for an engine made from a URL)."""
-        self._sql.close()
+        self.store.close()
         if self._owns_db:
             self.db.dispose()
 
@@ -295,14 +309,14 @@ class Engine:
             "sla": sla_json(rules, folded),
         }
         try:
-            with self._sql.transaction() as cursor:
+            with self.store.transaction() as cursor:
                 if policy is not None:
-                    self._deadlines.store_policy(
+                    self.store.store_policy(
                         cursor, policy.version, policy.name, policy.document, now
                     )
-                self._sql.insert_case(cursor, case, event)
+                self.store.insert_case(cursor, case, event)
                 plan = plan_of(rules, folded)
-                sync_deadlines(self._deadlines, cursor, case_id, {}, plan)
+                sync_deadlines(self.store, cursor, case_id, {}, plan)
         except WriteConflict:
             raise InvalidInput(f"case id {case_id!r} is taken", field="case_id") from None
         self._planned({}, plan)
@@ -361,8 +375,8 @@ class Engine:
     ) -> Case:
         """The transaction of :meth:`fire`, for checked input."""
         try:
-            with self._sql.transaction() as cursor:
-                case = self._sql.load_case(cursor, case_id)
+            with self.store.transaction() as cursor:
+                case = self.store.load_case(cursor, case_id)
                 if case is None:
                     raise CaseNotFound(case_id)
                 if expected_version is not None and case.version != expected_version:
@@ -382,7 +396,7 @@ class Engine:
                 steps = decide_with_wait_ended(rules, case, event, data, actor, occurred, now)
                 after_case = case
                 for step in steps:
-                    if not self._sql.append(
+                    if not self.store.append(
                         cursor, step.record, step.update, expected=after_case.version
                     ):
                         raise ConcurrentUpdate(case_id, case.version, None)
@@ -393,7 +407,7 @@ class Engine:
                 else:
                     before_plan = plan_of(rules, first.before)
                     after_plan = plan_of(rules, last.after)
-                    sync_deadlines(self._deadlines, cursor, case_id, before_plan, after_plan)
+                    sync_deadlines(self.store, cursor, case_id, before_plan, after_plan)
         except WriteConflict:
             raise ConcurrentUpdate(case_id, expected_version or 0, None) from None
         self._planned(before_plan, after_plan)
@@ -415,49 +429,32 @@ class Engine:
     def get(self, case_id: str) -> Case:
         """The case, or :class:`CaseNotFound`."""
         case_id = validation.case_ref(case_id)
-        with read_transaction(self.db) as conn:
-            case = store.load_case(conn, case_id)
-            if case is None:
-                raise CaseNotFound(case_id)
+        case = self.store.case(case_id)
+        if case is None:
+            raise CaseNotFound(case_id)
         return _with_deadlines(case)
 
     @at_storage_boundary
     def list(self, *, state: str | None = None, limit: int | None = None) -> list[Case]:
         """Cases in the order they were received, optionally only those in ``state``."""
-        with read_transaction(self.db) as conn:
-            return store.list_cases(conn, state=state, limit=limit)
+        return self.store.cases(state=state, limit=limit)
 
     @at_storage_boundary
     def history(self, case_id: str) -> builtins.list[Event]:
         """The case's events, oldest first."""
-        case_id = validation.case_ref(case_id)
-        with read_transaction(self.db) as conn:
-            events = store.case_events(conn, case_id)
-            if not events and store.load_case_row(conn, case_id) is None:
-                raise CaseNotFound(case_id)
-        return events
+        return self._case_with_events(case_id)[1]
 
     @at_storage_boundary
     def timeline(self, case_id: str) -> builtins.list[tuple[Event, Folded]]:
         """Each event of the case with the case as it stood right after it."""
-        case_id = validation.case_ref(case_id)
-        with read_transaction(self.db) as conn:
-            case = store.load_case(conn, case_id)
-            if case is None:
-                raise CaseNotFound(case_id)
-            events = store.case_events(conn, case_id)
+        case, events = self._case_with_events(case_id)
         return builtins.list(fold_steps(self._rules(case), events))
 
     @at_storage_boundary
     def replay(self, case_id: str, at: datetime | None = None) -> Replay:
         """The case rebuilt from its events alone, at the end or as it stood at ``at``."""
-        case_id = validation.case_ref(case_id)
         moment = None if at is None else aware(at, "at")
-        with read_transaction(self.db) as conn:
-            case = store.load_case(conn, case_id)
-            if case is None:
-                raise CaseNotFound(case_id)
-            events = store.case_events(conn, case_id)
+        case, events = self._case_with_events(case_id)
         folded = fold_history(self._rules(case), events, moment)
         if folded is None:
             raise TimeOutOfOrder(
@@ -502,9 +499,16 @@ class Engine:
         if workers > 1 and self._installed_registry and self.db.url.database not in (
             None, "", ":memory:",
         ):  # fmt: skip
-            from workflow.audit.parallel_verify import verify_halves
+            pivot = self.store.middle_case_id()
+            if pivot is not None:
+                from workflow.audit.parallel_verify import verify_halves
 
-            return verify_halves(self, progress)
+                url = self.db.url.render_as_string(hide_password=False)
+                return verify_halves(
+                    pivot,
+                    lambda high: self._verify_part(None, (None, high), progress),
+                    partial(_verify_from, url, self.settings),
+                )
         return self._verify_part(None, (None, None), progress)
 
     def _verify_part(
@@ -520,7 +524,7 @@ class Engine:
             problems += [
                 Problem(POLICIES, None, reason) for reason in self.policies.damaged.values()
             ]
-        with history_snapshot(self.db, ids, id_range) as streams:
+        with self.store.snapshot(ids, id_range) as streams:
             results = check_streams(
                 streams.cases,
                 streams.events,
@@ -561,22 +565,26 @@ class Engine:
         moment = self.clock.now() if now is None else aware(now, "now")
         if now is not None:
             self._not_in_future(moment, self.clock.now(), "now")
-        return process_due(self, moment, batch)
+        return process_due(self.store, self._rules, moment, batch, self._log)
 
     @at_storage_boundary
     def next_due(self) -> datetime | None:
         """When the earliest pending deadline falls due."""
-        return sla_views.next_due(self)
+        return self.store.next_due()
 
     @at_storage_boundary
     def overdue(self, now: datetime | None = None) -> builtins.list[Overdue]:
         """Open cases with a clock past its target, latest first."""
-        return sla_views.overdue(self, self.clock.now() if now is None else aware(now, "now"))
+        moment = self.clock.now() if now is None else aware(now, "now")
+        return sla_views.overdue(self.store.late_candidates(moment), self.policies, moment)
 
     @at_storage_boundary
     def explain_sla(self, case_id: str) -> dict[str, Any]:
         """How each SLA clock of the case stands and how its next deadline was computed."""
-        return sla_views.explain(self, case_id, self.clock.now())
+        case, events = self._case_with_events(case_id)
+        case = _with_deadlines(case)
+        policy = self.policies.get(case.sla_policy)
+        return sla_views.explain(case, events, policy, self.clock.now())
 
     @at_storage_boundary
     def replan(self, case_id: str, *, actor: str) -> Case:
@@ -587,8 +595,8 @@ class Engine:
         policy = self.policies.current_for(machine)
         if policy is None:
             raise InvalidInput(f"machine {machine} has no SLA policy to move the case to")
-        with self._sql.transaction() as cursor:
-            self._deadlines.store_policy(
+        with self.store.transaction() as cursor:
+            self.store.store_policy(
                 cursor, policy.version, policy.name, policy.document, self.clock.now()
             )
         self.policies.refresh()
@@ -608,8 +616,13 @@ class Engine:
         return CaseRules(definition, self.policies.known(case.sla_policy), profile_of(case))
 
     def _stored_policies(self) -> dict[str, Any]:
-        with read_transaction(self.db) as conn:
-            return store.stored_policies(conn)
+        return self.store.stored_policies()
+
+    def _case_with_events(self, case_id: str) -> tuple[CaseRecord, builtins.list[Event]]:
+        case, events = self.store.case_with_events(validation.case_ref(case_id))
+        if case is None:
+            raise CaseNotFound(case_id)
+        return case, events
 
     def _definition_or_none(self, name: str, version: int) -> MachineDefinition | None:
         try:

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from storage.database import DRIVER_ERRORS, refuses_writes
-from storage.transition_sql import StorageError
+from storage.database import driver_errors, refuses_writes
+from storage.errors import StorageError
 from workflow.errors import CaseworkError, InvalidInput, ReadOnlyDatabase, StorageFailure
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,8 +27,10 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-STORAGE_ERRORS: tuple[type[Exception], ...] = (StorageError, SQLAlchemyError, *DRIVER_ERRORS)
-"""Every error that storage or a driver raises."""
+def storage_error_types() -> tuple[type[Exception], ...]:
+    """Every error that storage or a loaded driver raises (an ``except`` clause asks only
+    when something was raised)."""
+    return (StorageError, SQLAlchemyError, *driver_errors())
 
 
 def translated(err: BaseException) -> CaseworkError:
@@ -46,7 +48,7 @@ def storage_errors() -> Iterator[None]:
     """Turn storage errors raised inside into casework errors."""
     try:
         yield
-    except STORAGE_ERRORS as err:
+    except storage_error_types() as err:
         raise translated(err) from err
 
 

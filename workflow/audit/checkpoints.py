@@ -30,9 +30,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from storage import canonical_json, iso, read_transaction
-from storage.checkpoint_sql import case_heads, database_id
+from storage import canonical_json, iso
 from storage.merkle import MerkleTree
+from storage.port import Store
 from workflow.audit.private_files import private_file
 from workflow.clock import aware
 from workflow.errors import InvalidInput, TimeOutOfOrder
@@ -183,10 +183,10 @@ def rotate_key(path: str | Path, keyring: str | Path, now: datetime) -> tuple[st
     return key_id(old.public_key()), new_key(path, keyring, now, replace=True)
 
 
-def history_root(db: Any, at: datetime) -> tuple[int, int, str]:
+def history_root(store: Store, at: datetime) -> tuple[int, int, str]:
     """(cases, events, Merkle root in hex) of everything recorded at or before ``at``."""
     tree = MerkleTree()
-    with case_heads(db, at) as heads:
+    with store.case_heads(at) as heads:
         for case_id, seq, digest in heads:
             tree.add(f"{case_id}\n{seq}\n{digest}".encode())
         events = heads.events
@@ -263,11 +263,10 @@ def make_checkpoint(
             f"{iso(at)} lies in the future (now is {iso(now)})",
             field="at",
         )
-    with read_transaction(engine.db) as conn:
-        database = database_id(conn)
+    database = engine.store.database_id()
     if database is None:
         raise InvalidInput("the database has no identity: upgrade its schema first")
-    cases, events, root = history_root(engine.db, at)
+    cases, events, root = history_root(engine.store, at)
     return sign(Checkpoint(database, at, cases, events, root, key_id(key.public_key())), key)
 
 
@@ -278,8 +277,7 @@ def check_checkpoint(
     problem = signature_problem(checkpoint, keys)
     if problem is not None:
         return VerifyReport(0, 0, (Problem(CHECKPOINT, None, problem),))
-    with read_transaction(engine.db) as conn:
-        database = database_id(conn)
+    database = engine.store.database_id()
     if database != checkpoint.database:
         reason = (
             f"the checkpoint is of database {checkpoint.database}, this is {database}: "
@@ -287,7 +285,7 @@ def check_checkpoint(
         )
         return VerifyReport(0, 0, (Problem(CHECKPOINT, None, reason),))
     problems: list[Problem] = []
-    cases, events, root = history_root(engine.db, checkpoint.at)
+    cases, events, root = history_root(engine.store, checkpoint.at)
     holds = (cases, events, root) == (checkpoint.cases, checkpoint.events, checkpoint.root)
     checked = {
         "key_id": checkpoint.key_id,

@@ -50,7 +50,7 @@ from typing import IO, Any
 import orjson
 
 from storage import canonical_json, iso
-from storage.snapshot import export_rows
+from storage.port import Store
 
 FORMAT = "casework-export"
 VERSION = 1
@@ -130,7 +130,7 @@ def end_statement(header_sha256: str, cases: int, events: int, digest: str) -> d
 
 
 def write_export(
-    db: Any,
+    store: Store,
     out: IO[str],
     *,
     fmt: str = "jsonl",
@@ -142,7 +142,7 @@ def write_export(
     progress: Callable[[int], None] | None = None,
     sign: Callable[[Mapping[str, Any]], Mapping[str, str]] | None = None,
 ) -> ExportSummary:
-    """Stream the selected events of database ``db`` to ``out`` from one snapshot;
+    """Stream the selected events of the database behind ``store`` to ``out`` from one snapshot;
     ``sign`` (:func:`workflow.audit.checkpoints.export_signer`) signs the end statement."""
     writer = _Writer(out, fmt)
     header = {
@@ -163,7 +163,7 @@ def write_export(
     last: tuple[Any, ...] | None = None
     low = None if since is None else iso(since)
     high = None if until is None else iso(until)
-    with export_rows(db, case_id, low, high) as rows:
+    with store.export_rows(case_id, low, high) as rows:
         last_case = None
         for row in rows:
             writer.event(row)

@@ -15,7 +15,7 @@ from machines import ENGINE_EVENTS, Allowed, Blocked, CaseRules, Folded, step
 from machines.clocks import Planned, SlaState, planned, state_from_json
 from storage import CaseRecord, canonical_event, canonical_json, chain_hash
 from storage.case_store import deadline_json
-from storage.deadline_sql import DeadlineSQL
+from storage.port import Store
 from workflow.errors import EventNotAllowed, GuardFailed
 
 UNREAD = SlaState()
@@ -190,7 +190,7 @@ def plan_changes(
 
 
 def sync_deadlines(
-    deadlines: DeadlineSQL,
+    deadlines: Store,
     cursor: Any,
     case_id: str,
     before: Mapping[tuple[str, int, int], Planned],

@@ -12,8 +12,7 @@ from typing import IO, Any
 
 import click
 
-from storage import case_store as store
-from storage import iso, read_transaction
+from storage import iso
 from workflow.audit.checkpoints import (
     Checkpoint,
     export_signer,
@@ -105,13 +104,12 @@ def export_command(
     with engine_for(db_url, config_path, read_only=True) as engine:
         if case_id is not None:
             engine.get(case_id)
-        with read_transaction(engine.db) as conn:
-            policies = store.stored_policies(conn)
+        policies = engine.store.stored_policies()
         target: Any = nullcontext(sys.stdout) if out is None else private_file(out, replace=force)
         with target as file:
             stream: IO[str] = file
             summary = write_export(
-                engine.db, stream, fmt=fmt, since=low, until=high, case_id=case_id,
+                engine.store, stream, fmt=fmt, since=low, until=high, case_id=case_id,
                 policies=policies, now=engine.clock.now(),
                 progress=_progress("exported") if show else None, sign=signer,
             )  # fmt: skip

@@ -9,16 +9,18 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 import structlog
 
-from storage.database import is_in_memory, write_access
-from workflow.config import load_settings
-from workflow.engine import Engine
 from workflow.errors import CaseworkError, InvalidInput, StorageFailure
-from workflow.storage_boundary import STORAGE_ERRORS, translated
+from workflow.storage_boundary import storage_error_types, translated
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine as SAEngine
+
+    from workflow.engine import Engine
 
 DEFAULT_DB = "sqlite:///casework.db"
 WHOLE = click.IntRange(1, 2**31 - 1)
@@ -54,11 +56,19 @@ class CaseworkGroup(click.Group):
             usage_failed(err)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except HANDLED as err:
+        except handled() as err:
             fail_for(err)
         except BrokenPipeError:
             quiet_stdout()
             sys.exit(1)
+        except ModuleNotFoundError as err:
+            extra = EXTRAS.get((err.name or "").partition(".")[0])
+            if extra is None:
+                raise
+            fail(
+                f"{ctx.invoked_subcommand or 'this command'} needs {err.name}, which comes with "
+                f"the {extra} extra: pip install 'casework[{extra}]'"
+            )
         except Exception as err:
             structlog.get_logger("casework").debug("unexpected_error", exc_info=True)
             fail(
@@ -68,8 +78,20 @@ class CaseworkGroup(click.Group):
             )
 
 
-HANDLED: tuple[type[Exception], ...] = (CaseworkError, *STORAGE_ERRORS)
-"""What a command turns into one line with the error's own exit status."""
+EXTRAS = {
+    "matplotlib": "reports",
+    "cryptography": "signing",
+    "aiosmtpd": "demo",
+    "psycopg": "postgres",
+    "fastapi": "server",
+    "uvicorn": "server",
+}
+"""The optional packages, each with the extra that installs it."""
+
+
+def handled() -> tuple[type[Exception], ...]:
+    """What a command turns into one line with the error's own exit status."""
+    return (CaseworkError, *storage_error_types())
 
 
 def fail_for(err: BaseException) -> NoReturn:
@@ -152,16 +174,13 @@ def engine_for(
     write on, migrates nothing, and notes on stderr any write access that comes with
     the user or role anyway.
     """
+    from storage.database import write_access
+    from workflow.config import load_settings
+    from workflow.engine import Engine
+
+    url = database_url(db_url)
     root = click.get_current_context().find_root().params
-    url = db_url or root.get("db_url") or os.environ.get("CASEWORK_DATABASE_URL") or DEFAULT_DB
     config = config_path or root.get("config_path") or os.environ.get("CASEWORK_CONFIG")
-    if is_in_memory(url):
-        raise InvalidInput(
-            f"{url} is a database in memory: it keeps nothing after this command ends; "
-            "give a file (sqlite:///casework.db) or a server (only `casework demo` runs "
-            "on a throwaway database)",
-            field="db",
-        )
     settings = load_settings(config)
     try:
         engine = Engine.open(
@@ -176,7 +195,8 @@ def engine_for(
     except ModuleNotFoundError as err:
         fail(
             f"cannot open database {_safe_url(url)}: its driver {err.name} is not installed; "
-            "for PostgreSQL install casework with the postgres extra: pip install '.[postgres]'"
+            "for PostgreSQL install casework with the postgres extra: "
+            "pip install 'casework[postgres]'"
         )
     if read_only:
         needless = write_access(engine.db)
@@ -186,6 +206,36 @@ def engine_for(
         yield engine
     finally:
         engine.close()
+
+
+def database_url(db_url: str | None) -> str:
+    """The database the options and environment name; a database in memory is refused."""
+    from storage.database import is_in_memory
+
+    root = click.get_current_context().find_root().params
+    url = db_url or root.get("db_url") or os.environ.get("CASEWORK_DATABASE_URL") or DEFAULT_DB
+    if is_in_memory(url):
+        raise InvalidInput(
+            f"{url} is a database in memory: it keeps nothing after this command ends; "
+            "give a file (sqlite:///casework.db) or a server (only `casework demo` runs "
+            "on a throwaway database)",
+            field="db",
+        )
+    return url
+
+
+@contextmanager
+def opened(db_url: str | None) -> Iterator[tuple[str, SAEngine]]:
+    """The named database as a SQLAlchemy engine (no casework engine: for ``migrate``),
+    with its URL as it may be shown (no password); disposed of afterwards."""
+    from storage.database import make_engine
+
+    url = database_url(db_url)
+    db = make_engine(url)
+    try:
+        yield _safe_url(url), db
+    finally:
+        db.dispose()
 
 
 def warn_unreachable(engine: Engine, owner: str) -> None:
@@ -207,7 +257,7 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except HANDLED as err:
+        except handled() as err:
             fail_for(err)
 
     return wrapper  # type: ignore[return-value]

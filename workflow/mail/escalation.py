@@ -8,7 +8,7 @@ from typing import Any
 from machines.clocks import WARNING
 from machines.sla import SlaPolicy
 from storage import CaseRecord, iso
-from storage.deadline_sql import DueDeadline
+from storage.records import DueDeadline
 from workflow.sla.views import hours_minutes
 
 

@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from storage import CaseRecord, EventRecord, read_transaction, write_transaction
-from storage import case_store as cases
-from storage import outbox_store as store
-from storage.outbox_store import STATUSES, OutboxMail
+from storage import CaseRecord, EventRecord
+from storage.records import STATUSES, OutboxMail
 from workflow.errors import InvalidInput, MailNotFound
 from workflow.mail.render import MailWriter
 from workflow.storage_boundary import at_storage_boundary
@@ -57,13 +55,10 @@ class Outbox:
 
     def __init__(self, engine: Engine, *, rng: random.Random | None = None) -> None:
         self.engine = engine
+        self.store = engine.store
         self.settings = engine.settings.mail
         self.writer = MailWriter(self.settings)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
-
-    @property
-    def _skip_locked(self) -> bool:
-        return self.engine.db.dialect.name != "sqlite"
 
     @at_storage_boundary
     def claim(self, token: str, *, limit: int, due_by: datetime | None = None) -> Claim:
@@ -71,24 +66,20 @@ class Outbox:
         now = self.engine.clock.now()
         lease_until = now + timedelta(seconds=self.settings.lease_s)
         calendars = self.engine.policies.calendars()
-        with write_transaction(self.engine.db) as conn:
-            claimed = store.claim_mails(
-                conn,
-                due_by=due_by or now,
-                lease_until=lease_until,
-                token=token,
-                limit=limit,
-                skip_locked=self._skip_locked,
-            )
-            ready, held = [], 0
-            for mail in claimed:
-                name = self.settings.quiet_calendar(mail.level)
-                calendar = calendars.get(name) if name else None
-                opens = calendar.opens_at(now) if calendar is not None else now
-                if opens > now:
-                    held += store.release_mails(conn, [mail.id], token, at=opens, hold=True)
-                else:
-                    ready.append(mail)
+
+        def hold_until(mail: OutboxMail) -> datetime | None:
+            name = self.settings.quiet_calendar(mail.level)
+            calendar = calendars.get(name) if name else None
+            opens = calendar.opens_at(now) if calendar is not None else now
+            return opens if opens > now else None
+
+        ready, held = self.store.claim_mails(
+            due_by=due_by or now,
+            lease_until=lease_until,
+            token=token,
+            limit=limit,
+            hold_until=hold_until,
+        )
         return Claim(token, tuple(ready), held, lease_until)
 
     @at_storage_boundary
@@ -97,9 +88,9 @@ class Outbox:
     ) -> tuple[dict[int, list[EventRecord]], dict[str, CaseRecord]]:
         """Each of ``mails``' case history up to the event before its warning or escalation,
         and the case of every mail (``others`` too) as it is now, read together."""
-        with read_transaction(self.engine.db) as conn:
-            streams = cases.events_of_cases(conn, sorted({m.case_id for m in mails}))
-            current = cases.load_cases(conn, sorted({m.case_id for m in (*mails, *others)}))
+        streams, current = self.store.cases_with_events(
+            sorted({m.case_id for m in mails}), sorted({m.case_id for m in (*mails, *others)})
+        )
         found = {}
         for mail in mails:
             upto = mail.body.get("version")
@@ -113,8 +104,7 @@ class Outbox:
     def sent(self, accepted: Sequence[Accepted], token: str) -> int:
         """The server accepted these mails; one transaction for them all."""
         rows = [(m.id, item.message_id, item.note) for item in accepted for m in item.mails]
-        with write_transaction(self.engine.db) as conn:
-            return store.mark_sent(conn, rows, token, self.engine.clock.now())
+        return self.store.mark_sent(rows, token, self.engine.clock.now())
 
     @at_storage_boundary
     def failed(
@@ -131,21 +121,12 @@ class Outbox:
         buried = (
             error if permanent else f"gave up after {self.settings.max_attempts} attempts: {error}"
         )
-        with write_transaction(self.engine.db) as conn:
-            retried = sum(
-                store.retry_later(conn, [mail_id], token, at=at, error=error)
-                for mail_id, at in retry
-            )
-            died = store.bury(conn, dead, token, error=buried) if dead else 0
-        return retried, died
+        return self.store.mark_failed(retry, dead, token, error=error, buried=buried)
 
     @at_storage_boundary
     def release(self, mails: Sequence[OutboxMail], token: str) -> int:
         """Give claimed mails back unsent and due at once (the lease is running out)."""
-        with write_transaction(self.engine.db) as conn:
-            return store.release_mails(
-                conn, [m.id for m in mails], token, at=self.engine.clock.now(), hold=False
-            )
+        return self.store.release_mails([m.id for m in mails], token, self.engine.clock.now())
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failure: doubling from ``backoff_s``, jittered."""
@@ -157,29 +138,24 @@ class Outbox:
         """Mails by id, optionally of one status."""
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"unknown status {status!r}; known: {', '.join(STATUSES)}")
-        with read_transaction(self.engine.db) as conn:
-            return store.list_mails(conn, status=status, limit=limit)
+        return self.store.mails(status=status, limit=limit)
 
     @at_storage_boundary
     def counts(self) -> dict[str, int]:
         """How many mails have each status."""
-        with read_transaction(self.engine.db) as conn:
-            return store.count_by_status(conn)
+        return self.store.mail_counts()
 
     @at_storage_boundary
     def retry(self, mail_id: int) -> OutboxMail:
         """Queue a dead letter again, at once and with its attempts counted afresh."""
-        with write_transaction(self.engine.db) as conn:
-            mail = store.requeue(conn, mail_id, self.engine.clock.now())
-            if mail is None:
-                found = store.load_mail(conn, mail_id)
-                if found is None:
-                    raise MailNotFound(mail_id)
-                raise InvalidInput(
-                    f"outbox mail {mail_id} is {found.status}, not dead: only a dead letter "
-                    "is queued again"
-                )
-        return mail
+        mail, found = self.store.requeue(mail_id, self.engine.clock.now())
+        if mail is not None:
+            return mail
+        if found is None:
+            raise MailNotFound(mail_id)
+        raise InvalidInput(
+            f"outbox mail {mail_id} is {found.status}, not dead: only a dead letter is queued again"
+        )
 
     @at_storage_boundary
     def retry_all(self, status: str = "dead") -> int:
@@ -189,11 +165,9 @@ class Outbox:
                 f"only {' or '.join(RETRYABLE)} mails are queued again, not {status!r}",
                 field="status",
             )
-        with write_transaction(self.engine.db) as conn:
-            return store.requeue_all(conn, status, self.engine.clock.now())
+        return self.store.requeue_all(status, self.engine.clock.now())
 
     @at_storage_boundary
     def next_attempt(self) -> datetime | None:
         """When the next mail falls due, if any is waiting."""
-        with read_transaction(self.engine.db) as conn:
-            return store.next_attempt(conn)
+        return self.store.next_attempt()

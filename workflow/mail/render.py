@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from storage import CaseRecord, EventRecord
-from storage.outbox_store import OutboxMail
+from storage.records import OutboxMail
 from workflow.errors import ConfigError
 from workflow.mail.settings import LANGUAGES, MailSettings, is_address
 

@@ -21,11 +21,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from machines.clocks import BREACHED, state_from_json
-from storage import CaseRecord, read_transaction
-from storage.tables import cases_table, events_table
+from storage import CaseRecord
 from workflow.errors import InvalidInput
 from workflow.reports import charts
 from workflow.reports.case_page import PAGES
@@ -51,29 +48,7 @@ class Period:
 
 
 def _cases(engine: Engine, period: Period) -> tuple[list[CaseRecord], dict[str, list[Any]]]:
-    received = cases_table.c.received_at
-    in_period = (received >= period.start) & (received < period.end)
-    ids = select(cases_table.c.id).where(in_period)
-    query_events = (
-        select(
-            events_table.c.case_id,
-            events_table.c.event,
-            events_table.c.actor,
-            events_table.c.occurred_at,
-            events_table.c.data,
-        )
-        .where(events_table.c.case_id.in_(ids), events_table.c.event.in_(TIMED_EVENTS))
-        .order_by(events_table.c.case_id, events_table.c.seq)
-    )
-    with read_transaction(engine.db) as conn:
-        cases = [
-            CaseRecord.from_row(r)
-            for r in conn.execute(select(cases_table).where(in_period).order_by(received))
-        ]
-        events: dict[str, list[Any]] = defaultdict(list)
-        for row in conn.execute(query_events):
-            events[row.case_id].append(row)
-    return cases, events
+    return engine.store.received_between(period.start, period.end, TIMED_EVENTS)
 
 
 def _rate(met: int, breached: int) -> float | None:

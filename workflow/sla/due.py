@@ -7,18 +7,20 @@ update, the next deadline and the outbox row are written with it: all or nothing
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from machines.clocks import WARNING
 from storage import CaseRecord, iso
-from storage.deadline_sql import DueDeadline
+from storage.port import Store
+from storage.records import DueDeadline
 from workflow.cases.transitions import decide, folded_from_case, plan_changes, plan_of
 from workflow.mail.escalation import outbox_row
 
 if TYPE_CHECKING:
-    from workflow.engine import Engine
+    from machines import CaseRules
 
 SYSTEM_ACTOR = "casework"
 
@@ -69,48 +71,56 @@ class _Batch:
     unclaim: list[tuple[str, datetime, int]] = field(default_factory=list)
     mails: list[dict[str, Any]] = field(default_factory=list)
 
-    def flush(self, engine: Engine, cursor: Any) -> None:
+    def flush(self, store: Store, cursor: Any) -> None:
         """Write everything, in an order that keeps every constraint."""
-        engine._deadlines.unclaim(cursor, self.unclaim)
-        engine._sql.append_many(cursor, self.events, self.updates)
-        engine._deadlines.cancel_many(cursor, self.cancels)
-        engine._deadlines.plan_many(cursor, self.plans)
-        engine._deadlines.queue_mails(cursor, self.mails)
+        store.unclaim(cursor, self.unclaim)
+        store.append_many(cursor, self.events, self.updates)
+        store.cancel_many(cursor, self.cancels)
+        store.plan_many(cursor, self.plans)
+        store.queue_mails(cursor, self.mails)
 
 
-def process_due(engine: Engine, now: datetime, batch: int) -> list[Fired]:
+def process_due(
+    store: Store,
+    rules_for: Callable[[CaseRecord], CaseRules],
+    now: datetime,
+    batch: int,
+    log: Any,
+) -> list[Fired]:
     """Fire every deadline due at ``now``, ``batch`` per transaction.
 
     A batch claims its deadlines in one statement, locks their cases in id order (so
     two workers never wait on each other in a cycle), decides every event in memory
     and writes them together. Firing a level plans the next one, which may be due
     already (after downtime), so batches go on until a claim finds nothing due.
+    ``rules_for`` gives a case's machine, policies and profile; ``log`` takes events.
     """
     fired: list[Fired] = []
     while True:
-        with engine._sql.transaction() as cursor:
-            due = engine._deadlines.claim(cursor, now, batch)
+        with store.transaction() as cursor:
+            due = store.claim_due(cursor, now, batch)
             if not due:
                 return fired
-            engine._log.info("deadlines_claimed", count=len(due), now=iso(now))
-            cases = engine._sql.load_cases(cursor, sorted({d.case_id for d in due}))
+            log.info("deadlines_claimed", count=len(due), now=iso(now))
+            cases = store.load_cases(cursor, sorted({d.case_id for d in due}))
             writes = _Batch()
             for deadline in sorted(due, key=lambda d: (d.case_id, d.due_at, d.level)):
-                result = _fire_one(engine, cases, deadline, now, writes)
+                case = cases[deadline.case_id]
+                result = _fire_one(rules_for(case), cases, deadline, now, writes, log)
                 if result is not None:
                     fired.append(result)
-            writes.flush(engine, cursor)
+            writes.flush(store, cursor)
 
 
 def _fire_one(
-    engine: Engine,
+    rules: CaseRules,
     cases: dict[str, CaseRecord],
     deadline: DueDeadline,
     now: datetime,
     writes: _Batch,
+    log: Any,
 ) -> Fired | None:
     case = cases[deadline.case_id]
-    rules = engine._rules(case)
     before_plan = plan_of(rules, folded_from_case(case))
     key = (deadline.clock, deadline.cycle, deadline.level)
     planned = before_plan.get(key)
@@ -144,7 +154,7 @@ def _fire_one(
     target_at = calendar.add(clock.counting_since, clock.target - clock.elapsed)
     writes.mails.append(outbox_row(policy, case, deadline, target_at, now))
     cases[case.id] = replace(case, **step.update)
-    engine._log.info(
+    log.info(
         "deadline_fired",
         case_id=case.id,
         clock=deadline.clock,

@@ -6,15 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select
-
 from machines.clocks import BREACHED, WARNING, ClockState, SlaState, planned, state_from_json
 from machines.sla import SlaPolicy
-from storage import CaseRecord, iso, read_transaction
-from storage.tables import cases_table, deadlines_table
+from storage import CaseRecord, EventRecord, iso
 
 if TYPE_CHECKING:
-    from workflow.engine import Engine
+    from workflow.sla.policies import PolicyBook
 
 
 @dataclass(frozen=True)
@@ -34,38 +31,12 @@ class Overdue:
         }
 
 
-def next_due(engine: Engine) -> datetime | None:
-    """When the earliest pending deadline falls due (``None`` if none is pending)."""
-    query = select(deadlines_table.c.due_at).where(deadlines_table.c.status == "pending")
-    query = query.order_by(deadlines_table.c.due_at).limit(1)
-    with read_transaction(engine.db) as conn:
-        value = conn.execute(query).scalar_one_or_none()
-    return value if isinstance(value, datetime) else None
-
-
-def overdue(engine: Engine, now: datetime) -> list[Overdue]:
-    """Open cases with a clock past its target at ``now``, latest first.
-
-    Only cases that are escalated or have a ladder deadline already due are looked at,
-    so the query never reads every open case.
-    """
-    due_ladder = (
-        select(deadlines_table.c.case_id)
-        .where(deadlines_table.c.status == "pending")
-        .where(deadlines_table.c.level >= 1)
-        .where(deadlines_table.c.due_at <= now)
-    )
-    query = select(cases_table).where(
-        and_(
-            cases_table.c.sla_policy.is_not(None),
-            or_(cases_table.c.escalation_level >= 1, cases_table.c.id.in_(due_ladder)),
-        )
-    )
-    with read_transaction(engine.db) as conn:
-        cases = [CaseRecord.from_row(row) for row in conn.execute(query)]
+def overdue(cases: list[CaseRecord], policies: PolicyBook, now: datetime) -> list[Overdue]:
+    """Of ``cases`` (those that can be late, :meth:`storage.port.Store.late_candidates`),
+    each clock past its target at ``now``, latest first."""
     result = []
     for case in cases:
-        policy = engine.policies.get(case.sla_policy)
+        policy = policies.get(case.sla_policy)
         if policy is None:
             continue
         for clock in state_from_json(case.sla).clocks:
@@ -108,18 +79,10 @@ def standing(policy: SlaPolicy | None, sla: SlaState, moment: datetime) -> dict[
             "clocks": clocks}  # fmt: skip
 
 
-def count_pending(engine: Engine) -> int:
-    """How many deadlines are pending."""
-    query = select(func.count()).where(deadlines_table.c.status == "pending")
-    with read_transaction(engine.db) as conn:
-        return int(conn.execute(query).scalar_one())
-
-
-def explain(engine: Engine, case_id: str, now: datetime) -> dict[str, Any]:
+def explain(
+    case: CaseRecord, history: list[EventRecord], policy: SlaPolicy | None, now: datetime
+) -> dict[str, Any]:
     """How each clock of a case stands and how its next deadline was computed."""
-    case = engine.get(case_id)
-    history = engine.history(case_id)
-    policy = engine.policies.get(case.sla_policy)
     sla = state_from_json(case.sla)
     pauses = [
         {"event": e.event, "at": iso(e.occurred_at), "reason": e.data.get("reason")}

@@ -1,0 +1,18 @@
+"""What storage raises: its own errors, never a driver's, from a write transaction."""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """The database refused or failed a statement; the message is the driver's.
+
+    ``read_only`` says the database refuses every write (a hot standby, a read-only
+    file or session)."""
+
+    def __init__(self, message: str, *, read_only: bool = False) -> None:
+        super().__init__(message)
+        self.read_only = read_only
+
+
+class WriteConflict(StorageError):
+    """Another writer stored the same event first (a unique key was taken)."""

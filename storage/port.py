@@ -1,0 +1,241 @@
+"""The storage port: everything the engine and its collaborators ask of storage.
+
+One interface, whatever the database: write transactions on a driver cursor (the hot
+path of a transition), reads that each see one consistent moment, the deadline
+queue, the outbox's delivery side and the whole-history snapshots auditors rely on.
+:class:`storage.sql_store.SqlStore` implements it on SQLite and PostgreSQL; the
+contract suite (``tests/contract/``) holds any implementation to it.
+
+Writes inside :meth:`Store.transaction` take its cursor: all of them commit together
+or none does. A failed write raises :class:`~storage.errors.StorageError` (its
+subclass :class:`~storage.errors.WriteConflict` for a duplicate key), never a
+driver's own error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from storage.records import CaseRecord, DueDeadline, EventRecord, OutboxMail, Streams
+
+if TYPE_CHECKING:
+    from storage.checkpoint_sql import Heads
+
+DeadlineKey = tuple[str, int, int]
+"""A deadline of a case: (clock, cycle, level)."""
+
+
+class Store(Protocol):
+    """What casework asks of a database."""
+
+    # -- transactions and lifetime ----------------------------------------------------
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """A write transaction; its cursor is handed to every write inside it."""
+        ...
+
+    def close(self) -> None:
+        """Release every connection."""
+        ...
+
+    # -- cases and events, inside a transaction ---------------------------------------
+
+    def insert_case(self, cursor: Any, case: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+        """A new case row with its opening event (:class:`WriteConflict` if the id is taken)."""
+        ...
+
+    def load_case(self, cursor: Any, case_id: str) -> CaseRecord | None:
+        """The case, locked against other writers until the transaction ends."""
+        ...
+
+    def load_cases(self, cursor: Any, case_ids: list[str]) -> dict[str, CaseRecord]:
+        """Several cases, locked in id order."""
+        ...
+
+    def append(
+        self, cursor: Any, event: Mapping[str, Any], update: Mapping[str, Any], *, expected: int
+    ) -> bool:
+        """Append an event and move its case on, if the case is still at version
+        ``expected`` (``False``: it moved, nothing was written)."""
+        ...
+
+    def append_many(
+        self,
+        cursor: Any,
+        events: Sequence[Mapping[str, Any]],
+        updates: Sequence[tuple[Mapping[str, Any], int]],
+    ) -> None:
+        """Append several events and case updates (each with its expected version)."""
+        ...
+
+    # -- SLA policies, deadlines and the mail queue, inside a transaction ------------
+
+    def store_policy(
+        self, cursor: Any, version: str, name: str, document: Mapping[str, Any], now: datetime
+    ) -> None:
+        """Keep a policy document under its version (once; a stored one stays)."""
+        ...
+
+    def plan(self, cursor: Any, case_id: str, key: DeadlineKey, due_at: datetime) -> None:
+        """Make the deadline pending at ``due_at`` (unless it has fired)."""
+        ...
+
+    def cancel(self, cursor: Any, case_id: str, key: DeadlineKey) -> None:
+        """Cancel the deadline if it is pending."""
+        ...
+
+    def plan_many(self, cursor: Any, rows: list[tuple[str, DeadlineKey, datetime]]) -> None:
+        """:meth:`plan` for several (case id, key, due at)."""
+        ...
+
+    def cancel_many(self, cursor: Any, rows: list[tuple[str, DeadlineKey]]) -> None:
+        """:meth:`cancel` for several (case id, key)."""
+        ...
+
+    def claim_due(self, cursor: Any, now: datetime, limit: int) -> list[DueDeadline]:
+        """Mark up to ``limit`` deadlines due at ``now`` fired, earliest first, skipping
+        those another transaction has claimed; returns them."""
+        ...
+
+    def unclaim(self, cursor: Any, rows: list[tuple[str, datetime, int]]) -> None:
+        """Put claimed deadlines back: (status, due at, deadline id)."""
+        ...
+
+    def queue_mails(self, cursor: Any, mails: Sequence[Mapping[str, Any]]) -> None:
+        """Queue outbox mails; one whose dedupe key is queued already is left out."""
+        ...
+
+    # -- reads, each in its own snapshot ---------------------------------------------
+
+    def case(self, case_id: str) -> CaseRecord | None:
+        """The case as it is now."""
+        ...
+
+    def cases(self, *, state: str | None = None, limit: int | None = None) -> list[CaseRecord]:
+        """Cases in the order they were received, optionally of one state."""
+        ...
+
+    def case_with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
+        """The case and its events, oldest first, read together."""
+        ...
+
+    def cases_with_events(
+        self, event_ids: Sequence[str], case_ids: Sequence[str]
+    ) -> tuple[dict[str, list[EventRecord]], dict[str, CaseRecord]]:
+        """The events of the cases ``event_ids`` and the cases ``case_ids``, read together."""
+        ...
+
+    def stored_policies(self) -> dict[str, Any]:
+        """Every stored SLA policy document by version."""
+        ...
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending deadline falls due."""
+        ...
+
+    def pending_count(self) -> int:
+        """How many deadlines are pending."""
+        ...
+
+    def late_candidates(self, now: datetime) -> list[CaseRecord]:
+        """The cases that can be past an SLA target at ``now``."""
+        ...
+
+    def received_between(
+        self, start: datetime, end: datetime, event_names: Sequence[str]
+    ) -> tuple[list[CaseRecord], dict[str, list[Any]]]:
+        """Cases received in ``[start, end)`` and their events of the names given."""
+        ...
+
+    # -- the whole history, for auditors ---------------------------------------------
+
+    def snapshot(
+        self,
+        case_ids: Sequence[str] | None = None,
+        id_range: tuple[str | None, str | None] = (None, None),
+    ) -> AbstractContextManager[Streams]:
+        """Cases, events and pending deadlines streamed from one snapshot, by case id."""
+        ...
+
+    def middle_case_id(self) -> str | None:
+        """The case id that splits the cases in two halves."""
+        ...
+
+    def export_rows(
+        self,
+        case_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> AbstractContextManager[Iterator[tuple[Any, ...]]]:
+        """Every event (of one case, occurred in ``[since, until)``) with its case's
+        machine and version, by case id and seq, from one snapshot."""
+        ...
+
+    def case_heads(self, at: datetime) -> AbstractContextManager[Heads]:
+        """(case id, seq, hash) of each case's last event recorded by ``at``, by case id;
+        the heads count the events they read."""
+        ...
+
+    def database_id(self) -> str | None:
+        """The database's identity (stable for its lifetime)."""
+        ...
+
+    # -- the outbox's delivery side ----------------------------------------------------
+
+    def claim_mails(
+        self,
+        *,
+        due_by: datetime,
+        lease_until: datetime,
+        token: str,
+        limit: int,
+        hold_until: Callable[[OutboxMail], datetime | None],
+    ) -> tuple[list[OutboxMail], int]:
+        """Claim due mails under ``token`` until ``lease_until``; in the same transaction,
+        hold back each one ``hold_until`` gives a time. (Mails to send, how many held.)"""
+        ...
+
+    def release_mails(self, mail_ids: Sequence[int], token: str, at: datetime) -> int:
+        """Give claimed mails back unsent, due at ``at``."""
+        ...
+
+    def mark_sent(
+        self, accepted: Sequence[tuple[int, str, str | None]], token: str, at: datetime
+    ) -> int:
+        """Record (mail id, Message-ID, note) as sent, under the lease ``token``."""
+        ...
+
+    def mark_failed(
+        self,
+        retry: Sequence[tuple[int, datetime]],
+        dead: Sequence[int],
+        token: str,
+        *,
+        error: str,
+        buried: str,
+    ) -> tuple[int, int]:
+        """Record a failed sending: (mail id, next attempt) to retry, ids that die."""
+        ...
+
+    def requeue(self, mail_id: int, now: datetime) -> tuple[OutboxMail | None, OutboxMail | None]:
+        """Queue a dead letter again: (the mail queued, or ``None`` and the mail as found)."""
+        ...
+
+    def requeue_all(self, status: str, now: datetime) -> int:
+        """Queue every mail of ``status`` at once."""
+        ...
+
+    def mails(self, *, status: str | None = None, limit: int | None = None) -> list[OutboxMail]:
+        """Mails by id, optionally of one status."""
+        ...
+
+    def mail_counts(self) -> dict[str, int]:
+        """How many mails have each status."""
+        ...
+
+    def next_attempt(self) -> datetime | None:
+        """When the next mail falls due."""
+        ...

@@ -1,0 +1,293 @@
+"""The storage port on SQLite and PostgreSQL, through SQLAlchemy and the driver's cursor.
+
+The hot path of a transition (:mod:`storage.transition_sql`, :mod:`storage.deadline_sql`)
+is plain SQL on a kept driver connection and needs no table classes; the other reads
+(:mod:`storage.case_store`, :mod:`storage.outbox_store`) are SQLAlchemy Core over the
+tables and are imported when first asked for, so a process that only fires events
+never loads them. Every dialect difference comes from :mod:`storage.dialect`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+
+from storage.database import read_transaction, write_transaction
+from storage.deadline_sql import DeadlineSQL
+from storage.port import DeadlineKey
+
+if TYPE_CHECKING:
+    from storage.checkpoint_sql import Heads
+    from storage.port import Store
+from storage.records import CaseRecord, DueDeadline, EventRecord, OutboxMail, Streams
+from storage.transition_sql import TransitionSQL
+
+
+class SqlStore:
+    """:class:`storage.port.Store` on one SQLAlchemy engine. Safe to share between threads."""
+
+    def __init__(self, db: Engine) -> None:
+        self.db = db
+        self._sql = TransitionSQL(db)
+        self._deadlines = DeadlineSQL(self._sql)
+        self.skip_locked = not self._sql.sqlite
+
+    # -- transactions and lifetime ----------------------------------------------------
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        return self._sql.transaction()
+
+    def close(self) -> None:
+        self._sql.close()
+
+    # -- cases and events, inside a transaction ---------------------------------------
+
+    def insert_case(self, cursor: Any, case: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+        self._sql.insert_case(cursor, case, event)
+
+    def load_case(self, cursor: Any, case_id: str) -> CaseRecord | None:
+        return self._sql.load_case(cursor, case_id)
+
+    def load_cases(self, cursor: Any, case_ids: list[str]) -> dict[str, CaseRecord]:
+        return self._sql.load_cases(cursor, case_ids)
+
+    def append(
+        self, cursor: Any, event: Mapping[str, Any], update: Mapping[str, Any], *, expected: int
+    ) -> bool:
+        return self._sql.append(cursor, event, update, expected=expected)
+
+    def append_many(
+        self,
+        cursor: Any,
+        events: Sequence[Mapping[str, Any]],
+        updates: Sequence[tuple[Mapping[str, Any], int]],
+    ) -> None:
+        self._sql.append_many(cursor, events, updates)
+
+    # -- SLA policies, deadlines and the mail queue, inside a transaction ------------
+
+    def store_policy(
+        self, cursor: Any, version: str, name: str, document: Mapping[str, Any], now: datetime
+    ) -> None:
+        self._deadlines.store_policy(cursor, version, name, document, now)
+
+    def plan(self, cursor: Any, case_id: str, key: DeadlineKey, due_at: datetime) -> None:
+        self._deadlines.plan(cursor, case_id, key, due_at)
+
+    def cancel(self, cursor: Any, case_id: str, key: DeadlineKey) -> None:
+        self._deadlines.cancel(cursor, case_id, key)
+
+    def plan_many(self, cursor: Any, rows: list[tuple[str, DeadlineKey, datetime]]) -> None:
+        self._deadlines.plan_many(cursor, rows)
+
+    def cancel_many(self, cursor: Any, rows: list[tuple[str, DeadlineKey]]) -> None:
+        self._deadlines.cancel_many(cursor, rows)
+
+    def claim_due(self, cursor: Any, now: datetime, limit: int) -> list[DueDeadline]:
+        return self._deadlines.claim(cursor, now, limit)
+
+    def unclaim(self, cursor: Any, rows: list[tuple[str, datetime, int]]) -> None:
+        self._deadlines.unclaim(cursor, rows)
+
+    def queue_mails(self, cursor: Any, mails: Sequence[Mapping[str, Any]]) -> None:
+        self._deadlines.queue_mails(cursor, mails)
+
+    # -- reads, each in its own snapshot ---------------------------------------------
+
+    def case(self, case_id: str) -> CaseRecord | None:
+        return self._sql.read_case(case_id)
+
+    def cases(self, *, state: str | None = None, limit: int | None = None) -> list[CaseRecord]:
+        from storage import case_store
+
+        with read_transaction(self.db) as conn:
+            return case_store.list_cases(conn, state=state, limit=limit)
+
+    def case_with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
+        from storage import case_store
+
+        with read_transaction(self.db) as conn:
+            return case_store.load_case(conn, case_id), case_store.case_events(conn, case_id)
+
+    def cases_with_events(
+        self, event_ids: Sequence[str], case_ids: Sequence[str]
+    ) -> tuple[dict[str, list[EventRecord]], dict[str, CaseRecord]]:
+        from storage import case_store
+
+        with read_transaction(self.db) as conn:
+            events = case_store.events_of_cases(conn, event_ids)
+            return events, case_store.load_cases(conn, case_ids)
+
+    def stored_policies(self) -> dict[str, Any]:
+        from storage import case_store
+
+        with read_transaction(self.db) as conn:
+            return case_store.stored_policies(conn)
+
+    def next_due(self) -> datetime | None:
+        from storage import case_store
+
+        with read_transaction(self.db) as conn:
+            return case_store.next_due(conn)
+
+    def pending_count(self) -> int:
+        from storage import case_store
+
+        with read_transaction(self.db) as conn:
+            return case_store.pending_count(conn)
+
+    def late_candidates(self, now: datetime) -> list[CaseRecord]:
+        from storage import case_store
+
+        with read_transaction(self.db) as conn:
+            return case_store.late_candidates(conn, now)
+
+    def received_between(
+        self, start: datetime, end: datetime, event_names: Sequence[str]
+    ) -> tuple[list[CaseRecord], dict[str, list[Any]]]:
+        from storage import case_store
+
+        with read_transaction(self.db) as conn:
+            return case_store.received_between(conn, start, end, event_names)
+
+    # -- the whole history, for auditors ---------------------------------------------
+
+    def snapshot(
+        self,
+        case_ids: Sequence[str] | None = None,
+        id_range: tuple[str | None, str | None] = (None, None),
+    ) -> AbstractContextManager[Streams]:
+        from storage.snapshot import history_snapshot
+
+        return history_snapshot(self.db, case_ids, id_range)
+
+    def middle_case_id(self) -> str | None:
+        from storage.snapshot import middle_case_id
+
+        return middle_case_id(self.db)
+
+    def export_rows(
+        self,
+        case_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> AbstractContextManager[Iterator[tuple[Any, ...]]]:
+        from storage.snapshot import export_rows
+
+        return export_rows(self.db, case_id, since, until)
+
+    def case_heads(self, at: datetime) -> AbstractContextManager[Heads]:
+        from storage.checkpoint_sql import case_heads
+
+        return case_heads(self.db, at)
+
+    def database_id(self) -> str | None:
+        from storage.checkpoint_sql import database_id
+
+        with read_transaction(self.db) as conn:
+            return database_id(conn)
+
+    # -- the outbox's delivery side ----------------------------------------------------
+
+    def claim_mails(
+        self,
+        *,
+        due_by: datetime,
+        lease_until: datetime,
+        token: str,
+        limit: int,
+        hold_until: Callable[[OutboxMail], datetime | None],
+    ) -> tuple[list[OutboxMail], int]:
+        from storage import outbox_store
+
+        with write_transaction(self.db) as conn:
+            claimed = outbox_store.claim_mails(
+                conn,
+                due_by=due_by,
+                lease_until=lease_until,
+                token=token,
+                limit=limit,
+                skip_locked=self.skip_locked,
+            )
+            ready, held = [], 0
+            for mail in claimed:
+                opens = hold_until(mail)
+                if opens is None:
+                    ready.append(mail)
+                else:
+                    held += outbox_store.release_mails(conn, [mail.id], token, at=opens, hold=True)
+        return ready, held
+
+    def release_mails(self, mail_ids: Sequence[int], token: str, at: datetime) -> int:
+        from storage import outbox_store
+
+        with write_transaction(self.db) as conn:
+            return outbox_store.release_mails(conn, mail_ids, token, at=at, hold=False)
+
+    def mark_sent(
+        self, accepted: Sequence[tuple[int, str, str | None]], token: str, at: datetime
+    ) -> int:
+        from storage import outbox_store
+
+        with write_transaction(self.db) as conn:
+            return outbox_store.mark_sent(conn, accepted, token, at)
+
+    def mark_failed(
+        self,
+        retry: Sequence[tuple[int, datetime]],
+        dead: Sequence[int],
+        token: str,
+        *,
+        error: str,
+        buried: str,
+    ) -> tuple[int, int]:
+        from storage import outbox_store
+
+        with write_transaction(self.db) as conn:
+            retried = sum(
+                outbox_store.retry_later(conn, [mail_id], token, at=at, error=error)
+                for mail_id, at in retry
+            )
+            died = outbox_store.bury(conn, dead, token, error=buried) if dead else 0
+        return retried, died
+
+    def requeue(self, mail_id: int, now: datetime) -> tuple[OutboxMail | None, OutboxMail | None]:
+        from storage import outbox_store
+
+        with write_transaction(self.db) as conn:
+            mail = outbox_store.requeue(conn, mail_id, now)
+            return mail, (None if mail is not None else outbox_store.load_mail(conn, mail_id))
+
+    def requeue_all(self, status: str, now: datetime) -> int:
+        from storage import outbox_store
+
+        with write_transaction(self.db) as conn:
+            return outbox_store.requeue_all(conn, status, now)
+
+    def mails(self, *, status: str | None = None, limit: int | None = None) -> list[OutboxMail]:
+        from storage import outbox_store
+
+        with read_transaction(self.db) as conn:
+            return outbox_store.list_mails(conn, status=status, limit=limit)
+
+    def mail_counts(self) -> dict[str, int]:
+        from storage import outbox_store
+
+        with read_transaction(self.db) as conn:
+            return outbox_store.count_by_status(conn)
+
+    def next_attempt(self) -> datetime | None:
+        from storage import outbox_store
+
+        with read_transaction(self.db) as conn:
+            return outbox_store.next_attempt(conn)
+
+
+if TYPE_CHECKING:
+
+    def _is_a_store(db: Engine) -> Store:
+        return SqlStore(db)  # mypy holds SqlStore to the port here

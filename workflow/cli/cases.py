@@ -1,0 +1,282 @@
+"""Agents' commands on one case at a time: ``open``, ``fire``, ``show``, ``list``,
+``history`` and ``replay``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from storage import iso
+from workflow.cli.sla import overdue_rows
+from workflow.cli.support import (
+    WHOLE,
+    database_options,
+    emit_json,
+    engine_for,
+    handle_errors,
+    json_option,
+    parse_data,
+    table,
+    warn_unreachable,
+)
+from workflow.clock import parse_instant
+from workflow.sla.views import hours_minutes
+
+
+@click.command("open")
+@click.option("--customer", required=True, help="Customer reference (not contact details).")
+@click.option(
+    "--channel",
+    default=None,
+    help="How it arrived: store, phone, letter, web, ... (if the machine needs it)",
+)
+@click.option(
+    "--category",
+    default=None,
+    help="What it is about: service_delayed, ... (if the machine needs it)",
+)
+@click.option("--summary", required=True, help="The complaint in the customer's words.")
+@click.option("--contact", default=None, help="Contact details (stored, never logged).")
+@click.option("--branch", default=None, help="Branch or store that owns the case.")
+@click.option("--priority", default="normal", show_default=True, help="normal, high or urgent.")
+@click.option(
+    "--received-at", default=None, metavar="ISO", help="When it was received (back-fill)."
+)
+@click.option("--actor", default="intake", show_default=True, help="First receiver: owns the case.")
+@click.option("--machine", default=None, help="Machine name (default: complaint).")
+@click.option("--attr", "attrs", multiple=True, metavar="K=V", help="A declared case attribute.")
+@database_options
+@json_option
+@handle_errors
+def open_command(
+    customer: str,
+    channel: str | None,
+    category: str | None,
+    summary: str,
+    contact: str | None,
+    branch: str | None,
+    priority: str,
+    received_at: str | None,
+    actor: str,
+    machine: str | None,
+    attrs: tuple[str, ...],
+    db_url: str | None,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """Open a case; prints its id (with --json, the case)."""
+    received = None if received_at is None else parse_instant(received_at, "--received-at")
+    attributes = {k: str(v) for k, v in parse_data(attrs).items()}
+    with engine_for(db_url, config_path) as engine:
+        case = engine.open_case(
+            customer=customer,
+            channel=channel,
+            category=category,
+            summary=summary,
+            contact=contact,
+            branch=branch,
+            priority=priority,
+            received_at=received,
+            actor=actor,
+            machine=machine,
+            attributes=attributes,
+        )
+        warn_unreachable(engine, case.owner)
+    if as_json:
+        emit_json(case.to_json())
+    else:
+        click.echo(case.id)
+
+
+@click.command("fire")
+@click.argument("case_id")
+@click.argument("event")
+@click.option("--actor", required=True, help="Who does it.")
+@click.option("--note", default=None, help="Free text kept with the event.")
+@click.option("--data", "pairs", multiple=True, metavar="K=V", help="Event data, repeatable.")
+@click.option("--at", default=None, metavar="ISO", help="When it happened (back-fill).")
+@click.option(
+    "--expected-version",
+    type=click.IntRange(1, 2**31 - 1),
+    default=None,
+    help="Refuse if the case moved on.",
+)
+@database_options
+@json_option
+@handle_errors
+def fire_command(
+    case_id: str,
+    event: str,
+    actor: str,
+    note: str | None,
+    pairs: tuple[str, ...],
+    at: str | None,
+    expected_version: int | None,
+    db_url: str | None,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """Apply EVENT to CASE_ID (apologise, confirm_needs, resolve, follow_up, note, ...)."""
+    data = parse_data(pairs)
+    when = None if at is None else parse_instant(at, "--at")
+    with engine_for(db_url, config_path) as engine:
+        before = engine.get(case_id)
+        case = engine.fire(
+            case_id,
+            event,
+            actor=actor,
+            data=data,
+            note=note,
+            at=when,
+            expected_version=expected_version,
+        )
+        if case.owner != before.owner:
+            warn_unreachable(engine, case.owner)
+    if as_json:
+        emit_json(case.to_json())
+    else:
+        click.echo(f"{case.id}: {event}: {before.state} -> {case.state} (version {case.version})")
+
+
+@click.command("show")
+@click.argument("case_id")
+@database_options
+@json_option
+@handle_errors
+def show_command(case_id: str, db_url: str | None, config_path: str | None, as_json: bool) -> None:
+    """Show a case with its deadlines."""
+    with engine_for(db_url, config_path) as engine:
+        case = engine.get(case_id)
+    document = case.to_json()
+    if as_json:
+        emit_json(document)
+        return
+    for key, value in document.items():
+        if key == "deadlines":
+            value = "; ".join(f"{d['clock']} {d['kind']} due {d['due_at']}" for d in value)
+            value = value or "none pending"
+        click.echo(f"{key:>17}: {value}")
+
+
+@click.command("list")
+@click.option("--state", default=None, help="Only cases in this state.")
+@click.option(
+    "--overdue", is_flag=True, help="Only cases past an SLA target: owner, level, lateness."
+)
+@click.option("--limit", type=WHOLE, default=None, help="At most this many.")
+@database_options
+@json_option
+@handle_errors
+def list_command(
+    state: str | None,
+    overdue: bool,
+    limit: int | None,
+    db_url: str | None,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """List cases, oldest received first (with --overdue: the latest first)."""
+    if overdue:
+        with engine_for(db_url, config_path) as engine:
+            late = [o for o in engine.overdue() if state is None or o.case.state == state]
+        late = late[:limit] if limit else late
+        if as_json:
+            emit_json([o.to_json() for o in late])
+        else:
+            table(("id", "owner", "branch", "clock", "level", "late"), overdue_rows(late))
+        return
+    with engine_for(db_url, config_path) as engine:
+        cases = engine.list(state=state, limit=limit)
+    if as_json:
+        emit_json([c.to_json() for c in cases])
+        return
+    rows = [
+        (
+            c.id,
+            c.state,
+            c.owner,
+            c.channel or "-",
+            c.category or "-",
+            iso(c.received_at),
+            str(c.version),
+        )
+        for c in cases
+    ]
+    table(("id", "state", "owner", "channel", "category", "received_at", "v"), rows)
+
+
+@click.command("history")
+@click.argument("case_id")
+@database_options
+@json_option
+@handle_errors
+def history_command(
+    case_id: str, db_url: str | None, config_path: str | None, as_json: bool
+) -> None:
+    """The events of a case, oldest first."""
+    with engine_for(db_url, config_path, read_only=True) as engine:
+        events = engine.history(case_id)
+    if as_json:
+        emit_json([e.to_json() for e in events])
+        return
+    rows = [
+        (
+            str(e.seq),
+            iso(e.occurred_at),
+            e.event,
+            f"{e.from_state or '-'} -> {e.to_state}",
+            e.actor,
+            json.dumps(dict(e.data), ensure_ascii=False) if e.seq > 1 else "",
+        )
+        for e in events
+    ]
+    table(("seq", "occurred_at", "event", "transition", "actor", "data"), rows)
+
+
+@click.command("replay")
+@click.argument("case_id")
+@click.option("--at", default=None, metavar="ISO", help="Rebuild the state as it stood then.")
+@database_options
+@json_option
+@handle_errors
+def replay_command(
+    case_id: str, at: str | None, db_url: str | None, config_path: str | None, as_json: bool
+) -> None:
+    """Rebuild a case's state from its history alone, with its SLA clocks as they stood."""
+    when = None if at is None else parse_instant(at, "--at")
+    with engine_for(db_url, config_path, read_only=True) as engine:
+        replay = engine.replay(case_id, when)
+    if as_json:
+        emit_json(replay.to_json())
+        return
+    click.echo(
+        f"{case_id} at {iso(replay.at)}: state {replay.state}, version {replay.version}, "
+        f"owner {replay.owner}, escalation level {replay.escalation_level}"
+    )
+    if replay.sla.get("waiting"):
+        click.echo(f"  waiting on the {replay.sla['waiting']}: clocks paused")
+    for clock in replay.sla.get("clocks", []):
+        click.echo("  " + clock_line(clock))
+
+
+def clock_line(clock: dict[str, Any]) -> str:
+    """One line for a clock's standing: used of target, and what that means."""
+    if clock["cycle"] == 0:
+        return f"{clock['clock']}: not started"
+    if not clock["running"]:
+        status = "stopped, " + (
+            f"breached by {hours_minutes(clock['overdue_s'])}" if clock["breached"] else "met"
+        )
+    elif clock["breached"]:
+        status = f"BREACHED by {hours_minutes(clock['overdue_s'])}, level {clock['level']}"
+    else:
+        status = f"{hours_minutes(clock['remaining_s'])} left" + (
+            ", warned" if clock["warned"] else ""
+        )
+    paused = ", paused" if clock["paused"] else ""
+    return (
+        f"{clock['clock']} #{clock['cycle']}: {hours_minutes(clock['used_s'])} used of "
+        f"{hours_minutes(clock['target_s'])}{paused}; {status}"
+    )

@@ -1,0 +1,149 @@
+"""``casework verify``: hash chains, replays, exports and checkpoints checked."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from workflow.audit.checkpoints import CHECKPOINT, check_checkpoint, read_keyring, statement_problem
+from workflow.audit.export_check import FILE, verify_export
+from workflow.cases.catalog import installed_registry
+from workflow.cli.audit import read_checkpoint
+from workflow.cli.support import database_options, emit_json, engine_for, handle_errors, json_option
+from workflow.engine import POLICIES
+from workflow.errors import InvalidInput
+from workflow.results import VerifyReport
+
+
+@click.command("verify")
+@click.argument("case_id", required=False)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 2),
+    default=min(2, os.cpu_count() or 1),
+    show_default=True,
+    help="Processes checking a whole database (each takes half the cases).",
+)
+@click.option(
+    "--export",
+    "export_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Check this export file on its own, without the database.",
+)
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also prove that nothing recorded before this signed checkpoint changed.",
+)
+@click.option(
+    "--keyring",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Public keys for --checkpoint (default: $CASEWORK_KEYRING); with --export, "
+    "require the export to be signed by one of them.",
+)
+@database_options
+@json_option
+@handle_errors
+def verify_command(
+    case_id: str | None,
+    workers: int,
+    export_path: str | None,
+    checkpoint_path: str | None,
+    keyring: str | None,
+    db_url: str | None,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """Check every hash chain and that every case equals its replay (exit 1 if not).
+
+    With --export FILE, check an export instead: chains, hashes, replay through the
+    machines (the SLA clocks are compared with case rows, which only a database has),
+    and that the file is whole and in order. With --checkpoint FILE, also
+    check the checkpoint's signature against the keyring and that the history it
+    signed is still there unchanged, even if someone rewrote a chain with fresh hashes.
+    """
+    show_progress = not as_json and sys.stderr.isatty()
+
+    def progress(cases: int, events: int) -> None:
+        click.echo(f"\rverified {cases:,} cases, {events:,} events", err=True, nl=False)
+
+    if checkpoint_path is not None:
+        if case_id is not None or export_path is not None:
+            raise InvalidInput("--checkpoint checks the whole database: no case id or --export")
+        ring = keyring or os.environ.get("CASEWORK_KEYRING")
+        if not ring:
+            raise InvalidInput("give --keyring FILE (or set CASEWORK_KEYRING)", field="keyring")
+        checkpoint = read_checkpoint(checkpoint_path)
+        keys = read_keyring(ring)
+        with engine_for(db_url, config_path, read_only=True) as engine:
+            report = check_checkpoint(engine, checkpoint, keys)
+    elif export_path is not None:
+        if case_id is not None:
+            raise InvalidInput("give a case id or --export, not both", field="export")
+        export_keys = None if keyring is None else read_keyring(keyring)
+        report = verify_export(
+            export_path,
+            installed_registry(),
+            progress=(lambda n: progress(0, n)) if show_progress else None,
+            workers=workers,
+            check_signature=None
+            if export_keys is None
+            else lambda statement, key, value: statement_problem(
+                statement, key, value, export_keys, "export"
+            ),
+        )
+    else:
+        with engine_for(db_url, config_path, read_only=True) as engine:
+            report = engine.verify(
+                case_id, progress=progress if show_progress else None, workers=workers
+            )
+    if show_progress:
+        click.echo("", err=True)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        for line in verify_lines(report):
+            click.echo(line)
+    if not report.ok:
+        sys.exit(1)
+
+
+WHOLE_FILE = {FILE: "export", CHECKPOINT: "checkpoint", POLICIES: "SLA policies"}
+"""The ``case_id`` of problems of a whole file, and what the file is."""
+
+
+def verify_lines(report: VerifyReport) -> list[str]:
+    """What ``verify`` says to a person: what was checked, then each problem and a count."""
+    lines = []
+    checked = report.checkpoint
+    if checked is not None:
+        holds = "still hold" if checked["history_holds"] else "NO LONGER HOLD"
+        lines.append(
+            f"checkpoint signed by key {checked['key_id']} (signature valid) states the "
+            f"history at {checked['at']}: its {checked['cases']} cases, {checked['events']} "
+            f"events and root {checked['root'][:16]}... {holds}"
+        )
+    if report.signature is not None:
+        lines.append(
+            f"export signed by key {report.signature['key_id']} (signature valid): its "
+            "header, counts and every case's head are as signed"
+        )
+    files = [p for p in report.problems if p.case_id in WHOLE_FILE]
+    cases = [p for p in report.problems if p.case_id not in WHOLE_FILE]
+    for problem in files:
+        lines.append(f"BROKEN {WHOLE_FILE[problem.case_id]}: {problem.reason}")
+    for problem in cases:
+        where = "case row" if problem.seq is None else f"event {problem.seq}"
+        lines.append(f"BROKEN case {problem.case_id} {where}: {problem.reason}")
+    if report.ok:
+        lines.append(f"ok: {report.cases} cases, {report.events} events verified")
+    elif cases:
+        failed = len({p.case_id for p in cases})
+        lines.append(f"{failed} of {report.cases} cases failed verification")
+    return lines
