@@ -17,6 +17,34 @@ from machines.sla import SlaPolicy
 ZERO = timedelta(0)
 WARNING = 0
 """The ``level`` of a warning deadline; escalation levels count from 1 (the breach)."""
+BREACH = 1
+"""The ``level`` of the first rung of the ladder: the target itself has run out."""
+
+
+def level_kind(level: int) -> str:
+    """What a fired deadline of ``level`` is, and the kind of its mail: ``warning`` or
+    ``escalation``."""
+    return "warning" if level == WARNING else "escalation"
+
+
+def level_label(level: int) -> str:
+    """A deadline of ``level`` as a case shows it: ``warning``, ``breach`` or
+    ``escalation level N``."""
+    if level == WARNING:
+        return "warning"
+    return "breach" if level == BREACH else f"escalation level {level}"
+
+
+def level_event(level: int) -> str:
+    """The event a fired deadline of ``level`` records: ``sla_warning`` or ``escalate``."""
+    return "sla_warning" if level == WARNING else "escalate"
+
+
+def level_key(level: int) -> str:
+    """A level as settings name it: ``warning`` or the rung's number."""
+    return "warning" if level == WARNING else str(level)
+
+
 BREACHED = "breached"
 """The :meth:`ClockState.outcome` of a cycle that used more than its target."""
 

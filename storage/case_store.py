@@ -18,7 +18,6 @@ from storage.records import CaseRecord, EventRecord
 from storage.tables import cases_table as cases
 from storage.tables import deadlines_table, policies_table
 from storage.tables import events_table as events
-from storage.timestamps import iso
 
 _select_case = select(cases).where(cases.c.id == bindparam("case_id"))
 
@@ -80,12 +79,6 @@ def stored_policies(conn: Connection) -> dict[str, Any]:
     """Every stored SLA policy document by version."""
     rows = conn.execute(select(policies_table.c.version, policies_table.c.document))
     return {row.version: row.document for row in rows}
-
-
-def deadline_json(clock: str, cycle: int, level: int, due_at: datetime) -> dict[str, Any]:
-    """A pending deadline as the case's JSON shows it."""
-    kind = "warning" if level == 0 else "breach" if level == 1 else f"escalation level {level}"
-    return {"clock": clock, "cycle": cycle, "level": level, "kind": kind, "due_at": iso(due_at)}
 
 
 def next_due(conn: Connection) -> datetime | None:

@@ -59,7 +59,8 @@ class Store(Protocol):
         self, cursor: Any, event: Mapping[str, Any], update: Mapping[str, Any], *, expected: int
     ) -> bool:
         """Append an event and move its case on, if the case is still at version
-        ``expected`` (``False``: it moved, nothing was written)."""
+        ``expected``. ``False``: it has moved on; the caller must end the transaction
+        with an error, which rolls the event back."""
         ...
 
     def append_many(

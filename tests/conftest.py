@@ -8,23 +8,23 @@ under ``CI=true``.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from tests.support import PG_ADMIN, START
 from workflow import Engine, FixedClock
 
 os.environ["TZ"] = "America/New_York"
 time.tzset()
 
-PG_ADMIN = os.environ.get("CASEWORK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -78,11 +78,23 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file for this test run: each test copies it (no migration each)."""
+    path = tmp_path_factory.mktemp("template") / "casework.db"
+    Engine.open(f"sqlite:///{path}").close()  # the last connection folds the WAL in
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
-    """The URL of an empty database: a SQLite file, or a PostgreSQL database."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a database with the current schema and no cases: a SQLite file (a copy
+    of the migrated template), or a PostgreSQL database (made from its template)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/casework.db"
+        path = tmp_path / "casework.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        path.chmod(0o600)
+        return f"sqlite:///{path}"
     url: str = request.getfixturevalue("pg_url")
     return url
 
@@ -104,9 +116,18 @@ def engine(db_url: str, clock: FixedClock) -> Iterator[Engine]:
 @pytest.fixture
 def server() -> Iterator[Any]:
     """A scripted SMTP server on loopback (aiosmtpd), running."""
-    from tests.mail_server import TestServer
+    from tests.support.mail_server import TestServer
 
     smtp = TestServer()
     smtp.start()
     yield smtp
     smtp.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fast lane (``-m "not slow"``) runs every test on SQLite and the storage
+    contract on both databases; the PostgreSQL run of the rest (a database made per
+    test) comes with the full suite."""
+    for item in items:
+        if item.get_closest_marker("postgres") and "contract" not in item.path.parts:
+            item.add_marker(pytest.mark.slow)

@@ -385,11 +385,12 @@ def test_replay_at_an_instant_shows_the_clocks_as_they_stood(
     assert "first_response #1: 32h00m used of 24h00m; BREACHED by 8h00m, level 2" in result.output
 
 
+@pytest.mark.slow
 def test_the_case_report_renders_in_a_browser(
     engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path
 ) -> None:
     """A breached, paused case: the page shows the verified chain, the clocks and events."""
-    from tests.browser import render
+    from tests.support.browser import render
 
     case_id = open_sample(engine, summary="师傅没来 <b>not bold</b>")
     clock.advance(timedelta(hours=2))
@@ -452,10 +453,11 @@ def _month(db_url: str) -> tuple[Engine, FixedClock]:
     return engine, clock
 
 
+@pytest.mark.slow
 def test_the_business_reports_give_the_material_s_figures(db_url: str, tmp_path: Path) -> None:
     """Category shares 38/33/24/3/2, compliance, hand-overs and rates per 10,000 jobs;
     both pages render in a browser."""
-    from tests.browser import render
+    from tests.support.browser import render
 
     engine, _ = _month(db_url)
     engine.close()
@@ -541,6 +543,7 @@ def _auditor_url(db_url: str, tmp_path: Path) -> str:
     return db_url.replace("postgres@", f"{role}@")
 
 
+@pytest.mark.slow
 def test_auditor_commands_work_on_a_read_only_connection(
     engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path
 ) -> None:

@@ -193,6 +193,7 @@ def test_machines_lists_and_draws(tmp_path: Path) -> None:
     assert described[0]["initial_state"] == "received"
 
 
+@pytest.mark.slow
 def test_the_installed_command_runs_the_demo(tmp_path: Path) -> None:
     """The console script works from a fresh directory and its demo verifies."""
     result = subprocess.run(

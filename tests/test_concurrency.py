@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests import racers
-from tests.support import open_sample
+import pytest
+
+from tests.support import open_sample, racers
 from workflow import Engine, FixedClock
 
 
@@ -15,6 +16,7 @@ def _engine_with_case(url: str) -> tuple[Engine, str]:
     return engine, open_sample(engine)
 
 
+@pytest.mark.slow
 def test_two_processes_at_one_version_one_wins(db_url: str) -> None:
     """Both fire at version 1 at once: exactly one wins, the other gets ConcurrentUpdate."""
     engine, case_id = _engine_with_case(db_url)
@@ -28,6 +30,7 @@ def test_two_processes_at_one_version_one_wins(db_url: str) -> None:
     engine.close()
 
 
+@pytest.mark.slow
 def test_two_processes_firing_many_lose_nothing(db_url: str) -> None:
     """Without an expected version, concurrent writers are serialised: all events are kept."""
     engine, case_id = _engine_with_case(db_url)
@@ -37,6 +40,7 @@ def test_two_processes_firing_many_lose_nothing(db_url: str) -> None:
     engine.close()
 
 
+@pytest.mark.slow
 def test_eight_processes_firing_at_twenty_cases_lose_no_update(db_url: str) -> None:
     """Eight processes fire random valid events at the same 20 cases, each at the version
     it read, for a minute (CASEWORK_STRESS_S): every accepted event is in the history at

@@ -6,10 +6,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from scheduler.mail.delivery import Deliverer
-from tests.crash import run_with_kills
-from tests.mail_server import TestServer
-from tests.support import fired_deadlines, open_sample
+from tests.support import all_fired_once, open_sample
+from tests.support.crash import run_with_kills
+from tests.support.mail_server import TestServer
 from workflow import Engine, FixedClock
 from workflow.config import Settings, settings_from_mapping
 from workflow.mail.outbox import Outbox
@@ -38,6 +40,7 @@ def _mail(server: TestServer) -> Settings:
     )
 
 
+@pytest.mark.slow
 def test_a_worker_killed_at_50_points_fires_and_mails_everything_once(
     db_url: str, server: TestServer
 ) -> None:
@@ -65,7 +68,7 @@ def test_a_worker_killed_at_50_points_fires_and_mails_everything_once(
     later = FixedClock(datetime.now(UTC) + timedelta(minutes=2))  # abandoned leases lapse
     with Engine.open(db_url, clock=later, config=settings) as engine:
         Deliverer(engine).deliver_due()
-        _all_fired_once(engine)
+        all_fired_once(engine)
         mails = Outbox(engine).list()
         assert {m.status for m in mails} == {"sent"}
         received = server.script.message_ids()
@@ -73,13 +76,7 @@ def test_a_worker_killed_at_50_points_fires_and_mails_everything_once(
         assert engine.verify().ok
 
 
-def _all_fired_once(engine: Engine) -> None:
-    statuses, mails, seen = fired_deadlines(engine)
-    assert statuses.get("pending", 0) == 0
-    assert set(seen.values()) == {1}
-    assert statuses["fired"] == len(seen) == mails
-
-
+@pytest.mark.slow
 def test_open_and_fire_killed_at_50_points_keep_every_acknowledged_step(db_url: str) -> None:
     """Cases opened and moved on by a process SIGKILLed 50 times: everything it reported
     done is stored, nothing is half-written, and every chain verifies."""

@@ -20,7 +20,7 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     block = text.split("```sh\n", 1)[1].split("```", 1)[0].strip().splitlines()
     assert block == [
-        "python3 -m pip install . && casework demo",
+        "python3 -m pip install '.[demo]' && casework demo",
         "python3 -m pip install -e '.[test]' && python3 -m pytest",
     ]
     assert "python3 -m pytest" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import START
-from tests.support import open_sample, snapshot
+from tests.support import START, open_sample, snapshot
 from workflow import (
     CaseNotFound,
     ConcurrentUpdate,

@@ -12,9 +12,8 @@ import psycopg
 import pytest
 
 from scheduler import Worker
-from tests.conftest import PG_ADMIN
-from tests.support import open_sample
-from tests.test_crash import _all_fired_once
+from tests.support import PG_ADMIN, open_sample
+from tests.support import all_fired_once as _all_fired_once
 from workflow import Engine, FixedClock
 
 
@@ -52,6 +51,7 @@ def _next_due(engine: Engine) -> datetime | None:
     return engine.next_due()
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_a_worker_survives_its_connections_being_cut(pg_url: str) -> None:
     """Sessions terminated again and again mid-batch: the worker logs it, reconnects and
@@ -81,6 +81,7 @@ def test_a_worker_survives_its_connections_being_cut(pg_url: str) -> None:
         assert engine.verify().ok
 
 
+@pytest.mark.slow
 def test_sqlite_waits_for_its_lock_instead_of_failing(tmp_path: Any) -> None:
     """Another connection holds the write lock for half a second: the write waits and
     succeeds within the busy timeout."""

@@ -15,8 +15,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import START
-from tests.support import open_sample, rows_at
+from tests.support import START, open_sample, rows_at
 from workflow import CaseworkError, Engine, FixedClock
 from workflow.cli import main
 from workflow.config import settings_from_mapping

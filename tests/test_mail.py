@@ -18,10 +18,8 @@ from click.testing import CliRunner
 
 from machines.sla import DEFAULT_DOCUMENT
 from scheduler.mail.delivery import Deliverer
-from tests import racers
-from tests.conftest import START
-from tests.mail_server import TestServer, self_signed
-from tests.support import open_sample
+from tests.support import START, open_sample, racers
+from tests.support.mail_server import TestServer, self_signed
 from workflow import Engine, FixedClock
 from workflow.cli import main
 from workflow.config import Settings, settings_from_mapping
@@ -275,7 +273,7 @@ def test_login_uses_the_password_from_the_environment(
     smtp = TestServer(users={"casework": "s3cret"})
     smtp.start()
     try:
-        settings = _settings(smtp, username="casework", password_env="TEST_SMTP_PASSWORD")  # noqa: S106
+        settings = _settings(smtp, username="casework", password_env="TEST_SMTP_PASSWORD")
         with Engine.open(db_url, clock=clock, config=settings) as engine:
             _breach(engine, clock)
             monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
@@ -396,6 +394,7 @@ def test_quiet_hours_hold_mails_and_send_a_digest_when_the_office_opens(
     assert {m.message_id for m in sent if m.level == 1} == {digest["Message-ID"]}
 
 
+@pytest.mark.slow
 def test_two_delivering_processes_never_send_a_mail_twice(
     db_url: str, tmp_path: Path, server: TestServer
 ) -> None:
@@ -414,6 +413,7 @@ def test_two_delivering_processes_never_send_a_mail_twice(
     assert set(ids.values()) == {1}
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_batch_loses_no_mail(
     db_url: str, tmp_path: Path, server: TestServer
 ) -> None:

@@ -9,8 +9,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import PG_ADMIN, START
-from tests.support import open_sample, rows_at
+from tests.support import PG_ADMIN, START, open_sample, rows_at
 from workflow import Engine, FixedClock
 from workflow.cli import main
 from workflow.mail.outbox import Outbox

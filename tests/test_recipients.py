@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from storage.tables import outbox_table
-from tests.mail_server import TestServer
 from tests.support import open_sample, snapshot
+from tests.support.mail_server import TestServer
 from workflow import Engine, FixedClock, InvalidInput
 from workflow.cli import main
 from workflow.config import settings_from_mapping

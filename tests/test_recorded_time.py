@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import START
-from tests.support import open_sample, snapshot
+from tests.support import START, open_sample, snapshot
 from workflow import Engine, FixedClock
 from workflow.cli import main
 from workflow.errors import TimeOutOfOrder

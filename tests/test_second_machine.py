@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from machines import COMPLAINT_V1, MachineRegistry
-from tests.repair_machine import REPAIR_V1
 from tests.support import open_sample
+from tests.support.repair_machine import REPAIR_V1
 from workflow import ConfigError, Engine, EventNotAllowed, FixedClock, InvalidInput
 from workflow.cli import main
 from workflow.config import settings_from_mapping
@@ -85,13 +85,14 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: casework-repair\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text(
-        "[casework.machines]\nrepair = tests.repair_machine:REPAIR_V1\n"
+        "[casework.machines]\nrepair = tests.support.repair_machine:REPAIR_V1\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     path = os.pathsep.join([str(tmp_path / "site"), str(ROOT), os.environ.get("PYTHONPATH", "")])
     return {**os.environ, "PYTHONPATH": path}
 
 
+@pytest.mark.slow
 def test_the_cli_the_worker_and_an_export_check_take_the_second_machine(
     db_url: str, tmp_path: Path, installed: dict[str, str]
 ) -> None:

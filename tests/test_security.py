@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.mail_server import TestServer
 from tests.support import open_sample
+from tests.support.mail_server import TestServer
 from workflow import Engine, FixedClock
 from workflow.cli import main
 

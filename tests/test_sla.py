@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from storage.tables import deadlines_table, outbox_table
-from tests.conftest import START
-from tests.support import open_sample, run_due, snapshot
+from tests.support import START, open_sample, run_due, snapshot
 from workflow import Engine, FixedClock, GuardFailed, InvalidInput
 
 H = timedelta(hours=1)

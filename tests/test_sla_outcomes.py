@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.conftest import START
-from tests.support import open_sample
+from tests.support import START, open_sample
 from workflow import Engine, FixedClock
 from workflow.reports.business import Period, sla_report
 from workflow.reports.case_page import case_report

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from bench.soak import simulate
+import pytest
+
+from tests.support.soak import simulate
 
 
+@pytest.mark.slow
 def test_a_short_soak_keeps_every_invariant(db_url: str) -> None:
     """600 complaints over four simulated days, a worker restart each day and an hour
     without SMTP: every invariant of the full soak holds."""

@@ -7,8 +7,8 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from tests.mail_server import TestServer
 from tests.support import open_sample
+from tests.support.mail_server import TestServer
 from workflow import Engine, FixedClock
 from workflow.config import settings_from_mapping
 from workflow.mail.outbox import Outbox

@@ -52,6 +52,7 @@ def _open_fresh(url: str) -> None:
     workflow.Engine.open(url).close()
 
 
+@pytest.mark.slow
 def test_two_processes_migrating_one_fresh_database(tmp_path: Path) -> None:
     """Two engines opening a new database at once do not trip over each other."""
     url = f"sqlite:///{tmp_path}/race.db"

@@ -218,6 +218,7 @@ def test_random_histories_equal_their_replay(
     assert engine.verify(case_id).ok
 
 
+@pytest.mark.slow
 def test_two_processes_verify_exactly_what_one_does(engine: Engine, clock: FixedClock) -> None:
     """Verification split over two processes finds the same cases, events and problems."""
     ids = [_full_case(engine, clock) for _ in range(6)]

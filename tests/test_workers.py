@@ -15,8 +15,7 @@ import pytest
 
 from machines.sla import DEFAULT_DOCUMENT
 from scheduler import Worker
-from tests import racers
-from tests.support import fired_deadlines, open_sample
+from tests.support import fired_deadlines, open_sample, racers
 from workflow import Engine, FixedClock, Settings
 
 
@@ -29,6 +28,7 @@ def _fired_exactly_once(engine: Engine, cases: int) -> None:
     assert engine.verify().ok
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [2, pytest.param(4, marks=pytest.mark.postgres)])
 def test_workers_in_parallel_fire_each_deadline_once(db_url: str, workers: int) -> None:
     """Thousands of due deadlines, several worker processes: each fired exactly once."""
@@ -55,6 +55,7 @@ def _quick_policy() -> Settings:
     return Settings(sla=document)
 
 
+@pytest.mark.slow
 def test_the_worker_fires_on_time_and_stops_cleanly(db_url: str) -> None:
     """The running worker wakes for the deadline, not a minute later, and stops on request."""
     with Engine.open(db_url, config=_quick_policy()) as engine:
@@ -77,6 +78,7 @@ def test_the_worker_fires_on_time_and_stops_cleanly(db_url: str) -> None:
         assert worker.fired == 1
 
 
+@pytest.mark.slow
 def test_the_worker_command_stops_on_sigterm(tmp_path: Path) -> None:
     """``casework worker`` exits 0 on SIGTERM, having logged its start and stop."""
     env = {**os.environ, "CASEWORK_DATABASE_URL": f"sqlite:///{tmp_path}/w.db"}

@@ -1,5 +1,8 @@
 """The engine: opens cases, fires events, reads, replays and verifies them.
 
+A short command loads only what it uses: replay, verification and deadline
+processing are imported by the methods that need them.
+
 One transition is one database transaction: the event is checked against the stored
 state through the case's machine version, appended to the hash chain, and the case row
 moved on with ``WHERE version = expected``. Either all of it is stored or none of it.
@@ -14,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine as SAEngine
 
@@ -43,7 +46,6 @@ from storage.port import Store
 from storage.sql_store import SqlStore
 from workflow.cases import validation
 from workflow.cases.catalog import installed_registry
-from workflow.cases.history import check_streams, fold_history, fold_steps
 from workflow.cases.transitions import (
     decide_with_wait_ended,
     event_row,
@@ -64,21 +66,18 @@ from workflow.errors import (
     UnknownMachine,
 )
 from workflow.logs import library_logger
-from workflow.results import Case, Event, Problem, Replay, VerifyReport
-from workflow.sla import views as sla_views
-from workflow.sla.due import Fired, process_due
+from workflow.results import POLICIES, Case, Event, Problem, Replay, VerifyReport
 from workflow.sla.policies import PolicyBook
-from workflow.sla.views import Overdue
 from workflow.storage_boundary import at_storage_boundary
+
+if TYPE_CHECKING:
+    from workflow.sla.due import Fired
+    from workflow.sla.views import Overdue
 
 
 def _with_deadlines(case: CaseRecord) -> CaseRecord:
     """The case with its pending deadlines, as its row's clocks list them."""
     return replace(case, deadlines=tuple(case.sla.get("pending", ())))
-
-
-POLICIES = "(sla_policies)"
-"""The case id under which a stored SLA policy that does not match its digest is named."""
 
 
 def current_policies(registry: MachineRegistry, settings: Settings) -> dict[str, SlaPolicy]:
@@ -448,6 +447,8 @@ class Engine:
     def timeline(self, case_id: str) -> builtins.list[tuple[Event, Folded]]:
         """Each event of the case with the case as it stood right after it."""
         case, events = self._case_with_events(case_id)
+        from workflow.cases.history import fold_steps
+
         return builtins.list(fold_steps(self._rules(case), events))
 
     @at_storage_boundary
@@ -455,6 +456,9 @@ class Engine:
         """The case rebuilt from its events alone, at the end or as it stood at ``at``."""
         moment = None if at is None else aware(at, "at")
         case, events = self._case_with_events(case_id)
+        from workflow.cases.history import fold_history
+        from workflow.sla.views import standing
+
         folded = fold_history(self._rules(case), events, moment)
         if folded is None:
             raise TimeOutOfOrder(
@@ -474,7 +478,7 @@ class Engine:
             escalation_level=folded.escalation_level,
             facts=folded.facts,
             at=moment or last_at,
-            sla=sla_views.standing(policy, folded.sla, moment or last_at),
+            sla=standing(policy, folded.sla, moment or last_at),
         )
 
     @at_storage_boundary
@@ -525,6 +529,8 @@ class Engine:
                 Problem(POLICIES, None, reason) for reason in self.policies.damaged.values()
             ]
         with self.store.snapshot(ids, id_range) as streams:
+            from workflow.cases.history import check_streams
+
             results = check_streams(
                 streams.cases,
                 streams.events,
@@ -565,6 +571,8 @@ class Engine:
         moment = self.clock.now() if now is None else aware(now, "now")
         if now is not None:
             self._not_in_future(moment, self.clock.now(), "now")
+        from workflow.sla.due import process_due
+
         return process_due(self.store, self._rules, moment, batch, self._log)
 
     @at_storage_boundary
@@ -576,7 +584,9 @@ class Engine:
     def overdue(self, now: datetime | None = None) -> builtins.list[Overdue]:
         """Open cases with a clock past its target, latest first."""
         moment = self.clock.now() if now is None else aware(now, "now")
-        return sla_views.overdue(self.store.late_candidates(moment), self.policies, moment)
+        from workflow.sla.views import overdue
+
+        return overdue(self.store.late_candidates(moment), self.policies, moment)
 
     @at_storage_boundary
     def explain_sla(self, case_id: str) -> dict[str, Any]:
@@ -584,7 +594,9 @@ class Engine:
         case, events = self._case_with_events(case_id)
         case = _with_deadlines(case)
         policy = self.policies.get(case.sla_policy)
-        return sla_views.explain(case, events, policy, self.clock.now())
+        from workflow.sla.views import explain
+
+        return explain(case, events, policy, self.clock.now())
 
     @at_storage_boundary
     def replan(self, case_id: str, *, actor: str) -> Case:

@@ -25,8 +25,8 @@ caller can correct, 1 for a failure of the database, the mail server or the disk
 
 The lower layers raise their own errors, which never import this module; the engine
 turns them into these at its boundary (:mod:`workflow.storage_boundary`): a driver,
-SQLAlchemy or ``storage.StorageError`` becomes :class:`StorageFailure` (or
-:class:`ReadOnlyDatabase`), ``storage.WriteConflict`` :class:`ConcurrentUpdate` (or a
+SQLAlchemy or ``storage.errors.StorageError`` becomes :class:`StorageFailure` (or
+:class:`ReadOnlyDatabase`), ``storage.errors.WriteConflict`` :class:`ConcurrentUpdate` (or a
 taken case id, :class:`InvalidInput`), ``machines.sla.PolicyError`` :class:`ConfigError`
 naming the file and key, ``machines.UnknownMachineError`` :class:`UnknownMachine`.
 """

@@ -48,6 +48,14 @@ class Replay:
         }
 
 
+POLICIES = "(sla_policies)"
+"""The ``case_id`` of a problem with the stored SLA policies (one fails its digest)."""
+EXPORT_FILE = "(export)"
+"""The ``case_id`` of a problem with an export file as a whole."""
+CHECKPOINT = "(checkpoint)"
+"""The ``case_id`` of a problem with a checkpoint."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One place where a history does not hold: the case, the event and why."""

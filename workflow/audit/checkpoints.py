@@ -36,7 +36,7 @@ from storage.port import Store
 from workflow.audit.private_files import private_file
 from workflow.clock import aware
 from workflow.errors import InvalidInput, TimeOutOfOrder
-from workflow.results import Problem, VerifyReport
+from workflow.results import CHECKPOINT, Problem, VerifyReport
 
 if TYPE_CHECKING:
     from workflow.engine import Engine
@@ -236,10 +236,6 @@ def export_signer(key: Ed25519PrivateKey) -> Callable[[Mapping[str, Any]], dict[
     """What signs an export's end statement with ``key``: its key id and signature."""
     identity = key_id(key.public_key())
     return lambda statement: {"key_id": identity, "value": signed(statement, key)}
-
-
-CHECKPOINT = "(checkpoint)"
-"""The case id under which problems of the checkpoint as a whole are reported."""
 
 
 LAG = timedelta(minutes=1)

@@ -45,10 +45,10 @@ from workflow.audit.export import (
 )
 from workflow.cases.history import CaseChecker
 from workflow.errors import InvalidInput
-from workflow.results import Problem, VerifyReport
+from workflow.results import EXPORT_FILE, Problem, VerifyReport
 
-FILE = "(export)"
-"""The case id under which problems of the file as a whole are reported."""
+FILE = EXPORT_FILE
+"""The case id of problems of the file as a whole (the name of older code)."""
 NOT_AN_EXPORT = "not a casework export: the first record is not its header"
 SPLIT_BYTES = 8 << 20
 """Files at least this large are checked in two processes."""

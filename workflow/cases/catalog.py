@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from collections.abc import Iterator
+from importlib.metadata import EntryPoint, distributions
 
 from machines import COMPLAINT_V1, MachineDefinition, MachineRegistry
 
@@ -16,7 +17,7 @@ def installed_registry() -> MachineRegistry:
     as well so that a source checkout that was never installed still has it.
     """
     registry = MachineRegistry([COMPLAINT_V1])
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
+    for entry in _entry_points():
         definition = entry.load()
         if not isinstance(definition, MachineDefinition):
             raise TypeError(
@@ -25,3 +26,19 @@ def installed_registry() -> MachineRegistry:
             )
         registry.register(definition)
     return registry
+
+
+def _entry_points() -> Iterator[EntryPoint]:
+    """The group's entry points, unique by name. Only the distributions whose
+    ``entry_points.txt`` names the group are parsed (parsing every installed one cost a
+    short command a tenth of its time)."""
+    seen = set()
+    header = f"[{ENTRY_POINT_GROUP}]"
+    for dist in distributions():
+        text = dist.read_text("entry_points.txt")
+        if not text or header not in text:
+            continue
+        for entry in dist.entry_points.select(group=ENTRY_POINT_GROUP):
+            if entry.name not in seen:
+                seen.add(entry.name)
+                yield entry

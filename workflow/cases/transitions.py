@@ -12,9 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from machines import ENGINE_EVENTS, Allowed, Blocked, CaseRules, Folded, step
-from machines.clocks import Planned, SlaState, planned, state_from_json
-from storage import CaseRecord, canonical_event, canonical_json, chain_hash
-from storage.case_store import deadline_json
+from machines.clocks import Planned, SlaState, level_label, planned, state_from_json
+from storage import CaseRecord, canonical_event, canonical_json, chain_hash, iso
 from storage.port import Store
 from workflow.errors import EventNotAllowed, GuardFailed
 
@@ -174,7 +173,11 @@ def plan_of(rules: CaseRules, folded: Folded) -> dict[tuple[str, int, int], Plan
 
 def pending_json(plan: Mapping[tuple[str, int, int], Planned]) -> tuple[dict[str, Any], ...]:
     """A plan as the case's ``deadlines`` field shows it, soonest first."""
-    rows = [deadline_json(p.clock, p.cycle, p.level, p.due_at) for p in plan.values()]
+    rows = [
+        {"clock": p.clock, "cycle": p.cycle, "level": p.level, "kind": level_label(p.level),
+         "due_at": iso(p.due_at)}
+        for p in plan.values()
+    ]  # fmt: skip
     return tuple(sorted(rows, key=lambda d: (d["due_at"], d["clock"], d["level"])))
 
 

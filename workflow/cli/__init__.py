@@ -22,13 +22,13 @@ import click
 from workflow.cli.support import CaseworkGroup, database_options
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "checkpoint": ("audit:checkpoint_command", "Sign a statement of the whole history."),
+    "checkpoint": ("signing:checkpoint_command", "Sign a statement of the whole history."),
     "deliver": ("deliver:deliver_command", "Try every due outbox mail once, then exit."),
     "demo": ("demo:demo_command", "A tour of one complaint on a throwaway database."),
-    "export": ("audit:export_command", "Write the events with their hashes (for auditors)."),
+    "export": ("export:export_command", "Write the events with their hashes (for auditors)."),
     "fire": ("cases:fire_command", "Apply an event to a case."),
     "history": ("cases:history_command", "The events of a case, oldest first."),
-    "keys": ("audit:keys_group", "The Ed25519 keys that sign and verify checkpoints."),
+    "keys": ("signing:keys_group", "The Ed25519 keys that sign and verify checkpoints."),
     "list": ("cases:list_command", "List cases (--overdue: who is late)."),
     "machines": ("machines:machines_command", "The registered machines, states and events."),
     "migrate": ("database:migrate_command", "Bring the database schema up to date."),
@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "outbox": ("outbox:outbox_group", "The escalation mails: status, attempts, errors."),
     "replan": ("sla:replan_command", "Move a case to the configured SLA policy."),
     "replay": ("cases:replay_command", "Rebuild a case's state from its history alone."),
-    "report": ("audit:report_group", "Reports for auditors and the business (HTML, JSON)."),
+    "report": ("reports:report_group", "Reports for auditors and the business (HTML, JSON)."),
     "show": ("cases:show_command", "Show a case with its deadlines."),
     "sla": ("sla:sla_group", "SLA clocks of a case."),
     "tick": ("sla:tick_command", "Process every deadline due now once, then exit."),

@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from storage import iso
-from workflow.cli.sla import overdue_rows
 from workflow.cli.support import (
     WHOLE,
     database_options,
@@ -22,7 +21,7 @@ from workflow.cli.support import (
     warn_unreachable,
 )
 from workflow.clock import parse_instant
-from workflow.sla.views import hours_minutes
+from workflow.durations import hours_minutes
 
 
 @click.command("open")
@@ -185,6 +184,8 @@ def list_command(
         if as_json:
             emit_json([o.to_json() for o in late])
         else:
+            from workflow.cli.sla import overdue_rows
+
             table(("id", "owner", "branch", "clock", "level", "late"), overdue_rows(late))
         return
     with engine_for(db_url, config_path) as engine:

@@ -14,6 +14,7 @@ from workflow.cli.support import (
     json_option,
 )
 from workflow.clock import parse_instant
+from workflow.durations import hours_minutes
 from workflow.sla.views import Overdue
 
 
@@ -71,9 +72,9 @@ def explain_command(
             status = "paused"
         click.echo(
             f"{clock['clock']} (cycle {clock['cycle']}, {status}): target "
-            f"{clock['target_s'] / 3600:g}h ({clock['target_from']}) on calendar "
+            f"{hours_minutes(clock['target_s'])} ({clock['target_from']}) on calendar "
             f"{clock['calendar']} {clock['calendar_version']}; used "
-            f"{clock['used_s'] / 3600:.2f}h; level {clock['level']}"
+            f"{hours_minutes(clock['used_s'])}; level {clock['level']}"
         )
         nxt = clock["next"]
         if nxt:
@@ -109,7 +110,7 @@ def overdue_rows(items: list[Overdue]) -> list[tuple[str, ...]]:
             o.case.branch or "-",
             o.clock,
             str(o.case.escalation_level),
-            f"{o.late_by.total_seconds() / 3600:.2f}h",
+            hours_minutes(o.late_by.total_seconds()),
         )
         for o in items
     ]

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
-from workflow.audit.checkpoints import CHECKPOINT, check_checkpoint, read_keyring, statement_problem
-from workflow.audit.export_check import FILE, verify_export
+from workflow.audit.export_check import verify_export
 from workflow.cases.catalog import installed_registry
-from workflow.cli.audit import read_checkpoint
 from workflow.cli.support import database_options, emit_json, engine_for, handle_errors, json_option
-from workflow.engine import POLICIES
 from workflow.errors import InvalidInput
-from workflow.results import VerifyReport
+from workflow.results import CHECKPOINT, EXPORT_FILE, POLICIES, VerifyReport
 
 
 @click.command("verify")
@@ -79,6 +77,9 @@ def verify_command(
         ring = keyring or os.environ.get("CASEWORK_KEYRING")
         if not ring:
             raise InvalidInput("give --keyring FILE (or set CASEWORK_KEYRING)", field="keyring")
+        from workflow.audit.checkpoints import check_checkpoint, read_keyring  # signing extra
+        from workflow.cli.signing import read_checkpoint
+
         checkpoint = read_checkpoint(checkpoint_path)
         keys = read_keyring(ring)
         with engine_for(db_url, config_path, read_only=True) as engine:
@@ -86,17 +87,21 @@ def verify_command(
     elif export_path is not None:
         if case_id is not None:
             raise InvalidInput("give a case id or --export, not both", field="export")
-        export_keys = None if keyring is None else read_keyring(keyring)
+        signature = None
+        if keyring is not None:
+            from workflow.audit.checkpoints import read_keyring, statement_problem
+
+            export_keys = read_keyring(keyring)
+
+            def signature(statement: Any, key: Any, value: Any) -> str | None:
+                return statement_problem(statement, key, value, export_keys, "export")
+
         report = verify_export(
             export_path,
             installed_registry(),
             progress=(lambda n: progress(0, n)) if show_progress else None,
             workers=workers,
-            check_signature=None
-            if export_keys is None
-            else lambda statement, key, value: statement_problem(
-                statement, key, value, export_keys, "export"
-            ),
+            check_signature=signature,
         )
     else:
         with engine_for(db_url, config_path, read_only=True) as engine:
@@ -114,7 +119,7 @@ def verify_command(
         sys.exit(1)
 
 
-WHOLE_FILE = {FILE: "export", CHECKPOINT: "checkpoint", POLICIES: "SLA policies"}
+WHOLE_FILE = {EXPORT_FILE: "export", CHECKPOINT: "checkpoint", POLICIES: "SLA policies"}
 """The ``case_id`` of problems of a whole file, and what the file is."""
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from machines.clocks import WARNING
+from machines.clocks import WARNING, level_kind
 from machines.sla import SlaPolicy
 from storage import CaseRecord, iso
 from storage.records import DueDeadline
-from workflow.sla.views import hours_minutes
+from workflow.durations import hours_minutes
 
 
 def outbox_row(
@@ -43,7 +43,7 @@ def outbox_row(
         "dedupe_key": f"{case.id}:{deadline.clock}:{deadline.cycle}:{deadline.level}",
         "case_id": case.id,
         "deadline_id": deadline.id,
-        "kind": "warning" if deadline.level == WARNING else "escalation",
+        "kind": level_kind(deadline.level),
         "level": deadline.level,
         "recipients": list(recipients),
         "subject": subject,

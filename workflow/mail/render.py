@@ -28,6 +28,7 @@ import jinja2
 
 from storage import CaseRecord, EventRecord
 from storage.records import OutboxMail
+from workflow.durations import spoken
 from workflow.errors import ConfigError
 from workflow.mail.settings import LANGUAGES, MailSettings, is_address
 
@@ -68,17 +69,6 @@ def header_text(text: str, limit: int = MAX_SUBJECT) -> str:
     cleaned = "".join(c if c.isprintable() else " " for c in text)
     line = " ".join(cleaned.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _duration(delta: timedelta, language: str) -> str:
-    minutes = int(abs(delta.total_seconds()) // 60)
-    days, minutes = divmod(minutes, 1440)
-    hours, minutes = divmod(minutes, 60)
-    if language == "zh":
-        text = f"{hours}小时{minutes:02d}分钟"
-        return f"{days}天{text}" if days else text
-    text = f"{hours}h {minutes:02d}m"
-    return f"{days}d {text}" if days else text
 
 
 def _notice(mail: OutboxMail, case: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,7 +142,7 @@ class MailWriter:
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
         )
-        env.filters["duration"] = lambda d: _duration(d, language)
+        env.filters["duration"] = lambda d: spoken(d, language)
         env.filters["when"] = self._when
         return env
 

@@ -45,6 +45,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from machines.clocks import level_key
 from workflow.errors import ConfigError
 
 LANGUAGES = ("en", "zh")
@@ -125,7 +126,7 @@ class MailSettings:
 
     def quiet_calendar(self, level: int) -> str | None:
         """The calendar outside whose hours mails of ``level`` (0: warning) are held."""
-        return self.quiet_hours.get("warning" if level == 0 else str(level))
+        return self.quiet_hours.get(level_key(level))
 
     def password(self) -> str | None:
         """The SMTP password from the environment or the password file, if either has one."""

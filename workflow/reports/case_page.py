@@ -18,8 +18,9 @@ import jinja2
 from machines import Folded
 from machines.sla import SlaPolicy
 from storage import EventRecord, iso
+from workflow.durations import hours_minutes
 from workflow.reports.charts import clock_chart
-from workflow.sla.views import hours_minutes, standing
+from workflow.sla.views import standing
 
 if TYPE_CHECKING:
     from workflow.engine import Engine

@@ -1,0 +1,1 @@
+"""SLA deadlines: the policies an engine knows, firing what is due, and reading clocks."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from machines.clocks import WARNING
+from machines.clocks import level_event, level_kind
 from storage import CaseRecord, iso
 from storage.port import Store
 from storage.records import DueDeadline
@@ -44,7 +44,7 @@ class Fired:
     @property
     def kind(self) -> str:
         """``warning`` or ``escalation``."""
-        return "warning" if self.level == WARNING else "escalation"
+        return level_kind(self.level)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -130,7 +130,7 @@ def _fire_one(
     if planned.due_at > now:  # moved later: put the row right, fire it then
         writes.unclaim.append(("pending", planned.due_at, deadline.id))
         return None
-    event = "sla_warning" if deadline.level == WARNING else "escalate"
+    event = level_event(deadline.level)
     occurred = max(deadline.due_at, case.last_event_at)
     data = {
         "clock": deadline.clock,
@@ -159,7 +159,7 @@ def _fire_one(
         case_id=case.id,
         clock=deadline.clock,
         level=deadline.level,
-        kind="warning" if deadline.level == WARNING else "escalation",
+        kind=level_kind(deadline.level),
         late_by_s=data["late_by_s"],
     )
     return Fired(case.id, deadline.clock, deadline.cycle, deadline.level, deadline.due_at, now)

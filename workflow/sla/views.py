@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from machines.clocks import BREACHED, WARNING, ClockState, SlaState, planned, state_from_json
+from machines.clocks import BREACHED, ClockState, SlaState, level_label, planned, state_from_json
 from machines.sla import SlaPolicy
 from storage import CaseRecord, EventRecord, iso
 
@@ -45,12 +45,6 @@ def overdue(cases: list[CaseRecord], policies: PolicyBook, now: datetime) -> lis
                 if late > timedelta(0):
                     result.append(Overdue(case, clock.name, late))
     return sorted(result, key=lambda o: o.late_by, reverse=True)
-
-
-def hours_minutes(seconds: float) -> str:
-    """A duration as ``<hours>h<minutes>m`` (``26h05m``), rounded down; the sign is dropped."""
-    minutes = int(abs(seconds) // 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def standing(policy: SlaPolicy | None, sla: SlaState, moment: datetime) -> dict[str, Any]:
@@ -138,7 +132,7 @@ def _explain_clock(
         work = calendar.between(since, plan.due_at)
         entry["next"] = {
             "level": plan.level,
-            "kind": "warning" if plan.level == WARNING else f"ladder level {plan.level}",
+            "kind": level_label(plan.level),
             "due_at": iso(plan.due_at),
             "computed": (
                 f"{calendar.name}.add({iso(since)}, {work.total_seconds():.0f}s of working time)"

@@ -1,13 +1,22 @@
-"""Helpers for tests: snapshots of every stored row, to prove nothing changed."""
+"""Helpers for tests: a typical complaint, the start of test time, the test server's
+address, snapshots of every stored row (to prove nothing changed) and counts of what
+fired. Servers, crash and race harnesses and a second machine live beside this file."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
 
 from workflow import Engine
+
+PG_ADMIN = os.environ.get("CASEWORK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+"""The PostgreSQL server the tests make their throwaway databases on."""
+START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+"""Where test time starts: a Monday, 09:00 in China."""
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -79,3 +88,11 @@ def rows_at(url: str) -> dict[str, list[tuple[Any, ...]]]:
             }
     finally:
         db.dispose()
+
+
+def all_fired_once(engine: Engine) -> None:
+    """Nothing is pending, every deadline fired once, and each queued one mail."""
+    statuses, mails, seen = fired_deadlines(engine)
+    assert statuses.get("pending", 0) == 0
+    assert set(seen.values()) == {1}
+    assert statuses["fired"] == len(seen) == mails

@@ -1,0 +1,1 @@
+"""The storage port's contract suite, run on every database casework supports."""

@@ -1,0 +1,194 @@
+"""A simulated month at high speed, then every invariant checked.
+
+The simulation behind ``python -m bench.soak`` (a month) and ``tests/test_soak.py``
+(four days).
+
+Complaints arrive on a daily pattern (busy late mornings and afternoons, quiet
+nights); agents answer after a lognormal delay (median about three hours, so some
+first responses miss the 24 hours), confirm, resolve and follow up after further
+delays. A fixed clock is advanced five simulated minutes at a time; at each step the
+due events are fired, then the deadlines and the outbox are processed as the worker
+does. The worker is restarted (a new engine) every simulated day, and the SMTP server
+is down for one simulated hour mid-month. At the end: every deadline that fell due
+fired exactly once, every breach event exists once, every mail was accepted by the
+SMTP server (any resend with the same ``Message-ID``), and ``verify`` passes.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from scheduler.mail.delivery import Deliverer
+from scheduler.mail.smtp_sink import SmtpSink
+from storage.tables import deadlines_table, outbox_table
+from workflow import CaseworkError, Engine, FixedClock
+from workflow.config import settings_from_mapping
+from workflow.mail.outbox import Outbox
+
+STEP = timedelta(minutes=5)
+HOURLY = [1, 1, 1, 1, 1, 2, 4, 8, 12, 16, 18, 16, 10, 12, 16, 16, 14, 10, 8, 6, 4, 3, 2, 1]
+"""Relative arrivals per hour of the day."""
+CATEGORIES = {"missed_appointment": 38, "not_fixed_first_visit": 33, "service_delayed": 24,
+              "other": 3, "unreasonable_charge": 2}  # fmt: skip
+BRANCHES = ("Guangzhou", "Shenzhen", "Nanning")
+CHANNELS = ("phone", "store", "letter", "web")
+AGENTS = ("li.na", "wang.wei", "zhao.lei", "chen.jie")
+NEXT = {"received": "apologise", "apologised": "confirm_needs", "needs_confirmed": "resolve",
+        "resolved": "follow_up"}  # fmt: skip
+DATA = {"resolve": {"solution": "repaired"}, "follow_up": {"satisfaction": 4}}
+
+
+@dataclass
+class Outcome:
+    """What the simulated month did, and whether every invariant held."""
+
+    complaints: int = 0
+    events: int = 0
+    refused: int = 0
+    breaches: int = 0
+    escalations: int = 0
+    mails: int = 0
+    restarts: int = 0
+    seconds: float = 0.0
+    invariants: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every invariant held."""
+        return all(self.invariants.values())
+
+
+def _delay(rng: random.Random, median_h: float, sigma: float = 1.1) -> timedelta:
+    return timedelta(hours=rng.lognormvariate(math.log(median_h), sigma))
+
+
+def _arrivals(rng: random.Random, start: datetime, complaints: int, days: int) -> list[datetime]:
+    weights = [w for _ in range(days) for w in HOURLY]
+    hours = rng.choices(range(len(weights)), weights=weights, k=complaints)
+    return sorted(start + timedelta(hours=h, seconds=rng.randrange(3600)) for h in hours)
+
+
+def simulate(url: str, complaints: int, days: int, seed: int = 1) -> Outcome:
+    """Run the month on ``url``; the outcome with its invariants checked."""
+    rng = random.Random(seed)
+    start = (datetime.now(UTC) - timedelta(days=days + 2)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    end = start + timedelta(days=days)
+    outage = (
+        start + timedelta(days=days // 2, hours=10),
+        start + timedelta(days=days // 2, hours=11),
+    )
+    clock = FixedClock(start)
+    outcome = Outcome(complaints=complaints)
+    began = time.perf_counter()
+    queue: list[tuple[datetime, int, str, str | None]] = []
+    for n, at in enumerate(_arrivals(rng, start, complaints, days)):
+        heapq.heappush(queue, (at, n, "open", None))
+    with SmtpSink() as sink:
+        mail = {"url": sink.url, "agent_domain": "example.com", "max_attempts": 12,
+                "backoff_s": 60, "max_backoff_s": 1800}  # fmt: skip
+        settings = settings_from_mapping({"mail": mail}, "soak")
+        engine = Engine.open(url, clock=clock, config=settings)
+        deliverer = Deliverer(engine)
+        day = start.date()
+        sink_up = True
+        try:
+            while clock.now() < end:
+                now = clock.now() + STEP
+                clock.advance(STEP)
+                if now.date() != day:  # the daily restart
+                    day = now.date()
+                    engine.close()
+                    engine = Engine.open(url, clock=clock, config=settings)
+                    deliverer = Deliverer(engine)
+                    outcome.restarts += 1
+                in_outage = outage[0] <= now < outage[1]
+                if in_outage and sink_up:
+                    sink.stop()
+                    sink_up = False
+                elif not in_outage and not sink_up:
+                    sink.start()
+                    sink_up = True
+                while queue and queue[0][0] <= now:
+                    at, n, action, case_id = heapq.heappop(queue)
+                    _act(engine, rng, queue, outcome, at, n, action, case_id)
+                fired = engine.process_due(now)
+                outcome.breaches += sum(1 for f in fired if f.level == 1)
+                outcome.escalations += sum(1 for f in fired if f.level >= 1)
+                deliverer.deliver_due()
+            later = FixedClock(end + timedelta(hours=6))
+            engine.close()
+            engine = Engine.open(url, clock=later, config=settings)
+            Deliverer(engine).deliver_due()
+            outcome.seconds = time.perf_counter() - began
+            _check(engine, sink, end, outcome)
+        finally:
+            engine.close()
+    return outcome
+
+
+def _act(
+    engine: Engine, rng: random.Random, queue: list[Any], outcome: Outcome,
+    at: datetime, n: int, action: str, case_id: str | None,
+) -> None:  # fmt: skip
+    if action == "open":
+        case = engine.open_case(
+            customer=f"CUST-{n}", channel=rng.choice(CHANNELS),
+            category=rng.choices(list(CATEGORIES), weights=list(CATEGORIES.values()))[0],
+            summary="The technician did not come.", branch=rng.choice(BRANCHES),
+            actor=rng.choice(AGENTS), received_at=at,
+        )  # fmt: skip
+        heapq.heappush(queue, (at + _delay(rng, 3.0), n, "apologise", case.id))
+        return
+    assert case_id is not None
+    try:
+        case = engine.fire(case_id, action, actor=engine.get(case_id).owner,
+                           data=DATA.get(action, {}), at=at)  # fmt: skip
+    except CaseworkError:
+        outcome.refused += 1
+        return
+    outcome.events += 1
+    following = NEXT.get(case.state)
+    if following is not None:
+        heapq.heappush(queue, (at + _delay(rng, 8.0), n, following, case_id))
+
+
+def _check(engine: Engine, sink: SmtpSink, end: datetime, outcome: Outcome) -> None:
+    with engine.db.connect() as conn:
+        overdue = conn.execute(
+            select(func.count()).where(
+                deadlines_table.c.status == "pending", deadlines_table.c.due_at <= end
+            )
+        ).scalar_one()
+        fired = conn.execute(
+            select(func.count()).where(deadlines_table.c.status == "fired")
+        ).scalar_one()
+        mails = conn.execute(select(func.count()).select_from(outbox_table)).scalar_one()
+    seen: Counter[tuple[str, Any, Any, Any]] = Counter()
+    for case in engine.list():
+        for event in engine.history(case.id):
+            if event.event in ("sla_warning", "escalate"):
+                seen[(case.id, event.data["clock"], event.data["cycle"], event.data["level"])] += 1
+    sent = Outbox(engine).list()
+    with sink.lock:
+        received = Counter(str(r.message["Message-ID"]) for r in sink.received)
+    outcome.mails = len(sent)
+    outcome.invariants = {
+        "no deadline due by the end is left pending": overdue == 0,
+        "every fired deadline has exactly one event": fired == len(seen)
+        and set(seen.values()) <= {1},
+        "one mail per fired deadline": mails == fired,
+        "every mail accepted by the SMTP server": all(m.status == "sent" for m in sent)
+        and {m.message_id for m in sent} <= set(received),
+        "the history verifies": engine.verify().ok,
+    }

@@ -1,0 +1,165 @@
+"""The house rules, checked: imports point one way with no cycle, SQL stays in storage,
+the core install pulls no optional package, and a command loads only what it uses."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+import tomllib
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("workflow", "machines", "storage", "scheduler")
+MAY_IMPORT = {
+    "machines": {"machines"},
+    "storage": {"storage"},
+    "workflow": {"workflow", "machines", "storage"},
+    "scheduler": {"scheduler", "workflow", "machines", "storage"},
+}
+"""``scheduler -> workflow -> (machines, storage)``; the CLI (``workflow.cli``) may import all."""
+OPTIONAL = ("matplotlib", "numpy", "PIL", "aiosmtpd", "cryptography", "psycopg", "fastapi")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def _imports(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Every module's imports of our modules (in functions too; not for type checking)."""
+    graph: dict[str, set[str]] = defaultdict(set)
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        checking = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for inner in ast.walk(node)
+        }
+        for node in ast.walk(tree):
+            if id(node) in checking:
+                continue
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*parts, base] if base else parts)
+                targets = [f"{base}.{alias.name}" for alias in node.names]
+                targets = [t if t in modules else base for t in targets]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            graph[name].update(t for t in targets if t in modules and t != name)
+    return graph
+
+
+def test_imports_point_one_way_and_only_the_cli_imports_everything() -> None:
+    graph = _imports(_modules())
+    against = [
+        f"{source} -> {target}"
+        for source, targets in graph.items()
+        for target in targets
+        if not source.startswith("workflow.cli")
+        and target.split(".")[0] not in MAY_IMPORT[source.split(".")[0]]
+    ]
+    assert against == []
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    graph = _imports(_modules())
+    cycles = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                cycles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
+
+
+def test_sql_is_written_only_in_storage() -> None:
+    """No module outside ``storage`` imports SQLAlchemy's query builders or a driver."""
+    writers = []
+    for name, path in _modules().items():
+        if name.startswith("storage"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in (
+                "sqlalchemy", "sqlmodel", "psycopg", "sqlite3",
+            ) and (node.module or "") != "sqlalchemy.exc" and not any(
+                alias.name == "Engine" for alias in node.names
+            ):  # fmt: skip
+                writers.append(f"{name}: from {node.module} import ...")
+    assert writers == []
+
+
+def test_the_core_install_pulls_no_optional_package() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    core = " ".join(project["dependencies"]).lower()
+    assert [name for name in ("matplotlib", "numpy", "pillow", "aiosmtpd", "cryptography")
+            if name in core] == []  # fmt: skip
+    extras = project["optional-dependencies"]
+    assert {"postgres", "reports", "signing", "demo", "server", "test", "bench", "all"} <= set(
+        extras
+    )
+
+
+def _loaded_by(code: str) -> list[str]:
+    """The top-level packages a fresh interpreter has loaded after running ``code``."""
+    report = "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    probe = f"{code}\nimport sys, json\n{report}"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True, cwd=ROOT
+    ).stdout
+    loaded: list[str] = json.loads(out.splitlines()[-1])
+    return loaded
+
+
+@pytest.mark.slow
+def test_help_and_fire_load_nothing_they_do_not_use(tmp_path: Path) -> None:
+    """``casework --help`` loads no engine; ``fire`` on SQLite loads no optional package,
+    no table classes and no Alembic (a current schema costs one query)."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    setup = (
+        "from workflow import Engine\n"
+        f"with Engine.open({url!r}) as e:\n"
+        "    print(e.open_case(customer='C', channel='phone', category='other', summary='s').id)"
+    )
+    case_id = subprocess.run(
+        [sys.executable, "-c", setup], check=True, capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    run = (
+        "import sys\nfrom workflow.cli import main\nsys.argv = {!r}\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass"
+    )
+    helped = _loaded_by(run.format(["casework", "--help"]))
+    assert "workflow" in helped
+    assert [
+        m for m in ("sqlmodel", "alembic", "machines", "jinja2", *OPTIONAL) if m in helped
+    ] == []
+    fired = _loaded_by(
+        run.format(["casework", "--db", url, "fire", case_id, "note", "--actor", "li.na"])
+    )
+    assert [m for m in ("sqlmodel", "alembic", "jinja2", "apscheduler", *OPTIONAL)
+            if m in fired] == []  # fmt: skip

@@ -1,0 +1,134 @@
+"""``casework report``: the case page and the business reports (the ``reports`` extra)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from workflow.audit.private_files import private_file
+from workflow.cli.support import (
+    database_options,
+    emit_json,
+    engine_for,
+    handle_errors,
+    json_option,
+)
+from workflow.clock import parse_instant
+from workflow.reports.business import (
+    Period,
+    complaints_page,
+    complaints_report,
+    read_dispatch,
+    sla_page,
+    sla_report,
+)
+from workflow.reports.case_page import case_report
+
+
+@click.group("report")
+def report_group() -> None:
+    """Reports for auditors and the business, as self-contained HTML pages or JSON."""
+
+
+@report_group.command("case")
+@click.argument("case_id")
+@click.option(
+    "--html",
+    "html_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Write the page to this file.",
+)
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@database_options
+@handle_errors
+def report_case_command(
+    case_id: str, html_path: str, force: bool, db_url: str | None, config_path: str | None
+) -> None:
+    """A page with the case's timeline, SLA clocks as bars and its chain's verification."""
+    with engine_for(db_url, config_path, read_only=True) as engine:
+        page = case_report(engine, case_id)
+    with private_file(html_path, replace=force) as file:
+        file.write(page)
+    click.echo(f"case {case_id}: {html_path}")
+
+
+def _period(start: str, end: str) -> Period:
+    return Period(parse_instant(start, "--from"), parse_instant(end, "--to"))
+
+
+_PERIOD = [
+    click.option("--from", "start", required=True, metavar="ISO", help="Cases received from."),
+    click.option("--to", "end", required=True, metavar="ISO", help="... up to (excluded)."),
+    click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
+                 help="Write a self-contained HTML page with charts to this file."),
+    click.option("--force", is_flag=True, help="Replace the --html file if it exists."),
+]  # fmt: skip
+
+
+def _period_options(func: Any) -> Any:
+    for option in reversed(_PERIOD):
+        func = option(func)
+    return func
+
+
+def _publish(
+    report: dict[str, Any], page: Any, html_path: str | None, force: bool, as_json: bool
+) -> None:
+    if html_path is not None:
+        with private_file(html_path, replace=force) as file:
+            file.write(page(report))
+    if as_json:
+        emit_json(report)
+    elif html_path is not None:
+        click.echo(f"{report['report']} report of {report['cases']:,} cases: {html_path}")
+
+
+@report_group.command("sla")
+@_period_options
+@database_options
+@json_option
+@handle_errors
+def report_sla_command(
+    start: str, end: str, html_path: str | None, force: bool,
+    db_url: str | None, config_path: str | None, as_json: bool,
+) -> None:  # fmt: skip
+    """SLA compliance per clock, branch, category, channel and owner; first-response times;
+    escalations per level; who hands cases on; the weekly trend."""
+    period = _period(start, end)
+    with engine_for(db_url, config_path, read_only=True) as engine:
+        report = sla_report(engine, period)
+    _publish(report, sla_page, html_path, force, as_json)
+    if not as_json:
+        for row in report["clocks"]:
+            rate = "-" if row["compliance"] is None else f"{row['compliance']:.1f}%"
+            click.echo(
+                f"{row['name']}: {rate} met ({row['met']} met, {row['breached']} breached, "
+                f"{row['open']} open)"
+            )
+
+
+@report_group.command("complaints")
+@_period_options
+@click.option(
+    "--dispatch", default=None, type=click.Path(dir_okay=False),
+    help="CSV of dispatched jobs (columns branch, category, jobs) for the rate per 10,000.",
+)  # fmt: skip
+@database_options
+@json_option
+@handle_errors
+def report_complaints_command(
+    start: str, end: str, html_path: str | None, force: bool, dispatch: str | None,
+    db_url: str | None, config_path: str | None, as_json: bool,
+) -> None:  # fmt: skip
+    """The complaint structure: share per category, per branch and channel, complaints per
+    10,000 dispatched jobs per branch and category, complaints per week."""
+    period = _period(start, end)
+    jobs = None if dispatch is None else read_dispatch(dispatch)
+    with engine_for(db_url, config_path, read_only=True) as engine:
+        report = complaints_report(engine, period, jobs)
+    _publish(report, complaints_page, html_path, force, as_json)
+    if not as_json:
+        for row in report["by_category"]:
+            click.echo(f"{row['category']}: {row['complaints']} ({row['share']:.1f}%)")
