@@ -51,8 +51,8 @@ class DeadlineSQL:
         )
         self._outbox = (
             "INSERT INTO outbox (dedupe_key, case_id, deadline_id, kind, level, recipients, "
-            "subject, body, status, attempts, next_attempt_at, created_at) "
-            f"VALUES ({m}, {m}, {m}, {m}, {m}, {j}, {m}, {j}, 'pending', 0, {m}, {m}) "
+            "body, status, attempts, next_attempt_at, created_at) "
+            f"VALUES ({m}, {m}, {m}, {m}, {m}, {j}, {j}, 'pending', 0, {m}, {m}) "
             "ON CONFLICT (dedupe_key) DO NOTHING"
         )
 
@@ -120,7 +120,6 @@ class DeadlineSQL:
                     mail["kind"],
                     mail["level"],
                     canonical_json(mail["recipients"]),
-                    mail["subject"],
                     canonical_json(mail["body"]),
                     self._time(mail["next_attempt_at"]),
                     self._time(mail["created_at"]),

@@ -118,7 +118,6 @@ class OutboxMail:
     kind: str
     level: int
     recipients: tuple[str, ...]
-    subject: str
     body: Mapping[str, Any]
     status: str
     attempts: int
@@ -154,7 +153,6 @@ _FIELDS = (
     "case_id",
     "kind",
     "level",
-    "subject",
     "body",
     "status",
     "attempts",

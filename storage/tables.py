@@ -114,7 +114,6 @@ class OutboxRow(SQLModel, table=True):
     kind: str = Field(max_length=16)
     level: int
     recipients: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    subject: str = Field(max_length=400)
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     status: str = Field(max_length=16)
     attempts: int = 0

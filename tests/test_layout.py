@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -163,3 +164,52 @@ def test_help_and_fire_load_nothing_they_do_not_use(tmp_path: Path) -> None:
     )
     assert [m for m in ("sqlmodel", "alembic", "jinja2", "apscheduler", *OPTIONAL)
             if m in fired] == []  # fmt: skip
+
+
+BLOCK = """
+import sys
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+sys.meta_path.insert(0, Missing())
+from workflow.cli import main
+sys.argv = ["casework", *{args!r}]
+main()
+"""
+
+
+def _without(blocked: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``casework --db ... ARGS`` in a process where ``blocked`` cannot be imported."""
+    code = BLOCK.format(blocked=blocked, args=["--db", f"sqlite:///{tmp_path}/c.db", *args])
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False,
+    )  # fmt: skip
+
+
+REPORT = ["report", "sla", "--from", "2026-11-01T00:00Z", "--to", "2026-12-01T00:00Z"]
+
+
+@pytest.mark.parametrize(
+    ("blocked", "args", "extra"),
+    [
+        ("matplotlib", REPORT, "reports"),
+        ("cryptography", ["keys", "generate", "--key", "k.key", "--keyring", "k.ring"], "signing"),
+        ("aiosmtpd", ["demo"], "demo"),
+    ],
+)
+def test_a_command_whose_extra_is_missing_names_it(
+    tmp_path: Path, blocked: str, args: list[str], extra: str
+) -> None:
+    """Without its optional package a command exits 2 with one line naming the extra,
+    and commands of the core install still run."""
+    run = _without(blocked, tmp_path, *args)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines() == [
+        f"casework: error: {args[0]} needs {blocked}, which comes with the {extra} extra: "
+        f"pip install 'casework[{extra}]'"
+    ]
+    for core in ("migrate", "verify"):
+        ran = _without(blocked, tmp_path, core)
+        assert ran.returncode == 0, ran.stderr

@@ -14,7 +14,7 @@ from sqlalchemy.exc import StatementError
 
 import workflow
 from storage import make_engine, upgrade
-from storage.migrate import current_revision, head_revision
+from storage.migrate import HEAD, current_revision, head_revision
 from storage.tables import cases_table
 
 
@@ -44,7 +44,7 @@ def test_migration_is_idempotent(db_url: str) -> None:
     db = make_engine(db_url)
     upgrade(db)
     upgrade(db)
-    assert current_revision(db) == head_revision() == "0004"
+    assert current_revision(db) == head_revision() == HEAD == "0005"
     db.dispose()
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import builtins
 import os
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -29,11 +28,9 @@ from machines import (
     MachineDefinition,
     MachineRegistry,
     UnknownMachineError,
-    opened,
 )
-from machines.sla import SlaPolicy
+from machines.clocks import Planned
 from storage import (
-    GENESIS_HASH,
     CaseRecord,
     make_engine,
     prepare_engine,
@@ -46,28 +43,25 @@ from storage.port import Store
 from storage.sql_store import SqlStore
 from workflow.cases import validation
 from workflow.cases.catalog import installed_registry
+from workflow.cases.opening import new_case_id, opened_case, opening_data
 from workflow.cases.transitions import (
     decide_with_wait_ended,
-    event_row,
-    plan_changes,
-    plan_of,
     profile_of,
-    sla_json,
+    stored_plan,
     sync_deadlines,
 )
 from workflow.clock import Clock, SystemClock, aware
-from workflow.config import Settings, check_policy, configured_policies
+from workflow.config import Settings
 from workflow.errors import (
     CaseNotFound,
     ConcurrentUpdate,
-    ConfigError,
     InvalidInput,
     TimeOutOfOrder,
     UnknownMachine,
 )
 from workflow.logs import library_logger
 from workflow.results import POLICIES, Case, Event, Problem, Replay, VerifyReport
-from workflow.sla.policies import PolicyBook
+from workflow.sla.policies import PolicyBook, current_policies
 from workflow.storage_boundary import at_storage_boundary
 
 if TYPE_CHECKING:
@@ -78,33 +72,6 @@ if TYPE_CHECKING:
 def _with_deadlines(case: CaseRecord) -> CaseRecord:
     """The case with its pending deadlines, as its row's clocks list them."""
     return replace(case, deadlines=tuple(case.sla.get("pending", ())))
-
-
-def current_policies(registry: MachineRegistry, settings: Settings) -> dict[str, SlaPolicy]:
-    """Each registered machine's current SLA policy: the configured one where the
-    configuration gives one, else the machine's own; checked against the newest version
-    of the machine (:class:`ConfigError` names the key)."""
-    configured = configured_policies(settings)
-    newest = {d.name: d for d in registry}  # the registry iterates oldest version first
-    if settings.default_machine not in newest:
-        raise UnknownMachine(
-            f"{settings.source}: intake.default_machine: no machine {settings.default_machine!r}"
-            f"; registered: {', '.join(registry.names())}",
-            field="default_machine",
-        )
-    unknown = sorted(set(configured) - set(newest))
-    if unknown:
-        key = configured[unknown[0]][0]
-        raise ConfigError(f"{settings.source}: {key}: no machine {unknown[0]!r} is registered")
-    found = {}
-    for name, definition in newest.items():
-        key, document = configured.get(
-            name, (f"machine {name} v{definition.version}: sla", definition.sla)
-        )
-        if document is not None:
-            where = key if name not in configured else f"{settings.source}: {key}"
-            found[name] = check_policy(document, definition.states, definition.events, where)
-    return found
 
 
 def _before_previous(at: datetime | None, now: datetime, previous: datetime) -> str:
@@ -122,11 +89,6 @@ def _verify_from(url: str, settings: Settings, low: str) -> VerifyReport:
     """Verify the cases with ids from ``low`` on (in the second process of a verify)."""
     with Engine.open(url, config=settings, read_only=True) as engine:
         return engine._verify_part(None, (low, None), None)
-
-
-def new_case_id() -> str:
-    """A fresh case id: 16 random hex digits."""
-    return secrets.token_hex(8)
 
 
 class Engine:
@@ -246,67 +208,21 @@ class Engine:
         ``intake`` (the complaint machine does), optional for others.
         """
         s = self.settings
-        definition = self._definition(
-            s.default_machine
-            if machine is None
-            else validation.text(machine, "machine", max_chars=64),
-            None,
-        )
-        limit = s.max_text_chars
-        intake = {"channel": channel, "category": category}
-        missing = [name for name in definition.intake if intake[name] is None]
-        if missing:
-            raise InvalidInput(
-                f"machine {definition.name} needs {' and '.join(missing)} to open a case",
-                field=missing[0],
-            )
-        opening: dict[str, Any] = {
-            "customer": validation.text(customer, "customer", max_chars=200),
-            "channel": None
-            if channel is None
-            else validation.choice(channel, "channel", s.channels),
-            "category": None
-            if category is None
-            else validation.choice(category, "category", s.categories),
-            "summary": validation.text(summary, "summary", max_chars=limit, multiline=True),
-            "contact": None
-            if contact is None
-            else validation.text(contact, "contact", max_chars=400),
-            "branch": None if branch is None else validation.text(branch, "branch", max_chars=200),
-            "priority": validation.choice(priority, "priority", s.priorities),
-            "owner": validation.agent_id(actor, "actor"),
-            "attributes": validation.attributes(attributes, definition.attributes, definition.name),
-        }
-        opening["machine"] = [definition.name, definition.version]
+        name = machine if machine is None else validation.text(machine, "machine", max_chars=64)
+        definition = self._definition(s.default_machine if name is None else name, None)
+        opening = opening_data(
+            s, definition, customer=customer, summary=summary, channel=channel,
+            category=category, actor=actor, contact=contact, branch=branch,
+            priority=priority, attributes=attributes,
+        )  # fmt: skip
         now = self.clock.now()
         received = now if received_at is None else aware(received_at, "received_at")
         self._not_in_future(received, now, "received_at")
         case_id = new_case_id() if case_id is None else validation.new_case_id(case_id)
         policy = self.policies.current_for(definition.name)
-        version = None if policy is None else policy.version
-        opening["policy"] = version
+        opening["policy"] = None if policy is None else policy.version
         rules = CaseRules(definition, self.policies.known(), profile_of(opening))
-        folded = opened(rules, opening["owner"], received, version)
-        event = event_row(
-            case_id, 1, OPEN_EVENT, None, folded.state, actor, received, now, opening, GENESIS_HASH
-        )
-        case = {
-            "id": case_id,
-            "machine": definition.name,
-            "machine_version": definition.version,
-            "state": folded.state,
-            "version": 1,
-            "escalation_level": 0,
-            "facts": {},
-            "opened_at": now,
-            "received_at": received,
-            "last_event_at": received,
-            "head_hash": event["hash"],
-            **{k: v for k, v in opening.items() if k not in ("attributes", "policy", "machine")},
-            "attributes": opening["attributes"],
-            "sla_policy": version,
-            "sla": sla_json(rules, folded),
-        }
+        case, event, plan = opened_case(case_id, rules, opening, actor, received, now)
         try:
             with self.store.transaction() as cursor:
                 if policy is not None:
@@ -314,11 +230,10 @@ class Engine:
                         cursor, policy.version, policy.name, policy.document, now
                     )
                 self.store.insert_case(cursor, case, event)
-                plan = plan_of(rules, folded)
-                sync_deadlines(self.store, cursor, case_id, {}, plan)
+                moved = sync_deadlines(self.store, cursor, case_id, {}, plan)
         except WriteConflict:
             raise InvalidInput(f"case id {case_id!r} is taken", field="case_id") from None
-        self._planned({}, plan)
+        self._planned(moved)
         self._log.info(
             "case_opened",
             case_id=case_id,
@@ -400,16 +315,14 @@ class Engine:
                     ):
                         raise ConcurrentUpdate(case_id, case.version, None)
                     after_case = replace(after_case, **step.update)
-                first, last = steps[0], steps[-1]
-                if last.after.sla is first.before.sla:  # the clocks did not move
-                    before_plan = after_plan = {}
-                else:
-                    before_plan = plan_of(rules, first.before)
-                    after_plan = plan_of(rules, last.after)
-                    sync_deadlines(self.store, cursor, case_id, before_plan, after_plan)
+                moved = []
+                after_plan = next((s.plan for s in reversed(steps) if s.plan is not None), None)
+                if after_plan is not None:  # the clocks moved: so do the deadline rows
+                    before_plan = stored_plan(case)
+                    moved = sync_deadlines(self.store, cursor, case_id, before_plan, after_plan)
         except WriteConflict:
             raise ConcurrentUpdate(case_id, expected_version or 0, None) from None
-        self._planned(before_plan, after_plan)
+        self._planned(moved)
         for step in steps:
             self._log.info(
                 "event_fired",
@@ -557,11 +470,8 @@ class Engine:
         """
         self._planned_listeners.append(listener)
 
-    def _planned(self, before: Mapping[Any, Any], after: Mapping[Any, Any]) -> None:
-        if not self._planned_listeners:
-            return
-        _, moved = plan_changes(before, after)
-        if moved:
+    def _planned(self, moved: builtins.list[Planned]) -> None:
+        if moved and self._planned_listeners:
             for listener in self._planned_listeners:
                 listener(min(p.due_at for p in moved))
 

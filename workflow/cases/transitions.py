@@ -48,6 +48,8 @@ class Transition:
     after: Folded
     record: dict[str, Any]
     update: dict[str, Any]
+    plan: dict[tuple[str, int, int], Planned] | None = None
+    """The deadlines after it, where the clocks moved (``None``: the case's stay)."""
 
 
 def decide(
@@ -92,8 +94,10 @@ def decide(
         "head_hash": record["hash"],
     }
     if after.sla is not before.sla:  # the clocks moved: store them and their plan
+        plan = plan_of(rules, after)
         update["sla_policy"] = after.policy
-        update["sla"] = sla_json(rules, after)
+        update["sla"] = sla_json(rules, after, plan)
+        return Transition(before, after, record, update, plan)
     return Transition(before, after, record, update)
 
 
@@ -126,9 +130,24 @@ def decide_with_wait_ended(
     return [resumed, moved]
 
 
-def sla_json(rules: CaseRules, folded: Folded) -> dict[str, Any]:
-    """The clocks and the pending deadlines of a fold, as the case row stores them."""
-    return {**folded.sla.to_json(), "pending": list(pending_json(plan_of(rules, folded)))}
+def sla_json(
+    rules: CaseRules, folded: Folded, plan: Mapping[tuple[str, int, int], Planned] | None = None
+) -> dict[str, Any]:
+    """The clocks and the pending deadlines of a fold (its ``plan`` where already
+    computed), as the case row stores them."""
+    deadlines = plan_of(rules, folded) if plan is None else plan
+    return {**folded.sla.to_json(), "pending": list(pending_json(deadlines))}
+
+
+def stored_plan(case: CaseRecord) -> dict[tuple[str, int, int], Planned]:
+    """The deadlines the case row says are pending: the plan of its last event that
+    moved the clocks, kept with the row so that no event computes it twice."""
+    return {
+        (d["clock"], d["cycle"], d["level"]): Planned(
+            d["clock"], d["cycle"], d["level"], datetime.fromisoformat(d["due_at"])
+        )
+        for d in case.sla.get("pending", ())
+    }
 
 
 def event_row(
@@ -198,10 +217,12 @@ def sync_deadlines(
     case_id: str,
     before: Mapping[tuple[str, int, int], Planned],
     after: Mapping[tuple[str, int, int], Planned],
-) -> None:
-    """Make the pending deadline rows go from plan ``before`` to plan ``after``."""
+) -> list[Planned]:
+    """Make the pending deadline rows go from plan ``before`` to plan ``after``; returns
+    the deadlines planned or moved."""
     cancelled, moved = plan_changes(before, after)
     for key in cancelled:
         deadlines.cancel(cursor, case_id, key)
     for plan in moved:
         deadlines.plan(cursor, case_id, plan.key, plan.due_at)
+    return moved

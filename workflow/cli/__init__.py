@@ -70,7 +70,12 @@ class LazyGroup(CaseworkGroup):
         if spec is None:
             return None
         module, _, attribute = spec[0].partition(":")
-        command = getattr(importlib.import_module(f"workflow.cli.{module}"), attribute)
+        try:
+            loaded = importlib.import_module(f"workflow.cli.{module}")
+        except ModuleNotFoundError as err:
+            err.add_note(f"command: {cmd_name}")  # whose extra is missing, for the one line
+            raise
+        command = getattr(loaded, attribute)
         assert isinstance(command, click.Command)
         return command
 

@@ -65,8 +65,10 @@ class CaseworkGroup(click.Group):
             extra = EXTRAS.get((err.name or "").partition(".")[0])
             if extra is None:
                 raise
+            notes = [n for n in getattr(err, "__notes__", []) if n.startswith("command: ")]
+            command = notes[0].removeprefix("command: ") if notes else ctx.invoked_subcommand
             fail(
-                f"{ctx.invoked_subcommand or 'this command'} needs {err.name}, which comes with "
+                f"{command or 'this command'} needs {err.name}, which comes with "
                 f"the {extra} extra: pip install 'casework[{extra}]'"
             )
         except Exception as err:

@@ -1,4 +1,5 @@
-"""The outbox row of a warning or an escalation: recipients, subject and body data."""
+"""The outbox row of a warning or an escalation: its recipients and the data its mail is
+written from when it is sent."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from machines.clocks import WARNING, level_kind
 from machines.sla import SlaPolicy
 from storage import CaseRecord, iso
 from storage.records import DueDeadline
-from workflow.durations import hours_minutes
 
 
 def outbox_row(
@@ -27,18 +27,10 @@ def outbox_row(
     if deadline.level == WARNING:
         recipients: tuple[str, ...] = (case.owner,)
         level_name = "warning"
-        subject = (
-            f"[casework] Warning: case {case.id} {deadline.clock} due in "
-            f"{hours_minutes((target_at - now).total_seconds())}"
-        )
     else:
         rung = policy.ladder[deadline.level - 1]
         recipients = rung.recipients_for(case.branch)
         level_name = rung.name
-        subject = (
-            f"[casework] Level {deadline.level} ({rung.name}): case {case.id} "
-            f"{deadline.clock} overdue by {hours_minutes((now - target_at).total_seconds())}"
-        )
     return {
         "dedupe_key": f"{case.id}:{deadline.clock}:{deadline.cycle}:{deadline.level}",
         "case_id": case.id,
@@ -46,7 +38,6 @@ def outbox_row(
         "kind": level_kind(deadline.level),
         "level": deadline.level,
         "recipients": list(recipients),
-        "subject": subject,
         "body": {
             "case_id": case.id,
             "clock": deadline.clock,

@@ -305,7 +305,6 @@ def sample_mail() -> OutboxMail:
         kind="escalation",
         level=1,
         recipients=("supervisor@example.com",),
-        subject="",
         body=body,
         status="pending",
         attempts=0,

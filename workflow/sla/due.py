@@ -16,7 +16,7 @@ from machines.clocks import level_event, level_kind
 from storage import CaseRecord, iso
 from storage.port import Store
 from storage.records import DueDeadline
-from workflow.cases.transitions import decide, folded_from_case, plan_changes, plan_of
+from workflow.cases.transitions import decide, plan_changes, stored_plan
 from workflow.mail.escalation import outbox_row
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def _fire_one(
     log: Any,
 ) -> Fired | None:
     case = cases[deadline.case_id]
-    before_plan = plan_of(rules, folded_from_case(case))
+    before_plan = stored_plan(case)
     key = (deadline.clock, deadline.cycle, deadline.level)
     planned = before_plan.get(key)
     if planned is None:  # the history no longer plans it (a repaired row): drop it
@@ -142,7 +142,7 @@ def _fire_one(
     step = decide(rules, case, event, data, SYSTEM_ACTOR, occurred, now)
     writes.events.append(step.record)
     writes.updates.append((step.update, case.version))
-    after_plan = plan_of(rules, step.after)
+    after_plan = before_plan if step.plan is None else step.plan
     cancelled, planned_now = plan_changes(before_plan, after_plan)
     writes.cancels += [(case.id, k) for k in cancelled if k != key]  # the claimed one fired
     writes.plans += [(case.id, p.key, p.due_at) for p in planned_now]

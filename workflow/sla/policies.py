@@ -12,8 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from machines import MachineRegistry
 from machines.calendars import Calendar
 from machines.sla import PolicyError, SlaPolicy, policy_from_document, policy_version
+from workflow.config import Settings, check_policy, configured_policies
+from workflow.errors import ConfigError, UnknownMachine
 
 
 class PolicyBook:
@@ -80,3 +83,30 @@ class PolicyBook:
     def get(self, version: str | None) -> SlaPolicy | None:
         """The policy of that version (``None`` for no version or an unknown one)."""
         return None if version is None else self.known(version).get(version)
+
+
+def current_policies(registry: MachineRegistry, settings: Settings) -> dict[str, SlaPolicy]:
+    """Each registered machine's current SLA policy: the configured one where the
+    configuration gives one, else the machine's own; checked against the newest version
+    of the machine (:class:`ConfigError` names the key)."""
+    configured = configured_policies(settings)
+    newest = {d.name: d for d in registry}  # the registry iterates oldest version first
+    if settings.default_machine not in newest:
+        raise UnknownMachine(
+            f"{settings.source}: intake.default_machine: no machine {settings.default_machine!r}"
+            f"; registered: {', '.join(registry.names())}",
+            field="default_machine",
+        )
+    unknown = sorted(set(configured) - set(newest))
+    if unknown:
+        key = configured[unknown[0]][0]
+        raise ConfigError(f"{settings.source}: {key}: no machine {unknown[0]!r} is registered")
+    found = {}
+    for name, definition in newest.items():
+        key, document = configured.get(
+            name, (f"machine {name} v{definition.version}: sla", definition.sla)
+        )
+        if document is not None:
+            where = key if name not in configured else f"{settings.source}: {key}"
+            found[name] = check_policy(document, definition.states, definition.events, where)
+    return found
