@@ -4,7 +4,8 @@ The statements elsewhere in :mod:`storage` are written once and take their diale
 pieces from here: the parameter mark, JSON casts, row locks, how a time is bound and
 read back as text, how a write transaction and a snapshot begin and end, and how rows
 are streamed. (The schema's own differences live in the tables and migrations, where
-SQLAlchemy renders them.)
+SQLAlchemy renders them; how a connection is set up, WAL and pragmas on SQLite and the
+psycopg driver for PostgreSQL URLs, lives in :mod:`storage.database`.)
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sqlalchemy import Engine
 
 from storage.timestamps import as_utc, iso
 
+PG_MIGRATION_LOCK = 0x636173657764
+"""An arbitrary advisory-lock key ("casewd") that migrations take on PostgreSQL."""
 BATCH_ROWS = 5000
 """Rows fetched per round trip when streaming."""
 
@@ -51,6 +54,12 @@ class Dialect:
     def skip_locked(self) -> str:
         """What locks selected rows and passes over those another claim holds."""
         return "" if self.sqlite else " FOR UPDATE SKIP LOCKED"
+
+    @property
+    def migration_lock(self) -> str | None:
+        """What a migration runs first so that two processes never migrate at once
+        (SQLite's write lock, taken at BEGIN, already does)."""
+        return None if self.sqlite else f"SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})"
 
     def time(self, moment: datetime) -> Any:
         """A time as the driver binds it: canonical UTC text on SQLite, aware on PostgreSQL."""

@@ -13,12 +13,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from storage.database import write_transaction
+from storage.dialect import dialect_of
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PG_MIGRATION_LOCK = 0x636173657764  # an arbitrary advisory-lock key: "casewd"
 HEAD = "0005"
 """The newest migration revision this code needs (a test holds it equal to Alembic's head)."""
 
@@ -67,7 +67,8 @@ def upgrade(engine: Engine) -> None:
 
     config = alembic_config()
     with write_transaction(engine) as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+        lock = dialect_of(engine).migration_lock
+        if lock is not None:
+            conn.execute(text(lock))
         config.attributes["connection"] = conn
         command.upgrade(config, "head")

@@ -142,7 +142,7 @@ class OutboxMail:
         out: dict[str, Any] = {}
         for name in (*_FIELDS, "recipients"):
             value = getattr(self, name)
-            out[name] = value.isoformat() if isinstance(value, datetime) else value
+            out[name] = iso(value) if isinstance(value, datetime) else value
         out["recipients"] = list(self.recipients)
         return out
 

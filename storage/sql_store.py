@@ -34,7 +34,7 @@ class SqlStore:
         self.db = db
         self._sql = TransitionSQL(db)
         self._deadlines = DeadlineSQL(self._sql)
-        self.skip_locked = not self._sql.sqlite
+        self.skip_locked = bool(self._sql.dialect.skip_locked)
 
     # -- transactions and lifetime ----------------------------------------------------
 

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from storage import CaseRecord, EventRecord
+from storage import CaseRecord, EventRecord, iso
 from storage.records import OutboxMail
 from workflow.durations import spoken
 from workflow.errors import ConfigError
@@ -284,9 +284,9 @@ def sample_mail() -> OutboxMail:
         "cycle": 1,
         "level": 1,
         "level_name": "store supervisor",
-        "due_at": at.isoformat(),
-        "target_at": at.isoformat(),
-        "processed_at": (at + timedelta(minutes=5)).isoformat(),
+        "due_at": iso(at),
+        "target_at": iso(at),
+        "processed_at": iso(at + timedelta(minutes=5)),
         "owner": "li.na",
         "branch": "Guangzhou",
         "category": "service_delayed",
@@ -295,7 +295,7 @@ def sample_mail() -> OutboxMail:
         "state": "received",
         "customer": "CUST-0001",
         "summary": "The technician did not come.",
-        "received_at": (at - timedelta(days=1)).isoformat(),
+        "received_at": iso(at - timedelta(days=1)),
         "version": 1,
     }
     return OutboxMail(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from machines.clocks import BREACHED, state_from_json
-from storage import CaseRecord
+from storage import CaseRecord, iso
 from workflow.errors import InvalidInput
 from workflow.reports import charts
 from workflow.reports.case_page import PAGES
@@ -177,9 +177,9 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
 
     return {
         "report": "sla",
-        "from": period.start.isoformat(),
-        "to": period.end.isoformat(),
-        "generated_at": now.isoformat(),
+        "from": iso(period.start),
+        "to": iso(period.end),
+        "generated_at": iso(now),
         "cases": len(cases),
         "clocks": rows(per_clock),
         "first_response_by": {d: rows(table[d]) for d in DIMENSIONS},
@@ -258,9 +258,9 @@ def complaints_report(
             rates.append(_rate_row(branch, None, jobs, by_branch[branch]))
     return {
         "report": "complaints",
-        "from": period.start.isoformat(),
-        "to": period.end.isoformat(),
-        "generated_at": engine.clock.now().isoformat(),
+        "from": iso(period.start),
+        "to": iso(period.end),
+        "generated_at": iso(engine.clock.now()),
         "cases": total,
         "by_category": [
             {"category": k, "complaints": v, "share": round(100.0 * v / total, 1)}
