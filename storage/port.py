@@ -19,7 +19,15 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from storage.records import CaseRecord, DueDeadline, EventRecord, OutboxMail, Streams
+from storage.records import (
+    CaseRecord,
+    DueDeadline,
+    EventRecord,
+    OutboxMail,
+    Remembered,
+    Streams,
+    TokenRecord,
+)
 
 if TYPE_CHECKING:
     from storage.checkpoint_sql import Heads
@@ -239,4 +247,34 @@ class Store(Protocol):
 
     def next_attempt(self) -> datetime | None:
         """When the next mail falls due."""
+        ...
+
+    # -- who may use the HTTP API, and the answers it repeats --------------------------
+
+    def add_token(self, token: TokenRecord, secret_hash: str) -> None:
+        """Store a token under the hash of its secret."""
+        ...
+
+    def token_by_hash(self, secret_hash: str) -> TokenRecord | None:
+        """The token whose secret hashes to ``secret_hash`` (revoked ones too)."""
+        ...
+
+    def tokens(self) -> list[TokenRecord]:
+        """Every token, oldest first."""
+        ...
+
+    def revoke_token(self, token_id: str, at: datetime) -> TokenRecord | None:
+        """Revoke a token (its first revocation time stays); the token, if any."""
+        ...
+
+    def recall(self, token_id: str, key: str) -> Remembered | None:
+        """The answer kept for an idempotency key of a token."""
+        ...
+
+    def remember(self, token_id: str, key: str, answer: Remembered) -> bool:
+        """Keep an answer; ``False`` if one is kept for the key already (a race)."""
+        ...
+
+    def forget_before(self, moment: datetime) -> int:
+        """Drop the answers kept since before ``moment``."""
         ...

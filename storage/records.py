@@ -185,3 +185,39 @@ class Streams:
     events: Iterator[tuple[Any, ...]]
     deadlines: Iterator[tuple[Any, ...]]
     """Pending deadlines: (case_id, clock, cycle, level, due_at text), by case id."""
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A bearer token as stored (its secret is not: only a hash of it)."""
+
+    id: str
+    actor: str
+    role: str
+    branch: str | None
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> TokenRecord:
+        """Build from a row of the ``api_tokens`` table."""
+        return cls(row.id, row.actor, row.role, row.branch, row.created_at, row.revoked_at)
+
+    def as_row(self) -> dict[str, Any]:
+        """The columns of the ``api_tokens`` table but the hash."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready fields (times as ISO 8601 strings)."""
+        return {k: iso(v) if isinstance(v, datetime) else v for k, v in self.as_row().items()}
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """The first answer to a request made with an idempotency key."""
+
+    request_hash: str
+    status: int
+    body: Any
+    location: str | None
+    created_at: datetime

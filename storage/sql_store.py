@@ -23,7 +23,15 @@ from storage.port import DeadlineKey
 if TYPE_CHECKING:
     from storage.checkpoint_sql import Heads
     from storage.port import Store
-from storage.records import CaseRecord, DueDeadline, EventRecord, OutboxMail, Streams
+from storage.records import (
+    CaseRecord,
+    DueDeadline,
+    EventRecord,
+    OutboxMail,
+    Remembered,
+    Streams,
+    TokenRecord,
+)
 from storage.transition_sql import TransitionSQL
 
 
@@ -285,6 +293,56 @@ class SqlStore:
 
         with read_transaction(self.db) as conn:
             return outbox_store.next_attempt(conn)
+
+    # -- who may use the HTTP API, and the answers it repeats --------------------------
+
+    def add_token(self, token: TokenRecord, secret_hash: str) -> None:
+        from storage import access_store
+
+        with write_transaction(self.db) as conn:
+            access_store.add_token(conn, token, secret_hash)
+
+    def token_by_hash(self, secret_hash: str) -> TokenRecord | None:
+        from storage import access_store
+
+        with read_transaction(self.db) as conn:
+            return access_store.token_by_hash(conn, secret_hash)
+
+    def tokens(self) -> list[TokenRecord]:
+        from storage import access_store
+
+        with read_transaction(self.db) as conn:
+            return access_store.list_tokens(conn)
+
+    def revoke_token(self, token_id: str, at: datetime) -> TokenRecord | None:
+        from storage import access_store
+
+        with write_transaction(self.db) as conn:
+            return access_store.revoke_token(conn, token_id, at)
+
+    def recall(self, token_id: str, key: str) -> Remembered | None:
+        from storage import access_store
+
+        with read_transaction(self.db) as conn:
+            return access_store.recall(conn, token_id, key)
+
+    def remember(self, token_id: str, key: str, answer: Remembered) -> bool:
+        from sqlalchemy.exc import IntegrityError
+
+        from storage import access_store
+
+        try:
+            with write_transaction(self.db) as conn:
+                access_store.remember(conn, token_id, key, answer)
+        except IntegrityError:
+            return False
+        return True
+
+    def forget_before(self, moment: datetime) -> int:
+        from storage import access_store
+
+        with write_transaction(self.db) as conn:
+            return access_store.forget_before(conn, moment)
 
 
 if TYPE_CHECKING:

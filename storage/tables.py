@@ -135,9 +135,42 @@ class MetaRow(SQLModel, table=True):
     value: str = Field(max_length=400)
 
 
+class TokenRow(SQLModel, table=True):
+    """A bearer token of the HTTP API: who it speaks for, in which role, for which branch.
+
+    Only a SHA-256 hash of the token is kept; the token itself is shown once.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: str = Field(primary_key=True, max_length=16)
+    secret_hash: str = Field(max_length=64, unique=True)
+    actor: str = Field(max_length=100)
+    role: str = Field(max_length=16)
+    branch: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class IdempotencyRow(SQLModel, table=True):
+    """The first answer to a ``POST`` with an ``Idempotency-Key``, kept to answer a retry."""
+
+    __tablename__ = "idempotency_keys"
+
+    token_id: str = Field(primary_key=True, max_length=16)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    status: int
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    location: str | None = Field(default=None, max_length=400)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 cases_table = CaseRow.__table__  # type: ignore[attr-defined]
 events_table = EventRow.__table__  # type: ignore[attr-defined]
 policies_table = PolicyRow.__table__  # type: ignore[attr-defined]
 deadlines_table = DeadlineRow.__table__  # type: ignore[attr-defined]
 outbox_table = OutboxRow.__table__  # type: ignore[attr-defined]
 meta_table = MetaRow.__table__  # type: ignore[attr-defined]
+tokens_table = TokenRow.__table__  # type: ignore[attr-defined]
+idempotency_table = IdempotencyRow.__table__  # type: ignore[attr-defined]

@@ -11,6 +11,9 @@
     │   └── ConfigError              a configuration file that cannot be used
     ├── CaseNotFound                 no case with that id
     ├── MailNotFound                 no outbox mail with that id
+    ├── TokenNotFound                no API token with that id
+    ├── NotAuthenticated             no token, or a revoked or unknown one (HTTP 401)
+    ├── NotPermitted                 the token's role or branch may not do it (HTTP 403)
     ├── EventNotAllowed              the event has no transition from the case's state
     │   └── GuardFailed              it has one, but a condition of it failed
     ├── ConcurrentUpdate             the case changed since it was read
@@ -46,9 +49,12 @@ __all__ = [
     "MailFailure",
     "MailNotFound",
     "NaiveDatetime",
+    "NotAuthenticated",
+    "NotPermitted",
     "ReadOnlyDatabase",
     "StorageFailure",
     "TimeOutOfOrder",
+    "TokenNotFound",
     "UnknownChoice",
     "UnknownMachine",
     "WriteFailed",
@@ -112,6 +118,22 @@ class MailNotFound(CaseworkError):
     def __init__(self, mail_id: int) -> None:
         super().__init__(f"no outbox mail {mail_id}; `casework outbox` lists the mails there are")
         self.mail_id = mail_id
+
+
+class TokenNotFound(CaseworkError):
+    """No API token has this id."""
+
+    def __init__(self, token_id: str) -> None:
+        super().__init__(f"no API token {token_id!r}; `casework tokens list` shows them")
+        self.token_id = token_id
+
+
+class NotAuthenticated(CaseworkError):
+    """A request came without a token, or with one that is unknown or revoked."""
+
+
+class NotPermitted(CaseworkError):
+    """The token's role may not do this, or its branch does not hold the case."""
 
 
 class EventNotAllowed(CaseworkError):

@@ -18,6 +18,7 @@ from storage import GENESIS_HASH, make_engine
 from storage.errors import WriteConflict
 from storage.migrate import upgrade
 from storage.port import Store
+from storage.records import Remembered, TokenRecord
 from storage.sql_store import SqlStore
 from tests.support import START
 from workflow.cases.transitions import event_row
@@ -298,3 +299,28 @@ def test_late_candidates_are_escalated_cases_or_those_with_a_ladder_level_due(
         store.plan(cursor, "quiet", ("first_response", 1, 0), START + H)
     assert sorted(c.id for c in store.late_candidates(START + H)) == ["due", "escalated"]
     assert [c.id for c in store.late_candidates(START)] == ["escalated"]
+
+
+def test_tokens_are_kept_by_hash_and_revoked_once(store: Store) -> None:
+    token = TokenRecord("ab12cd34", "li.na", "agent", "东莞长安店", START)
+    store.add_token(token, "h" * 64)
+    assert store.token_by_hash("h" * 64) == token
+    assert store.token_by_hash("x" * 64) is None
+    assert store.tokens() == [token]
+    revoked = store.revoke_token("ab12cd34", START + H)
+    assert revoked is not None
+    assert revoked.revoked_at == START + H
+    again = store.revoke_token("ab12cd34", START + 2 * H)
+    assert again is not None
+    assert again.revoked_at == START + H
+    assert store.revoke_token("missing", START) is None
+
+
+def test_an_answer_is_remembered_once_per_key_and_forgotten_when_old(store: Store) -> None:
+    answer = Remembered("r" * 64, 201, {"id": "c1", "名": "张三"}, "/v1/cases/c1", START)
+    assert store.remember("ab12cd34", "key-1", answer) is True
+    assert store.remember("ab12cd34", "key-1", answer) is False
+    assert store.recall("ab12cd34", "key-1") == answer
+    assert store.recall("other", "key-1") is None
+    assert store.forget_before(START + H) == 1
+    assert store.recall("ab12cd34", "key-1") is None

@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("cases:show_command", "Show a case with its deadlines."),
     "sla": ("sla:sla_group", "SLA clocks of a case."),
     "tick": ("sla:tick_command", "Process every deadline due now once, then exit."),
+    "tokens": ("tokens:tokens_group", "Bearer tokens of the HTTP API: create, list, revoke."),
     "verify": ("verify:verify_command", "Check every hash chain and replay (exit 1 if not)."),
     "worker": ("worker:worker_command", "Run the SLA scheduler and mail delivery."),
 }

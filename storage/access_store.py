@@ -1,0 +1,72 @@
+"""Who may use the HTTP API, and the answers it must repeat: tokens and idempotency keys.
+
+All functions take an open connection; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from storage.records import Remembered, TokenRecord
+from storage.tables import idempotency_table as answers
+from storage.tables import tokens_table as tokens
+
+
+def add_token(conn: Connection, token: TokenRecord, secret_hash: str) -> None:
+    """Store a token under the hash of its secret."""
+    conn.execute(insert(tokens).values(secret_hash=secret_hash, **token.as_row()))
+
+
+def token_by_hash(conn: Connection, secret_hash: str) -> TokenRecord | None:
+    """The token whose secret hashes to ``secret_hash``, revoked or not."""
+    row = conn.execute(select(tokens).where(tokens.c.secret_hash == secret_hash)).first()
+    return None if row is None else TokenRecord.from_row(row)
+
+
+def list_tokens(conn: Connection) -> list[TokenRecord]:
+    """Every token, oldest first."""
+    rows = conn.execute(select(tokens).order_by(tokens.c.created_at, tokens.c.id))
+    return [TokenRecord.from_row(row) for row in rows]
+
+
+def revoke_token(conn: Connection, token_id: str, at: datetime) -> TokenRecord | None:
+    """Revoke a token (once; a revoked one keeps its first time); the token, if any."""
+    conn.execute(
+        update(tokens)
+        .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+    row = conn.execute(select(tokens).where(tokens.c.id == token_id)).first()
+    return None if row is None else TokenRecord.from_row(row)
+
+
+def recall(conn: Connection, token_id: str, key: str) -> Remembered | None:
+    """The answer kept for ``key`` of a token, if any."""
+    row = conn.execute(
+        select(answers).where(answers.c.token_id == token_id, answers.c.key == key)
+    ).first()
+    if row is None:
+        return None
+    return Remembered(row.request_hash, row.status, row.body, row.location, row.created_at)
+
+
+def remember(conn: Connection, token_id: str, key: str, answer: Remembered) -> None:
+    """Keep the answer to a request (a second one for the same key is a conflict)."""
+    values: dict[str, Any] = {
+        "token_id": token_id,
+        "key": key,
+        "request_hash": answer.request_hash,
+        "status": answer.status,
+        "body": answer.body,
+        "location": answer.location,
+        "created_at": answer.created_at,
+    }
+    conn.execute(insert(answers).values(**values))
+
+
+def forget_before(conn: Connection, moment: datetime) -> int:
+    """Drop the answers kept since before ``moment``; how many."""
+    return conn.execute(delete(answers).where(answers.c.created_at < moment)).rowcount

@@ -1,0 +1,101 @@
+"""``casework tokens``: bearer tokens of the HTTP API, made, listed and revoked."""
+
+from __future__ import annotations
+
+import click
+
+from storage import iso
+from workflow.access.tokens import ROLES, issue, revoke
+from workflow.cli.support import (
+    database_options,
+    emit_json,
+    engine_for,
+    handle_errors,
+    json_option,
+    table,
+)
+
+
+@click.group("tokens")
+def tokens_group() -> None:
+    """Bearer tokens of the HTTP API: each speaks for one actor in one role.
+
+    \b
+    Examples:
+      casework tokens create --actor li.na --role agent --branch 东莞长安店
+      casework tokens list
+      casework tokens revoke 3f2a9c1e
+    """
+
+
+@tokens_group.command("create")
+@click.option("--actor", required=True, help="Who the token speaks for (an agent id).")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="What it may do.")
+@click.option("--branch", default=None, help="Only this branch's cases.")
+@database_options
+@json_option
+@handle_errors
+def create_command(
+    actor: str,
+    role: str,
+    branch: str | None,
+    db_url: str | None,
+    config_path: str | None,
+    as_json: bool,
+) -> None:
+    """Make a token and print it, this once: only a hash of it is kept."""
+    with engine_for(db_url, config_path) as engine:
+        issued = issue(engine.store, actor, role, branch, engine.clock.now())
+    if as_json:
+        emit_json({**issued.record.to_json(), "token": issued.token})
+    else:
+        click.echo(issued.token)
+        click.echo(
+            f"token {issued.record.id} for {actor} ({role}"
+            f"{', branch ' + branch if branch else ''}): keep it now, it is not shown again",
+            err=True,
+        )
+
+
+@tokens_group.command("list")
+@database_options
+@json_option
+@handle_errors
+def list_command(db_url: str | None, config_path: str | None, as_json: bool) -> None:
+    """The tokens: id, actor, role, branch, made and revoked when."""
+    with engine_for(db_url, config_path) as engine:
+        found = engine.store.tokens()
+    if as_json:
+        emit_json([t.to_json() for t in found])
+        return
+    table(
+        ("id", "actor", "role", "branch", "created_at", "revoked_at"),
+        [
+            (
+                t.id,
+                t.actor,
+                t.role,
+                t.branch or "-",
+                iso(t.created_at),
+                "-" if t.revoked_at is None else iso(t.revoked_at),
+            )
+            for t in found
+        ],
+    )
+
+
+@tokens_group.command("revoke")
+@click.argument("token_id")
+@database_options
+@json_option
+@handle_errors
+def revoke_command(
+    token_id: str, db_url: str | None, config_path: str | None, as_json: bool
+) -> None:
+    """Revoke TOKEN_ID: every request with it is refused from now on."""
+    with engine_for(db_url, config_path) as engine:
+        record = revoke(engine.store, token_id, engine.clock.now())
+    if as_json:
+        emit_json(record.to_json())
+    else:
+        click.echo(f"token {record.id} ({record.actor}) revoked")
