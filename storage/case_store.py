@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
 
 from storage.records import CaseRecord, EventRecord
 from storage.tables import cases_table as cases
@@ -22,14 +22,9 @@ from storage.tables import events_table as events
 _select_case = select(cases).where(cases.c.id == bindparam("case_id"))
 
 
-def load_case_row(conn: Connection, case_id: str) -> Row[Any] | None:
-    """The case row, or ``None``."""
-    return conn.execute(_select_case, {"case_id": case_id}).first()
-
-
 def load_case(conn: Connection, case_id: str) -> CaseRecord | None:
     """The case record, or ``None``."""
-    row = load_case_row(conn, case_id)
+    row = conn.execute(_select_case, {"case_id": case_id}).first()
     return None if row is None else CaseRecord.from_row(row)
 
 
