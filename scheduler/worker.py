@@ -9,11 +9,15 @@ event records how late it was.
 
 With a :class:`~scheduler.mail.delivery.Deliverer` the worker also sends the outbox: a
 second job runs a delivery as soon as a wake queued mails, when a retry falls due, and
-at every safety poll (which also finds mails other processes queued).
+at every safety poll (which also finds mails other processes queued). With a
+:class:`~scheduler.webhooks.delivery.WebhookDeliverer` the same job sends the webhook
+deliveries. Every wake records the worker's heartbeat, which ``/readyz`` reads.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +26,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from scheduler.mail.delivery import Deliverer
+from scheduler.webhooks.delivery import WebhookDeliverer
 from workflow import Engine
 from workflow.logs import library_logger
 
@@ -39,6 +44,7 @@ class Worker:
         poll_s: float = 1.0,
         batch: int = 200,
         deliverer: Deliverer | None = None,
+        webhooks: WebhookDeliverer | None = None,
         logger: Any = None,
     ) -> None:
         if poll_s <= 0:
@@ -49,6 +55,9 @@ class Worker:
         self.fired = 0
         self.delivered = 0
         self.deliverer = deliverer
+        self.webhooks = webhooks
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:100]
+        self.started_at = engine.clock.now()
         self._delivering = threading.Event()
         self._log = logger if logger is not None else library_logger()
         self._scheduler = BackgroundScheduler(timezone=UTC)
@@ -60,6 +69,7 @@ class Worker:
     def wake(self) -> None:
         """Fire what is due, then arm the next wake."""
         try:
+            self.engine.heartbeat(self.name, self.started_at)
             fired = self.engine.process_due(batch=self.batch)
             self.fired += len(fired)
             for item in fired:
@@ -70,33 +80,44 @@ class Worker:
                     level=item.level,
                     late_by_s=round(item.late_by.total_seconds(), 3),
                 )
-            if fired and self.deliverer is not None and not self._delivering.is_set():
+            if fired and self._sends and not self._delivering.is_set():
                 self._arm_delivery(self.engine.clock.now())
         except Exception as err:  # the worker must outlive a failed batch; logged, retried
             self._log.exception("wake_failed", error_type=type(err).__name__, error=str(err))
         finally:
             self._arm()
 
+    @property
+    def _sends(self) -> bool:
+        return self.deliverer is not None or self.webhooks is not None
+
     def deliver(self) -> None:
-        """Send the due outbox mails, then arm the next delivery."""
-        if self.deliverer is None:
+        """Send the due outbox mails and webhooks, then arm the next delivery."""
+        if not self._sends:
             return
         self._delivering.set()
         try:
-            report = self.deliverer.deliver_due()
-            self.delivered += report.sent
-        except Exception as err:  # a failed run is logged; its mails are claimed again later
-            self._log.exception("delivery_failed", error_type=type(err).__name__, error=str(err))
+            for sender in (self.deliverer, self.webhooks):
+                if sender is None:
+                    continue
+                try:
+                    self.delivered += sender.deliver_due().sent
+                except Exception as err:  # logged; its rows are claimed again later
+                    self._log.exception(
+                        "delivery_failed", error_type=type(err).__name__, error=str(err)
+                    )
         finally:
             self._delivering.clear()
             self._arm_delivery()
 
     def _arm_delivery(self, at: datetime | None = None) -> None:
-        if self.deliverer is None:
+        if not self._sends:
             return
         if at is None:
             now = self.engine.clock.now()
-            at = self._bounded(now, self.deliverer.outbox.next_attempt())
+            sender = self.deliverer or self.webhooks
+            assert sender is not None
+            at = self._bounded(now, sender.outbox.next_attempt())  # mails and webhooks alike
         self._schedule(DELIVER_ID, self.deliver, at)
 
     def next_wake(self, now: datetime) -> datetime:
@@ -143,7 +164,7 @@ class Worker:
         self._scheduler.add_job(
             self.wake, DateTrigger(run_date=datetime.now(UTC)), id=JOB_ID, replace_existing=True
         )
-        if self.deliverer is not None:
+        if self._sends:
             self._schedule(DELIVER_ID, self.deliver, datetime.now(UTC))
 
     def stop(self) -> None:

@@ -67,6 +67,25 @@ def remember(conn: Connection, token_id: str, key: str, answer: Remembered) -> N
     conn.execute(insert(answers).values(**values))
 
 
+def settle(conn: Connection, token_id: str, key: str, answer: Remembered) -> None:
+    """Replace the answer kept for ``key`` of a token."""
+    conn.execute(
+        update(answers)
+        .where(answers.c.token_id == token_id, answers.c.key == key)
+        .values(
+            request_hash=answer.request_hash,
+            status=answer.status,
+            body=answer.body,
+            location=answer.location,
+        )
+    )
+
+
+def forget(conn: Connection, token_id: str, key: str) -> None:
+    """Drop the answer kept for ``key`` of a token."""
+    conn.execute(delete(answers).where(answers.c.token_id == token_id, answers.c.key == key))
+
+
 def forget_before(conn: Connection, moment: datetime) -> int:
     """Drop the answers kept since before ``moment``; how many."""
     return conn.execute(delete(answers).where(answers.c.created_at < moment)).rowcount

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select
 
-from storage.records import CaseRecord, EventRecord
+from storage.records import CaseQuery, CaseRecord, EventRecord
 from storage.tables import cases_table as cases
 from storage.tables import deadlines_table, policies_table
 from storage.tables import events_table as events
@@ -37,15 +37,26 @@ def load_cases(conn: Connection, case_ids: Sequence[str]) -> dict[str, CaseRecor
 
 
 def list_cases(
-    conn: Connection, *, state: str | None = None, limit: int | None = None
+    conn: Connection, query: CaseQuery | None = None, *, limit: int | None = None
 ) -> list[CaseRecord]:
-    """Cases in the order they were received, optionally of one state."""
-    query = select(cases).order_by(cases.c.received_at, cases.c.id)
-    if state is not None:
-        query = query.where(cases.c.state == state)
+    """Cases in the order they were received (then by id) that match ``query``."""
+    where = query or CaseQuery()
+    statement = select(cases).order_by(cases.c.received_at, cases.c.id)
+    for name in ("state", "branch", "owner", "customer", "channel", "category", "priority"):
+        value = getattr(where, name)
+        if value is not None:
+            statement = statement.where(cases.c[name] == value)
+    if where.after is not None:
+        received, case_id = where.after
+        statement = statement.where(
+            or_(
+                cases.c.received_at > received,
+                and_(cases.c.received_at == received, cases.c.id > case_id),
+            )
+        )
     if limit is not None:
-        query = query.limit(limit)
-    return [CaseRecord.from_row(row) for row in conn.execute(query)]
+        statement = statement.limit(limit)
+    return [CaseRecord.from_row(row) for row in conn.execute(statement)]
 
 
 def case_events(conn: Connection, case_id: str, upto: int | None = None) -> list[EventRecord]:

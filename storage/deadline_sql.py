@@ -1,4 +1,4 @@
-"""Deadline, policy and outbox writes inside a transition's transaction (driver cursor).
+"""Deadline, policy, outbox and webhook statements inside a transaction (driver cursor).
 
 Deadlines are keyed by (case, clock, cycle, level): planning a key again moves it
 (unless it already fired), cancelling marks it, firing claims it exactly once.
@@ -16,7 +16,7 @@ from typing import Any
 from storage.chain import canonical_json
 from storage.records import DueDeadline
 from storage.timestamps import as_utc
-from storage.transition_sql import TransitionSQL
+from storage.transition_sql import TransitionSQL, read_json
 
 
 class DeadlineSQL:
@@ -55,6 +55,7 @@ class DeadlineSQL:
             f"VALUES ({m}, {m}, {m}, {m}, {m}, {j}, {j}, 'pending', 0, {m}, {m}) "
             "ON CONFLICT (dedupe_key) DO NOTHING"
         )
+        self._targets = "SELECT id, url, events FROM webhooks WHERE removed_at IS NULL ORDER BY id"
 
     def _time(self, moment: datetime) -> Any:
         return self.sql.dialect.time(moment)
@@ -116,7 +117,7 @@ class DeadlineSQL:
                 (
                     mail["dedupe_key"],
                     mail["case_id"],
-                    mail["deadline_id"],
+                    mail.get("deadline_id"),
                     mail["kind"],
                     mail["level"],
                     canonical_json(mail["recipients"]),
@@ -127,3 +128,8 @@ class DeadlineSQL:
                 for mail in mails
             ],
         )
+
+    def webhook_targets(self, cursor: Any) -> list[tuple[str, str, tuple[str, ...]]]:
+        """The live webhook subscriptions: (id, url, the events each asked for)."""
+        cursor.execute(self._targets)
+        return [(row[0], row[1], tuple(read_json(row[2]))) for row in cursor.fetchall()]

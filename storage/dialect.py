@@ -69,6 +69,12 @@ class Dialect:
         """A time column selected as canonical UTC text."""
         return column if self.sqlite else _PG_TEXT_TIME.format(column)
 
+    def seconds_between(self, later: str, earlier: str) -> str:
+        """SQL for the seconds from time column ``earlier`` to ``later``."""
+        if self.sqlite:
+            return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+
     def select_list(self, columns: Sequence[str], times: frozenset[str], table: str = "") -> str:
         """The columns (of ``table``, a prefix such as ``e.``), times as canonical text
         and event data as stored text."""

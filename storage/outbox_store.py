@@ -14,12 +14,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, true, update
 
-from storage.records import DUE_STATUSES, STATUSES, OutboxMail
+from storage.records import DUE_STATUSES, STATUSES, WEBHOOK_KIND, OutboxMail
 from storage.tables import outbox_table as outbox
 
 __all__ = ["DUE_STATUSES", "STATUSES", "OutboxMail"]
+
+
+def of_kind(kind: str | None) -> Any:
+    """The condition for rows of ``kind``: ``mail`` (every mail kind), ``webhook``, or
+    any (``None``)."""
+    if kind is None:
+        return true()
+    if kind == WEBHOOK_KIND:
+        return outbox.c.kind == WEBHOOK_KIND
+    return outbox.c.kind != WEBHOOK_KIND
 
 
 def claim_mails(
@@ -30,14 +40,20 @@ def claim_mails(
     token: str,
     limit: int,
     skip_locked: bool,
+    kind: str | None = "mail",
 ) -> list[OutboxMail]:
-    """Claim up to ``limit`` mails due by ``due_by`` (oldest first) for ``token``.
+    """Claim up to ``limit`` rows of ``kind`` due by ``due_by`` (oldest first) for
+    ``token``.
 
     The claim lasts until ``lease_until``; a claim whose lease ran out is due again.
     """
     due = (
         select(outbox.c.id)
-        .where(outbox.c.status.in_(DUE_STATUSES), outbox.c.next_attempt_at <= due_by)
+        .where(
+            outbox.c.status.in_(DUE_STATUSES),
+            outbox.c.next_attempt_at <= due_by,
+            of_kind(kind),
+        )
         .order_by(outbox.c.next_attempt_at, outbox.c.id)
         .limit(limit)
     )
@@ -149,13 +165,15 @@ def requeue(conn: Connection, mail_id: int, now: datetime) -> OutboxMail | None:
     return None if row is None else OutboxMail.from_row(row)
 
 
-def requeue_all(conn: Connection, status: str, now: datetime) -> int:
+def requeue_all(conn: Connection, status: str, now: datetime, kind: str | None = None) -> int:
     """Make every mail of ``status`` due now: dead letters with their attempts counted
     afresh, pending ones without waiting out their backoff. How many."""
     values: dict[str, Any] = {"status": "pending", "next_attempt_at": now, "held_until": None}
     if status == "dead":
         values["attempts"] = 0
-    result = conn.execute(update(outbox).where(outbox.c.status == status).values(**values))
+    result = conn.execute(
+        update(outbox).where(outbox.c.status == status, of_kind(kind)).values(**values)
+    )
     return int(result.rowcount)
 
 
@@ -166,10 +184,14 @@ def load_mail(conn: Connection, mail_id: int) -> OutboxMail | None:
 
 
 def list_mails(
-    conn: Connection, *, status: str | None = None, limit: int | None = None
+    conn: Connection,
+    *,
+    status: str | None = None,
+    limit: int | None = None,
+    kind: str | None = None,
 ) -> list[OutboxMail]:
-    """Mails by id, optionally of one status."""
-    query = select(outbox).order_by(outbox.c.id)
+    """Rows by id, optionally of one status and kind (see :func:`of_kind`)."""
+    query = select(outbox).where(of_kind(kind)).order_by(outbox.c.id)
     if status is not None:
         query = query.where(outbox.c.status == status)
     if limit is not None:
@@ -177,10 +199,10 @@ def list_mails(
     return [OutboxMail.from_row(row) for row in conn.execute(query)]
 
 
-def count_by_status(conn: Connection) -> dict[str, int]:
-    """How many mails have each status (every status listed, zero included)."""
+def count_by_status(conn: Connection, kind: str | None = None) -> dict[str, int]:
+    """How many rows of ``kind`` have each status (every status listed, zero included)."""
     counts = dict.fromkeys(STATUSES, 0)
-    query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
+    query = select(outbox.c.status, func.count()).where(of_kind(kind)).group_by(outbox.c.status)
     for status, count in conn.execute(query):
         counts[status] = count
     return counts

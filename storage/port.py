@@ -20,13 +20,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from storage.records import (
+    CaseQuery,
     CaseRecord,
     DueDeadline,
     EventRecord,
+    Figures,
+    Heartbeat,
     OutboxMail,
     Remembered,
     Streams,
     TokenRecord,
+    WebhookRecord,
 )
 
 if TYPE_CHECKING:
@@ -123,8 +127,10 @@ class Store(Protocol):
         """The case as it is now."""
         ...
 
-    def cases(self, *, state: str | None = None, limit: int | None = None) -> list[CaseRecord]:
-        """Cases in the order they were received, optionally of one state."""
+    def cases(
+        self, query: CaseQuery | None = None, *, limit: int | None = None
+    ) -> list[CaseRecord]:
+        """Cases in the order they were received (then by id) that match ``query``."""
         ...
 
     def case_with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
@@ -202,9 +208,11 @@ class Store(Protocol):
         token: str,
         limit: int,
         hold_until: Callable[[OutboxMail], datetime | None],
+        kind: str = "mail",
     ) -> tuple[list[OutboxMail], int]:
-        """Claim due mails under ``token`` until ``lease_until``; in the same transaction,
-        hold back each one ``hold_until`` gives a time. (Mails to send, how many held.)"""
+        """Claim due rows of ``kind`` (``mail`` or ``webhook``) under ``token`` until
+        ``lease_until``; in the same transaction, hold back each one ``hold_until`` gives
+        a time. (Rows to send, how many held.)"""
         ...
 
     def release_mails(self, mail_ids: Sequence[int], token: str, at: datetime) -> int:
@@ -233,16 +241,18 @@ class Store(Protocol):
         """Queue a dead letter again: (the mail queued, or ``None`` and the mail as found)."""
         ...
 
-    def requeue_all(self, status: str, now: datetime) -> int:
-        """Queue every mail of ``status`` at once."""
+    def requeue_all(self, status: str, now: datetime, kind: str | None = None) -> int:
+        """Queue every row of ``status`` (and ``kind``, if given) at once."""
         ...
 
-    def mails(self, *, status: str | None = None, limit: int | None = None) -> list[OutboxMail]:
-        """Mails by id, optionally of one status."""
+    def mails(
+        self, *, status: str | None = None, limit: int | None = None, kind: str | None = None
+    ) -> list[OutboxMail]:
+        """Outbox rows by id, optionally of one status and kind (``mail``, ``webhook``)."""
         ...
 
-    def mail_counts(self) -> dict[str, int]:
-        """How many mails have each status."""
+    def mail_counts(self, kind: str | None = None) -> dict[str, int]:
+        """How many outbox rows (of ``kind``, if given) have each status."""
         ...
 
     def next_attempt(self) -> datetime | None:
@@ -250,6 +260,44 @@ class Store(Protocol):
         ...
 
     # -- who may use the HTTP API, and the answers it repeats --------------------------
+
+    def settle(self, token_id: str, key: str, answer: Remembered) -> None:
+        """Replace the answer kept for a key (the final one after a placeholder)."""
+        ...
+
+    def forget(self, token_id: str, key: str) -> None:
+        """Drop the answer kept for a key."""
+        ...
+
+    # -- webhook subscriptions, worker heartbeats, figures -----------------------------
+
+    def webhook_targets(self, cursor: Any) -> list[tuple[str, str, tuple[str, ...]]]:
+        """Inside a transaction: the live subscriptions, (id, url, events asked for) each."""
+        ...
+
+    def add_webhook(self, hook: WebhookRecord) -> None:
+        """Store a subscription."""
+        ...
+
+    def webhooks(self, *, removed: bool = False) -> list[WebhookRecord]:
+        """The live subscriptions (and the removed ones, if ``removed``), oldest first."""
+        ...
+
+    def remove_webhook(self, hook_id: str, at: datetime) -> WebhookRecord | None:
+        """End a subscription; the subscription, if any by that id."""
+        ...
+
+    def beat(self, worker: str, started_at: datetime, at: datetime) -> None:
+        """Record a worker's heartbeat."""
+        ...
+
+    def latest_beat(self) -> Heartbeat | None:
+        """The freshest heartbeat of any worker."""
+        ...
+
+    def figures(self, now: datetime, lag_bounds: Sequence[float]) -> Figures:
+        """The gauges ``/metrics`` publishes, read in one snapshot."""
+        ...
 
     def add_token(self, token: TokenRecord, secret_hash: str) -> None:
         """Store a token under the hash of its secret."""

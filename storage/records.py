@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -221,3 +221,77 @@ class Remembered:
     body: Any
     location: str | None
     created_at: datetime
+
+
+WEBHOOK_KIND = "webhook"
+"""The outbox ``kind`` of a webhook delivery (every other kind is a mail)."""
+
+
+@dataclass(frozen=True)
+class WebhookRecord:
+    """A webhook subscription as stored."""
+
+    id: str
+    url: str
+    events: tuple[str, ...]
+    secret: str
+    created_at: datetime
+    removed_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> WebhookRecord:
+        """Build from a row of the ``webhooks`` table."""
+        return cls(row.id, row.url, tuple(row.events), row.secret, row.created_at, row.removed_at)
+
+    def wants(self, event: str) -> bool:
+        """Whether the subscription asked for ``event``."""
+        return "*" in self.events or event in self.events
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready fields, without the secret."""
+        return {
+            "id": self.id,
+            "url": self.url,
+            "events": list(self.events),
+            "created_at": iso(self.created_at),
+            "removed_at": None if self.removed_at is None else iso(self.removed_at),
+        }
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A worker's last sign of life."""
+
+    worker: str
+    started_at: datetime
+    beat_at: datetime
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """Which cases a list wants: each given field must match; ``after`` continues a page
+    after the case received at ``after[0]`` with id ``after[1]``."""
+
+    state: str | None = None
+    branch: str | None = None
+    owner: str | None = None
+    customer: str | None = None
+    channel: str | None = None
+    category: str | None = None
+    priority: str | None = None
+    after: tuple[datetime, str] | None = None
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What ``/metrics`` reads from the database at one moment."""
+
+    deadlines_pending: int
+    deadlines_overdue: int
+    outbox: Mapping[tuple[str, str], int]
+    """Outbox rows by (kind, status)."""
+    oldest_pending_mail: datetime | None
+    fire_lag_buckets: Sequence[tuple[float, int]]
+    """Fired deadlines whose lag (due to fired) was at most each bound, in seconds."""
+    fire_lag_count: int
+    fire_lag_sum: float

@@ -24,13 +24,17 @@ if TYPE_CHECKING:
     from storage.checkpoint_sql import Heads
     from storage.port import Store
 from storage.records import (
+    CaseQuery,
     CaseRecord,
     DueDeadline,
     EventRecord,
+    Figures,
+    Heartbeat,
     OutboxMail,
     Remembered,
     Streams,
     TokenRecord,
+    WebhookRecord,
 )
 from storage.transition_sql import TransitionSQL
 
@@ -109,11 +113,13 @@ class SqlStore:
     def case(self, case_id: str) -> CaseRecord | None:
         return self._sql.read_case(case_id)
 
-    def cases(self, *, state: str | None = None, limit: int | None = None) -> list[CaseRecord]:
+    def cases(
+        self, query: CaseQuery | None = None, *, limit: int | None = None
+    ) -> list[CaseRecord]:
         from storage import case_store
 
         with read_transaction(self.db) as conn:
-            return case_store.list_cases(conn, state=state, limit=limit)
+            return case_store.list_cases(conn, query, limit=limit)
 
     def case_with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
         from storage import case_store
@@ -209,6 +215,7 @@ class SqlStore:
         token: str,
         limit: int,
         hold_until: Callable[[OutboxMail], datetime | None],
+        kind: str = "mail",
     ) -> tuple[list[OutboxMail], int]:
         from storage import outbox_store
 
@@ -220,6 +227,7 @@ class SqlStore:
                 token=token,
                 limit=limit,
                 skip_locked=self.skip_locked,
+                kind=kind,
             )
             ready, held = [], 0
             for mail in claimed:
@@ -270,23 +278,25 @@ class SqlStore:
             mail = outbox_store.requeue(conn, mail_id, now)
             return mail, (None if mail is not None else outbox_store.load_mail(conn, mail_id))
 
-    def requeue_all(self, status: str, now: datetime) -> int:
+    def requeue_all(self, status: str, now: datetime, kind: str | None = None) -> int:
         from storage import outbox_store
 
         with write_transaction(self.db) as conn:
-            return outbox_store.requeue_all(conn, status, now)
+            return outbox_store.requeue_all(conn, status, now, kind)
 
-    def mails(self, *, status: str | None = None, limit: int | None = None) -> list[OutboxMail]:
+    def mails(
+        self, *, status: str | None = None, limit: int | None = None, kind: str | None = None
+    ) -> list[OutboxMail]:
         from storage import outbox_store
 
         with read_transaction(self.db) as conn:
-            return outbox_store.list_mails(conn, status=status, limit=limit)
+            return outbox_store.list_mails(conn, status=status, limit=limit, kind=kind)
 
-    def mail_counts(self) -> dict[str, int]:
+    def mail_counts(self, kind: str | None = None) -> dict[str, int]:
         from storage import outbox_store
 
         with read_transaction(self.db) as conn:
-            return outbox_store.count_by_status(conn)
+            return outbox_store.count_by_status(conn, kind)
 
     def next_attempt(self) -> datetime | None:
         from storage import outbox_store
@@ -343,6 +353,59 @@ class SqlStore:
 
         with write_transaction(self.db) as conn:
             return access_store.forget_before(conn, moment)
+
+    def settle(self, token_id: str, key: str, answer: Remembered) -> None:
+        from storage import access_store
+
+        with write_transaction(self.db) as conn:
+            access_store.settle(conn, token_id, key, answer)
+
+    def forget(self, token_id: str, key: str) -> None:
+        from storage import access_store
+
+        with write_transaction(self.db) as conn:
+            access_store.forget(conn, token_id, key)
+
+    # -- webhook subscriptions, worker heartbeats, figures -----------------------------
+
+    def webhook_targets(self, cursor: Any) -> list[tuple[str, str, tuple[str, ...]]]:
+        return self._deadlines.webhook_targets(cursor)
+
+    def add_webhook(self, hook: WebhookRecord) -> None:
+        from storage import service_store
+
+        with write_transaction(self.db) as conn:
+            service_store.add_webhook(conn, hook)
+
+    def webhooks(self, *, removed: bool = False) -> list[WebhookRecord]:
+        from storage import service_store
+
+        with read_transaction(self.db) as conn:
+            return service_store.list_webhooks(conn, removed=removed)
+
+    def remove_webhook(self, hook_id: str, at: datetime) -> WebhookRecord | None:
+        from storage import service_store
+
+        with write_transaction(self.db) as conn:
+            return service_store.remove_webhook(conn, hook_id, at)
+
+    def beat(self, worker: str, started_at: datetime, at: datetime) -> None:
+        from storage import service_store
+
+        with write_transaction(self.db) as conn:
+            service_store.beat(conn, worker, started_at, at)
+
+    def latest_beat(self) -> Heartbeat | None:
+        from storage import service_store
+
+        with read_transaction(self.db) as conn:
+            return service_store.latest_beat(conn)
+
+    def figures(self, now: datetime, lag_bounds: Sequence[float]) -> Figures:
+        from storage import service_store
+
+        with read_transaction(self.db) as conn:
+            return service_store.figures(conn, now, lag_bounds)
 
 
 if TYPE_CHECKING:

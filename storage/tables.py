@@ -96,7 +96,10 @@ class DeadlineRow(SQLModel, table=True):
 
 
 class OutboxRow(SQLModel, table=True):
-    """A mail to send, written in the transaction of the warning or escalation.
+    """A mail or webhook delivery to send, written in the transaction of its event.
+
+    A mail tells of a warning or escalation (``deadline_id``); a webhook delivery
+    (``kind`` ``webhook``) of any event, its subscription's id in ``body``.
 
     ``status`` is ``pending`` (due at ``next_attempt_at``), ``held`` (quiet hours until
     ``held_until``), ``sending`` (claimed under ``lease_token`` until
@@ -110,7 +113,7 @@ class OutboxRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=200, unique=True)
     case_id: str = Field(foreign_key="cases.id", max_length=40)
-    deadline_id: int = Field(foreign_key="deadlines.id")
+    deadline_id: int | None = Field(default=None, foreign_key="deadlines.id")
     kind: str = Field(max_length=16)
     level: int
     recipients: list[str] = Field(sa_column=Column(JSON, nullable=False))
@@ -166,6 +169,33 @@ class IdempotencyRow(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class WebhookRow(SQLModel, table=True):
+    """A webhook subscription: where to ``POST`` which events, signed with its secret.
+
+    The secret is kept as given (signing needs it); ``removed_at`` ends the subscription
+    while its deliveries stay readable.
+    """
+
+    __tablename__ = "webhooks"
+
+    id: str = Field(primary_key=True, max_length=16)
+    url: str = Field(max_length=2000)
+    events: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    secret: str = Field(max_length=100)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    removed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class HeartbeatRow(SQLModel, table=True):
+    """The last sign of life of a worker process, which ``/readyz`` reads."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker: str = Field(primary_key=True, max_length=100)
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    beat_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 cases_table = CaseRow.__table__  # type: ignore[attr-defined]
 events_table = EventRow.__table__  # type: ignore[attr-defined]
 policies_table = PolicyRow.__table__  # type: ignore[attr-defined]
@@ -174,3 +204,5 @@ outbox_table = OutboxRow.__table__  # type: ignore[attr-defined]
 meta_table = MetaRow.__table__  # type: ignore[attr-defined]
 tokens_table = TokenRow.__table__  # type: ignore[attr-defined]
 idempotency_table = IdempotencyRow.__table__  # type: ignore[attr-defined]
+webhooks_table = WebhookRow.__table__  # type: ignore[attr-defined]
+heartbeats_table = HeartbeatRow.__table__  # type: ignore[attr-defined]

@@ -94,7 +94,7 @@ class TransitionSQL:
         if column in TIME_COLUMNS:
             return _read_time
         if column in JSON_COLUMNS:
-            return _read_json
+            return read_json
         return None
 
     def _connection(self) -> Any:
@@ -263,7 +263,8 @@ def _dump_json(value: Any) -> str:
     return value if isinstance(value, str) else canonical_json(value)
 
 
-def _read_json(value: Any) -> Any:
+def read_json(value: Any) -> Any:
+    """A JSON column's value: parsed from text (SQLite), as the driver gave it otherwise."""
     return parse_json(value) if isinstance(value, str) else value
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         TokenNotFound,
         UnknownChoice,
         UnknownMachine,
+        WebhookNotFound,
         WriteFailed,
     )
     from workflow.results import Case, Event, Problem, Replay, VerifyReport
@@ -96,6 +97,7 @@ __all__ = [
     "UnknownChoice",
     "UnknownMachine",
     "VerifyReport",
+    "WebhookNotFound",
     "WriteFailed",
     "load_settings",
 ]

@@ -47,6 +47,7 @@ from machines.calendars import china_holidays
 from machines.sla import DEFAULT_DOCUMENT, PolicyError, SlaPolicy, policy_from_document
 from workflow.errors import ConfigError
 from workflow.mail.settings import MailSettings, check_address, mail_settings, positive_whole
+from workflow.webhooks.settings import WebhookSettings, webhook_settings
 
 HOLIDAY_YEARS = range(2020, 2041)
 """The years whose Chinese public holidays a ``holidays = "CN"`` calendar lists."""
@@ -85,6 +86,7 @@ class Settings:
     machine_sla: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """``[machines.NAME.sla]`` tables: policies replacing other machines' own."""
     mail: MailSettings = field(default_factory=MailSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:
@@ -124,9 +126,13 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
             base = Path(source).parent if Path(source).is_file() else None
             settings = replace(settings, mail=mail_settings(body, source, base))
             continue
+        if section == "webhooks":
+            settings = replace(settings, webhooks=webhook_settings(body, source))
+            continue
         if section not in known:
             raise ConfigError(
-                f"{source}: unknown section [{section}]; known: intake, limits, sla, machines, mail"
+                f"{source}: unknown section [{section}]; "
+                "known: intake, limits, sla, machines, mail, webhooks"
             )
         if not isinstance(body, Mapping):
             raise ConfigError(f"{source}: [{section}] must be a table")

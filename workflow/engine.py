@@ -40,10 +40,12 @@ from storage.database import sqlite_file
 from storage.errors import WriteConflict
 from storage.migrate import HEAD, current_revision
 from storage.port import Store
+from storage.records import CaseQuery
 from storage.sql_store import SqlStore
 from workflow.cases import validation
 from workflow.cases.catalog import installed_registry
 from workflow.cases.opening import new_case_id, opened_case, opening_data
+from workflow.cases.paging import Page, cursor_after, page_limit, position
 from workflow.cases.transitions import (
     decide_with_wait_ended,
     profile_of,
@@ -63,6 +65,7 @@ from workflow.logs import library_logger
 from workflow.results import POLICIES, Case, Event, Problem, Replay, VerifyReport
 from workflow.sla.policies import PolicyBook, current_policies
 from workflow.storage_boundary import at_storage_boundary
+from workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:
     from workflow.sla.due import Fired
@@ -231,6 +234,7 @@ class Engine:
                     )
                 self.store.insert_case(cursor, case, event)
                 moved = sync_deadlines(self.store, cursor, case_id, {}, plan)
+                queue_webhooks(self.store, cursor, [(CaseRecord(**case), event)], now)
         except WriteConflict:
             raise InvalidInput(f"case id {case_id!r} is taken", field="case_id") from None
         self._planned(moved)
@@ -309,12 +313,15 @@ class Engine:
                     data = {**data, handover[1]: owner}
                 steps = decide_with_wait_ended(rules, case, event, data, actor, occurred, now)
                 after_case = case
+                happened = []
                 for step in steps:
                     if not self.store.append(
                         cursor, step.record, step.update, expected=after_case.version
                     ):
                         raise ConcurrentUpdate(case_id, case.version, None)
                     after_case = replace(after_case, **step.update)
+                    happened.append((after_case, step.record))
+                queue_webhooks(self.store, cursor, happened, now)
                 moved = []
                 after_plan = next((s.plan for s in reversed(steps) if s.plan is not None), None)
                 if after_plan is not None:  # the clocks moved: so do the deadline rows
@@ -347,9 +354,34 @@ class Engine:
         return _with_deadlines(case)
 
     @at_storage_boundary
-    def list(self, *, state: str | None = None, limit: int | None = None) -> list[Case]:
-        """Cases in the order they were received, optionally only those in ``state``."""
-        return self.store.cases(state=state, limit=limit)
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        limit: int | None = None,
+        branch: str | None = None,
+        owner: str | None = None,
+        customer: str | None = None,
+        channel: str | None = None,
+        category: str | None = None,
+        priority: str | None = None,
+    ) -> list[Case]:
+        """Cases in the order they were received, those matching every filter given."""
+        query = CaseQuery(state, branch, owner, customer, channel, category, priority)
+        return self.store.cases(query, limit=limit)
+
+    @at_storage_boundary
+    def page(
+        self, query: CaseQuery, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page:
+        """One page of the cases matching ``query`` in received order, from ``cursor`` (a
+        page's ``next_cursor``) on; ``limit`` from 1 to 500, 50 if not given."""
+        size = page_limit(limit)
+        after = None if cursor is None else position(cursor)
+        found = self.store.cases(replace(query, after=after), limit=size + 1)
+        items = [_with_deadlines(c) for c in found[:size]]
+        more = len(found) > size
+        return Page(items, cursor_after(items[-1]) if more else None)
 
     @at_storage_boundary
     def history(self, case_id: str) -> builtins.list[Event]:
@@ -497,6 +529,11 @@ class Engine:
         from workflow.sla.views import overdue
 
         return overdue(self.store.late_candidates(moment), self.policies, moment)
+
+    @at_storage_boundary
+    def heartbeat(self, worker: str, started_at: datetime) -> None:
+        """Record that the worker named ``worker`` lives now (``/readyz`` reads it)."""
+        self.store.beat(worker, started_at, self.clock.now())
 
     @at_storage_boundary
     def explain_sla(self, case_id: str) -> dict[str, Any]:

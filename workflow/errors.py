@@ -12,6 +12,7 @@
     ├── CaseNotFound                 no case with that id
     ├── MailNotFound                 no outbox mail with that id
     ├── TokenNotFound                no API token with that id
+    ├── WebhookNotFound              no webhook subscription with that id
     ├── NotAuthenticated             no token, or a revoked or unknown one (HTTP 401)
     ├── NotPermitted                 the token's role or branch may not do it (HTTP 403)
     ├── EventNotAllowed              the event has no transition from the case's state
@@ -57,6 +58,7 @@ __all__ = [
     "TokenNotFound",
     "UnknownChoice",
     "UnknownMachine",
+    "WebhookNotFound",
     "WriteFailed",
 ]
 
@@ -126,6 +128,14 @@ class TokenNotFound(CaseworkError):
     def __init__(self, token_id: str) -> None:
         super().__init__(f"no API token {token_id!r}; `casework tokens list` shows them")
         self.token_id = token_id
+
+
+class WebhookNotFound(CaseworkError):
+    """No webhook subscription has this id."""
+
+    def __init__(self, hook_id: str) -> None:
+        super().__init__(f"no webhook {hook_id!r}; `casework webhooks list` shows them")
+        self.webhook_id = hook_id
 
 
 class NotAuthenticated(CaseworkError):

@@ -132,7 +132,9 @@ class Deliverer:
         turn without an attempt counted)."""
         budget = time.monotonic() + self.outbox.settings.lease_s / 2
         now = self.engine.clock.now()
-        groups = _groups(claim.mails, now - timedelta(seconds=self.outbox.settings.max_age_s))
+        groups = _groups(
+            claim.mails, now - timedelta(seconds=self.outbox.writer.settings.max_age_s)
+        )
         alone = [g[0] for reason, g in groups if reason == "single"]
         histories, current = self.outbox.histories(alone, claim.mails)
         accepted: list[Accepted] = []
@@ -176,7 +178,7 @@ class Deliverer:
                 self._log.info(
                     "mail_sent", message_id=mail.message_id, mails=len(group), to=list(mail.to)
                 )
-                if session.sent >= self.outbox.settings.per_connection:
+                if session.sent >= self.outbox.writer.settings.per_connection:
                     session.close()
                     session = None
         finally:

@@ -18,7 +18,7 @@ from storage import GENESIS_HASH, make_engine
 from storage.errors import WriteConflict
 from storage.migrate import upgrade
 from storage.port import Store
-from storage.records import Remembered, TokenRecord
+from storage.records import CaseQuery, Remembered, TokenRecord
 from storage.sql_store import SqlStore
 from tests.support import START
 from workflow.cases.transitions import event_row
@@ -132,7 +132,7 @@ def test_cases_come_in_the_order_received_by_state_and_limit(store: Store) -> No
     _opened(store, "early", at=START)
     assert [c.id for c in store.cases()] == ["early", "late"]
     assert [c.id for c in store.cases(limit=1)] == ["early"]
-    assert store.cases(state="closed") == []
+    assert store.cases(CaseQuery(state="closed")) == []
     loaded, _ = store.received_between(START, START + H, ["open"])
     assert [c.id for c in loaded] == ["early"]
     _, events = store.received_between(START, START + 2 * H, ["open"])

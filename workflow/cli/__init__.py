@@ -23,7 +23,7 @@ from workflow.cli.support import CaseworkGroup, database_options
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "checkpoint": ("signing:checkpoint_command", "Sign a statement of the whole history."),
-    "deliver": ("deliver:deliver_command", "Try every due outbox mail once, then exit."),
+    "deliver": ("deliver:deliver_command", "Send every due mail and webhook once, then exit."),
     "demo": ("demo:demo_command", "A tour of one complaint on a throwaway database."),
     "export": ("export:export_command", "Write the events with their hashes (for auditors)."),
     "fire": ("cases:fire_command", "Apply an event to a case."),
@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tick": ("sla:tick_command", "Process every deadline due now once, then exit."),
     "tokens": ("tokens:tokens_group", "Bearer tokens of the HTTP API: create, list, revoke."),
     "verify": ("verify:verify_command", "Check every hash chain and replay (exit 1 if not)."),
+    "webhooks": ("webhooks:webhooks_group", "Webhook subscriptions and their deliveries."),
     "worker": ("worker:worker_command", "Run the SLA scheduler and mail delivery."),
 }
 """Each command: where it lives (module in this package, attribute) and its summary."""

@@ -1,4 +1,4 @@
-"""``casework deliver``: send every due outbox mail once, then exit."""
+"""``casework deliver``: send every due outbox mail and webhook delivery once, then exit."""
 
 from __future__ import annotations
 
@@ -41,26 +41,34 @@ from workflow.mail.settings import parse_url
 def deliver_command(
     smtp_url: str | None, batch: int, db_url: str | None, config_path: str | None, as_json: bool
 ) -> None:
-    """Try every due outbox mail once, then exit.
+    """Try every due outbox mail and webhook delivery once, then exit.
 
-    A temporary failure (no connection, timeout, a 4xx answer) schedules the mail again
-    with exponential backoff; a permanent one (a 5xx answer, no address) makes it a dead
-    letter. Exit status 0 when every mail tried was sent, 1 when some failed.
+    A temporary mail failure (no connection, timeout, a 4xx answer) schedules the mail
+    again with exponential backoff; a permanent one (a 5xx answer, no address) makes it
+    a dead letter. A webhook delivery succeeds on a 2xx answer and is retried on any
+    other. Exit status 0 when everything tried was sent, 1 when some failed.
     """
+    from scheduler.webhooks.delivery import WebhookDeliverer
+
     with engine_for(db_url, config_path) as engine:
         settings = engine.settings.mail
         if smtp_url is not None:
             settings = replace(settings, url=parse_url(smtp_url, "--smtp"))
         report = Deliverer(engine, SmtpTransport(settings), batch=batch).deliver_due()
+        hooks = WebhookDeliverer(engine, batch=batch).deliver_due()
     if as_json:
-        emit_json(report.as_json())
+        emit_json({**report.as_json(), "webhooks": hooks.as_json()})
     else:
         click.echo(
             f"{report.sent} mail(s) sent in {report.messages} message(s); "
             f"{report.retried} to retry later; {report.dead} dead; "
             f"{report.held} held for quiet hours"
         )
-        for error in dict.fromkeys(report.errors):
+        if hooks.sent or hooks.retried or hooks.dead:
+            click.echo(
+                f"{hooks.sent} webhook(s) sent; {hooks.retried} to retry later; {hooks.dead} dead"
+            )
+        for error in dict.fromkeys(report.errors + hooks.errors):
             click.echo(f"  failed: {error}", err=True)
-    if report.retried or report.dead:
+    if report.retried or report.dead or hooks.retried or hooks.dead:
         raise SystemExit(1)

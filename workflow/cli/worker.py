@@ -37,17 +37,32 @@ from workflow.cli.support import WHOLE, database_options, engine_for, handle_err
     show_default=True,
     help="Also deliver the outbox over SMTP (mail.url of the configuration).",
 )
+@click.option(
+    "--webhooks/--no-webhooks",
+    "send_hooks",
+    default=True,
+    show_default=True,
+    help="Also deliver webhook deliveries to their subscriptions.",
+)
 @database_options
 @handle_errors
 def worker_command(
-    poll_s: float, batch: int, send_mail: bool, db_url: str | None, config_path: str | None
+    poll_s: float,
+    batch: int,
+    send_mail: bool,
+    send_hooks: bool,
+    db_url: str | None,
+    config_path: str | None,
 ) -> None:
-    """Run the SLA scheduler and the mail delivery until SIGTERM or SIGINT stops them.
+    """Run the SLA scheduler, mail and webhook delivery until SIGTERM or SIGINT stops them.
 
     Several workers may run against one database: each deadline fires once and each
-    mail is sent by one of them at a time (claimed with a lease). Log lines (one per
+    mail or webhook is sent by one of them at a time (claimed with a lease). Every wake
+    records a heartbeat, which `casework serve`'s /readyz reads. Log lines (one per
     deadline fired and per mail sent) go to stderr; use --log-level info to see them.
     """
+    from scheduler.webhooks.delivery import WebhookDeliverer
+
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -59,7 +74,15 @@ def worker_command(
     with engine_for(db_url, config_path) as engine:
         logger = structlog.get_logger("casework.worker")
         deliverer = Deliverer(engine, logger=logger) if send_mail else None
-        worker = Worker(engine, poll_s=poll_s, batch=batch, deliverer=deliverer, logger=logger)
+        hooks = WebhookDeliverer(engine, logger=logger) if send_hooks else None
+        worker = Worker(
+            engine,
+            poll_s=poll_s,
+            batch=batch,
+            deliverer=deliverer,
+            webhooks=hooks,
+            logger=logger,
+        )
         worker.start()
         try:
             while not stop.wait(0.5):

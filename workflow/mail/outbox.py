@@ -18,10 +18,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from storage import CaseRecord, EventRecord
-from storage.records import STATUSES, OutboxMail
+from storage.records import STATUSES, WEBHOOK_KIND, OutboxMail
 from workflow.errors import InvalidInput, MailNotFound
 from workflow.mail.render import MailWriter
+from workflow.mail.settings import MailSettings
 from workflow.storage_boundary import at_storage_boundary
+from workflow.webhooks.settings import WebhookSettings
 
 if TYPE_CHECKING:
     from workflow.engine import Engine
@@ -51,13 +53,19 @@ class Accepted:
 
 
 class Outbox:
-    """Delivery bookkeeping of one engine's outbox. Safe to share between threads."""
+    """Delivery bookkeeping of one engine's outbox, for mails or (``kind="webhook"``)
+    webhook deliveries. Safe to share between threads."""
 
-    def __init__(self, engine: Engine, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, rng: random.Random | None = None, kind: str = "mail"
+    ) -> None:
         self.engine = engine
         self.store = engine.store
-        self.settings = engine.settings.mail
-        self.writer = MailWriter(self.settings)
+        self.kind = kind
+        self.settings: MailSettings | WebhookSettings = (
+            engine.settings.webhooks if kind == WEBHOOK_KIND else engine.settings.mail
+        )
+        self.writer = MailWriter(engine.settings.mail)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
 
     @at_storage_boundary
@@ -68,7 +76,9 @@ class Outbox:
         calendars = self.engine.policies.calendars()
 
         def hold_until(mail: OutboxMail) -> datetime | None:
-            name = self.settings.quiet_calendar(mail.level)
+            if mail.kind == WEBHOOK_KIND:
+                return None
+            name = self.writer.settings.quiet_calendar(mail.level)
             calendar = calendars.get(name) if name else None
             opens = calendar.opens_at(now) if calendar is not None else now
             return opens if opens > now else None
@@ -79,6 +89,7 @@ class Outbox:
             token=token,
             limit=limit,
             hold_until=hold_until,
+            kind=self.kind,
         )
         return Claim(token, tuple(ready), held, lease_until)
 
@@ -138,12 +149,12 @@ class Outbox:
         """Mails by id, optionally of one status."""
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"unknown status {status!r}; known: {', '.join(STATUSES)}")
-        return self.store.mails(status=status, limit=limit)
+        return self.store.mails(status=status, limit=limit, kind=self.kind)
 
     @at_storage_boundary
     def counts(self) -> dict[str, int]:
         """How many mails have each status."""
-        return self.store.mail_counts()
+        return self.store.mail_counts(self.kind)
 
     @at_storage_boundary
     def retry(self, mail_id: int) -> OutboxMail:
@@ -151,7 +162,7 @@ class Outbox:
         mail, found = self.store.requeue(mail_id, self.engine.clock.now())
         if mail is not None:
             return mail
-        if found is None:
+        if found is None or (found.kind == WEBHOOK_KIND) != (self.kind == WEBHOOK_KIND):
             raise MailNotFound(mail_id)
         raise InvalidInput(
             f"outbox mail {mail_id} is {found.status}, not dead: only a dead letter is queued again"
@@ -165,7 +176,7 @@ class Outbox:
                 f"only {' or '.join(RETRYABLE)} mails are queued again, not {status!r}",
                 field="status",
             )
-        return self.store.requeue_all(status, self.engine.clock.now())
+        return self.store.requeue_all(status, self.engine.clock.now(), self.kind)
 
     @at_storage_boundary
     def next_attempt(self) -> datetime | None:

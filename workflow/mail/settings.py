@@ -168,7 +168,9 @@ def _text(value: Any, where: str) -> str:
     return value
 
 
-def _number(value: Any, where: str, most: float) -> float:
+def positive_number(value: Any, where: str, most: float) -> float:
+    """``value`` as a float if above 0 and at most ``most``, else a ConfigError naming
+    ``where``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= most:
         raise ConfigError(f"{where} must be a number above 0 and at most {most:g}, got {value!r}")
     return float(value)
@@ -184,7 +186,7 @@ def positive_whole(value: Any, where: str, most: int = 2**31 - 1) -> int:
 
 def _seconds_up_to(most: float) -> Any:
     """A parser of a positive number of seconds up to ``most``."""
-    return lambda value, where: _number(value, where, most)
+    return lambda value, where: positive_number(value, where, most)
 
 
 def _whole_up_to(most: int) -> Any:

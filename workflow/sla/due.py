@@ -18,6 +18,7 @@ from storage.port import Store
 from storage.records import DueDeadline
 from workflow.cases.transitions import decide, plan_changes, stored_plan
 from workflow.mail.escalation import outbox_row
+from workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:
     from machines import CaseRules
@@ -70,14 +71,16 @@ class _Batch:
     plans: list[tuple[str, tuple[str, int, int], datetime]] = field(default_factory=list)
     unclaim: list[tuple[str, datetime, int]] = field(default_factory=list)
     mails: list[dict[str, Any]] = field(default_factory=list)
+    happened: list[tuple[CaseRecord, dict[str, Any]]] = field(default_factory=list)
 
-    def flush(self, store: Store, cursor: Any) -> None:
+    def flush(self, store: Store, cursor: Any, now: datetime) -> None:
         """Write everything, in an order that keeps every constraint."""
         store.unclaim(cursor, self.unclaim)
         store.append_many(cursor, self.events, self.updates)
         store.cancel_many(cursor, self.cancels)
         store.plan_many(cursor, self.plans)
         store.queue_mails(cursor, self.mails)
+        queue_webhooks(store, cursor, self.happened, now)
 
 
 def process_due(
@@ -109,7 +112,7 @@ def process_due(
                 result = _fire_one(rules_for(case), cases, deadline, now, writes, log)
                 if result is not None:
                     fired.append(result)
-            writes.flush(store, cursor)
+            writes.flush(store, cursor, now)
 
 
 def _fire_one(
@@ -154,6 +157,7 @@ def _fire_one(
     target_at = calendar.add(clock.counting_since, clock.target - clock.elapsed)
     writes.mails.append(outbox_row(policy, case, deadline, target_at, now))
     cases[case.id] = replace(case, **step.update)
+    writes.happened.append((cases[case.id], step.record))
     log.info(
         "deadline_fired",
         case_id=case.id,

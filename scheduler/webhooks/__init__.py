@@ -1,0 +1,1 @@
+"""Sending webhook deliveries from the outbox."""

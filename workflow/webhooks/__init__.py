@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions, the deliveries queued with each event, and their signatures."""

@@ -1,0 +1,71 @@
+"""The webhook deliveries an event queues, in its own transaction, beside the mails.
+
+One delivery per subscription that asked for the event, keyed by subscription, case and
+sequence number: its ``webhook-id`` follows from that key, so a resend carries the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from storage.chain import parse_json
+from storage.port import Store
+from storage.records import WEBHOOK_KIND, CaseRecord, EventRecord
+
+
+def message_id(dedupe_key: str) -> str:
+    """The ``webhook-id`` of a delivery: the same for every attempt."""
+    return "msg_" + hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:32]
+
+
+def event_json(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An event row as written (data as canonical text) in the CLI's JSON shape."""
+    data = record["data"]
+    parsed = parse_json(data) if isinstance(data, str) else data
+    return EventRecord(**{**record, "data": parsed}).to_json()
+
+
+def case_json(case: CaseRecord) -> dict[str, Any]:
+    """A case in the CLI's JSON shape, its pending deadlines included."""
+    return replace(case, deadlines=tuple(case.sla.get("pending", ()))).to_json()
+
+
+def queue_webhooks(
+    store: Store,
+    cursor: Any,
+    happened: Iterable[tuple[CaseRecord, Mapping[str, Any]]],
+    now: datetime,
+) -> int:
+    """Queue a delivery of each (case after the event, event row) to every subscription
+    that wants it; how many. Runs in the events' transaction."""
+    targets = store.webhook_targets(cursor)
+    if not targets:
+        return 0
+    rows = []
+    for case, record in happened:
+        name = record["event"]
+        wanted = [(hook, url) for hook, url, events in targets if "*" in events or name in events]
+        if not wanted:
+            continue
+        body = {"type": f"case.{name}", "case": case_json(case), "event": event_json(record)}
+        for hook, url in wanted:
+            key = f"webhook:{hook}:{case.id}:{record['seq']}"
+            rows.append(
+                {
+                    "dedupe_key": key,
+                    "case_id": case.id,
+                    "deadline_id": None,
+                    "kind": WEBHOOK_KIND,
+                    "level": 0,
+                    "recipients": [url],
+                    "body": {"webhook": hook, "message_id": message_id(key), "payload": body},
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+            )
+    store.queue_mails(cursor, rows)
+    return len(rows)
