@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from importlib.metadata import EntryPoint, distributions
+from typing import Any
 
 from machines import COMPLAINT_V1, MachineDefinition, MachineRegistry
 
@@ -42,3 +43,27 @@ def _entry_points() -> Iterator[EntryPoint]:
             if entry.name not in seen:
                 seen.add(entry.name)
                 yield entry
+
+
+def describe(definition: MachineDefinition) -> dict[str, Any]:
+    """A machine's JSON description."""
+    return {
+        "name": definition.name,
+        "version": definition.version,
+        "title": definition.title,
+        "initial_state": definition.initial_state,
+        "states": list(definition.states),
+        "final_states": sorted(definition.final_states),
+        "events": list(definition.events),
+        "transitions": [
+            {
+                "event": rule.event,
+                "from": rule.source,
+                "to": rule.target,
+                "conditions": [c.name for c in rule.conditions],
+            }
+            for rules in definition.rules.values()
+            for rule in rules
+        ],
+        "attributes": {name: spec.kind for name, spec in definition.attributes.items()},
+    }

@@ -5,38 +5,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import click
 
 from machines import MachineDefinition
 from machines.diagram import dot, mermaid
-from workflow.cases.catalog import installed_registry
+from workflow.cases.catalog import describe, installed_registry
 from workflow.cli.support import emit_json, fail, json_option
-
-
-def describe(definition: MachineDefinition) -> dict[str, Any]:
-    """A machine's JSON description."""
-    return {
-        "name": definition.name,
-        "version": definition.version,
-        "title": definition.title,
-        "initial_state": definition.initial_state,
-        "states": list(definition.states),
-        "final_states": sorted(definition.final_states),
-        "events": list(definition.events),
-        "transitions": [
-            {
-                "event": rule.event,
-                "from": rule.source,
-                "to": rule.target,
-                "conditions": [c.name for c in rule.conditions],
-            }
-            for rules in definition.rules.values()
-            for rule in rules
-        ],
-        "attributes": {name: spec.kind for name, spec in definition.attributes.items()},
-    }
 
 
 def write_diagrams(definition: MachineDefinition, directory: Path) -> list[Path]:

@@ -87,6 +87,7 @@ EXTRAS = {
     "psycopg": "postgres",
     "fastapi": "server",
     "uvicorn": "server",
+    "prometheus_client": "server",
 }
 """The optional packages, each with the extra that installs it."""
 

@@ -17,6 +17,7 @@ from workflow.cli.support import (
     table,
 )
 from workflow.mail.outbox import Outbox
+from workflow.webhooks.queue import delivery_json
 from workflow.webhooks.subscriptions import add, remove
 
 
@@ -128,7 +129,7 @@ def deliveries_command(
     with engine_for(db_url, config_path) as engine:
         rows = Outbox(engine, kind=WEBHOOK_KIND).list(status=status, limit=limit)
     if as_json:
-        emit_json([_delivery_json(r.as_json()) for r in rows])
+        emit_json([delivery_json(r) for r in rows])
         return
     table(
         ("id", "status", "webhook", "event", "case", "attempts", "next/sent", "last answer"),
@@ -148,20 +149,6 @@ def deliveries_command(
     )
 
 
-def _delivery_json(row: dict[str, object]) -> dict[str, object]:
-    """A delivery as listed: the outbox row, its webhook, webhook-id and type lifted out."""
-    body = row.pop("body")
-    assert isinstance(body, dict)
-    payload = body.get("payload", {})
-    return {
-        **row,
-        "webhook": body.get("webhook"),
-        "webhook_id": body.get("message_id"),
-        "type": payload.get("type") if isinstance(payload, dict) else None,
-        "url": (row.get("recipients") or [None])[0],  # type: ignore[index]
-    }
-
-
 @webhooks_group.command("retry")
 @click.argument("delivery_id", type=WHOLE)
 @database_options
@@ -174,6 +161,6 @@ def retry_command(
     with engine_for(db_url, config_path) as engine:
         row = Outbox(engine, kind=WEBHOOK_KIND).retry(delivery_id)
     if as_json:
-        emit_json(_delivery_json(row.as_json()))
+        emit_json(delivery_json(row))
     else:
         click.echo(f"delivery {row.id} queued again")

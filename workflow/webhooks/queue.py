@@ -14,7 +14,7 @@ from typing import Any
 
 from storage.chain import parse_json
 from storage.port import Store
-from storage.records import WEBHOOK_KIND, CaseRecord, EventRecord
+from storage.records import WEBHOOK_KIND, CaseRecord, EventRecord, OutboxMail
 
 
 def message_id(dedupe_key: str) -> str:
@@ -69,3 +69,18 @@ def queue_webhooks(
             )
     store.queue_mails(cursor, rows)
     return len(rows)
+
+
+def delivery_json(delivery: OutboxMail) -> dict[str, Any]:
+    """A delivery as listed: the outbox row, its subscription, ``webhook-id``, event type
+    and URL lifted out of the stored body."""
+    row = delivery.as_json()
+    body = row.pop("body")
+    payload = body.get("payload", {})
+    return {
+        **row,
+        "webhook": body.get("webhook"),
+        "webhook_id": body.get("message_id"),
+        "type": payload.get("type") if isinstance(payload, dict) else None,
+        "url": delivery.recipients[0] if delivery.recipients else None,
+    }

@@ -1,0 +1,59 @@
+"""The HTTP API on a real uvicorn server on loopback, in a thread of the test process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import uvicorn
+
+from workflow.access.tokens import issue
+from workflow.api.app import create_app
+from workflow.engine import Engine
+
+
+@dataclass
+class Served:
+    """A running server: its base URL and a way to make tokens."""
+
+    url: str
+    engine: Engine
+
+    def token(self, role: str = "agent", actor: str = "li.na", branch: str | None = None) -> str:
+        """A new token's secret."""
+        return issue(self.engine.store, actor, role, branch, self.engine.clock.now()).token
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        """A keep-alive client, authenticated with ``token`` if given."""
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+@contextmanager
+def serving(engine: Engine, *, heartbeat_s: float = 60.0) -> Iterator[Served]:
+    """Serve ``engine`` on 127.0.0.1 at a free port until the block ends."""
+    config = uvicorn.Config(
+        create_app(engine, heartbeat_s=heartbeat_s),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield Served(f"http://127.0.0.1:{port}", engine)
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -1,0 +1,136 @@
+"""``/v1/verify`` and ``/v1/export``: what auditors ask, and nothing they could write."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from workflow.api import models
+from workflow.api.responses import Json, problems
+from workflow.api.security import Auth, Served, allowed, visible_case, whole_database
+from workflow.clock import aware
+from workflow.engine import Engine
+from workflow.errors import InvalidInput
+
+router = APIRouter(prefix="/v1", tags=["audit"])
+
+CHUNKS_AHEAD = 64
+"""Chunks the export writer may run ahead of a slow reader."""
+
+
+@router.get(
+    "/verify",
+    response_model=models.VerifyReport,
+    responses=problems(404, 422),
+    summary="Check every hash chain and replay",
+)
+def verify(
+    principal: Auth,
+    engine: Served,
+    case: Annotated[str | None, Query(description="Only this case.")] = None,
+) -> Json:
+    """Every chain and every stored case against its replay (or one case's); ``ok`` false
+    with the case, event and reason of each problem."""
+    allowed(principal, "audit")
+    if case is None:
+        whole_database(principal, "verify")
+    else:
+        visible_case(engine, principal, case)
+    return Json(engine.verify(case).to_json())
+
+
+class _Pipe:
+    """A text file whose writes a reader takes from a bounded queue."""
+
+    def __init__(self) -> None:
+        self.chunks: queue.Queue[str | BaseException | None] = queue.Queue(CHUNKS_AHEAD)
+        self.cancelled = threading.Event()
+        self._buffer: list[str] = []
+        self._size = 0
+
+    def write(self, text: str) -> int:
+        if self.cancelled.is_set():
+            raise BrokenPipeError("the client went away")
+        self._buffer.append(text)
+        self._size += len(text)
+        if self._size >= 65_536:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self._buffer:
+            self.chunks.put("".join(self._buffer))
+            self._buffer, self._size = [], 0
+
+
+def _stream(engine: Engine, since: datetime | None, until: datetime | None) -> Iterator[bytes]:
+    from workflow.audit.export import write_export
+
+    pipe = _Pipe()
+    now = engine.clock.now()
+
+    def produce() -> None:
+        try:
+            policies = engine.store.stored_policies()
+            write_export(
+                engine.store, pipe, fmt="jsonl", since=since, until=until,  # type: ignore[arg-type]
+                policies=policies, now=now,
+            )  # fmt: skip
+            pipe.flush()
+            pipe.chunks.put(None)
+        except BaseException as err:  # handed to the reader, which ends the response
+            pipe.chunks.put(err)
+
+    writer = threading.Thread(target=produce, name="casework-export", daemon=True)
+    writer.start()
+    try:
+        while True:
+            chunk = pipe.chunks.get()
+            if chunk is None:
+                return
+            if isinstance(chunk, BaseException):
+                return  # the lines so far stand; an export without its end record is incomplete
+            yield chunk.encode("utf-8")
+    finally:
+        pipe.cancelled.set()
+        while writer.is_alive():  # let a blocked writer see the cancellation
+            try:
+                pipe.chunks.get_nowait()
+            except queue.Empty:
+                writer.join(0.05)
+
+
+@router.get(
+    "/export",
+    responses={
+        200: {
+            "description": "The casework-export format: a header line, one line per event, "
+            "an end record with the counts and digest.",
+            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+        },
+        **problems(422),
+    },
+    response_class=StreamingResponse,
+    summary="Export the events with their hashes",
+)
+def export(
+    principal: Auth,
+    engine: Served,
+    since: Annotated[datetime | None, Query(description="Events at or after this.")] = None,
+    until: Annotated[datetime | None, Query(description="Events before this.")] = None,
+) -> Any:
+    """The events with their hashes, streamed as NDJSON from one snapshot (what
+    ``casework export`` writes; ``casework verify --export`` checks it)."""
+    allowed(principal, "audit")
+    whole_database(principal, "export")
+    low = None if since is None else aware(since, "since")
+    high = None if until is None else aware(until, "until")
+    if low is not None and high is not None and high <= low:
+        raise InvalidInput("until must be later than since", field="until")
+    return StreamingResponse(_stream(engine, low, high), media_type="application/x-ndjson")

@@ -1,0 +1,257 @@
+"""``/v1/cases``: open, read, list, fire, history, replay and SLA of cases."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+
+from storage.records import CaseQuery
+from workflow.api import models
+from workflow.api.idempotency import Answer
+from workflow.api.responses import Json, etag, expected_version, once, problems
+from workflow.api.security import Auth, Served, allowed, visible_case
+from workflow.cases.paging import page_limit
+from workflow.engine import Engine
+from workflow.errors import InvalidInput
+
+router = APIRouter(prefix="/v1", tags=["cases"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="The same key and body within 24 h return the first answer, once.",
+    ),
+]
+
+
+def _body(request_body: models.OpenCase | models.FireEvent) -> dict[str, Any]:
+    return request_body.model_dump(mode="json", exclude_unset=True)
+
+
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=models.Case,
+    responses=problems(409, 422),
+    summary="Open a case",
+)
+def open_case(
+    body: models.OpenCase,
+    request: Request,
+    principal: Auth,
+    engine: Served,
+    key: IdempotencyKey = None,
+) -> Json:
+    """Open a complaint; the token's actor receives (owns) it. A branch token opens cases
+    of its branch only. Answers 201 with the case, ``Location`` and ``ETag``."""
+    allowed(principal, "write")
+    branch = body.branch
+    if principal.branch is not None:
+        if branch not in (None, principal.branch):
+            raise InvalidInput(
+                f"a token of branch {principal.branch} opens cases of that branch only",
+                field="branch",
+            )
+        branch = principal.branch
+
+    def run() -> Answer:
+        case = engine.open_case(
+            customer=body.customer,
+            summary=body.summary,
+            channel=body.channel,
+            category=body.category,
+            actor=principal.actor,
+            contact=body.contact,
+            branch=branch,
+            priority=body.priority,
+            received_at=body.received_at,
+            machine=body.machine,
+            attributes=body.attributes,
+        )
+        request.app.state.metrics.transitions.labels("open").inc()
+        return Answer(201, case.to_json(), f"/v1/cases/{case.id}")
+
+    return once(request, principal, engine, key, _body(body), run)
+
+
+@router.get(
+    "/cases/{case_id}",
+    response_model=models.Case,
+    responses=problems(404, 422),
+    summary="A case",
+)
+def get_case(case_id: str, principal: Auth, engine: Served) -> Json:
+    """The case with its pending deadlines; ``ETag`` is its version."""
+    allowed(principal, "read")
+    case = visible_case(engine, principal, case_id)
+    return Json(case.to_json(), headers={"ETag": etag(case.version)})
+
+
+@router.get(
+    "/cases",
+    response_model=models.CasePage,
+    responses=problems(422),
+    summary="List cases",
+)
+def list_cases(
+    principal: Auth,
+    engine: Served,
+    state: str | None = None,
+    overdue: bool = False,
+    branch: str | None = None,
+    owner: str | None = None,
+    customer: str | None = None,
+    channel: str | None = None,
+    category: str | None = None,
+    priority: str | None = None,
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+    cursor: str | None = None,
+) -> Json:
+    """Cases in the order received, filtered; ``limit`` (50 by default) per page, and
+    ``next_cursor`` for the next. With ``overdue=true``: the clocks past their target,
+    latest first (the shape of ``casework list --overdue --json``)."""
+    allowed(principal, "read")
+    if principal.branch is not None:
+        if branch not in (None, principal.branch):
+            return Json({"items": [], "next_cursor": None})
+        branch = principal.branch
+    query = CaseQuery(state, branch, owner, customer, channel, category, priority)
+    if overdue:
+        return Json(_overdue_page(engine, query, limit, cursor))
+    return Json(engine.page(query, limit=limit, cursor=cursor).to_json())
+
+
+def _overdue_page(
+    engine: Engine, query: CaseQuery, limit: int | None, cursor: str | None
+) -> dict[str, Any]:
+    size = page_limit(limit)
+    start = 0 if cursor is None else _offset(cursor)
+    late = [
+        o
+        for o in engine.overdue()
+        if all(
+            getattr(query, name) is None or getattr(o.case, name) == getattr(query, name)
+            for name in ("state", "branch", "owner", "customer", "channel", "category", "priority")
+        )
+    ]
+    items = [o.to_json() for o in late[start : start + size]]
+    more = start + size < len(late)
+    token = base64.urlsafe_b64encode(f"late|{start + size}".encode()).decode().rstrip("=")
+    return {"items": items, "next_cursor": token if more else None}
+
+
+def _offset(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, number = text.partition("|")
+        if kind == "late" and number.isdigit():
+            return int(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise InvalidInput("cursor is not one a list returned", field="cursor")
+
+
+@router.post(
+    "/cases/{case_id}/events",
+    response_model=models.Case,
+    responses=problems(404, 409, 422),
+    summary="Apply an event",
+)
+def fire(
+    case_id: str,
+    body: models.FireEvent,
+    request: Request,
+    principal: Auth,
+    engine: Served,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", description='The case\'s ETag, e.g. "3".')
+    ] = None,
+    key: IdempotencyKey = None,
+) -> Json:
+    """Apply an event as the token's actor; the case after it, with its new ``ETag``.
+    A stale ``If-Match`` answers 409; an event not allowed in the state, or whose guard
+    fails, 422 with the state and the events allowed."""
+    allowed(principal, "write")
+    expected = expected_version(if_match)
+
+    def run() -> Answer:
+        if principal.branch is not None:
+            visible_case(engine, principal, case_id)
+        case = engine.fire(
+            case_id,
+            body.event,
+            actor=principal.actor,
+            data=body.data,
+            note=body.note,
+            at=body.at,
+            expected_version=expected,
+        )
+        request.app.state.metrics.transitions.labels(body.event).inc()
+        return Answer(200, case.to_json())
+
+    return once(request, principal, engine, key, [_body(body), expected], run)
+
+
+@router.get(
+    "/cases/{case_id}/history",
+    response_model=list[models.Event],
+    responses=problems(404, 422),
+    summary="The events of a case",
+)
+def history(case_id: str, principal: Auth, engine: Served) -> Json:
+    """The case's events, oldest first, each with its place in the hash chain."""
+    allowed(principal, "read")
+    visible_case(engine, principal, case_id)
+    return Json([e.to_json() for e in engine.history(case_id)])
+
+
+@router.get(
+    "/cases/{case_id}/replay",
+    response_model=models.Replay,
+    responses=problems(404, 422),
+    summary="Rebuild a case from its history",
+)
+def replay(
+    case_id: str,
+    principal: Auth,
+    engine: Served,
+    at: Annotated[datetime | None, Query(description="The state as it stood then.")] = None,
+) -> Json:
+    """The state rebuilt from the history alone, at the end or at ``at`` (auditors and
+    supervisors)."""
+    allowed(principal, "replay")
+    visible_case(engine, principal, case_id)
+    return Json(engine.replay(case_id, at).to_json())
+
+
+@router.get(
+    "/cases/{case_id}/sla",
+    response_model=models.SlaExplain,
+    responses=problems(404, 422),
+    summary="How the SLA clocks of a case stand",
+)
+def sla(case_id: str, principal: Auth, engine: Served) -> Json:
+    """Each clock, its target and calendar, and how its next deadline was computed."""
+    allowed(principal, "read")
+    visible_case(engine, principal, case_id)
+    return Json(engine.explain_sla(case_id))
+
+
+@router.post(
+    "/cases/{case_id}/replan",
+    response_model=models.Case,
+    responses=problems(404, 409, 422),
+    summary="Move a case to the configured SLA policy",
+)
+def replan(case_id: str, principal: Auth, engine: Served) -> Json:
+    """Record a ``replan`` event moving the case to the configured policy (supervisors)."""
+    allowed(principal, "replay")
+    allowed(principal, "write")
+    visible_case(engine, principal, case_id)
+    case = engine.replan(case_id, actor=principal.actor)
+    return Json(case.to_json(), headers={"ETag": etag(case.version)})

@@ -1,0 +1,66 @@
+"""``/healthz`` (the process lives), ``/readyz`` (database reachable, schema current, a
+worker's heartbeat fresh) and ``/metrics``; none needs a token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from storage.migrate import HEAD, current_revision
+from workflow.api import models
+from workflow.api.responses import Json
+from workflow.api.security import Served
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=models.Health, summary="The process lives")
+def healthz() -> Json:
+    """Always ``ok`` while the process answers."""
+    return Json({"status": "ok", "checks": {}})
+
+
+@router.get(
+    "/readyz",
+    response_model=models.Health,
+    responses={503: {"model": models.Health, "description": "A check failed."}},
+    summary="Ready to serve",
+)
+def readyz(request: Request, engine: Served) -> Json:
+    """``ok`` when the database answers, its schema is current and a worker woke within
+    the heartbeat limit (``serve --heartbeat-s``); 503 naming the failed check otherwise."""
+    limit: float = request.app.state.heartbeat_s
+    checks: dict[str, Any] = {}
+    try:
+        revision = current_revision(engine.db)
+        checks["database"] = "ok"
+        checks["schema"] = "ok" if revision == HEAD else f"at {revision}, code needs {HEAD}"
+        beat = engine.store.latest_beat()
+    except Exception as err:  # any failure to reach the database is what this reports
+        checks["database"] = f"unreachable: {type(err).__name__}"
+        beat = None
+    if beat is None:
+        checks["worker"] = "no worker heartbeat recorded: is `casework worker` running?"
+    else:
+        age = (engine.clock.now() - beat.beat_at).total_seconds()
+        checks["worker"] = (
+            "ok" if age <= limit else f"last heartbeat {age:.0f}s ago (limit {limit:.0f}s)"
+        )
+    ready = all(v == "ok" for v in checks.values())
+    return Json(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
+    )
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
+    summary="Prometheus metrics",
+)
+def metrics(request: Request) -> Response:
+    """Prometheus text format; serve it on a private network only."""
+    text, content_type = request.app.state.metrics.exposition()
+    return Response(text, media_type=content_type)

@@ -1,0 +1,96 @@
+"""``Idempotency-Key`` on ``POST``: the same key and body within 24 hours returns the first
+answer and does nothing again; the same key with another body is refused (422).
+
+A key is reserved before the request runs (a placeholder with status 0), so a second
+request with the key while the first is under way is refused (409) rather than run
+twice; a request that fails drops its reservation, and may be sent again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from storage.port import Store
+from storage.records import Remembered
+from workflow.access.tokens import Principal
+from workflow.errors import CaseworkError, InvalidInput
+
+KEPT = timedelta(hours=24)
+"""How long an answer is kept for its key."""
+MAX_KEY_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an endpoint answers: status, JSON body, and where the new thing lives."""
+
+    status: int
+    body: Any
+    location: str | None = None
+    replayed: bool = False
+
+
+class RequestInProgress(CaseworkError):
+    """A request with the same idempotency key is still under way (HTTP 409)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"a request with Idempotency-Key {key!r} is still under way")
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    """What identifies a request for its key: method, path and canonical body."""
+    text = orjson.dumps([method, path, body], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(text).hexdigest()
+
+
+def answer_once(
+    store: Store,
+    principal: Principal,
+    key: str | None,
+    request_hash: str,
+    now: datetime,
+    run: Callable[[], Answer],
+) -> Answer:
+    """Run the request once per key; later the kept answer, marked ``replayed``."""
+    if key is None:
+        return run()
+    if not 0 < len(key) <= MAX_KEY_CHARS or not key.isprintable():
+        raise InvalidInput(
+            f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} printable characters",
+            field="Idempotency-Key",
+        )
+    for _ in range(2):
+        kept = store.recall(principal.token_id, key)
+        if kept is not None and kept.created_at < now - KEPT:
+            store.forget(principal.token_id, key)
+            kept = None
+        if kept is not None:
+            if kept.request_hash != request_hash:
+                raise InvalidInput(
+                    f"Idempotency-Key {key!r} was used for another request",
+                    field="Idempotency-Key",
+                )
+            if kept.status == 0:
+                raise RequestInProgress(key)
+            return Answer(kept.status, kept.body, kept.location, replayed=True)
+        if store.remember(principal.token_id, key, Remembered(request_hash, 0, {}, None, now)):
+            break
+    else:
+        raise RequestInProgress(key)
+    try:
+        answer = run()
+    except BaseException:
+        store.forget(principal.token_id, key)
+        raise
+    store.settle(
+        principal.token_id,
+        key,
+        Remembered(request_hash, answer.status, answer.body, answer.location, now),
+    )
+    return answer

@@ -1,0 +1,182 @@
+"""The shapes of the HTTP API: request bodies (checked, unknown fields refused) and the
+answers, documented in the OpenAPI document. Answers are the CLI's ``--json`` shapes;
+fields may be added, never renamed. A case and an event are documented from their
+records (:class:`storage.records.CaseRecord`, :class:`~storage.records.EventRecord`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from storage.records import CaseRecord, EventRecord
+
+Case = CaseRecord
+Event = EventRecord
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# -- request bodies -------------------------------------------------------------------
+
+
+class OpenCase(_Body):
+    """A complaint to open; its first receiver (owner) is the token's actor."""
+
+    customer: str = Field(description="Customer reference (not contact details).")
+    summary: str = Field(description="The complaint in the customer's words.")
+    channel: str | None = Field(None, description="store, phone, letter, web, regulator...")
+    category: str | None = Field(None, description="missed_appointment, service_delayed...")
+    contact: str | None = Field(None, description="Contact details (stored, never logged).")
+    branch: str | None = Field(None, description="Branch or store; a branch token's own.")
+    priority: str = Field("normal", description="normal, high or urgent.")
+    received_at: datetime | None = Field(None, description="When it came in (back-fill).")
+    machine: str | None = Field(None, description="Machine name (default: complaint).")
+    attributes: dict[str, Any] | None = Field(None, description="Declared case attributes.")
+
+
+class FireEvent(_Body):
+    """An event to apply; its actor is the token's."""
+
+    event: str = Field(description="apologise, confirm_needs, resolve, follow_up, note...")
+    data: dict[str, Any] | None = Field(None, description="Event data, e.g. {'to': 'wang.wei'}.")
+    note: str | None = Field(None, description="Free text kept with the event.")
+    at: datetime | None = Field(None, description="When it happened (back-fill).")
+
+
+class NewWebhook(_Body):
+    """A subscription to make."""
+
+    url: str = Field(description="Where to POST: http:// or https://.")
+    events: list[str] = Field(["*"], description="Event names, or ['*'] for every event.")
+
+
+class NewToken(_Body):
+    """A token to make."""
+
+    actor: str = Field(description="Who the token speaks for (an agent id).")
+    role: Literal["agent", "supervisor", "auditor", "admin"]
+    branch: str | None = Field(None, description="Only this branch's cases.")
+
+
+# -- answers ---------------------------------------------------------------------------
+
+
+class CasePage(_Answer):
+    """A page of cases; ``next_cursor`` continues it (``null`` on the last page)."""
+
+    items: list[dict[str, Any]] = Field(
+        description="Cases, or with overdue=true the late clocks (`list --overdue --json`)."
+    )
+    next_cursor: str | None
+
+
+class Replay(_Answer):
+    """The state rebuilt from history alone (``casework replay --json``)."""
+
+    case_id: str
+    state: str
+    version: int
+    at: datetime
+
+
+class VerifyProblem(_Answer):
+    """Where a chain or a replay breaks."""
+
+    case_id: str
+    seq: int | None
+    reason: str
+
+
+class VerifyReport(_Answer):
+    """``casework verify --json``."""
+
+    ok: bool
+    cases: int
+    events: int
+    problems: list[VerifyProblem]
+
+
+class SlaExplain(_Answer):
+    """``casework sla explain --json``: each clock and how its next deadline was computed."""
+
+    case_id: str
+    policy: str | None
+    clocks: list[dict[str, Any]]
+
+
+class Webhook(_Answer):
+    """A webhook subscription (its secret only in the answer that made it)."""
+
+    id: str
+    url: str
+    events: list[str]
+    created_at: datetime
+    removed_at: datetime | None
+    secret: str | None = None
+
+
+class Delivery(_Answer):
+    """A webhook delivery in the outbox."""
+
+    id: int
+    status: str
+    attempts: int
+    webhook: str | None
+    webhook_id: str | None
+    type: str | None
+    case_id: str
+
+
+class Token(_Answer):
+    """An API token (its secret only in the answer that made it)."""
+
+    id: str
+    actor: str
+    role: str
+    branch: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    token: str | None = None
+
+
+class Mail(_Answer):
+    """An outbox mail (``casework outbox --json``)."""
+
+    id: int
+    status: str
+    kind: str
+    case_id: str
+    attempts: int
+
+
+class Problem(_Answer):
+    """An RFC 9457 problem; the error's context (``case_id``, ``event``, ``state``,
+    ``allowed``, ``condition``, ``field``...) beside the standard members."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    case_id: str | None = None
+    event: str | None = None
+    state: str | None = None
+    allowed: list[str] | None = None
+    condition: str | None = None
+    field: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class Health(_Answer):
+    """``/healthz`` and ``/readyz``."""
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, Any] = {}

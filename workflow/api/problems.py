@@ -1,0 +1,150 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``), with the error's
+context: 404 unknown case, 409 concurrent update or stale ``If-Match``, 422 invalid
+input, event not allowed or failed guard, 401 no valid token, 403 not permitted, 503
+the database refused. Bad input never becomes a 500."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from workflow.api.idempotency import RequestInProgress
+from workflow.errors import (
+    CaseNotFound,
+    CaseworkError,
+    ConcurrentUpdate,
+    EventNotAllowed,
+    GuardFailed,
+    InvalidInput,
+    MailNotFound,
+    NotAuthenticated,
+    NotPermitted,
+    ReadOnlyDatabase,
+    StorageFailure,
+    TokenNotFound,
+    UnknownChoice,
+    WebhookNotFound,
+)
+from workflow.logs import library_logger
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:casework:problem:"
+"""Problem types are URNs: stable names, nothing to fetch."""
+
+_STATUS: list[tuple[type[CaseworkError], int]] = [
+    (NotAuthenticated, 401),
+    (NotPermitted, 403),
+    (CaseNotFound, 404),
+    (WebhookNotFound, 404),
+    (TokenNotFound, 404),
+    (MailNotFound, 404),
+    (ConcurrentUpdate, 409),
+    (RequestInProgress, 409),
+    (EventNotAllowed, 422),
+    (InvalidInput, 422),
+    (StorageFailure, 503),
+]
+_TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Not permitted",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    415: "Unsupported media type",
+    422: "Unprocessable request",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+_CONTEXT = (
+    "case_id", "event", "state", "allowed", "condition", "requirement", "field",
+    "value", "choices", "expected_version", "actual_version", "webhook_id", "token_id",
+    "mail_id",
+)  # fmt: skip
+
+
+def slug(name: str) -> str:
+    """``GuardFailed`` -> ``guard-failed``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def status_of(error: CaseworkError) -> int:
+    """The HTTP status an error answers with."""
+    return next((code for kind, code in _STATUS if isinstance(error, kind)), 422)
+
+
+def problem(
+    status: int, kind: str, detail: str, instance: str | None = None, **context: Any
+) -> JSONResponse:
+    """A problem answer; ``kind`` names its type."""
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + kind,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    body.update({k: v for k, v in context.items() if v is not None})
+    headers = {"WWW-Authenticate": 'Bearer realm="casework"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def from_error(error: CaseworkError, instance: str | None = None) -> JSONResponse:
+    """The problem answer of a casework error, its context attributes included."""
+    context = {}
+    for name in _CONTEXT:
+        value = getattr(error, name, None)
+        if value is not None:
+            context[name] = list(value) if isinstance(value, tuple) else value
+    if isinstance(error, ReadOnlyDatabase | StorageFailure):
+        context = {}
+    kind = slug(type(error).__name__)
+    if isinstance(error, UnknownChoice):
+        kind = "invalid-input"
+    if isinstance(error, GuardFailed):
+        kind = "guard-failed"
+    return problem(status_of(error), kind, str(error), instance, **context)
+
+
+def install(app: FastAPI) -> None:
+    """Answer every error of ``app`` as a problem."""
+    log = library_logger()
+
+    async def casework_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, CaseworkError)
+        return from_error(error, request.url.path)
+
+    async def invalid_request(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in error.errors()
+        ]
+        if any(e["loc"][-1:] == ["actor"] for e in errors):
+            detail = "the actor is the token's: leave actor out of the body"
+        else:
+            detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+        return problem(422, "invalid-input", detail, request.url.path, errors=errors)
+
+    async def http_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, HTTPException)
+        title = _TITLES.get(error.status_code, "Error")
+        detail = error.detail if isinstance(error.detail, str) else title
+        kind = title.lower().replace(" ", "-")
+        return problem(error.status_code, kind, detail, request.url.path)
+
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.error("request_failed", path=request.url.path, error_type=type(error).__name__)
+        return problem(500, "internal-error", "the server failed; see its log", request.url.path)
+
+    app.add_exception_handler(CaseworkError, casework_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,22 @@
+"""Starting the application under uvicorn: one engine per worker process, from the
+environment ``casework serve`` sets (``CASEWORK_DATABASE_URL``, ``CASEWORK_CONFIG``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from workflow.config import load_settings
+from workflow.engine import Engine
+
+HEARTBEAT_ENV = "CASEWORK_HEARTBEAT_S"
+
+
+def app_from_environment() -> Any:
+    """The application of one worker process (uvicorn's ``factory``)."""
+    from workflow.api.app import create_app
+
+    url = os.environ.get("CASEWORK_DATABASE_URL", "sqlite:///casework.db")
+    settings = load_settings(os.environ.get("CASEWORK_CONFIG"))
+    engine = Engine.open(url, config=settings, migrate=False)
+    return create_app(engine, heartbeat_s=float(os.environ.get(HEARTBEAT_ENV, "60")))

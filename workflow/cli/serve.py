@@ -1,0 +1,75 @@
+"""``casework serve``: the HTTP API on uvicorn."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import click
+
+from workflow.cli.support import WHOLE, database_options, database_url, engine_for, handle_errors
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option(
+    "--workers", type=WHOLE, default=1, show_default=True, help="Processes serving requests."
+)
+@click.option(
+    "--heartbeat-s",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="/readyz fails when no worker woke within this many seconds.",
+)
+@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@database_options
+@handle_errors
+def serve_command(
+    host: str,
+    port: int,
+    workers: int,
+    heartbeat_s: float,
+    access_log: bool,
+    db_url: str | None,
+    config_path: str | None,
+) -> None:
+    """Serve the HTTP API (OpenAPI 3.1 at /openapi.json) until SIGTERM or SIGINT.
+
+    Every /v1 request needs a token from `casework tokens create`. /healthz, /readyz
+    and /metrics need none: expose /metrics on a private network only. Run `casework
+    worker` beside it: deadlines fire and mails and webhooks go out from there.
+
+    \b
+    Examples:
+      casework tokens create --actor li.na --role agent
+      casework serve --port 8080
+      casework serve --host 0.0.0.0 --workers 4 --db postgresql://casework@db/casework
+      curl -H "Authorization: Bearer cw_..." http://127.0.0.1:8080/v1/cases
+    """
+    import uvicorn
+
+    import workflow.api.server  # noqa: F401 - the server extra is there, or one line says so
+
+    url = database_url(db_url)
+    with engine_for(db_url, config_path):  # migrates once, checks the settings, then closes
+        pass
+    os.environ["CASEWORK_DATABASE_URL"] = url
+    config = config_path or click.get_current_context().find_root().params.get("config_path")
+    if config:
+        os.environ["CASEWORK_CONFIG"] = os.path.abspath(config)
+    os.environ["CASEWORK_HEARTBEAT_S"] = str(heartbeat_s)
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="casework-metrics-")
+    click.echo(f"casework serving on http://{host}:{port} (OpenAPI: /openapi.json)", err=True)
+    uvicorn.run(
+        "workflow.api.server:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
