@@ -9,12 +9,11 @@ twice; a request that fails drops its reservation, and may be sent again.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-import orjson
 
 from storage.port import Store
 from storage.records import Remembered
@@ -45,8 +44,8 @@ class RequestInProgress(CaseworkError):
 
 def fingerprint(method: str, path: str, body: Any) -> str:
     """What identifies a request for its key: method, path and canonical body."""
-    text = orjson.dumps([method, path, body], option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(text).hexdigest()
+    text = json.dumps([method, path, body], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def answer_once(

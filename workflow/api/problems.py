@@ -141,7 +141,9 @@ def install(app: FastAPI) -> None:
         return problem(error.status_code, kind, detail, request.url.path)
 
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.error("request_failed", path=request.url.path, error_type=type(error).__name__)
+        log.error(
+            "request_failed", path=request.url.path, error_type=type(error).__name__, exc_info=error
+        )
         return problem(500, "internal-error", "the server failed; see its log", request.url.path)
 
     app.add_exception_handler(CaseworkError, casework_error)

@@ -18,6 +18,7 @@ from workflow.engine import Engine
 from workflow.errors import InvalidInput
 
 _DESCRIPTIONS = {
+    400: "A request the server could not read (a body that is not UTF-8 JSON).",
     401: "No token, or an unknown or revoked one.",
     403: "The token's role may not do this.",
     404: "No such case (or not one of the token's branch).",
@@ -42,7 +43,7 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
             "description": _DESCRIPTIONS[code],
             "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for code in (401, 403, 503, *codes)
+        for code in sorted({400, 401, 403, 422, 503, *codes})
     }
 
 
@@ -86,5 +87,5 @@ def once(
     run: Callable[[], Answer],
 ) -> Json:
     """Run a ``POST`` once per ``Idempotency-Key`` (``payload`` is what the key binds)."""
-    stamp = fingerprint(request.method, request.url.path, payload)
+    stamp = "" if key is None else fingerprint(request.method, request.url.path, payload)
     return send(answer_once(engine.store, principal, key, stamp, engine.clock.now(), run))
