@@ -44,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tokens": ("tokens:tokens_group", "Bearer tokens of the HTTP API: create, list, revoke."),
     "verify": ("verify:verify_command", "Check every hash chain and replay (exit 1 if not)."),
     "webhooks": ("webhooks:webhooks_group", "Webhook subscriptions and their deliveries."),
-    "worker": ("worker:worker_command", "Run the SLA scheduler and mail delivery."),
+    "worker": ("worker:worker_command", "Run the SLA scheduler, mail and webhook delivery."),
 }
 """Each command: where it lives (module in this package, attribute) and its summary."""
 
