@@ -75,6 +75,9 @@ class TransitionSQL:
         self._case_binders = [(c, self._binder(c)) for c in CASE_COLUMNS]
         self._local = threading.local()
         self._lock = threading.Lock()
+        # SQLite has one writer at a time: threads of this process queue here, woken at
+        # once, rather than in SQLite's busy handler, which sleeps and retries.
+        self._writer = threading.Lock() if self.sqlite else contextlib.nullcontext()
         self._connections: list[Any] = []
         dbapi = engine.dialect.dbapi
         self._integrity_error: type[Exception] = dbapi.IntegrityError if dbapi else Exception
@@ -133,13 +136,14 @@ class TransitionSQL:
         raw = self._connection()
         cursor = raw.cursor()
         try:
-            self.dialect.begin_write(cursor)
-            try:
-                yield cursor
-            except BaseException:
-                self.dialect.end_write(raw, cursor, commit=False)
-                raise
-            self.dialect.end_write(raw, cursor, commit=True)
+            with self._writer:
+                self.dialect.begin_write(cursor)
+                try:
+                    yield cursor
+                except BaseException:
+                    self.dialect.end_write(raw, cursor, commit=False)
+                    raise
+                self.dialect.end_write(raw, cursor, commit=True)
         except self._integrity_error as err:
             self._reset(raw)
             raise WriteConflict(str(err).strip().splitlines()[0]) from err

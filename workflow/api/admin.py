@@ -11,8 +11,9 @@ from storage.outbox_store import STATUSES
 from storage.records import WEBHOOK_KIND
 from workflow.access.tokens import issue, revoke
 from workflow.api import models
-from workflow.api.cases import IdempotencyKey
+from workflow.api.cases import IDEMPOTENT
 from workflow.api.idempotency import Answer
+from workflow.api.offload import offloaded
 from workflow.api.responses import Json, once, problems
 from workflow.api.security import Auth, Served, allowed
 from workflow.cases.catalog import describe
@@ -31,16 +32,18 @@ Limit = Annotated[int | None, Query(ge=1, le=10_000)]
     response_model=models.Webhook,
     responses=problems(409, 422),
     summary="Subscribe a URL",
+    openapi_extra=IDEMPOTENT,
 )
+@offloaded("short")
 def add_webhook(
     body: models.NewWebhook,
     request: Request,
     principal: Auth,
     engine: Served,
-    key: IdempotencyKey = None,
 ) -> Json:
     """Subscribe ``url`` to ``events``; the answer carries the signing secret, this once."""
     allowed(principal, "admin")
+    key = request.headers.get("idempotency-key")
 
     def run() -> Answer:
         added = add(
@@ -48,12 +51,13 @@ def add_webhook(
         )
         return Answer(201, added.to_json(), f"/v1/webhooks/{added.record.id}")
 
-    return once(request, principal, engine, key, body.model_dump(mode="json"), run)
+    return once(request, principal, engine, key, lambda: body.model_dump(mode="json"), run)
 
 
 @router.get(
     "/webhooks", response_model=list[models.Webhook], responses=problems(), summary="Subscriptions"
 )
+@offloaded("short")
 def list_webhooks(principal: Auth, engine: Served, removed: bool = False) -> Json:
     """The subscriptions (with ``removed=true``, the ended ones too)."""
     allowed(principal, "admin")
@@ -66,6 +70,7 @@ def list_webhooks(principal: Auth, engine: Served, removed: bool = False) -> Jso
     responses=problems(404, 422),
     summary="End a subscription",
 )
+@offloaded("short")
 def remove_webhook(webhook_id: str, principal: Auth, engine: Served) -> Json:
     """End the subscription: nothing more is queued or sent to it."""
     allowed(principal, "admin")
@@ -78,6 +83,7 @@ def remove_webhook(webhook_id: str, principal: Auth, engine: Served) -> Json:
     responses=problems(422),
     summary="Webhook deliveries",
 )
+@offloaded("long")
 def deliveries(principal: Auth, engine: Served, status: Status = None, limit: Limit = None) -> Json:
     """The deliveries: status, attempts, the receiver's last answer."""
     allowed(principal, "admin")
@@ -91,6 +97,7 @@ def deliveries(principal: Auth, engine: Served, status: Status = None, limit: Li
     responses=problems(404, 422),
     summary="Send a dead delivery again",
 )
+@offloaded("short")
 def retry_delivery(delivery_id: int, principal: Auth, engine: Served) -> Json:
     """Queue the dead delivery again, due at once, its attempts counted afresh."""
     allowed(principal, "admin")
@@ -103,16 +110,18 @@ def retry_delivery(delivery_id: int, principal: Auth, engine: Served) -> Json:
     response_model=models.Token,
     responses=problems(409, 422),
     summary="Make a token",
+    openapi_extra=IDEMPOTENT,
 )
+@offloaded("short")
 def create_token(
     body: models.NewToken,
     request: Request,
     principal: Auth,
     engine: Served,
-    key: IdempotencyKey = None,
 ) -> Json:
     """Make a token; the answer carries it, this once (only a hash is kept)."""
     allowed(principal, "admin")
+    key = request.headers.get("idempotency-key")
 
     def run() -> Answer:
         made = issue(engine.store, body.actor, body.role, body.branch, engine.clock.now())
@@ -120,10 +129,11 @@ def create_token(
             201, {**made.record.to_json(), "token": made.token}, f"/v1/tokens/{made.record.id}"
         )
 
-    return once(request, principal, engine, key, body.model_dump(mode="json"), run)
+    return once(request, principal, engine, key, lambda: body.model_dump(mode="json"), run)
 
 
 @router.get("/tokens", response_model=list[models.Token], responses=problems(), summary="Tokens")
+@offloaded("short")
 def list_tokens(principal: Auth, engine: Served) -> Json:
     """Every token: actor, role, branch, made and revoked when."""
     allowed(principal, "admin")
@@ -136,13 +146,18 @@ def list_tokens(principal: Auth, engine: Served) -> Json:
     responses=problems(404, 422),
     summary="Revoke a token",
 )
-def revoke_token(token_id: str, principal: Auth, engine: Served) -> Json:
-    """Revoke the token: every request with it is refused from now on."""
+@offloaded("short")
+def revoke_token(token_id: str, request: Request, principal: Auth, engine: Served) -> Json:
+    """Revoke the token: every request with it to any process is refused from now on
+    (within two seconds: a process trusts a token it resolved that long)."""
     allowed(principal, "admin")
-    return Json(revoke(engine.store, token_id, engine.clock.now()).to_json())
+    revoked = revoke(engine.store, token_id, engine.clock.now())
+    request.app.state.principals.forget(token_id)
+    return Json(revoked.to_json())
 
 
 @router.get("/outbox", response_model=list[models.Mail], responses=problems(422), summary="Mails")
+@offloaded("long")
 def outbox(principal: Auth, engine: Served, status: Status = None, limit: Limit = None) -> Json:
     """The escalation mails: status, attempts, next attempt, last error."""
     allowed(principal, "admin")
@@ -155,6 +170,7 @@ def outbox(principal: Auth, engine: Served, status: Status = None, limit: Limit 
     responses=problems(404, 422),
     summary="Send a dead mail again",
 )
+@offloaded("short")
 def retry_mail(mail_id: int, principal: Auth, engine: Served) -> Json:
     """Queue the dead letter again, due at once, its attempts counted afresh."""
     allowed(principal, "admin")
@@ -162,6 +178,7 @@ def retry_mail(mail_id: int, principal: Auth, engine: Served) -> Json:
 
 
 @router.get("/machines", responses=problems(), summary="The machines")
+@offloaded("short")
 def machines(principal: Auth, engine: Served) -> Json:
     """Every registered machine: its states and events."""
     allowed(principal, "read")

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from workflow.api import admin, audit, cases, health, problems
 from workflow.api.metrics import Measured, Metrics
+from workflow.api.security import Principals
 from workflow.engine import Engine
 
 DESCRIPTION = """Customer complaints as persisted state machines: open a case, fire its
@@ -33,6 +34,7 @@ def create_app(engine: Engine, *, heartbeat_s: float = 60.0) -> Any:
     app.state.engine = engine
     app.state.heartbeat_s = heartbeat_s
     app.state.metrics = Metrics(engine)
+    app.state.principals = Principals()
     problems.install(app)
     for module in (cases, audit, admin, health):
         app.include_router(module.router)

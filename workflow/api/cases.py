@@ -7,11 +7,12 @@ import binascii
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from storage.records import CaseQuery
 from workflow.api import models
 from workflow.api.idempotency import Answer
+from workflow.api.offload import offloaded
 from workflow.api.responses import Json, etag, expected_version, once, problems
 from workflow.api.security import Auth, Served, allowed, visible_case
 from workflow.cases.paging import page_limit
@@ -20,17 +21,69 @@ from workflow.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="The same key and body within 24 h return the first answer, once.",
-    ),
-]
+
+def header(name: str, description: str) -> dict[str, Any]:
+    """The OpenAPI description of an optional request header."""
+    return {"name": name, "in": "header", "required": False, "schema": {"type": "string"},
+            "description": description}  # fmt: skip
+
+
+IDEMPOTENT = {
+    "parameters": [
+        header("Idempotency-Key", "The same key and body within 24 h return the first answer.")
+    ]
+}
+"""The ``openapi_extra`` of a ``POST`` that takes ``Idempotency-Key``; such a route reads
+its headers itself (a declared header parameter costs more than the request's work)."""
 
 
 def _body(request_body: models.OpenCase | models.FireEvent) -> dict[str, Any]:
     return request_body.model_dump(mode="json", exclude_unset=True)
+
+
+@router.post(
+    "/cases/{case_id}/events",
+    response_model=models.Case,
+    responses=problems(404, 409, 422),
+    summary="Apply an event",
+    openapi_extra={
+        "parameters": [
+            header("If-Match", 'The case\'s ETag, e.g. "3": 409 if the case moved on.'),
+            *IDEMPOTENT["parameters"],
+        ]
+    },
+)
+@offloaded("short")
+def fire(
+    case_id: str,
+    body: models.FireEvent,
+    request: Request,
+    principal: Auth,
+    engine: Served,
+) -> Json:
+    """Apply an event as the token's actor; the case after it, with its new ``ETag``.
+    A stale ``If-Match`` answers 409; an event not allowed in the state, or whose guard
+    fails, 422 with the state and the events allowed."""
+    allowed(principal, "write")
+    expected = expected_version(request.headers.get("if-match"))
+    key = request.headers.get("idempotency-key")
+
+    def run() -> Answer:
+        if principal.branch is not None:
+            visible_case(engine, principal, case_id)
+        case = engine.fire(
+            case_id,
+            body.event,
+            actor=principal.actor,
+            data=body.data,
+            note=body.note,
+            at=body.at,
+            expected_version=expected,
+        )
+        request.app.state.metrics.transitions.labels(body.event).inc()
+        return Answer(200, case.to_json())
+
+    return once(request, principal, engine, key, lambda: [_body(body), expected], run)
 
 
 @router.post(
@@ -39,13 +92,14 @@ def _body(request_body: models.OpenCase | models.FireEvent) -> dict[str, Any]:
     response_model=models.Case,
     responses=problems(409, 422),
     summary="Open a case",
+    openapi_extra=IDEMPOTENT,
 )
+@offloaded("short")
 def open_case(
     body: models.OpenCase,
     request: Request,
     principal: Auth,
     engine: Served,
-    key: IdempotencyKey = None,
 ) -> Json:
     """Open a complaint; the token's actor receives (owns) it. A branch token opens cases
     of its branch only. Answers 201 with the case, ``Location`` and ``ETag``."""
@@ -58,6 +112,7 @@ def open_case(
                 field="branch",
             )
         branch = principal.branch
+    key = request.headers.get("idempotency-key")
 
     def run() -> Answer:
         case = engine.open_case(
@@ -76,7 +131,7 @@ def open_case(
         request.app.state.metrics.transitions.labels("open").inc()
         return Answer(201, case.to_json(), f"/v1/cases/{case.id}")
 
-    return once(request, principal, engine, key, _body(body), run)
+    return once(request, principal, engine, key, lambda: _body(body), run)
 
 
 @router.get(
@@ -85,6 +140,7 @@ def open_case(
     responses=problems(404, 422),
     summary="A case",
 )
+@offloaded("short")
 def get_case(case_id: str, principal: Auth, engine: Served) -> Json:
     """The case with its pending deadlines; ``ETag`` is its version."""
     allowed(principal, "read")
@@ -98,6 +154,7 @@ def get_case(case_id: str, principal: Auth, engine: Served) -> Json:
     responses=problems(422),
     summary="List cases",
 )
+@offloaded("long")
 def list_cases(
     principal: Auth,
     engine: Served,
@@ -156,53 +213,13 @@ def _offset(cursor: str) -> int:
     raise InvalidInput("cursor is not one a list returned", field="cursor")
 
 
-@router.post(
-    "/cases/{case_id}/events",
-    response_model=models.Case,
-    responses=problems(404, 409, 422),
-    summary="Apply an event",
-)
-def fire(
-    case_id: str,
-    body: models.FireEvent,
-    request: Request,
-    principal: Auth,
-    engine: Served,
-    if_match: Annotated[
-        str | None, Header(alias="If-Match", description='The case\'s ETag, e.g. "3".')
-    ] = None,
-    key: IdempotencyKey = None,
-) -> Json:
-    """Apply an event as the token's actor; the case after it, with its new ``ETag``.
-    A stale ``If-Match`` answers 409; an event not allowed in the state, or whose guard
-    fails, 422 with the state and the events allowed."""
-    allowed(principal, "write")
-    expected = expected_version(if_match)
-
-    def run() -> Answer:
-        if principal.branch is not None:
-            visible_case(engine, principal, case_id)
-        case = engine.fire(
-            case_id,
-            body.event,
-            actor=principal.actor,
-            data=body.data,
-            note=body.note,
-            at=body.at,
-            expected_version=expected,
-        )
-        request.app.state.metrics.transitions.labels(body.event).inc()
-        return Answer(200, case.to_json())
-
-    return once(request, principal, engine, key, [_body(body), expected], run)
-
-
 @router.get(
     "/cases/{case_id}/history",
     response_model=list[models.Event],
     responses=problems(404, 422),
     summary="The events of a case",
 )
+@offloaded("short")
 def history(case_id: str, principal: Auth, engine: Served) -> Json:
     """The case's events, oldest first, each with its place in the hash chain."""
     allowed(principal, "read")
@@ -216,6 +233,7 @@ def history(case_id: str, principal: Auth, engine: Served) -> Json:
     responses=problems(404, 422),
     summary="Rebuild a case from its history",
 )
+@offloaded("short")
 def replay(
     case_id: str,
     principal: Auth,
@@ -235,6 +253,7 @@ def replay(
     responses=problems(404, 422),
     summary="How the SLA clocks of a case stand",
 )
+@offloaded("short")
 def sla(case_id: str, principal: Auth, engine: Served) -> Json:
     """Each clock, its target and calendar, and how its next deadline was computed."""
     allowed(principal, "read")
@@ -248,6 +267,7 @@ def sla(case_id: str, principal: Auth, engine: Served) -> Json:
     responses=problems(404, 409, 422),
     summary="Move a case to the configured SLA policy",
 )
+@offloaded("short")
 def replan(case_id: str, principal: Auth, engine: Served) -> Json:
     """Record a ``replan`` event moving the case to the configured policy (supervisors)."""
     allowed(principal, "replay")

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from storage.migrate import HEAD, current_revision
 from workflow.api import models
+from workflow.api.offload import offloaded
 from workflow.api.responses import Json
 from workflow.api.security import Served
 
@@ -17,7 +18,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", response_model=models.Health, summary="The process lives")
-def healthz() -> Json:
+async def healthz() -> Json:
     """Always ``ok`` while the process answers."""
     return Json({"status": "ok", "checks": {}})
 
@@ -28,6 +29,7 @@ def healthz() -> Json:
     responses={503: {"model": models.Health, "description": "A check failed."}},
     summary="Ready to serve",
 )
+@offloaded("long")
 def readyz(request: Request, engine: Served) -> Json:
     """``ok`` when the database answers, its schema is current and a worker woke within
     the heartbeat limit (``serve --heartbeat-s``); 503 naming the failed check otherwise."""
@@ -60,7 +62,8 @@ def readyz(request: Request, engine: Served) -> Json:
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
     summary="Prometheus metrics",
 )
-def metrics(request: Request) -> Response:
+@offloaded("long")
+def metrics(request: Request, engine: Served) -> Response:
     """Prometheus text format; serve it on a private network only."""
     text, content_type = request.app.state.metrics.exposition()
     return Response(text, media_type=content_type)

@@ -123,6 +123,7 @@ class Measured:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -136,17 +137,23 @@ class Measured:
                 status[0] = message["status"]
             await send(message)
 
-        length = dict(scope.get("headers") or ()).get(b"content-length", b"0")
-        if length.isdigit() and int(length) > self.max_body:
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), b"0")
+        if len(length) > 6 and length.isdigit() and int(length) > self.max_body:
             await _too_large(send)
             status[0] = 413
         else:
             await self.app(scope, receive, sending)
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
-        method = scope.get("method", "")
-        self.metrics.requests.labels(template, method, str(status[0])).inc()
-        self.metrics.latency.labels(template, method).observe(time.perf_counter() - started)
+        key = (template, scope.get("method", ""), status[0])
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.metrics.requests.labels(key[0], key[1], str(key[2])),
+                self.metrics.latency.labels(key[0], key[1]),
+            )
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
 
 
 async def _too_large(send: Any) -> None:

@@ -83,9 +83,10 @@ def once(
     principal: Principal,
     engine: Engine,
     key: str | None,
-    payload: Any,
+    payload: Callable[[], Any],
     run: Callable[[], Answer],
 ) -> Json:
-    """Run a ``POST`` once per ``Idempotency-Key`` (``payload`` is what the key binds)."""
-    stamp = "" if key is None else fingerprint(request.method, request.url.path, payload)
+    """Run a ``POST`` once per ``Idempotency-Key`` (``payload()`` gives what the key
+    binds: asked for only when a key is given)."""
+    stamp = "" if key is None else fingerprint(request.method, request.url.path, payload())
     return send(answer_once(engine.store, principal, key, stamp, engine.clock.now(), run))

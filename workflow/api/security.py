@@ -1,44 +1,80 @@
 """Who a request speaks for: its bearer token, resolved to a principal, and the cases the
-principal may see (a branch token: its branch's only; others are "not found")."""
+principal may see (a branch token: its branch's only; others are "not found").
+
+A resolved token is remembered for :data:`REMEMBER_S` seconds, so a client's requests
+cost no lookup each (nor a hop to a worker thread); revoking through this process's
+API forgets it at once, revoking elsewhere (``casework tokens revoke``, another
+process) takes effect within that time.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
-from workflow.access.tokens import Principal, authenticate
+from workflow.access.tokens import Principal, authenticate, secret_hash
+from workflow.api.offload import offload_for
 from workflow.engine import Engine
 from workflow.errors import CaseNotFound, NotPermitted
 from workflow.results import Case
 
-bearer = HTTPBearer(
+REMEMBER_S = 2.0
+"""How long a resolved token is taken on trust before it is looked up again."""
+
+
+class Principals:
+    """Tokens resolved lately, by the hash of their secret."""
+
+    def __init__(self, remember_s: float = REMEMBER_S) -> None:
+        self.remember_s = remember_s
+        self._known: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, token: str) -> Principal | None:
+        """The principal of ``token`` if resolved within the last few seconds."""
+        found = self._known.get(secret_hash(token))
+        if found is None or time.monotonic() - found[0] > self.remember_s:
+            return None
+        return found[1]
+
+    def put(self, token: str, principal: Principal) -> None:
+        """Remember a resolved token."""
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[secret_hash(token)] = (time.monotonic(), principal)
+
+    def forget(self, token_id: str) -> None:
+        """Forget a token (revoked)."""
+        self._known = {k: v for k, v in self._known.items() if v[1].token_id != token_id}
+
+
+class BearerToken(HTTPBearer):
+    """The security scheme: resolves the request's bearer token to its principal (401
+    without a valid one), as one dependency."""
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        given = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+        known: Principals = request.app.state.principals
+        principal = None if given is None else known.get(given)
+        if principal is None:
+            engine: Engine = request.app.state.engine
+            principal = await offload_for(engine).run("short", authenticate, engine.store, given)
+            known.put(given or "", principal)
+        return principal
+
+
+bearer = BearerToken(
     auto_error=False,
     scheme_name="token",
     description="A token from `casework tokens create`: `Authorization: Bearer cw_...`.",
 )
-
-
-def engine_of(request: Request) -> Engine:
-    """The engine the application serves."""
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-def principal_of(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
-    """The principal of the request's bearer token (401 without a valid one)."""
-    token = None if credentials is None else credentials.credentials
-    principal = authenticate(engine_of(request).store, token)
-    request.state.actor = principal.actor
-    return principal
-
-
-Auth = Annotated[Principal, Depends(principal_of)]
-Served = Annotated[Engine, Depends(engine_of)]
+Auth = Annotated[Principal, Depends(bearer)]
+Served = Engine
+"""An endpoint's engine: filled in by :func:`workflow.api.offload.offloaded`."""
 
 
 def allowed(principal: Principal, action: str) -> Principal:

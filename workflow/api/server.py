@@ -3,6 +3,7 @@ environment ``casework serve`` sets (``CASEWORK_DATABASE_URL``, ``CASEWORK_CONFI
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -19,4 +20,6 @@ def app_from_environment() -> Any:
     url = os.environ.get("CASEWORK_DATABASE_URL", "sqlite:///casework.db")
     settings = load_settings(os.environ.get("CASEWORK_CONFIG"))
     engine = Engine.open(url, config=settings, migrate=False)
-    return create_app(engine, heartbeat_s=float(os.environ.get(HEARTBEAT_ENV, "60")))
+    app = create_app(engine, heartbeat_s=float(os.environ.get(HEARTBEAT_ENV, "60")))
+    gc.freeze()  # what start-up made lives as long as the process: never scan it again
+    return app

@@ -72,4 +72,6 @@ def serve_command(
         access_log=access_log,
         log_level="warning",
         timeout_graceful_shutdown=10,
+        server_header=False,
+        proxy_headers=False,  # nothing here reads the client's address
     )

@@ -1,0 +1,270 @@
+"""The HTTP API against the engine in-process: throughput and latency of firing events.
+
+    python -m bench.http [--backend sqlite|postgres|both] [--seconds 5] [--rounds 5]
+
+For each backend, in one run:
+
+- the baseline: ``Engine.fire`` of ``note`` events in-process, one thread, on the
+  cases the HTTP clients use (while the server idles);
+- ``POST /v1/cases/{id}/events`` over HTTP against ``casework serve`` (SQLite: one
+  process; PostgreSQL: ``--workers 2``) from 8 concurrent keep-alive connections
+  (``wrk`` where installed, Debian package ``wrk``; else 8 Python threads, whose own
+  work takes a share of a two-core machine from the server); events per second and
+  the ratio to the baseline (target >= 0.5);
+- the latency of the same request sent at a steady 100 requests per second (an open
+  loop: each request leaves at its time, whatever the last one did); p50 and p99
+  (target p99 < 50 ms).
+
+Clients run in a separate process from the server, as a back office's would. The
+rates are medians of interleaved rounds (baseline, HTTP, baseline, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from bench.common import backends, postgres_url, report, sqlite_url
+from workflow import Engine
+from workflow.access.tokens import issue
+
+CLIENTS = 8
+RATE = 100
+TARGET_RATIO = 0.5
+TARGET_P99_MS = 50.0
+OPEN = {"customer": "C-1001", "channel": "phone", "category": "service_delayed",
+        "summary": "师傅没有按约上门"}  # fmt: skip
+
+
+@contextmanager
+def _database(backend: str) -> Iterator[str]:
+    manager = sqlite_url() if backend == "sqlite" else postgres_url()
+    with manager as url:
+        yield url.replace("postgresql://", "postgresql+psycopg://")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def _serve(url: str, workers: int) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "CASEWORK_DATABASE_URL": url}
+    command = [sys.executable, "-m", "workflow.cli", "serve", "--port", str(port),
+               "--workers", str(workers)]  # fmt: skip
+    child = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)  # noqa: S603
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or child.poll() is not None:
+                    raise RuntimeError("casework serve did not start") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.wait(30)
+
+
+def _in_process(url: str, cases: list[str], seconds: float) -> float:
+    with Engine.open(url) as engine:
+        count, end = 0, time.perf_counter() + seconds
+        start = time.perf_counter()
+        while time.perf_counter() < end:
+            engine.fire(cases[count % len(cases)], "note", actor="li.na", note="客户来电催促")
+            count += 1
+        return count / (time.perf_counter() - start)
+
+
+class _Client:
+    """One keep-alive HTTP/1.1 connection (the standard library's: light on the client
+    side, so the server is what is measured)."""
+
+    def __init__(self, base: str, token: str) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def note(self, case_id: str) -> None:
+        body = json.dumps({"event": "note", "note": "客户来电催促"}).encode()
+        self.connection.request("POST", f"/v1/cases/{case_id}/events", body, self.headers)
+        answer = self.connection.getresponse()
+        answer.read()
+        if answer.status != 200:
+            raise RuntimeError(f"HTTP {answer.status}")
+
+
+_WRK_SCRIPT = """
+local ids = {%s}
+local n = 0
+wrk.method = "POST"
+wrk.body = '{"event": "note", "note": "客户来电催促"}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %s"
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/v1/cases/" .. ids[(n %% #ids) + 1] .. "/events")
+end
+done = function(summary, latency, requests)
+  io.write(string.format("casework: %%d %%d %%d\\n", summary.requests, summary.duration,
+    summary.errors.status + summary.errors.connect + summary.errors.read +
+    summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def _over_wrk(base: str, token: str, cases: list[str], seconds: float) -> float | None:
+    """The rate ``wrk`` (a load generator in C, where installed) measures with 8
+    keep-alive connections; ``None`` without it."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_SCRIPT % (", ".join(f'"{c}"' for c in cases), token))
+    try:
+        done = subprocess.run(  # noqa: S603
+            [wrk, "-t", "2", "-c", str(CLIENTS), "-d", f"{seconds:.0f}s", "-s", script.name, base],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        os.unlink(script.name)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("casework: "))
+    requests, micros, errors = (int(x) for x in line.split()[1:])
+    if errors:
+        raise RuntimeError(f"wrk: {errors} failed requests")
+    return requests / (micros / 1e6)
+
+
+def _over_http(base: str, token: str, cases: list[str], seconds: float) -> float:
+    """Events per second from 8 concurrent keep-alive clients: ``wrk`` where installed
+    (its client work in C leaves the second core to the server), else Python threads."""
+    measured = _over_wrk(base, token, cases, seconds)
+    return measured if measured is not None else _over_threads(base, token, cases, seconds)
+
+
+def _over_threads(base: str, token: str, cases: list[str], seconds: float) -> float:
+    counts = [0] * CLIENTS
+    end = time.perf_counter() + seconds
+
+    def client(n: int) -> None:
+        mine, http_client = cases[n::CLIENTS], _Client(base, token)
+        while time.perf_counter() < end:
+            http_client.note(mine[counts[n] % len(mine)])
+            counts[n] += 1
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def _latency(base: str, token: str, cases: list[str], seconds: float) -> list[float]:
+    """Latencies in ms of requests leaving at a steady RATE per second."""
+    total = int(seconds * RATE)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.2
+
+    def sender(n: int) -> None:  # several senders, so a slow answer delays no departure
+        http_client = _Client(base, token)
+        for i in range(n, total, 4):
+            pause = start + i / RATE - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            sent = time.perf_counter()
+            http_client.note(cases[i % len(cases)])
+            with lock:
+                latencies.append((time.perf_counter() - sent) * 1000)
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def run(backend: str, seconds: float, rounds: int) -> dict[str, Any]:
+    """Measure one backend; its figures (rates: the median of interleaved rounds)."""
+    with _database(backend) as url:
+        with Engine.open(url) as engine:
+            token = issue(engine.store, "li.na", "agent", None, engine.clock.now()).token
+            cases = [engine.open_case(actor="li.na", **OPEN).id for _ in range(CLIENTS * 8)]
+        with _serve(url, 1 if backend == "sqlite" else 2) as base:
+            _over_http(base, token, cases, 1.0)  # warm up
+            baselines, rates = [], []
+            for _ in range(rounds):  # interleaved: a slow moment of the machine hits both
+                baselines.append(_in_process(url, cases, seconds))
+                rates.append(_over_http(base, token, cases, seconds))
+            baseline, http_rate = statistics.median(baselines), statistics.median(rates)
+            latencies = _latency(base, token, cases, max(seconds, 10.0))
+    return {
+        "in_process_per_s": round(baseline, 1),
+        "http_per_s": round(http_rate, 1),
+        "ratio": round(http_rate / baseline, 2),
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p99_ms": round(_percentile(latencies, 0.99), 2),
+        "requests_timed": len(latencies),
+    }
+
+
+def main() -> None:
+    """Run the measurements and print the table and a JSON line."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per round and measure")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    document: dict[str, Any] = {}
+    rows: list[tuple[str, str]] = []
+    for backend in backends(args.backend):
+        figures = run(backend, args.seconds, args.rounds)
+        document[backend] = figures
+        workers = "1 process" if backend == "sqlite" else "2 workers"
+        workers += ", wrk" if shutil.which("wrk") else ", Python clients"
+        rows += [
+            (f"{backend}: Engine.fire in-process", f"{figures['in_process_per_s']:,.0f} events/s"),
+            (f"{backend}: HTTP, 8 clients ({workers})",
+             f"{figures['http_per_s']:,.0f} events/s = {figures['ratio']:.2f}x "
+             f"(target >= {TARGET_RATIO})"),
+            (f"{backend}: latency at {RATE} req/s",
+             f"p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms "
+             f"(target p99 < {TARGET_P99_MS:.0f} ms)"),
+        ]  # fmt: skip
+    report("casework HTTP API: POST /v1/cases/{id}/events", rows, document)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Where an endpoint's work runs: on the event loop or on threads, as the database suits.
+
+SQLite works in microseconds on a local file and takes one writer at a time: a short
+request (one case read or written) runs on the event loop itself, which spares it two
+thread hand-overs (more than the work costs) and queues writers without waking them
+in turn. A long one (a list, verification, metrics) runs on threads. PostgreSQL waits
+on the network: every request runs on a pool of threads, writing in parallel.
+
+On SQLite a short write that must wait for another process's write lock (the worker's
+batch, a command) holds the event loop for that wait, at most the busy timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from fastapi import Request
+
+from workflow.engine import Engine
+
+T = TypeVar("T")
+
+THREADS = {"sqlite": 4, "postgresql": 16}
+"""Threads per process for the work that leaves the event loop."""
+
+
+class Offload:
+    """The threads of one engine, and which work stays on the event loop."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.sqlite = engine.db.dialect.name == "sqlite"
+        self.pool = ThreadPoolExecutor(
+            THREADS["sqlite" if self.sqlite else "postgresql"], thread_name_prefix="casework"
+        )
+
+    async def run(self, kind: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``func``: a ``short`` one on the event loop on SQLite, else on a thread."""
+        if kind == "short" and self.sqlite:
+            return func(*args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool, functools.partial(func, *args, **kwargs)
+        )
+
+    def close(self) -> None:
+        """Stop the threads once their work is done."""
+        self.pool.shutdown(wait=True)
+
+
+_OFFLOADS: weakref.WeakKeyDictionary[Engine, Offload] = weakref.WeakKeyDictionary()
+
+
+def offload_for(engine: Engine) -> Offload:
+    """The threads of ``engine`` (made on first use)."""
+    found = _OFFLOADS.get(engine)
+    if found is None:
+        found = _OFFLOADS[engine] = Offload(engine)
+    return found
+
+
+def offloaded(kind: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
+    """Make a plain endpoint run as ``kind`` (``short`` or ``long``) work. Its ``engine``
+    parameter is filled from the application, not by FastAPI (a dependency costs more
+    to solve than a short request's own work); FastAPI sees the other parameters, and
+    the request."""
+
+    def wrap(func: Callable[..., T]) -> Callable[..., Any]:
+        signature = inspect.signature(func, eval_str=True)
+        takes_request = "request" in signature.parameters
+        shown = [p for name, p in signature.parameters.items() if name != "engine"]
+        if not takes_request:
+            shown.insert(0, inspect.Parameter("request", _POSITIONAL, annotation=Request))
+
+        @functools.wraps(func)
+        async def endpoint(**values: Any) -> T:
+            request = values["request"] if takes_request else values.pop("request")
+            engine: Engine = request.app.state.engine
+            return await offload_for(engine).run(kind, func, engine=engine, **values)
+
+        endpoint.__signature__ = signature.replace(parameters=shown)  # type: ignore[attr-defined]
+        return endpoint
+
+    return wrap
+
+
+_POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
