@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from typing import Any
 import httpx
 
 from bench.common import backends, postgres_url, report, sqlite_url
+from tests.support.api_server import free_port
 from workflow import Engine
 from workflow.access.tokens import issue
 
@@ -59,16 +59,9 @@ def _database(backend: str) -> Iterator[str]:
         yield url.replace("postgresql://", "postgresql+psycopg://")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def _serve(url: str, workers: int) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CASEWORK_DATABASE_URL": url}
     command = [sys.executable, "-m", "workflow.cli", "serve", "--port", str(port),
                "--workers", str(workers)]  # fmt: skip

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,18 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.api_server import free_port
 from workflow.access.tokens import issue
 from workflow.engine import Engine
 
 CLIENTS = 8
 ROUNDS = 25
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -66,7 +59,7 @@ def _ready(base: str, child: subprocess.Popen[bytes], log: Path) -> None:
 def test_two_servers_and_a_worker_lose_no_update(pg_url: str, tmp_path: Path) -> None:
     with Engine.open(pg_url) as engine:
         token = issue(engine.store, "li.na", "agent", None, engine.clock.now()).token
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     two = ["serve", "--port", str(ports[0]), "--workers", "2"]
     with (
         _process(two, pg_url, tmp_path / "a.log") as a,
