@@ -23,7 +23,8 @@ MAY_IMPORT = {
     "scheduler": {"scheduler", "workflow", "machines", "storage"},
 }
 """``scheduler -> workflow -> (machines, storage)``; the CLI (``workflow.cli``) may import all."""
-OPTIONAL = ("matplotlib", "numpy", "PIL", "aiosmtpd", "cryptography", "psycopg", "fastapi")
+OPTIONAL = ("matplotlib", "numpy", "PIL", "aiosmtpd", "cryptography", "psycopg", "fastapi",
+            "uvicorn", "prometheus_client", "httpx")  # fmt: skip
 
 
 def _modules() -> dict[str, Path]:
@@ -197,6 +198,9 @@ REPORT = ["report", "sla", "--from", "2026-11-01T00:00Z", "--to", "2026-12-01T00
         ("matplotlib", REPORT, "reports"),
         ("cryptography", ["keys", "generate", "--key", "k.key", "--keyring", "k.ring"], "signing"),
         ("aiosmtpd", ["demo"], "demo"),
+        ("fastapi", ["serve"], "server"),
+        ("uvicorn", ["serve"], "server"),
+        ("prometheus_client", ["serve"], "server"),
     ],
 )
 def test_a_command_whose_extra_is_missing_names_it(

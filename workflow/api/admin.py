@@ -12,8 +12,8 @@ from storage.records import WEBHOOK_KIND
 from workflow.access.tokens import issue, revoke
 from workflow.api import models
 from workflow.api.cases import IDEMPOTENT
+from workflow.api.endpoints import endpoint
 from workflow.api.idempotency import Answer
-from workflow.api.offload import offloaded
 from workflow.api.responses import Json, once, problems
 from workflow.api.security import Auth, Served, allowed
 from workflow.cases.catalog import describe
@@ -34,7 +34,7 @@ Limit = Annotated[int | None, Query(ge=1, le=10_000)]
     summary="Subscribe a URL",
     openapi_extra=IDEMPOTENT,
 )
-@offloaded("short")
+@endpoint("short")
 def add_webhook(
     body: models.NewWebhook,
     request: Request,
@@ -57,7 +57,7 @@ def add_webhook(
 @router.get(
     "/webhooks", response_model=list[models.Webhook], responses=problems(), summary="Subscriptions"
 )
-@offloaded("short")
+@endpoint("short")
 def list_webhooks(principal: Auth, engine: Served, removed: bool = False) -> Json:
     """The subscriptions (with ``removed=true``, the ended ones too)."""
     allowed(principal, "admin")
@@ -70,7 +70,7 @@ def list_webhooks(principal: Auth, engine: Served, removed: bool = False) -> Jso
     responses=problems(404, 422),
     summary="End a subscription",
 )
-@offloaded("short")
+@endpoint("short")
 def remove_webhook(webhook_id: str, principal: Auth, engine: Served) -> Json:
     """End the subscription: nothing more is queued or sent to it."""
     allowed(principal, "admin")
@@ -83,7 +83,7 @@ def remove_webhook(webhook_id: str, principal: Auth, engine: Served) -> Json:
     responses=problems(422),
     summary="Webhook deliveries",
 )
-@offloaded("long")
+@endpoint("long")
 def deliveries(principal: Auth, engine: Served, status: Status = None, limit: Limit = None) -> Json:
     """The deliveries: status, attempts, the receiver's last answer."""
     allowed(principal, "admin")
@@ -97,7 +97,7 @@ def deliveries(principal: Auth, engine: Served, status: Status = None, limit: Li
     responses=problems(404, 422),
     summary="Send a dead delivery again",
 )
-@offloaded("short")
+@endpoint("short")
 def retry_delivery(delivery_id: int, principal: Auth, engine: Served) -> Json:
     """Queue the dead delivery again, due at once, its attempts counted afresh."""
     allowed(principal, "admin")
@@ -112,7 +112,7 @@ def retry_delivery(delivery_id: int, principal: Auth, engine: Served) -> Json:
     summary="Make a token",
     openapi_extra=IDEMPOTENT,
 )
-@offloaded("short")
+@endpoint("short")
 def create_token(
     body: models.NewToken,
     request: Request,
@@ -133,7 +133,7 @@ def create_token(
 
 
 @router.get("/tokens", response_model=list[models.Token], responses=problems(), summary="Tokens")
-@offloaded("short")
+@endpoint("short")
 def list_tokens(principal: Auth, engine: Served) -> Json:
     """Every token: actor, role, branch, made and revoked when."""
     allowed(principal, "admin")
@@ -146,7 +146,7 @@ def list_tokens(principal: Auth, engine: Served) -> Json:
     responses=problems(404, 422),
     summary="Revoke a token",
 )
-@offloaded("short")
+@endpoint("short")
 def revoke_token(token_id: str, request: Request, principal: Auth, engine: Served) -> Json:
     """Revoke the token: every request with it to any process is refused from now on
     (within two seconds: a process trusts a token it resolved that long)."""
@@ -157,7 +157,7 @@ def revoke_token(token_id: str, request: Request, principal: Auth, engine: Serve
 
 
 @router.get("/outbox", response_model=list[models.Mail], responses=problems(422), summary="Mails")
-@offloaded("long")
+@endpoint("long")
 def outbox(principal: Auth, engine: Served, status: Status = None, limit: Limit = None) -> Json:
     """The escalation mails: status, attempts, next attempt, last error."""
     allowed(principal, "admin")
@@ -170,7 +170,7 @@ def outbox(principal: Auth, engine: Served, status: Status = None, limit: Limit 
     responses=problems(404, 422),
     summary="Send a dead mail again",
 )
-@offloaded("short")
+@endpoint("short")
 def retry_mail(mail_id: int, principal: Auth, engine: Served) -> Json:
     """Queue the dead letter again, due at once, its attempts counted afresh."""
     allowed(principal, "admin")
@@ -178,7 +178,7 @@ def retry_mail(mail_id: int, principal: Auth, engine: Served) -> Json:
 
 
 @router.get("/machines", responses=problems(), summary="The machines")
-@offloaded("short")
+@endpoint("short")
 def machines(principal: Auth, engine: Served) -> Json:
     """Every registered machine: its states and events."""
     allowed(principal, "read")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from workflow.api import models
-from workflow.api.offload import offloaded
+from workflow.api.endpoints import endpoint
 from workflow.api.responses import Json, problems
 from workflow.api.security import Auth, Served, allowed, visible_case, whole_database
 from workflow.clock import aware
@@ -31,7 +31,7 @@ CHUNKS_AHEAD = 64
     responses=problems(404, 422),
     summary="Check every hash chain and replay",
 )
-@offloaded("long")
+@endpoint("long")
 def verify(
     principal: Auth,
     engine: Served,
@@ -121,7 +121,7 @@ def _stream(engine: Engine, since: datetime | None, until: datetime | None) -> I
     response_class=StreamingResponse,
     summary="Export the events with their hashes",
 )
-@offloaded("long")
+@endpoint("long")
 def export(
     principal: Auth,
     engine: Served,

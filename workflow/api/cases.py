@@ -11,8 +11,8 @@ from fastapi import APIRouter, Query, Request
 
 from storage.records import CaseQuery
 from workflow.api import models
+from workflow.api.endpoints import endpoint
 from workflow.api.idempotency import Answer
-from workflow.api.offload import offloaded
 from workflow.api.responses import Json, etag, expected_version, once, problems
 from workflow.api.security import Auth, Served, allowed, visible_case
 from workflow.cases.paging import page_limit
@@ -41,20 +41,7 @@ def _body(request_body: models.OpenCase | models.FireEvent) -> dict[str, Any]:
     return request_body.model_dump(mode="json", exclude_unset=True)
 
 
-@router.post(
-    "/cases/{case_id}/events",
-    response_model=models.Case,
-    responses=problems(404, 409, 422),
-    summary="Apply an event",
-    openapi_extra={
-        "parameters": [
-            header("If-Match", 'The case\'s ETag, e.g. "3": 409 if the case moved on.'),
-            *IDEMPOTENT["parameters"],
-        ]
-    },
-)
-@offloaded("short")
-def fire(
+def apply_event(
     case_id: str,
     body: models.FireEvent,
     request: Request,
@@ -63,7 +50,8 @@ def fire(
 ) -> Json:
     """Apply an event as the token's actor; the case after it, with its new ``ETag``.
     A stale ``If-Match`` answers 409; an event not allowed in the state, or whose guard
-    fails, 422 with the state and the events allowed."""
+    fails, 422 with the state and the events allowed. (Most requests take the short way
+    of :mod:`workflow.api.hot_path` to the same code.)"""
     allowed(principal, "write")
     expected = expected_version(request.headers.get("if-match"))
     key = request.headers.get("idempotency-key")
@@ -86,6 +74,20 @@ def fire(
     return once(request, principal, engine, key, lambda: [_body(body), expected], run)
 
 
+fire = router.post(
+    "/cases/{case_id}/events",
+    response_model=models.Case,
+    responses=problems(404, 409, 422),
+    summary="Apply an event",
+    openapi_extra={
+        "parameters": [
+            header("If-Match", 'The case\'s ETag, e.g. "3": 409 if the case moved on.'),
+            *IDEMPOTENT["parameters"],
+        ]
+    },
+)(endpoint("short")(apply_event))
+
+
 @router.post(
     "/cases",
     status_code=201,
@@ -94,7 +96,7 @@ def fire(
     summary="Open a case",
     openapi_extra=IDEMPOTENT,
 )
-@offloaded("short")
+@endpoint("short")
 def open_case(
     body: models.OpenCase,
     request: Request,
@@ -140,7 +142,7 @@ def open_case(
     responses=problems(404, 422),
     summary="A case",
 )
-@offloaded("short")
+@endpoint("short")
 def get_case(case_id: str, principal: Auth, engine: Served) -> Json:
     """The case with its pending deadlines; ``ETag`` is its version."""
     allowed(principal, "read")
@@ -154,7 +156,7 @@ def get_case(case_id: str, principal: Auth, engine: Served) -> Json:
     responses=problems(422),
     summary="List cases",
 )
-@offloaded("long")
+@endpoint("long")
 def list_cases(
     principal: Auth,
     engine: Served,
@@ -219,7 +221,7 @@ def _offset(cursor: str) -> int:
     responses=problems(404, 422),
     summary="The events of a case",
 )
-@offloaded("short")
+@endpoint("short")
 def history(case_id: str, principal: Auth, engine: Served) -> Json:
     """The case's events, oldest first, each with its place in the hash chain."""
     allowed(principal, "read")
@@ -233,7 +235,7 @@ def history(case_id: str, principal: Auth, engine: Served) -> Json:
     responses=problems(404, 422),
     summary="Rebuild a case from its history",
 )
-@offloaded("short")
+@endpoint("short")
 def replay(
     case_id: str,
     principal: Auth,
@@ -253,7 +255,7 @@ def replay(
     responses=problems(404, 422),
     summary="How the SLA clocks of a case stand",
 )
-@offloaded("short")
+@endpoint("short")
 def sla(case_id: str, principal: Auth, engine: Served) -> Json:
     """Each clock, its target and calendar, and how its next deadline was computed."""
     allowed(principal, "read")
@@ -267,7 +269,7 @@ def sla(case_id: str, principal: Auth, engine: Served) -> Json:
     responses=problems(404, 409, 422),
     summary="Move a case to the configured SLA policy",
 )
-@offloaded("short")
+@endpoint("short")
 def replan(case_id: str, principal: Auth, engine: Served) -> Json:
     """Record a ``replan`` event moving the case to the configured policy (supervisors)."""
     allowed(principal, "replay")

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from storage.migrate import HEAD, current_revision
 from workflow.api import models
-from workflow.api.offload import offloaded
+from workflow.api.endpoints import endpoint
 from workflow.api.responses import Json
 from workflow.api.security import Served
 
@@ -29,7 +29,7 @@ async def healthz() -> Json:
     responses={503: {"model": models.Health, "description": "A check failed."}},
     summary="Ready to serve",
 )
-@offloaded("long")
+@endpoint("long")
 def readyz(request: Request, engine: Served) -> Json:
     """``ok`` when the database answers, its schema is current and a worker woke within
     the heartbeat limit (``serve --heartbeat-s``); 503 naming the failed check otherwise."""
@@ -62,7 +62,7 @@ def readyz(request: Request, engine: Served) -> Json:
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
     summary="Prometheus metrics",
 )
-@offloaded("long")
+@endpoint("long")
 def metrics(request: Request, engine: Served) -> Response:
     """Prometheus text format; serve it on a private network only."""
     text, content_type = request.app.state.metrics.exposition()

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
-
-from fastapi import Request
 
 from workflow.engine import Engine
 
@@ -61,31 +58,3 @@ def offload_for(engine: Engine) -> Offload:
     if found is None:
         found = _OFFLOADS[engine] = Offload(engine)
     return found
-
-
-def offloaded(kind: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
-    """Make a plain endpoint run as ``kind`` (``short`` or ``long``) work. Its ``engine``
-    parameter is filled from the application, not by FastAPI (a dependency costs more
-    to solve than a short request's own work); FastAPI sees the other parameters, and
-    the request."""
-
-    def wrap(func: Callable[..., T]) -> Callable[..., Any]:
-        signature = inspect.signature(func, eval_str=True)
-        takes_request = "request" in signature.parameters
-        shown = [p for name, p in signature.parameters.items() if name != "engine"]
-        if not takes_request:
-            shown.insert(0, inspect.Parameter("request", _POSITIONAL, annotation=Request))
-
-        @functools.wraps(func)
-        async def endpoint(**values: Any) -> T:
-            request = values["request"] if takes_request else values.pop("request")
-            engine: Engine = request.app.state.engine
-            return await offload_for(engine).run(kind, func, engine=engine, **values)
-
-        endpoint.__signature__ = signature.replace(parameters=shown)  # type: ignore[attr-defined]
-        return endpoint
-
-    return wrap
-
-
-_POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD

@@ -113,9 +113,16 @@ def from_error(error: CaseworkError, instance: str | None = None) -> JSONRespons
     return problem(status_of(error), kind, str(error), instance, **context)
 
 
+def failed(path: str, error: BaseException) -> JSONResponse:
+    """The answer to an error nobody expected: logged with its trace, a bare 500."""
+    library_logger().error(
+        "request_failed", path=path, error_type=type(error).__name__, exc_info=error
+    )
+    return problem(500, "internal-error", "the server failed; see its log", path)
+
+
 def install(app: FastAPI) -> None:
     """Answer every error of ``app`` as a problem."""
-    log = library_logger()
 
     async def casework_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, CaseworkError)
@@ -141,10 +148,7 @@ def install(app: FastAPI) -> None:
         return problem(error.status_code, kind, detail, request.url.path)
 
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.error(
-            "request_failed", path=request.url.path, error_type=type(error).__name__, exc_info=error
-        )
-        return problem(500, "internal-error", "the server failed; see its log", request.url.path)
+        return failed(request.url.path, error)
 
     app.add_exception_handler(CaseworkError, casework_error)
     app.add_exception_handler(RequestValidationError, invalid_request)

@@ -10,10 +10,8 @@ process) takes effect within that time.
 from __future__ import annotations
 
 import time
-from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPBearer
+from fastapi import Request
 
 from workflow.access.tokens import Principal, authenticate, secret_hash
 from workflow.api.offload import offload_for
@@ -50,31 +48,33 @@ class Principals:
         self._known = {k: v for k, v in self._known.items() if v[1].token_id != token_id}
 
 
-class BearerToken(HTTPBearer):
-    """The security scheme: resolves the request's bearer token to its principal (401
-    without a valid one), as one dependency."""
-
-    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        given = token.strip() if scheme.lower() == "bearer" and token.strip() else None
-        known: Principals = request.app.state.principals
-        principal = None if given is None else known.get(given)
-        if principal is None:
-            engine: Engine = request.app.state.engine
-            principal = await offload_for(engine).run("short", authenticate, engine.store, given)
-            known.put(given or "", principal)
-        return principal
+SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "A token from `casework tokens create`: `Authorization: Bearer cw_...`.",
+}
+"""The security scheme ``token`` of the OpenAPI document."""
 
 
-bearer = BearerToken(
-    auto_error=False,
-    scheme_name="token",
-    description="A token from `casework tokens create`: `Authorization: Bearer cw_...`.",
-)
-Auth = Annotated[Principal, Depends(bearer)]
+async def principal_for(request: Request) -> Principal:
+    """The principal of the request's bearer token (401 without a valid one)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    given = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    known: Principals = request.app.state.principals
+    principal = None if given is None else known.get(given)
+    if principal is None:
+        engine: Engine = request.app.state.engine
+        principal = await offload_for(engine).run("short", authenticate, engine.store, given)
+        known.put(given or "", principal)
+    return principal
+
+
+Auth = Principal
+"""An endpoint's principal: resolved from its token by
+:func:`workflow.api.endpoints.endpoint`, not by FastAPI."""
 Served = Engine
-"""An endpoint's engine: filled in by :func:`workflow.api.offload.offloaded`."""
+"""An endpoint's engine: filled in by :func:`workflow.api.endpoints.endpoint`."""
 
 
 def allowed(principal: Principal, action: str) -> Principal:

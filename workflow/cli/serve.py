@@ -50,7 +50,7 @@ def serve_command(
     """
     import uvicorn
 
-    import workflow.api.server  # noqa: F401 - the server extra is there, or one line says so
+    import workflow.api.app  # noqa: F401 - the server extra is there, or one line says so
 
     url = database_url(db_url)
     with engine_for(db_url, config_path):  # migrates once, checks the settings, then closes
