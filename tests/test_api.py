@@ -316,3 +316,20 @@ def test_the_openapi_document(api: Served) -> None:
                 assert operation["security"] == [{"token": []}], (path, method)
                 assert {"401", "403"} <= set(operation["responses"]), (path, method)
             assert operation.get("summary"), (path, method)
+
+
+def test_the_business_reports(api: Served, clock: FixedClock) -> None:
+    window = {"from": "2026-11-01T00:00:00+08:00", "to": "2026-12-01T00:00:00+08:00"}
+    with api.client(api.token()) as http:
+        http.post("/v1/cases", json=OPEN)
+        assert http.get("/v1/reports/sla", params=window).status_code == 403
+    with api.client(api.token("supervisor")) as http:
+        sla = http.get("/v1/reports/sla", params=window)
+        assert sla.status_code == 200
+        assert sla.json()["cases"] == 1
+        complaints = http.get("/v1/reports/complaints", params=window).json()
+        assert complaints["by_category"][0]["category"] == "service_delayed"
+        backwards = http.get("/v1/reports/sla", params={**window, "to": window["from"]})
+        assert backwards.status_code == 422
+    with api.client(api.token("supervisor", branch="东莞长安店")) as http:
+        assert http.get("/v1/reports/sla", params=window).status_code == 403

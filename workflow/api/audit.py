@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from workflow.access.tokens import Principal
 from workflow.api import models
 from workflow.api.endpoints import endpoint
 from workflow.api.responses import Json, problems
@@ -137,3 +138,38 @@ def export(
     if low is not None and high is not None and high <= low:
         raise InvalidInput("until must be later than since", field="until")
     return StreamingResponse(_stream(engine, low, high), media_type="application/x-ndjson")
+
+
+Since = Annotated[datetime, Query(alias="from", description="Cases received from this.")]
+Until = Annotated[datetime, Query(alias="to", description="... up to this (excluded).")]
+
+
+@router.get("/reports/sla", responses=problems(422), summary="The SLA report")
+@endpoint("long")
+def sla_report(principal: Auth, engine: Served, start: Since, end: Until) -> Json:
+    """SLA compliance per clock, branch, category, channel and owner; first-response
+    times; escalations per level; hand-overs; the weekly trend (``casework report sla
+    --json``). Supervisors, auditors and administrators."""
+    return _report("sla", principal, engine, start, end)
+
+
+@router.get("/reports/complaints", responses=problems(422), summary="The complaint structure")
+@endpoint("long")
+def complaints_report(principal: Auth, engine: Served, start: Since, end: Until) -> Json:
+    """Share per category, per branch and channel, per week (``casework report
+    complaints --json``, without dispatched jobs). Supervisors, auditors and
+    administrators."""
+    return _report("complaints", principal, engine, start, end)
+
+
+def _report(
+    name: str, principal: Principal, engine: Engine, start: datetime, end: datetime
+) -> Json:
+    from workflow.reports import business
+
+    allowed(principal, "replay")
+    whole_database(principal, "report on")
+    period = business.Period(aware(start, "from"), aware(end, "to"))
+    if name == "sla":
+        return Json(business.sla_report(engine, period))
+    return Json(business.complaints_report(engine, period, None))

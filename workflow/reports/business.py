@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from machines.clocks import BREACHED, state_from_json
 from storage import CaseRecord, iso
 from workflow.errors import InvalidInput
-from workflow.reports import charts
 from workflow.reports.case_page import PAGES
 
 if TYPE_CHECKING:
@@ -280,6 +279,8 @@ def complaints_report(
 
 def sla_page(report: Mapping[str, Any]) -> str:
     """The SLA report as a self-contained HTML page with its charts."""
+    from workflow.reports import charts  # matplotlib: the JSON reports do without it
+
     clocks = {r["name"]: r["compliance"] or 0.0 for r in report["clocks"]}
     branches = {r["name"]: r["compliance"] or 0.0 for r in report["first_response_by"]["branch"]}
     points = {datetime.fromisoformat(w["week"]): w["compliance"] or 0.0 for w in report["weekly"]}
@@ -306,6 +307,8 @@ def sla_page(report: Mapping[str, Any]) -> str:
 
 def complaints_page(report: Mapping[str, Any]) -> str:
     """The complaint-structure report as a self-contained HTML page with its charts."""
+    from workflow.reports import charts
+
     figures = {
         "categories": charts.bar_chart(
             {r["category"]: r["share"] for r in report["by_category"]},
