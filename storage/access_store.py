@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from storage.records import Remembered, TokenRecord
+from storage.records import Remembered, SessionRecord, TokenRecord
 from storage.tables import idempotency_table as answers
+from storage.tables import sessions_table as sessions
 from storage.tables import tokens_table as tokens
 
 
@@ -89,3 +90,44 @@ def forget(conn: Connection, token_id: str, key: str) -> None:
 def forget_before(conn: Connection, moment: datetime) -> int:
     """Drop the answers kept since before ``moment``; how many."""
     return conn.execute(delete(answers).where(answers.c.created_at < moment)).rowcount
+
+
+def add_session(
+    conn: Connection,
+    secret_hash: str,
+    token_id: str,
+    csrf: str,
+    created_at: datetime,
+    expires_at: datetime,
+) -> None:
+    """Keep a console session under the hash of its cookie."""
+    conn.execute(
+        insert(sessions).values(
+            secret_hash=secret_hash,
+            token_id=token_id,
+            csrf=csrf,
+            created_at=created_at,
+            expires_at=expires_at,
+        )
+    )
+
+
+def session_by_hash(conn: Connection, secret_hash: str) -> SessionRecord | None:
+    """The session whose cookie hashes to ``secret_hash``, with its token."""
+    row = conn.execute(
+        select(tokens, sessions.c.csrf, sessions.c.expires_at)
+        .join(tokens, tokens.c.id == sessions.c.token_id)
+        .where(sessions.c.secret_hash == secret_hash)
+    ).first()
+    if row is None:
+        return None
+    return SessionRecord(TokenRecord.from_row(row), row.csrf, row.expires_at)
+
+
+def drop_session(conn: Connection, secret_hash: str, *, before: datetime) -> None:
+    """End a session, and every session that ended before ``before``."""
+    conn.execute(
+        delete(sessions).where(
+            (sessions.c.secret_hash == secret_hash) | (sessions.c.expires_at < before)
+        )
+    )

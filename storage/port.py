@@ -28,6 +28,7 @@ from storage.records import (
     Heartbeat,
     OutboxMail,
     Remembered,
+    SessionRecord,
     Streams,
     TokenRecord,
     WebhookRecord,
@@ -267,6 +268,25 @@ class Store(Protocol):
 
     def forget(self, token_id: str, key: str) -> None:
         """Drop the answer kept for a key."""
+        ...
+
+    def add_session(
+        self,
+        secret_hash: str,
+        token_id: str,
+        csrf: str,
+        created_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        """Keep a console session under the hash of its cookie."""
+        ...
+
+    def session(self, secret_hash: str) -> SessionRecord | None:
+        """The console session whose cookie hashes to ``secret_hash``, with its token."""
+        ...
+
+    def drop_session(self, secret_hash: str, now: datetime) -> None:
+        """End a session (and drop those already ended)."""
         ...
 
     # -- webhook subscriptions, worker heartbeats, figures -----------------------------

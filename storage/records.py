@@ -295,3 +295,12 @@ class Figures:
     """Fired deadlines whose lag (due to fired) was at most each bound, in seconds."""
     fire_lag_count: int
     fire_lag_sum: float
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A console session as read: its token, the CSRF token of its forms, its end."""
+
+    token: TokenRecord
+    csrf: str
+    expires_at: datetime

@@ -32,6 +32,7 @@ from storage.records import (
     Heartbeat,
     OutboxMail,
     Remembered,
+    SessionRecord,
     Streams,
     TokenRecord,
     WebhookRecord,
@@ -365,6 +366,31 @@ class SqlStore:
 
         with write_transaction(self.db) as conn:
             access_store.forget(conn, token_id, key)
+
+    def add_session(
+        self,
+        secret_hash: str,
+        token_id: str,
+        csrf: str,
+        created_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        from storage import access_store
+
+        with write_transaction(self.db) as conn:
+            access_store.add_session(conn, secret_hash, token_id, csrf, created_at, expires_at)
+
+    def session(self, secret_hash: str) -> SessionRecord | None:
+        from storage import access_store
+
+        with read_transaction(self.db) as conn:
+            return access_store.session_by_hash(conn, secret_hash)
+
+    def drop_session(self, secret_hash: str, now: datetime) -> None:
+        from storage import access_store
+
+        with write_transaction(self.db) as conn:
+            access_store.drop_session(conn, secret_hash, before=now)
 
     # -- webhook subscriptions, worker heartbeats, figures -----------------------------
 

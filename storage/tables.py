@@ -196,6 +196,19 @@ class HeartbeatRow(SQLModel, table=True):
     beat_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class SessionRow(SQLModel, table=True):
+    """A browser signed in to the console: the hash of its cookie, the token it speaks
+    for, the CSRF token of its forms, and when it ends."""
+
+    __tablename__ = "console_sessions"
+
+    secret_hash: str = Field(primary_key=True, max_length=64)
+    token_id: str = Field(max_length=16)
+    csrf: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 cases_table = CaseRow.__table__  # type: ignore[attr-defined]
 events_table = EventRow.__table__  # type: ignore[attr-defined]
 policies_table = PolicyRow.__table__  # type: ignore[attr-defined]
@@ -206,3 +219,4 @@ tokens_table = TokenRow.__table__  # type: ignore[attr-defined]
 idempotency_table = IdempotencyRow.__table__  # type: ignore[attr-defined]
 webhooks_table = WebhookRow.__table__  # type: ignore[attr-defined]
 heartbeats_table = HeartbeatRow.__table__  # type: ignore[attr-defined]
+sessions_table = SessionRow.__table__  # type: ignore[attr-defined]

@@ -6,11 +6,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 
 from workflow.api import admin, audit, cases, health, problems
 from workflow.api.hot_path import HotPath
 from workflow.api.metrics import Measured, Metrics
 from workflow.api.security import SCHEME, Principals
+from workflow.console import pages
 from workflow.engine import Engine
 
 MAX_BODY = 1 << 20
@@ -43,6 +45,8 @@ def create_app(engine: Engine, *, heartbeat_s: float = 60.0) -> Any:
     problems.install(app)
     for module in (cases, audit, admin, health):
         app.include_router(module.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(packages=[("workflow.console", "static")]), name="static")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

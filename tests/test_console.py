@@ -1,0 +1,200 @@
+"""The web console clicked through in Chromium (Playwright): an agent walks a complaint
+through its six steps, a supervisor sees it late on the overdue board, an auditor
+records nothing; no console errors, markup in a complaint stays text. Screenshots of
+every page go to ``artifacts/console/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import open_sample
+from tests.support.api_server import Served, serving
+from workflow.clock import FixedClock
+from workflow.engine import Engine
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "console"
+XSS = '<script>alert("x")</script><b>加粗</b>'
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    reason = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        reason = "Playwright for Python is not installed (the test extra has it)"
+    if found is None:
+        reason = "Chromium is not installed (Debian package chromium)"
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}: .ci/run installs it")
+        pytest.skip(reason)
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    path = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as play:
+        launched = play.chromium.launch(
+            executable_path=path,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def console(engine: Engine) -> Iterator[Served]:
+    with serving(engine) as served:
+        yield served
+
+
+class Visit:
+    """One person's browser tab: signs in, goes places, keeps screenshots and errors."""
+
+    def __init__(self, browser: Any, served: Served, name: str, lang: str = "en") -> None:
+        self.context = browser.new_context(
+            base_url=served.url, locale="zh-CN" if lang == "zh" else "en-GB",
+            timezone_id="Asia/Shanghai", viewport={"width": 1100, "height": 900},
+        )  # fmt: skip
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", lambda d: self.errors.append(f"dialog: {d.message}"))
+        self.name = name
+        self.shots = 0
+
+    def sign_in(self, token: str) -> None:
+        self.page.goto("/login")
+        self.shot("login")
+        self.page.fill("input[name=token]", token)
+        self.page.click("button[type=submit]")
+
+    def shot(self, what: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.shots += 1
+        self.page.screenshot(path=str(ARTIFACTS / f"{self.name}-{self.shots:02d}-{what}.png"),
+                             full_page=True)  # fmt: skip
+
+    def fire(self, event: str, **fields: str) -> None:
+        form = self.page.locator(f"form[aria-label={event}]")
+        for name, value in fields.items():
+            form.locator(f"input[name='data.{name}']").fill(value)
+        form.locator("button[type=submit]").click()
+        self.page.wait_for_load_state()
+
+
+def test_an_agent_walks_a_complaint_through_its_six_steps(browser: Any, console: Served) -> None:
+    agent = Visit(browser, console, "agent", lang="zh")
+    agent.sign_in(console.token(actor="李娜", branch="东莞长安店"))
+    assert agent.page.url.endswith("/queue")
+    agent.shot("queue-empty")
+    agent.page.click("a[href='/open']")
+    agent.page.fill("input[name=customer]", "王先生 138****0000")
+    agent.page.select_option("select[name=channel]", "phone")
+    agent.page.select_option("select[name=category]", "missed_appointment")
+    agent.page.fill("textarea[name=summary]", XSS)
+    agent.shot("open")
+    agent.page.click("form button[type=submit] >> text=登记")
+    agent.page.wait_for_load_state()
+    assert "/cases/" in agent.page.url
+    assert agent.page.locator("#summary").inner_text() == XSS  # markup shows as text
+    assert agent.page.locator("#chain").inner_text() == "哈希链校验通过"
+    agent.shot("case-received")
+    agent.fire("apologise")
+    agent.fire("confirm_needs")
+    agent.fire("resolve")  # no solution: refused, and why
+    flash = agent.page.locator("[role=alert]").inner_text()
+    assert "solution" in flash
+    agent.shot("guard-refused")
+    agent.fire("resolve", solution="上门维修，免收上门费")
+    assert agent.page.locator("#state").inner_text() == "resolved"
+    agent.fire("follow_up", satisfaction="5")
+    assert agent.page.locator("#state").inner_text() == "followed_up"
+    agent.shot("case-followed-up")
+    steps = agent.page.locator("#timeline tbody tr td:nth-child(3)").all_inner_texts()
+    assert steps == ["open", "apologise", "confirm_needs", "resolve", "follow_up"]
+    agent.page.goto("/queue")
+    agent.shot("queue")
+    assert agent.errors == []
+
+
+def test_a_supervisor_sees_a_late_case_on_the_overdue_board(
+    browser: Any, console: Served, engine: Engine, clock: FixedClock
+) -> None:
+    clock.advance(timedelta(days=1))
+    received = clock.now() - timedelta(hours=23)  # back-filled: an hour before its target
+    case_id = open_sample(engine, summary="空调不制冷", branch="东莞长安店", received_at=received)
+    boss = Visit(browser, console, "supervisor")
+    boss.sign_in(console.token("supervisor", actor="zhao.lei"))
+    boss.page.goto("/overdue")
+    assert boss.page.locator("#board").count() == 0
+    clock.advance(timedelta(hours=2))  # within the session's working day
+    engine.process_due()  # what the worker does
+    boss.page.reload()
+    row = boss.page.locator("#board tbody tr").first
+    assert case_id[:8] in row.inner_text()
+    assert "东莞长安店" in row.inner_text()
+    boss.shot("overdue")
+    boss.page.goto(f"/cases/{case_id}")
+    boss.shot("late-case")
+    boss.page.goto("/reports?from=2026-11-01&to=2026-12-31")
+    assert "first_response" in boss.page.content()
+    boss.shot("reports")
+    assert boss.errors == []
+
+
+def test_an_auditor_verifies_and_records_nothing(
+    browser: Any, console: Served, engine: Engine
+) -> None:
+    case_id = open_sample(engine)
+    auditor = Visit(browser, console, "auditor")
+    auditor.sign_in(console.token("auditor", actor="audit.1"))
+    assert auditor.page.url.endswith("/overdue")
+    auditor.page.goto(f"/cases/{case_id}")
+    assert auditor.page.locator("#actions").count() == 0
+    auditor.shot("case-read-only")
+    csrf = auditor.page.goto("/audit") and auditor.page.locator(
+        "input[name=csrf]"
+    ).first.get_attribute("value")
+    refused = auditor.page.request.post(
+        f"/cases/{case_id}/events", form={"csrf": csrf or "", "event": "apologise"}
+    )
+    assert refused.status == 403
+    assert [e.event for e in engine.history(case_id)] == ["open"]
+    auditor.page.click("button[name=all]")
+    assert "All chains and replays verify" in auditor.page.locator("#verify").inner_text()
+    auditor.shot("audit")
+    download = auditor.page.request.get("/audit/export")
+    assert download.status == 200
+    assert download.text().splitlines()[0].startswith('{"record":"header"')
+    assert auditor.errors == []
+
+
+def test_forms_need_their_csrf_token_and_a_session(browser: Any, console: Served) -> None:
+    visit = Visit(browser, console, "csrf")
+    assert visit.page.request.get("/queue", max_redirects=0).status == 303
+    visit.sign_in(console.token())
+    cookies = {c["name"]: c for c in visit.context.cookies()}
+    assert cookies["casework_session"]["httpOnly"] is True
+    assert cookies["casework_session"]["sameSite"] == "Strict"
+    forged = visit.page.request.post(
+        "/open", form={"csrf": "forged", "customer": "C", "summary": "s"}
+    )
+    assert forged.status == 401
+    visit.page.click("header button[type=submit]")  # sign out
+    assert visit.page.url.endswith("/login")
+    assert visit.page.request.get("/queue", max_redirects=0).status == 303

@@ -1,0 +1,382 @@
+"""The console's pages: sign-in, an agent's queue and case pages, opening a complaint,
+the overdue board, reports and the auditors' page. Roles decide as in the API; a
+branch token sees only its branch. Every value reaches the page escaped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, time
+from typing import Any
+from urllib.parse import parse_qs
+
+import jinja2
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from storage import iso
+from workflow.api.security import visible_case, whole_database
+from workflow.clock import parse_instant
+from workflow.console.actions import actions
+from workflow.console.sessions import (
+    COOKIE,
+    LASTS,
+    Session,
+    check_csrf,
+    session_of,
+    sign_in,
+    sign_out,
+)
+from workflow.console.texts import TEXTS, language
+from workflow.durations import hours_minutes
+from workflow.engine import Engine
+from workflow.errors import CaseworkError, NotAuthenticated, NotPermitted
+
+router = APIRouter(include_in_schema=False)
+_pages = jinja2.Environment(
+    loader=jinja2.PackageLoader("workflow.console", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+HIDDEN_DATA = frozenset({"clock", "cycle", "level", "due_at", "late_by_s", "ended_by"})
+"""Event data the timeline leaves out (the engine's own bookkeeping)."""
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def _page(
+    request: Request,
+    template: str,
+    heading: str,
+    session: Session | None,
+    *,
+    status: int = 200,
+    flash: str | None = None,
+    suffix: str = "",
+    **values: Any,
+) -> HTMLResponse:
+    lang = language(request.cookies.get("lang"), request.headers.get("accept-language"))
+    texts = TEXTS[lang]
+    principal = None if session is None else session.principal
+    html = _pages.get_template(template).render(
+        lang=lang, t=texts, heading=f"{texts[heading]} {suffix}".strip(), session=session,
+        flash=flash, now=iso(_engine(request).clock.now()),
+        may_write=principal is not None and principal.may("write"),
+        may_replay=principal is not None and principal.may("replay"),
+        may_audit=principal is not None and principal.may("audit"), **values,
+    )  # fmt: skip
+    headers = {"Cache-Control": "no-store", "Content-Security-Policy": CSP}
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+"""Scripts and styles from this server only (the bars' widths are inline styles)."""
+
+
+def _session(request: Request) -> Session | None:
+    try:
+        engine = _engine(request)
+        return session_of(engine.store, request.cookies.get(COOKIE), engine.clock.now())
+    except NotAuthenticated:
+        return None
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/login", status_code=303)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A URL-encoded form's fields (the last value of each)."""
+    body = (await request.body()).decode("utf-8", "replace")
+    return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+def _signed_in(action: str) -> Callable[[Callable[..., Response]], Any]:
+    """Run a page for a signed-in session whose role may do ``action`` (403 page if not),
+    off the event loop."""
+
+    def wrap(page: Callable[..., Response]) -> Any:
+        async def run(request: Request) -> Response:
+            session = await run_in_threadpool(_session, request)
+            if session is None:
+                return _to_login()
+            form = await _form(request) if request.method == "POST" else {}
+            try:
+                if request.method == "POST":
+                    check_csrf(session, form.get("csrf"))
+                session.principal.require(action)
+                return await run_in_threadpool(page, request, session, form)
+            except NotAuthenticated as err:
+                return _page(request, "login.html", "sign_in", None, status=401, flash=str(err))
+            except NotPermitted as err:
+                return _page(request, "login.html", "sign_in", session, status=403, flash=str(err))
+
+        run.__name__ = page.__name__
+        return run
+
+    return wrap
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    """Writers start at their queue, everyone else at the overdue board."""
+    session = await run_in_threadpool(_session, request)
+    if session is None:
+        return _to_login()
+    return RedirectResponse("/queue" if session.principal.may("write") else "/overdue", 303)
+
+
+@router.get("/login")
+async def login_form(request: Request) -> Response:
+    """The sign-in form."""
+    return _page(request, "login.html", "sign_in", None)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    """Exchange a token for a session cookie."""
+    form = await _form(request)
+    engine = _engine(request)
+    try:
+        cookie, _ = await run_in_threadpool(
+            sign_in, engine.store, form.get("token", ""), engine.clock.now()
+        )
+    except NotAuthenticated as err:
+        return _page(request, "login.html", "sign_in", None, status=401, flash=str(err))
+    answer = RedirectResponse("/", status_code=303)
+    answer.set_cookie(
+        COOKIE, cookie, max_age=int(LASTS.total_seconds()), httponly=True, samesite="strict",
+        secure=request.url.scheme == "https", path="/",
+    )  # fmt: skip
+    return answer
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    """End the session."""
+    form = await _form(request)
+    session = await run_in_threadpool(_session, request)
+    if session is not None:
+        check_csrf(session, form.get("csrf"))
+        engine = _engine(request)
+        sign_out(engine.store, request.cookies.get(COOKIE), engine.clock.now())
+    answer = _to_login()
+    answer.delete_cookie(COOKIE, path="/")
+    return answer
+
+
+@router.get("/lang/{code}")
+async def switch_language(code: str, request: Request) -> Response:
+    """Remember the language chosen with the switch."""
+    back = request.headers.get("referer") or "/"
+    answer = RedirectResponse(back if back.startswith(str(request.base_url)) else "/", 303)
+    if code in TEXTS:
+        answer.set_cookie("lang", code, max_age=365 * 86400, samesite="strict", path="/")
+    return answer
+
+
+def _open_cases(engine: Engine, session: Session) -> list[Any]:
+    principal = session.principal
+    found = engine.list(owner=principal.actor, branch=principal.branch)
+    finals = {
+        (d.name, d.version): d.final_states for d in engine.registry
+    }  # the open ones: not in a final state of their machine
+    return [c for c in found if c.state not in finals.get((c.machine, c.machine_version), ())]
+
+
+@router.get("/queue")
+@_signed_in("write")
+def queue(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """My open cases, the next deadline first."""
+    rows = []
+    for case in _open_cases(_engine(request), session):
+        pending = case.sla.get("pending", ())
+        due = min((p["due_at"] for p in pending), default=None)
+        rows.append({"case": case, "due": due})
+    rows.sort(key=lambda r: (r["due"] is None, r["due"] or ""))
+    return _page(request, "queue.html", "queue", session, rows=rows)
+
+
+def _case_page(
+    request: Request, session: Session, case_id: str, *, status: int = 200, flash: str | None = None
+) -> Response:
+    engine = _engine(request)
+    case = visible_case(engine, session.principal, case_id)
+    events = engine.history(case.id)
+    explained = engine.explain_sla(case.id)
+    clocks = []
+    for clock in explained["clocks"]:
+        if not clock.get("cycle"):
+            continue
+        target = clock.get("target_s") or 0
+        used = clock.get("used_s") or 0
+        nxt = clock.get("next") or {}
+        clocks.append(
+            {
+                "name": clock["clock"], "used": hours_minutes(used),
+                "target": hours_minutes(target),
+                "share": round(100 * used / target) if target else 0,
+                "due": nxt.get("due_at"), "outcome": clock.get("outcome"),
+            }
+        )  # fmt: skip
+    return _page(
+        request, "case.html", "case", session, status=status, flash=flash, suffix=case.id,
+        case=case, events=[e.to_json() for e in events], clocks=clocks,
+        chain_ok=engine.verify(case.id).ok, actions=actions(engine, case), hidden=HIDDEN_DATA,
+    )  # fmt: skip
+
+
+@router.get("/cases/{case_id}")
+@_signed_in("read")
+def case_page(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """A case: details, SLA clocks, what may be done now, the verified timeline."""
+    return _case_page(request, session, request.path_params["case_id"])
+
+
+def _data(form: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    """Form fields ``prefix.NAME`` as data; whole numbers as numbers, blanks left out."""
+    values: dict[str, Any] = {}
+    for key, value in form.items():
+        if key.startswith(prefix) and value.strip():
+            text = value.strip()
+            values[key.removeprefix(prefix)] = int(text) if text.lstrip("-").isdigit() else text
+    return values
+
+
+@router.post("/cases/{case_id}/events")
+@_signed_in("write")
+def fire(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """Record an event from its form; a refusal is explained on the case page."""
+    engine = _engine(request)
+    case_id = request.path_params["case_id"]
+    try:
+        visible_case(engine, session.principal, case_id)
+        version = form.get("version", "")
+        engine.fire(
+            case_id, form.get("event", ""), actor=session.principal.actor,
+            data=_data(form, "data."), note=form.get("note") or None,
+            expected_version=int(version) if version.isdigit() else None,
+        )  # fmt: skip
+    except CaseworkError as err:
+        # The page again, the refusal in place (200: the page itself is fine).
+        return _case_page(request, session, case_id, flash=str(err))
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+def _open_page(request: Request, session: Session, **extra: Any) -> Response:
+    engine = _engine(request)
+    settings = engine.settings
+    definition = engine.registry.get(settings.default_machine, None)
+    return _page(
+        request, "open.html", "open", session, channels=settings.channels,
+        categories=settings.categories, priorities=settings.priorities,
+        attributes=[(n, spec.kind) for n, spec in definition.attributes.items()], **extra,
+    )  # fmt: skip
+
+
+@router.get("/open")
+@_signed_in("write")
+def open_form(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """The complaint intake form."""
+    return _open_page(request, session)
+
+
+@router.post("/open")
+@_signed_in("write")
+def open_case(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """Open the complaint; its page next."""
+    engine = _engine(request)
+    principal = session.principal
+    try:
+        received = form.get("received_at", "").strip()
+        case = engine.open_case(
+            customer=form.get("customer", ""), summary=form.get("summary", ""),
+            channel=form.get("channel") or None, category=form.get("category") or None,
+            priority=form.get("priority") or "normal", contact=form.get("contact") or None,
+            branch=principal.branch or form.get("branch") or None, actor=principal.actor,
+            received_at=parse_instant(received, "received_at") if received else None,
+            attributes=_data(form, "attr.") or None,
+        )  # fmt: skip
+    except CaseworkError as err:
+        return _open_page(request, session, flash=str(err))
+    return RedirectResponse(f"/cases/{case.id}", status_code=303)
+
+
+@router.get("/overdue")
+@_signed_in("read")
+def overdue(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """Every clock past its target, the latest first: level, owner, branch, how late."""
+    engine = _engine(request)
+    rows = [
+        {"case": o.case, "clock": o.clock, "late": hours_minutes(o.late_by.total_seconds())}
+        for o in engine.overdue()
+        if session.principal.sees(o.case)
+    ]
+    return _page(request, "overdue.html", "overdue", session, rows=rows)
+
+
+@router.get("/reports")
+@_signed_in("replay")
+def reports(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """SLA compliance per clock for a period (dates in UTC)."""
+    from workflow.reports.business import Period, sla_report
+
+    whole_database(session.principal, "report on")
+    start, end = request.query_params.get("from", ""), request.query_params.get("to", "")
+    report = None
+    if start and end:
+        try:
+            period = Period(_day(start, "from"), _day(end, "to"))
+            report = sla_report(_engine(request), period)
+        except CaseworkError as err:
+            return _page(request, "reports.html", "reports", session, flash=str(err),
+                         report=None, start=start, end=end)  # fmt: skip
+    return _page(request, "reports.html", "reports", session, report=report, start=start, end=end)
+
+
+def _day(text: str, field: str) -> datetime:
+    """A date of the period form (midnight UTC), or a full instant."""
+    try:
+        return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+    except ValueError:
+        return parse_instant(text, field)
+
+
+@router.get("/audit")
+@_signed_in("audit")
+def audit(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """Verification and export, for auditors."""
+    return _page(request, "audit.html", "audit", session, report=None)
+
+
+@router.post("/audit")
+@_signed_in("audit")
+def verify(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """Verify one case, or every case."""
+    engine = _engine(request)
+    try:
+        if form.get("all"):
+            whole_database(session.principal, "verify")
+            report = engine.verify()
+        else:
+            report = engine.verify(visible_case(engine, session.principal, form.get("case", "")).id)
+    except CaseworkError as err:
+        return _page(request, "audit.html", "audit", session, flash=str(err), report=None)
+    return _page(request, "audit.html", "audit", session, report=report.to_json())
+
+
+@router.get("/audit/export")
+@_signed_in("audit")
+def export(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """The whole export as a download."""
+    from workflow.api.audit import _stream
+
+    whole_database(session.principal, "export")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")  # noqa: DTZ005 - a file name, local on purpose
+    return StreamingResponse(
+        _stream(_engine(request), None, None), media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="casework-{stamp}.jsonl"'},
+    )  # fmt: skip

@@ -1,0 +1,61 @@
+"""Console sessions: a token exchanged for an HttpOnly, SameSite=Strict cookie, and the
+CSRF token every form of the session carries.
+
+Only a hash of the cookie is stored; each request looks the session and its token up
+again, so a revoked token ends its sessions at once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from storage.port import Store
+from workflow.access.tokens import Principal, authenticate, secret_hash
+from workflow.errors import NotAuthenticated
+
+COOKIE = "casework_session"
+LASTS = timedelta(hours=12)
+"""How long a session lasts: a working day."""
+
+
+@dataclass(frozen=True)
+class Session:
+    """Who a browser is signed in as, and the CSRF token of its forms."""
+
+    principal: Principal
+    csrf: str
+
+
+def sign_in(store: Store, token: str, now: datetime) -> tuple[str, Session]:
+    """Start a session for a valid token: (the cookie's value, the session)."""
+    principal = authenticate(store, token.strip())
+    cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    store.add_session(secret_hash(cookie), principal.token_id, csrf, now, now + LASTS)
+    return cookie, Session(principal, csrf)
+
+
+def session_of(store: Store, cookie: str | None, now: datetime) -> Session:
+    """The live session of a cookie; :class:`NotAuthenticated` for none, an ended one or
+    one whose token was revoked."""
+    found = None if not cookie else store.session(secret_hash(cookie))
+    if found is None or found.expires_at <= now:
+        raise NotAuthenticated("sign in with a token")
+    if found.token.revoked_at is not None:
+        raise NotAuthenticated(f"token {found.token.id} was revoked")
+    token = found.token
+    return Session(Principal(token.id, token.actor, token.role, token.branch), found.csrf)
+
+
+def check_csrf(session: Session, given: str | None) -> None:
+    """Refuse a form whose CSRF token is not the session's."""
+    if not given or not hmac.compare_digest(given, session.csrf):
+        raise NotAuthenticated("the form has expired: load the page again")
+
+
+def sign_out(store: Store, cookie: str | None, now: datetime) -> None:
+    """End the session of a cookie."""
+    if cookie:
+        store.drop_session(secret_hash(cookie), now)

@@ -1,0 +1,31 @@
+// Local times and live countdowns; the pages work without it (times then read in UTC).
+(function () {
+  "use strict";
+  var lang = document.documentElement.lang || "en";
+  var fmt = new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit"
+  });
+  var words = lang === "zh" ? { left: "剩余", late: "已超时" } : { left: "due in", late: "late" };
+  function span(ms) {
+    var s = Math.floor(Math.abs(ms) / 1000), d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600),
+        m = Math.floor(s % 3600 / 60);
+    return (d ? d + "d " : "") + (d || h ? h + "h " : "") + m + "m";
+  }
+  // The server's clock, not the browser's, says what is late (they may differ).
+  var serverNow = Date.parse(document.body.getAttribute("data-now") || "");
+  var skew = isNaN(serverNow) ? 0 : serverNow - Date.now();
+  function tick() {
+    var now = Date.now() + skew;
+    document.querySelectorAll("[data-due]").forEach(function (el) {
+      var ms = Date.parse(el.getAttribute("data-due")) - now;
+      el.textContent = ms >= 0 ? words.left + " " + span(ms) : words.late + " " + span(ms);
+      el.classList.toggle("late", ms < 0);
+    });
+  }
+  document.querySelectorAll("time[datetime]").forEach(function (el) {
+    var t = Date.parse(el.getAttribute("datetime"));
+    if (!isNaN(t)) { el.title = el.getAttribute("datetime"); el.textContent = fmt.format(new Date(t)); }
+  });
+  tick();
+  setInterval(tick, 1000);
+})();

@@ -1,0 +1,61 @@
+"""The console's words in English and Chinese; the language comes from the ``lang``
+cookie (the switch), else the browser's ``Accept-Language``."""
+
+from __future__ import annotations
+
+LANGUAGES = ("en", "zh")
+
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "casework", "sign_in": "Sign in", "token": "Token", "sign_out": "Sign out",
+        "queue": "My queue", "overdue": "Overdue board", "open": "Open a complaint",
+        "reports": "Reports", "audit": "Audit", "case": "Case", "state": "State",
+        "owner": "Owner", "branch": "Branch", "customer": "Customer", "category": "Category",
+        "channel": "Channel", "summary": "Summary", "contact": "Contact",
+        "priority": "Priority", "received": "Received", "next_due": "Next deadline",
+        "level": "Level", "late": "Late by", "clock": "Clock", "events": "Timeline",
+        "chain_ok": "Hash chain verified", "chain_broken": "Hash chain BROKEN",
+        "actions": "What can be done now", "note": "Note", "fire": "Record",
+        "no_cases": "Nothing here.", "received_at": "Received at (back-fill)",
+        "submit": "Open", "read_only": "Auditors read and verify; they record nothing.",
+        "verify_all": "Verify everything", "verify_case": "Verify one case",
+        "export": "Download the export (NDJSON)", "ok": "All chains and replays verify",
+        "problems": "Problems", "period_from": "From", "period_to": "To", "show": "Show",
+        "compliance": "Compliance", "met": "met", "breached": "breached",
+        "refused": "Refused", "language": "中文", "due_in": "due in", "overdue_by": "late",
+        "sla": "SLA clocks", "used": "used", "target": "target", "actor": "Who",
+        "when": "When", "event": "Event", "cases": "cases", "welcome": "Signed in as",
+        "checkpoints": "Checkpoints are signed with `casework checkpoint` on the server.",
+    },
+    "zh": {
+        "title": "casework 投诉处理", "sign_in": "登录", "token": "令牌", "sign_out": "退出",
+        "queue": "我的待办", "overdue": "超时看板", "open": "登记投诉", "reports": "报表",
+        "audit": "审计", "case": "投诉单", "state": "状态", "owner": "负责人",
+        "branch": "网点", "customer": "客户", "category": "类别", "channel": "渠道",
+        "summary": "投诉内容", "contact": "联系方式", "priority": "优先级",
+        "received": "受理时间", "next_due": "下一时限", "level": "升级级别",
+        "late": "超时", "clock": "时钟", "events": "处理记录", "chain_ok": "哈希链校验通过",
+        "chain_broken": "哈希链已损坏", "actions": "当前可执行的操作", "note": "备注",
+        "fire": "记录", "no_cases": "暂无。", "received_at": "受理时间（补录）",
+        "submit": "登记", "read_only": "审计员只读、只校验，不做任何记录。",
+        "verify_all": "校验全部", "verify_case": "校验单个投诉", "export": "下载导出（NDJSON）",
+        "ok": "全部哈希链与重放校验通过", "problems": "问题", "period_from": "从",
+        "period_to": "到", "show": "查看", "compliance": "达标率", "met": "达标",
+        "breached": "超时", "refused": "未能执行", "language": "English",
+        "due_in": "剩余", "overdue_by": "已超时", "sla": "时限", "used": "已用",
+        "target": "目标", "actor": "操作人", "when": "时间", "event": "事件",
+        "cases": "单", "welcome": "当前用户",
+        "checkpoints": "检查点由服务器上的 `casework checkpoint` 签名。",
+    },
+}  # fmt: skip
+
+
+def language(cookie: str | None, accept: str | None) -> str:
+    """The page's language: the switch's cookie, else the first the browser accepts."""
+    if cookie in LANGUAGES:
+        return cookie
+    for part in (accept or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return "en"
