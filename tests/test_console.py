@@ -129,6 +129,9 @@ def test_an_agent_walks_a_complaint_through_its_six_steps(browser: Any, console:
     assert steps == ["open", "apologise", "confirm_needs", "resolve", "follow_up"]
     agent.page.goto("/queue")
     agent.shot("queue")
+    agent.page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    agent.page.goto(agent.page.locator("tbody a").first.get_attribute("href") or "/queue")
+    agent.shot("case-phone")
     assert agent.errors == []
 
 
