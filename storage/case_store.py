@@ -59,6 +59,45 @@ def list_cases(
     return [CaseRecord.from_row(row) for row in conn.execute(statement)]
 
 
+def queue(
+    conn: Connection,
+    owner: str,
+    branch: str | None,
+    closed: Sequence[str],
+    limit: int,
+) -> tuple[list[tuple[CaseRecord, datetime | None]], int]:
+    """The cases of ``owner`` (of ``branch``, if given) not in a ``closed`` state, the
+    next pending deadline first (those without one last), at most ``limit``, each with
+    that deadline; and how many there are in all."""
+    pending = deadlines_table
+    next_due = (
+        select(pending.c.case_id, func.min(pending.c.due_at).label("next_due"))
+        .where(pending.c.status == "pending")
+        .group_by(pending.c.case_id)
+        .subquery()
+    )
+    mine = [cases.c.owner == owner]
+    if branch is not None:
+        mine.append(cases.c.branch == branch)
+    if closed:
+        mine.append(cases.c.state.not_in(list(closed)))
+    rows = conn.execute(
+        select(cases, next_due.c.next_due)
+        .outerjoin(next_due, next_due.c.case_id == cases.c.id)
+        .where(*mine)
+        .order_by(next_due.c.next_due.is_(None), next_due.c.next_due, cases.c.received_at)
+        .limit(limit)
+    ).all()
+    total = conn.execute(select(func.count()).select_from(cases).where(*mine)).scalar_one()
+    found = []
+    for row in rows:
+        due = row.next_due
+        found.append(
+            (CaseRecord.from_row(row), datetime.fromisoformat(due) if isinstance(due, str) else due)
+        )
+    return found, int(total)
+
+
 def case_events(conn: Connection, case_id: str, upto: int | None = None) -> list[EventRecord]:
     """A case's events, oldest first; only those up to sequence number ``upto`` if given."""
     query = select(events).where(events.c.case_id == case_id).order_by(events.c.seq)

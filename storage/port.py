@@ -134,6 +134,13 @@ class Store(Protocol):
         """Cases in the order they were received (then by id) that match ``query``."""
         ...
 
+    def queue(
+        self, owner: str, branch: str | None, closed: Sequence[str], limit: int
+    ) -> tuple[list[tuple[CaseRecord, datetime | None]], int]:
+        """An owner's cases not in a ``closed`` state, the next deadline first (at most
+        ``limit``, each with that deadline), and how many there are in all."""
+        ...
+
     def case_with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
         """The case and its events, oldest first, read together."""
         ...

@@ -122,6 +122,14 @@ class SqlStore:
         with read_transaction(self.db) as conn:
             return case_store.list_cases(conn, query, limit=limit)
 
+    def queue(
+        self, owner: str, branch: str | None, closed: Sequence[str], limit: int
+    ) -> tuple[list[tuple[CaseRecord, datetime | None]], int]:
+        from storage import case_store
+
+        with read_transaction(self.db) as conn:
+            return case_store.queue(conn, owner, branch, closed, limit)
+
     def case_with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
         from storage import case_store
 

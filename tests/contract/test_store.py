@@ -127,6 +127,25 @@ def test_append_moves_the_case_only_from_the_expected_version(store: Store) -> N
     assert [e.event for e in events] == ["open", "apologise"]
 
 
+def test_a_queue_puts_the_next_deadline_first(store: Store) -> None:
+    _opened(store, "idle", at=START)
+    _opened(store, "later", "sooner", "shut", at=START + H)
+    with store.transaction() as cursor:
+        store.plan(cursor, "later", ("first_response", 1, 0), START + 20 * H)
+        store.plan(cursor, "sooner", ("first_response", 1, 0), START + 5 * H)
+        store.plan(cursor, "shut", ("first_response", 1, 0), START + 2 * H)
+    row, update = _next(store, "shut", "withdraw", "withdrawn", START + 2 * H)
+    with store.transaction() as cursor:
+        assert store.append(cursor, row, update, expected=1)
+    found, total = store.queue("li.na", "东莞长安店", ["withdrawn"], 2)
+    assert [(c.id, due) for c, due in found] == [
+        ("sooner", START + 5 * H),
+        ("later", START + 20 * H),
+    ]
+    assert total == 3
+    assert store.queue("li.na", "广州天河店", [], 10) == ([], 0)
+
+
 def test_cases_come_in_the_order_received_by_state_and_limit(store: Store) -> None:
     _opened(store, "late", at=START + H)
     _opened(store, "early", at=START)

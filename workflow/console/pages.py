@@ -178,26 +178,20 @@ async def switch_language(code: str, request: Request) -> Response:
     return answer
 
 
-def _open_cases(engine: Engine, session: Session) -> list[Any]:
-    principal = session.principal
-    found = engine.list(owner=principal.actor, branch=principal.branch)
-    finals = {
-        (d.name, d.version): d.final_states for d in engine.registry
-    }  # the open ones: not in a final state of their machine
-    return [c for c in found if c.state not in finals.get((c.machine, c.machine_version), ())]
+QUEUE_ROWS = 200
+"""The most cases the queue shows at once (the count says how many there are)."""
 
 
 @router.get("/queue")
 @_signed_in("write")
 def queue(request: Request, session: Session, form: Mapping[str, str]) -> Response:
     """My open cases, the next deadline first."""
-    rows = []
-    for case in _open_cases(_engine(request), session):
-        pending = case.sla.get("pending", ())
-        due = min((p["due_at"] for p in pending), default=None)
-        rows.append({"case": case, "due": due})
-    rows.sort(key=lambda r: (r["due"] is None, r["due"] or ""))
-    return _page(request, "queue.html", "queue", session, rows=rows)
+    engine = _engine(request)
+    principal = session.principal
+    closed = sorted({state for d in engine.registry for state in d.final_states})
+    found, total = engine.store.queue(principal.actor, principal.branch, closed, QUEUE_ROWS)
+    rows = [{"case": case, "due": None if due is None else iso(due)} for case, due in found]
+    return _page(request, "queue.html", "queue", session, rows=rows, total=total)
 
 
 def _case_page(
