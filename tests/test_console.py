@@ -151,12 +151,17 @@ def test_a_supervisor_sees_a_late_case_on_the_overdue_board(
     row = boss.page.locator("#board tbody tr").first
     assert case_id[:8] in row.inner_text()
     assert "东莞长安店" in row.inner_text()
+    assert "first_response" in boss.page.locator("#today").inner_text()
     boss.shot("overdue")
     boss.page.goto(f"/cases/{case_id}")
     boss.shot("late-case")
     boss.page.goto("/reports?from=2026-11-01&to=2026-12-31")
     assert "first_response" in boss.page.content()
+    assert "service_delayed" in boss.page.locator("#categories").inner_text()
     boss.shot("reports")
+    boss.page.click("text=with charts (SLA)")
+    assert "<svg" in boss.page.content()
+    boss.shot("report-charts")
     assert boss.errors == []
 
 

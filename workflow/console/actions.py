@@ -6,11 +6,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from machines.definition import Condition
 from machines.fold import WAIT_REASONS
 from storage.records import CaseRecord
 from workflow.engine import Engine
 
 _FIELD = re.compile(r"data (\w+)=")
+
+
+def _could_pass(conditions: tuple[Condition, ...], case: CaseRecord) -> bool:
+    """Whether a rule's guards could pass: a guard on the event's data may, given the
+    data; a guard on the case's facts is asked now."""
+    return all(
+        _FIELD.search(c.requirement) is not None or c.holds({}, case.facts) for c in conditions
+    )
 
 
 @dataclass(frozen=True)
@@ -31,11 +40,10 @@ def actions(engine: Engine, case: CaseRecord) -> list[Action]:
         events += tuple(e for e in definition.agent_events if (e == "resume") == waiting)
     found = []
     for event in events:
-        needs = [
-            c.requirement
-            for rule in definition.rules.get((case.state, event), ())
-            for c in rule.conditions
-        ]
+        rules = definition.rules.get((case.state, event), ())
+        if rules and not any(_could_pass(rule.conditions, case) for rule in rules):
+            continue  # a guard on the case's own facts already says no (reopen, say)
+        needs = [c.requirement for rule in rules for c in rule.conditions]
         fields = [m for need in needs for m in _FIELD.findall(need)]
         if definition.handover is not None and event == definition.handover[0]:
             fields.append(definition.handover[1])

@@ -5,7 +5,7 @@ branch token sees only its branch. Every value reaches the page escaped."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -127,6 +127,12 @@ async def home(request: Request) -> Response:
     if session is None:
         return _to_login()
     return RedirectResponse("/queue" if session.principal.may("write") else "/overdue", 303)
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """The icon, for pages that do not name one (the reports drawn for files)."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
 
 
 @router.get("/login")
@@ -309,26 +315,65 @@ def overdue(request: Request, session: Session, form: Mapping[str, str]) -> Resp
         for o in engine.overdue()
         if session.principal.sees(o.case)
     ]
-    return _page(request, "overdue.html", "overdue", session, rows=rows)
+    today = None
+    if session.principal.may("replay") and session.principal.branch is None:
+        from workflow.reports.business import Period, sla_report
+
+        now = engine.clock.now()  # the cases received in the last seven days
+        today = sla_report(engine, Period(now - timedelta(days=7), now + timedelta(seconds=1)))
+    return _page(request, "overdue.html", "overdue", session, rows=rows, today=today)
 
 
 @router.get("/reports")
 @_signed_in("replay")
 def reports(request: Request, session: Session, form: Mapping[str, str]) -> Response:
     """SLA compliance per clock for a period (dates in UTC)."""
-    from workflow.reports.business import Period, sla_report
+    from workflow.reports.business import Period, complaints_report, sla_report
 
     whole_database(session.principal, "report on")
     start, end = request.query_params.get("from", ""), request.query_params.get("to", "")
-    report = None
+    report = complaints = None
     if start and end:
         try:
             period = Period(_day(start, "from"), _day(end, "to"))
             report = sla_report(_engine(request), period)
+            complaints = complaints_report(_engine(request), period, None)
         except CaseworkError as err:
             return _page(request, "reports.html", "reports", session, flash=str(err),
-                         report=None, start=start, end=end)  # fmt: skip
-    return _page(request, "reports.html", "reports", session, report=report, start=start, end=end)
+                         report=None, complaints=None, start=start, end=end)  # fmt: skip
+    return _page(request, "reports.html", "reports", session, report=report,
+                 complaints=complaints, start=start, end=end)  # fmt: skip
+
+
+@router.get("/reports/{name}.html")
+@_signed_in("replay")
+def report_page(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """The SLA or complaint report with its charts, as the ``report`` command draws it."""
+    from workflow.reports import business
+
+    whole_database(session.principal, "report on")
+    name = request.path_params["name"]
+    try:
+        period = business.Period(
+            _day(request.query_params.get("from", ""), "from"),
+            _day(request.query_params.get("to", ""), "to"),
+        )
+        if name == "sla":
+            html = business.sla_page(business.sla_report(_engine(request), period))
+        elif name == "complaints":
+            report = business.complaints_report(_engine(request), period, None)
+            html = business.complaints_page(report)
+        else:
+            return _page(request, "reports.html", "reports", session, status=404, report=None,
+                         complaints=None, start="", end="")  # fmt: skip
+    except CaseworkError as err:
+        return _page(request, "reports.html", "reports", session, flash=str(err), report=None,
+                     complaints=None, start="", end="")  # fmt: skip
+    except ImportError:
+        flash = "charts need the reports extra: pip install 'casework[reports]'"
+        return _page(request, "reports.html", "reports", session, flash=flash, report=None,
+                     complaints=None, start="", end="")  # fmt: skip
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
 def _day(text: str, field: str) -> datetime:

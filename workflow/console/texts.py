@@ -26,6 +26,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "sla": "SLA clocks", "used": "used", "target": "target", "actor": "Who",
         "when": "When", "event": "Event", "cases": "cases", "welcome": "Signed in as",
         "checkpoints": "Checkpoints are signed with `casework checkpoint` on the server.",
+        "today": "Compliance, cases of the last 7 days", "charts": "with charts",
     },
     "zh": {
         "title": "casework 投诉处理", "sign_in": "登录", "token": "令牌", "sign_out": "退出",
@@ -46,6 +47,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "target": "目标", "actor": "操作人", "when": "时间", "event": "事件",
         "cases": "单", "welcome": "当前用户",
         "checkpoints": "检查点由服务器上的 `casework checkpoint` 签名。",
+        "today": "近7天受理投诉的达标率", "charts": "含图表",
     },
 }  # fmt: skip
 
