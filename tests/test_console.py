@@ -165,8 +165,20 @@ def test_a_supervisor_sees_a_late_case_on_the_overdue_board(
     assert boss.errors == []
 
 
+def _checkpoint(engine: Engine, folder: Path) -> tuple[str, str]:
+    """A signed checkpoint of the history by now, and the keyring that checks it."""
+    import json
+
+    from workflow.audit.checkpoints import load_private_key, make_checkpoint, new_key
+
+    new_key(folder / "k.key", folder / "k.ring", engine.clock.now(), replace=False)
+    key = load_private_key(folder / "k.key")
+    checkpoint = make_checkpoint(engine, key, engine.clock.now())
+    return json.dumps(checkpoint.to_json()), (folder / "k.ring").read_text()
+
+
 def test_an_auditor_verifies_and_records_nothing(
-    browser: Any, console: Served, engine: Engine
+    browser: Any, console: Served, engine: Engine, tmp_path: Path
 ) -> None:
     case_id = open_sample(engine)
     auditor = Visit(browser, console, "auditor")
@@ -186,6 +198,12 @@ def test_an_auditor_verifies_and_records_nothing(
     auditor.page.click("button[name=all]")
     assert "All chains and replays verify" in auditor.page.locator("#verify").inner_text()
     auditor.shot("audit")
+    checkpoint, keyring = _checkpoint(engine, tmp_path)
+    auditor.page.fill("textarea[name=checkpoint]", checkpoint)
+    auditor.page.fill("textarea[name=keyring]", keyring)
+    auditor.page.click("text=Verify the checkpoint")
+    assert "All chains and replays verify" in auditor.page.locator("#verify").inner_text()
+    auditor.shot("checkpoint")
     download = auditor.page.request.get("/audit/export")
     assert download.status == 200
     assert download.text().splitlines()[0].startswith('{"record":"header"')
@@ -206,3 +224,26 @@ def test_forms_need_their_csrf_token_and_a_session(browser: Any, console: Served
     visit.page.click("header button[type=submit]")  # sign out
     assert visit.page.url.endswith("/login")
     assert visit.page.request.get("/queue", max_redirects=0).status == 303
+
+
+def test_an_administrator_gives_a_supervisor_a_token_in_the_browser(
+    browser: Any, console: Served
+) -> None:
+    admin = Visit(browser, console, "admin", lang="zh")
+    admin.sign_in(console.token("admin", actor="it.admin"))
+    admin.page.goto("/tokens")
+    admin.page.fill("input[name=actor]", "zhao.lei")
+    admin.page.select_option("select[name=role]", "supervisor")
+    admin.page.fill("input[name=branch]", "东莞长安店")
+    admin.page.click("text=生成令牌")
+    made = admin.page.locator("#made").inner_text().strip()
+    assert made.startswith("cw_")
+    admin.shot("tokens")
+    boss = Visit(browser, console, "new-supervisor")
+    boss.sign_in(made)
+    assert boss.page.url.endswith("/queue")
+    admin.page.click(f"button[value='{made.split('_')[1]}']")  # revoke
+    boss.page.goto("/queue")
+    assert boss.page.url.endswith("/login")
+    assert admin.errors == []
+    assert boss.errors == []

@@ -116,11 +116,16 @@ def read_keyring(path: str | Path) -> dict[str, Ed25519PublicKey]:
     """The public keys of a keyring file by key id."""
     file = Path(path)
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        text = file.read_text(encoding="utf-8")
     except OSError as err:
         raise InvalidInput(f"cannot read keyring {file}: {err.strerror}", field="keyring") from None
+    return keyring_from_text(text, str(file))
+
+
+def keyring_from_text(text: str, source: str) -> dict[str, Ed25519PublicKey]:
+    """The public keys of a keyring's text by key id; errors name ``source`` and line."""
     keys = {}
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split()
@@ -129,7 +134,7 @@ def read_keyring(path: str | Path) -> dict[str, Ed25519PublicKey]:
                 raise ValueError(parts[0])
             public = Ed25519PublicKey.from_public_bytes(base64.b64decode(parts[2], validate=True))
         except (IndexError, ValueError) as err:
-            raise InvalidInput(f"{file}:{number}: not a keyring line ({err})") from None
+            raise InvalidInput(f"{source}:{number}: not a keyring line ({err})") from None
         keys[key_id(public)] = public
     return keys
 

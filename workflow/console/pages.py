@@ -4,6 +4,7 @@ branch token sees only its branch. Every value reaches the page escaped."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -30,7 +31,7 @@ from workflow.console.sessions import (
 from workflow.console.texts import TEXTS, language
 from workflow.durations import hours_minutes
 from workflow.engine import Engine
-from workflow.errors import CaseworkError, NotAuthenticated, NotPermitted
+from workflow.errors import CaseworkError, InvalidInput, NotAuthenticated, NotPermitted
 
 router = APIRouter(include_in_schema=False)
 _pages = jinja2.Environment(
@@ -66,7 +67,8 @@ def _page(
         flash=flash, now=iso(_engine(request).clock.now()),
         may_write=principal is not None and principal.may("write"),
         may_replay=principal is not None and principal.may("replay"),
-        may_audit=principal is not None and principal.may("audit"), **values,
+        may_audit=principal is not None and principal.may("audit"),
+        may_admin=principal is not None and principal.may("admin"), **values,
     )  # fmt: skip
     headers = {"Cache-Control": "no-store", "Content-Security-Policy": CSP}
     return HTMLResponse(html, status_code=status, headers=headers)
@@ -384,6 +386,40 @@ def _day(text: str, field: str) -> datetime:
         return parse_instant(text, field)
 
 
+@router.get("/tokens")
+@_signed_in("admin")
+def tokens(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """Administrators make and revoke the tokens people sign in with."""
+    return _tokens_page(request, session)
+
+
+def _tokens_page(request: Request, session: Session, **extra: Any) -> Response:
+    from workflow.access.tokens import ROLES
+
+    found = [t.to_json() for t in _engine(request).store.tokens()]
+    return _page(request, "tokens.html", "tokens", session, tokens=found, roles=ROLES,
+                 made=extra.pop("made", None), **extra)  # fmt: skip
+
+
+@router.post("/tokens")
+@_signed_in("admin")
+def make_token(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """Make a token (shown this once) or revoke one."""
+    from workflow.access.tokens import issue, revoke
+
+    engine = _engine(request)
+    try:
+        if form.get("revoke"):
+            revoke(engine.store, form["revoke"], engine.clock.now())
+            request.app.state.principals.forget(form["revoke"])
+            return _tokens_page(request, session)
+        made = issue(engine.store, form.get("actor", ""), form.get("role", ""),
+                     form.get("branch") or None, engine.clock.now())  # fmt: skip
+    except CaseworkError as err:
+        return _tokens_page(request, session, flash=str(err))
+    return _tokens_page(request, session, made=made.token)
+
+
 @router.get("/audit")
 @_signed_in("audit")
 def audit(request: Request, session: Session, form: Mapping[str, str]) -> Response:
@@ -404,6 +440,30 @@ def verify(request: Request, session: Session, form: Mapping[str, str]) -> Respo
             report = engine.verify(visible_case(engine, session.principal, form.get("case", "")).id)
     except CaseworkError as err:
         return _page(request, "audit.html", "audit", session, flash=str(err), report=None)
+    return _page(request, "audit.html", "audit", session, report=report.to_json())
+
+
+@router.post("/audit/checkpoint")
+@_signed_in("audit")
+def verify_checkpoint(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """Check a pasted checkpoint against a pasted keyring, and the history it signed."""
+    engine = _engine(request)
+    try:
+        whole_database(session.principal, "verify")
+        from workflow.audit.checkpoints import Checkpoint, check_checkpoint, keyring_from_text
+
+        try:
+            document = json.loads(form.get("checkpoint", ""))
+        except ValueError:
+            raise InvalidInput("the checkpoint is not JSON", field="checkpoint") from None
+        checkpoint = Checkpoint.from_json(document, "the checkpoint")
+        keys = keyring_from_text(form.get("keyring", ""), "the keyring")
+        report = check_checkpoint(engine, checkpoint, keys)
+    except CaseworkError as err:
+        return _page(request, "audit.html", "audit", session, flash=str(err), report=None)
+    except ImportError:
+        flash = "checkpoints need the signing extra: pip install 'casework[signing]'"
+        return _page(request, "audit.html", "audit", session, flash=flash, report=None)
     return _page(request, "audit.html", "audit", session, report=report.to_json())
 
 

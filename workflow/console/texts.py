@@ -27,6 +27,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "when": "When", "event": "Event", "cases": "cases", "welcome": "Signed in as",
         "checkpoints": "Checkpoints are signed with `casework checkpoint` on the server.",
         "today": "Compliance, cases of the last 7 days", "charts": "with charts",
+        "checkpoint": "Checkpoint (the JSON `casework checkpoint` wrote)",
+        "keyring": "Keyring (its public keys)", "verify_checkpoint": "Verify the checkpoint",
+        "tokens": "Tokens", "role": "Role", "make_token": "Make a token", "revoke": "Revoke",
+        "revoked": "revoked",
+        "token_once": "The new token, shown this once: give it to its person.",
     },
     "zh": {
         "title": "casework 投诉处理", "sign_in": "登录", "token": "令牌", "sign_out": "退出",
@@ -48,6 +53,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "cases": "单", "welcome": "当前用户",
         "checkpoints": "检查点由服务器上的 `casework checkpoint` 签名。",
         "today": "近7天受理投诉的达标率", "charts": "含图表",
+        "checkpoint": "检查点（`casework checkpoint` 生成的 JSON）", "keyring": "公钥环",
+        "verify_checkpoint": "校验检查点", "tokens": "令牌", "role": "角色",
+        "make_token": "生成令牌", "revoke": "吊销", "revoked": "已吊销",
+        "token_once": "新令牌仅显示这一次，请交给使用者。",
     },
 }  # fmt: skip
 
