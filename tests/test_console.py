@@ -151,7 +151,8 @@ def test_a_supervisor_sees_a_late_case_on_the_overdue_board(
     row = boss.page.locator("#board tbody tr").first
     assert case_id[:8] in row.inner_text()
     assert "东莞长安店" in row.inner_text()
-    assert "first_response" in boss.page.locator("#today").inner_text()
+    assert "first_response" in boss.page.locator("#week").inner_text()
+    assert boss.page.locator("#today").count() == 1
     boss.shot("overdue")
     boss.page.goto(f"/cases/{case_id}")
     boss.shot("late-case")

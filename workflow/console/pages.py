@@ -317,13 +317,16 @@ def overdue(request: Request, session: Session, form: Mapping[str, str]) -> Resp
         for o in engine.overdue()
         if session.principal.sees(o.case)
     ]
-    today = None
+    compliance = []
     if session.principal.may("replay") and session.principal.branch is None:
         from workflow.reports.business import Period, sla_report
 
-        now = engine.clock.now()  # the cases received in the last seven days
-        today = sla_report(engine, Period(now - timedelta(days=7), now + timedelta(seconds=1)))
-    return _page(request, "overdue.html", "overdue", session, rows=rows, today=today)
+        now = engine.clock.now()
+        midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
+        for label, start in (("today", midnight), ("week", now - timedelta(days=7))):
+            report = sla_report(engine, Period(start, now + timedelta(seconds=1)))
+            compliance.append((label, report))
+    return _page(request, "overdue.html", "overdue", session, rows=rows, compliance=compliance)
 
 
 @router.get("/reports")
