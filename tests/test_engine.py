@@ -22,6 +22,7 @@ from workflow import (
     NaiveDatetime,
     TimeOutOfOrder,
     UnknownChoice,
+    UnknownEvent,
     UnknownMachine,
 )
 
@@ -142,7 +143,7 @@ BAD_INPUT: list[tuple[str, Bad, type[Exception], str]] = [
         EventNotAllowed,
         "allowed: apologise, withdraw, note, contact, assign",
     ),
-    ("unknown event", lambda e, c: e.fire(c, "explode", actor="a"), EventNotAllowed, "'explode'"),
+    ("unknown event", lambda e, c: e.fire(c, "explode", actor="a"), UnknownEvent, "'explode'"),
     (
         "guard fails",
         lambda e, c: e.fire(c, "note", actor="a"),

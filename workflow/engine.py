@@ -59,6 +59,8 @@ from workflow.errors import (
     ConcurrentUpdate,
     InvalidInput,
     TimeOutOfOrder,
+    UnknownChoice,
+    UnknownEvent,
     UnknownMachine,
 )
 from workflow.logs import library_logger
@@ -92,6 +94,25 @@ def _verify_from(url: str, settings: Settings, low: str) -> VerifyReport:
     """Verify the cases with ids from ``low`` on (in the second process of a verify)."""
     with Engine.open(url, config=settings, read_only=True) as engine:
         return engine._verify_part(None, (low, None), None)
+
+
+def _known_event(definition: MachineDefinition, case_id: str, event: str) -> None:
+    """Refuse an event the machine does not have, naming the nearest one it does."""
+    known = (*definition.events, *definition.agent_events)
+    if event not in known and event not in SYSTEM_EVENTS:
+        import difflib
+
+        near = difflib.get_close_matches(event, known, n=1, cutoff=0.6)
+        raise UnknownEvent(case_id, event, definition.name, known, near[0] if near else None)
+
+
+def _known_state(registry: MachineRegistry, state: str | None) -> None:
+    """Refuse a state no installed machine has (a list of it would be empty for ever)."""
+    if state is None:
+        return
+    states = sorted({s for d in registry for s in d.states})
+    if state not in states:
+        raise UnknownChoice("state", state, states)
 
 
 class Engine:
@@ -307,6 +328,7 @@ class Engine:
                 if occurred < case.last_event_at:
                     raise TimeOutOfOrder(_before_previous(at, now, case.last_event_at), field="at")
                 rules = self._rules(case)
+                _known_event(rules.definition, case_id, event)
                 handover = rules.definition.handover
                 if handover is not None and event == handover[0] and handover[1] in data:
                     owner = validation.agent_id(data[handover[1]], handover[1])
@@ -367,6 +389,7 @@ class Engine:
         priority: str | None = None,
     ) -> list[Case]:
         """Cases in the order they were received, those matching every filter given."""
+        _known_state(self.registry, state)
         query = CaseQuery(state, branch, owner, customer, channel, category, priority)
         return self.store.cases(query, limit=limit)
 
@@ -376,6 +399,7 @@ class Engine:
     ) -> Page:
         """One page of the cases matching ``query`` in received order, from ``cursor`` (a
         page's ``next_cursor``) on; ``limit`` from 1 to 500, 50 if not given."""
+        _known_state(self.registry, query.state)
         size = page_limit(limit)
         after = None if cursor is None else position(cursor)
         found = self.store.cases(replace(query, after=after), limit=size + 1)

@@ -6,7 +6,8 @@
     ├── InvalidInput                 a value is malformed or out of range
     │   ├── NaiveDatetime            a datetime without a time zone
     │   ├── TimeOutOfOrder           before the case's previous event, or in the future
-    │   ├── UnknownChoice            a channel, category or priority not configured
+    │   ├── UnknownChoice            a channel, category, priority or state not configured
+    │   ├── UnknownEvent             an event the case's machine does not have
     │   ├── UnknownMachine           no machine of that name and version
     │   └── ConfigError              a configuration file that cannot be used
     ├── CaseNotFound                 no case with that id
@@ -57,6 +58,7 @@ __all__ = [
     "TimeOutOfOrder",
     "TokenNotFound",
     "UnknownChoice",
+    "UnknownEvent",
     "UnknownMachine",
     "WebhookNotFound",
     "WriteFailed",
@@ -96,6 +98,24 @@ class UnknownChoice(InvalidInput):
         )
         self.value = value
         self.choices = tuple(choices)
+
+
+class UnknownEvent(InvalidInput):
+    """The case's machine has no event of this name; ``suggestion`` is the nearest one."""
+
+    def __init__(
+        self, case_id: str, event: str, machine: str, known: Sequence[str], suggestion: str | None
+    ) -> None:
+        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+        super().__init__(
+            f"case {case_id}: {machine} has no event {event!r}{hint} "
+            f"(its events: {', '.join(known)})",
+            field="event",
+        )
+        self.case_id = case_id
+        self.event = event
+        self.suggestion = suggestion
+        self.choices = tuple(known)
 
 
 class UnknownMachine(InvalidInput):
