@@ -59,6 +59,18 @@ def list_cases(
     return [CaseRecord.from_row(row) for row in conn.execute(statement)]
 
 
+def ids_starting(conn: Connection, prefix: str, limit: int) -> list[str]:
+    """Up to ``limit`` case ids that start with ``prefix``, in order."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        select(cases.c.id)
+        .where(cases.c.id.like(escaped + "%", escape="\\"))
+        .order_by(cases.c.id)
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())
+
+
 def queue(
     conn: Connection,
     owner: str,

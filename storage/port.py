@@ -141,6 +141,10 @@ class Store(Protocol):
         ``limit``, each with that deadline), and how many there are in all."""
         ...
 
+    def ids_starting(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` case ids that start with ``prefix``, in order."""
+        ...
+
     def case_with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
         """The case and its events, oldest first, read together."""
         ...

@@ -130,6 +130,12 @@ class SqlStore:
         with read_transaction(self.db) as conn:
             return case_store.queue(conn, owner, branch, closed, limit)
 
+    def ids_starting(self, prefix: str, limit: int) -> list[str]:
+        from storage import case_store
+
+        with read_transaction(self.db) as conn:
+            return case_store.ids_starting(conn, prefix, limit)
+
     def case_with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
         from storage import case_store
 

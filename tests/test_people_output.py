@@ -42,3 +42,25 @@ def test_a_state_that_does_not_exist_is_an_error(engine: Engine) -> None:
     with pytest.raises(UnknownChoice, match="received"):
         engine.list(state="recieved")
     assert engine.list(state="received") == []
+
+
+def test_a_unique_prefix_names_a_case_and_the_actor_comes_from_the_environment(
+    db_url: str,
+) -> None:
+    with Engine.open(db_url) as engine:
+        first = open_sample(engine)
+        open_sample(
+            engine, case_id=first[:4] + "0" * 12 if first[4] != "0" else first[:4] + "1" * 12
+        )
+    runner = CliRunner(env={"CASEWORK_ACTOR": "王芳"})
+    fired = runner.invoke(main, ["fire", first[:8], "apologise", "--db", db_url, "--json"])
+    assert fired.exit_code == 0, fired.output
+    assert '"state": "apologised"' in fired.stdout
+    with Engine.open(db_url) as engine:
+        assert engine.history(first)[-1].actor == "王芳"
+    both = runner.invoke(main, ["show", first[:4], "--db", db_url])
+    assert both.exit_code == 2
+    assert "begins several cases" in both.stderr
+    none = runner.invoke(main, ["show", "ffff0000", "--db", db_url])
+    assert none.exit_code == 2
+    assert "no case 'ffff0000'" in none.stderr

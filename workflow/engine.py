@@ -96,6 +96,10 @@ def _verify_from(url: str, settings: Settings, low: str) -> VerifyReport:
         return engine._verify_part(None, (low, None), None)
 
 
+MIN_PREFIX = 4
+"""The shortest case-id prefix :meth:`Engine.resolve` takes."""
+
+
 def _known_event(definition: MachineDefinition, case_id: str, event: str) -> None:
     """Refuse an event the machine does not have, naming the nearest one it does."""
     known = (*definition.events, *definition.agent_events)
@@ -374,6 +378,24 @@ class Engine:
         if case is None:
             raise CaseNotFound(case_id)
         return _with_deadlines(case)
+
+    @at_storage_boundary
+    def resolve(self, ref: str) -> str:
+        """The id of the case ``ref`` names: its id, or (for people typing) a unique
+        prefix of at least :data:`MIN_PREFIX` characters. :class:`CaseNotFound` for none,
+        :class:`InvalidInput` naming the candidates when a prefix is not unique."""
+        ref = validation.case_ref(ref)
+        if self.store.case(ref) is not None or len(ref) < MIN_PREFIX:
+            return ref
+        found = self.store.ids_starting(ref, 6)
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise CaseNotFound(ref)
+        shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+        raise InvalidInput(
+            f"{ref!r} begins several cases: {shown}; give more of the id", field="case_id"
+        )
 
     @at_storage_boundary
     def list(

@@ -43,7 +43,10 @@ from workflow.durations import hours_minutes
 @click.option(
     "--received-at", default=None, metavar="ISO", help="When it was received (back-fill)."
 )
-@click.option("--actor", default="intake", show_default=True, help="First receiver: owns the case.")
+@click.option(
+    "--actor", default="intake", show_default=True, envvar="CASEWORK_ACTOR",
+    help="First receiver: owns the case (default: $CASEWORK_ACTOR, else intake).",
+)  # fmt: skip
 @click.option("--machine", default=None, help="Machine name (default: complaint).")
 @click.option("--attr", "attrs", multiple=True, metavar="K=V", help="A declared case attribute.")
 @database_options
@@ -92,7 +95,12 @@ def open_command(
 @click.command("fire")
 @click.argument("case_id")
 @click.argument("event")
-@click.option("--actor", required=True, help="Who does it.")
+@click.option(
+    "--actor",
+    required=True,
+    envvar="CASEWORK_ACTOR",
+    help="Who does it (default: $CASEWORK_ACTOR).",
+)
 @click.option("--note", default=None, help="Free text kept with the event.")
 @click.option("--data", "pairs", multiple=True, metavar="K=V", help="Event data, repeatable.")
 @click.option("--at", default=None, metavar="ISO", help="When it happened (back-fill).")
@@ -121,6 +129,7 @@ def fire_command(
     data = parse_data(pairs)
     when = None if at is None else parse_instant(at, "--at")
     with engine_for(db_url, config_path) as engine:
+        case_id = engine.resolve(case_id)
         before = engine.get(case_id)
         case = engine.fire(
             case_id,
@@ -147,7 +156,7 @@ def fire_command(
 def show_command(case_id: str, db_url: str | None, config_path: str | None, as_json: bool) -> None:
     """Show a case with its deadlines."""
     with engine_for(db_url, config_path) as engine:
-        case = engine.get(case_id)
+        case = engine.get(engine.resolve(case_id))
     document = case.to_json()
     if as_json:
         emit_json(document)
@@ -218,7 +227,7 @@ def history_command(
 ) -> None:
     """The events of a case, oldest first."""
     with engine_for(db_url, config_path, read_only=True) as engine:
-        events = engine.history(case_id)
+        events = engine.history(engine.resolve(case_id))
     if as_json:
         emit_json([e.to_json() for e in events])
         return
@@ -248,7 +257,7 @@ def replay_command(
     """Rebuild a case's state from its history alone, with its SLA clocks as they stood."""
     when = None if at is None else parse_instant(at, "--at")
     with engine_for(db_url, config_path, read_only=True) as engine:
-        replay = engine.replay(case_id, when)
+        replay = engine.replay(engine.resolve(case_id), when)
     if as_json:
         emit_json(replay.to_json())
         return

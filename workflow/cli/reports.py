@@ -48,6 +48,7 @@ def report_case_command(
 ) -> None:
     """A page with the case's timeline, SLA clocks as bars and its chain's verification."""
     with engine_for(db_url, config_path, read_only=True) as engine:
+        case_id = engine.resolve(case_id)
         page = case_report(engine, case_id)
     with private_file(html_path, replace=force) as file:
         file.write(page)

@@ -57,7 +57,7 @@ def explain_command(
 ) -> None:
     """How each clock of CASE_ID stands and how its next deadline was computed."""
     with engine_for(db_url, config_path) as engine:
-        document = engine.explain_sla(case_id)
+        document = engine.explain_sla(engine.resolve(case_id))
     if as_json:
         emit_json(document)
         return
@@ -85,7 +85,10 @@ def explain_command(
 
 @click.command("replan")
 @click.argument("case_id")
-@click.option("--actor", required=True, help="Who moves the case to the configured policy.")
+@click.option(
+    "--actor", required=True, envvar="CASEWORK_ACTOR",
+    help="Who moves the case to the configured policy (default: $CASEWORK_ACTOR).",
+)  # fmt: skip
 @database_options
 @json_option
 @handle_errors
@@ -94,7 +97,7 @@ def replan_command(
 ) -> None:
     """Move CASE_ID to the configured SLA policy (recorded as a replan event)."""
     with engine_for(db_url, config_path) as engine:
-        case = engine.replan(case_id, actor=actor)
+        case = engine.replan(engine.resolve(case_id), actor=actor)
     if as_json:
         emit_json(case.to_json())
     else:

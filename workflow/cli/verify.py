@@ -106,7 +106,9 @@ def verify_command(
     else:
         with engine_for(db_url, config_path, read_only=True) as engine:
             report = engine.verify(
-                case_id, progress=progress if show_progress else None, workers=workers
+                None if case_id is None else engine.resolve(case_id),
+                progress=progress if show_progress else None,
+                workers=workers,
             )
     if show_progress:
         click.echo("", err=True)
