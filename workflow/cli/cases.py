@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -12,6 +13,7 @@ from storage import iso
 from workflow.cli.support import (
     WHOLE,
     database_options,
+    display_width,
     emit_json,
     engine_for,
     handle_errors,
@@ -21,7 +23,7 @@ from workflow.cli.support import (
     warn_unreachable,
 )
 from workflow.clock import parse_instant
-from workflow.durations import hours_minutes
+from workflow.durations import hours_minutes, spoken
 
 
 @click.command("open")
@@ -154,18 +156,66 @@ def fire_command(
 @json_option
 @handle_errors
 def show_command(case_id: str, db_url: str | None, config_path: str | None, as_json: bool) -> None:
-    """Show a case with its deadlines."""
+    """Show a case as a person reads it: who has it, where it stands, each SLA clock
+    and the next deadlines (--json: every field, as programs read it)."""
     with engine_for(db_url, config_path) as engine:
         case = engine.get(engine.resolve(case_id))
-    document = case.to_json()
+        explained = None if as_json else engine.explain_sla(case.id)
     if as_json:
-        emit_json(document)
+        emit_json(case.to_json())
         return
-    for key, value in document.items():
-        if key == "deadlines":
-            value = "; ".join(f"{d['clock']} {d['kind']} due {d['due_at']}" for d in value)
-            value = value or "none pending"
-        click.echo(f"{key:>17}: {value}")
+    assert explained is not None
+    for line in case_lines(case, explained):
+        click.echo(line)
+
+
+def _when(moment: Any) -> str:
+    """A time to the second, in UTC."""
+    text = moment if isinstance(moment, str) else iso(moment)
+    return text[:19].replace("T", " ") + " UTC"
+
+
+def case_lines(case: Any, explained: dict[str, Any]) -> list[str]:
+    """The lines of ``show`` for a person."""
+    waiting = explained.get("waiting")
+    rows = [
+        ("case", f"{case.id} ({case.machine} v{case.machine_version})"),
+        ("state", f"{case.state}" + (f", waiting on the {waiting}" if waiting else "")),
+        ("owner", f"{case.owner}" + (f" · branch {case.branch}" if case.branch else "")),
+        ("customer", case.customer + (f" · contact {case.contact}" if case.contact else "")),
+        ("complaint", " · ".join(x for x in (case.channel, case.category, case.priority) if x)),
+        ("received", _when(case.received_at)),
+        ("escalation", f"level {case.escalation_level}" if case.escalation_level else "none"),
+        ("summary", case.summary),
+    ]
+    width = max(display_width(k) for k, _ in rows)
+    lines = [f"{k.rjust(width)}  {v}" for k, v in rows]
+    lines.append("")
+    for clock in explained["clocks"]:
+        lines.append("  " + _clock_sentence(clock))
+    due = [f"{d['clock']} {d['kind']} at {_when(d['due_at'])}" for d in case.deadlines]
+    lines.append("  next: " + ("; ".join(due) if due else "nothing pending"))
+    return lines
+
+
+def _clock_sentence(clock: dict[str, Any]) -> str:
+    """``resolution: 17h 20m left of its 72h 00m target (office hours)``."""
+    name = clock["clock"].replace("_", " ")
+    if not clock.get("cycle"):
+        return f"{name}: not started"
+    target = timedelta(seconds=clock.get("target_s") or 0)
+    used = timedelta(seconds=clock.get("used_s") or 0)
+    terms = f"{spoken(target, 'en')} target, {clock.get('calendar', '24x7')} hours"
+    outcome = clock.get("outcome")
+    if outcome == "met":
+        return f"{name}: met ({terms})"
+    if used > target:
+        state = f"{spoken(used - target, 'en')} late"
+    else:
+        state = f"{spoken(target - used, 'en')} left"
+    if not clock.get("counting", clock.get("running")):
+        state += ", paused" if clock.get("running") else ", stopped"
+    return f"{name}: {state} ({terms})"
 
 
 @click.command("list")
