@@ -23,13 +23,13 @@ __all__ = ["DUE_STATUSES", "STATUSES", "OutboxMail"]
 
 
 def of_kind(kind: str | None) -> Any:
-    """The condition for rows of ``kind``: ``mail`` (every mail kind), ``webhook``, or
-    any (``None``)."""
+    """The condition for rows of ``kind``: ``mail`` (every mail kind), any (``None``), or
+    one kind exactly (``webhook``, ``warning``, ``escalation``)."""
     if kind is None:
         return true()
-    if kind == WEBHOOK_KIND:
-        return outbox.c.kind == WEBHOOK_KIND
-    return outbox.c.kind != WEBHOOK_KIND
+    if kind == "mail":
+        return outbox.c.kind != WEBHOOK_KIND
+    return outbox.c.kind == kind
 
 
 def claim_mails(
@@ -189,9 +189,12 @@ def list_mails(
     status: str | None = None,
     limit: int | None = None,
     kind: str | None = None,
+    case_id: str | None = None,
 ) -> list[OutboxMail]:
-    """Rows by id, optionally of one status and kind (see :func:`of_kind`)."""
+    """Rows by id, optionally of one status, kind (see :func:`of_kind`) and case."""
     query = select(outbox).where(of_kind(kind)).order_by(outbox.c.id)
+    if case_id is not None:
+        query = query.where(outbox.c.case_id == case_id)
     if status is not None:
         query = query.where(outbox.c.status == status)
     if limit is not None:

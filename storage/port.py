@@ -258,9 +258,15 @@ class Store(Protocol):
         ...
 
     def mails(
-        self, *, status: str | None = None, limit: int | None = None, kind: str | None = None
+        self,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        kind: str | None = None,
+        case_id: str | None = None,
     ) -> list[OutboxMail]:
-        """Outbox rows by id, optionally of one status and kind (``mail``, ``webhook``)."""
+        """Outbox rows by id, optionally of one status, kind (``mail``, ``webhook``, or one
+        kind exactly) and case."""
         ...
 
     def mail_counts(self, kind: str | None = None) -> dict[str, int]:

@@ -300,12 +300,19 @@ class SqlStore:
             return outbox_store.requeue_all(conn, status, now, kind)
 
     def mails(
-        self, *, status: str | None = None, limit: int | None = None, kind: str | None = None
+        self,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        kind: str | None = None,
+        case_id: str | None = None,
     ) -> list[OutboxMail]:
         from storage import outbox_store
 
         with read_transaction(self.db) as conn:
-            return outbox_store.list_mails(conn, status=status, limit=limit, kind=kind)
+            return outbox_store.list_mails(
+                conn, status=status, limit=limit, kind=kind, case_id=case_id
+            )
 
     def mail_counts(self, kind: str | None = None) -> dict[str, int]:
         from storage import outbox_store

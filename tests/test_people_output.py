@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 import pytest
 from click.testing import CliRunner
 
-from tests.support import open_sample
+from tests.support import START, open_sample
 from workflow import Engine, UnknownChoice, UnknownEvent
 from workflow.cli import main
 from workflow.cli.support import display_width
+from workflow.clock import FixedClock
 
 
 def test_chinese_takes_two_columns_and_tables_line_up(db_url: str) -> None:
@@ -64,3 +68,41 @@ def test_a_unique_prefix_names_a_case_and_the_actor_comes_from_the_environment(
     none = runner.invoke(main, ["show", "ffff0000", "--db", db_url])
     assert none.exit_code == 2
     assert "no case 'ffff0000'" in none.stderr
+
+
+def test_lists_filter_by_owner_branch_and_the_rest(db_url: str) -> None:
+    with Engine.open(db_url) as engine:
+        mine = open_sample(engine, actor="李娜", branch="东莞长安店", category="missed_appointment")
+        open_sample(engine, actor="wang.wei", branch="广州天河店")
+    runner = CliRunner()
+    listed = runner.invoke(
+        main, ["list", "--owner", "李娜", "--branch", "东莞长安店", "--db", db_url, "--json"]
+    )
+    assert [c["id"] for c in json.loads(listed.stdout)] == [mine]
+    none = runner.invoke(main, ["list", "--category", "other", "--db", db_url, "--json"])
+    assert json.loads(none.stdout) == []
+
+
+def test_the_outbox_by_case_and_kind_with_addresses_and_counts(db_url: str) -> None:
+    clock = FixedClock(START)
+    with Engine.open(db_url, clock=clock) as engine:
+        late = open_sample(engine)
+        open_sample(engine)
+        clock.advance(timedelta(days=1, hours=1))
+        engine.process_due()
+    shown = CliRunner().invoke(
+        main, ["outbox", "--case", late[:8], "--kind", "warning", "--db", db_url]
+    )
+    assert shown.exit_code == 0, shown.output
+    _, *rows, counts = shown.stdout.splitlines()
+    assert len(rows) == 1
+    assert late in rows[0]
+    assert "li.na (no address)" in rows[0]  # an agent id, and no mail.agent_domain
+    assert counts == "pending 4"  # every mail of the outbox, whatever the filter
+    document = json.loads(
+        CliRunner()
+        .invoke(main, ["outbox", "--kind", "escalation", "--db", db_url, "--json"])
+        .stdout
+    )
+    assert {m["kind"] for m in document["mails"]} == {"escalation"}
+    assert document["counts"]["pending"] == 4

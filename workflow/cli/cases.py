@@ -218,8 +218,19 @@ def _clock_sentence(clock: dict[str, Any]) -> str:
     return f"{name}: {state} ({terms})"
 
 
+FILTERS = ("owner", "branch", "customer", "channel", "category", "priority")
+"""The case fields ``list`` filters on, besides the state."""
+
+
+def _filter_options(func: Any) -> Any:
+    for name in reversed(FILTERS):
+        func = click.option(f"--{name}", default=None, help=f"Only cases of this {name}.")(func)
+    return func
+
+
 @click.command("list")
 @click.option("--state", default=None, help="Only cases in this state.")
+@_filter_options
 @click.option(
     "--overdue", is_flag=True, help="Only cases past an SLA target: owner, level, lateness."
 )
@@ -234,11 +245,25 @@ def list_command(
     db_url: str | None,
     config_path: str | None,
     as_json: bool,
+    **filters: str | None,
 ) -> None:
-    """List cases, oldest received first (with --overdue: the latest first)."""
+    """List cases, oldest received first (with --overdue: the latest first).
+
+    \b
+    Examples:
+      casework list --owner li.na --state apologised
+      casework list --branch 东莞长安店 --category missed_appointment --json
+      casework list --overdue --branch 东莞长安店
+    """
+    given = {k: v for k, v in filters.items() if v is not None}
     if overdue:
         with engine_for(db_url, config_path) as engine:
-            late = [o for o in engine.overdue() if state is None or o.case.state == state]
+            late = [
+                o
+                for o in engine.overdue()
+                if (state is None or o.case.state == state)
+                and all(getattr(o.case, k) == v for k, v in given.items())
+            ]
         late = late[:limit] if limit else late
         if as_json:
             emit_json([o.to_json() for o in late])
@@ -248,7 +273,7 @@ def list_command(
             table(("id", "owner", "branch", "clock", "level", "late"), overdue_rows(late))
         return
     with engine_for(db_url, config_path) as engine:
-        cases = engine.list(state=state, limit=limit)
+        cases = engine.list(state=state, limit=limit, **given)
     if as_json:
         emit_json([c.to_json() for c in cases])
         return

@@ -18,12 +18,18 @@ from workflow.cli.support import (
 from workflow.errors import InvalidInput
 from workflow.mail.outbox import RETRYABLE, Outbox
 
+MAIL_KINDS = ("warning", "escalation")
+
 
 @click.group("outbox", invoke_without_command=True)
 @click.option(
     "--status", type=click.Choice(STATUSES), default=None, help="Only mails of this status."
 )
 @click.option("--limit", type=WHOLE, default=None, help="At most this many mails.")
+@click.option("--case", "case_id", default=None, help="Only the mails of this case.")
+@click.option(
+    "--kind", type=click.Choice(MAIL_KINDS), default=None, help="Only warnings or escalations."
+)
 @database_options
 @json_option
 @click.pass_context
@@ -32,22 +38,40 @@ def outbox_group(
     ctx: click.Context,
     status: str | None,
     limit: int | None,
+    case_id: str | None,
+    kind: str | None,
     db_url: str | None,
     config_path: str | None,
     as_json: bool,
 ) -> None:
-    """List the escalation mails: status, attempts, next attempt and last error.
+    """List the escalation mails: status, kind, case, the address each goes to,
+    attempts, next attempt or sent time, last error; then how many have each status.
 
     Statuses: pending (waiting for its next attempt), held (quiet hours), sending
     (claimed by a deliverer), sent, dead (a dead letter; `casework outbox retry ID`).
+
+    \b
+    Examples:
+      casework outbox --status dead
+      casework outbox --case 3f2a9c1e --kind escalation
     """
     if ctx.invoked_subcommand is not None:
         return
     with engine_for(db_url, config_path) as engine:
-        mails = Outbox(engine).list(status=status, limit=limit)
+        outbox = Outbox(engine)
+        if case_id is not None:
+            case_id = engine.resolve(case_id)
+        mails = outbox.list(status=status, limit=limit, case_id=case_id, kind=kind)
+        counts = outbox.counts()
+        mail = engine.settings.mail
     if as_json:
-        emit_json({"mails": [m.as_json() for m in mails]})
+        emit_json({"mails": [m.as_json() for m in mails], "counts": counts})
         return
+
+    def to(recipient: str) -> str:
+        address = recipient if "@" in recipient else mail.agent_address(recipient)
+        return address or f"{recipient} (no address)"
+
     table(
         ("id", "status", "kind", "level", "case", "to", "attempts", "next/sent", "last error"),
         [
@@ -57,7 +81,7 @@ def outbox_group(
                 m.kind,
                 str(m.level),
                 m.case_id,
-                ",".join(m.recipients),
+                ", ".join(to(r) for r in m.recipients),
                 str(m.attempts),
                 iso(m.sent_at or m.next_attempt_at),
                 (m.last_error or "")[:80],
@@ -65,6 +89,7 @@ def outbox_group(
             for m in mails
         ],
     )
+    click.echo("  ".join(f"{name} {count}" for name, count in counts.items() if count) or "empty")
 
 
 @outbox_group.command("retry")

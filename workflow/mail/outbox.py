@@ -145,11 +145,18 @@ class Outbox:
         return timedelta(seconds=base * self._rng.uniform(0.5, 1.0))
 
     @at_storage_boundary
-    def list(self, *, status: str | None = None, limit: int | None = None) -> list[OutboxMail]:
-        """Mails by id, optionally of one status."""
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        case_id: str | None = None,
+        kind: str | None = None,
+    ) -> list[OutboxMail]:
+        """Rows by id, optionally of one status, one case and (among mails) one kind."""
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"unknown status {status!r}; known: {', '.join(STATUSES)}")
-        return self.store.mails(status=status, limit=limit, kind=self.kind)
+        return self.store.mails(status=status, limit=limit, kind=kind or self.kind, case_id=case_id)
 
     @at_storage_boundary
     def counts(self) -> dict[str, int]:
