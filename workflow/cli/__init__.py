@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replan": ("sla:replan_command", "Move a case to the configured SLA policy."),
     "replay": ("cases:replay_command", "Rebuild a case's state from its history alone."),
     "report": ("reports:report_group", "Reports for auditors and the business (HTML, JSON)."),
-    "serve": ("serve:serve_command", "Serve the HTTP API (needs the server extra)."),
+    "serve": ("serve:serve_command", "Serve the HTTP API and web console (server extra)."),
     "show": ("cases:show_command", "Show a case with its deadlines."),
     "sla": ("sla:sla_group", "SLA clocks of a case."),
     "tick": ("sla:tick_command", "Process every deadline due now once, then exit."),

@@ -35,9 +35,11 @@ def serve_command(
     db_url: str | None,
     config_path: str | None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI 3.1 at /openapi.json) until SIGTERM or SIGINT.
+    """Serve the HTTP API (OpenAPI 3.1 at /openapi.json) and the web console (at /)
+    until SIGTERM or SIGINT.
 
-    Every /v1 request needs a token from `casework tokens create`. /healthz, /readyz
+    Every /v1 request needs a token from `casework tokens create`; people sign in to
+    the console with one. /healthz, /readyz
     and /metrics need none: expose /metrics on a private network only. Run `casework
     worker` beside it: deadlines fire and mails and webhooks go out from there.
 
