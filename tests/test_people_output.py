@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support import START, open_sample
-from workflow import Engine, UnknownChoice, UnknownEvent
+from workflow import Engine, EventNotAllowed, UnknownChoice, UnknownEvent
 from workflow.cli import main
 from workflow.cli.support import display_width
 from workflow.clock import FixedClock
@@ -106,3 +106,16 @@ def test_the_outbox_by_case_and_kind_with_addresses_and_counts(db_url: str) -> N
     )
     assert {m["kind"] for m in document["mails"]} == {"escalation"}
     assert document["counts"]["pending"] == 4
+
+
+def test_the_allowed_list_offers_resume_only_to_a_waiting_case(engine: Engine) -> None:
+    case_id = open_sample(engine)
+    with pytest.raises(EventNotAllowed) as refused:
+        engine.fire(case_id, "reopen", actor="li.na")
+    assert "wait" in refused.value.allowed
+    assert "resume" not in refused.value.allowed
+    engine.fire(case_id, "wait", actor="li.na", data={"reason": "customer"})
+    with pytest.raises(EventNotAllowed) as waiting:
+        engine.fire(case_id, "reopen", actor="li.na")
+    assert "resume" in waiting.value.allowed
+    assert "wait" not in waiting.value.allowed

@@ -6,7 +6,7 @@ inside the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -52,6 +52,13 @@ class Transition:
     """The deadlines after it, where the clocks moved (``None``: the case's stay)."""
 
 
+def allowed_now(events: Sequence[str], case: CaseRecord) -> tuple[str, ...]:
+    """Of a state's ``events``, those the case's wait lets through: ``wait`` only when it
+    is not waiting, ``resume`` only when it is."""
+    waiting = case.sla.get("waiting") is not None
+    return tuple(e for e in events if (e, waiting) not in (("wait", True), ("resume", False)))
+
+
 def decide(
     rules: CaseRules,
     case: CaseRecord,
@@ -74,7 +81,7 @@ def decide(
         before = folded_from_case(case)
         decision, after = step(rules, before, event, data, occurred)
     if not isinstance(decision, Allowed):
-        allowed = rules.allowed_events(before.state)
+        allowed = allowed_now(rules.allowed_events(before.state), case)
         if isinstance(decision, Blocked):
             raise GuardFailed(
                 case.id, event, before.state, allowed, decision.condition, decision.requirement
