@@ -37,6 +37,9 @@ def receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
+            if len(body) < length:  # the sender died mid-request: nothing was delivered
+                self.close_connection = True
+                return
             with lock:
                 state.requests.append(
                     Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
