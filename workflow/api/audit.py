@@ -72,7 +72,9 @@ class _Pipe:
             self._buffer, self._size = [], 0
 
 
-def _stream(engine: Engine, since: datetime | None, until: datetime | None) -> Iterator[bytes]:
+def export_stream(
+    engine: Engine, since: datetime | None, until: datetime | None
+) -> Iterator[bytes]:
     from workflow.audit.export import write_export
 
     pipe = _Pipe()
@@ -137,7 +139,7 @@ def export(
     high = None if until is None else aware(until, "until")
     if low is not None and high is not None and high <= low:
         raise InvalidInput("until must be later than since", field="until")
-    return StreamingResponse(_stream(engine, low, high), media_type="application/x-ndjson")
+    return StreamingResponse(export_stream(engine, low, high), media_type="application/x-ndjson")
 
 
 Since = Annotated[datetime, Query(alias="from", description="Cases received from this.")]

@@ -24,7 +24,6 @@ from workflow.errors import (
     MailNotFound,
     NotAuthenticated,
     NotPermitted,
-    ReadOnlyDatabase,
     StorageFailure,
     TokenNotFound,
     UnknownChoice,
@@ -103,7 +102,7 @@ def from_error(error: CaseworkError, instance: str | None = None) -> JSONRespons
         value = getattr(error, name, None)
         if value is not None:
             context[name] = list(value) if isinstance(value, tuple) else value
-    if isinstance(error, ReadOnlyDatabase | StorageFailure):
+    if isinstance(error, StorageFailure):  # a read-only database too: no driver text
         context = {}
     kind = slug(type(error).__name__)
     if isinstance(error, UnknownChoice):

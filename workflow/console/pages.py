@@ -203,7 +203,7 @@ def queue(request: Request, session: Session, form: Mapping[str, str]) -> Respon
 
 
 def _case_page(
-    request: Request, session: Session, case_id: str, *, status: int = 200, flash: str | None = None
+    request: Request, session: Session, case_id: str, *, flash: str | None = None
 ) -> Response:
     engine = _engine(request)
     case = visible_case(engine, session.principal, case_id)
@@ -225,7 +225,7 @@ def _case_page(
             }
         )  # fmt: skip
     return _page(
-        request, "case.html", "case", session, status=status, flash=flash, suffix=case.id,
+        request, "case.html", "case", session, flash=flash, suffix=case.id,
         case=case, events=[e.to_json() for e in events], clocks=clocks,
         chain_ok=engine.verify(case.id).ok, actions=actions(engine, case), hidden=HIDDEN_DATA,
     )  # fmt: skip
@@ -474,11 +474,11 @@ def verify_checkpoint(request: Request, session: Session, form: Mapping[str, str
 @_signed_in("audit")
 def export(request: Request, session: Session, form: Mapping[str, str]) -> Response:
     """The whole export as a download."""
-    from workflow.api.audit import _stream
+    from workflow.api.audit import export_stream
 
     whole_database(session.principal, "export")
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")  # noqa: DTZ005 - a file name, local on purpose
     return StreamingResponse(
-        _stream(_engine(request), None, None), media_type="application/x-ndjson",
+        export_stream(_engine(request), None, None), media_type="application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="casework-{stamp}.jsonl"'},
     )  # fmt: skip
