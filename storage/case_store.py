@@ -12,12 +12,23 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 
 from storage.records import CaseQuery, CaseRecord, EventRecord
 from storage.tables import cases_table as cases
 from storage.tables import deadlines_table, policies_table
 from storage.tables import events_table as events
+from storage.timestamps import UTCDateTime
 
 _select_case = select(cases).where(cases.c.id == bindparam("case_id"))
 
@@ -36,16 +47,32 @@ def load_cases(conn: Connection, case_ids: Sequence[str]) -> dict[str, CaseRecor
     return {row.id: CaseRecord.from_row(row) for row in conn.execute(query)}
 
 
+FIELDS = ("state", "branch", "owner", "customer", "channel", "category", "priority")
+"""The case columns a :class:`CaseQuery` matches by equality."""
+
+
+def _matching(query: CaseQuery) -> list[ColumnElement[bool]]:
+    """The conditions of ``query`` but its page position."""
+    conditions: list[ColumnElement[bool]] = [
+        cases.c[name] == getattr(query, name) for name in FIELDS if getattr(query, name) is not None
+    ]
+    if query.states is not None:
+        conditions.append(cases.c.state.in_(list(query.states)))
+    if query.not_states:
+        conditions.append(cases.c.state.not_in(list(query.not_states)))
+    if query.received_from is not None:
+        conditions.append(cases.c.received_at >= query.received_from)
+    if query.received_until is not None:
+        conditions.append(cases.c.received_at < query.received_until)
+    return conditions
+
+
 def list_cases(
     conn: Connection, query: CaseQuery | None = None, *, limit: int | None = None
 ) -> list[CaseRecord]:
     """Cases in the order they were received (then by id) that match ``query``."""
     where = query or CaseQuery()
-    statement = select(cases).order_by(cases.c.received_at, cases.c.id)
-    for name in ("state", "branch", "owner", "customer", "channel", "category", "priority"):
-        value = getattr(where, name)
-        if value is not None:
-            statement = statement.where(cases.c[name] == value)
+    statement = select(cases).where(*_matching(where)).order_by(cases.c.received_at, cases.c.id)
     if where.after is not None:
         received, case_id = where.after
         statement = statement.where(
@@ -59,6 +86,50 @@ def list_cases(
     return [CaseRecord.from_row(row) for row in conn.execute(statement)]
 
 
+def cases_by_due(
+    conn: Connection, query: CaseQuery, limit: int
+) -> list[tuple[CaseRecord, datetime | None]]:
+    """Cases that match ``query``, the next pending deadline first (those without one
+    last, then in received order), at most ``limit``, each with that deadline."""
+    pending = deadlines_table
+    next_due = (
+        select(pending.c.case_id, func.min(pending.c.due_at).label("next_due"))
+        .where(pending.c.status == "pending")
+        .group_by(pending.c.case_id)
+        .subquery()
+    )
+    due = next_due.c.next_due
+    statement = (
+        select(cases, due)
+        .outerjoin(next_due, next_due.c.case_id == cases.c.id)
+        .where(*_matching(query))
+        .order_by(due.is_(None), due, cases.c.received_at, cases.c.id)
+        .limit(limit)
+    )
+    if query.after_due is not None:
+        last_due, received, case_id = query.after_due
+        later = tuple_(cases.c.received_at, cases.c.id) > tuple_(
+            literal(received, UTCDateTime()), literal(case_id)
+        )
+        if last_due is None:
+            statement = statement.where(due.is_(None), later)
+        else:
+            at = literal(last_due, UTCDateTime())
+            statement = statement.where(or_(due.is_(None), due > at, and_(due == at, later)))
+    found = []
+    for row in conn.execute(statement):
+        value = row.next_due
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        found.append((CaseRecord.from_row(row), moment))
+    return found
+
+
+def count_cases(conn: Connection, query: CaseQuery) -> int:
+    """How many cases match ``query`` (its page position aside)."""
+    statement = select(func.count()).select_from(cases).where(*_matching(query))
+    return int(conn.execute(statement).scalar_one())
+
+
 def ids_starting(conn: Connection, prefix: str, limit: int) -> list[str]:
     """Up to ``limit`` case ids that start with ``prefix``, in order."""
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -69,45 +140,6 @@ def ids_starting(conn: Connection, prefix: str, limit: int) -> list[str]:
         .limit(limit)
     )
     return list(conn.execute(query).scalars())
-
-
-def queue(
-    conn: Connection,
-    owner: str,
-    branch: str | None,
-    closed: Sequence[str],
-    limit: int,
-) -> tuple[list[tuple[CaseRecord, datetime | None]], int]:
-    """The cases of ``owner`` (of ``branch``, if given) not in a ``closed`` state, the
-    next pending deadline first (those without one last), at most ``limit``, each with
-    that deadline; and how many there are in all."""
-    pending = deadlines_table
-    next_due = (
-        select(pending.c.case_id, func.min(pending.c.due_at).label("next_due"))
-        .where(pending.c.status == "pending")
-        .group_by(pending.c.case_id)
-        .subquery()
-    )
-    mine = [cases.c.owner == owner]
-    if branch is not None:
-        mine.append(cases.c.branch == branch)
-    if closed:
-        mine.append(cases.c.state.not_in(list(closed)))
-    rows = conn.execute(
-        select(cases, next_due.c.next_due)
-        .outerjoin(next_due, next_due.c.case_id == cases.c.id)
-        .where(*mine)
-        .order_by(next_due.c.next_due.is_(None), next_due.c.next_due, cases.c.received_at)
-        .limit(limit)
-    ).all()
-    total = conn.execute(select(func.count()).select_from(cases).where(*mine)).scalar_one()
-    found = []
-    for row in rows:
-        due = row.next_due
-        found.append(
-            (CaseRecord.from_row(row), datetime.fromisoformat(due) if isinstance(due, str) else due)
-        )
-    return found, int(total)
 
 
 def case_events(conn: Connection, case_id: str, upto: int | None = None) -> list[EventRecord]:
@@ -152,12 +184,13 @@ def pending_count(conn: Connection) -> int:
 
 
 def late_candidates(conn: Connection, now: datetime) -> list[CaseRecord]:
-    """Cases under a policy that are escalated or have a ladder deadline due at ``now``:
-    the only ones that can be past a target, found without reading every open case."""
+    """Cases under a policy that are escalated or have a deadline due at ``now``: the
+    only ones that can be past a target, found without reading every open case. (A
+    clock's next deadline never falls after its target is passed; a warning nobody has
+    processed yet, on a back-filled case or with the worker stopped, counts too.)"""
     due_ladder = (
         select(deadlines_table.c.case_id)
         .where(deadlines_table.c.status == "pending")
-        .where(deadlines_table.c.level >= 1)
         .where(deadlines_table.c.due_at <= now)
     )
     query = select(cases).where(

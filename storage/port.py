@@ -134,11 +134,15 @@ class Store(Protocol):
         """Cases in the order they were received (then by id) that match ``query``."""
         ...
 
-    def queue(
-        self, owner: str, branch: str | None, closed: Sequence[str], limit: int
-    ) -> tuple[list[tuple[CaseRecord, datetime | None]], int]:
-        """An owner's cases not in a ``closed`` state, the next deadline first (at most
-        ``limit``, each with that deadline), and how many there are in all."""
+    def cases_by_due(
+        self, query: CaseQuery, limit: int
+    ) -> list[tuple[CaseRecord, datetime | None]]:
+        """Cases that match ``query``, the next pending deadline first (those without
+        one last), at most ``limit``, each with that deadline."""
+        ...
+
+    def count_cases(self, query: CaseQuery) -> int:
+        """How many cases match ``query``."""
         ...
 
     def ids_starting(self, prefix: str, limit: int) -> list[str]:

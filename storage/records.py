@@ -269,8 +269,14 @@ class Heartbeat:
 
 @dataclass(frozen=True)
 class CaseQuery:
-    """Which cases a list wants: each given field must match; ``after`` continues a page
-    after the case received at ``after[0]`` with id ``after[1]``."""
+    """Which cases a list wants: each given field must match.
+
+    ``states``/``not_states`` keep the cases in (or not in) those states; ``received_from``
+    (inclusive) and ``received_until`` (exclusive) bound the received time. ``after``
+    continues a page in received order after the case received at ``after[0]`` with id
+    ``after[1]``; ``after_due`` one in next-deadline order after (next due or ``None``,
+    received, id).
+    """
 
     state: str | None = None
     branch: str | None = None
@@ -280,6 +286,11 @@ class CaseQuery:
     category: str | None = None
     priority: str | None = None
     after: tuple[datetime, str] | None = None
+    states: tuple[str, ...] | None = None
+    not_states: tuple[str, ...] | None = None
+    received_from: datetime | None = None
+    received_until: datetime | None = None
+    after_due: tuple[datetime | None, datetime, str] | None = None
 
 
 @dataclass(frozen=True)

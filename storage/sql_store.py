@@ -122,13 +122,19 @@ class SqlStore:
         with read_transaction(self.db) as conn:
             return case_store.list_cases(conn, query, limit=limit)
 
-    def queue(
-        self, owner: str, branch: str | None, closed: Sequence[str], limit: int
-    ) -> tuple[list[tuple[CaseRecord, datetime | None]], int]:
+    def cases_by_due(
+        self, query: CaseQuery, limit: int
+    ) -> list[tuple[CaseRecord, datetime | None]]:
         from storage import case_store
 
         with read_transaction(self.db) as conn:
-            return case_store.queue(conn, owner, branch, closed, limit)
+            return case_store.cases_by_due(conn, query, limit)
+
+    def count_cases(self, query: CaseQuery) -> int:
+        from storage import case_store
+
+        with read_transaction(self.db) as conn:
+            return case_store.count_cases(conn, query)
 
     def ids_starting(self, prefix: str, limit: int) -> list[str]:
         from storage import case_store

@@ -332,4 +332,9 @@ def test_the_business_reports(api: Served, clock: FixedClock) -> None:
         backwards = http.get("/v1/reports/sla", params={**window, "to": window["from"]})
         assert backwards.status_code == 422
     with api.client(api.token("supervisor", branch="东莞长安店")) as http:
-        assert http.get("/v1/reports/sla", params=window).status_code == 403
+        mine = http.get("/v1/reports/sla", params=window).json()
+        assert (mine["branch"], mine["cases"]) == ("东莞长安店", 1)
+        other = http.get("/v1/reports/sla", params={**window, "branch": "广州天河店"})
+        assert other.status_code == 403
+    with api.client(api.token("supervisor", branch="广州天河店")) as http:
+        assert http.get("/v1/reports/sla", params={"month": "2026-11"}).json()["cases"] == 0

@@ -382,7 +382,7 @@ def test_replay_at_an_instant_shows_the_clocks_as_they_stood(
     result = CliRunner().invoke(
         main, ["--db", db_url, "replay", case_id, "--at", clock.now().isoformat()]
     )
-    assert "first_response #1: 32h00m used of 24h00m; BREACHED by 8h00m, level 2" in result.output
+    assert "first_response #1: 1d 8h used of 1d; BREACHED by 8h, level 2" in result.output
 
 
 @pytest.mark.slow

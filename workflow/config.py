@@ -7,6 +7,9 @@ A file may extend the channel and category lists and change the limits::
     categories = ["delivery_damage"]
     priorities = ["normal", "high", "urgent"]   # replaces the defaults
 
+    [display]
+    timezone = "Asia/Shanghai"     # times people read and type (default: the system's)
+
     [limits]
     max_note_chars = 4000
     max_data_bytes = 16384
@@ -37,11 +40,12 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from machines.calendars import china_holidays
 from machines.sla import DEFAULT_DOCUMENT, PolicyError, SlaPolicy, policy_from_document
@@ -87,6 +91,8 @@ class Settings:
     """``[machines.NAME.sla]`` tables: policies replacing other machines' own."""
     mail: MailSettings = field(default_factory=MailSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    display_timezone: str | None = None
+    """``[display] timezone``: the zone people read times in (``None``: the system's)."""
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:
@@ -114,7 +120,11 @@ def load_settings(path: str | Path | None) -> Settings:
 def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
     """Settings from a parsed document; every error names ``source`` and the key."""
     settings = Settings(source=source)
-    known = {"intake": _INTAKE, "limits": _LIMITS}
+    known: dict[str, Mapping[str, Applier]] = {
+        "intake": _INTAKE,
+        "limits": _LIMITS,
+        "display": _DISPLAY,
+    }
     for section, body in document.items():
         if section == "sla":
             settings = replace(settings, sla=_sla_document(body, source, "sla"))
@@ -132,7 +142,7 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
         if section not in known:
             raise ConfigError(
                 f"{source}: unknown section [{section}]; "
-                "known: intake, limits, sla, machines, mail, webhooks"
+                "known: intake, limits, display, sla, machines, mail, webhooks"
             )
         if not isinstance(body, Mapping):
             raise ConfigError(f"{source}: [{section}] must be a table")
@@ -257,6 +267,22 @@ _INTAKE = {
     "priorities": lambda s, v, w: replace(s, priorities=_names(v, w) or s.priorities),
     "default_machine": lambda s, v, w: replace(s, default_machine=_names([v], w)[0]),
 }
+Applier = Callable[[Settings, Any, str], Settings]
+"""Sets one key of a section: (settings, value, where) to the new settings."""
+
+
+def _display_zone(settings: Settings, value: Any, where: str) -> Settings:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where} must be an IANA zone name such as Asia/Shanghai")
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: unknown time zone {value!r}") from None
+    return replace(settings, display_timezone=value.strip())
+
+
+_DISPLAY: dict[str, Applier] = {"timezone": _display_zone}
+
 _LIMITS = {
     "max_note_chars": lambda s, v, w: replace(s, max_note_chars=positive_whole(v, w, 100_000)),
     "max_text_chars": lambda s, v, w: replace(

@@ -1,9 +1,9 @@
 """Durations as people read them, in one place: every command, page and mail uses these.
 
-``26h05m`` (:func:`hours_minutes`) where a column of figures is compared at a glance;
-``1d 2h 05m`` or ``1天2小时05分钟`` (:func:`spoken`) in the sentences of a mail.
-Both round down to the minute and drop the sign (the words around them say "late",
-"left" or "overdue by").
+``2d 3h 10m``, ``35m``, ``1d`` or ``2天3小时10分钟`` (:func:`spoken`,
+:func:`hours_minutes` for English from seconds). Both round down to the minute, leave
+out units that are zero and drop the sign (the words around them say "late", "left" or
+"overdue by").
 """
 
 from __future__ import annotations
@@ -16,17 +16,18 @@ def _minutes(seconds: float) -> int:
 
 
 def hours_minutes(seconds: float) -> str:
-    """A duration as ``<hours>h<minutes>m`` (``26h05m``)."""
-    minutes = _minutes(seconds)
-    return f"{minutes // 60}h{minutes % 60:02d}m"
+    """A number of seconds as ``2d 3h 10m`` (English)."""
+    return spoken(timedelta(seconds=seconds), "en")
+
+
+_UNITS = {"en": ("d ", "h ", "m"), "zh": ("天", "小时", "分钟")}
 
 
 def spoken(delta: timedelta, language: str) -> str:
-    """A duration in days, hours and minutes, in ``language`` (``en`` or ``zh``)."""
+    """A duration in days, hours and minutes, in ``language`` (``en`` or ``zh``):
+    ``2d 3h 10m``, ``3h``, ``35m``, ``0m``."""
     days, minutes = divmod(_minutes(delta.total_seconds()), 1440)
     hours, minutes = divmod(minutes, 60)
-    if language == "zh":
-        text = f"{hours}小时{minutes:02d}分钟"
-        return f"{days}天{text}" if days else text
-    text = f"{hours}h {minutes:02d}m"
-    return f"{days}d {text}" if days else text
+    units = _UNITS["zh" if language == "zh" else "en"]
+    parts = [(n, unit) for n, unit in zip((days, hours, minutes), units, strict=True) if n]
+    return "".join(f"{n}{unit}" for n, unit in parts or [(0, units[2])]).strip()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine as SAEngine
 
@@ -45,7 +45,7 @@ from storage.sql_store import SqlStore
 from workflow.cases import validation
 from workflow.cases.catalog import installed_registry
 from workflow.cases.opening import new_case_id, opened_case, opening_data
-from workflow.cases.paging import Page, cursor_after, page_limit, position
+from workflow.cases.paging import Page, cursor_after, due_cursor_after, page_limit, position
 from workflow.cases.transitions import (
     decide_with_wait_ended,
     profile_of,
@@ -417,17 +417,41 @@ class Engine:
 
     @at_storage_boundary
     def page(
-        self, query: CaseQuery, *, limit: int | None = None, cursor: str | None = None
+        self,
+        query: CaseQuery,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        by_due: bool = False,
+        count: bool = False,
     ) -> Page:
-        """One page of the cases matching ``query`` in received order, from ``cursor`` (a
-        page's ``next_cursor``) on; ``limit`` from 1 to 500, 50 if not given."""
+        """One page of the cases matching ``query`` from ``cursor`` (a page's
+        ``next_cursor``) on: in received order, or the next pending deadline first
+        (``by_due``); ``limit`` from 1 to 500, 50 if not given; with the number of
+        matching cases in all when ``count``."""
         _known_state(self.registry, query.state)
         size = page_limit(limit)
         after = None if cursor is None else position(cursor)
-        found = self.store.cases(replace(query, after=after), limit=size + 1)
-        items = [_with_deadlines(c) for c in found[:size]]
-        more = len(found) > size
-        return Page(items, cursor_after(items[-1]) if more else None)
+        if after is not None and (len(after) == 3) != by_due:
+            raise InvalidInput("cursor belongs to a list in another order", field="cursor")
+        if by_due:
+            due_after = cast("tuple[datetime | None, datetime, str] | None", after)
+            ranked = self.store.cases_by_due(replace(query, after_due=due_after), size + 1)
+            items = [_with_deadlines(c) for c, _ in ranked[:size]]
+            more = len(ranked) > size
+            following = due_cursor_after(items[-1], ranked[size - 1][1]) if more else None
+        else:
+            received_after = cast("tuple[datetime, str] | None", after)
+            found = self.store.cases(replace(query, after=received_after), limit=size + 1)
+            items = [_with_deadlines(c) for c in found[:size]]
+            more = len(found) > size
+            following = cursor_after(items[-1]) if more else None
+        total = self.store.count_cases(query) if count else None
+        return Page(items, following, total)
+
+    def closed_states(self) -> tuple[str, ...]:
+        """The states in which a case of some machine is closed (final)."""
+        return tuple(sorted({state for d in self.registry for state in d.final_states}))
 
     @at_storage_boundary
     def history(self, case_id: str) -> builtins.list[Event]:

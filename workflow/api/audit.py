@@ -15,7 +15,14 @@ from workflow.access.tokens import Principal
 from workflow.api import models
 from workflow.api.endpoints import endpoint
 from workflow.api.responses import Json, problems
-from workflow.api.security import Auth, Served, allowed, visible_case, whole_database
+from workflow.api.security import (
+    Auth,
+    Served,
+    allowed,
+    report_period,
+    visible_case,
+    whole_database,
+)
 from workflow.clock import aware
 from workflow.engine import Engine
 from workflow.errors import InvalidInput
@@ -142,36 +149,67 @@ def export(
     return StreamingResponse(export_stream(engine, low, high), media_type="application/x-ndjson")
 
 
-Since = Annotated[datetime, Query(alias="from", description="Cases received from this.")]
-Until = Annotated[datetime, Query(alias="to", description="... up to this (excluded).")]
+Since = Annotated[
+    str | None,
+    Query(alias="from", description="Cases received from this day or time (a date is a "
+          "day in `tz`), e.g. 2026-11-01 or 2026-11-01T00:00:00+08:00."),
+]  # fmt: skip
+Until = Annotated[
+    str | None,
+    Query(alias="to", description="... through this day, or up to this time. Default: now."),
+]
+Month = Annotated[str | None, Query(description="Instead of from/to: a month, YYYY-MM.")]
+Last = Annotated[str | None, Query(description="Instead of from/to: the last 24h, 7d, 4w, ...")]
+Zone = Annotated[
+    str | None,
+    Query(description="IANA zone days and weeks are cut in. Default: [display] timezone, "
+          "else UTC."),
+]  # fmt: skip
+Branch = Annotated[
+    str | None, Query(description="Only this branch's cases (a branch token: its own).")
+]
 
 
 @router.get("/reports/sla", responses=problems(422), summary="The SLA report")
 @endpoint("long")
-def sla_report(principal: Auth, engine: Served, start: Since, end: Until) -> Json:
-    """SLA compliance per clock, branch, category, channel and owner; first-response
-    times; escalations per level; hand-overs; the weekly trend (``casework report sla
-    --json``). Supervisors, auditors and administrators."""
-    return _report("sla", principal, engine, start, end)
+def sla_report(
+    principal: Auth, engine: Served, start: Since = None, end: Until = None,
+    month: Month = None, last: Last = None, tz: Zone = None, branch: Branch = None,
+) -> Json:  # fmt: skip
+    """The summary (compliance per clock, cases late now by level, worst branches),
+    first response per branch and category, per branch, category, channel and owner;
+    time to first response as percentiles; escalations per level; hand-overs; the weekly
+    trend (``casework report sla --json``). Supervisors, auditors and administrators; a
+    branch token gets its branch's report."""
+    asked = {"start": start, "end": end, "month": month, "last": last}
+    return _report("sla", principal, engine, asked, tz, branch)
 
 
 @router.get("/reports/complaints", responses=problems(422), summary="The complaint structure")
 @endpoint("long")
-def complaints_report(principal: Auth, engine: Served, start: Since, end: Until) -> Json:
+def complaints_report(
+    principal: Auth, engine: Served, start: Since = None, end: Until = None,
+    month: Month = None, last: Last = None, tz: Zone = None, branch: Branch = None,
+) -> Json:  # fmt: skip
     """Share per category, per branch and channel, per week (``casework report
     complaints --json``, without dispatched jobs). Supervisors, auditors and
-    administrators."""
-    return _report("complaints", principal, engine, start, end)
+    administrators; a branch token gets its branch's report."""
+    asked = {"start": start, "end": end, "month": month, "last": last}
+    return _report("complaints", principal, engine, asked, tz, branch)
 
 
 def _report(
-    name: str, principal: Principal, engine: Engine, start: datetime, end: datetime
+    name: str,
+    principal: Principal,
+    engine: Engine,
+    asked: dict[str, str | None],
+    tz: str | None,
+    branch: str | None,
 ) -> Json:
     from workflow.reports import business
 
     allowed(principal, "replay")
-    whole_database(principal, "report on")
-    period = business.Period(aware(start, "from"), aware(end, "to"))
+    period = report_period(engine, principal, asked, tz, branch)
     if name == "sla":
         return Json(business.sla_report(engine, period))
     return Json(business.complaints_report(engine, period, None))

@@ -10,6 +10,9 @@ process) takes effect within that time.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from datetime import UTC
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -18,6 +21,9 @@ from workflow.api.offload import offload_for
 from workflow.engine import Engine
 from workflow.errors import CaseNotFound, NotPermitted
 from workflow.results import Case
+
+if TYPE_CHECKING:
+    from workflow.reports.business import Period
 
 REMEMBER_S = 2.0
 """How long a resolved token is taken on trust before it is looked up again."""
@@ -96,3 +102,25 @@ def whole_database(principal: Principal, what: str) -> None:
     """Refuse a branch token what spans every branch."""
     if principal.branch is not None:
         raise NotPermitted(f"a token of branch {principal.branch} may not {what} every branch")
+
+
+def report_period(
+    engine: Engine,
+    principal: Principal,
+    asked: Mapping[str, str | None],
+    tz: str | None,
+    branch: str | None,
+) -> Period:
+    """The period and branch a report covers for ``principal``: days cut in ``tz``, else
+    the configured display zone, else UTC; a branch token's own branch (another: 403)."""
+    from workflow.display.zones import zone_named
+    from workflow.reports.business import period_of
+
+    if principal.branch is not None:
+        if branch not in (None, "", principal.branch):
+            raise NotPermitted(f"a token of branch {principal.branch} may not report on {branch}")
+        branch = principal.branch
+    name = tz or engine.settings.display_timezone
+    zone = UTC if not name else zone_named(name, "tz")
+    period, _ = period_of(**asked, zone=zone, branch=branch, now=engine.clock.now())
+    return period

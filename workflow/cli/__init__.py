@@ -19,7 +19,7 @@ import os
 
 import click
 
-from workflow.cli.support import CaseworkGroup, database_options
+from workflow.cli.support import CaseworkGroup, database_options, setting
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "checkpoint": ("signing:checkpoint_command", "Sign a statement of the whole history."),
@@ -93,14 +93,8 @@ class LazyGroup(CaseworkGroup):
     epilog=EXAMPLES,
 )
 @database_options
-@click.option(
-    "--log-level",
-    default=None,
-    metavar="LEVEL",
-    help="debug, info, warning (default) or error; log lines go to stderr.",
-)
 @click.version_option(package_name="casework")
-def main(db_url: str | None, config_path: str | None, log_level: str | None) -> None:
+def main(db_url: str | None, config_path: str | None) -> None:
     """casework: customer complaints as persisted state machines with a tamper-evident history.
 
     Every case runs through a versioned state machine; every event is stored in a
@@ -108,4 +102,4 @@ def main(db_url: str | None, config_path: str | None, log_level: str | None) -> 
     """
     from workflow.cli.logs import configure_logging
 
-    configure_logging(log_level or os.environ.get("CASEWORK_LOG_LEVEL", "warning"))
+    configure_logging(setting("log_level") or os.environ.get("CASEWORK_LOG_LEVEL", "warning"))

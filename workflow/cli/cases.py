@@ -4,26 +4,34 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import click
 
-from storage import iso
+from storage.records import CaseQuery
+from workflow.cases.paging import MAX_PAGE
 from workflow.cli.support import (
     WHOLE,
     database_options,
     display_width,
+    display_zone,
     emit_json,
     engine_for,
     handle_errors,
     json_option,
+    note,
     parse_data,
     table,
+    typed_time,
     warn_unreachable,
 )
 from workflow.clock import parse_instant
+from workflow.display.times import local_text, stamped
 from workflow.durations import hours_minutes, spoken
+from workflow.errors import InvalidInput
 
 
 @click.command("open")
@@ -71,9 +79,9 @@ def open_command(
     as_json: bool,
 ) -> None:
     """Open a case; prints its id (with --json, the case)."""
-    received = None if received_at is None else parse_instant(received_at, "--received-at")
     attributes = {k: str(v) for k, v in parse_data(attrs).items()}
     with engine_for(db_url, config_path) as engine:
+        received = None if received_at is None else typed_time(received_at, "--received-at", engine)
         case = engine.open_case(
             customer=customer,
             channel=channel,
@@ -129,8 +137,8 @@ def fire_command(
 ) -> None:
     """Apply EVENT to CASE_ID (apologise, confirm_needs, resolve, follow_up, note, ...)."""
     data = parse_data(pairs)
-    when = None if at is None else parse_instant(at, "--at")
     with engine_for(db_url, config_path) as engine:
+        when = None if at is None else typed_time(at, "--at", engine)
         case_id = engine.resolve(case_id)
         before = engine.get(case_id)
         case = engine.fire(
@@ -161,22 +169,18 @@ def show_command(case_id: str, db_url: str | None, config_path: str | None, as_j
     with engine_for(db_url, config_path) as engine:
         case = engine.get(engine.resolve(case_id))
         explained = None if as_json else engine.explain_sla(case.id)
+        zone = display_zone(engine).zone
+        now = engine.clock.now()
     if as_json:
         emit_json(case.to_json())
         return
     assert explained is not None
-    for line in case_lines(case, explained):
+    for line in case_lines(case, explained, zone, now):
         click.echo(line)
 
 
-def _when(moment: Any) -> str:
-    """A time to the second, in UTC."""
-    text = moment if isinstance(moment, str) else iso(moment)
-    return text[:19].replace("T", " ") + " UTC"
-
-
-def case_lines(case: Any, explained: dict[str, Any]) -> list[str]:
-    """The lines of ``show`` for a person."""
+def case_lines(case: Any, explained: dict[str, Any], zone: tzinfo, now: datetime) -> list[str]:
+    """The lines of ``show`` for a person, times in ``zone``."""
     waiting = explained.get("waiting")
     rows = [
         ("case", f"{case.id} ({case.machine} v{case.machine_version})"),
@@ -184,7 +188,7 @@ def case_lines(case: Any, explained: dict[str, Any]) -> list[str]:
         ("owner", f"{case.owner}" + (f" · branch {case.branch}" if case.branch else "")),
         ("customer", case.customer + (f" · contact {case.contact}" if case.contact else "")),
         ("complaint", " · ".join(x for x in (case.channel, case.category, case.priority) if x)),
-        ("received", _when(case.received_at)),
+        ("received", stamped(case.received_at, zone)),
         ("escalation", f"level {case.escalation_level}" if case.escalation_level else "none"),
         ("summary", case.summary),
     ]
@@ -192,14 +196,22 @@ def case_lines(case: Any, explained: dict[str, Any]) -> list[str]:
     lines = [f"{k.rjust(width)}  {v}" for k, v in rows]
     lines.append("")
     for clock in explained["clocks"]:
-        lines.append("  " + _clock_sentence(clock))
-    due = [f"{d['clock']} {d['kind']} at {_when(d['due_at'])}" for d in case.deadlines]
+        lines.append("  " + _clock_sentence(clock, zone))
+    due = [_due_text(d, zone, now) for d in sorted(case.deadlines, key=lambda d: d["due_at"])]
     lines.append("  next: " + ("; ".join(due) if due else "nothing pending"))
     return lines
 
 
-def _clock_sentence(clock: dict[str, Any]) -> str:
-    """``resolution: 17h 20m left of its 72h 00m target (office hours)``."""
+def _due_text(deadline: Mapping[str, Any], zone: tzinfo, now: datetime) -> str:
+    """``first_response target at 2026-11-04 09:00:00 +08:00 (in 17h 20m)``."""
+    at = parse_instant(deadline["due_at"], "due_at")
+    away = f"in {spoken(at - now, 'en')}" if at >= now else f"{spoken(now - at, 'en')} ago"
+    return f"{deadline['clock']} {deadline['kind']} at {stamped(at, zone)} ({away})"
+
+
+def _clock_sentence(clock: dict[str, Any], zone: tzinfo) -> str:
+    """``first response: due in 17h 20m, at 2026-11-04 09:00:00 +08:00 (1d target,
+    office hours)``; the time left is working time on the clock's calendar."""
     name = clock["clock"].replace("_", " ")
     if not clock.get("cycle"):
         return f"{name}: not started"
@@ -212,7 +224,9 @@ def _clock_sentence(clock: dict[str, Any]) -> str:
     if used > target:
         state = f"{spoken(used - target, 'en')} late"
     else:
-        state = f"{spoken(target - used, 'en')} left"
+        state = f"due in {spoken(target - used, 'en')}"
+        if clock.get("target_at"):
+            state += f", at {stamped(clock['target_at'], zone)}"
     if not clock.get("counting", clock.get("running")):
         state += ", paused" if clock.get("running") else ", stopped"
     return f"{name}: {state} ({terms})"
@@ -229,67 +243,177 @@ def _filter_options(func: Any) -> Any:
 
 
 @click.command("list")
-@click.option("--state", default=None, help="Only cases in this state.")
+@click.option("--state", default=None, help="Only cases in this state (see 'casework machines').")
 @_filter_options
+@click.option(
+    "--open",
+    "only_open",
+    is_flag=True,
+    help="Only cases not closed (the default order: next deadline first).",
+)
+@click.option("--closed", "only_closed", is_flag=True, help="Only closed cases.")
+@click.option(
+    "--since",
+    default=None,
+    metavar="TIME",
+    help="Received from (a date or time in the display zone, or ISO with offset).",
+)
+@click.option(
+    "--until", default=None, metavar="TIME", help="Received before (a date: through its end)."
+)
+@click.option(
+    "--sort",
+    type=click.Choice(["due", "received"]),
+    default=None,
+    help="due: next deadline first (default for --open); received: oldest first.",
+)
 @click.option(
     "--overdue", is_flag=True, help="Only cases past an SLA target: owner, level, lateness."
 )
-@click.option("--limit", type=WHOLE, default=None, help="At most this many.")
+@click.option(
+    "--limit",
+    type=WHOLE,
+    default=None,
+    help="At most this many (default 50 in the table; a page is at most 500).",
+)
+@click.option("--cursor", default=None, help="Continue after the page that printed this cursor.")
+@click.option(
+    "--paged",
+    is_flag=True,
+    help="With --json: one page as {items, next_cursor}, as the HTTP API gives it.",
+)
 @database_options
 @json_option
 @handle_errors
 def list_command(
     state: str | None,
+    only_open: bool,
+    only_closed: bool,
+    since: str | None,
+    until: str | None,
+    sort: str | None,
     overdue: bool,
     limit: int | None,
+    cursor: str | None,
+    paged: bool,
     db_url: str | None,
     config_path: str | None,
     as_json: bool,
     **filters: str | None,
 ) -> None:
-    """List cases, oldest received first (with --overdue: the latest first).
+    """List cases: 50 at a time, with the cursor of the next page. Open cases come
+    next deadline first; others oldest received first. --overdue: who is late, the
+    latest first, with counts per branch.
+
+    --json prints every matching case as a JSON array (as it always has), or with
+    --limit/--cursor that page; --json --paged prints one page as
+    {"items": [...], "next_cursor": ...}.
 
     \b
     Examples:
-      casework list --owner li.na --state apologised
-      casework list --branch 东莞长安店 --category missed_appointment --json
+      casework list --open --owner li.na
+      casework list --branch 东莞长安店 --category missed_appointment --since 2026-11-01
+      casework list --closed --until 2026-11-30 --json
+      casework list --cursor ZHVlfDIwMjYtMTEt...       # the next page
       casework list --overdue --branch 东莞长安店
     """
+    if only_open and only_closed:
+        raise InvalidInput("--open and --closed exclude each other", field="open")
     given = {k: v for k, v in filters.items() if v is not None}
-    if overdue:
-        with engine_for(db_url, config_path) as engine:
-            late = [
-                o
-                for o in engine.overdue()
-                if (state is None or o.case.state == state)
-                and all(getattr(o.case, k) == v for k, v in given.items())
-            ]
-        late = late[:limit] if limit else late
-        if as_json:
-            emit_json([o.to_json() for o in late])
-        else:
-            from workflow.cli.sla import overdue_rows
-
-            table(("id", "owner", "branch", "clock", "level", "late"), overdue_rows(late))
-        return
     with engine_for(db_url, config_path) as engine:
-        cases = engine.list(state=state, limit=limit, **given)
-    if as_json:
-        emit_json([c.to_json() for c in cases])
-        return
-    rows = [
-        (
-            c.id,
-            c.state,
-            c.owner,
-            c.channel or "-",
-            c.category or "-",
-            iso(c.received_at),
-            str(c.version),
+        query = CaseQuery(
+            state=state,
+            **given,  # type: ignore[arg-type]  # the FILTERS: text columns
+            states=engine.closed_states() if only_closed else None,
+            not_states=engine.closed_states() if only_open else None,
+            received_from=None if since is None else typed_time(since, "--since", engine),
+            received_until=None
+            if until is None
+            else typed_time(until, "--until", engine, end_of_day=True),
         )
-        for c in cases
-    ]
-    table(("id", "state", "owner", "channel", "category", "received_at", "v"), rows)
+        if overdue:
+            _list_overdue(engine, query, limit, as_json)
+            return
+        by_due = sort == "due" or (sort is None and only_open)
+        zone = display_zone(engine)
+        if as_json and not paged and limit is None and cursor is None:
+            emit_json([c.to_json() for c in _every(engine, query, by_due)])
+            return
+        page = engine.page(query, limit=limit, cursor=cursor, by_due=by_due, count=not as_json)
+    if as_json:
+        if paged:
+            emit_json(page.to_json())
+        else:
+            emit_json([c.to_json() for c in page.items])
+            if page.next_cursor:
+                note(f"more cases follow: --cursor {page.next_cursor}")
+        return
+    _case_table(page.items, zone, by_due)
+    shown = len(page.items)
+    if page.next_cursor:
+        click.echo(
+            f"{shown} of {page.total} cases; the next {shown}: add --cursor {page.next_cursor}"
+        )
+    elif page.total and page.total > shown:
+        click.echo(f"the last {shown} of {page.total} cases")
+
+
+def _every(engine: Any, query: CaseQuery, by_due: bool) -> Iterator[Any]:
+    """Every case matching ``query``, page by page."""
+    cursor = None
+    while True:
+        page = engine.page(query, limit=MAX_PAGE, cursor=cursor, by_due=by_due)
+        yield from page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return
+
+
+def _case_table(cases: list[Any], zone: Any, by_due: bool) -> None:
+    now_rows = []
+    for c in cases:
+        due = min((d["due_at"] for d in c.deadlines), default=None)
+        now_rows.append(
+            (
+                c.id,
+                c.state,
+                c.owner,
+                c.branch or "-",
+                c.category or "-",
+                local_text(c.received_at, zone.zone),
+                "-" if due is None else local_text(due, zone.zone),
+            )
+        )
+    header = ("id", "state", "owner", "branch", "category", f"received ({zone.name})", "next due")
+    table(header, now_rows)
+
+
+def _list_overdue(engine: Any, query: CaseQuery, limit: int | None, as_json: bool) -> None:
+    """``list --overdue``: late clocks of the cases ``query`` matches, counts per branch."""
+    matching = {c.id for c in _every(engine, query, by_due=False)} if _narrowed(query) else None
+    late = [o for o in engine.overdue() if matching is None or o.case.id in matching]
+    late = late[:limit] if limit else late
+    if as_json:
+        emit_json([o.to_json() for o in late])
+        return
+    from workflow.cli.sla import overdue_rows
+
+    table(("id", "owner", "branch", "clock", "level", "late"), overdue_rows(late))
+    branches = Counter(o.case.branch or "-" for o in late)
+    if branches:
+        counts = ", ".join(
+            f"{b} {n}" for b, n in sorted(branches.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
+        click.echo(
+            f"{len(late)} late clocks of {len({o.case.id for o in late})} cases; "
+            f"by branch: {counts}"
+        )
+    else:
+        click.echo("nothing is late")
+
+
+def _narrowed(query: CaseQuery) -> bool:
+    return query != CaseQuery()
 
 
 @click.command("history")
@@ -303,13 +427,14 @@ def history_command(
     """The events of a case, oldest first."""
     with engine_for(db_url, config_path, read_only=True) as engine:
         events = engine.history(engine.resolve(case_id))
+        zone = display_zone(engine)
     if as_json:
         emit_json([e.to_json() for e in events])
         return
     rows = [
         (
             str(e.seq),
-            iso(e.occurred_at),
+            local_text(e.occurred_at, zone.zone),
             e.event,
             f"{e.from_state or '-'} -> {e.to_state}",
             e.actor,
@@ -317,7 +442,7 @@ def history_command(
         )
         for e in events
     ]
-    table(("seq", "occurred_at", "event", "transition", "actor", "data"), rows)
+    table(("seq", f"at ({zone.name})", "event", "transition", "actor", "data"), rows)
 
 
 @click.command("replay")
@@ -330,14 +455,15 @@ def replay_command(
     case_id: str, at: str | None, db_url: str | None, config_path: str | None, as_json: bool
 ) -> None:
     """Rebuild a case's state from its history alone, with its SLA clocks as they stood."""
-    when = None if at is None else parse_instant(at, "--at")
     with engine_for(db_url, config_path, read_only=True) as engine:
+        when = None if at is None else typed_time(at, "--at", engine)
         replay = engine.replay(engine.resolve(case_id), when)
+        zone = display_zone(engine).zone
     if as_json:
         emit_json(replay.to_json())
         return
     click.echo(
-        f"{case_id} at {iso(replay.at)}: state {replay.state}, version {replay.version}, "
+        f"{case_id} at {stamped(replay.at, zone)}: state {replay.state}, version {replay.version}, "
         f"owner {replay.owner}, escalation level {replay.escalation_level}"
     )
     if replay.sla.get("waiting"):

@@ -10,10 +10,10 @@ import click
 
 from scheduler.mail.delivery import Deliverer
 from scheduler.mail.smtp_sink import SmtpSink
-from storage import iso
-from workflow.cli.support import table
+from workflow.cli.support import display_zone, table, zoned
 from workflow.clock import FixedClock
 from workflow.config import Settings
+from workflow.display.times import local_text, stamped
 from workflow.engine import Engine
 from workflow.errors import GuardFailed
 from workflow.mail.settings import MailSettings
@@ -90,13 +90,14 @@ def _tour(directory: Path, sink: SmtpSink, *, kept: bool) -> bool:
         )
         _show_mails(sink)
         events = engine.history(case.id)
+        zone = display_zone(engine)
         click.echo()
         table(
-            ("seq", "occurred_at", "event", "transition", "actor"),
+            ("seq", zoned("at", zone), "event", "transition", "actor"),
             [
                 (
                     str(e.seq),
-                    iso(e.occurred_at),
+                    local_text(e.occurred_at, zone.zone),
                     e.event,
                     f"{e.from_state or '-'} -> {e.to_state}",
                     e.actor,
@@ -106,11 +107,17 @@ def _tour(directory: Path, sink: SmtpSink, *, kept: bool) -> bool:
         )
         click.echo()
         at = events[2].occurred_at
-        _say(f"Replay as at {iso(at)}: state {engine.replay(case.id, at).state}.")
+        _say(f"Replay as at {stamped(at, zone.zone)}: state {engine.replay(case.id, at).state}.")
         report = engine.verify()
         _say(f"Verify: {'ok' if report.ok else 'BROKEN'}, {report.events} events in hash chains.")
         if kept:
-            _say(f"Try: casework --db {url} history {case.id}")
+            _say("Try next, on the kept database:")
+            for line in (f"history {case.id}", f"show {ignored.id}", "list --overdue",
+                         f"report case {case.id} --html case.html", "verify"):  # fmt: skip
+                click.echo(f"    casework --db {url} {line}")
+        else:
+            _say("Try next: keep the database to look around (casework demo --keep ./demo),")
+            _say("or start your own: casework open --help, casework serve (the web console).")
         return report.ok
 
 

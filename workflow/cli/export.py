@@ -81,7 +81,7 @@ def export_command(
     if low is not None and high is not None and high <= low:
         raise InvalidInput("--until must be later than --since", field="until")
     show = out is not None and sys.stderr.isatty()
-    with engine_for(db_url, config_path, read_only=True) as engine:
+    with engine_for(db_url, config_path, read_only=True, audit=True) as engine:
         if case_id is not None:
             engine.get(case_id)
         policies = engine.store.stored_policies()

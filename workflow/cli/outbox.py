@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import click
 
-from storage import iso
 from storage.outbox_store import STATUSES
 from workflow.cli.support import (
     WHOLE,
     database_options,
+    display_zone,
     emit_json,
     engine_for,
     handle_errors,
     json_option,
     table,
+    zoned,
 )
+from workflow.display.times import local_text
 from workflow.errors import InvalidInput
 from workflow.mail.outbox import RETRYABLE, Outbox
 
@@ -64,6 +66,7 @@ def outbox_group(
         mails = outbox.list(status=status, limit=limit, case_id=case_id, kind=kind)
         counts = outbox.counts()
         mail = engine.settings.mail
+        zone = display_zone(engine)
     if as_json:
         emit_json({"mails": [m.as_json() for m in mails], "counts": counts})
         return
@@ -73,7 +76,17 @@ def outbox_group(
         return address or f"{recipient} (no address)"
 
     table(
-        ("id", "status", "kind", "level", "case", "to", "attempts", "next/sent", "last error"),
+        (
+            "id",
+            "status",
+            "kind",
+            "level",
+            "case",
+            "to",
+            "attempts",
+            zoned("next/sent", zone),
+            "last error",
+        ),
         [
             (
                 str(m.id),
@@ -83,7 +96,7 @@ def outbox_group(
                 m.case_id,
                 ", ".join(to(r) for r in m.recipients),
                 str(m.attempts),
-                iso(m.sent_at or m.next_attempt_at),
+                local_text(m.sent_at or m.next_attempt_at, zone.zone),
                 (m.last_error or "")[:80],
             )
             for m in mails

@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from workflow.audit.private_files import private_file
 from workflow.cli.support import (
     database_options,
+    display_zone,
     emit_json,
     engine_for,
     handle_errors,
     json_option,
+    note,
 )
-from workflow.clock import parse_instant
 from workflow.reports.business import (
     Period,
     complaints_page,
     complaints_report,
+    period_of,
     read_dispatch,
     sla_page,
     sla_report,
 )
 from workflow.reports.case_page import case_report
+
+if TYPE_CHECKING:
+    from workflow.engine import Engine
 
 
 @click.group("report")
@@ -49,19 +54,35 @@ def report_case_command(
     """A page with the case's timeline, SLA clocks as bars and its chain's verification."""
     with engine_for(db_url, config_path, read_only=True) as engine:
         case_id = engine.resolve(case_id)
-        page = case_report(engine, case_id)
+        page = case_report(engine, case_id, display_zone(engine).zone)
     with private_file(html_path, replace=force) as file:
         file.write(page)
     click.echo(f"case {case_id}: {html_path}")
 
 
-def _period(start: str, end: str) -> Period:
-    return Period(parse_instant(start, "--from"), parse_instant(end, "--to"))
+def _period(engine: Engine, asked: dict[str, str | None]) -> Period:
+    period, notes = period_of(**asked, zone=display_zone(engine).zone, now=engine.clock.now())
+    for text in notes:
+        note(text)
+    return period
 
+
+_EXAMPLES = """Examples:
+
+\b
+  casework report {name} --month 2026-11 --tz Asia/Shanghai --html {name}.html
+  casework report {name} --from 2026-11-01 --to 2026-11-30 --branch 东莞长安店 --json
+  casework report {name} --last 7d
+"""
 
 _PERIOD = [
-    click.option("--from", "start", required=True, metavar="ISO", help="Cases received from."),
-    click.option("--to", "end", required=True, metavar="ISO", help="... up to (excluded)."),
+    click.option("--from", "start", metavar="DATE", help="Cases received from this day "
+                 "(or time; the display zone unless an offset is given)."),
+    click.option("--to", "end", metavar="DATE", help="... through this day (a time: up to it). "
+                 "Default: now."),
+    click.option("--month", metavar="YYYY-MM", help="Cases received in this month."),
+    click.option("--last", metavar="SPAN", help="Cases received in the last 24h, 7d, 4w, ..."),
+    click.option("--branch", default=None, help="Only the cases of this branch."),
     click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
                  help="Write a self-contained HTML page with charts to this file."),
     click.option("--force", is_flag=True, help="Replace the --html file if it exists."),
@@ -86,20 +107,22 @@ def _publish(
         click.echo(f"{report['report']} report of {report['cases']:,} cases: {html_path}")
 
 
-@report_group.command("sla")
+@report_group.command("sla", epilog=_EXAMPLES.format(name="sla"))
 @_period_options
 @database_options
 @json_option
 @handle_errors
 def report_sla_command(
-    start: str, end: str, html_path: str | None, force: bool,
-    db_url: str | None, config_path: str | None, as_json: bool,
+    html_path: str | None, force: bool,
+    db_url: str | None, config_path: str | None, as_json: bool, **asked: str | None,
 ) -> None:  # fmt: skip
-    """SLA compliance per clock, branch, category, channel and owner; first-response times;
-    escalations per level; who hands cases on; the weekly trend."""
-    period = _period(start, end)
+    """SLA compliance for a supervisor: a summary (compliance per clock, cases late now by
+    escalation level, the worst branches), first response per branch and category, then
+    per branch, category, channel and owner; time to first response as percentiles;
+    escalations per level; who hands cases on; the weekly trend. Days and weeks are cut
+    in the display zone (--tz)."""
     with engine_for(db_url, config_path, read_only=True) as engine:
-        report = sla_report(engine, period)
+        report = sla_report(engine, _period(engine, asked))
     _publish(report, sla_page, html_path, force, as_json)
     if not as_json:
         for row in report["clocks"]:
@@ -110,7 +133,7 @@ def report_sla_command(
             )
 
 
-@report_group.command("complaints")
+@report_group.command("complaints", epilog=_EXAMPLES.format(name="complaints"))
 @_period_options
 @click.option(
     "--dispatch", default=None, type=click.Path(dir_okay=False),
@@ -120,15 +143,15 @@ def report_sla_command(
 @json_option
 @handle_errors
 def report_complaints_command(
-    start: str, end: str, html_path: str | None, force: bool, dispatch: str | None,
-    db_url: str | None, config_path: str | None, as_json: bool,
+    html_path: str | None, force: bool, dispatch: str | None,
+    db_url: str | None, config_path: str | None, as_json: bool, **asked: str | None,
 ) -> None:  # fmt: skip
     """The complaint structure: share per category, per branch and channel, complaints per
-    10,000 dispatched jobs per branch and category, complaints per week."""
-    period = _period(start, end)
+    10,000 dispatched jobs per branch and category, complaints per week (weeks from
+    Monday in the display zone)."""
     jobs = None if dispatch is None else read_dispatch(dispatch)
     with engine_for(db_url, config_path, read_only=True) as engine:
-        report = complaints_report(engine, period, jobs)
+        report = complaints_report(engine, _period(engine, asked), jobs)
     _publish(report, complaints_page, html_path, force, as_json)
     if not as_json:
         for row in report["by_category"]:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import click
 
-from storage import iso
 from workflow.audit.checkpoints import (
     Checkpoint,
     load_private_key,
@@ -21,10 +20,12 @@ from workflow.audit.checkpoints import (
 from workflow.audit.private_files import private_file
 from workflow.cli.support import (
     database_options,
+    display_zone,
     engine_for,
     handle_errors,
+    typed_time,
 )
-from workflow.clock import parse_instant
+from workflow.display.times import stamped
 from workflow.errors import InvalidInput
 
 
@@ -110,8 +111,9 @@ def checkpoint_command(
     where the database's administrators cannot reach.
     """
     signing = load_private_key(_key_path(key))
-    moment = None if at is None else parse_instant(at, "--at")
-    with engine_for(db_url, config_path, read_only=True) as engine:
+    with engine_for(db_url, config_path, read_only=True, audit=True) as engine:
+        moment = None if at is None else typed_time(at, "--at", engine)
+        zone = display_zone(engine).zone
         checkpoint = make_checkpoint(engine, signing, moment)
     text = json.dumps(checkpoint.to_json(), indent=2) + "\n"
     if out is None:
@@ -121,7 +123,7 @@ def checkpoint_command(
         file.write(text)
     click.echo(
         f"checkpoint of {checkpoint.cases:,} cases, {checkpoint.events:,} events at "
-        f"{iso(checkpoint.at)} signed by key {checkpoint.key_id}: {out}"
+        f"{stamped(checkpoint.at, zone)} signed by key {checkpoint.key_id}: {out}"
     )
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import click
 
-from storage import iso
 from workflow.cli.support import (
     WHOLE,
     database_options,
+    display_zone,
     emit_json,
     engine_for,
     handle_errors,
     json_option,
+    typed_time,
 )
-from workflow.clock import parse_instant
+from workflow.display.times import stamped
 from workflow.durations import hours_minutes
 from workflow.sla.views import Overdue
 
@@ -28,16 +29,18 @@ def tick_command(
     now: str | None, batch: int, db_url: str | None, config_path: str | None, as_json: bool
 ) -> None:
     """Process every deadline due now (or at --now) once, then exit."""
-    moment = None if now is None else parse_instant(now, "--now")
     with engine_for(db_url, config_path) as engine:
+        moment = None if now is None else typed_time(now, "--now", engine)
         fired = engine.process_due(moment, batch=batch)
+        zone = display_zone(engine).zone
     if as_json:
         emit_json({"fired": [f.to_json() for f in fired]})
         return
     for f in fired:
+        late = f"{hours_minutes(f.late_by.total_seconds())} late" if f.late_by else "on time"
         click.echo(
-            f"{f.case_id}: {f.clock} {f.kind} level {f.level} (due {iso(f.due_at)}, "
-            f"{f.late_by.total_seconds():.0f}s late)"
+            f"{f.case_id}: {f.clock} {f.kind} level {f.level} "
+            f"(due {stamped(f.due_at, zone)}, {late})"
         )
     click.echo(f"{len(fired)} deadline(s) fired")
 
@@ -58,6 +61,7 @@ def explain_command(
     """How each clock of CASE_ID stands and how its next deadline was computed."""
     with engine_for(db_url, config_path) as engine:
         document = engine.explain_sla(engine.resolve(case_id))
+        zone = display_zone(engine).zone
     if as_json:
         emit_json(document)
         return
@@ -65,7 +69,8 @@ def explain_command(
     if document["waiting"]:
         click.echo(f"waiting on the {document['waiting']}: clocks paused")
     for pause in document["pauses"]:
-        click.echo(f"  {pause['event']} at {pause['at']} {pause['reason'] or ''}".rstrip())
+        at = stamped(pause["at"], zone)
+        click.echo(f"  {pause['event']} at {at} {pause['reason'] or ''}".rstrip())
     for clock in document["clocks"]:
         status = "running" if clock["running"] else "stopped"
         if clock["running"] and not clock["counting"]:
@@ -78,9 +83,10 @@ def explain_command(
         )
         nxt = clock["next"]
         if nxt:
-            click.echo(f"  next: {nxt['kind']} due {nxt['due_at']} = {nxt['computed']}")
+            due = stamped(nxt["due_at"], zone)
+            click.echo(f"  next: {nxt['kind']} due {due} = {nxt['computed']}")
             for start, end in nxt["closed_spans_skipped"]:
-                click.echo(f"    closed {start} .. {end} skipped")
+                click.echo(f"    closed {stamped(start, zone)} .. {stamped(end, zone)} skipped")
 
 
 @click.command("replan")

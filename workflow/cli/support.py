@@ -10,6 +10,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
@@ -21,6 +22,7 @@ from workflow.storage_boundary import storage_error_types, translated
 if TYPE_CHECKING:
     from sqlalchemy import Engine as SAEngine
 
+    from workflow.display.zones import DisplayZone
     from workflow.engine import Engine
 
 DEFAULT_DB = "sqlite:///casework.db"
@@ -145,8 +147,57 @@ def parse_data(pairs: Sequence[str]) -> dict[str, Any]:
     return data
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keep a session option on the root context, wherever on the line it was given;
+    a log level takes effect at once."""
+    if value is None or value is False or param.name is None:
+        return value
+    ctx.find_root().meta[f"casework.{param.name}"] = value
+    if param.name == "tz":
+        from workflow.display.zones import zone_named
+
+        try:
+            zone_named(value, "--tz")
+        except InvalidInput as err:
+            raise click.BadParameter(str(err).removeprefix("--tz: ")) from None
+    if param.name == "log_level":
+        from workflow.cli.logs import configure_logging
+
+        try:
+            configure_logging(value)
+        except InvalidInput as err:
+            raise click.BadParameter(str(err)) from None
+    return value
+
+
+def setting(name: str) -> Any:
+    """A session option (``tz``, ``log_level``, ``verbose``) as given before or after the
+    command, or ``None``."""
+    return click.get_current_context().find_root().meta.get(f"casework.{name}")
+
+
+def session_options(func: F) -> F:
+    """Add ``--log-level``, ``--tz`` and ``--verbose``: accepted before the command or
+    after it, kept for the whole run (see :func:`setting`)."""
+    func = click.option(
+        "-v", "--verbose", is_flag=True, default=False, expose_value=False,
+        callback=_remember, help="Also print notes that are not warnings.",
+    )(func)  # fmt: skip
+    func = click.option(
+        "--tz", default=None, metavar="ZONE", expose_value=False, callback=_remember,
+        help="Show and read times in this zone (e.g. Asia/Shanghai). "
+        "Default: $CASEWORK_TZ, else [display] timezone, else the system's.",
+    )(func)  # fmt: skip
+    return click.option(
+        "--log-level", default=None, metavar="LEVEL", expose_value=False, callback=_remember,
+        help="debug, info, warning (default) or error; log lines go to stderr.",
+    )(func)  # fmt: skip
+
+
 def database_options(func: F) -> F:
-    """Add ``--db`` and ``--config`` to a command (they may also come before it)."""
+    """Add ``--db`` and ``--config`` to a command (they may also come before it), and
+    the :func:`session_options`."""
+    func = session_options(func)
     func = click.option(
         "--config",
         "config_path",
@@ -163,6 +214,40 @@ def database_options(func: F) -> F:
     )(func)
 
 
+def note(text: str, *, always: bool = True) -> None:
+    """``casework: note: ...`` on stderr; ``always=False``: only under ``--verbose``."""
+    if always or setting("verbose"):
+        click.echo(f"casework: note: {printable(text)}", err=True)
+
+
+def typed_time(
+    text: str, what: str, engine: Engine | None = None, *, end_of_day: bool = False
+) -> datetime:
+    """A time a person typed: with an offset as it is, a naive time or a date in the
+    display zone (``end_of_day``: a date means its end), with a note saying which zone
+    was assumed."""
+    from workflow.display.times import read_time
+
+    reading = read_time(text, what, display_zone(engine).zone, end_of_day=end_of_day)
+    if reading.assumed:
+        note(reading.assumed)
+    return reading.moment
+
+
+def zoned(header: str, zone: DisplayZone) -> str:
+    """A table header for a column of local times: ``received (Asia/Shanghai)``."""
+    return f"{header} ({zone.name})"
+
+
+def display_zone(engine: Engine | None = None) -> DisplayZone:
+    """The zone people read times in: ``--tz``, ``$CASEWORK_TZ``, the settings'
+    ``[display] timezone`` (of ``engine``), else the system's."""
+    from workflow.display.zones import choose_zone
+
+    configured = None if engine is None else engine.settings.display_timezone
+    return choose_zone(setting("tz"), configured)
+
+
 def json_option(func: F) -> F:
     """Add ``--json``."""
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(func)
@@ -170,13 +255,17 @@ def json_option(func: F) -> F:
 
 @contextmanager
 def engine_for(
-    db_url: str | None, config_path: str | None, *, read_only: bool = False
+    db_url: str | None,
+    config_path: str | None,
+    *,
+    read_only: bool = False,
+    audit: bool = False,
 ) -> Iterator[Engine]:
     """Open the engine the options and environment name, and close it afterwards.
 
-    ``read_only`` (the auditors' commands) opens a connection the database refuses to
-    write on, migrates nothing, and notes on stderr any write access that comes with
-    the user or role anyway.
+    ``read_only`` opens a connection the database refuses to write on and migrates
+    nothing. Any write access that comes with the user or role anyway is noted on
+    stderr by the auditors' commands (``audit``), by the others only under ``--verbose``.
     """
     from storage.database import write_access
     from workflow.config import load_settings
@@ -205,7 +294,7 @@ def engine_for(
     if read_only:
         needless = write_access(engine.db)
         if needless:
-            click.echo(f"casework: note: {needless}; auditing needs only read access", err=True)
+            note(f"{needless}; auditing needs only read access", always=audit)
     try:
         yield engine
     finally:

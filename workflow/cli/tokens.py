@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import click
 
-from storage import iso
 from workflow.access.tokens import ROLES, issue, revoke
 from workflow.cli.support import (
     database_options,
+    display_zone,
     emit_json,
     engine_for,
     handle_errors,
     json_option,
     table,
+    zoned,
 )
+from workflow.display.times import local_text
 
 
 @click.group("tokens")
@@ -65,19 +67,20 @@ def list_command(db_url: str | None, config_path: str | None, as_json: bool) -> 
     """The tokens: id, actor, role, branch, made and revoked when."""
     with engine_for(db_url, config_path) as engine:
         found = engine.store.tokens()
+        zone = display_zone(engine)
     if as_json:
         emit_json([t.to_json() for t in found])
         return
     table(
-        ("id", "actor", "role", "branch", "created_at", "revoked_at"),
+        ("id", "actor", "role", "branch", zoned("created", zone), "revoked"),
         [
             (
                 t.id,
                 t.actor,
                 t.role,
                 t.branch or "-",
-                iso(t.created_at),
-                "-" if t.revoked_at is None else iso(t.revoked_at),
+                local_text(t.created_at, zone.zone),
+                "-" if t.revoked_at is None else local_text(t.revoked_at, zone.zone),
             )
             for t in found
         ],

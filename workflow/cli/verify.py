@@ -82,7 +82,7 @@ def verify_command(
 
         checkpoint = read_checkpoint(checkpoint_path)
         keys = read_keyring(ring)
-        with engine_for(db_url, config_path, read_only=True) as engine:
+        with engine_for(db_url, config_path, read_only=True, audit=True) as engine:
             report = check_checkpoint(engine, checkpoint, keys)
     elif export_path is not None:
         if case_id is not None:
@@ -104,7 +104,7 @@ def verify_command(
             check_signature=signature,
         )
     else:
-        with engine_for(db_url, config_path, read_only=True) as engine:
+        with engine_for(db_url, config_path, read_only=True, audit=True) as engine:
             report = engine.verify(
                 None if case_id is None else engine.resolve(case_id),
                 progress=progress if show_progress else None,

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import click
 
-from storage import iso
 from storage.outbox_store import STATUSES
 from storage.records import WEBHOOK_KIND
 from workflow.cli.support import (
     WHOLE,
     database_options,
+    display_zone,
     emit_json,
     engine_for,
     handle_errors,
     json_option,
     table,
+    zoned,
 )
+from workflow.display.times import local_text
 from workflow.mail.outbox import Outbox
 from workflow.webhooks.queue import delivery_json
 from workflow.webhooks.subscriptions import add, remove
@@ -77,18 +79,19 @@ def list_command(removed: bool, db_url: str | None, config_path: str | None, as_
     """The subscriptions: id, URL, events, made (and removed) when."""
     with engine_for(db_url, config_path) as engine:
         hooks = engine.store.webhooks(removed=removed)
+        zone = display_zone(engine)
     if as_json:
         emit_json([h.to_json() for h in hooks])
         return
     table(
-        ("id", "url", "events", "created_at", "removed_at"),
+        ("id", "url", "events", zoned("created", zone), "removed"),
         [
             (
                 h.id,
                 h.url,
                 ",".join(h.events),
-                iso(h.created_at),
-                "-" if h.removed_at is None else iso(h.removed_at),
+                local_text(h.created_at, zone.zone),
+                "-" if h.removed_at is None else local_text(h.removed_at, zone.zone),
             )
             for h in hooks
         ],
@@ -128,11 +131,21 @@ def deliveries_command(
     """The deliveries: status, attempts, next attempt or sent time, last answer."""
     with engine_for(db_url, config_path) as engine:
         rows = Outbox(engine, kind=WEBHOOK_KIND).list(status=status, limit=limit)
+        zone = display_zone(engine)
     if as_json:
         emit_json([delivery_json(r) for r in rows])
         return
     table(
-        ("id", "status", "webhook", "event", "case", "attempts", "next/sent", "last answer"),
+        (
+            "id",
+            "status",
+            "webhook",
+            "event",
+            "case",
+            "attempts",
+            zoned("next/sent", zone),
+            "last answer",
+        ),
         [
             (
                 str(r.id),
@@ -141,7 +154,7 @@ def deliveries_command(
                 str(r.body.get("payload", {}).get("type")),
                 r.case_id,
                 str(r.attempts),
-                iso(r.sent_at or r.next_attempt_at),
+                local_text(r.sent_at or r.next_attempt_at, zone.zone),
                 (r.last_error or r.message_id or "")[:80],
             )
             for r in rows

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import jinja2
 from fastapi import APIRouter, Request
@@ -16,7 +16,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from starlette.concurrency import run_in_threadpool
 
 from storage import iso
-from workflow.api.security import visible_case, whole_database
+from storage.records import CaseQuery
+from workflow.api.security import report_period, visible_case, whole_database
 from workflow.clock import parse_instant
 from workflow.console.actions import actions
 from workflow.console.sessions import (
@@ -29,6 +30,8 @@ from workflow.console.sessions import (
     sign_out,
 )
 from workflow.console.texts import TEXTS, language
+from workflow.display.times import local
+from workflow.display.zones import zone_name
 from workflow.durations import hours_minutes
 from workflow.engine import Engine
 from workflow.errors import CaseworkError, InvalidInput, NotAuthenticated, NotPermitted
@@ -196,8 +199,11 @@ def queue(request: Request, session: Session, form: Mapping[str, str]) -> Respon
     """My open cases, the next deadline first."""
     engine = _engine(request)
     principal = session.principal
-    closed = sorted({state for d in engine.registry for state in d.final_states})
-    found, total = engine.store.queue(principal.actor, principal.branch, closed, QUEUE_ROWS)
+    mine = CaseQuery(
+        owner=principal.actor, branch=principal.branch, not_states=engine.closed_states()
+    )
+    found = engine.store.cases_by_due(mine, QUEUE_ROWS)
+    total = engine.store.count_cases(mine)
     rows = [{"case": case, "due": None if due is None else iso(due)} for case, due in found]
     return _page(request, "queue.html", "queue", session, rows=rows, total=total)
 
@@ -318,29 +324,61 @@ def overdue(request: Request, session: Session, form: Mapping[str, str]) -> Resp
         if session.principal.sees(o.case)
     ]
     compliance = []
-    if session.principal.may("replay") and session.principal.branch is None:
+    if session.principal.may("replay"):
         from workflow.reports.business import Period, sla_report
 
         now = engine.clock.now()
-        midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
+        zone = viewer_zone(request)
+        midnight = datetime.combine(local(now, zone).date(), time(), tzinfo=zone)
         for label, start in (("today", midnight), ("week", now - timedelta(days=7))):
-            report = sla_report(engine, Period(start, now + timedelta(seconds=1)))
-            compliance.append((label, report))
+            period = Period(start, now + timedelta(seconds=1), zone, session.principal.branch)
+            compliance.append((label, sla_report(engine, period)))
     return _page(request, "overdue.html", "overdue", session, rows=rows, compliance=compliance)
+
+
+def viewer_zone(request: Request) -> tzinfo:
+    """The zone the viewer's browser reported (the script keeps it in a cookie), else
+    the configured display zone, else UTC: "today" and report days are cut in it."""
+    from workflow.display.zones import zone_named
+
+    cookie = unquote(request.cookies.get(ZONE_COOKIE) or "")
+    for name in (cookie, _engine(request).settings.display_timezone):
+        if name:
+            try:
+                return zone_named(name, "zone")
+            except InvalidInput:
+                continue
+    return UTC
+
+
+ZONE_COOKIE = "casework_tz"
+
+
+def _asked(request: Request) -> dict[str, str | None]:
+    query = request.query_params
+    return {"start": query.get("from") or None, "end": query.get("to") or None,
+            "month": query.get("month") or None, "last": query.get("last") or None}  # fmt: skip
+
+
+def _period(request: Request, session: Session) -> Any:
+    return report_period(
+        _engine(request), session.principal, _asked(request),
+        zone_name(viewer_zone(request)), request.query_params.get("branch"),
+    )  # fmt: skip
 
 
 @router.get("/reports")
 @_signed_in("replay")
 def reports(request: Request, session: Session, form: Mapping[str, str]) -> Response:
-    """SLA compliance per clock for a period (dates in UTC)."""
-    from workflow.reports.business import Period, complaints_report, sla_report
+    """SLA compliance per clock and the complaint structure for a period (days in the
+    viewer's zone); a branch token sees its branch."""
+    from workflow.reports.business import complaints_report, sla_report
 
-    whole_database(session.principal, "report on")
     start, end = request.query_params.get("from", ""), request.query_params.get("to", "")
     report = complaints = None
-    if start and end:
+    if start:
         try:
-            period = Period(_day(start, "from"), _day(end, "to"))
+            period = _period(request, session)
             report = sla_report(_engine(request), period)
             complaints = complaints_report(_engine(request), period, None)
         except CaseworkError as err:
@@ -356,13 +394,9 @@ def report_page(request: Request, session: Session, form: Mapping[str, str]) -> 
     """The SLA or complaint report with its charts, as the ``report`` command draws it."""
     from workflow.reports import business
 
-    whole_database(session.principal, "report on")
     name = request.path_params["name"]
     try:
-        period = business.Period(
-            _day(request.query_params.get("from", ""), "from"),
-            _day(request.query_params.get("to", ""), "to"),
-        )
+        period = _period(request, session)
         if name == "sla":
             html = business.sla_page(business.sla_report(_engine(request), period))
         elif name == "complaints":
@@ -379,14 +413,6 @@ def report_page(request: Request, session: Session, form: Mapping[str, str]) -> 
         return _page(request, "reports.html", "reports", session, flash=flash, report=None,
                      complaints=None, start="", end="")  # fmt: skip
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
-
-
-def _day(text: str, field: str) -> datetime:
-    """A date of the period form (midnight UTC), or a full instant."""
-    try:
-        return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
-    except ValueError:
-        return parse_instant(text, field)
 
 
 @router.get("/tokens")

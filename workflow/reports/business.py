@@ -14,15 +14,20 @@ target (not in the rate). Compliance is met / (met + breached).
 from __future__ import annotations
 
 import csv
+import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from machines.clocks import BREACHED, state_from_json
 from storage import CaseRecord, iso
+from workflow.display.periods import asked_period, described, week_of
+from workflow.display.times import stamped
+from workflow.display.zones import zone_name
 from workflow.errors import InvalidInput
 from workflow.reports.case_page import PAGES
 
@@ -36,27 +41,89 @@ TIMED_EVENTS = ("open", "apologise", "escalate", "assign")
 
 @dataclass(frozen=True)
 class Period:
-    """The cases received from ``start`` (inclusive) to ``end`` (exclusive)."""
+    """The cases received from ``start`` (inclusive) to ``end`` (exclusive), of one
+    ``branch`` if given; days and weeks are cut in ``zone``."""
 
     start: datetime
     end: datetime
+    zone: tzinfo = UTC
+    branch: str | None = None
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
             raise InvalidInput("--to must be later than --from", field="to")
 
+    def heading(self, engine: Engine) -> dict[str, Any]:
+        """The fields every report starts with: the period in UTC and as people read it."""
+        return {
+            "from": iso(self.start),
+            "to": iso(self.end),
+            "zone": zone_name(self.zone),
+            "period": described(self.start, self.end, self.zone),
+            "branch": self.branch,
+            "generated_at": iso(engine.clock.now()),
+            "generated_local": stamped(engine.clock.now(), self.zone),
+        }
+
+
+def period_of(
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    month: str | None = None,
+    last: str | None = None,
+    zone: tzinfo,
+    branch: str | None = None,
+    now: datetime,
+) -> tuple[Period, tuple[str, ...]]:
+    """The period people ask for (see :func:`workflow.display.periods.asked_period`),
+    and the notes saying what was assumed to read it."""
+    asked = asked_period(start=start, end=end, month=month, last=last, zone=zone, now=now)
+    return Period(asked.start, asked.end, zone, branch or None), asked.notes
+
 
 def _cases(engine: Engine, period: Period) -> tuple[list[CaseRecord], dict[str, list[Any]]]:
-    return engine.store.received_between(period.start, period.end, TIMED_EVENTS)
+    cases, events = engine.store.received_between(period.start, period.end, TIMED_EVENTS)
+    if period.branch is not None:
+        cases = [c for c in cases if c.branch == period.branch]
+    return cases, events
 
 
 def _rate(met: int, breached: int) -> float | None:
     return None if met + breached == 0 else round(100.0 * met / (met + breached), 1)
 
 
-def _week(moment: datetime) -> datetime:
-    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    return day - timedelta(days=day.weekday())
+HANDOVERS_LISTED = 20
+"""The cases with the most hand-overs a report lists (it counts them all)."""
+
+
+def _percentile(ordered: Sequence[float], share: float) -> float:
+    """The nearest-rank percentile of sorted values."""
+    rank = max(1, math.ceil(share * len(ordered)))
+    return ordered[rank - 1]
+
+
+def time_figures(hours: Sequence[float]) -> dict[str, Any]:
+    """Count, mean, median, 90th and 95th percentile and maximum of durations in hours,
+    and a histogram of about 24 buckets of a round width."""
+    ordered = sorted(hours)
+    if not ordered:
+        return {"count": 0, "mean_h": None, "p50_h": None, "p90_h": None, "p95_h": None,
+                "max_h": None, "histogram": []}  # fmt: skip
+    width = next((w for w in (0.25, 0.5, 1, 2, 3, 4, 6, 12, 24, 48) if ordered[-1] / w <= 24), 168)
+    counts = Counter(min(int(h // width), 10_000) for h in ordered)
+    return {
+        "count": len(ordered),
+        "mean_h": round(sum(ordered) / len(ordered), 2),
+        "p50_h": round(_percentile(ordered, 0.5), 2),
+        "p90_h": round(_percentile(ordered, 0.9), 2),
+        "p95_h": round(_percentile(ordered, 0.95), 2),
+        "max_h": round(ordered[-1], 2),
+        "histogram": [
+            {"from": b * width, "to": (b + 1) * width, "cases": counts[b]}
+            for b in range(max(counts) + 1)
+        ],
+    }
 
 
 def _outcomes(engine: Engine, case: CaseRecord, now: datetime) -> Iterable[tuple[str, str]]:
@@ -118,13 +185,16 @@ def breach_owner(engine: Engine, case: CaseRecord, clock: str, now: datetime) ->
 
 
 def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
-    """SLA compliance per clock and per branch, category, channel and owner; first-response
-    times; escalations per level; ownership hand-overs; a weekly trend."""
+    """SLA compliance for a supervisor: a summary (compliance per clock, the cases late
+    now by escalation level, the worst branches), first-response compliance per branch
+    and category, then the details: per branch, category, channel and owner, time to
+    first response as percentiles, escalations per level, hand-overs, a weekly trend."""
     cases, events = _cases(engine, period)
     now = engine.clock.now()
     table: dict[str, dict[str, Counter[str]]] = {d: defaultdict(Counter) for d in DIMENSIONS}
+    pairs: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     per_clock: dict[str, Counter[str]] = defaultdict(Counter)
-    weekly: dict[datetime, Counter[str]] = defaultdict(Counter)
+    weekly: dict[date, Counter[str]] = defaultdict(Counter)
     first_response_h: list[float] = []
     levels: Counter[int] = Counter()
     handovers: list[dict[str, Any]] = []
@@ -140,7 +210,8 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
                 for dimension in DIMENSIONS:
                     value = owner if dimension == "owner" else getattr(case, dimension)
                     table[dimension][str(value or "-")][outcome] += 1
-                weekly[_week(case.received_at)][outcome] += 1
+                pairs[(case.branch or "-", case.category or "-")][outcome] += 1
+                weekly[week_of(case.received_at, period.zone)][outcome] += 1
         first = next((e for e in timed if e.event == "apologise"), None)
         if first is not None:
             first_response_h.append((first.occurred_at - case.received_at).total_seconds() / 3600)
@@ -158,43 +229,65 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
                     "changes": moves,
                 }
             )
-
-    def rows(counter_map: Mapping[str, Counter[str]]) -> list[dict[str, Any]]:
-        return sorted(
-            (
-                {
-                    "name": name,
-                    "met": c["met"],
-                    "breached": c["breached"],
-                    "open": c["open"],
-                    "compliance": _rate(c["met"], c["breached"]),
-                }
-                for name, c in counter_map.items()
-            ),
-            key=lambda r: (r["compliance"] is None, r["compliance"] or 0.0, r["name"]),
-        )
-
+    by_branch = _rows(table["branch"])
+    handovers.sort(key=lambda h: (-h["handovers"], h["case_id"]))
     return {
         "report": "sla",
-        "from": iso(period.start),
-        "to": iso(period.end),
-        "generated_at": iso(now),
+        **period.heading(engine),
         "cases": len(cases),
-        "clocks": rows(per_clock),
-        "first_response_by": {d: rows(table[d]) for d in DIMENSIONS},
-        "first_response_hours": sorted(round(h, 3) for h in first_response_h),
+        "summary": {
+            "clocks": _rows(per_clock),
+            "late_now": _late_now(engine, period, now),
+            "worst_branches": [r for r in by_branch if r["compliance"] is not None][:3],
+        },
+        "branch_by_category": [
+            {"branch": b, "category": c, **_outcome_counts(n)}
+            for (b, c), n in sorted(pairs.items())
+        ],
+        "clocks": _rows(per_clock),
+        "first_response_by": {
+            d: by_branch if d == "branch" else _rows(table[d]) for d in DIMENSIONS
+        },
+        "first_response_time": time_figures(first_response_h),
         "escalations_by_level": {str(k): levels[k] for k in sorted(levels)},
-        "handovers": sorted(handovers, key=lambda h: -h["handovers"]),
+        "handover_cases": len(handovers),
+        "handovers": handovers[:HANDOVERS_LISTED],
         "handed_on_by": dict(passed_on.most_common()),
         "weekly": [
-            {
-                "week": week.date().isoformat(),
-                "met": c["met"],
-                "breached": c["breached"],
-                "compliance": _rate(c["met"], c["breached"]),
-            }
-            for week, c in sorted(weekly.items())
+            {"week": week.isoformat(), **_outcome_counts(c)} for week, c in sorted(weekly.items())
         ],
+    }
+
+
+def _outcome_counts(counts: Counter[str]) -> dict[str, Any]:
+    return {
+        "met": counts["met"],
+        "breached": counts["breached"],
+        "open": counts["open"],
+        "compliance": _rate(counts["met"], counts["breached"]),
+    }
+
+
+def _rows(counter_map: Mapping[str, Counter[str]]) -> list[dict[str, Any]]:
+    """One row per name, the worst compliance first (those with none last)."""
+    return sorted(
+        ({"name": name, **_outcome_counts(c)} for name, c in counter_map.items()),
+        key=lambda r: (r["compliance"] is None, r["compliance"] or 0.0, r["name"]),
+    )
+
+
+def _late_now(engine: Engine, period: Period, now: datetime) -> dict[str, Any]:
+    """The cases past an SLA target now (of the period's branch), by escalation level."""
+    late = {
+        o.case.id: o.case
+        for o in engine.overdue(now)
+        if period.branch is None or o.case.branch == period.branch
+    }
+    levels = Counter(case.escalation_level for case in late.values())
+    return {
+        "at": iso(now),
+        "cases": len(late),
+        "by_level": {str(k): levels[k] for k in sorted(levels)},
     }
 
 
@@ -244,7 +337,7 @@ def complaints_report(
     by_branch = Counter(c.branch or "-" for c in cases)
     by_pair = Counter((c.branch or "-", c.category) for c in cases)
     by_channel = Counter(c.channel for c in cases)
-    weekly = Counter(_week(c.received_at) for c in cases)
+    weekly = Counter(week_of(c.received_at, period.zone) for c in cases)
     rates = []
     if dispatch:
         branch_jobs: Counter[str] = Counter()
@@ -257,9 +350,7 @@ def complaints_report(
             rates.append(_rate_row(branch, None, jobs, by_branch[branch]))
     return {
         "report": "complaints",
-        "from": iso(period.start),
-        "to": iso(period.end),
-        "generated_at": iso(engine.clock.now()),
+        **period.heading(engine),
         "cases": total,
         "by_category": [
             {"category": k, "complaints": v, "share": round(100.0 * v / total, 1)}
@@ -271,38 +362,64 @@ def complaints_report(
             {"branch": b, "category": c, "complaints": n} for (b, c), n in sorted(by_pair.items())
         ],
         "per_10000_jobs": rates,
-        "weekly": [
-            {"week": w.date().isoformat(), "complaints": n} for w, n in sorted(weekly.items())
-        ],
+        "weekly": [{"week": w.isoformat(), "complaints": n} for w, n in sorted(weekly.items())],
+    }
+
+
+def _week_points(report: Mapping[str, Any], field: str) -> dict[datetime, float]:
+    """A weekly series of the report, each week at its Monday's midnight in the zone."""
+    zone = _zone(report)
+    return {
+        datetime.combine(date.fromisoformat(w["week"]), time(), tzinfo=zone): w[field] or 0.0
+        for w in report["weekly"]
     }
 
 
 def sla_page(report: Mapping[str, Any]) -> str:
-    """The SLA report as a self-contained HTML page with its charts."""
+    """The SLA report as a self-contained HTML page with its charts, drawn from the
+    report's own figures (the page and the JSON say the same)."""
     from workflow.reports import charts  # matplotlib: the JSON reports do without it
 
-    clocks = {r["name"]: r["compliance"] or 0.0 for r in report["clocks"]}
-    branches = {r["name"]: r["compliance"] or 0.0 for r in report["first_response_by"]["branch"]}
-    points = {datetime.fromisoformat(w["week"]): w["compliance"] or 0.0 for w in report["weekly"]}
-    weekly = {"first response compliance": points}
     figures = {
-        "clocks": charts.bar_chart(clocks, title="Compliance per clock", unit="%", percent=True),
+        "clocks": charts.bar_chart(
+            [(r["name"], r["compliance"] or 0.0) for r in report["clocks"]],
+            title="Compliance per clock", unit="%", percent=True,
+        ),
         "branches": charts.bar_chart(
-            branches, title="First response compliance per branch", unit="%", percent=True
+            [(r["name"], r["compliance"] or 0.0) for r in report["first_response_by"]["branch"]],
+            title="First response compliance per branch (worst first)", unit="%", percent=True,
         ),
         "first_response": charts.histogram(
-            report["first_response_hours"], title="Time to first response", unit="hours"
+            report["first_response_time"]["histogram"], title="Time to first response",
+            unit="hours",
         ),
         "levels": charts.bar_chart(
-            {f"level {k}": v for k, v in report["escalations_by_level"].items()},
-            title="Escalations per level",
-            unit="escalations",
+            [(f"level {k}", v) for k, v in report["escalations_by_level"].items()],
+            title="Escalations per level", unit="escalations",
         ),
-        "trend": charts.trend(weekly, title="Weekly trend", unit="% met")
+        "trend": charts.trend(
+            {"first response compliance": _week_points(report, "compliance")},
+            title="Weekly trend (weeks from Monday)", unit="% met", zone=_zone(report),
+        )
         if report["weekly"]
         else "",
-    }
-    return PAGES.get_template("sla.html").render(report=report, charts=figures)
+    }  # fmt: skip
+    categories = sorted({r["category"] for r in report["branch_by_category"]})
+    matrix: dict[str, dict[str, Any]] = defaultdict(dict)
+    for row in report["branch_by_category"]:
+        matrix[row["branch"]][row["category"]] = row
+    branches = [r["name"] for r in report["first_response_by"]["branch"]]
+    return PAGES.get_template("sla.html").render(
+        report=report, charts=figures, categories=categories, matrix=matrix,
+        branches=branches, font_note=charts.missing_font_note(),
+    )  # fmt: skip
+
+
+def _zone(report: Mapping[str, Any]) -> tzinfo:
+    try:
+        return ZoneInfo(report["zone"])
+    except (ValueError, KeyError, ZoneInfoNotFoundError):
+        return UTC
 
 
 def complaints_page(report: Mapping[str, Any]) -> str:
@@ -311,34 +428,26 @@ def complaints_page(report: Mapping[str, Any]) -> str:
 
     figures = {
         "categories": charts.bar_chart(
-            {r["category"]: r["share"] for r in report["by_category"]},
-            title="Share of complaints per category",
-            unit="%",
-            percent=True,
+            [(r["category"] or "-", r["share"]) for r in report["by_category"]],
+            title="Share of complaints per category", unit="%", percent=True,
         ),
         "branches": charts.bar_chart(
-            report["by_branch"], title="Complaints per branch", unit="complaints"
+            list(report["by_branch"].items()), title="Complaints per branch", unit="complaints"
         ),
         "rates": charts.bar_chart(
-            {
-                f"{r['branch']} {r['category'] or 'all'}": r["per_10000"]
-                for r in report["per_10000_jobs"]
-            },
-            title="Complaints per 10,000 dispatched jobs",
-            unit="per 10,000 jobs",
+            [(f"{r['branch']} {r['category'] or 'all'}", r["per_10000"])
+             for r in report["per_10000_jobs"]],
+            title="Complaints per 10,000 dispatched jobs", unit="per 10,000 jobs",
         )
         if report["per_10000_jobs"]
         else "",
         "trend": charts.trend(
-            {
-                "complaints": {
-                    datetime.fromisoformat(w["week"]): w["complaints"] for w in report["weekly"]
-                }
-            },
-            title="Complaints per week",
-            unit="complaints",
+            {"complaints": _week_points(report, "complaints")},
+            title="Complaints per week (weeks from Monday)", unit="complaints", zone=_zone(report),
         )
         if report["weekly"]
         else "",
-    }
-    return PAGES.get_template("complaints.html").render(report=report, charts=figures)
+    }  # fmt: skip
+    return PAGES.get_template("complaints.html").render(
+        report=report, charts=figures, font_note=charts.missing_font_note()
+    )

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from machines import Folded
 from machines.sla import SlaPolicy
-from storage import EventRecord, iso
+from storage import EventRecord
+from workflow.display.times import local_text, stamped
+from workflow.display.zones import zone_name
 from workflow.durations import hours_minutes
-from workflow.reports.charts import clock_chart
+from workflow.reports.charts import clock_chart, missing_font_note
 from workflow.sla.views import standing
 
 if TYPE_CHECKING:
@@ -108,8 +110,8 @@ def _note(event: EventRecord) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) if shown else ""
 
 
-def case_report(engine: Engine, case_id: str) -> str:
-    """The HTML page of one case."""
+def case_report(engine: Engine, case_id: str, zone: tzinfo = UTC) -> str:
+    """The HTML page of one case, times as seen in ``zone``."""
     case = engine.get(case_id)
     steps = engine.timeline(case_id)
     verified = engine.verify(case_id)
@@ -119,14 +121,16 @@ def case_report(engine: Engine, case_id: str) -> str:
     final = steps[-1][1] if steps else None
     context: dict[str, Any] = {
         "case": case,
-        "iso": iso,
-        "generated_at": iso(now),
+        "received": stamped(case.received_at, zone),
+        "generated_at": stamped(now, zone),
+        "zone": zone_name(zone),
         "verified": verified,
-        "chart": clock_chart(spans, markers),
+        "chart": clock_chart(spans, markers, zone),
+        "font_note": missing_font_note(),
         "events": [
             {
                 "seq": e.seq,
-                "at": f"{e.occurred_at:%Y-%m-%d %H:%M:%S} UTC",
+                "at": local_text(e.occurred_at, zone),
                 "event": e.event,
                 "from_state": e.from_state or "-",
                 "to_state": e.to_state,

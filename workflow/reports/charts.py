@@ -1,34 +1,91 @@
 """Charts for the HTML reports, drawn with matplotlib and inlined as SVG.
 
-The figures are made without pyplot (no global state, safe in threads); text is
-drawn as paths, so a page needs no fonts and no files beside it. Labels are kept to
-what the bundled fonts can draw; names in other scripts belong in the page's tables.
+The figures are made without pyplot (no global state, safe in threads); text is drawn
+as paths, so a page needs no fonts and no files beside it. Chinese names need a font
+with Chinese glyphs when the chart is drawn: the first of :data:`CJK_FAMILIES`
+installed on this machine (``fonts-wqy-microhei``, Apache-2.0 or GPLv3 with the font
+exception, or ``fonts-noto-cjk``, SIL Open Font License 1.1, from Debian; the same
+fonts from any system), or the file ``$CASEWORK_CHART_FONT`` names. Without one, such
+labels are written as escapes and :func:`missing_font_note` says how to fix it.
+
+Bars come in the order given, first at the top, so a chart reads like the table
+beside it; markers have a legend.
 """
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, tzinfo
 from typing import Any
 
+import matplotlib
+from matplotlib import font_manager
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7f7f7f")
+CJK_FAMILIES = (
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "Droid Sans Fallback",
+)
+"""Fonts with Chinese glyphs, in the order they are preferred."""
+FONT_ENVIRONMENT = "CASEWORK_CHART_FONT"
+
+
+@functools.cache
+def cjk_family() -> str | None:
+    """The family of the font that draws Chinese labels, or ``None`` if there is none."""
+    path = os.environ.get(FONT_ENVIRONMENT, "").strip()
+    if path and os.path.isfile(path):
+        font_manager.fontManager.addfont(path)
+        return str(font_manager.FontProperties(fname=path).get_name())
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return next((family for family in CJK_FAMILIES if family in installed), None)
+
+
+def missing_font_note() -> str | None:
+    """What to install when Chinese labels cannot be drawn; ``None`` when they can."""
+    if cjk_family() is not None:
+        return None
+    return (
+        "Chart labels in Chinese are shown as escapes: this machine has no font with "
+        "Chinese glyphs. Install one (Debian: apt install fonts-wqy-microhei or "
+        f"fonts-noto-cjk) or name a font file in ${FONT_ENVIRONMENT}."
+    )
+
+
+def label(text: str) -> str:
+    """``text`` as a chart can draw it: itself, or its escapes when no installed font
+    has the glyphs it needs."""
+    if text.isascii() or cjk_family() is not None:
+        return text
+    return text.encode("ascii", "backslashreplace").decode()
+
+
+@contextmanager
+def _fonts() -> Iterator[None]:
+    family = cjk_family()
+    families = ["DejaVu Sans"] + ([family] if family else [])
+    with matplotlib.rc_context({"font.family": families, "svg.fonttype": "path"}):
+        yield
 
 
 def svg(figure: Figure) -> str:
     """The figure as an inline ``<svg>`` element (no XML prologue)."""
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    with _fonts():
+        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buffer.getvalue()
     return text[text.index("<svg") :]
-
-
-def ascii_label(text: str) -> str:
-    """``text`` if every character can be drawn by the bundled fonts, else its escape."""
-    return text if text.isascii() else text.encode("ascii", "backslashreplace").decode()
 
 
 def _x(moment: datetime) -> float:
@@ -36,89 +93,147 @@ def _x(moment: datetime) -> float:
     return float(date2num(moment))
 
 
-def _time_axis(axes: Any) -> None:
-    locator = AutoDateLocator()
+def _time_axis(axes: Any, zone: tzinfo | None) -> None:
+    locator = AutoDateLocator(tz=zone)
     axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=zone))
 
 
 def bar_chart(
-    values: Mapping[str, float], *, title: str, unit: str = "", percent: bool = False
+    values: Sequence[tuple[str, float]] | Mapping[str, float],
+    *,
+    title: str,
+    unit: str = "",
+    percent: bool = False,
 ) -> str:
-    """A horizontal bar chart of ``values`` (largest first)."""
-    items = sorted(values.items(), key=lambda kv: kv[1])
-    figure = Figure(figsize=(7, 0.4 * max(len(items), 2) + 1))
-    axes = figure.subplots()
-    labels = [ascii_label(k) for k, _ in items]
-    numbers = [v for _, v in items]
-    axes.barh(labels, numbers, color=PALETTE[0])
-    for index, value in enumerate(numbers):
-        axes.text(value, index, f" {value:.1f}%" if percent else f" {value:g}", va="center")
-    axes.set_title(title)
-    axes.set_xlabel(unit)
-    axes.spines[["top", "right"]].set_visible(False)
-    return svg(figure)
+    """A horizontal bar chart of ``values`` in the order given, the first on top."""
+    items = list(values.items() if isinstance(values, Mapping) else values)
+    with _fonts():
+        figure = Figure(figsize=(7, 0.4 * max(len(items), 2) + 1))
+        axes = figure.subplots()
+        labels = [label(k) for k, _ in items]
+        numbers = [v for _, v in items]
+        positions = range(len(items))
+        axes.barh(positions, numbers, color=PALETTE[0])
+        axes.set_yticks(positions, labels)
+        axes.invert_yaxis()
+        for index, value in enumerate(numbers):
+            axes.text(value, index, f" {value:.1f}%" if percent else f" {value:g}", va="center")
+        axes.set_title(title)
+        axes.set_xlabel(unit)
+        axes.spines[["top", "right"]].set_visible(False)
+        return svg(figure)
 
 
-def histogram(values: Sequence[float], *, title: str, unit: str, bins: int = 24) -> str:
-    """A histogram of ``values``."""
-    figure = Figure(figsize=(7, 3))
-    axes = figure.subplots()
-    axes.hist(list(values) or [0.0], bins=bins, color=PALETTE[0], edgecolor="white")
-    axes.set_title(title)
-    axes.set_xlabel(unit)
-    axes.set_ylabel("cases")
-    axes.spines[["top", "right"]].set_visible(False)
-    return svg(figure)
+def histogram(
+    buckets: Sequence[Mapping[str, float]], *, title: str, unit: str, count: str = "cases"
+) -> str:
+    """Bars over ranges: each bucket has ``from``, ``to`` and ``cases``."""
+    with _fonts():
+        figure = Figure(figsize=(7, 3))
+        axes = figure.subplots()
+        lefts = [b["from"] for b in buckets] or [0.0]
+        widths = [b["to"] - b["from"] for b in buckets] or [1.0]
+        heights = [b["cases"] for b in buckets] or [0]
+        axes.bar(lefts, heights, width=widths, align="edge", color=PALETTE[0], edgecolor="white")
+        axes.set_title(title)
+        axes.set_xlabel(unit)
+        axes.set_ylabel(count)
+        axes.spines[["top", "right"]].set_visible(False)
+        return svg(figure)
 
 
-def trend(series: Mapping[str, Mapping[datetime, float]], *, title: str, unit: str) -> str:
-    """Lines over weeks: one per named series."""
-    figure = Figure(figsize=(7, 3))
-    axes = figure.subplots()
-    for index, (name, points) in enumerate(sorted(series.items())):
-        xs = sorted(points)
-        axes.plot([_x(x) for x in xs], [points[x] for x in xs], marker="o", label=ascii_label(name),
-                  color=PALETTE[index % len(PALETTE)])  # fmt: skip
-    _time_axis(axes)
-    axes.set_title(title)
-    axes.set_ylabel(unit)
-    if len(series) > 1:
+def trend(
+    series: Mapping[str, Mapping[datetime, float]],
+    *,
+    title: str,
+    unit: str,
+    zone: tzinfo | None = None,
+) -> str:
+    """Lines over weeks: one per named series, dates as seen in ``zone``."""
+    with _fonts():
+        figure = Figure(figsize=(7, 3))
+        axes = figure.subplots()
+        for index, (name, points) in enumerate(sorted(series.items())):
+            xs = sorted(points)
+            axes.plot([_x(x) for x in xs], [points[x] for x in xs], marker="o",
+                      label=label(name), color=PALETTE[index % len(PALETTE)])  # fmt: skip
+        _time_axis(axes, zone)
+        axes.set_title(title)
+        axes.set_ylabel(unit)
         axes.legend(loc="best", fontsize="small")
-    axes.spines[["top", "right"]].set_visible(False)
-    return svg(figure)
+        axes.spines[["top", "right"]].set_visible(False)
+        return svg(figure)
 
 
-def clock_chart(spans: Sequence[Any], markers: Sequence[Any]) -> str:
-    """Clock cycles as horizontal bars against time, as inline SVG: ``spans`` have
-    ``row``, ``start``, ``end`` and ``paused``; ``markers`` have ``row``, ``at``,
-    ``kind`` (target, warning, escalation) and ``label``."""
+_MARKERS = {
+    "target": ("k", "|", 18, "target"),
+    "warning": (PALETTE[1], "^", 9, "warning"),
+    "escalation": (PALETTE[3], "D", 8, "escalation (level above)"),
+}
+
+
+def clock_chart(spans: Sequence[Any], markers: Sequence[Any], zone: tzinfo | None = None) -> str:
+    """Clock cycles as horizontal bars against time (as seen in ``zone``), as inline SVG:
+    ``spans`` have ``row``, ``start``, ``end`` and ``paused``; ``markers`` have ``row``,
+    ``at``, ``kind`` (target, warning, escalation) and ``label``."""
     rows = sorted({s.row for s in spans} | {m.row for m in markers})
     if not rows:
         return ""
-    figure = Figure(figsize=(8, 0.6 * len(rows) + 1.2))
-    axes = figure.subplots()
-    index = {row: n for n, row in enumerate(rows)}
-    for span in spans:
-        start = _x(span.start)
-        width = max(_x(span.end) - start, 1e-4)
-        axes.broken_barh(
-            [(start, width)], (index[span.row] - 0.3, 0.6),
-            facecolors="#d9d9d9" if span.paused else PALETTE[0],
-            hatch="//" if span.paused else None, edgecolor="#999999" if span.paused else None,
-        )  # fmt: skip
-    styles = {"target": ("k", "|", 18), "warning": (PALETTE[1], "^", 9),
-              "escalation": (PALETTE[3], "D", 8)}  # fmt: skip
-    for marker in markers:
-        color, shape, size = styles[marker.kind]
-        y = index[marker.row]
-        axes.plot([_x(marker.at)], [y], marker=shape, color=color, markersize=size, linestyle="")
-        if marker.kind == "escalation":
-            axes.annotate(marker.label, (_x(marker.at), y + 0.32), ha="center",
-                          fontsize=8, color=color)  # fmt: skip
-    axes.set_yticks(range(len(rows)), [ascii_label(r) for r in rows])
-    axes.set_ylim(-0.7, len(rows) - 0.3)
-    _time_axis(axes)
-    axes.set_title("SLA clocks (blue: counting, hatched: paused, |: target)")
-    axes.spines[["top", "right"]].set_visible(False)
-    return svg(figure)
+    with _fonts():
+        figure = Figure(figsize=(8, 0.7 * len(rows) + 1.6))
+        axes = figure.subplots()
+        index = {row: n for n, row in enumerate(rows)}
+        for span in spans:
+            start = _x(span.start)
+            width = max(_x(span.end) - start, 1e-4)
+            axes.broken_barh(
+                [(start, width)], (index[span.row] - 0.25, 0.5),
+                facecolors="#d9d9d9" if span.paused else PALETTE[0],
+                hatch="//" if span.paused else None,
+                edgecolor="#999999" if span.paused else None,
+            )  # fmt: skip
+        last: dict[str, float] = {}
+        for marker in sorted(markers, key=lambda m: m.at):
+            color, shape, size, _ = _MARKERS[marker.kind]
+            y = index[marker.row]
+            x = _x(marker.at)
+            axes.plot([x], [y], marker=shape, color=color, markersize=size, linestyle="")
+            if marker.kind == "escalation":
+                # Levels close together alternate above and below their row.
+                below = marker.row in last and x - last[marker.row] < _span_of(spans) / 12
+                last[marker.row] = x
+                axes.annotate(marker.label, (x, y), xytext=(0, -14 if below else 9),
+                              textcoords="offset points", ha="center", fontsize=8,
+                              color=color)  # fmt: skip
+        axes.set_yticks(range(len(rows)), [label(r) for r in rows])
+        axes.set_ylim(len(rows) - 0.4, -0.7)
+        _time_axis(axes, zone)
+        axes.set_title("SLA clocks")
+        handles = [
+            Patch(facecolor=PALETTE[0], label="counting"),
+            Patch(facecolor="#d9d9d9", hatch="//", edgecolor="#999999", label="paused"),
+            *(
+                Line2D(
+                    [],
+                    [],
+                    color=color,
+                    marker=shape,
+                    markersize=min(size, 9),
+                    linestyle="",
+                    label=name,
+                )
+                for kind, (color, shape, size, name) in _MARKERS.items()
+                if any(m.kind == kind for m in markers)
+            ),
+        ]
+        axes.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.18),
+                    ncol=len(handles), fontsize="small", frameon=False)  # fmt: skip
+        axes.spines[["top", "right"]].set_visible(False)
+        return svg(figure)
+
+
+def _span_of(spans: Sequence[Any]) -> float:
+    if not spans:
+        return 1.0
+    return max(_x(s.end) for s in spans) - min(_x(s.start) for s in spans) or 1.0

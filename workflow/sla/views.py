@@ -125,6 +125,9 @@ def _explain_clock(
         "warned": clock.warned,
         "level": clock.level,
         "outcome": clock.outcome(now, policy),
+        "target_at": None
+        if clock.counting_since is None
+        else iso(calendar.add(clock.counting_since, clock.target - clock.elapsed)),
         "next": None,
     }
     if plan is not None and clock.counting_since is not None:

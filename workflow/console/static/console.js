@@ -26,6 +26,13 @@
     var t = Date.parse(el.getAttribute("datetime"));
     if (!isNaN(t)) { el.title = el.getAttribute("datetime"); el.textContent = fmt.format(new Date(t)); }
   });
+  // The server cuts "today" and report days in the viewer's zone: tell it which.
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && document.cookie.indexOf("casework_tz=" + encodeURIComponent(zone)) < 0) {
+      document.cookie = "casework_tz=" + encodeURIComponent(zone) + "; path=/; SameSite=Strict; max-age=31536000";
+    }
+  } catch (e) { /* no Intl zone: the server's display zone applies */ }
   tick();
   setInterval(tick, 1000);
 })();

@@ -1,0 +1,105 @@
+"""Periods people ask for (``--from``/``--to``, ``--month``, ``--last``), cut in the
+display zone, and the weeks reports group by."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from workflow.display.times import local, read_time
+from workflow.display.zones import zone_name
+from workflow.errors import InvalidInput
+
+_LAST = re.compile(r"(\d{1,4})\s*([hdw])", re.IGNORECASE)
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A period from ``start`` (inclusive) to ``end`` (exclusive), in UTC, with the zone
+    it was cut in and what was assumed to read it."""
+
+    start: datetime
+    end: datetime
+    zone: tzinfo
+    notes: tuple[str, ...] = ()
+
+
+def asked_period(
+    *,
+    start: str | None,
+    end: str | None,
+    month: str | None,
+    last: str | None,
+    zone: tzinfo,
+    now: datetime,
+) -> Asked:
+    """The period one of ``--from [--to]``, ``--month YYYY-MM`` or ``--last 7d`` names.
+
+    A date is a day in ``zone``: ``--from 2026-11-01 --to 2026-11-30`` is the whole of
+    November there, the 30th included. ``--from`` alone runs to now.
+    """
+    given = [name for name, value in (("--from", start), ("--month", month),
+                                      ("--last", last)) if value]  # fmt: skip
+    if len(given) != 1 or (end and not start):
+        raise InvalidInput(
+            "give the period as one of --from DATE [--to DATE], --month YYYY-MM or --last 7d"
+            + (f" (got {' and '.join(given)})" if len(given) > 1 else ""),
+            field="from",
+        )
+    if month:
+        first = _month(month)
+        after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        note = f"--month {month.strip()} cut in {zone_name(zone)}"
+        return Asked(_midnight(first, zone), _midnight(after, zone), zone, (note,))
+    if last:
+        found = _LAST.fullmatch(last.strip())
+        if found is None or int(found.group(1)) == 0:
+            raise InvalidInput(
+                f"--last: {last!r} is not a span such as 24h, 7d or 4w", field="last"
+            )
+        span = int(found.group(1)) * _UNITS[found.group(2).lower()]
+        return Asked(now - span, now, zone)
+    assert start is not None
+    low = read_time(start, "--from", zone)
+    high = read_time(end, "--to", zone, end_of_day=True) if end else None
+    notes = tuple(r.assumed for r in (low, high) if r is not None and r.assumed)
+    return Asked(low.moment, now if high is None else high.moment, zone, notes)
+
+
+def _month(text: str) -> date:
+    try:
+        return date.fromisoformat(f"{text.strip()}-01")
+    except ValueError:
+        raise InvalidInput(
+            f"--month: {text!r} is not a month such as 2026-11", field="month"
+        ) from None
+
+
+def _midnight(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+
+
+def week_of(moment: datetime, zone: tzinfo) -> date:
+    """The Monday, in ``zone``, of the week ``moment`` falls in."""
+    day = local(moment, zone).date()
+    return day - timedelta(days=day.weekday())
+
+
+def day_of(moment: datetime, zone: tzinfo) -> date:
+    """The date ``moment`` falls on in ``zone``."""
+    return local(moment, zone).date()
+
+
+def described(start: datetime, end: datetime, zone: tzinfo) -> str:
+    """``2026-11-01 to 2026-11-30 (Asia/Shanghai)``: a period as its local days, the
+    last day included when the period ends at a midnight."""
+    first = local(start, zone)
+    final = local(end, zone)
+    if final.time() == time():
+        shown_end = f"{final.date() - timedelta(days=1)}"
+    else:
+        shown_end = f"{final:%Y-%m-%d %H:%M}"
+    shown_start = f"{first.date()}" if first.time() == time() else f"{first:%Y-%m-%d %H:%M}"
+    return f"{shown_start} to {shown_end} ({zone_name(zone)})"
