@@ -9,6 +9,7 @@ that table. A property test proves the table decides exactly as the chart does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -30,6 +31,8 @@ Guard = Callable[..., bool]
 AttributeKind = Literal["text", "integer", "date"]
 INTAKE_FIELDS = ("channel", "category")
 """The intake fields a machine may require of its cases."""
+DATA_FIELD = re.compile(r"data (\w+)=")
+"""How a guard's requirement names an event data field it reads: ``data solution=...``."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,17 @@ class Condition:
     def holds(self, data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
         """Whether the guard returns its expected value for this event."""
         return bool(self.check(data, facts)) is self.expected
+
+    @property
+    def data_fields(self) -> tuple[str, ...]:
+        """The event data fields the guard reads, as its requirement names them
+        (``data solution=...``); none for a guard on the case's facts alone."""
+        return tuple(DATA_FIELD.findall(self.requirement))
+
+    def could_hold(self, facts: Mapping[str, Any]) -> bool:
+        """Whether some event could pass this guard now: a guard on the event's data
+        may, given the data; a guard on the case's facts alone is asked now."""
+        return bool(self.data_fields) or self.holds({}, facts)
 
 
 @dataclass(frozen=True)
@@ -174,6 +188,13 @@ class MachineDefinition:
     def allowed_events(self, state: str) -> tuple[str, ...]:
         """Events that have a transition from ``state``, in definition order."""
         return tuple(e for e in self.events if (state, e) in self.rules)
+
+    def could_pass(self, state: str, event: str, facts: Mapping[str, Any]) -> bool:
+        """Whether ``event`` could pass in ``state`` given the case's ``facts``: not when
+        every rule for it has a guard on the facts that already says no (``reopen``
+        after a satisfied follow-up, say). An event with no rule here is not judged."""
+        rules = self.rules.get((state, event), ())
+        return not rules or any(all(c.could_hold(facts) for c in r.conditions) for r in rules)
 
     def decide(
         self, state: str, event: str, data: Mapping[str, Any], facts: Mapping[str, Any]

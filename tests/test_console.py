@@ -161,9 +161,81 @@ def test_a_supervisor_sees_a_late_case_on_the_overdue_board(
     assert "service_delayed" in boss.page.locator("#categories").inner_text()
     boss.shot("reports")
     boss.page.click("text=with charts (SLA)")
-    assert "<svg" in boss.page.content()
+    assert "(Asia/Shanghai)" in boss.page.content()  # days cut in the viewer's zone
+    assert "东莞长安店" in chart_labels(boss.page)
     boss.shot("report-charts")
     assert boss.errors == []
+
+
+def chart_labels(page: Any) -> list[str]:
+    """The labels the page's charts draw (matplotlib notes each text drawn as paths in a
+    comment); none may be an escape code."""
+    labels: list[str] = page.evaluate(
+        """() => {
+          const found = [];
+          for (const svg of document.querySelectorAll("svg")) {
+            const walk = document.createTreeWalker(svg, NodeFilter.SHOW_COMMENT);
+            while (walk.nextNode()) found.push(walk.currentNode.nodeValue.trim());
+          }
+          return found;
+        }"""
+    )
+    assert labels, "no chart on the page"
+    assert not [label for label in labels if "\\u" in label], labels
+    return labels
+
+
+def test_report_pages_draw_chinese_names_and_local_times(
+    browser: Any, engine: Engine, clock: FixedClock, tmp_path: Path
+) -> None:
+    from workflow.display.zones import zone_named
+    from workflow.reports.business import (
+        complaints_page,
+        complaints_report,
+        period_of,
+        sla_page,
+        sla_report,
+    )
+    from workflow.reports.case_page import case_report
+
+    shanghai = zone_named("Asia/Shanghai", "tz")
+    cases = [
+        open_sample(engine, branch=branch, actor=agent, category=category)
+        for branch, agent, category in (
+            ("东莞长安店", "李娜", "missed_appointment"),
+            ("深圳南山店", "张伟", "not_fixed_first_visit"),
+            ("深圳南山店", "张伟", "service_delayed"),
+        )
+    ]
+    clock.advance(timedelta(hours=3))
+    engine.fire(cases[0], "apologise", actor="李娜")
+    clock.advance(timedelta(days=4))
+    engine.process_due()
+    period, _ = period_of(month="2026-11", zone=shanghai, now=clock.now())
+    pages = {
+        "sla": sla_page(sla_report(engine, period)),
+        "complaints": complaints_page(complaints_report(engine, period)),
+        "case": case_report(engine, cases[1], shanghai),
+    }
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for name, html in pages.items():
+        path = tmp_path / f"{name}.html"
+        path.write_text(html, encoding="utf-8")
+        page.goto(path.as_uri())
+        page.screenshot(path=str(ARTIFACTS / f"report-{name}.png"), full_page=True)
+        labels = chart_labels(page)
+        text = page.inner_text("body")
+        assert "+08:00" in text, name
+        if name == "case":
+            assert "resolution #1" in labels
+            assert "深圳南山店" in text
+            assert any(label.startswith("L1") for label in labels)  # the first escalation
+        else:
+            assert {"东莞长安店", "深圳南山店"} <= set(labels), (name, labels)
+            assert "2026-11-01 to 2026-11-30 (Asia/Shanghai)" in text
+    context.close()
 
 
 def _checkpoint(engine: Engine, folder: Path) -> tuple[str, str]:

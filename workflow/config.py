@@ -152,6 +152,15 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
                 names = ", ".join(known[section])
                 raise ConfigError(f"{source}: unknown key {section}.{key}; known: {names}")
             settings = apply(settings, value, f"{source}: {section}.{key}")
+    mail_zone = (
+        document.get("mail", {}).get("timezone")
+        if isinstance(document.get("mail"), Mapping)
+        else None
+    )
+    if settings.display_timezone and mail_zone is None:  # mails speak the display zone too
+        settings = replace(
+            settings, mail=replace(settings.mail, timezone=settings.display_timezone)
+        )
     _check_policies(settings, source)
     _check_mail(settings, source)
     return settings

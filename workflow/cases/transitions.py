@@ -6,13 +6,14 @@ inside the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from machines import ENGINE_EVENTS, Allowed, Blocked, CaseRules, Folded, step
 from machines.clocks import Planned, SlaState, level_label, planned, state_from_json
+from machines.definition import MachineDefinition
 from storage import CaseRecord, canonical_event, canonical_json, chain_hash, iso
 from storage.port import Store
 from workflow.errors import EventNotAllowed, GuardFailed
@@ -52,11 +53,16 @@ class Transition:
     """The deadlines after it, where the clocks moved (``None``: the case's stay)."""
 
 
-def allowed_now(events: Sequence[str], case: CaseRecord) -> tuple[str, ...]:
-    """Of a state's ``events``, those the case's wait lets through: ``wait`` only when it
-    is not waiting, ``resume`` only when it is."""
+def allowed_now(definition: MachineDefinition, case: CaseRecord) -> tuple[str, ...]:
+    """The events that could be recorded on ``case`` now, in the machine's order: those
+    of its state whose guards could pass given its facts (no ``reopen`` after a
+    satisfied follow-up), then on an open case ``wait`` if it is not waiting or
+    ``resume`` if it is."""
     waiting = case.sla.get("waiting") is not None
-    return tuple(e for e in events if (e, waiting) not in (("wait", True), ("resume", False)))
+    events = definition.allowed_events(case.state)
+    if case.state not in definition.final_states:
+        events += tuple(e for e in definition.agent_events if (e == "resume") == waiting)
+    return tuple(e for e in events if definition.could_pass(case.state, e, case.facts))
 
 
 def decide(
@@ -81,7 +87,7 @@ def decide(
         before = folded_from_case(case)
         decision, after = step(rules, before, event, data, occurred)
     if not isinstance(decision, Allowed):
-        allowed = allowed_now(rules.allowed_events(before.state), case)
+        allowed = allowed_now(rules.definition, case)
         if isinstance(decision, Blocked):
             raise GuardFailed(
                 case.id, event, before.state, allowed, decision.condition, decision.requirement

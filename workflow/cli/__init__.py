@@ -19,7 +19,7 @@ import os
 
 import click
 
-from workflow.cli.support import CaseworkGroup, database_options, setting
+from workflow.cli.support import CaseworkGroup, database_options, help_ending, setting
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "checkpoint": ("signing:checkpoint_command", "Sign a statement of the whole history."),
@@ -48,19 +48,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 """Each command: where it lives (module in this package, attribute) and its summary."""
 
-EXAMPLES = """Examples:
-
-\b
-  casework open --customer C-1001 --channel phone --category service_delayed \\
-                --summary "师傅没有按约上门" --actor li.na
-  casework fire 3f2a9c1e0b7d4a65 apologise --actor li.na
-  casework list --overdue
-  casework verify
-  casework worker                 # run the SLA scheduler until stopped
-
-Each command has its own --help.
-"""
-
 
 class LazyGroup(CaseworkGroup):
     """The root group: lists commands from :data:`COMMANDS`, imports one only to run it."""
@@ -82,6 +69,9 @@ class LazyGroup(CaseworkGroup):
         assert isinstance(command, click.Command)
         return command
 
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        help_ending(self, ctx, formatter)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
@@ -90,7 +80,7 @@ class LazyGroup(CaseworkGroup):
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog=EXAMPLES,
+    epilog="Each command has its own --help.",
 )
 @database_options
 @click.version_option(package_name="casework")

@@ -15,6 +15,7 @@ from storage.records import CaseQuery
 from workflow.cases.paging import MAX_PAGE
 from workflow.cli.support import (
     WHOLE,
+    CaseworkCommand,
     database_options,
     display_width,
     display_zone,
@@ -34,7 +35,7 @@ from workflow.durations import hours_minutes, spoken
 from workflow.errors import InvalidInput
 
 
-@click.command("open")
+@click.command("open", cls=CaseworkCommand)
 @click.option("--customer", required=True, help="Customer reference (not contact details).")
 @click.option(
     "--channel",
@@ -102,7 +103,7 @@ def open_command(
         click.echo(case.id)
 
 
-@click.command("fire")
+@click.command("fire", cls=CaseworkCommand)
 @click.argument("case_id")
 @click.argument("event")
 @click.option(
@@ -158,7 +159,7 @@ def fire_command(
         click.echo(f"{case.id}: {event}: {before.state} -> {case.state} (version {case.version})")
 
 
-@click.command("show")
+@click.command("show", cls=CaseworkCommand)
 @click.argument("case_id")
 @database_options
 @json_option
@@ -242,7 +243,7 @@ def _filter_options(func: Any) -> Any:
     return func
 
 
-@click.command("list")
+@click.command("list", cls=CaseworkCommand)
 @click.option("--state", default=None, help="Only cases in this state (see 'casework machines').")
 @_filter_options
 @click.option(
@@ -308,14 +309,6 @@ def list_command(
     --json prints every matching case as a JSON array (as it always has), or with
     --limit/--cursor that page; --json --paged prints one page as
     {"items": [...], "next_cursor": ...}.
-
-    \b
-    Examples:
-      casework list --open --owner li.na
-      casework list --branch 东莞长安店 --category missed_appointment --since 2026-11-01
-      casework list --closed --until 2026-11-30 --json
-      casework list --cursor ZHVlfDIwMjYtMTEt...       # the next page
-      casework list --overdue --branch 东莞长安店
     """
     if only_open and only_closed:
         raise InvalidInput("--open and --closed exclude each other", field="open")
@@ -399,24 +392,23 @@ def _list_overdue(engine: Any, query: CaseQuery, limit: int | None, as_json: boo
     from workflow.cli.sla import overdue_rows
 
     table(("id", "owner", "branch", "clock", "level", "late"), overdue_rows(late))
-    branches = Counter(o.case.branch or "-" for o in late)
-    if branches:
-        counts = ", ".join(
-            f"{b} {n}" for b, n in sorted(branches.items(), key=lambda kv: (-kv[1], kv[0]))
-        )
-        click.echo(
-            f"{len(late)} late clocks of {len({o.case.id for o in late})} cases; "
-            f"by branch: {counts}"
-        )
-    else:
+    cases = {o.case.id: o.case for o in late}
+    branches = Counter(case.branch or "-" for case in cases.values())
+    if not branches:
         click.echo("nothing is late")
+        return
+    counts = ", ".join(
+        f"{b} {n}" for b, n in sorted(branches.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+    clocks = f"{len(late)} late clock" + ("s" if len(late) != 1 else "")
+    click.echo(f"{len(cases)} cases late ({clocks}); by branch: {counts}")
 
 
 def _narrowed(query: CaseQuery) -> bool:
     return query != CaseQuery()
 
 
-@click.command("history")
+@click.command("history", cls=CaseworkCommand)
 @click.argument("case_id")
 @database_options
 @json_option
@@ -445,7 +437,7 @@ def history_command(
     table(("seq", f"at ({zone.name})", "event", "transition", "actor", "data"), rows)
 
 
-@click.command("replay")
+@click.command("replay", cls=CaseworkCommand)
 @click.argument("case_id")
 @click.option("--at", default=None, metavar="ISO", help="Rebuild the state as it stood then.")
 @database_options

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import click
 
-from workflow.cli.support import database_options, emit_json, handle_errors, json_option, opened
+from workflow.cli.support import (
+    CaseworkCommand,
+    database_options,
+    emit_json,
+    handle_errors,
+    json_option,
+    opened,
+)
 
 
-@click.command("migrate")
+@click.command("migrate", cls=CaseworkCommand)
 @database_options
 @json_option
 @handle_errors

@@ -10,6 +10,7 @@ from scheduler.mail.delivery import Deliverer
 from scheduler.mail.smtp_transport import SmtpTransport
 from workflow.cli.support import (
     WHOLE,
+    CaseworkCommand,
     database_options,
     emit_json,
     engine_for,
@@ -19,7 +20,7 @@ from workflow.cli.support import (
 from workflow.mail.settings import parse_url
 
 
-@click.command("deliver")
+@click.command("deliver", cls=CaseworkCommand)
 @click.option(
     "--smtp",
     "smtp_url",

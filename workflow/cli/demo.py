@@ -10,7 +10,7 @@ import click
 
 from scheduler.mail.delivery import Deliverer
 from scheduler.mail.smtp_sink import SmtpSink
-from workflow.cli.support import display_zone, table, zoned
+from workflow.cli.support import CaseworkCommand, display_zone, table, zoned
 from workflow.clock import FixedClock
 from workflow.config import Settings
 from workflow.display.times import local_text, stamped
@@ -136,7 +136,7 @@ def _show_mails(sink: SmtpSink) -> None:
     click.echo()
 
 
-@click.command("demo")
+@click.command("demo", cls=CaseworkCommand)
 @click.option(
     "--keep",
     "keep_dir",

@@ -11,11 +11,12 @@ import click
 from workflow.audit.export import FORMATS, write_export
 from workflow.audit.private_files import private_file
 from workflow.cli.support import (
+    CaseworkCommand,
     database_options,
     engine_for,
     handle_errors,
+    typed_time,
 )
-from workflow.clock import parse_instant
 from workflow.errors import InvalidInput
 
 
@@ -26,9 +27,15 @@ def _progress(label: str) -> Any:
     return show
 
 
-@click.command("export")
-@click.option("--since", default=None, metavar="ISO", help="Events that occurred at or after this.")
-@click.option("--until", default=None, metavar="ISO", help="Events that occurred before this.")
+@click.command("export", cls=CaseworkCommand)
+@click.option(
+    "--since", default=None, metavar="TIME",
+    help="Events that occurred at or after this (a date or time in the display zone, or ISO).",
+)  # fmt: skip
+@click.option(
+    "--until", default=None, metavar="TIME",
+    help="Events that occurred before this (a date: through its end).",
+)  # fmt: skip
 @click.option("--case", "case_id", default=None, help="Only this case's events.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
 @click.option(
@@ -65,23 +72,18 @@ def export_command(
     proves each event and chain in it, not that it is whole: with --sign KEY its end
     record carries a signature over the header, the counts and every case's head,
     which `verify --export FILE --keyring RING` checks.
-
-    \b
-    Examples:
-      casework export --out november.jsonl --since 2026-11-01T00:00+08:00
-      casework export --out all.jsonl --sign /etc/casework/signing.key
     """
     signer = None
     if sign_key is not None:
         from workflow.audit.checkpoints import export_signer, load_private_key
 
         signer = export_signer(load_private_key(sign_key))
-    low = None if since is None else parse_instant(since, "--since")
-    high = None if until is None else parse_instant(until, "--until")
-    if low is not None and high is not None and high <= low:
-        raise InvalidInput("--until must be later than --since", field="until")
     show = out is not None and sys.stderr.isatty()
     with engine_for(db_url, config_path, read_only=True, audit=True) as engine:
+        low = None if since is None else typed_time(since, "--since", engine)
+        high = None if until is None else typed_time(until, "--until", engine, end_of_day=True)
+        if low is not None and high is not None and high <= low:
+            raise InvalidInput("--until must be later than --since", field="until")
         if case_id is not None:
             engine.get(case_id)
         policies = engine.store.stored_policies()

@@ -11,7 +11,7 @@ import click
 from machines import MachineDefinition
 from machines.diagram import dot, mermaid
 from workflow.cases.catalog import describe, installed_registry
-from workflow.cli.support import emit_json, fail, json_option
+from workflow.cli.support import CaseworkCommand, emit_json, fail, json_option
 
 
 def write_diagrams(definition: MachineDefinition, directory: Path) -> list[Path]:
@@ -34,7 +34,7 @@ def write_diagrams(definition: MachineDefinition, directory: Path) -> list[Path]
     return written
 
 
-@click.command("machines")
+@click.command("machines", cls=CaseworkCommand)
 @click.option(
     "--diagram",
     "diagram_dir",

@@ -7,6 +7,7 @@ import click
 from storage.outbox_store import STATUSES
 from workflow.cli.support import (
     WHOLE,
+    CaseworkSubgroup,
     database_options,
     display_zone,
     emit_json,
@@ -23,7 +24,7 @@ from workflow.mail.outbox import RETRYABLE, Outbox
 MAIL_KINDS = ("warning", "escalation")
 
 
-@click.group("outbox", invoke_without_command=True)
+@click.group("outbox", cls=CaseworkSubgroup, invoke_without_command=True)
 @click.option(
     "--status", type=click.Choice(STATUSES), default=None, help="Only mails of this status."
 )
@@ -51,11 +52,6 @@ def outbox_group(
 
     Statuses: pending (waiting for its next attempt), held (quiet hours), sending
     (claimed by a deliverer), sent, dead (a dead letter; `casework outbox retry ID`).
-
-    \b
-    Examples:
-      casework outbox --status dead
-      casework outbox --case 3f2a9c1e --kind escalation
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -128,12 +124,6 @@ def retry_command(
 ) -> None:
     """Queue the dead letter MAIL_ID again, due at once with its attempts counted afresh;
     with --all, every dead letter (or every pending mail, --status pending).
-
-    \b
-    Examples:
-      casework outbox retry 42
-      casework outbox retry --all
-      casework outbox retry --all --status pending
     """
     if (mail_id is None) == (not every):
         raise InvalidInput("name one mail (MAIL_ID) or --all, not both", field="mail_id")

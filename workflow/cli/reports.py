@@ -8,6 +8,7 @@ import click
 
 from workflow.audit.private_files import private_file
 from workflow.cli.support import (
+    CaseworkSubgroup,
     database_options,
     display_zone,
     emit_json,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from workflow.engine import Engine
 
 
-@click.group("report")
+@click.group("report", cls=CaseworkSubgroup)
 def report_group() -> None:
     """Reports for auditors and the business, as self-contained HTML pages or JSON."""
 
@@ -67,14 +68,6 @@ def _period(engine: Engine, asked: dict[str, str | None]) -> Period:
     return period
 
 
-_EXAMPLES = """Examples:
-
-\b
-  casework report {name} --month 2026-11 --tz Asia/Shanghai --html {name}.html
-  casework report {name} --from 2026-11-01 --to 2026-11-30 --branch 东莞长安店 --json
-  casework report {name} --last 7d
-"""
-
 _PERIOD = [
     click.option("--from", "start", metavar="DATE", help="Cases received from this day "
                  "(or time; the display zone unless an offset is given)."),
@@ -107,7 +100,7 @@ def _publish(
         click.echo(f"{report['report']} report of {report['cases']:,} cases: {html_path}")
 
 
-@report_group.command("sla", epilog=_EXAMPLES.format(name="sla"))
+@report_group.command("sla")
 @_period_options
 @database_options
 @json_option
@@ -125,15 +118,25 @@ def report_sla_command(
         report = sla_report(engine, _period(engine, asked))
     _publish(report, sla_page, html_path, force, as_json)
     if not as_json:
+        click.echo(f"{report['cases']:,} cases received {report['period']}")
         for row in report["clocks"]:
             rate = "-" if row["compliance"] is None else f"{row['compliance']:.1f}%"
             click.echo(
                 f"{row['name']}: {rate} met ({row['met']} met, {row['breached']} breached, "
                 f"{row['open']} open)"
             )
+        late = report["summary"]["late_now"]
+        levels = ", ".join(f"level {k}: {n}" for k, n in late["by_level"].items())
+        click.echo(f"late now: {late['cases']} cases" + (f" ({levels})" if levels else ""))
+        worst = report["summary"]["worst_branches"]
+        if worst:
+            click.echo(
+                "worst first response: "
+                + "; ".join(f"{r['name']} {r['compliance']:.1f}%" for r in worst)
+            )
 
 
-@report_group.command("complaints", epilog=_EXAMPLES.format(name="complaints"))
+@report_group.command("complaints")
 @_period_options
 @click.option(
     "--dispatch", default=None, type=click.Path(dir_okay=False),

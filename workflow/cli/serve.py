@@ -7,10 +7,17 @@ import tempfile
 
 import click
 
-from workflow.cli.support import WHOLE, database_options, database_url, engine_for, handle_errors
+from workflow.cli.support import (
+    WHOLE,
+    CaseworkCommand,
+    database_options,
+    database_url,
+    engine_for,
+    handle_errors,
+)
 
 
-@click.command("serve")
+@click.command("serve", cls=CaseworkCommand)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option(
@@ -42,13 +49,6 @@ def serve_command(
     the console with one. /healthz, /readyz
     and /metrics need none: expose /metrics on a private network only. Run `casework
     worker` beside it: deadlines fire and mails and webhooks go out from there.
-
-    \b
-    Examples:
-      casework tokens create --actor li.na --role agent
-      casework serve --port 8080
-      casework serve --host 0.0.0.0 --workers 4 --db postgresql://casework@db/casework
-      curl -H "Authorization: Bearer cw_..." http://127.0.0.1:8080/v1/cases
     """
     import uvicorn
 

@@ -19,6 +19,8 @@ from workflow.audit.checkpoints import (
 )
 from workflow.audit.private_files import private_file
 from workflow.cli.support import (
+    CaseworkCommand,
+    CaseworkSubgroup,
     database_options,
     display_zone,
     engine_for,
@@ -36,7 +38,7 @@ def _key_path(key: str | None) -> str:
     return path
 
 
-@click.group("keys")
+@click.group("keys", cls=CaseworkSubgroup)
 def keys_group() -> None:
     """The Ed25519 key that signs checkpoints, and the keyring that verifies them.
 
@@ -82,7 +84,7 @@ def rotate_command(key: str | None, keyring: str | None) -> None:
     click.echo(f"key {old} retired, key {new} now signs; both are in the keyring")
 
 
-@click.command("checkpoint")
+@click.command("checkpoint", cls=CaseworkCommand)
 @_KEY
 @click.option(
     "--at",

@@ -6,6 +6,8 @@ import click
 
 from workflow.cli.support import (
     WHOLE,
+    CaseworkCommand,
+    CaseworkSubgroup,
     database_options,
     display_zone,
     emit_json,
@@ -19,7 +21,7 @@ from workflow.durations import hours_minutes
 from workflow.sla.views import Overdue
 
 
-@click.command("tick")
+@click.command("tick", cls=CaseworkCommand)
 @click.option("--now", default=None, metavar="ISO", help="Process as at this instant (simulation).")
 @click.option("--batch", type=WHOLE, default=200, show_default=True)
 @database_options
@@ -45,7 +47,7 @@ def tick_command(
     click.echo(f"{len(fired)} deadline(s) fired")
 
 
-@click.group("sla")
+@click.group("sla", cls=CaseworkSubgroup)
 def sla_group() -> None:
     """SLA clocks of a case."""
 
@@ -89,7 +91,7 @@ def explain_command(
                 click.echo(f"    closed {stamped(start, zone)} .. {stamped(end, zone)} skipped")
 
 
-@click.command("replan")
+@click.command("replan", cls=CaseworkCommand)
 @click.argument("case_id")
 @click.option(
     "--actor", required=True, envvar="CASEWORK_ACTOR",

@@ -33,7 +33,7 @@ _INT = re.compile(r"-?[1-9][0-9]{0,17}|0")
 
 
 class CaseworkGroup(click.Group):
-    """The command group: whatever goes wrong inside a command ends as one line.
+    """The root command group: whatever goes wrong inside a command ends as one line.
 
     Casework and storage errors carry their own exit status; a closed output pipe ends
     the command quietly; anything unforeseen is one line with exit status 1 (its
@@ -81,6 +81,72 @@ class CaseworkGroup(click.Group):
                 "(--log-level debug shows where)",
                 code=1,
             )
+
+
+class CaseworkCommand(click.Command):
+    """A command whose help ends with the values its options take and examples (from
+    :mod:`workflow.cli.examples`), and that names every missing required option at
+    once rather than the first."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        help_ending(self, ctx, formatter)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.MissingParameter:
+            missing = missing_options(self, ctx, given)
+            if len(missing) > 1:
+                raise click.UsageError(f"missing options: {', '.join(missing)}", ctx) from None
+            raise
+
+
+def help_ending(command: click.Command, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    """Write the command's epilog, then its valid values and examples."""
+    from workflow.cli.examples import EXAMPLES, VALUES
+
+    click.Command.format_epilog(command, ctx, formatter)
+    path = " ".join(ctx.command_path.split()[1:])
+    values = VALUES.get(path)
+    if values is not None:
+        with formatter.section("Valid values"):
+            formatter.write_dl(values())
+    examples = EXAMPLES.get(path)
+    if examples:
+        with formatter.section("Examples"):
+            for line in examples:  # as they are: a command line is not wrapped
+                formatter.write(f"{'':>{formatter.current_indent}}casework {line}\n")
+
+
+def missing_options(command: click.Command, ctx: click.Context, args: list[str]) -> list[str]:
+    """The required options ``args`` do not give (nor their environment variables)."""
+    parser = command.make_parser(ctx)
+    parser.ignore_unknown_options = True
+    try:
+        given, _, _ = parser.parse_args(args=list(args))
+    except click.UsageError:
+        return []
+    missing = []
+    for param in command.get_params(ctx):
+        if not param.required or given.get(param.name or "") is not None:
+            continue
+        if param.resolve_envvar_value(ctx) is not None:
+            continue
+        missing.append(
+            param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
+        )
+    return missing
+
+
+class CaseworkSubgroup(click.Group):
+    """A group of commands (``outbox``, ``report``, ...): its commands are
+    :class:`CaseworkCommand`, and its help ends the same way."""
+
+    command_class = CaseworkCommand
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        help_ending(self, ctx, formatter)
 
 
 EXTRAS = {

@@ -6,6 +6,7 @@ import click
 
 from workflow.access.tokens import ROLES, issue, revoke
 from workflow.cli.support import (
+    CaseworkSubgroup,
     database_options,
     display_zone,
     emit_json,
@@ -18,16 +19,9 @@ from workflow.cli.support import (
 from workflow.display.times import local_text
 
 
-@click.group("tokens")
+@click.group("tokens", cls=CaseworkSubgroup)
 def tokens_group() -> None:
-    """Bearer tokens of the HTTP API: each speaks for one actor in one role.
-
-    \b
-    Examples:
-      casework tokens create --actor li.na --role agent --branch 东莞长安店
-      casework tokens list
-      casework tokens revoke 3f2a9c1e
-    """
+    """Bearer tokens of the HTTP API: each speaks for one actor in one role."""
 
 
 @tokens_group.command("create")

@@ -10,12 +10,19 @@ import click
 
 from workflow.audit.export_check import verify_export
 from workflow.cases.catalog import installed_registry
-from workflow.cli.support import database_options, emit_json, engine_for, handle_errors, json_option
+from workflow.cli.support import (
+    CaseworkCommand,
+    database_options,
+    emit_json,
+    engine_for,
+    handle_errors,
+    json_option,
+)
 from workflow.errors import InvalidInput
 from workflow.results import CHECKPOINT, EXPORT_FILE, POLICIES, VerifyReport
 
 
-@click.command("verify")
+@click.command("verify", cls=CaseworkCommand)
 @click.argument("case_id", required=False)
 @click.option(
     "--workers",

@@ -8,6 +8,7 @@ from storage.outbox_store import STATUSES
 from storage.records import WEBHOOK_KIND
 from workflow.cli.support import (
     WHOLE,
+    CaseworkSubgroup,
     database_options,
     display_zone,
     emit_json,
@@ -23,22 +24,13 @@ from workflow.webhooks.queue import delivery_json
 from workflow.webhooks.subscriptions import add, remove
 
 
-@click.group("webhooks")
+@click.group("webhooks", cls=CaseworkSubgroup)
 def webhooks_group() -> None:
     """Webhooks: every recorded event POSTed, signed, to the subscribed URLs.
 
     Deliveries join the outbox in the event's own transaction; `casework deliver` and
     the worker send them (Standard Webhooks headers webhook-id, webhook-timestamp,
     webhook-signature), retry them with backoff, and dead-letter them at last.
-
-    \b
-    Examples:
-      casework webhooks add --url https://erp.example.com/casework --events resolve,reopen
-      casework webhooks add --url http://127.0.0.1:9000/hook          # every event
-      casework webhooks list
-      casework webhooks deliveries --status dead
-      casework webhooks retry 42
-      casework webhooks remove 1a2b3c4d
     """
 
 

@@ -11,10 +11,10 @@ import structlog
 
 from scheduler.mail.delivery import Deliverer
 from scheduler.worker import Worker
-from workflow.cli.support import WHOLE, database_options, engine_for, handle_errors
+from workflow.cli.support import WHOLE, CaseworkCommand, database_options, engine_for, handle_errors
 
 
-@click.command("worker")
+@click.command("worker", cls=CaseworkCommand)
 @click.option(
     "--poll",
     "poll_s",

@@ -238,7 +238,7 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
         "summary": {
             "clocks": _rows(per_clock),
             "late_now": _late_now(engine, period, now),
-            "worst_branches": [r for r in by_branch if r["compliance"] is not None][:3],
+            "worst_branches": [r for r in by_branch if r["breached"]][:3],
         },
         "branch_by_category": [
             {"branch": b, "category": c, **_outcome_counts(n)}
@@ -400,6 +400,7 @@ def sla_page(report: Mapping[str, Any]) -> str:
         "trend": charts.trend(
             {"first response compliance": _week_points(report, "compliance")},
             title="Weekly trend (weeks from Monday)", unit="% met", zone=_zone(report),
+            percent=True,
         )
         if report["weekly"]
         else "",

@@ -149,8 +149,10 @@ def trend(
     title: str,
     unit: str,
     zone: tzinfo | None = None,
+    percent: bool = False,
 ) -> str:
-    """Lines over weeks: one per named series, dates as seen in ``zone``."""
+    """Lines over weeks: one per named series, dates as seen in ``zone`` (``percent``:
+    the y axis from 0 to 100)."""
     with _fonts():
         figure = Figure(figsize=(7, 3))
         axes = figure.subplots()
@@ -159,6 +161,12 @@ def trend(
             axes.plot([_x(x) for x in xs], [points[x] for x in xs], marker="o",
                       label=label(name), color=PALETTE[index % len(PALETTE)])  # fmt: skip
         _time_axis(axes, zone)
+        moments = sorted({x for points in series.values() for x in points})
+        if len(moments) == 1:  # one week: show it with its neighbours, not a decade
+            middle = _x(moments[0])
+            axes.set_xlim(middle - 7, middle + 7)
+        if percent:
+            axes.set_ylim(0, 105)
         axes.set_title(title)
         axes.set_ylabel(unit)
         axes.legend(loc="best", fontsize="small")
@@ -193,19 +201,14 @@ def clock_chart(spans: Sequence[Any], markers: Sequence[Any], zone: tzinfo | Non
                 hatch="//" if span.paused else None,
                 edgecolor="#999999" if span.paused else None,
             )  # fmt: skip
-        last: dict[str, float] = {}
-        for marker in sorted(markers, key=lambda m: m.at):
+        for marker in markers:
             color, shape, size, _ = _MARKERS[marker.kind]
-            y = index[marker.row]
-            x = _x(marker.at)
-            axes.plot([x], [y], marker=shape, color=color, markersize=size, linestyle="")
-            if marker.kind == "escalation":
-                # Levels close together alternate above and below their row.
-                below = marker.row in last and x - last[marker.row] < _span_of(spans) / 12
-                last[marker.row] = x
-                axes.annotate(marker.label, (x, y), xytext=(0, -14 if below else 9),
-                              textcoords="offset points", ha="center", fontsize=8,
-                              color=color)  # fmt: skip
+            axes.plot([_x(marker.at)], [index[marker.row]], marker=shape, color=color,
+                      markersize=size, linestyle="")  # fmt: skip
+        for row, x, text in _escalation_labels(markers, _span_of(spans, markers) / 25):
+            axes.annotate(text, (x, index[row]), xytext=(0, 17), textcoords="offset points",
+                          ha="center", va="bottom", fontsize=8,
+                          color=_MARKERS["escalation"][0])  # fmt: skip
         axes.set_yticks(range(len(rows)), [label(r) for r in rows])
         axes.set_ylim(len(rows) - 0.4, -0.7)
         _time_axis(axes, zone)
@@ -233,7 +236,28 @@ def clock_chart(spans: Sequence[Any], markers: Sequence[Any], zone: tzinfo | Non
         return svg(figure)
 
 
-def _span_of(spans: Sequence[Any]) -> float:
-    if not spans:
-        return 1.0
-    return max(_x(s.end) for s in spans) - min(_x(s.start) for s in spans) or 1.0
+def _span_of(spans: Sequence[Any], markers: Sequence[Any]) -> float:
+    xs = [_x(s.start) for s in spans] + [_x(s.end) for s in spans]
+    xs += [_x(m.at) for m in markers]
+    return max(xs) - min(xs) or 1.0
+
+
+def _escalation_labels(markers: Sequence[Any], near: float) -> list[tuple[str, float, str]]:
+    """One label per run of escalations close together on a row (``L1-L3``), so labels
+    do not print over each other: (row, x of the first, text)."""
+    found: list[tuple[str, float, str]] = []
+    runs: dict[str, list[tuple[float, str]]] = {}
+    for marker in sorted((m for m in markers if m.kind == "escalation"), key=lambda m: m.at):
+        run = runs.setdefault(marker.row, [])
+        x = _x(marker.at)
+        if run and x - run[0][0] > near:
+            found.append(_run_label(marker.row, run))
+            run.clear()
+        run.append((x, marker.label))
+    found += [_run_label(row, run) for row, run in runs.items() if run]
+    return found
+
+
+def _run_label(row: str, run: Sequence[tuple[float, str]]) -> tuple[str, float, str]:
+    text = run[0][1] if len(run) == 1 else f"{run[0][1]}-{run[-1][1]}"
+    return row, run[0][0], text
