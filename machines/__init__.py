@@ -3,6 +3,7 @@
 Nothing here does I/O or reads the clock.
 """
 
+from machines.after_sales import COMPLAINT_V2, ComplaintChartV2
 from machines.complaint import COMPLAINT_V1, ComplaintChart
 from machines.definition import (
     AGENT_EVENTS,
@@ -29,6 +30,7 @@ from machines.registry import MachineRegistry, UnknownMachineError
 __all__ = [
     "AGENT_EVENTS",
     "COMPLAINT_V1",
+    "COMPLAINT_V2",
     "ENGINE_EVENTS",
     "OPEN_EVENT",
     "SYSTEM_EVENTS",
@@ -37,6 +39,7 @@ __all__ = [
     "Blocked",
     "CaseRules",
     "ComplaintChart",
+    "ComplaintChartV2",
     "Condition",
     "Decision",
     "Folded",

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from machines.sla import SlaPolicy
+from machines.timers import Timer, timer_from_json
 
 ZERO = timedelta(0)
 WARNING = 0
@@ -120,23 +121,34 @@ def _clock_matches(stored: Mapping[str, Any], clock: ClockState) -> bool:
 
 
 class SlaState(NamedTuple):
-    """All clocks of a case, and what it is waiting on (if anything).
+    """All clocks of a case, what it is waiting on (if anything) and its armed timers
+    (:mod:`machines.timers`).
 
     A named tuple, like :class:`ClockState`.
     """
 
     clocks: tuple[ClockState, ...] = ()
     waiting: str | None = None
+    timers: tuple[Timer, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready form (stored on the case row)."""
-        return {"waiting": self.waiting, "clocks": [c.to_json() for c in self.clocks]}
+        """JSON-ready form (stored on the case row); ``timers`` only when there are
+        some, so the rows of cases without them read as they always have."""
+        document: dict[str, Any] = {
+            "waiting": self.waiting,
+            "clocks": [c.to_json() for c in self.clocks],
+        }
+        if self.timers:
+            document["timers"] = [t.to_json() for t in self.timers]
+        return document
 
     def matches_json(self, stored: Mapping[str, Any]) -> bool:
         """Whether ``stored`` holds exactly these clocks (the ``to_json`` form)."""
         clocks = stored.get("clocks")
+        timers = stored.get("timers", [])
         return (
             stored.get("waiting") == self.waiting
+            and timers == [t.to_json() for t in self.timers]
             and isinstance(clocks, list)
             and len(clocks) == len(self.clocks)
             and all(
@@ -195,7 +207,7 @@ def enter_state(
             target = policy.clock(clock.name).target_for(profile)
             since = None if sla.waiting else at
             changed[index] = ClockState(clock.name, clock.cycle + 1, True, ZERO, since, target)
-    return sla if changed is None else SlaState(tuple(changed), sla.waiting)
+    return sla if changed is None else sla._replace(clocks=tuple(changed))
 
 
 def on_event(
@@ -219,7 +231,7 @@ def on_event(
             since = None if sla.waiting else at
             target = spec.target_for(profile)
             changed[index] = ClockState(clock.name, clock.cycle + 1, True, ZERO, since, target)
-    return SlaState(tuple(changed), sla.waiting)
+    return sla._replace(clocks=tuple(changed))
 
 
 def pause(policy: SlaPolicy, sla: SlaState, reason: str, at: datetime) -> SlaState:
@@ -228,13 +240,13 @@ def pause(policy: SlaPolicy, sla: SlaState, reason: str, at: datetime) -> SlaSta
         c._replace(elapsed=c.used_at(at, policy), counting_since=None) if c.running else c
         for c in sla.clocks
     )
-    return SlaState(clocks, waiting=reason)
+    return sla._replace(clocks=clocks, waiting=reason)
 
 
 def resume(sla: SlaState, at: datetime) -> SlaState:
     """Count every running clock again from ``at``."""
     clocks = tuple(c._replace(counting_since=at) if c.running else c for c in sla.clocks)
-    return SlaState(clocks, waiting=None)
+    return sla._replace(clocks=clocks, waiting=None)
 
 
 def mark_fired(sla: SlaState, clock: str, cycle: int, level: int) -> SlaState:
@@ -246,6 +258,11 @@ def mark_fired(sla: SlaState, clock: str, cycle: int, level: int) -> SlaState:
         for c in sla.clocks
     )
     return sla._replace(clocks=clocks)
+
+
+def timer_deadlines(sla: SlaState) -> list[Planned]:
+    """The deadline of every armed timer (level 0: it warns the owner)."""
+    return [Planned(t.name, t.cycle, WARNING, t.due_at) for t in sla.timers]
 
 
 def planned(policy: SlaPolicy, sla: SlaState) -> list[Planned]:
@@ -291,7 +308,7 @@ def rebase(
                 target=spec.target_for(profile),
             )
         clocks.append(clock)
-    return enter_state(policy, profile, SlaState(tuple(clocks), sla.waiting), state, at)
+    return enter_state(policy, profile, sla._replace(clocks=tuple(clocks)), state, at)
 
 
 def state_from_json(document: Mapping[str, Any]) -> SlaState:
@@ -311,4 +328,5 @@ def state_from_json(document: Mapping[str, Any]) -> SlaState:
         )
         for c in document.get("clocks", ())
     )
-    return SlaState(clocks, document.get("waiting"))
+    timers = tuple(timer_from_json(t) for t in document.get("timers", ()))
+    return SlaState(clocks, document.get("waiting"), timers)

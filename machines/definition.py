@@ -17,13 +17,17 @@ from typing import Any, Literal
 
 from statemachine import StateChart
 
+from machines.timers import TIMER_EVENTS, TimerSpec
+
 OPEN_EVENT = "open"
 """The first event of every case: it enters the machine's initial state."""
 AGENT_EVENTS = ("wait", "resume")
 """Engine events an agent may fire on an open case, where its machine takes them."""
-SYSTEM_EVENTS = ("sla_warning", "escalate", "replan")
+MANUAL_ESCALATION = "escalate_now"
+"""The engine event an agent fires to take an open case up the ladder at once."""
+SYSTEM_EVENTS = ("sla_warning", "escalate", "replan", *TIMER_EVENTS.values())
 """Engine events only the engine itself records."""
-ENGINE_EVENTS = frozenset(AGENT_EVENTS + SYSTEM_EVENTS)
+ENGINE_EVENTS = frozenset((*AGENT_EVENTS, MANUAL_ESCALATION, *SYSTEM_EVENTS))
 
 Guard = Callable[..., bool]
 """A named condition: ``guard(data, facts) -> bool``; its docstring says what it needs."""
@@ -131,6 +135,10 @@ class MachineDefinition:
     ``intake`` names the intake fields its cases must be opened with (``channel``,
     ``category``); ``agent_events`` the engine's events an agent may fire on its open
     cases (``wait`` and ``resume``, or none).
+    ``timers`` maps an event to the timers it sets (:mod:`machines.timers`), ``ends``
+    an event to the timers it ends; ``counted`` an event to the fact that counts it,
+    and ``marks`` a fact to (a counted fact, the count that sets it): the second
+    ``visit_done`` marks ``not_fixed_first_visit``.
     """
 
     name: str
@@ -143,6 +151,10 @@ class MachineDefinition:
     sla: Mapping[str, Any] | None = None
     intake: tuple[str, ...] = INTAKE_FIELDS
     agent_events: tuple[str, ...] = AGENT_EVENTS
+    timers: Mapping[str, tuple[TimerSpec, ...]] = field(default_factory=dict)
+    ends: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    counted: Mapping[str, str] = field(default_factory=dict)
+    marks: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     initial_state: str = field(init=False)
     states: tuple[str, ...] = field(init=False)
     final_states: frozenset[str] = field(init=False)
@@ -163,6 +175,7 @@ class MachineDefinition:
         guarded = frozenset(k for k, v in rules.items() if any(r.conditions for r in v))
         object.__setattr__(self, "guarded", guarded)
         data_events = set(self.remembered) | ({self.handover[0]} if self.handover else set())
+        data_events |= set(self.timers) | set(self.counted)
         object.__setattr__(self, "data_events", frozenset(data_events))
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
         object.__setattr__(self, "remembered", MappingProxyType(dict(self.remembered)))
@@ -180,6 +193,10 @@ class MachineDefinition:
     def key(self) -> tuple[str, int]:
         """The registry key: (name, version)."""
         return (self.name, self.version)
+
+    def moves_timers(self, event: str) -> bool:
+        """Whether ``event`` sets or ends a timer of this machine's cases."""
+        return event in self.timers or event in self.ends
 
     def needs_data(self, state: str, event: str) -> bool:
         """Whether folding ``event`` in ``state`` reads the event's data at all."""

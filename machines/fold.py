@@ -15,10 +15,12 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import machines.clocks as clocks
+import machines.timers as timers
 from machines.clocks import NO_CLOCKS, SlaState
 from machines.definition import (
     AGENT_EVENTS,
     ENGINE_EVENTS,
+    MANUAL_ESCALATION,
     Allowed,
     Blocked,
     Decision,
@@ -28,6 +30,8 @@ from machines.definition import (
 from machines.sla import SlaPolicy
 
 WAIT_REASONS = ("customer", "part")
+TIMER_OF = {event: name for name, event in timers.TIMER_EVENTS.items()}
+"""The timer whose running out each engine event records."""
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,12 @@ class CaseRules:
         return None if version is None else self.policies[version]
 
     def allowed_events(self, state: str) -> tuple[str, ...]:
-        """The machine's events from ``state``, then ``wait``/``resume`` on open cases."""
+        """The machine's events from ``state``, then ``wait``/``resume`` and
+        ``escalate_now`` on open cases."""
         own = self.definition.allowed_events(state)
         if state in self.definition.final_states:
             return own
-        return own + self.definition.agent_events
+        return own + self.definition.agent_events + (MANUAL_ESCALATION,)
 
     def needs_data(self, state: str, event: str) -> bool:
         """Whether folding ``event`` in ``state`` reads its data."""
@@ -127,6 +132,8 @@ def step(
         remembered = {key: data[key] for key in keys if key in data}
         if remembered:
             facts = MappingProxyType({**facts, **remembered})
+    if event in definition.counted:
+        facts = _counted(definition, facts, definition.counted[event])
     sla = folded.sla
     if folded.policy is not None and rules.with_clocks:
         policy = rules.policies[folded.policy]
@@ -134,9 +141,46 @@ def step(
             sla = clocks.enter_state(policy, rules.profile, sla, target, at)
         if event in policy.clock_events:
             sla = clocks.on_event(policy, rules.profile, sla, target, event, at)
+        if definition.moves_timers(event):
+            sla = _timers(definition, policy, sla, event, data, at)
+        if sla.timers and target in definition.final_states:  # a closed case waits on none
+            sla = sla._replace(timers=())
     return decision, Folded(
         target, folded.version + 1, owner, folded.escalation_level, facts, sla, folded.policy
     )
+
+
+def _counted(
+    definition: MachineDefinition, facts: Mapping[str, Any], counter: str
+) -> Mapping[str, Any]:
+    """The facts with ``counter`` one higher, and the marks that count sets."""
+    count = int(facts.get(counter, 0)) + 1
+    changed: dict[str, Any] = {counter: count}
+    for mark, (source, threshold) in definition.marks.items():
+        if source == counter and count >= threshold:
+            changed[mark] = True
+    return MappingProxyType({**facts, **changed})
+
+
+def _timers(
+    definition: MachineDefinition,
+    policy: SlaPolicy,
+    sla: SlaState,
+    event: str,
+    data: Mapping[str, Any],
+    at: datetime,
+) -> SlaState:
+    """The timers after ``event``: those it ends ended, those it sets (again) armed."""
+    found = sla.timers
+    ended = definition.ends.get(event)
+    if ended:
+        found = timers.disarm(found, ended)
+    for spec in definition.timers.get(event, ()):
+        if spec.applies(data):
+            due = spec.due(data, at, policy.timers)
+            if due is not None:
+                found = timers.arm(found, spec, due, data)
+    return sla if found == sla.timers else sla._replace(timers=found)
 
 
 def _engine_step(
@@ -172,6 +216,21 @@ def _engine_step(
             return Blocked("deadline_named", FIRED_DATA), folded
         sla = clocks.mark_fired(sla, *named)
         level = max(level, named[2])
+    elif event == MANUAL_ESCALATION:
+        reason = data.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            return Blocked("reason_given", "needs the reason: data reason=<text>"), folded
+        top = 0 if policy is None else len(policy.ladder)
+        if level >= top:
+            return Blocked("below_top", f"the case is already at the top level ({top})"), folded
+        level += 1
+    elif event in TIMER_OF:
+        name, cycle = data.get("timer"), data.get("cycle")
+        if TIMER_OF[event] != name or type(cycle) is not int:
+            return Blocked("timer_named", timers.FIRED_TIMER_DATA), folded
+        sla = sla._replace(timers=timers.fired(sla.timers, name, cycle))
+    if policy is not None and rules.with_clocks and rules.definition.moves_timers(event):
+        sla = _timers(rules.definition, policy, sla, event, data, at)
     decision = Allowed(folded.state)
     return decision, folded._replace(
         version=folded.version + 1, escalation_level=level, sla=sla, policy=version

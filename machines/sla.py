@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from machines.calendars import WEEKDAYS, AroundTheClock, BusinessHours, Calendar, parse_period
+from machines.timers import TIMER_EVENTS
 
 PROFILE_FIELDS = ("priority", "category", "channel")
 """Case fields a clock's target may depend on, most specific last."""
@@ -93,6 +94,8 @@ class SlaPolicy:
     calendars: Mapping[str, Calendar]
     ladder: tuple[LadderLevel, ...]
     document: Mapping[str, Any] = field(repr=False, compare=False)
+    timers: Mapping[str, Mapping[str, timedelta]] = field(default_factory=dict, compare=False)
+    """Durations of timers set for a while (``routed``, ``contact``), by key."""
     clock_events: frozenset[str] = field(init=False, repr=False, compare=False)
     """Events that start or stop a clock without a change of state."""
 
@@ -190,8 +193,27 @@ def policy_from_document(
     )
     if not clocks:
         raise PolicyError("clocks", "at least one clock is needed")
+    taken = [c.name for c in clocks if c.name in TIMER_EVENTS]
+    if taken:
+        raise PolicyError(f"clocks.{taken[0]}", "is the name of a timer; name the clock otherwise")
     ladder = _ladder(document.get("ladder", []))
-    return SlaPolicy(name, clocks, calendars, ladder, document)
+    timers = _timers(document.get("timers", {}))
+    return SlaPolicy(name, clocks, calendars, ladder, document, timers)
+
+
+def _timers(value: Any) -> dict[str, dict[str, timedelta]]:
+    """``timers``: for each timer, its duration by key (the unit routed to, the stage of
+    the contact plan), in seconds."""
+    found: dict[str, dict[str, timedelta]] = {}
+    for name, body in _table(value, "timers").items():
+        if name not in TIMER_EVENTS or name == "appointment":
+            known = ", ".join(t for t in TIMER_EVENTS if t != "appointment")
+            raise PolicyError(f"timers.{name}", f"unknown timer; known: {known}")
+        found[name] = {
+            str(key): _seconds(seconds, f"timers.{name}.{key}")
+            for key, seconds in _table(body, f"timers.{name}").items()
+        }
+    return found
 
 
 def _table(value: Any, key: str) -> Mapping[str, Any]:

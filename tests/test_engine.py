@@ -73,7 +73,7 @@ def test_open_stores_the_case_as_given(engine: Engine, clock: FixedClock) -> Non
     assert stored.opened_at == START
     assert stored.attributes == {"product": "phone", "purchase_date": "2026-10-01"}
     assert stored.machine == "complaint"
-    assert stored.machine_version == 1
+    assert stored.machine_version == 2  # the newest version of the standard machine
 
 
 def test_assign_hands_the_case_over_and_records_it(engine: Engine) -> None:

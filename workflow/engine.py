@@ -30,6 +30,7 @@ from machines import (
     UnknownMachineError,
 )
 from machines.clocks import Planned
+from machines.definition import MANUAL_ESCALATION
 from storage import (
     CaseRecord,
     make_engine,
@@ -64,6 +65,7 @@ from workflow.errors import (
     UnknownMachine,
 )
 from workflow.logs import library_logger
+from workflow.mail.escalation import manual_escalation_row
 from workflow.results import POLICIES, Case, Event, Problem, Replay, VerifyReport
 from workflow.sla.policies import PolicyBook, current_policies
 from workflow.storage_boundary import at_storage_boundary
@@ -102,7 +104,7 @@ MIN_PREFIX = 4
 
 def _known_event(definition: MachineDefinition, case_id: str, event: str) -> None:
     """Refuse an event the machine does not have, naming the nearest one it does."""
-    known = (*definition.events, *definition.agent_events)
+    known = (*definition.events, *definition.agent_events, MANUAL_ESCALATION)
     if event not in known and event not in SYSTEM_EVENTS:
         import difflib
 
@@ -348,6 +350,7 @@ class Engine:
                     after_case = replace(after_case, **step.update)
                     happened.append((after_case, step.record))
                 queue_webhooks(self.store, cursor, happened, now)
+                self._escalated_by_hand(rules, cursor, happened, now)
                 moved = []
                 after_plan = next((s.plan for s in reversed(steps) if s.plan is not None), None)
                 if after_plan is not None:  # the clocks moved: so do the deadline rows
@@ -367,6 +370,20 @@ class Engine:
                 actor=actor,
             )
         return replace(after_case, deadlines=tuple(after_case.sla.get("pending", ())))
+
+    def _escalated_by_hand(
+        self, rules: CaseRules, cursor: Any, happened: builtins.list[Any], now: datetime
+    ) -> None:
+        """Queue the mail of each ``escalate_now`` among ``happened``, in its transaction:
+        the level's recipients hear of it as of a timed escalation."""
+        policy = None
+        for case, record in happened:
+            if record["event"] != MANUAL_ESCALATION:
+                continue
+            policy = policy or rules.policy(case.sla_policy)
+            if policy is not None:
+                row = manual_escalation_row(policy, case, case.escalation_level, record["seq"], now)
+                self.store.queue_mails(cursor, [row])
 
     # -- reading ---------------------------------------------------------------------
 

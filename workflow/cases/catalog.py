@@ -7,6 +7,7 @@ from importlib.metadata import EntryPoint, distributions
 from typing import Any
 
 from machines import COMPLAINT_V1, MachineDefinition, MachineRegistry
+from machines.after_sales import COMPLAINT_V2
 
 ENTRY_POINT_GROUP = "casework.machines"
 
@@ -17,7 +18,7 @@ def installed_registry() -> MachineRegistry:
     The standard complaint machine registers itself there too; it is added directly
     as well so that a source checkout that was never installed still has it.
     """
-    registry = MachineRegistry([COMPLAINT_V1])
+    registry = MachineRegistry([COMPLAINT_V1, COMPLAINT_V2])
     for entry in _entry_points():
         definition = entry.load()
         if not isinstance(definition, MachineDefinition):

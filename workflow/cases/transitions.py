@@ -12,8 +12,16 @@ from datetime import datetime
 from typing import Any
 
 from machines import ENGINE_EVENTS, Allowed, Blocked, CaseRules, Folded, step
-from machines.clocks import Planned, SlaState, level_label, planned, state_from_json
-from machines.definition import MachineDefinition
+from machines.clocks import (
+    Planned,
+    SlaState,
+    level_label,
+    planned,
+    state_from_json,
+    timer_deadlines,
+)
+from machines.definition import MANUAL_ESCALATION, MachineDefinition
+from machines.timers import TIMER_EVENTS
 from storage import CaseRecord, canonical_event, canonical_json, chain_hash, iso
 from storage.port import Store
 from workflow.errors import EventNotAllowed, GuardFailed
@@ -62,6 +70,7 @@ def allowed_now(definition: MachineDefinition, case: CaseRecord) -> tuple[str, .
     events = definition.allowed_events(case.state)
     if case.state not in definition.final_states:
         events += tuple(e for e in definition.agent_events if (e == "resume") == waiting)
+        events += (MANUAL_ESCALATION,)
     return tuple(e for e in events if definition.could_pass(case.state, e, case.facts))
 
 
@@ -80,7 +89,11 @@ def decide(
     state, or an engine event); otherwise the row's clocks and plan stay as they are.
     """
     policy = rules.policy(case.sla_policy)
-    clocks_move = event in ENGINE_EVENTS or (policy is not None and event in policy.clock_events)
+    clocks_move = (
+        event in ENGINE_EVENTS
+        or (policy is not None and event in policy.clock_events)
+        or rules.definition.moves_timers(event)
+    )
     before = folded_from_case(case, with_clocks=clocks_move)
     decision, after = step(rules, before, event, data, occurred)
     if isinstance(decision, Allowed) and not clocks_move and after.state != before.state:
@@ -198,16 +211,15 @@ def event_row(
 def plan_of(rules: CaseRules, folded: Folded) -> dict[tuple[str, int, int], Planned]:
     """The deadlines a fold implies, by key."""
     policy = rules.policy(folded.policy) if folded.policy else None
-    if policy is None:
-        return {}
-    return {p.key: p for p in planned(policy, folded.sla)}
+    deadlines = [] if policy is None else planned(policy, folded.sla)
+    return {p.key: p for p in (*deadlines, *timer_deadlines(folded.sla))}
 
 
 def pending_json(plan: Mapping[tuple[str, int, int], Planned]) -> tuple[dict[str, Any], ...]:
     """A plan as the case's ``deadlines`` field shows it, soonest first."""
     rows = [
-        {"clock": p.clock, "cycle": p.cycle, "level": p.level, "kind": level_label(p.level),
-         "due_at": iso(p.due_at)}
+        {"clock": p.clock, "cycle": p.cycle, "level": p.level,
+         "kind": TIMER_EVENTS.get(p.clock) or level_label(p.level), "due_at": iso(p.due_at)}
         for p in plan.values()
     ]  # fmt: skip
     return tuple(sorted(rows, key=lambda d: (d["due_at"], d["clock"], d["level"])))

@@ -12,6 +12,17 @@ from storage import CaseRecord, iso
 from storage.records import DueDeadline
 
 
+def manual_escalation_row(
+    policy: SlaPolicy, case: CaseRecord, level: int, seq: int, now: datetime
+) -> dict[str, Any]:
+    """The mail of an escalation by hand (``escalate_now``, event ``seq`` of ``case``):
+    the recipients of the ladder's ``level`` hear of it as of a timed one, the clock
+    named ``escalate_now``."""
+    by_hand = DueDeadline(0, case.id, "escalate_now", seq, level, now)
+    row = outbox_row(policy, case, by_hand, now, now)
+    return {**row, "deadline_id": None}
+
+
 def outbox_row(
     policy: SlaPolicy,
     case: CaseRecord,

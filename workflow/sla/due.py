@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from machines.clocks import level_event, level_kind
+from machines.timers import TIMER_EVENTS
 from storage import CaseRecord, iso
 from storage.port import Store
 from storage.records import DueDeadline
@@ -115,6 +116,24 @@ def process_due(
             writes.flush(store, cursor, now)
 
 
+def _timer_data(case: CaseRecord, deadline: DueDeadline, late_by_s: float) -> dict[str, Any]:
+    """What the event of a timer that ran out records: which timer, when it was due, who
+    answers for it (the partner of a booked visit) and why it was set."""
+    named = (deadline.clock, deadline.cycle)
+    timers: list[dict[str, Any]] = list(case.sla.get("timers", ()))
+    armed = next((t for t in timers if (t["name"], t["cycle"]) == named), {})
+    data: dict[str, Any] = {
+        "timer": deadline.clock,
+        "cycle": deadline.cycle,
+        "due_at": iso(deadline.due_at),
+        "late_by_s": late_by_s,
+    }
+    for key in ("party", "purpose"):
+        if armed.get(key):
+            data["partner" if key == "party" else key] = armed[key]
+    return data
+
+
 def _fire_one(
     rules: CaseRules,
     cases: dict[str, CaseRecord],
@@ -133,15 +152,20 @@ def _fire_one(
     if planned.due_at > now:  # moved later: put the row right, fire it then
         writes.unclaim.append(("pending", planned.due_at, deadline.id))
         return None
-    event = level_event(deadline.level)
     occurred = max(deadline.due_at, case.last_event_at)
-    data = {
-        "clock": deadline.clock,
-        "cycle": deadline.cycle,
-        "level": deadline.level,
-        "due_at": iso(deadline.due_at),
-        "late_by_s": round((now - deadline.due_at).total_seconds(), 3),
-    }
+    late_by_s = round((now - deadline.due_at).total_seconds(), 3)
+    timer = TIMER_EVENTS.get(deadline.clock)
+    if timer is not None:
+        event, data = timer, _timer_data(case, deadline, late_by_s)
+    else:
+        event = level_event(deadline.level)
+        data = {
+            "clock": deadline.clock,
+            "cycle": deadline.cycle,
+            "level": deadline.level,
+            "due_at": iso(deadline.due_at),
+            "late_by_s": late_by_s,
+        }
     step = decide(rules, case, event, data, SYSTEM_ACTOR, occurred, now)
     writes.events.append(step.record)
     writes.updates.append((step.update, case.version))
@@ -151,10 +175,13 @@ def _fire_one(
     writes.plans += [(case.id, p.key, p.due_at) for p in planned_now]
     policy = rules.policy(case.sla_policy)
     assert policy is not None
-    clock = next(c for c in step.before.sla.clocks if c.name == deadline.clock)
-    calendar = policy.calendar_of(policy.clock(deadline.clock))
-    assert clock.counting_since is not None
-    target_at = calendar.add(clock.counting_since, clock.target - clock.elapsed)
+    if timer is not None:  # a timer ran out: the owner hears of it, like a warning
+        target_at = deadline.due_at
+    else:
+        clock = next(c for c in step.before.sla.clocks if c.name == deadline.clock)
+        calendar = policy.calendar_of(policy.clock(deadline.clock))
+        assert clock.counting_since is not None
+        target_at = calendar.add(clock.counting_since, clock.target - clock.elapsed)
     writes.mails.append(outbox_row(policy, case, deadline, target_at, now))
     cases[case.id] = replace(case, **step.update)
     writes.happened.append((cases[case.id], step.record))
@@ -163,7 +190,7 @@ def _fire_one(
         case_id=case.id,
         clock=deadline.clock,
         level=deadline.level,
-        kind=level_kind(deadline.level),
-        late_by_s=data["late_by_s"],
+        kind=timer or level_kind(deadline.level),
+        late_by_s=late_by_s,
     )
     return Fired(case.id, deadline.clock, deadline.cycle, deadline.level, deadline.due_at, now)

@@ -1,0 +1,208 @@
+"""The standard complaint machine, version 2: the six handling steps of version 1 and the
+after-sales work behind them (seeds 001 to 003).
+
+Field service: ``book_visit`` (the window promised to the customer, the technician,
+perhaps a partner), ``arrive``, ``visit_done`` (fixed or not). The window is a timer:
+if nobody arrived by its end the engine records ``appointment_missed`` once; a second
+visit marks the case ``not_fixed_first_visit``. Routing: ``route`` to the unit that
+answers for the complaint, each with its own time (the policy's ``timers.routed``), and
+to procurement with the date a part is promised for. ``part_shipped`` and
+``part_arrived`` move the contact plan: while a case waits on a part the owner is
+reminded to call the customer (``timers.contact``), each reminder satisfied by a
+``contact``. ``partner_fault`` and ``suspend_settlement`` record what a supervisor
+holds against a partner. Version 1 cases keep replaying under version 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from statemachine import State, StateChart
+
+from machines.complaint import (
+    COMPLAINT_V1,
+    _stay_in,
+    last_follow_up_unhappy,
+    new_owner_given,
+    note_given,
+    satisfaction_in_range,
+    solution_given,
+)
+from machines.definition import AttributeSpec, MachineDefinition
+from machines.sla import DEFAULT_DOCUMENT
+from machines.timers import TimerSpec, parse_due
+
+ROUTE_UNITS = (
+    "store",
+    "branch_cs",
+    "distribution_centre",
+    "installer",
+    "manufacturer",
+    "procurement",
+)
+"""Who a complaint may be routed to (seed 003's responsible units)."""
+PARTNER_FAULTS = (
+    "missed_appointment",
+    "repeat_repair",
+    "return_forced_by_installation",
+    "not_cleaned_up",
+    "damaged_property",
+    "unreasonable_charge",
+    "no_feedback",
+    "major_complaint",
+)
+"""Faults a supervisor may record against a partner (seed 003's rating table)."""
+FIXED = ("true", "false", "yes", "no")
+
+
+def _text_given(data: Mapping[str, Any], key: str) -> bool:
+    value = data.get(key)
+    return isinstance(value, str) and bool(value.strip())
+
+
+def window_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """needs the window promised to the customer and the technician: data from=<ISO time> to=<later ISO time> technician=<name> (partner=<partner id> optional)"""  # noqa: E501
+    start = parse_due(data["from"]) if isinstance(data.get("from"), str) else None
+    end = parse_due(data["to"]) if isinstance(data.get("to"), str) else None
+    return start is not None and end is not None and start < end and _text_given(data, "technician")
+
+
+def visit_booked(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """only while a booked visit has not started (book_visit first)"""
+    return int(facts.get("bookings", 0)) > int(facts.get("arrivals", 0))
+
+
+def visit_started(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """only after the technician arrived (arrive first)"""
+    return int(facts.get("arrivals", 0)) > int(facts.get("visits", 0))
+
+
+def fixed_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """needs whether the fault is fixed: data fixed=true or fixed=false"""
+    fixed = data.get("fixed")
+    return isinstance(fixed, bool) or str(fixed).lower() in FIXED
+
+
+def unit_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """needs the responsible unit: data to=store, branch_cs, distribution_centre, installer, manufacturer or procurement (promised=<ISO time> for a part; partner=<id> optional)"""  # noqa: E501
+    promised = data.get("promised")
+    promised_ok = promised is None or (isinstance(promised, str) and parse_due(promised))
+    return data.get("to") in ROUTE_UNITS and bool(promised_ok)
+
+
+def fault_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """needs the partner and the fault: data partner=<partner id> fault=missed_appointment, repeat_repair, return_forced_by_installation, not_cleaned_up, damaged_property, unreasonable_charge, no_feedback or major_complaint"""  # noqa: E501
+    return _text_given(data, "partner") and data.get("fault") in PARTNER_FAULTS
+
+
+def suspension_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """needs the partner and why: data partner=<partner id> reason=<text>"""
+    return _text_given(data, "partner") and _text_given(data, "reason")
+
+
+class ComplaintChartV2(StateChart[Any]):
+    """Complaint handling with the after-sales work, version 2."""
+
+    allow_event_without_transition = False
+    catch_errors_as_events = False
+    atomic_configuration_update = True
+    enable_self_transition_entries = False
+
+    received = State("Received", initial=True)
+    apologised = State("Apologised")
+    needs_confirmed = State("Needs confirmed")
+    resolved = State("Resolved")
+    followed_up = State("Followed up")
+    withdrawn = State("Withdrawn", final=True)
+
+    apologise = received.to(apologised)
+    confirm_needs = apologised.to(needs_confirmed)
+    resolve = needs_confirmed.to(resolved, cond=solution_given)
+    reject_solution = resolved.to(needs_confirmed)
+    follow_up = resolved.to(followed_up, cond=satisfaction_in_range)
+    reopen = followed_up.to(needs_confirmed, cond=last_follow_up_unhappy)
+    withdraw = (
+        received.to(withdrawn)
+        | apologised.to(withdrawn)
+        | needs_confirmed.to(withdrawn)
+        | resolved.to(withdrawn)
+    )
+    _open = (received, apologised, needs_confirmed, resolved, followed_up)
+    _working = (received, apologised, needs_confirmed, resolved)
+    _field = (apologised, needs_confirmed, resolved)
+    note = _stay_in(_open, cond=note_given)
+    contact = _stay_in(_open)
+    assign = _stay_in(_open, cond=new_owner_given)
+    book_visit = _stay_in(_field, cond=window_given)
+    arrive = _stay_in(_field, cond=visit_booked)
+    visit_done = _stay_in(_field, cond=[visit_started, fixed_given])
+    route = _stay_in(_working, cond=unit_given)
+    part_shipped = _stay_in(_working)
+    part_arrived = _stay_in(_working)
+    partner_fault = _stay_in(_open, cond=fault_given)
+    suspend_settlement = _stay_in(_open, cond=suspension_given)
+
+
+AFTER_SALES_TIMERS: dict[str, Any] = {
+    "routed": {
+        "store": 24 * 3600,
+        "branch_cs": 24 * 3600,
+        "distribution_centre": 48 * 3600,
+        "installer": 24 * 3600,
+        "manufacturer": 72 * 3600,
+        "procurement": 72 * 3600,
+    },
+    "contact": {
+        "estimate": 2 * 3600,
+        "shipped": 4 * 3600,
+        "booking": 4 * 3600,
+        "after_repair": 24 * 3600,
+    },
+}
+"""How long each unit has to answer a routed complaint, and when each call of the
+contact plan is due, in seconds (``[sla.timers]`` replaces them)."""
+
+COMPLAINT_V2 = MachineDefinition(
+    name="complaint",
+    version=2,
+    chart=ComplaintChartV2,
+    title="Customer complaint with its after-sales work",
+    remembered={
+        **COMPLAINT_V1.remembered,
+        "book_visit": ("technician", "partner"),
+        "route": ("to",),
+    },
+    handover=("assign", "to"),
+    attributes={
+        **COMPLAINT_V1.attributes,
+        "product_class": AttributeSpec(max_length=40),
+        "fault_class": AttributeSpec(max_length=40),
+    },
+    sla={**DEFAULT_DOCUMENT, "timers": AFTER_SALES_TIMERS},
+    timers={
+        "book_visit": (TimerSpec("appointment", due_field="to"),),
+        "route": (
+            TimerSpec("routed", key_field="to"),
+            TimerSpec(
+                "part_arrival", due_field="promised", when={"to": "procurement"}, party_field=None
+            ),
+        ),
+        "wait": (TimerSpec("contact", key="estimate", when={"reason": "part"}, party_field=None),),
+        "part_shipped": (TimerSpec("contact", key="shipped", party_field=None),),
+        "part_arrived": (TimerSpec("contact", key="booking", party_field=None),),
+        "visit_done": (
+            TimerSpec("contact", key="after_repair", when={"fixed": "true"}, party_field=None),
+        ),
+    },
+    ends={
+        "arrive": frozenset({"appointment"}),
+        "contact": frozenset({"contact"}),
+        "part_arrived": frozenset({"part_arrival"}),
+        "resume": frozenset({"part_arrival"}),
+        "resolve": frozenset({"routed"}),
+    },
+    counted={"book_visit": "bookings", "arrive": "arrivals", "visit_done": "visits"},
+    marks={"not_fixed_first_visit": ("visits", 2)},
+)
+"""The standard complaint machine since version 2."""
