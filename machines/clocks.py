@@ -143,18 +143,22 @@ class SlaState(NamedTuple):
         return document
 
     def matches_json(self, stored: Mapping[str, Any]) -> bool:
-        """Whether ``stored`` holds exactly these clocks (the ``to_json`` form)."""
+        """Whether ``stored`` holds exactly these clocks (the ``to_json`` form), in any
+        order: a policy read back from the database may list its clocks in another
+        order than the one it was written in (PostgreSQL's ``jsonb`` sorts keys)."""
         clocks = stored.get("clocks")
         timers = stored.get("timers", [])
-        return (
+        if not (
             stored.get("waiting") == self.waiting
             and timers == [t.to_json() for t in self.timers]
             and isinstance(clocks, list)
             and len(clocks) == len(self.clocks)
-            and all(
-                isinstance(d, Mapping) and _clock_matches(d, c)
-                for d, c in zip(clocks, self.clocks, strict=True)
-            )
+            and all(isinstance(d, Mapping) for d in clocks)
+        ):
+            return False
+        by_name = {d.get("name"): d for d in clocks}
+        return len(by_name) == len(clocks) and all(
+            c.name in by_name and _clock_matches(by_name[c.name], c) for c in self.clocks
         )
 
 
