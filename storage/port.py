@@ -26,7 +26,9 @@ from storage.records import (
     EventRecord,
     Figures,
     Heartbeat,
+    JobCount,
     OutboxMail,
+    PartnerRecord,
     Remembered,
     SessionRecord,
     Streams,
@@ -366,4 +368,29 @@ class Store(Protocol):
 
     def forget_before(self, moment: datetime) -> int:
         """Drop the answers kept since before ``moment``."""
+        ...
+
+    # -- partners, dispatched jobs -----------------------------------------------------
+
+    def add_partner(self, partner: PartnerRecord) -> bool:
+        """Store a partner; ``False`` if one has that id already."""
+        ...
+
+    def partners(self) -> list[PartnerRecord]:
+        """Every partner, by id."""
+        ...
+
+    def add_jobs(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Store dispatched-job rows in one transaction; how many jobs they add up to."""
+        ...
+
+    def job_counts(self, start: datetime, end: datetime) -> list[JobCount]:
+        """Jobs done in ``[start, end)`` by kind, branch, category and partner."""
+        ...
+
+    def named_events(
+        self, start: datetime, end: datetime, names: Sequence[str]
+    ) -> dict[str, list[EventRecord]]:
+        """Of the cases with such an event in ``[start, end)``, all their events of those
+        names, by case id."""
         ...

@@ -309,6 +309,38 @@ class Figures:
 
 
 @dataclass(frozen=True)
+class PartnerRecord:
+    """An installer, repairer or manufacturer, by the id events name it with."""
+
+    id: str
+    name: str
+    kind: str
+    branch: str | None
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "branch": self.branch,
+            "created_at": iso(self.created_at),
+        }
+
+
+@dataclass(frozen=True)
+class JobCount:
+    """Dispatched jobs of one kind, branch, category and partner, summed."""
+
+    kind: str
+    branch: str
+    category: str | None
+    partner: str | None
+    jobs: int
+
+
+@dataclass(frozen=True)
 class SessionRecord:
     """A console session as read: its token, the CSRF token of its forms, its end."""
 

@@ -30,7 +30,9 @@ from storage.records import (
     EventRecord,
     Figures,
     Heartbeat,
+    JobCount,
     OutboxMail,
+    PartnerRecord,
     Remembered,
     SessionRecord,
     Streams,
@@ -459,6 +461,40 @@ class SqlStore:
 
         with read_transaction(self.db) as conn:
             return service_store.figures(conn, now, lag_bounds)
+
+    # -- partners, dispatched jobs -----------------------------------------------------
+
+    def add_partner(self, partner: PartnerRecord) -> bool:
+        from storage import partner_store
+
+        with write_transaction(self.db) as conn:
+            return partner_store.add_partner(conn, partner)
+
+    def partners(self) -> list[PartnerRecord]:
+        from storage import partner_store
+
+        with read_transaction(self.db) as conn:
+            return partner_store.list_partners(conn)
+
+    def add_jobs(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        from storage import partner_store
+
+        with write_transaction(self.db) as conn:
+            return partner_store.add_jobs(conn, rows)
+
+    def job_counts(self, start: datetime, end: datetime) -> list[JobCount]:
+        from storage import partner_store
+
+        with read_transaction(self.db) as conn:
+            return partner_store.job_counts(conn, start, end)
+
+    def named_events(
+        self, start: datetime, end: datetime, names: Sequence[str]
+    ) -> dict[str, list[EventRecord]]:
+        from storage import partner_store
+
+        with read_transaction(self.db) as conn:
+            return partner_store.named_events(conn, start, end, names)
 
 
 if TYPE_CHECKING:

@@ -209,6 +209,35 @@ class SessionRow(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class PartnerRow(SQLModel, table=True):
+    """An installer, repairer or manufacturer the business works with, by the id events
+    name it with."""
+
+    __tablename__ = "partners"
+
+    id: str = Field(primary_key=True, max_length=100)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=32)
+    branch: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class JobRow(SQLModel, table=True):
+    """Dispatched jobs (installations and repairs) of one kind, branch, category and
+    partner on one day: what complaints per 10,000 jobs are counted against."""
+
+    __tablename__ = "jobs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    branch: str = Field(max_length=200)
+    category: str | None = Field(default=None, max_length=64)
+    partner: str | None = Field(default=None, max_length=100)
+    done_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    jobs: int
+    source: str = Field(max_length=200)
+
+
 cases_table = CaseRow.__table__  # type: ignore[attr-defined]
 events_table = EventRow.__table__  # type: ignore[attr-defined]
 policies_table = PolicyRow.__table__  # type: ignore[attr-defined]
@@ -220,3 +249,5 @@ idempotency_table = IdempotencyRow.__table__  # type: ignore[attr-defined]
 webhooks_table = WebhookRow.__table__  # type: ignore[attr-defined]
 heartbeats_table = HeartbeatRow.__table__  # type: ignore[attr-defined]
 sessions_table = SessionRow.__table__  # type: ignore[attr-defined]
+partners_table = PartnerRow.__table__  # type: ignore[attr-defined]
+jobs_table = JobRow.__table__  # type: ignore[attr-defined]

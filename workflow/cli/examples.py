@@ -49,6 +49,28 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "list --open --cursor ZHVlfDIwMjYtMTEt...        # the next page",
         "list --overdue --branch 东莞长安店",
     ),
+    "jobs": (
+        "jobs import november-jobs.csv",
+        "jobs add --kind repair --branch 东莞长安店 --category missed_appointment --at 2026-11-20",
+    ),
+    "jobs add": (
+        "jobs add --kind installation --branch 东莞长安店 --partner P-安装一队 "
+        "--at 2026-11-20 --count 12",
+    ),
+    "jobs import": ("jobs import november-jobs.csv",),
+    "partners": (
+        "partners add P-安装一队 --name 长安安装一队 --kind installer --branch 东莞长安店",
+        "partners list",
+    ),
+    "partners add": (
+        "partners add P-安装一队 --name 长安安装一队 --kind installer --branch 东莞长安店",
+        "partners add M-华为 --name 华为售后 --kind manufacturer",
+    ),
+    "partners list": ("partners list", "partners list --json"),
+    "report partners": (
+        "report partners --quarter 2026Q3 --html partners.html",
+        "report partners --quarter 2026Q4 --json",
+    ),
     "machines": ("machines", "machines --diagram ./diagrams", "machines --json"),
     "migrate": ("migrate", "migrate --db postgresql://casework@db/casework"),
     "open": (

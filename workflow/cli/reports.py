@@ -136,6 +136,43 @@ def report_sla_command(
             )
 
 
+@report_group.command("partners")
+@click.option("--quarter", required=True, metavar="YYYYQN", help="The quarter, e.g. 2026Q3.")
+@click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
+              help="Write a self-contained HTML page to this file.")  # fmt: skip
+@click.option("--force", is_flag=True, help="Replace the --html file if it exists.")
+@database_options
+@json_option
+@handle_errors
+def report_partners_command(
+    quarter: str, html_path: str | None, force: bool,
+    db_url: str | None, config_path: str | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Each partner's quarter (seed 003): 100 points less each fault's deduction, the
+    fines, the band (five stars 96-100 down to not qualified under 60), jobs, CSAT and
+    suspended settlements; every deduction cites its case, event and hash."""
+    from workflow.partners.ratings import partner_report
+    from workflow.partners.ratings import quarter as quarter_of
+    from workflow.reports.partner_page import partners_page
+
+    with engine_for(db_url, config_path, read_only=True) as engine:
+        report = partner_report(engine, quarter_of(quarter, display_zone(engine).zone))
+    if html_path is not None:
+        with private_file(html_path, replace=force) as file:
+            file.write(partners_page(report))
+    if as_json:
+        emit_json(report)
+        return
+    for row in report["partners"]:
+        click.echo(
+            f"{row['partner']}: {row['points']} points, {row['band']}, "
+            f"fines {row['fines_yuan']} yuan, {row['jobs']} jobs"
+            + (", settlement suspended" if row["settlement_suspended"] else "")
+        )
+    if html_path is not None:
+        click.echo(f"partners report of {report['quarter']}: {html_path}")
+
+
 @report_group.command("complaints")
 @_period_options
 @click.option(

@@ -326,12 +326,41 @@ def _rate_row(branch: str, category: str | None, jobs: int, complaints: int) -> 
     }
 
 
+def recorded_jobs(
+    engine: Engine, period: Period
+) -> tuple[dict[tuple[str, str | None], int], dict[str, int]]:
+    """The jobs recorded in the period (of its branch): by (branch, category), with
+    (branch, ``None``) the branch's whole count; and by partner."""
+    dispatch: Counter[tuple[str, str | None]] = Counter()
+    partners: Counter[str] = Counter()
+    for count in engine.store.job_counts(period.start, period.end):
+        if period.branch is not None and count.branch != period.branch:
+            continue
+        dispatch[(count.branch, None)] += count.jobs
+        if count.category:
+            dispatch[(count.branch, count.category)] += count.jobs
+        if count.partner:
+            partners[count.partner] += count.jobs
+    return dict(dispatch), dict(partners)
+
+
 def complaints_report(
     engine: Engine, period: Period, dispatch: Mapping[tuple[str, str | None], int] | None = None
 ) -> dict[str, Any]:
     """The complaint structure: share per category, counts per branch and category, and
-    complaints per 10,000 dispatched jobs where the dispatch counts are given."""
+    complaints per 10,000 dispatched jobs: from ``dispatch`` where given (a CSV handed
+    to the report), else from the jobs recorded in the period (``casework jobs``), per
+    branch, category and partner."""
     cases, _ = _cases(engine, period)
+    partner_rates: list[dict[str, Any]] = []
+    if dispatch is None:
+        dispatch, partner_jobs = recorded_jobs(engine, period)
+        by_partner = Counter(str(c.facts.get("partner")) for c in cases if c.facts.get("partner"))
+        partner_rates = [
+            {"partner": p, "jobs": n, "complaints": by_partner[p],
+             "per_10000": round(10_000 * by_partner[p] / n, 2)}
+            for p, n in sorted(partner_jobs.items())
+        ]  # fmt: skip
     total = len(cases)
     by_category = Counter(c.category for c in cases)
     by_branch = Counter(c.branch or "-" for c in cases)
@@ -362,6 +391,7 @@ def complaints_report(
             {"branch": b, "category": c, "complaints": n} for (b, c), n in sorted(by_pair.items())
         ],
         "per_10000_jobs": rates,
+        "per_10000_jobs_by_partner": partner_rates,
         "weekly": [{"week": w.isoformat(), "complaints": n} for w, n in sorted(weekly.items())],
     }
 

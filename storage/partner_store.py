@@ -1,0 +1,85 @@
+"""Partners and dispatched jobs, and the events the partner ratings are read from.
+
+All functions take an open connection; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from storage.records import EventRecord, JobCount, PartnerRecord
+from storage.tables import events_table as events
+from storage.tables import jobs_table as jobs
+from storage.tables import partners_table as partners
+
+
+def add_partner(conn: Connection, partner: PartnerRecord) -> bool:
+    """Store a partner; ``False`` if one has that id already."""
+    if conn.execute(select(partners.c.id).where(partners.c.id == partner.id)).first():
+        return False
+    conn.execute(
+        insert(partners).values(
+            id=partner.id,
+            name=partner.name,
+            kind=partner.kind,
+            branch=partner.branch,
+            created_at=partner.created_at,
+        )
+    )
+    return True
+
+
+def list_partners(conn: Connection) -> list[PartnerRecord]:
+    """Every partner, by id."""
+    rows = conn.execute(select(partners).order_by(partners.c.id))
+    return [PartnerRecord(r.id, r.name, r.kind, r.branch, r.created_at) for r in rows]
+
+
+def add_jobs(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Store dispatched-job rows (kind, branch, category, partner, done_at, jobs,
+    source); how many jobs they add up to."""
+    if rows:
+        conn.execute(insert(jobs), [dict(r) for r in rows])
+    return sum(int(r["jobs"]) for r in rows)
+
+
+def job_counts(conn: Connection, start: datetime, end: datetime) -> list[JobCount]:
+    """Jobs done in ``[start, end)`` summed by kind, branch, category and partner."""
+    query = (
+        select(jobs.c.kind, jobs.c.branch, jobs.c.category, jobs.c.partner,
+               func.sum(jobs.c.jobs).label("total"))
+        .where(jobs.c.done_at >= start, jobs.c.done_at < end)
+        .group_by(jobs.c.kind, jobs.c.branch, jobs.c.category, jobs.c.partner)
+        .order_by(jobs.c.branch, jobs.c.category, jobs.c.partner, jobs.c.kind)
+    )  # fmt: skip
+    return [
+        JobCount(r.kind, r.branch, r.category, r.partner, int(r.total)) for r in conn.execute(query)
+    ]
+
+
+def named_events(
+    conn: Connection, start: datetime, end: datetime, names: Sequence[str]
+) -> dict[str, list[EventRecord]]:
+    """Of every case with an event named in ``names`` in ``[start, end)``, all its
+    events of those names (earlier ones too: a repeat visit needs the first), oldest
+    first, by case id."""
+    touched = (
+        select(events.c.case_id)
+        .where(events.c.event.in_(list(names)))
+        .where(events.c.occurred_at >= start, events.c.occurred_at < end)
+        .distinct()
+    )
+    query = (
+        select(events)
+        .where(events.c.case_id.in_(touched), events.c.event.in_(list(names)))
+        .order_by(events.c.case_id, events.c.seq)
+    )
+    found: dict[str, list[EventRecord]] = defaultdict(list)
+    for row in conn.execute(query):
+        found[row.case_id].append(EventRecord.from_row(row))
+    return dict(found)

@@ -1,0 +1,79 @@
+"""Dispatched jobs: installations and repairs per day, branch, category and partner,
+recorded one by one or imported from a CSV file in one transaction."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping
+from datetime import datetime, time, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workflow.display.times import read_time
+from workflow.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from workflow.engine import Engine
+
+JOB_KINDS = ("installation", "repair")
+COLUMNS = ("kind", "branch", "category", "partner", "done_at", "jobs")
+
+
+def job_row(values: Mapping[str, Any], zone: tzinfo, source: str, where: str) -> dict[str, Any]:
+    """One stored row from what a person or a file gives: ``done_at`` a date or time in
+    ``zone`` (a date is its noon, well inside the day), ``jobs`` a positive count."""
+    kind = str(values.get("kind") or "").strip()
+    branch = str(values.get("branch") or "").strip()
+    if kind not in JOB_KINDS:
+        raise InvalidInput(f"{where}: kind must be installation or repair, not {kind!r}")
+    if not branch:
+        raise InvalidInput(f"{where}: branch is missing")
+    text = str(values.get("done_at") or "").strip()
+    try:
+        count = int(str(values.get("jobs") or "1").strip())
+    except ValueError:
+        raise InvalidInput(f"{where}: jobs must be a whole number") from None
+    if count <= 0:
+        raise InvalidInput(f"{where}: jobs must be more than zero")
+    done = read_time(text, f"{where}: done_at", zone).moment
+    if len(text) == 10:  # a date: count the jobs at its noon
+        local = done.astimezone(zone)
+        done = datetime.combine(local.date(), time(12), tzinfo=zone)
+    return {
+        "kind": kind,
+        "branch": branch,
+        "category": str(values.get("category") or "").strip() or None,
+        "partner": str(values.get("partner") or "").strip() or None,
+        "done_at": done,
+        "jobs": count,
+        "source": source,
+    }
+
+
+def import_jobs(engine: Engine, path: str | Path, zone: tzinfo) -> tuple[int, int]:
+    """Import a CSV of dispatched jobs (header ``kind,branch,category,partner,done_at,
+    jobs``; category, partner and jobs may be empty) in one transaction: nothing is
+    stored if any row is wrong. Returns (rows, jobs)."""
+    file = Path(path)
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [
+                c for c in ("kind", "branch", "done_at") if c not in (reader.fieldnames or [])
+            ]
+            if missing:
+                raise InvalidInput(f"{file}: needs the columns {', '.join(missing)}")
+            rows = [
+                job_row(values, zone, file.name, f"{file}:{number}")
+                for number, values in enumerate(reader, 2)
+            ]
+    except OSError as err:
+        raise InvalidInput(f"cannot read {file}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{file} is not UTF-8 text") from None
+    return len(rows), engine.store.add_jobs(rows)
+
+
+def add_jobs(engine: Engine, rows: Iterable[dict[str, Any]]) -> int:
+    """Store rows made by :func:`job_row`; how many jobs they add up to."""
+    return engine.store.add_jobs(list(rows))

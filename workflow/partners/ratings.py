@@ -1,0 +1,187 @@
+"""Each partner's quarter, read from the history (seed 003): 100 points less a deduction
+per fault, the fines, the band, the jobs it was given, its customers' satisfaction and
+any suspended settlement. Every deduction cites its case, event and hash, so anyone
+can check it against `casework verify`.
+
+The faults: a booked window nobody kept (``appointment_missed``, the partner of the
+booking), a repeat repair (a visit after one that did not fix the fault charges the
+partner of that visit), and what a supervisor records with ``partner_fault``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from machines.partner_rules import PARTNER_RULES_V1, PartnerRules
+from storage import iso
+from storage.records import EventRecord
+from workflow.display.periods import described
+from workflow.display.zones import zone_name
+from workflow.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from workflow.engine import Engine
+
+READ = (
+    "book_visit",
+    "visit_done",
+    "appointment_missed",
+    "partner_fault",
+    "suspend_settlement",
+    "follow_up",
+)
+"""The events a rating reads."""
+_QUARTER = re.compile(r"(\d{4})\s*-?\s*Q([1-4])", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Quarter:
+    """A calendar quarter, cut in a zone."""
+
+    year: int
+    number: int
+    zone: tzinfo
+
+    @property
+    def start(self) -> datetime:
+        """Its first instant."""
+        return datetime.combine(date(self.year, 3 * self.number - 2, 1), time(), self.zone)
+
+    @property
+    def end(self) -> datetime:
+        """The first instant after it."""
+        if self.number == 4:
+            return datetime.combine(date(self.year + 1, 1, 1), time(), self.zone)
+        return datetime.combine(date(self.year, 3 * self.number + 1, 1), time(), self.zone)
+
+    @property
+    def name(self) -> str:
+        """``2026Q3``."""
+        return f"{self.year}Q{self.number}"
+
+
+def quarter(text: str, zone: tzinfo) -> Quarter:
+    """``2026Q3`` (or ``2026-Q3``) as a quarter in ``zone``."""
+    found = _QUARTER.fullmatch(text.strip())
+    if found is None:
+        raise InvalidInput(f"--quarter: {text!r} is not a quarter such as 2026Q3", field="quarter")
+    return Quarter(int(found.group(1)), int(found.group(2)), zone)
+
+
+def _cited(event: EventRecord, **more: Any) -> dict[str, Any]:
+    return {
+        "case_id": event.case_id,
+        "seq": event.seq,
+        "event": event.event,
+        "hash": event.hash,
+        "at": iso(event.occurred_at),
+        **more,
+    }
+
+
+def _faults(
+    history: list[EventRecord], start: datetime, end: datetime
+) -> Iterable[tuple[str, str, EventRecord]]:
+    """(partner, fault, the event that shows it) of one case's events, those in the
+    quarter."""
+    partner: str | None = None
+    unfixed: str | None = None
+    for event in history:
+        data = event.data or {}
+        inside = start <= event.occurred_at < end
+        if event.event == "book_visit":
+            partner = str(data.get("partner") or "") or None
+        elif event.event == "appointment_missed" and data.get("partner") and inside:
+            yield str(data["partner"]), "missed_appointment", event
+        elif event.event == "partner_fault" and inside:
+            yield str(data.get("partner")), str(data.get("fault")), event
+        elif event.event == "visit_done":
+            if unfixed is not None and inside:
+                yield unfixed, "repeat_repair", event
+            fixed = str(data.get("fixed")).lower() in ("true", "yes")
+            unfixed = None if fixed else partner
+
+
+def partner_report(
+    engine: Engine, period: Quarter, rules: PartnerRules = PARTNER_RULES_V1
+) -> dict[str, Any]:
+    """Every partner registered or named in the quarter's events, best first."""
+    start, end = period.start, period.end
+    histories = engine.store.named_events(start, end, READ)
+    registered = {p.id: p for p in engine.store.partners()}
+    deductions: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    suspended: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    scores: dict[str, list[int]] = defaultdict(list)
+    unknown: Counter[str] = Counter()
+    for history in histories.values():
+        for partner, fault, event in _faults(history, start, end):
+            rule = rules.deductions.get(fault)
+            if rule is None:
+                unknown[fault] += 1
+                continue
+            deductions[partner].append(
+                _cited(event, fault=fault, points=rule.points,
+                       fine_yuan=rule.fine(rules.basic_repair_fee))
+            )  # fmt: skip
+        visited = {
+            str(e.data.get("partner")) for e in history
+            if e.event == "book_visit" and e.data.get("partner")
+        }  # fmt: skip
+        for event in history:
+            inside = start <= event.occurred_at < end
+            if event.event == "suspend_settlement" and inside:
+                partner = str(event.data.get("partner"))
+                suspended[partner].append(_cited(event, reason=event.data.get("reason")))
+            elif event.event == "follow_up" and inside:
+                score = event.data.get("satisfaction")
+                if isinstance(score, int):
+                    for partner in visited:
+                        scores[partner].append(score)
+    jobs: Counter[str] = Counter()
+    for count in engine.store.job_counts(start, end):
+        if count.partner:
+            jobs[count.partner] += count.jobs
+    names = sorted(set(registered) | set(deductions) | set(suspended) | set(scores) | set(jobs))
+    rows = []
+    for partner in names:
+        found = sorted(deductions.get(partner, []), key=lambda d: (d["at"], d["case_id"]))
+        points = rules.start - sum(d["points"] for d in found)
+        record = registered.get(partner)
+        rated = scores.get(partner, [])
+        rows.append(
+            {
+                "partner": partner,
+                "name": record.name if record else None,
+                "kind": record.kind if record else None,
+                "branch": record.branch if record else None,
+                "registered": record is not None,
+                "jobs": jobs.get(partner, 0),
+                "points": points,
+                "band": rules.band(points),
+                "fines_yuan": sum(d["fine_yuan"] for d in found),
+                "faults": dict(Counter(d["fault"] for d in found)),
+                "csat": None if not rated else round(sum(rated) / len(rated), 2),
+                "follow_ups": len(rated),
+                "settlement_suspended": suspended.get(partner, []),
+                "deductions": found,
+            }
+        )
+    rows.sort(key=lambda r: (-r["points"], r["fines_yuan"], r["partner"]))
+    return {
+        "report": "partners",
+        "quarter": period.name,
+        "from": iso(start),
+        "to": iso(end),
+        "zone": zone_name(period.zone),
+        "period": described(start, end, period.zone),
+        "rules_version": rules.version,
+        "basic_repair_fee_yuan": rules.basic_repair_fee,
+        "generated_at": iso(engine.clock.now()),
+        "partners": rows,
+        "unrated_faults": dict(unknown),
+    }
