@@ -142,7 +142,7 @@ def step(
         if event in policy.clock_events:
             sla = clocks.on_event(policy, rules.profile, sla, target, event, at)
         if definition.moves_timers(event):
-            sla = _timers(definition, policy, sla, event, data, at)
+            sla = _timers(definition, policy, sla, event, data, at, folded.version + 1)
         if sla.timers and target in definition.final_states:  # a closed case waits on none
             sla = sla._replace(timers=())
     return decision, Folded(
@@ -169,8 +169,10 @@ def _timers(
     event: str,
     data: Mapping[str, Any],
     at: datetime,
+    seq: int,
 ) -> SlaState:
-    """The timers after ``event``: those it ends ended, those it sets (again) armed."""
+    """The timers after ``event`` (number ``seq``): those it ends ended, those it sets
+    (again) armed."""
     found = sla.timers
     ended = definition.ends.get(event)
     if ended:
@@ -179,7 +181,7 @@ def _timers(
         if spec.applies(data):
             due = spec.due(data, at, policy.timers)
             if due is not None:
-                found = timers.arm(found, spec, due, data)
+                found = timers.arm(found, spec, due, data, seq)
     return sla if found == sla.timers else sla._replace(timers=found)
 
 
@@ -230,7 +232,7 @@ def _engine_step(
             return Blocked("timer_named", timers.FIRED_TIMER_DATA), folded
         sla = sla._replace(timers=timers.fired(sla.timers, name, cycle))
     if policy is not None and rules.with_clocks and rules.definition.moves_timers(event):
-        sla = _timers(rules.definition, policy, sla, event, data, at)
+        sla = _timers(rules.definition, policy, sla, event, data, at, folded.version + 1)
     decision = Allowed(folded.state)
     return decision, folded._replace(
         version=folded.version + 1, escalation_level=level, sla=sla, policy=version

@@ -33,6 +33,7 @@ class Timer(NamedTuple):
 
     name: str
     cycle: int
+    """The number of the event that set it."""
     due_at: datetime
     party: str | None = None
     purpose: str | None = None
@@ -113,11 +114,17 @@ def parse_due(text: str) -> datetime | None:
 
 
 def arm(
-    timers: tuple[Timer, ...], spec: TimerSpec, due_at: datetime, data: Mapping[str, Any]
+    timers: tuple[Timer, ...],
+    spec: TimerSpec,
+    due_at: datetime,
+    data: Mapping[str, Any],
+    seq: int,
 ) -> tuple[Timer, ...]:
-    """The timers with ``spec``'s set (again) to run out at ``due_at``: a timer of
-    that name already armed is replaced, its cycle counted on."""
-    cycle = 1 + max((t.cycle for t in timers if t.name == spec.name), default=0)
+    """The timers with ``spec``'s set (again) to run out at ``due_at`` by the event
+    numbered ``seq``, which is its cycle: unique in the case, so a timer set again
+    after one ended never takes the place of its deadline. A timer of that name
+    already armed is replaced."""
+    cycle = seq
     party = data.get(spec.party_field) if spec.party_field else None
     purpose = spec.key if spec.key is not None else None
     timer = Timer(spec.name, cycle, due_at, str(party) if party else None, purpose)

@@ -98,7 +98,7 @@ def test_a_unit_routed_to_has_its_own_time_and_a_promised_part_its_date(
     engine.fire(case_id, "route", actor="li.na", data={"to": "procurement", "promised": promised})
     engine.fire(case_id, "wait", actor="li.na", data={"reason": "part"})
     due = {d["clock"]: d for d in engine.get(case_id).deadlines}
-    assert due["routed"]["cycle"] == 2  # routed again: the new unit's time
+    assert due["routed"]["cycle"] == 3  # set again by event 3: the new unit's time
     assert due["part_arrival"]["due_at"].startswith("2026-11-25T01:00:00")
     assert due["contact"]["kind"] == "contact_due"  # call with an estimate, in 2 hours
     clock.advance(H)

@@ -12,6 +12,15 @@ does. The worker is restarted (a new engine) every simulated day, and the SMTP s
 is down for one simulated hour mid-month. At the end: every deadline that fell due
 fired exactly once, every breach event exists once, every mail was accepted by the
 SMTP server (any resend with the same ``Message-ID``), and ``verify`` passes.
+
+The after-sales work behind each complaint follows from its category: a visit is
+booked for most, and for a missed appointment the technician comes after the window
+(the engine records ``appointment_missed``); a fault not fixed at the first visit
+needs a second; a delayed service waits on a part promised by procurement that comes
+late (``part_overdue``), the owner calling the customer meanwhile. Visits are done by
+partners, so the partner report rates them. The complaint structure read back from the
+events must be the one the categories gave, every missed window recorded once, every
+deduction traceable to its event's hash.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from machines.fold import TIMER_OF
 from scheduler.mail.delivery import Deliverer
 from scheduler.mail.smtp_sink import SmtpSink
 from storage.tables import deadlines_table, outbox_table
@@ -40,6 +50,9 @@ HOURLY = [1, 1, 1, 1, 1, 2, 4, 8, 12, 16, 18, 16, 10, 12, 16, 16, 14, 10, 8, 6, 
 CATEGORIES = {"missed_appointment": 38, "not_fixed_first_visit": 33, "service_delayed": 24,
               "other": 3, "unreasonable_charge": 2}  # fmt: skip
 BRANCHES = ("Guangzhou", "Shenzhen", "Nanning")
+PARTNERS = ("P-install-1", "P-install-2", "P-repair-1")
+TECHNICIANS = ("liu", "zhang", "huang")
+H = timedelta(hours=1)
 CHANNELS = ("phone", "store", "letter", "web")
 AGENTS = ("li.na", "wang.wei", "zhao.lei", "chen.jie")
 NEXT = {"received": "apologise", "apologised": "confirm_needs", "needs_confirmed": "resolve",
@@ -56,6 +69,8 @@ class Outcome:
     refused: int = 0
     breaches: int = 0
     escalations: int = 0
+    missed_windows: int = 0
+    structure: dict[str, int] = field(default_factory=dict)
     mails: int = 0
     restarts: int = 0
     seconds: float = 0.0
@@ -123,8 +138,11 @@ def simulate(url: str, complaints: int, days: int, seed: int = 1) -> Outcome:
                     at, n, action, case_id = heapq.heappop(queue)
                     _act(engine, rng, queue, outcome, at, n, action, case_id)
                 fired = engine.process_due(now)
-                outcome.breaches += sum(1 for f in fired if f.level == 1)
+                outcome.breaches += sum(
+                    1 for f in fired if f.level == 1 and f.clock != "appointment"
+                )
                 outcome.escalations += sum(1 for f in fired if f.level >= 1)
+                outcome.missed_windows += sum(1 for f in fired if f.clock == "appointment")
                 deliverer.deliver_due()
             later = FixedClock(end + timedelta(hours=6))
             engine.close()
@@ -137,30 +155,92 @@ def simulate(url: str, complaints: int, days: int, seed: int = 1) -> Outcome:
     return outcome
 
 
+def _plan(category: str, rng: random.Random) -> list[str]:
+    """The work behind a complaint of ``category``, step by step."""
+    steps = ["apologise"]
+    if category == "service_delayed":
+        steps += ["route_part", "part_arrived"]
+    if category != "other":
+        late = "arrive_late" if category == "missed_appointment" else "arrive"
+        steps += ["book_visit", late]
+        if category == "not_fixed_first_visit":
+            steps += ["visit_unfixed", "book_visit", "arrive"]
+        steps += ["visit_fixed"]
+    return [*steps, "confirm_needs", "resolve", "follow_up"]
+
+
+PLANS: dict[int, list[str]] = {}
+WINDOWS: dict[int, tuple[datetime, datetime]] = {}
+
+
+def _after(action: str, at: datetime, rng: random.Random, n: int) -> datetime:
+    """When the next step of a case comes, after ``action`` at ``at``."""
+    if action == "book_visit":
+        start, end = WINDOWS[n]
+        plan = PLANS[n]
+        if plan and plan[0] == "arrive_late":
+            return end + timedelta(minutes=rng.randint(30, 300))
+        return start + timedelta(minutes=rng.randint(0, 150))
+    if action == "route_part":
+        return at + timedelta(hours=rng.uniform(30, 60))  # the part is promised for +24h
+    if action in ("arrive", "arrive_late"):
+        return at + timedelta(minutes=rng.randint(20, 90))
+    if action == "visit_unfixed":
+        return at + timedelta(hours=rng.uniform(1, 6))
+    return at + _delay(rng, 8.0 if action != "open" else 3.0)
+
+
+def _data(action: str, at: datetime, rng: random.Random, n: int) -> tuple[str, dict[str, Any]]:
+    """The event an action fires and its data."""
+    if action == "book_visit":
+        start = at + timedelta(hours=rng.uniform(2, 24))
+        WINDOWS[n] = (start, start + 3 * H)
+        window = {"from": start.isoformat(), "to": (start + 3 * H).isoformat()}
+        return "book_visit", {**window, "technician": rng.choice(TECHNICIANS),
+                              "partner": PARTNERS[n % len(PARTNERS)]}  # fmt: skip
+    if action == "route_part":
+        return "route", {"to": "procurement", "promised": (at + 24 * H).isoformat()}
+    if action in ("arrive", "arrive_late"):
+        return "arrive", {}
+    if action == "call":
+        return "contact", {"note": "told the customer when the part comes"}
+    if action in ("visit_fixed", "visit_unfixed"):
+        return "visit_done", {"fixed": "true" if action == "visit_fixed" else "false"}
+    return action, DATA.get(action, {})
+
+
 def _act(
     engine: Engine, rng: random.Random, queue: list[Any], outcome: Outcome,
     at: datetime, n: int, action: str, case_id: str | None,
 ) -> None:  # fmt: skip
     if action == "open":
+        category = rng.choices(list(CATEGORIES), weights=list(CATEGORIES.values()))[0]
         case = engine.open_case(
-            customer=f"CUST-{n}", channel=rng.choice(CHANNELS),
-            category=rng.choices(list(CATEGORIES), weights=list(CATEGORIES.values()))[0],
+            customer=f"CUST-{n}", channel=rng.choice(CHANNELS), category=category,
             summary="The technician did not come.", branch=rng.choice(BRANCHES),
             actor=rng.choice(AGENTS), received_at=at,
         )  # fmt: skip
-        heapq.heappush(queue, (at + _delay(rng, 3.0), n, "apologise", case.id))
+        PLANS[n] = _plan(category, rng)
+        heapq.heappush(queue, (at + _delay(rng, 3.0), n, PLANS[n].pop(0), case.id))
         return
     assert case_id is not None
+    event, data = _data(action, at, rng, n)
     try:
-        case = engine.fire(case_id, action, actor=engine.get(case_id).owner,
-                           data=DATA.get(action, {}), at=at)  # fmt: skip
+        owner = engine.get(case_id).owner
+        engine.fire(case_id, event, actor=owner, data=data, at=at)
+        if action == "call":
+            return
+        if action == "route_part":  # waits on the part; the owner calls the customer
+            engine.fire(case_id, "wait", actor=owner, data={"reason": "part"}, at=at)
+            heapq.heappush(queue, (at + timedelta(minutes=30), n, "call", case_id))
+        elif action == "part_arrived":
+            engine.fire(case_id, "resume", actor=owner, at=at)
     except CaseworkError:
         outcome.refused += 1
         return
     outcome.events += 1
-    following = NEXT.get(case.state)
-    if following is not None:
-        heapq.heappush(queue, (at + _delay(rng, 8.0), n, following, case_id))
+    if PLANS.get(n):
+        heapq.heappush(queue, (_after(action, at, rng, n), n, PLANS[n].pop(0), case_id))
 
 
 def _check(engine: Engine, sink: SmtpSink, end: datetime, outcome: Outcome) -> None:
@@ -179,6 +259,10 @@ def _check(engine: Engine, sink: SmtpSink, end: datetime, outcome: Outcome) -> N
         for event in engine.history(case.id):
             if event.event in ("sla_warning", "escalate"):
                 seen[(case.id, event.data["clock"], event.data["cycle"], event.data["level"])] += 1
+            elif event.event in TIMER_OF:
+                seen[(case.id, event.data["timer"], event.data["cycle"], 0)] += 1
+    structure, traced = _after_sales(engine, end)
+    outcome.structure = structure
     sent = Outbox(engine).list()
     with sink.lock:
         received = Counter(str(r.message["Message-ID"]) for r in sink.received)
@@ -190,5 +274,49 @@ def _check(engine: Engine, sink: SmtpSink, end: datetime, outcome: Outcome) -> N
         "one mail per fired deadline": mails == fired,
         "every mail accepted by the SMTP server": all(m.status == "sent" for m in sent)
         and {m.message_id for m in sent} <= set(received),
+        "the complaint structure read from the events is the categories'": structure[
+            "from categories"
+        ]
+        == structure["from events"],
+        "every partner deduction cites its event's hash": traced,
         "the history verifies": engine.verify().ok,
     }
+
+
+STRUCTURE = ("missed_appointment", "not_fixed_first_visit", "service_delayed")
+
+
+def _after_sales(engine: Engine, end: datetime) -> tuple[dict[str, Any], bool]:
+    """Of the cases followed up (their work done): the structure their categories give
+    and the one their events give; and whether the partner report's every deduction
+    cites the hash of the event it names."""
+    from workflow.partners.ratings import Quarter, partner_report
+
+    categories: Counter[str] = Counter()
+    events: Counter[str] = Counter()
+    hashes: dict[tuple[str, int], str] = {}
+    for case in engine.list(state="followed_up"):
+        history = engine.history(case.id)
+        hashes.update({(case.id, e.seq): e.hash for e in history})
+        if case.category in STRUCTURE:
+            categories[str(case.category)] += 1
+        names = {e.event for e in history}
+        events["missed_appointment"] += "appointment_missed" in names
+        events["not_fixed_first_visit"] += bool(case.facts.get("not_fixed_first_visit"))
+        events["service_delayed"] += "part_overdue" in names
+    structure = {
+        "from categories": {k: categories[k] for k in STRUCTURE},
+        "from events": {k: events[k] for k in STRUCTURE},
+    }
+    traced = True
+    moment = end
+    quarters = {(moment.year, (moment.month - 1) // 3 + 1)}
+    moment -= timedelta(days=40)
+    quarters.add((moment.year, (moment.month - 1) // 3 + 1))
+    for year, number in quarters:
+        report = partner_report(engine, Quarter(year, number, UTC))
+        for row in report["partners"]:
+            for d in row["deductions"]:
+                found = hashes.get((d["case_id"], d["seq"]))
+                traced &= found is None or found == d["hash"]
+    return structure, traced
