@@ -3,13 +3,18 @@ hand; each timer fires once, and every case replays and verifies."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import UTC, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from machines import COMPLAINT_V1, MachineRegistry
 from tests.support import START, open_sample
 from workflow import Engine, FixedClock, GuardFailed, UnknownEvent
+from workflow.cli import main
 
 H = timedelta(hours=1)
 
@@ -143,3 +148,110 @@ def test_a_version_1_case_keeps_its_rules_beside_version_2(db_url: str, clock: F
         engine.fire(new, "book_visit", actor="li.na", data=_window(2 * H))
         assert engine.replay(old).state == "apologised"
         assert engine.verify().ok
+
+
+def _cli(db_url: str, *args: str) -> Any:
+    result = CliRunner().invoke(main, [*args, "--db", db_url])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_partners_are_rated_per_quarter_with_every_deduction_traceable(
+    db_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    _cli(db_url, "partners", "add", "P-安装一队", "--name", "长安安装一队", "--kind",
+         "installer", "--branch", "东莞长安店")  # fmt: skip
+    _cli(db_url, "partners", "add", "P-维修二队", "--name", "维修二队", "--kind", "repairer")
+    twice = CliRunner().invoke(main, ["partners", "add", "P-维修二队", "--name", "x", "--kind",
+                                      "repairer", "--db", db_url])  # fmt: skip
+    assert twice.exit_code == 2
+    assert "registered already" in twice.stderr
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(
+        "kind,branch,category,partner,done_at,jobs\n"
+        "installation,东莞长安店,missed_appointment,P-安装一队,2026-11-20,120\n"
+        "repair,东莞长安店,,P-维修二队,2026-11-21 10:00,80\n",
+        encoding="utf-8",
+    )
+    imported = json.loads(_cli(db_url, "jobs", "import", str(jobs), "--json",
+                               "--tz", "Asia/Shanghai").stdout)  # fmt: skip
+    assert imported == {"rows": 2, "jobs": 200}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("kind,branch,done_at\nrepair,东莞长安店,2026-11-21\nflying,x,2026-11-21\n")
+    refused = CliRunner().invoke(main, ["jobs", "import", str(bad), "--db", db_url])
+    assert refused.exit_code == 2
+    assert "bad.csv:3: kind must be installation or repair" in refused.stderr
+    with Engine.open(db_url, clock=clock) as engine:
+        assert sum(c.jobs for c in engine.store.job_counts(START - 30 * 24 * H, START)) == 200
+        missed = open_sample(engine, branch="东莞长安店", category="missed_appointment")
+        engine.fire(missed, "apologise", actor="li.na")
+        engine.fire(missed, "book_visit", actor="li.na", data=_window(H))
+        clock.advance(5 * H)
+        engine.process_due()  # nobody came: appointment_missed, against P-安装一队
+        repeat = open_sample(engine, branch="东莞长安店")
+        engine.fire(repeat, "apologise", actor="li.na")
+        visit = {**_window(6 * H), "partner": "P-维修二队"}
+        engine.fire(repeat, "book_visit", actor="li.na", data=visit)
+        clock.advance(2 * H)
+        engine.fire(repeat, "arrive", actor="王师傅")
+        engine.fire(repeat, "visit_done", actor="王师傅", data={"fixed": "false"})
+        engine.fire(repeat, "book_visit", actor="li.na", data={**visit, "partner": "P-安装一队"})
+        engine.fire(repeat, "arrive", actor="刘师傅")
+        engine.fire(repeat, "visit_done", actor="刘师傅", data={"fixed": "true"})
+        engine.fire(repeat, "partner_fault", actor="zhao.lei",
+                    data={"partner": "P-维修二队", "fault": "not_cleaned_up"})  # fmt: skip
+        engine.fire(repeat, "suspend_settlement", actor="zhao.lei",
+                    data={"partner": "P-维修二队", "reason": "不同意处理方案"})  # fmt: skip
+        hashes = {(e.case_id, e.seq): e.hash for c in (missed, repeat)
+                  for e in engine.history(c)}  # fmt: skip
+    report = json.loads(
+        _cli(
+            db_url,
+            "report",
+            "partners",
+            "--quarter",
+            "2026Q4",
+            "--json",
+            "--html",
+            str(tmp_path / "partners.html"),
+        ).stdout
+    )
+    rows = {r["partner"]: r for r in report["partners"]}
+    install, repair = rows["P-安装一队"], rows["P-维修二队"]
+    assert (install["points"], install["band"], install["fines_yuan"]) == (98, "★★★★★", 300)
+    assert install["faults"] == {"missed_appointment": 1}
+    assert install["jobs"] == 120
+    # the first visit did not fix it: a repeat repair (twice the basic fee) and a mess
+    assert repair["faults"] == {"repeat_repair": 1, "not_cleaned_up": 1}
+    assert (repair["points"], repair["fines_yuan"]) == (97, 2 * 100 + 100)
+    assert repair["settlement_suspended"][0]["reason"] == "不同意处理方案"
+    assert [r["partner"] for r in report["partners"]] == ["P-安装一队", "P-维修二队"]
+    for row in report["partners"]:
+        for d in row["deductions"]:
+            assert hashes[(d["case_id"], d["seq"])] == d["hash"]
+    page = (tmp_path / "partners.html").read_text(encoding="utf-8")
+    assert "长安安装一队" in page
+    assert repair["deductions"][0]["hash"][:16] in page
+    with Engine.open(db_url, clock=clock) as engine:
+        assert engine.verify().ok
+
+
+def test_the_sla_report_tells_escalations_by_hand_and_satisfaction_per_partner(
+    engine: Engine, clock: FixedClock
+) -> None:
+    from workflow.reports.business import period_of, sla_report
+
+    case_id = open_sample(engine, branch="东莞长安店")
+    engine.fire(case_id, "escalate_now", actor="li.na", data={"reason": "客户情绪激动"})
+    engine.fire(case_id, "apologise", actor="li.na")
+    engine.fire(case_id, "book_visit", actor="li.na", data=_window(H))
+    engine.fire(case_id, "confirm_needs", actor="li.na")
+    engine.fire(case_id, "resolve", actor="li.na", data={"solution": "换新"})
+    engine.fire(case_id, "follow_up", actor="wang.wei", data={"satisfaction": 2})
+    period, _ = period_of(month="2026-11", zone=UTC, now=clock.now())
+    report = sla_report(engine, period)
+    assert report["escalations_by_hand"] == {"1": 1}
+    assert report["escalations_by_level"] == {}
+    assert report["csat"]["partner"] == [{"name": "P-安装一队", "follow_ups": 1, "csat": 2.0}]
+    assert report["csat"]["technician"][0]["name"] == "刘师傅"
+    assert report["csat"]["branch"][0]["name"] == "东莞长安店"

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from workflow.engine import Engine
 
 DIMENSIONS = ("branch", "category", "channel", "owner")
-TIMED_EVENTS = ("open", "apologise", "escalate", "assign")
+TIMED_EVENTS = ("open", "apologise", "escalate", "escalate_now", "assign", "follow_up")
 """The events the report reads for every case: the opening names the first owner."""
 
 
@@ -197,6 +197,8 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
     weekly: dict[date, Counter[str]] = defaultdict(Counter)
     first_response_h: list[float] = []
     levels: Counter[int] = Counter()
+    by_hand: Counter[int] = Counter()
+    satisfaction: dict[str, dict[str, list[int]]] = {d: defaultdict(list) for d in RATED_BY}
     handovers: list[dict[str, Any]] = []
     passed_on: Counter[str] = Counter()
     for case in cases:
@@ -215,9 +217,16 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
         first = next((e for e in timed if e.event == "apologise"), None)
         if first is not None:
             first_response_h.append((first.occurred_at - case.received_at).total_seconds() / 3600)
+        level = 0
         for event in timed:
             if event.event == "escalate":
-                levels[int((event.data or {}).get("level", 0))] += 1
+                level = max(level, int((event.data or {}).get("level", 0)))
+                levels[level] += 1
+            elif event.event == "escalate_now":
+                level += 1
+                by_hand[level] += 1
+            elif event.event == "follow_up" and isinstance(event.data.get("satisfaction"), int):
+                _rated(satisfaction, case, event.data["satisfaction"])
         moves = handovers_of(timed)
         passed_on.update(m["from"] for m in moves if m["kind"] == "handover")
         if moves:
@@ -250,6 +259,8 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
         },
         "first_response_time": time_figures(first_response_h),
         "escalations_by_level": {str(k): levels[k] for k in sorted(levels)},
+        "escalations_by_hand": {str(k): by_hand[k] for k in sorted(by_hand)},
+        "csat": {d: _csat_rows(satisfaction[d]) for d in RATED_BY},
         "handover_cases": len(handovers),
         "handovers": handovers[:HANDOVERS_LISTED],
         "handed_on_by": dict(passed_on.most_common()),
@@ -257,6 +268,29 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
             {"week": week.isoformat(), **_outcome_counts(c)} for week, c in sorted(weekly.items())
         ],
     }
+
+
+RATED_BY = ("branch", "owner", "technician", "partner")
+"""Whom a follow-up's satisfaction score is attributed to."""
+
+
+def _csat_rows(scores: Mapping[str, list[int]]) -> list[dict[str, Any]]:
+    """Mean satisfaction per name, the lowest first."""
+    rows = [
+        {"name": name, "follow_ups": len(found), "csat": round(sum(found) / len(found), 2)}
+        for name, found in scores.items()
+    ]
+    return sorted(rows, key=lambda r: (r["csat"], r["name"]))
+
+
+def _rated(table: dict[str, dict[str, list[int]]], case: CaseRecord, score: int) -> None:
+    """Count a follow-up's score for the case's branch, owner, and the technician and
+    partner of its (last) visit."""
+    for dimension in RATED_BY:
+        value = getattr(case, dimension) if dimension in ("branch", "owner") else None
+        value = value or case.facts.get(dimension)
+        if value:
+            table[dimension][str(value)].append(score)
 
 
 def _outcome_counts(counts: Counter[str]) -> dict[str, Any]:
