@@ -150,7 +150,7 @@ def partner_report(
     rows = []
     for partner in names:
         found = sorted(deductions.get(partner, []), key=lambda d: (d["at"], d["case_id"]))
-        points = rules.start - sum(d["points"] for d in found)
+        points = max(0, rules.start - sum(d["points"] for d in found))
         record = registered.get(partner)
         rated = scores.get(partner, [])
         rows.append(

@@ -105,8 +105,10 @@ def bar_chart(
     title: str,
     unit: str = "",
     percent: bool = False,
+    scale: float | None = None,
 ) -> str:
-    """A horizontal bar chart of ``values`` in the order given, the first on top."""
+    """A horizontal bar chart of ``values`` in the order given, the first on top; the
+    axis from 0 to ``scale`` where given (100 points, say)."""
     items = list(values.items() if isinstance(values, Mapping) else values)
     with _fonts():
         figure = Figure(figsize=(7, 0.4 * max(len(items), 2) + 1))
@@ -119,6 +121,8 @@ def bar_chart(
         axes.invert_yaxis()
         for index, value in enumerate(numbers):
             axes.text(value, index, f" {value:.1f}%" if percent else f" {value:g}", va="center")
+        if scale is not None:
+            axes.set_xlim(0, scale)
         axes.set_title(title)
         axes.set_xlabel(unit)
         axes.spines[["top", "right"]].set_visible(False)

@@ -4,8 +4,11 @@ deductions with the case, event and hash that show them."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC
 from typing import Any
 
+from workflow.display.times import local_text, stamped
+from workflow.display.zones import zone_named
 from workflow.reports.case_page import PAGES
 
 
@@ -16,10 +19,18 @@ def partners_page(report: Mapping[str, Any]) -> str:
     ranking = [(r["partner"] if not r["name"] else f"{r['name']} ({r['partner']})",
                 float(r["points"])) for r in report["partners"]]  # fmt: skip
     figure = (
-        charts.bar_chart(ranking, title="Points this quarter (best first)", unit="points")
+        charts.bar_chart(
+            ranking, title="Points this quarter (best first)", unit="points", scale=100
+        )
         if ranking
         else ""
     )
+    zone = zone_named(report["zone"], "zone") if "/" in report["zone"] else UTC
+
+    def when(text: str) -> str:
+        return local_text(text, zone)
+
     return PAGES.get_template("partners.html").render(
-        report=report, chart=figure, font_note=charts.missing_font_note()
-    )
+        report=report, chart=figure, font_note=charts.missing_font_note(), when=when,
+        generated=stamped(report["generated_at"], zone),
+    )  # fmt: skip
