@@ -255,3 +255,22 @@ def test_the_sla_report_tells_escalations_by_hand_and_satisfaction_per_partner(
     assert report["csat"]["partner"] == [{"name": "P-安装一队", "follow_ups": 1, "csat": 2.0}]
     assert report["csat"]["technician"][0]["name"] == "刘师傅"
     assert report["csat"]["branch"][0]["name"] == "东莞长安店"
+
+
+def test_the_rating_rules_are_configured_and_checked() -> None:
+    from workflow.config import settings_from_mapping
+    from workflow.errors import ConfigError
+
+    settings = settings_from_mapping(
+        {"partners": {"basic_repair_fee": 150,
+                      "deductions": {"missed_appointment": {"points": 5}}}}, "t.toml"
+    )  # fmt: skip
+    rules = settings.partners
+    assert rules.deductions["missed_appointment"].points == 5
+    assert rules.deductions["missed_appointment"].fine_yuan == 300  # the seed's, kept
+    assert rules.deductions["repeat_repair"].fine(rules.basic_repair_fee) == 300
+    assert rules.version != 1  # changed rules are another version, named in the report
+    with pytest.raises(ConfigError, match=r"partners\.deductions\.late\.points"):
+        settings_from_mapping({"partners": {"deductions": {"late": {"points": -1}}}}, "t.toml")
+    with pytest.raises(ConfigError, match="unknown key"):
+        settings_from_mapping({"partners": {"fee": 1}}, "t.toml")

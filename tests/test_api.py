@@ -338,3 +338,30 @@ def test_the_business_reports(api: Served, clock: FixedClock) -> None:
         assert other.status_code == 403
     with api.client(api.token("supervisor", branch="广州天河店")) as http:
         assert http.get("/v1/reports/sla", params={"month": "2026-11"}).json()["cases"] == 0
+
+
+def test_partners_jobs_and_their_report(api: Served, clock: FixedClock) -> None:
+    partner = {"id": "P-安装一队", "name": "长安安装一队", "kind": "installer"}
+    with api.client(api.token("supervisor")) as http:
+        assert http.post("/v1/partners", json=partner).status_code == 403  # admins register
+    with api.client(api.token("admin")) as http:
+        made = http.post("/v1/partners", json=partner)
+        assert made.status_code == 201, made.text
+        again = http.post("/v1/partners", json=partner)
+        assert again.status_code == 422
+    jobs = {"kind": "installation", "branch": "东莞长安店", "partner": "P-安装一队",
+            "done_at": "2026-11-20T10:00:00+08:00", "jobs": 40}  # fmt: skip
+    with api.client(api.token("supervisor", branch="广州天河店")) as http:
+        assert http.post("/v1/jobs", json=jobs).status_code == 403  # another branch's
+    with api.client(api.token("supervisor", branch="东莞长安店")) as http:
+        recorded = http.post("/v1/jobs", json=jobs)
+        assert recorded.status_code == 201, recorded.text
+        assert recorded.json() == {"rows": 1, "jobs": 40}
+    with api.client(api.token("auditor")) as http:
+        assert [p["id"] for p in http.get("/v1/partners").json()] == ["P-安装一队"]
+        report = http.get("/v1/reports/partners", params={"quarter": "2026Q4"})
+        assert report.status_code == 200, report.text
+        row = report.json()["partners"][0]
+        assert (row["partner"], row["points"], row["jobs"]) == ("P-安装一队", 100, 40)
+        bad = http.get("/v1/reports/partners", params={"quarter": "2026Q5"})
+        assert bad.status_code == 422

@@ -48,9 +48,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from machines.calendars import china_holidays
+from machines.partner_rules import PARTNER_RULES_V1, PartnerRules
 from machines.sla import DEFAULT_DOCUMENT, PolicyError, SlaPolicy, policy_from_document
 from workflow.errors import ConfigError
 from workflow.mail.settings import MailSettings, check_address, mail_settings, positive_whole
+from workflow.partners.settings import partner_rules
 from workflow.webhooks.settings import WebhookSettings, webhook_settings
 
 HOLIDAY_YEARS = range(2020, 2041)
@@ -91,6 +93,8 @@ class Settings:
     """``[machines.NAME.sla]`` tables: policies replacing other machines' own."""
     mail: MailSettings = field(default_factory=MailSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    partners: PartnerRules = PARTNER_RULES_V1
+    """``[partners]``: how partners are rated (:mod:`machines.partner_rules`)."""
     display_timezone: str | None = None
     """``[display] timezone``: the zone people read times in (``None``: the system's)."""
     source: str = "built-in defaults"
@@ -139,10 +143,13 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
         if section == "webhooks":
             settings = replace(settings, webhooks=webhook_settings(body, source))
             continue
+        if section == "partners":
+            settings = replace(settings, partners=partner_rules(body, source))
+            continue
         if section not in known:
             raise ConfigError(
                 f"{source}: unknown section [{section}]; "
-                "known: intake, limits, display, sla, machines, mail, webhooks"
+                "known: intake, limits, display, sla, machines, mail, webhooks, partners"
             )
         if not isinstance(body, Mapping):
             raise ConfigError(f"{source}: [{section}] must be a table")

@@ -180,3 +180,23 @@ class Health(_Answer):
 
     status: Literal["ok", "unavailable"]
     checks: dict[str, Any] = {}
+
+
+class NewPartner(_Body):
+    """A partner to register."""
+
+    id: str = Field(description="The id events name it with (book_visit partner=...).")
+    name: str
+    kind: Literal["installer", "repairer", "manufacturer"]
+    branch: str | None = Field(None, description="The branch it works for.")
+
+
+class NewJobs(_Body):
+    """Dispatched jobs to record."""
+
+    kind: Literal["installation", "repair"]
+    branch: str = Field(description="The branch; a branch token's own.")
+    category: str | None = Field(None, description="The complaint category of the job.")
+    partner: str | None = Field(None, description="The partner who did it.")
+    done_at: datetime = Field(description="When, with its offset.")
+    jobs: int = Field(1, ge=1, le=1_000_000, description="How many jobs.")

@@ -156,7 +156,8 @@ def report_partners_command(
     from workflow.reports.partner_page import partners_page
 
     with engine_for(db_url, config_path, read_only=True) as engine:
-        report = partner_report(engine, quarter_of(quarter, display_zone(engine).zone))
+        period = quarter_of(quarter, display_zone(engine).zone)
+        report = partner_report(engine, period, engine.settings.partners)
     if html_path is not None:
         with private_file(html_path, replace=force) as file:
             file.write(partners_page(report))

@@ -1,0 +1,69 @@
+"""Partners and dispatched jobs over HTTP, and the partner report (``casework partners``,
+``casework jobs``, ``casework report partners --json``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from workflow.api import models
+from workflow.api.endpoints import endpoint
+from workflow.api.responses import Json, problems
+from workflow.api.security import Auth, Served, allowed, whole_database
+from workflow.display.zones import zone_named
+from workflow.errors import NotPermitted
+from workflow.partners.jobs import add_jobs, job_row
+from workflow.partners.ratings import partner_report, quarter
+from workflow.partners.registry import add_partner
+
+router = APIRouter(prefix="/v1", tags=["partners"])
+
+
+@router.get("/partners", responses=problems(), summary="The registered partners")
+@endpoint("short")
+def list_partners(principal: Auth, engine: Served) -> Json:
+    """Every registered partner (``casework partners list --json``)."""
+    allowed(principal, "read")
+    return Json([p.to_json() for p in engine.store.partners()])
+
+
+@router.post("/partners", status_code=201, responses=problems(422), summary="Register a partner")
+@endpoint("short")
+def register_partner(body: models.NewPartner, principal: Auth, engine: Served) -> Json:
+    """Register a partner (administrators)."""
+    allowed(principal, "admin")
+    record = add_partner(engine, body.id, name=body.name, kind=body.kind, branch=body.branch)
+    return Json(record.to_json(), status_code=201)
+
+
+@router.post("/jobs", status_code=201, responses=problems(422), summary="Record jobs")
+@endpoint("short")
+def record_jobs(body: models.NewJobs, principal: Auth, engine: Served) -> Json:
+    """Record dispatched jobs (supervisors and administrators; a branch token for its
+    own branch)."""
+    allowed(principal, "replay")
+    if principal.branch is not None and body.branch != principal.branch:
+        raise NotPermitted(f"a token of branch {principal.branch} records its own jobs only")
+    values = {**body.model_dump(), "done_at": body.done_at.isoformat()}
+    row = job_row(values, zone_named("UTC", "tz"), f"api:{principal.actor}", "body")
+    return Json({"rows": 1, "jobs": add_jobs(engine, [row])}, status_code=201)
+
+
+Quarter = Annotated[str, Query(alias="quarter", description="The quarter, e.g. 2026Q3.")]
+Zone = Annotated[str | None, Query(description="IANA zone the quarter is cut in (UTC).")]
+
+
+@router.get("/reports/partners", responses=problems(422), summary="The partner report")
+@endpoint("long")
+def partners_report(
+    principal: Auth, engine: Served, quarter_name: Quarter, tz: Zone = None
+) -> Json:
+    """Each partner's quarter: points, band, fines, jobs, CSAT, suspended settlements and
+    every deduction with its case, event and hash. Supervisors, auditors and
+    administrators of every branch."""
+    allowed(principal, "replay")
+    whole_database(principal, "report on the partners of")
+    zone = zone_named(tz or engine.settings.display_timezone or "UTC", "tz")
+    period = quarter(quarter_name, zone)
+    return Json(partner_report(engine, period, engine.settings.partners))

@@ -1,0 +1,63 @@
+"""``[partners]`` settings: the rating rules' deductions, fines and basic repair fee.
+
+    [partners]
+    basic_repair_fee = 120                  # yuan; a repeat repair costs twice this
+    [partners.deductions.missed_appointment]
+    points = 3
+    fine_yuan = 300
+
+A changed table is a new version of the rules; each report names the version it used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from machines.partner_rules import PARTNER_RULES_V1, Deduction, PartnerRules
+from workflow.errors import ConfigError
+
+_DEDUCTION_KEYS = ("points", "fine_yuan", "fee_multiple")
+
+
+def _whole(value: Any, where: str, *, most: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+        raise ConfigError(f"{where} must be a whole number from 0 to {most}")
+    return value
+
+
+def partner_rules(body: Any, source: str) -> PartnerRules:
+    """The rules ``[partners]`` gives (the defaults of seed 003 for what it leaves out)."""
+    if not isinstance(body, Mapping):
+        raise ConfigError(f"{source}: [partners] must be a table")
+    rules = PARTNER_RULES_V1
+    changed = False
+    for key, value in body.items():
+        where = f"{source}: partners.{key}"
+        if key == "basic_repair_fee":
+            rules = replace(rules, basic_repair_fee=_whole(value, where, most=100_000))
+            changed = True
+        elif key == "deductions":
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where} must be a table of faults")
+            deductions = dict(rules.deductions)
+            for fault, spec in value.items():
+                if not isinstance(spec, Mapping) or set(spec) - set(_DEDUCTION_KEYS):
+                    raise ConfigError(
+                        f"{where}.{fault} must be a table of {', '.join(_DEDUCTION_KEYS)}"
+                    )
+                base = deductions.get(fault, Deduction(points=0))
+                deductions[str(fault)] = Deduction(
+                    points=_whole(spec.get("points", base.points), f"{where}.{fault}.points",
+                                  most=100),
+                    fine_yuan=_whole(spec.get("fine_yuan", base.fine_yuan),
+                                     f"{where}.{fault}.fine_yuan", most=1_000_000),
+                    fee_multiple=_whole(spec.get("fee_multiple", base.fee_multiple),
+                                        f"{where}.{fault}.fee_multiple", most=100),
+                )  # fmt: skip
+            rules = replace(rules, deductions=deductions)
+            changed = True
+        else:
+            raise ConfigError(f"{where}: unknown key; known: basic_repair_fee, deductions")
+    return replace(rules, version=rules.version * 1000 + 1) if changed else rules
