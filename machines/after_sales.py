@@ -204,5 +204,6 @@ COMPLAINT_V2 = MachineDefinition(
     },
     counted={"book_visit": "bookings", "arrive": "arrivals", "visit_done": "visits"},
     marks={"not_fixed_first_visit": ("visits", 2)},
+    time_fields={"book_visit": ("from", "to"), "route": ("promised",)},
 )
 """The standard complaint machine since version 2."""

@@ -155,6 +155,8 @@ class MachineDefinition:
     ends: Mapping[str, frozenset[str]] = field(default_factory=dict)
     counted: Mapping[str, str] = field(default_factory=dict)
     marks: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    time_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Event data fields that are instants (ISO 8601 with an offset), by event."""
     initial_state: str = field(init=False)
     states: tuple[str, ...] = field(init=False)
     final_states: frozenset[str] = field(init=False)

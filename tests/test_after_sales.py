@@ -274,3 +274,27 @@ def test_the_rating_rules_are_configured_and_checked() -> None:
         settings_from_mapping({"partners": {"deductions": {"late": {"points": -1}}}}, "t.toml")
     with pytest.raises(ConfigError, match="unknown key"):
         settings_from_mapping({"partners": {"fee": 1}}, "t.toml")
+
+
+def test_a_window_typed_in_local_time_is_stored_with_its_offset(db_url: str) -> None:
+    with Engine.open(db_url) as engine:
+        case_id = open_sample(engine)
+        engine.fire(case_id, "apologise", actor="li.na")
+    booked = CliRunner().invoke(main, [
+        "fire", case_id[:6], "book_visit", "--actor", "li.na", "--tz", "Asia/Shanghai",
+        "--data", "from=2099-12-03 09:00", "--data", "to=2099-12-03 12:00",
+        "--data", "technician=刘师傅", "--db", db_url, "--json",
+    ])  # fmt: skip
+    assert booked.exit_code == 0, booked.output
+    assert "--data to 2099-12-03 12:00 read as 2099-12-03 12:00:00 in Asia/Shanghai" in (
+        booked.stderr
+    )
+    with Engine.open(db_url) as engine:
+        data = engine.history(case_id)[-1].data
+        assert (data["from"], data["to"]) == (
+            "2099-12-03T01:00:00+00:00",
+            "2099-12-03T04:00:00+00:00",
+        )
+        shown = CliRunner().invoke(main, ["show", case_id, "--db", db_url, "--tz", "UTC"]).stdout
+        assert "appointment timer runs out at 2099-12-03 04:00:00 UTC" in shown
+        assert "technician 刘师傅" in shown

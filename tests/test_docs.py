@@ -32,9 +32,10 @@ def test_the_readme_configuration_loads(tmp_path: Path) -> None:
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = [part.split("```", 1)[0] for part in text.split("```toml\n")[1:]]
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     config = tmp_path / "casework.toml"
     config.write_text("\n".join(blocks), encoding="utf-8")
     settings = load_settings(config)
     assert settings.mail.quiet_calendar(1) == "office"
     assert settings.mail.agent_address("li.na") == "li.na@example.com"
+    assert settings.partners.basic_repair_fee == 120

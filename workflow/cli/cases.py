@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from machines.timers import TIMER_EVENTS
 from storage.records import CaseQuery
 from workflow.cases.paging import MAX_PAGE
 from workflow.cli.support import (
@@ -142,6 +143,10 @@ def fire_command(
         when = None if at is None else typed_time(at, "--at", engine)
         case_id = engine.resolve(case_id)
         before = engine.get(case_id)
+        machine = engine.registry.get(before.machine, before.machine_version)
+        for key in machine.time_fields.get(event, ()):  # a window or a day, typed as people do
+            if isinstance(data.get(key), str):
+                data[key] = typed_time(data[key], f"--data {key}", engine).isoformat()
         case = engine.fire(
             case_id,
             event,
@@ -193,6 +198,9 @@ def case_lines(case: Any, explained: dict[str, Any], zone: tzinfo, now: datetime
         ("escalation", f"level {case.escalation_level}" if case.escalation_level else "none"),
         ("summary", case.summary),
     ]
+    if case.facts:
+        facts = " · ".join(f"{k} {v}" for k, v in sorted(case.facts.items()))
+        rows.insert(-1, ("facts", facts))
     width = max(display_width(k) for k, _ in rows)
     lines = [f"{k.rjust(width)}  {v}" for k, v in rows]
     lines.append("")
@@ -207,7 +215,10 @@ def _due_text(deadline: Mapping[str, Any], zone: tzinfo, now: datetime) -> str:
     """``first_response target at 2026-11-04 09:00:00 +08:00 (in 17h 20m)``."""
     at = parse_instant(deadline["due_at"], "due_at")
     away = f"in {spoken(at - now, 'en')}" if at >= now else f"{spoken(now - at, 'en')} ago"
-    return f"{deadline['clock']} {deadline['kind']} at {stamped(at, zone)} ({away})"
+    what = deadline["kind"]
+    if what in TIMER_EVENTS.values():  # a timer: the window, the unit's time, the call
+        return f"{deadline['clock']} timer runs out at {stamped(at, zone)} ({away})"
+    return f"{deadline['clock']} {what} at {stamped(at, zone)} ({away})"
 
 
 def _clock_sentence(clock: dict[str, Any], zone: tzinfo) -> str:
