@@ -32,6 +32,7 @@ from machines.complaint import (
 from machines.definition import AttributeSpec, MachineDefinition
 from machines.sla import DEFAULT_DOCUMENT
 from machines.timers import TimerSpec, parse_due
+from machines.warranty import REMEDIES
 
 ROUTE_UNITS = (
     "store",
@@ -96,6 +97,25 @@ def fault_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
     return _text_given(data, "partner") and data.get("fault") in PARTNER_FAULTS
 
 
+def remedy_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """needs the remedy the three guarantees give: data remedy=return, exchange, repair or paid_repair (test_report=<digest> for a strict brand's return or exchange)"""  # noqa: E501
+    return data.get("remedy") in REMEDIES
+
+
+def quote_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """needs the quote of a paid repair: data amount=<yuan, e.g. 180.00> currency=<CNY>"""
+    try:
+        amount = float(str(data.get("amount")))
+    except ValueError:
+        return False
+    return 0 < amount < 1e9 and _text_given(data, "currency")
+
+
+def quote_open(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """only while a quote waits for the customer's answer (quote first)"""
+    return int(facts.get("quotes", 0)) > int(facts.get("answers", 0))
+
+
 def suspension_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
     """needs the partner and why: data partner=<partner id> reason=<text>"""
     return _text_given(data, "partner") and _text_given(data, "reason")
@@ -140,6 +160,10 @@ class ComplaintChartV2(StateChart[Any]):
     route = _stay_in(_working, cond=unit_given)
     part_shipped = _stay_in(_working)
     part_arrived = _stay_in(_working)
+    decide_remedy = _stay_in((needs_confirmed,), cond=remedy_given)
+    quote = _stay_in((needs_confirmed, resolved), cond=quote_given)
+    accept_quote = _stay_in((needs_confirmed, resolved), cond=quote_open)
+    decline_quote = _stay_in((needs_confirmed, resolved), cond=quote_open)
     partner_fault = _stay_in(_open, cond=fault_given)
     suspend_settlement = _stay_in(_open, cond=suspension_given)
 
@@ -172,6 +196,8 @@ COMPLAINT_V2 = MachineDefinition(
         **COMPLAINT_V1.remembered,
         "book_visit": ("technician", "partner"),
         "route": ("to",),
+        "decide_remedy": ("remedy", "rules_version"),
+        "quote": ("amount", "currency"),
     },
     handover=("assign", "to"),
     attributes={
@@ -202,7 +228,14 @@ COMPLAINT_V2 = MachineDefinition(
         "resume": frozenset({"part_arrival"}),
         "resolve": frozenset({"routed"}),
     },
-    counted={"book_visit": "bookings", "arrive": "arrivals", "visit_done": "visits"},
+    counted={
+        "book_visit": "bookings",
+        "arrive": "arrivals",
+        "visit_done": "visits",
+        "quote": "quotes",
+        "accept_quote": "answers",
+        "decline_quote": "answers",
+    },
     marks={"not_fixed_first_visit": ("visits", 2)},
     time_fields={"book_visit": ("from", "to"), "route": ("promised",)},
 )

@@ -27,7 +27,10 @@ MANUAL_ESCALATION = "escalate_now"
 """The engine event an agent fires to take an open case up the ladder at once."""
 SYSTEM_EVENTS = ("sla_warning", "escalate", "replan", *TIMER_EVENTS.values())
 """Engine events only the engine itself records."""
-ENGINE_EVENTS = frozenset((*AGENT_EVENTS, MANUAL_ESCALATION, *SYSTEM_EVENTS))
+ATTACH_EVENT = "attach"
+"""The engine event that records an evidence file attached to a case, by its digest."""
+EVIDENCE_KINDS = ("test_report", "photo", "invoice")
+ENGINE_EVENTS = frozenset((*AGENT_EVENTS, MANUAL_ESCALATION, ATTACH_EVENT, *SYSTEM_EVENTS))
 
 Guard = Callable[..., bool]
 """A named condition: ``guard(data, facts) -> bool``; its docstring says what it needs."""
@@ -35,8 +38,9 @@ Guard = Callable[..., bool]
 AttributeKind = Literal["text", "integer", "date"]
 INTAKE_FIELDS = ("channel", "category")
 """The intake fields a machine may require of its cases."""
-DATA_FIELD = re.compile(r"data (\w+)=")
-"""How a guard's requirement names an event data field it reads: ``data solution=...``."""
+DATA_FIELD = re.compile(r"(?:^|[\s(;])(\w+)=")
+"""How a guard's requirement names the event data fields it reads, after ``data``:
+``data solution=<text>``, ``data from=<time> to=<time> (partner=<id> optional)``."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,8 @@ class Condition:
     def data_fields(self) -> tuple[str, ...]:
         """The event data fields the guard reads, as its requirement names them
         (``data solution=...``); none for a guard on the case's facts alone."""
-        return tuple(DATA_FIELD.findall(self.requirement))
+        _, found, rest = self.requirement.partition("data ")
+        return tuple(dict.fromkeys(DATA_FIELD.findall(rest))) if found else ()
 
     def could_hold(self, facts: Mapping[str, Any]) -> bool:
         """Whether some event could pass this guard now: a guard on the event's data

@@ -19,7 +19,9 @@ import machines.timers as timers
 from machines.clocks import NO_CLOCKS, SlaState
 from machines.definition import (
     AGENT_EVENTS,
+    ATTACH_EVENT,
     ENGINE_EVENTS,
+    EVIDENCE_KINDS,
     MANUAL_ESCALATION,
     Allowed,
     Blocked,
@@ -226,6 +228,10 @@ def _engine_step(
         if level >= top:
             return Blocked("below_top", f"the case is already at the top level ({top})"), folded
         level += 1
+    elif event == ATTACH_EVENT:
+        digest = str(data.get("digest") or "")
+        if len(digest) != 64 or data.get("kind") not in EVIDENCE_KINDS:
+            return Blocked("evidence_named", ATTACH_DATA), folded
     elif event in TIMER_OF:
         name, cycle = data.get("timer"), data.get("cycle")
         if TIMER_OF[event] != name or type(cycle) is not int:
@@ -239,6 +245,7 @@ def _engine_step(
     )
 
 
+ATTACH_DATA = "needs data digest=<SHA-256 of the file> and kind=test_report, photo or invoice"
 FIRED_DATA = "needs data clock=<name>, cycle=<number> and, to escalate, level=<1 or more>"
 
 

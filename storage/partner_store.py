@@ -1,4 +1,4 @@
-"""Partners and dispatched jobs, and the events the partner ratings are read from.
+"""Partners, dispatched jobs, evidence files, and the events partner ratings read.
 
 All functions take an open connection; the caller owns the transaction.
 """
@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from storage.records import EventRecord, JobCount, PartnerRecord
+from storage.tables import attachments_table as attachments
 from storage.tables import events_table as events
 from storage.tables import jobs_table as jobs
 from storage.tables import partners_table as partners
@@ -83,3 +84,20 @@ def named_events(
     for row in conn.execute(query):
         found[row.case_id].append(EventRecord.from_row(row))
     return dict(found)
+
+
+def put_attachment(conn: Connection, digest: str, content: bytes, at: datetime) -> bool:
+    """Keep a file under its digest; ``False`` if it is kept already."""
+    if conn.execute(select(attachments.c.digest).where(attachments.c.digest == digest)).first():
+        return False
+    conn.execute(
+        insert(attachments).values(digest=digest, size=len(content), content=content,
+                                   created_at=at)
+    )  # fmt: skip
+    return True
+
+
+def attachment(conn: Connection, digest: str) -> bytes | None:
+    """The file kept under ``digest``, if any."""
+    row = conn.execute(select(attachments.c.content).where(attachments.c.digest == digest)).first()
+    return None if row is None else bytes(row.content)

@@ -394,3 +394,11 @@ class Store(Protocol):
         """Of the cases with such an event in ``[start, end)``, all their events of those
         names, by case id."""
         ...
+
+    def put_attachment(self, digest: str, content: bytes, at: datetime) -> bool:
+        """Keep an evidence file under its SHA-256 digest; ``False`` if kept already."""
+        ...
+
+    def attachment(self, digest: str) -> bytes | None:
+        """The evidence file kept under ``digest``, if any."""
+        ...

@@ -496,6 +496,18 @@ class SqlStore:
         with read_transaction(self.db) as conn:
             return partner_store.named_events(conn, start, end, names)
 
+    def put_attachment(self, digest: str, content: bytes, at: datetime) -> bool:
+        from storage import partner_store
+
+        with write_transaction(self.db) as conn:
+            return partner_store.put_attachment(conn, digest, content, at)
+
+    def attachment(self, digest: str) -> bytes | None:
+        from storage import partner_store
+
+        with read_transaction(self.db) as conn:
+            return partner_store.attachment(conn, digest)
+
 
 if TYPE_CHECKING:
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.timestamps import UTCDateTime
@@ -238,6 +238,17 @@ class JobRow(SQLModel, table=True):
     source: str = Field(max_length=200)
 
 
+class AttachmentRow(SQLModel, table=True):
+    """A file attached to cases as evidence, kept once by its SHA-256 digest."""
+
+    __tablename__ = "attachments"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    size: int
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 cases_table = CaseRow.__table__  # type: ignore[attr-defined]
 events_table = EventRow.__table__  # type: ignore[attr-defined]
 policies_table = PolicyRow.__table__  # type: ignore[attr-defined]
@@ -251,3 +262,4 @@ heartbeats_table = HeartbeatRow.__table__  # type: ignore[attr-defined]
 sessions_table = SessionRow.__table__  # type: ignore[attr-defined]
 partners_table = PartnerRow.__table__  # type: ignore[attr-defined]
 jobs_table = JobRow.__table__  # type: ignore[attr-defined]
+attachments_table = AttachmentRow.__table__  # type: ignore[attr-defined]

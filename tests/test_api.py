@@ -365,3 +365,32 @@ def test_partners_jobs_and_their_report(api: Served, clock: FixedClock) -> None:
         assert (row["partner"], row["points"], row["jobs"]) == ("P-安装一队", 100, 40)
         bad = http.get("/v1/reports/partners", params={"quarter": "2026Q5"})
         assert bad.status_code == 422
+
+
+def test_evidence_is_attached_and_read_back_by_its_digest(api: Served) -> None:
+    import hashlib
+
+    report = "检测报告 主板故障".encode()
+    with api.client(api.token()) as http:
+        case_id = http.post("/v1/cases", json=OPEN).json()["id"]
+        attached = http.post(
+            f"/v1/cases/{case_id}/attachments",
+            params={"kind": "test_report", "name": "报告.pdf"},
+            content=report,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert attached.status_code == 201, attached.text
+        digest = attached.json()["data"]["digest"]
+        assert digest == hashlib.sha256(report).hexdigest()
+        wrong = http.post(f"/v1/cases/{case_id}/attachments",
+                          params={"kind": "selfie", "name": "x"}, content=b"x")  # fmt: skip
+        assert wrong.status_code == 422
+        assert http.get(f"/v1/attachments/{digest}").status_code == 403  # agents attach
+    with api.client(api.token("auditor")) as http:
+        got = http.get(f"/v1/attachments/{digest}")
+        assert got.status_code == 200
+        assert got.content == report
+        assert http.get(f"/v1/attachments/{'0' * 64}").status_code == 404
+        refused = http.post(f"/v1/cases/{case_id}/attachments",
+                            params={"kind": "photo", "name": "p"}, content=b"p")  # fmt: skip
+        assert refused.status_code == 403  # auditors write nothing

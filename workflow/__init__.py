@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from workflow.config import Settings, load_settings
     from workflow.engine import Engine
     from workflow.errors import (
+        AttachmentNotFound,
         CaseNotFound,
         CaseworkError,
         ConcurrentUpdate,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         NotAuthenticated,
         NotPermitted,
         ReadOnlyDatabase,
+        RemedyRefused,
         StorageFailure,
         TimeOutOfOrder,
         TokenNotFound,
@@ -70,6 +72,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AttachmentNotFound",
     "Case",
     "CaseNotFound",
     "CaseworkError",
@@ -89,6 +92,7 @@ __all__ = [
     "NotPermitted",
     "Problem",
     "ReadOnlyDatabase",
+    "RemedyRefused",
     "Replay",
     "Settings",
     "StorageFailure",

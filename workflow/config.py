@@ -50,6 +50,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from machines.calendars import china_holidays
 from machines.partner_rules import PARTNER_RULES_V1, PartnerRules
 from machines.sla import DEFAULT_DOCUMENT, PolicyError, SlaPolicy, policy_from_document
+from machines.warranty import WARRANTY_RULES_V1, WarrantyRules
 from workflow.errors import ConfigError
 from workflow.mail.settings import MailSettings, check_address, mail_settings, positive_whole
 from workflow.partners.settings import partner_rules
@@ -86,6 +87,7 @@ class Settings:
     max_note_chars: int = 4000
     max_text_chars: int = 4000
     max_data_bytes: int = 16_384
+    max_attachment_bytes: int = 10 << 20
     future_skew: timedelta = field(default=timedelta(minutes=2))
     sla: Mapping[str, Any] | None = None
     """The ``[sla]`` table: the default machine's policy (``None``: the machine's own)."""
@@ -94,6 +96,8 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     partners: PartnerRules = PARTNER_RULES_V1
+    warranty: WarrantyRules = WARRANTY_RULES_V1
+    """The three guarantees ``decide_remedy`` is checked against (:mod:`machines.warranty`)."""
     """``[partners]``: how partners are rated (:mod:`machines.partner_rules`)."""
     display_timezone: str | None = None
     """``[display] timezone``: the zone people read times in (``None``: the system's)."""
@@ -305,6 +309,9 @@ _LIMITS = {
         s, max_text_chars=positive_whole(v, w, SUMMARY_COLUMN_CHARS)
     ),
     "max_data_bytes": lambda s, v, w: replace(s, max_data_bytes=positive_whole(v, w, 1 << 20)),
+    "max_attachment_bytes": lambda s, v, w: replace(
+        s, max_attachment_bytes=positive_whole(v, w, 200 << 20)
+    ),
     "future_skew_s": lambda s, v, w: replace(
         s, future_skew=timedelta(seconds=positive_whole(v, w, 86_400))
     ),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -30,7 +30,7 @@ from machines import (
     UnknownMachineError,
 )
 from machines.clocks import Planned
-from machines.definition import MANUAL_ESCALATION
+from machines.definition import ATTACH_EVENT, EVIDENCE_KINDS, MANUAL_ESCALATION
 from storage import (
     CaseRecord,
     make_engine,
@@ -47,13 +47,14 @@ from workflow.cases import validation
 from workflow.cases.catalog import installed_registry
 from workflow.cases.opening import new_case_id, opened_case, opening_data
 from workflow.cases.paging import Page, cursor_after, due_cursor_after, page_limit, position
+from workflow.cases.remedies import remedy_data
 from workflow.cases.transitions import (
     decide_with_wait_ended,
     profile_of,
     stored_plan,
     sync_deadlines,
 )
-from workflow.clock import Clock, SystemClock, aware
+from workflow.clock import EARLIEST, LATEST, Clock, SystemClock, aware
 from workflow.config import Settings
 from workflow.errors import (
     CaseNotFound,
@@ -104,7 +105,7 @@ MIN_PREFIX = 4
 
 def _known_event(definition: MachineDefinition, case_id: str, event: str) -> None:
     """Refuse an event the machine does not have, naming the nearest one it does."""
-    known = (*definition.events, *definition.agent_events, MANUAL_ESCALATION)
+    known = (*definition.events, *definition.agent_events, MANUAL_ESCALATION, ATTACH_EVENT)
     if event not in known and event not in SYSTEM_EVENTS:
         import difflib
 
@@ -300,13 +301,20 @@ class Engine:
                 "see `casework tick` and `casework replan`",
                 field="event",
             )
+        if event == ATTACH_EVENT:
+            raise InvalidInput(
+                "a file is attached with its content: `casework attach CASE FILE --kind K`",
+                field="event",
+            )
         payload = validation.event_data(data, note, self.settings)
+        reports = self._test_reports(case_id) if event == "decide_remedy" else []
         given = None if at is None else aware(at, "at")
         if given is not None:
             self._not_in_future(given, self.clock.now(), "at")
         return self._fire(
-            case_id, event, actor=actor, data=payload, at=given, expected_version=expected_version
-        )
+            case_id, event, actor=actor, data=payload, at=given,
+            expected_version=expected_version, reports=reports,
+        )  # fmt: skip
 
     def _fire(
         self,
@@ -317,8 +325,10 @@ class Engine:
         data: Mapping[str, Any],
         at: datetime | None = None,
         expected_version: int | None = None,
+        reports: Sequence[str] = (),
     ) -> Case:
-        """The transaction of :meth:`fire`, for checked input."""
+        """The transaction of :meth:`fire`, for checked input (``reports``: the test
+        reports attached to the case, for ``decide_remedy``)."""
         try:
             with self.store.transaction() as cursor:
                 case = self.store.load_case(cursor, case_id)
@@ -339,6 +349,8 @@ class Engine:
                 if handover is not None and event == handover[0] and handover[1] in data:
                     owner = validation.agent_id(data[handover[1]], handover[1])
                     data = {**data, handover[1]: owner}
+                if event == "decide_remedy" and event in rules.definition.events:
+                    data = remedy_data(self.settings.warranty, case, data, occurred, reports)
                 steps = decide_with_wait_ended(rules, case, event, data, actor, occurred, now)
                 after_case = case
                 happened = []
@@ -370,6 +382,71 @@ class Engine:
                 actor=actor,
             )
         return replace(after_case, deadlines=tuple(after_case.sla.get("pending", ())))
+
+    def _attachment_problems(self, case_id: str | None) -> builtins.list[Problem]:
+        """Each attached file that is missing, or whose content no longer has the digest
+        its ``attach`` event recorded."""
+        import hashlib
+
+        if case_id is not None:
+            found = {case_id: self.store.case_with_events(case_id)[1]}
+        else:
+            found = self.store.named_events(EARLIEST, LATEST, (ATTACH_EVENT,))
+        problems = []
+        for events in found.values():
+            for event in events:
+                if event.event != ATTACH_EVENT:
+                    continue
+                digest = str(event.data.get("digest"))
+                what = (
+                    f"attachment {digest[:16]} ({event.data.get('kind')}, {event.data.get('name')})"
+                )
+                content = self.store.attachment(digest)
+                if content is None:
+                    problems.append(Problem(event.case_id, event.seq, f"{what} is missing"))
+                elif hashlib.sha256(content).hexdigest() != digest:
+                    problems.append(
+                        Problem(event.case_id, event.seq, f"{what} was altered: its content "
+                                "no longer has the digest recorded")
+                    )  # fmt: skip
+        return problems
+
+    def _test_reports(self, case_id: str) -> builtins.list[str]:
+        """The digests of the test reports attached to a case, oldest first."""
+        case_id = validation.case_ref(case_id)
+        _, events = self.store.case_with_events(case_id)
+        return [
+            str(e.data.get("digest"))
+            for e in events
+            if e.event == ATTACH_EVENT and e.data.get("kind") == "test_report"
+        ]
+
+    @at_storage_boundary
+    def attach(self, case_id: str, content: bytes, *, kind: str, name: str, actor: str) -> Case:
+        """Keep ``content`` by its SHA-256 digest and record an ``attach`` event naming
+        it (``kind`` test_report, photo or invoice; ``name`` the file's name), so that
+        ``verify`` can later prove the file is still the one attached."""
+        import hashlib
+
+        if kind not in EVIDENCE_KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(EVIDENCE_KINDS)}", field="kind")
+        limit = self.settings.max_attachment_bytes
+        if len(content) > limit:
+            raise InvalidInput(
+                f"the file has {len(content):,} bytes; the limit is {limit:,} "
+                "(limits.max_attachment_bytes)",
+                field="file",
+            )
+        if not content:
+            raise InvalidInput("the file is empty", field="file")
+        case_id = validation.case_ref(case_id)
+        actor = validation.agent_id(actor, "actor")
+        self.get(case_id)
+        digest = hashlib.sha256(content).hexdigest()
+        self.store.put_attachment(digest, content, self.clock.now())
+        shown = validation.text(name, "name", max_chars=200)
+        data = {"digest": digest, "kind": kind, "name": shown, "size": len(content)}
+        return self._fire(case_id, ATTACH_EVENT, actor=actor, data=data)
 
     def _escalated_by_hand(
         self, rules: CaseRules, cursor: Any, happened: builtins.list[Any], now: datetime
@@ -529,6 +606,16 @@ class Engine:
         one consistent view of its own rows. It needs the installed machines and a
         database other processes can open (not in-memory SQLite), else it runs in one.
         """
+        report = self._verify_chains(case_id, progress, workers)
+        problems = self._attachment_problems(case_id)
+        return replace(report, problems=(*report.problems, *problems)) if problems else report
+
+    def _verify_chains(
+        self,
+        case_id: str | None,
+        progress: Callable[[int, int], None] | None,
+        workers: int,
+    ) -> VerifyReport:
         if case_id is not None:
             self.get(case_id)
             return self._verify_part([case_id], (None, None), progress)

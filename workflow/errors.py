@@ -9,8 +9,10 @@
     │   ├── UnknownChoice            a channel, category, priority or state not configured
     │   ├── UnknownEvent             an event the case's machine does not have
     │   ├── UnknownMachine           no machine of that name and version
+    │   ├── RemedyRefused            the warranty rules do not give that remedy (now)
     │   └── ConfigError              a configuration file that cannot be used
     ├── CaseNotFound                 no case with that id
+    ├── AttachmentNotFound           no file kept under that digest
     ├── MailNotFound                 no outbox mail with that id
     ├── TokenNotFound                no API token with that id
     ├── WebhookNotFound              no webhook subscription with that id
@@ -41,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AttachmentNotFound",
     "CaseNotFound",
     "CaseworkError",
     "ConcurrentUpdate",
@@ -54,6 +57,7 @@ __all__ = [
     "NotAuthenticated",
     "NotPermitted",
     "ReadOnlyDatabase",
+    "RemedyRefused",
     "StorageFailure",
     "TimeOutOfOrder",
     "TokenNotFound",
@@ -122,6 +126,11 @@ class UnknownMachine(InvalidInput):
     """No machine of that name (and version) is registered."""
 
 
+class RemedyRefused(InvalidInput):
+    """The warranty rules do not give this remedy: the message names the rule, its
+    version and when the window closed."""
+
+
 class ConfigError(InvalidInput):
     """A configuration file is unreadable or holds a bad value; names the file and key."""
 
@@ -132,6 +141,14 @@ class CaseNotFound(CaseworkError):
     def __init__(self, case_id: str) -> None:
         super().__init__(f"no case {case_id!r}; `casework list` shows the cases there are")
         self.case_id = case_id
+
+
+class AttachmentNotFound(CaseworkError):
+    """No file is kept under that digest."""
+
+    def __init__(self, digest: str) -> None:
+        super().__init__(f"no attachment {digest}")
+        self.digest = digest
 
 
 class MailNotFound(CaseworkError):

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from workflow.api import admin, audit, cases, health, partners, problems
+from workflow.api import admin, audit, cases, evidence, health, partners, problems
 from workflow.api.hot_path import HotPath
 from workflow.api.metrics import Measured, Metrics
 from workflow.api.security import SCHEME, Principals
@@ -43,7 +43,7 @@ def create_app(engine: Engine, *, heartbeat_s: float = 60.0) -> Any:
     app.state.metrics = Metrics(engine)
     app.state.principals = Principals()
     problems.install(app)
-    for module in (cases, audit, admin, partners, health):
+    for module in (cases, audit, admin, partners, evidence, health):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("workflow.console", "static")]), name="static")

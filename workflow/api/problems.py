@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from workflow.api.idempotency import RequestInProgress
 from workflow.errors import (
+    AttachmentNotFound,
     CaseNotFound,
     CaseworkError,
     ConcurrentUpdate,
@@ -42,6 +43,7 @@ _STATUS: list[tuple[type[CaseworkError], int]] = [
     (WebhookNotFound, 404),
     (TokenNotFound, 404),
     (MailNotFound, 404),
+    (AttachmentNotFound, 404),
     (ConcurrentUpdate, 409),
     (RequestInProgress, 409),
     (EventNotAllowed, 422),

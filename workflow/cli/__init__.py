@@ -22,6 +22,7 @@ import click
 from workflow.cli.support import CaseworkGroup, database_options, help_ending, setting
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "attach": ("evidence:attach_command", "Attach a file to a case as evidence."),
     "checkpoint": ("signing:checkpoint_command", "Sign a statement of the whole history."),
     "deliver": ("deliver:deliver_command", "Send every due mail and webhook once, then exit."),
     "demo": ("demo:demo_command", "A tour of one complaint on a throwaway database."),

@@ -17,6 +17,7 @@ from workflow.cases.paging import MAX_PAGE
 from workflow.cli.support import (
     WHOLE,
     CaseworkCommand,
+    actor_option,
     database_options,
     display_width,
     display_zone,
@@ -107,12 +108,7 @@ def open_command(
 @click.command("fire", cls=CaseworkCommand)
 @click.argument("case_id")
 @click.argument("event")
-@click.option(
-    "--actor",
-    required=True,
-    envvar="CASEWORK_ACTOR",
-    help="Who does it (default: $CASEWORK_ACTOR).",
-)
+@actor_option("Who does it")
 @click.option("--note", default=None, help="Free text kept with the event.")
 @click.option("--data", "pairs", multiple=True, metavar="K=V", help="Event data, repeatable.")
 @click.option("--at", default=None, metavar="ISO", help="When it happened (back-fill).")

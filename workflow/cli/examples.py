@@ -14,6 +14,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "verify",
         "worker                          # run the SLA scheduler until stopped",
     ),
+    "attach": (
+        "attach 3f2a9c1e 检测报告.pdf --kind test_report --actor li.na",
+        "attach 3f2a photo.jpg --kind photo --actor li.na",
+    ),
     "checkpoint": (
         "checkpoint --key /etc/casework/signing.key --out checkpoint-2026-11-30.json",
         "checkpoint --key signing.key --at 2026-11-30T23:59:00+08:00",

@@ -8,6 +8,7 @@ from workflow.cli.support import (
     WHOLE,
     CaseworkCommand,
     CaseworkSubgroup,
+    actor_option,
     database_options,
     display_zone,
     emit_json,
@@ -93,10 +94,7 @@ def explain_command(
 
 @click.command("replan", cls=CaseworkCommand)
 @click.argument("case_id")
-@click.option(
-    "--actor", required=True, envvar="CASEWORK_ACTOR",
-    help="Who moves the case to the configured policy (default: $CASEWORK_ACTOR).",
-)  # fmt: skip
+@actor_option("Who moves the case to the configured policy")
 @database_options
 @json_option
 @handle_errors

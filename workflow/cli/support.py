@@ -314,6 +314,14 @@ def display_zone(engine: Engine | None = None) -> DisplayZone:
     return choose_zone(setting("tz"), configured)
 
 
+def actor_option(who: str) -> Callable[[F], F]:
+    """Add a required ``--actor`` (``who`` does it), which ``$CASEWORK_ACTOR`` supplies."""
+    return click.option(
+        "--actor", required=True, envvar="CASEWORK_ACTOR",
+        help=f"{who} (default: $CASEWORK_ACTOR).",
+    )  # fmt: skip
+
+
 def json_option(func: F) -> F:
     """Add ``--json``."""
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(func)

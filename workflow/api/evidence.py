@@ -1,0 +1,65 @@
+"""Evidence over HTTP: attach a file to a case (``casework attach``) and read one back
+by its digest."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from workflow.api.endpoints import endpoint
+from workflow.api.offload import offload_for
+from workflow.api.responses import Json, problems
+from workflow.api.security import Auth, Served, allowed, principal_for, visible_case
+from workflow.engine import Engine
+from workflow.errors import AttachmentNotFound, InvalidInput
+
+router = APIRouter(prefix="/v1", tags=["evidence"])
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+Kind = Annotated[str, Query(description="test_report, photo or invoice.")]
+Name = Annotated[str, Query(description="The file's name.")]
+
+
+@router.post(
+    "/cases/{case_id}/attachments",
+    status_code=201,
+    responses=problems(404, 409, 422),
+    summary="Attach a file to a case",
+    openapi_extra={"requestBody": {"content": {"application/octet-stream": {}}, "required": True}},
+)
+async def attach_file(
+    case_id: Annotated[str, Path()], kind: Kind, name: Name, request: Request
+) -> Json:
+    """The request body is the file; it is kept by its SHA-256 digest and recorded as an
+    ``attach`` event by the token's actor (``casework attach``)."""
+    engine: Engine = request.app.state.engine
+    principal = await principal_for(request)
+    content = await request.body()
+
+    def run() -> Json:
+        allowed(principal, "write")
+        visible_case(engine, principal, case_id)
+        engine.attach(case_id, content, kind=kind, name=name, actor=principal.actor)
+        return Json(engine.history(case_id)[-1].to_json(), status_code=201)
+
+    return await offload_for(engine).run("long", run)
+
+
+@router.get(
+    "/attachments/{digest}",
+    responses=problems(404),
+    summary="An attached file",
+    response_class=Response,
+)
+@endpoint("short")
+def attached_file(digest: Annotated[str, Path()], principal: Auth, engine: Served) -> Response:
+    """The file kept under ``digest`` (supervisors, auditors, administrators)."""
+    allowed(principal, "replay")
+    if not _DIGEST.fullmatch(digest):
+        raise InvalidInput("a digest is 64 lower-case hex digits", field="digest")
+    content = engine.store.attachment(digest)
+    if content is None:
+        raise AttachmentNotFound(digest)
+    return Response(content, media_type="application/octet-stream")
