@@ -116,6 +116,11 @@ def quote_open(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
     return int(facts.get("quotes", 0)) > int(facts.get("answers", 0))
 
 
+def case_named(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """needs the other case: data case=<case id> (kind=repeat or duplicate optional)"""
+    return _text_given(data, "case")
+
+
 def suspension_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
     """needs the partner and why: data partner=<partner id> reason=<text>"""
     return _text_given(data, "partner") and _text_given(data, "reason")
@@ -135,6 +140,7 @@ class ComplaintChartV2(StateChart[Any]):
     resolved = State("Resolved")
     followed_up = State("Followed up")
     withdrawn = State("Withdrawn", final=True)
+    merged = State("Merged", final=True)
 
     apologise = received.to(apologised)
     confirm_needs = apologised.to(needs_confirmed)
@@ -148,8 +154,15 @@ class ComplaintChartV2(StateChart[Any]):
         | needs_confirmed.to(withdrawn)
         | resolved.to(withdrawn)
     )
+    merge_into = (
+        received.to(merged, cond=case_named)
+        | apologised.to(merged, cond=case_named)
+        | needs_confirmed.to(merged, cond=case_named)
+        | resolved.to(merged, cond=case_named)
+    )
     _open = (received, apologised, needs_confirmed, resolved, followed_up)
     _working = (received, apologised, needs_confirmed, resolved)
+    link = _stay_in(_open, cond=case_named)
     _field = (apologised, needs_confirmed, resolved)
     note = _stay_in(_open, cond=note_given)
     contact = _stay_in(_open)
@@ -198,6 +211,8 @@ COMPLAINT_V2 = MachineDefinition(
         "route": ("to",),
         "decide_remedy": ("remedy", "rules_version"),
         "quote": ("amount", "currency"),
+        "merge_into": ("case",),
+        "link": ("repeat_of",),
     },
     handover=("assign", "to"),
     attributes={
@@ -229,6 +244,7 @@ COMPLAINT_V2 = MachineDefinition(
         "resolve": frozenset({"routed"}),
     },
     counted={
+        "link": "links",
         "book_visit": "bookings",
         "arrive": "arrivals",
         "visit_done": "visits",

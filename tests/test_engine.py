@@ -141,7 +141,7 @@ BAD_INPUT: list[tuple[str, Bad, type[Exception], str]] = [
         "event not allowed",
         lambda e, c: e.fire(c, "resolve", actor="a", data={"solution": "x"}),
         EventNotAllowed,
-        "allowed: apologise, withdraw, note, contact, assign",
+        "allowed: apologise, withdraw, merge_into, link, note, contact, assign, route",
     ),
     ("unknown event", lambda e, c: e.fire(c, "explode", actor="a"), UnknownEvent, "'explode'"),
     (

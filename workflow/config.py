@@ -51,6 +51,7 @@ from machines.calendars import china_holidays
 from machines.partner_rules import PARTNER_RULES_V1, PartnerRules
 from machines.sla import DEFAULT_DOCUMENT, PolicyError, SlaPolicy, policy_from_document
 from machines.warranty import WARRANTY_RULES_V1, WarrantyRules
+from workflow.cases.warranty_settings import warranty_rules
 from workflow.errors import ConfigError
 from workflow.mail.settings import MailSettings, check_address, mail_settings, positive_whole
 from workflow.partners.settings import partner_rules
@@ -88,6 +89,10 @@ class Settings:
     max_text_chars: int = 4000
     max_data_bytes: int = 16_384
     max_attachment_bytes: int = 10 << 20
+    repeat_window: timedelta = field(default=timedelta(days=90))
+    repeat_escalates: bool = True
+    """A repeat complaint that the fault was not fixed goes up a ladder level at once."""
+    """A complaint about the same customer's same serial number within this is a repeat."""
     future_skew: timedelta = field(default=timedelta(minutes=2))
     sla: Mapping[str, Any] | None = None
     """The ``[sla]`` table: the default machine's policy (``None``: the machine's own)."""
@@ -150,10 +155,16 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
         if section == "partners":
             settings = replace(settings, partners=partner_rules(body, source))
             continue
+        if section == "warranty":
+            rules, escalates = warranty_rules(body, source)
+            settings = replace(settings, warranty=rules)
+            if escalates is not None:
+                settings = replace(settings, repeat_escalates=escalates)
+            continue
         if section not in known:
             raise ConfigError(
                 f"{source}: unknown section [{section}]; "
-                "known: intake, limits, display, sla, machines, mail, webhooks, partners"
+                "known: intake, limits, display, sla, machines, mail, webhooks, partners, warranty"
             )
         if not isinstance(body, Mapping):
             raise ConfigError(f"{source}: [{section}] must be a table")
@@ -286,6 +297,9 @@ _INTAKE = {
     "categories": lambda s, v, w: replace(s, categories=_extend(s.categories, _names(v, w))),
     "priorities": lambda s, v, w: replace(s, priorities=_names(v, w) or s.priorities),
     "default_machine": lambda s, v, w: replace(s, default_machine=_names([v], w)[0]),
+    "repeat_window_days": lambda s, v, w: replace(
+        s, repeat_window=timedelta(days=positive_whole(v, w, 3650))
+    ),
 }
 Applier = Callable[[Settings, Any, str], Settings]
 """Sets one key of a section: (settings, value, where) to the new settings."""

@@ -33,6 +33,7 @@ from machines.clocks import Planned
 from machines.definition import ATTACH_EVENT, EVIDENCE_KINDS, MANUAL_ESCALATION
 from storage import (
     CaseRecord,
+    iso,
     make_engine,
     prepare_engine,
     upgrade,
@@ -68,6 +69,7 @@ from workflow.errors import (
 from workflow.logs import library_logger
 from workflow.mail.escalation import manual_escalation_row
 from workflow.results import POLICIES, Case, Event, Problem, Replay, VerifyReport
+from workflow.sla.due import SYSTEM_ACTOR
 from workflow.sla.policies import PolicyBook, current_policies
 from workflow.storage_boundary import at_storage_boundary
 from workflow.webhooks.queue import queue_webhooks
@@ -273,7 +275,65 @@ class Engine:
             channel=channel,
             category=category,
         )
-        return _with_deadlines(CaseRecord(**case))
+        opened = _with_deadlines(CaseRecord(**case))
+        earlier = self._repeat_of(opened) if "link" in definition.events else None
+        if earlier is None:
+            return opened
+        data = {"case": earlier, "kind": "repeat", "repeat_of": earlier}
+        linked = self._fire(case_id, "link", actor=SYSTEM_ACTOR, data=data)
+        if not (self.settings.repeat_escalates and category == "not_fixed_first_visit"):
+            return linked
+        reason = f"the same fault again: a repeat of case {earlier} (seed 002)"
+        return self._fire(case_id, MANUAL_ESCALATION, actor=SYSTEM_ACTOR, data={"reason": reason})
+
+    def _repeat_of(self, case: CaseRecord) -> str | None:
+        """The latest earlier case of the same customer about the same serial number,
+        received within the repeat window, if there is one."""
+        serial = case.attributes.get("serial_number")
+        if not serial:
+            return None
+        since = case.received_at - self.settings.repeat_window
+        earlier = [
+            c for c in self.store.cases(CaseQuery(customer=case.customer))
+            if c.id != case.id and c.attributes.get("serial_number") == serial
+            and since <= c.received_at <= case.received_at
+        ]  # fmt: skip
+        return max(earlier, key=lambda c: (c.received_at, c.id)).id if earlier else None
+
+    @at_storage_boundary
+    def related(self, case_id: str) -> builtins.list[dict[str, Any]]:
+        """The cases ``case_id`` is linked to or merged with, either way, oldest first:
+        each with the event that relates them (case, number, event, kind, when)."""
+        case_id = self.get(validation.case_ref(case_id)).id
+        found = []
+        relating = self.store.named_events(EARLIEST, LATEST, ("link", "merge_into"))
+        for events in relating.values():
+            for e in events:
+                other = str(e.data.get("case"))
+                if case_id not in (e.case_id, other):
+                    continue
+                kind = "merged" if e.event == "merge_into" else e.data.get("kind") or "linked"
+                found.append({
+                    "case": other if e.case_id == case_id else e.case_id,
+                    "relation": kind,
+                    "direction": "to" if e.case_id == case_id else "from",
+                    "event": {"case_id": e.case_id, "seq": e.seq, "event": e.event,
+                              "at": iso(e.occurred_at), "actor": e.actor},
+                })  # fmt: skip
+        return sorted(found, key=lambda r: (r["event"]["at"], r["event"]["case_id"]))
+
+    def _other_case(self, case_id: str, event: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The data of ``link``/``merge_into`` with the other case named in full; a case
+        that does not exist, the case itself, or a merged one to merge into, refused."""
+        other = self.resolve(str(data.get("case") or ""))
+        if other == case_id:
+            raise InvalidInput(f"case {case_id} cannot be related to itself", field="case")
+        if event == "merge_into" and self.get(other).state == "merged":
+            raise InvalidInput(
+                f"case {other} is merged itself: merge into the case it was merged into",
+                field="case",
+            )
+        return {**data, "case": other}
 
     @at_storage_boundary
     def fire(
@@ -308,6 +368,8 @@ class Engine:
             )
         payload = validation.event_data(data, note, self.settings)
         reports = self._test_reports(case_id) if event == "decide_remedy" else []
+        if event in ("link", "merge_into") and payload.get("case"):
+            payload = self._other_case(validation.case_ref(case_id), event, payload)
         given = None if at is None else aware(at, "at")
         if given is not None:
             self._not_in_future(given, self.clock.now(), "at")

@@ -79,6 +79,9 @@ def deliver_all(url: str, config_path: str, barrier: Barrier, actor: str, out: Q
         out.put(Deliverer(engine, batch=5).deliver_due().sent)
 
 
+CLOSING = ("withdraw", "merge_into")
+"""Events that end a case."""
+
 STRESS_DATA = {
     "resolve": {"solution": "fixed on site"},
     "follow_up": {"satisfaction": 2},
@@ -97,7 +100,7 @@ def fire_randomly(
     import random
     import time
 
-    from workflow import EventNotAllowed
+    from workflow import EventNotAllowed, InvalidInput
 
     rng = random.Random(actor)
     accepted: list[tuple[str, int]] = []
@@ -108,7 +111,9 @@ def fire_randomly(
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             case = engine.get(rng.choice(case_ids))
-            events = [e for e in definition.allowed_events(case.state) if e != "withdraw"]
+            events = [
+                e for e in definition.allowed_events(case.state) if e not in CLOSING
+            ]  # a case stays open for the others to race on
             event = rng.choice(events or ["note"])
             try:
                 fired = engine.fire(
@@ -118,7 +123,7 @@ def fire_randomly(
                 )  # fmt: skip
             except ConcurrentUpdate:
                 conflicts += 1
-            except EventNotAllowed:
+            except (EventNotAllowed, InvalidInput):  # a guard, or the warranty rules
                 refused += 1
             else:
                 accepted.append((fired.id, fired.version))

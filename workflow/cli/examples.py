@@ -92,6 +92,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "outbox retry --all",
         "outbox retry --all --status pending",
     ),
+    "related": ("related 3f2a9c1e", "related 3f2a --json"),
     "replan": ("replan 3f2a9c1e --actor zhang.wei",),
     "replay": ("replay 3f2a9c1e", "replay 3f2a9c1e --at '2026-11-21 18:00'"),
     "report": (

@@ -360,6 +360,32 @@ def _rate_row(branch: str, category: str | None, jobs: int, complaints: int) -> 
     }
 
 
+def _repeats(cases: list[CaseRecord]) -> dict[str, Any]:
+    """How many complaints repeat an earlier one (same customer, same serial number),
+    and the rate per branch, product and partner."""
+
+    def rates(key: Any) -> list[dict[str, Any]]:
+        totals: Counter[str] = Counter()
+        repeats: Counter[str] = Counter()
+        for case in cases:
+            name = key(case)
+            if name:
+                totals[str(name)] += 1
+                repeats[str(name)] += bool(case.facts.get("repeat_of"))
+        return [
+            {"name": n, "cases": t, "repeats": repeats[n],
+             "rate": round(100.0 * repeats[n] / t, 1)}
+            for n, t in sorted(totals.items(), key=lambda kv: (-repeats[kv[0]], kv[0]))
+        ]  # fmt: skip
+
+    return {
+        "cases": sum(bool(c.facts.get("repeat_of")) for c in cases),
+        "by_branch": rates(lambda c: c.branch),
+        "by_product": rates(lambda c: c.attributes.get("product")),
+        "by_partner": rates(lambda c: c.facts.get("partner")),
+    }
+
+
 def recorded_jobs(
     engine: Engine, period: Period
 ) -> tuple[dict[tuple[str, str | None], int], dict[str, int]]:
@@ -426,6 +452,7 @@ def complaints_report(
         ],
         "per_10000_jobs": rates,
         "per_10000_jobs_by_partner": partner_rates,
+        "repeats": _repeats(cases),
         "weekly": [{"week": w.isoformat(), "complaints": n} for w, n in sorted(weekly.items())],
     }
 
