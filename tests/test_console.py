@@ -320,3 +320,25 @@ def test_an_administrator_gives_a_supervisor_a_token_in_the_browser(
     assert boss.page.url.endswith("/login")
     assert admin.errors == []
     assert boss.errors == []
+
+
+def test_a_booked_visit_shows_its_window_and_escalation_asks_why(
+    browser: Any, console: Served, engine: Engine, clock: FixedClock
+) -> None:
+    case_id = open_sample(engine, branch="东莞长安店")
+    engine.fire(case_id, "apologise", actor="li.na")
+    window = {"from": (clock.now() + timedelta(hours=2)).isoformat(),
+              "to": (clock.now() + timedelta(hours=5)).isoformat(),
+              "technician": "刘师傅", "partner": "P-安装一队"}  # fmt: skip
+    engine.fire(case_id, "book_visit", actor="li.na", data=window)
+    agent = Visit(browser, console, "visit", lang="zh")
+    agent.sign_in(console.token(actor="li.na", branch="东莞长安店"))
+    agent.page.goto(f"/cases/{case_id}")
+    timer = agent.page.locator("#timer-appointment").inner_text()
+    assert "预约上门时段截止" in timer
+    assert "P-安装一队" in timer
+    assert "14:00:00" in timer  # 06:00 UTC, in the viewer's zone
+    agent.shot("visit-booked")
+    agent.fire("escalate_now", reason="客户要求店长处理")
+    assert engine.get(case_id).escalation_level == 1
+    assert agent.errors == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from machines.definition import MANUAL_ESCALATION
 from machines.fold import WAIT_REASONS
 from storage.records import CaseRecord
 from workflow.cases.transitions import allowed_now
@@ -34,5 +35,8 @@ def actions(engine: Engine, case: CaseRecord) -> list[Action]:
         if event == "wait":
             fields.append("reason")
             needs.append(f"data reason={' or '.join(WAIT_REASONS)}")
+        if event == MANUAL_ESCALATION:
+            fields.append("reason")
+            needs.append("data reason=<why it goes up a level now>")
         found.append(Action(event, tuple(dict.fromkeys(fields)), tuple(needs)))
     return found

@@ -233,6 +233,7 @@ def _case_page(
     return _page(
         request, "case.html", "case", session, flash=flash, suffix=case.id,
         case=case, events=[e.to_json() for e in events], clocks=clocks,
+        timers=case.sla.get("timers", ()),
         chain_ok=engine.verify(case.id).ok, actions=actions(engine, case), hidden=HIDDEN_DATA,
     )  # fmt: skip
 
