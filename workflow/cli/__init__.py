@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("reports:report_group", "Reports for auditors and the business (HTML, JSON)."),
     "serve": ("serve:serve_command", "Serve the HTTP API and web console (server extra)."),
     "show": ("cases:show_command", "Show a case with its deadlines."),
+    "simulate": ("simulate:simulate_command", "What a proposed SLA policy would have done."),
     "sla": ("sla:sla_group", "SLA clocks of a case."),
     "tick": ("sla:tick_command", "Process every deadline due now once, then exit."),
     "tokens": ("tokens:tokens_group", "Bearer tokens of the HTTP API: create, list, revoke."),

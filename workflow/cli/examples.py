@@ -116,6 +116,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         'curl -H "Authorization: Bearer cw_..." http://127.0.0.1:8080/v1/cases',
     ),
     "show": ("show 3f2a9c1e", "show 3f2a --tz Asia/Shanghai", "show 3f2a9c1e --json"),
+    "simulate": (
+        "simulate --policy tighter.toml --month 2026-11 --tz Asia/Shanghai",
+        "simulate --policy tighter.toml --last 30d --branch 东莞长安店 --json",
+    ),
     "sla": ("sla explain 3f2a9c1e",),
     "sla explain": ("sla explain 3f2a9c1e", "sla explain 3f2a9c1e --json"),
     "tick": ("tick", "tick --now '2026-11-24 09:00' --json"),

@@ -88,6 +88,14 @@ def _period_options(func: Any) -> Any:
     return func
 
 
+def PERIOD_ONLY(func: Any) -> Any:
+    """The period options alone (``--from``, ``--to``, ``--month``, ``--last``,
+    ``--branch``), without ``--html``."""
+    for option in reversed(_PERIOD[:5]):
+        func = option(func)
+    return func
+
+
 def _publish(
     report: dict[str, Any], page: Any, html_path: str | None, force: bool, as_json: bool
 ) -> None:
