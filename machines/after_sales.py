@@ -219,6 +219,7 @@ COMPLAINT_V2 = MachineDefinition(
         **COMPLAINT_V1.attributes,
         "product_class": AttributeSpec(max_length=40),
         "fault_class": AttributeSpec(max_length=40),
+        "tier": AttributeSpec(max_length=40),
     },
     sla={**DEFAULT_DOCUMENT, "timers": AFTER_SALES_TIMERS},
     timers={

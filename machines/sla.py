@@ -19,8 +19,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from machines.calendars import WEEKDAYS, AroundTheClock, BusinessHours, Calendar, parse_period
 from machines.timers import TIMER_EVENTS
 
-PROFILE_FIELDS = ("priority", "category", "channel")
-"""Case fields a clock's target may depend on, most specific last."""
+PROFILE_FIELDS = ("priority", "category", "channel", "branch", "tier")
+"""Case fields a clock's target may depend on (``by_priority`` ... ``by_tier`` tables;
+``tier`` is the customer tier attribute). Where several apply, the shortest target
+wins: a case gets the strictest promise any of its fields carries."""
 
 
 class PolicyError(ValueError):
@@ -58,7 +60,7 @@ class ClockSpec:
 
     def target_for(self, profile: Mapping[str, Any]) -> timedelta:
         """The target for a case: the shortest override that applies, else ``within``."""
-        key = (profile.get("priority"), profile.get("category"), profile.get("channel"))
+        key = tuple(profile.get(name) for name in PROFILE_FIELDS)
         cache: dict[tuple[Any, ...], timedelta] = self._targets  # type: ignore[attr-defined]
         found = cache.get(key)
         if found is None:

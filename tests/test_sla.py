@@ -193,6 +193,43 @@ def test_replan_moves_a_case_to_a_new_policy(db_url: str, clock: FixedClock) -> 
         assert engine.verify().ok
 
 
+def test_replan_all_says_what_would_change_then_moves_every_open_case(
+    db_url: str, clock: FixedClock
+) -> None:
+    """``replan --all --dry-run`` lists each open case's deadlines before and after and
+    writes nothing; without --dry-run every open case moves; closed ones stay."""
+    from machines.sla import DEFAULT_DOCUMENT
+    from tests.support import snapshot
+    from workflow import Settings
+
+    with Engine.open(db_url, clock=clock) as engine:
+        moving = [open_sample(engine, customer=f"C-{n}") for n in range(3)]
+        closed = open_sample(engine)
+        engine.fire(closed, "withdraw", actor="li.na", data={"reason": "不需要了"})
+    document = {**DEFAULT_DOCUMENT, "name": "strict"}
+    document["clocks"] = {
+        **DEFAULT_DOCUMENT["clocks"],
+        "first_response": {"runs_in": ["received"], "within_s": 2 * 3600},
+    }
+    with Engine.open(db_url, clock=clock, config=Settings(sla=document)) as engine:
+        before = snapshot(engine)
+        dry = engine.replan_all(actor="ops", dry_run=True)
+        assert snapshot(engine) == before
+        assert (dry["cases"], sorted(r["case_id"] for r in dry["moved"])) == (3, sorted(moving))
+        row = dry["moved"][0]
+        due = {d["clock"]: d["due_at"] for d in row["after"]}
+        assert (
+            due["first_response"]
+            < {d["clock"]: d["due_at"] for d in row["before"]}["first_response"]
+        )
+        done = engine.replan_all(actor="ops")
+        assert done["cases"] == 3
+        assert {engine.get(c).sla_policy for c in moving} == {row["to"]}
+        assert engine.replan_all(actor="ops", dry_run=True)["cases"] == 0
+        assert engine.get(closed).sla_policy == row["from"]
+        assert engine.verify().ok
+
+
 def test_business_hours_over_a_weekend_and_a_holiday(db_url: str) -> None:
     """24 working hours on an office calendar with China's holidays skip the weekend and
     the National Day week, and use its make-up Saturday."""
@@ -342,3 +379,33 @@ def test_show_and_history_of_an_escalated_case_in_the_cli(db_url: str) -> None:
     assert "li.na" in late.stdout
     explained = runner.invoke(main, ["--db", db_url, "sla", "explain", case_id])
     assert "first_response (cycle 1, running)" in explained.stdout
+
+
+def test_targets_by_customer_tier_and_branch_the_strictest_wins(
+    db_url: str, clock: FixedClock
+) -> None:
+    """``by_tier`` (the customer's tier attribute) and ``by_branch`` targets beside the
+    others; where several apply the shortest wins, and ``sla explain`` names it."""
+    from machines.sla import DEFAULT_DOCUMENT
+    from workflow import Settings
+
+    first = {**DEFAULT_DOCUMENT["clocks"]["first_response"],
+             "by_tier": {"gold": 4 * 3600}, "by_branch": {"东莞长安店": 12 * 3600}}  # fmt: skip
+    document = {**DEFAULT_DOCUMENT, "clocks": {**DEFAULT_DOCUMENT["clocks"],
+                                               "first_response": first}}  # fmt: skip
+    with Engine.open(db_url, clock=clock, config=Settings(sla=document)) as engine:
+        gold = open_sample(engine, attributes={"tier": "gold"}, branch="广州")
+        branch = open_sample(engine, branch="东莞长安店")
+        both = open_sample(engine, attributes={"tier": "gold"}, branch="东莞长安店")
+        plain = open_sample(engine, branch="广州")
+
+        def target(case_id: str) -> tuple[float, str]:
+            clock_ = next(c for c in engine.explain_sla(case_id)["clocks"]
+                          if c["clock"] == "first_response")  # fmt: skip
+            return clock_["target_s"], clock_["target_from"]
+
+        assert target(gold) == (4 * 3600, "by_tier: gold")
+        assert target(branch) == (12 * 3600, "by_branch: 东莞长安店")
+        assert target(both) == (4 * 3600, "by_tier: gold")
+        assert target(plain) == (24 * 3600, "default")
+        assert engine.verify().ok

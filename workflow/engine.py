@@ -50,7 +50,9 @@ from workflow.cases.opening import new_case_id, opened_case, opening_data
 from workflow.cases.paging import Page, cursor_after, due_cursor_after, page_limit, position
 from workflow.cases.remedies import remedy_data
 from workflow.cases.transitions import (
+    decide,
     decide_with_wait_ended,
+    pending_json,
     profile_of,
     stored_plan,
     sync_deadlines,
@@ -796,6 +798,36 @@ class Engine:
             )
         self.policies.refresh()
         return self._fire(case_id, "replan", actor=actor, data={"policy": policy.version})
+
+    @at_storage_boundary
+    def replan_all(self, *, actor: str, dry_run: bool = False) -> dict[str, Any]:
+        """Move every open case not under its machine's configured policy to it (a
+        ``replan`` each), or with ``dry_run`` only say what would change: each case's
+        pending deadlines before and after. Returns the summary."""
+        actor = validation.agent_id(actor, "actor")
+        now = self.clock.now()
+        moved = []
+        by_policy: dict[str, int] = {}
+        open_cases = CaseQuery(not_states=self.closed_states())
+        for case in self.store.cases(open_cases):
+            policy = self.policies.current_for(case.machine)
+            if policy is None or case.sla_policy in (None, policy.version):
+                continue
+            definition = self._definition(case.machine, case.machine_version)
+            known = {**self.policies.known(case.sla_policy), policy.version: policy}
+            rules = CaseRules(definition, known, profile_of(case))
+            data = {"policy": policy.version}
+            after = decide(rules, case, "replan", data, actor, now, now).plan or {}
+            by_policy[str(case.sla_policy)] = by_policy.get(str(case.sla_policy), 0) + 1
+            moved.append({
+                "case_id": case.id, "from": case.sla_policy, "to": policy.version,
+                "before": list(case.sla.get("pending", ())),
+                "after": list(pending_json(after)),
+            })  # fmt: skip
+            if not dry_run:
+                self.replan(case.id, actor=actor)
+        return {"dry_run": dry_run, "cases": len(moved), "from_policies": by_policy,
+                "moved": moved}  # fmt: skip
 
     # -- helpers ---------------------------------------------------------------------
 

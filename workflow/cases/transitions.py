@@ -46,7 +46,9 @@ def folded_from_case(case: CaseRecord, *, with_clocks: bool = True) -> Folded:
 def profile_of(case: CaseRecord | Mapping[str, Any]) -> dict[str, Any]:
     """The case fields that SLA targets and recipients depend on."""
     get = case.get if isinstance(case, Mapping) else lambda name: getattr(case, name)
-    return {name: get(name) for name in ("priority", "category", "channel", "branch")}
+    profile = {name: get(name) for name in ("priority", "category", "channel", "branch")}
+    profile["tier"] = (get("attributes") or {}).get("tier")
+    return profile
 
 
 @dataclass(frozen=True)

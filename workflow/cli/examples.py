@@ -93,7 +93,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "outbox retry --all --status pending",
     ),
     "related": ("related 3f2a9c1e", "related 3f2a --json"),
-    "replan": ("replan 3f2a9c1e --actor zhang.wei",),
+    "replan": (
+        "replan 3f2a9c1e --actor zhang.wei",
+        "replan --all --dry-run --actor zhang.wei",
+        "replan --all --actor zhang.wei --json",
+    ),
     "replay": ("replay 3f2a9c1e", "replay 3f2a9c1e --at '2026-11-21 18:00'"),
     "report": (
         "report sla --month 2026-11 --html sla.html",

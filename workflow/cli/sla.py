@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from workflow.cli.support import (
@@ -17,8 +19,9 @@ from workflow.cli.support import (
     json_option,
     typed_time,
 )
-from workflow.display.times import stamped
+from workflow.display.times import local_text, stamped
 from workflow.durations import hours_minutes
+from workflow.errors import InvalidInput
 from workflow.sla.views import Overdue
 
 
@@ -93,21 +96,59 @@ def explain_command(
 
 
 @click.command("replan", cls=CaseworkCommand)
-@click.argument("case_id")
+@click.argument("case_id", required=False)
+@click.option("--all", "every", is_flag=True, help="Every open case under another policy.")
+@click.option("--dry-run", is_flag=True, help="With --all: only say what would change.")
 @actor_option("Who moves the case to the configured policy")
 @database_options
 @json_option
 @handle_errors
 def replan_command(
-    case_id: str, actor: str, db_url: str | None, config_path: str | None, as_json: bool
-) -> None:
-    """Move CASE_ID to the configured SLA policy (recorded as a replan event)."""
+    case_id: str | None, every: bool, dry_run: bool, actor: str,
+    db_url: str | None, config_path: str | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Move CASE_ID (or with --all every open case) to the configured SLA policy, each
+    recorded as a replan event; the clocks keep the working time they used. --dry-run
+    lists each case's pending deadlines before and after, and writes nothing."""
+    if (case_id is None) == (not every):
+        raise InvalidInput("give a CASE_ID or --all", field="case_id")
+    if dry_run and not every:
+        raise InvalidInput("--dry-run goes with --all", field="dry_run")
     with engine_for(db_url, config_path) as engine:
-        case = engine.replan(engine.resolve(case_id), actor=actor)
-    if as_json:
+        if every:
+            summary = engine.replan_all(actor=actor, dry_run=dry_run)
+            zone = display_zone(engine).zone
+        else:
+            case = engine.replan(engine.resolve(str(case_id)), actor=actor)
+    if every:
+        _say_replanned(summary, zone, as_json)
+    elif as_json:
         emit_json(case.to_json())
     else:
         click.echo(f"{case.id}: now under SLA policy {case.sla_policy}")
+
+
+def _say_replanned(summary: dict[str, Any], zone: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json(summary)
+        return
+    verb = "would move" if summary["dry_run"] else "moved"
+    changing = [r for r in summary["moved"] if r["before"] != r["after"]]
+    click.echo(
+        f"{verb} {summary['cases']} open case(s) to the configured policy; "
+        f"the deadlines of {len(changing)} change:"
+    )
+    for row in changing:
+
+        def shown(deadlines: list[dict[str, Any]]) -> str:
+            return (
+                ", ".join(
+                    f"{d['clock']} {d['kind']} {local_text(d['due_at'], zone)}" for d in deadlines
+                )
+                or "none"
+            )
+
+        click.echo(f"  {row['case_id']}: {shown(row['before'])}  ->  {shown(row['after'])}")
 
 
 def overdue_rows(items: list[Overdue]) -> list[tuple[str, ...]]:

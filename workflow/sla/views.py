@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from machines.clocks import BREACHED, ClockState, SlaState, level_label, planned, state_from_json
 from machines.sla import SlaPolicy
 from storage import CaseRecord, EventRecord, iso
+from workflow.cases.transitions import profile_of
 
 if TYPE_CHECKING:
     from workflow.sla.policies import PolicyBook
@@ -104,10 +105,11 @@ def _explain_clock(
 ) -> dict[str, Any]:
     spec = policy.clock(clock.name)
     calendar = policy.calendar_of(spec)
+    profile = profile_of(case)
     applying = [
-        f"{name}={value}"
+        f"by_{name}: {value}"
         for (name, value), within in spec.overrides.items()
-        if getattr(case, name) == value and within == clock.target
+        if profile.get(name) == value and within == clock.target
     ]
     entry: dict[str, Any] = {
         "clock": clock.name,
