@@ -31,6 +31,7 @@ from machines import (
 )
 from machines.clocks import Planned
 from machines.definition import ATTACH_EVENT, EVIDENCE_KINDS, MANUAL_ESCALATION
+from machines.sla import SlaPolicy
 from storage import (
     CaseRecord,
     iso,
@@ -788,7 +789,11 @@ class Engine:
         """Move an open case to the configured SLA policy, recording a ``replan`` event."""
         case_id = validation.case_ref(case_id)
         actor = validation.agent_id(actor, "actor")
-        machine = self.get(case_id).machine
+        policy = self._stored_current(self.get(case_id).machine)
+        return self._fire(case_id, "replan", actor=actor, data={"policy": policy.version})
+
+    def _stored_current(self, machine: str) -> SlaPolicy:
+        """The configured policy of ``machine``, stored (once) so cases can refer to it."""
         policy = self.policies.current_for(machine)
         if policy is None:
             raise InvalidInput(f"machine {machine} has no SLA policy to move the case to")
@@ -797,7 +802,7 @@ class Engine:
                 cursor, policy.version, policy.name, policy.document, self.clock.now()
             )
         self.policies.refresh()
-        return self._fire(case_id, "replan", actor=actor, data={"policy": policy.version})
+        return policy
 
     @at_storage_boundary
     def replan_all(self, *, actor: str, dry_run: bool = False) -> dict[str, Any]:
@@ -808,6 +813,7 @@ class Engine:
         now = self.clock.now()
         moved = []
         by_policy: dict[str, int] = {}
+        stored: set[str] = set()
         open_cases = CaseQuery(not_states=self.closed_states())
         for case in self.store.cases(open_cases):
             policy = self.policies.current_for(case.machine)
@@ -825,7 +831,10 @@ class Engine:
                 "after": list(pending_json(after)),
             })  # fmt: skip
             if not dry_run:
-                self.replan(case.id, actor=actor)
+                if case.machine not in stored:  # each policy stored once, not per case
+                    self._stored_current(case.machine)
+                    stored.add(case.machine)
+                self._fire(case.id, "replan", actor=actor, data=data)
         return {"dry_run": dry_run, "cases": len(moved), "from_policies": by_policy,
                 "moved": moved}  # fmt: skip
 

@@ -52,7 +52,7 @@ def asked_period(
         first = _month(month)
         after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
         note = f"--month {month.strip()} cut in {zone_name(zone)}"
-        return Asked(_midnight(first, zone), _midnight(after, zone), zone, (note,))
+        return Asked(midnight(first, zone), midnight(after, zone), zone, (note,))
     if last:
         found = _LAST.fullmatch(last.strip())
         if found is None or int(found.group(1)) == 0:
@@ -77,7 +77,8 @@ def _month(text: str) -> date:
         ) from None
 
 
-def _midnight(day: date, zone: tzinfo) -> datetime:
+def midnight(day: date, zone: tzinfo) -> datetime:
+    """The instant ``day`` begins in ``zone``, in UTC."""
     return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
 
 

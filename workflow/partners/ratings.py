@@ -14,13 +14,13 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from machines.partner_rules import PARTNER_RULES_V1, PartnerRules
 from storage import iso
 from storage.records import EventRecord
-from workflow.display.periods import described
+from workflow.display.periods import described, midnight
 from workflow.display.zones import zone_name
 from workflow.errors import InvalidInput
 
@@ -50,14 +50,14 @@ class Quarter:
     @property
     def start(self) -> datetime:
         """Its first instant."""
-        return datetime.combine(date(self.year, 3 * self.number - 2, 1), time(), self.zone)
+        return midnight(date(self.year, 3 * self.number - 2, 1), self.zone)
 
     @property
     def end(self) -> datetime:
         """The first instant after it."""
         if self.number == 4:
-            return datetime.combine(date(self.year + 1, 1, 1), time(), self.zone)
-        return datetime.combine(date(self.year, 3 * self.number + 1, 1), time(), self.zone)
+            return midnight(date(self.year + 1, 1, 1), self.zone)
+        return midnight(date(self.year, 3 * self.number + 1, 1), self.zone)
 
     @property
     def name(self) -> str:
