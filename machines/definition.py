@@ -27,10 +27,18 @@ MANUAL_ESCALATION = "escalate_now"
 """The engine event an agent fires to take an open case up the ladder at once."""
 SYSTEM_EVENTS = ("sla_warning", "escalate", "replan", *TIMER_EVENTS.values())
 """Engine events only the engine itself records."""
+RECLASSIFY = "reclassify"
+"""The engine event that changes what a case's SLA targets depend on (data any of
+:data:`RECLASSIFIABLE`); its clocks keep the working time they used."""
+RECLASSIFIABLE = ("priority", "category", "channel", "tier")
+CLASSIFICATION_FACT = "classification"
+"""The fact that holds what ``reclassify`` events changed, over the case's opening."""
+HAND_EVENTS = (MANUAL_ESCALATION, RECLASSIFY)
+"""Engine events an agent may fire on any open case."""
 ATTACH_EVENT = "attach"
 """The engine event that records an evidence file attached to a case, by its digest."""
 EVIDENCE_KINDS = ("test_report", "photo", "invoice")
-ENGINE_EVENTS = frozenset((*AGENT_EVENTS, MANUAL_ESCALATION, ATTACH_EVENT, *SYSTEM_EVENTS))
+ENGINE_EVENTS = frozenset((*AGENT_EVENTS, *HAND_EVENTS, ATTACH_EVENT, *SYSTEM_EVENTS))
 
 Guard = Callable[..., bool]
 """A named condition: ``guard(data, facts) -> bool``; its docstring says what it needs."""

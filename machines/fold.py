@@ -3,7 +3,8 @@
 Besides the events of its machine, every case knows the engine's own events, which
 change no machine state: ``wait`` and ``resume`` (the case waits on the customer or a
 part; SLA clocks pause), and the system's ``sla_warning``, ``escalate`` and
-``replan`` (the case moves to another policy version).
+``replan`` (the case moves to another policy version), and ``reclassify`` (what the
+case's targets depend on changes; its clocks keep the working time they used).
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from machines.clocks import NO_CLOCKS, SlaState
 from machines.definition import (
     AGENT_EVENTS,
     ATTACH_EVENT,
+    CLASSIFICATION_FACT,
     ENGINE_EVENTS,
     EVIDENCE_KINDS,
+    HAND_EVENTS,
     MANUAL_ESCALATION,
+    RECLASSIFIABLE,
+    RECLASSIFY,
     Allowed,
     Blocked,
     Decision,
@@ -40,7 +45,8 @@ TIMER_OF = {event: name for name, event in timers.TIMER_EVENTS.items()}
 class CaseRules:
     """What decides a case's fold: its machine, the SLA policies it may run under (by
     version) and its profile: the case fields that targets and recipients depend on
-    (priority, category, channel, branch).
+    (priority, category, channel, branch, tier) as the case was opened; a
+    ``reclassify`` changes it from then on (:func:`profile_now`).
 
     ``with_clocks=False`` folds everything but the clocks' arithmetic (they stay empty;
     what the policies decide, an opening or a replan under a known version and waiting,
@@ -57,12 +63,12 @@ class CaseRules:
         return None if version is None else self.policies[version]
 
     def allowed_events(self, state: str) -> tuple[str, ...]:
-        """The machine's events from ``state``, then ``wait``/``resume`` and
-        ``escalate_now`` on open cases."""
+        """The machine's events from ``state``, then ``wait``/``resume``,
+        ``escalate_now`` and ``reclassify`` on open cases."""
         own = self.definition.allowed_events(state)
         if state in self.definition.final_states:
             return own
-        return own + self.definition.agent_events + (MANUAL_ESCALATION,)
+        return own + self.definition.agent_events + HAND_EVENTS
 
     def needs_data(self, state: str, event: str) -> bool:
         """Whether folding ``event`` in ``state`` reads its data."""
@@ -75,6 +81,12 @@ class CaseRules:
 
 
 NO_FACTS: Mapping[str, Any] = MappingProxyType({})
+
+
+def profile_now(rules: CaseRules, facts: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The case's profile after its ``reclassify`` events (kept in its facts)."""
+    changed = facts.get(CLASSIFICATION_FACT)
+    return rules.profile if not changed else {**rules.profile, **changed}
 
 
 class Folded(NamedTuple):
@@ -139,10 +151,11 @@ def step(
     sla = folded.sla
     if folded.policy is not None and rules.with_clocks:
         policy = rules.policies[folded.policy]
+        profile = profile_now(rules, facts)
         if target != state:
-            sla = clocks.enter_state(policy, rules.profile, sla, target, at)
+            sla = clocks.enter_state(policy, profile, sla, target, at)
         if event in policy.clock_events:
-            sla = clocks.on_event(policy, rules.profile, sla, target, event, at)
+            sla = clocks.on_event(policy, profile, sla, target, event, at)
         if definition.moves_timers(event):
             sla = _timers(definition, policy, sla, event, data, at, folded.version + 1)
         if sla.timers and target in definition.final_states:  # a closed case waits on none
@@ -195,6 +208,7 @@ def _engine_step(
     ):
         return NotAllowed(rules.allowed_events(folded.state)), folded
     sla, level, version = folded.sla, folded.escalation_level, folded.policy
+    facts = folded.facts
     policy = rules.policy(version)
     if event == "wait":
         if sla.waiting is not None:
@@ -212,8 +226,18 @@ def _engine_step(
         if new is None or policy is None:
             return Blocked("policy_known", "needs data policy=<a stored policy version>"), folded
         if rules.with_clocks:
-            sla = clocks.rebase(policy, new, rules.profile, sla, folded.state, at)
+            profile = profile_now(rules, facts)
+            sla = clocks.rebase(policy, new, profile, sla, folded.state, at)
         version = new.version
+    elif event == RECLASSIFY:
+        changes = {k: data[k] for k in RECLASSIFIABLE if isinstance(data.get(k), str)}
+        if not changes:
+            return Blocked("classification_given", RECLASSIFY_DATA), folded
+        changes = {**facts.get(CLASSIFICATION_FACT, {}), **changes}
+        facts = MappingProxyType({**facts, CLASSIFICATION_FACT: changes})
+        if policy is not None and rules.with_clocks:
+            profile = profile_now(rules, facts)
+            sla = clocks.rebase(policy, policy, profile, sla, folded.state, at)
     elif event in ("sla_warning", "escalate"):
         named = _fired_deadline(event, data)
         if named is None:
@@ -241,10 +265,11 @@ def _engine_step(
         sla = _timers(rules.definition, policy, sla, event, data, at, folded.version + 1)
     decision = Allowed(folded.state)
     return decision, folded._replace(
-        version=folded.version + 1, escalation_level=level, sla=sla, policy=version
+        version=folded.version + 1, escalation_level=level, facts=facts, sla=sla, policy=version
     )
 
 
+RECLASSIFY_DATA = "needs data priority=, category=, channel= or tier= (one or more)"
 ATTACH_DATA = "needs data digest=<SHA-256 of the file> and kind=test_report, photo or invoice"
 FIRED_DATA = "needs data clock=<name>, cycle=<number> and, to escalate, level=<1 or more>"
 

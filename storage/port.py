@@ -189,8 +189,10 @@ class Store(Protocol):
         self,
         case_ids: Sequence[str] | None = None,
         id_range: tuple[str | None, str | None] = (None, None),
+        received: tuple[datetime, datetime] | None = None,
     ) -> AbstractContextManager[Streams]:
-        """Cases, events and pending deadlines streamed from one snapshot, by case id."""
+        """Cases, events and pending deadlines streamed from one snapshot, by case id
+        (all, of ``case_ids``, of ids in ``id_range``, or received in a period)."""
         ...
 
     def middle_case_id(self) -> str | None:

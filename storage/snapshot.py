@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -32,14 +33,22 @@ def history_snapshot(
     engine: Engine,
     case_ids: Sequence[str] | None = None,
     id_range: tuple[str | None, str | None] = (None, None),
+    received: tuple[datetime, datetime] | None = None,
 ) -> Iterator[Streams]:
     """Stream every case and event (or those of ``case_ids``, or of the case ids in
-    ``id_range``: from the first, inclusive, to the second, exclusive) from one snapshot."""
+    ``id_range``: from the first, inclusive, to the second, exclusive, or of the cases
+    ``received`` in ``[start, end)``) from one snapshot."""
     dialect = dialect_of(engine)
     sqlite, mark = dialect.sqlite, dialect.mark
     where_case = where_event = where_deadline = ""
     params: tuple[Any, ...] = ()
-    if case_ids is not None:
+    if received is not None:
+        in_period = f"received_at >= {mark} AND received_at < {mark}"
+        where_case = f" WHERE {in_period}"
+        where_event = f" WHERE case_id IN (SELECT id FROM cases WHERE {in_period})"
+        where_deadline = f" AND case_id IN (SELECT id FROM cases WHERE {in_period})"
+        params = tuple(dialect.time(moment) for moment in received)
+    elif case_ids is not None:
         marks = ", ".join(mark for _ in case_ids)
         where_case, where_event = f" WHERE id IN ({marks})", f" WHERE case_id IN ({marks})"
         where_deadline = f" AND case_id IN ({marks})"

@@ -197,10 +197,11 @@ class SqlStore:
         self,
         case_ids: Sequence[str] | None = None,
         id_range: tuple[str | None, str | None] = (None, None),
+        received: tuple[datetime, datetime] | None = None,
     ) -> AbstractContextManager[Streams]:
         from storage.snapshot import history_snapshot
 
-        return history_snapshot(self.db, case_ids, id_range)
+        return history_snapshot(self.db, case_ids, id_range, received)
 
     def middle_case_id(self) -> str | None:
         from storage.snapshot import middle_case_id

@@ -39,6 +39,8 @@ UPDATED_COLUMNS = (
 )  # fmt: skip
 CLOCK_COLUMNS = ("sla_policy", "sla")
 """Updated only by events that move the SLA clocks."""
+CLASS_COLUMNS = ("priority", "category", "channel", "attributes")
+"""Updated only by events that change what a case's targets depend on."""
 
 
 class TransitionSQL:
@@ -55,23 +57,11 @@ class TransitionSQL:
         self.read_case_sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id = {mark}"
         values = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in EVENT_COLUMNS)
         self.insert_event = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({values})"
-        sets = ", ".join(
-            f"{c} = {json_mark if c in JSON_COLUMNS else mark}" for c in UPDATED_COLUMNS
-        )
-        self.update_case = f"UPDATE cases SET {sets} WHERE id = {mark} AND version = {mark}"
-        clock_sets = ", ".join(
-            f"{c} = {json_mark if c in JSON_COLUMNS else mark}"
-            for c in UPDATED_COLUMNS + CLOCK_COLUMNS
-        )
-        self.update_case_clocks = (
-            f"UPDATE cases SET {clock_sets} WHERE id = {mark} AND version = {mark}"
-        )
+        self._updates: dict[tuple[bool, bool], tuple[str, Any]] = {}
         marks = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in CASE_COLUMNS)
         self.insert_case_sql = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({marks})"
         self._case_readers = [self._reader(c) for c in CASE_COLUMNS]
         self._event_binders = [(c, self._binder(c)) for c in EVENT_COLUMNS]
-        self._update_binders = [(c, self._binder(c)) for c in UPDATED_COLUMNS]
-        self._clock_binders = [(c, self._binder(c)) for c in UPDATED_COLUMNS + CLOCK_COLUMNS]
         self._case_binders = [(c, self._binder(c)) for c in CASE_COLUMNS]
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -230,9 +220,22 @@ class TransitionSQL:
             cursor.execute(statement, (*_bound(binders, update), event["case_id"], expected))
 
     def _update_for(self, update: Mapping[str, Any]) -> tuple[str, Any]:
-        if "sla" in update:
-            return self.update_case_clocks, self._clock_binders
-        return self.update_case, self._update_binders
+        """The statement that moves a case row on with ``update``'s columns: always
+        :data:`UPDATED_COLUMNS`, the clocks and the classification where present."""
+        kind = ("sla" in update, "priority" in update)
+        found = self._updates.get(kind)
+        if found is None:
+            columns = UPDATED_COLUMNS + CLOCK_COLUMNS * kind[0] + CLASS_COLUMNS * kind[1]
+            mark, json_mark = self._mark, self.dialect.json_mark
+            sets = ", ".join(
+                f"{c} = COALESCE({mark}, '')"  # stored as on insert: see UNDECLARED_AS_EMPTY
+                if c in UNDECLARED_AS_EMPTY
+                else f"{c} = {json_mark if c in JSON_COLUMNS else mark}"
+                for c in columns
+            )
+            statement = f"UPDATE cases SET {sets} WHERE id = {mark} AND version = {mark}"
+            found = self._updates[kind] = (statement, [(c, self._binder(c)) for c in columns])
+        return found
 
     def insert_case(
         self, cursor: Any, case: Mapping[str, Any], first_event: Mapping[str, Any]

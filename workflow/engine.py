@@ -30,7 +30,13 @@ from machines import (
     UnknownMachineError,
 )
 from machines.clocks import Planned
-from machines.definition import ATTACH_EVENT, EVIDENCE_KINDS, MANUAL_ESCALATION
+from machines.definition import (
+    ATTACH_EVENT,
+    EVIDENCE_KINDS,
+    HAND_EVENTS,
+    MANUAL_ESCALATION,
+    RECLASSIFY,
+)
 from machines.sla import SlaPolicy
 from storage import (
     CaseRecord,
@@ -47,6 +53,7 @@ from storage.records import CaseQuery
 from storage.sql_store import SqlStore
 from workflow.cases import validation
 from workflow.cases.catalog import installed_registry
+from workflow.cases.classification import reclassify_data
 from workflow.cases.opening import new_case_id, opened_case, opening_data
 from workflow.cases.paging import Page, cursor_after, due_cursor_after, page_limit, position
 from workflow.cases.remedies import remedy_data
@@ -110,7 +117,7 @@ MIN_PREFIX = 4
 
 def _known_event(definition: MachineDefinition, case_id: str, event: str) -> None:
     """Refuse an event the machine does not have, naming the nearest one it does."""
-    known = (*definition.events, *definition.agent_events, MANUAL_ESCALATION, ATTACH_EVENT)
+    known = (*definition.events, *definition.agent_events, *HAND_EVENTS, ATTACH_EVENT)
     if event not in known and event not in SYSTEM_EVENTS:
         import difflib
 
@@ -416,6 +423,8 @@ class Engine:
                     data = {**data, handover[1]: owner}
                 if event == "decide_remedy" and event in rules.definition.events:
                     data = remedy_data(self.settings.warranty, case, data, occurred, reports)
+                if event == RECLASSIFY and case.state not in rules.definition.final_states:
+                    data = reclassify_data(self.settings, rules.definition, case, data)
                 steps = decide_with_wait_ended(rules, case, event, data, actor, occurred, now)
                 after_case = case
                 happened = []

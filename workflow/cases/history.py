@@ -23,6 +23,7 @@ from machines import (
     opened,
     step,
 )
+from machines.definition import CLASSIFICATION_FACT
 from machines.sla import SlaPolicy
 from storage import GENESIS_HASH, canonical_event, chain_hash, iso
 from storage.chain import parse_json
@@ -281,9 +282,13 @@ def _row_mismatch(
         ("last_event_at", last_at),
         ("sla_policy", folded.policy),
     ]
-    if opening is not None:
-        expected += [(name, opening.get(name)) for name in OPENING_FIELDS]
-        expected.append(("attributes", opening.get("attributes", {})))
+    if opening is not None:  # as opened, or as reclassify events changed it since
+        changed = folded.facts.get(CLASSIFICATION_FACT) or {}
+        expected += [(name, changed.get(name, opening.get(name))) for name in OPENING_FIELDS]
+        attributes = opening.get("attributes", {})
+        if "tier" in changed:
+            attributes = {**attributes, "tier": changed["tier"]}
+        expected.append(("attributes", attributes))
         machine = opening.get("machine")
         if isinstance(machine, list) and len(machine) == 2:
             expected += [("machine", machine[0]), ("machine_version", machine[1])]

@@ -20,7 +20,7 @@ from machines.clocks import (
     state_from_json,
     timer_deadlines,
 )
-from machines.definition import MANUAL_ESCALATION, MachineDefinition
+from machines.definition import CLASSIFICATION_FACT, HAND_EVENTS, RECLASSIFY, MachineDefinition
 from machines.timers import TIMER_EVENTS
 from storage import CaseRecord, canonical_event, canonical_json, chain_hash, iso
 from storage.port import Store
@@ -44,11 +44,28 @@ def folded_from_case(case: CaseRecord, *, with_clocks: bool = True) -> Folded:
 
 
 def profile_of(case: CaseRecord | Mapping[str, Any]) -> dict[str, Any]:
-    """The case fields that SLA targets and recipients depend on."""
+    """The case fields that SLA targets and recipients depend on, as its ``reclassify``
+    events left them (a case row's columns hold them already; an opening has none)."""
     get = case.get if isinstance(case, Mapping) else lambda name: getattr(case, name)
     profile = {name: get(name) for name in ("priority", "category", "channel", "branch")}
     profile["tier"] = (get("attributes") or {}).get("tier")
     return profile
+
+
+def classified_columns(case: CaseRecord, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The case row's columns after a ``reclassify``: priority, category, channel and
+    the ``tier`` attribute as the fold's facts now say."""
+    changed = facts.get(CLASSIFICATION_FACT, {})
+    columns = {name: changed.get(name, getattr(case, name)) for name in CLASSIFIED}
+    attributes = dict(case.attributes)
+    if "tier" in changed:
+        attributes["tier"] = changed["tier"]
+    columns["attributes"] = attributes
+    return columns
+
+
+CLASSIFIED = ("priority", "category", "channel")
+"""The case columns a ``reclassify`` may change (besides the ``tier`` attribute)."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +89,7 @@ def allowed_now(definition: MachineDefinition, case: CaseRecord) -> tuple[str, .
     events = definition.allowed_events(case.state)
     if case.state not in definition.final_states:
         events += tuple(e for e in definition.agent_events if (e == "resume") == waiting)
-        events += (MANUAL_ESCALATION,)
+        events += HAND_EVENTS
     return tuple(e for e in events if definition.could_pass(case.state, e, case.facts))
 
 
@@ -121,6 +138,8 @@ def decide(
         "last_event_at": occurred,
         "head_hash": record["hash"],
     }
+    if event == RECLASSIFY:
+        update.update(classified_columns(case, after.facts))
     if after.sla is not before.sla:  # the clocks moved: store them and their plan
         plan = plan_of(rules, after)
         update["sla_policy"] = after.policy

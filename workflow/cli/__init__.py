@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "open": ("cases:open_command", "Open a case; prints its id."),
     "outbox": ("outbox:outbox_group", "The escalation mails: status, attempts, errors."),
     "partners": ("partners:partners_group", "Installers, repairers, manufacturers."),
+    "reclassify": ("sla:reclassify_command", "Change a case's priority, category, channel, tier."),
     "related": ("relations:related_command", "The cases a case is linked to or merged with."),
     "replan": ("sla:replan_command", "Move a case to the configured SLA policy."),
     "replay": ("cases:replay_command", "Rebuild a case's state from its history alone."),

@@ -39,6 +39,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "fire 3f2a9c1e assign --data to=wang.fang --actor li.na",
         "fire 3f2a --at '2026-11-23 09:30' apologise --actor li.na   # a prefix, local time",
     ),
+    "reclassify": (
+        'reclassify 3f2a9c1e --priority urgent --reason "顾客已投诉到12315" --actor wang.wei',
+        "reclassify 3f2a --tier gold --category not_fixed_first_visit --actor li.na",
+    ),
     "history": ("history 3f2a9c1e", "history 3f2a9c1e --json --tz UTC"),
     "keys": (
         "keys generate --key /etc/casework/signing.key --keyring keyring.json",
@@ -186,12 +190,16 @@ def _priorities() -> str:
 
 
 def _machines(part: str) -> list[tuple[str, str]]:
-    from machines.definition import AGENT_EVENTS
+    from machines.definition import AGENT_EVENTS, HAND_EVENTS
     from workflow.cases.catalog import installed_registry
 
     rows = []
     for definition in installed_registry():
-        values = definition.states if part == "states" else definition.events + AGENT_EVENTS
+        values = (
+            definition.states
+            if part == "states"
+            else definition.events + AGENT_EVENTS + HAND_EVENTS
+        )
         rows.append((f"{part} of {definition.name} v{definition.version}", ", ".join(values)))
     return rows
 
@@ -206,6 +214,7 @@ def _case_fields() -> list[tuple[str, str]]:
 
 VALUES: dict[str, Callable[[], list[tuple[str, str]]]] = {
     "open": _case_fields,
+    "reclassify": _case_fields,
     "fire": lambda: _machines("events"),
     "list": lambda: [*_machines("states"), *_case_fields()[:3]],
     "report sla": lambda: [("--last", "a number and h, d or w: 24h, 7d, 4w")],

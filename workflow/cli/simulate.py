@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from workflow.audit.private_files import private_file
 from workflow.cli.reports import PERIOD_ONLY, _period
 from workflow.cli.support import (
     CaseworkCommand,
@@ -23,11 +24,21 @@ from workflow.cli.support import (
     help="A settings file (TOML) whose [sla] table is the proposed policy.",
 )  # fmt: skip
 @PERIOD_ONLY
+@click.option(
+    "--html",
+    "html_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also write the report as a self-contained HTML page with charts.",
+)
+@click.option("--force", is_flag=True, help="Replace the --html file if it exists.")
 @database_options
 @json_option
 @handle_errors
 def simulate_command(
     policy_path: str,
+    html_path: str | None,
+    force: bool,
     db_url: str | None,
     config_path: str | None,
     as_json: bool,
@@ -49,10 +60,17 @@ def simulate_command(
         policy = check_policy(proposed.sla, definition.states, definition.events,
                               f"{policy_path}: sla")  # fmt: skip
         report = simulate(engine, policy, _period(engine, asked))
+    if html_path is not None:
+        from workflow.reports.whatif_page import whatif_page
+
+        with private_file(html_path, replace=force) as file:
+            file.write(whatif_page(report))
     if as_json:
         emit_json(report)
         return
     _say(report)
+    if html_path is not None:
+        click.echo(f"  the page: {html_path}")
 
 
 def _say(report: dict[str, Any]) -> None:

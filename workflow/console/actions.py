@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from machines.definition import MANUAL_ESCALATION
+from machines.definition import MANUAL_ESCALATION, RECLASSIFIABLE, RECLASSIFY
 from machines.fold import WAIT_REASONS
 from storage.records import CaseRecord
 from workflow.cases.transitions import allowed_now
@@ -38,5 +38,9 @@ def actions(engine: Engine, case: CaseRecord) -> list[Action]:
         if event == MANUAL_ESCALATION:
             fields.append("reason")
             needs.append("data reason=<why it goes up a level now>")
+        if event == RECLASSIFY:
+            fields += [f for f in RECLASSIFIABLE if f != "tier" or f in definition.attributes]
+            fields.append("reason")
+            needs.append("one or more of the new priority, category, channel or tier")
         found.append(Action(event, tuple(dict.fromkeys(fields)), tuple(needs)))
     return found

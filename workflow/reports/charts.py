@@ -129,6 +129,30 @@ def bar_chart(
         return svg(figure)
 
 
+def compared_bars(
+    rows: Sequence[tuple[str, float, float]], *, names: tuple[str, str], title: str, unit: str
+) -> str:
+    """Two bars per row, side by side (what happened, what a proposal gives), in the
+    order given, the first on top, with a legend naming the two."""
+    with _fonts():
+        figure = Figure(figsize=(7, 0.55 * max(len(rows), 2) + 1.2))
+        axes = figure.subplots()
+        positions = range(len(rows))
+        for offset, (index, name) in ((-0.2, (1, names[0])), (0.2, (2, names[1]))):
+            numbers = [float(r[index]) for r in rows]
+            axes.barh([p + offset for p in positions], numbers, height=0.4, label=label(name),
+                      color=PALETTE[index - 1])  # fmt: skip
+            for place, value in zip(positions, numbers, strict=True):
+                axes.text(value, place + offset, f" {value:g}", va="center", fontsize=8)
+        axes.set_yticks(positions, [label(r[0]) for r in rows])
+        axes.invert_yaxis()
+        axes.legend(loc="lower right")
+        axes.set_title(title)
+        axes.set_xlabel(unit)
+        axes.spines[["top", "right"]].set_visible(False)
+        return svg(figure)
+
+
 def histogram(
     buckets: Sequence[Mapping[str, float]], *, title: str, unit: str, count: str = "cases"
 ) -> str:

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from machines.clocks import BREACHED, ClockState, SlaState, level_label, planned, state_from_json
+from machines.definition import RECLASSIFIABLE, RECLASSIFY
 from machines.sla import SlaPolicy
 from storage import CaseRecord, EventRecord, iso
+from workflow.cases.classification import WAS
 from workflow.cases.transitions import profile_of
 
 if TYPE_CHECKING:
@@ -90,6 +92,7 @@ def explain(
         "policy_name": None if policy is None else policy.name,
         "waiting": sla.waiting,
         "pauses": pauses,
+        "target_changes": target_changes(history),
         "clocks": [],
     }
     if policy is None:
@@ -98,6 +101,29 @@ def explain(
     for clock in sla.clocks:
         document["clocks"].append(_explain_clock(policy, case, clock, plans.get(clock.name), now))
     return document
+
+
+def target_changes(history: list[EventRecord]) -> list[dict[str, Any]]:
+    """Each event that changed what the case's targets are: a ``reclassify`` (the
+    fields it changed, from and to) or a ``replan`` (the policy it moved to)."""
+    changes = []
+    policy = None
+    for e in history:
+        if e.event == "open":
+            policy = e.data.get("policy")
+        if e.event == RECLASSIFY:
+            was = e.data.get(WAS) or {}
+            changed = {k: [was.get(k), e.data[k]] for k in RECLASSIFIABLE if k in e.data}
+        elif e.event == "replan":
+            changed = {"policy": [policy, e.data.get("policy")]}
+            policy = e.data.get("policy")
+        else:
+            continue
+        changes.append({
+            "seq": e.seq, "event": e.event, "at": iso(e.occurred_at), "actor": e.actor,
+            "changed": changed, "reason": e.data.get("reason"),
+        })  # fmt: skip
+    return changes
 
 
 def _explain_clock(

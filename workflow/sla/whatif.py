@@ -10,16 +10,19 @@ out, replans) are left out of the replay and re-derived from the proposed policy
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from machines import Allowed, CaseRules, Folded, opened, step
-from machines.clocks import BREACHED, level_event, state_from_json
+from machines.clocks import BREACHED, Planned, level_event, state_from_json
 from machines.definition import SYSTEM_EVENTS
 from machines.sla import SlaPolicy
 from machines.timers import TIMER_EVENTS
-from storage import CaseRecord, EventRecord
+from storage.chain import parse_json
+from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS
 from workflow.cases.transitions import plan_of, profile_of
 
 if TYPE_CHECKING:
@@ -27,110 +30,149 @@ if TYPE_CHECKING:
     from workflow.reports.business import Period
 
 
-def _fire_due(rules: CaseRules, folded: Folded, until: datetime, counts: Counter[str]) -> Folded:
-    """Fire every deadline of the fold due before ``until``, as the worker would."""
-    while True:
-        plan = plan_of(rules, folded)
-        due = sorted((p for p in plan.values() if p.due_at < until), key=lambda p: p.due_at)
-        if not due:
-            return folded
-        deadline = due[0]
-        timer = TIMER_EVENTS.get(deadline.clock)
-        if timer is not None:
-            event, data = timer, {"timer": deadline.clock, "cycle": deadline.cycle}
-            counts[timer] += 1
-        else:
-            event = level_event(deadline.level)
-            data = {"clock": deadline.clock, "cycle": deadline.cycle, "level": deadline.level}
-            counts["warnings" if deadline.level == 0 else f"level {deadline.level}"] += 1
-        counts["mails"] += 1
-        decision, after = step(rules, folded, event, data, deadline.due_at)
-        if not isinstance(decision, Allowed):  # cannot happen for a planned deadline
-            return folded
-        folded = after
+_CASE = {name: index for index, name in enumerate(CASE_COLUMNS)}
+_EVENT, _OCCURRED, _DATA = (EVENT_COLUMNS.index(n) for n in ("event", "occurred_at", "data"))
+_TIMER_EVENTS = frozenset(TIMER_EVENTS.values())
 
 
-def replay_under(
-    rules: CaseRules, case: CaseRecord, events: Iterable[EventRecord], policy: SlaPolicy,
-    now: datetime,
-) -> tuple[Folded, Counter[str]]:  # fmt: skip
-    """The case's fold under ``policy`` up to ``now``, and what fired on the way."""
-    counts: Counter[str] = Counter()
-    opening, *rest = list(events)
-    owner = str(opening.data.get("owner") or case.owner)
-    folded = opened(rules, owner, opening.occurred_at, policy.version)
-    for event in rest:
-        if event.event in SYSTEM_EVENTS:
-            continue
-        folded = _fire_due(rules, folded, event.occurred_at, counts)
-        decision, after = step(rules, folded, event.event, event.data, event.occurred_at)
+class _Replay:
+    """One case refolded under the proposed policy: its agents' events applied at their
+    times, and before each (and at the end) every deadline due fired as the worker would.
+
+    The plan is recomputed only when the clocks moved (most events leave them be)."""
+
+    def __init__(self, rules: CaseRules, folded: Folded, counts: Counter[str]) -> None:
+        self.rules, self.folded, self.counts = rules, folded, counts
+        self._planned_for: Any = None
+        self._next: list[Planned] = []
+
+    def _due_before(self, until: datetime) -> Planned | None:
+        sla = self.folded.sla
+        if sla is not self._planned_for:
+            self._planned_for = sla
+            plan = plan_of(self.rules, self.folded).values()
+            self._next = sorted(plan, key=lambda p: p.due_at)
+        first = self._next[0] if self._next else None
+        return first if first is not None and first.due_at < until else None
+
+    def fire_due(self, until: datetime) -> None:
+        """Fire every deadline due before ``until``, earliest first."""
+        counts = self.counts
+        while (deadline := self._due_before(until)) is not None:
+            timer = TIMER_EVENTS.get(deadline.clock)
+            if timer is not None:
+                event, data = timer, {"timer": deadline.clock, "cycle": deadline.cycle}
+                counts[timer] += 1
+            else:
+                event = level_event(deadline.level)
+                data = {"clock": deadline.clock, "cycle": deadline.cycle, "level": deadline.level}
+                counts["warnings" if deadline.level == 0 else f"level {deadline.level}"] += 1
+            counts["mails"] += 1
+            decision, after = step(self.rules, self.folded, event, data, deadline.due_at)
+            if not isinstance(decision, Allowed):  # cannot happen for a planned deadline
+                return
+            self.folded = after
+
+    def apply(self, event: str, data: Mapping[str, Any], at: datetime) -> None:
+        """The agent's ``event`` at ``at``, after the deadlines due before it."""
+        self.fire_due(at)
+        decision, after = step(self.rules, self.folded, event, data, at)
         if isinstance(decision, Allowed):
-            folded = after
+            self.folded = after
         else:
-            counts["events refused"] += 1
-    return _fire_due(rules, folded, now, counts), counts
+            self.counts["events refused"] += 1
+
+
+def _actual(counts: Counter[str], event: str, data: Any) -> None:
+    """Count what the worker actually fired: ``event`` with its stored ``data`` text."""
+    if event == "sla_warning":
+        counts["warnings"] += 1
+    elif event == "escalate":
+        counts[f"level {parse_json(data).get('level')}"] += 1
+    elif event in _TIMER_EVENTS:
+        counts[event] += 1
+    else:
+        return
+    counts["mails"] += 1
 
 
 def _outcomes(clocks: Any, policy: SlaPolicy | None, now: datetime) -> dict[str, str]:
     return {c.name: o for c in clocks if (o := c.outcome(now, policy)) is not None}
 
 
-def _actual(history: list[EventRecord]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for event in history:
-        if event.event == "sla_warning":
-            counts["warnings"] += 1
-            counts["mails"] += 1
-        elif event.event == "escalate":
-            counts[f"level {event.data.get('level')}"] += 1
-            counts["mails"] += 1
-        elif event.event in TIMER_EVENTS.values():
-            counts[event.event] += 1
-            counts["mails"] += 1
-    return counts
-
-
 def simulate(engine: Engine, policy: SlaPolicy, period: Period) -> dict[str, Any]:
     """The report of ``policy`` over the cases received in ``period``, beside what
     happened: breaches per clock, branch and category, warnings, escalations by level,
-    timers and mails, and the cases whose outcome changes."""
+    timers and mails, and the cases whose outcome changes.
+
+    One read snapshot streams the period's cases and events in case order; an event's
+    data is parsed only where the fold reads it."""
     now = engine.clock.now()
-    cases, _ = engine.store.received_between(period.start, period.end, ())
-    if period.branch is not None:
-        cases = [c for c in cases if c.branch == period.branch]
     totals = {"actual": Counter[str](), "proposed": Counter[str]()}
     per: dict[str, dict[tuple[str, str], Counter[str]]] = {
         d: defaultdict(Counter) for d in ("clock", "branch", "category")
     }
     changed = []
-    for case in cases:
-        case_row, history = engine.store.case_with_events(case.id)
-        assert case_row is not None
-        definition = engine.registry.get(case.machine, case.machine_version)
-        rules = CaseRules(definition, {policy.version: policy}, profile_of(case))
-        folded, counts = replay_under(rules, case, history, policy, now)
-        totals["proposed"].update(counts)
-        totals["actual"].update(_actual(history))
-        proposed = _outcomes(folded.sla.clocks, policy, now)
-        actual = _outcomes(
-            state_from_json(case.sla).clocks, engine.policies.get(case.sla_policy), now
-        )
-        for side, outcomes in (("actual", actual), ("proposed", proposed)):
-            for clock, outcome in outcomes.items():
-                for dimension, value in (("clock", clock), ("branch", case.branch or "-"),
-                                         ("category", case.category or "-")):  # fmt: skip
-                    per[dimension][(value, side)][outcome] += 1
-        if {k for k, v in actual.items() if v == BREACHED} != {
-            k for k, v in proposed.items() if v == BREACHED
-        }:
-            changed.append({"case_id": case.id, "branch": case.branch,
-                            "category": case.category, "actual": actual,
-                            "proposed": proposed})  # fmt: skip
+    cases = events = 0
+    known = {policy.version: policy}
+    with engine.store.snapshot(received=(period.start, period.end)) as streams:
+        groups = groupby(streams.events, key=itemgetter(0))
+        pending = next(groups, None)
+        for case in streams.cases:
+            case_id = case[0]
+            while pending is not None and pending[0] < case_id:
+                pending = next(groups, None)
+            if pending is None or pending[0] != case_id:
+                continue  # a case without events: `casework verify` says what is wrong
+            rows, pending = list(pending[1]), next(groups, None)
+            branch = case[_CASE["branch"]] or None
+            if period.branch is not None and branch != period.branch:
+                continue
+            cases += 1
+            definition = engine.registry.get(case[_CASE["machine"]], case[_CASE["machine_version"]])
+            opening = rows[0]
+            data = parse_json(opening[_DATA])
+            rules = CaseRules(definition, known, profile_of(data))
+            counts: Counter[str] = Counter()
+            at = datetime.fromisoformat(opening[_OCCURRED])
+            replay = _Replay(rules, opened(rules, str(data.get("owner")), at, policy.version),
+                             totals["proposed"])  # fmt: skip
+            events += len(rows)
+            for row in rows[1:]:
+                event = row[_EVENT]
+                if event in SYSTEM_EVENTS:
+                    _actual(counts, event, row[_DATA])
+                    continue
+                state = replay.folded.state
+                data = parse_json(row[_DATA]) if rules.needs_data(state, event) else {}
+                replay.apply(event, data, datetime.fromisoformat(row[_OCCURRED]))
+            replay.fire_due(now)
+            totals["actual"].update(counts)
+            category = case[_CASE["category"]] or "-"
+            proposed = _outcomes(replay.folded.sla.clocks, policy, now)
+            actual = _outcomes(
+                state_from_json(case[_CASE["sla"]]).clocks,
+                engine.policies.get(case[_CASE["sla_policy"]]),
+                now,
+            )
+            for side, outcomes in (("actual", actual), ("proposed", proposed)):
+                for clock, outcome in outcomes.items():
+                    for dimension, value in (("clock", clock), ("branch", branch or "-"),
+                                             ("category", category)):  # fmt: skip
+                        per[dimension][(value, side)][outcome] += 1
+            if {k for k, v in actual.items() if v == BREACHED} != {
+                k for k, v in proposed.items() if v == BREACHED
+            }:
+                changed.append({"case_id": case_id, "received_at": case[_CASE["received_at"]],
+                                "branch": branch, "category": category, "actual": actual,
+                                "proposed": proposed})  # fmt: skip
+    changed.sort(key=itemgetter("received_at", "case_id"))
     return {
         "report": "simulate",
         "policy": {"name": policy.name, "version": policy.version},
         **period.heading(engine),
-        "cases": len(cases),
+        "cases": cases,
+        "events": events,
         "totals": {side: dict(sorted(c.items())) for side, c in totals.items()},
         **{f"by_{d}": _table(per[d]) for d in ("clock", "branch", "category")},
         "changed": changed,

@@ -1,0 +1,53 @@
+"""The what-if report (``casework simulate --html``) as a self-contained HTML page: what
+the proposed policy would have caused beside what happened, and where."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC
+from typing import Any
+
+from workflow.display.times import local_text, stamped
+from workflow.display.zones import zone_named
+from workflow.reports.case_page import PAGES
+
+CHANGED_SHOWN = 200
+"""The cases whose breaches change listed on the page (the JSON has all of them)."""
+
+
+def whatif_page(report: Mapping[str, Any]) -> str:
+    """The page of :func:`workflow.sla.whatif.simulate`'s report."""
+    from workflow.reports import charts  # matplotlib: the JSON report does without it
+
+    def breaches(dimension: str) -> list[tuple[str, float, float]]:
+        rows = sorted(report[dimension], key=lambda r: -r["more_breaches"])
+        return [(r["name"], r["actual"]["breached"], r["proposed"]["breached"]) for r in rows]
+
+    names = ("what happened", "proposed")
+    figures = {
+        dimension: charts.compared_bars(
+            breaches(dimension), names=names, title=f"Breaches per {noun}", unit="breaches"
+        )
+        if report[dimension]
+        else ""
+        for dimension, noun in (("by_clock", "clock"), ("by_branch", "branch"))
+    }
+    totals = report["totals"]
+    keys = sorted(set(totals["actual"]) | set(totals["proposed"]), key=_order)
+    zone = zone_named(report["zone"], "zone") if "/" in report["zone"] else UTC
+    return PAGES.get_template("whatif.html").render(
+        report=report, charts=figures, keys=keys, font_note=charts.missing_font_note(),
+        changed=report["changed"][:CHANGED_SHOWN], generated=stamped(report["generated_at"], zone),
+        when=lambda text: local_text(text, zone),
+    )  # fmt: skip
+
+
+def _order(key: str) -> tuple[int, str]:
+    """Mails first, then warnings, ladder levels in order, then timers."""
+    if key == "mails":
+        return (0, "")
+    if key == "warnings":
+        return (1, "")
+    if key.startswith("level "):
+        return (2, key.rjust(12))
+    return (3, key)
