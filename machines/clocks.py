@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from machines.sla import SlaPolicy
+from machines.sla import ClockSpec, SlaPolicy
 from machines.timers import Timer, timer_from_json
 
 ZERO = timedelta(0)
@@ -64,13 +64,24 @@ class ClockState(NamedTuple):
     target: timedelta = ZERO
     warned: bool = False
     level: int = 0
+    calendar: str = ""
+    """The calendar this cycle runs on where the case's branch has its own; ``""``: the
+    clock's (so rows written before branches had calendars read as they always have)."""
 
     def used_at(self, moment: datetime, policy: SlaPolicy) -> timedelta:
         """Working time used by ``moment`` in this cycle."""
         if self.counting_since is None:
             return self.elapsed
-        calendar = policy.calendar_of(policy.clock(self.name))
+        calendar = policy.calendar_named(self.calendar, self.name)
         return self.elapsed + calendar.between(self.counting_since, moment)
+
+    def target_at(self, policy: SlaPolicy) -> datetime | None:
+        """When this cycle reaches its target if it keeps counting (``None``: paused or
+        stopped)."""
+        if self.counting_since is None:
+            return None
+        calendar = policy.calendar_named(self.calendar, self.name)
+        return calendar.add(self.counting_since, self.target - self.elapsed)
 
     def outcome(self, moment: datetime, policy: SlaPolicy | None) -> str | None:
         """How this cycle stands at ``moment``, from its times alone: ``met`` (stopped with
@@ -88,8 +99,8 @@ class ClockState(NamedTuple):
         return "open" if self.running else "met"
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready form (stored on the case row)."""
-        return {
+        """JSON-ready form (stored on the case row); ``calendar`` only where a branch's."""
+        document = {
             "name": self.name,
             "cycle": self.cycle,
             "running": self.running,
@@ -101,13 +112,17 @@ class ClockState(NamedTuple):
             "warned": self.warned,
             "level": self.level,
         }
+        if self.calendar:
+            document["calendar"] = self.calendar
+        return document
 
 
 def _clock_matches(stored: Mapping[str, Any], clock: ClockState) -> bool:
     """Whether ``stored`` is ``clock.to_json()``, without building it (verification)."""
     since = clock.counting_since
     return (
-        len(stored) == len(ClockState._fields)
+        len(stored) == len(ClockState._fields) - (not clock.calendar)
+        and stored.get("calendar", "") == clock.calendar
         and stored.get("name") == clock.name
         and stored.get("cycle") == clock.cycle
         and stored.get("running") == clock.running
@@ -203,14 +218,9 @@ def enter_state(
         if changed is None:
             changed = list(sla.clocks)
         if clock.running:
-            changed[index] = ClockState(
-                clock.name, clock.cycle, False, clock.used_at(at, policy), None,
-                clock.target, clock.warned, clock.level,
-            )  # fmt: skip
+            changed[index] = _stopped(clock, at, policy)
         else:
-            target = policy.clock(clock.name).target_for(profile)
-            since = None if sla.waiting else at
-            changed[index] = ClockState(clock.name, clock.cycle + 1, True, ZERO, since, target)
+            changed[index] = _new_cycle(policy.clock(clock.name), clock, profile, sla, at)
     return sla if changed is None else sla._replace(clocks=tuple(changed))
 
 
@@ -227,15 +237,30 @@ def on_event(
     for index, clock in enumerate(sla.clocks):
         spec = policy.clock(clock.name)
         if clock.running and event in spec.stops_on:
-            changed[index] = ClockState(
-                clock.name, clock.cycle, False, clock.used_at(at, policy), None,
-                clock.target, clock.warned, clock.level,
-            )  # fmt: skip
+            changed[index] = _stopped(clock, at, policy)
         elif not clock.running and event in spec.starts_on and state in spec.runs_in:
-            since = None if sla.waiting else at
-            target = spec.target_for(profile)
-            changed[index] = ClockState(clock.name, clock.cycle + 1, True, ZERO, since, target)
+            changed[index] = _new_cycle(spec, clock, profile, sla, at)
     return sla._replace(clocks=tuple(changed))
+
+
+def _stopped(clock: ClockState, at: datetime, policy: SlaPolicy) -> ClockState:
+    """``clock``'s cycle ended at ``at``, with the working time it used."""
+    return clock._replace(running=False, elapsed=clock.used_at(at, policy), counting_since=None)
+
+
+def _new_cycle(
+    spec: ClockSpec, clock: ClockState, profile: Mapping[str, Any], sla: SlaState, at: datetime
+) -> ClockState:
+    """The next cycle of ``clock`` from ``at``: its target and calendar for the case."""
+    since = None if sla.waiting else at
+    return ClockState(clock.name, clock.cycle + 1, True, ZERO, since, spec.target_for(profile),
+                      calendar=_branch_calendar(spec, profile))  # fmt: skip
+
+
+def _branch_calendar(spec: ClockSpec, profile: Mapping[str, Any]) -> str:
+    """The case's branch's calendar for the clock, ``""`` where it is the clock's own."""
+    name = spec.calendar_for(profile)
+    return "" if name == spec.calendar else name
 
 
 def pause(policy: SlaPolicy, sla: SlaState, reason: str, at: datetime) -> SlaState:
@@ -276,7 +301,7 @@ def planned(policy: SlaPolicy, sla: SlaState) -> list[Planned]:
         if not clock.running or clock.counting_since is None:
             continue
         spec = policy.clock(clock.name)
-        calendar = policy.calendar_of(spec)
+        calendar = policy.calendar_named(clock.calendar, clock.name)
         warn_point = None if spec.warn_at is None else clock.target * spec.warn_at
         if not clock.warned and clock.level == 0 and warn_point and clock.elapsed < warn_point:
             level, need = WARNING, warn_point
@@ -299,7 +324,8 @@ def rebase(
     at: datetime,
 ) -> SlaState:
     """The clocks under a new policy: same-named clocks keep their cycle and the working
-    time they used; their targets are taken from the new policy; new clocks start."""
+    time they used; their targets and calendars are taken from the new policy; new
+    clocks start."""
     old = {c.name: c for c in sla.clocks}
     clocks = []
     for spec in policy.clocks:
@@ -310,6 +336,7 @@ def rebase(
                 elapsed=used,
                 counting_since=None if sla.waiting else at,
                 target=spec.target_for(profile),
+                calendar=_branch_calendar(spec, profile),
             )
         clocks.append(clock)
     return enter_state(policy, profile, sla._replace(clocks=tuple(clocks)), state, at)
@@ -329,6 +356,7 @@ def state_from_json(document: Mapping[str, Any]) -> SlaState:
             target=timedelta(microseconds=c["target_us"]),
             warned=c["warned"],
             level=c["level"],
+            calendar=c.get("calendar", ""),
         )
         for c in document.get("clocks", ())
     )

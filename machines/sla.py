@@ -43,7 +43,9 @@ class ClockSpec:
     running cycle (the agent called back), one of ``starts_on`` starts a new cycle
     if the clock is stopped and the case is in one of ``runs_in``.
     ``within`` is the target in working time of ``calendar``; ``overrides`` map a case
-    field and value to another target (a regulator's complaint gets a shorter one).
+    field and value to another target (a regulator's complaint gets a shorter one);
+    ``branch_calendars`` map a branch to the calendar its cases' cycles run on instead
+    (each branch its own zone, working hours and holidays).
     """
 
     name: str
@@ -54,9 +56,16 @@ class ClockSpec:
     overrides: Mapping[tuple[str, str], timedelta] = field(default_factory=dict)
     starts_on: frozenset[str] = frozenset()
     stops_on: frozenset[str] = frozenset()
+    branch_calendars: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_targets", {})
+
+    def calendar_for(self, profile: Mapping[str, Any]) -> str:
+        """The calendar a new cycle of a case runs on: its branch's, else ``calendar``."""
+        if not self.branch_calendars:
+            return self.calendar
+        return self.branch_calendars.get(str(profile.get("branch")), self.calendar)
 
     def target_for(self, profile: Mapping[str, Any]) -> timedelta:
         """The target for a case: the shortest override that applies, else ``within``."""
@@ -130,8 +139,12 @@ class SlaPolicy:
         return by_name[name]
 
     def calendar_of(self, clock: ClockSpec) -> Calendar:
-        """The calendar a clock runs on."""
+        """The calendar a clock runs on unless a case's branch has its own."""
         return self.calendars[clock.calendar]
+
+    def calendar_named(self, name: str, clock: str) -> Calendar:
+        """The calendar ``name`` (a branch's), or ``clock``'s own for ``""``."""
+        return self.calendars[name] if name else self.calendars[self.clock(clock).calendar]
 
 
 def policy_version(document: Mapping[str, Any]) -> str:
@@ -297,11 +310,7 @@ def _clock(
             raise PolicyError(
                 f"{key}.runs_in", f"unknown state {state!r}; states: {', '.join(states)}"
             )
-    calendar = body.get("calendar", "24x7")
-    if calendar not in calendars:
-        raise PolicyError(
-            f"{key}.calendar", f"unknown calendar {calendar!r}; known: {', '.join(calendars)}"
-        )
+    calendar = _known_calendar(body.get("calendar", "24x7"), calendars, f"{key}.calendar")
     warn_at = body.get("warn_at", 0.75)
     if warn_at is not None and (
         isinstance(warn_at, bool) or not isinstance(warn_at, int | float) or not 0 < warn_at < 1
@@ -314,6 +323,11 @@ def _clock(
             overrides[(profile_field, value)] = _seconds(
                 seconds, f"{key}.by_{profile_field}.{value}"
             )
+    branch_calendars = {
+        branch: _known_calendar(name, calendars, f"{key}.calendar_by_branch.{branch}")
+        for branch, name in _table(body.get("calendar_by_branch", {}),
+                                   f"{key}.calendar_by_branch").items()
+    }  # fmt: skip
     triggers: dict[str, frozenset[str]] = {}
     for key_name in ("starts_on", "stops_on"):
         listed = body.get(key_name, [])
@@ -327,6 +341,7 @@ def _clock(
         triggers[key_name] = frozenset(listed)
     unknown = set(body) - {
         "runs_in", "within_s", "calendar", "warn_at", "starts_on", "stops_on",
+        "calendar_by_branch",
         *(f"by_{f}" for f in PROFILE_FIELDS),
     }  # fmt: skip
     if unknown:
@@ -340,7 +355,14 @@ def _clock(
         overrides=overrides,
         starts_on=triggers["starts_on"],
         stops_on=triggers["stops_on"],
+        branch_calendars=branch_calendars,
     )
+
+
+def _known_calendar(name: Any, calendars: Mapping[str, Calendar], key: str) -> str:
+    if name not in calendars:
+        raise PolicyError(key, f"unknown calendar {name!r}; known: {', '.join(calendars)}")
+    return str(name)
 
 
 def _ladder(levels: Any) -> tuple[LadderLevel, ...]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -409,3 +409,52 @@ def test_targets_by_customer_tier_and_branch_the_strictest_wins(
         assert target(both) == (4 * 3600, "by_tier: gold")
         assert target(plain) == (24 * 3600, "default")
         assert engine.verify().ok
+
+
+def test_each_branch_runs_its_clocks_on_its_own_calendar(db_url: str, clock: FixedClock) -> None:
+    """``calendar_by_branch``: 东莞长安店 counts China's office hours, the Berlin branch
+    Berlin's, others around the clock; ``sla explain`` names the rule; verify agrees."""
+    from machines.sla import DEFAULT_DOCUMENT, PolicyError, policy_from_document
+    from workflow import Settings
+
+    week = {day: ["09:00-18:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+    calendars = {
+        "dongguan": {"timezone": "Asia/Shanghai", "holidays": ["2026-10-01"], **week},
+        "berlin": {"timezone": "Europe/Berlin", **{d: ["09:00-17:00"] for d in week}},
+    }
+    first = {**DEFAULT_DOCUMENT["clocks"]["first_response"], "within_s": 8 * 3600,
+             "by_priority": {}, "by_channel": {},
+             "calendar_by_branch": {"东莞长安店": "dongguan", "Berlin": "berlin"}}  # fmt: skip
+    document = {**DEFAULT_DOCUMENT, "calendars": calendars,
+                "clocks": {**DEFAULT_DOCUMENT["clocks"], "first_response": first}}  # fmt: skip
+    friday_3pm_china = START + timedelta(days=4, hours=6)  # 2026-11-27 15:00 +08:00
+    clock.set(friday_3pm_china)
+    with Engine.open(db_url, clock=clock, config=Settings(sla=document)) as engine:
+        dongguan = open_sample(engine, branch="东莞长安店")
+        berlin = open_sample(engine, branch="Berlin")
+        elsewhere = open_sample(engine, branch="广州")
+
+        def first_response(case_id: str) -> dict[str, Any]:
+            return next(c for c in engine.explain_sla(case_id)["clocks"]
+                        if c["clock"] == "first_response")  # fmt: skip
+
+        # 3h on Friday (15:00-18:00), then 5h from Monday 09:00: 14:00 on 30 November
+        assert first_response(dongguan)["target_at"] == "2026-11-30T06:00:00.000000+00:00"
+        assert first_response(dongguan)["calendar_from"] == "calendar_by_branch: 东莞长安店"
+        assert first_response(dongguan)["calendar"] == "dongguan"
+        # 08:00 in Berlin: counting from 09:00 (08:00 UTC) to 17:00 Berlin time
+        assert first_response(berlin)["target_at"] == "2026-11-27T16:00:00.000000+00:00"
+        assert first_response(elsewhere)["target_at"] == "2026-11-27T15:00:00.000000+00:00"
+        assert first_response(elsewhere)["calendar_from"] == "default"
+        stored = engine.get(dongguan).sla["clocks"]
+        assert [c.get("calendar") for c in stored if c["name"] == "first_response"] == ["dongguan"]
+        clock.set(datetime(2026, 11, 27, 15, 0, tzinfo=UTC))
+        fired = {f.case_id for f in run_due(engine, clock.now()) if f.level == 1}
+        assert fired == {elsewhere}
+        clock.set(datetime(2026, 11, 30, 6, 0, tzinfo=UTC))
+        fired = {f.case_id for f in run_due(engine, clock.now()) if f.level == 1}
+        assert fired == {berlin, dongguan}
+        assert engine.verify().ok
+    bad = {**first, "calendar_by_branch": {"东莞长安店": "shenzhen"}}
+    with pytest.raises(PolicyError, match=r"calendar_by_branch\.东莞长安店: unknown calendar"):
+        policy_from_document({**document, "clocks": {"first_response": bad}}, None)

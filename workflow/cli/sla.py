@@ -92,7 +92,7 @@ def explain_command(
         click.echo(
             f"{clock['clock']} (cycle {clock['cycle']}, {status}): target "
             f"{hours_minutes(clock['target_s'])} ({clock['target_from']}) on calendar "
-            f"{clock['calendar']} {clock['calendar_version']}; used "
+            f"{clock['calendar']} {clock['calendar_version']} ({clock['calendar_from']}); used "
             f"{hours_minutes(clock['used_s'])}; level {clock['level']}"
         )
         nxt = clock["next"]

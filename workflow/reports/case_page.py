@@ -75,9 +75,9 @@ def clock_marks(
                 if row in paused:
                     spans.append(Span(row, paused.pop(row), clock.counting_since, True))
                 counting.setdefault(row, clock.counting_since)
-                if policy is not None:
-                    calendar = policy.calendar_of(policy.clock(clock.name))
-                    targets[row] = calendar.add(clock.counting_since, clock.target - clock.elapsed)
+                target_at = None if policy is None else clock.target_at(policy)
+                if target_at is not None:
+                    targets[row] = target_at
             elif row in counting:
                 spans.append(Span(row, counting.pop(row), at, False))
                 if clock.running:

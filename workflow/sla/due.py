@@ -175,13 +175,10 @@ def _fire_one(
     writes.plans += [(case.id, p.key, p.due_at) for p in planned_now]
     policy = rules.policy(case.sla_policy)
     assert policy is not None
-    if timer is not None:  # a timer ran out: the owner hears of it, like a warning
-        target_at = deadline.due_at
-    else:
+    target_at = deadline.due_at  # a timer ran out: the owner hears of it, like a warning
+    if timer is None:
         clock = next(c for c in step.before.sla.clocks if c.name == deadline.clock)
-        calendar = policy.calendar_of(policy.clock(deadline.clock))
-        assert clock.counting_since is not None
-        target_at = calendar.add(clock.counting_since, clock.target - clock.elapsed)
+        target_at = clock.target_at(policy) or target_at  # a due clock is counting
     writes.mails.append(outbox_row(policy, case, deadline, target_at, now))
     cases[case.id] = replace(case, **step.update)
     writes.happened.append((cases[case.id], step.record))

@@ -130,7 +130,7 @@ def _explain_clock(
     policy: Any, case: CaseRecord, clock: ClockState, plan: Any, now: datetime
 ) -> dict[str, Any]:
     spec = policy.clock(clock.name)
-    calendar = policy.calendar_of(spec)
+    calendar = policy.calendar_named(clock.calendar, clock.name)
     profile = profile_of(case)
     applying = [
         f"by_{name}: {value}"
@@ -146,6 +146,7 @@ def _explain_clock(
         "target_s": clock.target.total_seconds(),
         "target_from": applying[0] if applying else "default",
         "calendar": calendar.name,
+        "calendar_from": f"calendar_by_branch: {case.branch}" if clock.calendar else "default",
         "calendar_version": calendar.version,
         "used_s": clock.used_at(now, policy).total_seconds(),
         "counting_since": None if clock.counting_since is None else iso(clock.counting_since),
@@ -153,9 +154,7 @@ def _explain_clock(
         "warned": clock.warned,
         "level": clock.level,
         "outcome": clock.outcome(now, policy),
-        "target_at": None
-        if clock.counting_since is None
-        else iso(calendar.add(clock.counting_since, clock.target - clock.elapsed)),
+        "target_at": None if (at := clock.target_at(policy)) is None else iso(at),
         "next": None,
     }
     if plan is not None and clock.counting_since is not None:
