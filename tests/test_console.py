@@ -188,6 +188,7 @@ def chart_labels(page: Any) -> list[str]:
 def test_report_pages_draw_chinese_names_and_local_times(
     browser: Any, engine: Engine, clock: FixedClock, tmp_path: Path
 ) -> None:
+    from machines.sla import DEFAULT_DOCUMENT, policy_from_document
     from workflow.display.zones import zone_named
     from workflow.reports.business import (
         complaints_page,
@@ -197,6 +198,8 @@ def test_report_pages_draw_chinese_names_and_local_times(
         sla_report,
     )
     from workflow.reports.case_page import case_report
+    from workflow.reports.whatif_page import whatif_page
+    from workflow.sla.whatif import simulate
 
     shanghai = zone_named("Asia/Shanghai", "tz")
     cases = [
@@ -212,10 +215,17 @@ def test_report_pages_draw_chinese_names_and_local_times(
     clock.advance(timedelta(days=4))
     engine.process_due()
     period, _ = period_of(month="2026-11", zone=shanghai, now=clock.now())
+    tighter = {**DEFAULT_DOCUMENT, "name": "tighter", "clocks": {
+        **DEFAULT_DOCUMENT["clocks"],
+        "first_response": {**DEFAULT_DOCUMENT["clocks"]["first_response"], "within_s": 3600},
+    }}  # fmt: skip
+    machine = engine.registry.get("complaint")
+    proposal = policy_from_document(tighter, machine.states, machine.events)
     pages = {
         "sla": sla_page(sla_report(engine, period)),
         "complaints": complaints_page(complaints_report(engine, period)),
         "case": case_report(engine, cases[1], shanghai),
+        "whatif": whatif_page(simulate(engine, proposal, period)),
     }
     context = browser.new_context(viewport={"width": 1100, "height": 900})
     page = context.new_page()
@@ -235,6 +245,9 @@ def test_report_pages_draw_chinese_names_and_local_times(
         else:
             assert {"东莞长安店", "深圳南山店"} <= set(labels), (name, labels)
             assert "2026-11-01 to 2026-11-30 (Asia/Shanghai)" in text
+        if name == "whatif":  # the one case answered in 3 hours breaches a 1-hour target
+            assert {"what happened", "proposed"} <= set(labels)
+            assert "first_response breaches\n+1" in text
     context.close()
 
 

@@ -4,6 +4,7 @@ happened; the same policy gives back what happened, and nothing is written."""
 from __future__ import annotations
 
 from datetime import UTC, timedelta
+from pathlib import Path
 
 from machines.sla import DEFAULT_DOCUMENT, policy_from_document
 from tests.support import START, open_sample, snapshot
@@ -65,3 +66,32 @@ def test_a_tighter_target_shows_the_breaches_it_would_add_and_where(
         r["more_breaches"] for r in report["by_clock"] if r["name"] != "first_response"
     )
     assert START.tzinfo is UTC
+
+
+def test_the_command_writes_the_page_and_says_what_the_proposal_leaves_out(
+    db_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from workflow.cli import main
+
+    with Engine.open(db_url, clock=clock) as engine:
+        _month(engine, clock)
+    proposal = tmp_path / "tighter.toml"
+    proposal.write_text(
+        '[sla]\nname = "tighter"\n[sla.clocks.first_response]\nruns_in = ["received"]\n'
+        'within_s = 3600\n[[sla.ladder]]\nlevel = 1\nname = "店长"\nafter_s = 0\n'
+        'recipients = { "*" = ["dianzhang@example.com"] }\n',
+        encoding="utf-8",
+    )
+    page = tmp_path / "whatif.html"
+    args = ["--db", db_url, "--tz", "Asia/Shanghai", "simulate", "--policy", str(proposal),
+            "--month", "2026-11", "--html", str(page)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "note: The proposal has no clock resolution, follow_up" in result.stdout
+    assert "no case climbs past level 1" in result.stdout
+    html = page.read_text(encoding="utf-8")
+    assert "What if policy tighter had been in force" in html
+    assert "东莞长安店" in html
+    assert CliRunner().invoke(main, args).exit_code == 2  # the page exists: --force replaces it

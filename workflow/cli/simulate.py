@@ -84,3 +84,5 @@ def _say(report: dict[str, Any]) -> None:
     for key in sorted(set(totals["actual"]) | set(totals["proposed"])):
         click.echo(f"  {key}: {totals['actual'].get(key, 0)} -> {totals['proposed'].get(key, 0)}")
     click.echo(f"  cases whose breaches change: {len(report['changed'])}")
+    for text in report["notes"]:
+        click.echo(f"  note: {text}")

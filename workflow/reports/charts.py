@@ -28,6 +28,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7f7f7f")
 CJK_FAMILIES = (
@@ -146,7 +147,8 @@ def compared_bars(
                 axes.text(value, place + offset, f" {value:g}", va="center", fontsize=8)
         axes.set_yticks(positions, [label(r[0]) for r in rows])
         axes.invert_yaxis()
-        axes.legend(loc="lower right")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no half breaches
+        axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         axes.set_title(title)
         axes.set_xlabel(unit)
         axes.spines[["top", "right"]].set_visible(False)

@@ -19,24 +19,26 @@ def whatif_page(report: Mapping[str, Any]) -> str:
     """The page of :func:`workflow.sla.whatif.simulate`'s report."""
     from workflow.reports import charts  # matplotlib: the JSON report does without it
 
-    def breaches(dimension: str) -> list[tuple[str, float, float]]:
-        rows = sorted(report[dimension], key=lambda r: -r["more_breaches"])
-        return [(r["name"], r["actual"]["breached"], r["proposed"]["breached"]) for r in rows]
-
+    # tables and charts alike: the most added breaches first
+    tables = {d: sorted(report[d], key=lambda r: (-r["more_breaches"], r["name"]))
+              for d in ("by_clock", "by_branch", "by_category")}  # fmt: skip
     names = ("what happened", "proposed")
     figures = {
         dimension: charts.compared_bars(
-            breaches(dimension), names=names, title=f"Breaches per {noun}", unit="breaches"
+            [(r["name"], r["actual"]["breached"], r["proposed"]["breached"])
+             for r in tables[dimension]],
+            names=names, title=f"Breaches per {noun}", unit="breaches",
         )
-        if report[dimension]
+        if tables[dimension]
         else ""
         for dimension, noun in (("by_clock", "clock"), ("by_branch", "branch"))
-    }
+    }  # fmt: skip
     totals = report["totals"]
     keys = sorted(set(totals["actual"]) | set(totals["proposed"]), key=_order)
     zone = zone_named(report["zone"], "zone") if "/" in report["zone"] else UTC
     return PAGES.get_template("whatif.html").render(
-        report=report, charts=figures, keys=keys, font_note=charts.missing_font_note(),
+        report=report, tables=tables, charts=figures, keys=keys,
+        font_note=charts.missing_font_note(),
         changed=report["changed"][:CHANGED_SHOWN], generated=stamped(report["generated_at"], zone),
         when=lambda text: local_text(text, zone),
     )  # fmt: skip

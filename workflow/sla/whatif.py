@@ -176,8 +176,32 @@ def simulate(engine: Engine, policy: SlaPolicy, period: Period) -> dict[str, Any
         "totals": {side: dict(sorted(c.items())) for side, c in totals.items()},
         **{f"by_{d}": _table(per[d]) for d in ("clock", "branch", "category")},
         "changed": changed,
+        "notes": differences(engine.policies.current_for(engine.settings.default_machine), policy),
         "writes": 0,
     }
+
+
+def differences(current: SlaPolicy | None, proposed: SlaPolicy) -> list[str]:
+    """What a reader of the comparison should know the proposal leaves out beside the
+    policy in force: clocks, ladder levels, timer durations."""
+    if current is None:
+        return []
+    notes = []
+    missing = [c.name for c in current.clocks if c.name not in {p.name for p in proposed.clocks}]
+    if missing:
+        notes.append(f"The proposal has no clock {', '.join(missing)}: nothing of it is counted.")
+    if len(proposed.ladder) < len(current.ladder):
+        notes.append(
+            f"The proposal's ladder has {len(proposed.ladder)} level(s), the policy in force "
+            f"{len(current.ladder)}: no case climbs past level {len(proposed.ladder)}."
+        )
+    timers = sorted(set(current.timers) - set(proposed.timers))
+    if timers:
+        notes.append(
+            f"The proposal sets no durations for the timer(s) {', '.join(timers)} "
+            "([sla.timers]): under it they never run out."
+        )
+    return notes
 
 
 def _table(counts: Mapping[tuple[str, str], Counter[str]]) -> list[dict[str, Any]]:
