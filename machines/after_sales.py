@@ -220,6 +220,7 @@ COMPLAINT_V2 = MachineDefinition(
         "product_class": AttributeSpec(max_length=40),
         "fault_class": AttributeSpec(max_length=40),
         "tier": AttributeSpec(max_length=40),
+        "address": AttributeSpec(max_length=200, personal=True),  # where a technician visits
     },
     sla={**DEFAULT_DOCUMENT, "timers": AFTER_SALES_TIMERS},
     timers={

@@ -25,7 +25,12 @@ AGENT_EVENTS = ("wait", "resume")
 """Engine events an agent may fire on an open case, where its machine takes them."""
 MANUAL_ESCALATION = "escalate_now"
 """The engine event an agent fires to take an open case up the ladder at once."""
-SYSTEM_EVENTS = ("sla_warning", "escalate", "replan", *TIMER_EVENTS.values())
+ERASED = "erased"
+"""The engine event that records a customer's personal data erased from a case (any
+state, closed ones too); its data names the fields."""
+ERASED_FACT = "personal_data_erased"
+"""The fact an ``erased`` event sets: the case's personal values are gone."""
+SYSTEM_EVENTS = ("sla_warning", "escalate", "replan", ERASED, *TIMER_EVENTS.values())
 """Engine events only the engine itself records."""
 RECLASSIFY = "reclassify"
 """The engine event that changes what a case's SLA targets depend on (data any of
@@ -128,11 +133,14 @@ Decision = Allowed | NotAllowed | Blocked
 
 @dataclass(frozen=True)
 class AttributeSpec:
-    """A fact a back office keeps on a case beyond the fixed columns."""
+    """A fact a back office keeps on a case beyond the fixed columns; a ``personal`` one
+    (an address, a phone number) is kept out of the hashed history like the customer's
+    name and contact, and can be erased."""
 
     kind: AttributeKind = "text"
     required: bool = False
     max_length: int = 200
+    personal: bool = False
 
 
 @dataclass(frozen=True)

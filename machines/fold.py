@@ -23,6 +23,8 @@ from machines.definition import (
     ATTACH_EVENT,
     CLASSIFICATION_FACT,
     ENGINE_EVENTS,
+    ERASED,
+    ERASED_FACT,
     EVIDENCE_KINDS,
     HAND_EVENTS,
     MANUAL_ESCALATION,
@@ -203,6 +205,12 @@ def _timers(
 def _engine_step(
     rules: CaseRules, folded: Folded, event: str, data: Mapping[str, Any], at: datetime
 ) -> tuple[Decision, Folded]:
+    if event == ERASED:  # any state: a closed case's customer may be forgotten too
+        fields = data.get("fields")
+        if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+            return Blocked("fields_named", "needs data fields=<the erased fields>"), folded
+        erased = MappingProxyType({**folded.facts, ERASED_FACT: True})
+        return Allowed(folded.state), folded._replace(version=folded.version + 1, facts=erased)
     if folded.state in rules.definition.final_states or (
         event in AGENT_EVENTS and event not in rules.definition.agent_events
     ):

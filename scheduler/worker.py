@@ -32,6 +32,8 @@ from workflow.logs import library_logger
 
 JOB_ID = "casework-wake"
 DELIVER_ID = "casework-deliver"
+RETENTION_ID = "casework-retention"
+RETENTION_EVERY = timedelta(days=1)
 
 
 class Worker:
@@ -166,6 +168,22 @@ class Worker:
         )
         if self._sends:
             self._schedule(DELIVER_ID, self.deliver, datetime.now(UTC))
+        if self.engine.settings.erase_after is not None:
+            self._schedule(RETENTION_ID, self.retain, datetime.now(UTC))
+
+    def retain(self) -> None:
+        """Erase the customers ``[privacy] erase_after_days`` makes due, then again in a
+        day (every worker does; a customer erased by one is skipped by the others)."""
+        try:
+            summary = self.engine.erase_due()
+            if summary["customers"]:
+                self._log.info(
+                    "retention_erased", customers=summary["customers"], cases=len(summary["cases"])
+                )
+        except Exception as err:  # logged; tried again tomorrow
+            self._log.exception("retention_failed", error_type=type(err).__name__, error=str(err))
+        finally:
+            self._schedule(RETENTION_ID, self.retain, datetime.now(UTC) + RETENTION_EVERY)
 
     def stop(self) -> None:
         """Stop after the batch under way, if any."""

@@ -1,4 +1,4 @@
-"""The hash chain over a case's events: canonical encoding, format version 1.
+"""The hash chain over a case's events: canonical encoding, format versions 1 and 2.
 
 ``hash = SHA-256(prev_hash || "\\n" || canonical JSON of the event)`` in hex, where the
 canonical JSON is the object below with sorted keys, no spaces, UTF-8 text (not
@@ -8,8 +8,16 @@ canonical JSON is the object below with sorted keys, no spaces, UTF-8 text (not
      "recorded_at":…,"seq":…,"to_state":…,"v":1}
 
 Times are ISO 8601 in UTC with microseconds and ``+00:00``. The first event of a case
-chains to :data:`GENESIS_HASH`. The object is assembled field by field (it is on the
-hot path of every write and of verification); a test proves the bytes equal those of
+chains to :data:`GENESIS_HASH`.
+
+Format 2 encodes the same way under ``"v":2``; what differs is what the data holds:
+the opening event of a format-2 history names the customer, the contact and personal
+attributes only by keyed commitments (``hmac-sha256:`` and 64 hex digits; the values and
+the keys are kept apart and can be erased), with ``"format":2`` and the ``"subject"``
+whose key it is. Every event of a case has its case's format.
+
+The object is assembled field by field (it is on the hot path of every write and of
+verification); a test proves the bytes equal those of
 ``json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)``.
 """
 
@@ -26,6 +34,9 @@ import orjson
 from storage.timestamps import iso
 
 EVENT_FORMAT = 1
+"""The format of histories written before personal data was kept out of them."""
+PERSONAL_FORMAT = 2
+"""The format of new histories: personal values only as commitments."""
 GENESIS_HASH = "0" * 64
 
 _data_encoder = json.JSONEncoder(
@@ -59,8 +70,9 @@ def canonical_event(
     occurred_at: datetime | str,
     recorded_at: datetime | str,
     data: Mapping[str, Any] | str,
+    v: int = EVENT_FORMAT,
 ) -> bytes:
-    """The canonical bytes of one event, the input to its hash.
+    """The canonical bytes of one event of format ``v``, the input to its hash.
 
     Times may be given as datetimes or as their canonical text, and ``data`` as a
     mapping or as its canonical JSON text (as the database stores both).
@@ -73,7 +85,7 @@ def canonical_event(
         f'"event":{_string(event)},'
         f'"from_state":{_text(from_state)},"occurred_at":{_string(occurred)},'
         f'"recorded_at":{_string(recorded)},"seq":{int(seq)},'
-        f'"to_state":{_string(to_state)},"v":{EVENT_FORMAT}}}'
+        f'"to_state":{_string(to_state)},"v":{int(v)}}}'
     ).encode()
 
 

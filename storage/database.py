@@ -162,6 +162,9 @@ def prepare_engine(engine: Engine) -> None:
             _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # deleted content is overwritten with zeros: an erased customer's values do not
+        # linger in free pages or free space inside a page
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 

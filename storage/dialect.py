@@ -65,6 +65,12 @@ class Dialect:
         """A time as the driver binds it: canonical UTC text on SQLite, aware on PostgreSQL."""
         return iso(moment) if self.sqlite else as_utc(moment)
 
+    def json_object_agg(self, key: str, value: str) -> str:
+        """An aggregate building a JSON object text of ``key`` -> ``value`` rows."""
+        if self.sqlite:
+            return f"json_group_object({key}, {value})"
+        return f"json_object_agg({key}, {value})::text"
+
     def time_text(self, column: str) -> str:
         """A time column selected as canonical UTC text."""
         return column if self.sqlite else _PG_TEXT_TIME.format(column)

@@ -124,6 +124,51 @@ class Store(Protocol):
         """Queue outbox mails; one whose dedupe key is queued already is left out."""
         ...
 
+    # -- personal data, inside a transaction ------------------------------------------
+
+    def subject_for(
+        self, cursor: Any, customer: str, new: tuple[str, str], now: datetime
+    ) -> tuple[str, str]:
+        """The subject (id, secret) of the customer; ``new`` stored if they have none."""
+        ...
+
+    def put_personal(
+        self, cursor: Any, case_id: str, subject_id: str, values: Mapping[str, str]
+    ) -> None:
+        """Keep a case's personal values by field."""
+        ...
+
+    def subjects_named(self, cursor: Any, customer: str) -> list[str]:
+        """Every subject whose cases name the customer."""
+        ...
+
+    def personal_of(self, cursor: Any, subjects: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The subjects' personal values: case id -> field -> value."""
+        ...
+
+    def erase_personal(
+        self, cursor: Any, subjects: Sequence[str], cases: Sequence[str], values: Sequence[str]
+    ) -> None:
+        """Delete the subjects' values and secrets; put ``[erased]`` for the values in
+        the cases' mail and webhook bodies and in kept API answers."""
+        ...
+
+    def expunge(self) -> str:
+        """After an erasure: leave no copy of deleted values in the database files."""
+        ...
+
+    def personal_rows(
+        self, case_id: str | None
+    ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, tuple[str, str]]]]:
+        """For verification: each format-2 case (id, customer, contact, attributes,
+        facts, its opening event's data) and its kept values (field -> value, secret)."""
+        ...
+
+    def resting_customers(self, resting: Sequence[str], before: datetime) -> list[str]:
+        """Customers of format-2 cases all in ``resting`` states and without an event
+        since ``before`` (and no format-1 case): who retention erases."""
+        ...
+
     # -- reads, each in its own snapshot ---------------------------------------------
 
     def case(self, case_id: str) -> CaseRecord | None:

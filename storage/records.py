@@ -62,6 +62,9 @@ class CaseRecord:
     head_hash: str
     sla_policy: str | None
     sla: Mapping[str, Any]
+    event_format: int = 1
+    """The canonical event format of the case's history (:data:`storage.chain`): 2 keeps
+    personal data out of the hashed events, 1 is read as it is."""
     deadlines: tuple[Mapping[str, Any], ...] = field(default=())
 
     @classmethod

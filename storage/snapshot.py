@@ -23,7 +23,7 @@ from storage.records import Streams
 from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, JSON_COLUMNS, TIME_COLUMNS
 
 _EXPORT_TYPES = ("text", "int4", "text", "text", "text", "text", "text", "text", "text", "text",
-                 "text", "text", "int4")  # fmt: skip
+                 "text", "text", "int4", "int4", "text")  # fmt: skip
 """PostgreSQL's types of an export row's columns, for ``COPY``."""
 _CASE_JSON = tuple(i for i, c in enumerate(CASE_COLUMNS) if c in JSON_COLUMNS)
 
@@ -162,7 +162,9 @@ def export_rows(
     and machine version, ordered by case id and seq, from one snapshot.
 
     Rows are the :data:`EVENT_COLUMNS` (times as canonical text, data as stored text)
-    followed by ``machine`` and ``machine_version``. PostgreSQL streams them with
+    followed by ``machine``, ``machine_version``, the case's ``event_format`` and, on
+    the opening event of a format-2 history, its kept personal values as a JSON object
+    text (``None`` where there are none: erased, or format 1). PostgreSQL streams them with
     ``COPY ... TO STDOUT``, several times faster than a cursor.
     """
     dialect = dialect_of(engine)
@@ -173,8 +175,14 @@ def export_rows(
         if value is not None:
             where.append(clause.format(mark))
             params.append(value)
+    personal = (
+        f"CASE WHEN e.seq = 1 AND c.event_format = 2 THEN (SELECT "
+        f"{dialect.json_object_agg('p.field', 'p.value')} FROM personal_data p "
+        "WHERE p.case_id = e.case_id) END"
+    )
     statement = (
-        f"SELECT {_select_list(EVENT_COLUMNS, dialect, 'e.')}, c.machine, c.machine_version "
+        f"SELECT {_select_list(EVENT_COLUMNS, dialect, 'e.')}, c.machine, c.machine_version, "
+        f"c.event_format, {personal} "
         "FROM events e "
         "JOIN cases c ON c.id = e.case_id"
         + (" WHERE " + " AND ".join(where) if where else "")

@@ -23,6 +23,7 @@ from storage.port import DeadlineKey
 if TYPE_CHECKING:
     from storage.checkpoint_sql import Heads
     from storage.port import Store
+from storage.personal_sql import PersonalSQL
 from storage.records import (
     CaseQuery,
     CaseRecord,
@@ -49,6 +50,7 @@ class SqlStore:
         self.db = db
         self._sql = TransitionSQL(db)
         self._deadlines = DeadlineSQL(self._sql)
+        self._personal = PersonalSQL(self._sql)
         self.skip_locked = bool(self._sql.dialect.skip_locked)
 
     # -- transactions and lifetime ----------------------------------------------------
@@ -110,6 +112,48 @@ class SqlStore:
 
     def queue_mails(self, cursor: Any, mails: Sequence[Mapping[str, Any]]) -> None:
         self._deadlines.queue_mails(cursor, mails)
+
+    # -- personal data, inside a transaction ------------------------------------------
+
+    def subject_for(
+        self, cursor: Any, customer: str, new: tuple[str, str], now: datetime
+    ) -> tuple[str, str]:
+        return self._personal.subject_for(cursor, customer, new, now)
+
+    def put_personal(
+        self, cursor: Any, case_id: str, subject_id: str, values: Mapping[str, str]
+    ) -> None:
+        self._personal.put(cursor, case_id, subject_id, values)
+
+    def subjects_named(self, cursor: Any, customer: str) -> list[str]:
+        return self._personal.subjects_named(cursor, customer)
+
+    def personal_of(self, cursor: Any, subjects: Sequence[str]) -> dict[str, dict[str, str]]:
+        return self._personal.values_of(cursor, subjects)
+
+    def erase_personal(
+        self, cursor: Any, subjects: Sequence[str], cases: Sequence[str], values: Sequence[str]
+    ) -> None:
+        self._personal.erase(cursor, subjects, cases, values)
+
+    def expunge(self) -> str:
+        from storage.personal_sql import expunge
+
+        return expunge(self.db)
+
+    def personal_rows(
+        self, case_id: str | None
+    ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, tuple[str, str]]]]:
+        from storage.personal_sql import personal_rows
+
+        with read_transaction(self.db) as conn:
+            return personal_rows(conn, case_id)
+
+    def resting_customers(self, resting: Sequence[str], before: datetime) -> list[str]:
+        from storage.personal_sql import resting_customers
+
+        with read_transaction(self.db) as conn:
+            return resting_customers(conn, resting, before)
 
     # -- reads, each in its own snapshot ---------------------------------------------
 

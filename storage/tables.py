@@ -45,6 +45,7 @@ class CaseRow(SQLModel, table=True):
     head_hash: str = Field(max_length=64)
     sla_policy: str | None = Field(default=None, max_length=16)
     sla: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    event_format: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class EventRow(SQLModel, table=True):
@@ -249,6 +250,33 @@ class AttachmentRow(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class SubjectRow(SQLModel, table=True):
+    """A customer as the keeper of personal data: the secret that keys the commitments
+    of their values in the history. Deleted, with the values, when they are erased."""
+
+    __tablename__ = "subjects"
+
+    id: str = Field(primary_key=True, max_length=16)
+    secret: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class PersonalRow(SQLModel, table=True):
+    """A personal value of a case (``customer``, ``contact``, ``attributes.address``):
+    its history holds only a keyed commitment to it."""
+
+    __tablename__ = "personal_data"
+    __table_args__ = (
+        Index("ix_personal_subject", "subject_id"),
+        Index("ix_personal_field_value", "field", "value"),
+    )
+
+    case_id: str = Field(primary_key=True, foreign_key="cases.id", max_length=40)
+    field: str = Field(primary_key=True, max_length=80)
+    subject_id: str = Field(foreign_key="subjects.id", max_length=16)
+    value: str = Field(max_length=400)
+
+
 cases_table = CaseRow.__table__  # type: ignore[attr-defined]
 events_table = EventRow.__table__  # type: ignore[attr-defined]
 policies_table = PolicyRow.__table__  # type: ignore[attr-defined]
@@ -263,3 +291,5 @@ sessions_table = SessionRow.__table__  # type: ignore[attr-defined]
 partners_table = PartnerRow.__table__  # type: ignore[attr-defined]
 jobs_table = JobRow.__table__  # type: ignore[attr-defined]
 attachments_table = AttachmentRow.__table__  # type: ignore[attr-defined]
+subjects_table = SubjectRow.__table__  # type: ignore[attr-defined]
+personal_table = PersonalRow.__table__  # type: ignore[attr-defined]

@@ -37,10 +37,11 @@ JSON_COLUMNS = frozenset({"attributes", "facts", "data", "sla", "document", "rec
 UPDATED_COLUMNS = (
     "state", "version", "owner", "facts", "escalation_level", "last_event_at", "head_hash",
 )  # fmt: skip
-CLOCK_COLUMNS = ("sla_policy", "sla")
-"""Updated only by events that move the SLA clocks."""
-CLASS_COLUMNS = ("priority", "category", "channel", "attributes")
-"""Updated only by events that change what a case's targets depend on."""
+OPTIONAL_COLUMNS = (
+    "sla_policy", "sla", "priority", "category", "channel", "customer", "contact", "attributes",
+)  # fmt: skip
+"""Updated only where an update names them: the clocks by events that move them, the
+classification by ``reclassify``, personal values by ``erased``."""
 
 
 class TransitionSQL:
@@ -57,7 +58,7 @@ class TransitionSQL:
         self.read_case_sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id = {mark}"
         values = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in EVENT_COLUMNS)
         self.insert_event = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({values})"
-        self._updates: dict[tuple[bool, bool], tuple[str, Any]] = {}
+        self._updates: dict[tuple[str, ...], tuple[str, Any]] = {}
         marks = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in CASE_COLUMNS)
         self.insert_case_sql = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({marks})"
         self._case_readers = [self._reader(c) for c in CASE_COLUMNS]
@@ -221,11 +222,11 @@ class TransitionSQL:
 
     def _update_for(self, update: Mapping[str, Any]) -> tuple[str, Any]:
         """The statement that moves a case row on with ``update``'s columns: always
-        :data:`UPDATED_COLUMNS`, the clocks and the classification where present."""
-        kind = ("sla" in update, "priority" in update)
+        :data:`UPDATED_COLUMNS`, and those of :data:`OPTIONAL_COLUMNS` it names."""
+        kind = tuple(c for c in OPTIONAL_COLUMNS if c in update) if len(update) > 7 else ()
         found = self._updates.get(kind)
         if found is None:
-            columns = UPDATED_COLUMNS + CLOCK_COLUMNS * kind[0] + CLASS_COLUMNS * kind[1]
+            columns = UPDATED_COLUMNS + kind
             mark, json_mark = self._mark, self.dialect.json_mark
             sets = ", ".join(
                 f"{c} = COALESCE({mark}, '')"  # stored as on insert: see UNDECLARED_AS_EMPTY
@@ -241,7 +242,7 @@ class TransitionSQL:
         self, cursor: Any, case: Mapping[str, Any], first_event: Mapping[str, Any]
     ) -> None:
         """Store a new case row and its opening event."""
-        stored = {**case, **{k: case[k] or "" for k in UNDECLARED_AS_EMPTY}}
+        stored = {"event_format": 1, **case, **{k: case[k] or "" for k in UNDECLARED_AS_EMPTY}}
         cursor.execute(self.insert_case_sql, _bound(self._case_binders, stored))
         cursor.execute(self.insert_event, _bound(self._event_binders, first_event))
 

@@ -394,3 +394,22 @@ def test_evidence_is_attached_and_read_back_by_its_digest(api: Served) -> None:
         refused = http.post(f"/v1/cases/{case_id}/attachments",
                             params={"kind": "photo", "name": "p"}, content=b"p")  # fmt: skip
         assert refused.status_code == 403  # auditors write nothing
+
+
+def test_an_admin_erases_a_customer_over_http(api: Served) -> None:
+    with api.client(api.token()) as agent:
+        case = agent.post("/v1/cases", json={**OPEN, "contact": "+86 138 0013 8000"}).json()
+        refused = agent.post("/v1/erasures", json={"customer": OPEN["customer"], "reason": "x"})
+        assert refused.status_code == 403
+    with api.client(api.token("admin", actor="dpo")) as admin:
+        body = {"customer": OPEN["customer"], "reason": "本人申请 #42", "dry_run": True}
+        planned = admin.post("/v1/erasures", json=body).json()
+        assert planned["cases"] == [case["id"]]
+        assert api.engine.get(case["id"]).customer == OPEN["customer"]
+        done = admin.post("/v1/erasures", json={**body, "dry_run": False})
+        assert done.status_code == 200, done.text
+        assert OPEN["customer"] not in done.text
+        read = admin.get(f"/v1/cases/{case['id']}").json()
+        assert (read["customer"], read["contact"]) == ("[erased]", "[erased]")
+        assert admin.get(f"/v1/cases/{case['id']}/history").json()[-1]["actor"] == "dpo"
+        assert admin.post("/v1/erasures", json=body).status_code == 422

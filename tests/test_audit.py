@@ -114,12 +114,16 @@ def _rehashed(lines: list[str], edit: Callable[[dict[str, Any]], None]) -> list[
     record recomputed, as someone who knows the format would forge it."""
     records = [json.loads(line) for line in lines]
     heads: dict[str, tuple[int, str]] = {}
+    formats: dict[str, int] = {}
     for record in records[1:-1]:
         edit(record)
         prev = heads.get(record["case_id"], (0, GENESIS_HASH))[1]
         fields = [record[k] for k in EVENT_KEYS[:9]]
+        if record["seq"] == 1:  # the opening names the history's format
+            formats[record["case_id"]] = (record.get("data") or {}).get("format", 1)
+        v = formats.get(record["case_id"], 1)
         record["prev_hash"] = prev
-        record["hash"] = chain_hash(prev, canonical_event(*fields))
+        record["hash"] = chain_hash(prev, canonical_event(*fields, v))
         heads[record["case_id"]] = (record["seq"], record["hash"])
     digest = hashlib.sha256(b"".join(head_line(c, *heads[c]) for c in sorted(heads)))
     records[-1].update(events=len(records) - 2, digest=digest.hexdigest())
@@ -249,7 +253,7 @@ def _rewrite_note(engine: Engine, case_id: str, seq: int, note: str) -> None:
                 prev,
                 canonical_event(
                     row.case_id, row.seq, row.event, row.from_state, row.to_state, row.actor,
-                    row.occurred_at, row.recorded_at, data,
+                    row.occurred_at, row.recorded_at, data, rows[0].data.get("format", 1),
                 ),
             )  # fmt: skip
             conn.execute(

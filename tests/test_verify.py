@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete, insert, text, update
 
 from machines import COMPLAINT_V1
 from storage import canonical_event, chain_hash
+from storage.chain import PERSONAL_FORMAT
 from storage.tables import cases_table, events_table
 from tests.support import open_sample
 from workflow import Engine, EventNotAllowed, FixedClock, InvalidInput
@@ -90,6 +91,7 @@ def _insert_forged(case_id: str) -> Callable[[Connection], Any]:
                 last.occurred_at,
                 last.recorded_at,
                 data,
+                PERSONAL_FORMAT,  # the case's own format: a forger who knows the scheme
             ),
         )
         conn.execute(

@@ -106,6 +106,9 @@ class Settings:
     """``[partners]``: how partners are rated (:mod:`machines.partner_rules`)."""
     display_timezone: str | None = None
     """``[display] timezone``: the zone people read times in (``None``: the system's)."""
+    erase_after: timedelta | None = None
+    """``[privacy] erase_after_days``: a customer whose cases have all rested this long is
+    erased by the worker's daily run (``None``: never by itself)."""
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:
@@ -137,6 +140,7 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
         "intake": _INTAKE,
         "limits": _LIMITS,
         "display": _DISPLAY,
+        "privacy": _PRIVACY,
     }
     for section, body in document.items():
         if section == "sla":
@@ -164,7 +168,8 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
         if section not in known:
             raise ConfigError(
                 f"{source}: unknown section [{section}]; "
-                "known: intake, limits, display, sla, machines, mail, webhooks, partners, warranty"
+                "known: intake, limits, display, privacy, sla, machines, mail, webhooks, "
+                "partners, warranty"
             )
         if not isinstance(body, Mapping):
             raise ConfigError(f"{source}: [{section}] must be a table")
@@ -316,6 +321,11 @@ def _display_zone(settings: Settings, value: Any, where: str) -> Settings:
 
 
 _DISPLAY: dict[str, Applier] = {"timezone": _display_zone}
+_PRIVACY: dict[str, Applier] = {
+    "erase_after_days": lambda s, v, w: replace(
+        s, erase_after=timedelta(days=positive_whole(v, w, 36_500))
+    ),
+}
 
 _LIMITS = {
     "max_note_chars": lambda s, v, w: replace(s, max_note_chars=positive_whole(v, w, 100_000)),

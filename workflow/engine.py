@@ -78,6 +78,8 @@ from workflow.errors import (
 )
 from workflow.logs import library_logger
 from workflow.mail.escalation import manual_escalation_row
+from workflow.privacy.checks import personal_problems
+from workflow.privacy.commitments import new_subject, personal_values
 from workflow.results import POLICIES, Case, Event, Problem, Replay, VerifyReport
 from workflow.sla.due import SYSTEM_ACTOR
 from workflow.sla.policies import PolicyBook, current_policies
@@ -265,14 +267,20 @@ class Engine:
         policy = self.policies.current_for(definition.name)
         opening["policy"] = None if policy is None else policy.version
         rules = CaseRules(definition, self.policies.known(), profile_of(opening))
-        case, event, plan = opened_case(case_id, rules, opening, actor, received, now)
         try:
             with self.store.transaction() as cursor:
+                # the customer's secret: theirs if they have cases, else a new one
+                subject = self.store.subject_for(cursor, opening["customer"], new_subject(), now)
+                case, event, plan = opened_case(
+                    case_id, rules, opening, actor, received, now, subject
+                )
                 if policy is not None:
                     self.store.store_policy(
                         cursor, policy.version, policy.name, policy.document, now
                     )
                 self.store.insert_case(cursor, case, event)
+                values = personal_values(opening, definition)
+                self.store.put_personal(cursor, case_id, subject[0], values)
                 moved = sync_deadlines(self.store, cursor, case_id, {}, plan)
                 queue_webhooks(self.store, cursor, [(CaseRecord(**case), event)], now)
         except WriteConflict:
@@ -522,6 +530,25 @@ class Engine:
         data = {"digest": digest, "kind": kind, "name": shown, "size": len(content)}
         return self._fire(case_id, ATTACH_EVENT, actor=actor, data=data)
 
+    @at_storage_boundary
+    def erase(
+        self, customer: str, *, actor: str, reason: str, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Erase a customer's personal data: values and secret deleted, copies in mail,
+        webhook bodies and kept answers overwritten, an ``erased`` event on each of their
+        cases, in one transaction; then no trace left in the database files.
+        Histories, checkpoints and reports stay valid (:mod:`workflow.privacy`)."""
+        from workflow.privacy.erasure import erase
+
+        return erase(self, customer, actor=actor, reason=reason, dry_run=dry_run)
+
+    @at_storage_boundary
+    def erase_due(self, *, dry_run: bool = False) -> dict[str, Any]:
+        """Erase every customer ``[privacy] erase_after_days`` makes due (retention)."""
+        from workflow.privacy.erasure import erase_due
+
+        return erase_due(self, dry_run=dry_run)
+
     def _escalated_by_hand(
         self, rules: CaseRules, cursor: Any, happened: builtins.list[Any], now: datetime
     ) -> None:
@@ -682,6 +709,7 @@ class Engine:
         """
         report = self._verify_chains(case_id, progress, workers)
         problems = self._attachment_problems(case_id)
+        problems += personal_problems(*self.store.personal_rows(case_id))
         return replace(report, problems=(*report.problems, *problems)) if problems else report
 
     def _verify_chains(

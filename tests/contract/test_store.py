@@ -309,7 +309,7 @@ def test_exports_and_heads_read_the_history_as_recorded(store: Store) -> None:
     with store.transaction() as cursor:
         store.append(cursor, row, update, expected=1)
     with store.export_rows() as rows:
-        exported = [(r[0], r[1], r[-2]) for r in rows]
+        exported = [(r[0], r[1], r[11]) for r in rows]
     assert exported == [("a", 1, "complaint"), ("a", 2, "complaint"), ("b", 1, "complaint")]
     with store.export_rows(case_id="b") as rows:
         assert [r[0] for r in rows] == ["b"]

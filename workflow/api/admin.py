@@ -54,6 +54,17 @@ def add_webhook(
     return once(request, principal, engine, key, lambda: body.model_dump(mode="json"), run)
 
 
+@router.post("/erasures", responses=problems(422), summary="Erase a customer's personal data")
+@endpoint("long")
+def erase_customer(body: models.Erasure, principal: Auth, engine: Served) -> Json:
+    """What ``casework erase --customer`` does (admins): the values and the customer's
+    secret deleted, every copy overwritten, an ``erased`` event on each of their cases,
+    the database files rid of them; the answer names cases and fields, not values."""
+    allowed(principal, "admin")
+    return Json(engine.erase(body.customer, actor=principal.actor, reason=body.reason,
+                             dry_run=body.dry_run))  # fmt: skip
+
+
 @router.get(
     "/webhooks", response_model=list[models.Webhook], responses=problems(), summary="Subscriptions"
 )

@@ -58,6 +58,14 @@ class NewWebhook(_Body):
     events: list[str] = Field(["*"], description="Event names, or ['*'] for every event.")
 
 
+class Erasure(_Body):
+    """A customer to forget; the erasing actor is the token's."""
+
+    customer: str = Field(description="The customer, as their cases name them.")
+    reason: str = Field(description="Why: the request, its date, its reference.")
+    dry_run: bool = Field(False, description="Only say which cases would be erased.")
+
+
 class NewToken(_Body):
     """A token to make."""
 

@@ -10,8 +10,12 @@ with the same fields as columns; each record names its kind in ``record``:
 - ``event``, one per event, ordered by case id (byte order) and then ``seq``:
   ``case_id``, ``seq``, ``event``, ``from_state``, ``to_state``, ``actor``,
   ``occurred_at``, ``recorded_at``, ``data`` (the event data as its canonical JSON:
-  an object in JSON Lines, its text in CSV), ``prev_hash``, ``hash``, and the case's
-  ``machine`` and ``machine_version``;
+  an object in JSON Lines, its text in CSV), ``prev_hash``, ``hash``, the case's
+  ``machine`` and ``machine_version``, ``v`` (the event's hash format: 2 for histories
+  that hold personal data only as commitments) and, on the opening event of such a
+  history, ``personal``: the values its commitments stand for by field, ``[erased]``
+  where the customer was erased (``export --redact`` leaves ``personal`` out: the file
+  still verifies, since no hash covers it);
 - ``end`` (last): ``cases``, ``events`` and ``digest``: the SHA-256 of one line per
   case, in order, of ``case_id seq hash`` of its last exported event (space-separated,
   each line ending in a line feed). Each chain's last hash commits to every event
@@ -50,7 +54,10 @@ from typing import IO, Any
 import orjson
 
 from storage import canonical_json, iso
+from storage.chain import PERSONAL_FORMAT
+from storage.personal_sql import ERASED_TEXT
 from storage.port import Store
+from workflow.privacy.checks import commitments
 
 FORMAT = "casework-export"
 VERSION = 1
@@ -59,7 +66,9 @@ EVENT_KEYS = (
     "case_id", "seq", "event", "from_state", "to_state", "actor", "occurred_at",
     "recorded_at", "data", "prev_hash", "hash",
 )  # fmt: skip
-CSV_COLUMNS = ("record", *EVENT_KEYS, "machine", "machine_version")
+CSV_COLUMNS = ("record", *EVENT_KEYS, "machine", "machine_version", "v", "personal")
+FORMAT_1_CSV_COLUMNS = CSV_COLUMNS[:-2]
+"""The columns of exports written before histories of format 2 (still read)."""
 
 
 @dataclass(frozen=True)
@@ -75,14 +84,15 @@ class ExportSummary:
         return {"cases": self.cases, "events": self.events, "digest": self.digest}
 
 
-_LINE_KEYS = (*EVENT_KEYS, "machine", "machine_version")
+_LINE_KEYS = (*EVENT_KEYS, "machine", "machine_version", "v")
 
 
 class _Writer:
-    """Writes records as JSON Lines or CSV."""
+    """Writes records as JSON Lines or CSV (``redact``: without personal values)."""
 
-    def __init__(self, out: IO[str], fmt: str) -> None:
+    def __init__(self, out: IO[str], fmt: str, redact: bool = False) -> None:
         self.out = out
+        self.redact = redact
         self.csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
         if self.csv is not None:
             self.csv.writerow(CSV_COLUMNS)
@@ -96,14 +106,28 @@ class _Writer:
             self.csv.writerow(row)
 
     def event(self, row: tuple[Any, ...]) -> None:
-        """One event: its columns followed by its case's machine and machine version."""
+        """One event: its columns followed by its case's machine, machine version and
+        format, and on a format-2 opening the personal values."""
+        personal = None if self.redact else _personal(row)
         if self.csv is None:
             fields: dict[str, Any] = {"record": "event"}
-            fields.update(zip(_LINE_KEYS, row, strict=True))
+            fields.update(zip(_LINE_KEYS, row[:14], strict=True))
             fields["data"] = orjson.Fragment(row[8])
+            if personal is not None:
+                fields["personal"] = personal
             self.out.write(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE).decode())
         else:
-            self.csv.writerow(("event", *row))
+            shown = "" if personal is None else orjson.dumps(personal).decode()
+            self.csv.writerow(("event", *row[:14], shown))
+
+
+def _personal(row: tuple[Any, ...]) -> dict[str, str] | None:
+    """The personal values of a format-2 opening event's row, ``[erased]`` for each
+    commitment whose value is gone; ``None`` for every other event."""
+    if row[1] != 1 or row[13] != PERSONAL_FORMAT:
+        return None
+    kept = orjson.loads(row[14]) if row[14] else {}
+    return {name: kept.get(name, ERASED_TEXT) for name in commitments(orjson.loads(row[8]))}
 
 
 def head_line(case_id: str, seq: int, digest: str) -> bytes:
@@ -134,6 +158,7 @@ def write_export(
     out: IO[str],
     *,
     fmt: str = "jsonl",
+    redact: bool = False,
     since: datetime | None = None,
     until: datetime | None = None,
     case_id: str | None = None,
@@ -144,11 +169,12 @@ def write_export(
 ) -> ExportSummary:
     """Stream the selected events of the database behind ``store`` to ``out`` from one snapshot;
     ``sign`` (:func:`workflow.audit.checkpoints.export_signer`) signs the end statement."""
-    writer = _Writer(out, fmt)
+    writer = _Writer(out, fmt, redact)
     header = {
         "format": FORMAT,
         "version": VERSION,
-        "event_format": 1,
+        "event_format": PERSONAL_FORMAT,
+        "redacted": redact,
         "exported_at": iso(now),
         "filters": {
             "since": None if since is None else iso(since),

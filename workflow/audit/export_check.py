@@ -38,6 +38,7 @@ from workflow.audit.export import (
     CSV_COLUMNS,
     EVENT_KEYS,
     FORMAT,
+    FORMAT_1_CSV_COLUMNS,
     VERSION,
     end_statement,
     head_line,
@@ -98,7 +99,8 @@ def _jsonl(lines: Iterator[tuple[int, bytes]]) -> Iterator[Record]:
         except KeyError:
             yield "broken", f"line {number}: an event record lacks a field"
             continue
-        yield "event", (row, record.get("machine"), record.get("machine_version"), True)
+        machine, version = record.get("machine"), record.get("machine_version")
+        yield "event", (row, machine, version, record.get("v", 1), True)
 
 
 def _csv(lines: Iterator[tuple[int, bytes]], with_columns: bool) -> Iterator[Record]:
@@ -113,24 +115,26 @@ def _csv(lines: Iterator[tuple[int, bytes]], with_columns: bool) -> Iterator[Rec
     reader = csv.reader(texts())
     if with_columns:
         columns = next(reader, None)
-        if columns is None or tuple(columns) != CSV_COLUMNS:
+        if columns is None or tuple(columns) not in (CSV_COLUMNS, FORMAT_1_CSV_COLUMNS):
             yield "broken", "the first line does not name the export's columns"
             return
     data = CSV_COLUMNS.index("data")
+    width = len(CSV_COLUMNS)
     for row in reader:
         number = numbers[0]
-        if len(row) != len(CSV_COLUMNS):
-            yield "broken", f"line {number} has {len(row)} columns, not {len(CSV_COLUMNS)}"
+        if len(row) < len(FORMAT_1_CSV_COLUMNS) or len(row) > width:
+            yield "broken", f"line {number} has {len(row)} columns, not {width}"
             continue
         kind = row[0]
         if kind == "event":
             try:
                 seq, version = int(row[2]), int(row[13] or 0)
+                v = int(row[14] or 1) if len(row) > 14 else 1
             except ValueError:
-                yield "broken", f"line {number}: seq or machine_version is not a number"
+                yield "broken", f"line {number}: seq, machine_version or v is not a number"
                 continue
             event = (row[1], seq, row[3], row[4] or None, *row[5:12])
-            yield "event", (event, row[12], version, False)
+            yield "event", (event, row[12], version, v, False)
         else:
             try:
                 yield kind, orjson.loads(row[data])
@@ -206,11 +210,12 @@ class _Checker:
         except Exception:  # an unknown machine is reported as a problem of the case
             return None
 
-    def _open(self, row: tuple[Any, ...], machine: Any, version: Any) -> CaseChecker:
+    def _open(self, row: tuple[Any, ...], machine: Any, version: Any, v: Any) -> CaseChecker:
         case_id, seq = row[0], row[1]
         whole = seq == 1
         definition = self._definition(machine, version) if whole else None
         checker = CaseChecker(case_id, definition, self.policies, with_clocks=False)
+        checker.format = v if v in (1, 2) else 1  # a chain cut short: as its records say
         if not whole and not self.partial:
             reason = f"event 1 is missing: the case's events start at {seq}"
             checker.problem = Problem(case_id, 1, reason)
@@ -242,11 +247,11 @@ class _Checker:
                 self.file_problem("records follow the end record")
                 break
             if kind == "event":
-                row, machine, version, from_jsonl = body
+                row, machine, version, v, from_jsonl = body
                 case_id = row[0]
                 if case_id != part.last_case:
                     self._next_case(case_id)
-                    checker = self.checker = self._open(row, machine, version)
+                    checker = self.checker = self._open(row, machine, version, v)
                 assert checker is not None
                 checker.add(row)
                 if from_jsonl and checker.problem is not None and checker.problem.seq == row[1]:

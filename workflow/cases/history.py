@@ -26,10 +26,11 @@ from machines import (
 from machines.definition import CLASSIFICATION_FACT
 from machines.sla import SlaPolicy
 from storage import GENESIS_HASH, canonical_event, chain_hash, iso
-from storage.chain import parse_json
+from storage.chain import EVENT_FORMAT, PERSONAL_FORMAT, parse_json
 from storage.records import UNDECLARED_AS_EMPTY
 from storage.transition_sql import CASE_COLUMNS
 from workflow.cases.transitions import pending_json, plan_of, profile_of, sla_json
+from workflow.privacy.commitments import is_commitment
 from workflow.results import Problem
 
 OPENING_FIELDS = ("channel", "category", "summary", "customer", "contact", "branch", "priority")
@@ -100,6 +101,7 @@ class CaseChecker:
         """The first event's occurred_at and recorded_at: the case's received_at and
         opened_at."""
         self.problem: Problem | None = None
+        self.format = EVENT_FORMAT
 
     def _fail(self, seq: int | None, reason: str) -> None:
         if self.problem is None:
@@ -123,9 +125,12 @@ class CaseChecker:
                 "an event was removed, inserted or reordered here",
             )
             return
+        if seq == 1:  # the opening says the history's format; every event has it
+            self.format = _format_of(data)
         canonical = canonical_event(
-            self.case_id, seq, event, from_state, to_state, actor, occurred, recorded, data
-        )
+            self.case_id, seq, event, from_state, to_state, actor, occurred, recorded, data,
+            self.format,
+        )  # fmt: skip
         if chain_hash(prev, canonical) != digest:
             self._fail(seq, "hash does not match the event's content: the event was altered")
             return
@@ -250,6 +255,16 @@ class CaseChecker:
         return None
 
 
+def _format_of(stored: Any) -> int:
+    """The event format an opening event's stored data declares (1 if none)."""
+    try:
+        data = parse_json(stored) if isinstance(stored, str) else stored
+    except ValueError:
+        return EVENT_FORMAT
+    found = data.get("format") if isinstance(data, Mapping) else None
+    return found if found == PERSONAL_FORMAT else EVENT_FORMAT
+
+
 def _plan(plan: Mapping[tuple[str, int, int], str]) -> str:
     parts = [
         f"{clock}#{cycle} level {level} at {due}" for (clock, cycle, level), due in plan.items()
@@ -284,11 +299,20 @@ def _row_mismatch(
     ]
     if opening is not None:  # as opened, or as reclassify events changed it since
         changed = folded.facts.get(CLASSIFICATION_FACT) or {}
-        expected += [(name, changed.get(name, opening.get(name))) for name in OPENING_FIELDS]
-        attributes = opening.get("attributes", {})
+        expected += [
+            (name, changed.get(name, opening.get(name)))
+            for name in OPENING_FIELDS
+            if not is_commitment(opening.get(name))  # a personal value: checked apart
+        ]
+        attributes = dict(opening.get("attributes", {}))
         if "tier" in changed:
-            attributes = {**attributes, "tier": changed["tier"]}
+            attributes["tier"] = changed["tier"]
+        stored_attributes = case[_CASE["attributes"]] or {}
+        for name, value in attributes.items():
+            if is_commitment(value):
+                attributes[name] = stored_attributes.get(name)
         expected.append(("attributes", attributes))
+        expected.append(("event_format", opening.get("format", EVENT_FORMAT)))
         machine = opening.get("machine")
         if isinstance(machine, list) and len(machine) == 2:
             expected += [("machine", machine[0]), ("machine_version", machine[1])]

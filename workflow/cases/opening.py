@@ -10,10 +10,12 @@ from typing import Any
 from machines import OPEN_EVENT, CaseRules, MachineDefinition, opened
 from machines.clocks import Planned
 from storage import GENESIS_HASH
+from storage.chain import EVENT_FORMAT, PERSONAL_FORMAT
 from workflow.cases import validation
 from workflow.cases.transitions import event_row, plan_of, sla_json
 from workflow.config import Settings
 from workflow.errors import InvalidInput
+from workflow.privacy.commitments import committed, personal_values
 
 
 def new_case_id() -> str:
@@ -67,12 +69,19 @@ def opened_case(
     actor: str,
     received: datetime,
     now: datetime,
+    subject: tuple[str, str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[tuple[str, int, int], Planned]]:
-    """The new case's row, its opening event and the deadlines it starts with."""
+    """The new case's row, its opening event and the deadlines it starts with. With
+    the customer's ``subject`` (id, secret) the history is of format 2: the event
+    holds commitments to the personal values, the row the values themselves."""
     definition = rules.definition
     folded = opened(rules, opening["owner"], received, opening["policy"])
+    data, v = opening, EVENT_FORMAT
+    if subject is not None:
+        values = personal_values(opening, definition)
+        data, v = committed(opening, values, *subject, case_id), PERSONAL_FORMAT
     event = event_row(
-        case_id, 1, OPEN_EVENT, None, folded.state, actor, received, now, opening, GENESIS_HASH
+        case_id, 1, OPEN_EVENT, None, folded.state, actor, received, now, data, GENESIS_HASH, v
     )
     plan = plan_of(rules, folded)
     case = {
@@ -91,5 +100,6 @@ def opened_case(
         "attributes": opening["attributes"],
         "sla_policy": opening["policy"],
         "sla": sla_json(rules, folded, plan),
+        "event_format": v,
     }
     return case, event, plan

@@ -22,7 +22,7 @@ from machines.clocks import (
 )
 from machines.definition import CLASSIFICATION_FACT, HAND_EVENTS, RECLASSIFY, MachineDefinition
 from machines.timers import TIMER_EVENTS
-from storage import CaseRecord, canonical_event, canonical_json, chain_hash, iso
+from storage import EVENT_FORMAT, CaseRecord, canonical_event, canonical_json, chain_hash, iso
 from storage.port import Store
 from workflow.errors import EventNotAllowed, GuardFailed
 
@@ -127,7 +127,7 @@ def decide(
         raise EventNotAllowed(case.id, event, before.state, allowed)
     record = event_row(
         case.id, after.version, event, before.state, after.state, actor, occurred, recorded,
-        data, case.head_hash,
+        data, case.head_hash, case.event_format,
     )  # fmt: skip
     update = {
         "state": after.state,
@@ -208,11 +208,13 @@ def event_row(
     recorded_at: datetime,
     data: Mapping[str, Any],
     prev_hash: str,
+    v: int = EVENT_FORMAT,
 ) -> dict[str, Any]:
-    """An event row with its place in the hash chain; data as canonical JSON text."""
+    """An event row of format ``v`` with its place in the hash chain; data as canonical
+    JSON text."""
     data_json = canonical_json(data)
     canonical = canonical_event(
-        case_id, seq, event, from_state, to_state, actor, occurred_at, recorded_at, data_json
+        case_id, seq, event, from_state, to_state, actor, occurred_at, recorded_at, data_json, v
     )
     return {
         "case_id": case_id,

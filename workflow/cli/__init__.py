@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "checkpoint": ("signing:checkpoint_command", "Sign a statement of the whole history."),
     "deliver": ("deliver:deliver_command", "Send every due mail and webhook once, then exit."),
     "demo": ("demo:demo_command", "A tour of one complaint on a throwaway database."),
+    "erase": ("privacy:erase_command", "Forget a customer's personal data; history stays."),
     "export": ("export:export_command", "Write the events with their hashes (for auditors)."),
     "fire": ("cases:fire_command", "Apply an event to a case."),
     "history": ("cases:history_command", "The events of a case, oldest first."),

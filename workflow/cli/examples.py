@@ -27,6 +27,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "deliver --batch 500 --json",
     ),
     "demo": ("demo", "demo --keep ./demo"),
+    "erase": (
+        'erase --customer 张伟 --actor wang.wei --reason "本人申请删除 2026-12-01 #PIPL-0042"',
+        "erase --customer C-1001 --actor dpo --reason request --dry-run",
+        "erase --due --dry-run                       # what [privacy] erase_after_days erases",
+    ),
     "export": (
         "export --out november.jsonl --since 2026-11-01 --until 2026-11-30 --tz Asia/Shanghai",
         "export --out all.jsonl --sign /etc/casework/signing.key",

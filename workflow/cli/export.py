@@ -46,6 +46,10 @@ def _progress(label: str) -> Any:
 )
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option(
+    "--redact", is_flag=True,
+    help="Leave the customers' personal values out (the file still verifies).",
+)  # fmt: skip
+@click.option(
     "--sign",
     "sign_key",
     default=None,
@@ -61,6 +65,7 @@ def export_command(
     fmt: str,
     out: str | None,
     force: bool,
+    redact: bool,
     sign_key: str | None,
     db_url: str | None,
     config_path: str | None,
@@ -71,7 +76,9 @@ def export_command(
     verify --export FILE` checks the file without the database. An unsigned export
     proves each event and chain in it, not that it is whole: with --sign KEY its end
     record carries a signature over the header, the counts and every case's head,
-    which `verify --export FILE --keyring RING` checks.
+    which `verify --export FILE --keyring RING` checks. The opening event of each
+    history since personal data is kept apart carries the customer's values
+    (`[erased]` once erased); --redact leaves them out.
     """
     signer = None
     if sign_key is not None:
@@ -91,7 +98,8 @@ def export_command(
         with target as file:
             stream: IO[str] = file
             summary = write_export(
-                engine.store, stream, fmt=fmt, since=low, until=high, case_id=case_id,
+                engine.store, stream, fmt=fmt, redact=redact, since=low, until=high,
+                case_id=case_id,
                 policies=policies, now=engine.clock.now(),
                 progress=_progress("exported") if show else None, sign=signer,
             )  # fmt: skip

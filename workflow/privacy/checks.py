@@ -1,0 +1,61 @@
+"""Verifying personal data beside the history: each kept value matches the commitment
+its case's opening event holds, under the customer's secret, and the case row shows
+it; an erased case keeps none and shows ``[erased]``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from machines.definition import ERASED_FACT
+from storage.personal_sql import ERASED_TEXT
+from workflow.privacy.commitments import ATTRIBUTE, PERSONAL_COLUMNS, commit, is_commitment
+from workflow.results import Problem
+
+
+def commitments(opening: Mapping[str, Any]) -> dict[str, str]:
+    """The commitments an opening event's data holds, by field."""
+    found = {name: opening[name] for name in PERSONAL_COLUMNS if is_commitment(opening.get(name))}
+    for name, value in (opening.get("attributes") or {}).items():
+        if is_commitment(value):
+            found[ATTRIBUTE + name] = value
+    return found
+
+
+def shown(case: tuple[Any, ...], name: str) -> Any:
+    """What the case row (id, customer, contact, attributes, ...) shows for a field."""
+    if name.startswith(ATTRIBUTE):
+        return (case[3] or {}).get(name.removeprefix(ATTRIBUTE))
+    return case[1] if name == "customer" else case[2]
+
+
+def personal_problems(
+    cases: list[tuple[Any, ...]], kept: Mapping[str, Mapping[str, tuple[str, str]]]
+) -> Iterator[Problem]:
+    """Each format-2 case (id, customer, contact, attributes, facts, opening data)
+    whose personal values do not hold, given the values ``kept`` (case -> field ->
+    (value, secret))."""
+    for case in cases:
+        case_id, facts, opening = case[0], case[4] or {}, case[5] or {}
+        values = kept.get(case_id, {})
+        if facts.get(ERASED_FACT):
+            if values:
+                yield Problem(
+                    case_id, None, f"erased, yet personal values are kept: {', '.join(values)}"
+                )
+            for name in commitments(opening):
+                if shown(case, name) not in (ERASED_TEXT, None):
+                    yield Problem(case_id, None, f"erased, yet the case row shows its {name}")
+            continue
+        for name, commitment in commitments(opening).items():
+            if name not in values:
+                yield Problem(case_id, 1, f"the personal value {name} is gone, and no erased "
+                              "event says so: it was deleted behind the engine's back")  # fmt: skip
+                continue
+            value, secret = values[name]
+            if not secret or commit(secret, case_id, name, value) != commitment:
+                yield Problem(case_id, 1, f"the kept {name} does not match the commitment of "
+                              "the opening event: the value or its secret was altered")  # fmt: skip
+            elif shown(case, name) != value:
+                yield Problem(case_id, None, "case row differs from its kept personal value: "
+                              f"{name} is {shown(case, name)!r}")  # fmt: skip

@@ -1,0 +1,130 @@
+"""Erasing a customer: their personal values and secret deleted, the copies the
+database holds overwritten, and an ``erased`` event on each of their cases, in one
+transaction; then no trace left in the database files. Retention erases the customers
+whose cases have all rested long enough.
+
+The history stays provable: a format-2 history never held the values, only keyed
+commitments to them, so every chain, checkpoint and report stays as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from machines.definition import ERASED, ERASED_FACT
+from storage.personal_sql import ERASED_TEXT
+from storage.records import CaseQuery
+from workflow.cases import validation
+from workflow.cases.transitions import decide
+from workflow.errors import ConcurrentUpdate, InvalidInput
+from workflow.privacy.commitments import ATTRIBUTE
+from workflow.webhooks.queue import queue_webhooks
+
+if TYPE_CHECKING:
+    from workflow.engine import Engine
+
+
+def erase(
+    engine: Engine, customer: str, *, actor: str, reason: str, dry_run: bool = False,
+    expunge: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """Erase the customer named ``customer`` (or with ``dry_run`` say what would be);
+    the summary names cases and fields, never a value. ``expunge=False`` leaves the
+    files to the caller's :meth:`storage.port.Store.expunge`."""
+    customer = validation.text(customer, "customer", max_chars=200)
+    actor = validation.agent_id(actor, "actor")
+    reason = validation.text(reason, "reason", max_chars=1000)
+    if customer == ERASED_TEXT:
+        raise InvalidInput("that customer is erased already", field="customer")
+    named = engine.store.cases(CaseQuery(customer=customer))
+    older = sorted(c.id for c in named if c.event_format == 1)
+    if older:
+        raise InvalidInput(
+            f"{len(older)} case(s) of this customer were opened before personal data was "
+            f"kept apart (event format 1): {', '.join(older[:10])}; their values are inside "
+            "hashed events, so erasing them would break the chains. Nothing was erased.",
+            field="customer",
+        )
+    if not named:
+        raise InvalidInput("no case names this customer (or they were erased)", field="customer")
+    summary: dict[str, Any] = {"dry_run": dry_run, "cases": sorted(c.id for c in named)}
+    if dry_run:
+        return {**summary, "fields": None, "expunged": None}
+    now = engine.clock.now()
+    happened = []
+    with engine.store.transaction() as cursor:
+        subjects = engine.store.subjects_named(cursor, customer)
+        kept = engine.store.personal_of(cursor, subjects)
+        ids = sorted(set(kept) | {c.id for c in named})
+        for case_id in ids:
+            case = engine.store.load_case(cursor, case_id)  # locked until the commit
+            if case is None or case.facts.get(ERASED_FACT):  # another erasure was first
+                continue
+            fields = sorted(kept.get(case_id, {}))
+            data = {"fields": fields, "reason": reason}
+            step = decide(engine._rules(case), case, ERASED, data, actor, now, now)
+            update = {**step.update, **_scrubbed_columns(case, fields)}
+            if not engine.store.append(cursor, step.record, update, expected=case.version):
+                raise ConcurrentUpdate(case_id, case.version, None)
+            happened.append((replace(case, **update), step.record))
+        values = sorted({v for by_field in kept.values() for v in by_field.values()} | {customer})
+        engine.store.erase_personal(cursor, subjects, ids, values)
+        queue_webhooks(engine.store, cursor, happened, now)
+    expunged = engine.store.expunge() if expunge else None
+    engine._log.info("customer_erased", cases=len(ids), subjects=len(subjects), actor=actor)
+    fields = sorted({f for by_field in kept.values() for f in by_field})
+    return {**summary, "cases": ids, "fields": fields, "expunged": expunged}
+
+
+def _scrubbed_columns(case: Any, fields: list[str]) -> dict[str, Any]:
+    """The case row's personal columns once erased."""
+    attributes = dict(case.attributes)
+    for name in fields:
+        if name.startswith(ATTRIBUTE):
+            attributes[name.removeprefix(ATTRIBUTE)] = ERASED_TEXT
+    return {
+        "customer": ERASED_TEXT,
+        "contact": None if case.contact is None else ERASED_TEXT,
+        "attributes": attributes,
+    }
+
+
+def resting_states(engine: Engine) -> list[str]:
+    """States a case rests in: final, or where no SLA clock of its machine runs."""
+    found: set[str] = set()
+    for definition in engine.registry:
+        found |= definition.final_states
+        policy = engine.policies.current_for(definition.name)
+        if policy is not None:
+            running = {s for clock in policy.clocks for s in clock.runs_in}
+            found |= set(definition.states) - running
+    return sorted(found)
+
+
+def due(engine: Engine, now: datetime | None = None) -> list[str]:
+    """The customers ``[privacy] erase_after_days`` makes due: every case of theirs at
+    rest, none with an event in that many days."""
+    after = engine.settings.erase_after
+    if after is None:
+        return []
+    moment = engine.clock.now() if now is None else now
+    return engine.store.resting_customers(resting_states(engine), moment - after)
+
+
+def erase_due(engine: Engine, *, dry_run: bool = False) -> dict[str, Any]:
+    """Erase every due customer (retention), or with ``dry_run`` list their cases."""
+    after = engine.settings.erase_after
+    if after is None:
+        raise InvalidInput(
+            "no retention is configured: set [privacy] erase_after_days", field="due"
+        )
+    reason = f"retention: every case at rest for {after.days} days ([privacy] erase_after_days)"
+    erased = [
+        erase(engine, customer, actor="casework", reason=reason, dry_run=dry_run, expunge=False)
+        for customer in due(engine)
+    ]
+    expunged = engine.store.expunge() if erased and not dry_run else None
+    cases = sorted(c for e in erased for c in e["cases"])
+    return {"dry_run": dry_run, "customers": len(erased), "cases": cases, "expunged": expunged}
