@@ -21,6 +21,7 @@ from storage import EventRecord
 from workflow.display.times import local_text, stamped
 from workflow.display.zones import zone_name
 from workflow.durations import hours_minutes
+from workflow.privacy.commitments import is_commitment
 from workflow.reports.charts import clock_chart, missing_font_note
 from workflow.sla.views import standing
 
@@ -106,7 +107,12 @@ def _note(event: EventRecord) -> str:
     if event.event in ("sla_warning", "escalate"):
         late = hours_minutes(float(data.get("late_by_s") or 0))
         return f"{data.get('clock')} level {data.get('level')}, processed {late} after due"
-    shown = {k: v for k, v in data.items() if k not in ("policy", "attributes", "contact")}
+    hidden = ("policy", "attributes", "contact", "format", "subject")
+    shown = {
+        k: "(personal, kept apart)" if is_commitment(v) else v
+        for k, v in data.items()
+        if k not in hidden
+    }
     return ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) if shown else ""
 
 
