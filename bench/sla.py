@@ -38,7 +38,7 @@ from workflow import Engine, FixedClock, Settings
 from workflow.cli.logs import configure_logging
 
 
-def policy(within_s: int) -> Settings:
+def policy(within_s: float) -> Settings:
     """One clock, the first response, with no warning: every deadline is a breach."""
     clocks = {"first_response": {"runs_in": ["received"], "within_s": within_s, "warn_at": None}}
     return Settings(sla={**DEFAULT_DOCUMENT, "clocks": clocks})

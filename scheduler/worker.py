@@ -48,7 +48,10 @@ class Worker:
         deliverer: Deliverer | None = None,
         webhooks: WebhookDeliverer | None = None,
         logger: Any = None,
+        listen: bool = True,
     ) -> None:
+        """``listen``: on PostgreSQL, hear other processes' new deadlines at once
+        (``LISTEN``) rather than at the next safety poll."""
         if poll_s <= 0:
             raise ValueError("poll_s must be positive")
         self.engine = engine
@@ -66,6 +69,8 @@ class Worker:
         self._stopped = threading.Event()
         self._arming = threading.Lock()
         self._armed_for: datetime | None = None
+        self._listen = listen
+        self._listener: Any = None
         engine.on_deadline_planned(self._earlier)
 
     def wake(self) -> None:
@@ -170,6 +175,16 @@ class Worker:
             self._schedule(DELIVER_ID, self.deliver, datetime.now(UTC))
         if self.engine.settings.erase_after is not None:
             self._schedule(RETENTION_ID, self.retain, datetime.now(UTC))
+        if self._listen:
+            self._listener = self.engine.store.listen(self._earlier, self._listen_failed)
+
+    @property
+    def listening(self) -> bool:
+        """Whether it hears other processes' new deadlines as they are planned."""
+        return self._listener is not None and self._listener.listening.is_set()
+
+    def _listen_failed(self, err: Exception) -> None:
+        self._log.warning("listen_failed", error_type=type(err).__name__, error=str(err))
 
     def retain(self) -> None:
         """Erase the customers ``[privacy] erase_after_days`` makes due, then again in a
@@ -187,6 +202,8 @@ class Worker:
 
     def stop(self) -> None:
         """Stop after the batch under way, if any."""
+        if self._listener is not None:
+            self._listener.stop()
         with self._arming:
             self._stopped.set()
         self._scheduler.shutdown(wait=True)

@@ -14,6 +14,7 @@ driver's own error.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -41,6 +42,17 @@ if TYPE_CHECKING:
 
 DeadlineKey = tuple[str, int, int]
 """A deadline of a case: (clock, cycle, level)."""
+
+
+class Listener(Protocol):
+    """Hears other processes' deadline announcements until stopped."""
+
+    listening: threading.Event
+    """Set while its connection listens."""
+
+    def stop(self) -> None:
+        """Stop hearing."""
+        ...
 
 
 class Store(Protocol):
@@ -111,6 +123,17 @@ class Store(Protocol):
         """:meth:`cancel` for several (case id, key)."""
         ...
 
+    def announce(self, cursor: Any, due_at: datetime) -> None:
+        """Tell other processes, at commit, that a deadline falls due at ``due_at``."""
+        ...
+
+    def listen(
+        self, heard: Callable[[datetime], None], failed: Callable[[Exception], None]
+    ) -> Listener | None:
+        """Start hearing other processes' announcements (``None``: the database has no
+        way to tell, and the safety poll finds them)."""
+        ...
+
     def claim_due(self, cursor: Any, now: datetime, limit: int) -> list[DueDeadline]:
         """Mark up to ``limit`` deadlines due at ``now`` fired, earliest first, skipping
         those another transaction has claimed; returns them."""
@@ -162,6 +185,10 @@ class Store(Protocol):
     ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, tuple[str, str]]]]:
         """For verification: each format-2 case (id, customer, contact, attributes,
         facts, its opening event's data) and its kept values (field -> value, secret)."""
+        ...
+
+    def replication(self) -> dict[str, Any] | None:
+        """Where the server stands in replication (:mod:`storage.replication`)."""
         ...
 
     def resting_customers(self, resting: Sequence[str], before: datetime) -> list[str]:

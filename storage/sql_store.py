@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from storage.database import read_transaction, write_transaction
 from storage.deadline_sql import DeadlineSQL
-from storage.port import DeadlineKey
+from storage.port import DeadlineKey, Listener
 
 if TYPE_CHECKING:
     from storage.checkpoint_sql import Heads
@@ -104,6 +104,25 @@ class SqlStore:
     def cancel_many(self, cursor: Any, rows: list[tuple[str, DeadlineKey]]) -> None:
         self._deadlines.cancel_many(cursor, rows)
 
+    def announce(self, cursor: Any, due_at: datetime) -> None:
+        if not self._sql.sqlite:
+            from storage.notify import NOTIFY
+
+            cursor.execute(NOTIFY, (due_at.isoformat(),))
+
+    def listen(
+        self, heard: Callable[[datetime], None], failed: Callable[[Exception], None]
+    ) -> Listener | None:
+        if self._sql.sqlite:
+            return None
+        import os
+
+        from storage.notify import PlannedListener, conninfo
+
+        dsn = os.environ.get("CASEWORK_LISTEN_DATABASE_URL") or conninfo(self.db.url)
+        return PlannedListener(dsn.replace("postgresql+psycopg://", "postgresql://"),
+                               heard, failed).start()  # fmt: skip
+
     def claim_due(self, cursor: Any, now: datetime, limit: int) -> list[DueDeadline]:
         return self._deadlines.claim(cursor, now, limit)
 
@@ -148,6 +167,12 @@ class SqlStore:
 
         with read_transaction(self.db) as conn:
             return personal_rows(conn, case_id)
+
+    def replication(self) -> dict[str, Any] | None:
+        from storage.replication import replication
+
+        with read_transaction(self.db) as conn:
+            return replication(conn)
 
     def resting_customers(self, resting: Sequence[str], before: datetime) -> list[str]:
         from storage.personal_sql import resting_customers

@@ -79,6 +79,29 @@ def test_the_worker_fires_on_time_and_stops_cleanly(db_url: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
+def test_a_worker_hears_a_deadline_another_process_planned_at_once(pg_url: str) -> None:
+    """The safety poll is half a minute, yet a deadline planned by another engine (its
+    own connection pool, as another process) fires on time: the worker heard it."""
+    with Engine.open(pg_url, config=_quick_policy()) as engine:
+        worker = Worker(engine, poll_s=30.0)
+        worker.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not worker.listening and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert worker.listening
+            with Engine.open(pg_url, config=_quick_policy()) as other:
+                case_id = open_sample(other)  # due two seconds from now
+            while engine.get(case_id).escalation_level == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            worker.stop()
+        breach = next(e for e in engine.history(case_id) if e.event == "escalate")
+        assert breach.recorded_at - breach.occurred_at < timedelta(seconds=1)
+
+
+@pytest.mark.slow
 def test_the_worker_command_stops_on_sigterm(tmp_path: Path) -> None:
     """``casework worker`` exits 0 on SIGTERM, having logged its start and stop."""
     env = {**os.environ, "CASEWORK_DATABASE_URL": f"sqlite:///{tmp_path}/w.db"}

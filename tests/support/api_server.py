@@ -43,10 +43,12 @@ class Served:
 
 
 @contextmanager
-def serving(engine: Engine, *, heartbeat_s: float = 60.0) -> Iterator[Served]:
+def serving(
+    engine: Engine, *, heartbeat_s: float = 60.0, read_engine: Engine | None = None
+) -> Iterator[Served]:
     """Serve ``engine`` on 127.0.0.1 at a free port until the block ends."""
     config = uvicorn.Config(
-        create_app(engine, heartbeat_s=heartbeat_s),
+        create_app(engine, heartbeat_s=heartbeat_s, read_engine=read_engine),
         host="127.0.0.1",
         port=0,
         log_level="warning",

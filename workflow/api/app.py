@@ -28,8 +28,11 @@ actor of what a request records is the token's. Errors are RFC 9457 problem deta
 """
 
 
-def create_app(engine: Engine, *, heartbeat_s: float = 60.0) -> Any:
-    """The ASGI application serving ``engine`` (which stays the caller's to close)."""
+def create_app(
+    engine: Engine, *, heartbeat_s: float = 60.0, read_engine: Engine | None = None
+) -> Any:
+    """The ASGI application serving ``engine`` (which stays the caller's to close); lists,
+    reports and audit reads go to ``read_engine`` (a hot standby) where given."""
     app = FastAPI(
         title="casework",
         version="1",
@@ -39,8 +42,9 @@ def create_app(engine: Engine, *, heartbeat_s: float = 60.0) -> Any:
         redoc_url=None,
     )
     app.state.engine = engine
+    app.state.read_engine = read_engine
     app.state.heartbeat_s = heartbeat_s
-    app.state.metrics = Metrics(engine)
+    app.state.metrics = Metrics(engine, read_engine)
     app.state.principals = Principals()
     problems.install(app)
     for module in (cases, audit, admin, partners, evidence, health):

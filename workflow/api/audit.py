@@ -39,7 +39,7 @@ CHUNKS_AHEAD = 64
     responses=problems(404, 422),
     summary="Check every hash chain and replay",
 )
-@endpoint("long")
+@endpoint("long", reads=True)
 def verify(
     principal: Auth,
     engine: Served,
@@ -131,7 +131,7 @@ def export_stream(
     response_class=StreamingResponse,
     summary="Export the events with their hashes",
 )
-@endpoint("long")
+@endpoint("long", reads=True)
 def export(
     principal: Auth,
     engine: Served,
@@ -171,7 +171,7 @@ Branch = Annotated[
 
 
 @router.get("/reports/sla", responses=problems(422), summary="The SLA report")
-@endpoint("long")
+@endpoint("long", reads=True)
 def sla_report(
     principal: Auth, engine: Served, start: Since = None, end: Until = None,
     month: Month = None, last: Last = None, tz: Zone = None, branch: Branch = None,
@@ -186,7 +186,7 @@ def sla_report(
 
 
 @router.get("/reports/complaints", responses=problems(422), summary="The complaint structure")
-@endpoint("long")
+@endpoint("long", reads=True)
 def complaints_report(
     principal: Auth, engine: Served, start: Since = None, end: Until = None,
     month: Month = None, last: Last = None, tz: Zone = None, branch: Branch = None,

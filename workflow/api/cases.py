@@ -156,7 +156,7 @@ def get_case(case_id: str, principal: Auth, engine: Served) -> Json:
     responses=problems(422),
     summary="List cases",
 )
-@endpoint("long")
+@endpoint("long", reads=True)
 def list_cases(
     principal: Auth,
     engine: Served,

@@ -27,9 +27,10 @@ FILLED = ("engine", "principal")
 _POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
 
 
-def endpoint(kind: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
+def endpoint(kind: str, *, reads: bool = False) -> Callable[[Callable[..., T]], Callable[..., Any]]:
     """Run a plain endpoint as ``kind`` (``short`` or ``long``) work, its ``engine`` and
-    ``principal`` filled in."""
+    ``principal`` filled in; one that only ``reads`` (lists, reports, audit) is served by
+    the standby of ``serve --read-db`` where there is one."""
 
     def wrap(func: Callable[..., T]) -> Callable[..., Any]:
         signature = inspect.signature(func, eval_str=True)
@@ -42,7 +43,8 @@ def endpoint(kind: str) -> Callable[[Callable[..., T]], Callable[..., Any]]:
         @functools.wraps(func)
         async def run(**values: Any) -> T:
             request = values["request"] if takes_request else values.pop("request")
-            engine: Engine = request.app.state.engine
+            state = request.app.state
+            engine: Engine = (state.read_engine or state.engine) if reads else state.engine
             if wants_principal:
                 values["principal"] = await principal_for(request)
             return await offload_for(engine).run(kind, func, engine=engine, **values)

@@ -13,6 +13,7 @@ from workflow.api import models
 from workflow.api.endpoints import endpoint
 from workflow.api.responses import Json
 from workflow.api.security import Served
+from workflow.engine import Engine
 
 router = APIRouter(tags=["operations"])
 
@@ -50,10 +51,35 @@ def readyz(request: Request, engine: Served) -> Json:
         checks["worker"] = (
             "ok" if age <= limit else f"last heartbeat {age:.0f}s ago (limit {limit:.0f}s)"
         )
+    replication = _replication(request, limit)
+    if replication is not None:
+        checks["replication"] = replication.pop("check")
     ready = all(v == "ok" for v in checks.values())
-    return Json(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
-    )
+    body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "checks": checks}
+    if replication is not None:
+        body["replication"] = replication
+    return Json(body, 200 if ready else 503)
+
+
+def _replication(request: Request, limit: float) -> dict[str, Any] | None:
+    """The standby reads come from (``serve --read-db``), or the primary's standbys: the
+    lag of each, ``ok`` while none lags more than ``limit`` seconds."""
+    state = request.app.state
+    engine: Engine = state.read_engine or state.engine
+    try:
+        found = engine.store.replication()
+    except Exception as err:  # the standby is down: reads fail, so not ready
+        return {"check": f"standby unreachable: {type(err).__name__}"}
+    if found is None:
+        return None
+    lags = [found["lag_s"]] if found["role"] == "standby" else [
+        s["lag_s"] for s in found["standbys"]
+    ]  # fmt: skip
+    worst = max(lags, default=0.0)
+    found["check"] = "ok" if worst <= limit else f"a standby lags {worst:.0f}s (limit {limit:.0f}s)"
+    if found.get("replayed_at") is not None:
+        found["replayed_at"] = found["replayed_at"].isoformat()
+    return found
 
 
 @router.get(

@@ -30,8 +30,9 @@ LATENCY_BOUNDS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.
 class DatabaseFigures(Collector):
     """The figures read from the database at each scrape."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
         self.engine = engine
+        self.reader = reader
 
     def collect(self) -> Iterator[Metric]:
         now = self.engine.clock.now()
@@ -68,6 +69,14 @@ class DatabaseFigures(Collector):
             "Age of the oldest mail not yet sent (0 when none waits).",
             0.0 if oldest is None else max(0.0, (now - oldest).total_seconds()),
         )
+        lag = GaugeMetricFamily(
+            "casework_replication_lag_seconds",
+            "How far a hot standby's replay lags its primary, by standby.",
+            labels=["standby"],
+        )
+        for name, seconds in self._lags():
+            lag.add_metric([name], seconds)
+        yield lag
         beat = self.engine.store.latest_beat()
         yield GaugeMetricFamily(
             "casework_worker_heartbeat_age_seconds",
@@ -75,13 +84,23 @@ class DatabaseFigures(Collector):
             -1.0 if beat is None else max(0.0, (now - beat.beat_at).total_seconds()),
         )
 
+    def _lags(self) -> list[tuple[str, float]]:
+        """Each standby's lag: the read standby's own, or the primary's standbys'."""
+        engine = self.reader or self.engine
+        found = engine.store.replication()
+        if found is None:
+            return []
+        if found["role"] == "standby":
+            return [("read", float(found["lag_s"]))]
+        return [(s["name"], float(s["lag_s"])) for s in found["standbys"]]
+
 
 class Metrics:
     """The metrics of one application."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
         self.registry = CollectorRegistry()
-        self.database = DatabaseFigures(engine)
+        self.database = DatabaseFigures(engine, reader)
         self.registry.register(self.database)
         self.requests = Counter(
             "casework_http_requests",

@@ -20,6 +20,10 @@ def app_from_environment() -> Any:
     url = os.environ.get("CASEWORK_DATABASE_URL", "sqlite:///casework.db")
     settings = load_settings(os.environ.get("CASEWORK_CONFIG"))
     engine = Engine.open(url, config=settings, migrate=False)
-    app = create_app(engine, heartbeat_s=float(os.environ.get(HEARTBEAT_ENV, "60")))
+    standby = os.environ.get("CASEWORK_READ_DATABASE_URL")
+    reader = Engine.open(standby, config=settings, read_only=True) if standby else None
+    app = create_app(
+        engine, heartbeat_s=float(os.environ.get(HEARTBEAT_ENV, "60")), read_engine=reader
+    )
     gc.freeze()  # what start-up made lives as long as the process: never scan it again
     return app

@@ -57,10 +57,15 @@ class Checkpoint:
     root: str
     key_id: str
     signature: str = ""
+    replica: Mapping[str, Any] | None = None
+    """Taken on a hot standby: the WAL position it had replayed (``replay_lsn``) and the
+    commit instant of the last transaction replayed (``replayed_at``)."""
 
     def statement(self) -> dict[str, Any]:
         """The signed part."""
+        replica = {} if self.replica is None else {"replica": dict(self.replica)}
         return {
+            **replica,
             "format": FORMAT,
             "version": VERSION,
             "algorithm": ALGORITHM,
@@ -93,6 +98,7 @@ class Checkpoint:
                 root=str(statement["root"]),
                 key_id=str(statement["key_id"]),
                 signature=str(document["signature"]),
+                replica=statement.get("replica"),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise InvalidInput(f"{source} is not a casework checkpoint: {err}") from None
@@ -257,6 +263,7 @@ def make_checkpoint(
     the signed root as a false alarm of tampering.
     """
     now = engine.clock.now()
+    given = at is not None
     at = now - LAG if at is None else aware(at, "at")
     if at > now:
         raise TimeOutOfOrder(
@@ -267,8 +274,35 @@ def make_checkpoint(
     database = engine.store.database_id()
     if database is None:
         raise InvalidInput("the database has no identity: upgrade its schema first")
+    at, replica = _replayed_by(engine, at, given)
     cases, events, root = history_root(engine.store, at)
-    return sign(Checkpoint(database, at, cases, events, root, key_id(key.public_key())), key)
+    identity = key_id(key.public_key())
+    return sign(Checkpoint(database, at, cases, events, root, identity, replica=replica), key)
+
+
+def _replayed_by(
+    engine: Engine, at: datetime, given: bool
+) -> tuple[datetime, dict[str, Any] | None]:
+    """On a hot standby, the instant a checkpoint may state (what the standby replayed,
+    less :data:`LAG` for transactions still committing then) and the replay position it
+    covers; elsewhere ``at`` as it is."""
+    state = engine.store.replication()
+    if state is None or state["role"] != "standby":
+        return at, None
+    replayed = state["replayed_at"]
+    if replayed is None:
+        raise InvalidInput("this standby has replayed no transaction yet: nothing to state")
+    limit = replayed - LAG
+    if at > limit:
+        if given:
+            raise TimeOutOfOrder(
+                f"this standby has replayed what was committed by {iso(replayed)}; a "
+                f"checkpoint taken on it can state the history up to {iso(limit)}, not "
+                f"{iso(at)}",
+                field="at",
+            )
+        at = limit
+    return at, {"replay_lsn": state["replay_lsn"], "replayed_at": iso(replayed)}
 
 
 def check_checkpoint(

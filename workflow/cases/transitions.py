@@ -273,4 +273,6 @@ def sync_deadlines(
         deadlines.cancel(cursor, case_id, key)
     for plan in moved:
         deadlines.plan(cursor, case_id, plan.key, plan.due_at)
+    if moved:  # workers elsewhere hear of it at commit (PostgreSQL)
+        deadlines.announce(cursor, min(p.due_at for p in moved))
     return moved

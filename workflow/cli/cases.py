@@ -168,7 +168,7 @@ def fire_command(
 def show_command(case_id: str, db_url: str | None, config_path: str | None, as_json: bool) -> None:
     """Show a case as a person reads it: who has it, where it stands, each SLA clock
     and the next deadlines (--json: every field, as programs read it)."""
-    with engine_for(db_url, config_path) as engine:
+    with engine_for(db_url, config_path, reads=True) as engine:
         case = engine.get(engine.resolve(case_id))
         explained = None if as_json else engine.explain_sla(case.id)
         zone = display_zone(engine).zone
@@ -320,7 +320,7 @@ def list_command(
     if only_open and only_closed:
         raise InvalidInput("--open and --closed exclude each other", field="open")
     given = {k: v for k, v in filters.items() if v is not None}
-    with engine_for(db_url, config_path) as engine:
+    with engine_for(db_url, config_path, reads=True) as engine:
         query = CaseQuery(
             state=state,
             **given,  # type: ignore[arg-type]  # the FILTERS: text columns

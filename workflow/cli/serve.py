@@ -14,6 +14,7 @@ from workflow.cli.support import (
     database_url,
     engine_for,
     handle_errors,
+    setting,
 )
 
 
@@ -58,6 +59,9 @@ def serve_command(
     with engine_for(db_url, config_path):  # migrates once, checks the settings, then closes
         pass
     os.environ["CASEWORK_DATABASE_URL"] = url
+    standby = setting("read_db")
+    if standby:
+        os.environ["CASEWORK_READ_DATABASE_URL"] = standby
     config = config_path or click.get_current_context().find_root().params.get("config_path")
     if config:
         os.environ["CASEWORK_CONFIG"] = os.path.abspath(config)

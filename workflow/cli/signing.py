@@ -127,6 +127,11 @@ def checkpoint_command(
         f"checkpoint of {checkpoint.cases:,} cases, {checkpoint.events:,} events at "
         f"{stamped(checkpoint.at, zone)} signed by key {checkpoint.key_id}: {out}"
     )
+    if checkpoint.replica is not None:
+        click.echo(
+            f"  taken on a standby that had replayed WAL {checkpoint.replica['replay_lsn']}, "
+            f"committed by {stamped(checkpoint.replica['replayed_at'], zone)}"
+        )
 
 
 def read_checkpoint(path: str) -> Checkpoint:

@@ -265,6 +265,11 @@ def database_options(func: F) -> F:
     the :func:`session_options`."""
     func = session_options(func)
     func = click.option(
+        "--read-db", default=None, metavar="URL", expose_value=False, callback=_remember,
+        help="A hot standby for commands that only read (auditing, reports, list, show). "
+        "Default: $CASEWORK_READ_DATABASE_URL, else --db.",
+    )(func)  # fmt: skip
+    func = click.option(
         "--config",
         "config_path",
         type=click.Path(dir_okay=False),
@@ -334,18 +339,24 @@ def engine_for(
     *,
     read_only: bool = False,
     audit: bool = False,
+    reads: bool = False,
 ) -> Iterator[Engine]:
     """Open the engine the options and environment name, and close it afterwards.
 
     ``read_only`` opens a connection the database refuses to write on and migrates
     nothing. Any write access that comes with the user or role anyway is noted on
     stderr by the auditors' commands (``audit``), by the others only under ``--verbose``.
+    A command that only reads (``read_only``, or ``reads``) goes to the ``--read-db``
+    standby where one is named, read-only.
     """
     from storage.database import write_access
     from workflow.config import load_settings
     from workflow.engine import Engine
 
     url = database_url(db_url)
+    standby = setting("read_db") or os.environ.get("CASEWORK_READ_DATABASE_URL")
+    if standby and (read_only or reads):
+        url, read_only = standby, True
     root = click.get_current_context().find_root().params
     config = config_path or root.get("config_path") or os.environ.get("CASEWORK_CONFIG")
     settings = load_settings(config)

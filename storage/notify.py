@@ -1,0 +1,74 @@
+"""Wake-ups across processes on PostgreSQL: a transaction that plans a deadline
+announces its due instant on a channel (``NOTIFY``, delivered at commit), and a
+worker's listener hears it at once instead of at its next safety poll.
+
+The listener keeps one dedicated connection outside the pool (``LISTEN`` is session
+state, which a transaction-pooling bouncer does not keep: give it the server's own
+address then). It reconnects after a failure or a failover, and a missed
+announcement costs at most one safety poll.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+CHANNEL = "casework_deadlines"
+NOTIFY = f"SELECT pg_notify('{CHANNEL}', %s)"
+RECONNECT_S = 1.0
+
+
+def conninfo(url: Any) -> str:
+    """A libpq connection string for a SQLAlchemy PostgreSQL URL."""
+    text = str(url.render_as_string(hide_password=False))
+    return "postgresql://" + text.split("://", 1)[1]
+
+
+class PlannedListener:
+    """Calls ``heard(due_at)`` for every deadline another process announces, from a
+    thread of its own, until :meth:`stop`."""
+
+    def __init__(
+        self, dsn: str, heard: Callable[[datetime], None], failed: Callable[[Exception], None]
+    ) -> None:
+        self.dsn = dsn
+        self.heard = heard
+        self.failed = failed
+        self.listening = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="casework-listen", daemon=True)
+
+    def start(self) -> PlannedListener:
+        """Start listening (``listening`` is set once the first ``LISTEN`` holds)."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop within a second."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            self._heard(note.payload)
+            except psycopg.Error as err:  # the server went away: try again shortly
+                self.listening.clear()
+                self.failed(err)
+                self._stop.wait(RECONNECT_S)
+
+    def _heard(self, payload: str) -> None:
+        try:
+            due = datetime.fromisoformat(payload)
+        except ValueError:
+            return
+        self.heard(due)
