@@ -36,6 +36,10 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     transactions are begun by us so that a write transaction locks at BEGIN. With
     ``read_only`` the database itself refuses writes: SQLite opens the file with
     ``mode=ro``, PostgreSQL sessions start with ``default_transaction_read_only``.
+
+    A PostgreSQL URL with ``pool_mode=transaction`` goes through a transaction-pooling
+    bouncer (pgbouncer): nothing may rely on a session, so statements are never
+    prepared on the server and read-only is set per transaction.
     """
     try:
         parsed = make_url(url)
@@ -45,11 +49,16 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     sqlite = parsed.get_backend_name() == "sqlite"
     connect_args: dict[str, Any] = {}
+    pooled = parsed.query.get(POOL_MODE) == "transaction"
+    if POOL_MODE in parsed.query:
+        parsed = parsed.difference_update_query([POOL_MODE])
+    if pooled:
+        connect_args["prepare_threshold"] = None  # a prepared statement is session state
     if read_only and sqlite and parsed.database not in (None, "", ":memory:"):
         path = str(parsed.database)
         if not path.startswith("file:"):  # else already a URI (from a read-only engine)
             parsed = parsed.set(database=f"file:{path}?mode=ro", query={"uri": "true"})
-    elif read_only and not sqlite:
+    elif read_only and not sqlite and not pooled:
         connect_args["options"] = "-c default_transaction_read_only=on"
     new_file = sqlite_file(url)
     if sqlite and not read_only and new_file is not None and not os.path.exists(new_file):
@@ -64,6 +73,13 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         connect_args=connect_args,
     )
     engine._casework_read_only = read_only  # type: ignore[attr-defined]
+    engine._casework_pooled = pooled  # type: ignore[attr-defined]
+    if pooled and read_only:
+
+        @event.listens_for(engine, "begin")
+        def _read_only(conn: Connection) -> None:  # per transaction: the session is shared
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
     prepare_engine(engine)
     return engine
 
@@ -89,6 +105,15 @@ def sqlite_file(url: str) -> str | None:
         return None
     path = str(parsed.database).removeprefix("file:").split("?", 1)[0]
     return None if path in ("", ":memory:") or "mode=memory" in str(parsed) else path
+
+
+POOL_MODE = "pool_mode"
+"""The URL parameter saying the server is reached through a pooling bouncer."""
+
+
+def is_pooled(engine: Engine) -> bool:
+    """Whether the engine reaches PostgreSQL through a transaction-pooling bouncer."""
+    return bool(getattr(engine, "_casework_pooled", False))
 
 
 def is_read_only(engine: Engine) -> bool:

@@ -117,9 +117,13 @@ class SqlStore:
             return None
         import os
 
+        from storage.database import is_pooled
         from storage.notify import PlannedListener, conninfo
 
-        dsn = os.environ.get("CASEWORK_LISTEN_DATABASE_URL") or conninfo(self.db.url)
+        dsn = os.environ.get("CASEWORK_LISTEN_DATABASE_URL")
+        if not dsn and is_pooled(self.db):
+            return None  # a bouncer cannot keep a LISTEN: the safety poll finds them
+        dsn = dsn or conninfo(self.db.url)
         return PlannedListener(dsn.replace("postgresql+psycopg://", "postgresql://"),
                                heard, failed).start()  # fmt: skip
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from storage.chain import canonical_json, parse_json
-from storage.database import refuses_writes
+from storage.database import is_pooled, is_read_only, refuses_writes
 from storage.dialect import dialect_of
 from storage.errors import StorageError, WriteConflict
 from storage.records import CASE_FIELDS, EVENT_FIELDS, UNDECLARED_AS_EMPTY, CaseRecord
@@ -69,6 +69,7 @@ class TransitionSQL:
         # SQLite has one writer at a time: threads of this process queue here, woken at
         # once, rather than in SQLite's busy handler, which sleeps and retries.
         self._writer = threading.Lock() if self.sqlite else contextlib.nullcontext()
+        self._read_only_per_transaction = is_pooled(engine) and is_read_only(engine)
         self._connections: list[Any] = []
         dbapi = engine.dialect.dbapi
         self._integrity_error: type[Exception] = dbapi.IntegrityError if dbapi else Exception
@@ -129,6 +130,8 @@ class TransitionSQL:
         try:
             with self._writer:
                 self.dialect.begin_write(cursor)
+                if self._read_only_per_transaction:  # behind a bouncer: no session setting
+                    cursor.execute("SET TRANSACTION READ ONLY")
                 try:
                     yield cursor
                 except BaseException:

@@ -78,6 +78,40 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+POOLED_MODULES = frozenset({
+    "test_engine", "test_sla", "test_verify", "test_concurrency", "test_store",
+    "test_reclassify", "test_privacy", "test_waiting", "test_relations",
+})  # fmt: skip
+"""The engine's own tests, run a third time through pgbouncer in transaction pooling
+mode: nothing in them may rely on session state."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The :data:`POOLED_MODULES` take ``db_url`` on SQLite, PostgreSQL and PostgreSQL
+    behind pgbouncer."""
+    if "db_url" not in metafunc.fixturenames:
+        return
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    pooled = [pytest.param("pgbouncer", marks=pytest.mark.postgres)]
+    backends = [*BACKENDS, *pooled] if module in POOLED_MODULES else BACKENDS
+    metafunc.parametrize("db_url", backends, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def bouncer() -> Iterator[Any]:
+    """pgbouncer in transaction pooling mode before the machine's PostgreSQL."""
+    from tests.support.bouncer import Bouncer, missing
+
+    reason = missing() or _pg_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"pgbouncer is required under CI: {reason}")
+        pytest.skip(reason)
+    running = Bouncer(("127.0.0.1", int(PG_ADMIN.rsplit(":", 1)[1].split("/")[0])))
+    yield running
+    running.stop()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file for this test run: each test copies it (no migration each)."""
@@ -86,7 +120,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of a database with the current schema and no cases: a SQLite file (a copy
     of the migrated template), or a PostgreSQL database (made from its template)."""
@@ -96,6 +130,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         path.chmod(0o600)
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("pg_url")
+    if request.param == "pgbouncer":
+        return str(request.getfixturevalue("bouncer").url(url.rsplit("/", 1)[1]))
     return url
 
 

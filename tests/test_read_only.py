@@ -4,6 +4,7 @@ nothing changed; the auditor's commands there claim no write access."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from tests.support import PG_ADMIN, START, open_sample, rows_at
 from workflow import Engine, FixedClock
 from workflow.cli import main
+from workflow.errors import ReadOnlyDatabase
 from workflow.mail.outbox import Outbox
 
 from scheduler.mail.delivery import Deliverer  # isort: skip
@@ -80,3 +82,20 @@ def test_auditing_a_read_only_database_claims_no_write_access(pg_url: str) -> No
     result = CliRunner().invoke(main, ["--db", url, "verify"])
     assert result.exit_code == 0, result.output
     assert "may write" not in result.stderr
+
+
+@pytest.mark.postgres
+def test_a_read_only_engine_behind_a_transaction_pooling_bouncer_refuses_writes(
+    pg_url: str, bouncer: Any
+) -> None:
+    """A bouncer ignores a session's startup options: read-only is set per transaction,
+    and the refusal is the same one line."""
+    pooled = bouncer.url(pg_url.rsplit("/", 1)[1])
+    with Engine.open(pooled) as engine:
+        case_id = engine.open_case(customer="C", summary="s", channel="phone",
+                                   category="other").id  # fmt: skip
+    with Engine.open(pooled, read_only=True) as reader:
+        assert reader.get(case_id).state == "received"
+        assert reader.verify().ok
+        with pytest.raises(ReadOnlyDatabase):
+            reader.fire(case_id, "apologise", actor="li.na")

@@ -10,6 +10,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,3 +124,24 @@ def test_the_worker_command_stops_on_sigterm(tmp_path: Path) -> None:
     assert "worker_started" in line
     assert proc.returncode == 0
     assert "worker_stopped" in rest
+
+
+@pytest.mark.postgres
+def test_behind_a_bouncer_a_worker_listens_on_the_server_itself_or_polls(
+    pg_url: str, bouncer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction-pooling bouncer cannot keep a LISTEN: the worker polls, unless
+    CASEWORK_LISTEN_DATABASE_URL names the server itself."""
+    pooled = bouncer.url(pg_url.rsplit("/", 1)[1])
+    with Engine.open(pooled) as engine:
+        assert engine.store.listen(lambda _: None, lambda _: None) is None
+        monkeypatch.setenv("CASEWORK_LISTEN_DATABASE_URL", pg_url)
+        listener = engine.store.listen(lambda _: None, lambda _: None)
+        assert listener is not None
+        try:
+            deadline = time.monotonic() + 10
+            while not listener.listening.is_set() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert listener.listening.is_set()
+        finally:
+            listener.stop()

@@ -45,7 +45,7 @@ from storage import (
     prepare_engine,
     upgrade,
 )
-from storage.database import sqlite_file
+from storage.database import is_pooled, sqlite_file
 from storage.errors import WriteConflict
 from storage.migrate import HEAD, current_revision
 from storage.port import Store
@@ -729,6 +729,8 @@ class Engine:
                 from workflow.audit.parallel_verify import verify_halves
 
                 url = self.db.url.render_as_string(hide_password=False)
+                if is_pooled(self.db):  # the second process goes through the bouncer too
+                    url += ("&" if "?" in url else "?") + "pool_mode=transaction"
                 return verify_halves(
                     pivot,
                     lambda high: self._verify_part(None, (None, high), progress),
