@@ -27,7 +27,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from scheduler.mail.delivery import Deliverer
 from scheduler.webhooks.delivery import WebhookDeliverer
-from workflow import Engine
+from workflow import CaseworkError, Engine
 from workflow.logs import library_logger
 
 JOB_ID = "casework-wake"
@@ -124,12 +124,24 @@ class Worker:
             now = self.engine.clock.now()
             sender = self.deliverer or self.webhooks
             assert sender is not None
-            at = self._bounded(now, sender.outbox.next_attempt())  # mails and webhooks alike
+            try:
+                due = sender.outbox.next_attempt()  # mails and webhooks alike
+            except CaseworkError as err:  # the safety poll, as for deadlines
+                self._log.warning("next_attempt_failed", error_type=type(err).__name__)
+                due = None
+            at = self._bounded(now, due)
         self._schedule(DELIVER_ID, self.deliver, at)
 
     def next_wake(self, now: datetime) -> datetime:
-        """When to wake next: the earliest pending deadline, or the safety poll."""
-        return self._bounded(now, self.engine.next_due())
+        """When to wake next: the earliest pending deadline, or the safety poll (also
+        when the database cannot say: a worker that stopped arming would never wake
+        again after a failover)."""
+        try:
+            due = self.engine.next_due()
+        except CaseworkError as err:
+            self._log.warning("next_due_failed", error_type=type(err).__name__, error=str(err))
+            due = None
+        return self._bounded(now, due)
 
     def _bounded(self, now: datetime, due: datetime | None) -> datetime:
         """``due``, but not before ``now`` nor after the safety poll."""

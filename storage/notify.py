@@ -21,9 +21,28 @@ RECONNECT_S = 1.0
 
 
 def conninfo(url: Any) -> str:
-    """A libpq connection string for a SQLAlchemy PostgreSQL URL."""
-    text = str(url.render_as_string(hide_password=False))
-    return "postgresql://" + text.split("://", 1)[1]
+    """A libpq connection string for a SQLAlchemy PostgreSQL URL, a multi-host one
+    (``?host=a:5432&host=b:5432&target_session_attrs=read-write``) included: the
+    listener follows the primary through a failover as the writers do."""
+    from psycopg.conninfo import make_conninfo
+
+    query = dict(url.query)
+    hosts = query.pop("host", None)
+    params: dict[str, Any] = {k: v for k, v in query.items() if isinstance(v, str)}
+    if hosts is not None:
+        pairs = [h.rsplit(":", 1) if ":" in h else [h, ""] for h in
+                 ((hosts,) if isinstance(hosts, str) else hosts)]  # fmt: skip
+        params["host"] = ",".join(h for h, _ in pairs)
+        params["port"] = ",".join(p or "5432" for _, p in pairs)
+    else:
+        params["host"] = url.host or "localhost"
+        params["port"] = str(url.port or 5432)
+    if url.username:
+        params["user"] = url.username
+    if url.password:
+        params["password"] = url.password
+    params["dbname"] = url.database or ""
+    return str(make_conninfo(**params))
 
 
 class PlannedListener:

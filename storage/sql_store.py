@@ -124,8 +124,8 @@ class SqlStore:
         if not dsn and is_pooled(self.db):
             return None  # a bouncer cannot keep a LISTEN: the safety poll finds them
         dsn = dsn or conninfo(self.db.url)
-        return PlannedListener(dsn.replace("postgresql+psycopg://", "postgresql://"),
-                               heard, failed).start()  # fmt: skip
+        dsn = dsn.replace("postgresql+psycopg://", "postgresql://")
+        return PlannedListener(dsn, heard, failed).start()
 
     def claim_due(self, cursor: Any, now: datetime, limit: int) -> list[DueDeadline]:
         return self._deadlines.claim(cursor, now, limit)

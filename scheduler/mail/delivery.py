@@ -182,10 +182,12 @@ class Deliverer:
                     session.close()
                     session = None
         finally:
-            if accepted:
-                report.sent += self.outbox.sent(accepted, claim.token)
-            if session is not None:
-                session.close()
+            try:
+                if accepted:  # may fail with the database: the session closes all the same
+                    report.sent += self.outbox.sent(accepted, claim.token)
+            finally:
+                if session is not None:
+                    session.close()
         return True
 
     def _write(

@@ -105,9 +105,15 @@ class Cluster:
         return self
 
     def stop(self) -> None:
-        """Stop it cleanly, if it runs."""
-        if (self.data / "postmaster.pid").exists():
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        """Stop it, if it runs."""
+        pid_file = self.data / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), 0)
+        except (ProcessLookupError, ValueError):
+            return  # killed: nothing runs
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def kill(self) -> None:
         """SIGKILL the postmaster and every backend, as a machine that dies would."""
