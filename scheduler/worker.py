@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +35,8 @@ JOB_ID = "casework-wake"
 DELIVER_ID = "casework-deliver"
 RETENTION_ID = "casework-retention"
 RETENTION_EVERY = timedelta(days=1)
+WAKE_BUDGET_S = 1.0
+"""How long one wake fires a backlog before it lets other work in."""
 
 
 class Worker:
@@ -77,7 +80,7 @@ class Worker:
         """Fire what is due, then arm the next wake."""
         try:
             self.engine.heartbeat(self.name, self.started_at)
-            fired = self.engine.process_due(batch=self.batch)
+            fired = self._fire_for_a_while()
             self.fired += len(fired)
             for item in fired:
                 self._log.info(
@@ -93,6 +96,19 @@ class Worker:
             self._log.exception("wake_failed", error_type=type(err).__name__, error=str(err))
         finally:
             self._arm()
+
+    def _fire_for_a_while(self) -> list[Any]:
+        """Fire due batches for up to :data:`WAKE_BUDGET_S`: a backlog (after downtime)
+        goes on at the next wake, at once, so that stop(), deliveries and heartbeats
+        wait for a second of it, not all of it."""
+        fired: list[Any] = []
+        until = time.monotonic() + WAKE_BUDGET_S
+        while not self._stopped.is_set():
+            done = self.engine.process_due(batch=self.batch, max_batches=1)
+            fired += done
+            if len(done) < self.batch or time.monotonic() > until:
+                return fired
+        return fired
 
     @property
     def _sends(self) -> bool:

@@ -786,14 +786,17 @@ class Engine:
                 listener(min(p.due_at for p in moved))
 
     @at_storage_boundary
-    def process_due(self, now: datetime | None = None, *, batch: int = 200) -> builtins.list[Fired]:
-        """Fire every deadline due at ``now`` (default: the clock's now) exactly once."""
+    def process_due(
+        self, now: datetime | None = None, *, batch: int = 200, max_batches: int | None = None
+    ) -> builtins.list[Fired]:
+        """Fire every deadline due at ``now`` (default: the clock's now) exactly once
+        (``max_batches``: at most that many transactions of ``batch``; call again)."""
         moment = self.clock.now() if now is None else aware(now, "now")
         if now is not None:
             self._not_in_future(moment, self.clock.now(), "now")
         from workflow.sla.due import process_due
 
-        return process_due(self.store, self._rules, moment, batch, self._log)
+        return process_due(self.store, self._rules, moment, batch, self._log, max_batches)
 
     @at_storage_boundary
     def next_due(self) -> datetime | None:

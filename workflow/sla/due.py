@@ -90,8 +90,10 @@ def process_due(
     now: datetime,
     batch: int,
     log: Any,
+    max_batches: int | None = None,
 ) -> list[Fired]:
-    """Fire every deadline due at ``now``, ``batch`` per transaction.
+    """Fire every deadline due at ``now``, ``batch`` per transaction (at most
+    ``max_batches`` transactions, where given: the caller comes back for the rest).
 
     A batch claims its deadlines in one statement, locks their cases in id order (so
     two workers never wait on each other in a cycle), decides every event in memory
@@ -100,7 +102,9 @@ def process_due(
     ``rules_for`` gives a case's machine, policies and profile; ``log`` takes events.
     """
     fired: list[Fired] = []
-    while True:
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        batches += 1
         with store.transaction() as cursor:
             due = store.claim_due(cursor, now, batch)
             if not due:
@@ -114,6 +118,7 @@ def process_due(
                 if result is not None:
                     fired.append(result)
             writes.flush(store, cursor, now)
+    return fired
 
 
 def _timer_data(case: CaseRecord, deadline: DueDeadline, late_by_s: float) -> dict[str, Any]:
