@@ -90,10 +90,13 @@ def test_readiness_and_metrics_show_the_standbys_lag(pair: tuple[Cluster, Cluste
         Engine.open(primary.url("casework")) as engine,
         Engine.open(standby.url("casework"), read_only=True) as reader,
         serving(engine, read_engine=reader) as served,
-        served.client(None) as http,
+        served.client(served.token("supervisor")) as http,
     ):
+        case_id = open_sample(engine, customer="李娜")  # written to the primary
         ready = http.get("/readyz").json()
         metrics = http.get("/metrics").text
+        listed = http.get("/v1/cases").json()["items"]  # read from the standby
+    assert case_id in {c["id"] for c in listed}
     assert ready["replication"]["role"] == "standby"
     assert ready["checks"]["replication"] == "ok"
     assert 'casework_replication_lag_seconds{standby="read"}' in metrics

@@ -51,6 +51,15 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
+def _reader(request: Request) -> Engine:
+    """What the queue, the overdue board, the reports and the audit read from: the
+    standby of ``serve --read-db`` where there is one (a case's own page reads the
+    primary, which has the write its form just made)."""
+    state = request.app.state
+    engine: Engine = state.read_engine or state.engine
+    return engine
+
+
 def _page(
     request: Request,
     template: str,
@@ -197,7 +206,7 @@ QUEUE_ROWS = 200
 @_signed_in("write")
 def queue(request: Request, session: Session, form: Mapping[str, str]) -> Response:
     """My open cases, the next deadline first."""
-    engine = _engine(request)
+    engine = _reader(request)
     principal = session.principal
     mine = CaseQuery(
         owner=principal.actor, branch=principal.branch, not_states=engine.closed_states()
@@ -318,7 +327,7 @@ def open_case(request: Request, session: Session, form: Mapping[str, str]) -> Re
 @_signed_in("read")
 def overdue(request: Request, session: Session, form: Mapping[str, str]) -> Response:
     """Every clock past its target, the latest first: level, owner, branch, how late."""
-    engine = _engine(request)
+    engine = _reader(request)
     rows = [
         {"case": o.case, "clock": o.clock, "late": hours_minutes(o.late_by.total_seconds())}
         for o in engine.overdue()
@@ -380,8 +389,8 @@ def reports(request: Request, session: Session, form: Mapping[str, str]) -> Resp
     if start:
         try:
             period = _period(request, session)
-            report = sla_report(_engine(request), period)
-            complaints = complaints_report(_engine(request), period, None)
+            report = sla_report(_reader(request), period)
+            complaints = complaints_report(_reader(request), period, None)
         except CaseworkError as err:
             return _page(request, "reports.html", "reports", session, flash=str(err),
                          report=None, complaints=None, start=start, end=end)  # fmt: skip
@@ -399,9 +408,9 @@ def report_page(request: Request, session: Session, form: Mapping[str, str]) -> 
     try:
         period = _period(request, session)
         if name == "sla":
-            html = business.sla_page(business.sla_report(_engine(request), period))
+            html = business.sla_page(business.sla_report(_reader(request), period))
         elif name == "complaints":
-            report = business.complaints_report(_engine(request), period, None)
+            report = business.complaints_report(_reader(request), period, None)
             html = business.complaints_page(report)
         else:
             return _page(request, "reports.html", "reports", session, status=404, report=None,
@@ -461,7 +470,7 @@ def audit(request: Request, session: Session, form: Mapping[str, str]) -> Respon
 @_signed_in("audit")
 def verify(request: Request, session: Session, form: Mapping[str, str]) -> Response:
     """Verify one case, or every case."""
-    engine = _engine(request)
+    engine = _reader(request)
     try:
         if form.get("all"):
             whole_database(session.principal, "verify")
@@ -506,6 +515,6 @@ def export(request: Request, session: Session, form: Mapping[str, str]) -> Respo
     whole_database(session.principal, "export")
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")  # noqa: DTZ005 - a file name, local on purpose
     return StreamingResponse(
-        export_stream(_engine(request), None, None), media_type="application/x-ndjson",
+        export_stream(_reader(request), None, None), media_type="application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="casework-{stamp}.jsonl"'},
     )  # fmt: skip
