@@ -138,10 +138,6 @@ class SlaPolicy:
         by_name: dict[str, ClockSpec] = self._by_name  # type: ignore[attr-defined]
         return by_name[name]
 
-    def calendar_of(self, clock: ClockSpec) -> Calendar:
-        """The calendar a clock runs on unless a case's branch has its own."""
-        return self.calendars[clock.calendar]
-
     def calendar_named(self, name: str, clock: str) -> Calendar:
         """The calendar ``name`` (a branch's), or ``clock``'s own for ``""``."""
         return self.calendars[name] if name else self.calendars[self.clock(clock).calendar]

@@ -20,6 +20,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -140,24 +141,22 @@ class Worker:
             now = self.engine.clock.now()
             sender = self.deliverer or self.webhooks
             assert sender is not None
-            try:
-                due = sender.outbox.next_attempt()  # mails and webhooks alike
-            except CaseworkError as err:  # the safety poll, as for deadlines
-                self._log.warning("next_attempt_failed", error_type=type(err).__name__)
-                due = None
-            at = self._bounded(now, due)
+            at = self._bounded(now, self._asked(sender.outbox.next_attempt))  # both kinds
         self._schedule(DELIVER_ID, self.deliver, at)
 
     def next_wake(self, now: datetime) -> datetime:
-        """When to wake next: the earliest pending deadline, or the safety poll (also
-        when the database cannot say: a worker that stopped arming would never wake
-        again after a failover)."""
+        """When to wake next: the earliest pending deadline, or the safety poll."""
+        return self._bounded(now, self._asked(self.engine.next_due))
+
+    def _asked(self, when: Callable[[], datetime | None]) -> datetime | None:
+        """What ``when`` says is next, or ``None`` (the safety poll) when the database
+        cannot answer: a worker that stopped arming would never wake again after a
+        failover."""
         try:
-            due = self.engine.next_due()
+            return when()
         except CaseworkError as err:
-            self._log.warning("next_due_failed", error_type=type(err).__name__, error=str(err))
-            due = None
-        return self._bounded(now, due)
+            self._log.warning("next_time_failed", error_type=type(err).__name__, error=str(err))
+            return None
 
     def _bounded(self, now: datetime, due: datetime | None) -> datetime:
         """``due``, but not before ``now`` nor after the safety poll."""

@@ -40,3 +40,11 @@ def replication(conn: Connection) -> dict[str, Any] | None:
     return {"role": "primary", "standbys": [
         {"name": r[0], "state": r[1], "sync": r[2], "lag_s": float(r[3])} for r in rows
     ]}  # fmt: skip
+
+
+def standby_lags(state: dict[str, Any], own: str = "read") -> list[tuple[str, float]]:
+    """Each standby's lag in seconds from a :func:`replication` state: a standby's own
+    (named ``own``), or a primary's standbys' by name."""
+    if state["role"] == "standby":
+        return [(own, float(state["lag_s"]))]
+    return [(s["name"], float(s["lag_s"])) for s in state["standbys"]]

@@ -6,14 +6,10 @@ and the worker carried on by themselves."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +22,7 @@ from scheduler.mail.smtp_sink import SmtpSink
 from scheduler.webhooks.delivery import WebhookDeliverer
 from storage.tables import deadlines_table, events_table, outbox_table
 from tests.support import fired_deadlines
-from tests.support.pg_cluster import Cluster, missing
+from tests.support.pg_cluster import Cluster, primary_and_standby
 from tests.support.receiver import receiver
 from workflow import CaseworkError, Engine
 from workflow.config import settings_from_mapping
@@ -38,21 +34,8 @@ WRITERS = 3
 
 @pytest.fixture
 def pair() -> Iterator[tuple[Cluster, Cluster]]:
-    reason = missing()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"clusters are required under CI: {reason}")
-        pytest.skip(reason)
-    root = Path(tempfile.mkdtemp(prefix="casework-failover-"))
-    primary = Cluster(root, "primary").init().start()
-    primary.sql("CREATE DATABASE casework")
-    standby = primary.standby("standby", synchronous=True)
-    try:
-        yield primary, standby
-    finally:
-        standby.stop()
-        primary.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with primary_and_standby() as clusters:
+        yield clusters
 
 
 def _settings(smtp: str) -> Any:

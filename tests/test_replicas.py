@@ -6,9 +6,6 @@ lag shows in readiness and metrics."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support import open_sample
-from tests.support.pg_cluster import Cluster, missing
+from tests.support.pg_cluster import Cluster, primary_and_standby
 from workflow import Engine
 from workflow.cli import main
 
@@ -25,21 +22,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[tuple[Cluster, Cluster]]:
-    reason = missing()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"clusters are required under CI: {reason}")
-        pytest.skip(reason)
-    root = Path(tempfile.mkdtemp(prefix="casework-clusters-"))  # where postgres may go
-    primary = Cluster(root, "primary").init().start()
-    primary.sql("CREATE DATABASE casework")
-    standby = primary.standby("standby", synchronous=True)
-    try:
-        yield primary, standby
-    finally:
-        standby.stop()
-        primary.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with primary_and_standby() as clusters:
+        yield clusters
 
 
 def _cli(*args: str) -> tuple[int, str, str]:

@@ -10,7 +10,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PG_BIN = Path(os.environ.get("CASEWORK_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -146,3 +149,27 @@ class Cluster:
     def url(self, database: str) -> str:
         """Its SQLAlchemy URL for ``database``."""
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+
+@contextmanager
+def primary_and_standby() -> Iterator[tuple[Cluster, Cluster]]:
+    """A primary with a database ``casework`` and a synchronous hot standby of it, in a
+    folder of their own (where the ``postgres`` user may go), removed afterwards. Skips
+    where clusters cannot be made here, and fails under ``CI=true``."""
+    import pytest
+
+    reason = missing()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"clusters are required under CI: {reason}")
+        pytest.skip(reason)
+    root = Path(tempfile.mkdtemp(prefix="casework-clusters-"))
+    primary = Cluster(root, "primary").init().start()
+    primary.sql("CREATE DATABASE casework")
+    standby = primary.standby("standby", synchronous=True)
+    try:
+        yield primary, standby
+    finally:
+        standby.stop()
+        primary.stop()
+        shutil.rmtree(root, ignore_errors=True)

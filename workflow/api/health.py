@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from storage.migrate import HEAD, current_revision
+from storage.replication import standby_lags
 from workflow.api import models
 from workflow.api.endpoints import endpoint
 from workflow.api.responses import Json
@@ -72,10 +73,7 @@ def _replication(request: Request, limit: float) -> dict[str, Any] | None:
         return {"check": f"standby unreachable: {type(err).__name__}"}
     if found is None:
         return None
-    lags = [found["lag_s"]] if found["role"] == "standby" else [
-        s["lag_s"] for s in found["standbys"]
-    ]  # fmt: skip
-    worst = max(lags, default=0.0)
+    worst = max((lag for _, lag in standby_lags(found)), default=0.0)
     found["check"] = "ok" if worst <= limit else f"a standby lags {worst:.0f}s (limit {limit:.0f}s)"
     if found.get("replayed_at") is not None:
         found["replayed_at"] = found["replayed_at"].isoformat()

@@ -20,6 +20,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from storage.replication import standby_lags
 from workflow.engine import Engine
 
 LAG_BOUNDS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
@@ -88,11 +89,7 @@ class DatabaseFigures(Collector):
         """Each standby's lag: the read standby's own, or the primary's standbys'."""
         engine = self.reader or self.engine
         found = engine.store.replication()
-        if found is None:
-            return []
-        if found["role"] == "standby":
-            return [("read", float(found["lag_s"]))]
-        return [(s["name"], float(s["lag_s"])) for s in found["standbys"]]
+        return [] if found is None else standby_lags(found)
 
 
 class Metrics:

@@ -57,7 +57,7 @@ from storage import canonical_json, iso
 from storage.chain import PERSONAL_FORMAT
 from storage.personal_sql import ERASED_TEXT
 from storage.port import Store
-from workflow.privacy.checks import commitments
+from workflow.privacy.commitments import commitments
 
 FORMAT = "casework-export"
 VERSION = 1

@@ -41,11 +41,6 @@ def reclassify_data(
             f"machine {definition.name} v{definition.version} has no tier attribute",
             field="tier",
         )
-    if "tier" in given and "tier" not in definition.attributes:
-        raise InvalidInput(
-            f"machine {definition.name} v{definition.version} has no tier attribute",
-            field="tier",
-        )
     checked = {
         name: validation.choice(str(value), name, choices[name])
         if name in choices

@@ -338,7 +338,7 @@ def _row_mismatch(
     return ""
 
 
-class _Grouped:
+class Grouped:
     """Rows of a stream ordered by case id, handed out one case at a time."""
 
     def __init__(self, rows: Iterator[tuple[Any, ...]]) -> None:
@@ -366,7 +366,7 @@ def check_streams(
     """
     event_groups = groupby(events, key=itemgetter(0))
     pending = next(event_groups, None)
-    plans = _Grouped(deadlines)
+    plans = Grouped(deadlines)
     for case in cases:
         case_id = case[0]
         while pending is not None and pending[0] < case_id:

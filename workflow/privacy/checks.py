@@ -9,24 +9,8 @@ from typing import Any
 
 from machines.definition import ERASED_FACT
 from storage.personal_sql import ERASED_TEXT
-from workflow.privacy.commitments import ATTRIBUTE, PERSONAL_COLUMNS, commit, is_commitment
+from workflow.privacy.commitments import commit, commitments, field_of
 from workflow.results import Problem
-
-
-def commitments(opening: Mapping[str, Any]) -> dict[str, str]:
-    """The commitments an opening event's data holds, by field."""
-    found = {name: opening[name] for name in PERSONAL_COLUMNS if is_commitment(opening.get(name))}
-    for name, value in (opening.get("attributes") or {}).items():
-        if is_commitment(value):
-            found[ATTRIBUTE + name] = value
-    return found
-
-
-def shown(case: tuple[Any, ...], name: str) -> Any:
-    """What the case row (id, customer, contact, attributes, ...) shows for a field."""
-    if name.startswith(ATTRIBUTE):
-        return (case[3] or {}).get(name.removeprefix(ATTRIBUTE))
-    return case[1] if name == "customer" else case[2]
 
 
 def personal_problems(
@@ -37,6 +21,7 @@ def personal_problems(
     (value, secret))."""
     for case in cases:
         case_id, facts, opening = case[0], case[4] or {}, case[5] or {}
+        row = {"customer": case[1], "contact": case[2], "attributes": case[3]}
         values = kept.get(case_id, {})
         if facts.get(ERASED_FACT):
             if values:
@@ -44,7 +29,7 @@ def personal_problems(
                     case_id, None, f"erased, yet personal values are kept: {', '.join(values)}"
                 )
             for name in commitments(opening):
-                if shown(case, name) not in (ERASED_TEXT, None):
+                if field_of(row, name) not in (ERASED_TEXT, None):
                     yield Problem(case_id, None, f"erased, yet the case row shows its {name}")
             continue
         for name, commitment in commitments(opening).items():
@@ -56,6 +41,6 @@ def personal_problems(
             if not secret or commit(secret, case_id, name, value) != commitment:
                 yield Problem(case_id, 1, f"the kept {name} does not match the commitment of "
                               "the opening event: the value or its secret was altered")  # fmt: skip
-            elif shown(case, name) != value:
+            elif field_of(row, name) != value:
                 yield Problem(case_id, None, "case row differs from its kept personal value: "
-                              f"{name} is {shown(case, name)!r}")  # fmt: skip
+                              f"{name} is {field_of(row, name)!r}")  # fmt: skip

@@ -40,14 +40,42 @@ def is_commitment(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX) and len(value) == len(PREFIX) + 64
 
 
+def field_of(record: Mapping[str, Any], name: str) -> Any:
+    """A personal field's value in an opening's data or a case row's columns:
+    ``customer`` and ``contact`` at the top, ``attributes.X`` inside ``attributes``."""
+    if name.startswith(ATTRIBUTE):
+        return (record.get("attributes") or {}).get(name.removeprefix(ATTRIBUTE))
+    return record.get(name)
+
+
+def with_fields(record: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` with each personal field of ``values`` put in its place."""
+    result = dict(record)
+    attributes = dict(result.get("attributes") or {})
+    for name, value in values.items():
+        if name.startswith(ATTRIBUTE):
+            attributes[name.removeprefix(ATTRIBUTE)] = value
+        else:
+            result[name] = value
+    result["attributes"] = attributes
+    return result
+
+
+def commitments(opening: Mapping[str, Any]) -> dict[str, str]:
+    """The commitments a format-2 opening's data holds, by field."""
+    fields = [*PERSONAL_COLUMNS, *(ATTRIBUTE + n for n in opening.get("attributes") or {})]
+    return {name: field_of(opening, name) for name in fields
+            if is_commitment(field_of(opening, name))}  # fmt: skip
+
+
 def personal_values(opening: Mapping[str, Any], definition: MachineDefinition) -> dict[str, str]:
     """The personal values of an opening, by field."""
-    found = {name: str(opening[name]) for name in PERSONAL_COLUMNS if opening.get(name)}
-    attributes = opening.get("attributes") or {}
-    for name, spec in definition.attributes.items():
-        if spec.personal and attributes.get(name) not in (None, ""):
-            found[ATTRIBUTE + name] = str(attributes[name])
-    return found
+    fields = [
+        *PERSONAL_COLUMNS,
+        *(ATTRIBUTE + n for n, spec in definition.attributes.items() if spec.personal),
+    ]
+    return {name: str(field_of(opening, name)) for name in fields
+            if field_of(opening, name) not in (None, "")}  # fmt: skip
 
 
 def committed(
@@ -56,13 +84,5 @@ def committed(
 ) -> dict[str, Any]:  # fmt: skip
     """The opening event's data: each personal value replaced by its commitment, with
     the format and the subject whose secret keys them."""
-    data = dict(opening)
-    attributes = dict(data.get("attributes") or {})
-    for name, value in values.items():
-        commitment = commit(secret, case_id, name, value)
-        if name.startswith(ATTRIBUTE):
-            attributes[name.removeprefix(ATTRIBUTE)] = commitment
-        else:
-            data[name] = commitment
-    data["attributes"] = attributes
-    return {**data, "format": 2, "subject": subject}
+    commitments = {name: commit(secret, case_id, name, value) for name, value in values.items()}
+    return {**with_fields(opening, commitments), "format": 2, "subject": subject}

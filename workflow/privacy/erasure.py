@@ -19,7 +19,7 @@ from storage.records import CaseQuery
 from workflow.cases import validation
 from workflow.cases.transitions import decide
 from workflow.errors import ConcurrentUpdate, InvalidInput
-from workflow.privacy.commitments import ATTRIBUTE
+from workflow.privacy.commitments import ATTRIBUTE, with_fields
 from workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:
@@ -80,15 +80,10 @@ def erase(
 
 def _scrubbed_columns(case: Any, fields: list[str]) -> dict[str, Any]:
     """The case row's personal columns once erased."""
-    attributes = dict(case.attributes)
-    for name in fields:
-        if name.startswith(ATTRIBUTE):
-            attributes[name.removeprefix(ATTRIBUTE)] = ERASED_TEXT
-    return {
-        "customer": ERASED_TEXT,
-        "contact": None if case.contact is None else ERASED_TEXT,
-        "attributes": attributes,
-    }
+    columns = {"customer": case.customer, "contact": case.contact, "attributes": case.attributes}
+    gone: dict[str, str | None] = {n: ERASED_TEXT for n in fields if n.startswith(ATTRIBUTE)}
+    gone |= {"customer": ERASED_TEXT, "contact": None if case.contact is None else ERASED_TEXT}
+    return with_fields(columns, gone)
 
 
 def resting_states(engine: Engine) -> list[str]:

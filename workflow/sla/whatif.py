@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import datetime
-from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from machines.sla import SlaPolicy
 from machines.timers import TIMER_EVENTS
 from storage.chain import parse_json
 from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS
+from workflow.cases.history import Grouped
 from workflow.cases.transitions import plan_of, profile_of
 
 if TYPE_CHECKING:
@@ -116,15 +116,12 @@ def simulate(engine: Engine, policy: SlaPolicy, period: Period) -> dict[str, Any
     cases = events = 0
     known = {policy.version: policy}
     with engine.store.snapshot(received=(period.start, period.end)) as streams:
-        groups = groupby(streams.events, key=itemgetter(0))
-        pending = next(groups, None)
+        histories = Grouped(streams.events)  # the same cases' events, in the same order
         for case in streams.cases:
             case_id = case[0]
-            while pending is not None and pending[0] < case_id:
-                pending = next(groups, None)
-            if pending is None or pending[0] != case_id:
+            rows = histories.take(case_id)
+            if not rows:
                 continue  # a case without events: `casework verify` says what is wrong
-            rows, pending = list(pending[1]), next(groups, None)
             branch = case[_CASE["branch"]] or None
             if period.branch is not None and branch != period.branch:
                 continue
