@@ -1,12 +1,14 @@
 """The web console clicked through in Chromium (Playwright): an agent walks a complaint
 through its six steps, a supervisor sees it late on the overdue board, an auditor
 records nothing; no console errors, markup in a complaint stays text. Screenshots of
-every page go to ``artifacts/console/``."""
+every page go to a temporary folder, or to ``$CASEWORK_ARTIFACTS/console/`` when that
+names one."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +21,12 @@ from tests.support.api_server import Served, serving
 from workflow.clock import FixedClock
 from workflow.engine import Engine
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "console"
+ARTIFACTS = (
+    Path(os.environ["CASEWORK_ARTIFACTS"])
+    if os.environ.get("CASEWORK_ARTIFACTS")
+    else Path(tempfile.gettempdir()) / f"casework-artifacts-{os.getuid()}"
+) / "console"
+"""Where screenshots go: never into the checkout unless ``CASEWORK_ARTIFACTS`` says so."""
 XSS = '<script>alert("x")</script><b>加粗</b>'
 
 
