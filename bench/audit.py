@@ -32,14 +32,14 @@ from typing import Any
 from bench.common import backends, postgres_url, report, sqlite_url
 from bench.history_gen import generate_history
 from bench.sla_gen import add_open_cases
-from storage import case_store, read_transaction
-from storage.snapshot import history_snapshot
-from workflow import Engine, FixedClock
-from workflow.audit.checkpoints import make_checkpoint
-from workflow.audit.export import write_export
-from workflow.audit.export_check import verify_export
-from workflow.cases.catalog import installed_registry
-from workflow.cli.logs import configure_logging
+from casework.storage import case_store, read_transaction
+from casework.storage.snapshot import history_snapshot
+from casework.workflow import Engine, FixedClock
+from casework.workflow.audit.checkpoints import make_checkpoint
+from casework.workflow.audit.export import write_export
+from casework.workflow.audit.export_check import verify_export
+from casework.workflow.cases.catalog import installed_registry
+from casework.workflow.cli.logs import configure_logging
 
 
 def _timed(run: Any) -> tuple[float, Any]:
@@ -83,8 +83,16 @@ large process directly, the command would inherit this one's high-water mark."""
 
 
 def _peak_mb(args: list[str]) -> float:
-    """Max RSS in MB of ``python -m workflow.cli ARGS`` as its own process."""
-    command = [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "workflow.cli", *args]
+    """Max RSS in MB of ``python -m casework.workflow.cli ARGS`` as its own process."""
+    command = [
+        sys.executable,
+        "-c",
+        _LAUNCHER,
+        sys.executable,
+        "-m",
+        "casework.workflow.cli",
+        *args,
+    ]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
     code, peak_kib = (int(x) for x in out.split())
     if code not in (0, 1):

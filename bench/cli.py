@@ -25,7 +25,7 @@ import sys
 import time
 
 from bench.common import report, sqlite_url
-from workflow import Engine
+from casework.workflow import Engine
 
 BASELINE = [sys.executable, "-c", "import sqlalchemy, statemachine, structlog, click"]
 TARGETS = {"fire": 1.5, "--help": 1.2}
@@ -33,7 +33,7 @@ TARGETS = {"fire": 1.5, "--help": 1.2}
 
 def _casework() -> list[str]:
     found = shutil.which("casework")
-    return [found] if found else [sys.executable, "-m", "workflow.cli"]
+    return [found] if found else [sys.executable, "-m", "casework.workflow.cli"]
 
 
 def _wall(command: list[str]) -> float:

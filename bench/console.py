@@ -17,8 +17,8 @@ import time
 import httpx
 
 from bench.common import report, sqlite_url
+from casework.workflow import Engine
 from tests.support.api_server import serving
-from workflow import Engine
 
 TARGET_MS = 300.0
 

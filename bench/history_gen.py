@@ -12,12 +12,12 @@ import psycopg
 from sqlalchemy import insert
 
 from bench.common import T0
-from machines import COMPLAINT_V1, CaseRules, opened, step
-from machines.sla import DEFAULT_DOCUMENT, policy_from_document
-from storage import GENESIS_HASH, canonical_event, canonical_json, chain_hash, iso
-from storage.tables import policies_table
-from workflow import Engine
-from workflow.cases.transitions import sla_json
+from casework.machines import COMPLAINT_V1, CaseRules, opened, step
+from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
+from casework.storage import GENESIS_HASH, canonical_event, canonical_json, chain_hash, iso
+from casework.storage.tables import policies_table
+from casework.workflow import Engine
+from casework.workflow.cases.transitions import sla_json
 
 SCRIPT: list[tuple[str, dict[str, Any]]] = [
     ("contact", {"kind": "call"}),

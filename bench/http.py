@@ -40,9 +40,9 @@ from typing import Any
 import httpx
 
 from bench.common import backends, postgres_url, report, sqlite_url
+from casework.workflow import Engine
+from casework.workflow.access.tokens import issue
 from tests.support.api_server import free_port
-from workflow import Engine
-from workflow.access.tokens import issue
 
 CLIENTS = 8
 RATE = 100
@@ -63,7 +63,7 @@ def _database(backend: str) -> Iterator[str]:
 def _serve(url: str, workers: int) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "CASEWORK_DATABASE_URL": url}
-    command = [sys.executable, "-m", "workflow.cli", "serve", "--port", str(port),
+    command = [sys.executable, "-m", "casework.workflow.cli", "serve", "--port", str(port),
                "--workers", str(workers)]  # fmt: skip
     child = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)  # noqa: S603
     base = f"http://127.0.0.1:{port}"

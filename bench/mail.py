@@ -31,14 +31,14 @@ from sqlalchemy import update
 
 from bench.common import backends, postgres_url, report, sqlite_url
 from bench.sla_gen import add_open_cases
-from machines.sla import DEFAULT_DOCUMENT
-from scheduler.mail.delivery import Deliverer
-from scheduler.mail.smtp_sink import free_port
-from scheduler.mail.smtp_transport import SmtpTransport
-from storage.tables import outbox_table
-from workflow import Engine, FixedClock, Settings
-from workflow.cli.logs import configure_logging
-from workflow.mail.settings import MailSettings
+from casework.machines.sla import DEFAULT_DOCUMENT
+from casework.scheduler.mail.delivery import Deliverer
+from casework.scheduler.mail.smtp_sink import free_port
+from casework.scheduler.mail.smtp_transport import SmtpTransport
+from casework.storage.tables import outbox_table
+from casework.workflow import Engine, FixedClock, Settings
+from casework.workflow.cli.logs import configure_logging
+from casework.workflow.mail.settings import MailSettings
 
 
 class _Counter:

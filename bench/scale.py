@@ -38,9 +38,9 @@ from bench.common import postgres_available, postgres_url, report
 from bench.http import _over_http, _serve
 from bench.sla import _open, policy
 from bench.sla_gen import add_open_cases
-from storage.tables import events_table
-from workflow import Engine
-from workflow.access.tokens import issue
+from casework.storage.tables import events_table
+from casework.workflow import Engine
+from casework.workflow.access.tokens import issue
 
 
 def _prepared(url: str, open_cases: int) -> tuple[str, list[str]]:
@@ -66,7 +66,7 @@ def _make_due(url: str, due: int, prefix: str) -> None:
 @contextmanager
 def _workers(url: str, count: int) -> Iterator[None]:
     env = {**os.environ, "CASEWORK_DATABASE_URL": url}
-    command = [sys.executable, "-m", "workflow.cli", "worker", "--poll", "1", "--no-mail",
+    command = [sys.executable, "-m", "casework.workflow.cli", "worker", "--poll", "1", "--no-mail",
                "--no-webhooks"]  # fmt: skip
     out = subprocess.DEVNULL
     children = [

@@ -23,11 +23,11 @@ from typing import Any
 
 from bench.common import T0, backends, postgres_url, report, sqlite_url
 from bench.history_gen import generate_history
-from machines import COMPLAINT_V1
-from machines.sla import DEFAULT_DOCUMENT, policy_from_document
-from workflow import Engine
-from workflow.reports.business import Period
-from workflow.sla.whatif import simulate
+from casework.machines import COMPLAINT_V1
+from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
+from casework.workflow import Engine
+from casework.workflow.reports.business import Period
+from casework.workflow.sla.whatif import simulate
 
 PROPOSED = {
     **DEFAULT_DOCUMENT,

@@ -31,11 +31,11 @@ from sqlalchemy import select
 
 from bench.common import backends, postgres_url, report, sqlite_url
 from bench.sla_gen import add_open_cases
-from machines.sla import DEFAULT_DOCUMENT
-from scheduler import Worker
-from storage.tables import events_table
-from workflow import Engine, FixedClock, Settings
-from workflow.cli.logs import configure_logging
+from casework.machines.sla import DEFAULT_DOCUMENT
+from casework.scheduler import Worker
+from casework.storage.tables import events_table
+from casework.workflow import Engine, FixedClock, Settings
+from casework.workflow.cli.logs import configure_logging
 
 
 def policy(within_s: float) -> Settings:
@@ -118,7 +118,7 @@ def worker_memory(url: str, extra_due: int, run_s: float = 8.0) -> float:
         add_open_cases(engine, template, extra_due - 1, "late-")
     env = {**os.environ, "CASEWORK_DATABASE_URL": url}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workflow.cli", "worker", "--poll", "1"],
+        [sys.executable, "-m", "casework.workflow.cli", "worker", "--poll", "1"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(run_s)

@@ -10,10 +10,10 @@ from typing import Any
 import psycopg
 from sqlalchemy import select
 
-from storage import canonical_event, canonical_json, chain_hash, iso
-from storage.tables import cases_table, deadlines_table, events_table
-from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, JSON_COLUMNS, TIME_COLUMNS
-from workflow import Engine
+from casework.storage import canonical_event, canonical_json, chain_hash, iso
+from casework.storage.tables import cases_table, deadlines_table, events_table
+from casework.storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, JSON_COLUMNS, TIME_COLUMNS
+from casework.workflow import Engine
 
 BATCH = 10_000
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 
 from bench.common import backends, postgres_url, report, sqlite_url
+from casework.workflow.cli.logs import configure_logging
 from tests.support.soak import simulate
-from workflow.cli.logs import configure_logging
 
 
 def main() -> None:

@@ -26,8 +26,8 @@ import psycopg
 
 from bench.common import T0, backends, clock_start, postgres_url, report, sqlite_url
 from bench.history_gen import generate_history
-from storage import canonical_event, chain_hash, iso
-from workflow import Engine, FixedClock
+from casework.storage import canonical_event, chain_hash, iso
+from casework.workflow import Engine, FixedClock
 
 CASES = 200
 ROUNDS = 6

@@ -31,9 +31,9 @@ from sqlalchemy import select
 
 from bench.common import postgres_available, postgres_url, report
 from bench.sla import policy
-from scheduler import Worker
-from storage.tables import events_table
-from workflow import Engine
+from casework.scheduler import Worker
+from casework.storage.tables import events_table
+from casework.workflow import Engine
 
 GAP_S = (0.3, 1.2)
 DUE_S = 0.3

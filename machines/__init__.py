@@ -3,9 +3,9 @@
 Nothing here does I/O or reads the clock.
 """
 
-from machines.after_sales import COMPLAINT_V2, ComplaintChartV2
-from machines.complaint import COMPLAINT_V1, ComplaintChart
-from machines.definition import (
+from casework.machines.after_sales import COMPLAINT_V2, ComplaintChartV2
+from casework.machines.complaint import COMPLAINT_V1, ComplaintChart
+from casework.machines.definition import (
     AGENT_EVENTS,
     ENGINE_EVENTS,
     OPEN_EVENT,
@@ -19,13 +19,13 @@ from machines.definition import (
     NotAllowed,
     Rule,
 )
-from machines.fold import (
+from casework.machines.fold import (
     CaseRules,
     Folded,
     opened,
     step,
 )
-from machines.registry import MachineRegistry, UnknownMachineError
+from casework.machines.registry import MachineRegistry, UnknownMachineError
 
 __all__ = [
     "AGENT_EVENTS",

@@ -20,7 +20,7 @@ from typing import Any
 
 from statemachine import State, StateChart
 
-from machines.complaint import (
+from casework.machines.complaint import (
     COMPLAINT_V1,
     _stay_in,
     last_follow_up_unhappy,
@@ -29,10 +29,10 @@ from machines.complaint import (
     satisfaction_in_range,
     solution_given,
 )
-from machines.definition import AttributeSpec, MachineDefinition
-from machines.sla import DEFAULT_DOCUMENT
-from machines.timers import TimerSpec, parse_due
-from machines.warranty import REMEDIES
+from casework.machines.definition import AttributeSpec, MachineDefinition
+from casework.machines.sla import DEFAULT_DOCUMENT
+from casework.machines.timers import TimerSpec, parse_due
+from casework.machines.warranty import REMEDIES
 
 ROUTE_UNITS = (
     "store",

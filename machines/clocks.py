@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from machines.sla import ClockSpec, SlaPolicy
-from machines.timers import Timer, timer_from_json
+from casework.machines.sla import ClockSpec, SlaPolicy
+from casework.machines.timers import Timer, timer_from_json
 
 ZERO = timedelta(0)
 WARNING = 0

@@ -16,8 +16,8 @@ from typing import Any
 from statemachine import State, StateChart
 from statemachine.transition_list import TransitionList
 
-from machines.definition import AttributeSpec, MachineDefinition
-from machines.sla import DEFAULT_DOCUMENT
+from casework.machines.definition import AttributeSpec, MachineDefinition
+from casework.machines.sla import DEFAULT_DOCUMENT
 
 LOW_SATISFACTION = 2
 """A follow-up score at or below this lets the case be reopened."""

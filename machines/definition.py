@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from statemachine import StateChart
 
-from machines.timers import TIMER_EVENTS, TimerSpec
+from casework.machines.timers import TIMER_EVENTS, TimerSpec
 
 OPEN_EVENT = "open"
 """The first event of every case: it enters the machine's initial state."""

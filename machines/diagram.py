@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from machines.definition import MachineDefinition
+from casework.machines.definition import MachineDefinition
 
 
 def mermaid(definition: MachineDefinition) -> str:

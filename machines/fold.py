@@ -15,10 +15,10 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-import machines.clocks as clocks
-import machines.timers as timers
-from machines.clocks import NO_CLOCKS, SlaState
-from machines.definition import (
+import casework.machines.clocks as clocks
+import casework.machines.timers as timers
+from casework.machines.clocks import NO_CLOCKS, SlaState
+from casework.machines.definition import (
     AGENT_EVENTS,
     ATTACH_EVENT,
     CLASSIFICATION_FACT,
@@ -36,7 +36,7 @@ from machines.definition import (
     MachineDefinition,
     NotAllowed,
 )
-from machines.sla import SlaPolicy
+from casework.machines.sla import SlaPolicy
 
 WAIT_REASONS = ("customer", "part")
 TIMER_OF = {event: name for name, event in timers.TIMER_EVENTS.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from machines.definition import MachineDefinition
+from casework.machines.definition import MachineDefinition
 
 
 class UnknownMachineError(LookupError):

@@ -16,8 +16,14 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from machines.calendars import WEEKDAYS, AroundTheClock, BusinessHours, Calendar, parse_period
-from machines.timers import TIMER_EVENTS
+from casework.machines.calendars import (
+    WEEKDAYS,
+    AroundTheClock,
+    BusinessHours,
+    Calendar,
+    parse_period,
+)
+from casework.machines.timers import TIMER_EVENTS
 
 PROFILE_FIELDS = ("priority", "category", "channel", "branch", "tier")
 """Case fields a clock's target may depend on (``by_priority`` ... ``by_tier`` tables;

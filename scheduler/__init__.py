@@ -1,5 +1,5 @@
 """The clock-driven runtime: the worker that fires SLA deadlines on time."""
 
-from scheduler.worker import Worker
+from casework.scheduler.worker import Worker
 
 __all__ = ["Worker"]

@@ -27,10 +27,10 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from scheduler.mail.delivery import Deliverer
-from scheduler.webhooks.delivery import WebhookDeliverer
-from workflow import CaseworkError, Engine
-from workflow.logs import library_logger
+from casework.scheduler.mail.delivery import Deliverer
+from casework.scheduler.webhooks.delivery import WebhookDeliverer
+from casework.workflow import CaseworkError, Engine
+from casework.workflow.logs import library_logger
 
 JOB_ID = "casework-wake"
 DELIVER_ID = "casework-deliver"

@@ -3,11 +3,22 @@
 Imports nothing of the other casework packages.
 """
 
-from storage.chain import EVENT_FORMAT, GENESIS_HASH, canonical_event, canonical_json, chain_hash
-from storage.database import make_engine, prepare_engine, read_transaction, write_transaction
-from storage.migrate import upgrade
-from storage.records import CaseRecord, EventRecord
-from storage.timestamps import as_utc, iso
+from casework.storage.chain import (
+    EVENT_FORMAT,
+    GENESIS_HASH,
+    canonical_event,
+    canonical_json,
+    chain_hash,
+)
+from casework.storage.database import (
+    make_engine,
+    prepare_engine,
+    read_transaction,
+    write_transaction,
+)
+from casework.storage.migrate import upgrade
+from casework.storage.records import CaseRecord, EventRecord
+from casework.storage.timestamps import as_utc, iso
 
 __all__ = [
     "EVENT_FORMAT",

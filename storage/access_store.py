@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from storage.records import Remembered, SessionRecord, TokenRecord
-from storage.tables import idempotency_table as answers
-from storage.tables import sessions_table as sessions
-from storage.tables import tokens_table as tokens
+from casework.storage.records import Remembered, SessionRecord, TokenRecord
+from casework.storage.tables import idempotency_table as answers
+from casework.storage.tables import sessions_table as sessions
+from casework.storage.tables import tokens_table as tokens
 
 
 def add_token(conn: Connection, token: TokenRecord, secret_hash: str) -> None:

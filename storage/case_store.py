@@ -24,11 +24,11 @@ from sqlalchemy import (
     tuple_,
 )
 
-from storage.records import CaseQuery, CaseRecord, EventRecord
-from storage.tables import cases_table as cases
-from storage.tables import deadlines_table, policies_table
-from storage.tables import events_table as events
-from storage.timestamps import UTCDateTime
+from casework.storage.records import CaseQuery, CaseRecord, EventRecord
+from casework.storage.tables import cases_table as cases
+from casework.storage.tables import deadlines_table, policies_table
+from casework.storage.tables import events_table as events
+from casework.storage.timestamps import UTCDateTime
 
 _select_case = select(cases).where(cases.c.id == bindparam("case_id"))
 

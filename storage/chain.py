@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from storage.timestamps import iso
+from casework.storage.timestamps import iso
 
 EVENT_FORMAT = 1
 """The format of histories written before personal data was kept out of them."""

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select
 
-from storage.dialect import BATCH_ROWS, dialect_of
-from storage.snapshot import snapshot_connection
-from storage.tables import meta_table
+from casework.storage.dialect import BATCH_ROWS, dialect_of
+from casework.storage.snapshot import snapshot_connection
+from casework.storage.tables import meta_table
 
 
 def database_id(conn: Connection) -> str | None:

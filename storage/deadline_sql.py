@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from storage.chain import canonical_json
-from storage.records import DueDeadline
-from storage.timestamps import as_utc
-from storage.transition_sql import TransitionSQL, read_json
+from casework.storage.chain import canonical_json
+from casework.storage.records import DueDeadline
+from casework.storage.timestamps import as_utc
+from casework.storage.transition_sql import TransitionSQL, read_json
 
 
 class DeadlineSQL:

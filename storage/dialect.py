@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from storage.timestamps import as_utc, iso
+from casework.storage.timestamps import as_utc, iso
 
 PG_MIGRATION_LOCK = 0x636173657764
 """An arbitrary advisory-lock key ("casewd") that migrations take on PostgreSQL."""

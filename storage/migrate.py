@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from storage.database import write_transaction
-from storage.dialect import dialect_of
+from casework.storage.database import write_transaction
+from casework.storage.dialect import dialect_of
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, true, update
 
-from storage.records import DUE_STATUSES, STATUSES, WEBHOOK_KIND, OutboxMail
-from storage.tables import outbox_table as outbox
+from casework.storage.records import DUE_STATUSES, STATUSES, WEBHOOK_KIND, OutboxMail
+from casework.storage.tables import outbox_table as outbox
 
 __all__ = ["DUE_STATUSES", "STATUSES", "OutboxMail"]
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from storage.records import EventRecord, JobCount, PartnerRecord
-from storage.tables import attachments_table as attachments
-from storage.tables import events_table as events
-from storage.tables import jobs_table as jobs
-from storage.tables import partners_table as partners
+from casework.storage.records import EventRecord, JobCount, PartnerRecord
+from casework.storage.tables import attachments_table as attachments
+from casework.storage.tables import events_table as events
+from casework.storage.tables import jobs_table as jobs
+from casework.storage.tables import partners_table as partners
 
 
 def add_partner(conn: Connection, partner: PartnerRecord) -> bool:

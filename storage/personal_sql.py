@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, text
 
-from storage.chain import canonical_json
-from storage.dialect import dialect_of
-from storage.timestamps import UTCDateTime
-from storage.transition_sql import TransitionSQL, read_json
+from casework.storage.chain import canonical_json
+from casework.storage.dialect import dialect_of
+from casework.storage.timestamps import UTCDateTime
+from casework.storage.transition_sql import TransitionSQL, read_json
 
 ERASED_TEXT = "[erased]"
 """What stands where an erased value was."""

@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from storage.records import (
+from casework.storage.records import (
     CaseQuery,
     CaseRecord,
     DueDeadline,
@@ -38,7 +38,7 @@ from storage.records import (
 )
 
 if TYPE_CHECKING:
-    from storage.checkpoint_sql import Heads
+    from casework.storage.checkpoint_sql import Heads
 
 DeadlineKey = tuple[str, int, int]
 """A deadline of a case: (clock, cycle, level)."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from storage.timestamps import iso
+from casework.storage.timestamps import iso
 
 
 @dataclass(frozen=True)

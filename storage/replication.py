@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from storage.timestamps import as_utc
+from casework.storage.timestamps import as_utc
 
 
 def replication(conn: Connection) -> dict[str, Any] | None:

@@ -12,12 +12,12 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, insert, literal_column, select, update
 
-from storage.dialect import dialect_of
-from storage.records import WEBHOOK_KIND, Figures, Heartbeat, WebhookRecord
-from storage.tables import deadlines_table as deadlines
-from storage.tables import heartbeats_table as heartbeats
-from storage.tables import outbox_table as outbox
-from storage.tables import webhooks_table as webhooks
+from casework.storage.dialect import dialect_of
+from casework.storage.records import WEBHOOK_KIND, Figures, Heartbeat, WebhookRecord
+from casework.storage.tables import deadlines_table as deadlines
+from casework.storage.tables import heartbeats_table as heartbeats
+from casework.storage.tables import outbox_table as outbox
+from casework.storage.tables import webhooks_table as webhooks
 
 
 def add_webhook(conn: Connection, hook: WebhookRecord) -> None:

@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from storage.chain import parse_json
-from storage.dialect import BATCH_ROWS, Dialect, dialect_of
-from storage.records import Streams
-from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, JSON_COLUMNS, TIME_COLUMNS
+from casework.storage.chain import parse_json
+from casework.storage.dialect import BATCH_ROWS, Dialect, dialect_of
+from casework.storage.records import Streams
+from casework.storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, JSON_COLUMNS, TIME_COLUMNS
 
 _EXPORT_TYPES = ("text", "int4", "text", "text", "text", "text", "text", "text", "text", "text",
                  "text", "text", "int4", "int4", "text")  # fmt: skip

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from storage.database import read_transaction, write_transaction
-from storage.deadline_sql import DeadlineSQL
-from storage.port import DeadlineKey, Listener
+from casework.storage.database import read_transaction, write_transaction
+from casework.storage.deadline_sql import DeadlineSQL
+from casework.storage.port import DeadlineKey, Listener
 
 if TYPE_CHECKING:
-    from storage.checkpoint_sql import Heads
-    from storage.port import Store
-from storage.personal_sql import PersonalSQL
-from storage.records import (
+    from casework.storage.checkpoint_sql import Heads
+    from casework.storage.port import Store
+from casework.storage.personal_sql import PersonalSQL
+from casework.storage.records import (
     CaseQuery,
     CaseRecord,
     DueDeadline,
@@ -40,7 +40,7 @@ from storage.records import (
     TokenRecord,
     WebhookRecord,
 )
-from storage.transition_sql import TransitionSQL
+from casework.storage.transition_sql import TransitionSQL
 
 
 class SqlStore:
@@ -106,7 +106,7 @@ class SqlStore:
 
     def announce(self, cursor: Any, due_at: datetime) -> None:
         if not self._sql.sqlite:
-            from storage.notify import NOTIFY
+            from casework.storage.notify import NOTIFY
 
             cursor.execute(NOTIFY, (due_at.isoformat(),))
 
@@ -117,8 +117,8 @@ class SqlStore:
             return None
         import os
 
-        from storage.database import is_pooled
-        from storage.notify import PlannedListener, conninfo
+        from casework.storage.database import is_pooled
+        from casework.storage.notify import PlannedListener, conninfo
 
         dsn = os.environ.get("CASEWORK_LISTEN_DATABASE_URL")
         if not dsn and is_pooled(self.db):
@@ -160,26 +160,26 @@ class SqlStore:
         self._personal.erase(cursor, subjects, cases, values)
 
     def expunge(self) -> str:
-        from storage.personal_sql import expunge
+        from casework.storage.personal_sql import expunge
 
         return expunge(self.db)
 
     def personal_rows(
         self, case_id: str | None
     ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, tuple[str, str]]]]:
-        from storage.personal_sql import personal_rows
+        from casework.storage.personal_sql import personal_rows
 
         with read_transaction(self.db) as conn:
             return personal_rows(conn, case_id)
 
     def replication(self) -> dict[str, Any] | None:
-        from storage.replication import replication
+        from casework.storage.replication import replication
 
         with read_transaction(self.db) as conn:
             return replication(conn)
 
     def resting_customers(self, resting: Sequence[str], before: datetime) -> list[str]:
-        from storage.personal_sql import resting_customers
+        from casework.storage.personal_sql import resting_customers
 
         with read_transaction(self.db) as conn:
             return resting_customers(conn, resting, before)
@@ -192,7 +192,7 @@ class SqlStore:
     def cases(
         self, query: CaseQuery | None = None, *, limit: int | None = None
     ) -> list[CaseRecord]:
-        from storage import case_store
+        from casework.storage import case_store
 
         with read_transaction(self.db) as conn:
             return case_store.list_cases(conn, query, limit=limit)
@@ -200,25 +200,25 @@ class SqlStore:
     def cases_by_due(
         self, query: CaseQuery, limit: int
     ) -> list[tuple[CaseRecord, datetime | None]]:
-        from storage import case_store
+        from casework.storage import case_store
 
         with read_transaction(self.db) as conn:
             return case_store.cases_by_due(conn, query, limit)
 
     def count_cases(self, query: CaseQuery) -> int:
-        from storage import case_store
+        from casework.storage import case_store
 
         with read_transaction(self.db) as conn:
             return case_store.count_cases(conn, query)
 
     def ids_starting(self, prefix: str, limit: int) -> list[str]:
-        from storage import case_store
+        from casework.storage import case_store
 
         with read_transaction(self.db) as conn:
             return case_store.ids_starting(conn, prefix, limit)
 
     def case_with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
-        from storage import case_store
+        from casework.storage import case_store
 
         with read_transaction(self.db) as conn:
             return case_store.load_case(conn, case_id), case_store.case_events(conn, case_id)
@@ -226,32 +226,32 @@ class SqlStore:
     def cases_with_events(
         self, event_ids: Sequence[str], case_ids: Sequence[str]
     ) -> tuple[dict[str, list[EventRecord]], dict[str, CaseRecord]]:
-        from storage import case_store
+        from casework.storage import case_store
 
         with read_transaction(self.db) as conn:
             events = case_store.events_of_cases(conn, event_ids)
             return events, case_store.load_cases(conn, case_ids)
 
     def stored_policies(self) -> dict[str, Any]:
-        from storage import case_store
+        from casework.storage import case_store
 
         with read_transaction(self.db) as conn:
             return case_store.stored_policies(conn)
 
     def next_due(self) -> datetime | None:
-        from storage import case_store
+        from casework.storage import case_store
 
         with read_transaction(self.db) as conn:
             return case_store.next_due(conn)
 
     def pending_count(self) -> int:
-        from storage import case_store
+        from casework.storage import case_store
 
         with read_transaction(self.db) as conn:
             return case_store.pending_count(conn)
 
     def late_candidates(self, now: datetime) -> list[CaseRecord]:
-        from storage import case_store
+        from casework.storage import case_store
 
         with read_transaction(self.db) as conn:
             return case_store.late_candidates(conn, now)
@@ -259,7 +259,7 @@ class SqlStore:
     def received_between(
         self, start: datetime, end: datetime, event_names: Sequence[str]
     ) -> tuple[list[CaseRecord], dict[str, list[Any]]]:
-        from storage import case_store
+        from casework.storage import case_store
 
         with read_transaction(self.db) as conn:
             return case_store.received_between(conn, start, end, event_names)
@@ -272,12 +272,12 @@ class SqlStore:
         id_range: tuple[str | None, str | None] = (None, None),
         received: tuple[datetime, datetime] | None = None,
     ) -> AbstractContextManager[Streams]:
-        from storage.snapshot import history_snapshot
+        from casework.storage.snapshot import history_snapshot
 
         return history_snapshot(self.db, case_ids, id_range, received)
 
     def middle_case_id(self) -> str | None:
-        from storage.snapshot import middle_case_id
+        from casework.storage.snapshot import middle_case_id
 
         return middle_case_id(self.db)
 
@@ -287,17 +287,17 @@ class SqlStore:
         since: str | None = None,
         until: str | None = None,
     ) -> AbstractContextManager[Iterator[tuple[Any, ...]]]:
-        from storage.snapshot import export_rows
+        from casework.storage.snapshot import export_rows
 
         return export_rows(self.db, case_id, since, until)
 
     def case_heads(self, at: datetime) -> AbstractContextManager[Heads]:
-        from storage.checkpoint_sql import case_heads
+        from casework.storage.checkpoint_sql import case_heads
 
         return case_heads(self.db, at)
 
     def database_id(self) -> str | None:
-        from storage.checkpoint_sql import database_id
+        from casework.storage.checkpoint_sql import database_id
 
         with read_transaction(self.db) as conn:
             return database_id(conn)
@@ -314,7 +314,7 @@ class SqlStore:
         hold_until: Callable[[OutboxMail], datetime | None],
         kind: str = "mail",
     ) -> tuple[list[OutboxMail], int]:
-        from storage import outbox_store
+        from casework.storage import outbox_store
 
         with write_transaction(self.db) as conn:
             claimed = outbox_store.claim_mails(
@@ -336,7 +336,7 @@ class SqlStore:
         return ready, held
 
     def release_mails(self, mail_ids: Sequence[int], token: str, at: datetime) -> int:
-        from storage import outbox_store
+        from casework.storage import outbox_store
 
         with write_transaction(self.db) as conn:
             return outbox_store.release_mails(conn, mail_ids, token, at=at, hold=False)
@@ -344,7 +344,7 @@ class SqlStore:
     def mark_sent(
         self, accepted: Sequence[tuple[int, str, str | None]], token: str, at: datetime
     ) -> int:
-        from storage import outbox_store
+        from casework.storage import outbox_store
 
         with write_transaction(self.db) as conn:
             return outbox_store.mark_sent(conn, accepted, token, at)
@@ -358,7 +358,7 @@ class SqlStore:
         error: str,
         buried: str,
     ) -> tuple[int, int]:
-        from storage import outbox_store
+        from casework.storage import outbox_store
 
         with write_transaction(self.db) as conn:
             retried = sum(
@@ -369,14 +369,14 @@ class SqlStore:
         return retried, died
 
     def requeue(self, mail_id: int, now: datetime) -> tuple[OutboxMail | None, OutboxMail | None]:
-        from storage import outbox_store
+        from casework.storage import outbox_store
 
         with write_transaction(self.db) as conn:
             mail = outbox_store.requeue(conn, mail_id, now)
             return mail, (None if mail is not None else outbox_store.load_mail(conn, mail_id))
 
     def requeue_all(self, status: str, now: datetime, kind: str | None = None) -> int:
-        from storage import outbox_store
+        from casework.storage import outbox_store
 
         with write_transaction(self.db) as conn:
             return outbox_store.requeue_all(conn, status, now, kind)
@@ -389,7 +389,7 @@ class SqlStore:
         kind: str | None = None,
         case_id: str | None = None,
     ) -> list[OutboxMail]:
-        from storage import outbox_store
+        from casework.storage import outbox_store
 
         with read_transaction(self.db) as conn:
             return outbox_store.list_mails(
@@ -397,13 +397,13 @@ class SqlStore:
             )
 
     def mail_counts(self, kind: str | None = None) -> dict[str, int]:
-        from storage import outbox_store
+        from casework.storage import outbox_store
 
         with read_transaction(self.db) as conn:
             return outbox_store.count_by_status(conn, kind)
 
     def next_attempt(self) -> datetime | None:
-        from storage import outbox_store
+        from casework.storage import outbox_store
 
         with read_transaction(self.db) as conn:
             return outbox_store.next_attempt(conn)
@@ -411,31 +411,31 @@ class SqlStore:
     # -- who may use the HTTP API, and the answers it repeats --------------------------
 
     def add_token(self, token: TokenRecord, secret_hash: str) -> None:
-        from storage import access_store
+        from casework.storage import access_store
 
         with write_transaction(self.db) as conn:
             access_store.add_token(conn, token, secret_hash)
 
     def token_by_hash(self, secret_hash: str) -> TokenRecord | None:
-        from storage import access_store
+        from casework.storage import access_store
 
         with read_transaction(self.db) as conn:
             return access_store.token_by_hash(conn, secret_hash)
 
     def tokens(self) -> list[TokenRecord]:
-        from storage import access_store
+        from casework.storage import access_store
 
         with read_transaction(self.db) as conn:
             return access_store.list_tokens(conn)
 
     def revoke_token(self, token_id: str, at: datetime) -> TokenRecord | None:
-        from storage import access_store
+        from casework.storage import access_store
 
         with write_transaction(self.db) as conn:
             return access_store.revoke_token(conn, token_id, at)
 
     def recall(self, token_id: str, key: str) -> Remembered | None:
-        from storage import access_store
+        from casework.storage import access_store
 
         with read_transaction(self.db) as conn:
             return access_store.recall(conn, token_id, key)
@@ -443,7 +443,7 @@ class SqlStore:
     def remember(self, token_id: str, key: str, answer: Remembered) -> bool:
         from sqlalchemy.exc import IntegrityError
 
-        from storage import access_store
+        from casework.storage import access_store
 
         try:
             with write_transaction(self.db) as conn:
@@ -453,19 +453,19 @@ class SqlStore:
         return True
 
     def forget_before(self, moment: datetime) -> int:
-        from storage import access_store
+        from casework.storage import access_store
 
         with write_transaction(self.db) as conn:
             return access_store.forget_before(conn, moment)
 
     def settle(self, token_id: str, key: str, answer: Remembered) -> None:
-        from storage import access_store
+        from casework.storage import access_store
 
         with write_transaction(self.db) as conn:
             access_store.settle(conn, token_id, key, answer)
 
     def forget(self, token_id: str, key: str) -> None:
-        from storage import access_store
+        from casework.storage import access_store
 
         with write_transaction(self.db) as conn:
             access_store.forget(conn, token_id, key)
@@ -478,19 +478,19 @@ class SqlStore:
         created_at: datetime,
         expires_at: datetime,
     ) -> None:
-        from storage import access_store
+        from casework.storage import access_store
 
         with write_transaction(self.db) as conn:
             access_store.add_session(conn, secret_hash, token_id, csrf, created_at, expires_at)
 
     def session(self, secret_hash: str) -> SessionRecord | None:
-        from storage import access_store
+        from casework.storage import access_store
 
         with read_transaction(self.db) as conn:
             return access_store.session_by_hash(conn, secret_hash)
 
     def drop_session(self, secret_hash: str, now: datetime) -> None:
-        from storage import access_store
+        from casework.storage import access_store
 
         with write_transaction(self.db) as conn:
             access_store.drop_session(conn, secret_hash, before=now)
@@ -501,37 +501,37 @@ class SqlStore:
         return self._deadlines.webhook_targets(cursor)
 
     def add_webhook(self, hook: WebhookRecord) -> None:
-        from storage import service_store
+        from casework.storage import service_store
 
         with write_transaction(self.db) as conn:
             service_store.add_webhook(conn, hook)
 
     def webhooks(self, *, removed: bool = False) -> list[WebhookRecord]:
-        from storage import service_store
+        from casework.storage import service_store
 
         with read_transaction(self.db) as conn:
             return service_store.list_webhooks(conn, removed=removed)
 
     def remove_webhook(self, hook_id: str, at: datetime) -> WebhookRecord | None:
-        from storage import service_store
+        from casework.storage import service_store
 
         with write_transaction(self.db) as conn:
             return service_store.remove_webhook(conn, hook_id, at)
 
     def beat(self, worker: str, started_at: datetime, at: datetime) -> None:
-        from storage import service_store
+        from casework.storage import service_store
 
         with write_transaction(self.db) as conn:
             service_store.beat(conn, worker, started_at, at)
 
     def latest_beat(self) -> Heartbeat | None:
-        from storage import service_store
+        from casework.storage import service_store
 
         with read_transaction(self.db) as conn:
             return service_store.latest_beat(conn)
 
     def figures(self, now: datetime, lag_bounds: Sequence[float]) -> Figures:
-        from storage import service_store
+        from casework.storage import service_store
 
         with read_transaction(self.db) as conn:
             return service_store.figures(conn, now, lag_bounds)
@@ -539,25 +539,25 @@ class SqlStore:
     # -- partners, dispatched jobs -----------------------------------------------------
 
     def add_partner(self, partner: PartnerRecord) -> bool:
-        from storage import partner_store
+        from casework.storage import partner_store
 
         with write_transaction(self.db) as conn:
             return partner_store.add_partner(conn, partner)
 
     def partners(self) -> list[PartnerRecord]:
-        from storage import partner_store
+        from casework.storage import partner_store
 
         with read_transaction(self.db) as conn:
             return partner_store.list_partners(conn)
 
     def add_jobs(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        from storage import partner_store
+        from casework.storage import partner_store
 
         with write_transaction(self.db) as conn:
             return partner_store.add_jobs(conn, rows)
 
     def job_counts(self, start: datetime, end: datetime) -> list[JobCount]:
-        from storage import partner_store
+        from casework.storage import partner_store
 
         with read_transaction(self.db) as conn:
             return partner_store.job_counts(conn, start, end)
@@ -565,19 +565,19 @@ class SqlStore:
     def named_events(
         self, start: datetime, end: datetime, names: Sequence[str]
     ) -> dict[str, list[EventRecord]]:
-        from storage import partner_store
+        from casework.storage import partner_store
 
         with read_transaction(self.db) as conn:
             return partner_store.named_events(conn, start, end, names)
 
     def put_attachment(self, digest: str, content: bytes, at: datetime) -> bool:
-        from storage import partner_store
+        from casework.storage import partner_store
 
         with write_transaction(self.db) as conn:
             return partner_store.put_attachment(conn, digest, content, at)
 
     def attachment(self, digest: str) -> bytes | None:
-        from storage import partner_store
+        from casework.storage import partner_store
 
         with read_transaction(self.db) as conn:
             return partner_store.attachment(conn, digest)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.timestamps import UTCDateTime
+from casework.storage.timestamps import UTCDateTime
 
 metadata = SQLModel.metadata
 

@@ -21,12 +21,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from storage.chain import canonical_json, parse_json
-from storage.database import is_pooled, is_read_only, refuses_writes
-from storage.dialect import dialect_of
-from storage.errors import StorageError, WriteConflict
-from storage.records import CASE_FIELDS, EVENT_FIELDS, UNDECLARED_AS_EMPTY, CaseRecord
-from storage.timestamps import as_utc
+from casework.storage.chain import canonical_json, parse_json
+from casework.storage.database import is_pooled, is_read_only, refuses_writes
+from casework.storage.dialect import dialect_of
+from casework.storage.errors import StorageError, WriteConflict
+from casework.storage.records import CASE_FIELDS, EVENT_FIELDS, UNDECLARED_AS_EMPTY, CaseRecord
+from casework.storage.timestamps import as_utc
 
 CASE_COLUMNS = CASE_FIELDS
 EVENT_COLUMNS = EVENT_FIELDS

@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from casework.workflow import Engine, FixedClock
 from tests.support import PG_ADMIN, START
-from workflow import Engine, FixedClock
 
 os.environ["TZ"] = "America/New_York"
 time.tzset()

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from machines import COMPLAINT_V1, MachineRegistry
+from casework.machines import COMPLAINT_V1, MachineRegistry
+from casework.workflow import Engine, FixedClock, GuardFailed, UnknownEvent
+from casework.workflow.cli import main
 from tests.support import START, open_sample
-from workflow import Engine, FixedClock, GuardFailed, UnknownEvent
-from workflow.cli import main
 
 H = timedelta(hours=1)
 
@@ -239,7 +239,7 @@ def test_partners_are_rated_per_quarter_with_every_deduction_traceable(
 def test_the_sla_report_tells_escalations_by_hand_and_satisfaction_per_partner(
     engine: Engine, clock: FixedClock
 ) -> None:
-    from workflow.reports.business import period_of, sla_report
+    from casework.workflow.reports.business import period_of, sla_report
 
     case_id = open_sample(engine, branch="东莞长安店")
     engine.fire(case_id, "escalate_now", actor="li.na", data={"reason": "客户情绪激动"})
@@ -258,8 +258,8 @@ def test_the_sla_report_tells_escalations_by_hand_and_satisfaction_per_partner(
 
 
 def test_the_rating_rules_are_configured_and_checked() -> None:
-    from workflow.config import settings_from_mapping
-    from workflow.errors import ConfigError
+    from casework.workflow.config import settings_from_mapping
+    from casework.workflow.errors import ConfigError
 
     settings = settings_from_mapping(
         {"partners": {"basic_repair_fee": 150,

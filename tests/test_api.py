@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from casework.workflow.audit.export_check import verify_export
+from casework.workflow.clock import FixedClock
+from casework.workflow.engine import Engine
 from tests.support.api_server import Served, serving
-from workflow.audit.export_check import verify_export
-from workflow.clock import FixedClock
-from workflow.engine import Engine
 
 OPEN = {"customer": "CUST-1", "channel": "phone", "category": "service_delayed",
         "summary": "师傅没有按约上门", "branch": "东莞长安店"}  # fmt: skip

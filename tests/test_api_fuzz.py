@@ -22,10 +22,10 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from casework.workflow.clock import FixedClock
+from casework.workflow.engine import Engine
 from tests.support import START, open_sample
 from tests.support.api_server import Served, serving
-from workflow.clock import FixedClock
-from workflow.engine import Engine
 
 EXAMPLES = 30
 """Examples per operation: enough to reach every validation branch, bounded for CI."""

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from casework.workflow.access.tokens import issue
+from casework.workflow.engine import Engine
 from tests.support.api_server import free_port
-from workflow.access.tokens import issue
-from workflow.engine import Engine
 
 CLIENTS = 8
 ROUNDS = 25
@@ -29,7 +29,7 @@ def _process(args: list[str], url: str, log: Path) -> Iterator[subprocess.Popen[
     env = {**os.environ, "CASEWORK_DATABASE_URL": url}
     with log.open("wb") as out:
         child = subprocess.Popen(
-            [sys.executable, "-m", "workflow.cli", *args], env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "casework.workflow.cli", *args], env=env, stdout=out, stderr=out
         )
         try:
             yield child

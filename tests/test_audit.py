@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from storage import GENESIS_HASH, canonical_event, chain_hash
+from casework.storage import GENESIS_HASH, canonical_event, chain_hash
+from casework.workflow import Engine, FixedClock
+from casework.workflow.audit.export import EVENT_KEYS, head_line
+from casework.workflow.audit.export_check import verify_export
+from casework.workflow.cases.catalog import installed_registry
+from casework.workflow.cli import main
 from tests.support import open_sample
-from workflow import Engine, FixedClock
-from workflow.audit.export import EVENT_KEYS, head_line
-from workflow.audit.export_check import verify_export
-from workflow.cases.catalog import installed_registry
-from workflow.cli import main
 
 
 def _history(engine: Engine, clock: FixedClock, cases: int = 3) -> list[str]:
@@ -231,8 +231,8 @@ def _rewrite_note(engine: Engine, case_id: str, seq: int, note: str) -> None:
     """An attacker with write access edits an event and recomputes every later hash."""
     from sqlalchemy import select, text, update
 
-    from storage import canonical_event, chain_hash
-    from storage.tables import cases_table, events_table
+    from casework.storage import canonical_event, chain_hash
+    from casework.storage.tables import cases_table, events_table
 
     with engine.db.connect() as conn, conn.begin():
         if conn.dialect.name == "postgresql":
@@ -604,7 +604,7 @@ def _drop_role(db_url: str, url: str) -> None:
 
 def test_the_streamed_merkle_root_is_rfc_6962_s() -> None:
     """The constant-memory tree gives the recursive definition's root for any size."""
-    from storage.merkle import MerkleTree, reference_root
+    from casework.storage.merkle import MerkleTree, reference_root
 
     for size in (*range(20), 31, 32, 33, 100):
         leaves = [f"leaf {n}".encode() for n in range(size)]
@@ -664,7 +664,7 @@ def test_an_edited_case_column_is_named_by_verify_and_the_checkpoint(
 
     from sqlalchemy import update
 
-    from storage.tables import cases_table
+    from casework.storage.tables import cases_table
 
     [case_id, *_] = _history(engine, clock)
     key, keyring = _keys(tmp_path)
@@ -691,7 +691,7 @@ def test_an_edited_policy_document_is_named_by_verify_and_the_checkpoint(
     """Ladder recipients changed to an outside address in the stored policy: named."""
     from sqlalchemy import select, update
 
-    from storage.tables import policies_table
+    from casework.storage.tables import policies_table
 
     _history(engine, clock)
     key, keyring = _keys(tmp_path)

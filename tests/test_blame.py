@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from casework.workflow import Engine, FixedClock
+from casework.workflow.reports.business import Period, sla_report
 from tests.support import START, open_sample
-from workflow import Engine, FixedClock
-from workflow.reports.business import Period, sla_report
 
 H = timedelta(hours=1)
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from machines.calendars import (
+from casework.machines.calendars import (
     AroundTheClock,
     BusinessHours,
     Period,

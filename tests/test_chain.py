@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storage import canonical_event, chain_hash, iso
+from casework.storage import canonical_event, chain_hash, iso
 
 JSON_VALUES = st.recursive(
     st.none()

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from casework.workflow import Engine
+from casework.workflow.cli import main
 from tests.support import snapshot
-from workflow import Engine
-from workflow.cli import main
 
 
 @pytest.fixture
@@ -177,7 +177,7 @@ def test_verify_exits_1_on_a_broken_history(run: Any, db_url: str) -> None:
     with Engine.open(db_url) as engine, engine.db.begin() as conn:
         from sqlalchemy import update
 
-        from storage.tables import cases_table
+        from casework.storage.tables import cases_table
 
         conn.execute(update(cases_table).values(version=3))
     result = run("verify", "--json")
@@ -204,7 +204,7 @@ def test_machines_lists_and_draws(tmp_path: Path) -> None:
 def test_the_installed_command_runs_the_demo(tmp_path: Path) -> None:
     """The console script works from a fresh directory and its demo verifies."""
     result = subprocess.run(
-        [sys.executable, "-m", "workflow.cli", "demo"],
+        [sys.executable, "-m", "casework.workflow.cli", "demo"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

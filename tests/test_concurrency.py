@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from casework.workflow import Engine, FixedClock
 from tests.support import open_sample, racers
-from workflow import Engine, FixedClock
 
 
 def _engine_with_case(url: str) -> tuple[Engine, str]:

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from casework.workflow.clock import FixedClock
+from casework.workflow.engine import Engine
 from tests.support import open_sample
 from tests.support.api_server import Served, serving
-from workflow.clock import FixedClock
-from workflow.engine import Engine
 
 ARTIFACTS = (
     Path(os.environ["CASEWORK_ARTIFACTS"])
@@ -195,18 +195,18 @@ def chart_labels(page: Any) -> list[str]:
 def test_report_pages_draw_chinese_names_and_local_times(
     browser: Any, engine: Engine, clock: FixedClock, tmp_path: Path
 ) -> None:
-    from machines.sla import DEFAULT_DOCUMENT, policy_from_document
-    from workflow.display.zones import zone_named
-    from workflow.reports.business import (
+    from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
+    from casework.workflow.display.zones import zone_named
+    from casework.workflow.reports.business import (
         complaints_page,
         complaints_report,
         period_of,
         sla_page,
         sla_report,
     )
-    from workflow.reports.case_page import case_report
-    from workflow.reports.whatif_page import whatif_page
-    from workflow.sla.whatif import simulate
+    from casework.workflow.reports.case_page import case_report
+    from casework.workflow.reports.whatif_page import whatif_page
+    from casework.workflow.sla.whatif import simulate
 
     shanghai = zone_named("Asia/Shanghai", "tz")
     cases = [
@@ -262,7 +262,7 @@ def _checkpoint(engine: Engine, folder: Path) -> tuple[str, str]:
     """A signed checkpoint of the history by now, and the keyring that checks it."""
     import json
 
-    from workflow.audit.checkpoints import load_private_key, make_checkpoint, new_key
+    from casework.workflow.audit.checkpoints import load_private_key, make_checkpoint, new_key
 
     new_key(folder / "k.key", folder / "k.ring", engine.clock.now(), replace=False)
     key = load_private_key(folder / "k.key")

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from scheduler.mail.delivery import Deliverer
+from casework.scheduler.mail.delivery import Deliverer
+from casework.workflow import Engine, FixedClock
+from casework.workflow.config import Settings, settings_from_mapping
+from casework.workflow.mail.outbox import Outbox
 from tests.support import all_fired_once, open_sample
 from tests.support.crash import run_with_kills
 from tests.support.mail_server import TestServer
-from workflow import Engine, FixedClock
-from workflow.config import Settings, settings_from_mapping
-from workflow.mail.outbox import Outbox
 
 KILLS = 50
 
@@ -109,9 +109,9 @@ def test_webhook_delivery_killed_at_50_points_reaches_every_subscription(db_url:
     """Deadline processing and webhook delivery to a real receiver, SIGKILLed 50 times:
     every event reaches every subscription at least once, a resend carries the same
     ``webhook-id`` and body, and nothing is left unsent."""
-    from scheduler.webhooks.delivery import WebhookDeliverer
+    from casework.scheduler.webhooks.delivery import WebhookDeliverer
+    from casework.workflow.webhooks.subscriptions import add
     from tests.support.receiver import receiver
-    from workflow.webhooks.subscriptions import add
 
     settings = settings_from_mapping({"webhooks": {"lease_s": 60}}, "crash")
     past = FixedClock(datetime.now(UTC) - timedelta(days=5))

@@ -28,7 +28,7 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
 
 def test_the_readme_configuration_loads(tmp_path: Path) -> None:
     """The README's TOML examples, together, are a configuration that loads."""
-    from workflow.config import load_settings
+    from casework.workflow.config import load_settings
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = [part.split("```", 1)[0] for part in text.split("```toml\n")[1:]]

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import START, open_sample, snapshot
-from workflow import (
+from casework.workflow import (
     CaseNotFound,
     ConcurrentUpdate,
     Engine,
@@ -25,6 +24,7 @@ from workflow import (
     UnknownEvent,
     UnknownMachine,
 )
+from tests.support import START, open_sample, snapshot
 
 
 def test_a_complaint_walks_the_six_steps(engine: Engine, clock: FixedClock) -> None:
@@ -338,7 +338,7 @@ def test_contact_details_never_reach_the_logs(
 
 def test_engine_works_on_a_sqlalchemy_engine_of_the_host(db_url: str, clock: FixedClock) -> None:
     """A host that already has a SQLAlchemy engine passes it instead of a URL."""
-    from storage import make_engine
+    from casework.storage import make_engine
 
     host_db = make_engine(db_url)
     with Engine.open(host_db, clock=clock) as engine:
@@ -361,8 +361,8 @@ def test_time_is_utc_whatever_the_offset_given(engine: Engine, clock: FixedClock
 
 def test_configured_limits_cannot_exceed_the_columns() -> None:
     """A summary limit beyond what every database holds is refused where it is set."""
-    from workflow import ConfigError, Settings
-    from workflow.config import settings_from_mapping
+    from casework.workflow import ConfigError, Settings
+    from casework.workflow.config import settings_from_mapping
 
     with pytest.raises(ConfigError, match="from 1 to 4,000"):
         settings_from_mapping({"limits": {"max_text_chars": 5000}}, "casework.toml")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import inspect
 
-import workflow
-from scheduler.mail.smtp_transport import SmtpFailure
-from workflow import errors
+import casework.workflow as workflow
+from casework.scheduler.mail.smtp_transport import SmtpFailure
+from casework.workflow import errors
 
 
 def _tree() -> list[type[errors.CaseworkError]]:

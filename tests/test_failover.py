@@ -15,18 +15,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from machines.sla import DEFAULT_DOCUMENT
-from scheduler import Worker
-from scheduler.mail.delivery import Deliverer
-from scheduler.mail.smtp_sink import SmtpSink
-from scheduler.webhooks.delivery import WebhookDeliverer
-from storage.tables import deadlines_table, events_table, outbox_table
+from casework.machines.sla import DEFAULT_DOCUMENT
+from casework.scheduler import Worker
+from casework.scheduler.mail.delivery import Deliverer
+from casework.scheduler.mail.smtp_sink import SmtpSink
+from casework.scheduler.webhooks.delivery import WebhookDeliverer
+from casework.storage.tables import deadlines_table, events_table, outbox_table
+from casework.workflow import CaseworkError, Engine
+from casework.workflow.config import settings_from_mapping
+from casework.workflow.webhooks.subscriptions import add
 from tests.support import fired_deadlines
 from tests.support.pg_cluster import Cluster, primary_and_standby
 from tests.support.receiver import receiver
-from workflow import CaseworkError, Engine
-from workflow.config import settings_from_mapping
-from workflow.webhooks.subscriptions import add
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 WRITERS = 3

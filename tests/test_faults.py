@@ -11,10 +11,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from scheduler import Worker
+from casework.scheduler import Worker
+from casework.workflow import Engine, FixedClock
 from tests.support import PG_ADMIN, open_sample
 from tests.support import all_fired_once as _all_fired_once
-from workflow import Engine, FixedClock
 
 
 class _Log:

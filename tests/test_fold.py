@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from machines import COMPLAINT_V1, ENGINE_EVENTS, Allowed, Blocked, CaseRules, opened, step
-from machines.sla import DEFAULT_DOCUMENT, policy_from_document
+from casework.machines import COMPLAINT_V1, ENGINE_EVENTS, Allowed, Blocked, CaseRules, opened, step
+from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
 
 STANDARD = policy_from_document(DEFAULT_DOCUMENT, COMPLAINT_V1.states)
 SHORT = policy_from_document(

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from casework.workflow import CaseworkError, Engine, FixedClock
+from casework.workflow.cli import main
+from casework.workflow.config import settings_from_mapping
+from casework.workflow.errors import ConfigError
 from tests.support import START, open_sample, rows_at
-from workflow import CaseworkError, Engine, FixedClock
-from workflow.cli import main
-from workflow.config import settings_from_mapping
-from workflow.errors import ConfigError
 
 
 @pytest.fixture
@@ -220,8 +220,8 @@ def test_fuzzed_configuration_loads_or_names_its_mistake(document: dict[str, Any
 
 def test_fuzzed_case_text_never_breaks_a_mail_header(tmp_path: Path) -> None:
     """Every printable and control character in a summary stays out of the headers."""
-    from workflow.mail.render import MailWriter, header_text, sample_mail
-    from workflow.mail.settings import MailSettings
+    from casework.workflow.mail.render import MailWriter, header_text, sample_mail
+    from casework.workflow.mail.settings import MailSettings
 
     nasty = string.printable + "\x00\x0b\x0c\u2028\u2029\x85" + "头\r\nBcc: x@y\r\n\r\nbody"
     assert "\n" not in header_text(nasty)

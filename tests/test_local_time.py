@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from casework.workflow import Engine
+from casework.workflow.cli import main
+from casework.workflow.display.periods import asked_period, described, week_of
+from casework.workflow.display.times import local_text, read_time, stamped
+from casework.workflow.display.zones import choose_zone, zone_named
+from casework.workflow.durations import spoken
+from casework.workflow.errors import InvalidInput
 from tests.support import START, open_sample
-from workflow import Engine
-from workflow.cli import main
-from workflow.display.periods import asked_period, described, week_of
-from workflow.display.times import local_text, read_time, stamped
-from workflow.display.zones import choose_zone, zone_named
-from workflow.durations import spoken
-from workflow.errors import InvalidInput
 
 SHANGHAI = zone_named("Asia/Shanghai", "tz")
 
@@ -143,7 +143,7 @@ def test_the_tz_option_may_follow_the_command_and_a_bad_one_is_one_line(db_url: 
 
 
 def test_mails_speak_the_display_zone_unless_mail_says_otherwise() -> None:
-    from workflow.config import settings_from_mapping
+    from casework.workflow.config import settings_from_mapping
 
     both = settings_from_mapping({"display": {"timezone": "Asia/Shanghai"}}, "t")
     assert both.mail.timezone == "Asia/Shanghai"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from statemachine import State, StateChart
 from statemachine.exceptions import TransitionNotAllowed
 
-from machines import (
+from casework.machines import (
     COMPLAINT_V1,
     Allowed,
     Blocked,
@@ -20,7 +20,7 @@ from machines import (
     NotAllowed,
     UnknownMachineError,
 )
-from machines.diagram import dot, mermaid
+from casework.machines.diagram import dot, mermaid
 
 D = COMPLAINT_V1
 

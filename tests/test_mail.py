@@ -16,16 +16,16 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from machines.sla import DEFAULT_DOCUMENT
-from scheduler.mail.delivery import Deliverer
+from casework.machines.sla import DEFAULT_DOCUMENT
+from casework.scheduler.mail.delivery import Deliverer
+from casework.workflow import Engine, FixedClock
+from casework.workflow.cli import main
+from casework.workflow.config import Settings, settings_from_mapping
+from casework.workflow.errors import ConfigError
+from casework.workflow.mail.outbox import Outbox
+from casework.workflow.mail.render import message_id
 from tests.support import START, open_sample, racers
 from tests.support.mail_server import TestServer, self_signed
-from workflow import Engine, FixedClock
-from workflow.cli import main
-from workflow.config import Settings, settings_from_mapping
-from workflow.errors import ConfigError
-from workflow.mail.outbox import Outbox
-from workflow.mail.render import message_id
 
 SUPERVISOR = "store-supervisor@casework.invalid"
 
@@ -352,7 +352,7 @@ def test_the_password_comes_from_the_environment_before_the_file(
     secret.write_text("from-file\nignored\n")
     config = tmp_path / "casework.toml"
     config.write_text('[mail]\nusername = "cw"\npassword_file = "smtp-password"\n')
-    from workflow.config import load_settings
+    from casework.workflow.config import load_settings
 
     mail = load_settings(config).mail
     monkeypatch.delenv("CASEWORK_SMTP_PASSWORD", raising=False)
@@ -429,7 +429,7 @@ def test_a_worker_killed_mid_batch_loses_no_mail(
     server.script.delay_s = 0.05
     env = {**os.environ, "CASEWORK_DATABASE_URL": db_url, "CASEWORK_CONFIG": str(config)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workflow.cli", "worker", "--poll", "0.2"],
+        [sys.executable, "-m", "casework.workflow.cli", "worker", "--poll", "0.2"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -455,7 +455,7 @@ def test_a_worker_killed_mid_batch_loses_no_mail(
 
 def test_the_worker_delivers_what_its_deadlines_queue(db_url: str, server: TestServer) -> None:
     """The running worker fires a breach and mails it without another command."""
-    from scheduler import Worker
+    from casework.scheduler import Worker
 
     clock = {"runs_in": ["received"], "within_s": 1, "warn_at": None}
     sla = {**DEFAULT_DOCUMENT, "clocks": {"first_response": clock}}
@@ -519,7 +519,7 @@ def test_a_template_error_is_caught_at_load(tmp_path: Path, template: str, error
     (folder / "notice.subject").write_text(template)
     config = tmp_path / "casework.toml"
     config.write_text('[mail]\ntemplates = "mail-templates"\n')
-    from workflow.config import load_settings
+    from casework.workflow.config import load_settings
 
     with pytest.raises(ConfigError, match=error):
         load_settings(config)

@@ -10,11 +10,11 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
+from casework.workflow import Engine, EventNotAllowed, UnknownChoice, UnknownEvent
+from casework.workflow.cli import main
+from casework.workflow.cli.support import display_width
+from casework.workflow.clock import FixedClock
 from tests.support import START, open_sample
-from workflow import Engine, EventNotAllowed, UnknownChoice, UnknownEvent
-from workflow.cli import main
-from workflow.cli.support import display_width
-from workflow.clock import FixedClock
 
 
 def test_chinese_takes_two_columns_and_tables_line_up(db_url: str) -> None:
@@ -199,7 +199,7 @@ def test_overdue_lists_count_late_clocks_per_branch(db_url: str) -> None:
 
 
 def test_the_access_note_is_for_auditors_and_the_verbose(db_url: str) -> None:
-    from storage.database import make_engine, write_access
+    from casework.storage.database import make_engine, write_access
 
     with Engine.open(db_url) as engine:
         case_id = open_sample(engine)
@@ -233,7 +233,7 @@ def _commands() -> list[tuple[tuple[str, ...], click.Command]]:
 def test_every_command_ends_its_help_with_examples_that_parse() -> None:
     import shlex
 
-    from workflow.cli.examples import EXAMPLES
+    from casework.workflow.cli.examples import EXAMPLES
 
     for path, _ in _commands():
         assert " ".join(path) in EXAMPLES, f"casework {' '.join(path)} has no examples"
@@ -269,7 +269,7 @@ def test_valid_values_are_listed_in_full_and_missing_options_together() -> None:
 def test_the_sla_report_leads_with_a_summary_and_its_page_says_what_its_json_says(
     engine: Engine, clock: FixedClock
 ) -> None:
-    from workflow.reports.business import HANDOVERS_LISTED, period_of, sla_page, sla_report
+    from casework.workflow.reports.business import HANDOVERS_LISTED, period_of, sla_page, sla_report
 
     ids = []
     for n in range(HANDOVERS_LISTED + 5):

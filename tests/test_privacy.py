@@ -14,14 +14,14 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import make_url
 
-from storage.records import Remembered
+from casework.storage.records import Remembered
+from casework.workflow import Engine, FixedClock, InvalidInput, Settings
+from casework.workflow.cli import main
+from casework.workflow.config import WebhookSettings
+from casework.workflow.privacy.commitments import commit
+from casework.workflow.reports.business import complaints_report, period_of, sla_report
+from casework.workflow.webhooks.subscriptions import add
 from tests.support import open_sample, run_due
-from workflow import Engine, FixedClock, InvalidInput, Settings
-from workflow.cli import main
-from workflow.config import WebhookSettings
-from workflow.privacy.commitments import commit
-from workflow.reports.business import complaints_report, period_of, sla_report
-from workflow.webhooks.subscriptions import add
 
 H = timedelta(hours=1)
 NAME, PHONE, ADDRESS = "张伟", "+86 138 0013 8000", "东莞市长安镇乌沙路1号"
@@ -141,7 +141,7 @@ def _counts(report: dict[str, Any]) -> str:
 def test_verify_names_a_kept_value_altered_or_deleted_behind_the_engine(engine: Engine) -> None:
     from sqlalchemy import delete, update
 
-    from storage.tables import personal_table
+    from casework.storage.tables import personal_table
 
     altered, deleted = _zhang(engine), open_sample(engine, customer="李雷")
     with engine.db.begin() as conn:
@@ -228,8 +228,8 @@ def test_the_command_erases_names_no_value_and_refuses_bad_input(
     assert "missing options: --actor, --reason" in missing.output
     assert runner.invoke(main, ["--db", db_url, "erase", "--due"]).exit_code == 2
     done = subprocess.run(
-        [sys.executable, "-m", "workflow.cli", "--db", db_url, "--log-level", "debug", "erase",
-         "--customer", NAME, "--actor", "dpo", "--reason", "request #42", "--json"],
+        [sys.executable, "-m", "casework.workflow.cli", "--db", db_url, "--log-level", "debug",
+         "erase", "--customer", NAME, "--actor", "dpo", "--reason", "request #42", "--json"],
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -244,9 +244,9 @@ def test_format_1_histories_are_read_as_they_are_and_refuse_erasure(
 ) -> None:
     """A case opened before personal data was kept apart holds the customer inside its
     hashed opening: it verifies as ever, and an erasure says why it cannot."""
-    from machines import CaseRules
-    from workflow.cases.opening import opened_case, opening_data
-    from workflow.cases.transitions import profile_of
+    from casework.machines import CaseRules
+    from casework.workflow.cases.opening import opened_case, opening_data
+    from casework.workflow.cases.transitions import profile_of
 
     definition = engine.registry.get("complaint")
     opening = opening_data(engine.settings, definition, customer=NAME, summary="旧案",

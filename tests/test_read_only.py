@@ -10,13 +10,13 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from casework.workflow import Engine, FixedClock
+from casework.workflow.cli import main
+from casework.workflow.errors import ReadOnlyDatabase
+from casework.workflow.mail.outbox import Outbox
 from tests.support import PG_ADMIN, START, open_sample, rows_at
-from workflow import Engine, FixedClock
-from workflow.cli import main
-from workflow.errors import ReadOnlyDatabase
-from workflow.mail.outbox import Outbox
 
-from scheduler.mail.delivery import Deliverer  # isort: skip
+from casework.scheduler.mail.delivery import Deliverer  # isort: skip
 
 
 def _read_only(url: str) -> str:

@@ -11,16 +11,16 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
-from storage.tables import outbox_table
+from casework.storage.tables import outbox_table
+from casework.workflow import Engine, FixedClock, InvalidInput
+from casework.workflow.cli import main
+from casework.workflow.config import settings_from_mapping
+from casework.workflow.mail.outbox import Outbox
+from casework.workflow.mail.settings import MailSettings
 from tests.support import open_sample, snapshot
 from tests.support.mail_server import TestServer
-from workflow import Engine, FixedClock, InvalidInput
-from workflow.cli import main
-from workflow.config import settings_from_mapping
-from workflow.mail.outbox import Outbox
-from workflow.mail.settings import MailSettings
 
-from scheduler.mail.delivery import Deliverer  # isort: skip
+from casework.scheduler.mail.delivery import Deliverer  # isort: skip
 
 H = timedelta(hours=1)
 

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from machines import MachineRegistry
-from machines.after_sales import COMPLAINT_V2
+from casework.machines import MachineRegistry
+from casework.machines.after_sales import COMPLAINT_V2
+from casework.workflow import Engine, EventNotAllowed, FixedClock, InvalidInput
+from casework.workflow.cli import main
+from casework.workflow.reports.business import period_of
+from casework.workflow.sla.whatif import simulate
 from tests.support import open_sample, run_due
 from tests.support.repair_machine import REPAIR_V1
-from workflow import Engine, EventNotAllowed, FixedClock, InvalidInput
-from workflow.cli import main
-from workflow.reports.business import period_of
-from workflow.sla.whatif import simulate
 
 H = timedelta(hours=1)
 

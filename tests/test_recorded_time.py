@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
+from casework.workflow import Engine, FixedClock
+from casework.workflow.cli import main
+from casework.workflow.errors import TimeOutOfOrder
 from tests.support import START, open_sample, snapshot
-from workflow import Engine, FixedClock
-from workflow.cli import main
-from workflow.errors import TimeOutOfOrder
 
 H = timedelta(hours=1)
 

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from casework.workflow import CaseNotFound, Engine, EventNotAllowed, FixedClock, InvalidInput
+from casework.workflow.cli import main
 from tests.support import START, open_sample
-from workflow import CaseNotFound, Engine, EventNotAllowed, FixedClock, InvalidInput
-from workflow.cli import main
 
 H = timedelta(hours=1)
 PHONE = {"serial_number": "SN-864209", "product": "华为 Mate 60", "purchase_date": "2026-10-01"}
@@ -138,8 +138,8 @@ def test_a_repeat_of_an_unfixed_fault_goes_up_a_level_at_once(
 
 
 def test_the_warranty_rules_are_configured_as_a_new_version() -> None:
-    from workflow.config import settings_from_mapping
-    from workflow.errors import ConfigError
+    from casework.workflow.config import settings_from_mapping
+    from casework.workflow.errors import ConfigError
 
     settings = settings_from_mapping(
         {"warranty": {"return_days": 10, "brands": {"Nokia": "strict"},

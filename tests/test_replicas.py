@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from casework.workflow import Engine
+from casework.workflow.cli import main
 from tests.support import open_sample
 from tests.support.pg_cluster import Cluster, primary_and_standby
-from workflow import Engine
-from workflow.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

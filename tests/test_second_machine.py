@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from machines import COMPLAINT_V1, MachineRegistry
+from casework.machines import COMPLAINT_V1, MachineRegistry
+from casework.workflow import ConfigError, Engine, FixedClock, InvalidInput, UnknownEvent
+from casework.workflow.cli import main
+from casework.workflow.config import settings_from_mapping
 from tests.support import open_sample
 from tests.support.repair_machine import REPAIR_V1
-from workflow import ConfigError, Engine, FixedClock, InvalidInput, UnknownEvent
-from workflow.cli import main
-from workflow.config import settings_from_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 H = timedelta(hours=1)
@@ -110,7 +110,7 @@ def test_the_cli_the_worker_and_an_export_check_take_the_second_machine(
     order = opened.stdout.strip()
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "workflow.cli", "--db", db_url, "worker", "--poll", "0.2",
+        [sys.executable, "-m", "casework.workflow.cli", "--db", db_url, "worker", "--poll", "0.2",
          "--no-mail"],
         env=installed, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
@@ -143,7 +143,7 @@ def test_the_opening_binds_the_case_to_its_machine(db_url: str, clock: FixedCloc
 
     from sqlalchemy import update
 
-    from storage.tables import cases_table
+    from casework.storage.tables import cases_table
 
     later = replace(COMPLAINT_V1, version=2)  # the same rules: only the opening tells
     registry = MachineRegistry([COMPLAINT_V1, later])

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from casework.workflow import Engine, FixedClock
+from casework.workflow.cli import main
 from tests.support import open_sample
 from tests.support.mail_server import TestServer
-from workflow import Engine, FixedClock
-from workflow.cli import main
 
 PASSWORD = "pw-Zx9-never-shown"  # noqa: S105 - a test value to look for
 

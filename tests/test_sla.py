@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from storage import iso
-from storage.tables import deadlines_table, outbox_table
+from casework.storage import iso
+from casework.storage.tables import deadlines_table, outbox_table
+from casework.workflow import Engine, FixedClock, GuardFailed, InvalidInput
 from tests.support import START, open_sample, run_due, snapshot
-from workflow import Engine, FixedClock, GuardFailed, InvalidInput
 
 H = timedelta(hours=1)
 S = timedelta(seconds=1)
@@ -169,8 +169,8 @@ def test_verify_finds_a_deadline_row_that_does_not_match(engine: Engine) -> None
 
 def test_replan_moves_a_case_to_a_new_policy(db_url: str, clock: FixedClock) -> None:
     """A changed configuration does not touch open cases until replanned explicitly."""
-    from machines.sla import DEFAULT_DOCUMENT
-    from workflow import Settings
+    from casework.machines.sla import DEFAULT_DOCUMENT
+    from casework.workflow import Settings
 
     with Engine.open(db_url, clock=clock) as engine:
         case_id = open_sample(engine)
@@ -198,9 +198,9 @@ def test_replan_all_says_what_would_change_then_moves_every_open_case(
 ) -> None:
     """``replan --all --dry-run`` lists each open case's deadlines before and after and
     writes nothing; without --dry-run every open case moves; closed ones stay."""
-    from machines.sla import DEFAULT_DOCUMENT
+    from casework.machines.sla import DEFAULT_DOCUMENT
+    from casework.workflow import Settings
     from tests.support import snapshot
-    from workflow import Settings
 
     with Engine.open(db_url, clock=clock) as engine:
         moving = [open_sample(engine, customer=f"C-{n}") for n in range(3)]
@@ -236,8 +236,8 @@ def test_business_hours_over_a_weekend_and_a_holiday(db_url: str) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from machines.sla import DEFAULT_DOCUMENT
-    from workflow.config import settings_from_mapping
+    from casework.machines.sla import DEFAULT_DOCUMENT
+    from casework.workflow.config import settings_from_mapping
 
     sla = {
         **DEFAULT_DOCUMENT,
@@ -267,8 +267,8 @@ def test_business_hours_over_a_weekend_and_a_holiday(db_url: str) -> None:
 def test_events_can_stop_and_start_a_clock(db_url: str, clock: FixedClock) -> None:
     """``stops_on`` ends a clock's cycle without a change of state; ``starts_on`` starts
     a new one; both are folded the same way by verification."""
-    from machines.sla import DEFAULT_DOCUMENT
-    from workflow import Settings
+    from casework.machines.sla import DEFAULT_DOCUMENT
+    from casework.workflow import Settings
 
     clocks = {
         "call_back": {
@@ -321,8 +321,8 @@ def test_bad_sla_configuration_is_refused_with_file_and_key(
     """An invalid policy names the file, the key and the problem; nothing is applied."""
     import json
 
-    from machines.sla import DEFAULT_DOCUMENT
-    from workflow import ConfigError, load_settings
+    from casework.machines.sla import DEFAULT_DOCUMENT
+    from casework.workflow import ConfigError, load_settings
 
     document = {**DEFAULT_DOCUMENT, **change}
     path = tmp_path / "casework.toml"
@@ -358,7 +358,7 @@ def test_show_and_history_of_an_escalated_case_in_the_cli(db_url: str) -> None:
 
     from click.testing import CliRunner
 
-    from workflow.cli import main
+    from casework.workflow.cli import main
 
     runner = CliRunner()
     opened = runner.invoke(
@@ -386,8 +386,8 @@ def test_targets_by_customer_tier_and_branch_the_strictest_wins(
 ) -> None:
     """``by_tier`` (the customer's tier attribute) and ``by_branch`` targets beside the
     others; where several apply the shortest wins, and ``sla explain`` names it."""
-    from machines.sla import DEFAULT_DOCUMENT
-    from workflow import Settings
+    from casework.machines.sla import DEFAULT_DOCUMENT
+    from casework.workflow import Settings
 
     first = {**DEFAULT_DOCUMENT["clocks"]["first_response"],
              "by_tier": {"gold": 4 * 3600}, "by_branch": {"东莞长安店": 12 * 3600}}  # fmt: skip
@@ -414,8 +414,8 @@ def test_targets_by_customer_tier_and_branch_the_strictest_wins(
 def test_each_branch_runs_its_clocks_on_its_own_calendar(db_url: str, clock: FixedClock) -> None:
     """``calendar_by_branch``: 东莞长安店 counts China's office hours, the Berlin branch
     Berlin's, others around the clock; ``sla explain`` names the rule; verify agrees."""
-    from machines.sla import DEFAULT_DOCUMENT, PolicyError, policy_from_document
-    from workflow import Settings
+    from casework.machines.sla import DEFAULT_DOCUMENT, PolicyError, policy_from_document
+    from casework.workflow import Settings
 
     week = {day: ["09:00-18:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
     calendars = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from casework.workflow import Engine, FixedClock
+from casework.workflow.reports.business import Period, sla_report
+from casework.workflow.reports.case_page import case_report
 from tests.support import START, open_sample
-from workflow import Engine, FixedClock
-from workflow.reports.business import Period, sla_report
-from workflow.reports.case_page import case_report
 
 H = timedelta(hours=1)
 

@@ -7,13 +7,13 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+from casework.workflow import Engine, FixedClock
+from casework.workflow.config import settings_from_mapping
+from casework.workflow.mail.outbox import Outbox
 from tests.support import open_sample
 from tests.support.mail_server import TestServer
-from workflow import Engine, FixedClock
-from workflow.config import settings_from_mapping
-from workflow.mail.outbox import Outbox
 
-from scheduler.mail.delivery import Deliverer  # isort: skip
+from casework.scheduler.mail.delivery import Deliverer  # isort: skip
 
 H = timedelta(hours=1)
 

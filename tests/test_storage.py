@@ -12,10 +12,10 @@ from sqlalchemy import Engine as SAEngine
 from sqlalchemy import insert, text
 from sqlalchemy.exc import StatementError
 
-import workflow
-from storage import make_engine, upgrade
-from storage.migrate import HEAD, current_revision, head_revision
-from storage.tables import cases_table
+import casework.workflow as workflow
+from casework.storage import make_engine, upgrade
+from casework.storage.migrate import HEAD, current_revision, head_revision
+from casework.storage.tables import cases_table
 
 
 def test_sqlite_runs_with_wal_full_sync_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from workflow import Engine, NotAuthenticated, TokenNotFound
-from workflow.access.tokens import authenticate, issue, revoke, secret_hash
-from workflow.cli import main
+from casework.workflow import Engine, NotAuthenticated, TokenNotFound
+from casework.workflow.access.tokens import authenticate, issue, revoke, secret_hash
+from casework.workflow.cli import main
 
 
 def test_a_token_is_shown_once_and_kept_only_as_a_hash(engine: Engine) -> None:

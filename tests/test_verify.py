@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, delete, insert, text, update
 
-from machines import COMPLAINT_V1
-from storage import canonical_event, chain_hash
-from storage.chain import PERSONAL_FORMAT
-from storage.tables import cases_table, events_table
+from casework.machines import COMPLAINT_V1
+from casework.storage import canonical_event, chain_hash
+from casework.storage.chain import PERSONAL_FORMAT
+from casework.storage.tables import cases_table, events_table
+from casework.workflow import Engine, EventNotAllowed, FixedClock, InvalidInput
 from tests.support import open_sample
-from workflow import Engine, EventNotAllowed, FixedClock, InvalidInput
 
 
 def _full_case(engine: Engine, clock: FixedClock) -> str:

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from machines.timers import TIMER_EVENTS
+from casework.machines.timers import TIMER_EVENTS
+from casework.workflow import Engine, FixedClock
 from tests.support import open_sample
-from workflow import Engine, FixedClock
 
 H = timedelta(hours=1)
 

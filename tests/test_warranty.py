@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from machines.warranty import WARRANTY_RULES_V1, period_end
+from casework.machines.warranty import WARRANTY_RULES_V1, period_end
+from casework.workflow import Engine, FixedClock, GuardFailed, InvalidInput
+from casework.workflow.cases.remedies import RemedyRefused
 from tests.support import START, open_sample
-from workflow import Engine, FixedClock, GuardFailed, InvalidInput
-from workflow.cases.remedies import RemedyRefused
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -143,8 +143,8 @@ def test_evidence_is_kept_by_digest_and_verify_names_an_altered_or_missing_file(
     from click.testing import CliRunner
     from sqlalchemy import delete, update
 
-    from storage.tables import attachments_table
-    from workflow.cli import main
+    from casework.storage.tables import attachments_table
+    from casework.workflow.cli import main
 
     report = tmp_path / "检测报告.pdf"
     report.write_bytes(b"%PDF-1.4 manufacturer's test report: mainboard fault")

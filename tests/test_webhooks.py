@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scheduler.webhooks.delivery import WebhookDeliverer
+from casework.scheduler.webhooks.delivery import WebhookDeliverer
+from casework.workflow import Engine
+from casework.workflow.cli import main as cli
+from casework.workflow.clock import FixedClock
+from casework.workflow.config import load_settings
+from casework.workflow.errors import InvalidInput, WebhookNotFound
+from casework.workflow.webhooks import signing
+from casework.workflow.webhooks.settings import WebhookSettings
+from casework.workflow.webhooks.subscriptions import add, checked_url, remove
 from tests.support import open_sample
 from tests.support.receiver import receiver
-from workflow import Engine
-from workflow.cli import main as cli
-from workflow.clock import FixedClock
-from workflow.config import load_settings
-from workflow.errors import InvalidInput, WebhookNotFound
-from workflow.webhooks import signing
-from workflow.webhooks.settings import WebhookSettings
-from workflow.webhooks.subscriptions import add, checked_url, remove
 
 
 def test_every_event_reaches_a_subscription_signed(engine: Engine, clock: FixedClock) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 from pathlib import Path
 
-from machines.sla import DEFAULT_DOCUMENT, policy_from_document
+from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
+from casework.workflow import Engine, FixedClock
+from casework.workflow.reports.business import period_of
+from casework.workflow.sla.whatif import simulate
 from tests.support import START, open_sample, snapshot
-from workflow import Engine, FixedClock
-from workflow.reports.business import period_of
-from workflow.sla.whatif import simulate
 
 H = timedelta(hours=1)
 
@@ -73,7 +73,7 @@ def test_the_command_writes_the_page_and_says_what_the_proposal_leaves_out(
 ) -> None:
     from click.testing import CliRunner
 
-    from workflow.cli import main
+    from casework.workflow.cli import main
 
     with Engine.open(db_url, clock=clock) as engine:
         _month(engine, clock)

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from machines.sla import DEFAULT_DOCUMENT
-from scheduler import Worker
+from casework.machines.sla import DEFAULT_DOCUMENT
+from casework.scheduler import Worker
+from casework.workflow import Engine, FixedClock, Settings
 from tests.support import fired_deadlines, open_sample, racers
-from workflow import Engine, FixedClock, Settings
 
 
 def _fired_exactly_once(engine: Engine, cases: int) -> None:
@@ -107,7 +107,8 @@ def test_the_worker_command_stops_on_sigterm(tmp_path: Path) -> None:
     """``casework worker`` exits 0 on SIGTERM, having logged its start and stop."""
     env = {**os.environ, "CASEWORK_DATABASE_URL": f"sqlite:///{tmp_path}/w.db"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workflow.cli", "--log-level", "info", "worker", "--poll", "0.2"],
+        [sys.executable, "-m", "casework.workflow.cli", "--log-level", "info", "worker",
+         "--poll", "0.2"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

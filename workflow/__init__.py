@@ -15,10 +15,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from workflow.clock import Clock, FixedClock, SystemClock
-    from workflow.config import Settings, load_settings
-    from workflow.engine import Engine
-    from workflow.errors import (
+    from casework.workflow.clock import Clock, FixedClock, SystemClock
+    from casework.workflow.config import Settings, load_settings
+    from casework.workflow.engine import Engine
+    from casework.workflow.errors import (
         AttachmentNotFound,
         CaseNotFound,
         CaseworkError,
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
         WebhookNotFound,
         WriteFailed,
     )
-    from workflow.results import Case, Event, Problem, Replay, VerifyReport
+    from casework.workflow.results import Case, Event, Problem, Replay, VerifyReport
 
 _HOMES = {
     "Clock": "clock",
@@ -64,8 +64,8 @@ _HOMES = {
 def __getattr__(name: str) -> Any:
     """The public names, imported on first use: ``import workflow.cli`` costs nothing more."""
     if name not in __all__:
-        raise AttributeError(f"module 'workflow' has no attribute {name!r}")
-    module = importlib.import_module(f"workflow.{_HOMES.get(name, 'errors')}")
+        raise AttributeError(f"module 'casework.workflow' has no attribute {name!r}")
+    module = importlib.import_module(f"casework.workflow.{_HOMES.get(name, 'errors')}")
     value = getattr(module, name)
     globals()[name] = value
     return value

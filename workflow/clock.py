@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from storage.timestamps import as_utc
-from workflow.errors import InvalidInput, NaiveDatetime
+from casework.storage.timestamps import as_utc
+from casework.workflow.errors import InvalidInput, NaiveDatetime
 
 
 class Clock(Protocol):

@@ -47,15 +47,20 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from machines.calendars import china_holidays
-from machines.partner_rules import PARTNER_RULES_V1, PartnerRules
-from machines.sla import DEFAULT_DOCUMENT, PolicyError, SlaPolicy, policy_from_document
-from machines.warranty import WARRANTY_RULES_V1, WarrantyRules
-from workflow.cases.warranty_settings import warranty_rules
-from workflow.errors import ConfigError
-from workflow.mail.settings import MailSettings, check_address, mail_settings, positive_whole
-from workflow.partners.settings import partner_rules
-from workflow.webhooks.settings import WebhookSettings, webhook_settings
+from casework.machines.calendars import china_holidays
+from casework.machines.partner_rules import PARTNER_RULES_V1, PartnerRules
+from casework.machines.sla import DEFAULT_DOCUMENT, PolicyError, SlaPolicy, policy_from_document
+from casework.machines.warranty import WARRANTY_RULES_V1, WarrantyRules
+from casework.workflow.cases.warranty_settings import warranty_rules
+from casework.workflow.errors import ConfigError
+from casework.workflow.mail.settings import (
+    MailSettings,
+    check_address,
+    mail_settings,
+    positive_whole,
+)
+from casework.workflow.partners.settings import partner_rules
+from casework.workflow.webhooks.settings import WebhookSettings, webhook_settings
 
 HOLIDAY_YEARS = range(2020, 2041)
 """The years whose Chinese public holidays a ``holidays = "CN"`` calendar lists."""
@@ -204,7 +209,7 @@ def configured_policies(settings: Settings) -> dict[str, tuple[str, Mapping[str,
 def _check_policies(settings: Settings, source: str) -> None:
     """Each configured policy against its machine's states and events, where the machine
     is installed (one registered by a host application is checked when it opens)."""
-    from workflow.cases.catalog import installed_registry
+    from casework.workflow.cases.catalog import installed_registry
 
     registry = installed_registry()
     for machine, (key, document) in configured_policies(settings).items():
@@ -244,7 +249,7 @@ def _check_mail(settings: Settings, source: str) -> None:
                 f"{source}: mail.quiet_hours.{level}: no calendar {name!r} in [sla.calendars]; "
                 f"known: {known}"
             )
-    from workflow.mail.render import MailWriter  # Jinja2 only when a file is checked
+    from casework.workflow.mail.render import MailWriter  # Jinja2 only when a file is checked
 
     MailWriter(settings.mail).check()
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine as SAEngine
 
-from machines import (
+from casework.machines import (
     OPEN_EVENT,
     SYSTEM_EVENTS,
     CaseRules,
@@ -29,35 +29,41 @@ from machines import (
     MachineRegistry,
     UnknownMachineError,
 )
-from machines.clocks import Planned
-from machines.definition import (
+from casework.machines.clocks import Planned
+from casework.machines.definition import (
     ATTACH_EVENT,
     EVIDENCE_KINDS,
     HAND_EVENTS,
     MANUAL_ESCALATION,
     RECLASSIFY,
 )
-from machines.sla import SlaPolicy
-from storage import (
+from casework.machines.sla import SlaPolicy
+from casework.storage import (
     CaseRecord,
     iso,
     make_engine,
     prepare_engine,
     upgrade,
 )
-from storage.database import is_pooled, sqlite_file
-from storage.errors import WriteConflict
-from storage.migrate import HEAD, current_revision
-from storage.port import Store
-from storage.records import CaseQuery
-from storage.sql_store import SqlStore
-from workflow.cases import validation
-from workflow.cases.catalog import installed_registry
-from workflow.cases.classification import reclassify_data
-from workflow.cases.opening import new_case_id, opened_case, opening_data
-from workflow.cases.paging import Page, cursor_after, due_cursor_after, page_limit, position
-from workflow.cases.remedies import remedy_data
-from workflow.cases.transitions import (
+from casework.storage.database import is_pooled, sqlite_file
+from casework.storage.errors import WriteConflict
+from casework.storage.migrate import HEAD, current_revision
+from casework.storage.port import Store
+from casework.storage.records import CaseQuery
+from casework.storage.sql_store import SqlStore
+from casework.workflow.cases import validation
+from casework.workflow.cases.catalog import installed_registry
+from casework.workflow.cases.classification import reclassify_data
+from casework.workflow.cases.opening import new_case_id, opened_case, opening_data
+from casework.workflow.cases.paging import (
+    Page,
+    cursor_after,
+    due_cursor_after,
+    page_limit,
+    position,
+)
+from casework.workflow.cases.remedies import remedy_data
+from casework.workflow.cases.transitions import (
     decide,
     decide_with_wait_ended,
     pending_json,
@@ -65,9 +71,10 @@ from workflow.cases.transitions import (
     stored_plan,
     sync_deadlines,
 )
-from workflow.clock import EARLIEST, LATEST, Clock, SystemClock, aware
-from workflow.config import Settings
-from workflow.errors import (
+from casework.workflow.clock import EARLIEST, LATEST, Clock, SystemClock, aware
+from casework.workflow.config import Settings
+from casework.workflow.context import Context
+from casework.workflow.errors import (
     CaseNotFound,
     ConcurrentUpdate,
     InvalidInput,
@@ -76,19 +83,19 @@ from workflow.errors import (
     UnknownEvent,
     UnknownMachine,
 )
-from workflow.logs import library_logger
-from workflow.mail.escalation import manual_escalation_row
-from workflow.privacy.checks import personal_problems
-from workflow.privacy.commitments import new_subject, personal_values
-from workflow.results import POLICIES, Case, Event, Problem, Replay, VerifyReport
-from workflow.sla.due import SYSTEM_ACTOR
-from workflow.sla.policies import PolicyBook, current_policies
-from workflow.storage_boundary import at_storage_boundary
-from workflow.webhooks.queue import queue_webhooks
+from casework.workflow.logs import library_logger
+from casework.workflow.mail.escalation import manual_escalation_row
+from casework.workflow.privacy.checks import personal_problems
+from casework.workflow.privacy.commitments import new_subject, personal_values
+from casework.workflow.results import POLICIES, Case, Event, Problem, Replay, VerifyReport
+from casework.workflow.sla.due import SYSTEM_ACTOR
+from casework.workflow.sla.policies import PolicyBook, current_policies
+from casework.workflow.storage_boundary import at_storage_boundary
+from casework.workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:
-    from workflow.sla.due import Fired
-    from workflow.sla.views import Overdue
+    from casework.workflow.sla.due import Fired
+    from casework.workflow.sla.views import Overdue
 
 
 def _with_deadlines(case: CaseRecord) -> CaseRecord:
@@ -163,6 +170,11 @@ class Engine:
             self.settings.default_machine,
             self._stored_policies,
         )
+        self.context = Context(
+            self.store, self.clock, self.settings, self.registry, self.policies,
+            self._rules, self._log,
+        )  # fmt: skip
+        """What the services this engine delegates to work with (:mod:`.context`)."""
 
     @classmethod
     @at_storage_boundary
@@ -538,16 +550,16 @@ class Engine:
         webhook bodies and kept answers overwritten, an ``erased`` event on each of their
         cases, in one transaction; then no trace left in the database files.
         Histories, checkpoints and reports stay valid (:mod:`workflow.privacy`)."""
-        from workflow.privacy.erasure import erase
+        from casework.workflow.privacy.erasure import erase
 
-        return erase(self, customer, actor=actor, reason=reason, dry_run=dry_run)
+        return erase(self.context, customer, actor=actor, reason=reason, dry_run=dry_run)
 
     @at_storage_boundary
     def erase_due(self, *, dry_run: bool = False) -> dict[str, Any]:
         """Erase every customer ``[privacy] erase_after_days`` makes due (retention)."""
-        from workflow.privacy.erasure import erase_due
+        from casework.workflow.privacy.erasure import erase_due
 
-        return erase_due(self, dry_run=dry_run)
+        return erase_due(self.context, dry_run=dry_run)
 
     def _escalated_by_hand(
         self, rules: CaseRules, cursor: Any, happened: builtins.list[Any], now: datetime
@@ -657,7 +669,7 @@ class Engine:
     def timeline(self, case_id: str) -> builtins.list[tuple[Event, Folded]]:
         """Each event of the case with the case as it stood right after it."""
         case, events = self._case_with_events(case_id)
-        from workflow.cases.history import fold_steps
+        from casework.workflow.cases.history import fold_steps
 
         return builtins.list(fold_steps(self._rules(case), events))
 
@@ -666,8 +678,8 @@ class Engine:
         """The case rebuilt from its events alone, at the end or as it stood at ``at``."""
         moment = None if at is None else aware(at, "at")
         case, events = self._case_with_events(case_id)
-        from workflow.cases.history import fold_history
-        from workflow.sla.views import standing
+        from casework.workflow.cases.history import fold_history
+        from casework.workflow.sla.views import standing
 
         folded = fold_history(self._rules(case), events, moment)
         if folded is None:
@@ -726,7 +738,7 @@ class Engine:
         ):  # fmt: skip
             pivot = self.store.middle_case_id()
             if pivot is not None:
-                from workflow.audit.parallel_verify import verify_halves
+                from casework.workflow.audit.parallel_verify import verify_halves
 
                 url = self.db.url.render_as_string(hide_password=False)
                 if is_pooled(self.db):  # the second process goes through the bouncer too
@@ -752,7 +764,7 @@ class Engine:
                 Problem(POLICIES, None, reason) for reason in self.policies.damaged.values()
             ]
         with self.store.snapshot(ids, id_range) as streams:
-            from workflow.cases.history import check_streams
+            from casework.workflow.cases.history import check_streams
 
             results = check_streams(
                 streams.cases,
@@ -794,7 +806,7 @@ class Engine:
         moment = self.clock.now() if now is None else aware(now, "now")
         if now is not None:
             self._not_in_future(moment, self.clock.now(), "now")
-        from workflow.sla.due import process_due
+        from casework.workflow.sla.due import process_due
 
         return process_due(self.store, self._rules, moment, batch, self._log, max_batches)
 
@@ -807,7 +819,7 @@ class Engine:
     def overdue(self, now: datetime | None = None) -> builtins.list[Overdue]:
         """Open cases with a clock past its target, latest first."""
         moment = self.clock.now() if now is None else aware(now, "now")
-        from workflow.sla.views import overdue
+        from casework.workflow.sla.views import overdue
 
         return overdue(self.store.late_candidates(moment), self.policies, moment)
 
@@ -822,7 +834,7 @@ class Engine:
         case, events = self._case_with_events(case_id)
         case = _with_deadlines(case)
         policy = self.policies.get(case.sla_policy)
-        from workflow.sla.views import explain
+        from casework.workflow.sla.views import explain
 
         return explain(case, events, policy, self.clock.now())
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from storage import CaseRecord, EventRecord, iso
+from casework.storage import CaseRecord, EventRecord, iso
 
 Case = CaseRecord
 """A case as the API returns it."""

@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from storage.database import driver_errors, refuses_writes
-from storage.errors import StorageError
-from workflow.errors import CaseworkError, InvalidInput, ReadOnlyDatabase, StorageFailure
+from casework.storage.database import driver_errors, refuses_writes
+from casework.storage.errors import StorageError
+from casework.workflow.errors import CaseworkError, InvalidInput, ReadOnlyDatabase, StorageFailure
 
 F = TypeVar("F", bound=Callable[..., Any])
 

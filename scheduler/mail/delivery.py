@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler.mail.smtp_transport import SmtpFailure, SmtpSession, SmtpTransport
-from storage import CaseRecord, EventRecord
-from storage.outbox_store import OutboxMail
-from workflow import Engine
-from workflow.logs import library_logger
-from workflow.mail.outbox import Accepted, Claim, Outbox
-from workflow.mail.render import RenderedMail, Undeliverable
+from casework.scheduler.mail.smtp_transport import SmtpFailure, SmtpSession, SmtpTransport
+from casework.storage import CaseRecord, EventRecord
+from casework.storage.outbox_store import OutboxMail
+from casework.workflow import Engine
+from casework.workflow.logs import library_logger
+from casework.workflow.mail.outbox import Accepted, Claim, Outbox
+from casework.workflow.mail.render import RenderedMail, Undeliverable
 
 
 @dataclass

@@ -16,8 +16,8 @@ import ssl
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from workflow.errors import MailFailure
-from workflow.mail.settings import MailSettings
+from casework.workflow.errors import MailFailure
+from casework.workflow.mail.settings import MailSettings
 
 
 class SmtpFailure(MailFailure):

@@ -20,11 +20,11 @@ from typing import Any
 
 import orjson
 
-from storage.records import OutboxMail, WebhookRecord
-from workflow import Engine
-from workflow.logs import library_logger
-from workflow.mail.outbox import Accepted, Outbox
-from workflow.webhooks.signing import headers
+from casework.storage.records import OutboxMail, WebhookRecord
+from casework.workflow import Engine
+from casework.workflow.logs import library_logger
+from casework.workflow.mail.outbox import Accepted, Outbox
+from casework.workflow.webhooks.signing import headers
 
 USER_AGENT = "casework-webhooks/1"
 ANSWER_CHARS = 300

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from storage.tables import metadata
+from casework.storage.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine as SAEngine
 
-from storage import GENESIS_HASH, make_engine
-from storage.errors import WriteConflict
-from storage.migrate import upgrade
-from storage.port import Store
-from storage.records import CaseQuery, Remembered, TokenRecord
-from storage.sql_store import SqlStore
+from casework.storage import GENESIS_HASH, make_engine
+from casework.storage.errors import WriteConflict
+from casework.storage.migrate import upgrade
+from casework.storage.port import Store
+from casework.storage.records import CaseQuery, Remembered, TokenRecord
+from casework.storage.sql_store import SqlStore
+from casework.workflow.cases.transitions import event_row
 from tests.support import START
-from workflow.cases.transitions import event_row
 
 H = timedelta(hours=1)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from workflow import Engine
+from casework.workflow import Engine
 
 PG_ADMIN = os.environ.get("CASEWORK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 """The PostgreSQL server the tests make their throwaway databases on."""
@@ -49,7 +49,7 @@ def fired_deadlines(engine: Engine) -> tuple[dict[str, int], int, Counter[tuple[
     level) was recorded as a warning or escalation event."""
     from sqlalchemy import func, select
 
-    from storage.tables import deadlines_table, outbox_table
+    from casework.storage.tables import deadlines_table, outbox_table
 
     with engine.db.connect() as conn:
         statuses = dict(

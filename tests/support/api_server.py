@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import httpx
 import uvicorn
 
-from workflow.access.tokens import issue
-from workflow.api.app import create_app
-from workflow.engine import Engine
+from casework.workflow.access.tokens import issue
+from casework.workflow.api.app import create_app
+from casework.workflow.engine import Engine
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from scheduler.mail.smtp_sink import free_port
+from casework.scheduler.mail.smtp_sink import free_port
 
 
 class Script:

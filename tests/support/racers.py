@@ -8,7 +8,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from workflow import ConcurrentUpdate, Engine
+from casework.workflow import ConcurrentUpdate, Engine
 
 
 def fire_at_once(
@@ -71,8 +71,8 @@ def race(count: int, target: Callable[..., None], *args: object) -> list[Any]:
 
 def deliver_all(url: str, config_path: str, barrier: Barrier, actor: str, out: Queue[Any]) -> None:
     """A delivering process: send what is due in small batches; report how many it sent."""
-    from scheduler.mail.delivery import Deliverer
-    from workflow.config import load_settings
+    from casework.scheduler.mail.delivery import Deliverer
+    from casework.workflow.config import load_settings
 
     with Engine.open(url, config=load_settings(config_path)) as engine:
         barrier.wait(timeout=60)
@@ -100,7 +100,7 @@ def fire_randomly(
     import random
     import time
 
-    from workflow import EventNotAllowed, InvalidInput
+    from casework.workflow import EventNotAllowed, InvalidInput
 
     rng = random.Random(actor)
     accepted: list[tuple[str, int]] = []

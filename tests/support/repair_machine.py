@@ -7,7 +7,7 @@ from typing import Any
 
 from statemachine import State, StateChart
 
-from machines import AttributeSpec, MachineDefinition
+from casework.machines import AttributeSpec, MachineDefinition
 
 
 class RepairChart(StateChart[Any]):

@@ -36,13 +36,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from machines.fold import TIMER_OF
-from scheduler.mail.delivery import Deliverer
-from scheduler.mail.smtp_sink import SmtpSink
-from storage.tables import deadlines_table, outbox_table
-from workflow import CaseworkError, Engine, FixedClock
-from workflow.config import settings_from_mapping
-from workflow.mail.outbox import Outbox
+from casework.machines.fold import TIMER_OF
+from casework.scheduler.mail.delivery import Deliverer
+from casework.scheduler.mail.smtp_sink import SmtpSink
+from casework.storage.tables import deadlines_table, outbox_table
+from casework.workflow import CaseworkError, Engine, FixedClock
+from casework.workflow.config import settings_from_mapping
+from casework.workflow.mail.outbox import Outbox
 
 STEP = timedelta(minutes=5)
 HOURLY = [1, 1, 1, 1, 1, 2, 4, 8, 12, 16, 18, 16, 10, 12, 16, 16, 14, 10, 8, 6, 4, 3, 2, 1]
@@ -290,7 +290,7 @@ def _after_sales(engine: Engine, end: datetime) -> tuple[dict[str, Any], bool]:
     """Of the cases followed up (their work done): the structure their categories give
     and the one their events give; and whether the partner report's every deduction
     cites the hash of the event it names."""
-    from workflow.partners.ratings import Quarter, partner_report
+    from casework.workflow.partners.ratings import Quarter, partner_report
 
     categories: Counter[str] = Counter()
     events: Counter[str] = Counter()

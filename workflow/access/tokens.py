@@ -19,10 +19,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.port import Store
-from storage.records import CaseRecord, TokenRecord
-from workflow.cases import validation
-from workflow.errors import InvalidInput, NotAuthenticated, NotPermitted, TokenNotFound
+from casework.storage.port import Store
+from casework.storage.records import CaseRecord, TokenRecord
+from casework.workflow.cases import validation
+from casework.workflow.errors import InvalidInput, NotAuthenticated, NotPermitted, TokenNotFound
 
 ROLES = ("agent", "supervisor", "auditor", "admin")
 """Every role a token can have."""

@@ -7,19 +7,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from storage.outbox_store import STATUSES
-from storage.records import WEBHOOK_KIND
-from workflow.access.tokens import issue, revoke
-from workflow.api import models
-from workflow.api.cases import IDEMPOTENT
-from workflow.api.endpoints import endpoint
-from workflow.api.idempotency import Answer
-from workflow.api.responses import Json, once, problems
-from workflow.api.security import Auth, Served, allowed
-from workflow.cases.catalog import describe
-from workflow.mail.outbox import Outbox
-from workflow.webhooks.queue import delivery_json
-from workflow.webhooks.subscriptions import add, remove
+from casework.storage.outbox_store import STATUSES
+from casework.storage.records import WEBHOOK_KIND
+from casework.workflow.access.tokens import issue, revoke
+from casework.workflow.api import models
+from casework.workflow.api.cases import IDEMPOTENT
+from casework.workflow.api.endpoints import endpoint
+from casework.workflow.api.idempotency import Answer
+from casework.workflow.api.responses import Json, once, problems
+from casework.workflow.api.security import Auth, Served, allowed
+from casework.workflow.cases.catalog import describe
+from casework.workflow.mail.outbox import Outbox
+from casework.workflow.webhooks.queue import delivery_json
+from casework.workflow.webhooks.subscriptions import add, remove
 
 router = APIRouter(prefix="/v1", tags=["administration"])
 Status = Annotated[str | None, Query(description=f"One of {', '.join(STATUSES)}.")]

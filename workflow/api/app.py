@@ -8,12 +8,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from workflow.api import admin, audit, cases, evidence, health, partners, problems
-from workflow.api.hot_path import HotPath
-from workflow.api.metrics import Measured, Metrics
-from workflow.api.security import SCHEME, Principals
-from workflow.console import pages
-from workflow.engine import Engine
+from casework.workflow.api import admin, audit, cases, evidence, health, partners, problems
+from casework.workflow.api.hot_path import HotPath
+from casework.workflow.api.metrics import Measured, Metrics
+from casework.workflow.api.security import SCHEME, Principals
+from casework.workflow.console import pages
+from casework.workflow.engine import Engine
 
 MAX_BODY = 1 << 20
 """The largest request body taken (1 MiB): larger ones answer 413."""
@@ -50,7 +50,9 @@ def create_app(
     for module in (cases, audit, admin, partners, evidence, health):
         app.include_router(module.router)
     app.include_router(pages.router)
-    app.mount("/static", StaticFiles(packages=[("workflow.console", "static")]), name="static")
+    app.mount(
+        "/static", StaticFiles(packages=[("casework.workflow.console", "static")]), name="static"
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

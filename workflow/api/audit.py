@@ -11,11 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from workflow.access.tokens import Principal
-from workflow.api import models
-from workflow.api.endpoints import endpoint
-from workflow.api.responses import Json, problems
-from workflow.api.security import (
+from casework.workflow.access.tokens import Principal
+from casework.workflow.api import models
+from casework.workflow.api.endpoints import endpoint
+from casework.workflow.api.responses import Json, problems
+from casework.workflow.api.security import (
     Auth,
     Served,
     allowed,
@@ -23,9 +23,9 @@ from workflow.api.security import (
     visible_case,
     whole_database,
 )
-from workflow.clock import aware
-from workflow.engine import Engine
-from workflow.errors import InvalidInput
+from casework.workflow.clock import aware
+from casework.workflow.engine import Engine
+from casework.workflow.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -82,7 +82,7 @@ class _Pipe:
 def export_stream(
     engine: Engine, since: datetime | None, until: datetime | None
 ) -> Iterator[bytes]:
-    from workflow.audit.export import write_export
+    from casework.workflow.audit.export import write_export
 
     pipe = _Pipe()
     now = engine.clock.now()
@@ -206,7 +206,7 @@ def _report(
     tz: str | None,
     branch: str | None,
 ) -> Json:
-    from workflow.reports import business
+    from casework.workflow.reports import business
 
     allowed(principal, "replay")
     period = report_period(engine, principal, asked, tz, branch)

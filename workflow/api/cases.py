@@ -9,15 +9,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from storage.records import CaseQuery
-from workflow.api import models
-from workflow.api.endpoints import endpoint
-from workflow.api.idempotency import Answer
-from workflow.api.responses import Json, etag, expected_version, once, problems
-from workflow.api.security import Auth, Served, allowed, visible_case
-from workflow.cases.paging import page_limit
-from workflow.engine import Engine
-from workflow.errors import InvalidInput
+from casework.storage.records import CaseQuery
+from casework.workflow.api import models
+from casework.workflow.api.endpoints import endpoint
+from casework.workflow.api.idempotency import Answer
+from casework.workflow.api.responses import Json, etag, expected_version, once, problems
+from casework.workflow.api.security import Auth, Served, allowed, visible_case
+from casework.workflow.cases.paging import page_limit
+from casework.workflow.engine import Engine
+from casework.workflow.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 

@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
-from workflow.api.offload import offload_for
-from workflow.api.security import principal_for
-from workflow.engine import Engine
+from casework.workflow.api.offload import offload_for
+from casework.workflow.api.security import principal_for
+from casework.workflow.engine import Engine
 
 T = TypeVar("T")
 FILLED = ("engine", "principal")

@@ -9,12 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from workflow.api.endpoints import endpoint
-from workflow.api.offload import offload_for
-from workflow.api.responses import Json, problems
-from workflow.api.security import Auth, Served, allowed, principal_for, visible_case
-from workflow.engine import Engine
-from workflow.errors import AttachmentNotFound, InvalidInput
+from casework.workflow.api.endpoints import endpoint
+from casework.workflow.api.offload import offload_for
+from casework.workflow.api.responses import Json, problems
+from casework.workflow.api.security import Auth, Served, allowed, principal_for, visible_case
+from casework.workflow.engine import Engine
+from casework.workflow.errors import AttachmentNotFound, InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["evidence"])
 _DIGEST = re.compile(r"[0-9a-f]{64}")

@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from storage.migrate import HEAD, current_revision
-from storage.replication import standby_lags
-from workflow.api import models
-from workflow.api.endpoints import endpoint
-from workflow.api.responses import Json
-from workflow.api.security import Served
-from workflow.engine import Engine
+from casework.storage.migrate import HEAD, current_revision
+from casework.storage.replication import standby_lags
+from casework.workflow.api import models
+from casework.workflow.api.endpoints import endpoint
+from casework.workflow.api.responses import Json
+from casework.workflow.api.security import Served
+from casework.workflow.engine import Engine
 
 router = APIRouter(tags=["operations"])
 

@@ -18,12 +18,12 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from workflow.api import cases, models
-from workflow.api.offload import offload_for
-from workflow.api.problems import failed, from_error
-from workflow.api.security import principal_for
-from workflow.engine import Engine
-from workflow.errors import CaseworkError
+from casework.workflow.api import cases, models
+from casework.workflow.api.offload import offload_for
+from casework.workflow.api.problems import failed, from_error
+from casework.workflow.api.security import principal_for
+from casework.workflow.engine import Engine
+from casework.workflow.errors import CaseworkError
 
 EVENTS = re.compile(r"/v1/cases/([^/]+)/events")
 ROUTE_PATH = "/v1/cases/{case_id}/events"

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage.port import Store
-from storage.records import Remembered
-from workflow.access.tokens import Principal
-from workflow.errors import CaseworkError, InvalidInput
+from casework.storage.port import Store
+from casework.storage.records import Remembered
+from casework.workflow.access.tokens import Principal
+from casework.workflow.errors import CaseworkError, InvalidInput
 
 KEPT = timedelta(hours=24)
 """How long an answer is kept for its key."""

@@ -20,8 +20,8 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from storage.replication import standby_lags
-from workflow.engine import Engine
+from casework.storage.replication import standby_lags
+from casework.workflow.engine import Engine
 
 LAG_BOUNDS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
 """Fire-lag histogram bounds in seconds: from on time to a day late (after downtime)."""

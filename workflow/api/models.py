@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage.records import CaseRecord, EventRecord
+from casework.storage.records import CaseRecord, EventRecord
 
 Case = CaseRecord
 Event = EventRecord

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from workflow.engine import Engine
+from casework.workflow.engine import Engine
 
 T = TypeVar("T")
 

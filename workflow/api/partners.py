@@ -7,15 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from workflow.api import models
-from workflow.api.endpoints import endpoint
-from workflow.api.responses import Json, problems
-from workflow.api.security import Auth, Served, allowed, whole_database
-from workflow.display.zones import zone_named
-from workflow.errors import NotPermitted
-from workflow.partners.jobs import add_jobs, job_row
-from workflow.partners.ratings import partner_report, quarter
-from workflow.partners.registry import add_partner
+from casework.workflow.api import models
+from casework.workflow.api.endpoints import endpoint
+from casework.workflow.api.responses import Json, problems
+from casework.workflow.api.security import Auth, Served, allowed, whole_database
+from casework.workflow.display.zones import zone_named
+from casework.workflow.errors import NotPermitted
+from casework.workflow.partners.jobs import add_jobs, job_row
+from casework.workflow.partners.ratings import partner_report, quarter
+from casework.workflow.partners.registry import add_partner
 
 router = APIRouter(prefix="/v1", tags=["partners"])
 

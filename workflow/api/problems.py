@@ -13,8 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from workflow.api.idempotency import RequestInProgress
-from workflow.errors import (
+from casework.workflow.api.idempotency import RequestInProgress
+from casework.workflow.errors import (
     AttachmentNotFound,
     CaseNotFound,
     CaseworkError,
@@ -30,7 +30,7 @@ from workflow.errors import (
     UnknownChoice,
     WebhookNotFound,
 )
-from workflow.logs import library_logger
+from casework.workflow.logs import library_logger
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:casework:problem:"

@@ -10,12 +10,12 @@ import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from workflow.access.tokens import Principal
-from workflow.api.idempotency import Answer, answer_once, fingerprint
-from workflow.api.models import Problem
-from workflow.api.problems import MEDIA_TYPE
-from workflow.engine import Engine
-from workflow.errors import InvalidInput
+from casework.workflow.access.tokens import Principal
+from casework.workflow.api.idempotency import Answer, answer_once, fingerprint
+from casework.workflow.api.models import Problem
+from casework.workflow.api.problems import MEDIA_TYPE
+from casework.workflow.engine import Engine
+from casework.workflow.errors import InvalidInput
 
 _DESCRIPTIONS = {
     400: "A request the server could not read (a body that is not UTF-8 JSON).",

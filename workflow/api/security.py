@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
-from workflow.access.tokens import Principal, authenticate, secret_hash
-from workflow.api.offload import offload_for
-from workflow.engine import Engine
-from workflow.errors import CaseNotFound, NotPermitted
-from workflow.results import Case
+from casework.workflow.access.tokens import Principal, authenticate, secret_hash
+from casework.workflow.api.offload import offload_for
+from casework.workflow.engine import Engine
+from casework.workflow.errors import CaseNotFound, NotPermitted
+from casework.workflow.results import Case
 
 if TYPE_CHECKING:
-    from workflow.reports.business import Period
+    from casework.workflow.reports.business import Period
 
 REMEMBER_S = 2.0
 """How long a resolved token is taken on trust before it is looked up again."""
@@ -113,8 +113,8 @@ def report_period(
 ) -> Period:
     """The period and branch a report covers for ``principal``: days cut in ``tz``, else
     the configured display zone, else UTC; a branch token's own branch (another: 403)."""
-    from workflow.display.zones import zone_named
-    from workflow.reports.business import period_of
+    from casework.workflow.display.zones import zone_named
+    from casework.workflow.reports.business import period_of
 
     if principal.branch is not None:
         if branch not in (None, "", principal.branch):

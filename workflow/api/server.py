@@ -7,15 +7,15 @@ import gc
 import os
 from typing import Any
 
-from workflow.config import load_settings
-from workflow.engine import Engine
+from casework.workflow.config import load_settings
+from casework.workflow.engine import Engine
 
 HEARTBEAT_ENV = "CASEWORK_HEARTBEAT_S"
 
 
 def app_from_environment() -> Any:
     """The application of one worker process (uvicorn's ``factory``)."""
-    from workflow.api.app import create_app
+    from casework.workflow.api.app import create_app
 
     url = os.environ.get("CASEWORK_DATABASE_URL", "sqlite:///casework.db")
     settings = load_settings(os.environ.get("CASEWORK_CONFIG"))

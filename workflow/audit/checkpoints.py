@@ -30,16 +30,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from storage import canonical_json, iso
-from storage.merkle import MerkleTree
-from storage.port import Store
-from workflow.audit.private_files import private_file
-from workflow.clock import aware
-from workflow.errors import InvalidInput, TimeOutOfOrder
-from workflow.results import CHECKPOINT, Problem, VerifyReport
+from casework.storage import canonical_json, iso
+from casework.storage.merkle import MerkleTree
+from casework.storage.port import Store
+from casework.workflow.audit.private_files import private_file
+from casework.workflow.clock import aware
+from casework.workflow.errors import InvalidInput, TimeOutOfOrder
+from casework.workflow.results import CHECKPOINT, Problem, VerifyReport
 
 if TYPE_CHECKING:
-    from workflow.engine import Engine
+    from casework.workflow.engine import Engine
 
 FORMAT = "casework-checkpoint"
 VERSION = 1

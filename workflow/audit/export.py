@@ -53,11 +53,11 @@ from typing import IO, Any
 
 import orjson
 
-from storage import canonical_json, iso
-from storage.chain import PERSONAL_FORMAT
-from storage.personal_sql import ERASED_TEXT
-from storage.port import Store
-from workflow.privacy.commitments import commitments
+from casework.storage import canonical_json, iso
+from casework.storage.chain import PERSONAL_FORMAT
+from casework.storage.personal_sql import ERASED_TEXT
+from casework.storage.port import Store
+from casework.workflow.privacy.commitments import commitments
 
 FORMAT = "casework-export"
 VERSION = 1

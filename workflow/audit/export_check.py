@@ -31,10 +31,10 @@ from typing import Any
 
 import orjson
 
-from machines import MachineDefinition, MachineRegistry
-from machines.sla import PolicyError, SlaPolicy, policy_from_document, policy_version
-from storage import canonical_json
-from workflow.audit.export import (
+from casework.machines import MachineDefinition, MachineRegistry
+from casework.machines.sla import PolicyError, SlaPolicy, policy_from_document, policy_version
+from casework.storage import canonical_json
+from casework.workflow.audit.export import (
     CSV_COLUMNS,
     EVENT_KEYS,
     FORMAT,
@@ -44,9 +44,9 @@ from workflow.audit.export import (
     head_line,
     header_digest,
 )
-from workflow.cases.history import CaseChecker
-from workflow.errors import InvalidInput
-from workflow.results import EXPORT_FILE, Problem, VerifyReport
+from casework.workflow.cases.history import CaseChecker
+from casework.workflow.errors import InvalidInput
+from casework.workflow.results import EXPORT_FILE, Problem, VerifyReport
 
 FILE = EXPORT_FILE
 """The case id of problems of the file as a whole (the name of older code)."""
@@ -289,7 +289,7 @@ def _check_part(
     path: str, csv_file: bool, start: int, line: int, documents: Any, partial: bool
 ) -> _Part:
     """The second half, in its own process."""
-    from workflow.cases.catalog import installed_registry
+    from casework.workflow.cases.catalog import installed_registry
 
     registry = installed_registry()
     policies, _ = _policies(documents)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
-from workflow.results import VerifyReport
+from casework.workflow.results import VerifyReport
 
 
 def verify_halves(

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from workflow.errors import InvalidInput, WriteFailed
+from casework.workflow.errors import InvalidInput, WriteFailed
 
 
 @contextlib.contextmanager

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from importlib.metadata import EntryPoint, distributions
 from typing import Any
 
-from machines import COMPLAINT_V1, MachineDefinition, MachineRegistry
-from machines.after_sales import COMPLAINT_V2
+from casework.machines import COMPLAINT_V1, MachineDefinition, MachineRegistry
+from casework.machines.after_sales import COMPLAINT_V2
 
 ENTRY_POINT_GROUP = "casework.machines"
 

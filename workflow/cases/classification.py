@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from machines.definition import RECLASSIFIABLE, MachineDefinition
-from storage.records import CaseRecord
-from workflow.cases import validation
-from workflow.cases.transitions import profile_of
-from workflow.config import Settings
-from workflow.errors import InvalidInput
+from casework.machines.definition import RECLASSIFIABLE, MachineDefinition
+from casework.storage.records import CaseRecord
+from casework.workflow.cases import validation
+from casework.workflow.cases.transitions import profile_of
+from casework.workflow.config import Settings
+from casework.workflow.errors import InvalidInput
 
 WAS = "was"
 """The data key of a ``reclassify`` that holds the values it replaced."""

@@ -13,7 +13,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from machines import (
+from casework.machines import (
     ENGINE_EVENTS,
     OPEN_EVENT,
     Allowed,
@@ -23,15 +23,15 @@ from machines import (
     opened,
     step,
 )
-from machines.definition import CLASSIFICATION_FACT
-from machines.sla import SlaPolicy
-from storage import GENESIS_HASH, canonical_event, chain_hash, iso
-from storage.chain import EVENT_FORMAT, PERSONAL_FORMAT, parse_json
-from storage.records import UNDECLARED_AS_EMPTY
-from storage.transition_sql import CASE_COLUMNS
-from workflow.cases.transitions import pending_json, plan_of, profile_of, sla_json
-from workflow.privacy.commitments import is_commitment
-from workflow.results import Problem
+from casework.machines.definition import CLASSIFICATION_FACT
+from casework.machines.sla import SlaPolicy
+from casework.storage import GENESIS_HASH, canonical_event, chain_hash, iso
+from casework.storage.chain import EVENT_FORMAT, PERSONAL_FORMAT, parse_json
+from casework.storage.records import UNDECLARED_AS_EMPTY
+from casework.storage.transition_sql import CASE_COLUMNS
+from casework.workflow.cases.transitions import pending_json, plan_of, profile_of, sla_json
+from casework.workflow.privacy.commitments import is_commitment
+from casework.workflow.results import Problem
 
 OPENING_FIELDS = ("channel", "category", "summary", "customer", "contact", "branch", "priority")
 """Case columns that the opening event's data carries and the case row must equal."""

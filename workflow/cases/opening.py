@@ -7,15 +7,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from machines import OPEN_EVENT, CaseRules, MachineDefinition, opened
-from machines.clocks import Planned
-from storage import GENESIS_HASH
-from storage.chain import EVENT_FORMAT, PERSONAL_FORMAT
-from workflow.cases import validation
-from workflow.cases.transitions import event_row, plan_of, sla_json
-from workflow.config import Settings
-from workflow.errors import InvalidInput
-from workflow.privacy.commitments import committed, personal_values
+from casework.machines import OPEN_EVENT, CaseRules, MachineDefinition, opened
+from casework.machines.clocks import Planned
+from casework.storage import GENESIS_HASH
+from casework.storage.chain import EVENT_FORMAT, PERSONAL_FORMAT
+from casework.workflow.cases import validation
+from casework.workflow.cases.transitions import event_row, plan_of, sla_json
+from casework.workflow.config import Settings
+from casework.workflow.errors import InvalidInput
+from casework.workflow.privacy.commitments import committed, personal_values
 
 
 def new_case_id() -> str:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storage.records import CaseRecord
-from workflow.errors import InvalidInput
+from casework.storage.records import CaseRecord
+from casework.workflow.errors import InvalidInput
 
 MAX_PAGE = 500
 """The most cases one page holds."""

@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from machines.warranty import REMEDIES, WarrantyRules
-from storage.records import CaseRecord
-from workflow.errors import InvalidInput, RemedyRefused
+from casework.machines.warranty import REMEDIES, WarrantyRules
+from casework.storage.records import CaseRecord
+from casework.workflow.errors import InvalidInput, RemedyRefused
 
 
 def remedy_data(

@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from machines import ENGINE_EVENTS, Allowed, Blocked, CaseRules, Folded, step
-from machines.clocks import (
+from casework.machines import ENGINE_EVENTS, Allowed, Blocked, CaseRules, Folded, step
+from casework.machines.clocks import (
     Planned,
     SlaState,
     level_label,
@@ -20,11 +20,23 @@ from machines.clocks import (
     state_from_json,
     timer_deadlines,
 )
-from machines.definition import CLASSIFICATION_FACT, HAND_EVENTS, RECLASSIFY, MachineDefinition
-from machines.timers import TIMER_EVENTS
-from storage import EVENT_FORMAT, CaseRecord, canonical_event, canonical_json, chain_hash, iso
-from storage.port import Store
-from workflow.errors import EventNotAllowed, GuardFailed
+from casework.machines.definition import (
+    CLASSIFICATION_FACT,
+    HAND_EVENTS,
+    RECLASSIFY,
+    MachineDefinition,
+)
+from casework.machines.timers import TIMER_EVENTS
+from casework.storage import (
+    EVENT_FORMAT,
+    CaseRecord,
+    canonical_event,
+    canonical_json,
+    chain_hash,
+    iso,
+)
+from casework.storage.port import Store
+from casework.workflow.errors import EventNotAllowed, GuardFailed
 
 UNREAD = SlaState()
 """Stands in for clocks not read from the row: events that keep the state leave them be."""

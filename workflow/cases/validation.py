@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from machines import AttributeSpec
-from workflow.config import Settings
-from workflow.errors import InvalidInput, UnknownChoice
+from casework.machines import AttributeSpec
+from casework.workflow.config import Settings
+from casework.workflow.errors import InvalidInput, UnknownChoice
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

@@ -18,8 +18,8 @@ from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from machines.warranty import BRAND_CLASSES, WARRANTY_RULES_V1, WarrantyRules
-from workflow.errors import ConfigError
+from casework.machines.warranty import BRAND_CLASSES, WARRANTY_RULES_V1, WarrantyRules
+from casework.workflow.errors import ConfigError
 
 _KEYS = ("timezone", "return_days", "exchange_days", "repair_months", "brands")
 

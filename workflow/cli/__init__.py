@@ -19,7 +19,7 @@ import os
 
 import click
 
-from workflow.cli.support import CaseworkGroup, database_options, help_ending, setting
+from casework.workflow.cli.support import CaseworkGroup, database_options, help_ending, setting
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "attach": ("evidence:attach_command", "Attach a file to a case as evidence."),
@@ -68,7 +68,7 @@ class LazyGroup(CaseworkGroup):
             return None
         module, _, attribute = spec[0].partition(":")
         try:
-            loaded = importlib.import_module(f"workflow.cli.{module}")
+            loaded = importlib.import_module(f"casework.workflow.cli.{module}")
         except ModuleNotFoundError as err:
             err.add_note(f"command: {cmd_name}")  # whose extra is missing, for the one line
             raise
@@ -97,6 +97,6 @@ def main(db_url: str | None, config_path: str | None) -> None:
     Every case runs through a versioned state machine; every event is stored in a
     hash chain that `casework verify` checks and `casework replay` rebuilds.
     """
-    from workflow.cli.logs import configure_logging
+    from casework.workflow.cli.logs import configure_logging
 
     configure_logging(setting("log_level") or os.environ.get("CASEWORK_LOG_LEVEL", "warning"))

@@ -1,5 +1,5 @@
 """``python -m workflow.cli``: the ``casework`` command."""
 
-from workflow.cli import main
+from casework.workflow.cli import main
 
 main()

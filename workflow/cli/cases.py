@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 
-from machines.timers import TIMER_EVENTS
-from storage.records import CaseQuery
-from workflow.cases.paging import MAX_PAGE
-from workflow.cli.support import (
+from casework.machines.timers import TIMER_EVENTS
+from casework.storage.records import CaseQuery
+from casework.workflow.cases.paging import MAX_PAGE
+from casework.workflow.cli.support import (
     WHOLE,
     CaseworkCommand,
     actor_option,
@@ -31,10 +31,10 @@ from workflow.cli.support import (
     typed_time,
     warn_unreachable,
 )
-from workflow.clock import parse_instant
-from workflow.display.times import local_text, stamped
-from workflow.durations import hours_minutes, spoken
-from workflow.errors import InvalidInput
+from casework.workflow.clock import parse_instant
+from casework.workflow.display.times import local_text, stamped
+from casework.workflow.durations import hours_minutes, spoken
+from casework.workflow.errors import InvalidInput
 
 
 @click.command("open", cls=CaseworkCommand)
@@ -396,7 +396,7 @@ def _list_overdue(engine: Any, query: CaseQuery, limit: int | None, as_json: boo
     if as_json:
         emit_json([o.to_json() for o in late])
         return
-    from workflow.cli.sla import overdue_rows
+    from casework.workflow.cli.sla import overdue_rows
 
     table(("id", "owner", "branch", "clock", "level", "late"), overdue_rows(late))
     cases = {o.case.id: o.case for o in late}

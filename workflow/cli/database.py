@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from workflow.cli.support import (
+from casework.workflow.cli.support import (
     CaseworkCommand,
     database_options,
     emit_json,
@@ -26,7 +26,7 @@ def migrate_command(db_url: str | None, config_path: str | None, as_json: bool) 
     Example:
       casework --db postgresql://casework@db/casework migrate
     """
-    from storage.migrate import HEAD, current_revision, upgrade
+    from casework.storage.migrate import HEAD, current_revision, upgrade
 
     with opened(db_url) as (url, db):
         before = current_revision(db)

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import click
 
-from scheduler.mail.delivery import Deliverer
-from scheduler.mail.smtp_transport import SmtpTransport
-from workflow.cli.support import (
+from casework.scheduler.mail.delivery import Deliverer
+from casework.scheduler.mail.smtp_transport import SmtpTransport
+from casework.workflow.cli.support import (
     WHOLE,
     CaseworkCommand,
     database_options,
@@ -17,7 +17,7 @@ from workflow.cli.support import (
     handle_errors,
     json_option,
 )
-from workflow.mail.settings import parse_url
+from casework.workflow.mail.settings import parse_url
 
 
 @click.command("deliver", cls=CaseworkCommand)
@@ -49,7 +49,7 @@ def deliver_command(
     a dead letter. A webhook delivery succeeds on a 2xx answer and is retried on any
     other. Exit status 0 when everything tried was sent, 1 when some failed.
     """
-    from scheduler.webhooks.delivery import WebhookDeliverer
+    from casework.scheduler.webhooks.delivery import WebhookDeliverer
 
     with engine_for(db_url, config_path) as engine:
         settings = engine.settings.mail

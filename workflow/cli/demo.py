@@ -8,15 +8,15 @@ from pathlib import Path
 
 import click
 
-from scheduler.mail.delivery import Deliverer
-from scheduler.mail.smtp_sink import SmtpSink
-from workflow.cli.support import CaseworkCommand, display_zone, table, zoned
-from workflow.clock import FixedClock
-from workflow.config import Settings
-from workflow.display.times import local_text, stamped
-from workflow.engine import Engine
-from workflow.errors import GuardFailed
-from workflow.mail.settings import MailSettings
+from casework.scheduler.mail.delivery import Deliverer
+from casework.scheduler.mail.smtp_sink import SmtpSink
+from casework.workflow.cli.support import CaseworkCommand, display_zone, table, zoned
+from casework.workflow.clock import FixedClock
+from casework.workflow.config import Settings
+from casework.workflow.display.times import local_text, stamped
+from casework.workflow.engine import Engine
+from casework.workflow.errors import GuardFailed
+from casework.workflow.mail.settings import MailSettings
 
 
 def _say(text: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from workflow.cli.support import (
+from casework.workflow.cli.support import (
     CaseworkCommand,
     actor_option,
     database_options,
@@ -15,7 +15,7 @@ from workflow.cli.support import (
     handle_errors,
     json_option,
 )
-from workflow.errors import InvalidInput
+from casework.workflow.errors import InvalidInput
 
 
 @click.command("attach", cls=CaseworkCommand)

@@ -177,26 +177,26 @@ leading ``casework``."""
 
 
 def _channels() -> str:
-    from workflow.config import DEFAULT_CHANNELS
+    from casework.workflow.config import DEFAULT_CHANNELS
 
     return ", ".join(DEFAULT_CHANNELS) + " (and those [intake] channels adds)"
 
 
 def _categories() -> str:
-    from workflow.config import DEFAULT_CATEGORIES
+    from casework.workflow.config import DEFAULT_CATEGORIES
 
     return ", ".join(DEFAULT_CATEGORIES) + " (and those [intake] categories adds)"
 
 
 def _priorities() -> str:
-    from workflow.config import DEFAULT_PRIORITIES
+    from casework.workflow.config import DEFAULT_PRIORITIES
 
     return ", ".join(DEFAULT_PRIORITIES)
 
 
 def _machines(part: str) -> list[tuple[str, str]]:
-    from machines.definition import AGENT_EVENTS, HAND_EVENTS
-    from workflow.cases.catalog import installed_registry
+    from casework.machines.definition import AGENT_EVENTS, HAND_EVENTS
+    from casework.workflow.cases.catalog import installed_registry
 
     rows = []
     for definition in installed_registry():

@@ -8,16 +8,16 @@ from typing import IO, Any
 
 import click
 
-from workflow.audit.export import FORMATS, write_export
-from workflow.audit.private_files import private_file
-from workflow.cli.support import (
+from casework.workflow.audit.export import FORMATS, write_export
+from casework.workflow.audit.private_files import private_file
+from casework.workflow.cli.support import (
     CaseworkCommand,
     database_options,
     engine_for,
     handle_errors,
     typed_time,
 )
-from workflow.errors import InvalidInput
+from casework.workflow.errors import InvalidInput
 
 
 def _progress(label: str) -> Any:
@@ -82,7 +82,7 @@ def export_command(
     """
     signer = None
     if sign_key is not None:
-        from workflow.audit.checkpoints import export_signer, load_private_key
+        from casework.workflow.audit.checkpoints import export_signer, load_private_key
 
         signer = export_signer(load_private_key(sign_key))
     show = out is not None and sys.stderr.isatty()

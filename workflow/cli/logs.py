@@ -12,8 +12,8 @@ from typing import Any, TextIO
 
 import structlog
 
-from workflow.errors import InvalidInput
-from workflow.logs import redact
+from casework.workflow.errors import InvalidInput
+from casework.workflow.logs import redact
 
 
 def configure_logging(

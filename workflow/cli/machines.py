@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from machines import MachineDefinition
-from machines.diagram import dot, mermaid
-from workflow.cases.catalog import describe, installed_registry
-from workflow.cli.support import CaseworkCommand, emit_json, fail, json_option
+from casework.machines import MachineDefinition
+from casework.machines.diagram import dot, mermaid
+from casework.workflow.cases.catalog import describe, installed_registry
+from casework.workflow.cli.support import CaseworkCommand, emit_json, fail, json_option
 
 
 def write_diagrams(definition: MachineDefinition, directory: Path) -> list[Path]:

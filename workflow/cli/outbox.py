@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from storage.outbox_store import STATUSES
-from workflow.cli.support import (
+from casework.storage.outbox_store import STATUSES
+from casework.workflow.cli.support import (
     WHOLE,
     CaseworkSubgroup,
     database_options,
@@ -17,9 +17,9 @@ from workflow.cli.support import (
     table,
     zoned,
 )
-from workflow.display.times import local_text
-from workflow.errors import InvalidInput
-from workflow.mail.outbox import RETRYABLE, Outbox
+from casework.workflow.display.times import local_text
+from casework.workflow.errors import InvalidInput
+from casework.workflow.mail.outbox import RETRYABLE, Outbox
 
 MAIL_KINDS = ("warning", "escalation")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from workflow.cli.support import (
+from casework.workflow.cli.support import (
     WHOLE,
     CaseworkSubgroup,
     database_options,
@@ -16,8 +16,8 @@ from workflow.cli.support import (
     json_option,
     table,
 )
-from workflow.partners.jobs import JOB_KINDS, add_jobs, import_jobs, job_row
-from workflow.partners.registry import PARTNER_KINDS, add_partner
+from casework.workflow.partners.jobs import JOB_KINDS, add_jobs, import_jobs, job_row
+from casework.workflow.partners.registry import PARTNER_KINDS, add_partner
 
 
 @click.group("partners", cls=CaseworkSubgroup)

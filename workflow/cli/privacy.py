@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from workflow.cli.support import (
+from casework.workflow.cli.support import (
     CaseworkCommand,
     database_options,
     emit_json,
@@ -14,7 +14,7 @@ from workflow.cli.support import (
     handle_errors,
     json_option,
 )
-from workflow.errors import InvalidInput
+from casework.workflow.errors import InvalidInput
 
 
 @click.command("erase", cls=CaseworkCommand)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from workflow.cli.support import (
+from casework.workflow.cli.support import (
     CaseworkCommand,
     database_options,
     display_zone,
@@ -15,7 +15,7 @@ from workflow.cli.support import (
     table,
     zoned,
 )
-from workflow.display.times import local_text
+from casework.workflow.display.times import local_text
 
 WHO = {"to": "this case -> it", "from": "it -> this case"}
 """Which case recorded the relation."""

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from workflow.audit.private_files import private_file
-from workflow.cli.support import (
+from casework.workflow.audit.private_files import private_file
+from casework.workflow.cli.support import (
     CaseworkSubgroup,
     database_options,
     display_zone,
@@ -17,7 +17,7 @@ from workflow.cli.support import (
     json_option,
     note,
 )
-from workflow.reports.business import (
+from casework.workflow.reports.business import (
     Period,
     complaints_page,
     complaints_report,
@@ -26,10 +26,10 @@ from workflow.reports.business import (
     sla_page,
     sla_report,
 )
-from workflow.reports.case_page import case_report
+from casework.workflow.reports.case_page import case_report
 
 if TYPE_CHECKING:
-    from workflow.engine import Engine
+    from casework.workflow.engine import Engine
 
 
 @click.group("report", cls=CaseworkSubgroup)
@@ -159,9 +159,9 @@ def report_partners_command(
     """Each partner's quarter (seed 003): 100 points less each fault's deduction, the
     fines, the band (five stars 96-100 down to not qualified under 60), jobs, CSAT and
     suspended settlements; every deduction cites its case, event and hash."""
-    from workflow.partners.ratings import partner_report
-    from workflow.partners.ratings import quarter as quarter_of
-    from workflow.reports.partner_page import partners_page
+    from casework.workflow.partners.ratings import partner_report
+    from casework.workflow.partners.ratings import quarter as quarter_of
+    from casework.workflow.reports.partner_page import partners_page
 
     with engine_for(db_url, config_path, read_only=True) as engine:
         period = quarter_of(quarter, display_zone(engine).zone)

@@ -7,7 +7,7 @@ import tempfile
 
 import click
 
-from workflow.cli.support import (
+from casework.workflow.cli.support import (
     WHOLE,
     CaseworkCommand,
     database_options,
@@ -53,7 +53,7 @@ def serve_command(
     """
     import uvicorn
 
-    import workflow.api.app  # noqa: F401 - the server extra is there, or one line says so
+    import casework.workflow.api.app  # noqa: F401 - the server extra is there, or one line says so
 
     url = database_url(db_url)
     with engine_for(db_url, config_path):  # migrates once, checks the settings, then closes
@@ -70,7 +70,7 @@ def serve_command(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="casework-metrics-")
     click.echo(f"casework serving on http://{host}:{port} (OpenAPI: /openapi.json)", err=True)
     uvicorn.run(
-        "workflow.api.server:app_from_environment",
+        "casework.workflow.api.server:app_from_environment",
         factory=True,
         host=host,
         port=port,

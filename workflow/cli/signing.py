@@ -10,15 +10,15 @@ from pathlib import Path
 
 import click
 
-from workflow.audit.checkpoints import (
+from casework.workflow.audit.checkpoints import (
     Checkpoint,
     load_private_key,
     make_checkpoint,
     new_key,
     rotate_key,
 )
-from workflow.audit.private_files import private_file
-from workflow.cli.support import (
+from casework.workflow.audit.private_files import private_file
+from casework.workflow.cli.support import (
     CaseworkCommand,
     CaseworkSubgroup,
     database_options,
@@ -27,8 +27,8 @@ from workflow.cli.support import (
     handle_errors,
     typed_time,
 )
-from workflow.display.times import stamped
-from workflow.errors import InvalidInput
+from casework.workflow.display.times import stamped
+from casework.workflow.errors import InvalidInput
 
 
 def _key_path(key: str | None) -> str:

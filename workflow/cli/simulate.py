@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from workflow.audit.private_files import private_file
-from workflow.cli.reports import PERIOD_ONLY, _period
-from workflow.cli.support import (
+from casework.workflow.audit.private_files import private_file
+from casework.workflow.cli.reports import PERIOD_ONLY, _period
+from casework.workflow.cli.support import (
     CaseworkCommand,
     database_options,
     emit_json,
@@ -48,9 +48,9 @@ def simulate_command(
     events at their real times, deadlines fired as the worker would) and report, beside
     what happened, breaches per clock, branch and category, warnings, escalations by
     level and mails, and the cases whose outcome changes. Writes nothing."""
-    from workflow.config import check_policy, load_settings
-    from workflow.errors import InvalidInput
-    from workflow.sla.whatif import simulate
+    from casework.workflow.config import check_policy, load_settings
+    from casework.workflow.errors import InvalidInput
+    from casework.workflow.sla.whatif import simulate
 
     proposed = load_settings(policy_path)
     if proposed.sla is None:
@@ -61,7 +61,7 @@ def simulate_command(
                               f"{policy_path}: sla")  # fmt: skip
         report = simulate(engine, policy, _period(engine, asked))
     if html_path is not None:
-        from workflow.reports.whatif_page import whatif_page
+        from casework.workflow.reports.whatif_page import whatif_page
 
         with private_file(html_path, replace=force) as file:
             file.write(whatif_page(report))

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from machines.clocks import level_label
-from workflow.cli.support import (
+from casework.machines.clocks import level_label
+from casework.workflow.cli.support import (
     WHOLE,
     CaseworkCommand,
     CaseworkSubgroup,
@@ -20,10 +20,10 @@ from workflow.cli.support import (
     json_option,
     typed_time,
 )
-from workflow.display.times import local_text, stamped
-from workflow.durations import hours_minutes
-from workflow.errors import InvalidInput
-from workflow.sla.views import Overdue
+from casework.workflow.display.times import local_text, stamped
+from casework.workflow.durations import hours_minutes
+from casework.workflow.errors import InvalidInput
+from casework.workflow.sla.views import Overdue
 
 
 @click.command("tick", cls=CaseworkCommand)

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 import structlog
 
-from workflow.errors import CaseworkError, InvalidInput, StorageFailure
-from workflow.storage_boundary import storage_error_types, translated
+from casework.workflow.errors import CaseworkError, InvalidInput, StorageFailure
+from casework.workflow.storage_boundary import storage_error_types, translated
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine as SAEngine
 
-    from workflow.display.zones import DisplayZone
-    from workflow.engine import Engine
+    from casework.workflow.display.zones import DisplayZone
+    from casework.workflow.engine import Engine
 
 DEFAULT_DB = "sqlite:///casework.db"
 WHOLE = click.IntRange(1, 2**31 - 1)
@@ -104,7 +104,7 @@ class CaseworkCommand(click.Command):
 
 def help_ending(command: click.Command, ctx: click.Context, formatter: click.HelpFormatter) -> None:
     """Write the command's epilog, then its valid values and examples."""
-    from workflow.cli.examples import EXAMPLES, VALUES
+    from casework.workflow.cli.examples import EXAMPLES, VALUES
 
     click.Command.format_epilog(command, ctx, formatter)
     path = " ".join(ctx.command_path.split()[1:])
@@ -220,14 +220,14 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         return value
     ctx.find_root().meta[f"casework.{param.name}"] = value
     if param.name == "tz":
-        from workflow.display.zones import zone_named
+        from casework.workflow.display.zones import zone_named
 
         try:
             zone_named(value, "--tz")
         except InvalidInput as err:
             raise click.BadParameter(str(err).removeprefix("--tz: ")) from None
     if param.name == "log_level":
-        from workflow.cli.logs import configure_logging
+        from casework.workflow.cli.logs import configure_logging
 
         try:
             configure_logging(value)
@@ -297,7 +297,7 @@ def typed_time(
     """A time a person typed: with an offset as it is, a naive time or a date in the
     display zone (``end_of_day``: a date means its end), with a note saying which zone
     was assumed."""
-    from workflow.display.times import read_time
+    from casework.workflow.display.times import read_time
 
     reading = read_time(text, what, display_zone(engine).zone, end_of_day=end_of_day)
     if reading.assumed:
@@ -313,7 +313,7 @@ def zoned(header: str, zone: DisplayZone) -> str:
 def display_zone(engine: Engine | None = None) -> DisplayZone:
     """The zone people read times in: ``--tz``, ``$CASEWORK_TZ``, the settings'
     ``[display] timezone`` (of ``engine``), else the system's."""
-    from workflow.display.zones import choose_zone
+    from casework.workflow.display.zones import choose_zone
 
     configured = None if engine is None else engine.settings.display_timezone
     return choose_zone(setting("tz"), configured)
@@ -349,9 +349,9 @@ def engine_for(
     A command that only reads (``read_only``, or ``reads``) goes to the ``--read-db``
     standby where one is named, read-only.
     """
-    from storage.database import write_access
-    from workflow.config import load_settings
-    from workflow.engine import Engine
+    from casework.storage.database import write_access
+    from casework.workflow.config import load_settings
+    from casework.workflow.engine import Engine
 
     url = database_url(db_url)
     standby = setting("read_db") or os.environ.get("CASEWORK_READ_DATABASE_URL")
@@ -388,7 +388,7 @@ def engine_for(
 
 def database_url(db_url: str | None) -> str:
     """The database the options and environment name; a database in memory is refused."""
-    from storage.database import is_in_memory
+    from casework.storage.database import is_in_memory
 
     root = click.get_current_context().find_root().params
     url = db_url or root.get("db_url") or os.environ.get("CASEWORK_DATABASE_URL") or DEFAULT_DB
@@ -406,7 +406,7 @@ def database_url(db_url: str | None) -> str:
 def opened(db_url: str | None) -> Iterator[tuple[str, SAEngine]]:
     """The named database as a SQLAlchemy engine (no casework engine: for ``migrate``),
     with its URL as it may be shown (no password); disposed of afterwards."""
-    from storage.database import make_engine
+    from casework.storage.database import make_engine
 
     url = database_url(db_url)
     db = make_engine(url)

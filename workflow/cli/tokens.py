@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from workflow.access.tokens import ROLES, issue, revoke
-from workflow.cli.support import (
+from casework.workflow.access.tokens import ROLES, issue, revoke
+from casework.workflow.cli.support import (
     CaseworkSubgroup,
     database_options,
     display_zone,
@@ -16,7 +16,7 @@ from workflow.cli.support import (
     table,
     zoned,
 )
-from workflow.display.times import local_text
+from casework.workflow.display.times import local_text
 
 
 @click.group("tokens", cls=CaseworkSubgroup)

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from workflow.audit.export_check import verify_export
-from workflow.cases.catalog import installed_registry
-from workflow.cli.support import (
+from casework.workflow.audit.export_check import verify_export
+from casework.workflow.cases.catalog import installed_registry
+from casework.workflow.cli.support import (
     CaseworkCommand,
     database_options,
     emit_json,
@@ -18,8 +18,8 @@ from workflow.cli.support import (
     handle_errors,
     json_option,
 )
-from workflow.errors import InvalidInput
-from workflow.results import CHECKPOINT, EXPORT_FILE, POLICIES, VerifyReport
+from casework.workflow.errors import InvalidInput
+from casework.workflow.results import CHECKPOINT, EXPORT_FILE, POLICIES, VerifyReport
 
 
 @click.command("verify", cls=CaseworkCommand)
@@ -84,8 +84,11 @@ def verify_command(
         ring = keyring or os.environ.get("CASEWORK_KEYRING")
         if not ring:
             raise InvalidInput("give --keyring FILE (or set CASEWORK_KEYRING)", field="keyring")
-        from workflow.audit.checkpoints import check_checkpoint, read_keyring  # signing extra
-        from workflow.cli.signing import read_checkpoint
+        from casework.workflow.audit.checkpoints import (  # signing extra
+            check_checkpoint,
+            read_keyring,
+        )
+        from casework.workflow.cli.signing import read_checkpoint
 
         checkpoint = read_checkpoint(checkpoint_path)
         keys = read_keyring(ring)
@@ -96,7 +99,7 @@ def verify_command(
             raise InvalidInput("give a case id or --export, not both", field="export")
         signature = None
         if keyring is not None:
-            from workflow.audit.checkpoints import read_keyring, statement_problem
+            from casework.workflow.audit.checkpoints import read_keyring, statement_problem
 
             export_keys = read_keyring(keyring)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from storage.outbox_store import STATUSES
-from storage.records import WEBHOOK_KIND
-from workflow.cli.support import (
+from casework.storage.outbox_store import STATUSES
+from casework.storage.records import WEBHOOK_KIND
+from casework.workflow.cli.support import (
     WHOLE,
     CaseworkSubgroup,
     database_options,
@@ -18,10 +18,10 @@ from workflow.cli.support import (
     table,
     zoned,
 )
-from workflow.display.times import local_text
-from workflow.mail.outbox import Outbox
-from workflow.webhooks.queue import delivery_json
-from workflow.webhooks.subscriptions import add, remove
+from casework.workflow.display.times import local_text
+from casework.workflow.mail.outbox import Outbox
+from casework.workflow.webhooks.queue import delivery_json
+from casework.workflow.webhooks.subscriptions import add, remove
 
 
 @click.group("webhooks", cls=CaseworkSubgroup)

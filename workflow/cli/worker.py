@@ -9,9 +9,15 @@ from types import FrameType
 import click
 import structlog
 
-from scheduler.mail.delivery import Deliverer
-from scheduler.worker import Worker
-from workflow.cli.support import WHOLE, CaseworkCommand, database_options, engine_for, handle_errors
+from casework.scheduler.mail.delivery import Deliverer
+from casework.scheduler.worker import Worker
+from casework.workflow.cli.support import (
+    WHOLE,
+    CaseworkCommand,
+    database_options,
+    engine_for,
+    handle_errors,
+)
 
 
 @click.command("worker", cls=CaseworkCommand)
@@ -61,7 +67,7 @@ def worker_command(
     records a heartbeat, which `casework serve`'s /readyz reads. Log lines (one per
     deadline fired and per mail sent) go to stderr; use --log-level info to see them.
     """
-    from scheduler.webhooks.delivery import WebhookDeliverer
+    from casework.scheduler.webhooks.delivery import WebhookDeliverer
 
     stop = threading.Event()
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from machines.definition import MANUAL_ESCALATION, RECLASSIFIABLE, RECLASSIFY
-from machines.fold import WAIT_REASONS
-from storage.records import CaseRecord
-from workflow.cases.transitions import allowed_now
-from workflow.engine import Engine
+from casework.machines.definition import MANUAL_ESCALATION, RECLASSIFIABLE, RECLASSIFY
+from casework.machines.fold import WAIT_REASONS
+from casework.storage.records import CaseRecord
+from casework.workflow.cases.transitions import allowed_now
+from casework.workflow.engine import Engine
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from storage import iso
-from storage.records import CaseQuery
-from workflow.api.security import report_period, visible_case, whole_database
-from workflow.clock import parse_instant
-from workflow.console.actions import actions
-from workflow.console.sessions import (
+from casework.storage import iso
+from casework.storage.records import CaseQuery
+from casework.workflow.api.security import report_period, visible_case, whole_database
+from casework.workflow.clock import parse_instant
+from casework.workflow.console.actions import actions
+from casework.workflow.console.sessions import (
     COOKIE,
     LASTS,
     Session,
@@ -29,16 +29,16 @@ from workflow.console.sessions import (
     sign_in,
     sign_out,
 )
-from workflow.console.texts import TEXTS, language
-from workflow.display.times import local
-from workflow.display.zones import zone_name
-from workflow.durations import hours_minutes
-from workflow.engine import Engine
-from workflow.errors import CaseworkError, InvalidInput, NotAuthenticated, NotPermitted
+from casework.workflow.console.texts import TEXTS, language
+from casework.workflow.display.times import local
+from casework.workflow.display.zones import zone_name
+from casework.workflow.durations import hours_minutes
+from casework.workflow.engine import Engine
+from casework.workflow.errors import CaseworkError, InvalidInput, NotAuthenticated, NotPermitted
 
 router = APIRouter(include_in_schema=False)
 _pages = jinja2.Environment(
-    loader=jinja2.PackageLoader("workflow.console", "templates"),
+    loader=jinja2.PackageLoader("casework.workflow.console", "templates"),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
@@ -335,7 +335,7 @@ def overdue(request: Request, session: Session, form: Mapping[str, str]) -> Resp
     ]
     compliance = []
     if session.principal.may("replay"):
-        from workflow.reports.business import Period, sla_report
+        from casework.workflow.reports.business import Period, sla_report
 
         now = engine.clock.now()
         zone = viewer_zone(request)
@@ -349,7 +349,7 @@ def overdue(request: Request, session: Session, form: Mapping[str, str]) -> Resp
 def viewer_zone(request: Request) -> tzinfo:
     """The zone the viewer's browser reported (the script keeps it in a cookie), else
     the configured display zone, else UTC: "today" and report days are cut in it."""
-    from workflow.display.zones import zone_named
+    from casework.workflow.display.zones import zone_named
 
     cookie = unquote(request.cookies.get(ZONE_COOKIE) or "")
     for name in (cookie, _engine(request).settings.display_timezone):
@@ -382,7 +382,7 @@ def _period(request: Request, session: Session) -> Any:
 def reports(request: Request, session: Session, form: Mapping[str, str]) -> Response:
     """SLA compliance per clock and the complaint structure for a period (days in the
     viewer's zone); a branch token sees its branch."""
-    from workflow.reports.business import complaints_report, sla_report
+    from casework.workflow.reports.business import complaints_report, sla_report
 
     start, end = request.query_params.get("from", ""), request.query_params.get("to", "")
     report = complaints = None
@@ -402,7 +402,7 @@ def reports(request: Request, session: Session, form: Mapping[str, str]) -> Resp
 @_signed_in("replay")
 def report_page(request: Request, session: Session, form: Mapping[str, str]) -> Response:
     """The SLA or complaint report with its charts, as the ``report`` command draws it."""
-    from workflow.reports import business
+    from casework.workflow.reports import business
 
     name = request.path_params["name"]
     try:
@@ -433,7 +433,7 @@ def tokens(request: Request, session: Session, form: Mapping[str, str]) -> Respo
 
 
 def _tokens_page(request: Request, session: Session, **extra: Any) -> Response:
-    from workflow.access.tokens import ROLES
+    from casework.workflow.access.tokens import ROLES
 
     found = [t.to_json() for t in _engine(request).store.tokens()]
     return _page(request, "tokens.html", "tokens", session, tokens=found, roles=ROLES,
@@ -444,7 +444,7 @@ def _tokens_page(request: Request, session: Session, **extra: Any) -> Response:
 @_signed_in("admin")
 def make_token(request: Request, session: Session, form: Mapping[str, str]) -> Response:
     """Make a token (shown this once) or revoke one."""
-    from workflow.access.tokens import issue, revoke
+    from casework.workflow.access.tokens import issue, revoke
 
     engine = _engine(request)
     try:
@@ -489,7 +489,11 @@ def verify_checkpoint(request: Request, session: Session, form: Mapping[str, str
     engine = _engine(request)
     try:
         whole_database(session.principal, "verify")
-        from workflow.audit.checkpoints import Checkpoint, check_checkpoint, keyring_from_text
+        from casework.workflow.audit.checkpoints import (
+            Checkpoint,
+            check_checkpoint,
+            keyring_from_text,
+        )
 
         try:
             document = json.loads(form.get("checkpoint", ""))
@@ -510,7 +514,7 @@ def verify_checkpoint(request: Request, session: Session, form: Mapping[str, str
 @_signed_in("audit")
 def export(request: Request, session: Session, form: Mapping[str, str]) -> Response:
     """The whole export as a download."""
-    from workflow.api.audit import export_stream
+    from casework.workflow.api.audit import export_stream
 
     whole_database(session.principal, "export")
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")  # noqa: DTZ005 - a file name, local on purpose

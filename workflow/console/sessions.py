@@ -12,9 +12,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from storage.port import Store
-from workflow.access.tokens import Principal, authenticate, secret_hash
-from workflow.errors import NotAuthenticated
+from casework.storage.port import Store
+from casework.workflow.access.tokens import Principal, authenticate, secret_hash
+from casework.workflow.errors import NotAuthenticated
 
 COOKIE = "casework_session"
 LASTS = timedelta(hours=12)

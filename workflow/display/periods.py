@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from workflow.display.times import local, read_time
-from workflow.display.zones import zone_name
-from workflow.errors import InvalidInput
+from casework.workflow.display.times import local, read_time
+from casework.workflow.display.zones import zone_name
+from casework.workflow.errors import InvalidInput
 
 _LAST = re.compile(r"(\d{1,4})\s*([hdw])", re.IGNORECASE)
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}

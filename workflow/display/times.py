@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from workflow.clock import aware, parse_instant
-from workflow.display.zones import offset_text, zone_name
-from workflow.errors import InvalidInput
+from casework.workflow.clock import aware, parse_instant
+from casework.workflow.display.zones import offset_text, zone_name
+from casework.workflow.errors import InvalidInput
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _OFFSET = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from workflow.errors import InvalidInput
+from casework.workflow.errors import InvalidInput
 
 ENVIRONMENT = "CASEWORK_TZ"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from machines.clocks import WARNING, level_kind
-from machines.sla import SlaPolicy
-from storage import CaseRecord, iso
-from storage.records import DueDeadline
+from casework.machines.clocks import WARNING, level_kind
+from casework.machines.sla import SlaPolicy
+from casework.storage import CaseRecord, iso
+from casework.storage.records import DueDeadline
 
 
 def manual_escalation_row(

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from storage import CaseRecord, EventRecord
-from storage.records import STATUSES, WEBHOOK_KIND, OutboxMail
-from workflow.errors import InvalidInput, MailNotFound
-from workflow.mail.render import MailWriter
-from workflow.mail.settings import MailSettings
-from workflow.storage_boundary import at_storage_boundary
-from workflow.webhooks.settings import WebhookSettings
+from casework.storage import CaseRecord, EventRecord
+from casework.storage.records import STATUSES, WEBHOOK_KIND, OutboxMail
+from casework.workflow.errors import InvalidInput, MailNotFound
+from casework.workflow.mail.render import MailWriter
+from casework.workflow.mail.settings import MailSettings
+from casework.workflow.storage_boundary import at_storage_boundary
+from casework.workflow.webhooks.settings import WebhookSettings
 
 if TYPE_CHECKING:
-    from workflow.engine import Engine
+    from casework.workflow.engine import Engine
 
 
 RETRYABLE = ("dead", "pending")

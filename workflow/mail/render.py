@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from storage import CaseRecord, EventRecord, iso
-from storage.records import OutboxMail
-from workflow.durations import spoken
-from workflow.errors import ConfigError
-from workflow.mail.settings import LANGUAGES, MailSettings, is_address
+from casework.storage import CaseRecord, EventRecord, iso
+from casework.storage.records import OutboxMail
+from casework.workflow.durations import spoken
+from casework.workflow.errors import ConfigError
+from casework.workflow.mail.settings import LANGUAGES, MailSettings, is_address
 
 MAX_SUBJECT = 250
 _WIRE = compat32.clone(linesep="\r\n")
@@ -132,7 +132,7 @@ class MailWriter:
         loaders: list[jinja2.BaseLoader] = []
         if settings.templates is not None:
             loaders.append(jinja2.FileSystemLoader(settings.templates))
-        loaders.append(jinja2.PackageLoader("workflow.mail", "templates"))
+        loaders.append(jinja2.PackageLoader("casework.workflow.mail", "templates"))
         self._envs = {lang: self._environment(loaders, lang) for lang in LANGUAGES}
 
     def _environment(self, loaders: list[jinja2.BaseLoader], language: str) -> jinja2.Environment:

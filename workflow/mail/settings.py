@@ -45,8 +45,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from machines.clocks import level_key
-from workflow.errors import ConfigError
+from casework.machines.clocks import level_key
+from casework.workflow.errors import ConfigError
 
 LANGUAGES = ("en", "zh")
 """Languages whose templates ship with casework."""

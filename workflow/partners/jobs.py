@@ -9,11 +9,11 @@ from datetime import datetime, time, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workflow.display.times import read_time
-from workflow.errors import InvalidInput
+from casework.workflow.display.times import read_time
+from casework.workflow.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from workflow.engine import Engine
+    from casework.workflow.engine import Engine
 
 JOB_KINDS = ("installation", "repair")
 COLUMNS = ("kind", "branch", "category", "partner", "done_at", "jobs")

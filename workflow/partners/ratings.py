@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from machines.partner_rules import PARTNER_RULES_V1, PartnerRules
-from storage import iso
-from storage.records import EventRecord
-from workflow.display.periods import described, midnight
-from workflow.display.zones import zone_name
-from workflow.errors import InvalidInput
+from casework.machines.partner_rules import PARTNER_RULES_V1, PartnerRules
+from casework.storage import iso
+from casework.storage.records import EventRecord
+from casework.workflow.display.periods import described, midnight
+from casework.workflow.display.zones import zone_name
+from casework.workflow.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from workflow.engine import Engine
+    from casework.workflow.engine import Engine
 
 READ = (
     "book_visit",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from storage.records import PartnerRecord
-from workflow.cases import validation
-from workflow.errors import InvalidInput
+from casework.storage.records import PartnerRecord
+from casework.workflow.cases import validation
+from casework.workflow.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from workflow.engine import Engine
+    from casework.workflow.engine import Engine
 
 PARTNER_KINDS = ("installer", "repairer", "manufacturer")
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from machines.partner_rules import PARTNER_RULES_V1, Deduction, PartnerRules
-from workflow.errors import ConfigError
+from casework.machines.partner_rules import PARTNER_RULES_V1, Deduction, PartnerRules
+from casework.workflow.errors import ConfigError
 
 _DEDUCTION_KEYS = ("points", "fine_yuan", "fee_multiple")
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from machines.definition import ERASED_FACT
-from storage.personal_sql import ERASED_TEXT
-from workflow.privacy.commitments import commit, commitments, field_of
-from workflow.results import Problem
+from casework.machines.definition import ERASED_FACT
+from casework.storage.personal_sql import ERASED_TEXT
+from casework.workflow.privacy.commitments import commit, commitments, field_of
+from casework.workflow.results import Problem
 
 
 def personal_problems(

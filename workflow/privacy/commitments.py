@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from machines import MachineDefinition
+from casework.machines import MachineDefinition
 
 PREFIX = "hmac-sha256:"
 PERSONAL_COLUMNS = ("customer", "contact")

@@ -13,21 +13,21 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from machines.definition import ERASED, ERASED_FACT
-from storage.personal_sql import ERASED_TEXT
-from storage.records import CaseQuery
-from workflow.cases import validation
-from workflow.cases.transitions import decide
-from workflow.errors import ConcurrentUpdate, InvalidInput
-from workflow.privacy.commitments import ATTRIBUTE, with_fields
-from workflow.webhooks.queue import queue_webhooks
+from casework.machines.definition import ERASED, ERASED_FACT
+from casework.storage.personal_sql import ERASED_TEXT
+from casework.storage.records import CaseQuery
+from casework.workflow.cases import validation
+from casework.workflow.cases.transitions import decide
+from casework.workflow.errors import ConcurrentUpdate, InvalidInput
+from casework.workflow.privacy.commitments import ATTRIBUTE, with_fields
+from casework.workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:
-    from workflow.engine import Engine
+    from casework.workflow.context import Context
 
 
 def erase(
-    engine: Engine, customer: str, *, actor: str, reason: str, dry_run: bool = False,
+    context: Context, customer: str, *, actor: str, reason: str, dry_run: bool = False,
     expunge: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     """Erase the customer named ``customer`` (or with ``dry_run`` say what would be);
@@ -38,7 +38,7 @@ def erase(
     reason = validation.text(reason, "reason", max_chars=1000)
     if customer == ERASED_TEXT:
         raise InvalidInput("that customer is erased already", field="customer")
-    named = engine.store.cases(CaseQuery(customer=customer))
+    named = context.store.cases(CaseQuery(customer=customer))
     older = sorted(c.id for c in named if c.event_format == 1)
     if older:
         raise InvalidInput(
@@ -52,28 +52,28 @@ def erase(
     summary: dict[str, Any] = {"dry_run": dry_run, "cases": sorted(c.id for c in named)}
     if dry_run:
         return {**summary, "fields": None, "expunged": None}
-    now = engine.clock.now()
+    now = context.clock.now()
     happened = []
-    with engine.store.transaction() as cursor:
-        subjects = engine.store.subjects_named(cursor, customer)
-        kept = engine.store.personal_of(cursor, subjects)
+    with context.store.transaction() as cursor:
+        subjects = context.store.subjects_named(cursor, customer)
+        kept = context.store.personal_of(cursor, subjects)
         ids = sorted(set(kept) | {c.id for c in named})
         for case_id in ids:
-            case = engine.store.load_case(cursor, case_id)  # locked until the commit
+            case = context.store.load_case(cursor, case_id)  # locked until the commit
             if case is None or case.facts.get(ERASED_FACT):  # another erasure was first
                 continue
             fields = sorted(kept.get(case_id, {}))
             data = {"fields": fields, "reason": reason}
-            step = decide(engine._rules(case), case, ERASED, data, actor, now, now)
+            step = decide(context.rules(case), case, ERASED, data, actor, now, now)
             update = {**step.update, **_scrubbed_columns(case, fields)}
-            if not engine.store.append(cursor, step.record, update, expected=case.version):
+            if not context.store.append(cursor, step.record, update, expected=case.version):
                 raise ConcurrentUpdate(case_id, case.version, None)
             happened.append((replace(case, **update), step.record))
         values = sorted({v for by_field in kept.values() for v in by_field.values()} | {customer})
-        engine.store.erase_personal(cursor, subjects, ids, values)
-        queue_webhooks(engine.store, cursor, happened, now)
-    expunged = engine.store.expunge() if expunge else None
-    engine._log.info("customer_erased", cases=len(ids), subjects=len(subjects), actor=actor)
+        context.store.erase_personal(cursor, subjects, ids, values)
+        queue_webhooks(context.store, cursor, happened, now)
+    expunged = context.store.expunge() if expunge else None
+    context.log.info("customer_erased", cases=len(ids), subjects=len(subjects), actor=actor)
     fields = sorted({f for by_field in kept.values() for f in by_field})
     return {**summary, "cases": ids, "fields": fields, "expunged": expunged}
 
@@ -86,40 +86,40 @@ def _scrubbed_columns(case: Any, fields: list[str]) -> dict[str, Any]:
     return with_fields(columns, gone)
 
 
-def resting_states(engine: Engine) -> list[str]:
+def resting_states(context: Context) -> list[str]:
     """States a case rests in: final, or where no SLA clock of its machine runs."""
     found: set[str] = set()
-    for definition in engine.registry:
+    for definition in context.registry:
         found |= definition.final_states
-        policy = engine.policies.current_for(definition.name)
+        policy = context.policies.current_for(definition.name)
         if policy is not None:
             running = {s for clock in policy.clocks for s in clock.runs_in}
             found |= set(definition.states) - running
     return sorted(found)
 
 
-def due(engine: Engine, now: datetime | None = None) -> list[str]:
+def due(context: Context, now: datetime | None = None) -> list[str]:
     """The customers ``[privacy] erase_after_days`` makes due: every case of theirs at
     rest, none with an event in that many days."""
-    after = engine.settings.erase_after
+    after = context.settings.erase_after
     if after is None:
         return []
-    moment = engine.clock.now() if now is None else now
-    return engine.store.resting_customers(resting_states(engine), moment - after)
+    moment = context.clock.now() if now is None else now
+    return context.store.resting_customers(resting_states(context), moment - after)
 
 
-def erase_due(engine: Engine, *, dry_run: bool = False) -> dict[str, Any]:
+def erase_due(context: Context, *, dry_run: bool = False) -> dict[str, Any]:
     """Erase every due customer (retention), or with ``dry_run`` list their cases."""
-    after = engine.settings.erase_after
+    after = context.settings.erase_after
     if after is None:
         raise InvalidInput(
             "no retention is configured: set [privacy] erase_after_days", field="due"
         )
     reason = f"retention: every case at rest for {after.days} days ([privacy] erase_after_days)"
     erased = [
-        erase(engine, customer, actor="casework", reason=reason, dry_run=dry_run, expunge=False)
-        for customer in due(engine)
+        erase(context, customer, actor="casework", reason=reason, dry_run=dry_run, expunge=False)
+        for customer in due(context)
     ]
-    expunged = engine.store.expunge() if erased and not dry_run else None
+    expunged = context.store.expunge() if erased and not dry_run else None
     cases = sorted(c for e in erased for c in e["cases"])
     return {"dry_run": dry_run, "customers": len(erased), "cases": cases, "expunged": expunged}

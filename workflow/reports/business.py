@@ -23,16 +23,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from machines.clocks import BREACHED, state_from_json
-from storage import CaseRecord, iso
-from workflow.display.periods import asked_period, described, week_of
-from workflow.display.times import stamped
-from workflow.display.zones import zone_name
-from workflow.errors import InvalidInput
-from workflow.reports.case_page import PAGES
+from casework.machines.clocks import BREACHED, state_from_json
+from casework.storage import CaseRecord, iso
+from casework.workflow.display.periods import asked_period, described, week_of
+from casework.workflow.display.times import stamped
+from casework.workflow.display.zones import zone_name
+from casework.workflow.errors import InvalidInput
+from casework.workflow.reports.case_page import PAGES
 
 if TYPE_CHECKING:
-    from workflow.engine import Engine
+    from casework.workflow.engine import Engine
 
 DIMENSIONS = ("branch", "category", "channel", "owner")
 TIMED_EVENTS = ("open", "apologise", "escalate", "escalate_now", "assign", "follow_up")
@@ -469,7 +469,7 @@ def _week_points(report: Mapping[str, Any], field: str) -> dict[datetime, float]
 def sla_page(report: Mapping[str, Any]) -> str:
     """The SLA report as a self-contained HTML page with its charts, drawn from the
     report's own figures (the page and the JSON say the same)."""
-    from workflow.reports import charts  # matplotlib: the JSON reports do without it
+    from casework.workflow.reports import charts  # matplotlib: the JSON reports do without it
 
     figures = {
         "clocks": charts.bar_chart(
@@ -516,7 +516,7 @@ def _zone(report: Mapping[str, Any]) -> tzinfo:
 
 def complaints_page(report: Mapping[str, Any]) -> str:
     """The complaint-structure report as a self-contained HTML page with its charts."""
-    from workflow.reports import charts
+    from casework.workflow.reports import charts
 
     figures = {
         "categories": charts.bar_chart(

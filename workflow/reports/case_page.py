@@ -15,21 +15,21 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from machines import Folded
-from machines.sla import SlaPolicy
-from storage import EventRecord
-from workflow.display.times import local_text, stamped
-from workflow.display.zones import zone_name
-from workflow.durations import hours_minutes
-from workflow.privacy.commitments import is_commitment
-from workflow.reports.charts import clock_chart, missing_font_note
-from workflow.sla.views import standing
+from casework.machines import Folded
+from casework.machines.sla import SlaPolicy
+from casework.storage import EventRecord
+from casework.workflow.display.times import local_text, stamped
+from casework.workflow.display.zones import zone_name
+from casework.workflow.durations import hours_minutes
+from casework.workflow.privacy.commitments import is_commitment
+from casework.workflow.reports.charts import clock_chart, missing_font_note
+from casework.workflow.sla.views import standing
 
 if TYPE_CHECKING:
-    from workflow.engine import Engine
+    from casework.workflow.engine import Engine
 
 PAGES = jinja2.Environment(  # the report pages, case and business alike
-    loader=jinja2.PackageLoader("workflow.reports", "templates"),
+    loader=jinja2.PackageLoader("casework.workflow.reports", "templates"),
     autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
     undefined=jinja2.StrictUndefined,
 )

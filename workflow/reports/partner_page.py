@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
-from workflow.display.times import local_text, stamped
-from workflow.display.zones import zone_named
-from workflow.reports.case_page import PAGES
+from casework.workflow.display.times import local_text, stamped
+from casework.workflow.display.zones import zone_named
+from casework.workflow.reports.case_page import PAGES
 
 
 def partners_page(report: Mapping[str, Any]) -> str:
     """The page of :func:`workflow.partners.ratings.partner_report`'s report."""
-    from workflow.reports import charts  # matplotlib: the JSON report does without it
+    from casework.workflow.reports import charts  # matplotlib: the JSON report does without it
 
     ranking = [(r["partner"] if not r["name"] else f"{r['name']} ({r['partner']})",
                 float(r["points"])) for r in report["partners"]]  # fmt: skip

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
-from workflow.display.times import local_text, stamped
-from workflow.display.zones import zone_named
-from workflow.reports.case_page import PAGES
+from casework.workflow.display.times import local_text, stamped
+from casework.workflow.display.zones import zone_named
+from casework.workflow.reports.case_page import PAGES
 
 CHANGED_SHOWN = 200
 """The cases whose breaches change listed on the page (the JSON has all of them)."""
@@ -17,7 +17,7 @@ CHANGED_SHOWN = 200
 
 def whatif_page(report: Mapping[str, Any]) -> str:
     """The page of :func:`workflow.sla.whatif.simulate`'s report."""
-    from workflow.reports import charts  # matplotlib: the JSON report does without it
+    from casework.workflow.reports import charts  # matplotlib: the JSON report does without it
 
     # tables and charts alike: the most added breaches first
     tables = {d: sorted(report[d], key=lambda r: (-r["more_breaches"], r["name"]))

@@ -12,17 +12,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from machines.clocks import level_event, level_kind
-from machines.timers import TIMER_EVENTS
-from storage import CaseRecord, iso
-from storage.port import Store
-from storage.records import DueDeadline
-from workflow.cases.transitions import decide, plan_changes, stored_plan
-from workflow.mail.escalation import outbox_row
-from workflow.webhooks.queue import queue_webhooks
+from casework.machines.clocks import level_event, level_kind
+from casework.machines.timers import TIMER_EVENTS
+from casework.storage import CaseRecord, iso
+from casework.storage.port import Store
+from casework.storage.records import DueDeadline
+from casework.workflow.cases.transitions import decide, plan_changes, stored_plan
+from casework.workflow.mail.escalation import outbox_row
+from casework.workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:
-    from machines import CaseRules
+    from casework.machines import CaseRules
 
 SYSTEM_ACTOR = "casework"
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from machines import MachineRegistry
-from machines.calendars import Calendar
-from machines.sla import PolicyError, SlaPolicy, policy_from_document, policy_version
-from workflow.config import Settings, check_policy, configured_policies
-from workflow.errors import ConfigError, UnknownMachine
+from casework.machines import MachineRegistry
+from casework.machines.calendars import Calendar
+from casework.machines.sla import PolicyError, SlaPolicy, policy_from_document, policy_version
+from casework.workflow.config import Settings, check_policy, configured_policies
+from casework.workflow.errors import ConfigError, UnknownMachine
 
 
 class PolicyBook:

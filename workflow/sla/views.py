@@ -6,15 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from machines.clocks import BREACHED, ClockState, SlaState, level_label, planned, state_from_json
-from machines.definition import RECLASSIFIABLE, RECLASSIFY
-from machines.sla import SlaPolicy
-from storage import CaseRecord, EventRecord, iso
-from workflow.cases.classification import WAS
-from workflow.cases.transitions import profile_of
+from casework.machines.clocks import (
+    BREACHED,
+    ClockState,
+    SlaState,
+    level_label,
+    planned,
+    state_from_json,
+)
+from casework.machines.definition import RECLASSIFIABLE, RECLASSIFY
+from casework.machines.sla import SlaPolicy
+from casework.storage import CaseRecord, EventRecord, iso
+from casework.workflow.cases.classification import WAS
+from casework.workflow.cases.transitions import profile_of
 
 if TYPE_CHECKING:
-    from workflow.sla.policies import PolicyBook
+    from casework.workflow.sla.policies import PolicyBook
 
 
 @dataclass(frozen=True)

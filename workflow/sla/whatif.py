@@ -15,19 +15,19 @@ from datetime import datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from machines import Allowed, CaseRules, Folded, opened, step
-from machines.clocks import BREACHED, Planned, level_event, state_from_json
-from machines.definition import SYSTEM_EVENTS
-from machines.sla import SlaPolicy
-from machines.timers import TIMER_EVENTS
-from storage.chain import parse_json
-from storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS
-from workflow.cases.history import Grouped
-from workflow.cases.transitions import plan_of, profile_of
+from casework.machines import Allowed, CaseRules, Folded, opened, step
+from casework.machines.clocks import BREACHED, Planned, level_event, state_from_json
+from casework.machines.definition import SYSTEM_EVENTS
+from casework.machines.sla import SlaPolicy
+from casework.machines.timers import TIMER_EVENTS
+from casework.storage.chain import parse_json
+from casework.storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS
+from casework.workflow.cases.history import Grouped
+from casework.workflow.cases.transitions import plan_of, profile_of
 
 if TYPE_CHECKING:
-    from workflow.engine import Engine
-    from workflow.reports.business import Period
+    from casework.workflow.engine import Engine
+    from casework.workflow.reports.business import Period
 
 
 _CASE = {name: index for index, name in enumerate(CASE_COLUMNS)}

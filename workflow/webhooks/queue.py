@@ -12,9 +12,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from storage.chain import parse_json
-from storage.port import Store
-from storage.records import WEBHOOK_KIND, CaseRecord, EventRecord, OutboxMail
+from casework.storage.chain import parse_json
+from casework.storage.port import Store
+from casework.storage.records import WEBHOOK_KIND, CaseRecord, EventRecord, OutboxMail
 
 
 def message_id(dedupe_key: str) -> str:

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from workflow.errors import ConfigError
-from workflow.mail.settings import positive_number, positive_whole
+from casework.workflow.errors import ConfigError
+from casework.workflow.mail.settings import positive_number, positive_whole
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from storage.port import Store
-from storage.records import WebhookRecord
-from workflow.cases import validation
-from workflow.errors import InvalidInput, WebhookNotFound
-from workflow.webhooks.settings import WebhookSettings
-from workflow.webhooks.signing import new_secret
+from casework.storage.port import Store
+from casework.storage.records import WebhookRecord
+from casework.workflow.cases import validation
+from casework.workflow.errors import InvalidInput, WebhookNotFound
+from casework.workflow.webhooks.settings import WebhookSettings
+from casework.workflow.webhooks.signing import new_secret
 
 MAX_URL_CHARS = 2000
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from storage.timestamps import UTCDateTime
+from casework.storage.timestamps import UTCDateTime
 
 # Case ids sort byte-wise on PostgreSQL whatever the database's locale, as on SQLite, so
 # that streams ordered by id merge in the same order everywhere.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from storage.timestamps import UTCDateTime
+from casework.storage.timestamps import UTCDateTime
 
 CASE_ID = sa.String(40).with_variant(sa.String(40, collation="C"), "postgresql")
 

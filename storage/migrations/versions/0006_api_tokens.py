@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from storage.timestamps import UTCDateTime
+from casework.storage.timestamps import UTCDateTime
 
 revision = "0006"
 down_revision = "0005"
