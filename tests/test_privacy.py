@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import make_url
 
 from casework.storage.records import Remembered
 from casework.workflow import Engine, FixedClock, InvalidInput, Settings
@@ -21,7 +20,7 @@ from casework.workflow.config import WebhookSettings
 from casework.workflow.privacy.commitments import commit
 from casework.workflow.reports.business import complaints_report, period_of, sla_report
 from casework.workflow.webhooks.subscriptions import add
-from tests.support import open_sample, run_due
+from tests.support import open_sample, run_due, snapshot
 
 H = timedelta(hours=1)
 NAME, PHONE, ADDRESS = "张伟", "+86 138 0013 8000", "东莞市长安镇乌沙路1号"
@@ -202,9 +201,12 @@ def test_retention_erases_customers_whose_cases_all_rested_long_enough(
         clock.advance(timedelta(days=29))
         assert engine.erase_due(dry_run=True)["cases"] == []
         clock.advance(timedelta(days=2))
+        before = snapshot(engine)
         planned = engine.erase_due(dry_run=True)
         assert planned == {"dry_run": True, "customers": 1, "cases": [done], "expunged": None}
-        assert engine.get(done).customer == NAME  # a dry run writes nothing
+        assert engine.erase(NAME, actor="dpo", reason="request", dry_run=True)["cases"] == [done]
+        assert snapshot(engine) == before  # a dry run writes nothing
+        assert engine.get(done).customer == NAME
         erased = engine.erase_due()
         assert erased["cases"] == [done]
         assert engine.get(done).customer == "[erased]"
@@ -261,6 +263,8 @@ def test_format_1_histories_are_read_as_they_are_and_refuse_erasure(
     assert engine.get("00000000000000aa").event_format == 1
     assert engine.history("00000000000000aa")[0].data["customer"] == NAME
     assert engine.verify().ok
+    before = snapshot(engine)
     with pytest.raises(InvalidInput, match="event format 1"):
         engine.erase(NAME, actor="dpo", reason="request")
-    assert make_url(str(engine.db.url)) is not None
+    assert snapshot(engine) == before  # refused whole: not a row written nor erased
+    assert engine.history("00000000000000aa")[0].data["customer"] == NAME

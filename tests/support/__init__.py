@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, inspect, text
 
 from casework.workflow import Engine
 
@@ -20,13 +20,24 @@ START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every casework table, in a stable order."""
-    tables = {"cases": "id", "events": "case_id, seq"}
+    """Every row of every table in the engine's database, in a stable order."""
     with engine.db.connect() as conn:
-        return {
-            name: [tuple(row) for row in conn.execute(text(f"SELECT * FROM {name} ORDER BY {key}"))]
-            for name, key in tables.items()
-        }
+        return every_row(conn)
+
+
+def every_row(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table the database lists (asked of it, so a table added later
+    counts without a change here), each table's rows sorted."""
+    names = sorted(inspect(conn).get_table_names())
+    assert names, "the database lists no tables: a snapshot of it would prove nothing"
+    quote = conn.dialect.identifier_preparer.quote
+    return {
+        name: sorted(
+            (tuple(row) for row in conn.execute(text(f"SELECT * FROM {quote(name)}"))),
+            key=repr,
+        )
+        for name in names
+    }
 
 
 def open_sample(engine: Engine, **overrides: Any) -> str:
@@ -72,20 +83,14 @@ def run_due(engine: Engine, moment: Any, *, batch: int = 200) -> list[Any]:
     return engine.process_due(batch=batch)
 
 
-TABLES = ("cases", "events", "deadlines", "outbox", "sla_policies")
-
-
 def rows_at(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every casework table of the database at ``url``, read afresh."""
+    """Every row of every table of the database at ``url``, read afresh."""
     from sqlalchemy import create_engine
 
     db = create_engine(url)
     try:
         with db.connect() as conn:
-            return {
-                t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY 1"))]
-                for t in TABLES
-            }
+            return every_row(conn)
     finally:
         db.dispose()
 
