@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 
 from bench.common import backends, postgres_url, report, sqlite_url
+from bench.stats import percentile
 from casework.workflow import Engine
 from casework.workflow.access.tokens import issue
 from tests.support.api_server import free_port
@@ -204,11 +205,6 @@ def _latency(base: str, token: str, cases: list[str], seconds: float) -> list[fl
     return latencies
 
 
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def run(backend: str, seconds: float, rounds: int) -> dict[str, Any]:
     """Measure one backend; its figures (rates: the median of interleaved rounds)."""
     with _database(backend) as url:
@@ -227,8 +223,8 @@ def run(backend: str, seconds: float, rounds: int) -> dict[str, Any]:
         "in_process_per_s": round(baseline, 1),
         "http_per_s": round(http_rate, 1),
         "ratio": round(http_rate / baseline, 2),
-        "p50_ms": round(statistics.median(latencies), 2),
-        "p99_ms": round(_percentile(latencies, 0.99), 2),
+        "p50_ms": round(percentile(latencies, 0.5), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
         "requests_timed": len(latencies),
     }
 

@@ -24,13 +24,13 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from statistics import quantiles
 from typing import Any
 
 from sqlalchemy import select
 
 from bench.common import backends, postgres_url, report, sqlite_url
 from bench.sla_gen import add_open_cases
+from bench.stats import percentile
 from casework.machines.sla import DEFAULT_DOCUMENT
 from casework.scheduler import Worker
 from casework.storage.tables import events_table
@@ -106,8 +106,12 @@ def latency(url: str, count: int, window_s: float = 30.0) -> dict[str, float]:
             )
     if len(lags) < count:
         raise SystemExit(f"only {len(lags)} of {count} breaches fired")
-    cuts = quantiles(lags, n=100)
-    return {"p50_s": cuts[49], "p99_s": cuts[98], "max_s": lags[-1], "count": float(len(lags))}
+    return {
+        "p50_s": percentile(lags, 0.5),
+        "p99_s": percentile(lags, 0.99),
+        "max_s": lags[-1],
+        "count": float(len(lags)),
+    }
 
 
 def worker_memory(url: str, extra_due: int, run_s: float = 8.0) -> float:

@@ -24,13 +24,13 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from statistics import quantiles
 from typing import Any
 
 from sqlalchemy import select
 
 from bench.common import postgres_available, postgres_url, report
 from bench.sla import policy
+from bench.stats import percentile
 from casework.scheduler import Worker
 from casework.storage.tables import events_table
 from casework.workflow import Engine
@@ -79,8 +79,11 @@ def run(url: str, cases: int, listen: bool) -> list[float]:
 
 
 def _figures(latencies: list[float]) -> dict[str, float]:
-    cut = quantiles(latencies, n=100)
-    return {"p50_ms": cut[49], "p99_ms": cut[98], "max_ms": max(latencies)}
+    return {
+        "p50_ms": percentile(latencies, 0.5),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": max(latencies),
+    }
 
 
 def main() -> None:
