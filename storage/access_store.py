@@ -68,11 +68,34 @@ def remember(conn: Connection, token_id: str, key: str, answer: Remembered) -> N
     conn.execute(insert(answers).values(**values))
 
 
+def take_over(
+    conn: Connection, token_id: str, key: str, held_since: datetime, now: datetime
+) -> bool:
+    """Hold ``key`` of a token from ``now``, if its placeholder still stands as it was
+    since ``held_since`` (its request died); whether it was taken over."""
+    taken = conn.execute(
+        update(answers)
+        .where(
+            answers.c.token_id == token_id,
+            answers.c.key == key,
+            answers.c.status == 0,
+            answers.c.created_at == held_since,
+        )
+        .values(created_at=now)
+    )
+    return taken.rowcount == 1
+
+
 def settle(conn: Connection, token_id: str, key: str, answer: Remembered) -> None:
-    """Replace the answer kept for ``key`` of a token."""
+    """Replace the placeholder kept for ``key`` of a token since ``answer.created_at``
+    (none if another request took the key over since)."""
     conn.execute(
         update(answers)
-        .where(answers.c.token_id == token_id, answers.c.key == key)
+        .where(
+            answers.c.token_id == token_id,
+            answers.c.key == key,
+            answers.c.created_at == answer.created_at,
+        )
         .values(
             request_hash=answer.request_hash,
             status=answer.status,

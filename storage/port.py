@@ -440,6 +440,11 @@ class Store(Protocol):
         """Keep an answer; ``False`` if one is kept for the key already (a race)."""
         ...
 
+    def take_over(self, token_id: str, key: str, held_since: datetime, now: datetime) -> bool:
+        """Hold a key from ``now`` if its placeholder stands as it was since
+        ``held_since`` (its request died); ``False`` if another request was first."""
+        ...
+
     def forget_before(self, moment: datetime) -> int:
         """Drop the answers kept since before ``moment``."""
         ...

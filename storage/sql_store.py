@@ -452,6 +452,12 @@ class SqlStore:
             return False
         return True
 
+    def take_over(self, token_id: str, key: str, held_since: datetime, now: datetime) -> bool:
+        from casework.storage import access_store
+
+        with write_transaction(self.db) as conn:
+            return access_store.take_over(conn, token_id, key, held_since, now)
+
     def forget_before(self, moment: datetime) -> int:
         from casework.storage import access_store
 

@@ -3,7 +3,10 @@ answer and does nothing again; the same key with another body is refused (422).
 
 A key is reserved before the request runs (a placeholder with status 0), so a second
 request with the key while the first is under way is refused (409) rather than run
-twice; a request that fails drops its reservation, and may be sent again.
+twice; a request that fails drops its reservation, and may be sent again. A reservation
+is a lease of :data:`LEASE` from its start: a placeholder whose request died with its
+process (nothing recorded, nothing dropped) is taken over by the first retry after
+that, which runs the request.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from casework.workflow.errors import CaseworkError, InvalidInput
 
 KEPT = timedelta(hours=24)
 """How long an answer is kept for its key."""
+LEASE = timedelta(seconds=60)
+"""How long a placeholder holds its key for the request under way (far longer than any
+keyed request runs); a retry after that takes the key over."""
 MAX_KEY_CHARS = 200
 
 
@@ -39,7 +45,10 @@ class RequestInProgress(CaseworkError):
     """A request with the same idempotency key is still under way (HTTP 409)."""
 
     def __init__(self, key: str) -> None:
-        super().__init__(f"a request with Idempotency-Key {key!r} is still under way")
+        super().__init__(
+            f"a request with Idempotency-Key {key!r} is still under way (if it died, the key "
+            f"is free again {LEASE.seconds} s after it began)"
+        )
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
@@ -75,9 +84,13 @@ def answer_once(
                     f"Idempotency-Key {key!r} was used for another request",
                     field="Idempotency-Key",
                 )
-            if kept.status == 0:
+            if kept.status != 0:
+                return Answer(kept.status, kept.body, kept.location, replayed=True)
+            if kept.created_at > now - LEASE:
                 raise RequestInProgress(key)
-            return Answer(kept.status, kept.body, kept.location, replayed=True)
+            if store.take_over(principal.token_id, key, kept.created_at, now):
+                break  # its request died: this one runs in its stead
+            continue  # another retry took it over first
         if store.remember(principal.token_id, key, Remembered(request_hash, 0, {}, None, now)):
             break
     else:
