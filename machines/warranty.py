@@ -1,11 +1,15 @@
 """The "three guarantees" (seed 000): which remedy a customer is owed, and until when.
 
-A phone may be returned within 7 days of sale, exchanged within 15, repaired under
-warranty for a year; a battery is under warranty 6 months, earphones 3, a charger a
-year. Strict brands (Apple, Samsung, Xiaomi) return or exchange only with the
-manufacturer's test report; normal brands in principle with one; special brands are
-decided by the store on inspection. A fault the customer caused is repaired at the
-customer's cost only.
+The guarantees cover a performance fault not caused by the customer (非人为损坏的性能
+故障): a phone may then be returned within 7 days of sale, exchanged within 15,
+repaired under warranty for a year; a battery is under warranty 6 months, earphones 3,
+a charger a year. A general fault (一般性故障: fixed in the store by software, an update
+or a reset) is repaired, never returned or exchanged; a fault the customer caused
+(人为故障) is repaired at the customer's cost only. Strict brands (Apple, Samsung,
+Xiaomi, Meizu) return or exchange only with the manufacturer's test report; normal
+brands in principle with one; special brands are decided by the store on inspection.
+Product and fault classes are closed vocabularies with Chinese and English names and
+aliases: an unknown value is refused, never read as "any other".
 
 Days are counted as China's Civil Code counts them (art. 201-203): the day of sale is
 not counted, a period ends at 24:00 of its last day in the store's time zone, and a
@@ -24,6 +28,76 @@ from zoneinfo import ZoneInfo
 
 REMEDIES = ("return", "exchange", "repair", "paid_repair")
 BRAND_CLASSES = ("strict", "normal", "special")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One value of a closed vocabulary: its id, its Chinese and English names, and
+    other spellings people type for it."""
+
+    id: str
+    zh: str
+    en: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """A closed list of terms; :meth:`resolve` reads any of a term's spellings."""
+
+    name: str
+    terms: tuple[Term, ...]
+
+    def resolve(self, value: object) -> str | None:
+        """The id of the term ``value`` spells (case and surrounding blanks ignored),
+        or ``None`` for a value that is none of them."""
+        wanted = str(value).strip().casefold().replace("-", "_").replace(" ", "_")
+        for term in self.terms:
+            spellings = (term.id, term.zh, term.en, *term.aliases)
+            if wanted in {s.casefold().replace("-", "_").replace(" ", "_") for s in spellings}:
+                return term.id
+        return None
+
+    def choices(self) -> str:
+        """The terms as a person reads them: ``battery (电池)``, ..."""
+        return ", ".join(f"{t.id} ({t.zh})" for t in self.terms)
+
+    def ids(self) -> tuple[str, ...]:
+        """The terms' ids, in order."""
+        return tuple(t.id for t in self.terms)
+
+    def with_terms(self, terms: tuple[Term, ...]) -> Vocabulary:
+        """This vocabulary with ``terms`` added, or replacing the terms of the same id."""
+        kept = tuple(t for t in self.terms if t.id not in {n.id for n in terms})
+        return Vocabulary(self.name, kept + terms)
+
+
+PRODUCT_CLASSES = Vocabulary(
+    "product_class",
+    (
+        Term("phone", "主机", "phone", ("手机", "handset", "main unit", "host")),
+        Term("battery", "电池", "battery", ("電池",)),
+        Term("earphones", "耳机", "earphones", ("earphone", "headset", "耳機")),
+        Term("charger", "充电器", "charger", ("充電器",)),
+    ),
+)
+"""Seed 000's parts: the phone (主机) and its accessories (附件)."""
+
+FAULT_CLASSES = Vocabulary(
+    "fault_class",
+    (
+        Term("performance", "性能故障", "performance fault",
+             ("hardware", "硬件故障", "性能故障（硬件）", "hardware fault")),
+        Term("general", "一般性故障", "general fault",
+             ("software", "软件故障", "一般故障", "general")),
+        Term("customer_caused", "人为故障", "customer-caused fault",
+             ("人为损坏", "customer caused", "customer", "damage", "人為故障")),
+    ),
+)  # fmt: skip
+"""Seed 000's fault classes: a performance fault is a hardware fault the store cannot
+fix (the manufacturer's service can); a general fault the store fixes by software, an
+update or a reset; a customer-caused fault comes from misuse, a third party's repair or
+damage."""
 
 
 def period_end(sold: date, zone: str, *, days: int = 0, months: int = 0) -> datetime:
@@ -62,6 +136,8 @@ class WarrantyRules:
     """Warranty repair months by product class; ``*`` for any other."""
     brands: Mapping[str, str] = field(default_factory=dict)
     """Brand (lower case) to ``strict``, ``normal`` or ``special``; others are normal."""
+    product_classes: Vocabulary = PRODUCT_CLASSES
+    fault_classes: Vocabulary = FAULT_CLASSES
 
     def brand_class(self, brand: str | None) -> str:
         """The class of ``brand``."""
@@ -77,11 +153,22 @@ class WarrantyRules:
         fault_class: str | None,
         at: datetime,
     ) -> Verdict:
-        """Whether ``remedy`` may be decided at ``at`` for a product sold on ``sold``."""
+        """Whether ``remedy`` may be decided at ``at`` for a product sold on ``sold``
+        (``product_class`` and ``fault_class`` as their vocabularies' ids)."""
         if remedy == "paid_repair":
             return Verdict(True, "paid repair: always possible")
         if fault_class == "customer_caused":
-            return Verdict(False, "a fault the customer caused: paid repair only")
+            return Verdict(False, "a fault the customer caused (人为故障): paid repair only")
+        if remedy in ("return", "exchange") and fault_class != "performance":
+            if fault_class == "general":
+                return Verdict(
+                    False,
+                    f"a general fault (一般性故障) is fixed in the store: repair, not {remedy}",
+                )
+            return Verdict(
+                False,
+                f"{remedy} covers a performance fault (性能故障) only: record the fault class",
+            )
         if remedy == "repair":
             months = self.repair_months.get(product_class or "", self.repair_months.get("*", 12))
             closes = period_end(sold, self.zone, months=months)
@@ -94,18 +181,31 @@ class WarrantyRules:
         return Verdict(at < closes, rule, closes, needs_test_report=strict)
 
 
-WARRANTY_RULES_V1 = WarrantyRules(
-    version=1,
+WARRANTY_RULES_V2 = WarrantyRules(
+    version=2,
     repair_months={"phone": 12, "battery": 6, "earphones": 3, "charger": 12, "*": 12},
     brands={
-        **dict.fromkeys(("apple", "samsung", "xiaomi", "苹果", "三星", "小米"), "strict"),
         **dict.fromkeys(
-            ("zte", "huawei", "coolpad", "lenovo", "oppo", "vivo", "中兴", "华为", "酷派", "联想"),
+            ("apple", "samsung", "xiaomi", "meizu", "苹果", "三星", "小米", "魅族"), "strict"
+        ),
+        **dict.fromkeys(
+            ("zte", "nubia", "huawei", "coolpad", "lenovo", "bbk", "oppo", "vivo", "gionee",
+             "doov", "nokia", "sony", "htc", "china mobile", "中兴", "努比亚", "华为", "酷派",
+             "联想", "步步高", "金立", "朵唯", "诺基亚", "索尼", "中国移动"),
             "normal",
         ),
         **dict.fromkeys(
-            ("motorola", "hisense", "tcl", "konka", "摩托罗拉", "海信", "康佳"), "special"
+            ("motorola", "hisense", "yumi", "tcl", "konka", "tianyu", "skyworth", "uben",
+             "摩托罗拉", "海信", "优米", "康佳", "天语", "贝多芬", "博瑞", "全盈", "摩天",
+             "奥洛斯", "易百年", "欧博信", "广信", "国乾", "华录", "天基", "富可视", "语信",
+             "酷比", "创维", "恒波"),
+            "special",
         ),
     },
-)
-"""Seed 000's three guarantees for mobile phones and their accessories."""
+)  # fmt: skip
+"""Seed 000's three guarantees for mobile phones and their accessories (version 2:
+return and exchange for performance faults only, Meizu strict, the brand slide's full
+lists, closed product and fault classes)."""
+
+WARRANTY_RULES = WARRANTY_RULES_V2
+"""The rules in force unless ``[warranty]`` changes them."""

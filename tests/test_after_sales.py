@@ -218,12 +218,14 @@ def test_partners_are_rated_per_quarter_with_every_deduction_traceable(
     )
     rows = {r["partner"]: r for r in report["partners"]}
     install, repair = rows["P-安装一队"], rows["P-维修二队"]
-    assert (install["points"], install["band"], install["fines_yuan"]) == (98, "★★★★★", 300)
+    # seed 003, service 9: not arriving at the time agreed costs 100 yuan and a point
+    assert (install["points"], install["band"], install["fines_yuan"]) == (99, "★★★★★", 100)
     assert install["faults"] == {"missed_appointment": 1}
     assert install["jobs"] == 120
     # the first visit did not fix it: a repeat repair (twice the basic fee) and a mess
     assert repair["faults"] == {"repeat_repair": 1, "not_cleaned_up": 1}
-    assert (repair["points"], repair["fines_yuan"]) == (97, 2 * 100 + 100)
+    # installation 3 (1 point, twice the fee) and service 6 (1 point, 100 yuan)
+    assert (repair["points"], repair["fines_yuan"]) == (98, 2 * 100 + 100)
     assert repair["settlement_suspended"][0]["reason"] == "不同意处理方案"
     assert [r["partner"] for r in report["partners"]] == ["P-安装一队", "P-维修二队"]
     for row in report["partners"]:
@@ -267,7 +269,7 @@ def test_the_rating_rules_are_configured_and_checked() -> None:
     )  # fmt: skip
     rules = settings.partners
     assert rules.deductions["missed_appointment"].points == 5
-    assert rules.deductions["missed_appointment"].fine_yuan == 300  # the seed's, kept
+    assert rules.deductions["missed_appointment"].fine_yuan == 100  # the seed's, kept
     assert rules.deductions["repeat_repair"].fine(rules.basic_repair_fee) == 300
     assert rules.version != 1  # changed rules are another version, named in the report
     with pytest.raises(ConfigError, match=r"partners\.deductions\.late\.points"):

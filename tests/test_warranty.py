@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from casework.machines.warranty import WARRANTY_RULES_V1, period_end
+from casework.machines.warranty import WARRANTY_RULES, period_end
 from casework.workflow import Engine, FixedClock, GuardFailed, InvalidInput
 from casework.workflow.cases.remedies import RemedyRefused
 from tests.support import START, open_sample
@@ -43,7 +43,7 @@ def _at(day: str, hour: int = 12, minute: int = 0) -> datetime:
 def test_windows_end_at_midnight_of_their_last_day_in_the_store_s_zone(
     sold: str, kind: str, at: datetime, allowed: bool
 ) -> None:
-    verdict = WARRANTY_RULES_V1.verdict(
+    verdict = WARRANTY_RULES.verdict(
         kind, sold=date.fromisoformat(sold), product_class="phone", brand="华为",
         fault_class="performance", at=at,
     )  # fmt: skip
@@ -54,7 +54,7 @@ def test_accessories_have_their_own_repair_windows() -> None:
     sold = date(2026, 1, 31)
     assert period_end(sold, "Asia/Shanghai", months=6) == _at("2026-08-01", 0)  # battery
     assert period_end(sold, "Asia/Shanghai", months=1) == _at("2026-03-01", 0)  # no 31 Feb
-    battery = WARRANTY_RULES_V1.verdict(
+    battery = WARRANTY_RULES.verdict(
         "repair", sold=sold, product_class="battery", brand=None, fault_class=None,
         at=_at("2026-08-01", 0, 1),
     )  # fmt: skip
@@ -64,7 +64,7 @@ def test_accessories_have_their_own_repair_windows() -> None:
 
 def _case(engine: Engine, **attributes: str) -> str:
     values = {"purchase_date": "2026-11-20", "brand": "华为", "product_class": "phone",
-              **attributes}  # fmt: skip
+              "fault_class": "performance", **attributes}  # fmt: skip
     case_id = open_sample(engine, attributes=values)
     engine.fire(case_id, "apologise", actor="li.na")
     engine.fire(case_id, "confirm_needs", actor="li.na")
@@ -78,7 +78,7 @@ def test_a_decision_records_its_rule_and_a_refusal_names_when_the_window_closed(
     case_id = _case(engine)
     case = engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": "return"})
     decided = engine.history(case_id)[-1].data
-    assert decided["rules_version"] == WARRANTY_RULES_V1.version
+    assert decided["rules_version"] == WARRANTY_RULES.version
     assert decided["rule"] == "return within 7 days of sale"
     assert decided["window_closes_at"] == "2026-11-28T00:00:00+08:00"
     assert case.facts["remedy"] == "return"
@@ -87,7 +87,7 @@ def test_a_decision_records_its_rule_and_a_refusal_names_when_the_window_closed(
         engine.fire(late, "decide_remedy", actor="li.na", data={"remedy": "exchange"})
     message = str(refused.value)
     assert "exchange within 15 days of sale" in message
-    assert "warranty rules v1" in message
+    assert "warranty rules v2" in message
     assert "2026-11-17T00:00:00+08:00" in message
     assert refused.value.exit_status == 2
     engine.fire(late, "decide_remedy", actor="li.na", data={"remedy": "repair"})

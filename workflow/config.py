@@ -48,9 +48,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from casework.machines.calendars import china_holidays
-from casework.machines.partner_rules import PARTNER_RULES_V1, PartnerRules
+from casework.machines.partner_rules import PARTNER_RULES, PartnerRules
 from casework.machines.sla import DEFAULT_DOCUMENT, PolicyError, SlaPolicy, policy_from_document
-from casework.machines.warranty import WARRANTY_RULES_V1, WarrantyRules
+from casework.machines.warranty import WARRANTY_RULES, WarrantyRules
 from casework.workflow.cases.warranty_settings import warranty_rules
 from casework.workflow.errors import ConfigError
 from casework.workflow.mail.settings import (
@@ -105,8 +105,8 @@ class Settings:
     """``[machines.NAME.sla]`` tables: policies replacing other machines' own."""
     mail: MailSettings = field(default_factory=MailSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
-    partners: PartnerRules = PARTNER_RULES_V1
-    warranty: WarrantyRules = WARRANTY_RULES_V1
+    partners: PartnerRules = PARTNER_RULES
+    warranty: WarrantyRules = WARRANTY_RULES
     """The three guarantees ``decide_remedy`` is checked against (:mod:`machines.warranty`)."""
     """``[partners]``: how partners are rated (:mod:`machines.partner_rules`)."""
     display_timezone: str | None = None

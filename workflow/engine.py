@@ -62,7 +62,7 @@ from casework.workflow.cases.paging import (
     page_limit,
     position,
 )
-from casework.workflow.cases.remedies import remedy_data
+from casework.workflow.cases.remedies import remedy_data, sold_by
 from casework.workflow.cases.transitions import (
     decide,
     decide_with_wait_ended,
@@ -85,6 +85,7 @@ from casework.workflow.errors import (
 )
 from casework.workflow.logs import library_logger
 from casework.workflow.mail.escalation import manual_escalation_row
+from casework.workflow.partners.faults import fault_data
 from casework.workflow.privacy.checks import personal_problems
 from casework.workflow.privacy.commitments import new_subject, personal_values
 from casework.workflow.results import POLICIES, Case, Event, Problem, Replay, VerifyReport
@@ -275,6 +276,7 @@ class Engine:
         now = self.clock.now()
         received = now if received_at is None else aware(received_at, "received_at")
         self._not_in_future(received, now, "received_at")
+        sold_by(s.warranty, opening["attributes"], received)
         case_id = new_case_id() if case_id is None else validation.new_case_id(case_id)
         policy = self.policies.current_for(definition.name)
         opening["policy"] = None if policy is None else policy.version
@@ -454,6 +456,8 @@ class Engine:
                     ):
                         raise ConcurrentUpdate(case_id, case.version, None)
                     after_case = replace(after_case, **step.update)
+                if event == "partner_fault" and event in rules.definition.events:
+                    data = fault_data(self.settings.partners, data)
                     happened.append((after_case, step.record))
                 queue_webhooks(self.store, cursor, happened, now)
                 self._escalated_by_hand(rules, cursor, happened, now)

@@ -12,6 +12,7 @@ from casework.machines.clocks import Planned
 from casework.storage import GENESIS_HASH
 from casework.storage.chain import EVENT_FORMAT, PERSONAL_FORMAT
 from casework.workflow.cases import validation
+from casework.workflow.cases.remedies import classified
 from casework.workflow.cases.transitions import event_row, plan_of, sla_json
 from casework.workflow.config import Settings
 from casework.workflow.errors import InvalidInput
@@ -57,7 +58,9 @@ def opening_data(
         "branch": None if branch is None else validation.text(branch, "branch", max_chars=200),
         "priority": validation.choice(priority, "priority", s.priorities),
         "owner": validation.agent_id(actor, "actor"),
-        "attributes": validation.attributes(attributes, definition.attributes, definition.name),
+        "attributes": classified(
+            s.warranty, validation.attributes(attributes, definition.attributes, definition.name)
+        ),
         "machine": [definition.name, definition.version],
     }
 

@@ -8,10 +8,46 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from casework.machines.warranty import REMEDIES, WarrantyRules
+from casework.machines.warranty import REMEDIES, Vocabulary, WarrantyRules
 from casework.storage.records import CaseRecord
 from casework.workflow.errors import InvalidInput, RemedyRefused
+
+
+def _term(vocabulary: Vocabulary, value: Any) -> str:
+    found = vocabulary.resolve(value)
+    if found is None:
+        raise InvalidInput(
+            f"{vocabulary.name} {str(value)!r} is none of: {vocabulary.choices()}",
+            field=vocabulary.name,
+        )
+    return found
+
+
+def classified(rules: WarrantyRules, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """``attributes`` with ``product_class`` and ``fault_class`` read as their
+    vocabularies' ids (``电池`` is ``battery``); :class:`InvalidInput` naming the choices
+    for a value that is none of them."""
+    result = dict(attributes)
+    for vocabulary in (rules.product_classes, rules.fault_classes):
+        if result.get(vocabulary.name) is not None:
+            result[vocabulary.name] = _term(vocabulary, result[vocabulary.name])
+    return result
+
+
+def sold_by(rules: WarrantyRules, attributes: Mapping[str, Any], received: datetime) -> None:
+    """Refuse a ``purchase_date`` after the day the case was received (in the store's
+    zone): a product is sold before it is complained about."""
+    given = attributes.get("purchase_date")
+    if given is None:
+        return
+    day = received.astimezone(ZoneInfo(rules.zone)).date()
+    if date.fromisoformat(str(given)) > day:
+        raise InvalidInput(
+            f"purchase_date {given} lies after the case was received ({day.isoformat()})",
+            field="purchase_date",
+        )
 
 
 def remedy_data(
@@ -37,12 +73,21 @@ def remedy_data(
             "(open the case with --attr purchase_date=YYYY-MM-DD)",
             field="purchase_date",
         ) from None
+    if sold > at.astimezone(ZoneInfo(rules.zone)).date():
+        raise RemedyRefused(
+            f"case {case.id}: the purchase_date {sold.isoformat()} lies after this decision",
+            field="purchase_date",
+        )
+    try:
+        known = classified(rules, attributes)
+    except InvalidInput as err:
+        raise RemedyRefused(f"case {case.id}: {err}", field=err.field) from None
     verdict = rules.verdict(
         str(remedy),
         sold=sold,
-        product_class=attributes.get("product_class"),
+        product_class=known.get("product_class"),
         brand=attributes.get("brand"),
-        fault_class=attributes.get("fault_class"),
+        fault_class=known.get("fault_class"),
         at=at,
     )
     closes = None if verdict.closes_at is None else verdict.closes_at.isoformat()

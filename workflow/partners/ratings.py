@@ -15,9 +15,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from casework.machines.partner_rules import PARTNER_RULES_V1, PartnerRules
+from casework.machines.partner_rules import PARTNER_RULES, PartnerRules
 from casework.storage import iso
 from casework.storage.records import EventRecord
 from casework.workflow.display.periods import described, midnight
@@ -26,6 +27,12 @@ from casework.workflow.errors import InvalidInput
 
 if TYPE_CHECKING:
     from casework.workflow.engine import Engine
+
+
+def money(amount: Decimal) -> int | float:
+    """A sum in yuan for JSON: whole yuan as a whole number, else to the fen."""
+    return int(amount) if amount == amount.to_integral_value() else float(round(amount, 2))
+
 
 READ = (
     "book_visit",
@@ -108,7 +115,7 @@ def _faults(
 
 
 def partner_report(
-    engine: Engine, period: Quarter, rules: PartnerRules = PARTNER_RULES_V1
+    engine: Engine, period: Quarter, rules: PartnerRules = PARTNER_RULES
 ) -> dict[str, Any]:
     """Every partner registered or named in the quarter's events, best first."""
     start, end = period.start, period.end
@@ -126,7 +133,7 @@ def partner_report(
                 continue
             deductions[partner].append(
                 _cited(event, fault=fault, points=rule.points,
-                       fine_yuan=rule.fine(rules.basic_repair_fee))
+                       fine_yuan=money(rule.fine(rules.basic_repair_fee, event.data)))
             )  # fmt: skip
         visited = {
             str(e.data.get("partner")) for e in history
@@ -163,7 +170,7 @@ def partner_report(
                 "jobs": jobs.get(partner, 0),
                 "points": points,
                 "band": rules.band(points),
-                "fines_yuan": sum(d["fine_yuan"] for d in found),
+                "fines_yuan": money(sum((Decimal(str(d["fine_yuan"])) for d in found), Decimal(0))),
                 "faults": dict(Counter(d["fault"] for d in found)),
                 "csat": None if not rated else round(sum(rated) / len(rated), 2),
                 "follow_ups": len(rated),
