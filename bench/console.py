@@ -46,7 +46,9 @@ def main() -> None:
                 summary="师傅没有按约上门", actor="li.na", branch="东莞长安店",
             )  # fmt: skip
         with serving(engine) as served, httpx.Client(base_url=served.url, timeout=60) as client:
-            signed_in = client.post("/login", data={"token": served.token()})
+            form = client.get("/login").text
+            csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            signed_in = client.post("/login", data={"token": served.token(), "csrf": csrf})
             assert signed_in.status_code == 303, signed_in.text
             client.get("/queue")  # warm
             queue = _median_ms(client, "/queue", args.loads)

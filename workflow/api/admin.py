@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from casework.storage.outbox_store import STATUSES
-from casework.storage.records import WEBHOOK_KIND
+from casework.storage.records import WEBHOOK_KIND, OutboxMail
+from casework.workflow.access import scope
 from casework.workflow.access.tokens import issue, revoke
 from casework.workflow.api import models
 from casework.workflow.api.cases import IDEMPOTENT
@@ -17,6 +18,8 @@ from casework.workflow.api.idempotency import Answer
 from casework.workflow.api.responses import Json, once, problems
 from casework.workflow.api.security import Auth, Served, allowed
 from casework.workflow.cases.catalog import describe
+from casework.workflow.engine import Engine
+from casework.workflow.errors import MailNotFound, WebhookNotFound
 from casework.workflow.mail.outbox import Outbox
 from casework.workflow.webhooks.queue import delivery_json
 from casework.workflow.webhooks.subscriptions import add, remove
@@ -24,6 +27,8 @@ from casework.workflow.webhooks.subscriptions import add, remove
 router = APIRouter(prefix="/v1", tags=["administration"])
 Status = Annotated[str | None, Query(description=f"One of {', '.join(STATUSES)}.")]
 Limit = Annotated[int | None, Query(ge=1, le=10_000)]
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A row id (a 64-bit whole number).")]
+"""A mail's or delivery's id: checked as 64-bit before it reaches SQL (422 otherwise)."""
 
 
 @router.post(
@@ -41,14 +46,16 @@ def add_webhook(
     principal: Auth,
     engine: Served,
 ) -> Json:
-    """Subscribe ``url`` to ``events``; the answer carries the signing secret, this once."""
+    """Subscribe ``url`` to ``events``; the answer carries the signing secret, this once.
+    A branch token's subscription hears its branch's cases only."""
     allowed(principal, "admin")
     key = request.headers.get("idempotency-key")
 
     def run() -> Answer:
         added = add(
-            engine.store, body.url, body.events, engine.settings.webhooks, engine.clock.now()
-        )
+            engine.store, body.url, body.events, engine.settings.webhooks, engine.clock.now(),
+            principal.branch,
+        )  # fmt: skip
         return Answer(201, added.to_json(), f"/v1/webhooks/{added.record.id}")
 
     return once(request, principal, engine, key, lambda: body.model_dump(mode="json"), run)
@@ -59,8 +66,11 @@ def add_webhook(
 def erase_customer(body: models.Erasure, principal: Auth, engine: Served) -> Json:
     """What ``casework erase --customer`` does (admins): the values and the customer's
     secret deleted, every copy overwritten, an ``erased`` event on each of their cases,
-    the database files rid of them; the answer names cases and fields, not values."""
+    the database files rid of them; the answer names cases and fields, not values. A
+    branch token erases only a customer whose cases are all in its branch."""
     allowed(principal, "admin")
+    if principal.branch is not None:
+        scope.may_erase(principal, engine.list(customer=body.customer))
     return Json(engine.erase(body.customer, actor=principal.actor, reason=body.reason,
                              dry_run=body.dry_run))  # fmt: skip
 
@@ -70,9 +80,11 @@ def erase_customer(body: models.Erasure, principal: Auth, engine: Served) -> Jso
 )
 @endpoint("short")
 def list_webhooks(principal: Auth, engine: Served, removed: bool = False) -> Json:
-    """The subscriptions (with ``removed=true``, the ended ones too)."""
+    """The subscriptions (with ``removed=true``, the ended ones too); a branch token's,
+    those of its branch."""
     allowed(principal, "admin")
-    return Json([h.to_json() for h in engine.store.webhooks(removed=removed)])
+    hooks = engine.store.webhooks(removed=removed)
+    return Json([h.to_json() for h in hooks if scope.sees_webhook(principal, h)])
 
 
 @router.delete(
@@ -85,6 +97,8 @@ def list_webhooks(principal: Auth, engine: Served, removed: bool = False) -> Jso
 def remove_webhook(webhook_id: str, principal: Auth, engine: Served) -> Json:
     """End the subscription: nothing more is queued or sent to it."""
     allowed(principal, "admin")
+    if webhook_id not in _own_hooks(engine, principal):
+        raise WebhookNotFound(webhook_id)
     return Json(remove(engine.store, webhook_id, engine.clock.now()).to_json())
 
 
@@ -96,9 +110,15 @@ def remove_webhook(webhook_id: str, principal: Auth, engine: Served) -> Json:
 )
 @endpoint("long")
 def deliveries(principal: Auth, engine: Served, status: Status = None, limit: Limit = None) -> Json:
-    """The deliveries: status, attempts, the receiver's last answer."""
+    """The deliveries: status, attempts, the receiver's last answer (a branch token's:
+    those of its branch's subscriptions)."""
     allowed(principal, "admin")
-    rows = Outbox(engine, kind=WEBHOOK_KIND).list(status=status, limit=limit)
+    if principal.branch is None:
+        rows = Outbox(engine, kind=WEBHOOK_KIND).list(status=status, limit=limit)
+    else:
+        own = _own_hooks(engine, principal)
+        found = Outbox(engine, kind=WEBHOOK_KIND).list(status=status, branch=principal.branch)
+        rows = [r for r in found if r.body.get("webhook") in own][:limit]
     return Json([delivery_json(r) for r in rows])
 
 
@@ -109,9 +129,14 @@ def deliveries(principal: Auth, engine: Served, status: Status = None, limit: Li
     summary="Send a dead delivery again",
 )
 @endpoint("short")
-def retry_delivery(delivery_id: int, principal: Auth, engine: Served) -> Json:
+def retry_delivery(delivery_id: RowId, principal: Auth, engine: Served) -> Json:
     """Queue the dead delivery again, due at once, its attempts counted afresh."""
     allowed(principal, "admin")
+    if principal.branch is not None:
+        own = _own_hooks(engine, principal)
+        found = _rows_seen(engine, principal, WEBHOOK_KIND, delivery_id)
+        if not any(r.body.get("webhook") in own for r in found):
+            raise MailNotFound(delivery_id)
     return Json(delivery_json(Outbox(engine, kind=WEBHOOK_KIND).retry(delivery_id)))
 
 
@@ -130,8 +155,9 @@ def create_token(
     principal: Auth,
     engine: Served,
 ) -> Json:
-    """Make a token; the answer carries it, this once (only a hash is kept)."""
-    allowed(principal, "admin")
+    """Make a token; the answer carries it, this once (only a hash is kept). A branch
+    token makes tokens of its own branch only, of no role above its own."""
+    scope.may_mint(principal, body.role, body.branch)
     key = request.headers.get("idempotency-key")
 
     def run() -> Answer:
@@ -146,9 +172,10 @@ def create_token(
 @router.get("/tokens", response_model=list[models.Token], responses=problems(), summary="Tokens")
 @endpoint("short")
 def list_tokens(principal: Auth, engine: Served) -> Json:
-    """Every token: actor, role, branch, made and revoked when."""
+    """Every token: actor, role, branch, made and revoked when (a branch token's: those
+    of its branch)."""
     allowed(principal, "admin")
-    return Json([t.to_json() for t in engine.store.tokens()])
+    return Json([t.to_json() for t in scope.visible_tokens(principal, engine.store.tokens())])
 
 
 @router.delete(
@@ -160,8 +187,9 @@ def list_tokens(principal: Auth, engine: Served) -> Json:
 @endpoint("short")
 def revoke_token(token_id: str, request: Request, principal: Auth, engine: Served) -> Json:
     """Revoke the token: every request with it to any process is refused from now on
-    (within two seconds: a process trusts a token it resolved that long)."""
-    allowed(principal, "admin")
+    (within two seconds: a process trusts a token it resolved that long). A branch
+    token revokes its branch's tokens only."""
+    scope.may_revoke(principal, engine.store.tokens(), token_id)
     revoked = revoke(engine.store, token_id, engine.clock.now())
     request.app.state.principals.forget(token_id)
     return Json(revoked.to_json())
@@ -170,9 +198,11 @@ def revoke_token(token_id: str, request: Request, principal: Auth, engine: Serve
 @router.get("/outbox", response_model=list[models.Mail], responses=problems(422), summary="Mails")
 @endpoint("long")
 def outbox(principal: Auth, engine: Served, status: Status = None, limit: Limit = None) -> Json:
-    """The escalation mails: status, attempts, next attempt, last error."""
+    """The escalation mails: status, attempts, next attempt, last error (a branch
+    token's: those of its branch's cases)."""
     allowed(principal, "admin")
-    return Json([m.as_json() for m in Outbox(engine).list(status=status, limit=limit)])
+    mails = Outbox(engine).list(status=status, limit=limit, branch=principal.branch)
+    return Json([m.as_json() for m in mails])
 
 
 @router.post(
@@ -182,9 +212,11 @@ def outbox(principal: Auth, engine: Served, status: Status = None, limit: Limit 
     summary="Send a dead mail again",
 )
 @endpoint("short")
-def retry_mail(mail_id: int, principal: Auth, engine: Served) -> Json:
+def retry_mail(mail_id: RowId, principal: Auth, engine: Served) -> Json:
     """Queue the dead letter again, due at once, its attempts counted afresh."""
     allowed(principal, "admin")
+    if principal.branch is not None and not _rows_seen(engine, principal, "mail", mail_id):
+        raise MailNotFound(mail_id)
     return Json(Outbox(engine).retry(mail_id).as_json())
 
 
@@ -194,3 +226,14 @@ def machines(principal: Auth, engine: Served) -> Json:
     """Every registered machine: its states and events."""
     allowed(principal, "read")
     return Json([describe(d) for d in engine.registry])
+
+
+def _own_hooks(engine: Engine, principal: Auth) -> set[str]:
+    """The ids of the subscriptions, ended ones too, the principal may see."""
+    hooks = engine.store.webhooks(removed=True)
+    return {h.id for h in hooks if scope.sees_webhook(principal, h)}
+
+
+def _rows_seen(engine: Engine, principal: Auth, kind: str, row_id: int) -> list[OutboxMail]:
+    """The outbox row ``row_id`` of ``kind``, if it is of the principal's branch."""
+    return engine.store.mails(kind=kind, branch=principal.branch, mail_id=row_id)

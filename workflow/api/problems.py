@@ -1,7 +1,9 @@
 """Errors as RFC 9457 problem details (``application/problem+json``), with the error's
 context: 404 unknown case, 409 concurrent update or stale ``If-Match``, 422 invalid
 input, event not allowed or failed guard, 401 no valid token, 403 not permitted, 503
-the database refused. Bad input never becomes a 500."""
+the database refused. Bad input never becomes a 500; a storage error that reaches here
+from any route (one that wrote through the store rather than the engine) is translated
+as the engine translates it (:func:`workflow.storage_boundary.translated`)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from casework.workflow.errors import (
     WebhookNotFound,
 )
 from casework.workflow.logs import library_logger
+from casework.workflow.storage_boundary import storage_error_types, translated
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:casework:problem:"
@@ -148,10 +151,15 @@ def install(app: FastAPI) -> None:
         kind = title.lower().replace(" ", "-")
         return problem(error.status_code, kind, detail, request.url.path)
 
+    async def storage_error(request: Request, error: Exception) -> JSONResponse:
+        return from_error(translated(error), request.url.path)
+
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         return failed(request.url.path, error)
 
     app.add_exception_handler(CaseworkError, casework_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
+    for kind in storage_error_types():
+        app.add_exception_handler(kind, storage_error)
     app.add_exception_handler(Exception, unexpected)

@@ -23,8 +23,11 @@ from casework.workflow.console.actions import actions
 from casework.workflow.console.sessions import (
     COOKIE,
     LASTS,
+    LOGIN_COOKIE,
     Session,
     check_csrf,
+    check_login,
+    login_csrf,
     session_of,
     sign_in,
     sign_out,
@@ -34,7 +37,15 @@ from casework.workflow.display.times import local
 from casework.workflow.display.zones import zone_name
 from casework.workflow.durations import hours_minutes
 from casework.workflow.engine import Engine
-from casework.workflow.errors import CaseworkError, InvalidInput, NotAuthenticated, NotPermitted
+from casework.workflow.errors import (
+    CaseworkError,
+    InvalidInput,
+    NotAuthenticated,
+    NotPermitted,
+    ReadOnlyDatabase,
+    StorageFailure,
+)
+from casework.workflow.storage_boundary import storage_errors
 
 router = APIRouter(include_in_schema=False)
 _pages = jinja2.Environment(
@@ -74,6 +85,9 @@ def _page(
     lang = language(request.cookies.get("lang"), request.headers.get("accept-language"))
     texts = TEXTS[lang]
     principal = None if session is None else session.principal
+    token = login_csrf() if template == "login.html" else None
+    if token is not None:
+        values["login_csrf"] = token
     html = _pages.get_template(template).render(
         lang=lang, t=texts, heading=f"{texts[heading]} {suffix}".strip(), session=session,
         flash=flash, now=iso(_engine(request).clock.now()),
@@ -82,12 +96,19 @@ def _page(
         may_audit=principal is not None and principal.may("audit"),
         may_admin=principal is not None and principal.may("admin"), **values,
     )  # fmt: skip
-    headers = {"Cache-Control": "no-store", "Content-Security-Policy": CSP}
-    return HTMLResponse(html, status_code=status, headers=headers)
+    answer = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+    if token is not None:
+        answer.set_cookie(
+            LOGIN_COOKIE, token, max_age=int(LASTS.total_seconds()), httponly=True,
+            samesite="strict", secure=request.url.scheme == "https", path="/login",
+        )  # fmt: skip
+    return answer
 
 
 CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
 """Scripts and styles from this server only (the bars' widths are inline styles)."""
+PAGE_HEADERS = {"Cache-Control": "no-store", "Content-Security-Policy": CSP}
+"""What every console page (and every report page drawn for it) is served with."""
 
 
 def _session(request: Request) -> Session | None:
@@ -157,16 +178,31 @@ async def login_form(request: Request) -> Response:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    """Exchange a token for a session cookie."""
+    """Exchange a token for a session cookie: only from this server's own sign-in form
+    (its pre-session CSRF token, no other site's ``Origin``)."""
     form = await _form(request)
     engine = _engine(request)
+    lang = language(request.cookies.get("lang"), request.headers.get("accept-language"))
     try:
-        cookie, _ = await run_in_threadpool(
-            sign_in, engine.store, form.get("token", ""), engine.clock.now()
-        )
+        check_login(
+            request.cookies.get(LOGIN_COOKIE), form.get("csrf"), request.headers.get("origin"),
+            request.headers.get("sec-fetch-site"), request.headers.get("host", ""),
+        )  # fmt: skip
+        with storage_errors():
+            cookie, _ = await run_in_threadpool(
+                sign_in, engine.store, form.get("token", ""), engine.clock.now()
+            )
+    except NotPermitted:
+        flash = TEXTS[lang]["login_expired"]
+        return _page(request, "login.html", "sign_in", None, status=403, flash=flash)
     except NotAuthenticated as err:
         return _page(request, "login.html", "sign_in", None, status=401, flash=str(err))
+    except StorageFailure as err:
+        read_only = isinstance(err, ReadOnlyDatabase)
+        flash = TEXTS[lang]["database_read_only"] if read_only else str(err)
+        return _page(request, "login.html", "sign_in", None, status=503, flash=flash)
     answer = RedirectResponse("/", status_code=303)
+    answer.delete_cookie(LOGIN_COOKIE, path="/login")
     answer.set_cookie(
         COOKIE, cookie, max_age=int(LASTS.total_seconds()), httponly=True, samesite="strict",
         secure=request.url.scheme == "https", path="/",
@@ -277,6 +313,7 @@ def fire(request: Request, session: Session, form: Mapping[str, str]) -> Respons
             case_id, form.get("event", ""), actor=session.principal.actor,
             data=_data(form, "data."), note=form.get("note") or None,
             expected_version=int(version) if version.isdigit() else None,
+            within=session.principal.branch,
         )  # fmt: skip
     except CaseworkError as err:
         # The page again, the refusal in place (200: the page itself is fine).
@@ -422,7 +459,7 @@ def report_page(request: Request, session: Session, form: Mapping[str, str]) -> 
         flash = "charts need the reports extra: pip install 'casework[reports]'"
         return _page(request, "reports.html", "reports", session, flash=flash, report=None,
                      complaints=None, start="", end="")  # fmt: skip
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(html, headers=PAGE_HEADERS)
 
 
 @router.get("/tokens")
@@ -433,27 +470,37 @@ def tokens(request: Request, session: Session, form: Mapping[str, str]) -> Respo
 
 
 def _tokens_page(request: Request, session: Session, **extra: Any) -> Response:
+    from casework.workflow.access.scope import powers, visible_tokens
     from casework.workflow.access.tokens import ROLES
 
-    found = [t.to_json() for t in _engine(request).store.tokens()]
-    return _page(request, "tokens.html", "tokens", session, tokens=found, roles=ROLES,
-                 made=extra.pop("made", None), **extra)  # fmt: skip
+    principal = session.principal
+    found = [t.to_json() for t in visible_tokens(principal, _engine(request).store.tokens())]
+    roles = [r for r in ROLES if powers(r) <= powers(principal.role)]
+    return _page(request, "tokens.html", "tokens", session, tokens=found, roles=roles,
+                 made=extra.pop("made", None), own_branch=principal.branch, **extra)  # fmt: skip
 
 
 @router.post("/tokens")
 @_signed_in("admin")
 def make_token(request: Request, session: Session, form: Mapping[str, str]) -> Response:
-    """Make a token (shown this once) or revoke one."""
+    """Make a token (shown this once) or revoke one; a branch administrator, of its
+    branch only (:mod:`workflow.access.scope`)."""
+    from casework.workflow.access.scope import may_mint, may_revoke
     from casework.workflow.access.tokens import issue, revoke
 
     engine = _engine(request)
     try:
         if form.get("revoke"):
+            may_revoke(session.principal, engine.store.tokens(), form["revoke"])
             revoke(engine.store, form["revoke"], engine.clock.now())
             request.app.state.principals.forget(form["revoke"])
             return _tokens_page(request, session)
-        made = issue(engine.store, form.get("actor", ""), form.get("role", ""),
-                     form.get("branch") or None, engine.clock.now())  # fmt: skip
+        branch = form.get("branch") or None
+        may_mint(session.principal, form.get("role", ""), branch)
+        made = issue(engine.store, form.get("actor", ""), form.get("role", ""), branch,
+                     engine.clock.now())  # fmt: skip
+    except NotPermitted as err:
+        return _tokens_page(request, session, flash=str(err), status=403)
     except CaseworkError as err:
         return _tokens_page(request, session, flash=str(err))
     return _tokens_page(request, session, made=made.token)

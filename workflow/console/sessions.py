@@ -1,5 +1,7 @@
 """Console sessions: a token exchanged for an HttpOnly, SameSite=Strict cookie, and the
-CSRF token every form of the session carries.
+CSRF token every form of the session carries. The sign-in form itself carries a
+pre-session CSRF token (the same value in a cookie of its own) and is refused when it
+comes from another site (login CSRF).
 
 Only a hash of the cookie is stored; each request looks the session and its token up
 again, so a revoked token ends its sessions at once.
@@ -11,12 +13,15 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from casework.storage.port import Store
 from casework.workflow.access.tokens import Principal, authenticate, secret_hash
-from casework.workflow.errors import NotAuthenticated
+from casework.workflow.errors import NotAuthenticated, NotPermitted
 
 COOKIE = "casework_session"
+LOGIN_COOKIE = "casework_login"
+"""The sign-in form's own CSRF token (double submit: the form's field must equal it)."""
 LASTS = timedelta(hours=12)
 """How long a session lasts: a working day."""
 
@@ -53,6 +58,26 @@ def check_csrf(session: Session, given: str | None) -> None:
     """Refuse a form whose CSRF token is not the session's."""
     if not given or not hmac.compare_digest(given, session.csrf):
         raise NotAuthenticated("the form has expired: load the page again")
+
+
+def login_csrf() -> str:
+    """A fresh pre-session CSRF token for the sign-in form and its cookie."""
+    return secrets.token_urlsafe(24)
+
+
+def check_login(
+    cookie: str | None, given: str | None, origin: str | None, fetch_site: str | None, own: str
+) -> None:
+    """Refuse a sign-in whose form token does not match its cookie, or that another
+    site sent (an ``Origin`` whose host is not ``own``, the request's ``Host``, or
+    ``Sec-Fetch-Site`` other than same-origin): a page
+    elsewhere must not sign a browser in as someone else."""
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        raise NotPermitted("sign-in from another site")
+    if origin is not None and urlsplit(origin).netloc != own:
+        raise NotPermitted("sign-in from another site")
+    if not cookie or not given or not hmac.compare_digest(given, cookie):
+        raise NotPermitted("the sign-in form has expired: load the page again")
 
 
 def sign_out(store: Store, cookie: str | None, now: datetime) -> None:

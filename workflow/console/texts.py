@@ -35,6 +35,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "tokens": "Tokens", "role": "Role", "make_token": "Make a token", "revoke": "Revoke",
         "revoked": "revoked",
         "token_once": "The new token, shown this once: give it to its person.",
+        "login_expired": "The sign-in form has expired or came from another site: "
+        "load this page again and sign in here.",
+        "database_read_only": "The database is read-only just now (a standby or a "
+        "read-only file): signing in is not possible; try again later or use the primary.",
     },
     "zh": {
         "title": "casework 投诉处理", "sign_in": "登录", "token": "令牌", "sign_out": "退出",
@@ -62,6 +66,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "verify_checkpoint": "校验检查点", "tokens": "令牌", "role": "角色",
         "make_token": "生成令牌", "revoke": "吊销", "revoked": "已吊销",
         "token_once": "新令牌仅显示这一次，请交给使用者。",
+        "login_expired": "登录表单已过期或来自其他网站：请重新加载本页后在此登录。",
+        "database_read_only": "数据库当前只读（备库或只读文件），无法登录；请稍后再试或使用主库。",
     },
 }  # fmt: skip
 

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
+from casework.workflow.clock import EARLIEST, LATEST
 from casework.workflow.display.times import local, read_time
 from casework.workflow.display.zones import zone_name
 from casework.workflow.errors import InvalidInput
@@ -70,11 +71,17 @@ def asked_period(
 
 def _month(text: str) -> date:
     try:
-        return date.fromisoformat(f"{text.strip()}-01")
+        first = date.fromisoformat(f"{text.strip()}-01")
     except ValueError:
         raise InvalidInput(
             f"--month: {text!r} is not a month such as 2026-11", field="month"
         ) from None
+    if not EARLIEST.year <= first.year < LATEST.year:
+        raise InvalidInput(
+            f"--month {text.strip()} lies outside the years {EARLIEST.year} to {LATEST.year - 1}",
+            field="month",
+        )
+    return first
 
 
 def midnight(day: date, zone: tzinfo) -> datetime:

@@ -57,6 +57,10 @@ def read_time(text: str, what: str, zone: tzinfo, *, end_of_day: bool = False) -
             naive = datetime.combine(day + timedelta(days=1 if end_of_day else 0), time())
         else:
             naive = datetime.fromisoformat(cleaned)
+    except OverflowError:
+        raise InvalidInput(
+            f"{what} {cleaned} lies outside the years 1900 to 8999", field=what.lstrip("-")
+        ) from None
     except ValueError:
         raise InvalidInput(
             f"{what}: {text!r} is not a date or time (for example 2026-11-01, "

@@ -53,14 +53,22 @@ def offset_text(moment: datetime) -> str:
 
 
 def zone_named(name: str, what: str) -> ZoneInfo:
-    """The IANA zone ``name``; an unknown one is :class:`InvalidInput` naming ``what``."""
+    """The IANA zone ``name``; an unknown one (or one longer than any zone's name) is
+    :class:`InvalidInput` naming ``what``."""
     try:
+        if len(name) > ZONE_NAME_CHARS:
+            raise ValueError(name)
         return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        shown = name if len(name) <= ZONE_NAME_CHARS else f"{name[:20]}... ({len(name)} chars)"
         raise InvalidInput(
-            f"{what}: unknown time zone {name!r} (an IANA name such as Asia/Shanghai or UTC)",
+            f"{what}: unknown time zone {shown!r} (an IANA name such as Asia/Shanghai or UTC)",
             field="tz",
         ) from None
+
+
+ZONE_NAME_CHARS = 64
+"""No IANA zone's name is longer (the longest has 32 characters)."""
 
 
 def system_zone() -> tzinfo:
