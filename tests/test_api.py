@@ -272,13 +272,18 @@ def test_webhook_subscriptions_over_http(api: Served) -> None:
 def test_health_readiness_and_metrics(api: Served, clock: FixedClock) -> None:
     with api.client() as http:
         assert http.get("/healthz").json()["status"] == "ok"
-        waiting = http.get("/readyz")
+        # no worker yet: the API serves all the same, and says so when asked
+        ready = http.get("/readyz")
+        assert ready.status_code == 200
+        assert "worker" not in ready.json()["checks"]
+        waiting = http.get("/readyz?worker=1")
         assert waiting.status_code == 503
         assert "worker" in waiting.json()["checks"]["worker"]
         api.engine.heartbeat("w1", clock.now())
-        assert http.get("/readyz").status_code == 200
+        assert http.get("/readyz?worker=1").status_code == 200
         clock.advance(timedelta(minutes=5))
-        assert http.get("/readyz").status_code == 503
+        assert http.get("/readyz?worker=1").status_code == 503
+        assert http.get("/readyz").status_code == 200
     with api.client(api.token()) as http:
         case = http.post("/v1/cases", json=OPEN).json()
         http.post(f"/v1/cases/{case['id']}/events", json={"event": "apologise"})

@@ -152,9 +152,13 @@ def test_a_supervisor_sees_a_late_case_on_the_overdue_board(
     boss.sign_in(console.token("supervisor", actor="zhao.lei"))
     boss.page.goto("/overdue")
     assert boss.page.locator("#board").count() == 0
+    # no worker has run: the supervisor is told deadlines wait; a heartbeat clears it
+    assert "No SLA worker" in boss.page.locator(".banner").inner_text()
     clock.advance(timedelta(hours=2))  # within the session's working day
     engine.process_due()  # what the worker does
+    engine.heartbeat("w1", clock.now())
     boss.page.reload()
+    assert boss.page.locator(".banner").all_inner_texts() == []
     row = boss.page.locator("#board tbody tr").first
     assert case_id[:8] in row.inner_text()
     assert "东莞长安店" in row.inner_text()

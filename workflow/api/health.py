@@ -1,11 +1,12 @@
-"""``/healthz`` (the process lives), ``/readyz`` (database reachable, schema current, a
-worker's heartbeat fresh) and ``/metrics``; none needs a token."""
+"""``/healthz`` (the process lives), ``/readyz`` (this process can serve: database
+reachable, schema current, standby reads fresh; ``?worker=1`` adds a worker's heartbeat)
+and ``/metrics``; none needs a token."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from casework.storage.migrate import HEAD, current_revision
@@ -32,26 +33,29 @@ async def healthz() -> Json:
     summary="Ready to serve",
 )
 @endpoint("long")
-def readyz(request: Request, engine: Served) -> Json:
-    """``ok`` when the database answers, its schema is current and a worker woke within
-    the heartbeat limit (``serve --heartbeat-s``); 503 naming the failed check otherwise."""
+def readyz(
+    request: Request,
+    engine: Served,
+    worker: bool = Query(  # noqa: B008 - FastAPI declares query parameters this way
+        False, description="Also require a worker's heartbeat within the limit."
+    ),
+) -> Json:
+    """``ok`` when this process can serve: the database answers, its schema is current
+    and the standby it reads from (``serve --read-db``) is fresh; 503 naming the failed
+    check otherwise. A stopped worker does not take the API away: with ``worker=1`` a
+    worker must also have woken within the heartbeat limit (``serve --heartbeat-s``)."""
     limit: float = request.app.state.heartbeat_s
     checks: dict[str, Any] = {}
     try:
         revision = current_revision(engine.db)
         checks["database"] = "ok"
         checks["schema"] = "ok" if revision == HEAD else f"at {revision}, code needs {HEAD}"
-        beat = engine.store.latest_beat()
+        beat = engine.store.latest_beat() if worker else None
     except Exception as err:  # any failure to reach the database is what this reports
         checks["database"] = f"unreachable: {type(err).__name__}"
         beat = None
-    if beat is None:
-        checks["worker"] = "no worker heartbeat recorded: is `casework worker` running?"
-    else:
-        age = (engine.clock.now() - beat.beat_at).total_seconds()
-        checks["worker"] = (
-            "ok" if age <= limit else f"last heartbeat {age:.0f}s ago (limit {limit:.0f}s)"
-        )
+    if worker:
+        checks["worker"] = worker_check(engine, beat, limit)
     replication = _replication(request, limit)
     if replication is not None:
         checks["replication"] = replication.pop("check")
@@ -60,6 +64,14 @@ def readyz(request: Request, engine: Served) -> Json:
     if replication is not None:
         body["replication"] = replication
     return Json(body, 200 if ready else 503)
+
+
+def worker_check(engine: Engine, beat: Any, limit: float) -> str:
+    """``ok``, or how long ago a worker last woke (none: not recorded)."""
+    if beat is None:
+        return "no worker heartbeat recorded: is `casework worker` running?"
+    age = (engine.clock.now() - beat.beat_at).total_seconds()
+    return "ok" if age <= limit else f"last heartbeat {age:.0f}s ago (limit {limit:.0f}s)"
 
 
 def _replication(request: Request, limit: float) -> dict[str, Any] | None:

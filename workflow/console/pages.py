@@ -94,7 +94,9 @@ def _page(
         may_write=principal is not None and principal.may("write"),
         may_replay=principal is not None and principal.may("replay"),
         may_audit=principal is not None and principal.may("audit"),
-        may_admin=principal is not None and principal.may("admin"), **values,
+        may_admin=principal is not None and principal.may("admin"),
+        worker_banner=_worker_banner(request, texts) if principal and principal.may("replay")
+        else None, **values,
     )  # fmt: skip
     answer = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
     if token is not None:
@@ -103,6 +105,22 @@ def _page(
             samesite="strict", secure=request.url.scheme == "https", path="/login",
         )  # fmt: skip
     return answer
+
+
+def _worker_banner(request: Request, texts: dict[str, str]) -> str | None:
+    """What supervisors must know when the SLA worker stopped (deadlines wait)."""
+    engine = _reader(request)
+    limit: float = request.app.state.heartbeat_s
+    try:
+        beat = engine.store.latest_beat()
+    except Exception:  # the page says what it can; readiness reports the database
+        return None
+    if beat is None:
+        return texts["worker_none"]
+    age = (engine.clock.now() - beat.beat_at).total_seconds()
+    if age <= limit:
+        return None
+    return texts["worker_stale"].format(minutes=max(1, round(age / 60)))
 
 
 CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"

@@ -39,6 +39,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "load this page again and sign in here.",
         "database_read_only": "The database is read-only just now (a standby or a "
         "read-only file): signing in is not possible; try again later or use the primary.",
+        "worker_stale": "The SLA worker last ran {minutes} min ago: deadlines, warnings and "
+        "escalation mail wait until it runs again.",
+        "worker_none": "No SLA worker has run yet: deadlines, warnings and escalation mail "
+        "wait until `casework worker` runs.",
     },
     "zh": {
         "title": "casework 投诉处理", "sign_in": "登录", "token": "令牌", "sign_out": "退出",
@@ -68,6 +72,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "token_once": "新令牌仅显示这一次，请交给使用者。",
         "login_expired": "登录表单已过期或来自其他网站：请重新加载本页后在此登录。",
         "database_read_only": "数据库当前只读（备库或只读文件），无法登录；请稍后再试或使用主库。",
+        "worker_stale": "SLA 计时服务上次运行在 {minutes} 分钟前：到期、预警和升级邮件要等它恢复后才会处理。",
+        "worker_none": "SLA 计时服务尚未运行：到期、预警和升级邮件要等 `casework worker` 运行后才会处理。",
     },
 }  # fmt: skip
 
