@@ -36,9 +36,7 @@ async def healthz() -> Json:
 def readyz(
     request: Request,
     engine: Served,
-    worker: bool = Query(  # noqa: B008 - FastAPI declares query parameters this way
-        False, description="Also require a worker's heartbeat within the limit."
-    ),
+    worker: bool = Query(False, description="Also require a worker's heartbeat within the limit."),
 ) -> Json:
     """``ok`` when this process can serve: the database answers, its schema is current
     and the standby it reads from (``serve --read-db``) is fresh; 503 naming the failed

@@ -72,8 +72,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "token_once": "新令牌仅显示这一次，请交给使用者。",
         "login_expired": "登录表单已过期或来自其他网站：请重新加载本页后在此登录。",
         "database_read_only": "数据库当前只读（备库或只读文件），无法登录；请稍后再试或使用主库。",
-        "worker_stale": "SLA 计时服务上次运行在 {minutes} 分钟前：到期、预警和升级邮件要等它恢复后才会处理。",
-        "worker_none": "SLA 计时服务尚未运行：到期、预警和升级邮件要等 `casework worker` 运行后才会处理。",
+        "worker_stale": "SLA 计时服务上次运行在 {minutes} 分钟前："
+        "到期、预警和升级邮件要等它恢复后才会处理。",
+        "worker_none": "SLA 计时服务尚未运行："
+        "到期、预警和升级邮件要等 `casework worker` 运行后才会处理。",
     },
 }  # fmt: skip
 
