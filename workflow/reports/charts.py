@@ -14,9 +14,9 @@ beside it; markers have a legend.
 
 from __future__ import annotations
 
-import functools
 import io
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
@@ -42,15 +42,54 @@ CJK_FAMILIES = (
 FONT_ENVIRONMENT = "CASEWORK_CHART_FONT"
 
 
-@functools.cache
+RECHECK_S = 60.0
+"""How often a process without a Chinese font looks again (one installed meanwhile)."""
+_found: dict[str, Any] = {"family": None, "checked": None}
+
+
 def cjk_family() -> str | None:
-    """The family of the font that draws Chinese labels, or ``None`` if there is none."""
+    """The family of the font that draws Chinese labels, or ``None`` if there is none.
+
+    ``$CASEWORK_CHART_FONT`` wins; then a family matplotlib knows; then the system's
+    font folders, scanned afresh, since matplotlib's cached font list predates a font
+    installed after its first use. A process that found none looks again after
+    :data:`RECHECK_S`: installing a font needs no restart."""
+    if _found["family"] is not None:
+        return str(_found["family"])
+    checked = _found["checked"]
+    if checked is not None and time.monotonic() - checked < RECHECK_S:
+        return None
+    _found["checked"] = time.monotonic()
+    family = _chosen_font() or _known_family() or _system_family()
+    _found["family"] = family
+    return family
+
+
+def _chosen_font() -> str | None:
     path = os.environ.get(FONT_ENVIRONMENT, "").strip()
-    if path and os.path.isfile(path):
-        font_manager.fontManager.addfont(path)
-        return str(font_manager.FontProperties(fname=path).get_name())
+    if not (path and os.path.isfile(path)):
+        return None
+    font_manager.fontManager.addfont(path)
+    return str(font_manager.FontProperties(fname=path).get_name())
+
+
+def _known_family() -> str | None:
     installed = {font.name for font in font_manager.fontManager.ttflist}
     return next((family for family in CJK_FAMILIES if family in installed), None)
+
+
+def _system_family() -> str | None:
+    """A CJK family among the system's font files that matplotlib's list lacks (added to
+    the list for this process)."""
+    for path in font_manager.findSystemFonts():
+        try:
+            name = font_manager.FontProperties(fname=path).get_name()
+        except (OSError, RuntimeError, ValueError):
+            continue  # a file the font library cannot read is no candidate
+        if name in CJK_FAMILIES:
+            font_manager.fontManager.addfont(path)
+            return str(name)
+    return None
 
 
 def missing_font_note() -> str | None:
