@@ -6,12 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from matplotlib import font_manager
 
-pytest.importorskip("matplotlib", reason="charts need the reports extra")
-
-from matplotlib import font_manager  # noqa: E402
-
-from casework.workflow.reports import charts  # noqa: E402
+from casework.workflow.reports import charts
 
 
 @pytest.fixture
