@@ -130,8 +130,9 @@ def count_cases(conn: Connection, query: CaseQuery) -> int:
     return int(conn.execute(statement).scalar_one())
 
 
-def ids_starting(conn: Connection, prefix: str, limit: int) -> list[str]:
-    """Up to ``limit`` case ids that start with ``prefix``, in order."""
+def ids_starting(conn: Connection, prefix: str, limit: int, branch: str | None = None) -> list[str]:
+    """Up to ``limit`` case ids that start with ``prefix`` (of ``branch``'s cases only, if
+    given), in order."""
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     query = (
         select(cases.c.id)
@@ -139,6 +140,8 @@ def ids_starting(conn: Connection, prefix: str, limit: int) -> list[str]:
         .order_by(cases.c.id)
         .limit(limit)
     )
+    if branch is not None:
+        query = query.where(cases.c.branch == branch)
     return list(conn.execute(query).scalars())
 
 

@@ -55,7 +55,9 @@ class DeadlineSQL:
             f"VALUES ({m}, {m}, {m}, {m}, {m}, {j}, {j}, 'pending', 0, {m}, {m}) "
             "ON CONFLICT (dedupe_key) DO NOTHING"
         )
-        self._targets = "SELECT id, url, events FROM webhooks WHERE removed_at IS NULL ORDER BY id"
+        self._targets = (
+            "SELECT id, url, events, branch FROM webhooks WHERE removed_at IS NULL ORDER BY id"
+        )
 
     def _time(self, moment: datetime) -> Any:
         return self.sql.dialect.time(moment)
@@ -129,7 +131,8 @@ class DeadlineSQL:
             ],
         )
 
-    def webhook_targets(self, cursor: Any) -> list[tuple[str, str, tuple[str, ...]]]:
-        """The live webhook subscriptions: (id, url, the events each asked for)."""
+    def webhook_targets(self, cursor: Any) -> list[tuple[str, str, tuple[str, ...], str | None]]:
+        """The live webhook subscriptions: (id, url, the events each asked for, the
+        branch it hears, or none for every branch)."""
         cursor.execute(self._targets)
-        return [(row[0], row[1], tuple(read_json(row[2]))) for row in cursor.fetchall()]
+        return [(row[0], row[1], tuple(read_json(row[2])), row[3]) for row in cursor.fetchall()]

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, true, update
 
 from casework.storage.records import DUE_STATUSES, STATUSES, WEBHOOK_KIND, OutboxMail
+from casework.storage.tables import cases_table as cases
 from casework.storage.tables import outbox_table as outbox
 
 __all__ = ["DUE_STATUSES", "STATUSES", "OutboxMail"]
@@ -190,11 +191,20 @@ def list_mails(
     limit: int | None = None,
     kind: str | None = None,
     case_id: str | None = None,
+    branch: str | None = None,
+    mail_id: int | None = None,
 ) -> list[OutboxMail]:
-    """Rows by id, optionally of one status, kind (see :func:`of_kind`) and case."""
+    """Rows by id, optionally of one status, kind (see :func:`of_kind`), case, branch
+    (of the case) and id."""
     query = select(outbox).where(of_kind(kind)).order_by(outbox.c.id)
     if case_id is not None:
         query = query.where(outbox.c.case_id == case_id)
+    if branch is not None:
+        query = query.where(
+            outbox.c.case_id.in_(select(cases.c.id).where(cases.c.branch == branch))
+        )
+    if mail_id is not None:
+        query = query.where(outbox.c.id == mail_id)
     if status is not None:
         query = query.where(outbox.c.status == status)
     if limit is not None:

@@ -5,15 +5,17 @@ All functions take an open connection; the caller owns the transaction.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, Text, cast, func, insert, select
 
-from casework.storage.records import EventRecord, JobCount, PartnerRecord
+from casework.storage.records import CaseRecord, EventRecord, JobCount, PartnerRecord
 from casework.storage.tables import attachments_table as attachments
+from casework.storage.tables import cases_table as cases
 from casework.storage.tables import events_table as events
 from casework.storage.tables import jobs_table as jobs
 from casework.storage.tables import partners_table as partners
@@ -101,3 +103,20 @@ def attachment(conn: Connection, digest: str) -> bytes | None:
     """The file kept under ``digest``, if any."""
     row = conn.execute(select(attachments.c.content).where(attachments.c.digest == digest)).first()
     return None if row is None else bytes(row.content)
+
+
+def cases_attaching(conn: Connection, digest: str) -> list[CaseRecord]:
+    """The cases with an event whose data names ``digest`` (the file it attached)."""
+    naming = select(events.c.case_id, events.c.data).where(
+        cast(events.c.data, Text).contains(digest, autoescape=True)
+    )
+    ids = sorted({row.case_id for row in conn.execute(naming) if _names(row.data, digest)})
+    if not ids:
+        return []
+    query = select(cases).where(cases.c.id.in_(ids)).order_by(cases.c.id)
+    return [CaseRecord.from_row(row) for row in conn.execute(query)]
+
+
+def _names(data: Any, digest: str) -> bool:
+    parsed = json.loads(data) if isinstance(data, str) else data
+    return isinstance(parsed, dict) and parsed.get("digest") == digest

@@ -219,8 +219,9 @@ class Store(Protocol):
         """How many cases match ``query``."""
         ...
 
-    def ids_starting(self, prefix: str, limit: int) -> list[str]:
-        """Up to ``limit`` case ids that start with ``prefix``, in order."""
+    def ids_starting(self, prefix: str, limit: int, branch: str | None = None) -> list[str]:
+        """Up to ``limit`` case ids that start with ``prefix`` (of ``branch``'s cases only,
+        if given), in order."""
         ...
 
     def case_with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
@@ -344,9 +345,11 @@ class Store(Protocol):
         limit: int | None = None,
         kind: str | None = None,
         case_id: str | None = None,
+        branch: str | None = None,
+        mail_id: int | None = None,
     ) -> list[OutboxMail]:
         """Outbox rows by id, optionally of one status, kind (``mail``, ``webhook``, or one
-        kind exactly) and case."""
+        kind exactly), case, branch (of the case) and id."""
         ...
 
     def mail_counts(self, kind: str | None = None) -> dict[str, int]:
@@ -388,8 +391,9 @@ class Store(Protocol):
 
     # -- webhook subscriptions, worker heartbeats, figures -----------------------------
 
-    def webhook_targets(self, cursor: Any) -> list[tuple[str, str, tuple[str, ...]]]:
-        """Inside a transaction: the live subscriptions, (id, url, events asked for) each."""
+    def webhook_targets(self, cursor: Any) -> list[tuple[str, str, tuple[str, ...], str | None]]:
+        """Inside a transaction: the live subscriptions, (id, url, events asked for, branch
+        or none for every branch) each."""
         ...
 
     def add_webhook(self, hook: WebhookRecord) -> None:
@@ -480,4 +484,8 @@ class Store(Protocol):
 
     def attachment(self, digest: str) -> bytes | None:
         """The evidence file kept under ``digest``, if any."""
+        ...
+
+    def cases_attaching(self, digest: str) -> list[CaseRecord]:
+        """The cases whose history attaches the file kept under ``digest``."""
         ...

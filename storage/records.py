@@ -240,11 +240,14 @@ class WebhookRecord:
     secret: str
     created_at: datetime
     removed_at: datetime | None = None
+    branch: str | None = None
+    """Only this branch's cases are delivered (none: every branch's)."""
 
     @classmethod
     def from_row(cls, row: Any) -> WebhookRecord:
         """Build from a row of the ``webhooks`` table."""
-        return cls(row.id, row.url, tuple(row.events), row.secret, row.created_at, row.removed_at)
+        return cls(row.id, row.url, tuple(row.events), row.secret, row.created_at,
+                   row.removed_at, row.branch)  # fmt: skip
 
     def wants(self, event: str) -> bool:
         """Whether the subscription asked for ``event``."""
@@ -258,6 +261,7 @@ class WebhookRecord:
             "events": list(self.events),
             "created_at": iso(self.created_at),
             "removed_at": None if self.removed_at is None else iso(self.removed_at),
+            "branch": self.branch,
         }
 
 

@@ -30,6 +30,7 @@ def add_webhook(conn: Connection, hook: WebhookRecord) -> None:
             secret=hook.secret,
             created_at=hook.created_at,
             removed_at=hook.removed_at,
+            branch=hook.branch,
         )
     )
 

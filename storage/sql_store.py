@@ -211,11 +211,11 @@ class SqlStore:
         with read_transaction(self.db) as conn:
             return case_store.count_cases(conn, query)
 
-    def ids_starting(self, prefix: str, limit: int) -> list[str]:
+    def ids_starting(self, prefix: str, limit: int, branch: str | None = None) -> list[str]:
         from casework.storage import case_store
 
         with read_transaction(self.db) as conn:
-            return case_store.ids_starting(conn, prefix, limit)
+            return case_store.ids_starting(conn, prefix, limit, branch)
 
     def case_with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
         from casework.storage import case_store
@@ -388,13 +388,16 @@ class SqlStore:
         limit: int | None = None,
         kind: str | None = None,
         case_id: str | None = None,
+        branch: str | None = None,
+        mail_id: int | None = None,
     ) -> list[OutboxMail]:
         from casework.storage import outbox_store
 
         with read_transaction(self.db) as conn:
             return outbox_store.list_mails(
-                conn, status=status, limit=limit, kind=kind, case_id=case_id
-            )
+                conn, status=status, limit=limit, kind=kind, case_id=case_id, branch=branch,
+                mail_id=mail_id,
+            )  # fmt: skip
 
     def mail_counts(self, kind: str | None = None) -> dict[str, int]:
         from casework.storage import outbox_store
@@ -503,7 +506,7 @@ class SqlStore:
 
     # -- webhook subscriptions, worker heartbeats, figures -----------------------------
 
-    def webhook_targets(self, cursor: Any) -> list[tuple[str, str, tuple[str, ...]]]:
+    def webhook_targets(self, cursor: Any) -> list[tuple[str, str, tuple[str, ...], str | None]]:
         return self._deadlines.webhook_targets(cursor)
 
     def add_webhook(self, hook: WebhookRecord) -> None:
@@ -587,6 +590,12 @@ class SqlStore:
 
         with read_transaction(self.db) as conn:
             return partner_store.attachment(conn, digest)
+
+    def cases_attaching(self, digest: str) -> list[CaseRecord]:
+        from casework.storage import partner_store
+
+        with read_transaction(self.db) as conn:
+            return partner_store.cases_attaching(conn, digest)
 
 
 if TYPE_CHECKING:

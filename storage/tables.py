@@ -185,6 +185,7 @@ class WebhookRow(SQLModel, table=True):
     secret: str = Field(max_length=100)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     removed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    branch: str | None = Field(default=None, max_length=200)
 
 
 class HeartbeatRow(SQLModel, table=True):

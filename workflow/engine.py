@@ -354,13 +354,21 @@ class Engine:
                 })  # fmt: skip
         return sorted(found, key=lambda r: (r["event"]["at"], r["event"]["case_id"]))
 
-    def _other_case(self, case_id: str, event: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    def _other_case(
+        self, case_id: str, event: str, data: Mapping[str, Any], within: str | None
+    ) -> dict[str, Any]:
         """The data of ``link``/``merge_into`` with the other case named in full; a case
-        that does not exist, the case itself, or a merged one to merge into, refused."""
-        other = self.resolve(str(data.get("case") or ""))
+        that does not exist or is not in ``within`` (a branch, if given: answered alike),
+        the case itself, or a merged one to merge into, refused."""
+        other = self.resolve(str(data.get("case") or ""), within)
         if other == case_id:
             raise InvalidInput(f"case {case_id} cannot be related to itself", field="case")
-        if event == "merge_into" and self.get(other).state == "merged":
+        target = self.store.case(other)
+        if target is None:
+            raise CaseNotFound(other)
+        if "repeat_of" in data:
+            data = {**data, "repeat_of": self.resolve(str(data["repeat_of"] or ""), within)}
+        if event == "merge_into" and target.state == "merged":
             raise InvalidInput(
                 f"case {other} is merged itself: merge into the case it was merged into",
                 field="case",
@@ -378,8 +386,11 @@ class Engine:
         note: str | None = None,
         at: datetime | None = None,
         expected_version: int | None = None,
+        within: str | None = None,
     ) -> Case:
-        """Apply ``event`` to the case as ``actor``; returns the case after it.
+        """Apply ``event`` to the case as ``actor``; returns the case after it. Another
+        case its data names (``link``, ``merge_into``) is looked for among the cases of
+        branch ``within`` only, if given (the caller's scope).
 
         Raises :class:`CaseNotFound`, :class:`EventNotAllowed`, :class:`GuardFailed`,
         :class:`ConcurrentUpdate` (``expected_version`` is stale) or :class:`InvalidInput`.
@@ -401,7 +412,7 @@ class Engine:
         payload = validation.event_data(data, note, self.settings)
         reports = self._test_reports(case_id) if event == "decide_remedy" else []
         if event in ("link", "merge_into") and payload.get("case"):
-            payload = self._other_case(validation.case_ref(case_id), event, payload)
+            payload = self._other_case(validation.case_ref(case_id), event, payload, within)
         given = None if at is None else aware(at, "at")
         if given is not None:
             self._not_in_future(given, self.clock.now(), "at")
@@ -591,14 +602,21 @@ class Engine:
         return _with_deadlines(case)
 
     @at_storage_boundary
-    def resolve(self, ref: str) -> str:
+    def resolve(self, ref: str, branch: str | None = None) -> str:
         """The id of the case ``ref`` names: its id, or (for people typing) a unique
-        prefix of at least :data:`MIN_PREFIX` characters. :class:`CaseNotFound` for none,
-        :class:`InvalidInput` naming the candidates when a prefix is not unique."""
+        prefix of at least :data:`MIN_PREFIX` characters; among ``branch``'s cases only,
+        if given (another branch's case answers as one that does not exist).
+        :class:`CaseNotFound` for none, :class:`InvalidInput` naming the candidates when
+        a prefix is not unique."""
         ref = validation.case_ref(ref)
-        if self.store.case(ref) is not None or len(ref) < MIN_PREFIX:
+        exact = self.store.case(ref)
+        if exact is not None and branch in (None, exact.branch):
             return ref
-        found = self.store.ids_starting(ref, 6)
+        if len(ref) < MIN_PREFIX:
+            if exact is not None:
+                raise CaseNotFound(ref)
+            return ref
+        found = self.store.ids_starting(ref, 6, branch)
         if len(found) == 1:
             return found[0]
         if not found:

@@ -67,6 +67,7 @@ def apply_event(
             note=body.note,
             at=body.at,
             expected_version=expected,
+            within=principal.branch,
         )
         request.app.state.metrics.transitions.labels(body.event).inc()
         return Answer(200, case.to_json())

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from casework.workflow.access import scope
 from casework.workflow.api.endpoints import endpoint
 from casework.workflow.api.offload import offload_for
 from casework.workflow.api.responses import Json, problems
@@ -55,10 +56,13 @@ async def attach_file(
 )
 @endpoint("short")
 def attached_file(digest: Annotated[str, Path()], principal: Auth, engine: Served) -> Response:
-    """The file kept under ``digest`` (supervisors, auditors, administrators)."""
+    """The file kept under ``digest`` (supervisors, auditors, administrators; a branch
+    token's only if a case of its branch attached it)."""
     allowed(principal, "replay")
     if not _DIGEST.fullmatch(digest):
         raise InvalidInput("a digest is 64 lower-case hex digits", field="digest")
+    if principal.branch is not None:
+        scope.may_download(principal, digest, engine.store.cases_attaching(digest))
     content = engine.store.attachment(digest)
     if content is None:
         raise AttachmentNotFound(digest)

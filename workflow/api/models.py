@@ -128,6 +128,7 @@ class Webhook(_Answer):
     events: list[str]
     created_at: datetime
     removed_at: datetime | None
+    branch: str | None = None
     secret: str | None = None
 
 

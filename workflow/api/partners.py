@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from casework.workflow.access import scope
 from casework.workflow.api import models
 from casework.workflow.api.endpoints import endpoint
 from casework.workflow.api.responses import Json, problems
 from casework.workflow.api.security import Auth, Served, allowed, whole_database
 from casework.workflow.display.zones import zone_named
-from casework.workflow.errors import NotPermitted
 from casework.workflow.partners.jobs import add_jobs, job_row
 from casework.workflow.partners.ratings import partner_report, quarter
 from casework.workflow.partners.registry import add_partner
@@ -31,8 +31,9 @@ def list_partners(principal: Auth, engine: Served) -> Json:
 @router.post("/partners", status_code=201, responses=problems(422), summary="Register a partner")
 @endpoint("short")
 def register_partner(body: models.NewPartner, principal: Auth, engine: Served) -> Json:
-    """Register a partner (administrators)."""
+    """Register a partner (administrators; a branch token's, of its branch)."""
     allowed(principal, "admin")
+    scope.within(principal, body.branch, "registers partners")
     record = add_partner(engine, body.id, name=body.name, kind=body.kind, branch=body.branch)
     return Json(record.to_json(), status_code=201)
 
@@ -41,10 +42,10 @@ def register_partner(body: models.NewPartner, principal: Auth, engine: Served) -
 @endpoint("short")
 def record_jobs(body: models.NewJobs, principal: Auth, engine: Served) -> Json:
     """Record dispatched jobs (supervisors and administrators; a branch token for its
-    own branch)."""
+    own branch; never auditors, who write nothing)."""
     allowed(principal, "replay")
-    if principal.branch is not None and body.branch != principal.branch:
-        raise NotPermitted(f"a token of branch {principal.branch} records its own jobs only")
+    scope.writes(principal)
+    scope.within(principal, body.branch, "records jobs")
     values = {**body.model_dump(), "done_at": body.done_at.isoformat()}
     row = job_row(values, zone_named("UTC", "tz"), f"api:{principal.actor}", "body")
     return Json({"rows": 1, "jobs": add_jobs(engine, [row])}, status_code=201)

@@ -152,11 +152,15 @@ class Outbox:
         limit: int | None = None,
         case_id: str | None = None,
         kind: str | None = None,
+        branch: str | None = None,
     ) -> list[OutboxMail]:
-        """Rows by id, optionally of one status, one case and (among mails) one kind."""
+        """Rows by id, optionally of one status, one case, one branch's cases and (among
+        mails) one kind."""
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"unknown status {status!r}; known: {', '.join(STATUSES)}")
-        return self.store.mails(status=status, limit=limit, kind=kind or self.kind, case_id=case_id)
+        return self.store.mails(
+            status=status, limit=limit, kind=kind or self.kind, case_id=case_id, branch=branch
+        )
 
     @at_storage_boundary
     def counts(self) -> dict[str, int]:

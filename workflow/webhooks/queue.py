@@ -48,7 +48,11 @@ def queue_webhooks(
     rows = []
     for case, record in happened:
         name = record["event"]
-        wanted = [(hook, url) for hook, url, events in targets if "*" in events or name in events]
+        wanted = [
+            (hook, url)
+            for hook, url, events, branch in targets
+            if ("*" in events or name in events) and branch in (None, case.branch)
+        ]
         if not wanted:
             continue
         body = {"type": f"case.{name}", "case": case_json(case), "event": event_json(record)}

@@ -71,14 +71,17 @@ def add(
     events: Sequence[str] | str | None,
     settings: WebhookSettings,
     now: datetime,
+    branch: str | None = None,
 ) -> Added:
-    """Subscribe ``url`` to ``events``; the secret is in the result and in the database."""
+    """Subscribe ``url`` to ``events`` (of ``branch``'s cases only, if given); the secret
+    is in the result and in the database."""
     record = WebhookRecord(
         id=secrets.token_hex(4),
         url=checked_url(url, settings),
         events=checked_events(events),
         secret=new_secret(),
         created_at=now,
+        branch=None if branch is None else validation.text(branch, "branch", max_chars=200),
     )
     store.add_webhook(record)
     return Added(record, record.secret)

@@ -1,0 +1,109 @@
+"""Scope is a ceiling: what a token's role and branch let it do and see.
+
+A token's role says which kinds of thing it may do (:data:`tokens.ALLOWED`); a branch,
+if the token has one, bounds every one of them. A branch token reads, writes and
+administers only within its branch: the cases, the tokens (it mints tokens of its
+branch only, of a role not above its own), the webhook subscriptions and their
+deliveries, the outbox, the attachments, the partners and jobs, the customers it may
+erase. What lies outside its branch answers as if it did not exist. An auditor writes
+nothing anywhere. The API's routes and the console call these same checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from casework.storage.records import CaseRecord, TokenRecord, WebhookRecord
+from casework.workflow.access.tokens import ALLOWED, ROLES, Principal
+from casework.workflow.errors import (
+    AttachmentNotFound,
+    InvalidInput,
+    NotPermitted,
+    TokenNotFound,
+)
+
+NO_CUSTOMER = "no case names this customer (or they were erased)"
+"""The answer to erasing a customer the caller may not see, as to one with no case."""
+
+
+def powers(role: str) -> frozenset[str]:
+    """The kinds of thing (keys of :data:`tokens.ALLOWED`) a role may do."""
+    return frozenset(action for action, roles in ALLOWED.items() if role in roles)
+
+
+def within(principal: Principal, branch: str | None, what: str) -> None:
+    """Refuse a branch token ``what`` done for another branch, or for none (every
+    branch): :class:`NotPermitted`."""
+    if principal.branch is not None and branch != principal.branch:
+        raise NotPermitted(f"a token of branch {principal.branch} {what} of that branch only")
+
+
+def writes(principal: Principal) -> None:
+    """Refuse a role that writes nothing (auditors): :class:`NotPermitted`."""
+    principal.require("write")
+
+
+def may_mint(principal: Principal, role: str, branch: str | None) -> None:
+    """Refuse a token above the minter: a role with a power the minter's lacks, or a
+    branch other than the minter's own (a branchless one included)."""
+    principal.require("admin")
+    if role in ROLES and not powers(role) <= powers(principal.role):
+        raise NotPermitted(f"a token of role {principal.role} may not make a token of role {role}")
+    within(principal, branch, "makes tokens")
+
+
+def sees_token(principal: Principal, token: TokenRecord) -> bool:
+    """Whether the principal may list or revoke ``token`` (its branch's, or any without
+    a branch)."""
+    return principal.branch is None or token.branch == principal.branch
+
+
+def visible_tokens(principal: Principal, tokens: Iterable[TokenRecord]) -> list[TokenRecord]:
+    """The tokens of ``tokens`` the principal may see."""
+    return [t for t in tokens if sees_token(principal, t)]
+
+
+def may_revoke(principal: Principal, tokens: Iterable[TokenRecord], token_id: str) -> None:
+    """Refuse revoking a token the principal may not see: :class:`TokenNotFound`, as for
+    an id no token has."""
+    principal.require("admin")
+    if principal.branch is not None and not any(
+        t.id == token_id for t in visible_tokens(principal, tokens)
+    ):
+        raise TokenNotFound(token_id)
+
+
+def sees_webhook(principal: Principal, hook: WebhookRecord) -> bool:
+    """Whether the principal may list or end ``hook`` (a subscription of its branch, or
+    any without a branch)."""
+    return principal.branch is None or hook.branch == principal.branch
+
+
+def sees_cases(principal: Principal, cases: Iterable[CaseRecord]) -> bool:
+    """Whether the principal may see at least one of ``cases``."""
+    return any(principal.sees(c) for c in cases)
+
+
+def may_download(principal: Principal, digest: str, cases: Sequence[CaseRecord]) -> None:
+    """Refuse the file under ``digest`` unless one of the ``cases`` it is attached to is
+    the principal's to see (a branchless token: any file kept):
+    :class:`AttachmentNotFound`, as for a digest never kept."""
+    principal.require("replay")
+    if principal.branch is not None and not sees_cases(principal, cases):
+        raise AttachmentNotFound(digest)
+
+
+def may_erase(principal: Principal, cases: Sequence[CaseRecord]) -> None:
+    """Refuse erasing the customer of ``cases`` (all their cases) unless every one is
+    the principal's to see. A customer with no case it sees is answered as one with no
+    case at all; one with cases in other branches too, 403 without naming them."""
+    principal.require("admin")
+    if principal.branch is None:
+        return
+    if not sees_cases(principal, cases):
+        raise InvalidInput(NO_CUSTOMER, field="customer")
+    if not all(principal.sees(c) for c in cases):
+        raise NotPermitted(
+            f"this customer has cases outside branch {principal.branch}: "
+            "an administrator without a branch erases them"
+        )
