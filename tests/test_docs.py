@@ -354,3 +354,52 @@ def test_module_paths_read_as_installed() -> None:
     for name in ("README.md", "SECURITY.md"):
         text = (ROOT / name).read_text(encoding="utf-8")
         assert [line for line in text.splitlines() if old.search(line)] == [], name
+
+
+def test_the_extras_table_is_pyproject_s() -> None:
+    """The extras table has a row for every extra of pyproject.toml and no other, and
+    each row names every package its extra adds."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    extras: dict[str, list[str]] = project["project"]["optional-dependencies"]
+    text = section("Install and extras")
+    rows = text.split("| extra | adds | for |", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    cells = {row.split(" | ")[0].removeprefix("| `").rstrip("`"): row for row in rows}
+    assert sorted(cells) == sorted(extras)
+    for extra, requirements in extras.items():
+        for line in requirements:
+            name = Requirement(line).name
+            if name != "casework":
+                assert name.lower() in cells[extra].lower(), (extra, name)
+
+
+def test_engine_open_takes_what_the_readme_says() -> None:
+    """The README's ``Engine.open(...)`` names its keyword arguments and their defaults."""
+    from casework.workflow.engine import Engine
+
+    said = section("The Python API").split("`Engine.open(", 1)[1].split(")`", 1)[0]
+    keywords = dict(re.findall(r"(\w+)=(\w+)", said))
+    signature = inspect.signature(Engine.open)
+    actual = {
+        name: repr(parameter.default)
+        for name, parameter in signature.parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    assert keywords == actual
+
+
+def test_the_counts_of_refused_inputs_are_the_tables_lengths() -> None:
+    """The reliability table's counts of bad inputs and hostile command lines are the
+    lengths of the tables those tests run through."""
+    from tests.test_engine import BAD_INPUT
+    from tests.test_hostile import CLI_CASES
+
+    text = section("Reliability: what is proven, and by which test")
+    bad = re.search(r"changes no row \((\d+) cases\)", text)
+    hostile = re.search(r"\| (\d+) hostile command lines", text)
+    assert bad is not None
+    assert hostile is not None
+    assert (int(bad.group(1)), int(hostile.group(1))) == (len(BAD_INPUT), len(CLI_CASES))
