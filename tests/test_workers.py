@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 from casework.machines.sla import DEFAULT_DOCUMENT
 from casework.scheduler import Worker
 from casework.workflow import Engine, FixedClock, Settings
-from tests.support import fired_deadlines, open_sample, racers
+from tests.support import fired_deadlines, open_sample, racers, wait_until
 
 
 def _fired_exactly_once(engine: Engine, cases: int) -> None:
@@ -47,6 +46,10 @@ def test_workers_in_parallel_fire_each_deadline_once(db_url: str, workers: int) 
         _fired_exactly_once(engine, cases)
 
 
+HOUR_S = 3600.0
+"""A safety poll that never comes within a test: what fires, fired because it was due."""
+
+
 def _quick_policy() -> Settings:
     """A policy whose first response is due two seconds after a case arrives."""
     document = {
@@ -58,48 +61,38 @@ def _quick_policy() -> Settings:
 
 @pytest.mark.slow
 def test_the_worker_fires_on_time_and_stops_cleanly(db_url: str) -> None:
-    """The running worker wakes for the deadline, not a minute later, and stops on request."""
+    """The running worker wakes for the deadline, not at its safety poll, and stops on
+    request. The poll is an hour: a breach recorded at all within the wait (generous,
+    for a busy machine) was fired because the worker woke for its deadline."""
     with Engine.open(db_url, config=_quick_policy()) as engine:
         case_id = open_sample(engine, received_at=datetime.now(UTC) - timedelta(seconds=1))
-        worker = Worker(engine, poll_s=5.0)
+        worker = Worker(engine, poll_s=HOUR_S)
         worker.start()
         try:
-            fired = threading.Event()
-            deadline = time.monotonic() + 20
-            while not fired.is_set() and time.monotonic() < deadline:
-                if engine.get(case_id).escalation_level == 1:
-                    fired.set()
-                else:
-                    fired.wait(0.05)
+            wait_until(lambda: engine.get(case_id).escalation_level == 1, what="the breach")
         finally:
             worker.stop()
-        assert fired.is_set()
         breach = next(e for e in engine.history(case_id) if e.event == "escalate")
-        assert breach.recorded_at - breach.occurred_at < timedelta(seconds=2)
+        assert breach.recorded_at >= breach.occurred_at  # fired at its due instant, not before
         assert worker.fired == 1
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_a_worker_hears_a_deadline_another_process_planned_at_once(pg_url: str) -> None:
-    """The safety poll is half a minute, yet a deadline planned by another engine (its
-    own connection pool, as another process) fires on time: the worker heard it."""
+    """The safety poll is an hour, yet a deadline planned by another engine (its own
+    connection pool, as another process) fires within the wait: the worker heard it."""
     with Engine.open(pg_url, config=_quick_policy()) as engine:
-        worker = Worker(engine, poll_s=30.0)
+        worker = Worker(engine, poll_s=HOUR_S)
         worker.start()
         try:
-            deadline = time.monotonic() + 10
-            while not worker.listening and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert worker.listening
+            wait_until(lambda: worker.listening, what="the worker to listen")
             with Engine.open(pg_url, config=_quick_policy()) as other:
                 case_id = open_sample(other)  # due two seconds from now
-            while engine.get(case_id).escalation_level == 0 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: engine.get(case_id).escalation_level == 1, what="the breach")
         finally:
             worker.stop()
-        breach = next(e for e in engine.history(case_id) if e.event == "escalate")
-        assert breach.recorded_at - breach.occurred_at < timedelta(seconds=1)
+        assert worker.fired == 1
 
 
 @pytest.mark.slow
@@ -109,22 +102,26 @@ def test_the_worker_command_stops_on_sigterm(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "casework.workflow.cli", "--log-level", "info", "worker",
          "--poll", "0.2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert proc.stderr is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
+    reader.start()  # the log, read as it comes, so that no wait blocks on the pipe
     try:
-        started = time.monotonic()
-        assert proc.stderr is not None
-        line = ""
-        while "worker_started" not in line and time.monotonic() - started < 30:
-            line = proc.stderr.readline()
+        started = lambda: any("worker_started" in line for line in lines)  # noqa: E731
+        wait_until(lambda: started() or proc.poll() is not None, what="the worker to start")
         proc.send_signal(signal.SIGTERM)
-        _, rest = proc.communicate(timeout=30)
+        proc.wait(timeout=60)
+        reader.join(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert "worker_started" in line
-    assert proc.returncode == 0
-    assert "worker_stopped" in rest
+        proc.stderr.close()
+    log = "".join(lines)
+    assert "worker_started" in log
+    assert proc.returncode == 0, log
+    assert "worker_stopped" in log.split("worker_started", 1)[1]
 
 
 @pytest.mark.postgres
@@ -140,9 +137,6 @@ def test_behind_a_bouncer_a_worker_listens_on_the_server_itself_or_polls(
         listener = engine.store.listen(lambda _: None, lambda _: None)
         assert listener is not None
         try:
-            deadline = time.monotonic() + 10
-            while not listener.listening.is_set() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert listener.listening.is_set()
+            assert listener.listening.wait(60), "the listener on the server itself listens"
         finally:
             listener.stop()

@@ -1,13 +1,16 @@
 """Helpers for tests: a typical complaint, the start of test time, the test server's
-address, snapshots of every stored row (to prove nothing changed) and counts of what
-fired. Servers, crash and race harnesses and a second machine live beside this file."""
+address, snapshots of every stored row (to prove nothing changed), counts of what
+fired and waiting on a condition with a deadline. Servers, crash and race harnesses
+and a second machine live beside this file."""
 
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, inspect, text
 
@@ -17,6 +20,36 @@ PG_ADMIN = os.environ.get("CASEWORK_TEST_PG", "postgresql://postgres@127.0.0.1:5
 """The PostgreSQL server the tests make their throwaway databases on."""
 START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 """Where test time starts: a Monday, 09:00 in China."""
+T = TypeVar("T")
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    *,
+    timeout: float = 60.0,
+    what: str,
+    interval: float = 0.02,
+    tolerate: tuple[type[Exception], ...] = (),
+) -> T:
+    """Call ``predicate`` until it returns something true and return that; fail naming
+    ``what`` after ``timeout`` seconds. The deadline is generous on purpose: it only
+    bounds a test that would otherwise hang, and says nothing about speed. Errors of
+    the ``tolerate`` types count as "not yet" (the last one is reported)."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while True:
+        try:
+            result = predicate()
+        except tolerate as err:
+            last = err
+        else:
+            if result:
+                return result
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"waited {timeout:g} s for {what}" + (f"; last error {last!r}" if last else "")
+            )
+        time.sleep(interval)  # the polling step, not a wait for something to happen
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
