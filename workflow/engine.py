@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -62,7 +62,15 @@ from casework.workflow.cases.paging import (
     page_limit,
     position,
 )
-from casework.workflow.cases.remedies import remedy_data, sold_by
+from casework.workflow.cases.remedies import (
+    CHECKED_EVENTS,
+    EVIDENCED_EVENTS,
+    NO_EVIDENCE,
+    RemedyEvidence,
+    checked_data,
+    remedy_evidence,
+    sold_by,
+)
 from casework.workflow.cases.transitions import (
     decide,
     decide_with_wait_ended,
@@ -410,7 +418,7 @@ class Engine:
                 field="event",
             )
         payload = validation.event_data(data, note, self.settings)
-        reports = self._test_reports(case_id) if event == "decide_remedy" else []
+        evidence = self._remedy_evidence(case_id) if event in EVIDENCED_EVENTS else NO_EVIDENCE
         if event in ("link", "merge_into") and payload.get("case"):
             payload = self._other_case(validation.case_ref(case_id), event, payload, within)
         given = None if at is None else aware(at, "at")
@@ -418,7 +426,7 @@ class Engine:
             self._not_in_future(given, self.clock.now(), "at")
         return self._fire(
             case_id, event, actor=actor, data=payload, at=given,
-            expected_version=expected_version, reports=reports,
+            expected_version=expected_version, evidence=evidence,
         )  # fmt: skip
 
     def _fire(
@@ -430,10 +438,10 @@ class Engine:
         data: Mapping[str, Any],
         at: datetime | None = None,
         expected_version: int | None = None,
-        reports: Sequence[str] = (),
+        evidence: RemedyEvidence = NO_EVIDENCE,
     ) -> Case:
-        """The transaction of :meth:`fire`, for checked input (``reports``: the test
-        reports attached to the case, for ``decide_remedy``)."""
+        """The transaction of :meth:`fire`, for checked input (``evidence``: what the
+        warranty rules read from the case's history, for ``decide_remedy``)."""
         try:
             with self.store.transaction() as cursor:
                 case = self.store.load_case(cursor, case_id)
@@ -454,8 +462,9 @@ class Engine:
                 if handover is not None and event == handover[0] and handover[1] in data:
                     owner = validation.agent_id(data[handover[1]], handover[1])
                     data = {**data, handover[1]: owner}
-                if event == "decide_remedy" and event in rules.definition.events:
-                    data = remedy_data(self.settings.warranty, case, data, occurred, reports)
+                if event in CHECKED_EVENTS and "decide_remedy" in rules.definition.events:
+                    warranty = self.settings.warranty
+                    data = checked_data(warranty, case, event, data, occurred, evidence)
                 if event == RECLASSIFY and case.state not in rules.definition.final_states:
                     data = reclassify_data(self.settings, rules.definition, case, data)
                 steps = decide_with_wait_ended(rules, case, event, data, actor, occurred, now)
@@ -520,15 +529,11 @@ class Engine:
                     )  # fmt: skip
         return problems
 
-    def _test_reports(self, case_id: str) -> builtins.list[str]:
-        """The digests of the test reports attached to a case, oldest first."""
-        case_id = validation.case_ref(case_id)
-        _, events = self.store.case_with_events(case_id)
-        return [
-            str(e.data.get("digest"))
-            for e in events
-            if e.event == ATTACH_EVENT and e.data.get("kind") == "test_report"
-        ]
+    def _remedy_evidence(self, case_id: str) -> RemedyEvidence:
+        """What the warranty rules read from a case's history: its test reports, a
+        repair's overrun, whether its quote was accepted."""
+        _, events = self.store.case_with_events(validation.case_ref(case_id))
+        return remedy_evidence(events)
 
     @at_storage_boundary
     def attach(self, case_id: str, content: bytes, *, kind: str, name: str, actor: str) -> Case:
