@@ -403,3 +403,49 @@ def test_the_counts_of_refused_inputs_are_the_tables_lengths() -> None:
     assert bad is not None
     assert hostile is not None
     assert (int(bad.group(1)), int(hostile.group(1))) == (len(BAD_INPUT), len(CLI_CASES))
+
+
+def known_keys(section_name: str) -> set[str]:
+    """The keys the configuration accepts in ``[section_name]``, as its refusal of an
+    unknown key lists them."""
+    from casework.workflow.config import settings_from_mapping
+    from casework.workflow.errors import ConfigError
+
+    try:
+        settings_from_mapping({section_name: {"no_such_key": 1}}, "casework.toml")
+    except ConfigError as err:
+        return set(str(err).split("known: ", 1)[1].split(", "))
+    raise AssertionError(f"[{section_name}] took an unknown key")
+
+
+def test_the_configuration_example_has_every_plain_key() -> None:
+    """The README's configuration examples set every key of ``[intake]``, ``[display]``,
+    ``[privacy]``, ``[limits]``, ``[mail]`` and ``[partners]``; the ``[webhooks]``
+    sentence names each of its keys with its default."""
+    import tomllib
+
+    from casework.workflow.webhooks.settings import WebhookSettings
+
+    text = readme()
+    example: dict[str, set[str]] = {}
+    for block in (part.split("```", 1)[0] for part in text.split("```toml\n")[1:]):
+        for name, table in tomllib.loads(block).items():
+            example.setdefault(name, set()).update(table)
+        table_name = ""
+        for line in block.splitlines():  # a key shown commented out counts as shown
+            header = re.match(r"\[+(\w+)", line)
+            table_name = header.group(1) if header else table_name
+            commented = re.match(r"# (\w+) = ", line)
+            if commented:
+                example.setdefault(table_name, set()).add(commented.group(1))
+    for name in ("intake", "display", "privacy", "limits", "mail", "partners"):
+        assert sorted(known_keys(name) - example[name]) == [], name
+    sentence = section("Webhooks").split("`[webhooks]` in the configuration", 1)[1]
+    sentence = sentence.split("\n\n", 1)[0]
+    said = dict(re.findall(r"`(\w+)` \(([^)]*)\)", sentence))
+    assert set(said) == known_keys("webhooks")
+    defaults = WebhookSettings()
+    for key, value in said.items():
+        default = getattr(defaults, key)
+        if isinstance(default, float):
+            assert float(value) == default, key
