@@ -66,11 +66,15 @@ def _url(database: str) -> str:
 
 @pytest.fixture
 def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A throwaway PostgreSQL database, copied from the migrated template."""
+    """A throwaway PostgreSQL database, copied from the migrated template (``WAL_LOG``:
+    no checkpoint per copy, as ``FILE_COPY`` makes). A test that also needs the bouncer
+    is skipped, where none can run, before anything is made."""
+    if "bouncer" in request.fixturenames:
+        request.getfixturevalue("bouncer")
     template: str = request.getfixturevalue("pg_template")
     name = f"casework_t_{uuid.uuid4().hex[:12]}"
     _admin(
-        sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+        sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY WAL_LOG").format(
             sql.Identifier(name), sql.Identifier(template)
         )
     )
@@ -81,6 +85,7 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
 POOLED_MODULES = frozenset({
     "test_engine", "test_sla", "test_verify", "test_concurrency", "test_store",
     "test_reclassify", "test_privacy", "test_waiting", "test_relations",
+    "test_erasure_copies",
 })  # fmt: skip
 """The engine's own tests, run a third time through pgbouncer in transaction pooling
 mode: nothing in them may rely on session state."""
@@ -129,10 +134,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         path.chmod(0o600)
         return f"sqlite:///{path}"
-    url: str = request.getfixturevalue("pg_url")
-    if request.param == "pgbouncer":
-        return str(request.getfixturevalue("bouncer").url(url.rsplit("/", 1)[1]))
-    return url
+    if request.param == "pgbouncer":  # skipped before a database is made, if need be
+        bouncer = request.getfixturevalue("bouncer")
+        url: str = request.getfixturevalue("pg_url")
+        return str(bouncer.url(url.rsplit("/", 1)[1]))
+    return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ ARTIFACTS = (
 ) / "console"
 """Where screenshots go: never into the checkout unless ``CASEWORK_ARTIFACTS`` says so."""
 XSS = '<script>alert("x")</script><b>加粗</b>'
+pytestmark = pytest.mark.slow  # a browser per test: the full suite runs them, not the fast lane
 
 
 def _chromium() -> str:
