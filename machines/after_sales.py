@@ -10,12 +10,17 @@ to procurement with the date a part is promised for. ``part_shipped`` and
 ``part_arrived`` move the contact plan: while a case waits on a part the owner is
 reminded to call the customer (``timers.contact``), each reminder satisfied by a
 ``contact``. ``partner_fault`` and ``suspend_settlement`` record what a supervisor
-holds against a partner. Version 1 cases keep replaying under version 1.
+holds against a partner. A repair decided under the three guarantees carries its
+promised day (``repair_due``): the ``repair`` timer records ``repair_overdue`` when it
+passes before ``repair_done``. Version 1 cases keep replaying under version 1, and the
+events, timers and guards added since to version 2 read only data its earlier events
+never carried, so those replay as they always have.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from statemachine import State, StateChart
@@ -91,13 +96,33 @@ def remedy_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
     return data.get("remedy") in REMEDIES
 
 
-def quote_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
-    """needs the quote of a paid repair: data amount=<yuan, e.g. 180.00> currency=<CNY>"""
+QUOTE_PARTS = ("parts", "labour", "travel")
+"""The lines of a quote's breakdown (seed 002: every cost recorded)."""
+
+
+def _yuan(value: Any) -> Decimal | None:
     try:
-        amount = float(str(data.get("amount")))
-    except ValueError:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() and 0 <= amount < 10**9 else None
+
+
+def quote_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """needs the quote of a paid repair: data amount=<yuan, e.g. 180.00> currency=<CNY> (parts=, labour=, travel=<yuan> optional, summing to the amount)"""  # noqa: E501
+    amount = _yuan(data.get("amount"))
+    if amount is None or amount == 0 or not _text_given(data, "currency"):
         return False
-    return 0 < amount < 1e9 and _text_given(data, "currency")
+    lines = [data[k] for k in QUOTE_PARTS if data.get(k) is not None]
+    found = [_yuan(v) for v in lines]
+    if any(v is None for v in found):
+        return False
+    return not found or sum(v for v in found if v is not None) == amount
+
+
+def repair_decided(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """only after a repair was decided (decide_remedy remedy=repair or paid_repair first)"""
+    return facts.get("remedy") in ("repair", "paid_repair")
 
 
 def quote_open(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
@@ -166,6 +191,7 @@ class ComplaintChartV2(StateChart[Any]):
     quote = _stay_in((needs_confirmed, resolved), cond=quote_given)
     accept_quote = _stay_in((needs_confirmed, resolved), cond=quote_open)
     decline_quote = _stay_in((needs_confirmed, resolved), cond=quote_open)
+    repair_done = _stay_in((needs_confirmed, resolved, followed_up), cond=repair_decided)
     partner_fault = _stay_in(_open, cond=fault_given)
     suspend_settlement = _stay_in(_open, cond=suspension_given)
 
@@ -183,11 +209,12 @@ AFTER_SALES_TIMERS: dict[str, Any] = {
         "estimate": 2 * 3600,
         "shipped": 4 * 3600,
         "booking": 4 * 3600,
-        "after_repair": 24 * 3600,
+        "after_repair": "same_day",
     },
 }
 """How long each unit has to answer a routed complaint, and when each call of the
-contact plan is due, in seconds (``[sla.timers]`` replaces them)."""
+contact plan is due, in seconds or ``"same_day"`` (001: the call after a repair comes
+the same working day, 当天; ``[sla.timers]`` replaces them)."""
 
 COMPLAINT_V2 = MachineDefinition(
     name="complaint",
@@ -226,8 +253,18 @@ COMPLAINT_V2 = MachineDefinition(
         "visit_done": (
             TimerSpec("contact", key="after_repair", when={"fixed": "true"}, party_field=None),
         ),
+        # a repair decision's promised day (its data's repair_due, from [warranty]
+        # repair_days): decisions made before it carry none and arm nothing
+        "decide_remedy": (
+            TimerSpec(
+                "repair", due_field="repair_due", when={"remedy": "repair"}, party_field=None
+            ),
+        ),
     },
     ends={
+        "decide_remedy": frozenset({"repair"}),
+        "repair_done": frozenset({"repair"}),
+        "follow_up": frozenset({"repair"}),
         "arrive": frozenset({"appointment"}),
         "contact": frozenset({"contact"}),
         "part_arrived": frozenset({"part_arrival"}),

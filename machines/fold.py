@@ -159,7 +159,7 @@ def step(
         if event in policy.clock_events:
             sla = clocks.on_event(policy, profile, sla, target, event, at)
         if definition.moves_timers(event):
-            sla = _timers(definition, policy, sla, event, data, at, folded.version + 1)
+            sla = _timers(definition, policy, sla, event, data, at, folded.version + 1, profile)
         if sla.timers and target in definition.final_states:  # a closed case waits on none
             sla = sla._replace(timers=())
     return decision, Folded(
@@ -187,16 +187,21 @@ def _timers(
     data: Mapping[str, Any],
     at: datetime,
     seq: int,
+    profile: Mapping[str, Any],
 ) -> SlaState:
     """The timers after ``event`` (number ``seq``): those it ends ended, those it sets
-    (again) armed."""
+    (again) armed; a same-day timer by the end of the working day in the calendar of
+    the case's ``profile`` (its branch)."""
     found = sla.timers
     ended = definition.ends.get(event)
     if ended:
         found = timers.disarm(found, ended)
     for spec in definition.timers.get(event, ()):
         if spec.applies(data):
-            due = spec.due(data, at, policy.timers)
+            due = spec.due(
+                data, at, policy.timers,
+                lambda moment: timers.working_day_end(moment, policy.day_calendar(profile)),
+            )  # fmt: skip
             if due is not None:
                 found = timers.arm(found, spec, due, data, seq)
     return sla if found == sla.timers else sla._replace(timers=found)
@@ -270,7 +275,8 @@ def _engine_step(
             return Blocked("timer_named", timers.FIRED_TIMER_DATA), folded
         sla = sla._replace(timers=timers.fired(sla.timers, name, cycle))
     if policy is not None and rules.with_clocks and rules.definition.moves_timers(event):
-        sla = _timers(rules.definition, policy, sla, event, data, at, folded.version + 1)
+        profile = profile_now(rules, facts)
+        sla = _timers(rules.definition, policy, sla, event, data, at, folded.version + 1, profile)
     decision = Allowed(folded.state)
     return decision, folded._replace(
         version=folded.version + 1, escalation_level=level, facts=facts, sla=sla, policy=version

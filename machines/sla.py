@@ -23,7 +23,7 @@ from casework.machines.calendars import (
     Calendar,
     parse_period,
 )
-from casework.machines.timers import TIMER_EVENTS
+from casework.machines.timers import SAME_DAY, TIMER_EVENTS
 
 PROFILE_FIELDS = ("priority", "category", "channel", "branch", "tier")
 """Case fields a clock's target may depend on (``by_priority`` ... ``by_tier`` tables;
@@ -148,6 +148,16 @@ class SlaPolicy:
         """The calendar ``name`` (a branch's), or ``clock``'s own for ``""``."""
         return self.calendars[name] if name else self.calendars[self.clock(clock).calendar]
 
+    def day_calendar(self, profile: Mapping[str, Any]) -> Calendar:
+        """The calendar a case's working day is read on (a :data:`SAME_DAY` timer): the
+        first calendar of working hours its clocks run on for its branch, else around the
+        clock."""
+        for clock in self.clocks:
+            name = clock.calendar_for(profile)
+            if name != "24x7":
+                return self.calendars[name]
+        return self.calendars["24x7"]
+
 
 def policy_version(document: Mapping[str, Any]) -> str:
     """A 16-hex-digit digest of a policy document."""
@@ -218,16 +228,23 @@ def policy_from_document(
     return SlaPolicy(name, clocks, calendars, ladder, document, timers)
 
 
+_DUE_BY_DATA = ("appointment", "repair")
+"""Timers whose due time their event's data gives: no duration to configure."""
+
+
 def _timers(value: Any) -> dict[str, dict[str, timedelta]]:
     """``timers``: for each timer, its duration by key (the unit routed to, the stage of
-    the contact plan), in seconds."""
+    the contact plan), in seconds, or ``"same_day"``: by the end of the working day
+    (:data:`machines.timers.SAME_DAY`)."""
     found: dict[str, dict[str, timedelta]] = {}
     for name, body in _table(value, "timers").items():
-        if name not in TIMER_EVENTS or name == "appointment":
-            known = ", ".join(t for t in TIMER_EVENTS if t != "appointment")
+        if name not in TIMER_EVENTS or name in _DUE_BY_DATA:
+            known = ", ".join(t for t in TIMER_EVENTS if t not in _DUE_BY_DATA)
             raise PolicyError(f"timers.{name}", f"unknown timer; known: {known}")
         found[name] = {
-            str(key): _seconds(seconds, f"timers.{name}.{key}")
+            str(key): SAME_DAY
+            if seconds == "same_day"
+            else _seconds(seconds, f"timers.{name}.{key}")
             for key, seconds in _table(body, f"timers.{name}").items()
         }
     return found

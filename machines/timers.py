@@ -13,18 +13,30 @@ are re-derived from the fold.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from casework.machines.calendars import BusinessHours, Calendar
 
 TIMER_EVENTS = {
     "appointment": "appointment_missed",
     "routed": "route_overdue",
     "part_arrival": "part_overdue",
     "contact": "contact_due",
+    "repair": "repair_overdue",
 }
 """Each timer and the event the engine records when it runs out."""
+
+SAME_DAY = timedelta(0)
+"""The duration (``"same_day"`` in a policy's ``timers``) that stands for "by the end of
+the working day": the end of the last working period of the day the event happened on,
+or of the next working day when it happened after hours (a policy refuses a real
+duration of zero, so the two never mix)."""
+DAY_ZONE = "Asia/Shanghai"
+"""Where a day ends for a case whose calendars run around the clock."""
 
 
 class Timer(NamedTuple):
@@ -94,14 +106,32 @@ class TimerSpec:
         data: Mapping[str, Any],
         at: datetime,
         durations: Mapping[str, Mapping[str, timedelta]],
+        day_end: Callable[[datetime], datetime] | None = None,
     ) -> datetime | None:
-        """When the timer runs out, or ``None`` when nothing says (no such duration)."""
+        """When the timer runs out, or ``None`` when nothing says (no such duration).
+        ``day_end`` gives the end of the working day an instant falls on, for a
+        duration of :data:`SAME_DAY` (the end of the day around the clock without it)."""
         if self.due_field is not None:
             value = data.get(self.due_field)
             return parse_due(value) if isinstance(value, str) else None
         chosen = self.key if self.key is not None else data.get(self.key_field or "")
         after = durations.get(self.name, {}).get(str(chosen))
+        if after == SAME_DAY:
+            return (day_end or working_day_end)(at)
         return None if after is None else at + after
+
+
+def working_day_end(at: datetime, calendar: Calendar | None = None) -> datetime:
+    """The end of the working day ``at`` falls on in ``calendar``: the end of that local
+    day's last working period, or of the next working day's when ``at`` is after hours
+    or on a closed day; around the clock, the next midnight in :data:`DAY_ZONE`."""
+    if isinstance(calendar, BusinessHours):
+        opens = calendar.opens_at(at)
+        intervals = list(calendar.intervals_on(opens.astimezone(calendar.zone).date()))
+        return intervals[-1][1]
+    local = at.astimezone(ZoneInfo(DAY_ZONE))
+    midnight = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=local.tzinfo)
+    return midnight.astimezone(UTC)
 
 
 def parse_due(text: str) -> datetime | None:

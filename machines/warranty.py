@@ -11,6 +11,13 @@ brands in principle with one; special brands are decided by the store on inspect
 Product and fault classes are closed vocabularies with Chinese and English names and
 aliases: an unknown value is refused, never read as "any other".
 
+Each decision says where the remedy is carried out (:class:`Routing`): a strict or
+normal brand's repair at the manufacturer's service, the customer taking it there
+(客户自行送修); Apple's returns and exchanges decided by Apple's service; a special
+brand's return or exchange decided in the store, never sent upward (不得上返). A
+warranty repair is promised within ``repair_days``; one that overran may become an
+exchange after the exchange window (维修超期可申请换机).
+
 Days are counted as China's Civil Code counts them (art. 201-203): the day of sale is
 not counted, a period ends at 24:00 of its last day in the store's time zone, and a
 period of months or years ends on the corresponding day (the month's last day where
@@ -125,6 +132,63 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Routing:
+    """Where a decided remedy is carried out and who decides it (seed 000's brand
+    slide): ``route_to`` the store or the manufacturer's service, ``customer_takes``
+    when the customer takes the product there himself (客户自行送修), ``decided_by``
+    the store, or the manufacturer's service when the store only hands the case over
+    (Apple's returns and exchanges); ``policy`` the seed's words for it."""
+
+    route_to: str
+    customer_takes: bool
+    decided_by: str
+    policy: str
+
+    def to_data(self) -> dict[str, object]:
+        """The fields a ``decide_remedy`` event records."""
+        return {
+            "route_to": self.route_to,
+            "customer_takes": self.customer_takes,
+            "decided_by": self.decided_by,
+            "policy": self.policy,
+        }
+
+
+ROUTINGS = {
+    "manufacturer_decides": Routing(
+        "manufacturer", True, "manufacturer",
+        "苹果品牌退换机由厂家客服自行处理: handed over to the manufacturer's service, "
+        "which decides",
+    ),
+    "special_in_store": Routing(
+        "store", False, "store",
+        "由门店按目测检测标准处理, 现场快速处理, 不得上返: decided in the store on the spot, "
+        "never sent upward",
+    ),
+    "store_on_report": Routing(
+        "store", False, "store",
+        "退换机须有厂家客服检测单: decided in the store on the manufacturer's test report",
+    ),
+    "general_in_store": Routing(
+        "store", False, "store",
+        "一般性故障: fixed in the store (software, an update, a reset)",
+    ),
+    "through_company": Routing(
+        "manufacturer", False, "store",
+        "当地没有厂家网点返公司返厂维修: sent to the factory through the company where the "
+        "manufacturer has no local service point",
+    ),
+    "customer_takes": Routing(
+        "manufacturer", True, "store",
+        "维修由客户自行送修: the customer takes it to the manufacturer's service",
+    ),
+}  # fmt: skip
+"""Seed 000's brand policies, by the case they apply to."""
+
+OVERRUN_RULE = "exchange after the repair overran its promised day (维修超期可申请换机)"
+
+
+@dataclass(frozen=True)
 class WarrantyRules:
     """The windows, brand classes and fault rule of one version."""
 
@@ -132,6 +196,13 @@ class WarrantyRules:
     zone: str = "Asia/Shanghai"
     return_days: int = 7
     exchange_days: int = 15
+    repair_days: int = 15
+    """The days a warranty repair is promised in (the day of the decision not counted):
+    seed 000 gives no number; 15, the length of the exchange window, unless
+    ``[warranty] repair_days`` says otherwise."""
+    manufacturer_decides: frozenset[str] = frozenset({"apple", "苹果"})
+    """Brands (lower case) whose returns and exchanges the manufacturer's service
+    decides itself (000: 苹果品牌退换机由厂家客服自行处理)."""
     repair_months: Mapping[str, int] = field(default_factory=dict)
     """Warranty repair months by product class; ``*`` for any other."""
     brands: Mapping[str, str] = field(default_factory=dict)
@@ -143,6 +214,22 @@ class WarrantyRules:
         """The class of ``brand``."""
         return self.brands.get((brand or "").strip().lower(), "normal")
 
+    def routing(self, remedy: str, brand: str | None, fault_class: str | None) -> Routing:
+        """Where ``remedy`` is carried out for ``brand`` and who decides it (000)."""
+        kind = self.brand_class(brand)
+        if remedy in ("return", "exchange"):
+            if (brand or "").strip().lower() in self.manufacturer_decides:
+                return ROUTINGS["manufacturer_decides"]
+            return ROUTINGS["special_in_store" if kind == "special" else "store_on_report"]
+        if fault_class == "general":
+            return ROUTINGS["general_in_store"]
+        return ROUTINGS["through_company" if kind == "special" else "customer_takes"]
+
+    def repair_due(self, at: datetime) -> datetime:
+        """The end of a warranty repair's promised days from a decision at ``at``."""
+        return period_end(at.astimezone(ZoneInfo(self.zone)).date(), self.zone,
+                          days=self.repair_days)  # fmt: skip
+
     def verdict(
         self,
         remedy: str,
@@ -152,9 +239,12 @@ class WarrantyRules:
         brand: str | None,
         fault_class: str | None,
         at: datetime,
+        overrun: bool = False,
     ) -> Verdict:
         """Whether ``remedy`` may be decided at ``at`` for a product sold on ``sold``
-        (``product_class`` and ``fault_class`` as their vocabularies' ids)."""
+        (``product_class`` and ``fault_class`` as their vocabularies' ids); ``overrun``:
+        a warranty repair of the case ran past its promised day, so an exchange may be
+        decided after its window (维修超期可申请换机)."""
         if remedy == "paid_repair":
             return Verdict(True, "paid repair: always possible")
         if fault_class == "customer_caused":
@@ -178,6 +268,8 @@ class WarrantyRules:
         closes = period_end(sold, self.zone, days=days)
         strict = self.brand_class(brand) == "strict"
         rule = f"{remedy} within {days} days of sale"
+        if remedy == "exchange" and overrun and at >= closes:
+            return Verdict(True, OVERRUN_RULE, closes, needs_test_report=strict)
         return Verdict(at < closes, rule, closes, needs_test_report=strict)
 
 

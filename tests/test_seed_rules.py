@@ -13,6 +13,7 @@ import pytest
 
 from casework.machines.partner_rules import PARTNER_RULES
 from casework.machines.warranty import WARRANTY_RULES
+from casework.storage import iso
 from casework.workflow import Engine, FixedClock, InvalidInput
 from casework.workflow.cases.remedies import RemedyRefused
 from casework.workflow.config import settings_from_mapping
@@ -179,3 +180,117 @@ def test_a_violation_added_in_the_settings_is_recordable(db_url: str, clock: Fix
                     data={"partner": "P-安装一队", "fault": "no_safety_helmet"})  # fmt: skip
         assert engine.history(case_id)[-1].data["fault"] == "no_safety_helmet"
     assert settings.partners.deductions["no_safety_helmet"].zh == "高空作业未戴安全帽"
+
+
+ROUTINGS = [
+    # (remedy, brand, fault class) -> (route_to, customer_takes, decided_by): 000's brand slide
+    # 严控品牌 Apple/三星/小米: 3、维修必须由客户自行送修
+    ("repair", "小米", "performance", ("manufacturer", True, "store")),
+    # 普通品牌 中兴/华为/...: 2、维修: 由客户自行送修
+    ("repair", "华为", "performance", ("manufacturer", True, "store")),
+    # 特殊品牌 摩托罗拉/海信/TCL/...: 2、维修: 当地没有厂家网点返公司返厂维修
+    ("repair", "TCL", "performance", ("manufacturer", False, "store")),
+    # 一般性故障 ... 我们可以通过第三方软件、更新系统、恢复出厂设置等来解决的故障
+    ("repair", "小米", "general", ("store", False, "store")),
+    # 4、苹果品牌退换机由厂家客服自行处理
+    ("return", "Apple", "performance", ("manufacturer", True, "manufacturer")),
+    ("exchange", "苹果", "performance", ("manufacturer", True, "manufacturer")),
+    # 严控品牌: 2、退换机必须有厂家客服检测单 (decided in the store on the report)
+    ("exchange", "三星", "performance", ("store", False, "store")),
+    # 特殊品牌: 1、退换机: 由门店按目测检测标准处理, 要求现场快速处理, 不得上返
+    ("return", "海信", "performance", ("store", False, "store")),
+]
+
+
+@pytest.mark.parametrize(("remedy", "brand", "fault", "routed"), ROUTINGS)
+def test_the_brand_slide_routes_each_remedy(
+    remedy: str, brand: str, fault: str, routed: tuple[str, bool, str]
+) -> None:
+    routing = WARRANTY_RULES.routing(remedy, brand, fault)
+    assert (routing.route_to, routing.customer_takes, routing.decided_by) == routed
+    assert routing.policy
+
+
+def test_a_decision_records_its_routing_and_a_repair_its_promised_day(engine: Engine) -> None:
+    """000: 维修: 由客户自行送修; 苹果品牌退换机由厂家客服自行处理 (the store hands it over)."""
+    huawei = _decidable(engine)
+    engine.fire(huawei, "decide_remedy", actor="li.na", data={"remedy": "repair"})
+    decided = engine.history(huawei)[-1].data
+    assert (decided["route_to"], decided["customer_takes"], decided["decided_by"]) == (
+        "manufacturer", True, "store",
+    )  # fmt: skip
+    assert decided["repair_days"] == 15
+    assert decided["repair_due"].startswith("2026-12-08T16:00:00")  # 24:00 of 8 Dec, Shanghai
+    repair = {d["clock"]: d for d in engine.get(huawei).deadlines}["repair"]
+    assert repair["kind"] == "repair_overdue"
+    apple = _decidable(engine, brand="Apple")
+    engine.attach(apple, b"Apple test report", kind="test_report", name="r.pdf", actor="li.na")
+    engine.fire(apple, "decide_remedy", actor="li.na", data={"remedy": "return"})
+    handed = engine.history(apple)[-1].data
+    assert (handed["decided_by"], handed["route_to"]) == ("manufacturer", "manufacturer")
+    assert "厂家客服自行处理" in handed["policy"]
+    assert engine.verify().ok
+
+
+@pytest.mark.parametrize("remedy", ["return", "exchange"])
+def test_a_special_brand_s_return_is_never_sent_upward(engine: Engine, remedy: str) -> None:
+    """000, 特殊品牌: 退换机 ... 要求现场快速处理, 不得上返."""
+    case_id = _decidable(engine, brand="TCL")
+    engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": remedy})
+    with pytest.raises(RemedyRefused, match=r"never sent upward \(不得上返\)"):
+        engine.fire(case_id, "route", actor="li.na", data={"to": "manufacturer"})
+    engine.fire(case_id, "route", actor="li.na", data={"to": "store"})
+    huawei = _decidable(engine)  # a normal brand's return may go to the manufacturer
+    engine.fire(huawei, "decide_remedy", actor="li.na", data={"remedy": remedy})
+    engine.fire(huawei, "route", actor="li.na", data={"to": "manufacturer"})
+
+
+def test_a_repair_that_overran_may_become_an_exchange_after_its_window(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """000: 维修超期: 可申请换机. Sold on 1 November, the exchange window closed on the
+    17th; the repair decided on the 23rd is promised by 24:00 on 8 December."""
+    case_id = _decidable(engine, purchase_date="2026-11-01")
+    engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": "repair"})
+    with pytest.raises(RemedyRefused, match="exchange within 15 days of sale"):
+        engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": "exchange"})
+    engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": "repair"})
+    clock.set(datetime(2026, 12, 9, 9, tzinfo=ZoneInfo("Asia/Shanghai")))
+    engine.process_due()
+    (overdue,) = [e for e in engine.history(case_id) if e.event == "repair_overdue"]
+    assert overdue.occurred_at == datetime(2026, 12, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
+    engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": "exchange"})
+    decided = engine.history(case_id)[-1].data
+    assert (
+        decided["rule"] == "exchange after the repair overran its promised day (维修超期可申请换机)"
+    )
+    assert decided["overrun"] == {
+        "seq": overdue.seq,
+        "hash": overdue.hash,
+        "at": iso(overdue.occurred_at),
+    }
+    assert engine.verify().ok
+
+
+def test_a_repair_finished_in_time_fires_nothing_and_gives_no_exchange(
+    engine: Engine, clock: FixedClock
+) -> None:
+    case_id = _decidable(engine, purchase_date="2026-11-01")
+    engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": "repair"})
+    clock.set(datetime(2026, 12, 1, 9, tzinfo=ZoneInfo("Asia/Shanghai")))
+    engine.fire(case_id, "repair_done", actor="li.na", note="客户已取回修好的手机")
+    assert "repair" not in {d["clock"] for d in engine.get(case_id).deadlines}
+    clock.set(datetime(2026, 12, 10, 9, tzinfo=ZoneInfo("Asia/Shanghai")))
+    engine.process_due()
+    assert "repair_overdue" not in [e.event for e in engine.history(case_id)]
+    with pytest.raises(RemedyRefused, match="exchange within 15 days"):
+        engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": "exchange"})
+
+
+def test_repair_days_come_from_the_settings(db_url: str, clock: FixedClock) -> None:
+    settings = settings_from_mapping({"warranty": {"repair_days": 7}}, "t.toml")
+    with Engine.open(db_url, clock=clock, config=settings) as engine:
+        case_id = _decidable(engine)
+        engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": "repair"})
+        decided = engine.history(case_id)[-1].data
+        assert (decided["repair_days"], decided["repair_due"][:10]) == (7, "2026-11-30")

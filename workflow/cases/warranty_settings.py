@@ -4,6 +4,8 @@
     timezone = "Asia/Shanghai"
     return_days = 7
     exchange_days = 15
+    repair_days = 15            # a warranty repair's promised days (repair_overdue after)
+    manufacturer_decides = ["apple", "苹果"]   # returns and exchanges the maker decides
     repair_months = { phone = 12, battery = 6, earphones = 3, charger = 12 }
     brands = { apple = "strict", motorola = "special" }   # added to the defaults
     repeat_escalates = true     # a repeat not-fixed complaint goes up a level at once
@@ -32,8 +34,8 @@ from casework.machines.warranty import (
 from casework.workflow.errors import ConfigError
 
 _KEYS = (
-    "timezone", "return_days", "exchange_days", "repair_months", "brands",
-    "product_classes", "fault_classes",
+    "timezone", "return_days", "exchange_days", "repair_days", "repair_months", "brands",
+    "manufacturer_decides", "product_classes", "fault_classes",
 )  # fmt: skip
 _TERM_KEYS = ("zh", "en", "aliases")
 
@@ -83,8 +85,12 @@ def warranty_rules(body: Any, source: str) -> tuple[WarrantyRules, bool | None]:
             except (ZoneInfoNotFoundError, ValueError):
                 raise ConfigError(f"{where}: unknown time zone {value!r}") from None
             changes["zone"] = str(value)
-        elif key in ("return_days", "exchange_days"):
+        elif key in ("return_days", "exchange_days", "repair_days"):
             changes[key] = _days(value, where, 365)
+        elif key == "manufacturer_decides":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where} must be a list of brands")
+            changes[key] = frozenset(v.strip().lower() for v in value)
         elif key == "repair_months":
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{where} must be a table of product class = months")
