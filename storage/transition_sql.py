@@ -11,7 +11,6 @@ stores them, and a test proves that rows written either way read back the same.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -64,13 +63,10 @@ class TransitionSQL:
         self._case_readers = [self._reader(c) for c in CASE_COLUMNS]
         self._event_binders = [(c, self._binder(c)) for c in EVENT_COLUMNS]
         self._case_binders = [(c, self._binder(c)) for c in CASE_COLUMNS]
-        self._local = threading.local()
-        self._lock = threading.Lock()
         # SQLite has one writer at a time: threads of this process queue here, woken at
         # once, rather than in SQLite's busy handler, which sleeps and retries.
         self._writer = threading.Lock() if self.sqlite else contextlib.nullcontext()
         self._read_only_per_transaction = is_pooled(engine) and is_read_only(engine)
-        self._connections: list[Any] = []
         dbapi = engine.dialect.dbapi
         self._integrity_error: type[Exception] = dbapi.IntegrityError if dbapi else Exception
         self._driver_error: type[Exception] = dbapi.Error if dbapi else Exception
@@ -92,43 +88,29 @@ class TransitionSQL:
             return read_json
         return None
 
-    def _connection(self) -> Any:
-        """This thread's driver connection, checked out of the pool once and kept.
-
-        A pool checkout and return per transition costs more than the SELECT it
-        serves, so each thread keeps its own connection (a new one after a fork).
-        """
-        held = getattr(self._local, "held", None)
-        if held is not None and held[0] == os.getpid():
-            return held[1]
+    @contextmanager
+    def _borrowed(self) -> Iterator[Any]:
+        """A driver connection checked out of the pool for one call and returned at once:
+        nothing is kept between calls, so a host's pool is never held by casework."""
         raw = self.engine.raw_connection()
-        self._local.held = (os.getpid(), raw)
-        with self._lock:
-            self._connections.append(raw)
-        return raw
-
-    def _discard(self, raw: Any) -> None:
-        self._local.held = None
-        with self._lock:
-            if raw in self._connections:
-                self._connections.remove(raw)
-        raw.invalidate()
+        try:
+            yield raw
+        finally:
+            raw.close()  # back to the pool (or gone, if it was invalidated)
 
     def close(self) -> None:
-        """Return every kept connection to the pool."""
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for raw in connections:
-            raw.close()
-        self._local = threading.local()
+        """Nothing to release: no connection is kept between calls."""
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
-        """A write transaction on a driver cursor: committed on success, else rolled back."""
-        raw = self._connection()
-        cursor = raw.cursor()
-        try:
-            with self._writer:
+        """A write transaction on a driver cursor: committed on success, else rolled back.
+
+        The connection is borrowed for the transaction alone. On SQLite, threads of this
+        process queue for the one writer before they borrow, so a waiting writer holds
+        no connection."""
+        with self._writer, self._borrowed() as raw:
+            cursor = raw.cursor()
+            try:
                 self.dialect.begin_write(cursor)
                 if self._read_only_per_transaction:  # behind a bouncer: no session setting
                     cursor.execute("SET TRANSACTION READ ONLY")
@@ -138,39 +120,39 @@ class TransitionSQL:
                     self.dialect.end_write(raw, cursor, commit=False)
                     raise
                 self.dialect.end_write(raw, cursor, commit=True)
-        except self._integrity_error as err:
-            self._reset(raw)
-            raise WriteConflict(str(err).strip().splitlines()[0]) from err
-        except self._driver_error as err:
-            self._discard(raw)
-            raise StorageError(
-                str(err).strip().splitlines()[0], read_only=refuses_writes(err)
-            ) from err
-        finally:
-            with contextlib.suppress(Exception):  # the connection may be discarded already
-                cursor.close()
+            except self._integrity_error as err:
+                self._reset(raw)
+                raise WriteConflict(str(err).strip().splitlines()[0]) from err
+            except self._driver_error as err:
+                raw.invalidate()
+                raise StorageError(
+                    str(err).strip().splitlines()[0], read_only=refuses_writes(err)
+                ) from err
+            finally:
+                with contextlib.suppress(Exception):  # the connection may be invalidated
+                    cursor.close()
 
     def read_case(self, case_id: str) -> CaseRecord | None:
-        """The case row as it is now, read without a lock on this thread's connection."""
-        raw = self._connection()
-        cursor = raw.cursor()
-        try:
-            cursor.execute(self.read_case_sql, (case_id,))
-            row = cursor.fetchone()
-            raw.rollback()
-        except self._driver_error as err:
-            self._discard(raw)
-            raise StorageError(str(err).strip().splitlines()[0]) from err
-        finally:
-            with contextlib.suppress(Exception):
-                cursor.close()
+        """The case row as it is now, read without a lock on a borrowed connection."""
+        with self._borrowed() as raw:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(self.read_case_sql, (case_id,))
+                row = cursor.fetchone()
+                raw.rollback()
+            except self._driver_error as err:
+                raw.invalidate()
+                raise StorageError(str(err).strip().splitlines()[0]) from err
+            finally:
+                with contextlib.suppress(Exception):
+                    cursor.close()
         return None if row is None else self._record(row)
 
     def _reset(self, raw: Any) -> None:
         try:
             raw.rollback()
         except self._driver_error:
-            self._discard(raw)
+            raw.invalidate()
 
     def load_case(self, cursor: Any, case_id: str) -> CaseRecord | None:
         """The case row, locked against other writers until the transaction ends."""

@@ -24,6 +24,7 @@ from casework.workflow.api.problems import failed, from_error
 from casework.workflow.api.security import principal_for
 from casework.workflow.engine import Engine
 from casework.workflow.errors import CaseworkError
+from casework.workflow.storage_boundary import storage_error_types, translated
 
 EVENTS = re.compile(r"/v1/cases/([^/]+)/events")
 ROUTE_PATH = "/v1/cases/{case_id}/events"
@@ -65,6 +66,8 @@ class HotPath:
             )
         except CaseworkError as err:
             answer = from_error(err, scope["path"])
+        except storage_error_types() as err:  # the token's look-up: as the engine's own
+            answer = from_error(translated(err), scope["path"])
         except Exception as err:  # answered as FastAPI would: a bare 500, logged
             answer = failed(scope["path"], err)
         await answer(scope, receive, send)

@@ -38,6 +38,8 @@ from casework.workflow.storage_boundary import storage_error_types, translated
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:casework:problem:"
 """Problem types are URNs: stable names, nothing to fetch."""
+RETRY_AFTER_S = 2
+"""The ``Retry-After`` of a 503: a burst passes, a standby is promoted, in seconds."""
 
 _STATUS: list[tuple[type[CaseworkError], int]] = [
     (NotAuthenticated, 401),
@@ -97,6 +99,8 @@ def problem(
         body["instance"] = instance
     body.update({k: v for k, v in context.items() if v is not None})
     headers = {"WWW-Authenticate": 'Bearer realm="casework"'} if status == 401 else None
+    if status == 503:  # the database is down, busy or read-only: worth another try soon
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
