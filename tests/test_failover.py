@@ -7,7 +7,7 @@ and the worker carried on by themselves."""
 from __future__ import annotations
 
 import threading
-import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -20,11 +20,12 @@ from casework.scheduler import Worker
 from casework.scheduler.mail.delivery import Deliverer
 from casework.scheduler.mail.smtp_sink import SmtpSink
 from casework.scheduler.webhooks.delivery import WebhookDeliverer
+from casework.storage.records import WEBHOOK_KIND
 from casework.storage.tables import deadlines_table, events_table, outbox_table
 from casework.workflow import CaseworkError, Engine
 from casework.workflow.config import settings_from_mapping
 from casework.workflow.webhooks.subscriptions import add
-from tests.support import fired_deadlines
+from tests.support import fired_deadlines, wait_until
 from tests.support.pg_cluster import Cluster, primary_and_standby
 from tests.support.receiver import receiver
 
@@ -46,18 +47,19 @@ def _settings(smtp: str) -> Any:
         # a claim the dead primary held runs out in 2 s and another sender takes it over
         "mail": {"url": smtp, "agent_domain": "example.com", "backoff_s": 0.2,
                  "max_backoff_s": 1, "max_attempts": 100, "lease_s": 2},
-        "webhooks": {"backoff_s": 0.2, "max_backoff_s": 1, "max_attempts": 100, "lease_s": 2},
+        "webhooks": {"backoff_s": 0.2, "max_backoff_s": 1, "max_attempts": 100, "lease_s": 2,
+                     "allowed_hosts": ["127.0.0.1"]},
     }, "failover test")  # fmt: skip
 
 
 class Writer(threading.Thread):
     """Opens complaints and notes on them until stopped; keeps what was acknowledged
-    (case id, event seq) and when, and carries on through errors."""
+    (case id, event seq), in order, and carries on through errors."""
 
     def __init__(self, engine: Engine, stop: threading.Event) -> None:
         super().__init__(daemon=True)
         self.engine, self.stop = engine, stop
-        self.acked: list[tuple[str, int, float]] = []
+        self.acked: list[tuple[str, int]] = []
         self.failures = 0
 
     def run(self) -> None:
@@ -68,14 +70,14 @@ class Writer(threading.Thread):
                     case_id = self.engine.open_case(
                         customer="张伟", summary="没人来", channel="phone", category="other"
                     ).id
-                    self.acked.append((case_id, 1, time.monotonic()))
+                    self.acked.append((case_id, 1))
                 else:
                     case = self.engine.fire(case_id, "note", actor="li.na", note="回电")
-                    self.acked.append((case_id, case.version, time.monotonic()))
+                    self.acked.append((case_id, case.version))
             except CaseworkError:  # the primary is gone: the next call finds the new one
                 self.failures += 1
-                time.sleep(0.05)
-            time.sleep(0.01)
+                self.stop.wait(0.05)  # a writer's pace, not a wait for anything
+            self.stop.wait(0.01)
 
 
 def test_losing_the_primary_loses_no_acknowledged_event_and_fires_nothing_twice(
@@ -97,20 +99,27 @@ def test_losing_the_primary_loses_no_acknowledged_event_and_fires_nothing_twice(
         for writer in writers:
             writer.start()
         try:
-            time.sleep(3)
-            fired_before = worker.fired
+            wait_until(lambda: worker.fired > 0 and all(len(w.acked) >= 3 for w in writers),
+                       what="writers and the worker at work")  # fmt: skip
             primary.kill()  # mid-load: writers and the worker are at work
-            failed_over = time.monotonic()
+            fired_before = worker.fired
+            marks = [len(w.acked) for w in writers]
             standby.promote()
-            time.sleep(4)
+
+            def carried_on() -> bool:
+                """Two more acknowledgements from each writer (the first may have been on
+                its way from the old primary as it died), more deadlines fired."""
+                more = [len(w.acked) - m for w, m in zip(writers, marks, strict=True)]
+                return min(more) >= 2 and worker.fired > fired_before
+
+            wait_until(carried_on, timeout=120, what="writers and worker carrying on by themselves")
             stop.set()
             for writer in writers:
-                writer.join(timeout=10)
-            _settle(working, worker, deadline=time.monotonic() + 40)
+                writer.join(timeout=60)
+            _settle(working, worker)
         finally:
             stop.set()
             worker.stop()
-        fired_after = worker.fired - fired_before
         with Engine.open(standby.url("casework"), config=settings) as survivor:
             _every_acknowledged_event_is_there(survivor, writers)
             statuses, _, seen = fired_deadlines(survivor)
@@ -121,26 +130,21 @@ def test_losing_the_primary_loses_no_acknowledged_event_and_fires_nothing_twice(
             assert survivor.verify().ok
         writing.close()
         working.close()
-    for writer in writers:  # each carried on by itself after the failover
-        assert any(at > failed_over + 0.5 for _, _, at in writer.acked), writer.failures
-    assert fired_after > 0
 
 
-def _settle(engine: Engine, worker: Worker, *, deadline: float) -> None:
+def _settle(engine: Engine, worker: Worker) -> None:
     """Wait until nothing is due and every outbox row is sent."""
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            with engine.db.connect() as conn:
-                unsent = conn.execute(
-                    select(outbox_table.c.id).where(outbox_table.c.status != "sent")
-                ).all()
-            if not unsent and _none_due(engine):
-                return
-        except Exception as err:  # the pool may still hold a dead connection
-            last = err
-        time.sleep(0.2)
-    raise AssertionError(f"not settled: {worker.fired} fired; last error {last!r}")
+
+    def settled() -> bool:
+        with engine.db.connect() as conn:
+            unsent = conn.execute(
+                select(outbox_table.c.id).where(outbox_table.c.status != "sent")
+            ).all()
+        return not unsent and _none_due(engine)
+
+    # the pool may still hold a dead connection: an error there is "not yet"
+    wait_until(settled, timeout=120, tolerate=(Exception,),
+               what=f"every deadline fired and every mail sent ({worker.fired} fired)")  # fmt: skip
 
 
 def _none_due(engine: Engine) -> bool:
@@ -158,21 +162,24 @@ def _every_acknowledged_event_is_there(engine: Engine, writers: list[Writer]) ->
     with engine.db.connect() as conn:
         stored = {(r.case_id, r.seq) for r in conn.execute(
             select(events_table.c.case_id, events_table.c.seq))}  # fmt: skip
-    acked = {(case_id, seq) for w in writers for case_id, seq, _ in w.acked}
+    acked = {pair for w in writers for pair in w.acked}
     assert acked
     assert acked <= stored, sorted(acked - stored)[:5]
 
 
 def _every_mail_and_webhook_sent_under_its_id(engine: Engine, sink: SmtpSink, hooks: Any) -> None:
+    """Each queued mail and webhook arrived under its own id, and nothing else did. At
+    least once, not exactly once: a sending the dead primary did not get to record is
+    sent again, under the same id, by design."""
     with engine.db.connect() as conn:
         rows = conn.execute(select(outbox_table.c.kind, outbox_table.c.message_id,
-                                   outbox_table.c.dedupe_key)).all()  # fmt: skip
-    mails = {r.message_id for r in rows if r.kind != "webhook"}
+                                   outbox_table.c.body)).all()  # fmt: skip
+    mails = {r.message_id for r in rows if r.kind != WEBHOOK_KIND}
+    webhooks = {r.body["message_id"] for r in rows if r.kind == WEBHOOK_KIND}
     assert mails
-    with sink.lock:
-        received = {m.message["Message-ID"] for m in sink.received}
-    assert mails <= received
-    webhooks = [r for r in rows if r.kind == "webhook"]
-    got = {r.headers.get("webhook-id") for r in hooks.requests}
     assert webhooks
-    assert len(got) >= len(webhooks)
+    with sink.lock:
+        received = Counter(m.message["Message-ID"] for m in sink.received)
+    assert set(received) == mails, (mails - set(received), set(received) - mails)
+    got = Counter(r.headers.get("webhook-id") for r in hooks.requests)
+    assert set(got) == webhooks, (webhooks - set(got), set(got) - webhooks)
