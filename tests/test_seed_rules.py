@@ -4,7 +4,7 @@ seed's wording (000: the three guarantees and the brand slide; 003: the penalty 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +14,7 @@ import pytest
 from casework.machines.partner_rules import PARTNER_RULES
 from casework.machines.warranty import WARRANTY_RULES
 from casework.storage import iso
-from casework.workflow import Engine, FixedClock, InvalidInput
+from casework.workflow import Engine, FixedClock, GuardFailed, InvalidInput
 from casework.workflow.cases.remedies import RemedyRefused
 from casework.workflow.config import settings_from_mapping
 from tests.support import open_sample
@@ -294,3 +294,115 @@ def test_repair_days_come_from_the_settings(db_url: str, clock: FixedClock) -> N
         engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": "repair"})
         decided = engine.history(case_id)[-1].data
         assert (decided["repair_days"], decided["repair_due"][:10]) == (7, "2026-11-30")
+
+
+def _visited(engine: Engine, branch: str, done_at: datetime, clock: FixedClock) -> str:
+    case_id = open_sample(engine, branch=branch)
+    engine.fire(case_id, "apologise", actor="li.na")
+    window = {"from": clock.now().isoformat(), "to": (clock.now() + timedelta(hours=2)).isoformat(),
+              "technician": "刘师傅"}  # fmt: skip
+    engine.fire(case_id, "book_visit", actor="li.na", data=window)
+    engine.fire(case_id, "arrive", actor="刘师傅")
+    clock.set(done_at)
+    engine.fire(case_id, "visit_done", actor="刘师傅", data={"fixed": "true"})
+    return case_id
+
+
+def _contact_due(engine: Engine, case_id: str) -> str:
+    return str({d["clock"]: d for d in engine.get(case_id).deadlines}["contact"]["due_at"])
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SAME_DAY_CALLS = [
+    # 001: 过了一天, 工程师上门将机器修好. 当天用户又收到服务中心的电话 (the same day)
+    # (branch, repair finished at, the call due by): the branch's calendar is 09:00-18:00
+    ("东莞长安店", datetime(2026, 11, 24, 15, tzinfo=SHANGHAI), "2026-11-24T10:00:00"),
+    # after hours: by the end of the next working day (Friday evening -> Monday 18:00)
+    ("东莞长安店", datetime(2026, 11, 27, 19, tzinfo=SHANGHAI), "2026-11-30T10:00:00"),
+    # a branch whose clocks run around the clock: by midnight, Shanghai time
+    ("广州", datetime(2026, 11, 24, 15, tzinfo=SHANGHAI), "2026-11-24T16:00:00"),
+]
+
+
+@pytest.mark.parametrize(("branch", "done_at", "due"), SAME_DAY_CALLS)
+def test_the_call_after_a_repair_falls_due_the_same_working_day(
+    db_url: str, clock: FixedClock, branch: str, done_at: datetime, due: str
+) -> None:
+    from casework.machines.after_sales import AFTER_SALES_TIMERS
+    from casework.machines.sla import DEFAULT_DOCUMENT
+    from casework.workflow import Settings
+
+    week = {day: ["09:00-18:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+    first = {**DEFAULT_DOCUMENT["clocks"]["first_response"],
+             "calendar_by_branch": {"东莞长安店": "dongguan"}}  # fmt: skip
+    document = {**DEFAULT_DOCUMENT, "timers": AFTER_SALES_TIMERS,
+                "calendars": {"dongguan": {"timezone": "Asia/Shanghai", **week}},
+                "clocks": {**DEFAULT_DOCUMENT["clocks"], "first_response": first}}  # fmt: skip
+    with Engine.open(db_url, clock=clock, config=Settings(sla=document)) as engine:
+        case_id = _visited(engine, branch, done_at, clock)
+        assert _contact_due(engine, case_id).startswith(due)
+        assert engine.verify().ok
+
+
+def test_a_case_under_a_policy_of_24_hours_keeps_them(db_url: str, clock: FixedClock) -> None:
+    """A policy stored before the call came the same day (``after_repair`` = 86400 s)
+    still plans 24 hours for its cases, and they verify as they did."""
+    from casework.machines.after_sales import AFTER_SALES_TIMERS
+    from casework.machines.sla import DEFAULT_DOCUMENT
+    from casework.workflow import Settings
+
+    timers = {**AFTER_SALES_TIMERS, "contact": {**AFTER_SALES_TIMERS["contact"],
+                                                "after_repair": 24 * 3600}}  # fmt: skip
+    settings = Settings(sla={**DEFAULT_DOCUMENT, "timers": timers})
+    with Engine.open(db_url, clock=clock, config=settings) as engine:
+        done = datetime(2026, 11, 24, 15, tzinfo=SHANGHAI)
+        case_id = _visited(engine, "广州", done, clock)
+        assert _contact_due(engine, case_id).startswith("2026-11-25T07:00:00")
+        assert engine.verify().ok
+
+
+@pytest.mark.parametrize(
+    ("quote", "accepted"),
+    [
+        # 002: 记录每一笔费用 (every cost recorded): parts, labour and travel make the amount
+        ({"amount": "180.00", "parts": "120", "labour": "50", "travel": "10"}, True),
+        ({"amount": "180", "parts": "120.00", "labour": "60.00"}, True),
+        ({"amount": "180.00"}, True),
+        ({"amount": "180.00", "parts": "120", "labour": "50"}, False),  # 170 is not 180
+        ({"amount": "180.00", "parts": "-20", "labour": "200"}, False),
+        ({"amount": "180.00", "travel": "ten"}, False),
+    ],
+)
+def test_a_quote_s_breakdown_sums_to_its_amount(
+    engine: Engine, quote: dict[str, str], accepted: bool
+) -> None:
+    case_id = _decidable(engine, fault_class="人为故障")
+    engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": "paid_repair"})
+    data = {**quote, "currency": "CNY"}
+    if accepted:
+        engine.fire(case_id, "quote", actor="li.na", data=data)
+    else:
+        with pytest.raises(GuardFailed, match="summing to the amount"):
+            engine.fire(case_id, "quote", actor="li.na", data=data)
+
+
+def test_a_paid_repair_is_resolved_only_after_its_quote_was_accepted(engine: Engine) -> None:
+    """002: a paid repair (人为故障, 000) is charged as quoted: no resolution before the
+    customer accepted the quote."""
+    case_id = _decidable(engine, fault_class="人为故障")
+    engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": "paid_repair"})
+    solution = {"solution": "付费维修: 更换屏幕"}
+    with pytest.raises(RemedyRefused, match="accepted its quote"):
+        engine.fire(case_id, "resolve", actor="li.na", data=solution)
+    quote = {"amount": "180", "parts": "150", "labour": "30", "currency": "CNY"}
+    engine.fire(case_id, "quote", actor="li.na", data=quote)
+    engine.fire(case_id, "decline_quote", actor="li.na")
+    with pytest.raises(RemedyRefused, match="accepted its quote"):
+        engine.fire(case_id, "resolve", actor="li.na", data=solution)
+    engine.fire(case_id, "quote", actor="li.na", data={**quote, "amount": "150", "parts": "120"})
+    engine.fire(case_id, "accept_quote", actor="li.na")
+    assert engine.fire(case_id, "resolve", actor="li.na", data=solution).state == "resolved"
+    repaired = _decidable(engine)  # a warranty repair needs no quote
+    engine.fire(repaired, "decide_remedy", actor="li.na", data={"remedy": "repair"})
+    engine.fire(repaired, "resolve", actor="li.na", data=solution)
+    assert engine.verify().ok
