@@ -245,3 +245,19 @@ def test_the_consoles_token_form_keeps_a_branch_admin_in_its_branch(world: World
         assert made.status_code == 200
         assert 'id="made"' in made.text
         assert [t.branch for t in api.engine.store.tokens()][-1] == A
+
+
+PHONE = {"serial_number": "SN-864209", "product": "华为 Mate 60", "purchase_date": "2026-10-01"}
+
+
+def test_a_repeat_is_found_only_among_the_callers_cases(world: World) -> None:
+    engine = world.api.engine
+    engine.open_case(customer="CUST-R", branch=B, actor="wu.fang", case_id="rep-b",
+                     attributes=PHONE, **INTAKE)  # fmt: skip
+    again = {"customer": "CUST-R", "attributes": PHONE, **INTAKE}
+    with world.client("agent", A) as http:
+        opened = http.post("/v1/cases", json=again).json()
+        assert "repeat_of" not in opened["facts"]
+        assert "rep-b" not in str(http.get(f"/v1/cases/{opened['id']}/history").json())
+    with world.client("agent", None) as http:  # without a branch: the repeat is linked
+        assert "repeat_of" in http.post("/v1/cases", json=again).json()["facts"]

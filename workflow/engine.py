@@ -267,11 +267,14 @@ class Engine:
         machine: str | None = None,
         attributes: Mapping[str, Any] | None = None,
         case_id: str | None = None,
+        within: str | None = None,
     ) -> Case:
         """Open a case; ``actor`` (the first receiver) owns it. Returns the stored case.
 
         ``channel`` and ``category`` are required by machines that declare them in their
-        ``intake`` (the complaint machine does), optional for others.
+        ``intake`` (the complaint machine does), optional for others. An earlier case
+        it repeats is looked for among the cases of branch ``within`` only, if given
+        (the caller's scope).
         """
         s = self.settings
         name = machine if machine is None else validation.text(machine, "machine", max_chars=64)
@@ -316,7 +319,7 @@ class Engine:
             category=category,
         )
         opened = _with_deadlines(CaseRecord(**case))
-        earlier = self._repeat_of(opened) if "link" in definition.events else None
+        earlier = self._repeat_of(opened, within) if "link" in definition.events else None
         if earlier is None:
             return opened
         data = {"case": earlier, "kind": "repeat", "repeat_of": earlier}
@@ -326,15 +329,15 @@ class Engine:
         reason = f"the same fault again: a repeat of case {earlier} (seed 002)"
         return self._fire(case_id, MANUAL_ESCALATION, actor=SYSTEM_ACTOR, data={"reason": reason})
 
-    def _repeat_of(self, case: CaseRecord) -> str | None:
+    def _repeat_of(self, case: CaseRecord, within: str | None) -> str | None:
         """The latest earlier case of the same customer about the same serial number,
-        received within the repeat window, if there is one."""
+        received within the repeat window (of branch ``within``, if given), if any."""
         serial = case.attributes.get("serial_number")
         if not serial:
             return None
         since = case.received_at - self.settings.repeat_window
         earlier = [
-            c for c in self.store.cases(CaseQuery(customer=case.customer))
+            c for c in self.store.cases(CaseQuery(customer=case.customer, branch=within))
             if c.id != case.id and c.attributes.get("serial_number") == serial
             and since <= c.received_at <= case.received_at
         ]  # fmt: skip

@@ -130,6 +130,7 @@ def open_case(
             received_at=body.received_at,
             machine=body.machine,
             attributes=body.attributes,
+            within=principal.branch,
         )
         request.app.state.metrics.transitions.labels("open").inc()
         return Answer(201, case.to_json(), f"/v1/cases/{case.id}")

@@ -371,7 +371,7 @@ def open_case(request: Request, session: Session, form: Mapping[str, str]) -> Re
             priority=form.get("priority") or "normal", contact=form.get("contact") or None,
             branch=principal.branch or form.get("branch") or None, actor=principal.actor,
             received_at=parse_instant(received, "received_at") if received else None,
-            attributes=_data(form, "attr.") or None,
+            attributes=_data(form, "attr.") or None, within=principal.branch,
         )  # fmt: skip
     except CaseworkError as err:
         return _open_page(request, session, flash=str(err))
