@@ -118,7 +118,8 @@ def test_case_text_can_never_inject_a_header(
     """A summary with CR/LF and header-like lines stays inside the body; HTML is escaped."""
     summary = "Broken\r\nBcc: thief@evil.example\r\nSubject: free money\n<script>x</script>"
     _breach(mail_engine, clock, summary=summary, customer="Mallory Bcc: thief@evil.example")
-    Deliverer(mail_engine).deliver_due()
+    assert Deliverer(mail_engine).deliver_due().sent == 2  # a warning and an escalation
+    assert len(server.script.received) == 2
     for recipients, message, raw in server.script.received:
         assert "thief@evil.example" not in recipients
         assert message["Bcc"] is None
@@ -138,6 +139,7 @@ def test_server_down_then_up_delivers_each_mail_exactly_once(
     report = Deliverer(mail_engine).deliver_due()
     assert (report.sent, report.retried) == (0, 6)
     pending = Outbox(mail_engine).list(status="pending")
+    assert len(pending) == 6  # each retried, none lost
     assert all(m.attempts == 1 and "cannot reach" in (m.last_error or "") for m in pending)
     assert all(
         clock.now() + timedelta(seconds=30)

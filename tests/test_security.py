@@ -48,6 +48,7 @@ def test_the_smtp_password_and_the_signing_key_never_reach_output_or_logs(
     finally:
         smtp.stop()
     text = "\n".join(outputs)
+    assert secret_lines  # the key's secret lines were read: the checks below are not empty
     assert "authentication failed" in text
     assert PASSWORD not in text
     assert all(line not in text for line in secret_lines)
