@@ -10,8 +10,9 @@ event records how late it was.
 With a :class:`~scheduler.mail.delivery.Deliverer` the worker also sends the outbox: a
 second job runs a delivery as soon as a wake queued mails, when a retry falls due, and
 at every safety poll (which also finds mails other processes queued). With a
-:class:`~scheduler.webhooks.delivery.WebhookDeliverer` the same job sends the webhook
-deliveries. Every wake records the worker's heartbeat, which ``/readyz`` reads.
+:class:`~scheduler.webhooks.delivery.WebhookDeliverer` a third job, on a thread of its
+own, sends the webhook deliveries the same way: a slow receiver never holds a mail.
+Every wake records the worker's heartbeat, which ``/readyz`` reads.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from casework.workflow.logs import library_logger
 
 JOB_ID = "casework-wake"
 DELIVER_ID = "casework-deliver"
+WEBHOOKS_ID = "casework-webhooks"
 RETENTION_ID = "casework-retention"
 RETENTION_EVERY = timedelta(days=1)
 WAKE_BUDGET_S = 1.0
@@ -67,7 +69,12 @@ class Worker:
         self.webhooks = webhooks
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:100]
         self.started_at = engine.clock.now()
-        self._delivering = threading.Event()
+        self._senders: dict[str, Deliverer | WebhookDeliverer] = {
+            job: sender
+            for job, sender in ((DELIVER_ID, deliverer), (WEBHOOKS_ID, webhooks))
+            if sender is not None
+        }
+        self._delivering = {job: threading.Event() for job in self._senders}
         self._log = logger if logger is not None else library_logger()
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._stopped = threading.Event()
@@ -91,8 +98,10 @@ class Worker:
                     level=item.level,
                     late_by_s=round(item.late_by.total_seconds(), 3),
                 )
-            if fired and self._sends and not self._delivering.is_set():
-                self._arm_delivery(self.engine.clock.now())
+            if fired:
+                for job, busy in self._delivering.items():
+                    if not busy.is_set():
+                        self._arm_delivery(job, self.engine.clock.now())
         except Exception as err:  # the worker must outlive a failed batch; logged, retried
             self._log.exception("wake_failed", error_type=type(err).__name__, error=str(err))
         finally:
@@ -111,38 +120,33 @@ class Worker:
                 return fired
         return fired
 
-    @property
-    def _sends(self) -> bool:
-        return self.deliverer is not None or self.webhooks is not None
-
     def deliver(self) -> None:
-        """Send the due outbox mails and webhooks, then arm the next delivery."""
-        if not self._sends:
-            return
-        self._delivering.set()
-        try:
-            for sender in (self.deliverer, self.webhooks):
-                if sender is None:
-                    continue
-                try:
-                    self.delivered += sender.deliver_due().sent
-                except Exception as err:  # logged; its rows are claimed again later
-                    self._log.exception(
-                        "delivery_failed", error_type=type(err).__name__, error=str(err)
-                    )
-        finally:
-            self._delivering.clear()
-            self._arm_delivery()
+        """Send the due outbox mails and webhooks (one after the other, here), then arm
+        the next deliveries."""
+        for job in self._senders:
+            self._deliver(job)
 
-    def _arm_delivery(self, at: datetime | None = None) -> None:
-        if not self._sends:
-            return
+    def _deliver(self, job: str) -> None:
+        """Send what one sender (mail or webhooks) has due, then arm its next run."""
+        sender, busy = self._senders[job], self._delivering[job]
+        busy.set()
+        try:
+            sent = sender.deliver_due().sent
+            with self._arming:
+                self.delivered += sent
+        except Exception as err:  # logged; its rows are claimed again later
+            self._log.exception(
+                "delivery_failed", job=job, error_type=type(err).__name__, error=str(err)
+            )
+        finally:
+            busy.clear()
+            self._arm_delivery(job)
+
+    def _arm_delivery(self, job: str, at: datetime | None = None) -> None:
         if at is None:
             now = self.engine.clock.now()
-            sender = self.deliverer or self.webhooks
-            assert sender is not None
-            at = self._bounded(now, self._asked(sender.outbox.next_attempt))  # both kinds
-        self._schedule(DELIVER_ID, self.deliver, at)
+            at = self._bounded(now, self._asked(self._senders[job].outbox.next_attempt))
+        self._schedule(job, lambda: self._deliver(job), at)
 
     def next_wake(self, now: datetime) -> datetime:
         """When to wake next: the earliest pending deadline, or the safety poll."""
@@ -198,10 +202,9 @@ class Worker:
         self._scheduler.add_job(
             self.wake, DateTrigger(run_date=datetime.now(UTC)), id=JOB_ID, replace_existing=True
         )
-        if self._sends:
-            self._schedule(DELIVER_ID, self.deliver, datetime.now(UTC))
-        if self.engine.settings.erase_after is not None:
-            self._schedule(RETENTION_ID, self.retain, datetime.now(UTC))
+        for job in self._senders:
+            self._schedule(job, lambda job=job: self._deliver(job), datetime.now(UTC))
+        self._schedule(RETENTION_ID, self.retain, datetime.now(UTC))
         if self._listen:
             self._listener = self.engine.store.listen(self._earlier, self._listen_failed)
 
@@ -214,14 +217,23 @@ class Worker:
         self._log.warning("listen_failed", error_type=type(err).__name__, error=str(err))
 
     def retain(self) -> None:
-        """Erase the customers ``[privacy] erase_after_days`` makes due, then again in a
-        day (every worker does; a customer erased by one is skipped by the others)."""
+        """Erase the customers ``[privacy] erase_after_days`` makes due (if it is set) and
+        complete a compaction of the database files that erasures left pending, then
+        again in a day (every worker does; a customer erased by one is skipped by the
+        others)."""
         try:
-            summary = self.engine.erase_due()
-            if summary["customers"]:
-                self._log.info(
-                    "retention_erased", customers=summary["customers"], cases=len(summary["cases"])
-                )
+            if self.engine.settings.erase_after is None:
+                summary = self.engine.finish_erasure()
+            else:  # which completes a pending compaction too
+                summary = self.engine.erase_due()
+                if summary["customers"]:
+                    self._log.info(
+                        "retention_erased",
+                        customers=summary["customers"],
+                        cases=len(summary["cases"]),
+                    )
+            if summary["compaction_pending"] is not None:
+                self._log.warning("erasure_compaction_pending", since=summary["compaction_pending"])
         except Exception as err:  # logged; tried again tomorrow
             self._log.exception("retention_failed", error_type=type(err).__name__, error=str(err))
         finally:

@@ -255,8 +255,11 @@ def test_the_export_streams_ndjson_that_verifies(api: Served, tmp_path: Path) ->
 
 def test_webhook_subscriptions_over_http(api: Served) -> None:
     with api.client(api.token("admin")) as http:
+        inside = http.post("/v1/webhooks", json={"url": "http://169.254.169.254/latest/"})
+        assert inside.status_code == 422  # an internal address, not in allowed_hosts
         made = http.post(
-            "/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["resolve"]}
+            "/v1/webhooks",
+            json={"url": "https://hooks.example.com/casework", "events": ["resolve"]},
         )
         assert made.status_code == 201
         assert made.json()["secret"].startswith("whsec_")

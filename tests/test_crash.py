@@ -113,7 +113,9 @@ def test_webhook_delivery_killed_at_50_points_reaches_every_subscription(db_url:
     from casework.workflow.webhooks.subscriptions import add
     from tests.support.receiver import receiver
 
-    settings = settings_from_mapping({"webhooks": {"lease_s": 60}}, "crash")
+    settings = settings_from_mapping(
+        {"webhooks": {"lease_s": 60, "allowed_hosts": ["127.0.0.1"]}}, "crash"
+    )
     past = FixedClock(datetime.now(UTC) - timedelta(days=5))
     with receiver() as hook, receiver() as other:
         with Engine.open(db_url, clock=past, config=settings) as engine:

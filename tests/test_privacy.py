@@ -84,7 +84,8 @@ def test_erasure_keeps_every_chain_checkpoint_and_count_and_leaves_no_trace(
     zhang = [_zhang(engine), _zhang(engine, channel="regulator")]
     engine.fire(zhang[1], "withdraw", actor="li.na")
     other = open_sample(engine, customer="李雷", contact="+86 139 0000 0001")
-    add(engine.store, "http://127.0.0.1:9/hook", "*", WebhookSettings(), clock.now())
+    add(engine.store, "http://127.0.0.1:9/hook", "*",
+        WebhookSettings(allowed_hosts=("127.0.0.1",)), clock.now())  # fmt: skip
     engine.fire(zhang[0], "note", actor="li.na", note="回电")  # a webhook payload names him
     clock.advance(30 * H)
     assert run_due(engine, clock.now())  # his escalation mails name him

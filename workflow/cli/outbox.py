@@ -20,6 +20,7 @@ from casework.workflow.cli.support import (
 from casework.workflow.display.times import local_text
 from casework.workflow.errors import InvalidInput
 from casework.workflow.mail.outbox import RETRYABLE, Outbox
+from casework.workflow.webhooks.queue import answer_text
 
 MAIL_KINDS = ("warning", "escalation")
 
@@ -93,7 +94,7 @@ def outbox_group(
                 ", ".join(to(r) for r in m.recipients),
                 str(m.attempts),
                 local_text(m.sent_at or m.next_attempt_at, zone.zone),
-                (m.last_error or "")[:80],
+                answer_text(m.last_error, 80),
             )
             for m in mails
         ],
@@ -140,4 +141,4 @@ def retry_command(
     if as_json:
         emit_json(mail.as_json())
     else:
-        click.echo(f"mail {mail.id} queued again (was dead: {mail.last_error})")
+        click.echo(f"mail {mail.id} queued again (was dead: {answer_text(mail.last_error)})")

@@ -20,7 +20,7 @@ from casework.workflow.cli.support import (
 )
 from casework.workflow.display.times import local_text
 from casework.workflow.mail.outbox import Outbox
-from casework.workflow.webhooks.queue import delivery_json
+from casework.workflow.webhooks.queue import answer_text, delivery_json
 from casework.workflow.webhooks.subscriptions import add, remove
 
 
@@ -147,7 +147,7 @@ def deliveries_command(
                 r.case_id,
                 str(r.attempts),
                 local_text(r.sent_at or r.next_attempt_at, zone.zone),
-                (r.last_error or r.message_id or "")[:80],
+                answer_text(r.last_error or r.message_id, 80),
             )
             for r in rows
         ],

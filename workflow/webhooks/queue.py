@@ -16,6 +16,9 @@ from casework.storage.chain import parse_json
 from casework.storage.port import Store
 from casework.storage.records import WEBHOOK_KIND, CaseRecord, EventRecord, OutboxMail
 
+ANSWER_CHARS = 300
+"""How much of a receiver's answer a failed delivery keeps and shows."""
+
 
 def message_id(dedupe_key: str) -> str:
     """The ``webhook-id`` of a delivery: the same for every attempt."""
@@ -75,10 +78,24 @@ def queue_webhooks(
     return len(rows)
 
 
+def answer_text(answer: str | bytes | None, limit: int = ANSWER_CHARS) -> str:
+    """A receiver's answer as printable text on one line, at most ``limit`` characters:
+    control characters (ESC and its terminal sequences among them), line breaks and
+    invisible format characters become spaces, so what it sent never reaches a terminal
+    or a log as anything but text."""
+    if answer is None:
+        return ""
+    text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else answer
+    line = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def delivery_json(delivery: OutboxMail) -> dict[str, Any]:
     """A delivery as listed: the outbox row, its subscription, ``webhook-id``, event type
-    and URL lifted out of the stored body."""
+    and URL lifted out of the stored body; the last answer as printable text."""
     row = delivery.as_json()
+    if row.get("last_error") is not None:
+        row["last_error"] = answer_text(row["last_error"], 2 * ANSWER_CHARS)
     body = row.pop("body")
     payload = body.get("payload", {})
     return {

@@ -3,7 +3,8 @@
 ::
 
     [webhooks]
-    allowed_hosts = ["erp.example.com"]   # only these hosts may be subscribed (default: any)
+    allowed_hosts = ["erp.example.com", "10.8.0.0/16"]  # only these hosts or networks
+                                          # (default: any public address)
     timeout_s = 10                        # an answer slower than this is a failure
     max_attempts = 8                      # then the delivery is a dead letter
     backoff_s = 30                        # doubled each attempt, with jitter ...
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,15 +34,37 @@ class WebhookSettings:
     max_backoff_s: float = 3600.0
     lease_s: float = 120.0
 
-    def allows(self, host: str) -> bool:
-        """Whether a subscription may send to ``host``."""
-        return not self.allowed_hosts or host.lower() in self.allowed_hosts
+    def names(self, host: str) -> bool:
+        """Whether ``allowed_hosts`` names ``host`` itself (a name or an address)."""
+        return _host(host) in self.allowed_hosts
+
+    def covers(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        """Whether an address or network of ``allowed_hosts`` holds ``address``."""
+        return any(address in network for network in _networks(self.allowed_hosts))
+
+
+def _host(text: str) -> str:
+    return text.strip().strip("[]").lower()
+
+
+def _networks(
+    hosts: tuple[str, ...],
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    networks = []
+    for host in hosts:
+        try:
+            networks.append(ipaddress.ip_network(host, strict=False))
+        except ValueError:
+            continue  # a host name
+    return networks
 
 
 def _hosts(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(h, str) and h for h in value):
-        raise ConfigError(f"{where} must be a list of host names, got {value!r}")
-    return tuple(h.lower() for h in value)
+    if not isinstance(value, list) or not all(isinstance(h, str) and h.strip() for h in value):
+        raise ConfigError(
+            f"{where} must be a list of host names, addresses or networks, got {value!r}"
+        )
+    return tuple(_host(h) for h in value)
 
 
 _KEYS: dict[str, Any] = {

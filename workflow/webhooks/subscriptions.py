@@ -12,6 +12,7 @@ from casework.storage.port import Store
 from casework.storage.records import WebhookRecord
 from casework.workflow.cases import validation
 from casework.workflow.errors import InvalidInput, WebhookNotFound
+from casework.workflow.webhooks import targets
 from casework.workflow.webhooks.settings import WebhookSettings
 from casework.workflow.webhooks.signing import new_secret
 
@@ -31,7 +32,8 @@ class Added:
 
 
 def checked_url(url: object, settings: WebhookSettings) -> str:
-    """An ``http``/``https`` URL with a host that the settings allow, without credentials."""
+    """An ``http``/``https`` URL without credentials whose host the settings allow: a
+    public address, or one ``allowed_hosts`` names (:mod:`.targets`)."""
     text = validation.text(url, "url", max_chars=MAX_URL_CHARS)
     try:
         parts = urlsplit(text)
@@ -43,9 +45,14 @@ def checked_url(url: object, settings: WebhookSettings) -> str:
         raise InvalidInput("url must be http:// or https:// with a host", field="url")
     if parts.username or parts.password:
         raise InvalidInput("url must not carry a user name or password", field="url")
-    if not settings.allows(host):
-        allowed = ", ".join(settings.allowed_hosts)
-        raise InvalidInput(f"host {host} is not in webhooks.allowed_hosts ({allowed})", field="url")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = [] if settings.names(host) else targets.resolve(host, port)
+    except (OSError, UnicodeError):
+        addresses = []  # unknown today: checked again at every delivery
+    refused = targets.refusal(host, addresses, settings)
+    if refused is not None:
+        raise InvalidInput(refused, field="url")
     return text
 
 

@@ -1,0 +1,66 @@
+"""Where a webhook may go: public addresses, or hosts ``[webhooks] allowed_hosts`` names.
+
+A subscription to a loopback, private, link-local (169.254.169.254, the cloud metadata
+service, among them), shared, reserved or multicast address, IPv4 or IPv6, is refused
+unless ``allowed_hosts`` names its host or a network holding its addresses. Names are
+resolved and every address they resolve to is checked: at subscription, and again at
+each delivery, which then connects to the very address it checked (a name that later
+resolves elsewhere, DNS rebinding, gains nothing).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Sequence
+
+from casework.workflow.webhooks.settings import WebhookSettings
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def internal(address: Address) -> bool:
+    """Whether ``address`` is no public unicast address (IPv4 inside IPv6 included)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = address.ipv4_mapped or address.sixtofour
+        if inner is not None and internal(inner):
+            return True
+    return not address.is_global or address.is_multicast
+
+
+def literal(host: str) -> Address | None:
+    """``host`` as an IP address if it is one (brackets and a zone index allowed)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]").partition("%")[0])
+    except ValueError:
+        return None
+
+
+def resolve(host: str, port: int) -> list[Address]:
+    """Every address ``host`` stands for now; ``OSError`` when it resolves to none."""
+    found = literal(host)
+    if found is not None:
+        return [found]
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0])) for info in infos))
+    if not addresses:
+        raise OSError(f"{host} resolves to no address")
+    return addresses
+
+
+def refusal(host: str, addresses: Sequence[Address], settings: WebhookSettings) -> str | None:
+    """Why ``host`` (resolving to ``addresses``) may not receive webhooks, or ``None``."""
+    if settings.names(host):
+        return None
+    if settings.allowed_hosts:
+        if addresses and all(settings.covers(a) for a in addresses):
+            return None
+        allowed = ", ".join(settings.allowed_hosts)
+        return f"host {host} is not in webhooks.allowed_hosts ({allowed})"
+    for address in addresses:
+        if internal(address):
+            return (
+                f"host {host} is an internal address ({address}): loopback, private and "
+                "link-local targets need webhooks.allowed_hosts to name them"
+            )
+    return None
