@@ -10,13 +10,11 @@ from fastapi.staticfiles import StaticFiles
 
 from casework.workflow.api import admin, audit, cases, evidence, health, partners, problems
 from casework.workflow.api.hot_path import HotPath
+from casework.workflow.api.limits import ATTACHMENTS, MAX_BODY, BodyLimit
 from casework.workflow.api.metrics import Measured, Metrics
 from casework.workflow.api.security import SCHEME, Principals
 from casework.workflow.console import pages
 from casework.workflow.engine import Engine
-
-MAX_BODY = 1 << 20
-"""The largest request body taken (1 MiB): larger ones answer 413."""
 
 DESCRIPTION = """Customer complaints as persisted state machines: open a case, fire its
 events, read its history and SLA clocks, verify and export the tamper-evident history.
@@ -70,4 +68,7 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    return Measured(HotPath(app, MAX_BODY), app.state.metrics, MAX_BODY)
+    attachments = ("POST", ATTACHMENTS, engine.settings.max_attachment_bytes,
+                   "limits.max_attachment_bytes")  # fmt: skip
+    limited = BodyLimit(HotPath(app, MAX_BODY), MAX_BODY, [attachments])
+    return Measured(limited, app.state.metrics)

@@ -4,9 +4,10 @@ the token cache and answered by the route's own function, without FastAPI's rout
 and dependency solving (which cost more than the event itself).
 
 Only a request it can take whole goes this way: a JSON body within the size limit
-that the model accepts. Anything else (no body length, another media type, a body the
-model refuses) goes on to FastAPI with its body, so every error is answered by one
-code path. OpenAPI documents the route as FastAPI declares it.
+(a chunked one already counted, and given its length, by :mod:`.limits`) that the
+model accepts. Anything else (another media type, a body the model refuses) goes on
+to FastAPI with its body, so every error is answered by one code path. OpenAPI
+documents the route as FastAPI declares it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from casework.workflow.api import cases, models
+from casework.workflow.api.limits import read_within, replay, too_large
 from casework.workflow.api.offload import offload_for
 from casework.workflow.api.problems import failed, from_error
 from casework.workflow.api.security import principal_for
@@ -47,11 +49,14 @@ class HotPath:
         if found is None or not self._json_within_limit(scope["headers"]):
             await self.app(scope, receive, send)
             return
-        body = await _whole_body(receive)
+        body = await read_within(receive, self.max_body)
+        if body is None:  # more than it declared: the server would not let it through
+            await too_large(self.max_body, "", scope, receive, send)
+            return
         try:
             event = models.FireEvent.model_validate_json(body)
         except ValidationError:  # FastAPI answers it, with its usual problem
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay(body, receive), send)
             return
         scope["app"] = self.app
         scope["route"] = self.route
@@ -84,29 +89,3 @@ class HotPath:
             and length.isdigit()
             and int(length) <= self.max_body
         )
-
-
-async def _whole_body(receive: Any) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Any) -> Any:
-    """A ``receive`` that hands over ``body`` once, then listens on."""
-    sent = False
-
-    async def again() -> Any:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return again

@@ -132,13 +132,11 @@ class Metrics:
 
 
 class Measured:
-    """ASGI middleware: counts and times every HTTP request by its route template, and
-    refuses a body declared larger than ``max_body`` (413)."""
+    """ASGI middleware: counts and times every HTTP request by its route template."""
 
-    def __init__(self, app: Any, metrics: Metrics, max_body: int = 1 << 20) -> None:
+    def __init__(self, app: Any, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.max_body = max_body
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -153,12 +151,7 @@ class Measured:
                 status[0] = message["status"]
             await send(message)
 
-        length = next((v for k, v in scope["headers"] if k == b"content-length"), b"0")
-        if len(length) > 6 and length.isdigit() and int(length) > self.max_body:
-            await _too_large(send)
-            status[0] = 413
-        else:
-            await self.app(scope, receive, sending)
+        await self.app(scope, receive, sending)
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         key = (template, scope.get("method", ""), status[0])
@@ -170,18 +163,3 @@ class Measured:
             )
         children[0].inc()
         children[1].observe(time.perf_counter() - started)
-
-
-async def _too_large(send: Any) -> None:
-    body = (
-        b'{"type":"urn:casework:problem:request-too-large","title":"Request too large",'
-        b'"status":413,"detail":"the body is larger than 1 MiB"}'
-    )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/problem+json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
