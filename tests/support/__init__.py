@@ -52,6 +52,15 @@ def wait_until(
         time.sleep(interval)  # the polling step, not a wait for something to happen
 
 
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie no one reaped yet counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table in the engine's database, in a stable order."""
     with engine.db.connect() as conn:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import uvicorn
 from casework.workflow.access.tokens import issue
 from casework.workflow.api.app import create_app
 from casework.workflow.engine import Engine
+from tests.support import wait_until
 
 
 def free_port() -> int:
@@ -57,11 +57,9 @@ def serving(
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the API server did not start")
-        time.sleep(0.01)
+    wait_until(lambda: server.started or not thread.is_alive(), what="the API server to start")
+    if not server.started:
+        raise RuntimeError("the API server did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield Served(f"http://127.0.0.1:{port}", engine)

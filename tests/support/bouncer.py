@@ -7,11 +7,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import psycopg
 
+from tests.support import gone, wait_until
 from tests.support.pg_cluster import free_port
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
@@ -53,15 +53,11 @@ class Bouncer:
         if os.geteuid() == 0:
             command = ["runuser", "-u", "postgres", "--", *command]
         subprocess.run(command, check=True, timeout=30, capture_output=True)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with psycopg.connect(self.dsn("postgres"), connect_timeout=2):
-                    break
-            except psycopg.Error:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_until(self._answers, tolerate=(psycopg.Error,), what="pgbouncer to answer")
+
+    def _answers(self) -> bool:
+        with psycopg.connect(self.dsn("postgres"), connect_timeout=2):
+            return True
 
     def dsn(self, database: str) -> str:
         """A libpq URL through the bouncer."""
@@ -77,6 +73,7 @@ class Bouncer:
         """Stop it and remove its folder."""
         pid = self.root / "pgbouncer.pid"
         if pid.exists():
-            os.kill(int(pid.read_text().split()[0]), 15)
-            time.sleep(0.2)
+            number = int(pid.read_text().split()[0])
+            os.kill(number, 15)
+            wait_until(lambda: gone(number), what="pgbouncer to stop")
         shutil.rmtree(self.root, ignore_errors=True)

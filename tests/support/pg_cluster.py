@@ -11,10 +11,11 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.support import gone, wait_until
 
 PG_BIN = Path(os.environ.get("CASEWORK_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -127,7 +128,7 @@ class Cluster:
         for child in backends:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(child), signal.SIGKILL)
-        time.sleep(0.2)
+        wait_until(lambda: all(gone(p) for p in (pid, *map(int, backends))), what="the kill")
 
     def promote(self) -> None:
         """Make this standby the primary."""
