@@ -36,12 +36,12 @@ class BodyLimit:
     ) -> None:
         self.app = app
         self.limit = limit
-        self.routes = tuple(routes)
+        self.by_route = tuple(routes)
 
     def limit_for(self, method: str, path: str) -> tuple[int, str]:
         """The most bytes a body of ``method`` on ``path`` may have, and the setting
         that says so (empty: the general limit)."""
-        for route_method, pattern, limit, setting in self.routes:
+        for route_method, pattern, limit, setting in self.by_route:
             if method == route_method and pattern.fullmatch(path):
                 return limit, setting
         return self.limit, ""
