@@ -406,3 +406,94 @@ def test_a_paid_repair_is_resolved_only_after_its_quote_was_accepted(engine: Eng
     engine.fire(repaired, "decide_remedy", actor="li.na", data={"remedy": "repair"})
     engine.fire(repaired, "resolve", actor="li.na", data=solution)
     assert engine.verify().ok
+
+
+def _two_visits(engine: Engine, clock: FixedClock, first_fixed: bool) -> str:
+    """A case visited by 王师傅 of P-维修二队 and, if that did not fix it, again by
+    刘师傅 of P-安装一队; then resolved and followed up with a score of 4."""
+    case_id = open_sample(engine, branch="东莞长安店")
+    engine.fire(case_id, "apologise", actor="li.na")
+    visits = [("P-维修二队", "王师傅")] if first_fixed else [("P-维修二队", "王师傅"),
+                                                        ("P-安装一队", "刘师傅")]  # fmt: skip
+    for number, (partner, technician) in enumerate(visits, 1):
+        window = {"from": clock.now().isoformat(),
+                  "to": (clock.now() + timedelta(hours=2)).isoformat(),
+                  "technician": technician, "partner": partner}  # fmt: skip
+        engine.fire(case_id, "book_visit", actor="li.na", data=window)
+        engine.fire(case_id, "arrive", actor=technician)
+        fixed = first_fixed or number == len(visits)
+        engine.fire(case_id, "visit_done", actor=technician, data={"fixed": str(fixed).lower()})
+    engine.fire(case_id, "confirm_needs", actor="li.na")
+    engine.fire(case_id, "resolve", actor="li.na", data={"solution": "上门维修"})
+    engine.fire(case_id, "follow_up", actor="wang.wei", data={"satisfaction": 4})
+    return case_id
+
+
+def test_a_follow_up_score_belongs_to_the_partner_of_the_last_visit(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """003: 电话回访 ... 内容包括机器运行状况, 售后服务技术员的服务质量: the call-back
+    rates the technician who came last, in the partner report as in the SLA report."""
+    from casework.workflow.partners.ratings import partner_report, quarter
+    from casework.workflow.reports.business import period_of, sla_report
+
+    _two_visits(engine, clock, first_fixed=False)
+    rows = {
+        r["partner"]: r for r in partner_report(engine, quarter("2026Q4", SHANGHAI))["partners"]
+    }
+    assert (rows["P-安装一队"]["csat"], rows["P-安装一队"]["follow_ups"]) == (4.0, 1)
+    assert rows["P-维修二队"]["follow_ups"] == 0  # its visit failed: a repeat repair instead
+    period, _ = period_of(month="2026-11", zone=SHANGHAI, now=clock.now())
+    csat = sla_report(engine, period)["csat"]
+    assert csat["partner"] == [{"name": "P-安装一队", "follow_ups": 1, "csat": 4.0}]
+    assert csat["technician"] == [{"name": "刘师傅", "follow_ups": 1, "csat": 4.0}]
+
+
+def test_the_complaints_report_has_the_first_visit_fix_rate_and_a_company_row(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """001: 一次上门修复率 (its complaint category 未能一次修好 is 33%) per branch, partner
+    and technician; 003: per-branch complaints per 10,000 jobs with the company's total."""
+    from casework.workflow.reports.business import complaints_report, period_of
+
+    _two_visits(engine, clock, first_fixed=False)
+    _two_visits(engine, clock, first_fixed=True)
+    _two_visits(engine, clock, first_fixed=True)
+    open_sample(engine, branch="Shenzhen", category="other")
+    period, _ = period_of(month="2026-11", zone=SHANGHAI, now=clock.now())
+    dispatch = {("东莞长安店", None): 10_000, ("Shenzhen", None): 20_000,
+                ("Shenzhen", "other"): 5_000}  # fmt: skip
+    report = complaints_report(engine, period, dispatch)
+    fix = report["first_visit_fix"]
+    assert (fix["visited"], fix["fixed_first_visit"], fix["rate"]) == (3, 2, 66.7)
+    assert fix["by_partner"] == [
+        {"name": "P-维修二队", "visited": 3, "fixed_first_visit": 2, "rate": 66.7}
+    ]
+    assert fix["by_branch"][0]["name"] == "东莞长安店"
+    assert [r["name"] for r in fix["by_technician"]] == ["王师傅"]
+    company = [r for r in report["per_10000_jobs"] if r.get("total")]
+    assert company[0] == {"branch": None, "category": None, "jobs": 30_000, "complaints": 4,
+                          "per_10000": round(4 / 3, 2), "total": True}  # fmt: skip
+    assert company[1]["category"] == "other"
+    from casework.workflow.reports.business import complaints_page
+
+    assert "公司合计" in complaints_page(report)
+    one_branch, _ = period_of(month="2026-11", zone=SHANGHAI, branch="Shenzhen", now=clock.now())
+    assert not [r for r in complaints_report(engine, one_branch, dispatch)["per_10000_jobs"]
+                if r.get("total")]  # fmt: skip
+
+
+def test_sla_explain_shows_the_target_of_a_clock_not_started_yet(
+    engine: Engine, db_url: str
+) -> None:
+    """The follow-up clock (回访) runs once the case is resolved; before that it shows
+    the 48 hours it will have, not zero."""
+    case_id = open_sample(engine)
+    follow_up = next(c for c in engine.explain_sla(case_id)["clocks"] if c["clock"] == "follow_up")
+    assert (follow_up["target_s"], follow_up["started"]) == (48 * 3600, False)
+    from click.testing import CliRunner
+
+    from casework.workflow.cli import main
+
+    result = CliRunner().invoke(main, ["--db", db_url, "sla", "explain", case_id])
+    assert "follow_up (cycle 0, not started yet): target 2d" in result.output, result.output

@@ -87,6 +87,8 @@ def explain_command(
         )
     for clock in document["clocks"]:
         status = "running" if clock["running"] else "stopped"
+        if not clock["started"]:
+            status = "not started yet"
         if clock["running"] and not clock["counting"]:
             status = "paused"
         click.echo(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
@@ -114,6 +114,25 @@ def _faults(
             unfixed = None if fixed else partner
 
 
+def follow_up_credits(
+    history: Iterable[Any],
+) -> Iterator[tuple[Any, str | None, str | None]]:
+    """Each ``follow_up`` of a case's events (oldest first) with the partner and the
+    technician its satisfaction score is credited to: those of the case's last booked
+    visit before it, whether or not an earlier visit failed (003: the call-back asks
+    about the technician's service, 售后服务技术员的服务质量, the one who came last).
+    The one rule of the partner and the SLA reports."""
+    partner: str | None = None
+    technician: str | None = None
+    for event in history:
+        data = event.data or {}
+        if event.event == "book_visit":
+            partner = str(data.get("partner") or "") or None
+            technician = str(data.get("technician") or "") or None
+        elif event.event == "follow_up":
+            yield event, partner, technician
+
+
 def partner_report(
     engine: Engine, period: Quarter, rules: PartnerRules = PARTNER_RULES
 ) -> dict[str, Any]:
@@ -135,20 +154,14 @@ def partner_report(
                 _cited(event, fault=fault, points=rule.points,
                        fine_yuan=money(rule.fine(rules.basic_repair_fee, event.data)))
             )  # fmt: skip
-        visited = {
-            str(e.data.get("partner")) for e in history
-            if e.event == "book_visit" and e.data.get("partner")
-        }  # fmt: skip
         for event in history:
-            inside = start <= event.occurred_at < end
-            if event.event == "suspend_settlement" and inside:
+            if event.event == "suspend_settlement" and start <= event.occurred_at < end:
                 partner = str(event.data.get("partner"))
                 suspended[partner].append(_cited(event, reason=event.data.get("reason")))
-            elif event.event == "follow_up" and inside:
-                score = event.data.get("satisfaction")
-                if isinstance(score, int):
-                    for partner in visited:
-                        scores[partner].append(score)
+        for event, credited, _ in follow_up_credits(history):
+            score = event.data.get("satisfaction")
+            if credited and isinstance(score, int) and start <= event.occurred_at < end:
+                scores[credited].append(score)
     jobs: Counter[str] = Counter()
     for count in engine.store.job_counts(start, end):
         if count.partner:

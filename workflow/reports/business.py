@@ -29,14 +29,18 @@ from casework.workflow.display.periods import asked_period, described, week_of
 from casework.workflow.display.times import stamped
 from casework.workflow.display.zones import zone_name
 from casework.workflow.errors import InvalidInput
+from casework.workflow.partners.ratings import follow_up_credits
 from casework.workflow.reports.case_page import PAGES
 
 if TYPE_CHECKING:
     from casework.workflow.engine import Engine
 
 DIMENSIONS = ("branch", "category", "channel", "owner")
-TIMED_EVENTS = ("open", "apologise", "escalate", "escalate_now", "assign", "follow_up")
-"""The events the report reads for every case: the opening names the first owner."""
+TIMED_EVENTS = (
+    "open", "apologise", "escalate", "escalate_now", "assign", "book_visit", "follow_up",
+)  # fmt: skip
+"""The events the report reads for every case: the opening names the first owner, a
+booked visit the partner and technician a later follow-up is credited to."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +86,10 @@ def period_of(
     return Period(asked.start, asked.end, zone, branch or None), asked.notes
 
 
-def _cases(engine: Engine, period: Period) -> tuple[list[CaseRecord], dict[str, list[Any]]]:
-    cases, events = engine.store.received_between(period.start, period.end, TIMED_EVENTS)
+def _cases(
+    engine: Engine, period: Period, names: Sequence[str] = TIMED_EVENTS
+) -> tuple[list[CaseRecord], dict[str, list[Any]]]:
+    cases, events = engine.store.received_between(period.start, period.end, names)
     if period.branch is not None:
         cases = [c for c in cases if c.branch == period.branch]
     return cases, events
@@ -225,8 +231,11 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
             elif event.event == "escalate_now":
                 level += 1
                 by_hand[level] += 1
-            elif event.event == "follow_up" and isinstance(event.data.get("satisfaction"), int):
-                _rated(satisfaction, case, event.data["satisfaction"])
+
+        for event, partner, technician in follow_up_credits(timed):
+            if isinstance(event.data.get("satisfaction"), int):
+                credited = {"partner": partner, "technician": technician}
+                _rated(satisfaction, case, event.data["satisfaction"], credited)
         moves = handovers_of(timed)
         passed_on.update(m["from"] for m in moves if m["kind"] == "handover")
         if moves:
@@ -283,12 +292,17 @@ def _csat_rows(scores: Mapping[str, list[int]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["csat"], r["name"]))
 
 
-def _rated(table: dict[str, dict[str, list[int]]], case: CaseRecord, score: int) -> None:
-    """Count a follow-up's score for the case's branch, owner, and the technician and
-    partner of its (last) visit."""
+def _rated(
+    table: dict[str, dict[str, list[int]]],
+    case: CaseRecord,
+    score: int,
+    credited: Mapping[str, str | None],
+) -> None:
+    """Count a follow-up's score for the case's branch and owner, and the technician and
+    partner ``credited`` (:func:`workflow.partners.ratings.follow_up_credits`)."""
     for dimension in RATED_BY:
         value = getattr(case, dimension) if dimension in ("branch", "owner") else None
-        value = value or case.facts.get(dimension)
+        value = value or credited.get(dimension)
         if value:
             table[dimension][str(value)].append(score)
 
@@ -350,13 +364,16 @@ def read_dispatch(path: str | Path) -> dict[tuple[str, str | None], int]:
     return jobs
 
 
-def _rate_row(branch: str, category: str | None, jobs: int, complaints: int) -> dict[str, Any]:
+def _rate_row(
+    branch: str | None, category: str | None, jobs: int, complaints: int
+) -> dict[str, Any]:
     return {
         "branch": branch,
         "category": category,
         "jobs": jobs,
         "complaints": complaints,
         "per_10000": round(10_000 * complaints / jobs, 2),
+        "total": False,
     }
 
 
@@ -386,6 +403,69 @@ def _repeats(cases: list[CaseRecord]) -> dict[str, Any]:
     }
 
 
+VISIT_EVENTS = ("book_visit", "visit_done")
+"""The events the first-visit fix rate reads."""
+
+
+def first_visits(
+    cases: Sequence[CaseRecord], events: Mapping[str, Sequence[Any]]
+) -> dict[str, Any]:
+    """The first-visit fix rate (001: 一次上门修复; its opposite is the category
+    ``not_fixed_first_visit``): of the cases a technician visited, the share whose first
+    visit fixed the fault, for the company and per branch, partner and technician (those
+    of the first visit's booking)."""
+    tallies: dict[str, dict[str, Counter[str]]] = {
+        d: defaultdict(Counter) for d in ("branch", "partner", "technician")
+    }
+    total: Counter[str] = Counter()
+    for case in cases:
+        booked: dict[str, str | None] = {}
+        for event in events.get(case.id, ()):
+            data = event.data or {}
+            if event.event == "book_visit":
+                booked = {k: str(data.get(k) or "") or None for k in ("partner", "technician")}
+            elif event.event == "visit_done":
+                fixed = str(data.get("fixed")).lower() in ("true", "yes")
+                names = {**booked, "branch": case.branch or "-"}
+                for dimension, counts in tallies.items():
+                    if names.get(dimension):
+                        counts[str(names[dimension])].update(_visit_outcome(fixed))
+                total.update(_visit_outcome(fixed))
+                break
+    return {
+        **_fix_rate(total),
+        **{f"by_{d}": [{"name": n, **_fix_rate(c)} for n, c in sorted(rows.items())]
+           for d, rows in tallies.items()},
+    }  # fmt: skip
+
+
+def _visit_outcome(fixed: bool) -> list[str]:
+    return ["visited", "fixed"] if fixed else ["visited"]
+
+
+def _fix_rate(counts: Counter[str]) -> dict[str, Any]:
+    visited, fixed = counts["visited"], counts["fixed"]
+    return {
+        "visited": visited,
+        "fixed_first_visit": fixed,
+        "rate": None if not visited else round(100.0 * fixed / visited, 1),
+    }
+
+
+def _company_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The company's rows of the per-branch rates: all its complaints per 10,000 jobs,
+    then per category (branch ``None``, ``total`` true)."""
+    jobs: Counter[str | None] = Counter()
+    complaints: Counter[str | None] = Counter()
+    for row in rows:
+        jobs[row["category"]] += row["jobs"]
+        complaints[row["category"]] += row["complaints"]
+    ordered = [None, *sorted(c for c in jobs if c is not None)]
+    return [
+        {**_rate_row(None, c, jobs[c], complaints[c]), "total": True} for c in ordered if jobs[c]
+    ]
+
+
 def recorded_jobs(
     engine: Engine, period: Period
 ) -> tuple[dict[tuple[str, str | None], int], dict[str, int]]:
@@ -411,7 +491,7 @@ def complaints_report(
     complaints per 10,000 dispatched jobs: from ``dispatch`` where given (a CSV handed
     to the report), else from the jobs recorded in the period (``casework jobs``), per
     branch, category and partner."""
-    cases, _ = _cases(engine, period)
+    cases, visits = _cases(engine, period, VISIT_EVENTS)
     partner_rates: list[dict[str, Any]] = []
     if dispatch is None:
         dispatch, partner_jobs = recorded_jobs(engine, period)
@@ -437,6 +517,8 @@ def complaints_report(
                 rates.append(_rate_row(branch, category, jobs, by_pair[(branch, category)]))
         for branch, jobs in sorted(branch_jobs.items()):
             rates.append(_rate_row(branch, None, jobs, by_branch[branch]))
+        if period.branch is None:  # the company's total row (003: 总部 sees every branch)
+            rates += _company_rows(rates)
     return {
         "report": "complaints",
         **period.heading(engine),
@@ -453,6 +535,7 @@ def complaints_report(
         "per_10000_jobs": rates,
         "per_10000_jobs_by_partner": partner_rates,
         "repeats": _repeats(cases),
+        "first_visit_fix": first_visits(cases, visits),
         "weekly": [{"week": w.isoformat(), "complaints": n} for w, n in sorted(weekly.items())],
     }
 
@@ -527,7 +610,7 @@ def complaints_page(report: Mapping[str, Any]) -> str:
             list(report["by_branch"].items()), title="Complaints per branch", unit="complaints"
         ),
         "rates": charts.bar_chart(
-            [(f"{r['branch']} {r['category'] or 'all'}", r["per_10000"])
+            [(f"{r['branch'] or 'company'} {r['category'] or 'all'}", r["per_10000"])
              for r in report["per_10000_jobs"]],
             title="Complaints per 10,000 dispatched jobs", unit="per 10,000 jobs",
         )

@@ -139,10 +139,13 @@ def _explain_clock(
     spec = policy.clock(clock.name)
     calendar = policy.calendar_named(clock.calendar, clock.name)
     profile = profile_of(case)
+    # a clock that never ran (the follow-up before the case is resolved) stores no
+    # target: show the one its first cycle will have, not zero
+    target = clock.target if clock.cycle else spec.target_for(profile)
     applying = [
         f"by_{name}: {value}"
         for (name, value), within in spec.overrides.items()
-        if profile.get(name) == value and within == clock.target
+        if profile.get(name) == value and within == target
     ]
     entry: dict[str, Any] = {
         "clock": clock.name,
@@ -150,8 +153,9 @@ def _explain_clock(
         "cycle": clock.cycle,
         "running": clock.running,
         "counting": clock.counting_since is not None,
-        "target_s": clock.target.total_seconds(),
+        "target_s": target.total_seconds(),
         "target_from": applying[0] if applying else "default",
+        "started": clock.cycle > 0,
         "calendar": calendar.name,
         "calendar_from": f"calendar_by_branch: {case.branch}" if clock.calendar else "default",
         "calendar_version": calendar.version,
