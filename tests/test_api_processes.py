@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from casework.workflow.access.tokens import issue
 from casework.workflow.engine import Engine
+from tests.support import wait_until
 from tests.support.api_server import free_port
 
 CLIENTS = 8
@@ -42,17 +42,12 @@ def _process(args: list[str], url: str, log: Path) -> Iterator[subprocess.Popen[
 
 
 def _ready(base: str, child: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def up() -> bool:
         if child.poll() is not None:
             raise AssertionError(f"serve exited: {log.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"serve did not start: {log.read_text()}")
+        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+
+    wait_until(up, tolerate=(httpx.TransportError,), what=f"serve to start ({log})")
 
 
 @pytest.mark.slow

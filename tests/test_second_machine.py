@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from casework.machines import COMPLAINT_V1, MachineRegistry
 from casework.workflow import ConfigError, Engine, FixedClock, InvalidInput, UnknownEvent
 from casework.workflow.cli import main
 from casework.workflow.config import settings_from_mapping
-from tests.support import open_sample
+from tests.support import open_sample, wait_until
 from tests.support.repair_machine import REPAIR_V1
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,15 +114,12 @@ def test_the_cli_the_worker_and_an_export_check_take_the_second_machine(
         env=installed, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     try:
-        for _ in range(300):
-            history = json.loads(
-                runner.invoke(main, ["--db", db_url, "history", order, "--json"]).stdout
-            )
-            if any(e["event"] == "escalate" for e in history):
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the worker did not escalate the repair order")
+
+        def escalated() -> bool:
+            shown = runner.invoke(main, ["--db", db_url, "history", order, "--json"]).stdout
+            return any(e["event"] == "escalate" for e in json.loads(shown))
+
+        wait_until(escalated, what="the worker to escalate the repair order")
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
