@@ -300,3 +300,27 @@ def test_a_window_typed_in_local_time_is_stored_with_its_offset(db_url: str) -> 
         shown = CliRunner().invoke(main, ["show", case_id, "--db", db_url, "--tz", "UTC"]).stdout
         assert "appointment timer runs out at 2099-12-03 04:00:00 UTC" in shown
         assert "technician 刘师傅" in shown
+
+
+def test_a_repair_decided_without_a_promised_day_arms_no_timer() -> None:
+    """Version 2 histories from before the repair timer replay as they did: their
+    ``decide_remedy`` carries no ``repair_due``, so the fold arms nothing; one that
+    carries it arms the ``repair`` timer, and ``repair_done`` ends it."""
+    from casework.machines.after_sales import COMPLAINT_V2
+    from casework.machines.fold import Allowed, CaseRules, opened, step
+    from casework.machines.sla import policy_from_document
+
+    assert COMPLAINT_V2.sla is not None
+    policy = policy_from_document(COMPLAINT_V2.sla, COMPLAINT_V2.states)
+    rules = CaseRules(COMPLAINT_V2, {policy.version: policy}, {"branch": "广州"})
+    folded = opened(rules, "li.na", START, policy.version)
+    old = {"remedy": "repair", "rules_version": 2, "rule": "warranty repair within 12 months"}
+    for event, data in [("apologise", {}), ("confirm_needs", {}), ("decide_remedy", old)]:
+        decision, folded = step(rules, folded, event, data, START)
+        assert type(decision) is Allowed
+    assert folded.sla.timers == ()
+    due = (START + timedelta(days=15)).isoformat()
+    _, armed = step(rules, folded, "decide_remedy", {**old, "repair_due": due}, START)
+    assert [(t.name, t.due_at.isoformat()) for t in armed.sla.timers] == [("repair", due)]
+    _, done = step(rules, armed, "repair_done", {}, START + H)
+    assert done.sla.timers == ()
