@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Text,
     and_,
     bindparam,
+    cast,
     func,
     literal,
     or_,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     tuple_,
 )
 
+from casework.storage.chain import parse_json
 from casework.storage.records import CaseQuery, CaseRecord, EventRecord
 from casework.storage.tables import cases_table as cases
 from casework.storage.tables import deadlines_table, policies_table
@@ -168,9 +171,16 @@ def events_of_cases(conn: Connection, case_ids: Sequence[str]) -> dict[str, list
 
 
 def stored_policies(conn: Connection) -> dict[str, Any]:
-    """Every stored SLA policy document by version."""
-    rows = conn.execute(select(policies_table.c.version, policies_table.c.document))
-    return {row.version: row.document for row in rows}
+    """Every stored SLA policy document by version (one that is not JSON as its text,
+    for the caller to name as damaged)."""
+    rows = conn.execute(select(policies_table.c.version, cast(policies_table.c.document, Text)))
+    found: dict[str, Any] = {}
+    for version, document in rows:
+        try:
+            found[version] = parse_json(document)
+        except ValueError:
+            found[version] = document
+    return found
 
 
 def next_due(conn: Connection) -> datetime | None:

@@ -16,3 +16,8 @@ class StorageError(Exception):
 
 class WriteConflict(StorageError):
     """Another writer stored the same event first (a unique key was taken)."""
+
+
+class MalformedRow(StorageError):
+    """A stored row holds a value of the wrong type (text where bytes or a number
+    belong, a size that is not its content's): tampering, or a broken copy."""

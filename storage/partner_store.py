@@ -5,6 +5,7 @@ All functions take an open connection; the caller owns the transaction.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Text, cast, func, insert, select
 
+from casework.storage.errors import MalformedRow
 from casework.storage.records import CaseRecord, EventRecord, JobCount, PartnerRecord
 from casework.storage.tables import attachments_table as attachments
 from casework.storage.tables import cases_table as cases
@@ -100,9 +102,25 @@ def put_attachment(conn: Connection, digest: str, content: bytes, at: datetime) 
 
 
 def attachment(conn: Connection, digest: str) -> bytes | None:
-    """The file kept under ``digest``, if any."""
-    row = conn.execute(select(attachments.c.content).where(attachments.c.digest == digest)).first()
-    return None if row is None else bytes(row.content)
+    """The file kept under ``digest``, if any; :class:`MalformedRow` if its row is
+    malformed (content that is not bytes, a size that is not the content's)."""
+    row = conn.execute(
+        select(attachments.c.content, attachments.c.size).where(attachments.c.digest == digest)
+    ).first()
+    if row is None:
+        return None
+    if not isinstance(row.content, bytes | memoryview):
+        raise MalformedRow(
+            f"attachment {digest[:16]} is stored as {type(row.content).__name__}, not bytes"
+        )
+    content = bytes(row.content)
+    if row.size != len(content) and hashlib.sha256(content).hexdigest() == digest:
+        # (content that no longer has its digest is the caller's to name as altered)
+        raise MalformedRow(
+            f"attachment {digest[:16]}: its size column says {row.size!r}, "
+            f"its content has {len(content)} bytes"
+        )
+    return content
 
 
 def cases_attaching(conn: Connection, digest: str) -> list[CaseRecord]:

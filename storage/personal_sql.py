@@ -167,6 +167,14 @@ def expunge(engine: Engine) -> str:
     return f"tables rewritten: {', '.join(TOUCHED_TABLES)} (VACUUM FULL)"
 
 
+def _json_or_text(value: Any) -> Any:
+    """A JSON column's value; text that is not JSON as it is (verify names its case)."""
+    try:
+        return read_json(value)
+    except ValueError:
+        return value
+
+
 def personal_rows(
     conn: Connection, case_id: str | None
 ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, tuple[str, str]]]]:
@@ -175,7 +183,7 @@ def personal_rows(
     where = " AND c.id = :case_id" if case_id is not None else ""
     params = {"case_id": case_id} if case_id is not None else {}
     cases = [
-        (row[0], row[1], row[2], read_json(row[3]), read_json(row[4]), read_json(row[5]))
+        (*row[:3], *(_json_or_text(value) for value in row[3:6]))
         for row in conn.execute(
             text(
                 "SELECT c.id, c.customer, c.contact, c.attributes, c.facts, e.data "

@@ -147,7 +147,10 @@ def _case_row(row: Sequence[Any], sqlite: bool) -> tuple[Any, ...]:
     values = list(row)
     for index in _CASE_JSON:
         if isinstance(values[index], str):
-            values[index] = parse_json(values[index])
+            try:
+                values[index] = parse_json(values[index])
+            except ValueError:  # not JSON: left as text, for verify to name the case
+                continue
     return tuple(values)
 
 

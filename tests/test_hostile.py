@@ -105,6 +105,19 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     ("assign to an address", ["fire", "{case}", "assign", "--actor", "a", "--data", "to=y@evil.example"], "not a mail address"),
     ("assign with a header", ["fire", "{case}", "assign", "--actor", "a", "--data", "to=x@example.com\nBcc: spy@evil.example"], "to"),
     ("assign too long", ["fire", "{case}", "assign", "--actor", "a", "--data", "to=" + "x" * 300], "limit is 100"),
+    ("attach an endless file", ["attach", "{case}", "/dev/zero", "--kind", "photo", "--actor", "a"], "/dev/zero is larger than"),
+    ("attach a right-to-left override", ["attach", "{case}", "{tmp}/photo\u202egpj.exe", "--kind", "photo", "--actor", "a"], "bidirectional"),
+    ("checkpoint with an endless key", ["checkpoint", "--key", "/dev/zero"], "/dev/zero"),
+    ("binary --config", ["--config", "{tmp}/binary.bin", "list"], "not a TOML text file"),
+    ("endless --config", ["--config", "/dev/zero", "list"], "/dev/zero is larger than"),
+    ("binary --policy", ["simulate", "--policy", "{tmp}/binary.bin", "--month", "2026-11"], "not a TOML text file"),
+    ("jobs import beyond 64 bits", ["jobs", "import", "{tmp}/jobs.csv"], "jobs must be a whole number from 1 to"),
+    ("jobs import binary", ["jobs", "import", "{tmp}/binary.bin"], "binary.bin"),
+    ("jobs import endless", ["jobs", "import", "/dev/zero"], "/dev/zero is larger than"),
+    ("tokens revoke invalid UTF-8", ["tokens", "revoke", "tok\udcff"], "TOKEN_ID is not valid UTF-8"),
+    ("report month 9999-12", ["report", "sla", "--month", "9999-12"], "outside the years"),
+    ("report to 9999-12-31", ["report", "sla", "--from", "2026-11-01", "--to", "9999-12-31"], "outside the years"),
+    ("oversized --tz", ["list", "--tz", "A" * 5000], "unknown time zone"),
 ]  # fmt: skip
 
 
@@ -115,6 +128,9 @@ def test_hostile_command_lines_are_refused_with_one_line_and_change_nothing(
     """Exit 2, the error named on one stderr line, every table as it was, no file left."""
     url, case_id = cli_db
     (tmp_path / "exists.jsonl").write_text("keep")
+    (tmp_path / "binary.bin").write_bytes(b"\x7fELF\x02\x01\x00\xff\xfe" * 10)
+    (tmp_path / "jobs.csv").write_text(f"kind,branch,done_at,jobs\nrepair,B,2026-11-01,{2**63}\n")
+    (tmp_path / "photo\u202egpj.exe").write_bytes(b"MZ")
     before = rows_at(url)
     files = sorted(tmp_path.rglob("*"))
     argv = [

@@ -128,11 +128,12 @@ def load_settings(path: str | Path | None) -> Settings:
     """Settings from a TOML file, or the built-in defaults when ``path`` is ``None``."""
     if path is None:
         return Settings()
+    from casework.workflow.files import read_text
+
     file = Path(path)
+    text = read_text(file, "TOML", what="configuration", field="config", error=ConfigError)
     try:
-        document = tomllib.loads(file.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"{file}: cannot read the configuration: {err.strerror}") from None
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{file}: not valid TOML: {err}") from None
     return settings_from_mapping(document, str(file))

@@ -46,7 +46,7 @@ from casework.storage import (
     upgrade,
 )
 from casework.storage.database import is_pooled, sqlite_file
-from casework.storage.errors import WriteConflict
+from casework.storage.errors import MalformedRow, WriteConflict
 from casework.storage.migrate import HEAD, current_revision
 from casework.storage.port import Store
 from casework.storage.records import CaseQuery
@@ -522,7 +522,11 @@ class Engine:
                 what = (
                     f"attachment {digest[:16]} ({event.data.get('kind')}, {event.data.get('name')})"
                 )
-                content = self.store.attachment(digest)
+                try:
+                    content = self.store.attachment(digest)
+                except MalformedRow as err:  # a malformed row: named, and the check goes on
+                    problems.append(Problem(event.case_id, event.seq, f"{what}: {err}"))
+                    continue
                 if content is None:
                     problems.append(Problem(event.case_id, event.seq, f"{what} is missing"))
                 elif hashlib.sha256(content).hexdigest() != digest:
@@ -558,12 +562,14 @@ class Engine:
             raise InvalidInput("the file is empty", field="file")
         case_id = validation.case_ref(case_id)
         actor = validation.agent_id(actor, "actor")
+        shown = validation.text(name, "name", max_chars=200)
         self.get(case_id)
         digest = hashlib.sha256(content).hexdigest()
-        self.store.put_attachment(digest, content, self.clock.now())
-        shown = validation.text(name, "name", max_chars=200)
         data = {"digest": digest, "kind": kind, "name": shown, "size": len(content)}
-        return self._fire(case_id, ATTACH_EVENT, actor=actor, data=data)
+        case = self._fire(case_id, ATTACH_EVENT, actor=actor, data=data)
+        # Kept only once the event is accepted: a refused attach leaves no file behind.
+        self.store.put_attachment(digest, content, self.clock.now())
+        return case
 
     @at_storage_boundary
     def erase(
@@ -751,7 +757,14 @@ class Engine:
         """
         report = self._verify_chains(case_id, progress, workers)
         problems = self._attachment_problems(case_id)
-        problems += personal_problems(*self.store.personal_rows(case_id))
+        from casework.workflow.cases.history import MALFORMED, malformed
+
+        cases, kept = self.store.personal_rows(case_id)
+        for case in cases:  # one case at a time: a malformed row is named, the rest checked
+            try:
+                problems += personal_problems([case], kept)
+            except MALFORMED as err:
+                problems.append(Problem(case[0], None, f"a row is malformed: {malformed(err)}"))
         return replace(report, problems=(*report.problems, *problems)) if problems else report
 
     def _verify_chains(

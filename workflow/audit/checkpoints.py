@@ -36,6 +36,7 @@ from casework.storage.port import Store
 from casework.workflow.audit.private_files import private_file
 from casework.workflow.clock import aware
 from casework.workflow.errors import InvalidInput, TimeOutOfOrder
+from casework.workflow.files import read_capped, read_text
 from casework.workflow.results import CHECKPOINT, Problem, VerifyReport
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 FORMAT = "casework-checkpoint"
 VERSION = 1
 ALGORITHM = "ed25519"
+KEY_FILE_BYTES = 64 << 10
+"""The largest signing key file read (a PEM Ed25519 key has 119 bytes)."""
 
 
 @dataclass(frozen=True)
@@ -121,10 +124,7 @@ def _keyring_line(public: Ed25519PublicKey, created: datetime) -> str:
 def read_keyring(path: str | Path) -> dict[str, Ed25519PublicKey]:
     """The public keys of a keyring file by key id."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InvalidInput(f"cannot read keyring {file}: {err.strerror}", field="keyring") from None
+    text = read_text(file, "keyring", what="keyring", field="keyring")
     return keyring_from_text(text, str(file))
 
 
@@ -150,13 +150,13 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
     file = Path(path)
     try:
         mode = stat.S_IMODE(file.stat().st_mode)
-        data = file.read_bytes()
     except OSError as err:
         raise InvalidInput(f"cannot read signing key {file}: {err.strerror}", field="key") from None
     if mode & 0o077:
         raise InvalidInput(
             f"signing key {file} is open to others (mode {mode:04o}); chmod 600 it", field="key"
         )
+    data = read_capped(file, KEY_FILE_BYTES, what="signing key", field="key")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
@@ -176,10 +176,15 @@ def new_key(path: str | Path, keyring: str | Path, now: datetime, *, replace: bo
     )
     ring = Path(keyring)
     line = _keyring_line(key.public_key(), now)
+    kept = read_text(ring, "keyring", what="keyring", field="keyring") if ring.exists() else ""
+    if kept and not kept.endswith("\n"):
+        kept += "\n"
+    # Both files whole or neither: each is written beside itself and renamed into place
+    # only once complete; a full disk leaves the key and keyring as they were.
     with private_file(path, replace=replace, binary=True, field="key") as file:
         file.write(pem)  # type: ignore[arg-type]
-        with ring.open("a", encoding="utf-8") as out:
-            out.write(line)
+        with private_file(ring, replace=True, field="keyring") as out:
+            out.write(kept + line)
     return key_id(key.public_key())
 
 
@@ -189,7 +194,9 @@ def rotate_key(path: str | Path, keyring: str | Path, now: datetime) -> tuple[st
     ring = Path(keyring)
     known = read_keyring(ring) if ring.exists() else {}
     if key_id(old.public_key()) not in known:
-        with ring.open("a", encoding="utf-8") as out:
+        kept = read_text(ring, "keyring", what="keyring", field="keyring") if ring.exists() else ""
+        with private_file(ring, replace=True, field="keyring") as out:
+            out.write(kept + ("\n" if kept and not kept.endswith("\n") else ""))
             out.write(_keyring_line(old.public_key(), now))
     return key_id(old.public_key()), new_key(path, keyring, now, replace=True)
 

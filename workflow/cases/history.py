@@ -370,20 +370,46 @@ def check_streams(
     for case in cases:
         case_id = case[0]
         while pending is not None and pending[0] < case_id:
-            yield _check_one(pending[0], None, pending[1], None, policies, [])
+            yield _guarded(pending[0], None, pending[1], None, policies, [])
             pending = next(event_groups, None)
         while plans.pending is not None and plans.pending[0] < case_id:
             plans.take(plans.pending[0])
         definition = definition_for(case[_CASE["machine"]], case[_CASE["machine_version"]])
         has_events = pending is not None and pending[0] == case_id
         rows: Iterable[Any] = pending[1] if pending is not None and has_events else ()
-        result = _check_one(case_id, case, rows, definition, policies, plans.take(case_id))
+        result = _guarded(case_id, case, rows, definition, policies, plans.take(case_id))
         if has_events:
             pending = next(event_groups, None)
         yield result
     while pending is not None:
-        yield _check_one(pending[0], None, pending[1], None, policies, [])
+        yield _guarded(pending[0], None, pending[1], None, policies, [])
         pending = next(event_groups, None)
+
+
+MALFORMED = (TypeError, ValueError, KeyError, IndexError, AttributeError, ArithmeticError)
+"""What checking a row of the wrong type raises (text where a number or JSON belongs,
+a blob as text): the case is named as malformed and the check goes on."""
+
+
+def _guarded(
+    case_id: str,
+    case: Any | None,
+    rows: Iterable[Any],
+    definition: MachineDefinition | None,
+    policies: Mapping[str, SlaPolicy],
+    deadlines: list[tuple[Any, ...]],
+) -> tuple[int, Problem | None]:
+    """:func:`_check_one`, with a malformed row a problem of its case."""
+    try:
+        return _check_one(case_id, case, rows, definition, policies, deadlines)
+    except MALFORMED as err:
+        return 0, Problem(case_id, None, f"a row of the case is malformed: {malformed(err)}")
+
+
+def malformed(err: BaseException) -> str:
+    """What was wrong with a malformed row, on one line."""
+    text = " ".join(str(err).split())[:200]
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def _check_one(

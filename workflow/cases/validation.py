@@ -18,6 +18,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 """C0 and C1 control characters (U+0085 NEXT LINE among them) but tab, CR and LF."""
 _LINE_BREAK = re.compile(r"[\r\n\u2028\u2029]")
 """Line breaks, the Unicode line and paragraph separators included."""
+_BIDI = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Bidirectional controls (U+202E RIGHT-TO-LEFT OVERRIDE among them): in a name they make
+``photo\u202egpj.exe`` read as ``photoexe.jpg``."""
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 """Lone surrogates: what undecodable bytes of a command line become; not text."""
 _CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}")
@@ -40,6 +43,12 @@ def text(value: object, field: str, *, max_chars: int, multiline: bool = False) 
         raise InvalidInput(f"{field} is not valid UTF-8 text", field=field)
     if _CONTROL.search(value) or (not multiline and _LINE_BREAK.search(value)):
         raise InvalidInput(f"{field} contains control characters", field=field)
+    if not multiline and _BIDI.search(value):
+        raise InvalidInput(
+            f"{field} contains bidirectional control characters (such as U+202E), which "
+            "make a name read as another",
+            field=field,
+        )
     return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import click
+import structlog
 
 from casework.scheduler.mail.delivery import Deliverer
 from casework.scheduler.mail.smtp_transport import SmtpTransport
@@ -55,8 +56,11 @@ def deliver_command(
         settings = engine.settings.mail
         if smtp_url is not None:
             settings = replace(settings, url=parse_url(smtp_url, "--smtp"))
-        report = Deliverer(engine, SmtpTransport(settings), batch=batch).deliver_due()
-        hooks = WebhookDeliverer(engine, batch=batch).deliver_due()
+        logger = structlog.get_logger("casework")  # the command's log lines, ids and errors
+        report = Deliverer(
+            engine, SmtpTransport(settings), batch=batch, logger=logger
+        ).deliver_due()
+        hooks = WebhookDeliverer(engine, batch=batch, logger=logger).deliver_due()
     if as_json:
         emit_json({**report.as_json(), "webhooks": hooks.as_json()})
     else:

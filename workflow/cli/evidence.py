@@ -15,7 +15,7 @@ from casework.workflow.cli.support import (
     handle_errors,
     json_option,
 )
-from casework.workflow.errors import InvalidInput
+from casework.workflow.files import read_capped
 
 
 @click.command("attach", cls=CaseworkCommand)
@@ -36,11 +36,11 @@ def attach_command(
     """Attach the file PATH to CASE_ID: kept by its SHA-256 digest, recorded as an
     ``attach`` event; `casework verify` later proves it unchanged. A strict brand's
     return or exchange needs an attached test report."""
-    try:
-        content = path.read_bytes()
-    except OSError as err:
-        raise InvalidInput(f"cannot read {path}: {err.strerror}", field="file") from None
     with engine_for(db_url, config_path) as engine:
+        content = read_capped(
+            path, engine.settings.max_attachment_bytes, what="file to attach",
+            hint=" (limits.max_attachment_bytes)",
+        )  # fmt: skip
         case = engine.attach(engine.resolve(case_id), content, kind=kind, name=path.name,
                              actor=actor)  # fmt: skip
         event = engine.history(case.id)[-1]

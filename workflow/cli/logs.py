@@ -37,12 +37,15 @@ def configure_logging(
         if json_lines
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    # A JSON line carries an error's traceback as text (the readable renderer draws it).
+    tracebacks = [structlog.processors.format_exc_info] if json_lines else []
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact,
+            *tracebacks,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

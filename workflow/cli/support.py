@@ -202,6 +202,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+def typed_text(value: str, what: str) -> str:
+    """An argument as typed, refused if the command line's bytes were not UTF-8 (they
+    arrive as lone surrogates, which no database or terminal takes)."""
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise InvalidInput(f"{what} is not valid UTF-8", field=what.lower())
+    return value
+
+
 def parse_data(pairs: Sequence[str]) -> dict[str, Any]:
     """``K=V`` pairs into a dict; a whole number stays a number, anything else is text."""
     data: dict[str, Any] = {}

@@ -14,6 +14,7 @@ from casework.workflow.cli.support import (
     handle_errors,
     json_option,
     table,
+    typed_text,
     zoned,
 )
 from casework.workflow.display.times import local_text
@@ -90,6 +91,7 @@ def revoke_command(
     token_id: str, db_url: str | None, config_path: str | None, as_json: bool
 ) -> None:
     """Revoke TOKEN_ID: every request with it is refused from now on."""
+    typed_text(token_id, "TOKEN_ID")
     with engine_for(db_url, config_path) as engine:
         record = revoke(engine.store, token_id, engine.clock.now())
     if as_json:

@@ -4,6 +4,7 @@ recorded one by one or imported from a CSV file in one transaction."""
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Mapping
 from datetime import datetime, time, tzinfo
 from pathlib import Path
@@ -11,12 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from casework.workflow.display.times import read_time
 from casework.workflow.errors import InvalidInput
+from casework.workflow.files import read_text
 
 if TYPE_CHECKING:
     from casework.workflow.engine import Engine
 
 JOB_KINDS = ("installation", "repair")
 COLUMNS = ("kind", "branch", "category", "partner", "done_at", "jobs")
+MAX_JOBS = 2**31 - 1
+"""The most jobs one row may count (what every database's column holds)."""
+JOBS_FILE_BYTES = 64 << 20
+"""The largest CSV of jobs imported at once (64 MiB)."""
 
 
 def job_row(values: Mapping[str, Any], zone: tzinfo, source: str, where: str) -> dict[str, Any]:
@@ -35,6 +41,8 @@ def job_row(values: Mapping[str, Any], zone: tzinfo, source: str, where: str) ->
         raise InvalidInput(f"{where}: jobs must be a whole number") from None
     if count <= 0:
         raise InvalidInput(f"{where}: jobs must be more than zero")
+    if count > MAX_JOBS:
+        raise InvalidInput(f"{where}: jobs must be a whole number from 1 to {MAX_JOBS:,}")
     done = read_time(text, f"{where}: done_at", zone).moment
     if len(text) == 10:  # a date: count the jobs at its noon
         local = done.astimezone(zone)
@@ -55,22 +63,18 @@ def import_jobs(engine: Engine, path: str | Path, zone: tzinfo) -> tuple[int, in
     jobs``; category, partner and jobs may be empty) in one transaction: nothing is
     stored if any row is wrong. Returns (rows, jobs)."""
     file = Path(path)
+    text = read_text(file, "CSV", limit=JOBS_FILE_BYTES, what="CSV of jobs", encoding="utf-8-sig")
     try:
-        with file.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            missing = [
-                c for c in ("kind", "branch", "done_at") if c not in (reader.fieldnames or [])
-            ]
-            if missing:
-                raise InvalidInput(f"{file}: needs the columns {', '.join(missing)}")
-            rows = [
-                job_row(values, zone, file.name, f"{file}:{number}")
-                for number, values in enumerate(reader, 2)
-            ]
-    except OSError as err:
-        raise InvalidInput(f"cannot read {file}: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{file} is not UTF-8 text") from None
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        missing = [c for c in ("kind", "branch", "done_at") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InvalidInput(f"{file}: needs the columns {', '.join(missing)}")
+        rows = [
+            job_row(values, zone, file.name, f"{file}:{number}")
+            for number, values in enumerate(reader, 2)
+        ]
+    except csv.Error as err:
+        raise InvalidInput(f"{file}:{reader.line_num}: not a CSV line ({err})") from None
     return len(rows), engine.store.add_jobs(rows)
 
 

@@ -60,6 +60,9 @@ class PolicyBook:
     def refresh(self) -> None:
         """Read the stored policies again, each checked against its digest."""
         for version, document in self._load_stored().items():
+            if not isinstance(document, Mapping):
+                self.damaged[version] = f"stored SLA policy {version}: its document is not JSON"
+                continue
             if policy_version(document) != version:
                 self.damaged[version] = (
                     f"stored SLA policy {version}: its document does not match its digest "
