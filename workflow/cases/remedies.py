@@ -20,8 +20,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from casework.machines.warranty import OVERRUN_RULE, REMEDIES, Vocabulary, WarrantyRules
-from casework.storage.timestamps import iso
 from casework.storage.records import CaseRecord, EventRecord
+from casework.storage.timestamps import iso
 from casework.workflow.errors import InvalidInput, RemedyRefused
 
 CHECKED_EVENTS = ("decide_remedy", "route", "resolve")
