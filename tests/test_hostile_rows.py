@@ -156,3 +156,29 @@ def _closed_port() -> int:
     from tests.support.api_server import free_port
 
     return free_port()
+
+
+def test_no_cell_of_a_csv_export_runs_as_a_formula(db_url: str, tmp_path: Path) -> None:
+    """An actor, event text or note that starts like a formula is shown as text by a
+    spreadsheet (a leading ``'``), and the export still verifies."""
+    import csv
+
+    clock = FixedClock(START)
+    with Engine.open(db_url, clock=clock) as engine:
+        case_id = open_sample(engine, actor='=HYPERLINK("http://evil.example","x")')
+        clock.advance(timedelta(minutes=1))
+        engine.fire(case_id, "note", actor="-2+3", note="@SUM(1+1)")
+        engine.fire(case_id, "note", actor="+cmd", note="'=already quoted")
+    out = tmp_path / "export.csv"
+    made = CliRunner().invoke(
+        main, ["--db", db_url, "export", "--format", "csv", "--out", str(out)]
+    )
+    assert made.exit_code == 0, made.output
+    with out.open(newline="", encoding="utf-8") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    assert '\'=HYPERLINK("http://evil.example","x")' in cells
+    assert "'-2+3" in cells
+    assert "'+cmd" in cells
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    checked = CliRunner().invoke(main, ["verify", "--export", str(out)])
+    assert checked.exit_code == 0, checked.output

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,7 +104,7 @@ class _Writer:
         else:
             row = [""] * len(CSV_COLUMNS)
             row[0], row[CSV_COLUMNS.index("data")] = record, orjson.dumps(fields).decode()
-            self.csv.writerow(row)
+            self.csv.writerow([formula_safe(cell) for cell in row])
 
     def event(self, row: tuple[Any, ...]) -> None:
         """One event: its columns followed by its case's machine, machine version and
@@ -118,7 +119,23 @@ class _Writer:
             self.out.write(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE).decode())
         else:
             shown = "" if personal is None else orjson.dumps(personal).decode()
-            self.csv.writerow(("event", *row[:14], shown))
+            self.csv.writerow([formula_safe(cell) for cell in ("event", *row[:14], shown)])
+
+
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+"""A cell a spreadsheet would run as a formula (after any quotes already there)."""
+
+
+def formula_safe(cell: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: one that starts with ``= + - @``, a tab
+    or a carriage return (after any ``'``) gets a ``'`` before it; :func:`from_csv_cell`
+    takes it off again, so the export still verifies."""
+    return f"'{cell}" if isinstance(cell, str) and _FORMULA.match(cell) else cell
+
+
+def from_csv_cell(cell: str) -> str:
+    """The value :func:`formula_safe` wrote as ``cell``."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell) else cell
 
 
 def _personal(row: tuple[Any, ...]) -> dict[str, str] | None:

@@ -41,6 +41,7 @@ from casework.workflow.audit.export import (
     FORMAT_1_CSV_COLUMNS,
     VERSION,
     end_statement,
+    from_csv_cell,
     head_line,
     header_digest,
 )
@@ -120,7 +121,8 @@ def _csv(lines: Iterator[tuple[int, bytes]], with_columns: bool) -> Iterator[Rec
             return
     data = CSV_COLUMNS.index("data")
     width = len(CSV_COLUMNS)
-    for row in reader:
+    for cells in reader:
+        row = [from_csv_cell(cell) for cell in cells]
         number = numbers[0]
         if len(row) < len(FORMAT_1_CSV_COLUMNS) or len(row) > width:
             yield "broken", f"line {number} has {len(row)} columns, not {width}"
