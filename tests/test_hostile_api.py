@@ -212,3 +212,23 @@ def test_console_sign_in_on_a_read_only_database_is_a_clear_page_and_logs_no_sec
     logged = captured_log.getvalue()
     assert agent not in logged
     assert csrf not in logged
+
+
+def test_a_console_write_on_a_read_only_database_is_a_page_not_a_500(db_url: str) -> None:
+    """A session made while the database still took writes; then it refuses them."""
+    from casework.workflow.console.sessions import COOKIE, sign_in
+
+    clock = FixedClock(START)
+    with Engine.open(db_url, clock=clock) as engine:
+        token = issue(engine.store, "root", "admin", None, clock.now()).token
+        cookie, session = sign_in(engine.store, token, clock.now())
+    form = {"csrf": session.csrf, "actor": "wang.wei", "role": "agent"}
+    with (
+        Engine.open(_read_only(db_url), clock=clock) as engine,
+        serving(engine) as server,
+        httpx.Client(base_url=server.url, timeout=30, cookies={COOKIE: cookie}) as client,
+    ):
+        answer = client.post("/tokens", data=form)
+    assert answer.status_code == 503, answer.text
+    assert "text/html" in answer.headers["content-type"]
+    assert "read-only" in answer.text

@@ -161,11 +161,14 @@ def _signed_in(action: str) -> Callable[[Callable[..., Response]], Any]:
                 if request.method == "POST":
                     check_csrf(session, form.get("csrf"))
                 session.principal.require(action)
-                return await run_in_threadpool(page, request, session, form)
+                with storage_errors():
+                    return await run_in_threadpool(page, request, session, form)
             except NotAuthenticated as err:
                 return _page(request, "login.html", "sign_in", None, status=401, flash=str(err))
             except NotPermitted as err:
                 return _page(request, "login.html", "sign_in", session, status=403, flash=str(err))
+            except StorageFailure as err:  # the database refused: a page, never a 500
+                return _page(request, "login.html", "sign_in", session, status=503, flash=str(err))
 
         run.__name__ = page.__name__
         return run
