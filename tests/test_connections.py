@@ -101,10 +101,15 @@ def test_one_call_needs_one_connection_at_a_time(db_url: str, clock: FixedClock)
 
 
 def _burst(api: Served, token: str, ids: list[str], count: int) -> list[httpx.Response]:
-    """``count`` requests at once, each on its own connection: events, reads and lists."""
+    """``count`` requests at once, each on its own connection: events, reads and lists;
+    and ``/readyz`` in their midst, which must say ready (its thread is its own)."""
 
     def request(i: int) -> httpx.Response:
         with api.client(token) as http:
+            if i == count // 2:
+                ready = http.get("/readyz")
+                assert ready.status_code == 200, ready.text
+                return ready
             if i % 3 == 0:
                 return http.get("/v1/cases", params={"limit": 20})
             if i % 3 == 1:

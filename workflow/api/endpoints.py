@@ -28,9 +28,9 @@ _POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
 
 
 def endpoint(kind: str, *, reads: bool = False) -> Callable[[Callable[..., T]], Callable[..., Any]]:
-    """Run a plain endpoint as ``kind`` (``short`` or ``long``) work, its ``engine`` and
-    ``principal`` filled in; one that only ``reads`` (lists, reports, audit) is served by
-    the standby of ``serve --read-db`` where there is one."""
+    """Run a plain endpoint as ``kind`` (``short``, ``long`` or ``health``) work, its
+    ``engine`` and ``principal`` filled in; one that only ``reads`` (lists, reports,
+    audit) is served by the standby of ``serve --read-db`` where there is one."""
 
     def wrap(func: Callable[..., T]) -> Callable[..., Any]:
         signature = inspect.signature(func, eval_str=True)

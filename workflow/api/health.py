@@ -32,7 +32,7 @@ async def healthz() -> Json:
     responses={503: {"model": models.Health, "description": "A check failed."}},
     summary="Ready to serve",
 )
-@endpoint("long")
+@endpoint("health")  # never queued behind a burst
 def readyz(
     request: Request,
     engine: Served,

@@ -5,6 +5,8 @@ request (one case read or written) runs on the event loop itself, which spares i
 thread hand-overs (more than the work costs) and queues writers without waking them
 in turn. A long one (a list, verification, metrics) runs on threads. PostgreSQL waits
 on the network: every request runs on a pool of threads, writing in parallel.
+Health checks (``/readyz``) have a thread of their own, so a burst queued on the
+others never keeps them waiting.
 
 On SQLite a short write that must wait for another process's write lock (the worker's
 batch, a command) holds the event loop for that wait, at most the busy timeout.
@@ -35,18 +37,22 @@ class Offload:
         self.pool = ThreadPoolExecutor(
             THREADS["sqlite" if self.sqlite else "postgresql"], thread_name_prefix="casework"
         )
+        self.health = ThreadPoolExecutor(1, thread_name_prefix="casework-health")
 
     async def run(self, kind: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``func``: a ``short`` one on the event loop on SQLite, else on a thread."""
+        """Run ``func``: a ``short`` one on the event loop on SQLite, a ``health`` check
+        on its own thread, else on the pool's threads."""
         if kind == "short" and self.sqlite:
             return func(*args, **kwargs)
+        pool = self.health if kind == "health" else self.pool
         return await asyncio.get_running_loop().run_in_executor(
-            self.pool, functools.partial(func, *args, **kwargs)
+            pool, functools.partial(func, *args, **kwargs)
         )
 
     def close(self) -> None:
         """Stop the threads once their work is done."""
         self.pool.shutdown(wait=True)
+        self.health.shutdown(wait=True)
 
 
 _OFFLOADS: weakref.WeakKeyDictionary[Engine, Offload] = weakref.WeakKeyDictionary()
