@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
+import csv
+import io
 import json
 import stat
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 
 from casework.storage import GENESIS_HASH, canonical_event, chain_hash
 from casework.workflow import Engine, FixedClock
-from casework.workflow.audit.export import EVENT_KEYS, head_line
+from casework.workflow.audit.export import EVENT_KEYS, export_digest
 from casework.workflow.audit.export_check import verify_export
 from casework.workflow.cases.catalog import installed_registry
 from casework.workflow.cli import main
@@ -72,7 +73,7 @@ def _lines(path: Path) -> list[str]:
         (lambda ls: ls[:3] + ls[4:], "records were added, removed or changed"),
         (lambda ls: [ls[0], ls[2], ls[1], *ls[3:]], "event 1 is missing"),
         (lambda ls: [ls[0], *ls[1:-1], ls[1], ls[-1]], "reordered"),
-        (lambda ls: [ls[0].replace('"version":1', '"version":9'), *ls[1:]], "format version 9"),
+        (lambda ls: [ls[0].replace('"version":2', '"version":9'), *ls[1:]], "format version 9"),
         (lambda ls: ls[1:], "the first record is not its header"),
         (lambda ls: [*ls[:2], "{not json\n", *ls[2:]], "is not JSON"),
         (lambda ls: [*ls, ls[1]], "records follow the end record"),
@@ -125,8 +126,7 @@ def _rehashed(lines: list[str], edit: Callable[[dict[str, Any]], None]) -> list[
         record["prev_hash"] = prev
         record["hash"] = chain_hash(prev, canonical_event(*fields, v))
         heads[record["case_id"]] = (record["seq"], record["hash"])
-    digest = hashlib.sha256(b"".join(head_line(c, *heads[c]) for c in sorted(heads)))
-    records[-1].update(events=len(records) - 2, digest=digest.hexdigest())
+    records[-1].update(events=len(records) - 2, digest=export_digest(records[1:-1]))
     return [json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records]
 
 
@@ -721,18 +721,10 @@ def test_an_edited_policy_document_is_named_by_verify_and_the_checkpoint(
 
 def _recomputed_end(lines: list[str]) -> list[str]:
     """An editor's cover-up: the end record recomputed for the events left in the file."""
-    import hashlib
-
     events = [json.loads(line) for line in lines[1:-1]]
     end = json.loads(lines[-1])
-    digest = hashlib.sha256()
-    heads: dict[str, dict[str, object]] = {}
-    for event in events:
-        heads[str(event["case_id"])] = event
-    for case_id in sorted(heads, key=lambda c: c.encode()):
-        head = heads[case_id]
-        digest.update(f"{case_id} {head['seq']} {head['hash']}\n".encode())
-    end.update(cases=len(heads), events=len(events), digest=digest.hexdigest())
+    cases = len({event["case_id"] for event in events})
+    end.update(cases=cases, events=len(events), digest=export_digest(events))
     return [*lines[:-1], json.dumps(end) + "\n"]
 
 
@@ -821,3 +813,86 @@ def test_an_unsigned_export_fails_a_check_that_requires_a_signature(
     result = CliRunner().invoke(main, ["verify", "--export", str(path), "--keyring", str(keyring)])
     assert result.exit_code == 1
     assert "BROKEN export: the export is not signed" in result.stdout
+
+
+def _edited_line(lines: list[str], fmt: str, edit: str) -> list[str]:
+    """``lines`` with a personal value of an opening, or the machine version of a later
+    event, changed (what no event hash covers)."""
+    if fmt == "jsonl":
+        records = [json.loads(line) for line in lines]
+        if edit == "personal":
+            opening = next(r for r in records if r.get("personal"))
+            opening["personal"]["customer"] = "someone else"
+        else:
+            later = next(r for r in records if r.get("seq") == 2)
+            later["machine_version"] = 7
+        return [json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records]
+    rows = list(csv.reader(lines))
+    columns = rows[0]
+    if edit == "personal":
+        opening = next(r for r in rows[1:] if r[columns.index("personal")])
+        personal = json.loads(opening[columns.index("personal")])
+        personal["customer"] = "someone else"
+        opening[columns.index("personal")] = json.dumps(personal, ensure_ascii=False)
+    else:
+        later = next(r for r in rows[1:] if r[columns.index("seq")] == "2")
+        later[columns.index("machine_version")] = "7"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue().splitlines(keepends=True)
+
+
+@pytest.mark.parametrize("edit", ["personal", "machine_version"])
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_signed_export_covers_personal_values_and_machine_versions(
+    engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path, fmt: str, edit: str
+) -> None:
+    """A personal value beside an opening, or a later event's ``machine_version``,
+    edited in a signed export fails ``verify --export --keyring``: as it stands (the
+    digest no longer matches) and with the end record recomputed by someone who knows
+    the format (the signature no longer matches)."""
+    _history(engine, clock)
+    key, keyring = _keys(tmp_path)
+    path = tmp_path / f"signed.{fmt}"
+    _export(db_url, path, "--format", fmt, "--sign", str(key))
+    runner = CliRunner()
+    check = ["verify", "--export", str(path), "--keyring", str(keyring), "--json"]
+    assert runner.invoke(main, check).exit_code == 0
+    edited = _edited_line(_lines(path), fmt, edit)
+    path.write_text("".join(edited), encoding="utf-8")
+    checked = runner.invoke(main, check)
+    assert checked.exit_code == 1
+    reasons = " | ".join(p["reason"] for p in json.loads(checked.stdout)["problems"])
+    assert "records were added, removed or changed" in reasons
+    if fmt == "jsonl":
+        path.write_text("".join(_recomputed_end(edited)), encoding="utf-8")
+        covered = runner.invoke(main, check)
+        assert covered.exit_code == 1
+        assert "the signature does not match" in covered.stdout
+
+
+def test_a_signed_export_of_format_1_still_verifies_and_says_what_it_covers(
+    engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path
+) -> None:
+    """An export signed before format 2 checks as before; the check says that its
+    signature leaves personal values and machine versions out."""
+    from casework.workflow.audit.checkpoints import export_signer, load_private_key
+    from casework.workflow.audit.export import end_statement, header_digest
+
+    _history(engine, clock)
+    key, keyring = _keys(tmp_path)
+    path = tmp_path / "old.jsonl"
+    _export(db_url, path)
+    records = [json.loads(line) for line in _lines(path)]
+    header, events, end = records[0], records[1:-1], records[-1]
+    header["version"] = 1
+    end["digest"] = export_digest(events, version=1)
+    end["header_sha256"] = header_digest(header)
+    statement = end_statement(end["header_sha256"], end["cases"], end["events"],
+                              end["digest"], version=1)  # fmt: skip
+    end["signature"] = export_signer(load_private_key(key))(statement)
+    compact = (json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in records)
+    path.write_text("".join(line + "\n" for line in compact), encoding="utf-8")
+    result = CliRunner().invoke(main, ["verify", "--export", str(path), "--keyring", str(keyring)])
+    assert result.exit_code == 0, result.output
+    assert "does not cover personal values nor machine versions" in result.stdout

@@ -1,7 +1,8 @@
 """Exports of the history for auditors: every event with its hashes, streamed.
 
-Format ``casework-export`` version 1. JSON Lines (UTF-8, one object a line) or CSV
-with the same fields as columns; each record names its kind in ``record``:
+Format ``casework-export`` version 2 (version 1 is still read). JSON Lines (UTF-8, one
+object a line) or CSV with the same fields as columns; each record names its kind in
+``record``:
 
 - ``header`` (first): ``format``, ``version``, ``event_format`` (the hash format of
   :mod:`storage.chain`), ``exported_at``, ``filters`` (``since``, ``until``, ``case``:
@@ -17,9 +18,15 @@ with the same fields as columns; each record names its kind in ``record``:
   where the customer was erased (``export --redact`` leaves ``personal`` out: the file
   still verifies, since no hash covers it);
 - ``end`` (last): ``cases``, ``events`` and ``digest``: the SHA-256 of one line per
-  case, in order, of ``case_id seq hash`` of its last exported event (space-separated,
-  each line ending in a line feed). Each chain's last hash commits to every event
-  before it, so the digest commits to the whole file. A file without it was cut short.
+  case, in order, of ``case_id seq hash lines`` (space-separated, each line ending in a
+  line feed): ``seq`` and ``hash`` of its last exported event, and ``lines`` the
+  SHA-256 of what no event hash covers in each of its event records, one canonical
+  JSON array ``[machine, machine_version, v, personal]`` and a line feed per event
+  (``personal`` ``null`` where the record has none). Each chain's last hash commits to
+  every event before it, so the digest commits to every field of every record. (In
+  version 1 a case's line was ``case_id seq hash``: the personal values and the
+  machine fields were outside the digest, and so outside a signature.) A file
+  without it was cut short.
   With ``export --sign KEY`` it also holds ``header_sha256`` (the SHA-256 of the
   header's fields as canonical JSON) and ``signature`` (``key_id`` and ``value``: an
   Ed25519 signature over the canonical JSON of :func:`end_statement`).
@@ -27,8 +34,11 @@ with the same fields as columns; each record names its kind in ``record``:
 What an unsigned export proves: every event in it is as it was hashed and every chain
 links; it cannot prove that it is whole, since anyone who removes a case, a case's
 tail or the header's filters can recompute the ``end`` record. A signed export binds
-the header (its filters and policy documents), the counts and every case's head to a
-key the editor does not hold: ``verify --export FILE --keyring RING`` checks it.
+the header (its filters and policy documents), the counts, every case's head and every
+field of every record (personal values and machine versions included) to a key the
+editor does not hold: ``verify --export FILE --keyring RING`` checks it. A signed
+export of version 1 still verifies, and the check says that its signature does not
+cover those fields: export it again to have them covered.
 
 In JSON Lines, ``data`` is written byte for byte as the canonical JSON that was
 hashed; a tool that rewrites the file should keep it so (a reformatted one is still
@@ -47,7 +57,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -61,7 +71,10 @@ from casework.storage.port import Store
 from casework.workflow.privacy.commitments import commitments
 
 FORMAT = "casework-export"
-VERSION = 1
+VERSION = 2
+READ_VERSIONS = (1, 2)
+"""Version 1's digest (and signature) left each record's personal values, machine and
+machine version out; it is still read, and says so."""
 FORMATS = ("jsonl", "csv")
 EVENT_KEYS = (
     "case_id", "seq", "event", "from_state", "to_state", "actor", "occurred_at",
@@ -106,9 +119,9 @@ class _Writer:
             row[0], row[CSV_COLUMNS.index("data")] = record, orjson.dumps(fields).decode()
             self.csv.writerow([formula_safe(cell) for cell in row])
 
-    def event(self, row: tuple[Any, ...]) -> None:
+    def event(self, row: tuple[Any, ...]) -> dict[str, str] | None:
         """One event: its columns followed by its case's machine, machine version and
-        format, and on a format-2 opening the personal values."""
+        format, and on a format-2 opening the personal values (returned)."""
         personal = None if self.redact else _personal(row)
         if self.csv is None:
             fields: dict[str, Any] = {"record": "event"}
@@ -120,6 +133,7 @@ class _Writer:
         else:
             shown = "" if personal is None else orjson.dumps(personal).decode()
             self.csv.writerow([formula_safe(cell) for cell in ("event", *row[:14], shown)])
+        return personal
 
 
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")
@@ -147,9 +161,39 @@ def _personal(row: tuple[Any, ...]) -> dict[str, str] | None:
     return {name: kept.get(name, ERASED_TEXT) for name in commitments(orjson.loads(row[8]))}
 
 
-def head_line(case_id: str, seq: int, digest: str) -> bytes:
-    """A case's line in the export digest."""
-    return f"{case_id} {seq} {digest}\n".encode()
+def head_line(case_id: str, seq: int, digest: str, lines: str | None = None) -> bytes:
+    """A case's line in the export digest; ``lines`` (version 2): the hex SHA-256 of its
+    records' :func:`unhashed` fields."""
+    return f"{case_id} {seq} {digest}{'' if lines is None else ' ' + lines}\n".encode()
+
+
+def unhashed(machine: Any, machine_version: Any, v: Any, personal: Any) -> bytes:
+    """What of an event record no event hash covers, as the export digest takes it."""
+    return canonical_json([machine, machine_version, v, personal]).encode() + b"\n"
+
+
+def export_digest(records: Iterable[Mapping[str, Any]], version: int = VERSION) -> str:
+    """The ``end`` digest of event records (as JSON Lines hold them), in file order."""
+    digest = hashlib.sha256()
+    last: Mapping[str, Any] | None = None
+    lines = hashlib.sha256()
+    for record in records:
+        if last is not None and record["case_id"] != last["case_id"]:
+            digest.update(_head(last, lines, version))
+            lines = hashlib.sha256()
+        lines.update(
+            unhashed(record.get("machine"), record.get("machine_version"), record.get("v", 1),
+                     record.get("personal"))
+        )  # fmt: skip
+        last = record
+    if last is not None:
+        digest.update(_head(last, lines, version))
+    return digest.hexdigest()
+
+
+def _head(record: Mapping[str, Any], lines: Any, version: int) -> bytes:
+    tail = lines.hexdigest() if version >= 2 else None
+    return head_line(record["case_id"], record["seq"], record["hash"], tail)
 
 
 def header_digest(header: Mapping[str, Any]) -> str:
@@ -158,11 +202,13 @@ def header_digest(header: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
 
 
-def end_statement(header_sha256: str, cases: int, events: int, digest: str) -> dict[str, Any]:
+def end_statement(
+    header_sha256: str, cases: int, events: int, digest: str, version: int = VERSION
+) -> dict[str, Any]:
     """What a signed export's signature covers."""
     return {
         "format": FORMAT,
-        "version": VERSION,
+        "version": version,
         "header_sha256": header_sha256,
         "cases": cases,
         "events": events,
@@ -206,21 +252,24 @@ def write_export(
     last: tuple[Any, ...] | None = None
     low = None if since is None else iso(since)
     high = None if until is None else iso(until)
+    lines = hashlib.sha256()
     with store.export_rows(case_id, low, high) as rows:
         last_case = None
         for row in rows:
-            writer.event(row)
+            personal = writer.event(row)
             events += 1
             if row[0] != last_case:
                 if last is not None:
-                    digest.update(head_line(last[0], last[1], last[10]))
+                    digest.update(head_line(last[0], last[1], last[10], lines.hexdigest()))
+                    lines = hashlib.sha256()
                 cases += 1
                 last_case = row[0]
+            lines.update(unhashed(row[11], row[12], row[13], personal))
             last = row
             if progress is not None and events % 10_000 == 0:
                 progress(events)
     if last is not None:
-        digest.update(head_line(last[0], last[1], last[10]))
+        digest.update(head_line(last[0], last[1], last[10], lines.hexdigest()))
     summary = ExportSummary(cases, events, digest.hexdigest())
     end = summary.to_json()
     if sign is not None:

@@ -39,11 +39,13 @@ from casework.workflow.audit.export import (
     EVENT_KEYS,
     FORMAT,
     FORMAT_1_CSV_COLUMNS,
+    READ_VERSIONS,
     VERSION,
     end_statement,
     from_csv_cell,
     head_line,
     header_digest,
+    unhashed,
 )
 from casework.workflow.cases.history import CaseChecker
 from casework.workflow.errors import InvalidInput
@@ -101,7 +103,7 @@ def _jsonl(lines: Iterator[tuple[int, bytes]]) -> Iterator[Record]:
             yield "broken", f"line {number}: an event record lacks a field"
             continue
         machine, version = record.get("machine"), record.get("machine_version")
-        yield "event", (row, machine, version, record.get("v", 1), True)
+        yield "event", (row, machine, version, record.get("v", 1), True, record.get("personal"))
 
 
 def _csv(lines: Iterator[tuple[int, bytes]], with_columns: bool) -> Iterator[Record]:
@@ -132,11 +134,12 @@ def _csv(lines: Iterator[tuple[int, bytes]], with_columns: bool) -> Iterator[Rec
             try:
                 seq, version = int(row[2]), int(row[13] or 0)
                 v = int(row[14] or 1) if len(row) > 14 else 1
-            except ValueError:
-                yield "broken", f"line {number}: seq, machine_version or v is not a number"
+                personal = orjson.loads(row[15]) if len(row) > 15 and row[15] else None
+            except ValueError:  # orjson's error is one
+                yield "broken", f"line {number}: seq, machine_version, v or personal is unreadable"
                 continue
             event = (row[1], seq, row[3], row[4] or None, *row[5:12])
-            yield "event", (event, row[12], version, v, False)
+            yield "event", (event, row[12], version, v, False, personal)
         else:
             try:
                 yield kind, orjson.loads(row[data])
@@ -195,13 +198,21 @@ class _Part:
 
 
 class _Checker:
-    def __init__(self, registry: MachineRegistry, policies: dict[str, SlaPolicy], partial: bool):
+    def __init__(
+        self,
+        registry: MachineRegistry,
+        policies: dict[str, SlaPolicy],
+        partial: bool,
+        version: int = VERSION,
+    ):
         self.registry = registry
         self.policies = policies
         self.partial = partial
+        self.version = version
         self.part = _Part()
         self.checker: CaseChecker | None = None
         self.last: tuple[Any, ...] | None = None
+        self.lines = hashlib.sha256()
 
     def file_problem(self, reason: str) -> None:
         self.part.problems.append(Problem(FILE, None, reason))
@@ -233,13 +244,15 @@ class _Checker:
         if self.checker is not None and self.checker.problem is not None:
             self.part.problems.append(self.checker.problem)
         if self.last is not None:
-            line = head_line(self.last[0], self.last[1], self.last[10])
+            lines = self.lines.hexdigest() if self.version >= 2 else None
+            line = head_line(self.last[0], self.last[1], self.last[10], lines)
             if self.part.digest is not None:
                 self.part.digest.update(line)
             else:
                 self.part.heads.append(line)
         self.checker = None
         self.last = None
+        self.lines = hashlib.sha256()
 
     def run(self, records: Iterator[Record], progress: Callable[[int], None] | None) -> _Part:
         part = self.part
@@ -249,13 +262,14 @@ class _Checker:
                 self.file_problem("records follow the end record")
                 break
             if kind == "event":
-                row, machine, version, v, from_jsonl = body
+                row, machine, version, v, from_jsonl, personal = body
                 case_id = row[0]
                 if case_id != part.last_case:
                     self._next_case(case_id)
                     checker = self.checker = self._open(row, machine, version, v)
                 assert checker is not None
                 checker.add(row)
+                self.lines.update(unhashed(machine, version, v, personal))
                 if from_jsonl and checker.problem is not None and checker.problem.seq == row[1]:
                     _reformatted(checker, row)
                 self.last = row
@@ -288,14 +302,14 @@ def _records(lines: Iterator[tuple[int, bytes]], csv_file: bool, start: int) -> 
 
 
 def _check_part(
-    path: str, csv_file: bool, start: int, line: int, documents: Any, partial: bool
+    path: str, csv_file: bool, start: int, line: int, documents: Any, partial: bool, version: int
 ) -> _Part:
     """The second half, in its own process."""
     from casework.workflow.cases.catalog import installed_registry
 
     registry = installed_registry()
     policies, _ = _policies(documents)
-    checker = _Checker(registry, policies, partial)
+    checker = _Checker(registry, policies, partial, version)
     with _numbered(Path(path), start, None, line) as lines:
         return checker.run(_records(lines, csv_file, start), None)
 
@@ -369,8 +383,10 @@ def verify_export(
             return VerifyReport(0, 0, tuple(problems))
         if not isinstance(header, Mapping) or header.get("format") != FORMAT:
             return VerifyReport(0, 0, (Problem(FILE, None, NOT_AN_EXPORT),))
-        if header.get("version") != VERSION:
-            reason = f"export format version {header.get('version')} is not {VERSION}"
+        version = header.get("version")
+        if version not in READ_VERSIONS:
+            known = " or ".join(str(v) for v in READ_VERSIONS)
+            reason = f"export format version {version} is not {known}"
             return VerifyReport(0, 0, (Problem(FILE, None, reason),))
         filters = header.get("filters")
         partial = isinstance(filters, Mapping) and filters.get("since") is not None
@@ -380,7 +396,7 @@ def verify_export(
             return VerifyReport(0, 0, (Problem(FILE, None, problem),))
         size = file.stat().st_size
         split = _split(file, size) if workers > 1 and size >= SPLIT_BYTES else None
-        checker = _Checker(registry, policies, partial)
+        checker = _Checker(registry, policies, partial, version)
         checker.part.digest = hashlib.sha256()
         if split is None:
             with _numbered(file, offset, None, line) as lines:
@@ -389,8 +405,9 @@ def verify_export(
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
                 upper = pool.submit(
-                    _check_part, str(file), csv_file, split[0], split[1], documents, partial
-                )
+                    _check_part, str(file), csv_file, split[0], split[1], documents, partial,
+                    version,
+                )  # fmt: skip
                 with _numbered(file, offset, split[1] - line, line) as lines:
                     lower = checker.run(_records(lines, csv_file, offset), progress)
                 parts = [lower, upper.result()]
@@ -399,7 +416,7 @@ def verify_export(
     report = _combine(parts)
     if check_signature is None:
         return report
-    return _signature(report, parts[-1].end, header_digest(header), check_signature)
+    return _signature(report, parts[-1].end, header_digest(header), check_signature, version)
 
 
 SignatureCheck = Callable[[Mapping[str, Any], str, Any], "str | None"]
@@ -407,10 +424,11 @@ SignatureCheck = Callable[[Mapping[str, Any], str, Any], "str | None"]
 
 
 def _signature(
-    report: VerifyReport, end: Any, header_sha256: str, check: SignatureCheck
+    report: VerifyReport, end: Any, header_sha256: str, check: SignatureCheck, version: int
 ) -> VerifyReport:
     """The report with the export's signature checked: over the header as read and the
-    counts and digest the file holds (``_combine`` compared the end record with them)."""
+    counts and digest the file holds (``_combine`` compared the end record with them;
+    from version 2 the digest covers every field of every record)."""
     signature = end.get("signature") if isinstance(end, Mapping) else None
     problem = None
     key = None
@@ -420,11 +438,14 @@ def _signature(
         problem = "the header is not the one that was signed: its filters or policies were edited"
     else:
         key = str(signature.get("key_id"))
-        statement = end_statement(header_sha256, report.cases, report.events, end.get("digest"))
+        statement = end_statement(
+            header_sha256, report.cases, report.events, end.get("digest"), version
+        )
         problem = check(statement, key, signature.get("value"))
     if problem is not None:
         return replace(report, problems=(*report.problems, Problem(FILE, None, problem)))
-    return replace(report, signature={"key_id": key, "signature": "valid"})
+    covers = "every record" if version >= 2 else "heads only"
+    return replace(report, signature={"key_id": key, "signature": "valid", "covers": covers})
 
 
 def _combine(parts: list[_Part]) -> VerifyReport:

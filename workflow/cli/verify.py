@@ -147,9 +147,15 @@ def verify_lines(report: VerifyReport) -> list[str]:
             f"events and root {checked['root'][:16]}... {holds}"
         )
     if report.signature is not None:
+        covered = (
+            "header, counts and every field of every record are as signed"
+            if report.signature.get("covers") == "every record"
+            else "header, counts and every case's head are as signed; this format 1 "
+            "export's signature does not cover personal values nor machine versions "
+            "(export it again to have them covered)"
+        )
         lines.append(
-            f"export signed by key {report.signature['key_id']} (signature valid): its "
-            "header, counts and every case's head are as signed"
+            f"export signed by key {report.signature['key_id']} (signature valid): its {covered}"
         )
     files = [p for p in report.problems if p.case_id in WHOLE_FILE]
     cases = [p for p in report.problems if p.case_id not in WHOLE_FILE]
