@@ -59,6 +59,8 @@ def _matching(query: CaseQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [
         cases.c[name] == getattr(query, name) for name in FIELDS if getattr(query, name) is not None
     ]
+    if query.branches is not None:
+        conditions.append(cases.c.branch.in_(list(query.branches)))
     if query.states is not None:
         conditions.append(cases.c.state.in_(list(query.states)))
     if query.not_states:

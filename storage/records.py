@@ -298,6 +298,8 @@ class CaseQuery:
     received_from: datetime | None = None
     received_until: datetime | None = None
     after_due: tuple[datetime | None, datetime, str] | None = None
+    branches: tuple[str, ...] | None = None
+    """Only cases whose branch is one of these (a branch and its stores)."""
 
 
 @dataclass(frozen=True)

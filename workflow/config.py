@@ -51,6 +51,8 @@ from casework.machines.calendars import china_holidays
 from casework.machines.partner_rules import PARTNER_RULES, PartnerRules
 from casework.machines.sla import DEFAULT_DOCUMENT, PolicyError, SlaPolicy, policy_from_document
 from casework.machines.warranty import WARRANTY_RULES, WarrantyRules
+from casework.workflow.access.authority import Authority, authority
+from casework.workflow.access.organisation import Organisation, organisation
 from casework.workflow.cases.warranty_settings import warranty_rules
 from casework.workflow.errors import ConfigError
 from casework.workflow.mail.settings import (
@@ -109,6 +111,10 @@ class Settings:
     warranty: WarrantyRules = WARRANTY_RULES
     """The three guarantees ``decide_remedy`` is checked against (:mod:`machines.warranty`)."""
     """``[partners]``: how partners are rated (:mod:`machines.partner_rules`)."""
+    authority: Authority = field(default_factory=Authority)
+    """``[authority]``: what each role may decide (:mod:`workflow.access.authority`)."""
+    organisation: Organisation = field(default_factory=Organisation)
+    """``[organisation]``: stores in branches (:mod:`workflow.access.organisation`)."""
     display_timezone: str | None = None
     """``[display] timezone``: the zone people read times in (``None``: the system's)."""
     erase_after: timedelta | None = None
@@ -171,11 +177,17 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
             if escalates is not None:
                 settings = replace(settings, repeat_escalates=escalates)
             continue
+        if section == "authority":
+            settings = replace(settings, authority=authority(body, source))
+            continue
+        if section == "organisation":
+            settings = replace(settings, organisation=organisation(body, source))
+            continue
         if section not in known:
             raise ConfigError(
                 f"{source}: unknown section [{section}]; "
                 "known: intake, limits, display, privacy, sla, machines, mail, webhooks, "
-                "partners, warranty"
+                "partners, warranty, authority, organisation"
             )
         if not isinstance(body, Mapping):
             raise ConfigError(f"{source}: [{section}] must be a table")

@@ -336,8 +336,9 @@ class Engine:
         if not serial:
             return None
         since = case.received_at - self.settings.repeat_window
+        mine = self.scoped(CaseQuery(customer=case.customer, branch=within))
         earlier = [
-            c for c in self.store.cases(CaseQuery(customer=case.customer, branch=within))
+            c for c in self.store.cases(mine)
             if c.id != case.id and c.attributes.get("serial_number") == serial
             and since <= c.received_at <= case.received_at
         ]  # fmt: skip
@@ -398,10 +399,13 @@ class Engine:
         at: datetime | None = None,
         expected_version: int | None = None,
         within: str | None = None,
+        role: str | None = None,
     ) -> Case:
         """Apply ``event`` to the case as ``actor``; returns the case after it. Another
         case its data names (``link``, ``merge_into``) is looked for among the cases of
-        branch ``within`` only, if given (the caller's scope).
+        branch ``within`` only, if given (the caller's scope). With a ``role`` the
+        decision must be within its ``[authority]`` (:class:`BeyondAuthority` otherwise);
+        without one (the library's own use) nothing is checked.
 
         Raises :class:`CaseNotFound`, :class:`EventNotAllowed`, :class:`GuardFailed`,
         :class:`ConcurrentUpdate` (``expected_version`` is stale) or :class:`InvalidInput`.
@@ -421,6 +425,8 @@ class Engine:
                 field="event",
             )
         payload = validation.event_data(data, note, self.settings)
+        if role is not None:
+            self._within_authority(case_id, role, event, payload)
         evidence = self._remedy_evidence(case_id) if event in EVIDENCED_EVENTS else NO_EVIDENCE
         if event in ("link", "merge_into") and payload.get("case"):
             payload = self._other_case(validation.case_ref(case_id), event, payload, within)
@@ -536,6 +542,20 @@ class Engine:
                     )  # fmt: skip
         return problems
 
+    def _within_authority(
+        self, case_id: str, role: str, event: str, data: Mapping[str, Any]
+    ) -> None:
+        """Refuse a decision above ``role``'s authority, naming who may take it and the
+        case's ladder level where they stand (:mod:`workflow.access.authority`)."""
+
+        def ladder(level: int) -> str | None:
+            case = self.store.case(case_id)
+            policy = None if case is None else self._rules(case).policy(case.sla_policy)
+            names = {} if policy is None else {rung.level: rung.name for rung in policy.ladder}
+            return names.get(level)
+
+        self.settings.authority.check(role, event, data, ladder)
+
     def _remedy_evidence(self, case_id: str) -> RemedyEvidence:
         """What the warranty rules read from a case's history: its test reports, a
         repair's overrun, whether its quote was accepted."""
@@ -624,13 +644,18 @@ class Engine:
         a prefix is not unique."""
         ref = validation.case_ref(ref)
         exact = self.store.case(ref)
-        if exact is not None and branch in (None, exact.branch):
+        units = None if branch is None else self.settings.organisation.covered(branch)
+        if exact is not None and (units is None or exact.branch in units):
             return ref
         if len(ref) < MIN_PREFIX:
             if exact is not None:
                 raise CaseNotFound(ref)
             return ref
-        found = self.store.ids_starting(ref, 6, branch)
+        found = (
+            self.store.ids_starting(ref, 6)
+            if units is None
+            else sorted({i for unit in units for i in self.store.ids_starting(ref, 6, unit)})[:6]
+        )
         if len(found) == 1:
             return found[0]
         if not found:
@@ -653,10 +678,21 @@ class Engine:
         category: str | None = None,
         priority: str | None = None,
     ) -> list[Case]:
-        """Cases in the order they were received, those matching every filter given."""
+        """Cases in the order they were received, those matching every filter given (a
+        branch: its stores' too)."""
         _known_state(self.registry, state)
         query = CaseQuery(state, branch, owner, customer, channel, category, priority)
-        return self.store.cases(query, limit=limit)
+        return self.store.cases(self.scoped(query), limit=limit)
+
+    def scoped(self, query: CaseQuery) -> CaseQuery:
+        """``query`` with its ``branch`` standing for the units it covers: a branch of
+        ``[organisation]`` and its stores, a store or another unit itself."""
+        if query.branch is None:
+            return query
+        units = self.settings.organisation.covered(query.branch)
+        if query.branches is not None:
+            units = units & frozenset(query.branches)
+        return replace(query, branch=None, branches=tuple(sorted(units)))
 
     @at_storage_boundary
     def page(
@@ -673,6 +709,7 @@ class Engine:
         (``by_due``); ``limit`` from 1 to 500, 50 if not given; with the number of
         matching cases in all when ``count``."""
         _known_state(self.registry, query.state)
+        query = self.scoped(query)
         size = page_limit(limit)
         after = None if cursor is None else position(cursor)
         if after is not None and (len(after) == 3) != by_due:

@@ -18,6 +18,7 @@
     ├── WebhookNotFound              no webhook subscription with that id
     ├── NotAuthenticated             no token, or a revoked or unknown one (HTTP 401)
     ├── NotPermitted                 the token's role or branch may not do it (HTTP 403)
+    │   └── BeyondAuthority          above the role's authority ([authority])
     ├── EventNotAllowed              the event has no transition from the case's state
     │   └── GuardFailed              it has one, but a condition of it failed
     ├── ConcurrentUpdate             the case changed since it was read
@@ -44,6 +45,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "AttachmentNotFound",
+    "BeyondAuthority",
     "CaseNotFound",
     "CaseworkError",
     "ConcurrentUpdate",
@@ -181,6 +183,18 @@ class NotAuthenticated(CaseworkError):
 
 class NotPermitted(CaseworkError):
     """The token's role may not do this, or its branch does not hold the case."""
+
+
+class BeyondAuthority(NotPermitted):
+    """The decision is above the role's authority (``[authority]``): the message names
+    the role and the escalation level that may decide it (``escalate_now`` takes the
+    case there)."""
+
+    def __init__(self, message: str, *, role: str, needed: str | None, level: int | None) -> None:
+        super().__init__(message)
+        self.role = role
+        self.needed = needed
+        self.level = level
 
 
 class EventNotAllowed(CaseworkError):

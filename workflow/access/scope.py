@@ -5,8 +5,11 @@ if the token has one, bounds every one of them. A branch token reads, writes and
 administers only within its branch: the cases, the tokens (it mints tokens of its
 branch only, of a role not above its own), the webhook subscriptions and their
 deliveries, the outbox, the attachments, the partners and jobs, the customers it may
-erase. What lies outside its branch answers as if it did not exist. An auditor writes
-nothing anywhere. The API's routes and the console call these same checks.
+erase. What lies outside its branch answers as if it did not exist. A branch of
+``[organisation]`` covers its stores: its token reads and acts on their cases too; a
+store's token on its store's only; a token without a branch on every case (headquarters).
+An auditor writes nothing anywhere. The API's routes and the console call these same
+checks; what each role may *decide* is :mod:`workflow.access.authority`'s.
 """
 
 from __future__ import annotations
@@ -34,8 +37,33 @@ def powers(role: str) -> frozenset[str]:
 def within(principal: Principal, branch: str | None, what: str) -> None:
     """Refuse a branch token ``what`` done for another branch, or for none (every
     branch): :class:`NotPermitted`."""
-    if principal.branch is not None and branch != principal.branch:
+    if not principal.within(branch):
         raise NotPermitted(f"a token of branch {principal.branch} {what} of that branch only")
+
+
+def opening_unit(principal: Principal, asked: str | None) -> str | None:
+    """The branch (store or branch) a case the principal opens belongs to: the one asked
+    for if it lies within the token's branch, the token's own if none is asked;
+    :class:`InvalidInput` for another."""
+    if principal.branch is None or asked in (None, ""):
+        return principal.branch if principal.branch is not None else asked or None
+    if not principal.within(asked):
+        raise InvalidInput(
+            f"a token of branch {principal.branch} opens cases of that branch (and its "
+            "stores) only",
+            field="branch",
+        )
+    return asked
+
+
+def list_unit(principal: Principal, asked: str | None) -> str | None:
+    """The branch a list of cases is narrowed to: the one asked for (within the
+    token's), else the token's own; :class:`NotPermitted` for one outside it."""
+    if asked in (None, ""):
+        return principal.branch
+    if not principal.within(asked):
+        raise NotPermitted(f"a token of branch {principal.branch} sees its branch's cases only")
+    return asked
 
 
 def writes(principal: Principal) -> None:

@@ -9,18 +9,20 @@ secret proves it. Roles:
 - ``auditor`` reads, replays, verifies and exports, and writes nothing;
 - ``admin`` does everything, webhooks included.
 
-A token with a branch sees and touches only the cases of that branch.
+A token with a branch sees and touches only the cases of that branch: a branch's
+token those of its stores too, a store's token its store's (``[organisation]``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from casework.storage.port import Store
 from casework.storage.records import CaseRecord, TokenRecord
+from casework.workflow.access.organisation import Organisation
 from casework.workflow.cases import validation
 from casework.workflow.errors import InvalidInput, NotAuthenticated, NotPermitted, TokenNotFound
 
@@ -49,12 +51,14 @@ class Issued:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request speaks for: the token's actor, role and branch."""
+    """Who a request speaks for: the token's actor, role and branch (and the units
+    that branch covers: itself and, for a branch of ``[organisation]``, its stores)."""
 
     token_id: str
     actor: str
     role: str
     branch: str | None
+    covers: frozenset[str] = field(default=frozenset())
 
     def may(self, action: str) -> bool:
         """Whether the role may do ``action`` (a key of :data:`ALLOWED`)."""
@@ -65,9 +69,22 @@ class Principal:
         if not self.may(action):
             raise NotPermitted(f"a token of role {self.role} may not {action}")
 
+    def within(self, unit: str | None) -> bool:
+        """Whether ``unit`` (a case's branch: a store or a branch) is within the token's
+        branch (every unit, without one)."""
+        return self.branch is None or unit == self.branch or unit in self.covers
+
     def sees(self, case: CaseRecord) -> bool:
         """Whether the case is within the token's branch (every case, without one)."""
-        return self.branch is None or case.branch == self.branch
+        return self.within(case.branch)
+
+
+def principal_of(record: TokenRecord, organisation: Organisation | None = None) -> Principal:
+    """The principal of a token: its branch covering that branch's stores."""
+    covers: frozenset[str] = frozenset()
+    if record.branch is not None and organisation is not None:
+        covers = organisation.covered(record.branch)
+    return Principal(record.id, record.actor, record.role, record.branch, covers)
 
 
 def secret_hash(token: str) -> str:
@@ -89,9 +106,11 @@ def issue(store: Store, actor: str, role: str, branch: str | None, now: datetime
     return Issued(record, token)
 
 
-def authenticate(store: Store, token: str | None) -> Principal:
-    """Who ``token`` speaks for; :class:`NotAuthenticated` for none, an unknown one or a
-    revoked one."""
+def authenticate(
+    store: Store, token: str | None, organisation: Organisation | None = None
+) -> Principal:
+    """Who ``token`` speaks for (its branch covering its stores under ``organisation``);
+    :class:`NotAuthenticated` for none, an unknown one or a revoked one."""
     if not token:
         raise NotAuthenticated("give a token: Authorization: Bearer <token>")
     record = store.token_by_hash(secret_hash(token))
@@ -99,7 +118,7 @@ def authenticate(store: Store, token: str | None) -> Principal:
         raise NotAuthenticated("unknown token")
     if record.revoked_at is not None:
         raise NotAuthenticated(f"token {record.id} was revoked")
-    return Principal(record.id, record.actor, record.role, record.branch)
+    return principal_of(record, organisation)
 
 
 def revoke(store: Store, token_id: str, now: datetime) -> TokenRecord:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from casework.storage.records import CaseQuery
+from casework.workflow.access.scope import opening_unit
 from casework.workflow.api import models
 from casework.workflow.api.endpoints import endpoint
 from casework.workflow.api.idempotency import Answer
@@ -68,6 +69,7 @@ def apply_event(
             at=body.at,
             expected_version=expected,
             within=principal.branch,
+            role=principal.role,
         )
         request.app.state.metrics.transitions.labels(body.event).inc()
         return Answer(200, case.to_json())
@@ -105,16 +107,9 @@ def open_case(
     engine: Served,
 ) -> Json:
     """Open a complaint; the token's actor receives (owns) it. A branch token opens cases
-    of its branch only. Answers 201 with the case, ``Location`` and ``ETag``."""
+    of its branch (and its stores) only. Answers 201 with the case, ``Location`` and ``ETag``."""
     allowed(principal, "write")
-    branch = body.branch
-    if principal.branch is not None:
-        if branch not in (None, principal.branch):
-            raise InvalidInput(
-                f"a token of branch {principal.branch} opens cases of that branch only",
-                field="branch",
-            )
-        branch = principal.branch
+    branch = opening_unit(principal, body.branch)
     key = request.headers.get("idempotency-key")
 
     def run() -> Answer:
@@ -177,10 +172,9 @@ def list_cases(
     ``next_cursor`` for the next. With ``overdue=true``: the clocks past their target,
     latest first (the shape of ``casework list --overdue --json``)."""
     allowed(principal, "read")
-    if principal.branch is not None:
-        if branch not in (None, principal.branch):
-            return Json({"items": [], "next_cursor": None})
-        branch = principal.branch
+    if branch is not None and not principal.within(branch):
+        return Json({"items": [], "next_cursor": None})
+    branch = branch or principal.branch
     query = CaseQuery(state, branch, owner, customer, channel, category, priority)
     if overdue:
         return Json(_overdue_page(engine, query, limit, cursor))
@@ -192,13 +186,15 @@ def _overdue_page(
 ) -> dict[str, Any]:
     size = page_limit(limit)
     start = 0 if cursor is None else _offset(cursor)
+    units = engine.scoped(query).branches
     late = [
         o
         for o in engine.overdue()
         if all(
             getattr(query, name) is None or getattr(o.case, name) == getattr(query, name)
-            for name in ("state", "branch", "owner", "customer", "channel", "category", "priority")
+            for name in ("state", "owner", "customer", "channel", "category", "priority")
         )
+        and (units is None or o.case.branch in units)
     ]
     items = [o.to_json() for o in late[start : start + size]]
     more = start + size < len(late)

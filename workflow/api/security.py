@@ -71,7 +71,9 @@ async def principal_for(request: Request) -> Principal:
     principal = None if given is None else known.get(given)
     if principal is None:
         engine: Engine = request.app.state.engine
-        principal = await offload_for(engine).run("short", authenticate, engine.store, given)
+        principal = await offload_for(engine).run(
+            "short", authenticate, engine.store, given, engine.settings.organisation
+        )
         known.put(given or "", principal)
     return principal
 
@@ -112,14 +114,14 @@ def report_period(
     branch: str | None,
 ) -> Period:
     """The period and branch a report covers for ``principal``: days cut in ``tz``, else
-    the configured display zone, else UTC; a branch token's own branch (another: 403)."""
+    the configured display zone, else UTC; a branch token's own branch or one of its
+    stores (another: 403)."""
     from casework.workflow.display.zones import zone_named
     from casework.workflow.reports.business import period_of
 
-    if principal.branch is not None:
-        if branch not in (None, "", principal.branch):
-            raise NotPermitted(f"a token of branch {principal.branch} may not report on {branch}")
-        branch = principal.branch
+    if branch not in (None, "") and not principal.within(branch):
+        raise NotPermitted(f"a token of branch {principal.branch} may not report on {branch}")
+    branch = branch or principal.branch
     name = tz or engine.settings.display_timezone
     zone = UTC if not name else zone_named(name, "tz")
     period, _ = period_of(**asked, zone=zone, branch=branch, now=engine.clock.now())

@@ -118,6 +118,14 @@ def open_command(
     default=None,
     help="Refuse if the case moved on.",
 )
+@click.option(
+    "--role",
+    type=click.Choice(["agent", "supervisor", "admin"]),
+    default=None,
+    help="Decide within this role's [authority] (remedies, refunds, compensation, partner "
+    "sanctions); a decision above it is refused (exit 2). Default: the actor's role in "
+    "[authority.actors], else unchecked.",
+)
 @database_options
 @json_option
 @handle_errors
@@ -129,13 +137,20 @@ def fire_command(
     pairs: tuple[str, ...],
     at: str | None,
     expected_version: int | None,
+    role: str | None,
     db_url: str | None,
     config_path: str | None,
     as_json: bool,
 ) -> None:
-    """Apply EVENT to CASE_ID (apologise, confirm_needs, resolve, follow_up, note, ...)."""
+    """Apply EVENT to CASE_ID (apologise, confirm_needs, resolve, follow_up, note, ...).
+
+    With --role (or a role [authority.actors] gives the actor) the decision must be
+    within that role's authority: a remedy, a refund or compensation above it, or a
+    partner sanction, is refused naming who decides it (escalate_now takes it there).
+    """
     data = parse_data(pairs)
     with engine_for(db_url, config_path) as engine:
+        role = role or engine.settings.authority.role_of(actor)
         when = None if at is None else typed_time(at, "--at", engine)
         case_id = engine.resolve(case_id)
         before = engine.get(case_id)
@@ -151,6 +166,7 @@ def fire_command(
             note=note,
             at=when,
             expected_version=expected_version,
+            role=role,
         )
         if case.owner != before.owner:
             warn_unreachable(engine, case.owner)

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from casework.storage import iso
 from casework.storage.records import CaseQuery
+from casework.workflow.access.scope import opening_unit
 from casework.workflow.api.security import report_period, visible_case, whole_database
 from casework.workflow.clock import parse_instant
 from casework.workflow.console.actions import actions
@@ -132,7 +133,10 @@ PAGE_HEADERS = {"Cache-Control": "no-store", "Content-Security-Policy": CSP}
 def _session(request: Request) -> Session | None:
     try:
         engine = _engine(request)
-        return session_of(engine.store, request.cookies.get(COOKIE), engine.clock.now())
+        return session_of(
+            engine.store, request.cookies.get(COOKIE), engine.clock.now(),
+            engine.settings.organisation,
+        )  # fmt: skip
     except NotAuthenticated:
         return None
 
@@ -211,8 +215,9 @@ async def login(request: Request) -> Response:
         )  # fmt: skip
         with storage_errors():
             cookie, _ = await run_in_threadpool(
-                sign_in, engine.store, form.get("token", ""), engine.clock.now()
-            )
+                sign_in, engine.store, form.get("token", ""), engine.clock.now(),
+                engine.settings.organisation,
+            )  # fmt: skip
     except NotPermitted:
         flash = TEXTS[lang]["login_expired"]
         return _page(request, "login.html", "sign_in", None, status=403, flash=flash)
@@ -265,8 +270,8 @@ def queue(request: Request, session: Session, form: Mapping[str, str]) -> Respon
     """My open cases, the next deadline first."""
     engine = _reader(request)
     principal = session.principal
-    mine = CaseQuery(
-        owner=principal.actor, branch=principal.branch, not_states=engine.closed_states()
+    mine = engine.scoped(
+        CaseQuery(owner=principal.actor, branch=principal.branch, not_states=engine.closed_states())
     )
     found = engine.store.cases_by_due(mine, QUEUE_ROWS)
     total = engine.store.count_cases(mine)
@@ -334,7 +339,7 @@ def fire(request: Request, session: Session, form: Mapping[str, str]) -> Respons
             case_id, form.get("event", ""), actor=session.principal.actor,
             data=_data(form, "data."), note=form.get("note") or None,
             expected_version=int(version) if version.isdigit() else None,
-            within=session.principal.branch,
+            within=session.principal.branch, role=session.principal.role,
         )  # fmt: skip
     except CaseworkError as err:
         # The page again, the refusal in place (200: the page itself is fine).
@@ -372,7 +377,7 @@ def open_case(request: Request, session: Session, form: Mapping[str, str]) -> Re
             customer=form.get("customer", ""), summary=form.get("summary", ""),
             channel=form.get("channel") or None, category=form.get("category") or None,
             priority=form.get("priority") or "normal", contact=form.get("contact") or None,
-            branch=principal.branch or form.get("branch") or None, actor=principal.actor,
+            branch=opening_unit(principal, form.get("branch")), actor=principal.actor,
             received_at=parse_instant(received, "received_at") if received else None,
             attributes=_data(form, "attr.") or None, within=principal.branch,
         )  # fmt: skip

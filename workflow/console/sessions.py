@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from casework.storage.port import Store
-from casework.workflow.access.tokens import Principal, authenticate, secret_hash
+from casework.workflow.access.organisation import Organisation
+from casework.workflow.access.tokens import Principal, authenticate, principal_of, secret_hash
 from casework.workflow.errors import NotAuthenticated, NotPermitted
 
 COOKIE = "casework_session"
@@ -34,24 +35,29 @@ class Session:
     csrf: str
 
 
-def sign_in(store: Store, token: str, now: datetime) -> tuple[str, Session]:
+def sign_in(
+    store: Store, token: str, now: datetime, organisation: Organisation | None = None
+) -> tuple[str, Session]:
     """Start a session for a valid token: (the cookie's value, the session)."""
-    principal = authenticate(store, token.strip())
+    principal = authenticate(store, token.strip(), organisation)
     cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     store.add_session(secret_hash(cookie), principal.token_id, csrf, now, now + LASTS)
     return cookie, Session(principal, csrf)
 
 
-def session_of(store: Store, cookie: str | None, now: datetime) -> Session:
-    """The live session of a cookie; :class:`NotAuthenticated` for none, an ended one or
-    one whose token was revoked."""
+def session_of(
+    store: Store, cookie: str | None, now: datetime, organisation: Organisation | None = None
+) -> Session:
+    """The live session of a cookie (its token's branch covering its stores under
+    ``organisation``); :class:`NotAuthenticated` for none, an ended one or one whose
+    token was revoked."""
     found = None if not cookie else store.session(secret_hash(cookie))
     if found is None or found.expires_at <= now:
         raise NotAuthenticated("sign in with a token")
     if found.token.revoked_at is not None:
         raise NotAuthenticated(f"token {found.token.id} was revoked")
     token = found.token
-    return Session(Principal(token.id, token.actor, token.role, token.branch), found.csrf)
+    return Session(principal_of(token, organisation), found.csrf)
 
 
 def check_csrf(session: Session, given: str | None) -> None:
