@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -95,6 +96,9 @@ def test_one_call_needs_one_connection_at_a_time(db_url: str, clock: FixedClock)
         engine.attach(case_id, b"%PDF-1.4", kind="invoice", name="a.pdf", actor="agent")
         assert engine.get(case_id).version == 3
         assert len(engine.history(case_id)) == 3
+        clock.advance(timedelta(days=5))
+        assert engine.process_due()  # the worker's batch: deadlines fired, mail queued
+        assert engine.get(case_id).version > 3
         assert db.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         db.dispose()
