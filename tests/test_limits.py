@@ -204,3 +204,24 @@ def test_serve_keeps_its_memory_under_a_300_mb_chunked_body(tmp_path: Path) -> N
         finally:
             child.terminate()
             child.wait(20)
+
+
+def test_a_client_leaving_mid_body_records_nothing(api: Served) -> None:
+    """A chunked body cut off by the client is never taken as a whole body."""
+    token = api.token()
+    address = urlsplit(api.url)
+    assert address.hostname is not None
+    assert address.port is not None
+    body = b'{"customer": "CUST-9", "channel": "phone", "category": "other", "summary": "s"}'
+    for path in ("/v1/cases", "/v1/cases/nope/events"):
+        with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                f"Content-Type: application/json\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+                + b"%x\r\n" % len(body)
+                + body
+                + b"\r\n"
+            )
+    with api.client(token) as http:
+        assert http.get("/v1/cases").json()["items"] == []
+        assert http.post("/v1/cases", json=OPEN).status_code == 201

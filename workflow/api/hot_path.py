@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from casework.workflow.api import cases, models
-from casework.workflow.api.limits import read_within, replay, too_large
+from casework.workflow.api.limits import ClientGone, read_within, replay, too_large
 from casework.workflow.api.offload import offload_for
 from casework.workflow.api.problems import failed, from_error
 from casework.workflow.api.security import principal_for
@@ -49,7 +49,10 @@ class HotPath:
         if found is None or not self._json_within_limit(scope["headers"]):
             await self.app(scope, receive, send)
             return
-        body = await read_within(receive, self.max_body)
+        try:
+            body = await read_within(receive, self.max_body)
+        except ClientGone:
+            return
         if body is None:  # more than it declared: the server would not let it through
             await too_large(self.max_body, "", scope, receive, send)
             return

@@ -66,7 +66,10 @@ class BodyLimit:
             else:
                 await self.app(scope, receive, send)
             return
-        body = await read_within(receive, limit)
+        try:
+            body = await read_within(receive, limit)
+        except ClientGone:  # nobody to answer
+            return
         if body is None:
             await too_large(limit, setting, scope, receive, send)
             return
@@ -75,15 +78,20 @@ class BodyLimit:
         await self.app({**scope, "headers": headers}, replay(body, receive), send)
 
 
+class ClientGone(Exception):
+    """The client disconnected before its body ended."""
+
+
 async def read_within(receive: Any, limit: int) -> bytes | None:
     """The whole body, counted chunk by chunk as it arrives; ``None`` as soon as it
-    passes ``limit`` bytes (the rest is never read)."""
+    passes ``limit`` bytes (the rest is never read); :class:`ClientGone` if the client
+    left before it ended."""
     chunks: list[bytes] = []
     count = 0
     while True:
         message = await receive()
-        if message["type"] != "http.request":  # the client left: nothing to answer
-            break
+        if message["type"] != "http.request":
+            raise ClientGone
         chunk = message.get("body", b"")
         count += len(chunk)
         if count > limit:
