@@ -3,31 +3,56 @@ secret (``personal_data``, ``subjects``), found, kept and erased inside a transa
 (driver cursor); and leaving no copy of erased values in the database files.
 
 An erasure deletes the values and the secret, overwrites the case row's copies (the
-caller's event does that) and every other copy the database holds, in mail and webhook
-bodies and kept API answers. Afterwards :func:`expunge` leaves no trace in the files:
+caller's event does that) and every other copy the database holds: a field of a mail or
+webhook body, a mail's recipient or a kept API answer whose value *is* an erased value
+(never a value that merely contains one), and an erased value standing as a word in a
+delivery's ``last_error``. Afterwards :func:`expunge` leaves no trace in the files:
 SQLite overwrites deleted content with zeros (``secure_delete``, set on every
 connection) and its write-ahead log is checkpointed and truncated; PostgreSQL keeps old
 row versions in its table pages until they are rewritten, so the tables are rewritten
-(``VACUUM FULL``).
+(``VACUUM FULL``). Neither waits long for a reader: when one holds the log or a table,
+the compaction stays pending (a mark in ``casework_meta``, written in the erasure's
+transaction) until a later :func:`expunge` completes it.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy.exc import OperationalError
 
 from casework.storage.chain import canonical_json
+from casework.storage.database import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    is_pooled,
+    read_transaction,
+    write_transaction,
+)
 from casework.storage.dialect import dialect_of
-from casework.storage.timestamps import UTCDateTime
+from casework.storage.timestamps import UTCDateTime, as_utc, iso
 from casework.storage.transition_sql import TransitionSQL, read_json
 
 ERASED_TEXT = "[erased]"
 """What stands where an erased value was."""
 TOUCHED_TABLES = ("cases", "personal_data", "subjects", "outbox", "idempotency_keys")
 """The tables an erasure writes to, rewritten afterwards on PostgreSQL."""
+PENDING_KEY = "erasure_compaction_pending"
+"""The ``casework_meta`` key whose value says since when the files of the database hold
+erased values still: ``<ISO time> <mark>``, a new mark with each erasure."""
+COMPACT_WAIT_MS = 1000
+"""How long a compaction waits for a reader (SQLite's log, a PostgreSQL table lock)
+before it leaves the work pending: what the API may wait for it, at most."""
+HORIZON_WAIT_S = 10.0
+"""How long a compaction waits for the transactions older than the erasure to end
+(PostgreSQL), holding no lock meanwhile, before it leaves the work pending."""
+LOCK_NOT_AVAILABLE = "55P03"
+"""PostgreSQL's SQLSTATE when ``lock_timeout`` ran out."""
 
 
 class PersonalSQL:
@@ -92,57 +117,92 @@ class PersonalSQL:
         return found
 
     def erase(self, cursor: Any, subjects: Sequence[str], cases: Sequence[str],
-              values: Iterable[str]) -> None:  # fmt: skip
-        """Delete the subjects' values and secrets, and put :data:`ERASED_TEXT` for the
-        ``values`` wherever mail, webhook bodies (of ``cases``) or kept API answers
-        hold them. The case rows are the caller's to update."""
+              values: Iterable[str], now: datetime) -> None:  # fmt: skip
+        """Delete the subjects' values and secrets, put :data:`ERASED_TEXT` for the
+        ``values`` wherever the outbox rows of ``cases`` (bodies, recipients, the last
+        error) or kept API answers hold them, and mark the files' compaction pending.
+        The case rows are the caller's to update."""
         if not subjects:
             return
         params = tuple(subjects)
         marks = self._in(params)
         cursor.execute(f"DELETE FROM personal_data WHERE subject_id IN ({marks})", params)
         cursor.execute(f"DELETE FROM subjects WHERE id IN ({marks})", params)
+        self._mark_pending(cursor, now)
         gone = {v for v in values if v}
         if not gone:
             return
-        j = self.sql.dialect.json_mark
+        j, m = self.sql.dialect.json_mark, self.mark
         if cases:
             cursor.execute(
-                f"SELECT id, body FROM outbox WHERE case_id IN ({self._in(cases)})", tuple(cases)
+                f"SELECT id, body, recipients, last_error FROM outbox "
+                f"WHERE case_id IN ({self._in(cases)})",
+                tuple(cases),
             )
-            for row_id, body in cursor.fetchall():
-                scrubbed = scrub(read_json(body), gone)
-                if scrubbed is not None:
+            for row_id, body, recipients, last_error in cursor.fetchall():
+                new_body = scrub(read_json(body), gone)
+                new_recipients = scrub(read_json(recipients), gone)
+                new_error = scrub_text(last_error, gone)
+                if (new_body, new_recipients, new_error) != (None, None, None):
                     cursor.execute(
-                        f"UPDATE outbox SET body = {j} WHERE id = {self.mark}",
-                        (canonical_json(scrubbed), row_id),
+                        f"UPDATE outbox SET body = {j}, recipients = {j}, last_error = {m} "
+                        f"WHERE id = {m}",
+                        (
+                            canonical_json(read_json(body) if new_body is None else new_body),
+                            canonical_json(
+                                read_json(recipients) if new_recipients is None else new_recipients
+                            ),
+                            last_error if new_error is None else new_error,
+                            row_id,
+                        ),
                     )
         cursor.execute("SELECT token_id, key, body FROM idempotency_keys")
         for token_id, key, body in cursor.fetchall():
-            scrubbed = scrub(read_json(body), gone)
+            scrubbed = scrub(read_json(body), gone, cases=set(cases))
             if scrubbed is not None:
                 cursor.execute(
-                    f"UPDATE idempotency_keys SET body = {j} "
-                    f"WHERE token_id = {self.mark} AND key = {self.mark}",
+                    f"UPDATE idempotency_keys SET body = {j} WHERE token_id = {m} AND key = {m}",
                     (canonical_json(scrubbed), token_id, key),
                 )
 
+    def _mark_pending(self, cursor: Any, now: datetime) -> None:
+        """Say the files hold erased values until a compaction after this erasure: the
+        first such erasure's time kept, a new mark (so that a compaction begun before
+        this erasure committed does not clear it) and, on PostgreSQL, this transaction's
+        id (old row versions stay while a snapshot taken before it committed lives)."""
+        m = self.mark
+        cursor.execute(f"SELECT value FROM casework_meta WHERE key = {m}", (PENDING_KEY,))
+        row = cursor.fetchone()
+        since = str(row[0]).split(" ", 1)[0] if row is not None else iso(now)
+        value = f"{since} {secrets.token_hex(8)}"
+        if not self.sql.sqlite:
+            cursor.execute("SELECT CAST(pg_current_xact_id() AS text)")
+            value += f" {cursor.fetchone()[0]}"
+        cursor.execute(f"DELETE FROM casework_meta WHERE key = {m}", (PENDING_KEY,))
+        cursor.execute(
+            f"INSERT INTO casework_meta (key, value) VALUES ({m}, {m})", (PENDING_KEY, value)
+        )
 
-def scrub(value: Any, gone: set[str]) -> Any | None:
-    """``value`` with every string in ``gone`` (or containing one) replaced by
-    :data:`ERASED_TEXT`, at any depth; ``None`` if nothing was replaced."""
+
+def scrub(value: Any, gone: set[str], *, cases: set[str] | None = None) -> Any | None:
+    """``value`` (parsed JSON) with every string that equals one in ``gone`` replaced by
+    :data:`ERASED_TEXT`, at any depth; ``None`` if nothing was replaced. A string that
+    merely contains an erased value is another customer's, and stays. With ``cases``, a
+    case (an object with an ``id`` and a ``customer``) not among them is left whole."""
     changed = False
 
     def walk(item: Any) -> Any:
         nonlocal changed
         if isinstance(item, str):
-            if any(g in item for g in gone):
+            if item in gone:
                 changed = True
                 return ERASED_TEXT
             return item
         if isinstance(item, list):
             return [walk(i) for i in item]
         if isinstance(item, dict):
+            if cases is not None and "customer" in item and item.get("id") not in cases:
+                return item  # another case, another customer
             return {k: walk(v) for k, v in item.items()}
         return item
 
@@ -150,21 +210,126 @@ def scrub(value: Any, gone: set[str]) -> Any | None:
     return result if changed else None
 
 
+_GLUED_BEFORE = r"(?<![0-9A-Za-z_@+.\-])"
+_GLUED_AFTER = r"(?![0-9A-Za-z_@+\-]|\.[0-9A-Za-z])"
+
+
+def scrub_text(value: str | None, gone: set[str]) -> str | None:
+    """Free text (a receiver's answer kept as ``last_error``) with each erased value that
+    stands as a word of its own replaced by :data:`ERASED_TEXT` (``CUST-1`` is not
+    inside ``CUST-12``, ``12`` not inside ``2026-12-05``); ``None`` if nothing was."""
+    if not value or not gone:
+        return None
+    words = "|".join(re.escape(g) for g in sorted(gone, key=len, reverse=True))
+    result = re.sub(f"{_GLUED_BEFORE}(?:{words}){_GLUED_AFTER}", ERASED_TEXT, value)
+    return None if result == value else result
+
+
+def compaction_pending(engine: Engine) -> datetime | None:
+    """Since when the files hold erased values still (``None``: since no time)."""
+    found = _pending(engine)
+    return None if found is None else found[0]
+
+
+def _pending(engine: Engine) -> tuple[datetime, str] | None:
+    """Since when a compaction is pending, and the mark as stored."""
+    with read_transaction(engine) as conn:
+        value = conn.execute(
+            text("SELECT value FROM casework_meta WHERE key = :key"), {"key": PENDING_KEY}
+        ).scalar()
+    if value is None:
+        return None
+    return as_utc(datetime.fromisoformat(str(value).split(" ", 1)[0])), str(value)
+
+
 def expunge(engine: Engine) -> str:
     """Leave no copy of deleted values in the database files (after an erasure's
     commit); says what was done. SQLite: the write-ahead log checkpointed and truncated
     (deleted content is zeroed as it is deleted). PostgreSQL: the tables an erasure
-    writes to rewritten by ``VACUUM FULL`` (each briefly locked)."""
+    writes to rewritten by ``VACUUM FULL`` (each briefly locked). Neither waits more than
+    :data:`COMPACT_WAIT_MS` for a reader: then the compaction stays pending, and the
+    answer says so; done, it clears the pending mark (unless an erasure since set a new
+    one)."""
+    pending = _pending(engine)
     if dialect_of(engine).sqlite:
-        with engine.connect() as conn:
-            busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
-        if busy:
-            return "the write-ahead log is still in use by another process: run again later"
+        blocked = _compact_sqlite(engine)
+    else:
+        erasure = pending[1].split(" ")[2:] if pending is not None else []
+        blocked = _compact_postgres(engine, int(erasure[0]) if erasure else None)
+    if blocked is not None:
+        return f"compaction pending: {blocked}; run `casework erase --finish` later"
+    if pending is not None:
+        with write_transaction(engine) as conn:
+            conn.execute(
+                text("DELETE FROM casework_meta WHERE key = :key AND value = :value"),
+                {"key": PENDING_KEY, "value": pending[1]},
+            )
+    if dialect_of(engine).sqlite:
         return "write-ahead log checkpointed and truncated; deleted content zeroed"
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in TOUCHED_TABLES:
-            conn.execute(text(f"VACUUM FULL {table}"))
     return f"tables rewritten: {', '.join(TOUCHED_TABLES)} (VACUUM FULL)"
+
+
+def _compact_sqlite(engine: Engine) -> str | None:
+    """Checkpoint and truncate the log; what blocked it, if anything did."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={COMPACT_WAIT_MS}")
+        try:
+            busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    return "a reader holds the write-ahead log" if busy else None
+
+
+_OLDER_SNAPSHOTS = text(
+    "SELECT count(*) FROM ("
+    " SELECT backend_xmin AS x FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+    " UNION ALL SELECT backend_xid FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+    " UNION ALL SELECT xmin FROM pg_replication_slots"
+    " UNION ALL SELECT transaction FROM pg_prepared_xacts) s "
+    "WHERE x IS NOT NULL AND age(x) >= age(CAST(CAST(:erasure % 4294967296 AS text) AS xid))"
+)
+"""How many snapshots and transactions (sessions of any database, replication slots,
+prepared transactions) began before the erasure whose transaction id is ``:erasure``
+committed: while one lives, ``VACUUM FULL`` must keep the old row versions, erased
+values and all (a session starting up takes a snapshot that counts for every database,
+and its oldest running transaction may be one of those)."""
+
+
+def _compact_postgres(engine: Engine, erasure: int | None) -> str | None:
+    """``VACUUM FULL`` each touched table once no snapshot from before the erasure (its
+    transaction id ``erasure``) lives, never queueing long for a lock (which would hold
+    every other request of the table behind it); what blocked it, if anything did.
+    Behind a transaction-pooling bouncer no session setting holds, so a table that is
+    locked is skipped (``SKIP_LOCKED``), seen by its file node left as it was."""
+    pooled = is_pooled(engine)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if erasure is not None:
+            deadline = time.monotonic() + HORIZON_WAIT_S
+            while conn.execute(_OLDER_SNAPSHOTS, {"erasure": erasure}).scalar_one():
+                if time.monotonic() > deadline:
+                    return "a transaction older than the erasure is still open"
+                time.sleep(0.02)
+        if not pooled:
+            conn.exec_driver_sql(f"SET lock_timeout = {COMPACT_WAIT_MS}")
+        try:
+            for table in TOUCHED_TABLES:
+                if pooled:
+                    node = text("SELECT pg_relation_filenode(CAST(:t AS regclass))")
+                    before = conn.execute(node, {"t": table}).scalar()
+                    conn.exec_driver_sql(f"VACUUM (FULL, SKIP_LOCKED) {table}")
+                    if conn.execute(node, {"t": table}).scalar() == before:
+                        return f"a reader holds the table {table}"
+                    continue
+                try:
+                    conn.exec_driver_sql(f"VACUUM FULL {table}")
+                except OperationalError as err:
+                    if getattr(err.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                        raise
+                    return f"a reader holds the table {table}"
+        finally:
+            if not pooled and not conn.invalidated:
+                conn.exec_driver_sql("RESET lock_timeout")
+    return None
 
 
 def _json_or_text(value: Any) -> Any:

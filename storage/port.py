@@ -170,14 +170,21 @@ class Store(Protocol):
         ...
 
     def erase_personal(
-        self, cursor: Any, subjects: Sequence[str], cases: Sequence[str], values: Sequence[str]
-    ) -> None:
+        self, cursor: Any, subjects: Sequence[str], cases: Sequence[str], values: Sequence[str],
+        now: datetime,
+    ) -> None:  # fmt: skip
         """Delete the subjects' values and secrets; put ``[erased]`` for the values in
-        the cases' mail and webhook bodies and in kept API answers."""
+        the cases' mail and webhook rows and in kept API answers (where a field is an
+        erased value, never where it contains one); mark the files' compaction pending."""
         ...
 
     def expunge(self) -> str:
-        """After an erasure: leave no copy of deleted values in the database files."""
+        """After an erasure: leave no copy of deleted values in the database files, or,
+        when a reader holds them, leave the compaction pending; says which."""
+        ...
+
+    def compaction_pending(self) -> datetime | None:
+        """Since when an erasure's compaction of the database files is pending."""
         ...
 
     def personal_rows(

@@ -155,14 +155,20 @@ class SqlStore:
         return self._personal.values_of(cursor, subjects)
 
     def erase_personal(
-        self, cursor: Any, subjects: Sequence[str], cases: Sequence[str], values: Sequence[str]
-    ) -> None:
-        self._personal.erase(cursor, subjects, cases, values)
+        self, cursor: Any, subjects: Sequence[str], cases: Sequence[str], values: Sequence[str],
+        now: datetime,
+    ) -> None:  # fmt: skip
+        self._personal.erase(cursor, subjects, cases, values, now)
 
     def expunge(self) -> str:
         from casework.storage.personal_sql import expunge
 
         return expunge(self.db)
+
+    def compaction_pending(self) -> datetime | None:
+        from casework.storage.personal_sql import compaction_pending
+
+        return compaction_pending(self.db)
 
     def personal_rows(
         self, case_id: str | None

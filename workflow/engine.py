@@ -610,6 +610,14 @@ class Engine:
 
         return erase_due(self.context, dry_run=dry_run)
 
+    @at_storage_boundary
+    def finish_erasure(self) -> dict[str, Any]:
+        """Complete the compaction of the database files that earlier erasures left
+        pending because a reader held them (nothing to do if none is)."""
+        from casework.workflow.privacy.erasure import finish
+
+        return finish(self.context)
+
     def _escalated_by_hand(
         self, rules: CaseRules, cursor: Any, happened: builtins.list[Any], now: datetime
     ) -> None:

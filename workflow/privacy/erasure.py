@@ -1,7 +1,9 @@
 """Erasing a customer: their personal values and secret deleted, the copies the
 database holds overwritten, and an ``erased`` event on each of their cases, in one
-transaction; then no trace left in the database files. Retention erases the customers
-whose cases have all rested long enough.
+transaction; then no trace left in the database files, or, while a reader holds them,
+their compaction left pending for :func:`finish` (``casework erase --finish``, the
+worker's daily pass). Retention erases the customers whose cases have all rested long
+enough.
 
 The history stays provable: a format-2 history never held the values, only keyed
 commitments to them, so every chain, checkpoint and report stays as it was.
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from casework.machines.definition import ERASED, ERASED_FACT
 from casework.storage.personal_sql import ERASED_TEXT
 from casework.storage.records import CaseQuery
+from casework.storage.timestamps import iso
 from casework.workflow.cases import validation
 from casework.workflow.cases.transitions import decide
 from casework.workflow.errors import ConcurrentUpdate, InvalidInput
@@ -48,7 +51,15 @@ def erase(
             field="customer",
         )
     if not named:
-        raise InvalidInput("no case names this customer (or they were erased)", field="customer")
+        since = context.store.compaction_pending()
+        pending = "" if since is None else (
+            f"; the database files still hold values of an erasure since {iso(since)}: "
+            "`casework erase --finish` completes it"
+        )  # fmt: skip
+        raise InvalidInput(
+            f"no case names this customer: erased already, or never known{pending}",
+            field="customer",
+        )
     summary: dict[str, Any] = {"dry_run": dry_run, "cases": sorted(c.id for c in named)}
     if dry_run:
         return {**summary, "fields": None, "expunged": None}
@@ -70,12 +81,31 @@ def erase(
                 raise ConcurrentUpdate(case_id, case.version, None)
             happened.append((replace(case, **update), step.record))
         values = sorted({v for by_field in kept.values() for v in by_field.values()} | {customer})
-        context.store.erase_personal(cursor, subjects, ids, values)
+        context.store.erase_personal(cursor, subjects, ids, values, now)
         queue_webhooks(context.store, cursor, happened, now)
     expunged = context.store.expunge() if expunge else None
     context.log.info("customer_erased", cases=len(ids), subjects=len(subjects), actor=actor)
     fields = sorted({f for by_field in kept.values() for f in by_field})
-    return {**summary, "cases": ids, "fields": fields, "expunged": expunged}
+    return {**summary, "cases": ids, "fields": fields, "expunged": expunged,
+            "compaction_pending": _pending(context)}  # fmt: skip
+
+
+def _pending(context: Context) -> str | None:
+    """Since when the files' compaction is pending, if it is."""
+    since = context.store.compaction_pending()
+    return None if since is None else iso(since)
+
+
+def finish(context: Context) -> dict[str, Any]:
+    """Complete the compaction of the database files that earlier erasures left pending
+    (a reader held them); nothing to do if none is. ``compaction_pending`` says whether
+    it still is (a reader holds them still: run again later)."""
+    was = _pending(context)
+    expunged = None if was is None else context.store.expunge()
+    done = {"pending_since": was, "expunged": expunged, "compaction_pending": _pending(context)}
+    if was is not None:
+        context.log.info("erasure_finished", done=done["compaction_pending"] is None)
+    return done
 
 
 def _scrubbed_columns(case: Any, fields: list[str]) -> dict[str, Any]:
@@ -120,6 +150,10 @@ def erase_due(context: Context, *, dry_run: bool = False) -> dict[str, Any]:
         erase(context, customer, actor="casework", reason=reason, dry_run=dry_run, expunge=False)
         for customer in due(context)
     ]
-    expunged = context.store.expunge() if erased and not dry_run else None
     cases = sorted(c for e in erased for c in e["cases"])
-    return {"dry_run": dry_run, "customers": len(erased), "cases": cases, "expunged": expunged}
+    if dry_run:
+        return {"dry_run": True, "customers": len(erased), "cases": cases, "expunged": None}
+    pending = erased or context.store.compaction_pending() is not None
+    expunged = context.store.expunge() if pending else None
+    return {"dry_run": False, "customers": len(erased), "cases": cases, "expunged": expunged,
+            "compaction_pending": _pending(context)}  # fmt: skip
