@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from casework.storage.chain import canonical_json, parse_json
 from casework.storage.database import is_pooled, is_read_only, refuses_writes
 from casework.storage.dialect import dialect_of
-from casework.storage.errors import StorageError, WriteConflict
+from casework.storage.errors import MalformedRow, StorageError, WriteConflict
 from casework.storage.records import CASE_FIELDS, EVENT_FIELDS, UNDECLARED_AS_EMPTY, CaseRecord
 from casework.storage.timestamps import as_utc
 
@@ -162,9 +162,12 @@ class TransitionSQL:
 
     def _record(self, row: Any) -> CaseRecord:
         readers = self._case_readers
-        record = CaseRecord(
-            *(v if r is None or v is None else r(v) for r, v in zip(readers, row, strict=True))
-        )
+        try:
+            record = CaseRecord(
+                *(v if r is None or v is None else r(v) for r, v in zip(readers, row, strict=True))
+            )
+        except ValueError as err:  # a column that does not parse: tampering, a broken copy
+            raise MalformedRow(f"case {row[0]}: a column of it does not parse ({err})") from None
         if record.channel and record.category:
             return record
         return replace(record, channel=record.channel or None, category=record.category or None)

@@ -182,3 +182,16 @@ def test_no_cell_of_a_csv_export_runs_as_a_formula(db_url: str, tmp_path: Path) 
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
     checked = CliRunner().invoke(main, ["verify", "--export", str(out)])
     assert checked.exit_code == 0, checked.output
+
+
+def test_a_malformed_case_row_asked_for_by_id_is_one_line_naming_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'casework.db'}"
+    first, _ = _two_cases(url)
+    with Engine.open(url) as engine, engine.db.begin() as conn:
+        conn.execute(text(TAMPERINGS["non-JSON attributes"]), {"case": first})
+    for command in (["verify", first], ["show", first]):
+        result = CliRunner().invoke(main, ["--db", url, *command])
+        assert result.exit_code == 1, result.output
+        [line] = [x for x in result.stderr.splitlines() if x.startswith("casework: error")]
+        assert f"case {first}: a column of it does not parse" in line
+        assert "unexpected" not in line
