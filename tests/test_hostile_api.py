@@ -147,9 +147,19 @@ def test_login_without_the_forms_csrf_token_or_from_another_site_is_refused(
         )
         assert cross.status_code == 403, cross.text
         assert "casework_session" not in cross.cookies
-        again = _csrf_of(cross.text)  # the refusal's own form signs in
-        good = client.post("/login", data={"token": token, "csrf": again}, follow_redirects=False)
-        assert good.status_code == 303, good.text
+        old_browser = client.post(  # no Sec-Fetch-Site: the Origin decides
+            "/login",
+            data={"token": token, "csrf": _csrf_of(cross.text)},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert old_browser.status_code == 403, old_browser.text
+        behind_a_proxy = client.post(  # the browser says same-origin; the Host is the proxy's
+            "/login",
+            data={"token": token, "csrf": _csrf_of(old_browser.text)},
+            headers={"Origin": "https://casework.example", "Sec-Fetch-Site": "same-origin"},
+            follow_redirects=False,
+        )
+        assert behind_a_proxy.status_code == 303, behind_a_proxy.text
 
 
 @pytest.fixture

@@ -211,7 +211,8 @@ async def login(request: Request) -> Response:
     try:
         check_login(
             request.cookies.get(LOGIN_COOKIE), form.get("csrf"), request.headers.get("origin"),
-            request.headers.get("sec-fetch-site"), request.headers.get("host", ""),
+            request.headers.get("sec-fetch-site"),
+            (request.headers.get("host"), request.headers.get("x-forwarded-host")),
         )  # fmt: skip
         with storage_errors():
             cookie, _ = await run_in_threadpool(

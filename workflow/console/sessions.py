@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -72,15 +73,21 @@ def login_csrf() -> str:
 
 
 def check_login(
-    cookie: str | None, given: str | None, origin: str | None, fetch_site: str | None, own: str
+    cookie: str | None,
+    given: str | None,
+    origin: str | None,
+    fetch_site: str | None,
+    own: Collection[str | None],
 ) -> None:
     """Refuse a sign-in whose form token does not match its cookie, or that another
-    site sent (an ``Origin`` whose host is not ``own``, the request's ``Host``, or
-    ``Sec-Fetch-Site`` other than same-origin): a page
-    elsewhere must not sign a browser in as someone else."""
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        raise NotPermitted("sign-in from another site")
-    if origin is not None and urlsplit(origin).netloc != own:
+    site sent: the browser's ``Sec-Fetch-Site`` other than same-origin, or (from a
+    browser that sends none) an ``Origin`` whose host is none of ``own`` (the request's
+    ``Host`` and ``X-Forwarded-Host``). A page elsewhere must not sign a browser in as
+    someone else."""
+    if fetch_site is not None:
+        if fetch_site not in ("same-origin", "none"):
+            raise NotPermitted("sign-in from another site")
+    elif origin is not None and urlsplit(origin).netloc not in own:
         raise NotPermitted("sign-in from another site")
     if not cookie or not given or not hmac.compare_digest(given, cookie):
         raise NotPermitted("the sign-in form has expired: load the page again")
