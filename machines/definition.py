@@ -178,6 +178,9 @@ class MachineDefinition:
     marks: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     time_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Event data fields that are instants (ISO 8601 with an offset), by event."""
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """The machine's own labels by language, then ``kind:identifier``
+    (``{"zh": {"state:needs_confirmed": "已确认需求"}}``), read before the catalogue."""
     initial_state: str = field(init=False)
     states: tuple[str, ...] = field(init=False)
     final_states: frozenset[str] = field(init=False)
@@ -202,6 +205,8 @@ class MachineDefinition:
         object.__setattr__(self, "data_events", frozenset(data_events))
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
         object.__setattr__(self, "remembered", MappingProxyType(dict(self.remembered)))
+        labels = {lang: MappingProxyType(dict(v)) for lang, v in self.labels.items()}
+        object.__setattr__(self, "labels", MappingProxyType(labels))
         unknown = [f for f in self.intake if f not in INTAKE_FIELDS]
         if unknown:
             raise ValueError(f"{self.name}: intake names unknown fields {unknown}")
