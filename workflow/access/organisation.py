@@ -85,8 +85,9 @@ def rollup(
     organisation: Organisation,
     rows: Iterable[tuple[str, Mapping[str, int]]],
 ) -> list[dict[str, Any]]:
-    """Counts per unit rolled up store -> branch -> company: for each branch (those
-    with counts, by name) its row, then its stores' rows; last the company's total row.
+    """Counts per unit rolled up store -> branch -> company: for each branch with counts
+    (as ``[organisation]`` lists them, then units it does not name, by name) its row,
+    then its stores' rows (as listed); last the company's total row.
     Each row: ``level``, ``name``, ``branch`` (a store's), and the summed counts."""
     per_unit: dict[str, dict[str, int]] = {}
     for unit, counts in rows:
@@ -98,14 +99,15 @@ def rollup(
         grouped.setdefault(organisation.branch_of(unit), []).append(unit)
     found: list[dict[str, Any]] = []
     total: dict[str, int] = {}
-    for branch in sorted(grouped):
+    named = [b for b in organisation.branches if b in grouped]
+    for branch in named + sorted(set(grouped) - set(named)):
         summed: dict[str, int] = {}
         for unit in grouped[branch]:
             for key, value in per_unit[unit].items():
                 summed[key] = summed.get(key, 0) + value
                 total[key] = total.get(key, 0) + value
         found.append({"level": "branch", "name": branch, "branch": branch, **summed})
-        for store in sorted(u for u in grouped[branch] if u != branch):
+        for store in (s for s in organisation.branches.get(branch, ()) if s in per_unit):
             found.append({"level": "store", "name": store, "branch": branch, **per_unit[store]})
     found.append({"level": "company", "name": organisation.company, "branch": None, **total})
     return found

@@ -16,6 +16,7 @@ from casework.workflow.cli.support import (
     handle_errors,
     json_option,
     note,
+    table,
 )
 from casework.workflow.reports.business import (
     Period,
@@ -75,7 +76,8 @@ _PERIOD = [
                  "Default: now."),
     click.option("--month", metavar="YYYY-MM", help="Cases received in this month."),
     click.option("--last", metavar="SPAN", help="Cases received in the last 24h, 7d, 4w, ..."),
-    click.option("--branch", default=None, help="Only the cases of this branch."),
+    click.option("--branch", default=None, help="Only the cases of this branch (a branch of "
+                 "[organisation]: its stores' too)."),
     click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
                  help="Write a self-contained HTML page with charts to this file."),
     click.option("--force", is_flag=True, help="Replace the --html file if it exists."),
@@ -142,6 +144,25 @@ def report_sla_command(
                 "worst first response: "
                 + "; ".join(f"{r['name']} {r['compliance']:.1f}%" for r in worst)
             )
+        _rollup_table(
+            report["first_response_rollup"],
+            ("met", "breached", "open", "compliance"),
+            lambda r: [str(r["met"]), str(r["breached"]), str(r["open"]),
+                       "-" if r["compliance"] is None else f"{r['compliance']:.1f}%"],
+        )  # fmt: skip
+
+
+def _rollup_table(rows: list[dict[str, Any]], columns: tuple[str, ...], cells: Any) -> None:
+    """The store -> branch -> company rollup as a table: a branch, its stores indented
+    under it, the company's total row last."""
+    if not rows:
+        return
+    click.echo("")
+    lines = [
+        ["  " + r["name"] if r["level"] == "store" else r["name"], r["level"], *cells(r)]
+        for r in rows
+    ]
+    table(("branch / store", "level", *columns), lines)
 
 
 @report_group.command("partners")
@@ -205,3 +226,9 @@ def report_complaints_command(
     if not as_json:
         for row in report["by_category"]:
             click.echo(f"{row['category']}: {row['complaints']} ({row['share']:.1f}%)")
+        _rollup_table(
+            report["rollup"],
+            ("complaints", "jobs", "per 10,000"),
+            lambda r: [str(r["complaints"]), str(r["jobs"] or "-"),
+                       "-" if r["per_10000"] is None else f"{r['per_10000']:.2f}"],
+        )  # fmt: skip

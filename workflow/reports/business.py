@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from casework.machines.clocks import BREACHED, state_from_json
 from casework.storage import CaseRecord, iso
+from casework.workflow.access.organisation import rollup
 from casework.workflow.display.periods import asked_period, described, week_of
 from casework.workflow.display.times import stamped
 from casework.workflow.display.zones import zone_name
@@ -90,9 +91,20 @@ def _cases(
     engine: Engine, period: Period, names: Sequence[str] = TIMED_EVENTS
 ) -> tuple[list[CaseRecord], dict[str, list[Any]]]:
     cases, events = engine.store.received_between(period.start, period.end, names)
-    if period.branch is not None:
-        cases = [c for c in cases if c.branch == period.branch]
+    if period.branch is not None:  # a branch and its stores ([organisation])
+        units = engine.settings.organisation.covered(period.branch)
+        cases = [c for c in cases if c.branch in units]
     return cases, events
+
+
+def rolled_up(
+    engine: Engine, period: Period, counts: Iterable[tuple[str, Mapping[str, int]]]
+) -> list[dict[str, Any]]:
+    """Counts per unit rolled up store -> branch -> company (seed 003: 门店, 分部, 总部):
+    each branch, then its stores, then the company's total row (``level`` company),
+    which a report of one branch leaves out (its branch row is its total)."""
+    rows = rollup(engine.settings.organisation, counts)
+    return rows[:-1] if period.branch is not None else rows
 
 
 def _rate(met: int, breached: int) -> float | None:
@@ -248,6 +260,10 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
                 }
             )
     by_branch = _rows(table["branch"])
+    branch_rollup = [
+        {**row, "compliance": _rate(row.get("met", 0), row.get("breached", 0))}
+        for row in rolled_up(engine, period, table["branch"].items())
+    ]
     handovers.sort(key=lambda h: (-h["handovers"], h["case_id"]))
     return {
         "report": "sla",
@@ -266,6 +282,10 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
         "first_response_by": {
             d: by_branch if d == "branch" else _rows(table[d]) for d in DIMENSIONS
         },
+        "first_response_rollup": [
+            {**{k: row.get(k, 0) for k in ("met", "breached", "open")}, **row}
+            for row in branch_rollup
+        ],
         "first_response_time": time_figures(first_response_h),
         "escalations_by_level": {str(k): levels[k] for k in sorted(levels)},
         "escalations_by_hand": {str(k): by_hand[k] for k in sorted(by_hand)},
@@ -329,7 +349,8 @@ def _late_now(engine: Engine, period: Period, now: datetime) -> dict[str, Any]:
     late = {
         o.case.id: o.case
         for o in engine.overdue(now)
-        if period.branch is None or o.case.branch == period.branch
+        if period.branch is None
+        or o.case.branch in engine.settings.organisation.covered(period.branch)
     }
     levels = Counter(case.escalation_level for case in late.values())
     return {
@@ -473,8 +494,9 @@ def recorded_jobs(
     (branch, ``None``) the branch's whole count; and by partner."""
     dispatch: Counter[tuple[str, str | None]] = Counter()
     partners: Counter[str] = Counter()
+    units = None if period.branch is None else engine.settings.organisation.covered(period.branch)
     for count in engine.store.job_counts(period.start, period.end):
-        if period.branch is not None and count.branch != period.branch:
+        if units is not None and count.branch not in units:
             continue
         dispatch[(count.branch, None)] += count.jobs
         if count.category:
@@ -533,11 +555,32 @@ def complaints_report(
             {"branch": b, "category": c, "complaints": n} for (b, c), n in sorted(by_pair.items())
         ],
         "per_10000_jobs": rates,
+        "rollup": _complaints_rollup(engine, period, cases, dispatch),
         "per_10000_jobs_by_partner": partner_rates,
         "repeats": _repeats(cases),
         "first_visit_fix": first_visits(cases, visits),
         "weekly": [{"week": w.isoformat(), "complaints": n} for w, n in sorted(weekly.items())],
     }
+
+
+def _complaints_rollup(
+    engine: Engine,
+    period: Period,
+    cases: Sequence[CaseRecord],
+    dispatch: Mapping[tuple[str, str | None], int],
+) -> list[dict[str, Any]]:
+    """Complaints and dispatched jobs per store, branch and company, with complaints per
+    10,000 jobs where jobs are known."""
+    counts: list[tuple[str, Mapping[str, int]]] = [
+        (c.branch or "-", {"complaints": 1}) for c in cases
+    ]
+    counts += [(unit, {"jobs": n}) for (unit, category), n in dispatch.items() if category is None]
+    rows = []
+    for row in rolled_up(engine, period, counts):
+        complaints, jobs = row.get("complaints", 0), row.get("jobs", 0)
+        rate = round(10_000 * complaints / jobs, 2) if jobs else None
+        rows.append({**row, "complaints": complaints, "jobs": jobs, "per_10000": rate})
+    return rows
 
 
 def _week_points(report: Mapping[str, Any], field: str) -> dict[datetime, float]:
