@@ -19,6 +19,7 @@ from casework.machines.definition import ERASED, ERASED_FACT
 from casework.storage.personal_sql import ERASED_TEXT
 from casework.storage.records import CaseQuery
 from casework.storage.timestamps import iso
+from casework.workflow.access.scope import NO_CUSTOMER
 from casework.workflow.cases import validation
 from casework.workflow.cases.transitions import decide
 from casework.workflow.errors import ConcurrentUpdate, InvalidInput
@@ -57,7 +58,7 @@ def erase(
             "`casework erase --finish` completes it"
         )  # fmt: skip
         raise InvalidInput(
-            f"no case names this customer: erased already, or never known{pending}",
+            f"{NO_CUSTOMER}{pending}",
             field="customer",
         )
     summary: dict[str, Any] = {"dry_run": dry_run, "cases": sorted(c.id for c in named)}
