@@ -249,6 +249,10 @@ class Store(Protocol):
         """When the earliest pending deadline falls due."""
         ...
 
+    def server_time(self) -> datetime | None:
+        """The database server's clock now (``None`` on SQLite: the host's own)."""
+        ...
+
     def pending_count(self) -> int:
         """How many deadlines are pending."""
         ...

@@ -250,6 +250,11 @@ class SqlStore:
         with read_transaction(self.db) as conn:
             return case_store.next_due(conn)
 
+    def server_time(self) -> datetime | None:
+        from casework.storage.server_clock import server_time
+
+        return server_time(self.db)
+
     def pending_count(self) -> int:
         from casework.storage import case_store
 

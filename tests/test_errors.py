@@ -30,8 +30,8 @@ def test_every_error_is_exported_and_drawn() -> None:
 
 def test_every_error_says_its_exit_status() -> None:
     """Bad input is 2; failures of the database, the mail server and the disk are 1."""
-    failures = {errors.StorageFailure, errors.ReadOnlyDatabase, errors.MailFailure,
-                errors.WriteFailed, SmtpFailure}  # fmt: skip
+    failures = {errors.StorageFailure, errors.ReadOnlyDatabase, errors.ClockAhead,
+                errors.MailFailure, errors.WriteFailed, SmtpFailure}  # fmt: skip
     for cls in [*_tree(), SmtpFailure]:
         assert cls.exit_status == (1 if cls in failures else 2), cls
     assert issubclass(SmtpFailure, errors.MailFailure)

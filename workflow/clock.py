@@ -20,6 +20,10 @@ class Clock(Protocol):
 class SystemClock:
     """The real clock."""
 
+    host_clock = True
+    """This host's clock: what it says is checked against the database server's
+    (:mod:`workflow.server_clock`). A clock without the attribute counts as one."""
+
     def now(self) -> datetime:
         """The wall-clock instant in UTC."""
         return datetime.now(UTC)
@@ -27,6 +31,10 @@ class SystemClock:
 
 class FixedClock:
     """A clock that stands still until moved: for tests, simulations and back-filling."""
+
+    host_clock = False
+    """Its time is the program's choice, not this host's clock: it is not checked against
+    the database server's clock (tests move it days ahead of the real one)."""
 
     def __init__(self, start: datetime) -> None:
         self._now = aware(start, "start")

@@ -14,6 +14,8 @@ A file may extend the channel and category lists and change the limits::
     max_note_chars = 4000
     max_data_bytes = 16384
     future_skew_s = 120
+    max_clock_skew_s = 300         # a host whose clock runs further ahead of the
+                                   # database server's (PostgreSQL) writes nothing
 
     [sla]                          # the SLA policy; see README "SLA clocks"
     name = "standard"
@@ -101,6 +103,8 @@ class Settings:
     """A repeat complaint that the fault was not fixed goes up a ladder level at once."""
     """A complaint about the same customer's same serial number within this is a repeat."""
     future_skew: timedelta = field(default=timedelta(minutes=2))
+    max_clock_skew: timedelta = field(default=timedelta(minutes=5))
+    """How far this host's clock may run ahead of the database server's (PostgreSQL)."""
     sla: Mapping[str, Any] | None = None
     """The ``[sla]`` table: the default machine's policy (``None``: the machine's own)."""
     machine_sla: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -356,5 +360,8 @@ _LIMITS = {
     ),
     "future_skew_s": lambda s, v, w: replace(
         s, future_skew=timedelta(seconds=positive_whole(v, w, 86_400))
+    ),
+    "max_clock_skew_s": lambda s, v, w: replace(
+        s, max_clock_skew=timedelta(seconds=positive_whole(v, w, 100 * 366 * 86_400))
     ),
 }

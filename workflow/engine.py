@@ -97,6 +97,7 @@ from casework.workflow.partners.faults import fault_data
 from casework.workflow.privacy.checks import personal_problems
 from casework.workflow.privacy.commitments import new_subject, personal_values
 from casework.workflow.results import POLICIES, Case, Event, Problem, Replay, VerifyReport
+from casework.workflow.server_clock import ServerClock
 from casework.workflow.sla.due import SYSTEM_ACTOR
 from casework.workflow.sla.policies import PolicyBook, current_policies
 from casework.workflow.storage_boundary import at_storage_boundary
@@ -173,6 +174,7 @@ class Engine:
         self._log = logger if logger is not None else library_logger()
         self._owns_db = owns_db
         self.store: Store = SqlStore(db)
+        self._server_clock = ServerClock(self.store, self.clock, self.settings.max_clock_skew)
         self._planned_listeners: builtins.list[Callable[[datetime], None]] = []
         self.policies = PolicyBook(
             current_policies(self.registry, self.settings),
@@ -285,6 +287,7 @@ class Engine:
             priority=priority, attributes=attributes,
         )  # fmt: skip
         now = self.clock.now()
+        self._server_clock.check()
         received = now if received_at is None else aware(received_at, "received_at")
         self._not_in_future(received, now, "received_at")
         sold_by(s.warranty, opening["attributes"], received)
@@ -451,6 +454,7 @@ class Engine:
     ) -> Case:
         """The transaction of :meth:`fire`, for checked input (``evidence``: what the
         warranty rules read from the case's history, for ``decide_remedy``)."""
+        self._server_clock.check()
         try:
             with self.store.transaction() as cursor:
                 case = self.store.load_case(cursor, case_id)
@@ -601,6 +605,8 @@ class Engine:
         Histories, checkpoints and reports stay valid (:mod:`workflow.privacy`)."""
         from casework.workflow.privacy.erasure import erase
 
+        if not dry_run:  # its erased events carry this host's time
+            self._server_clock.check()
         return erase(self.context, customer, actor=actor, reason=reason, dry_run=dry_run)
 
     @at_storage_boundary
@@ -608,6 +614,8 @@ class Engine:
         """Erase every customer ``[privacy] erase_after_days`` makes due (retention)."""
         from casework.workflow.privacy.erasure import erase_due
 
+        if not dry_run:
+            self._server_clock.check()
         return erase_due(self.context, dry_run=dry_run)
 
     @at_storage_boundary
@@ -894,6 +902,7 @@ class Engine:
         moment = self.clock.now() if now is None else aware(now, "now")
         if now is not None:
             self._not_in_future(moment, self.clock.now(), "now")
+        self._server_clock.check(moment)
         from casework.workflow.sla.due import process_due
 
         return process_due(self.store, self._rules, moment, batch, self._log, max_batches)

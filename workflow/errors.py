@@ -23,7 +23,8 @@
     │   └── GuardFailed              it has one, but a condition of it failed
     ├── ConcurrentUpdate             the case changed since it was read
     ├── StorageFailure               the database failed or refused (exit status 1)
-    │   └── ReadOnlyDatabase         it refuses every write: a hot standby, a read-only file
+    │   ├── ReadOnlyDatabase         it refuses every write: a hot standby, a read-only file
+    │   └── ClockAhead               this host's clock runs ahead of the database server's
     ├── MailFailure                  the mail server refused or could not be reached (1)
     │   └── SmtpFailure              one sending's answer (scheduler.mail.smtp_transport)
     └── WriteFailed                  a file could not be written whole: disk full, say (1)
@@ -42,12 +43,14 @@ naming the file and key, ``machines.UnknownMachineError`` :class:`UnknownMachine
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 __all__ = [
     "AttachmentNotFound",
     "BeyondAuthority",
     "CaseNotFound",
     "CaseworkError",
+    "ClockAhead",
     "ConcurrentUpdate",
     "ConfigError",
     "EventNotAllowed",
@@ -266,6 +269,29 @@ class ReadOnlyDatabase(StorageFailure):
             "the database is read-only (a hot standby, a read-only file or a read-only "
             f"session) and this writes; use the primary or a writable file ({detail})"
         )
+
+
+class ClockAhead(StorageFailure):
+    """This host's clock runs ahead of the database server's by more than ``[limits]
+    max_clock_skew_s``: nothing it would stamp is recorded (HTTP 503, exit status 1)."""
+
+    def __init__(self, ahead: timedelta, allowed: timedelta) -> None:
+        self.ahead = ahead
+        self.allowed = allowed
+        super().__init__(
+            f"this host's clock is {_span(ahead)} ahead of the database server's (at most "
+            f"{_span(allowed)} is allowed, [limits] max_clock_skew_s): nothing was recorded; "
+            "set this host's clock right (NTP) and try again"
+        )
+
+
+def _span(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    if seconds >= 2 * 86_400:
+        return f"{seconds // 86_400} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds // 3600} hours"
+    return f"{seconds} s"
 
 
 class MailFailure(CaseworkError):
