@@ -191,17 +191,21 @@ def list_mails(
     limit: int | None = None,
     kind: str | None = None,
     case_id: str | None = None,
-    branch: str | None = None,
+    branch: str | Sequence[str] | None = None,
     mail_id: int | None = None,
 ) -> list[OutboxMail]:
     """Rows by id, optionally of one status, kind (see :func:`of_kind`), case, branch
-    (of the case) and id."""
+    (of the case; or one of several) and id."""
     query = select(outbox).where(of_kind(kind)).order_by(outbox.c.id)
     if case_id is not None:
         query = query.where(outbox.c.case_id == case_id)
     if branch is not None:
         query = query.where(
-            outbox.c.case_id.in_(select(cases.c.id).where(cases.c.branch == branch))
+            outbox.c.case_id.in_(
+                select(cases.c.id).where(
+                    cases.c.branch.in_([branch] if isinstance(branch, str) else list(branch))
+                )
+            )
         )
     if mail_id is not None:
         query = query.where(outbox.c.id == mail_id)

@@ -356,11 +356,11 @@ class Store(Protocol):
         limit: int | None = None,
         kind: str | None = None,
         case_id: str | None = None,
-        branch: str | None = None,
+        branch: str | Sequence[str] | None = None,
         mail_id: int | None = None,
     ) -> list[OutboxMail]:
         """Outbox rows by id, optionally of one status, kind (``mail``, ``webhook``, or one
-        kind exactly), case, branch (of the case) and id."""
+        kind exactly), case, branch (of the case; or one of several) and id."""
         ...
 
     def mail_counts(self, kind: str | None = None) -> dict[str, int]:

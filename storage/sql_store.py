@@ -399,7 +399,7 @@ class SqlStore:
         limit: int | None = None,
         kind: str | None = None,
         case_id: str | None = None,
-        branch: str | None = None,
+        branch: str | Sequence[str] | None = None,
         mail_id: int | None = None,
     ) -> list[OutboxMail]:
         from casework.storage import outbox_store

@@ -194,3 +194,25 @@ def test_the_command_line_lists_a_branch_with_its_stores_and_rolls_reports_up(
     assert counted[("company", "总部")] == 4
     assert rows[("company", "总部")]["met"] == 1
     assert "总部" in run("report", "sla", *window).stdout
+
+
+def test_a_branch_administers_its_stores_tokens_and_mails(world: World, clock: FixedClock) -> None:
+    from datetime import timedelta
+
+    clock.advance(timedelta(days=3))
+    world.engine.process_due()  # warnings and escalations of every case into the outbox
+    with world.client("admin", DG) as branch:
+        store_token = {"actor": "x.y", "role": "agent", "branch": HU_MEN}
+        made = branch.post("/v1/tokens", json=store_token)
+        assert made.status_code == 201, made.text
+        listed = {t["id"] for t in branch.get("/v1/tokens").json()}
+        assert made.json()["id"] in listed
+        elsewhere = branch.post("/v1/tokens", json={**store_token, "branch": TIAN_HE})
+        assert elsewhere.status_code == 403
+        mails = branch.get("/v1/outbox").json()
+        assert {m["case_id"] for m in mails} == {"c-changan", "c-humen", "c-dg"}
+    with world.client("admin", CHANG_AN) as store:
+        up = store.post("/v1/tokens", json={"actor": "x.y", "role": "agent", "branch": DG})
+        assert up.status_code == 403
+        assert made.json()["id"] not in {t["id"] for t in store.get("/v1/tokens").json()}
+        assert {m["case_id"] for m in store.get("/v1/outbox").json()} == {"c-changan"}

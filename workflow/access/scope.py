@@ -81,9 +81,9 @@ def may_mint(principal: Principal, role: str, branch: str | None) -> None:
 
 
 def sees_token(principal: Principal, token: TokenRecord) -> bool:
-    """Whether the principal may list or revoke ``token`` (its branch's, or any without
-    a branch)."""
-    return principal.branch is None or token.branch == principal.branch
+    """Whether the principal may list or revoke ``token`` (its branch's or its stores',
+    or any without a branch)."""
+    return principal.within(token.branch)
 
 
 def visible_tokens(principal: Principal, tokens: Iterable[TokenRecord]) -> list[TokenRecord]:
@@ -102,9 +102,9 @@ def may_revoke(principal: Principal, tokens: Iterable[TokenRecord], token_id: st
 
 
 def sees_webhook(principal: Principal, hook: WebhookRecord) -> bool:
-    """Whether the principal may list or end ``hook`` (a subscription of its branch, or
-    any without a branch)."""
-    return principal.branch is None or hook.branch == principal.branch
+    """Whether the principal may list or end ``hook`` (a subscription of its branch or
+    its stores, or any without a branch)."""
+    return principal.within(hook.branch)
 
 
 def sees_cases(principal: Principal, cases: Iterable[CaseRecord]) -> bool:

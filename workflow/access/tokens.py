@@ -74,6 +74,11 @@ class Principal:
         branch (every unit, without one)."""
         return self.branch is None or unit == self.branch or unit in self.covers
 
+    def units(self) -> tuple[str, ...] | None:
+        """The case branches the token covers, its own and its stores (``None``: every
+        one)."""
+        return None if self.branch is None else tuple(sorted(self.covers | {self.branch}))
+
     def sees(self, case: CaseRecord) -> bool:
         """Whether the case is within the token's branch (every case, without one)."""
         return self.within(case.branch)

@@ -117,7 +117,7 @@ def deliveries(principal: Auth, engine: Served, status: Status = None, limit: Li
         rows = Outbox(engine, kind=WEBHOOK_KIND).list(status=status, limit=limit)
     else:
         own = _own_hooks(engine, principal)
-        found = Outbox(engine, kind=WEBHOOK_KIND).list(status=status, branch=principal.branch)
+        found = Outbox(engine, kind=WEBHOOK_KIND).list(status=status, branch=principal.units())
         rows = [r for r in found if r.body.get("webhook") in own][:limit]
     return Json([delivery_json(r) for r in rows])
 
@@ -201,7 +201,7 @@ def outbox(principal: Auth, engine: Served, status: Status = None, limit: Limit 
     """The escalation mails: status, attempts, next attempt, last error (a branch
     token's: those of its branch's cases)."""
     allowed(principal, "admin")
-    mails = Outbox(engine).list(status=status, limit=limit, branch=principal.branch)
+    mails = Outbox(engine).list(status=status, limit=limit, branch=principal.units())
     return Json([m.as_json() for m in mails])
 
 
@@ -235,5 +235,6 @@ def _own_hooks(engine: Engine, principal: Auth) -> set[str]:
 
 
 def _rows_seen(engine: Engine, principal: Auth, kind: str, row_id: int) -> list[OutboxMail]:
-    """The outbox row ``row_id`` of ``kind``, if it is of the principal's branch."""
-    return engine.store.mails(kind=kind, branch=principal.branch, mail_id=row_id)
+    """The outbox row ``row_id`` of ``kind``, if it is of the principal's branch (or one
+    of its stores)."""
+    return engine.store.mails(kind=kind, branch=principal.units(), mail_id=row_id)

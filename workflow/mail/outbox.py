@@ -152,10 +152,10 @@ class Outbox:
         limit: int | None = None,
         case_id: str | None = None,
         kind: str | None = None,
-        branch: str | None = None,
+        branch: str | Sequence[str] | None = None,
     ) -> list[OutboxMail]:
-        """Rows by id, optionally of one status, one case, one branch's cases and (among
-        mails) one kind."""
+        """Rows by id, optionally of one status, one case, one branch's (or several
+        branches') cases and (among mails) one kind."""
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"unknown status {status!r}; known: {', '.join(STATUSES)}")
         return self.store.mails(
