@@ -10,6 +10,7 @@ from datetime import datetime, time, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from casework.workflow.cases import validation
 from casework.workflow.display.times import read_time
 from casework.workflow.errors import InvalidInput
 from casework.workflow.files import read_text
@@ -49,13 +50,20 @@ def job_row(values: Mapping[str, Any], zone: tzinfo, source: str, where: str) ->
         done = datetime.combine(local.date(), time(12), tzinfo=zone)
     return {
         "kind": kind,
-        "branch": branch,
-        "category": str(values.get("category") or "").strip() or None,
-        "partner": str(values.get("partner") or "").strip() or None,
+        "branch": _name(branch, f"{where}: branch"),
+        "category": _name(values.get("category"), f"{where}: category"),
+        "partner": _name(values.get("partner"), f"{where}: partner"),
         "done_at": done,
         "jobs": count,
         "source": source,
     }
+
+
+def _name(value: Any, what: str) -> str | None:
+    """A branch, category or partner as given: one line without control or
+    bidirectional characters; ``None`` if empty."""
+    text = str(value or "").strip()
+    return validation.text(text, what, max_chars=200) if text else None
 
 
 def import_jobs(engine: Engine, path: str | Path, zone: tzinfo) -> tuple[int, int]:
