@@ -75,19 +75,19 @@ def test_a_warning_and_an_escalation_carry_what_a_supervisor_needs(
     assert set(by_to) == {("li.na@example.com",), (SUPERVISOR,)}
 
     warning = by_to[("li.na@example.com",)]
-    assert warning["Subject"].startswith(f"[casework] Warning: case {case_id} first_response")
+    assert warning["Subject"].startswith(f"[casework] Warning: case {case_id} First response")
     assert warning["Message-ID"] == message_id([f"{case_id}:first_response:1:0"], "example.com")
     escalation = by_to[(SUPERVISOR,)]
     subject = escalation["Subject"]
     assert f"Level 1 (store supervisor): case {case_id}" in subject
     assert "overdue by 0m" in subject  # processed the moment it fell due
     assert "Guangzhou" in subject
-    assert "service_delayed" in subject
+    assert "Service delayed" in subject  # labels, never identifiers
     assert escalation["From"] == "Casework <casework@example.com>"
     assert escalation["Auto-Submitted"] == "auto-generated"
     text = escalation.get_body(("plain",)).get_content()
     html = escalation.get_body(("html",)).get_content()
-    for needed in ("li.na", "Guangzhou", "phone", "CUST-1", "Nobody came.", "sla_warning"):
+    for needed in ("li.na", "Guangzhou", "Phone", "CUST-1", "Nobody came.", "SLA warning"):
         assert needed in text
         assert needed in html
     assert "after the breach" not in text  # the history as it was at the breach
@@ -110,6 +110,104 @@ def test_chinese_mails_for_a_chinese_branch_are_encoded(
     assert raw.isascii()  # 8-bit text only inside encoded words and transfer-encoded bodies
     assert "投诉内容" in escalation.get_body(("plain",)).get_content()
     assert escalation["Content-Language"] == "zh"
+
+
+def _bodies(message: Any) -> tuple[str, str]:
+    return message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
+
+
+def test_a_chinese_escalation_speaks_labels_and_names_its_zone(
+    db_url: str, clock: FixedClock, server: TestServer
+) -> None:
+    """A Chinese mail labels state, category, channel, priority, clock and events; times
+    carry +08:00 and Asia/Shanghai, never CST; English mails too."""
+    settings = _settings(server, timezone="Asia/Shanghai")
+    with Engine.open(db_url, clock=clock, config=settings) as engine:
+        _breach(engine, clock, branch="Shenzhen", channel="letter", priority="normal")
+        _breach(engine, clock, branch="Guangzhou", channel="letter")
+        Deliverer(engine).deliver_due()
+    received = [m for to, m, _ in server.script.received if to == (SUPERVISOR,)]
+    zh = next(m for m in received if m["Content-Language"] == "zh")
+    en = next(m for m in received if m["Content-Language"] == "en")
+    text, html = _bodies(zh)
+    for shown in (text, html):
+        for label in ("服务延误", "信函", "普通", "已受理", "首次响应", "登记投诉"):
+            assert label in shown
+        for identifier in ("service_delayed", "letter", "normal", "received", "first_response"):
+            assert identifier not in shown
+        assert "+08:00 Asia/Shanghai" in shown
+        assert "CST" not in shown
+        assert "/cases/" not in shown  # no console configured: no link
+    assert "首次响应" in zh["Subject"]
+    assert "服务延误" in zh["Subject"]
+    for shown in _bodies(en):
+        assert "Service delayed" in shown
+        assert "Letter" in shown
+        assert "+08:00 Asia/Shanghai" in shown
+        assert "CST" not in shown
+
+
+def test_a_hand_escalation_mails_who_escalated_and_why(
+    mail_engine: Engine, server: TestServer
+) -> None:
+    """``escalate_now`` mails the supervisor's reason, not "0 minutes late"."""
+    case_id = open_sample(mail_engine, branch="Shenzhen")
+    reason = "客户已投诉到消费者协会，要求店长今天回电"  # noqa: RUF001
+    mail_engine.fire(case_id, "escalate_now", actor="zhao.supervisor", data={"reason": reason})
+    Deliverer(mail_engine).deliver_due()
+    [(to, message, _)] = server.script.received
+    assert to == (SUPERVISOR,)
+    text, html = _bodies(message)
+    for shown in (text, html):
+        assert reason in shown
+        assert "zhao.supervisor" in shown
+        assert "手动升级" in shown
+        assert "escalate_now" not in shown
+        assert "已超时" not in shown
+    assert "手动升级" in message["Subject"]
+    assert "escalate_now" not in message["Subject"]
+
+
+def test_mails_link_to_the_case_in_the_console(
+    db_url: str, clock: FixedClock, server: TestServer
+) -> None:
+    """With ``[console] base_url`` set, each mail links to ``<base_url>/cases/<id>``."""
+    document = {
+        "mail": {
+            "url": server.url,
+            "sender": "Casework <casework@example.com>",
+            "agent_domain": "example.com",
+            "languages": {"Shenzhen": "zh"},
+            "max_age_s": 7 * 86400,
+        },
+        "console": {"base_url": "https://casework.example.com/"},
+    }
+    settings = settings_from_mapping(document, "test")
+    with Engine.open(db_url, clock=clock, config=settings) as engine:
+        [case_id] = _breach(engine, clock, branch="Shenzhen")
+        Deliverer(engine).deliver_due()
+    link = f"https://casework.example.com/cases/{case_id}"
+    assert len(server.script.received) == 2
+    for _, message, _ in server.script.received:
+        text, html = _bodies(message)
+        assert f"查看投诉单：{link}" in text  # noqa: RUF001
+        assert f'<a href="{link}">' in html
+
+
+@pytest.mark.parametrize(
+    ("table", "error"),
+    [
+        ({"console": {"base_url": "casework.example.com"}}, r"console\.base_url must be an http"),
+        ({"console": {"base_url": "https://x.example/?a=1"}}, r"console\.base_url may not"),
+        ({"console": {"url": "https://x.example"}}, r"unknown key console\.url"),
+        ({"display": {"language": "fr"}}, r"display\.language must be one of en, zh"),
+    ],
+)
+def test_console_and_display_settings_are_checked_at_load(
+    table: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(ConfigError, match=error):
+        settings_from_mapping(table, "test")
 
 
 def test_case_text_can_never_inject_a_header(

@@ -71,5 +71,5 @@ def test_a_mail_shows_the_case_as_it_is_when_it_is_sent(
     bodies = [m.get_body(("plain",)).get_content() for _, m, _ in server.script.received]
     assert bodies
     for body in bodies:
-        assert "State:     apologised" in body
+        assert "State:     Apologised" in body
         assert "Owner:     wang.wei" in body

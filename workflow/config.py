@@ -9,6 +9,10 @@ A file may extend the channel and category lists and change the limits::
 
     [display]
     timezone = "Asia/Shanghai"     # times people read and type (default: the system's)
+    language = "zh"                # reports' language (default: $LANG's, else English)
+
+    [console]
+    base_url = "https://casework.example.com"   # mails link to <base_url>/cases/<id>
 
     [limits]
     max_note_chars = 4000
@@ -121,6 +125,10 @@ class Settings:
     """``[organisation]``: stores in branches (:mod:`workflow.access.organisation`)."""
     display_timezone: str | None = None
     """``[display] timezone``: the zone people read times in (``None``: the system's)."""
+    display_language: str | None = None
+    """``[display] language``: ``zh`` or ``en`` for reports (``None``: ``$LANG``'s)."""
+    console_base_url: str | None = None
+    """``[console] base_url``: where the console is served; mails link to its cases."""
     erase_after: timedelta | None = None
     """``[privacy] erase_after_days``: a customer whose cases have all rested this long is
     erased by the worker's daily run (``None``: never by itself)."""
@@ -157,6 +165,7 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
         "limits": _LIMITS,
         "display": _DISPLAY,
         "privacy": _PRIVACY,
+        "console": _CONSOLE,
     }
     for section, body in document.items():
         if section == "sla":
@@ -190,7 +199,7 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
         if section not in known:
             raise ConfigError(
                 f"{source}: unknown section [{section}]; "
-                "known: intake, limits, display, privacy, sla, machines, mail, webhooks, "
+                "known: intake, limits, display, console, privacy, sla, machines, mail, webhooks, "
                 "partners, warranty, authority, organisation"
             )
         if not isinstance(body, Mapping):
@@ -209,6 +218,10 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
     if settings.display_timezone and mail_zone is None:  # mails speak the display zone too
         settings = replace(
             settings, mail=replace(settings.mail, timezone=settings.display_timezone)
+        )
+    if settings.console_base_url:  # mails link to the console's case pages
+        settings = replace(
+            settings, mail=replace(settings.mail, console_url=settings.console_base_url)
         )
     _check_policies(settings, source)
     _check_mail(settings, source)
@@ -342,7 +355,27 @@ def _display_zone(settings: Settings, value: Any, where: str) -> Settings:
     return replace(settings, display_timezone=value.strip())
 
 
-_DISPLAY: dict[str, Applier] = {"timezone": _display_zone}
+def _display_language(settings: Settings, value: Any, where: str) -> Settings:
+    from casework.workflow.labels import LANGUAGES
+
+    if value not in LANGUAGES:
+        raise ConfigError(f"{where} must be one of {', '.join(LANGUAGES)}")
+    return replace(settings, display_language=value)
+
+
+def _console_url(settings: Settings, value: Any, where: str) -> Settings:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value.strip()) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{where} must be an http:// or https:// address")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{where} may not carry a query or a fragment")
+    return replace(settings, console_base_url=value.strip().rstrip("/"))
+
+
+_DISPLAY: dict[str, Applier] = {"timezone": _display_zone, "language": _display_language}
+_CONSOLE: dict[str, Applier] = {"base_url": _console_url}
 _PRIVACY: dict[str, Applier] = {
     "erase_after_days": lambda s, v, w: replace(
         s, erase_after=timedelta(days=positive_whole(v, w, 36_500))

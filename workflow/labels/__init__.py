@@ -30,6 +30,22 @@ from babel.messages.pofile import read_po
 from casework.machines.definition import MachineDefinition
 from casework.machines.partner_rules import PARTNER_RULES
 from casework.machines.warranty import FAULT_CLASSES, PRODUCT_CLASSES, Vocabulary
+from casework.workflow.errors import (
+    BeyondAuthority,
+    CaseNotFound,
+    ConcurrentUpdate,
+    EventNotAllowed,
+    GuardFailed,
+    InvalidInput,
+    NaiveDatetime,
+    NotAuthenticated,
+    NotPermitted,
+    ReadOnlyDatabase,
+    StorageFailure,
+    TimeOutOfOrder,
+    UnknownChoice,
+    UnknownEvent,
+)
 
 DOMAIN = "casework"
 DEFAULT_LANGUAGE = "en"
@@ -194,4 +210,85 @@ def labelled(
     return ("、" if language(lang) == "zh" else ", ").join(items)
 
 
-__all__ = ["KINDS", "LANGUAGES", "catalogue", "label", "labelled", "language", "text"]
+_CHOICE_KINDS = {"to": "route_unit", "fault": "violation", "kind": "evidence", "role": "role"}
+"""The kind of the values of a data field whose name is not itself a kind."""
+
+
+def refusal(
+    lang: str | None, error: Exception, machine: MachineDefinition | str | None = None
+) -> str:
+    """What a person reading ``lang`` is told when casework refuses with ``error``: the
+    common refusals in labels (unknown case, event not allowed here, a guard's need,
+    a stale form, a time out of order, an unknown choice); any other in its own words.
+    The command line and JSON keep the error's identifiers and English."""
+    if isinstance(error, CaseNotFound):
+        return text(lang, "refused.unknown_case", case=error.case_id)
+    if isinstance(error, GuardFailed):
+        need = label(lang, "guard", error.condition, machine)
+        if need == error.condition:
+            need = error.requirement
+        return text(
+            lang, "refused.guard", event=label(lang, "event", error.event, machine), need=need
+        )
+    if isinstance(error, EventNotAllowed):
+        state = label(lang, "state", error.state, machine)
+        if not error.allowed:
+            return text(lang, "refused.closed", state=state)
+        said = text(
+            lang,
+            "refused.not_allowed",
+            event=label(lang, "event", error.event, machine),
+            state=state,
+        )
+        allowed = labelled(lang, "event", error.allowed, machine)
+        return f"{said} {text(lang, 'refused.allowed_here', allowed=allowed)}"
+    if isinstance(error, ConcurrentUpdate):
+        return text(lang, "refused.stale")
+    if isinstance(error, TimeOutOfOrder):
+        said = str(error)
+        if "future" in said:
+            return text(lang, "refused.time_future")
+        if "previous event" in said:
+            return text(lang, "refused.time_before_case")
+        return text(lang, "refused.invalid", detail=said)
+    if isinstance(error, UnknownChoice | UnknownEvent):
+        name = error.field or ""
+        kind = _CHOICE_KINDS.get(name, name) if isinstance(error, UnknownChoice) else "event"
+        value = error.value if isinstance(error, UnknownChoice) else error.event
+        return text(
+            lang,
+            "refused.unknown_choice",
+            value=value,
+            field=label(lang, "field", name, machine),
+            choices=labelled(lang, kind, error.choices, machine),
+        )
+    if isinstance(error, NaiveDatetime):
+        return text(lang, "refused.naive_time", field=label(lang, "field", error.field, machine))
+    if isinstance(error, BeyondAuthority):
+        needed = label(lang, "role", error.needed) if error.needed else "?"
+        return text(
+            lang, "refused.beyond_authority", role=label(lang, "role", error.role), needed=needed
+        )
+    if isinstance(error, NotPermitted):
+        return text(lang, "refused.not_permitted")
+    if isinstance(error, NotAuthenticated):
+        return text(lang, "refused.not_signed_in")
+    if isinstance(error, ReadOnlyDatabase):
+        return text(lang, "refused.read_only")
+    if isinstance(error, StorageFailure):
+        return text(lang, "refused.storage")
+    if isinstance(error, InvalidInput):
+        return text(lang, "refused.invalid", detail=str(error))
+    return text(lang, "refused.generic", detail=str(error))
+
+
+__all__ = [
+    "KINDS",
+    "LANGUAGES",
+    "catalogue",
+    "label",
+    "labelled",
+    "language",
+    "refusal",
+    "text",
+]

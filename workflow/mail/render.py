@@ -8,6 +8,12 @@ renders every template with sample data so a broken one stops the configuration 
 
 Case text reaches headers only through :func:`header_text`, which folds every line
 break and control character to a space: a summary cannot inject a header.
+
+Mails show labels, never identifiers: the ``label`` filter (``{{ case.state|label("state")
+}}``) reads the catalogue of :mod:`casework.workflow.labels` in the mail's language.
+Times carry their zone's offset and name (``2026-01-05 17:00 +08:00 Asia/Shanghai``),
+never an abbreviation such as CST that means other zones too. With ``[console]
+base_url`` set, ``case.link`` is the case's page in the console.
 """
 
 from __future__ import annotations
@@ -22,14 +28,17 @@ from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jinja2
 
+from casework.machines.definition import MANUAL_ESCALATION
 from casework.storage import CaseRecord, EventRecord, iso
 from casework.storage.records import OutboxMail
 from casework.workflow.durations import spoken
 from casework.workflow.errors import ConfigError
+from casework.workflow.labels import label
 from casework.workflow.mail.settings import LANGUAGES, MailSettings, is_address
 
 MAX_SUBJECT = 250
@@ -71,11 +80,19 @@ def header_text(text: str, limit: int = MAX_SUBJECT) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _notice(mail: OutboxMail, case: Mapping[str, Any]) -> dict[str, Any]:
+def _notice(
+    mail: OutboxMail, case: Mapping[str, Any], history: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
     body = mail.body
     processed = datetime.fromisoformat(body["processed_at"])
     target = datetime.fromisoformat(body["target_at"])
+    by_hand = body["clock"] == MANUAL_ESCALATION
+    event = next((e for e in history if by_hand and e["seq"] == body["cycle"]), None)
+    data = event["data"] if event is not None else {}
     return {
+        "by_hand": by_hand,
+        "reason": body.get("reason") or data.get("reason") or "",
+        "by": body.get("actor") or (event["actor"] if event is not None else ""),
         "kind": mail.kind,
         "key": mail.dedupe_key,
         "level": mail.level,
@@ -93,7 +110,9 @@ def _notice(mail: OutboxMail, case: Mapping[str, Any]) -> dict[str, Any]:
 CASE_FIELDS = ("owner", "branch", "category", "channel", "priority", "state", "customer")
 
 
-def _case(mail: OutboxMail, current: CaseRecord | None = None) -> dict[str, Any]:
+def _case(
+    mail: OutboxMail, current: CaseRecord | None = None, console: str | None = None
+) -> dict[str, Any]:
     """The case a mail speaks of: as it is at sending where it is given, else as the
     mail's body recorded it when the deadline fired."""
     body = mail.body
@@ -105,6 +124,7 @@ def _case(mail: OutboxMail, current: CaseRecord | None = None) -> dict[str, Any]
         case["summary"] = current.summary
         case["received_at"] = current.received_at
     case["id"] = mail.case_id
+    case["link"] = f"{console}/cases/{quote(mail.case_id, safe='')}" if console else None
     return case
 
 
@@ -118,6 +138,7 @@ def _history(events: Sequence[EventRecord]) -> list[dict[str, Any]]:
             "to_state": e.to_state,
             "actor": e.actor,
             "note": e.data.get("note") if isinstance(e.data, Mapping) else None,
+            "data": e.data if isinstance(e.data, Mapping) else {},
         }
         for e in events
     ]
@@ -144,11 +165,17 @@ class MailWriter:
         )
         env.filters["duration"] = lambda d: spoken(d, language)
         env.filters["when"] = self._when
+        env.filters["label"] = lambda value, kind: label(language, kind, value)
         return env
 
     def _when(self, moment: datetime) -> str:
+        """A time in the mails' zone with its offset and the zone's name: never an
+        abbreviation (CST is China's, but also Cuba's and the US's central time)."""
         local = moment.astimezone(self.zone)
-        return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+        if self.zone.key == "UTC":
+            return f"{local:%Y-%m-%d %H:%M} UTC"
+        offset = local.isoformat()[-6:]
+        return f"{local:%Y-%m-%d %H:%M} {offset} {self.zone.key}"
 
     def _render(self, language: str, kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
         env = self._envs[language]
@@ -183,9 +210,10 @@ class MailWriter:
     ) -> RenderedMail:
         """The mail of one warning or escalation, with the case's history before it and
         the case as it is now (``current``)."""
-        case = _case(mail, current)
+        case = _case(mail, current, self.settings.console_url)
         language = self.settings.language_for(case["branch"])
-        context = {"case": case, "notice": _notice(mail, case), "history": _history(history)}
+        events = _history(history)
+        context = {"case": case, "notice": _notice(mail, case, events), "history": events}
         subject, text, html = self._render(language, "notice", context)
         return RenderedMail(
             to=self.addresses(mail),
@@ -208,7 +236,7 @@ class MailWriter:
         ``late`` (fallen due longer ago than ``mail.max_age_s``, after downtime)."""
         notices = []
         for mail in mails:
-            case = _case(mail, (current or {}).get(mail.case_id))
+            case = _case(mail, (current or {}).get(mail.case_id), self.settings.console_url)
             notices.append({"case": case, "notice": _notice(mail, case)})
         language = self.settings.language_for(notices[0]["case"]["branch"])
         context = {"notices": notices, "reason": reason}
@@ -248,8 +276,9 @@ class MailWriter:
     def check(self) -> None:
         """Render every template in every language with sample data; ConfigError on failure."""
         mail = sample_mail()
-        case = _case(mail)
+        case = _case(mail, None, self.settings.console_url or "https://casework.invalid")
         notice = _notice(mail, case)
+        by_hand = _notice(sample_mail(MANUAL_ESCALATION), case)
         event = {
             "seq": 1,
             "occurred_at": case["received_at"],
@@ -258,9 +287,11 @@ class MailWriter:
             "to_state": "received",
             "actor": "li.na",
             "note": "sample",
+            "data": {"note": "sample"},
         }
         contexts: dict[str, dict[str, Any]] = {
             "notice": {"case": case, "notice": notice, "history": [event]},
+            "notice-by-hand": {"case": {**case, "link": None}, "notice": by_hand, "history": []},
             "digest": {"notices": [{"case": case, "notice": notice}], "reason": "quiet"},
             "digest-late": {"notices": [{"case": case, "notice": notice}], "reason": "late"},
         }
@@ -275,12 +306,14 @@ class MailWriter:
                     raise ConfigError(f"mail template {at}: {err}") from None
 
 
-def sample_mail() -> OutboxMail:
+def sample_mail(clock: str = "first_response") -> OutboxMail:
     """An escalation as the outbox holds it, for checking templates."""
     at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     body = {
         "case_id": "0123456789abcdef",
-        "clock": "first_response",
+        "clock": clock,
+        "reason": "sample",
+        "actor": "li.na",
         "cycle": 1,
         "level": 1,
         "level_name": "store supervisor",
@@ -300,7 +333,7 @@ def sample_mail() -> OutboxMail:
     }
     return OutboxMail(
         id=0,
-        dedupe_key="0123456789abcdef:first_response:1:1",
+        dedupe_key=f"0123456789abcdef:{clock}:1:1",
         case_id="0123456789abcdef",
         kind="escalation",
         level=1,

@@ -78,6 +78,8 @@ class MailSettings:
     quiet_hours: Mapping[str, str] = field(default_factory=dict)
     max_age_s: float = 3600.0
     """A mail that fell due longer ago than this when it is sent goes in a digest."""
+    console_url: str | None = None
+    """``[console] base_url``: mails link to ``<console_url>/cases/<id>`` (none without)."""
 
     @property
     def sender_address(self) -> str:
