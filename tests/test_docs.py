@@ -418,6 +418,18 @@ def known_keys(section_name: str) -> set[str]:
     raise AssertionError(f"[{section_name}] took an unknown key")
 
 
+def known_sections() -> set[str]:
+    """The tables a configuration file may hold, as the refusal of another lists them."""
+    from casework.workflow.config import settings_from_mapping
+    from casework.workflow.errors import ConfigError
+
+    try:
+        settings_from_mapping({"no_such_table": {}}, "casework.toml")
+    except ConfigError as err:
+        return set(str(err).split("known: ", 1)[1].split(", "))
+    raise AssertionError("an unknown table was taken")
+
+
 def test_the_configuration_example_has_every_plain_key() -> None:
     """The README's configuration examples set every key of ``[intake]``, ``[display]``,
     ``[privacy]``, ``[limits]``, ``[mail]`` and ``[partners]``; the ``[webhooks]``
@@ -440,6 +452,7 @@ def test_the_configuration_example_has_every_plain_key() -> None:
                 example.setdefault(table_name, set()).add(commented.group(1))
     for name in ("intake", "display", "privacy", "limits", "mail", "partners"):
         assert sorted(known_keys(name) - example[name]) == [], name
+    assert sorted(s for s in known_sections() if f"[{s}" not in text) == [], "not in README"
     sentence = section("Webhooks").split("`[webhooks]` in the configuration", 1)[1]
     sentence = sentence.split("\n\n", 1)[0]
     said = dict(re.findall(r"`(\w+)` \(([^)]*)\)", sentence))
