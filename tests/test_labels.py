@@ -3,6 +3,7 @@ label; a machine's own labels come first; anything unknown falls back, never rai
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,10 +14,19 @@ from casework.machines.definition import EVIDENCE_KINDS, SYSTEM_EVENTS, MachineD
 from casework.machines.partner_rules import PARTNER_RULES
 from casework.machines.timers import TIMER_EVENTS
 from casework.machines.warranty import BRAND_CLASSES, FAULT_CLASSES, PRODUCT_CLASSES, REMEDIES
+from casework.workflow import Engine
 from casework.workflow.access.tokens import ROLES
 from casework.workflow.cases.catalog import installed_registry
 from casework.workflow.config import Settings
-from casework.workflow.labels import LANGUAGES, catalogue, label, labelled, text
+from casework.workflow.errors import (
+    CaseworkError,
+    EventNotAllowed,
+    GuardFailed,
+    InvalidInput,
+    TimeOutOfOrder,
+)
+from casework.workflow.labels import LANGUAGES, catalogue, label, labelled, refusal, text
+from tests.support import open_sample
 
 MACHINES = list(installed_registry())
 
@@ -140,3 +150,51 @@ def test_a_folder_of_catalogues_relabels(tmp_path: Path, monkeypatch: pytest.Mon
         monkeypatch.delenv("CASEWORK_LABELS")
         catalogue.cache_clear()
     assert label("zh", "state", "received") == "已受理"
+
+
+def test_refusals_read_in_the_page_language(engine: Engine) -> None:
+    """The common refusals of a real engine, worded for a person in Chinese and English;
+    the errors themselves keep their identifiers and English."""
+    case_id = open_sample(engine, machine="complaint")
+    refused: dict[str, Exception] = {}
+    for name, attempt in {
+        "unknown": lambda: engine.get("0" * 16),
+        "guard": lambda: engine.fire(case_id, "route", actor="li.na", data={"to": "moon"}),
+        "not_here": lambda: engine.fire(case_id, "book_visit", actor="li.na"),
+        "stale": lambda: engine.fire(case_id, "apologise", actor="li.na", expected_version=0),
+        "choice": lambda: engine.open_case(
+            customer="C", channel="pigeon", category="other", summary="s", actor="li.na"
+        ),
+    }.items():
+        with pytest.raises(CaseworkError) as caught:
+            attempt()
+        refused[name] = caught.value
+    assert isinstance(refused["guard"], GuardFailed)
+    assert "unit_given" in str(refused["guard"])  # the error keeps its identifiers
+
+    zh = {name: refusal("zh", error) for name, error in refused.items()}
+    assert zh["unknown"] == f"找不到投诉单 {'0' * 16}。"
+    assert zh["guard"].startswith("不能执行“转交责任部门”：需要选择责任部门")  # noqa: RUF001
+    assert "“预约上门”" in zh["not_here"]
+    assert "“已受理”" in zh["not_here"]
+    assert "致歉" in zh["not_here"]  # what can be done now
+    assert "刚被其他人更新" in zh["stale"]
+    assert "“pigeon”不是“渠道”的可选项" in zh["choice"]
+    assert "电话" in zh["choice"]
+    for said in zh.values():
+        assert not re.search(r"[a-z]+_[a-z]+", said), said
+
+    en = {name: refusal("en", error) for name, error in refused.items()}
+    assert en["guard"].startswith("Route to a unit refused: needs the responsible unit")
+    assert en["not_here"].startswith("Book a visit cannot be done while the case is Received.")
+    assert "pigeon is not a choice for Channel" in en["choice"]
+
+
+def test_other_refusals_fall_back_to_their_words() -> None:
+    assert refusal("zh", TimeOutOfOrder("at 2026 lies in the future", field="at")) == (
+        "时间不能晚于现在。"
+    )
+    closed = EventNotAllowed("c1", "reopen", "withdrawn", ())
+    assert refusal("en", closed) == "The case is closed (Withdrawn): nothing more can be done."
+    assert refusal("zh", InvalidInput("bad thing")) == "输入有误：bad thing"  # noqa: RUF001
+    assert refusal("en", RuntimeError("boom")) == "Refused: boom"
