@@ -30,7 +30,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from casework.scheduler.mail.delivery import Deliverer
 from casework.scheduler.webhooks.delivery import WebhookDeliverer
-from casework.workflow import CaseworkError, Engine
+from casework.workflow import CaseworkError, ClockAhead, Engine
 from casework.workflow.logs import library_logger
 
 JOB_ID = "casework-wake"
@@ -102,6 +102,8 @@ class Worker:
                 for job, busy in self._delivering.items():
                     if not busy.is_set():
                         self._arm_delivery(job, self.engine.clock.now())
+        except ClockAhead as err:  # nothing fires until the host's clock is set right
+            self._log.error("clock_ahead", error=str(err))
         except Exception as err:  # the worker must outlive a failed batch; logged, retried
             self._log.exception("wake_failed", error_type=type(err).__name__, error=str(err))
         finally:

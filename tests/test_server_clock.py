@@ -63,6 +63,8 @@ def test_a_host_a_year_ahead_is_refused_and_writes_nothing(pg_url: str) -> None:
             wrong.process_due()  # would escalate every case
         with pytest.raises(ClockAhead):
             wrong.erase("CUST-1", actor="dpo", reason="asked")
+        with pytest.raises(ClockAhead):  # a worker that can fire nothing does not look alive
+            wrong.heartbeat("w1", datetime.now(UTC))
         assert wrong.get(case_id).version == 1  # reading is no harm
     assert _rows(pg_url) == before
     with Engine.open(pg_url, clock=HostClock()) as correct:

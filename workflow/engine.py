@@ -922,7 +922,9 @@ class Engine:
 
     @at_storage_boundary
     def heartbeat(self, worker: str, started_at: datetime) -> None:
-        """Record that the worker named ``worker`` lives now (``/readyz`` reads it)."""
+        """Record that the worker named ``worker`` lives now (``/readyz`` reads it); not
+        when this host's clock runs ahead (it could fire nothing: it must not look alive)."""
+        self._server_clock.check()
         self.store.beat(worker, started_at, self.clock.now())
 
     @at_storage_boundary
