@@ -19,10 +19,17 @@ from casework.workflow.webhooks.settings import WebhookSettings
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+_EMBEDDING = (ipaddress.IPv6Network("::/96"), ipaddress.IPv6Network("64:ff9b::/96"))
+"""IPv6 ranges whose last 32 bits are an IPv4 address (IPv4-compatible, NAT64)."""
+
+
 def internal(address: Address) -> bool:
-    """Whether ``address`` is no public unicast address (IPv4 inside IPv6 included)."""
+    """Whether ``address`` is no public unicast address (an IPv4 address inside an IPv6
+    one, mapped, IPv4-compatible, NAT64 or 6to4, judged as that IPv4 address too)."""
     if isinstance(address, ipaddress.IPv6Address):
         inner = address.ipv4_mapped or address.sixtofour
+        if inner is None and any(address in network for network in _EMBEDDING):
+            inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if inner is not None and internal(inner):
             return True
     return not address.is_global or address.is_multicast
