@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from casework.workflow.access.organisation import Organisation, organisation, ro
 from casework.workflow.cli import main
 from casework.workflow.config import Settings, settings_from_mapping
 from casework.workflow.errors import ConfigError
+from casework.workflow.webhooks.settings import WebhookSettings
 from tests.support.api_server import Served, serving
 
 DG, GZ = "东莞分部", "广州分部"
@@ -34,6 +36,7 @@ company = "总部"
 """
 INTAKE = {"channel": "phone", "category": "service_delayed", "summary": "师傅没有按约上门",
           "actor": "li.na"}  # fmt: skip
+HOOKS = "erp.example.com"
 UNITS = {"c-changan": CHANG_AN, "c-humen": HU_MEN, "c-dg": DG, "c-tianhe": TIAN_HE}
 
 
@@ -95,7 +98,8 @@ class World:
 
 @pytest.fixture
 def world(db_url: str, clock: FixedClock) -> Iterator[World]:
-    engine = Engine.open(db_url, clock=clock, config=_settings())
+    settings = replace(_settings(), webhooks=WebhookSettings(allowed_hosts=(HOOKS,)))
+    engine = Engine.open(db_url, clock=clock, config=settings)
     for case_id, unit in UNITS.items():
         engine.open_case(customer=f"CUST-{case_id}", branch=unit, case_id=case_id, **INTAKE)
     with serving(engine) as api:
@@ -197,8 +201,6 @@ def test_the_command_line_lists_a_branch_with_its_stores_and_rolls_reports_up(
 
 
 def test_a_branch_administers_its_stores_tokens_and_mails(world: World, clock: FixedClock) -> None:
-    from datetime import timedelta
-
     clock.advance(timedelta(days=3))
     world.engine.process_due()  # warnings and escalations of every case into the outbox
     with world.client("admin", DG) as branch:
@@ -216,3 +218,21 @@ def test_a_branch_administers_its_stores_tokens_and_mails(world: World, clock: F
         assert up.status_code == 403
         assert made.json()["id"] not in {t["id"] for t in store.get("/v1/tokens").json()}
         assert {m["case_id"] for m in store.get("/v1/outbox").json()} == {"c-changan"}
+
+
+def test_a_branch_s_webhook_hears_its_stores_cases(world: World, clock: FixedClock) -> None:
+    with world.client("admin", DG) as branch:
+        made = branch.post("/v1/webhooks", json={"url": f"https://{HOOKS}/dg"})
+        assert made.status_code == 201, made.text
+        assert made.json()["branch"] == DG
+    with world.client("admin", CHANG_AN) as store:
+        mine = store.post("/v1/webhooks", json={"url": f"https://{HOOKS}/changan"}).json()
+    for case_id in UNITS:
+        world.engine.fire(case_id, "apologise", actor="li.na")
+    clock.advance(timedelta(days=3))
+    world.engine.process_due()  # the worker's events are heard alike
+    heard: dict[str, set[str]] = {}
+    for row in world.engine.store.mails(kind="webhook"):
+        heard.setdefault(str(row.body["webhook"]), set()).add(row.case_id)
+    assert heard[made.json()["id"]] == {"c-changan", "c-humen", "c-dg"}
+    assert heard[mine["id"]] == {"c-changan"}

@@ -310,7 +310,10 @@ class Engine:
                 values = personal_values(opening, definition)
                 self.store.put_personal(cursor, case_id, subject[0], values)
                 moved = sync_deadlines(self.store, cursor, case_id, {}, plan)
-                queue_webhooks(self.store, cursor, [(CaseRecord(**case), event)], now)
+                queue_webhooks(
+                    self.store, cursor, [(CaseRecord(**case), event)], now,
+                    self.settings.organisation,
+                )  # fmt: skip
         except WriteConflict:
             raise InvalidInput(f"case id {case_id!r} is taken", field="case_id") from None
         self._planned(moved)
@@ -492,7 +495,7 @@ class Engine:
                 if event == "partner_fault" and event in rules.definition.events:
                     data = fault_data(self.settings.partners, data)
                     happened.append((after_case, step.record))
-                queue_webhooks(self.store, cursor, happened, now)
+                queue_webhooks(self.store, cursor, happened, now, self.settings.organisation)
                 self._escalated_by_hand(rules, cursor, happened, now)
                 moved = []
                 after_plan = next((s.plan for s in reversed(steps) if s.plan is not None), None)
@@ -905,7 +908,10 @@ class Engine:
         self._server_clock.check(moment)
         from casework.workflow.sla.due import process_due
 
-        return process_due(self.store, self._rules, moment, batch, self._log, max_batches)
+        return process_due(
+            self.store, self._rules, moment, batch, self._log, max_batches,
+            self.settings.organisation,
+        )  # fmt: skip
 
     @at_storage_boundary
     def next_due(self) -> datetime | None:

@@ -83,7 +83,7 @@ def erase(
             happened.append((replace(case, **update), step.record))
         values = sorted({v for by_field in kept.values() for v in by_field.values()} | {customer})
         context.store.erase_personal(cursor, subjects, ids, values, now)
-        queue_webhooks(context.store, cursor, happened, now)
+        queue_webhooks(context.store, cursor, happened, now, context.settings.organisation)
     expunged = context.store.expunge() if expunge else None
     context.log.info("customer_erased", cases=len(ids), subjects=len(subjects), actor=actor)
     fields = sorted({f for by_field in kept.values() for f in by_field})

@@ -23,6 +23,7 @@ from casework.workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:
     from casework.machines import CaseRules
+    from casework.workflow.access.organisation import Organisation
 
 SYSTEM_ACTOR = "casework"
 
@@ -74,14 +75,17 @@ class _Batch:
     mails: list[dict[str, Any]] = field(default_factory=list)
     happened: list[tuple[CaseRecord, dict[str, Any]]] = field(default_factory=list)
 
-    def flush(self, store: Store, cursor: Any, now: datetime) -> None:
-        """Write everything, in an order that keeps every constraint."""
+    def flush(
+        self, store: Store, cursor: Any, now: datetime, organisation: Organisation | None = None
+    ) -> None:
+        """Write everything, in an order that keeps every constraint (webhooks of a
+        branch heard by its stores' cases too, under ``organisation``)."""
         store.unclaim(cursor, self.unclaim)
         store.append_many(cursor, self.events, self.updates)
         store.cancel_many(cursor, self.cancels)
         store.plan_many(cursor, self.plans)
         store.queue_mails(cursor, self.mails)
-        queue_webhooks(store, cursor, self.happened, now)
+        queue_webhooks(store, cursor, self.happened, now, organisation)
 
 
 def process_due(
@@ -91,6 +95,7 @@ def process_due(
     batch: int,
     log: Any,
     max_batches: int | None = None,
+    organisation: Organisation | None = None,
 ) -> list[Fired]:
     """Fire every deadline due at ``now``, ``batch`` per transaction (at most
     ``max_batches`` transactions, where given: the caller comes back for the rest).
@@ -117,7 +122,7 @@ def process_due(
                 result = _fire_one(rules_for(case), cases, deadline, now, writes, log)
                 if result is not None:
                     fired.append(result)
-            writes.flush(store, cursor, now)
+            writes.flush(store, cursor, now, organisation)
     return fired
 
 

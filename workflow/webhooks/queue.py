@@ -15,6 +15,7 @@ from typing import Any
 from casework.storage.chain import parse_json
 from casework.storage.port import Store
 from casework.storage.records import WEBHOOK_KIND, CaseRecord, EventRecord, OutboxMail
+from casework.workflow.access.organisation import Organisation
 
 ANSWER_CHARS = 300
 """How much of a receiver's answer a failed delivery keeps and shows."""
@@ -42,19 +43,23 @@ def queue_webhooks(
     cursor: Any,
     happened: Iterable[tuple[CaseRecord, Mapping[str, Any]]],
     now: datetime,
+    organisation: Organisation | None = None,
 ) -> int:
     """Queue a delivery of each (case after the event, event row) to every subscription
-    that wants it; how many. Runs in the events' transaction."""
+    that wants it (one of a branch: the cases of that branch and, under
+    ``organisation``, of its stores); how many. Runs in the events' transaction."""
     targets = store.webhook_targets(cursor)
     if not targets:
         return 0
+    covered = organisation.covered if organisation is not None else lambda b: frozenset((b,))
     rows = []
     for case, record in happened:
         name = record["event"]
         wanted = [
             (hook, url)
             for hook, url, events, branch in targets
-            if ("*" in events or name in events) and branch in (None, case.branch)
+            if ("*" in events or name in events)
+            and (branch is None or case.branch in covered(branch))
         ]
         if not wanted:
             continue
