@@ -181,6 +181,7 @@ def test_over_http_an_agent_token_gets_403_naming_the_supervisor(
         assert answer.status_code == 403, answer.text
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert "a supervisor decides it (escalation level 1" in answer.json()["detail"]
+        assert answer.json()["type"] == "urn:casework:problem:beyond-authority"
         exchange = {"event": "decide_remedy", "data": {"remedy": "exchange"}}
         assert agent.post(events, json=exchange).status_code == 403
         repair = {"event": "decide_remedy", "data": {"remedy": "repair"}}
