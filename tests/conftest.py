@@ -21,6 +21,7 @@ from psycopg import sql
 
 from casework.workflow import Engine, FixedClock
 from tests.support import PG_ADMIN, START
+from tests.support.pg_databases import Throwaways
 
 os.environ["TZ"] = "America/New_York"
 time.tzset()
@@ -64,22 +65,24 @@ def _url(database: str) -> str:
     )
 
 
+@pytest.fixture(scope="session")
+def pg_throwaways(pg_template: str) -> Iterator[Throwaways]:
+    """Copies of the template made ahead and dropped behind while tests run."""
+    made = Throwaways(PG_ADMIN, pg_template)
+    yield made
+    made.close()
+
+
 @pytest.fixture
 def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A throwaway PostgreSQL database, copied from the migrated template (``WAL_LOG``:
-    no checkpoint per copy, as ``FILE_COPY`` makes). A test that also needs the bouncer
-    is skipped, where none can run, before anything is made."""
+    """A throwaway PostgreSQL database, a copy of the migrated template. A test that also
+    needs the bouncer is skipped, where none can run, before anything is made."""
     if "bouncer" in request.fixturenames:
         request.getfixturevalue("bouncer")
-    template: str = request.getfixturevalue("pg_template")
-    name = f"casework_t_{uuid.uuid4().hex[:12]}"
-    _admin(
-        sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY WAL_LOG").format(
-            sql.Identifier(name), sql.Identifier(template)
-        )
-    )
+    made: Throwaways = request.getfixturevalue("pg_throwaways")
+    name = made.take()
     yield _url(name)
-    _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    made.give_back(name)
 
 
 POOLED_MODULES = frozenset({

@@ -54,6 +54,7 @@ def _operations(served: Served) -> list[Any]:
     return [result.ok() for result in schema.get_all_operations()]
 
 
+@pytest.mark.slow  # thirty examples an operation: the full suite runs it, not the fast lane
 def test_no_request_makes_the_server_fail(served: Served) -> None:
     token = served.token("admin")
     operations = _operations(served)
