@@ -6,10 +6,12 @@ and the escalation level, in the engine, over HTTP (403) and on the command line
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -218,3 +220,28 @@ def test_the_command_line_checks_with_role_or_the_actor_s_role(
     assert unchecked.exit_code == 0, unchecked.output
     assert "--role" in runner.invoke(main, ["fire", "--help"]).output
     assert Settings().authority == Authority()
+
+
+def _field(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found is not None, html
+    return found.group(1)
+
+
+def test_the_console_refuses_in_place_as_the_api_does(served: Any, engine: Engine) -> None:
+    case_id = _confirmed(engine)
+    with httpx.Client(base_url=served.url, timeout=30) as browser:
+        login = browser.get("/login").text
+        form = {"token": served.token("agent", "li.na"), "csrf": _field(login, "csrf")}
+        signed = browser.post("/login", data=form, headers={"Origin": served.url})
+        assert signed.status_code in (200, 303), signed.text
+        page = browser.get(f"/cases/{case_id}").text
+        event = {"csrf": _field(page, "csrf"), "event": "decide_remedy",
+                 "data.remedy": "return", "version": "3"}  # fmt: skip
+        refused = browser.post(f"/cases/{case_id}/events", data=event)
+        assert refused.status_code == 200
+        assert "escalate_now" in refused.text
+        assert engine.get(case_id).version == 3  # nothing recorded
+        event["data.remedy"] = "repair"
+        assert browser.post(f"/cases/{case_id}/events", data=event).status_code == 303
+        assert engine.get(case_id).version == 4
