@@ -348,3 +348,14 @@ class _Lines:
 
     def __getattr__(self, level: str) -> Any:
         return lambda event, **fields: self.lines.append({"event": event, **fields})
+
+
+def test_the_command_line_refuses_an_internal_target_in_one_line(db_url: str) -> None:
+    refused = CliRunner().invoke(
+        cli, ["webhooks", "add", "--url", "http://169.254.169.254/latest/", "--db", db_url]
+    )
+    assert refused.exit_code == 2
+    assert refused.stderr.count("\n") == 1
+    assert "internal address (169.254.169.254)" in refused.stderr
+    listed = CliRunner().invoke(cli, ["webhooks", "list", "--db", db_url, "--json"])
+    assert json.loads(listed.stdout) == []
