@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 
 from casework.storage.chain import canonical_json
 
@@ -22,6 +22,12 @@ SQLITE_CACHE_KIB = 32_768
 """Page cache per connection: large tables stay warm for the worker's random reads."""
 WRITE = {"casework_begin": "IMMEDIATE"}
 """Execution options of a write transaction: SQLite takes the write lock at BEGIN."""
+ALIVE_BYPASS_S = 0.5
+"""A pooled PostgreSQL connection returned less than this many seconds ago is handed
+out without a ping, as HikariCP's ``aliveBypassWindowMs`` does: a connection borrowed
+for each transaction of a busy process costs no extra round trip, while one idle
+longer is pinged, and replaced if the server dropped it."""
+_RETURNED = "casework_returned_at"
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -33,7 +39,9 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine for ``url``; ``postgresql://`` uses psycopg 3.
 
     SQLite gets WAL, ``synchronous=FULL``, foreign keys and a busy timeout, and its
-    transactions are begun by us so that a write transaction locks at BEGIN. With
+    transactions are begun by us so that a write transaction locks at BEGIN. A
+    PostgreSQL connection is pinged on checkout once it has been idle in the pool past
+    :data:`ALIVE_BYPASS_S`. With
     ``read_only`` the database itself refuses writes: SQLite opens the file with
     ``mode=ro``, PostgreSQL sessions start with ``default_transaction_read_only``.
 
@@ -68,10 +76,11 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
             os.close(os.open(new_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     engine = create_engine(
         parsed,
-        pool_pre_ping=not sqlite,
         json_serializer=canonical_json,
         connect_args=connect_args,
     )
+    if not sqlite:
+        _ping_when_idle(engine)
     engine._casework_read_only = read_only  # type: ignore[attr-defined]
     engine._casework_pooled = pooled  # type: ignore[attr-defined]
     if pooled and read_only:
@@ -82,6 +91,27 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
 
     prepare_engine(engine)
     return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a connection on checkout when it has been idle in the pool past
+    :data:`ALIVE_BYPASS_S` (SQLAlchemy's recipe for a pessimistic ping of one's own: a
+    :class:`DisconnectionError` makes the pool replace the connection and try again)."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_RETURNED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _handed_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get(_RETURNED)  # none: connected just now
+        if returned is None or time.monotonic() - returned < ALIVE_BYPASS_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as err:  # whatever the ping met, this connection is done
+            raise DisconnectionError(f"the pooled connection is gone: {err}") from err
 
 
 def is_in_memory(url: str) -> bool:

@@ -11,13 +11,16 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import create_engine, text
 
+from casework.storage import database
 from casework.workflow.api.offload import THREADS
 from casework.workflow.clock import FixedClock
 from casework.workflow.engine import Engine
+from tests.support import PG_ADMIN
 from tests.support.api_server import Served, serving
 
 THREADS_FIRING = 40
@@ -196,3 +199,24 @@ def test_a_request_that_finds_no_connection_is_a_503_with_retry_after(
     finally:
         engine.close()
         db.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_dropped_while_idle_is_replaced_unseen(
+    pg_url: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pooled connection idle past the bypass window is pinged on checkout: one the
+    server dropped is replaced, and the call never sees it."""
+    monkeypatch.setattr(database, "ALIVE_BYPASS_S", 0.0)  # every connection "idle"
+    with Engine.open(pg_url, clock=clock) as engine:
+        case_id = _open(engine, 1)[0]
+        engine.get(case_id)
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            cut = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (pg_url.rsplit("/", 1)[1],),
+            ).fetchall()
+        assert cut  # the pool's sessions were there, and are gone
+        assert engine.fire(case_id, "contact", actor="agent", data={"kind": "call"}).version == 2
+        assert engine.get(case_id).version == 2
