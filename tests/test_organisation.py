@@ -236,3 +236,17 @@ def test_a_branch_s_webhook_hears_its_stores_cases(world: World, clock: FixedClo
         heard.setdefault(str(row.body["webhook"]), set()).add(row.case_id)
     assert heard[made.json()["id"]] == {"c-changan", "c-humen", "c-dg"}
     assert heard[mine["id"]] == {"c-changan"}
+
+
+def test_a_branch_s_what_if_covers_its_stores(world: World, clock: FixedClock) -> None:
+    from datetime import UTC
+
+    from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
+    from casework.workflow.reports.business import period_of
+    from casework.workflow.sla.whatif import simulate
+
+    machine = world.engine.registry.get("complaint")
+    policy = policy_from_document(DEFAULT_DOCUMENT, machine.states, machine.events)
+    for branch, cases in ((DG, 3), (CHANG_AN, 1), (GZ, 1), (None, 4)):
+        period, _ = period_of(month="2026-11", zone=UTC, now=clock.now(), branch=branch)
+        assert simulate(world.engine, policy, period)["cases"] == cases, branch

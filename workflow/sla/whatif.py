@@ -115,6 +115,7 @@ def simulate(engine: Engine, policy: SlaPolicy, period: Period) -> dict[str, Any
     changed = []
     cases = events = 0
     known = {policy.version: policy}
+    units = None if period.branch is None else engine.settings.organisation.covered(period.branch)
     with engine.store.snapshot(received=(period.start, period.end)) as streams:
         histories = Grouped(streams.events)  # the same cases' events, in the same order
         for case in streams.cases:
@@ -123,7 +124,7 @@ def simulate(engine: Engine, policy: SlaPolicy, period: Period) -> dict[str, Any
             if not rows:
                 continue  # a case without events: `casework verify` says what is wrong
             branch = case[_CASE["branch"]] or None
-            if period.branch is not None and branch != period.branch:
+            if units is not None and branch not in units:  # a branch: its stores too
                 continue
             cases += 1
             definition = engine.registry.get(case[_CASE["machine"]], case[_CASE["machine_version"]])
