@@ -144,6 +144,7 @@ def _serves_normally(api: Served, token: str, case_id: str) -> None:
         assert http.get("/v1/cases", params={"limit": 5}).status_code == 200
 
 
+@pytest.mark.slow  # hundreds of requests at once: the full suite runs it, not the fast lane
 @pytest.mark.parametrize("size", [None, 2], ids=["serve-pool", "pool-of-two"])
 def test_a_burst_larger_than_the_pool_is_answered_and_passes(
     db_url: str, clock: FixedClock, size: int | None

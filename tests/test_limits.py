@@ -171,6 +171,7 @@ def test_bodies_within_the_limit_are_served_chunked_or_not(api: Served) -> None:
         assert http.get(f"/v1/cases/{case_id}").json()["version"] == 4  # on a new connection
 
 
+@pytest.mark.slow  # 300 MB sent: the full suite runs it, not the fast lane
 def test_serve_keeps_its_memory_under_a_300_mb_chunked_body(tmp_path: Path) -> None:
     """``casework serve`` in its own process: its peak memory (VmHWM) hardly moves."""
     url = f"sqlite:///{tmp_path / 'casework.db'}"

@@ -87,6 +87,7 @@ OPS = st.lists(
 )
 
 
+@pytest.mark.slow  # 25 sequences on each database: the full suite runs it, not the fast lane
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OPS)
 def test_any_sequence_of_links_and_merges_keeps_every_case_its_replay(
