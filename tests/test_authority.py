@@ -159,6 +159,9 @@ def test_the_engine_refuses_above_the_role_and_escalate_now_takes_it_there(
     escalated = engine.fire(case_id, "escalate_now", actor="li.na", role="agent",
                             data={"reason": str(refused.value)})  # fmt: skip
     assert escalated.escalation_level == 1
+    with pytest.raises(BeyondAuthority, match="the case stands at level 1 already: hand it"):
+        engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": "return"},
+                    role="agent")  # fmt: skip
     decided = engine.fire(case_id, "decide_remedy", actor="wang.fang", role="supervisor",
                           data={"remedy": "return"})  # fmt: skip
     assert engine.history(decided.id)[-1].data["remedy"] == "return"

@@ -561,7 +561,11 @@ class Engine:
             names = {} if policy is None else {rung.level: rung.name for rung in policy.ladder}
             return names.get(level)
 
-        self.settings.authority.check(role, event, data, ladder)
+        def standing() -> int:
+            case = self.store.case(case_id)
+            return 0 if case is None else case.escalation_level
+
+        self.settings.authority.check(role, event, data, ladder, standing)
 
     def _remedy_evidence(self, case_id: str) -> RemedyEvidence:
         """What the warranty rules read from a case's history: its test reports, a

@@ -81,9 +81,11 @@ class Authority:
         event: str,
         data: Mapping[str, Any],
         ladder: Callable[[int], str | None] = lambda level: None,
+        standing: Callable[[], int] = lambda: 0,
     ) -> None:
         """Refuse ``event`` with ``data`` above ``role``'s authority:
-        :class:`BeyondAuthority`, naming who may decide it (``ladder`` names a level)."""
+        :class:`BeyondAuthority`, naming who may decide it (``ladder`` names a level,
+        ``standing`` gives the case's level now; both are asked only on a refusal)."""
         if role not in self.roles:
             if role in ("auditor",):
                 raise BeyondAuthority(
@@ -97,14 +99,14 @@ class Authority:
             remedy = str(data["remedy"])
             if remedy not in mine.remedies:
                 what = f"decide {REMEDY_WORDS.get(remedy, remedy)}"
-                self._refuse(role, what, lambda r: remedy in r.remedies, ladder)
+                self._refuse(role, what, lambda r: remedy in r.remedies, ladder, standing)
         if event in SANCTIONS and not mine.sanctions:
             what = (
                 "record a partner's fault (partner_fault)"
                 if event == "partner_fault"
                 else "suspend a partner's settlement (suspend_settlement)"
             )
-            self._refuse(role, what, lambda r: r.sanctions, ladder)
+            self._refuse(role, what, lambda r: r.sanctions, ladder, standing)
         for name in MONEY_FIELDS:
             if data.get(name) is None:
                 continue
@@ -115,7 +117,7 @@ class Authority:
                 )
             if mine.max_yuan is not None and amount > mine.max_yuan:
                 what = f"grant a {name} of {amount} yuan (up to {mine.max_yuan} yuan)"
-                self._refuse(role, what, partial(_affords, amount), ladder)
+                self._refuse(role, what, partial(_affords, amount), ladder, standing)
 
     def _refuse(
         self,
@@ -123,10 +125,10 @@ class Authority:
         what: str,
         may: Callable[[RoleAuthority], bool],
         ladder: Callable[[int], str | None],
+        standing: Callable[[], int],
     ) -> None:
         """Raise :class:`BeyondAuthority`: ``role`` may not do ``what``; the lowest role
-        ``may`` allow and its level."""
-        mine = self.roles[role]
+        ``may`` allow, its level, and whether the case must be escalated there."""
         able = sorted(
             ((r, a) for r, a in self.roles.items() if may(a)), key=lambda pair: pair[1].level
         )
@@ -141,10 +143,11 @@ class Authority:
         needed, theirs = able[0]
         named = ladder(theirs.level)
         level = f"escalation level {theirs.level}" + (f", {named}" if named else "")
+        current = standing()
         advice = (
             f"escalate the case (escalate_now) to take it to level {theirs.level}"
-            if theirs.level > mine.level
-            else "hand it to them"
+            if theirs.level > current
+            else f"the case stands at level {current} already: hand it to them"
         )
         raise BeyondAuthority(
             f"beyond your authority: {me} may not {what}; "
