@@ -259,7 +259,7 @@ def test_report_pages_draw_chinese_names_and_local_times(
             assert "2026-11-01 to 2026-11-30 (Asia/Shanghai)" in text
         if name == "whatif":  # the one case answered in 3 hours breaches a 1-hour target
             assert {"what happened", "proposed"} <= set(labels)
-            assert "first_response breaches\n+1" in text
+            assert "First response breaches\n+1" in text
     context.close()
 
 

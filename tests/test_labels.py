@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from casework.machines.definition import EVIDENCE_KINDS, SYSTEM_EVENTS, MachineD
 from casework.machines.partner_rules import PARTNER_RULES
 from casework.machines.timers import TIMER_EVENTS
 from casework.machines.warranty import BRAND_CLASSES, FAULT_CLASSES, PRODUCT_CLASSES, REMEDIES
-from casework.workflow import Engine
+from casework.workflow import Engine, FixedClock
 from casework.workflow.access.tokens import ROLES
 from casework.workflow.cases.catalog import installed_registry
 from casework.workflow.config import Settings
@@ -26,7 +27,7 @@ from casework.workflow.errors import (
     TimeOutOfOrder,
 )
 from casework.workflow.labels import LANGUAGES, catalogue, label, labelled, refusal, text
-from tests.support import open_sample
+from tests.support import START, open_sample
 
 MACHINES = list(installed_registry())
 
@@ -198,3 +199,102 @@ def test_other_refusals_fall_back_to_their_words() -> None:
     assert refusal("en", closed) == "The case is closed (Withdrawn): nothing more can be done."
     assert refusal("zh", InvalidInput("bad thing")) == "输入有误：bad thing"  # noqa: RUF001
     assert refusal("en", RuntimeError("boom")) == "Refused: boom"
+
+
+REPORTS = Path(__file__).parent.parent / "workflow" / "reports"
+SAID = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')""")
+
+
+def test_every_sentence_of_the_report_pages_has_a_chinese_text() -> None:
+    sources = [*REPORTS.glob("templates/*.html"), *REPORTS.glob("*.py")]
+    msgids = {a or b for path in sources for a, b in SAID.findall(path.read_text("utf-8"))}
+    assert len(msgids) > 100
+    untranslated = sorted(m for m in msgids if text("zh", m) == m)
+    assert not untranslated
+
+
+def _visible(html: str) -> str:
+    """The page's text as a reader sees it: no markup, styles or drawn charts."""
+    html = re.sub(r"(?s)<(svg|style)\b.*?</\1>", " ", html)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_report_pages_speak_the_viewers_language(
+    engine: Engine, clock: FixedClock, tmp_path: Path
+) -> None:
+    """The SLA, complaint, partner and what-if pages in Chinese: ``lang="zh-CN"``, labels
+    for clocks, categories and channels, no identifier; English ones by default."""
+    from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
+    from casework.workflow.partners.ratings import partner_report, quarter
+    from casework.workflow.reports.business import (
+        complaints_page,
+        complaints_report,
+        period_of,
+        sla_page,
+        sla_report,
+    )
+    from casework.workflow.reports.partner_page import partners_page
+    from casework.workflow.reports.whatif_page import whatif_page
+    from casework.workflow.sla.whatif import simulate
+
+    for branch, category in (("东莞长安店", "missed_appointment"), ("深圳南山店", "other")):
+        open_sample(engine, branch=branch, category=category, channel="letter")
+    clock.advance(timedelta(days=4))
+    engine.process_due()
+    period, _ = period_of(month=f"{START:%Y-%m}", zone=UTC, now=clock.now())
+    tighter = {**DEFAULT_DOCUMENT, "name": "tighter"}
+    machine = engine.registry.get("complaint")
+    proposal = policy_from_document(tighter, machine.states, machine.events)
+    reports = {
+        "sla": (sla_page, sla_report(engine, period)),
+        "complaints": (complaints_page, complaints_report(engine, period)),
+        "whatif": (whatif_page, simulate(engine, proposal, period)),
+        "partners": (
+            partners_page,
+            partner_report(engine, quarter(f"{START:%Y}Q4", UTC), engine.settings.partners),
+        ),
+    }
+    expected = {
+        "sla": ("时限达标率", "首次响应", "预约未上门", "信函"),
+        "complaints": ("投诉结构", "预约未上门", "其他", "信函"),
+        "whatif": ("假如当时执行时限方案 tighter", "首次响应", "预约未上门"),
+        "partners": ("合作方考核",),
+    }
+    for name, (page, report) in reports.items():
+        zh = page(report, lang="zh")
+        assert '<html lang="zh-CN">' in zh, name
+        shown = _visible(zh)
+        for words in expected[name]:
+            assert words in shown, (name, words)
+        for identifier in ("first_response", "missed_appointment", "letter", "Compliance"):
+            assert identifier not in shown, (name, identifier)
+        assert '<html lang="en">' in page(report), name
+    assert "Missed appointment" in _visible(complaints_page(reports["complaints"][1]))
+
+
+def test_the_report_command_takes_its_language(db_url: str, tmp_path: Path) -> None:
+    """``--lang`` chooses the page's language, else ``[display] language``, else $LANG."""
+    from click.testing import CliRunner
+
+    from casework.workflow.cli import main
+
+    config = tmp_path / "casework.toml"
+    config.write_text('[display]\nlanguage = "zh"\n', encoding="utf-8")
+    runner = CliRunner()
+    base = ["--db", db_url, "report", "complaints", "--last", "7d", "--html"]
+    pages = {
+        "given": ([*base, str(tmp_path / "a.html"), "--lang", "zh"], {"LANG": "C.UTF-8"}),
+        "configured": (["--config", str(config), *base, str(tmp_path / "b.html")], {}),
+        "environment": ([*base, str(tmp_path / "c.html")], {"LANG": "zh_CN.UTF-8"}),
+        "default": ([*base, str(tmp_path / "d.html")], {"LANG": "C.UTF-8"}),
+    }
+    found = {}
+    for name, (args, env) in pages.items():
+        result = runner.invoke(main, args, env=env)
+        assert result.exit_code == 0, result.output
+        found[name] = Path(args[args.index("--html") + 1]).read_text("utf-8")
+    for name in ("given", "configured", "environment"):
+        assert '<html lang="zh-CN">' in found[name], name
+    assert '<html lang="en">' in found["default"]
+    wrong = runner.invoke(main, [*base, str(tmp_path / "e.html"), "--lang", "fr"])
+    assert wrong.exit_code == 2

@@ -300,9 +300,11 @@ def test_the_sla_report_leads_with_a_summary_and_its_page_says_what_its_json_say
     assert report["handover_cases"] == len(ids)
     assert len(report["handovers"]) == HANDOVERS_LISTED
     page = sla_page(report)
+    from casework.workflow.labels import label
+
     for row in report["clocks"]:
         rate = "-" if row["compliance"] is None else f"{row['compliance']:.1f}%"
-        assert f"<td>{row['name']}</td>" in page
+        assert f"<td>{label('en', 'clock', row['name'])}</td>" in page  # labels
         assert f'<td class="num">{rate}</td>' in page
     assert f"median {times['p50_h']:.1f} h" in page
     assert f"{len(ids)} cases changed owner; the {HANDOVERS_LISTED} with the most" in page

@@ -477,7 +477,8 @@ def test_the_complaints_report_has_the_first_visit_fix_rate_and_a_company_row(
     assert company[1]["category"] == "other"
     from casework.workflow.reports.business import complaints_page
 
-    assert "公司合计" in complaints_page(report)
+    assert "公司合计" in complaints_page(report, lang="zh")
+    assert "Company" in complaints_page(report)
     one_branch, _ = period_of(month="2026-11", zone=SHANGHAI, branch="Shenzhen", now=clock.now())
     assert not [r for r in complaints_report(engine, one_branch, dispatch)["per_10000_jobs"]
                 if r.get("total")]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -18,6 +19,7 @@ from casework.workflow.cli.support import (
     note,
     table,
 )
+from casework.workflow.labels import LANGUAGES, language
 from casework.workflow.reports.business import (
     Period,
     complaints_page,
@@ -81,7 +83,19 @@ _PERIOD = [
     click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
                  help="Write a self-contained HTML page with charts to this file."),
     click.option("--force", is_flag=True, help="Replace the --html file if it exists."),
+    click.option("--lang", type=click.Choice(LANGUAGES), default=None, help="The --html "
+                 "page's language (default: [display] language, else $LANG's, else en)."),
 ]  # fmt: skip
+
+
+LANG_OPTION = _PERIOD[-1]
+"""``--lang zh|en``: the language of an ``--html`` page."""
+
+
+def page_language(engine: Engine, asked: str | None) -> str:
+    """The language of a report page: ``--lang``, else ``[display] language``, else the
+    one ``$LANG`` names, else English."""
+    return language(asked or engine.settings.display_language or os.environ.get("LANG"))
 
 
 def _period_options(func: Any) -> Any:
@@ -99,11 +113,16 @@ def PERIOD_ONLY(func: Any) -> Any:
 
 
 def _publish(
-    report: dict[str, Any], page: Any, html_path: str | None, force: bool, as_json: bool
+    report: dict[str, Any],
+    page: Any,
+    html_path: str | None,
+    force: bool,
+    as_json: bool,
+    lang: str = "en",
 ) -> None:
     if html_path is not None:
         with private_file(html_path, replace=force) as file:
-            file.write(page(report))
+            file.write(page(report, lang=lang))
     if as_json:
         emit_json(report)
     elif html_path is not None:
@@ -116,7 +135,7 @@ def _publish(
 @json_option
 @handle_errors
 def report_sla_command(
-    html_path: str | None, force: bool,
+    html_path: str | None, force: bool, lang: str | None,
     db_url: str | None, config_path: str | None, as_json: bool, **asked: str | None,
 ) -> None:  # fmt: skip
     """SLA compliance for a supervisor: a summary (compliance per clock, cases late now by
@@ -126,7 +145,8 @@ def report_sla_command(
     in the display zone (--tz)."""
     with engine_for(db_url, config_path, read_only=True) as engine:
         report = sla_report(engine, _period(engine, asked))
-    _publish(report, sla_page, html_path, force, as_json)
+        lang = page_language(engine, lang)
+    _publish(report, sla_page, html_path, force, as_json, lang)
     if not as_json:
         click.echo(f"{report['cases']:,} cases received {report['period']}")
         for row in report["clocks"]:
@@ -170,11 +190,12 @@ def _rollup_table(rows: list[dict[str, Any]], columns: tuple[str, ...], cells: A
 @click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
               help="Write a self-contained HTML page to this file.")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace the --html file if it exists.")
+@LANG_OPTION
 @database_options
 @json_option
 @handle_errors
 def report_partners_command(
-    quarter: str, html_path: str | None, force: bool,
+    quarter: str, html_path: str | None, force: bool, lang: str | None,
     db_url: str | None, config_path: str | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Each partner's quarter (seed 003): 100 points less each fault's deduction, the
@@ -187,9 +208,10 @@ def report_partners_command(
     with engine_for(db_url, config_path, read_only=True) as engine:
         period = quarter_of(quarter, display_zone(engine).zone)
         report = partner_report(engine, period, engine.settings.partners)
+        lang = page_language(engine, lang)
     if html_path is not None:
         with private_file(html_path, replace=force) as file:
-            file.write(partners_page(report))
+            file.write(partners_page(report, lang=lang))
     if as_json:
         emit_json(report)
         return
@@ -213,7 +235,7 @@ def report_partners_command(
 @json_option
 @handle_errors
 def report_complaints_command(
-    html_path: str | None, force: bool, dispatch: str | None,
+    html_path: str | None, force: bool, lang: str | None, dispatch: str | None,
     db_url: str | None, config_path: str | None, as_json: bool, **asked: str | None,
 ) -> None:  # fmt: skip
     """The complaint structure: share per category, per branch and channel, complaints per
@@ -222,7 +244,8 @@ def report_complaints_command(
     jobs = None if dispatch is None else read_dispatch(dispatch)
     with engine_for(db_url, config_path, read_only=True) as engine:
         report = complaints_report(engine, _period(engine, asked), jobs)
-    _publish(report, complaints_page, html_path, force, as_json)
+        lang = page_language(engine, lang)
+    _publish(report, complaints_page, html_path, force, as_json, lang)
     if not as_json:
         for row in report["by_category"]:
             click.echo(f"{row['category']}: {row['complaints']} ({row['share']:.1f}%)")

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from casework.workflow.audit.private_files import private_file
-from casework.workflow.cli.reports import PERIOD_ONLY, _period
+from casework.workflow.cli.reports import LANG_OPTION, PERIOD_ONLY, _period, page_language
 from casework.workflow.cli.support import (
     CaseworkCommand,
     database_options,
@@ -32,6 +32,7 @@ from casework.workflow.cli.support import (
     help="Also write the report as a self-contained HTML page with charts.",
 )
 @click.option("--force", is_flag=True, help="Replace the --html file if it exists.")
+@LANG_OPTION
 @database_options
 @json_option
 @handle_errors
@@ -39,6 +40,7 @@ def simulate_command(
     policy_path: str,
     html_path: str | None,
     force: bool,
+    lang: str | None,
     db_url: str | None,
     config_path: str | None,
     as_json: bool,
@@ -60,11 +62,12 @@ def simulate_command(
         policy = check_policy(proposed.sla, definition.states, definition.events,
                               f"{policy_path}: sla")  # fmt: skip
         report = simulate(engine, policy, _period(engine, asked))
+        lang = page_language(engine, lang)
     if html_path is not None:
         from casework.workflow.reports.whatif_page import whatif_page
 
         with private_file(html_path, replace=force) as file:
-            file.write(whatif_page(report))
+            file.write(whatif_page(report, lang=lang))
     if as_json:
         emit_json(report)
         return

@@ -70,6 +70,9 @@ KINDS = (
     "violation",
     "evidence",
     "guard",
+    "partner_kind",
+    "job_kind",
+    "band",
 )
 """The kinds of identifier the catalogue labels."""
 

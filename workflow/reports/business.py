@@ -32,6 +32,7 @@ from casework.workflow.display.zones import zone_name
 from casework.workflow.errors import InvalidInput
 from casework.workflow.partners.ratings import follow_up_credits
 from casework.workflow.reports.case_page import PAGES
+from casework.workflow.reports.words import page_words
 
 if TYPE_CHECKING:
     from casework.workflow.engine import Engine
@@ -592,31 +593,34 @@ def _week_points(report: Mapping[str, Any], field: str) -> dict[datetime, float]
     }
 
 
-def sla_page(report: Mapping[str, Any]) -> str:
+def sla_page(report: Mapping[str, Any], lang: str | None = None) -> str:
     """The SLA report as a self-contained HTML page with its charts, drawn from the
-    report's own figures (the page and the JSON say the same)."""
+    report's own figures (the page and the JSON say the same), in ``lang`` (``zh`` or
+    ``en``, the default)."""
     from casework.workflow.reports import charts  # matplotlib: the JSON reports do without it
 
+    words = page_words(lang)
+    _, label = words["_"], words["label"]
     figures = {
         "clocks": charts.bar_chart(
-            [(r["name"], r["compliance"] or 0.0) for r in report["clocks"]],
-            title="Compliance per clock", unit="%", percent=True,
+            [(label("clock", r["name"]), r["compliance"] or 0.0) for r in report["clocks"]],
+            title=_("Compliance per clock"), unit="%", percent=True,
         ),
         "branches": charts.bar_chart(
             [(r["name"], r["compliance"] or 0.0) for r in report["first_response_by"]["branch"]],
-            title="First response compliance per branch (worst first)", unit="%", percent=True,
+            title=_("First response compliance per branch (worst first)"), unit="%", percent=True,
         ),
         "first_response": charts.histogram(
-            report["first_response_time"]["histogram"], title="Time to first response",
-            unit="hours",
+            report["first_response_time"]["histogram"], title=_("Time to first response"),
+            unit=_("hours"), count=_("cases"),
         ),
         "levels": charts.bar_chart(
-            [(f"level {k}", v) for k, v in report["escalations_by_level"].items()],
-            title="Escalations per level", unit="escalations",
+            [(_("level {level}", level=k), v) for k, v in report["escalations_by_level"].items()],
+            title=_("Escalations per level"), unit=_("escalations"),
         ),
         "trend": charts.trend(
-            {"first response compliance": _week_points(report, "compliance")},
-            title="Weekly trend (weeks from Monday)", unit="% met", zone=_zone(report),
+            {_("first response compliance"): _week_points(report, "compliance")},
+            title=_("Weekly trend (weeks from Monday)"), unit=_("% met"), zone=_zone(report),
             percent=True,
         )
         if report["weekly"]
@@ -629,7 +633,7 @@ def sla_page(report: Mapping[str, Any]) -> str:
     branches = [r["name"] for r in report["first_response_by"]["branch"]]
     return PAGES.get_template("sla.html").render(
         report=report, charts=figures, categories=categories, matrix=matrix,
-        branches=branches, font_note=charts.missing_font_note(),
+        branches=branches, font_note=charts.missing_font_note(), **words,
     )  # fmt: skip
 
 
@@ -640,32 +644,39 @@ def _zone(report: Mapping[str, Any]) -> tzinfo:
         return UTC
 
 
-def complaints_page(report: Mapping[str, Any]) -> str:
-    """The complaint-structure report as a self-contained HTML page with its charts."""
+def complaints_page(report: Mapping[str, Any], lang: str | None = None) -> str:
+    """The complaint-structure report as a self-contained HTML page with its charts, in
+    ``lang`` (``zh`` or ``en``, the default)."""
     from casework.workflow.reports import charts
 
+    words = page_words(lang)
+    _, label = words["_"], words["label"]
     figures = {
         "categories": charts.bar_chart(
-            [(r["category"] or "-", r["share"]) for r in report["by_category"]],
-            title="Share of complaints per category", unit="%", percent=True,
+            [(label("category", r["category"]) or "-", r["share"]) for r in report["by_category"]],
+            title=_("Share of complaints per category"), unit="%", percent=True,
         ),
         "branches": charts.bar_chart(
-            list(report["by_branch"].items()), title="Complaints per branch", unit="complaints"
+            list(report["by_branch"].items()), title=_("Complaints per branch"),
+            unit=_("complaints"),
         ),
         "rates": charts.bar_chart(
-            [(f"{r['branch'] or 'company'} {r['category'] or 'all'}", r["per_10000"])
+            [(f"{r['branch'] or _('Company')} "
+              f"{label('category', r['category']) if r['category'] else _('all')}",
+              r["per_10000"])
              for r in report["per_10000_jobs"]],
-            title="Complaints per 10,000 dispatched jobs", unit="per 10,000 jobs",
+            title=_("Complaints per 10,000 dispatched jobs"), unit=_("per 10,000 jobs"),
         )
         if report["per_10000_jobs"]
         else "",
         "trend": charts.trend(
-            {"complaints": _week_points(report, "complaints")},
-            title="Complaints per week (weeks from Monday)", unit="complaints", zone=_zone(report),
+            {_("complaints"): _week_points(report, "complaints")},
+            title=_("Complaints per week (weeks from Monday)"), unit=_("complaints"),
+            zone=_zone(report),
         )
         if report["weekly"]
         else "",
     }  # fmt: skip
     return PAGES.get_template("complaints.html").render(
-        report=report, charts=figures, font_note=charts.missing_font_note()
+        report=report, charts=figures, font_note=charts.missing_font_note(), **words
     )

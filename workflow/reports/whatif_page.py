@@ -10,28 +10,34 @@ from typing import Any
 from casework.workflow.display.times import local_text, stamped
 from casework.workflow.display.zones import zone_named
 from casework.workflow.reports.case_page import PAGES
+from casework.workflow.reports.words import page_words
 
 CHANGED_SHOWN = 200
 """The cases whose breaches change listed on the page (the JSON has all of them)."""
 
 
-def whatif_page(report: Mapping[str, Any]) -> str:
-    """The page of :func:`workflow.sla.whatif.simulate`'s report."""
+def whatif_page(report: Mapping[str, Any], lang: str | None = None) -> str:
+    """The page of :func:`workflow.sla.whatif.simulate`'s report, in ``lang`` (``zh`` or
+    ``en``, the default)."""
     from casework.workflow.reports import charts  # matplotlib: the JSON report does without it
+
+    words = page_words(lang)
+    _, label = words["_"], words["label"]
 
     # tables and charts alike: the most added breaches first
     tables = {d: sorted(report[d], key=lambda r: (-r["more_breaches"], r["name"]))
               for d in ("by_clock", "by_branch", "by_category")}  # fmt: skip
-    names = ("what happened", "proposed")
+    names = (_("what happened"), _("proposed"))
     figures = {
         dimension: charts.compared_bars(
-            [(r["name"], r["actual"]["breached"], r["proposed"]["breached"])
-             for r in tables[dimension]],
-            names=names, title=f"Breaches per {noun}", unit="breaches",
+            [(label(kind, r["name"]) if kind else r["name"], r["actual"]["breached"],
+              r["proposed"]["breached"]) for r in tables[dimension]],
+            names=names, title=_(title), unit=_("breaches"),
         )
         if tables[dimension]
         else ""
-        for dimension, noun in (("by_clock", "clock"), ("by_branch", "branch"))
+        for dimension, title, kind in (("by_clock", "Breaches per clock", "clock"),
+                                       ("by_branch", "Breaches per branch", ""))
     }  # fmt: skip
     totals = report["totals"]
     keys = sorted(set(totals["actual"]) | set(totals["proposed"]), key=_order)
@@ -40,7 +46,7 @@ def whatif_page(report: Mapping[str, Any]) -> str:
         report=report, tables=tables, charts=figures, keys=keys,
         font_note=charts.missing_font_note(),
         changed=report["changed"][:CHANGED_SHOWN], generated=stamped(report["generated_at"], zone),
-        when=lambda text: local_text(text, zone),
+        when=lambda text: local_text(text, zone), **words,
     )  # fmt: skip
 
 
