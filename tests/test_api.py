@@ -69,10 +69,10 @@ def test_problems_carry_the_errors_context(api: Served) -> None:
         path = f"/v1/cases/{case['id']}/events"
         http.post(path, json={"event": "apologise"})
         stale = http.post(path, json={"event": "confirm_needs"}, headers={"If-Match": '"1"'})
-        assert stale.status_code == 409
+        assert stale.status_code == 412  # RFC 9110: If-Match names a version it is not at
         assert stale.headers["content-type"] == "application/problem+json"
         body = stale.json()
-        assert body["type"] == "urn:casework:problem:concurrent-update"
+        assert body["type"] == "urn:casework:problem:precondition-failed"
         assert (body["case_id"], body["expected_version"], body["actual_version"]) == (
             case["id"],
             1,
@@ -95,7 +95,7 @@ def test_problems_carry_the_errors_context(api: Served) -> None:
         for status, response in [
             (404, http.get("/v1/nothing-here")),
             (405, http.put("/v1/cases")),
-            (422, http.post("/v1/cases", content=b"{not json", headers=JSON_TYPE)),
+            (400, http.post("/v1/cases", content=b"{not json", headers=JSON_TYPE)),
             (422, http.post("/v1/cases", json={"customer": 5})),
             (422, http.post("/v1/cases", json={**OPEN, "received_at": "2026-11-01T10:00:00"})),
             (422, http.get("/v1/cases", params={"limit": 0})),

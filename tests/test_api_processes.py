@@ -1,5 +1,5 @@
 """Two ``casework serve`` processes and a worker on one PostgreSQL database under
-concurrent clients: no update is lost, and every stale ``If-Match`` is a 409."""
+concurrent clients: no update is lost, and every stale ``If-Match`` is a 412."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_two_servers_and_a_worker_lose_no_update(pg_url: str, tmp_path: Path) ->
             thread.start()
         for thread in threads:
             thread.join()
-        assert set(refused) <= {409}
+        assert set(refused) <= {412}
         assert len(written) == len(set(written))  # no two writes from the same version
         final = httpx.get(f"{bases[1]}/v1/cases/{case_id}", headers=headers).json()
         history = httpx.get(f"{bases[0]}/v1/cases/{case_id}/history", headers=headers).json()

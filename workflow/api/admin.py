@@ -15,6 +15,7 @@ from casework.workflow.api import models
 from casework.workflow.api.cases import IDEMPOTENT
 from casework.workflow.api.endpoints import endpoint
 from casework.workflow.api.idempotency import Answer
+from casework.workflow.api.refusals import TokenInUse
 from casework.workflow.api.responses import Json, once, problems
 from casework.workflow.api.security import Auth, Served, allowed
 from casework.workflow.cases.catalog import describe
@@ -61,18 +62,28 @@ def add_webhook(
     return once(request, principal, engine, key, lambda: body.model_dump(mode="json"), run)
 
 
-@router.post("/erasures", responses=problems(422), summary="Erase a customer's personal data")
+@router.post(
+    "/erasures",
+    responses=problems(409, 422),
+    summary="Erase a customer's personal data",
+    openapi_extra=IDEMPOTENT,
+)
 @endpoint("long")
-def erase_customer(body: models.Erasure, principal: Auth, engine: Served) -> Json:
+def erase_customer(body: models.Erasure, request: Request, principal: Auth, engine: Served) -> Json:
     """What ``casework erase --customer`` does (admins): the values and the customer's
     secret deleted, every copy overwritten, an ``erased`` event on each of their cases,
     the database files rid of them; the answer names cases and fields, not values. A
     branch token erases only a customer whose cases are all in its branch."""
     allowed(principal, "admin")
-    if principal.branch is not None:
-        scope.may_erase(principal, engine.list(customer=body.customer))
-    return Json(engine.erase(body.customer, actor=principal.actor, reason=body.reason,
-                             dry_run=body.dry_run))  # fmt: skip
+
+    def run() -> Answer:
+        if principal.branch is not None:
+            scope.may_erase(principal, engine.list(customer=body.customer))
+        return Answer(200, engine.erase(body.customer, actor=principal.actor,
+                                        reason=body.reason, dry_run=body.dry_run))  # fmt: skip
+
+    key = request.headers.get("idempotency-key")
+    return once(request, principal, engine, key, lambda: body.model_dump(mode="json"), run)
 
 
 @router.get(
@@ -125,19 +136,25 @@ def deliveries(principal: Auth, engine: Served, status: Status = None, limit: Li
 @router.post(
     "/webhooks/deliveries/{delivery_id}/retry",
     response_model=models.Delivery,
-    responses=problems(404, 422),
+    responses=problems(404, 409, 422),
     summary="Send a dead delivery again",
+    openapi_extra=IDEMPOTENT,
 )
 @endpoint("short")
-def retry_delivery(delivery_id: RowId, principal: Auth, engine: Served) -> Json:
+def retry_delivery(delivery_id: RowId, request: Request, principal: Auth, engine: Served) -> Json:
     """Queue the dead delivery again, due at once, its attempts counted afresh."""
     allowed(principal, "admin")
-    if principal.branch is not None:
-        own = _own_hooks(engine, principal)
-        found = _rows_seen(engine, principal, WEBHOOK_KIND, delivery_id)
-        if not any(r.body.get("webhook") in own for r in found):
-            raise MailNotFound(delivery_id)
-    return Json(delivery_json(Outbox(engine, kind=WEBHOOK_KIND).retry(delivery_id)))
+
+    def run() -> Answer:
+        if principal.branch is not None:
+            own = _own_hooks(engine, principal)
+            found = _rows_seen(engine, principal, WEBHOOK_KIND, delivery_id)
+            if not any(r.body.get("webhook") in own for r in found):
+                raise MailNotFound(delivery_id)
+        return Answer(200, delivery_json(Outbox(engine, kind=WEBHOOK_KIND).retry(delivery_id)))
+
+    key = request.headers.get("idempotency-key")
+    return once(request, principal, engine, key, lambda: None, run)
 
 
 @router.post(
@@ -181,15 +198,18 @@ def list_tokens(principal: Auth, engine: Served) -> Json:
 @router.delete(
     "/tokens/{token_id}",
     response_model=models.Token,
-    responses=problems(404, 422),
+    responses=problems(404, 409, 422),
     summary="Revoke a token",
 )
 @endpoint("short")
 def revoke_token(token_id: str, request: Request, principal: Auth, engine: Served) -> Json:
     """Revoke the token: every request with it to any process is refused from now on
     (within two seconds: a process trusts a token it resolved that long). A branch
-    token revokes its branch's tokens only."""
+    token revokes its branch's tokens only. The token a request is made with may not
+    revoke itself (409)."""
     scope.may_revoke(principal, engine.store.tokens(), token_id)
+    if token_id == principal.token_id:
+        raise TokenInUse(token_id)
     revoked = revoke(engine.store, token_id, engine.clock.now())
     request.app.state.principals.forget(token_id)
     return Json(revoked.to_json())
@@ -208,16 +228,22 @@ def outbox(principal: Auth, engine: Served, status: Status = None, limit: Limit 
 @router.post(
     "/outbox/{mail_id}/retry",
     response_model=models.Mail,
-    responses=problems(404, 422),
+    responses=problems(404, 409, 422),
     summary="Send a dead mail again",
+    openapi_extra=IDEMPOTENT,
 )
 @endpoint("short")
-def retry_mail(mail_id: RowId, principal: Auth, engine: Served) -> Json:
+def retry_mail(mail_id: RowId, request: Request, principal: Auth, engine: Served) -> Json:
     """Queue the dead letter again, due at once, its attempts counted afresh."""
     allowed(principal, "admin")
-    if principal.branch is not None and not _rows_seen(engine, principal, "mail", mail_id):
-        raise MailNotFound(mail_id)
-    return Json(Outbox(engine).retry(mail_id).as_json())
+
+    def run() -> Answer:
+        if principal.branch is not None and not _rows_seen(engine, principal, "mail", mail_id):
+            raise MailNotFound(mail_id)
+        return Answer(200, Outbox(engine).retry(mail_id).as_json())
+
+    key = request.headers.get("idempotency-key")
+    return once(request, principal, engine, key, lambda: None, run)
 
 
 @router.get("/machines", responses=problems(), summary="The machines")

@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from casework.workflow.access.tokens import Principal
 from casework.workflow.api import models
 from casework.workflow.api.endpoints import endpoint
+from casework.workflow.api.models import Instant
 from casework.workflow.api.responses import Json, problems
 from casework.workflow.api.security import (
     Auth,
@@ -135,8 +136,8 @@ def export_stream(
 def export(
     principal: Auth,
     engine: Served,
-    since: Annotated[datetime | None, Query(description="Events at or after this.")] = None,
-    until: Annotated[datetime | None, Query(description="Events before this.")] = None,
+    since: Annotated[Instant | None, Query(description="Events at or after this.")] = None,
+    until: Annotated[Instant | None, Query(description="Events before this.")] = None,
 ) -> Any:
     """The events with their hashes, streamed as NDJSON from one snapshot (what
     ``casework export`` writes; ``casework verify --export`` checks it)."""

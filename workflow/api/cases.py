@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -14,11 +13,12 @@ from casework.workflow.access.scope import opening_unit
 from casework.workflow.api import models
 from casework.workflow.api.endpoints import endpoint
 from casework.workflow.api.idempotency import Answer
+from casework.workflow.api.refusals import PreconditionFailed
 from casework.workflow.api.responses import Json, etag, expected_version, once, problems
 from casework.workflow.api.security import Auth, Served, allowed, visible_case
 from casework.workflow.cases.paging import page_limit
 from casework.workflow.engine import Engine
-from casework.workflow.errors import InvalidInput
+from casework.workflow.errors import ConcurrentUpdate, InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
@@ -50,9 +50,10 @@ def apply_event(
     engine: Served,
 ) -> Json:
     """Apply an event as the token's actor; the case after it, with its new ``ETag``.
-    A stale ``If-Match`` answers 409; an event not allowed in the state, or whose guard
-    fails, 422 with the state and the events allowed. (Most requests take the short way
-    of :mod:`workflow.api.hot_path` to the same code.)"""
+    A stale ``If-Match`` answers 412 (a lost race without one 409); an event not
+    allowed in the state, or whose guard fails, 422 with the state and the events
+    allowed. (Most requests take the short way of :mod:`workflow.api.hot_path` to the
+    same code.)"""
     allowed(principal, "write")
     expected = expected_version(request.headers.get("if-match"))
     key = request.headers.get("idempotency-key")
@@ -60,17 +61,22 @@ def apply_event(
     def run() -> Answer:
         if principal.branch is not None:
             visible_case(engine, principal, case_id)
-        case = engine.fire(
-            case_id,
-            body.event,
-            actor=principal.actor,
-            data=body.data,
-            note=body.note,
-            at=body.at,
-            expected_version=expected,
-            within=principal.branch,
-            role=principal.role,
-        )
+        try:
+            case = engine.fire(
+                case_id,
+                body.event,
+                actor=principal.actor,
+                data=body.data,
+                note=body.note,
+                at=body.at,
+                expected_version=expected,
+                within=principal.branch,
+                role=principal.role,
+            )
+        except ConcurrentUpdate as err:
+            if expected is None:
+                raise
+            raise PreconditionFailed(case_id, expected, err.actual_version) from None
         request.app.state.metrics.transitions.labels(body.event).inc()
         return Answer(200, case.to_json())
 
@@ -238,7 +244,7 @@ def replay(
     case_id: str,
     principal: Auth,
     engine: Served,
-    at: Annotated[datetime | None, Query(description="The state as it stood then.")] = None,
+    at: Annotated[models.Instant | None, Query(description="The state as it stood then.")] = None,
 ) -> Json:
     """The state rebuilt from the history alone, at the end or at ``at`` (auditors and
     supervisors)."""
@@ -266,12 +272,17 @@ def sla(case_id: str, principal: Auth, engine: Served) -> Json:
     response_model=models.Case,
     responses=problems(404, 409, 422),
     summary="Move a case to the configured SLA policy",
+    openapi_extra=IDEMPOTENT,
 )
 @endpoint("short")
-def replan(case_id: str, principal: Auth, engine: Served) -> Json:
+def replan(case_id: str, request: Request, principal: Auth, engine: Served) -> Json:
     """Record a ``replan`` event moving the case to the configured policy (supervisors)."""
     allowed(principal, "replay")
     allowed(principal, "write")
-    visible_case(engine, principal, case_id)
-    case = engine.replan(case_id, actor=principal.actor)
-    return Json(case.to_json(), headers={"ETag": etag(case.version)})
+    key = request.headers.get("idempotency-key")
+
+    def run() -> Answer:
+        visible_case(engine, principal, case_id)
+        return Answer(200, engine.replan(case_id, actor=principal.actor).to_json())
+
+    return once(request, principal, engine, key, lambda: None, run)

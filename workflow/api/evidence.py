@@ -3,6 +3,7 @@ by its digest."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Annotated
 
@@ -10,9 +11,11 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from casework.workflow.access import scope
+from casework.workflow.api.cases import IDEMPOTENT
 from casework.workflow.api.endpoints import endpoint
+from casework.workflow.api.idempotency import Answer
 from casework.workflow.api.offload import offload_for
-from casework.workflow.api.responses import Json, problems
+from casework.workflow.api.responses import Json, once, problems
 from casework.workflow.api.security import Auth, Served, allowed, principal_for, visible_case
 from casework.workflow.engine import Engine
 from casework.workflow.errors import AttachmentNotFound, InvalidInput
@@ -28,7 +31,15 @@ Name = Annotated[str, Query(description="The file's name.")]
     status_code=201,
     responses=problems(404, 409, 422),
     summary="Attach a file to a case",
-    openapi_extra={"requestBody": {"content": {"application/octet-stream": {}}, "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+            "required": True,
+        },
+        **IDEMPOTENT,
+    },
 )
 async def attach_file(
     case_id: Annotated[str, Path()], kind: Kind, name: Name, request: Request
@@ -38,12 +49,17 @@ async def attach_file(
     engine: Engine = request.app.state.engine
     principal = await principal_for(request)
     content = await request.body()
+    key = request.headers.get("idempotency-key")
+
+    def attach() -> Answer:
+        visible_case(engine, principal, case_id)
+        engine.attach(case_id, content, kind=kind, name=name, actor=principal.actor)
+        return Answer(201, engine.history(case_id)[-1].to_json())
 
     def run() -> Json:
         allowed(principal, "write")
-        visible_case(engine, principal, case_id)
-        engine.attach(case_id, content, kind=kind, name=name, actor=principal.actor)
-        return Json(engine.history(case_id)[-1].to_json(), status_code=201)
+        sent = {"kind": kind, "name": name, "sha256": hashlib.sha256(content).hexdigest()}
+        return once(request, principal, engine, key, lambda: sent, attach)
 
     return await offload_for(engine).run("long", run)
 

@@ -5,15 +5,33 @@ records (:class:`storage.records.CaseRecord`, :class:`~storage.records.EventReco
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from casework.storage.records import CaseRecord, EventRecord
 
 Case = CaseRecord
 Event = EventRecord
+
+
+_ISO_INSTANT = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
+
+
+def _iso_instant(value: object) -> object:
+    """An instant only as ISO 8601 text (or a datetime): a number is no instant, so
+    ``until=0.5`` is refused rather than read as a moment of 1970."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_INSTANT.match(value.strip()):
+        raise ValueError("an instant is ISO 8601 text with its offset, e.g. 2026-11-23T09:00+08:00")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_iso_instant)]
+"""A date and time with its offset, as ISO 8601 text (never a number of seconds)."""
 
 
 class _Body(BaseModel):
@@ -37,7 +55,7 @@ class OpenCase(_Body):
     contact: str | None = Field(None, description="Contact details (stored, never logged).")
     branch: str | None = Field(None, description="Branch or store; a branch token's own.")
     priority: str = Field("normal", description="normal, high or urgent.")
-    received_at: datetime | None = Field(None, description="When it came in (back-fill).")
+    received_at: Instant | None = Field(None, description="When it came in (back-fill).")
     machine: str | None = Field(None, description="Machine name (default: complaint).")
     attributes: dict[str, Any] | None = Field(None, description="Declared case attributes.")
 
@@ -48,7 +66,7 @@ class FireEvent(_Body):
     event: str = Field(description="apologise, confirm_needs, resolve, follow_up, note...")
     data: dict[str, Any] | None = Field(None, description="Event data, e.g. {'to': 'wang.wei'}.")
     note: str | None = Field(None, description="Free text kept with the event.")
-    at: datetime | None = Field(None, description="When it happened (back-fill).")
+    at: Instant | None = Field(None, description="When it happened (back-fill).")
 
 
 class NewWebhook(_Body):
@@ -207,5 +225,5 @@ class NewJobs(_Body):
     branch: str = Field(description="The branch; a branch token's own.")
     category: str | None = Field(None, description="The complaint category of the job.")
     partner: str | None = Field(None, description="The partner who did it.")
-    done_at: datetime = Field(description="When, with its offset.")
+    done_at: Instant = Field(description="When, with its offset.")
     jobs: int = Field(1, ge=1, le=1_000_000, description="How many jobs.")

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from casework.workflow.access import scope
 from casework.workflow.api import models
+from casework.workflow.api.cases import IDEMPOTENT
 from casework.workflow.api.endpoints import endpoint
-from casework.workflow.api.responses import Json, problems
+from casework.workflow.api.idempotency import Answer
+from casework.workflow.api.responses import Json, once, problems
 from casework.workflow.api.security import Auth, Served, allowed, whole_database
 from casework.workflow.display.zones import zone_named
 from casework.workflow.partners.jobs import add_jobs, job_row
@@ -28,19 +30,38 @@ def list_partners(principal: Auth, engine: Served) -> Json:
     return Json([p.to_json() for p in engine.store.partners()])
 
 
-@router.post("/partners", status_code=201, responses=problems(422), summary="Register a partner")
+@router.post(
+    "/partners",
+    status_code=201,
+    responses=problems(409, 422),
+    summary="Register a partner",
+    openapi_extra=IDEMPOTENT,
+)
 @endpoint("short")
-def register_partner(body: models.NewPartner, principal: Auth, engine: Served) -> Json:
+def register_partner(
+    body: models.NewPartner, request: Request, principal: Auth, engine: Served
+) -> Json:
     """Register a partner (administrators; a branch token's, of its branch)."""
     allowed(principal, "admin")
     scope.within(principal, body.branch, "registers partners")
-    record = add_partner(engine, body.id, name=body.name, kind=body.kind, branch=body.branch)
-    return Json(record.to_json(), status_code=201)
+
+    def run() -> Answer:
+        record = add_partner(engine, body.id, name=body.name, kind=body.kind, branch=body.branch)
+        return Answer(201, record.to_json())
+
+    key = request.headers.get("idempotency-key")
+    return once(request, principal, engine, key, lambda: body.model_dump(mode="json"), run)
 
 
-@router.post("/jobs", status_code=201, responses=problems(422), summary="Record jobs")
+@router.post(
+    "/jobs",
+    status_code=201,
+    responses=problems(409, 422),
+    summary="Record jobs",
+    openapi_extra=IDEMPOTENT,
+)
 @endpoint("short")
-def record_jobs(body: models.NewJobs, principal: Auth, engine: Served) -> Json:
+def record_jobs(body: models.NewJobs, request: Request, principal: Auth, engine: Served) -> Json:
     """Record dispatched jobs (supervisors and administrators; a branch token for its
     own branch; never auditors, who write nothing)."""
     allowed(principal, "replay")
@@ -48,7 +69,12 @@ def record_jobs(body: models.NewJobs, principal: Auth, engine: Served) -> Json:
     scope.within(principal, body.branch, "records jobs")
     values = {**body.model_dump(), "done_at": body.done_at.isoformat()}
     row = job_row(values, zone_named("UTC", "tz"), f"api:{principal.actor}", "body")
-    return Json({"rows": 1, "jobs": add_jobs(engine, [row])}, status_code=201)
+
+    def run() -> Answer:
+        return Answer(201, {"rows": 1, "jobs": add_jobs(engine, [row])})
+
+    key = request.headers.get("idempotency-key")
+    return once(request, principal, engine, key, lambda: body.model_dump(mode="json"), run)
 
 
 Quarter = Annotated[str, Query(alias="quarter", description="The quarter, e.g. 2026Q3.")]

@@ -1,21 +1,26 @@
 """Errors as RFC 9457 problem details (``application/problem+json``), with the error's
-context: 404 unknown case, 409 concurrent update or stale ``If-Match``, 422 invalid
-input, event not allowed or failed guard, 401 no valid token, 403 not permitted, 503
-the database refused. Bad input never becomes a 500; a storage error that reaches here
-from any route (one that wrote through the store rather than the engine) is translated
-as the engine translates it (:func:`workflow.storage_boundary.translated`)."""
+context: 404 unknown case, 409 concurrent update, 412 stale ``If-Match``, 422 invalid
+input, event not allowed or failed guard, 400 malformed JSON, 415 a body of another
+media type, 405 (with ``Allow``) a method the path does not take, 401 no valid token,
+403 not permitted, 503 the database refused. Bad input never becomes a 500; a storage
+error that reaches here from any route (one that wrote through the store rather than
+the engine) is translated as the engine translates it
+(:func:`workflow.storage_boundary.translated`)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from casework.workflow.api.idempotency import RequestInProgress
+from casework.workflow.api.refusals import PreconditionFailed, TokenInUse
 from casework.workflow.errors import (
     AttachmentNotFound,
     CaseNotFound,
@@ -49,8 +54,10 @@ _STATUS: list[tuple[type[CaseworkError], int]] = [
     (TokenNotFound, 404),
     (MailNotFound, 404),
     (AttachmentNotFound, 404),
+    (PreconditionFailed, 412),
     (ConcurrentUpdate, 409),
     (RequestInProgress, 409),
+    (TokenInUse, 409),
     (EventNotAllowed, 422),
     (InvalidInput, 422),
     (StorageFailure, 503),
@@ -62,6 +69,7 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    412: "Precondition failed",
     413: "Request too large",
     415: "Unsupported media type",
     422: "Unprocessable request",
@@ -86,7 +94,13 @@ def status_of(error: CaseworkError) -> int:
 
 
 def problem(
-    status: int, kind: str, detail: str, instance: str | None = None, **context: Any
+    status: int,
+    kind: str,
+    detail: str,
+    instance: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    **context: Any,
 ) -> JSONResponse:
     """A problem answer; ``kind`` names its type."""
     body: dict[str, Any] = {
@@ -98,15 +112,17 @@ def problem(
     if instance is not None:
         body["instance"] = instance
     body.update({k: v for k, v in context.items() if v is not None})
-    headers = {"WWW-Authenticate": 'Bearer realm="casework"'} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="casework"'
     if status == 503:  # the database is down, busy or read-only: worth another try soon
-        headers = {"Retry-After": str(RETRY_AFTER_S)}
+        headers["Retry-After"] = str(RETRY_AFTER_S)
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def from_error(error: CaseworkError, instance: str | None = None) -> JSONResponse:
     """The problem answer of a casework error, its context attributes included."""
-    context = {}
+    context: dict[str, Any] = {}
     for name in _CONTEXT:
         value = getattr(error, name, None)
         if value is not None:
@@ -118,6 +134,8 @@ def from_error(error: CaseworkError, instance: str | None = None) -> JSONRespons
         kind = "invalid-input"
     if isinstance(error, GuardFailed):
         kind = "guard-failed"
+    if isinstance(error, PreconditionFailed):
+        kind = "precondition-failed"
     return problem(status_of(error), kind, str(error), instance, **context)
 
 
@@ -127,6 +145,28 @@ def failed(path: str, error: BaseException) -> JSONResponse:
         "request_failed", path=path, error_type=type(error).__name__, exc_info=error
     )
     return problem(500, "internal-error", "the server failed; see its log", path)
+
+
+JSON_TYPES = ("application/json",)
+"""The media types a JSON body may be sent as (and any ``application/*+json``)."""
+
+
+def is_json(content_type: str) -> bool:
+    """Whether a ``Content-Type`` names JSON."""
+    kind = content_type.split(";")[0].strip().lower()
+    return kind in JSON_TYPES or (kind.startswith("application/") and kind.endswith("+json"))
+
+
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(app: Any, scope: Mapping[str, Any]) -> list[str]:
+    """The methods the routes of ``app`` take on the request's path (``Allow``)."""
+    return [
+        method
+        for method in METHODS
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in app.routes)
+    ]
 
 
 def install(app: FastAPI) -> None:
@@ -142,6 +182,14 @@ def install(app: FastAPI) -> None:
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
             for e in error.errors()
         ]
+        kinds = {str(e.get("type", "")) for e in error.errors()}
+        sent = request.headers.get("content-type")
+        if sent and not is_json(sent) and all(e["loc"][:1] == ["body"] for e in errors):
+            detail = f"the body must be application/json, not {sent.split(';')[0]}"
+            return problem(415, "unsupported-media-type", detail, request.url.path)
+        if "json_invalid" in kinds:
+            return problem(400, "bad-request", "the body is not valid UTF-8 JSON",
+                           request.url.path)  # fmt: skip
         if any(e["loc"][-1:] == ["actor"] for e in errors):
             detail = "the actor is the token's: leave actor out of the body"
         else:
@@ -153,7 +201,11 @@ def install(app: FastAPI) -> None:
         title = _TITLES.get(error.status_code, "Error")
         detail = error.detail if isinstance(error.detail, str) else title
         kind = title.lower().replace(" ", "-")
-        return problem(error.status_code, kind, detail, request.url.path)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # every method of the path, not one route's
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+            detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
+        return problem(error.status_code, kind, detail, request.url.path, headers=headers)
 
     async def storage_error(request: Request, error: Exception) -> JSONResponse:
         return from_error(translated(error), request.url.path)

@@ -80,4 +80,5 @@ def serve_command(
         timeout_graceful_shutdown=10,
         server_header=False,
         proxy_headers=False,  # nothing here reads the client's address
+        http="h11",  # httptools drops the body of a request asking Upgrade: h2c (JDK, curl)
     )
