@@ -14,7 +14,6 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from casework.workflow.access.tokens import issue
@@ -91,7 +90,7 @@ def test_every_post_honours_its_idempotency_key(api_sqlite: Served) -> None:
                                    "done_at": "2026-11-20T10:00:00+08:00"}}),
             ("/v1/erasures", {"json": {"customer": "CUST-9", "reason": "asked", "dry_run": True}}),
             (f"/v1/cases/{case['id']}/attachments?kind=photo&name=a.jpg",
-             {"content": b"\xff\xd8 photo", "headers": {"content-type": "application/octet-stream"}}),
+             {"content": b"\xff\xd8 photo", "headers": OCTETS}),
         ]  # fmt: skip
         for n, (path, send) in enumerate(posts):
             key = {"Idempotency-Key": f"k-{n}"}
@@ -118,6 +117,7 @@ def api_sqlite(tmp_path: Path) -> Iterator[Served]:
 
 JSON = {"content-type": "application/json"}
 TEXT = {"content-type": "text/plain"}
+OCTETS = {"content-type": "application/octet-stream"}
 
 
 @pytest.fixture
@@ -193,18 +193,17 @@ public class OpenCase {
 
 
 @pytest.mark.slow  # compiles and runs a Java program
-def test_a_jdk_http_client_opens_a_case(
-    served_process: tuple[str, str], tmp_path: Path
-) -> None:
-    if shutil.which("javac") is None or shutil.which("java") is None:
+def test_a_jdk_http_client_opens_a_case(served_process: tuple[str, str], tmp_path: Path) -> None:
+    javac, java = shutil.which("javac"), shutil.which("java")
+    if javac is None or java is None:
         if os.environ.get("CI") == "true" and Path(".ci/jdk").exists():
             pytest.fail("CI installs a JDK, but javac is not on the PATH")
         pytest.skip("no JDK here (javac): the raw h2c request above covers the server side")
     base, token = served_process
     (tmp_path / "OpenCase.java").write_text(JAVA)
-    subprocess.run(["javac", "OpenCase.java"], cwd=tmp_path, check=True, timeout=300)
+    subprocess.run([javac, "OpenCase.java"], cwd=tmp_path, check=True, timeout=300)
     done = subprocess.run(
-        ["java", "-cp", str(tmp_path), "OpenCase", base, token, json.dumps(OPEN)],
+        [java, "-cp", str(tmp_path), "OpenCase", base, token, json.dumps(OPEN)],
         capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
     status, body = done.stdout.split("\n", 1)
