@@ -198,6 +198,12 @@ def test_the_command_line_lists_a_branch_with_its_stores_and_rolls_reports_up(
     assert counted[("company", "总部")] == 4
     assert rows[("company", "总部")]["met"] == 1
     assert "总部" in run("report", "sla", *window).stdout
+    for name in ("complaints", "sla"):
+        page = tmp_path / f"{name}.html"
+        run("report", name, *window, "--html", str(page))
+        html = page.read_text(encoding="utf-8")
+        assert f"&emsp;{CHANG_AN}" in html
+        assert "<strong>总部</strong>" in html
 
 
 def test_a_branch_administers_its_stores_tokens_and_mails(world: World, clock: FixedClock) -> None:
