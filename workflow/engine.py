@@ -481,6 +481,8 @@ class Engine:
                 if event in CHECKED_EVENTS and "decide_remedy" in rules.definition.events:
                     warranty = self.settings.warranty
                     data = checked_data(warranty, case, event, data, occurred, evidence)
+                if event == "partner_fault" and event in rules.definition.events:
+                    data = fault_data(self.settings.partners, data)
                 if event == RECLASSIFY and case.state not in rules.definition.final_states:
                     data = reclassify_data(self.settings, rules.definition, case, data)
                 steps = decide_with_wait_ended(rules, case, event, data, actor, occurred, now)
@@ -492,8 +494,6 @@ class Engine:
                     ):
                         raise ConcurrentUpdate(case_id, case.version, None)
                     after_case = replace(after_case, **step.update)
-                if event == "partner_fault" and event in rules.definition.events:
-                    data = fault_data(self.settings.partners, data)
                     happened.append((after_case, step.record))
                 queue_webhooks(self.store, cursor, happened, now, self.settings.organisation)
                 self._escalated_by_hand(rules, cursor, happened, now)
