@@ -413,7 +413,7 @@ def test_the_case_report_renders_in_a_browser(
     assert "Chain verified" in rendered.dom
     assert "师傅没来 &lt;b&gt;not bold&lt;/b&gt;" in rendered.dom
     assert rendered.dom.count("<svg") >= 1
-    assert "escalate" in rendered.dom
+    assert "Escalated" in rendered.dom  # the escalations in the timeline, by their label
     assert rendered.screenshot.stat().st_size > 10_000
 
 

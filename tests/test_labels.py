@@ -222,7 +222,7 @@ def _visible(html: str) -> str:
 def test_report_pages_speak_the_viewers_language(
     engine: Engine, clock: FixedClock, tmp_path: Path
 ) -> None:
-    """The SLA, complaint, partner and what-if pages in Chinese: ``lang="zh-CN"``, labels
+    """The SLA, complaint, partner, what-if and case pages in Chinese: ``lang="zh-CN"``, labels
     for clocks, categories and channels, no identifier; English ones by default."""
     from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
     from casework.workflow.partners.ratings import partner_report, quarter
@@ -270,6 +270,15 @@ def test_report_pages_speak_the_viewers_language(
             assert identifier not in shown, (name, identifier)
         assert '<html lang="en">' in page(report), name
     assert "Missed appointment" in _visible(complaints_page(reports["complaints"][1]))
+    from casework.workflow.reports.case_page import case_report
+
+    case_id = engine.list()[0].id
+    zh = _visible(case_report(engine, case_id, UTC, lang="zh"))
+    for words in ("投诉单", "处理记录", "首次响应", "登记投诉", "已受理", "信函"):
+        assert words in zh, words
+    for identifier in ("first_response", "received", "letter", "Timeline"):
+        assert identifier not in zh, identifier
+    assert "Timeline" in _visible(case_report(engine, case_id, UTC))
 
 
 def test_the_report_command_takes_its_language(db_url: str, tmp_path: Path) -> None:

@@ -50,15 +50,23 @@ def report_group() -> None:
     help="Write the page to this file.",
 )
 @click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default=None, help="The page's "
+              "language (default: [display] language, else $LANG's, else en).")  # fmt: skip
 @database_options
 @handle_errors
 def report_case_command(
-    case_id: str, html_path: str, force: bool, db_url: str | None, config_path: str | None
+    case_id: str,
+    html_path: str,
+    force: bool,
+    lang: str | None,
+    db_url: str | None,
+    config_path: str | None,
 ) -> None:
     """A page with the case's timeline, SLA clocks as bars and its chain's verification."""
     with engine_for(db_url, config_path, read_only=True) as engine:
         case_id = engine.resolve(case_id)
-        page = case_report(engine, case_id, display_zone(engine).zone)
+        zone = display_zone(engine).zone
+        page = case_report(engine, case_id, zone, page_language(engine, lang))
     with private_file(html_path, replace=force) as file:
         file.write(page)
     click.echo(f"case {case_id}: {html_path}")

@@ -100,24 +100,51 @@ def clock_marks(
     return spans, markers
 
 
-def _note(event: EventRecord) -> str:
+def _note(event: EventRecord, words: Mapping[str, Any]) -> str:
     data = event.data if isinstance(event.data, Mapping) else {}
+    _, label = words["_"], words["label"]
     if "note" in data:
         return str(data["note"])
     if event.event in ("sla_warning", "escalate"):
         late = hours_minutes(float(data.get("late_by_s") or 0))
-        return f"{data.get('clock')} level {data.get('level')}, processed {late} after due"
+        clock = label("clock", data.get("clock"))
+        return str(_("{clock} level {level}, processed {late} after due", clock=clock,
+                     level=data.get("level"), late=late))  # fmt: skip
     hidden = ("policy", "attributes", "contact", "format", "subject")
     shown = {
-        k: "(personal, kept apart)" if is_commitment(v) else v
+        label("field", f"{event.event}.{k}"): _value(event.event, k, v, words)
         for k, v in data.items()
         if k not in hidden
     }
     return ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) if shown else ""
 
 
-def case_report(engine: Engine, case_id: str, zone: tzinfo = UTC) -> str:
-    """The HTML page of one case, times as seen in ``zone``."""
+VALUE_KINDS = {
+    "channel": "channel", "category": "category", "priority": "priority", "remedy": "remedy",
+    "product_class": "product_class", "fault_class": "fault_class", "fault": "violation",
+    "brand_class": "brand_class", "route.to": "route_unit", "attach.kind": "evidence",
+}  # fmt: skip
+"""The event data fields whose values are identifiers with labels, by field (or
+``event.field``)."""
+
+
+def _value(event: str, key: str, value: Any, words: Mapping[str, Any]) -> Any:
+    """An event data value as the page shows it: a label where it has one."""
+    if is_commitment(value):
+        return words["_"]("(personal, kept apart)")
+    kind = VALUE_KINDS.get(f"{event}.{key}") or VALUE_KINDS.get(key)
+    if kind is None or not isinstance(value, str):
+        return value
+    return words["label"](kind, value)
+
+
+def case_report(engine: Engine, case_id: str, zone: tzinfo = UTC, lang: str | None = None) -> str:
+    """The HTML page of one case, times as seen in ``zone``, in ``lang`` (``zh`` or
+    ``en``, the default)."""
+    from casework.workflow.reports.words import page_words
+
+    words = page_words(lang)
+
     case = engine.get(case_id)
     steps = engine.timeline(case_id)
     verified = engine.verify(case_id)
@@ -138,17 +165,17 @@ def case_report(engine: Engine, case_id: str, zone: tzinfo = UTC) -> str:
                 "seq": e.seq,
                 "at": local_text(e.occurred_at, zone),
                 "event": e.event,
-                "from_state": e.from_state or "-",
+                "from_state": e.from_state,
                 "to_state": e.to_state,
                 "actor": e.actor,
-                "note": _note(e),
+                "note": _note(e, words),
                 "system": e.event in ("sla_warning", "escalate"),
             }
             for e, _ in steps
         ],
         "clocks": [] if final is None else _clock_rows(final, policy, now),
     }
-    return PAGES.get_template("case.html").render(context)
+    return PAGES.get_template("case.html").render({**context, **words})
 
 
 def _clock_rows(folded: Folded, policy: SlaPolicy | None, now: datetime) -> list[dict[str, Any]]:
