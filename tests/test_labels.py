@@ -139,7 +139,8 @@ def test_a_folder_of_catalogues_relabels(tmp_path: Path, monkeypatch: pytest.Mon
     folder.mkdir(parents=True)
     (folder / "casework.po").write_text(
         'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
-        'msgid "state:received"\nmsgstr "已登记"\n',
+        'msgid "state:received"\nmsgstr "已登记"\n\n'
+        'msgctxt "complaint"\nmsgid "state:resolved"\nmsgstr "已处理完毕"\n',
         encoding="utf-8",
     )
     monkeypatch.setenv("CASEWORK_LABELS", str(tmp_path))
@@ -147,6 +148,10 @@ def test_a_folder_of_catalogues_relabels(tmp_path: Path, monkeypatch: pytest.Mon
     try:
         assert label("zh", "state", "received") == "已登记"
         assert label("zh", "state", "resolved") == "已解决"
+        # a message under a machine's name labels that machine's identifiers only
+        assert label("zh", "state", "resolved", COMPLAINT_V2) == "已处理完毕"
+        assert label("zh", "state", "resolved", "complaint") == "已处理完毕"
+        assert label("zh", "state", "resolved", "other-machine") == "已解决"
     finally:
         monkeypatch.delenv("CASEWORK_LABELS")
         catalogue.cache_clear()
