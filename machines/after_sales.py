@@ -194,6 +194,9 @@ class ComplaintChartV2(StateChart[Any]):
     repair_done = _stay_in((needs_confirmed, resolved, followed_up), cond=repair_decided)
     partner_fault = _stay_in(_open, cond=fault_given)
     suspend_settlement = _stay_in(_open, cond=suspension_given)
+    # the customer's survey answer after a follow-up was recorded (their first answer
+    # is the follow-up itself); no earlier history holds it
+    survey_answered = _stay_in((followed_up,), cond=satisfaction_in_range)
 
 
 AFTER_SALES_TIMERS: dict[str, Any] = {
@@ -229,8 +232,10 @@ COMPLAINT_V2 = MachineDefinition(
         "quote": ("amount", "currency"),
         "merge_into": ("case",),
         "link": ("repeat_of",),
+        "survey_answered": ("satisfaction",),
     },
     handover=("assign", "to"),
+    resting=frozenset({"followed_up"}),
     attributes={
         **COMPLAINT_V1.attributes,
         "product_class": AttributeSpec(max_length=40),

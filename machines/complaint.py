@@ -103,12 +103,17 @@ COMPLAINT_V1 = MachineDefinition(
     title="Customer complaint, six handling steps",
     remembered={"follow_up": ("satisfaction",)},
     handover=("assign", "to"),
+    resting=frozenset({"followed_up"}),
     attributes={
         "product": AttributeSpec(),
         "brand": AttributeSpec(),
         "serial_number": AttributeSpec(max_length=80),
         "purchase_date": AttributeSpec(kind="date"),
         "order_number": AttributeSpec(max_length=80),
+        # how the customer is told (email, sms or none: consent withdrawn) and in what
+        # language (zh or en); absent: the [notify] defaults
+        "notify": AttributeSpec(max_length=5),
+        "language": AttributeSpec(max_length=5),
     },
     sla=DEFAULT_DOCUMENT,
 )

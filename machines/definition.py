@@ -10,7 +10,7 @@ that table. A property test proves the table decides exactly as the chart does.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -178,6 +178,9 @@ class MachineDefinition:
     marks: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     time_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Event data fields that are instants (ISO 8601 with an offset), by event."""
+    resting: frozenset[str] = frozenset()
+    """States in which a case's work is done though it is not final (a followed-up
+    complaint, unless reopened): not open for queues, boards and ``list --open``."""
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """The machine's own labels by language, then ``kind:identifier``
     (``{"zh": {"state:needs_confirmed": "已确认需求"}}``), read before the catalogue."""
@@ -207,6 +210,9 @@ class MachineDefinition:
         object.__setattr__(self, "remembered", MappingProxyType(dict(self.remembered)))
         labels = {lang: MappingProxyType(dict(v)) for lang, v in self.labels.items()}
         object.__setattr__(self, "labels", MappingProxyType(labels))
+        strays = sorted(self.resting - set(states))
+        if strays:
+            raise ValueError(f"{self.name}: resting names unknown states {strays}")
         unknown = [f for f in self.intake if f not in INTAKE_FIELDS]
         if unknown:
             raise ValueError(f"{self.name}: intake names unknown fields {unknown}")
@@ -221,6 +227,10 @@ class MachineDefinition:
     def key(self) -> tuple[str, int]:
         """The registry key: (name, version)."""
         return (self.name, self.version)
+
+    def is_open(self, state: str) -> bool:
+        """Whether a case in ``state`` is open work: neither final nor resting."""
+        return state not in self.final_states and state not in self.resting
 
     def moves_timers(self, event: str) -> bool:
         """Whether ``event`` sets or ends a timer of this machine's cases."""
@@ -296,3 +306,9 @@ def _condition(chart: type[StateChart[Any]], spec: Any) -> Condition:
     if not callable(func):
         raise ValueError(f"{chart.__name__}: guard {spec.attr_name!r} must be a function")
     return Condition(func, spec.expected_value is not False)
+
+
+def done_states(definitions: Iterable[MachineDefinition]) -> tuple[str, ...]:
+    """The states in which a case of one of ``definitions`` is not open work: final or
+    resting (what an open-cases query leaves out)."""
+    return tuple(sorted({s for d in definitions for s in d.final_states | d.resting}))

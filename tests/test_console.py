@@ -98,9 +98,21 @@ class Visit:
                              full_page=True)  # fmt: skip
 
     def fire(self, event: str, **fields: str) -> None:
+        """Record ``event`` from its form (opened from the menu if it is there), each
+        field typed or chosen as its input takes it."""
         form = self.page.locator(f"form[aria-label={event}]")
+        if not form.is_visible():
+            self.page.locator("#more > summary").click()
+            self.page.locator(f"#act-{event} > summary").click()
         for name, value in fields.items():
-            form.locator(f"input[name='data.{name}']").fill(value)
+            field = form.locator(f"[name='data.{name}']").last
+            tag = field.evaluate("e => e.tagName + ':' + e.type")
+            if tag.startswith("SELECT"):
+                field.select_option(value)
+            elif tag.endswith("checkbox"):
+                field.set_checked(value == "true")
+            else:
+                field.fill(value)
         form.locator("button[type=submit]").click()
         self.page.wait_for_load_state()
 
@@ -124,21 +136,23 @@ def test_an_agent_walks_a_complaint_through_its_six_steps(browser: Any, console:
     agent.shot("case-received")
     agent.fire("apologise")
     agent.fire("confirm_needs")
-    agent.fire("resolve")  # no solution: refused, and why
-    flash = agent.page.locator("[role=alert]").inner_text()
-    assert "solution" in flash
+    agent.fire("resolve", solution="   ")  # no solution: refused beside the form, and why
+    refusal = agent.page.locator("#form-resolve [role=alert]").inner_text()
+    assert "解决方案" in refusal, refusal
     agent.shot("guard-refused")
     agent.fire("resolve", solution="上门维修，免收上门费")
-    assert agent.page.locator("#state").inner_text() == "resolved"
+    assert agent.page.locator("#state").inner_text() == "已解决"
     agent.fire("follow_up", satisfaction="5")
-    assert agent.page.locator("#state").inner_text() == "followed_up"
+    assert agent.page.locator("#state").inner_text() == "已回访"
     agent.shot("case-followed-up")
     steps = agent.page.locator("#timeline tbody tr td:nth-child(3)").all_inner_texts()
-    assert steps == ["open", "apologise", "confirm_needs", "resolve", "follow_up"]
+    assert steps == ["登记投诉", "致歉", "确认需求", "解决", "回访"], steps
+    case_url = agent.page.url
     agent.page.goto("/queue")
+    assert agent.page.locator("#queue").count() == 0  # followed up: done work, not open
     agent.shot("queue")
     agent.page.set_viewport_size({"width": 390, "height": 844})  # a phone
-    agent.page.goto(agent.page.locator("tbody a").first.get_attribute("href") or "/queue")
+    agent.page.goto(case_url)
     agent.shot("case-phone")
     assert agent.errors == []
 
@@ -163,14 +177,14 @@ def test_a_supervisor_sees_a_late_case_on_the_overdue_board(
     row = boss.page.locator("#board tbody tr").first
     assert case_id[:8] in row.inner_text()
     assert "东莞长安店" in row.inner_text()
-    assert "first_response" in boss.page.locator("#week").inner_text()
+    assert "First response" in boss.page.locator("#week").inner_text()
     assert boss.page.locator("#today").count() == 1
     boss.shot("overdue")
     boss.page.goto(f"/cases/{case_id}")
     boss.shot("late-case")
     boss.page.goto("/reports?from=2026-11-01&to=2026-12-31")
-    assert "first_response" in boss.page.content()
-    assert "service_delayed" in boss.page.locator("#categories").inner_text()
+    assert "First response" in boss.page.content()
+    assert "Service delayed" in boss.page.locator("#categories").inner_text()
     boss.shot("reports")
     boss.page.click("text=with charts (SLA)")
     assert "(Asia/Shanghai)" in boss.page.content()  # days cut in the viewer's zone
@@ -319,7 +333,7 @@ def test_forms_need_their_csrf_token_and_a_session(browser: Any, console: Served
         "/open", form={"csrf": "forged", "customer": "C", "summary": "s"}
     )
     assert forged.status == 401
-    visit.page.click("header button[type=submit]")  # sign out
+    visit.page.click("header form[action='/logout'] button")  # sign out
     assert visit.page.url.endswith("/login")
     assert visit.page.request.get("/queue", max_redirects=0).status == 303
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from casework.machines.definition import done_states
 from casework.machines.timers import TIMER_EVENTS
 from casework.storage.records import CaseQuery
 from casework.workflow.cases.paging import MAX_PAGE
@@ -273,7 +274,8 @@ def _filter_options(func: Any) -> Any:
     "--open",
     "only_open",
     is_flag=True,
-    help="Only cases not closed (the default order: next deadline first).",
+    help="Only open work: neither closed nor resting (a followed-up complaint is done "
+    "unless reopened); next deadline first by default.",
 )
 @click.option("--closed", "only_closed", is_flag=True, help="Only closed cases.")
 @click.option(
@@ -341,7 +343,7 @@ def list_command(
             state=state,
             **given,  # type: ignore[arg-type]  # the FILTERS: text columns
             states=engine.closed_states() if only_closed else None,
-            not_states=engine.closed_states() if only_open else None,
+            not_states=done_states(engine.registry) if only_open else None,
             received_from=None if since is None else typed_time(since, "--since", engine),
             received_until=None
             if until is None

@@ -9,7 +9,8 @@
   function span(ms) {
     var s = Math.floor(Math.abs(ms) / 1000), d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600),
         m = Math.floor(s % 3600 / 60);
-    return (d ? d + "d " : "") + (d || h ? h + "h " : "") + m + "m";
+    var u = lang === "zh" ? ["天", "小时", "分"] : ["d", "h", "m"];
+    return (d ? d + u[0] + " " : "") + (d || h ? h + u[1] + " " : "") + m + u[2];
   }
   // The server's clock, not the browser's, says what is late (they may differ).
   var serverNow = Date.parse(document.body.getAttribute("data-now") || "");
@@ -22,7 +23,7 @@
       el.classList.toggle("late", ms < 0);
     });
   }
-  document.querySelectorAll("time[datetime]").forEach(function (el) {
+  document.querySelectorAll("time[datetime]:not([data-keep])").forEach(function (el) {
     var t = Date.parse(el.getAttribute("datetime"));
     if (!isNaN(t)) { el.title = el.getAttribute("datetime"); el.textContent = fmt.format(new Date(t)); }
   });
