@@ -41,6 +41,7 @@ def _identifiers() -> list[tuple[str, str, MachineDefinition | None]]:
         found += [("event", e, machine) for e in (*events, "attach", *SYSTEM_EVENTS)]
         clocks = (machine.sla or {}).get("clocks", {})
         found += [("clock", c, machine) for c in clocks]
+        found += [("ladder", r["name"], machine) for r in (machine.sla or {}).get("ladder", [])]
         timers = {t.name for specs in machine.timers.values() for t in specs}
         found += [("timer", t, machine) for t in sorted(timers)]
         found += [("field", a, machine) for a in machine.attributes]

@@ -131,7 +131,7 @@ def test_a_chinese_escalation_speaks_labels_and_names_its_zone(
     en = next(m for m in received if m["Content-Language"] == "en")
     text, html = _bodies(zh)
     for shown in (text, html):
-        for label in ("服务延误", "信函", "普通", "已受理", "首次响应", "登记投诉"):
+        for label in ("服务延误", "信函", "普通", "已受理", "首次响应", "登记投诉", "门店主管"):
             assert label in shown
         for identifier in ("service_delayed", "letter", "normal", "received", "first_response"):
             assert identifier not in shown

@@ -73,6 +73,7 @@ KINDS = (
     "partner_kind",
     "job_kind",
     "band",
+    "ladder",
 )
 """The kinds of identifier the catalogue labels."""
 
