@@ -8,7 +8,6 @@ import shutil
 import ssl
 import subprocess
 import threading
-import time
 from collections import Counter
 from email import policy
 from email.message import EmailMessage
@@ -19,6 +18,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from casework.scheduler.mail.smtp_sink import free_port
+from tests.support import wait_until
 
 
 class Script:
@@ -56,15 +56,18 @@ class Script:
         with self.lock:
             return Counter(str(m["Message-ID"]) for _, m, _ in self.received)
 
-    def wait_for(self, count: int, timeout_s: float = 30.0) -> bool:
-        """Whether ``count`` mails arrived within ``timeout_s``."""
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            with self.lock:
-                if len(self.received) >= count:
-                    return True
-            time.sleep(0.02)
-        return False
+    def wait_for(self, count: int, timeout_s: float = 60.0) -> bool:
+        """Whether ``count`` mails arrived within ``timeout_s`` (a bound on a hang, not
+        a measure of speed)."""
+        try:
+            wait_until(lambda: self._arrived() >= count, timeout=timeout_s, what="mails")
+        except AssertionError:
+            return False
+        return True
+
+    def _arrived(self) -> int:
+        with self.lock:
+            return len(self.received)
 
 
 class _Passwords:
