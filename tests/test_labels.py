@@ -261,8 +261,8 @@ def test_report_pages_speak_the_viewers_language(
         ),
     }
     expected = {
-        "sla": ("时限达标率", "首次响应", "预约未上门", "信函"),
-        "complaints": ("投诉结构", "预约未上门", "其他", "信函"),
+        "sla": ("时限达标率", "首次响应", "预约未上门", "信函", " 至 "),
+        "complaints": ("投诉结构", "预约未上门", "其他", "信函", " 至 "),
         "whatif": ("假如当时执行时限方案 tighter", "首次响应", "预约未上门"),
         "partners": ("合作方考核",),
     }

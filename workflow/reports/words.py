@@ -1,9 +1,9 @@
 """The words of the report pages in the viewer's language.
 
 Each page is rendered with ``_`` (an interface sentence of the label catalogue: its
-English text is its message id, ``{name}`` fields filled from keywords) and ``label``
-(an identifier's label), both bound to the page's language, and ``lang`` for the
-page's ``lang`` attribute.
+English text is its message id, ``{name}`` fields filled from keywords), ``label``
+(an identifier's label) and ``period`` (a period as the reports describe it), bound to
+the page's language, and ``lang`` for the page's ``lang`` attribute.
 """
 
 from __future__ import annotations
@@ -27,7 +27,12 @@ def page_words(lang: str | None) -> dict[str, Any]:
     def named(kind: str, ident: object) -> str:
         return label(code, kind, ident)
 
-    return {"_": say, "label": named, "lang": HTML_LANG.get(code, code)}
+    def period(described: str) -> str:
+        """A period as ``described`` writes it (``2026-11-01 to 2026-11-30 (Asia/Shanghai)``)
+        in the page's language."""
+        return described.replace(" to ", f" {say('to')} ", 1)
+
+    return {"_": say, "label": named, "lang": HTML_LANG.get(code, code), "period": period}
 
 
 def sayer(lang: str | None) -> Callable[..., str]:
