@@ -72,10 +72,13 @@ def console(engine: Engine) -> Iterator[Served]:
 class Visit:
     """One person's browser tab: signs in, goes places, keeps screenshots and errors."""
 
-    def __init__(self, browser: Any, served: Served, name: str, lang: str = "en") -> None:
+    def __init__(
+        self, browser: Any, served: Served, name: str, lang: str = "en",
+        size: tuple[int, int] = (1100, 900),
+    ) -> None:  # fmt: skip
         self.context = browser.new_context(
             base_url=served.url, locale="zh-CN" if lang == "zh" else "en-GB",
-            timezone_id="Asia/Shanghai", viewport={"width": 1100, "height": 900},
+            timezone_id="Asia/Shanghai", viewport={"width": size[0], "height": size[1]},
         )  # fmt: skip
         self.page = self.context.new_page()
         self.errors: list[str] = []

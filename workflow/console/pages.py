@@ -368,6 +368,7 @@ def _case_page(
             continue
         target = clock.get("target_s") or 0
         used = clock.get("used_s") or 0
+        outcome = clock.get("outcome")
         clocks.append(
             {
                 "name": label(lang, "clock", clock["clock"], machine), "used": span(used, lang),
@@ -375,7 +376,7 @@ def _case_page(
                 "share": round(100 * used / target) if target else 0,
                 "due": clock.get("target_at") if clock.get("outcome") == "open" else None,
                 "outcome": clock.get("outcome"),
-                "outcome_label": TEXTS[lang].get(clock.get("outcome") or "", ""),
+                "outcome_label": TEXTS[lang][outcome] if outcome in ("met", "breached") else "",
             }
         )  # fmt: skip
     vocabulary = Vocabulary(
