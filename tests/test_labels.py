@@ -280,7 +280,7 @@ def test_report_pages_speak_the_viewers_language(
 
     case_id = engine.list()[0].id
     zh = _visible(case_report(engine, case_id, UTC, lang="zh"))
-    for words in ("投诉单", "处理记录", "首次响应", "登记投诉", "已受理", "信函"):
+    for words in ("投诉单", "处理记录", "首次响应", "登记投诉", "已受理", "信函", "小时"):
         assert words in zh, words
     for identifier in ("first_response", "received", "letter", "Timeline"):
         assert identifier not in zh, identifier

@@ -8,7 +8,7 @@ through the same fold the engine uses.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,6 @@ from casework.machines.sla import SlaPolicy
 from casework.storage import EventRecord
 from casework.workflow.display.times import local_text, stamped
 from casework.workflow.display.zones import zone_name
-from casework.workflow.durations import hours_minutes
 from casework.workflow.privacy.commitments import is_commitment
 from casework.workflow.reports.charts import clock_chart, missing_font_note
 from casework.workflow.sla.views import standing
@@ -106,7 +105,7 @@ def _note(event: EventRecord, words: Mapping[str, Any]) -> str:
     if "note" in data:
         return str(data["note"])
     if event.event in ("sla_warning", "escalate"):
-        late = hours_minutes(float(data.get("late_by_s") or 0))
+        late = words["duration"](float(data.get("late_by_s") or 0))
         clock = label("clock", data.get("clock"))
         return str(_("{clock} level {level}, processed {late} after due", clock=clock,
                      level=data.get("level"), late=late))  # fmt: skip
@@ -173,12 +172,14 @@ def case_report(engine: Engine, case_id: str, zone: tzinfo = UTC, lang: str | No
             }
             for e, _ in steps
         ],
-        "clocks": [] if final is None else _clock_rows(final, policy, now),
+        "clocks": [] if final is None else _clock_rows(final, policy, now, words["duration"]),
     }
     return PAGES.get_template("case.html").render({**context, **words})
 
 
-def _clock_rows(folded: Folded, policy: SlaPolicy | None, now: datetime) -> list[dict[str, Any]]:
+def _clock_rows(
+    folded: Folded, policy: SlaPolicy | None, now: datetime, duration: Callable[[float], str]
+) -> list[dict[str, Any]]:
     rows = []
     for clock in standing(policy, folded.sla, now)["clocks"]:
         if clock["cycle"] == 0:
@@ -186,10 +187,10 @@ def _clock_rows(folded: Folded, policy: SlaPolicy | None, now: datetime) -> list
         rows.append(
             {
                 **clock,
-                "used": hours_minutes(clock["used_s"]),
-                "target": hours_minutes(clock["target_s"]),
-                "remaining": hours_minutes(clock["remaining_s"]),
-                "overdue": hours_minutes(clock["overdue_s"]),
+                "used": duration(clock["used_s"]),
+                "target": duration(clock["target_s"]),
+                "remaining": duration(clock["remaining_s"]),
+                "overdue": duration(clock["overdue_s"]),
             }
         )
     return rows

@@ -2,15 +2,18 @@
 
 Each page is rendered with ``_`` (an interface sentence of the label catalogue: its
 English text is its message id, ``{name}`` fields filled from keywords), ``label``
-(an identifier's label) and ``period`` (a period as the reports describe it), bound to
-the page's language, and ``lang`` for the page's ``lang`` attribute.
+(an identifier's label), ``period`` (a period as the reports describe it) and
+``duration`` (seconds as days, hours and minutes), bound to the page's language, and
+``lang`` for the page's ``lang`` attribute.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from casework.workflow.durations import spoken
 from casework.workflow.labels import label, language, text
 
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
@@ -32,7 +35,17 @@ def page_words(lang: str | None) -> dict[str, Any]:
         in the page's language."""
         return described.replace(" to ", f" {say('to')} ", 1)
 
-    return {"_": say, "label": named, "lang": HTML_LANG.get(code, code), "period": period}
+    def duration(seconds: float) -> str:
+        """A number of seconds as ``2d 3h`` (``2天3小时`` in Chinese)."""
+        return spoken(timedelta(seconds=seconds), code)
+
+    return {
+        "_": say,
+        "label": named,
+        "lang": HTML_LANG.get(code, code),
+        "period": period,
+        "duration": duration,
+    }
 
 
 def sayer(lang: str | None) -> Callable[..., str]:
