@@ -356,7 +356,7 @@ def test_partners_jobs_and_their_report(api: Served, clock: FixedClock) -> None:
         made = http.post("/v1/partners", json=partner)
         assert made.status_code == 201, made.text
         again = http.post("/v1/partners", json=partner)
-        assert again.status_code == 422
+        assert again.status_code == 409  # registered already: a conflict
     jobs = {"kind": "installation", "branch": "东莞长安店", "partner": "P-安装一队",
             "done_at": "2026-11-20T10:00:00+08:00", "jobs": 40}  # fmt: skip
     with api.client(api.token("supervisor", branch="广州天河店")) as http:

@@ -6,9 +6,19 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from casework.workflow.api import admin, audit, cases, evidence, health, partners, problems
+from casework.workflow.api import (
+    admin,
+    audit,
+    cases,
+    contract,
+    evidence,
+    health,
+    partners,
+    problems,
+)
 from casework.workflow.api.hot_path import HotPath
 from casework.workflow.api.limits import ATTACHMENTS, MAX_BODY, BodyLimit
 from casework.workflow.api.metrics import Measured, Metrics
@@ -21,9 +31,15 @@ events, read its history and SLA clocks, verify and export the tamper-evident hi
 
 Every `/v1` path needs `Authorization: Bearer <token>` (`casework tokens create`); the
 actor of what a request records is the token's. Errors are RFC 9457 problem details
-(`application/problem+json`) carrying the error's context. `POST` takes an
-`Idempotency-Key`; `POST /v1/cases/{id}/events` takes `If-Match` with a case's `ETag`.
+(`application/problem+json`) carrying the error's context. Every `POST` takes an
+`Idempotency-Key`; `POST /v1/cases/{id}/events` takes `If-Match` with a case's `ETag`
+(412 when the case moved on). Webhook deliveries are described under `webhooks`.
 """
+
+
+def operation_id(route: APIRoute) -> str:
+    """An operation's id: its function's name (``open_case``, ``apply_event``...)."""
+    return route.name
 
 
 def create_app(
@@ -38,6 +54,7 @@ def create_app(
         openapi_url="/openapi.json",
         docs_url=None,  # the bundled viewers load scripts from a CDN
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.engine = engine
     app.state.read_engine = read_engine
@@ -48,6 +65,9 @@ def create_app(
     for module in (cases, audit, admin, partners, evidence, health):
         app.include_router(module.router)
     app.include_router(pages.router)
+    from casework.workflow.survey.pages import router as survey_router  # the customers' page
+
+    app.include_router(survey_router)
     app.mount(
         "/static", StaticFiles(packages=[("casework.workflow.console", "static")]), name="static"
     )
@@ -63,7 +83,7 @@ def create_app(
                 if path.startswith("/v1/"):
                     for operation in operations.values():
                         operation["security"] = [{"token": []}]
-            app.openapi_schema = document
+            app.openapi_schema = contract.complete(document, engine)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -210,6 +210,8 @@ def _report(
     from casework.workflow.reports import business
 
     allowed(principal, "replay")
+    if not any(asked.values()):  # no period named: the last 30 days
+        asked = {**asked, "last": "30d"}
     period = report_period(engine, principal, asked, tz, branch)
     if name == "sla":
         return Json(business.sla_report(engine, period))

@@ -12,9 +12,11 @@ from casework.workflow.api import models
 from casework.workflow.api.cases import IDEMPOTENT
 from casework.workflow.api.endpoints import endpoint
 from casework.workflow.api.idempotency import Answer
+from casework.workflow.api.refusals import AlreadyRegistered
 from casework.workflow.api.responses import Json, once, problems
 from casework.workflow.api.security import Auth, Served, allowed, whole_database
 from casework.workflow.display.zones import zone_named
+from casework.workflow.errors import InvalidInput
 from casework.workflow.partners.jobs import add_jobs, job_row
 from casework.workflow.partners.ratings import partner_report, quarter
 from casework.workflow.partners.registry import add_partner
@@ -46,6 +48,8 @@ def register_partner(
     scope.within(principal, body.branch, "registers partners")
 
     def run() -> Answer:
+        if any(p.id == body.id for p in engine.store.partners()):
+            raise AlreadyRegistered(f"a partner {body.id!r} is registered already", field="id")
         record = add_partner(engine, body.id, name=body.name, kind=body.kind, branch=body.branch)
         return Answer(201, record.to_json())
 
@@ -92,5 +96,12 @@ def partners_report(
     allowed(principal, "replay")
     whole_database(principal, "report on the partners of")
     zone = zone_named(tz or engine.settings.display_timezone or "UTC", "tz")
+    if (
+        not 1900
+        <= int(quarter_name.strip()[:4] if quarter_name.strip()[:4].isdigit() else 1900)
+        < 9000
+    ):
+        raise InvalidInput(f"quarter {quarter_name!r} lies outside the years 1900 to 8999",
+                           field="quarter")  # fmt: skip
     period = quarter(quarter_name, zone)
     return Json(partner_report(engine, period, engine.settings.partners))

@@ -1,8 +1,9 @@
-"""Refusals only HTTP has: a stale ``If-Match`` (412) and a token revoking itself (409)."""
+"""Refusals only HTTP has: a stale ``If-Match`` (412), a token revoking itself and an id
+registered already (409)."""
 
 from __future__ import annotations
 
-from casework.workflow.errors import CaseworkError, ConcurrentUpdate
+from casework.workflow.errors import CaseworkError, ConcurrentUpdate, InvalidInput
 
 
 class PreconditionFailed(ConcurrentUpdate):
@@ -19,3 +20,7 @@ class TokenInUse(CaseworkError):
             f"token {token_id} is the one this request is made with: revoke it with another "
             "administrator's token, or with `casework tokens revoke`"
         )
+
+
+class AlreadyRegistered(InvalidInput):
+    """What the request would make exists already (HTTP 409 Conflict)."""
