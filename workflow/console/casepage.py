@@ -77,10 +77,19 @@ def _moment(value: Any) -> datetime | None:
 
 
 def shown_value(
-    lang: str, machine: MachineDefinition, event: str, key: str, value: Any, zone: tzinfo
+    lang: str,
+    machine: MachineDefinition,
+    event: str,
+    key: str,
+    value: Any,
+    zone: tzinfo,
+    case_id: str = "",
 ) -> Shown:
-    """Event data ``key=value`` as a person reads it."""
+    """Event data ``key=value`` as a person reads it (an attached file's digest as a
+    link to the file, of case ``case_id``)."""
     name = label(lang, "field", f"{event}.{key}", machine)
+    if key == "digest" and case_id and isinstance(value, str):
+        return Shown(name, value[:12], href=f"/cases/{case_id}/files/{value}")
     if key in LINKED and isinstance(value, str):
         return Shown(name, value[:8], href=f"/cases/{value}")
     if key == "level":
@@ -138,7 +147,7 @@ def timeline(
     for e in events:
         data = {} if e.event == "open" else dict(e.data)
         shown = tuple(
-            shown_value(lang, machine, e.event, k, v, zone)
+            shown_value(lang, machine, e.event, k, v, zone, e.case_id)
             for k, v in data.items()
             if k not in HIDDEN and v not in (None, "")
         )

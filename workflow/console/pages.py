@@ -385,7 +385,7 @@ def _case_page(
     )  # fmt: skip
     menu = casepage.menu(lang, machine, case, actions(engine, case), vocabulary)
     rows = casepage.timeline(lang, machine, events, zone)
-    linked = sorted({f.href for r in rows for f in r.fields if f.href})
+    linked = sorted({f.href for r in rows for f in r.fields if f.href and "/files/" not in f.href})
     files = [e for e in events if e.event == "attach"]
     return _page(
         request, "case.html", "case", session, suffix=case.id[:8],
@@ -424,6 +424,30 @@ def case_page(request: Request, session: Session, form: Mapping[str, str]) -> Re
     except (CaseNotFound, InvalidInput) as err:
         return _search_page(request, session, asked, status=404,
                             flash=refusal(_lang(request), err))  # fmt: skip
+
+
+@router.get("/cases/{case_id}/files/{digest}")
+@_signed_in("read")
+def attached(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """A file the case attached, as a download (only through a case the viewer sees)."""
+    engine = _engine(request)
+    case_id, digest = request.path_params["case_id"], request.path_params["digest"]
+    try:
+        case = visible_case(engine, session.principal, case_id)
+    except CaseworkError as err:
+        return _search_page(request, session, "", status=404, flash=refusal(_lang(request), err))
+    named = [e for e in engine.history(case.id) if e.event == "attach"]
+    found = next((e for e in named if e.data.get("digest") == digest), None)
+    content = None if found is None else engine.store.attachment(digest)
+    if found is None or content is None:
+        flash = TEXTS[_lang(request)]["no_results"]
+        return _search_page(request, session, "", status=404, flash=flash)
+    name = str(found.data.get("name") or digest[:12])
+    disposition = f"attachment; filename*=UTF-8''{quote(name)}"
+    return Response(
+        content, media_type="application/octet-stream",
+        headers={**PAGE_HEADERS, "Content-Disposition": disposition},
+    )  # fmt: skip
 
 
 @router.post("/cases/{case_id}/events")
