@@ -117,7 +117,8 @@ class OutboxMail:
 
     id: int
     dedupe_key: str
-    case_id: str
+    case_id: str | None
+    """``None`` for a mail about no one case (the daily report)."""
     kind: str
     level: int
     recipients: tuple[str, ...]

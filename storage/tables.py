@@ -113,7 +113,8 @@ class OutboxRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=200, unique=True)
-    case_id: str = Field(foreign_key="cases.id", max_length=40)
+    case_id: str | None = Field(default=None, foreign_key="cases.id", max_length=40)
+    """The case the mail speaks of; none for a report (``[reports.daily]``)."""
     deadline_id: int | None = Field(default=None, foreign_key="deadlines.id")
     kind: str = Field(max_length=16)
     level: int

@@ -44,7 +44,7 @@ def test_migration_is_idempotent(db_url: str) -> None:
     db = make_engine(db_url)
     upgrade(db)
     upgrade(db)
-    assert current_revision(db) == head_revision() == HEAD == "0013"
+    assert current_revision(db) == head_revision() == HEAD == "0014"
     db.dispose()
 
 

@@ -26,7 +26,7 @@ from casework.storage.outbox_store import OutboxMail
 from casework.workflow import Engine
 from casework.workflow.logs import library_logger
 from casework.workflow.mail.outbox import Accepted, Claim, Outbox
-from casework.workflow.mail.render import RenderedMail, Undeliverable
+from casework.workflow.mail.render import REPORT_KIND, RenderedMail, Undeliverable
 
 
 @dataclass
@@ -66,10 +66,14 @@ def _groups(
     """The messages to write, each ``(reason, mails)``: each mail alone (``single``), but
     as one digest the mails released from quiet hours for one recipient list and branch
     (``quiet``), and those that fell due before ``stale_before``, news after downtime,
-    for one recipient list (``late``; alone, such a mail is a ``single`` notice)."""
+    for one recipient list (``late``; alone, such a mail is a ``single`` notice). A daily
+    report is always ``single``."""
     groups: list[tuple[str, list[OutboxMail]]] = []
     digests: dict[tuple[str, tuple[str, ...], str], list[OutboxMail]] = {}
     for mail in mails:
+        if mail.kind == REPORT_KIND:  # a daily report is a mail of its own
+            groups.append(("single", [mail]))
+            continue
         if mail.held_until is not None:
             key = ("quiet", mail.recipients, str(mail.body.get("branch")))
         elif _fell_due(mail) < stale_before:
@@ -201,6 +205,8 @@ class Deliverer:
         if reason != "single":
             return writer.digest(group, current, reason)
         mail = group[0]
+        if mail.kind == REPORT_KIND or mail.case_id is None:
+            return writer.report(mail)
         return writer.notice(mail, histories[mail.id], current.get(mail.case_id))
 
     def _failed(

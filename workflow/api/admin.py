@@ -218,8 +218,8 @@ def revoke_token(token_id: str, request: Request, principal: Auth, engine: Serve
 @router.get("/outbox", response_model=list[models.Mail], responses=problems(422), summary="Mails")
 @endpoint("long")
 def outbox(principal: Auth, engine: Served, status: Status = None, limit: Limit = None) -> Json:
-    """The escalation mails: status, attempts, next attempt, last error (a branch
-    token's: those of its branch's cases)."""
+    """The escalation mails and daily reports: status, attempts, next attempt, last
+    error (a branch token's: those of its branch's cases, no report)."""
     allowed(principal, "admin")
     mails = Outbox(engine).list(status=status, limit=limit, branch=principal.units())
     return Json([m.as_json() for m in mails])

@@ -175,12 +175,12 @@ class Token(_Answer):
 
 
 class Mail(_Answer):
-    """An outbox mail (``casework outbox --json``)."""
+    """An outbox mail (``casework outbox --json``); a daily report has no case."""
 
     id: int
     status: str
     kind: str
-    case_id: str
+    case_id: str | None
     attempts: int
 
 

@@ -22,7 +22,7 @@ from casework.workflow.errors import InvalidInput
 from casework.workflow.mail.outbox import RETRYABLE, Outbox
 from casework.workflow.webhooks.queue import answer_text
 
-MAIL_KINDS = ("warning", "escalation")
+MAIL_KINDS = ("warning", "escalation", "report")
 
 
 @click.group("outbox", cls=CaseworkSubgroup, invoke_without_command=True)
@@ -32,7 +32,10 @@ MAIL_KINDS = ("warning", "escalation")
 @click.option("--limit", type=WHOLE, default=None, help="At most this many mails.")
 @click.option("--case", "case_id", default=None, help="Only the mails of this case.")
 @click.option(
-    "--kind", type=click.Choice(MAIL_KINDS), default=None, help="Only warnings or escalations."
+    "--kind",
+    type=click.Choice(MAIL_KINDS),
+    default=None,
+    help="Only warnings, escalations or daily reports.",
 )
 @database_options
 @json_option
@@ -48,8 +51,9 @@ def outbox_group(
     config_path: str | None,
     as_json: bool,
 ) -> None:
-    """List the escalation mails: status, kind, case, the address each goes to,
-    attempts, next attempt or sent time, last error; then how many have each status.
+    """List the escalation mails and daily reports: status, kind, case (``-`` for a
+    report), the address each goes to, attempts, next attempt or sent time, last error;
+    then how many have each status.
 
     Statuses: pending (waiting for its next attempt), held (quiet hours), sending
     (claimed by a deliverer), sent, dead (a dead letter; `casework outbox retry ID`).
@@ -90,7 +94,7 @@ def outbox_group(
                 m.status,
                 m.kind,
                 str(m.level),
-                m.case_id,
+                m.case_id or "-",
                 ", ".join(to(r) for r in m.recipients),
                 str(m.attempts),
                 local_text(m.sent_at or m.next_attempt_at, zone.zone),

@@ -144,7 +144,7 @@ def deliveries_command(
                 r.status,
                 str(r.body.get("webhook")),
                 str(r.body.get("payload", {}).get("type")),
-                r.case_id,
+                r.case_id or "-",
                 str(r.attempts),
                 local_text(r.sent_at or r.next_attempt_at, zone.zone),
                 answer_text(r.last_error or r.message_id, 80),

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from casework.storage import CaseRecord, EventRecord
 from casework.storage.records import STATUSES, WEBHOOK_KIND, OutboxMail
 from casework.workflow.errors import InvalidInput, MailNotFound
-from casework.workflow.mail.render import MailWriter
+from casework.workflow.mail.render import REPORT_KIND, MailWriter
 from casework.workflow.mail.settings import MailSettings
 from casework.workflow.storage_boundary import at_storage_boundary
 from casework.workflow.webhooks.settings import WebhookSettings
@@ -76,7 +76,7 @@ class Outbox:
         calendars = self.engine.policies.calendars()
 
         def hold_until(mail: OutboxMail) -> datetime | None:
-            if mail.kind == WEBHOOK_KIND:
+            if mail.kind in (WEBHOOK_KIND, REPORT_KIND):  # a report is never held
                 return None
             name = self.writer.settings.quiet_calendar(mail.level)
             calendar = calendars.get(name) if name else None
@@ -98,12 +98,17 @@ class Outbox:
         self, mails: Sequence[OutboxMail], others: Sequence[OutboxMail] = ()
     ) -> tuple[dict[int, list[EventRecord]], dict[str, CaseRecord]]:
         """Each of ``mails``' case history up to the event before its warning or escalation,
-        and the case of every mail (``others`` too) as it is now, read together."""
+        and the case of every mail (``others`` too) as it is now, read together. A mail
+        about no case (a report) has no history."""
         streams, current = self.store.cases_with_events(
-            sorted({m.case_id for m in mails}), sorted({m.case_id for m in (*mails, *others)})
+            sorted({m.case_id for m in mails if m.case_id is not None}),
+            sorted({m.case_id for m in (*mails, *others) if m.case_id is not None}),
         )
-        found = {}
+        found: dict[int, list[EventRecord]] = {}
         for mail in mails:
+            if mail.case_id is None:
+                found[mail.id] = []
+                continue
             upto = mail.body.get("version")
             events = streams[mail.case_id]
             found[mail.id] = (

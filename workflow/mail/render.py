@@ -1,7 +1,8 @@
 """Escalation mails written from Jinja2 templates: subject, plain text and HTML.
 
 Templates live in ``workflow/mail/templates/<language>/`` (``notice`` for one warning
-or escalation, ``digest`` for notices held during quiet hours), each as ``.subject``,
+or escalation, ``digest`` for notices held during quiet hours, ``daily`` for the daily
+report of returns, exchanges and complaints), each as ``.subject``,
 ``.txt`` and ``.html``; a ``[mail] templates`` folder of the same layout overrides
 them file by file. HTML is autoescaped; undefined names are errors. :meth:`MailWriter.check`
 renders every template with sample data so a broken one stops the configuration load.
@@ -38,10 +39,13 @@ from casework.storage import CaseRecord, EventRecord, iso
 from casework.storage.records import OutboxMail
 from casework.workflow.durations import spoken
 from casework.workflow.errors import ConfigError
-from casework.workflow.labels import label
+from casework.workflow.labels import label, text
 from casework.workflow.mail.settings import LANGUAGES, MailSettings, is_address
 
 MAX_SUBJECT = 250
+REPORT_KIND = "report"
+"""The outbox ``kind`` of a daily report: a mail about no one case, never held or
+gathered in a digest."""
 _WIRE = compat32.clone(linesep="\r\n")
 
 
@@ -124,8 +128,44 @@ def _case(
         case["summary"] = current.summary
         case["received_at"] = current.received_at
     case["id"] = mail.case_id
-    case["link"] = f"{console}/cases/{quote(mail.case_id, safe='')}" if console else None
+    linked = console and mail.case_id is not None
+    case["link"] = f"{console}/cases/{quote(mail.case_id or '', safe='')}" if linked else None
     return case
+
+
+def _report(body: Mapping[str, Any], language: str) -> dict[str, Any]:
+    """A daily report's figures as its templates read them: the scope's name (the
+    branch, or all branches for headquarters) and the rows, the company's labelled."""
+    rows = [
+        {**row, "name": text(language, "daily.total") if row["level"] == "company" else row["name"]}
+        for row in body["rows"]
+    ]
+    scope = body.get("branch") or text(language, "daily.hq")
+    return {
+        **body,
+        "scope": scope,
+        "rows": rows,
+        "generated_at": datetime.fromisoformat(body["generated_at"]),
+    }
+
+
+def sample_report() -> dict[str, Any]:
+    """A branch's daily report as the outbox holds it, for checking templates."""
+    rows = [
+        {"level": "branch", "name": "Guangzhou", "returns": 2, "exchanges": 1, "complaints": 5},
+        {"level": "store", "name": "Tianhe", "returns": 2, "exchanges": 1, "complaints": 3},
+    ]
+    return {
+        "report": "daily",
+        "date": "2026-01-04",
+        "branch": "Guangzhou",
+        "zone": "Asia/Shanghai",
+        "from": "2026-01-03T16:00:00Z",
+        "to": "2026-01-04T16:00:00Z",
+        "generated_at": "2026-01-05T02:00:00Z",
+        "rows": rows,
+        "total": {"returns": 2, "exchanges": 1, "complaints": 5},
+    }
 
 
 def _history(events: Sequence[EventRecord]) -> list[dict[str, Any]]:
@@ -166,6 +206,7 @@ class MailWriter:
         env.filters["duration"] = lambda d: spoken(d, language)
         env.filters["when"] = self._when
         env.filters["label"] = lambda value, kind: label(language, kind, value)
+        env.globals["text"] = lambda msgid, **values: text(language, msgid, **values)
         return env
 
     def _when(self, moment: datetime) -> str:
@@ -236,7 +277,8 @@ class MailWriter:
         ``late`` (fallen due longer ago than ``mail.max_age_s``, after downtime)."""
         notices = []
         for mail in mails:
-            case = _case(mail, (current or {}).get(mail.case_id), self.settings.console_url)
+            found = (current or {}).get(mail.case_id or "")
+            case = _case(mail, found, self.settings.console_url)
             notices.append({"case": case, "notice": _notice(mail, case)})
         language = self.settings.language_for(notices[0]["case"]["branch"])
         context = {"notices": notices, "reason": reason}
@@ -250,6 +292,23 @@ class MailWriter:
             message_id=message_id(("digest", *keys), self.settings.message_id_domain),
             language=language,
             keys=keys,
+        )
+
+    def report(self, mail: OutboxMail) -> RenderedMail:
+        """The mail of a daily report (:mod:`workflow.reports.daily`), written from the
+        figures its outbox row holds, in the language of its branch's mails."""
+        body = mail.body
+        language = self.settings.language_for(body.get("branch"))
+        context = {"report": _report(body, language)}
+        subject, text_body, html = self._render(language, "daily", context)
+        return RenderedMail(
+            to=self.addresses(mail),
+            subject=subject,
+            text=text_body,
+            html=html,
+            message_id=message_id([mail.dedupe_key], self.settings.message_id_domain),
+            language=language,
+            keys=(mail.dedupe_key,),
         )
 
     def message(self, mail: RenderedMail, now: datetime) -> bytes:
@@ -294,6 +353,8 @@ class MailWriter:
             "notice-by-hand": {"case": {**case, "link": None}, "notice": by_hand, "history": []},
             "digest": {"notices": [{"case": case, "notice": notice}], "reason": "quiet"},
             "digest-late": {"notices": [{"case": case, "notice": notice}], "reason": "late"},
+            "daily": {"report": _report(sample_report(), "en")},
+            "daily-hq": {"report": _report({**sample_report(), "branch": None}, "en")},
         }
         for language in LANGUAGES:
             for kind, context in contexts.items():
