@@ -199,7 +199,8 @@ def routes() -> list[tuple[str, str, bool]]:
 def listed_routes(cells: list[str]) -> set[tuple[str, str]]:
     """Every ``METHOD /path`` a table's first cells name, query strings left out and
     path parameters written ``{}``."""
-    found = re.findall(r"`(GET|POST|PUT|PATCH|DELETE) (/[\w/{}.-]*)", "\n".join(cells))
+    path = r"/(?:[\w/.-]|\{[^}]*\})*"  # a parameter may be named in words: {id or prefix}
+    found = re.findall(rf"`(GET|POST|PUT|PATCH|DELETE) ({path})", "\n".join(cells))
     return {(method, re.sub(r"\{[^}]*\}", "{}", path)) for method, path in found}
 
 
