@@ -176,11 +176,32 @@ def _signed_in(action: str) -> Callable[[Callable[..., Response]], Any]:
                 with storage_errors():
                     return await run_in_threadpool(page, request, session, form)
             except NotAuthenticated as err:
-                return _page(request, "login.html", "sign_in", None, status=401, flash=str(err))
+                return _page(
+                    request,
+                    "login.html",
+                    "sign_in",
+                    None,
+                    status=401,
+                    flash=refusal(_lang(request), err),
+                )
             except NotPermitted as err:
-                return _page(request, "login.html", "sign_in", session, status=403, flash=str(err))
+                return _page(
+                    request,
+                    "login.html",
+                    "sign_in",
+                    session,
+                    status=403,
+                    flash=refusal(_lang(request), err),
+                )
             except StorageFailure as err:  # the database refused: a page, never a 500
-                return _page(request, "login.html", "sign_in", session, status=503, flash=str(err))
+                return _page(
+                    request,
+                    "login.html",
+                    "sign_in",
+                    session,
+                    status=503,
+                    flash=refusal(_lang(request), err),
+                )
 
         run.__name__ = page.__name__
         return run
@@ -231,7 +252,9 @@ async def login(request: Request) -> Response:
         flash = TEXTS[lang]["login_expired"]
         return _page(request, "login.html", "sign_in", None, status=403, flash=flash)
     except NotAuthenticated as err:
-        return _page(request, "login.html", "sign_in", None, status=401, flash=str(err))
+        return _page(
+            request, "login.html", "sign_in", None, status=401, flash=refusal(_lang(request), err)
+        )
     except StorageFailure as err:
         read_only = isinstance(err, ReadOnlyDatabase)
         flash = TEXTS[lang]["database_read_only"] if read_only else str(err)
@@ -768,7 +791,8 @@ def report_page(request: Request, session: Session, form: Mapping[str, str]) -> 
             return _page(request, "reports.html", "reports", session, status=404, report=None,
                          complaints=None, **_no_period())  # fmt: skip
     except CaseworkError as err:
-        return _page(request, "reports.html", "reports", session, flash=str(err), report=None,
+        flash = refusal(_lang(request), err)
+        return _page(request, "reports.html", "reports", session, flash=flash, report=None,
                      complaints=None, **_no_period())  # fmt: skip
     except ImportError:
         flash = "charts need the reports extra: pip install 'casework[reports]'"
@@ -848,9 +872,9 @@ def make_token(request: Request, session: Session, form: Mapping[str, str]) -> R
         made = issue(engine.store, form.get("actor", ""), form.get("role", ""), branch,
                      engine.clock.now())  # fmt: skip
     except NotPermitted as err:
-        return _tokens_page(request, session, flash=str(err), status=403)
+        return _tokens_page(request, session, flash=refusal(_lang(request), err), status=403)
     except CaseworkError as err:
-        return _tokens_page(request, session, flash=str(err))
+        return _tokens_page(request, session, flash=refusal(_lang(request), err))
     return _tokens_page(request, session, made=made.token)
 
 
@@ -864,16 +888,19 @@ def audit(request: Request, session: Session, form: Mapping[str, str]) -> Respon
 @router.post("/audit")
 @_signed_in("audit")
 def verify(request: Request, session: Session, form: Mapping[str, str]) -> Response:
-    """Verify one case, or every case."""
+    """Verify one case (its id or a unique prefix), or every case."""
     engine = _reader(request)
     try:
         if form.get("all"):
             whole_database(session.principal, "verify")
             report = engine.verify()
         else:
-            report = engine.verify(visible_case(engine, session.principal, form.get("case", "")).id)
+            asked = engine.resolve(form.get("case", "").strip(), session.principal.branch)
+            report = engine.verify(visible_case(engine, session.principal, asked).id)
     except CaseworkError as err:
-        return _page(request, "audit.html", "audit", session, flash=str(err), report=None)
+        return _page(
+            request, "audit.html", "audit", session, flash=refusal(_lang(request), err), report=None
+        )
     return _page(request, "audit.html", "audit", session, report=report.to_json())
 
 
@@ -898,7 +925,9 @@ def verify_checkpoint(request: Request, session: Session, form: Mapping[str, str
         keys = keyring_from_text(form.get("keyring", ""), "the keyring")
         report = check_checkpoint(engine, checkpoint, keys)
     except CaseworkError as err:
-        return _page(request, "audit.html", "audit", session, flash=str(err), report=None)
+        return _page(
+            request, "audit.html", "audit", session, flash=refusal(_lang(request), err), report=None
+        )
     except ImportError:
         flash = "checkpoints need the signing extra: pip install 'casework[signing]'"
         return _page(request, "audit.html", "audit", session, flash=flash, report=None)
