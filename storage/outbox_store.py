@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, true, update
 
+from casework.storage.notify_store import NOTIFY_KIND
 from casework.storage.records import DUE_STATUSES, STATUSES, WEBHOOK_KIND, OutboxMail
 from casework.storage.tables import cases_table as cases
 from casework.storage.tables import outbox_table as outbox
@@ -25,11 +26,11 @@ __all__ = ["DUE_STATUSES", "STATUSES", "OutboxMail"]
 
 def of_kind(kind: str | None) -> Any:
     """The condition for rows of ``kind``: ``mail`` (every mail kind), any (``None``), or
-    one kind exactly (``webhook``, ``warning``, ``escalation``)."""
+    one kind exactly (``webhook``, ``notify``, ``warning``, ``escalation``)."""
     if kind is None:
         return true()
     if kind == "mail":
-        return outbox.c.kind != WEBHOOK_KIND
+        return outbox.c.kind.not_in((WEBHOOK_KIND, NOTIFY_KIND))
     return outbox.c.kind == kind
 
 

@@ -35,6 +35,7 @@ from casework.storage.database import (
     write_transaction,
 )
 from casework.storage.dialect import dialect_of
+from casework.storage.notify_store import NOTIFY_KIND
 from casework.storage.timestamps import UTCDateTime, as_utc, iso
 from casework.storage.transition_sql import TransitionSQL, read_json
 
@@ -128,6 +129,12 @@ class PersonalSQL:
         marks = self._in(params)
         cursor.execute(f"DELETE FROM personal_data WHERE subject_id IN ({marks})", params)
         cursor.execute(f"DELETE FROM subjects WHERE id IN ({marks})", params)
+        if cases:  # messages to the customer not sent yet are never sent
+            cursor.execute(
+                f"DELETE FROM outbox WHERE kind = '{NOTIFY_KIND}' AND status IN "
+                f"('pending', 'held', 'sending') AND case_id IN ({self._in(cases)})",
+                tuple(cases),
+            )
         self._mark_pending(cursor, now)
         gone = {v for v in values if v}
         if not gone:

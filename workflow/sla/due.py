@@ -19,11 +19,13 @@ from casework.storage.port import Store
 from casework.storage.records import DueDeadline
 from casework.workflow.cases.transitions import decide, plan_changes, stored_plan
 from casework.workflow.mail.escalation import outbox_row
+from casework.workflow.notify.queue import queue_notifications
 from casework.workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:
     from casework.machines import CaseRules
     from casework.workflow.access.organisation import Organisation
+    from casework.workflow.notify.settings import NotifySettings
 
 SYSTEM_ACTOR = "casework"
 
@@ -76,16 +78,23 @@ class _Batch:
     happened: list[tuple[CaseRecord, dict[str, Any]]] = field(default_factory=list)
 
     def flush(
-        self, store: Store, cursor: Any, now: datetime, organisation: Organisation | None = None
+        self,
+        store: Store,
+        cursor: Any,
+        now: datetime,
+        organisation: Organisation | None = None,
+        notify: NotifySettings | None = None,
     ) -> None:
         """Write everything, in an order that keeps every constraint (webhooks of a
-        branch heard by its stores' cases too, under ``organisation``)."""
+        branch heard by its stores' cases too, under ``organisation``; the customers'
+        notifications under ``notify``)."""
         store.unclaim(cursor, self.unclaim)
         store.append_many(cursor, self.events, self.updates)
         store.cancel_many(cursor, self.cancels)
         store.plan_many(cursor, self.plans)
         store.queue_mails(cursor, self.mails)
         queue_webhooks(store, cursor, self.happened, now, organisation)
+        queue_notifications(store, cursor, self.happened, now, notify)
 
 
 def process_due(
@@ -96,6 +105,7 @@ def process_due(
     log: Any,
     max_batches: int | None = None,
     organisation: Organisation | None = None,
+    notify: NotifySettings | None = None,
 ) -> list[Fired]:
     """Fire every deadline due at ``now``, ``batch`` per transaction (at most
     ``max_batches`` transactions, where given: the caller comes back for the rest).
@@ -122,7 +132,7 @@ def process_due(
                 result = _fire_one(rules_for(case), cases, deadline, now, writes, log)
                 if result is not None:
                     fired.append(result)
-            writes.flush(store, cursor, now, organisation)
+            writes.flush(store, cursor, now, organisation, notify)
     return fired
 
 
