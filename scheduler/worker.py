@@ -12,6 +12,8 @@ second job runs a delivery as soon as a wake queued mails, when a retry falls du
 at every safety poll (which also finds mails other processes queued). With a
 :class:`~scheduler.webhooks.delivery.WebhookDeliverer` a third job, on a thread of its
 own, sends the webhook deliveries the same way: a slow receiver never holds a mail.
+With a :class:`~scheduler.notify.delivery.NotifyDeliverer` a fourth job sends the
+customers' notifications (mail and text messages) on a thread of its own too.
 Every wake records the worker's heartbeat, which ``/readyz`` reads.
 """
 
@@ -29,15 +31,19 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from casework.scheduler.mail.delivery import Deliverer
+from casework.scheduler.notify.delivery import NotifyDeliverer
 from casework.scheduler.webhooks.delivery import WebhookDeliverer
 from casework.workflow import CaseworkError, ClockAhead, Engine
 from casework.workflow.logs import library_logger
+from casework.workflow.reports.daily import next_run, queue_daily_reports
 
 JOB_ID = "casework-wake"
 DELIVER_ID = "casework-deliver"
 WEBHOOKS_ID = "casework-webhooks"
+NOTIFY_ID = "casework-notify"
 RETENTION_ID = "casework-retention"
 RETENTION_EVERY = timedelta(days=1)
+DAILY_ID = "casework-daily-report"
 WAKE_BUDGET_S = 1.0
 """How long one wake fires a backlog before it lets other work in."""
 
@@ -53,6 +59,7 @@ class Worker:
         batch: int = 200,
         deliverer: Deliverer | None = None,
         webhooks: WebhookDeliverer | None = None,
+        notifications: NotifyDeliverer | None = None,
         logger: Any = None,
         listen: bool = True,
     ) -> None:
@@ -69,10 +76,10 @@ class Worker:
         self.webhooks = webhooks
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:100]
         self.started_at = engine.clock.now()
-        self._senders: dict[str, Deliverer | WebhookDeliverer] = {
-            job: sender
-            for job, sender in ((DELIVER_ID, deliverer), (WEBHOOKS_ID, webhooks))
-            if sender is not None
+        self.notifications = notifications
+        senders = ((DELIVER_ID, deliverer), (WEBHOOKS_ID, webhooks), (NOTIFY_ID, notifications))
+        self._senders: dict[str, Deliverer | WebhookDeliverer | NotifyDeliverer] = {
+            job: sender for job, sender in senders if sender is not None
         }
         self._delivering = {job: threading.Event() for job in self._senders}
         self._log = logger if logger is not None else library_logger()
@@ -207,6 +214,8 @@ class Worker:
         for job in self._senders:
             self._schedule(job, lambda job=job: self._deliver(job), datetime.now(UTC))
         self._schedule(RETENTION_ID, self.retain, datetime.now(UTC))
+        if self.engine.settings.reports.daily.enabled:
+            self._schedule(DAILY_ID, self.daily_report, datetime.now(UTC))
         if self._listen:
             self._listener = self.engine.store.listen(self._earlier, self._listen_failed)
 
@@ -240,6 +249,26 @@ class Worker:
             self._log.exception("retention_failed", error_type=type(err).__name__, error=str(err))
         finally:
             self._schedule(RETENTION_ID, self.retain, datetime.now(UTC) + RETENTION_EVERY)
+
+    def daily_report(self) -> None:
+        """Queue the daily reports of returns, exchanges and complaints due now
+        (``[reports.daily]``: each once per day, however many workers run), then again
+        at the next report's local time."""
+        try:
+            keys = queue_daily_reports(self.engine)
+            if keys:
+                self._log.info("daily_reports_due", keys=keys)
+                for job, busy in self._delivering.items():
+                    if job == DELIVER_ID and not busy.is_set():
+                        self._arm_delivery(job, self.engine.clock.now())
+        except Exception as err:  # logged; tried again at the next report's time
+            self._log.exception(
+                "daily_report_failed", error_type=type(err).__name__, error=str(err)
+            )
+        finally:
+            now = self.engine.clock.now()
+            wait = max(next_run(self.engine, now) - now, timedelta(seconds=1))
+            self._schedule(DAILY_ID, self.daily_report, datetime.now(UTC) + wait)
 
     def stop(self) -> None:
         """Stop after the batch under way, if any."""

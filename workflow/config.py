@@ -67,7 +67,9 @@ from casework.workflow.mail.settings import (
     mail_settings,
     positive_whole,
 )
+from casework.workflow.notify.settings import NotifySettings, notify_settings, survey_settings
 from casework.workflow.partners.settings import partner_rules
+from casework.workflow.reports.daily_settings import ReportSettings, report_settings
 from casework.workflow.webhooks.settings import WebhookSettings, webhook_settings
 
 HOLIDAY_YEARS = range(2020, 2041)
@@ -115,6 +117,8 @@ class Settings:
     """``[machines.NAME.sla]`` tables: policies replacing other machines' own."""
     mail: MailSettings = field(default_factory=MailSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    """``[notify]`` and ``[survey]``: how customers are told (:mod:`workflow.notify`)."""
     partners: PartnerRules = PARTNER_RULES
     warranty: WarrantyRules = WARRANTY_RULES
     """The three guarantees ``decide_remedy`` is checked against (:mod:`machines.warranty`)."""
@@ -123,6 +127,8 @@ class Settings:
     """``[authority]``: what each role may decide (:mod:`workflow.access.authority`)."""
     organisation: Organisation = field(default_factory=Organisation)
     """``[organisation]``: stores in branches (:mod:`workflow.access.organisation`)."""
+    reports: ReportSettings = field(default_factory=ReportSettings)
+    """``[reports.daily]``: the daily report's time and readers."""
     display_timezone: str | None = None
     """``[display] timezone``: the zone people read times in (``None``: the system's)."""
     display_language: str | None = None
@@ -184,6 +190,10 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
         if section == "partners":
             settings = replace(settings, partners=partner_rules(body, source))
             continue
+        if section in ("notify", "survey"):
+            parse = notify_settings if section == "notify" else survey_settings
+            settings = replace(settings, notify=parse(body, source, settings.notify))
+            continue
         if section == "warranty":
             rules, escalates = warranty_rules(body, source)
             settings = replace(settings, warranty=rules)
@@ -196,11 +206,14 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
         if section == "organisation":
             settings = replace(settings, organisation=organisation(body, source))
             continue
+        if section == "reports":
+            settings = replace(settings, reports=report_settings(body, source))
+            continue
         if section not in known:
             raise ConfigError(
                 f"{source}: unknown section [{section}]; "
                 "known: intake, limits, display, console, privacy, sla, machines, mail, webhooks, "
-                "partners, warranty, authority, organisation"
+                "partners, warranty, authority, organisation, notify, survey, reports"
             )
         if not isinstance(body, Mapping):
             raise ConfigError(f"{source}: [{section}] must be a table")
@@ -218,6 +231,10 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
     if settings.display_timezone and mail_zone is None:  # mails speak the display zone too
         settings = replace(
             settings, mail=replace(settings.mail, timezone=settings.display_timezone)
+        )
+    if settings.display_timezone and not settings.notify.zone_given:  # customers' zone too
+        settings = replace(
+            settings, notify=replace(settings.notify, timezone=settings.display_timezone)
         )
     if settings.console_base_url:  # mails link to the console's case pages
         settings = replace(
@@ -366,7 +383,10 @@ def _display_language(settings: Settings, value: Any, where: str) -> Settings:
 def _console_url(settings: Settings, value: Any, where: str) -> Settings:
     from urllib.parse import urlsplit
 
-    parts = urlsplit(value.strip()) if isinstance(value, str) else None
+    try:
+        parts = urlsplit(value.strip()) if isinstance(value, str) else None
+    except ValueError:  # an unclosed [ of an IPv6 address
+        parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{where} must be an http:// or https:// address")
     if parts.query or parts.fragment:

@@ -263,3 +263,55 @@ def report_complaints_command(
             lambda r: [str(r["complaints"]), str(r["jobs"] or "-"),
                        "-" if r["per_10000"] is None else f"{r['per_10000']:.2f}"],
         )  # fmt: skip
+
+
+@report_group.command("daily")
+@click.option(
+    "--date",
+    "day",
+    metavar="YYYY-MM-DD",
+    default=None,
+    help="The day reported (default: yesterday in the reader's zone).",
+)
+@click.option(
+    "--branch",
+    default=None,
+    help="A branch's report (its stores); default: "
+    "headquarters' (each branch, the company's total).",
+)
+@database_options
+@json_option
+@handle_errors
+def report_daily_command(
+    day: str | None, branch: str | None, db_url: str | None, config_path: str | None,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """The daily report of returns, exchanges and complaints (seed 003: 退换货及投诉日报)
+    as the worker mails it at [reports.daily] at: the returns and exchanges decided and
+    the complaints received on the day (cut at midnight in the branch's zone of
+    [reports.daily] timezones, else [display] timezone), per store for a branch, per
+    branch with the company's total for headquarters."""
+    from datetime import date
+
+    from casework.workflow.errors import InvalidInput
+    from casework.workflow.reports.daily import FIGURES, daily_report, yesterday
+
+    try:
+        asked = None if day is None else date.fromisoformat(day)
+    except ValueError:
+        raise InvalidInput(f"--date {day!r} is not a day YYYY-MM-DD", field="date") from None
+    with engine_for(db_url, config_path, read_only=True) as engine:
+        report = daily_report(engine, asked or yesterday(engine, branch), branch or None)
+    if as_json:
+        emit_json(report)
+        return
+    scope = report["branch"] or "headquarters"
+    click.echo(f"returns, exchanges and complaints of {report['date']} ({report['zone']}): {scope}")
+    table(
+        ("branch / store", "level", *FIGURES),
+        [
+            ["  " + r["name"] if r["level"] == "store" else r["name"], r["level"],
+             *(str(r[f]) for f in FIGURES)]
+            for r in report["rows"]
+        ],
+    )  # fmt: skip
