@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("cases:show_command", "Show a case with its deadlines."),
     "simulate": ("simulate:simulate_command", "What a proposed SLA policy would have done."),
     "sla": ("sla:sla_group", "SLA clocks of a case."),
+    "survey-link": ("survey:survey_link_command", "The customer's link to status and survey."),
     "tick": ("sla:tick_command", "Process every deadline due now once, then exit."),
     "tokens": ("tokens:tokens_group", "Bearer tokens of the HTTP API: create, list, revoke."),
     "verify": ("verify:verify_command", "Check every hash chain and replay (exit 1 if not)."),
