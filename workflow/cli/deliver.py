@@ -50,6 +50,7 @@ def deliver_command(
     a dead letter. A webhook delivery succeeds on a 2xx answer and is retried on any
     other. Exit status 0 when everything tried was sent, 1 when some failed.
     """
+    from casework.scheduler.notify.delivery import NotifyDeliverer
     from casework.scheduler.webhooks.delivery import WebhookDeliverer
 
     with engine_for(db_url, config_path) as engine:
@@ -61,8 +62,13 @@ def deliver_command(
             engine, SmtpTransport(settings), batch=batch, logger=logger
         ).deliver_due()
         hooks = WebhookDeliverer(engine, batch=batch, logger=logger).deliver_due()
+        notices = NotifyDeliverer(
+            engine, transport=SmtpTransport(settings), batch=batch, logger=logger
+        ).deliver_due()
     if as_json:
-        emit_json({**report.as_json(), "webhooks": hooks.as_json()})
+        emit_json(
+            {**report.as_json(), "webhooks": hooks.as_json(), "notifications": notices.as_json()}
+        )
     else:
         click.echo(
             f"{report.sent} mail(s) sent in {report.messages} message(s); "
@@ -73,7 +79,19 @@ def deliver_command(
             click.echo(
                 f"{hooks.sent} webhook(s) sent; {hooks.retried} to retry later; {hooks.dead} dead"
             )
-        for error in dict.fromkeys(report.errors + hooks.errors):
+        if notices.sent or notices.retried or notices.dead or notices.held:
+            click.echo(
+                f"{notices.sent} notification(s) sent; {notices.retried} to retry later; "
+                f"{notices.dead} dead; {notices.held} held for quiet hours"
+            )
+        for error in dict.fromkeys(report.errors + hooks.errors + notices.errors):
             click.echo(f"  failed: {error}", err=True)
-    if report.retried or report.dead or hooks.retried or hooks.dead:
+    if (
+        report.retried
+        or report.dead
+        or hooks.retried
+        or hooks.dead
+        or notices.retried
+        or notices.dead
+    ):
         raise SystemExit(1)

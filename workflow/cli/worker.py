@@ -50,6 +50,13 @@ from casework.workflow.cli.support import (
     show_default=True,
     help="Also deliver webhook deliveries to their subscriptions.",
 )
+@click.option(
+    "--notify/--no-notify",
+    "send_notices",
+    default=True,
+    show_default=True,
+    help="Also send the customers' notifications ([notify]: mail and text messages).",
+)
 @database_options
 @handle_errors
 def worker_command(
@@ -57,6 +64,7 @@ def worker_command(
     batch: int,
     send_mail: bool,
     send_hooks: bool,
+    send_notices: bool,
     db_url: str | None,
     config_path: str | None,
 ) -> None:
@@ -67,6 +75,7 @@ def worker_command(
     records a heartbeat, which `casework serve`'s /readyz reads. Log lines (one per
     deadline fired and per mail sent) go to stderr; use --log-level info to see them.
     """
+    from casework.scheduler.notify.delivery import NotifyDeliverer
     from casework.scheduler.webhooks.delivery import WebhookDeliverer
 
     stop = threading.Event()
@@ -81,12 +90,14 @@ def worker_command(
         logger = structlog.get_logger("casework.worker")
         deliverer = Deliverer(engine, logger=logger) if send_mail else None
         hooks = WebhookDeliverer(engine, logger=logger) if send_hooks else None
+        notices = NotifyDeliverer(engine, logger=logger) if send_notices else None
         worker = Worker(
             engine,
             poll_s=poll_s,
             batch=batch,
             deliverer=deliverer,
             webhooks=hooks,
+            notifications=notices,
             logger=logger,
         )
         worker.start()
