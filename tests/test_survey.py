@@ -314,3 +314,52 @@ def test_a_phone_answers_the_survey_without_script(db_url: str, lang: str) -> No
             browser.close()
         last = engine.history(case_id)[-1]
         assert (last.event, last.actor, last.data["satisfaction"]) == ("follow_up", "customer", 4)
+
+
+def test_reports_tell_customers_csat_from_agents(db_url: str) -> None:
+    """The SLA report counts surveys sent and answered and keeps the customers' scores
+    apart from those agents typed, per branch, agent, technician and partner; a
+    partner's rating takes the customers' scores where there are any."""
+    from casework.scheduler.notify.delivery import NotifyDeliverer
+    from casework.scheduler.notify.sms import SmsProvider
+    from casework.workflow.partners.ratings import partner_report, quarter
+    from casework.workflow.reports.business import period_of, sla_report
+
+    class Taken(SmsProvider):
+        def send(self, to: str, text: str, message_id: str, now: Any) -> str:
+            return message_id
+
+    document = {
+        "console": {"base_url": "https://cs.example.com"},
+        "notify": {"channel": "sms"},
+        "survey": {"secret": SURVEY},
+    }
+    settings = settings_from_mapping(document, "test")
+    with Engine.open(db_url, clock=FixedClock(START), config=settings) as engine:
+        ids = [open_sample(engine, customer=f"C{n}") for n in range(3)]
+        for case_id in ids:
+            engine.fire(case_id, "apologise", actor="li.na")
+            engine.fire(case_id, "confirm_needs", actor="li.na")
+            start = START + timedelta(hours=1)
+            engine.fire(
+                case_id, "book_visit", actor="li.na",
+                data={"from": start.isoformat(), "to": (start + timedelta(hours=2)).isoformat(),
+                      "technician": "wang", "partner": "P1"},
+            )  # fmt: skip
+            engine.fire(case_id, "resolve", actor="li.na", data={"solution": "fixed"})
+        NotifyDeliverer(engine, sms=Taken()).deliver_due()
+        assert service.answer(engine, ids[0], 3, True, None) == "recorded"
+        engine.fire(ids[1], "follow_up", actor="li.na", data={"satisfaction": 5})
+        assert service.answer(engine, ids[1], 1, False, "no") == "reopened"
+        engine.fire(ids[2], "follow_up", actor="li.na", data={"satisfaction": 5})
+        period, _ = period_of(month="2026-11", zone=FixedClock(START).now().tzinfo, now=START)
+        report = sla_report(engine, period)
+        assert report["surveys"] == {"sent": 3, "answered": 2, "response_rate": 0.6667}
+        customers = report["csat_customers"]
+        assert customers["partner"] == [{"name": "P1", "follow_ups": 2, "csat": 2.0}]
+        assert customers["technician"] == [{"name": "wang", "follow_ups": 2, "csat": 2.0}]
+        assert report["csat_agents"]["owner"] == [{"name": "li.na", "follow_ups": 2, "csat": 5.0}]
+        rated = partner_report(engine, quarter("2026Q4", FixedClock(START).now().tzinfo))
+        row = next(r for r in rated["partners"] if r["partner"] == "P1")
+        assert (row["csat"], row["csat_from"]) == (2.0, "customers")
+        assert (row["customer_scores"], row["agent_scores"]) == (2, 2)

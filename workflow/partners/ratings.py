@@ -41,8 +41,21 @@ READ = (
     "partner_fault",
     "suspend_settlement",
     "follow_up",
+    "survey_answered",
 )
 """The events a rating reads."""
+CUSTOMER = "customer"
+"""The actor of a score the customer gave through their survey link."""
+SCORED = ("follow_up", "survey_answered")
+"""The events that carry a satisfaction score: an agent's or the customer's follow-up,
+and the customer's survey answer after an agent's follow-up."""
+
+
+def by_customer(event: Any) -> bool:
+    """Whether a scored event is the customer's own answer (not typed by an agent)."""
+    return bool(event.actor == CUSTOMER)
+
+
 _QUARTER = re.compile(r"(\d{4})\s*-?\s*Q([1-4])", re.IGNORECASE)
 
 
@@ -117,8 +130,9 @@ def _faults(
 def follow_up_credits(
     history: Iterable[Any],
 ) -> Iterator[tuple[Any, str | None, str | None]]:
-    """Each ``follow_up`` of a case's events (oldest first) with the partner and the
-    technician its satisfaction score is credited to: those of the case's last booked
+    """Each scored event (``follow_up``, the customer's ``survey_answered``) of a case's
+    events (oldest first) with the partner and the technician its satisfaction score is
+    credited to: those of the case's last booked
     visit before it, whether or not an earlier visit failed (003: the call-back asks
     about the technician's service, 售后服务技术员的服务质量, the one who came last).
     The one rule of the partner and the SLA reports."""
@@ -129,7 +143,7 @@ def follow_up_credits(
         if event.event == "book_visit":
             partner = str(data.get("partner") or "") or None
             technician = str(data.get("technician") or "") or None
-        elif event.event == "follow_up":
+        elif event.event in SCORED:
             yield event, partner, technician
 
 
@@ -143,6 +157,7 @@ def partner_report(
     deductions: dict[str, list[dict[str, Any]]] = defaultdict(list)
     suspended: dict[str, list[dict[str, Any]]] = defaultdict(list)
     scores: dict[str, list[int]] = defaultdict(list)
+    customers: dict[str, list[int]] = defaultdict(list)
     unknown: Counter[str] = Counter()
     for history in histories.values():
         for partner, fault, event in _faults(history, start, end):
@@ -161,18 +176,22 @@ def partner_report(
         for event, credited, _ in follow_up_credits(history):
             score = event.data.get("satisfaction")
             if credited and isinstance(score, int) and start <= event.occurred_at < end:
-                scores[credited].append(score)
+                (customers if by_customer(event) else scores)[credited].append(score)
     jobs: Counter[str] = Counter()
     for count in engine.store.job_counts(start, end):
         if count.partner:
             jobs[count.partner] += count.jobs
-    names = sorted(set(registered) | set(deductions) | set(suspended) | set(scores) | set(jobs))
+    names = sorted(
+        set(registered) | set(deductions) | set(suspended) | set(scores) | set(customers)
+        | set(jobs)
+    )  # fmt: skip
     rows = []
     for partner in names:
         found = sorted(deductions.get(partner, []), key=lambda d: (d["at"], d["case_id"]))
         points = max(0, rules.start - sum(d["points"] for d in found))
         record = registered.get(partner)
-        rated = scores.get(partner, [])
+        # the customers' own scores rate a partner where there are any; else the agents'
+        rated = customers.get(partner) or scores.get(partner, [])
         rows.append(
             {
                 "partner": partner,
@@ -187,6 +206,11 @@ def partner_report(
                 "faults": dict(Counter(d["fault"] for d in found)),
                 "csat": None if not rated else round(sum(rated) / len(rated), 2),
                 "follow_ups": len(rated),
+                "csat_from": None
+                if not rated
+                else ("customers" if customers.get(partner) else "agents"),
+                "customer_scores": len(customers.get(partner, [])),
+                "agent_scores": len(scores.get(partner, [])),
                 "settlement_suspended": suspended.get(partner, []),
                 "deductions": found,
             }

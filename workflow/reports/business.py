@@ -30,7 +30,7 @@ from casework.workflow.display.periods import asked_period, described, week_of
 from casework.workflow.display.times import stamped
 from casework.workflow.display.zones import zone_name
 from casework.workflow.errors import InvalidInput
-from casework.workflow.partners.ratings import follow_up_credits
+from casework.workflow.partners.ratings import by_customer, follow_up_credits
 from casework.workflow.reports.case_page import PAGES
 from casework.workflow.reports.words import page_words
 
@@ -40,9 +40,11 @@ if TYPE_CHECKING:
 DIMENSIONS = ("branch", "category", "channel", "owner")
 TIMED_EVENTS = (
     "open", "apologise", "escalate", "escalate_now", "assign", "book_visit", "follow_up",
+    "survey_answered",
 )  # fmt: skip
 """The events the report reads for every case: the opening names the first owner, a
-booked visit the partner and technician a later follow-up is credited to."""
+booked visit the partner and technician a later follow-up (or the customer's survey
+answer) is credited to."""
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,10 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
     levels: Counter[int] = Counter()
     by_hand: Counter[int] = Counter()
     satisfaction: dict[str, dict[str, list[int]]] = {d: defaultdict(list) for d in RATED_BY}
+    by_source: dict[str, dict[str, dict[str, list[int]]]] = {
+        source: {d: defaultdict(list) for d in RATED_BY} for source in ("customers", "agents")
+    }
+    answered: set[str] = set()
     handovers: list[dict[str, Any]] = []
     passed_on: Counter[str] = Counter()
     for case in cases:
@@ -249,6 +255,10 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
             if isinstance(event.data.get("satisfaction"), int):
                 credited = {"partner": partner, "technician": technician}
                 _rated(satisfaction, case, event.data["satisfaction"], credited)
+                source = "customers" if by_customer(event) else "agents"
+                _rated(by_source[source], case, event.data["satisfaction"], credited)
+                if source == "customers":
+                    answered.add(case.id)
         moves = handovers_of(timed)
         passed_on.update(m["from"] for m in moves if m["kind"] == "handover")
         if moves:
@@ -291,6 +301,9 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
         "escalations_by_level": {str(k): levels[k] for k in sorted(levels)},
         "escalations_by_hand": {str(k): by_hand[k] for k in sorted(by_hand)},
         "csat": {d: _csat_rows(satisfaction[d]) for d in RATED_BY},
+        "csat_customers": {d: _csat_rows(by_source["customers"][d]) for d in RATED_BY},
+        "csat_agents": {d: _csat_rows(by_source["agents"][d]) for d in RATED_BY},
+        "surveys": surveys(engine, {c.id for c in cases}, answered),
         "handover_cases": len(handovers),
         "handovers": handovers[:HANDOVERS_LISTED],
         "handed_on_by": dict(passed_on.most_common()),
@@ -302,6 +315,21 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
 
 RATED_BY = ("branch", "owner", "technician", "partner")
 """Whom a follow-up's satisfaction score is attributed to."""
+
+
+def surveys(engine: Engine, case_ids: set[str], answered: set[str]) -> dict[str, Any]:
+    """The customers' surveys of the report's cases: how many were sent (a resolved
+    case's notification that went out with its link), how many answered (a score the
+    customer gave through their link) and the response rate."""
+    from casework.storage.notify_store import NOTIFY_KIND
+
+    sent = {
+        row.case_id
+        for row in engine.store.mails(kind=NOTIFY_KIND, status="sent")
+        if row.case_id in case_ids and row.body.get("template") == "resolved"
+    }
+    rate = None if not sent else round(len(answered & sent) / len(sent), 4)
+    return {"sent": len(sent), "answered": len(answered), "response_rate": rate}
 
 
 def _csat_rows(scores: Mapping[str, list[int]]) -> list[dict[str, Any]]:
