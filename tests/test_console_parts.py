@@ -16,7 +16,7 @@ from casework.machines.definition import done_states
 from casework.machines.partner_rules import PARTNER_RULES
 from casework.workflow.cli import main
 from casework.workflow.clock import FixedClock
-from casework.workflow.console.casepage import masked, menu
+from casework.workflow.console.case_view import masked, menu
 from casework.workflow.console.forms import Vocabulary, field_input, form_data, local_instant
 from casework.workflow.console.standing import queue_order, span
 from casework.workflow.engine import Engine

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from casework.machines.clocks import state_from_json
 from casework.storage.records import CaseRecord
+from casework.workflow.console.texts import TEXTS
 from casework.workflow.engine import Engine
 
 
@@ -76,3 +77,14 @@ def span(seconds: float, lang: str) -> str:
         parts.append(f"{hours}{units[1]}")
     parts.append(f"{minutes}{units[2]}")
     return " ".join(parts)
+
+
+def countdown(lang: str, found: Standing, now: datetime) -> tuple[str, bool]:
+    """How late ``found`` is, or how long is left to its breach: (the words, late)."""
+    texts = TEXTS[lang]
+    if found.late is not None:
+        return texts["late_by"].format(span=span(found.late.total_seconds(), lang)), True
+    if found.breach_at is not None:
+        left = (found.breach_at - now).total_seconds()
+        return texts["left"].format(span=span(left, lang)), False
+    return texts["no_clock"], False
