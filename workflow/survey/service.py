@@ -95,7 +95,8 @@ def status(engine: Engine, case_id: str, accept: str | None = None) -> Status:
     settings = engine.settings.notify
     lang = language(case.attributes.get("language"), accept, settings.language)
     zone = settings.zone(case.branch)
-    final = engine.registry.get(case.machine, case.machine_version).final_states
+    definition = engine.registry.get(case.machine, case.machine_version)
+    final = definition.final_states
     lines: list[str] = []
     if case.state in SURVEY_STATES:
         lines.append(text(lang, "survey.status.resolved"))
@@ -110,7 +111,14 @@ def status(engine: Engine, case_id: str, accept: str | None = None) -> Status:
                 lines.append(text(lang, "survey.status.visit_booked", window=window))
         lines += _part(events, zone, lang)
     done = answered(events)
-    return Status(case.id, lang, tuple(lines), case.state in SURVEY_STATES and not done, done)
+    asks = case.state in SURVEY_STATES and _answer_event(case.state) in definition.events
+    return Status(case.id, lang, tuple(lines), asks and not done, done)
+
+
+def _answer_event(state: str) -> str:
+    """What the customer's answer records in ``state``: the follow-up itself, or after
+    an agent's follow-up the survey answer (a machine without it asks no survey then)."""
+    return "follow_up" if state == "resolved" else "survey_answered"
 
 
 def _part(events: Sequence[EventRecord], zone: Any, lang: str) -> list[str]:
@@ -150,7 +158,7 @@ def answer(engine: Engine, case_id: str, score: int, fixed: bool, comment: str |
             return "already"
         if case.state not in SURVEY_STATES:
             raise InvalidInput("this case does not ask for an answer now", field="state")
-        event = "follow_up" if case.state == "resolved" else "survey_answered"
+        event = _answer_event(case.state)
         try:
             after = engine.fire(
                 case.id, event, actor=CUSTOMER, data=data, expected_version=case.version
