@@ -132,6 +132,25 @@ def test_a_store_agents_day_in_chinese(
     fits(agent)
     agent.shot("visit-booked")
 
+    # a photo of the visit, attached and linked from the page and the timeline
+    page.select_option("#upload select[name=kind]", "photo")
+    page.set_input_files("#upload input[type=file]", files=[
+        {"name": "现场.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8 photo"},
+    ])  # fmt: skip
+    with page.expect_navigation():
+        page.click("#upload button[type=submit]")
+    link = page.locator("#links a[href*='/files/']")
+    assert link.inner_text() == "现场.jpg"
+    assert page.request.get(link.get_attribute("href") or "").body() == b"\xff\xd8 photo"
+    assert page.locator("#timeline a[href*='/files/']").count() == 1
+    forged = page.request.post(
+        f"/cases/{opened.id}/files?kind=photo&name=x.jpg", data=b"x",
+        headers={"Content-Type": "application/octet-stream"},
+    )  # fmt: skip
+    assert forged.status == 401  # no CSRF token: refused, nothing attached
+    assert [e.event for e in engine.history(opened.id)].count("attach") == 1
+    agent.shot("attached")
+
     # search: by phone (two cases of one customer), by the first characters of an id
     page.fill("header input[name=q]", "13800001111")
     page.press("header input[name=q]", "Enter")

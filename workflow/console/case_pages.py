@@ -8,8 +8,9 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
+from casework.machines.definition import EVIDENCE_KINDS
 from casework.storage import iso
 from casework.workflow.access.scope import opening_unit
 from casework.workflow.api.security import visible_case
@@ -95,7 +96,8 @@ def _case_page(
             for t in case.sla.get("timers", ())
         ],
         chain_ok=engine.verify(case.id).ok, menu=menu, rows=rows, linked=linked,
-        files=files, erased=case_view.erased(case),
+        files=files, erased=case_view.erased(case), evidence_kinds=EVIDENCE_KINDS,
+        is_open=case.state not in machine.final_states,
         panel=case_view.panel(lang, machine, case, engine.settings.warranty, now),
         refused=refused, kept=kept or {},
         meta=[(label(lang, "field", n, machine), v) for n, v in (
@@ -146,6 +148,26 @@ def attached(request: Request, session: Session, form: Mapping[str, str]) -> Res
         content, media_type="application/octet-stream",
         headers={**PAGE_HEADERS, "Content-Disposition": disposition},
     )  # fmt: skip
+
+
+@router.post("/cases/{case_id}/files")
+@signed_in("write")
+def attach(request: Request, session: Session, form: Mapping[str, str]) -> Response:
+    """Attach the file sent as the body (``?kind=photo&name=...``, the CSRF token in
+    ``X-CSRF-Token``): 204, or 422 with the refusal in the page's language."""
+    engine = engine_of(request)
+    asked = request.query_params
+    try:
+        case = visible_case(engine, session.principal, request.path_params["case_id"])
+        content: bytes = getattr(request.state, "upload", b"")
+        if not content:
+            raise InvalidInput("the file is empty", field="file")
+        name = asked.get("name", "") or "file"
+        kind = asked.get("kind", "")
+        engine.attach(case.id, content, kind=kind, name=name, actor=session.principal.actor)
+    except CaseworkError as err:
+        return PlainTextResponse(refusal(lang_of(request), err), status_code=422)
+    return Response(status_code=204)
 
 
 @router.post("/cases/{case_id}/events")

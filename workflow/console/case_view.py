@@ -88,6 +88,10 @@ def shown_value(
     """Event data ``key=value`` as a person reads it (an attached file's digest as a
     link to the file, of case ``case_id``)."""
     name = label(lang, "field", f"{event}.{key}", machine)
+    if name in (f"{event}.{key}", key):  # not in the catalogue: the console's own word
+        name = TEXTS[lang].get(f"field.{key}", key)
+    if key == "size" and isinstance(value, int):
+        return Shown(name, f"{value / 1024:.1f} KB" if value >= 1024 else f"{value} B")
     if key == "digest" and case_id and isinstance(value, str):
         return Shown(name, value[:12], href=f"/cases/{case_id}/files/{value}")
     if key in LINKED and isinstance(value, str):

@@ -138,6 +138,15 @@ async def form_fields(request: Request) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
 
+CSRF_HEADER = "x-csrf-token"
+"""Where a file upload (a body of its own, no form fields) carries the session's CSRF
+token."""
+
+
+def _is_file(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith("application/octet-stream")
+
+
 def signed_in(action: str) -> Callable[[Callable[..., Response]], Any]:
     """Run a page for a signed-in session whose role may do ``action`` (403 page if not),
     off the event loop."""
@@ -147,10 +156,14 @@ def signed_in(action: str) -> Callable[[Callable[..., Response]], Any]:
             session = await run_in_threadpool(current_session, request)
             if session is None:
                 return to_login()
-            form = await form_fields(request) if request.method == "POST" else {}
+            form: dict[str, str] = {}
+            if request.method == "POST" and _is_file(request):
+                request.state.upload = await request.body()  # a file: the body, as sent
+            elif request.method == "POST":
+                form = await form_fields(request)
             try:
                 if request.method == "POST":
-                    check_csrf(session, form.get("csrf"))
+                    check_csrf(session, form.get("csrf") or request.headers.get(CSRF_HEADER))
                 session.principal.require(action)
                 with storage_errors():
                     return await run_in_threadpool(page, request, session, form)

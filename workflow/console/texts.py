@@ -65,6 +65,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "this_month": "This month", "last_7_days": "Last 7 days", "back": "Back",
         "attachments": "Attachments", "linked": "Linked cases", "open_work": "open work",
         "case_not_found": "No case {case} that you may see.",
+        "file": "File", "attach": "Attach", "kind": "Kind", "field.name": "File name",
+        "field.size": "Size",
     },
     "zh": {
         "title": "casework 投诉处理", "sign_in": "登录", "token": "令牌", "sign_out": "退出",
@@ -119,6 +121,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "this_month": "本月", "last_7_days": "近7天", "back": "返回",
         "attachments": "附件", "linked": "关联投诉", "open_work": "待办",
         "case_not_found": "没有您可查看的投诉单 {case}。",
+        "file": "文件", "attach": "上传附件", "kind": "类型", "field.name": "文件名",
+        "field.size": "大小",
     },
 }  # fmt: skip
 

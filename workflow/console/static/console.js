@@ -34,6 +34,30 @@
       document.cookie = "casework_tz=" + encodeURIComponent(zone) + "; path=/; SameSite=Strict; max-age=31536000";
     }
   } catch (e) { /* no Intl zone: the server's display zone applies */ }
+  // A file goes up as the request's body, the session's CSRF token in a header.
+  var upload = document.getElementById("upload");
+  if (upload) {
+    upload.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var file = upload.querySelector("input[type=file]").files[0];
+      var said = upload.querySelector(".refusal");
+      if (!file) { return; }
+      var url = upload.getAttribute("data-url") + "?kind=" +
+        encodeURIComponent(upload.querySelector("select[name=kind]").value) +
+        "&name=" + encodeURIComponent(file.name);
+      fetch(url, { method: "POST", body: file, credentials: "same-origin", headers: {
+        "Content-Type": "application/octet-stream", "X-CSRF-Token": upload.getAttribute("data-csrf")
+      } }).then(function (answer) {
+        if (answer.ok) { window.location.reload(); return; }
+        if (answer.status === 413) {
+          said.textContent = lang === "zh" ? "文件太大。" : "The file is too large.";
+          said.hidden = false;
+          return;
+        }
+        return answer.text().then(function (text) { said.textContent = text; said.hidden = false; });
+      });
+    });
+  }
   tick();
   setInterval(tick, 1000);
 })();
