@@ -86,10 +86,19 @@ def test_a_store_agents_day_in_chinese(
     page.fill("input[name=contact]", "137 1234 5678")
     page.select_option("select[name=channel]", "store")
     page.select_option("select[name=category]", "not_fixed_first_visit")
-    page.fill("input[name=received_at]", "2026-11-23T08:30")
     page.fill("input[name='attr.product']", "洗衣机")
     page.fill("input[name='attr.purchase_date']", "2026-11-20")
     page.fill("textarea[name=summary]", "洗衣机修过一次 仍漏水")
+    page.fill("input[name=received_at]", "2026-11-24T08:30")  # tomorrow: refused
+    page.click("#intake button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator("#intake #refusal").count() == 1  # beside the form, in Chinese
+    assert "received_at" not in page.locator("#refusal").inner_text()
+    assert page.locator("input[name=customer]").input_value() == "陈静"  # kept
+    assert page.locator("textarea[name=summary]").input_value() == "洗衣机修过一次 仍漏水"
+    assert page.locator("select[name=category]").input_value() == "not_fixed_first_visit"
+    agent.shot("intake-refused")
+    page.fill("input[name=received_at]", "2026-11-23T08:30")
     fits(agent)
     agent.shot("intake")
     page.click("#intake button[type=submit]")
