@@ -123,7 +123,7 @@ def case_page(request: Request, session: Session, form: Mapping[str, str]) -> Re
         return _case_page(request, session, found)
     except (CaseNotFound, InvalidInput) as err:
         return search_page(request, session, asked, status=404,
-                            flash=refusal(lang_of(request), err))  # fmt: skip
+                           flash=refusal(lang_of(request), err))  # fmt: skip
 
 
 @router.get("/cases/{case_id}/files/{digest}")

@@ -49,7 +49,7 @@ def erase_form(request: Request, session: Session, form: Mapping[str, str]) -> R
         rows = listed(request, sorted(named, key=lambda c: c.received_at))
     contacts = len({r["contact"] for r in rows})
     return render(request, "erase.html", "erase", session, customer=customer, rows=rows,
-                 contacts=contacts, flash=flash, done=None)  # fmt: skip
+                  contacts=contacts, flash=flash, done=None)  # fmt: skip
 
 
 @router.post("/erase")
@@ -64,9 +64,9 @@ def erase(request: Request, session: Session, form: Mapping[str, str]) -> Respon
                             reason=form.get("reason", "").strip())  # fmt: skip
     except CaseworkError as err:
         return render(request, "erase.html", "erase", session, customer=customer, rows=[],
-                     contacts=0, flash=refusal(lang_of(request), err), done=None)  # fmt: skip
+                      contacts=0, flash=refusal(lang_of(request), err), done=None)  # fmt: skip
     cases = done.get("cases") or []
     count = len(cases) if isinstance(cases, list) else cases
     words = TEXTS[lang_of(request)]["erase_done"].format(cases=count)
     return render(request, "erase.html", "erase", session, customer="", rows=[], contacts=0,
-                 done=words)  # fmt: skip
+                  done=words)  # fmt: skip

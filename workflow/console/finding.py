@@ -53,10 +53,11 @@ def search_page(
     request: Request, session: Session, asked: str, *, status: int = 200,
     flash: str | None = None,
 ) -> Response:  # fmt: skip
+    """The search page for ``asked`` (the cases it finds, of the viewer's branches)."""
     engine = reader_of(request)
     found = engine.store.find_cases(asked, SEARCH_ROWS, units_of(engine, session)) if asked else []
     return render(request, "search.html", "search", session, status=status, flash=flash,
-                 asked=asked, rows=listed(request, found))  # fmt: skip
+                  asked=asked, rows=listed(request, found))  # fmt: skip
 
 
 @router.get("/search")
@@ -81,4 +82,4 @@ def customer_page(request: Request, session: Session, form: Mapping[str, str]) -
     query = engine.scoped(CaseQuery(customer=customer, branch=session.principal.branch))
     found = sorted(engine.store.cases(query), key=lambda c: c.received_at, reverse=True)
     return render(request, "customer.html", "customer_cases", session, suffix=customer,
-                 customer=customer, rows=listed(request, found))  # fmt: skip
+                  customer=customer, rows=listed(request, found))  # fmt: skip

@@ -45,6 +45,7 @@ _pages = jinja2.Environment(
 
 
 def engine_of(request: Request) -> Engine:
+    """The engine the console serves (the primary)."""
     engine: Engine = request.app.state.engine
     return engine
 
@@ -69,6 +70,8 @@ def render(
     suffix: str = "",
     **values: Any,
 ) -> HTMLResponse:
+    """A page of ``template`` in the viewer's language, under ``heading`` (a word of
+    :data:`TEXTS`, ``suffix`` after it), with the worker's banner for supervisors."""
     lang = language(request.cookies.get("lang"), request.headers.get("accept-language"))
     texts = TEXTS[lang]
     principal = None if session is None else session.principal
@@ -118,6 +121,7 @@ PAGE_HEADERS = {"Cache-Control": "no-store", "Content-Security-Policy": CSP}
 
 
 def current_session(request: Request) -> Session | None:
+    """The live session of the request's cookie, or ``None``."""
     try:
         engine = engine_of(request)
         return session_of(
@@ -129,6 +133,7 @@ def current_session(request: Request) -> Session | None:
 
 
 def to_login() -> RedirectResponse:
+    """To the sign-in page."""
     return RedirectResponse("/login", status_code=303)
 
 
@@ -202,10 +207,12 @@ def signed_in(action: str) -> Callable[[Callable[..., Response]], Any]:
 
 
 def zone_and_lang(request: Request) -> tuple[tzinfo, str]:
+    """The viewer's zone and the page's language."""
     return viewer_zone(request), lang_of(request)
 
 
 def lang_of(request: Request) -> str:
+    """The page's language: the switch's cookie, else the browser's."""
     return language(request.cookies.get("lang"), request.headers.get("accept-language"))
 
 

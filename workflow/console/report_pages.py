@@ -78,7 +78,7 @@ def reports(request: Request, session: Session, form: Mapping[str, str]) -> Resp
             return render(request, "reports.html", "reports", session, report=None,
                           complaints=None, flash=flash, **values)  # fmt: skip
     return render(request, "reports.html", "reports", session, report=report,
-                 complaints=complaints, **values)  # fmt: skip
+                  complaints=complaints, **values)  # fmt: skip
 
 
 def _no_period() -> dict[str, Any]:
@@ -101,15 +101,15 @@ def report_page(request: Request, session: Session, form: Mapping[str, str]) -> 
             html = business.complaints_page(report)
         else:
             return render(request, "reports.html", "reports", session, status=404, report=None,
-                         complaints=None, **_no_period())  # fmt: skip
+                          complaints=None, **_no_period())  # fmt: skip
     except CaseworkError as err:
         flash = refusal(lang_of(request), err)
         return render(request, "reports.html", "reports", session, flash=flash, report=None,
-                     complaints=None, **_no_period())  # fmt: skip
+                      complaints=None, **_no_period())  # fmt: skip
     except ImportError:
         flash = "charts need the reports extra: pip install 'casework[reports]'"
         return render(request, "reports.html", "reports", session, flash=flash, report=None,
-                     complaints=None, **_no_period())  # fmt: skip
+                      complaints=None, **_no_period())  # fmt: skip
     return HTMLResponse(_framed(request, html, name), headers=PAGE_HEADERS)
 
 

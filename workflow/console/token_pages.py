@@ -40,7 +40,7 @@ def _tokens_page(request: Request, session: Session, **extra: Any) -> Response:
     found = [t.to_json() for t in visible_tokens(principal, engine_of(request).store.tokens())]
     roles = [r for r in ROLES if powers(r) <= powers(principal.role)]
     return render(request, "tokens.html", "tokens", session, tokens=found, roles=roles,
-                 made=extra.pop("made", None), own_branch=principal.branch, **extra)  # fmt: skip
+                  made=extra.pop("made", None), own_branch=principal.branch, **extra)  # fmt: skip
 
 
 @router.post("/tokens")
