@@ -199,6 +199,8 @@ def test_mails_link_to_the_case_in_the_console(
     [
         ({"console": {"base_url": "casework.example.com"}}, r"console\.base_url must be an http"),
         ({"console": {"base_url": "https://x.example/?a=1"}}, r"console\.base_url may not"),
+        ({"console": {"base_url": "http://[::1"}}, r"console\.base_url must be an http"),
+        ({"console": {"base_url": 7}}, r"console\.base_url must be an http"),
         ({"console": {"url": "https://x.example"}}, r"unknown key console\.url"),
         ({"display": {"language": "fr"}}, r"display\.language must be one of en, zh"),
     ],
