@@ -94,11 +94,12 @@ def report_page(request: Request, session: Session, form: Mapping[str, str]) -> 
     name = request.path_params["name"]
     try:
         period = _period(request, session)
+        lang = lang_of(request)
         if name == "sla":
-            html = business.sla_page(business.sla_report(reader_of(request), period))
+            html = business.sla_page(business.sla_report(reader_of(request), period), lang)
         elif name == "complaints":
             report = business.complaints_report(reader_of(request), period, None)
-            html = business.complaints_page(report)
+            html = business.complaints_page(report, lang)
         else:
             return render(request, "reports.html", "reports", session, status=404, report=None,
                           complaints=None, **_no_period())  # fmt: skip
