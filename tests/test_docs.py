@@ -329,6 +329,10 @@ def test_every_test_file_and_module_the_readme_names_exists() -> None:
         re.findall(r"`(casework\.(?:workflow|machines|storage|scheduler)[\w.]*)", text)
     ):
         assert resolves(dotted), dotted
+    imports = re.findall(r"^(?:>>> )?from (casework\.[\w.]+) import ([\w, ]+)", text, re.M)
+    for module, names in imports:
+        for name in names.split(","):
+            assert resolves(f"{module}.{name.strip()}"), f"from {module} import {name}"
 
 
 def resolves(dotted: str) -> bool:
