@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from casework.machines.after_sales import COMPLAINT_V2, ROUTE_UNITS
-from casework.machines.definition import done_states
+from casework.machines.definition import MachineDefinition, done_states
 from casework.machines.partner_rules import PARTNER_RULES
 from casework.workflow.cli import main
 from casework.workflow.clock import FixedClock
@@ -131,6 +131,11 @@ def test_search_finds_by_prefix_customer_phone_serial_and_order(engine: Engine) 
 
 def test_open_means_neither_final_nor_resting(engine: Engine, db_url: str) -> None:
     assert set(done_states(engine.registry)) == {"followed_up", "merged", "withdrawn"}
+    assert COMPLAINT_V2.is_open("resolved")
+    assert not COMPLAINT_V2.is_open("followed_up")
+    with pytest.raises(ValueError, match="resting names unknown states"):
+        MachineDefinition(name="x", version=1, chart=COMPLAINT_V2.chart,
+                          resting=frozenset({"asleep"}))  # fmt: skip
     working = open_sample(engine)
     done = open_sample(engine)
     steps = (("apologise", {}), ("confirm_needs", {}), ("resolve", {"solution": "s"}),
