@@ -47,10 +47,12 @@ def chunked_post(
     total: int = HUGE,
     kind: str = "application/json",
     watch: list[int] | None = None,
+    headers: tuple[str, ...] = (),
 ) -> tuple[int, bytes, int]:
     """POST up to ``total`` bytes chunked on a raw socket, stopping as soon as the server
     answers or closes: its status, its body and how many bytes were sent. ``watch``
-    collects this process's RSS (KiB) as the body goes (a server in this process)."""
+    collects this process's RSS (KiB) as the body goes (a server in this process);
+    ``headers`` are sent besides."""
     address = urlsplit(base)
     assert address.hostname is not None
     assert address.port is not None
@@ -60,6 +62,7 @@ def chunked_post(
         "Transfer-Encoding: chunked",
         f"Content-Type: {kind}",
         *([f"Authorization: Bearer {token}"] if token else []),
+        *headers,
     ]
     frame = b"%x\r\n" % CHUNK + b"x" * CHUNK + b"\r\n"
     sent = 0

@@ -60,7 +60,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit, setting = self.limit_for(scope["method"], scope["path"])
-        if length is not None and length.isdigit():  # the server holds the client to it
+        # A chunked body is framed by its chunks, whatever length it also declares
+        # (RFC 9112 6.3): only a body without Transfer-Encoding is held to its length.
+        if chunked is None and length is not None and length.isdigit():
             if int(length) > limit:
                 await too_large(limit, setting, scope, receive, send)
             else:

@@ -1,0 +1,55 @@
+"""Attacks rerun after the holes of one adversarial review were closed: each test is an
+attack that once got through, kept so it stays closed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import uvicorn
+
+from casework.workflow.api.app import create_app
+from casework.workflow.engine import Engine
+from tests.support import wait_until
+from tests.support.api_server import Served
+from tests.test_limits import SLACK, _refused, chunked_post
+
+
+@contextmanager
+def serving_with(engine: Engine, parser: str) -> Iterator[Served]:
+    """The API of ``engine`` on loopback, parsing HTTP with ``parser`` as ``casework
+    serve --http`` does (h11 is its default)."""
+    config = uvicorn.Config(
+        create_app(engine), host="127.0.0.1", port=0, log_level="warning", http=parser
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started or not thread.is_alive(), what="the API server")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield Served(f"http://127.0.0.1:{port}", engine)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.mark.parametrize("parser", ["h11", "httptools"])
+def test_a_chunked_body_that_also_declares_a_small_length_is_still_counted(
+    engine: Engine, parser: str
+) -> None:
+    # h11 frames a body by Transfer-Encoding when both are sent (RFC 9112 6.3): a small
+    # Content-Length beside it must not let 300 MB through unread, token or none.
+    with serving_with(engine, parser) as api:
+        for path in ("/v1/cases", "/v1/tokens"):
+            for declared in ("0", "10"):
+                status, body, sent = chunked_post(
+                    api.url, path, token=None, headers=(f"Content-Length: {declared}",)
+                )
+                if parser == "httptools":  # this parser refuses such a request itself
+                    assert status == 400, body
+                    assert sent < SLACK
+                else:
+                    _refused(status, body, sent)
