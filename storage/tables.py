@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from casework.storage.timestamps import UTCDateTime
+
+_ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
+"""A 64-bit row id; SQLite's ``INTEGER PRIMARY KEY`` (its rowid) is 64-bit already."""
 
 metadata = SQLModel.metadata
 
@@ -111,7 +114,8 @@ class OutboxRow(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_ID)
+    """A ``bigint`` on PostgreSQL (as migrated), so a 64-bit id compares as one."""
     dedupe_key: str = Field(max_length=200, unique=True)
     case_id: str | None = Field(default=None, foreign_key="cases.id", max_length=40)
     """The case the mail speaks of; none for a report (``[reports.daily]``)."""

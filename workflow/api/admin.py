@@ -15,12 +15,12 @@ from casework.workflow.api import models
 from casework.workflow.api.cases import IDEMPOTENT
 from casework.workflow.api.endpoints import endpoint
 from casework.workflow.api.idempotency import Answer
-from casework.workflow.api.refusals import TokenInUse
+from casework.workflow.api.refusals import StateConflict, TokenInUse
 from casework.workflow.api.responses import Json, once, problems
 from casework.workflow.api.security import Auth, Served, allowed
 from casework.workflow.cases.catalog import describe
 from casework.workflow.engine import Engine
-from casework.workflow.errors import MailNotFound, WebhookNotFound
+from casework.workflow.errors import InvalidInput, MailNotFound, WebhookNotFound
 from casework.workflow.mail.outbox import Outbox
 from casework.workflow.webhooks.queue import delivery_json
 from casework.workflow.webhooks.subscriptions import add, remove
@@ -151,7 +151,7 @@ def retry_delivery(delivery_id: RowId, request: Request, principal: Auth, engine
             found = _rows_seen(engine, principal, WEBHOOK_KIND, delivery_id)
             if not any(r.body.get("webhook") in own for r in found):
                 raise MailNotFound(delivery_id)
-        return Answer(200, delivery_json(Outbox(engine, kind=WEBHOOK_KIND).retry(delivery_id)))
+        return Answer(200, delivery_json(_requeued(Outbox(engine, kind=WEBHOOK_KIND), delivery_id)))
 
     key = request.headers.get("idempotency-key")
     return once(request, principal, engine, key, lambda: None, run)
@@ -240,7 +240,7 @@ def retry_mail(mail_id: RowId, request: Request, principal: Auth, engine: Served
     def run() -> Answer:
         if principal.branch is not None and not _rows_seen(engine, principal, "mail", mail_id):
             raise MailNotFound(mail_id)
-        return Answer(200, Outbox(engine).retry(mail_id).as_json())
+        return Answer(200, _requeued(Outbox(engine), mail_id).as_json())
 
     key = request.headers.get("idempotency-key")
     return once(request, principal, engine, key, lambda: None, run)
@@ -252,6 +252,16 @@ def machines(principal: Auth, engine: Served) -> Json:
     """Every registered machine: its states and events."""
     allowed(principal, "read")
     return Json([describe(d) for d in engine.registry])
+
+
+def _requeued(outbox: Outbox, row_id: int) -> OutboxMail:
+    """The dead row queued again; one that is not dead is a conflict (409)."""
+    try:
+        return outbox.retry(row_id)
+    except InvalidInput as err:
+        if type(err) is InvalidInput:  # not dead: its state, not the request, is at odds
+            raise StateConflict(str(err)) from None
+        raise
 
 
 def _own_hooks(engine: Engine, principal: Auth) -> set[str]:

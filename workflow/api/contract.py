@@ -38,6 +38,7 @@ INSTANT = (
 )
 """An instant the server takes: ISO 8601 with its offset, in the years 1900 to 8999."""
 
+NO_NUL = "^[^\\u0000]*$"
 REF = "#/components/schemas/"
 HEADERS: dict[str, dict[str, Any]] = {
     "ETag": {"description": 'The case\'s version, e.g. "3": send it back as If-Match.',
@@ -81,6 +82,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "case_id": {"type": "string", "minLength": 1, "maxLength": MAX_CASE_REF_CHARS},
     "case": {"type": "string", "minLength": 1, "maxLength": MAX_CASE_REF_CHARS},
     "digest": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": LINE},
     "quarter": {"type": "string", "pattern": "^(19|[2-8][0-9])[0-9]{2}Q[1-4]$"},
     "month": {"type": "string", "pattern": "^(19|[2-8][0-9])[0-9]{2}-(0[1-9]|1[0-2])$"},
 }
@@ -230,6 +232,13 @@ def _instants(schema: Any) -> None:
             _instants(value)
 
 
+def _no_nul(schema: dict[str, Any]) -> None:
+    """A free text path or query value: anything but NUL (which the server refuses)."""
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") == "string" and not {"enum", "pattern", "format"} & set(option):
+            option["pattern"] = NO_NUL
+
+
 def _answer_fields(schemas: dict[str, Any]) -> None:
     """Enums and typed items in the answers."""
     case = schemas["CaseRecord"]["properties"]
@@ -377,11 +386,14 @@ def _operation(path: str, method: str, operation: dict[str, Any]) -> None:
         _instants(parameter.get("schema"))
         named = FILTERS.get((name, parameter["name"]))
         if named is not None:
-            parameter["schema"] = _nullable({"$ref": REF + named})
+            ref = {"$ref": REF + named}
+            parameter["schema"] = _nullable(ref) if "anyOf" in parameter["schema"] else ref
         if parameter["name"] in PARAMETERS:
             optional = "anyOf" in parameter.get("schema", {})
             exact = PARAMETERS[parameter["name"]]
             parameter["schema"] = _nullable(exact) if optional else exact
+        if parameter["in"] in ("path", "query"):
+            _no_nul(parameter["schema"])
         if parameter["name"] == "Idempotency-Key":
             parameter["schema"] = {"type": "string", "minLength": 1,
                                    "maxLength": MAX_KEY_CHARS, "pattern": KEY}  # fmt: skip

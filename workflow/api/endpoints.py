@@ -1,5 +1,6 @@
 """Endpoints as plain functions: :func:`endpoint` fills in their engine and principal
-and runs them where the database suits (:mod:`workflow.api.offload`).
+and runs them where the database suits (:mod:`workflow.api.offload`); a path or query
+value with a NUL character is refused (422) before it reaches a database.
 
 FastAPI solves each declared dependency per request at a cost above a short
 request's own work, so an endpoint's ``engine`` comes from the application and its
@@ -20,6 +21,7 @@ from fastapi import Request
 from casework.workflow.api.offload import offload_for
 from casework.workflow.api.security import principal_for
 from casework.workflow.engine import Engine
+from casework.workflow.errors import InvalidInput
 
 T = TypeVar("T")
 FILLED = ("engine", "principal")
@@ -42,6 +44,9 @@ def endpoint(kind: str, *, reads: bool = False) -> Callable[[Callable[..., T]], 
 
         @functools.wraps(func)
         async def run(**values: Any) -> T:
+            for name, value in values.items():
+                if isinstance(value, str) and "\x00" in value:  # no database holds NUL text
+                    raise InvalidInput(f"{name} contains a NUL character", field=name)
             request = values["request"] if takes_request else values.pop("request")
             state = request.app.state
             engine: Engine = (state.read_engine or state.engine) if reads else state.engine

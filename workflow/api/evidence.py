@@ -34,7 +34,9 @@ Name = Annotated[str, Query(description="The file's name.")]
     openapi_extra={
         "requestBody": {
             "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                "application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary", "minLength": 1}
+                }
             },
             "required": True,
         },

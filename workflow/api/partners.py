@@ -12,7 +12,7 @@ from casework.workflow.api import models
 from casework.workflow.api.cases import IDEMPOTENT
 from casework.workflow.api.endpoints import endpoint
 from casework.workflow.api.idempotency import Answer
-from casework.workflow.api.refusals import AlreadyRegistered
+from casework.workflow.api.refusals import StateConflict
 from casework.workflow.api.responses import Json, once, problems
 from casework.workflow.api.security import Auth, Served, allowed, whole_database
 from casework.workflow.display.zones import zone_named
@@ -49,7 +49,7 @@ def register_partner(
 
     def run() -> Answer:
         if any(p.id == body.id for p in engine.store.partners()):
-            raise AlreadyRegistered(f"a partner {body.id!r} is registered already", field="id")
+            raise StateConflict(f"a partner {body.id!r} is registered already", field="id")
         record = add_partner(engine, body.id, name=body.name, kind=body.kind, branch=body.branch)
         return Answer(201, record.to_json())
 

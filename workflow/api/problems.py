@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from casework.workflow.api.idempotency import RequestInProgress
-from casework.workflow.api.refusals import AlreadyRegistered, PreconditionFailed, TokenInUse
+from casework.workflow.api.refusals import PreconditionFailed, StateConflict, TokenInUse
 from casework.workflow.errors import (
     AttachmentNotFound,
     CaseNotFound,
@@ -58,7 +58,7 @@ _STATUS: list[tuple[type[CaseworkError], int]] = [
     (ConcurrentUpdate, 409),
     (RequestInProgress, 409),
     (TokenInUse, 409),
-    (AlreadyRegistered, 409),
+    (StateConflict, 409),
     (EventNotAllowed, 422),
     (InvalidInput, 422),
     (StorageFailure, 503),

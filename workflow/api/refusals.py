@@ -1,5 +1,5 @@
-"""Refusals only HTTP has: a stale ``If-Match`` (412), a token revoking itself and an id
-registered already (409)."""
+"""Refusals only HTTP has: a stale ``If-Match`` (412), a token revoking itself and a
+conflict with what is there (409)."""
 
 from __future__ import annotations
 
@@ -22,5 +22,6 @@ class TokenInUse(CaseworkError):
         )
 
 
-class AlreadyRegistered(InvalidInput):
-    """What the request would make exists already (HTTP 409 Conflict)."""
+class StateConflict(InvalidInput):
+    """The request conflicts with what is there now: an id registered already, a retry of
+    a row that is no dead letter (HTTP 409 Conflict)."""

@@ -69,7 +69,7 @@ def case_ref(value: object) -> str:
     """A case id to look up: text that could name a case (else :class:`InvalidInput`)."""
     if not isinstance(value, str):
         raise InvalidInput(f"a case id is text, not {type(value).__name__}", field="case_id")
-    if not value or len(value) > MAX_CASE_REF_CHARS or _SURROGATE.search(value):
+    if not value or len(value) > MAX_CASE_REF_CHARS or _SURROGATE.search(value) or "\x00" in value:
         raise InvalidInput(f"{value[:60]!r} is not a case id", field="case_id")
     return value
 
