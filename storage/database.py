@@ -7,7 +7,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,6 +28,28 @@ out without a ping, as HikariCP's ``aliveBypassWindowMs`` does: a connection bor
 for each transaction of a busy process costs no extra round trip, while one idle
 longer is pinged, and replaced if the server dropped it."""
 _RETURNED = "casework_returned_at"
+
+
+HostConnection = Connection
+"""A SQLAlchemy connection a host hands in with a transaction it began on it, for
+casework to write inside (``Engine.fire(..., connection=conn)``)."""
+
+
+def after_commit(connection: Connection, then: Callable[[], None]) -> None:
+    """Call ``then()`` when the transaction on ``connection`` commits; never if it rolls
+    back (whichever comes first decides)."""
+    ended: list[bool] = []
+
+    def committed(_conn: Connection) -> None:
+        if not ended:
+            ended.append(True)
+            then()
+
+    def rolled_back(_conn: Connection) -> None:
+        ended.append(False)
+
+    event.listen(connection, "commit", committed, once=True)
+    event.listen(connection, "rollback", rolled_back, once=True)
 
 
 def is_sqlite(engine: Engine) -> bool:

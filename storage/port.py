@@ -38,6 +38,8 @@ from casework.storage.records import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from casework.storage.checkpoint_sql import Heads
 
 DeadlineKey = tuple[str, int, int]
@@ -60,8 +62,14 @@ class Store(Protocol):
 
     # -- transactions and lifetime ----------------------------------------------------
 
-    def transaction(self) -> AbstractContextManager[Any]:
-        """A write transaction; its cursor is handed to every write inside it."""
+    def transaction(self, connection: Connection | None = None) -> AbstractContextManager[Any]:
+        """A write transaction; its cursor is handed to every write inside it. Given a
+        host's ``connection`` (a transaction begun on it), a savepoint inside that
+        transaction instead: committed or rolled back with the host's."""
+        ...
+
+    def unjoinable(self, connection: Connection) -> str | None:
+        """Why a write cannot join ``connection``'s transaction, if it cannot."""
         ...
 
     def close(self) -> None:
@@ -224,6 +232,14 @@ class Store(Protocol):
 
     def count_cases(self, query: CaseQuery) -> int:
         """How many cases match ``query``."""
+        ...
+
+    def find_cases(
+        self, asked: str, limit: int, branches: Sequence[str] | None = None
+    ) -> list[CaseRecord]:
+        """Cases that ``asked`` names: an id prefix, a customer, a phone or contact, a
+        serial or order number (:mod:`storage.case_search`); of ``branches`` only if
+        given, the latest received first."""
         ...
 
     def ids_starting(self, prefix: str, limit: int, branch: str | None = None) -> list[str]:
@@ -489,8 +505,11 @@ class Store(Protocol):
         names, by case id."""
         ...
 
-    def put_attachment(self, digest: str, content: bytes, at: datetime) -> bool:
-        """Keep an evidence file under its SHA-256 digest; ``False`` if kept already."""
+    def put_attachment(
+        self, digest: str, content: bytes, at: datetime, connection: Connection | None = None
+    ) -> bool:
+        """Keep an evidence file under its SHA-256 digest; ``False`` if kept already
+        (inside the host's transaction on ``connection``, if given)."""
         ...
 
     def attachment(self, digest: str) -> bytes | None:

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from casework.storage.database import read_transaction, write_transaction
 from casework.storage.deadline_sql import DeadlineSQL
@@ -55,8 +55,11 @@ class SqlStore:
 
     # -- transactions and lifetime ----------------------------------------------------
 
-    def transaction(self) -> AbstractContextManager[Any]:
-        return self._sql.transaction()
+    def transaction(self, connection: Connection | None = None) -> AbstractContextManager[Any]:
+        return self._sql.transaction() if connection is None else self._sql.joined(connection)
+
+    def unjoinable(self, connection: Connection) -> str | None:
+        return self._sql.unjoinable(connection)
 
     def close(self) -> None:
         self._sql.close()
@@ -216,6 +219,14 @@ class SqlStore:
 
         with read_transaction(self.db) as conn:
             return case_store.count_cases(conn, query)
+
+    def find_cases(
+        self, asked: str, limit: int, branches: Sequence[str] | None = None
+    ) -> list[CaseRecord]:
+        from casework.storage import case_search
+
+        with read_transaction(self.db) as conn:
+            return case_search.find_cases(conn, asked, limit, branches)
 
     def ids_starting(self, prefix: str, limit: int, branch: str | None = None) -> list[str]:
         from casework.storage import case_store
@@ -590,9 +601,14 @@ class SqlStore:
         with read_transaction(self.db) as conn:
             return partner_store.named_events(conn, start, end, names)
 
-    def put_attachment(self, digest: str, content: bytes, at: datetime) -> bool:
+    def put_attachment(
+        self, digest: str, content: bytes, at: datetime, connection: Connection | None = None
+    ) -> bool:
         from casework.storage import partner_store
 
+        if connection is not None:
+            with connection.begin_nested():
+                return partner_store.put_attachment(connection, digest, content, at)
         with write_transaction(self.db) as conn:
             return partner_store.put_attachment(conn, digest, content, at)
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from casework.storage.chain import canonical_json, parse_json
 from casework.storage.database import is_pooled, is_read_only, refuses_writes
@@ -131,6 +131,56 @@ class TransitionSQL:
             finally:
                 with contextlib.suppress(Exception):  # the connection may be invalidated
                     cursor.close()
+
+    def unjoinable(self, connection: Connection) -> str | None:
+        """Why casework cannot write inside ``connection``'s transaction, if it cannot:
+        another kind of database than the engine's, or no transaction begun."""
+        if connection.dialect.name != self.engine.dialect.name:
+            return (
+                f"the connection is to {connection.dialect.name}, "
+                f"the engine's database is {self.engine.dialect.name}"
+            )
+        if not connection.in_transaction():
+            return "begin the transaction on the connection first"
+        dbapi = connection.connection.dbapi_connection
+        if self.sqlite and not getattr(dbapi, "in_transaction", True):
+            # SAVEPOINT outside a transaction would begin one, and RELEASE commit it
+            return (
+                "the SQLite connection has no transaction begun: open casework on the "
+                "host's engine (Engine.open(engine)) before its connections are made"
+            )
+        return None
+
+    @contextmanager
+    def joined(self, connection: Connection) -> Iterator[Any]:
+        """A cursor inside the host's transaction on ``connection``, which it began:
+        what is written commits or rolls back with it, and it is neither committed nor
+        closed here. The work runs in a savepoint, so that an error of casework's own
+        (a case id taken, a race lost) takes back what this call wrote and leaves the
+        host's transaction usable; nothing else is added to the host's transaction."""
+        problem = self.unjoinable(connection)
+        if problem is not None:
+            raise StorageError(problem)
+        raw = connection.connection
+        cursor = raw.cursor()
+        try:
+            cursor.execute("SAVEPOINT casework")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("ROLLBACK TO SAVEPOINT casework")
+                cursor.execute("RELEASE SAVEPOINT casework")
+                raise
+            cursor.execute("RELEASE SAVEPOINT casework")
+        except self._integrity_error as err:
+            raise WriteConflict(str(err).strip().splitlines()[0]) from err
+        except self._driver_error as err:
+            raise StorageError(
+                str(err).strip().splitlines()[0], read_only=refuses_writes(err)
+            ) from err
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
 
     def read_case(self, case_id: str) -> CaseRecord | None:
         """The case row as it is now, read without a lock on a borrowed connection."""

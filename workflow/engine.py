@@ -45,7 +45,7 @@ from casework.storage import (
     prepare_engine,
     upgrade,
 )
-from casework.storage.database import is_pooled, sqlite_file
+from casework.storage.database import HostConnection, after_commit, is_pooled, sqlite_file
 from casework.storage.errors import MalformedRow, WriteConflict
 from casework.storage.migrate import HEAD, current_revision
 from casework.storage.port import Store
@@ -93,6 +93,7 @@ from casework.workflow.errors import (
 )
 from casework.workflow.logs import library_logger
 from casework.workflow.mail.escalation import manual_escalation_row
+from casework.workflow.notify.queue import queue_notifications
 from casework.workflow.partners.faults import fault_data
 from casework.workflow.privacy.checks import personal_problems
 from casework.workflow.privacy.commitments import new_subject, personal_values
@@ -270,14 +271,17 @@ class Engine:
         attributes: Mapping[str, Any] | None = None,
         case_id: str | None = None,
         within: str | None = None,
+        connection: HostConnection | None = None,
     ) -> Case:
         """Open a case; ``actor`` (the first receiver) owns it. Returns the stored case.
 
         ``channel`` and ``category`` are required by machines that declare them in their
         ``intake`` (the complaint machine does), optional for others. An earlier case
         it repeats is looked for among the cases of branch ``within`` only, if given
-        (the caller's scope).
+        (the caller's scope). With a ``connection`` the case is written inside the
+        host's transaction on it (see :meth:`fire`).
         """
+        self._joinable(connection)
         s = self.settings
         name = machine if machine is None else validation.text(machine, "machine", max_chars=64)
         definition = self._definition(s.default_machine if name is None else name, None)
@@ -296,7 +300,7 @@ class Engine:
         opening["policy"] = None if policy is None else policy.version
         rules = CaseRules(definition, self.policies.known(), profile_of(opening))
         try:
-            with self.store.transaction() as cursor:
+            with self.store.transaction(connection) as cursor:
                 # the customer's secret: theirs if they have cases, else a new one
                 subject = self.store.subject_for(cursor, opening["customer"], new_subject(), now)
                 case, event, plan = opened_case(
@@ -314,9 +318,12 @@ class Engine:
                     self.store, cursor, [(CaseRecord(**case), event)], now,
                     self.settings.organisation,
                 )  # fmt: skip
+                queue_notifications(
+                    self.store, cursor, [(CaseRecord(**case), event)], now, self.settings.notify
+                )
         except WriteConflict:
             raise InvalidInput(f"case id {case_id!r} is taken", field="case_id") from None
-        self._planned(moved)
+        self._planned(moved, connection)
         self._log.info(
             "case_opened",
             case_id=case_id,
@@ -329,11 +336,14 @@ class Engine:
         if earlier is None:
             return opened
         data = {"case": earlier, "kind": "repeat", "repeat_of": earlier}
-        linked = self._fire(case_id, "link", actor=SYSTEM_ACTOR, data=data)
+        linked = self._fire(case_id, "link", actor=SYSTEM_ACTOR, data=data, connection=connection)
         if not (self.settings.repeat_escalates and category == "not_fixed_first_visit"):
             return linked
         reason = f"the same fault again: a repeat of case {earlier} (seed 002)"
-        return self._fire(case_id, MANUAL_ESCALATION, actor=SYSTEM_ACTOR, data={"reason": reason})
+        return self._fire(
+            case_id, MANUAL_ESCALATION, actor=SYSTEM_ACTOR, data={"reason": reason},
+            connection=connection,
+        )  # fmt: skip
 
     def _repeat_of(self, case: CaseRecord, within: str | None) -> str | None:
         """The latest earlier case of the same customer about the same serial number,
@@ -406,12 +416,22 @@ class Engine:
         expected_version: int | None = None,
         within: str | None = None,
         role: str | None = None,
+        connection: HostConnection | None = None,
     ) -> Case:
         """Apply ``event`` to the case as ``actor``; returns the case after it. Another
         case its data names (``link``, ``merge_into``) is looked for among the cases of
         branch ``within`` only, if given (the caller's scope). With a ``role`` the
         decision must be within its ``[authority]`` (:class:`BeyondAuthority` otherwise);
         without one (the library's own use) nothing is checked.
+
+        With a ``connection`` (a SQLAlchemy ``Connection`` of the engine's database,
+        inside a transaction the host began) the event, the case row, its deadlines
+        and its outbox and webhook rows are written in a savepoint of the host's
+        transaction: they commit or roll back with it, and the connection is neither
+        committed nor closed. The case's row stays locked until the host's transaction
+        ends; a worker in this process hears of planned deadlines at the host's commit
+        (one elsewhere by ``NOTIFY`` on PostgreSQL, by its poll on SQLite). Checks that
+        read other cases (``link``, evidence, authority) see committed data only.
 
         Raises :class:`CaseNotFound`, :class:`EventNotAllowed`, :class:`GuardFailed`,
         :class:`ConcurrentUpdate` (``expected_version`` is stale) or :class:`InvalidInput`.
@@ -431,6 +451,7 @@ class Engine:
                 field="event",
             )
         payload = validation.event_data(data, note, self.settings)
+        self._joinable(connection)
         if role is not None:
             self._within_authority(case_id, role, event, payload)
         evidence = self._remedy_evidence(case_id) if event in EVIDENCED_EVENTS else NO_EVIDENCE
@@ -441,7 +462,7 @@ class Engine:
             self._not_in_future(given, self.clock.now(), "at")
         return self._fire(
             case_id, event, actor=actor, data=payload, at=given,
-            expected_version=expected_version, evidence=evidence,
+            expected_version=expected_version, evidence=evidence, connection=connection,
         )  # fmt: skip
 
     def _fire(
@@ -454,12 +475,14 @@ class Engine:
         at: datetime | None = None,
         expected_version: int | None = None,
         evidence: RemedyEvidence = NO_EVIDENCE,
+        connection: HostConnection | None = None,
     ) -> Case:
         """The transaction of :meth:`fire`, for checked input (``evidence``: what the
-        warranty rules read from the case's history, for ``decide_remedy``)."""
+        warranty rules read from the case's history, for ``decide_remedy``), inside the
+        host's on ``connection`` if given."""
         self._server_clock.check()
         try:
-            with self.store.transaction() as cursor:
+            with self.store.transaction(connection) as cursor:
                 case = self.store.load_case(cursor, case_id)
                 if case is None:
                     raise CaseNotFound(case_id)
@@ -496,6 +519,7 @@ class Engine:
                     after_case = replace(after_case, **step.update)
                     happened.append((after_case, step.record))
                 queue_webhooks(self.store, cursor, happened, now, self.settings.organisation)
+                queue_notifications(self.store, cursor, happened, now, self.settings.notify)
                 self._escalated_by_hand(rules, cursor, happened, now)
                 moved = []
                 after_plan = next((s.plan for s in reversed(steps) if s.plan is not None), None)
@@ -504,7 +528,7 @@ class Engine:
                     moved = sync_deadlines(self.store, cursor, case_id, before_plan, after_plan)
         except WriteConflict:
             raise ConcurrentUpdate(case_id, expected_version or 0, None) from None
-        self._planned(moved)
+        self._planned(moved, connection)
         for step in steps:
             self._log.info(
                 "event_fired",
@@ -574,10 +598,15 @@ class Engine:
         return remedy_evidence(events)
 
     @at_storage_boundary
-    def attach(self, case_id: str, content: bytes, *, kind: str, name: str, actor: str) -> Case:
+    def attach(
+        self, case_id: str, content: bytes, *, kind: str, name: str, actor: str,
+        connection: HostConnection | None = None,
+    ) -> Case:  # fmt: skip
         """Keep ``content`` by its SHA-256 digest and record an ``attach`` event naming
         it (``kind`` test_report, photo or invoice; ``name`` the file's name), so that
-        ``verify`` can later prove the file is still the one attached."""
+        ``verify`` can later prove the file is still the one attached. With a
+        ``connection``, event and file are written inside the host's transaction on it
+        (see :meth:`fire`); the case must be committed already."""
         import hashlib
 
         if kind not in EVIDENCE_KINDS:
@@ -594,12 +623,13 @@ class Engine:
         case_id = validation.case_ref(case_id)
         actor = validation.agent_id(actor, "actor")
         shown = validation.text(name, "name", max_chars=200)
+        self._joinable(connection)
         self.get(case_id)
         digest = hashlib.sha256(content).hexdigest()
         data = {"digest": digest, "kind": kind, "name": shown, "size": len(content)}
-        case = self._fire(case_id, ATTACH_EVENT, actor=actor, data=data)
+        case = self._fire(case_id, ATTACH_EVENT, actor=actor, data=data, connection=connection)
         # Kept only once the event is accepted: a refused attach leaves no file behind.
-        self.store.put_attachment(digest, content, self.clock.now())
+        self.store.put_attachment(digest, content, self.clock.now(), connection)
         return case
 
     @at_storage_boundary
@@ -609,7 +639,12 @@ class Engine:
         """Erase a customer's personal data: values and secret deleted, copies in mail,
         webhook bodies and kept answers overwritten, an ``erased`` event on each of their
         cases, in one transaction; then no trace left in the database files.
-        Histories, checkpoints and reports stay valid (:mod:`workflow.privacy`)."""
+        Histories, checkpoints and reports stay valid (:mod:`workflow.privacy`).
+
+        It takes no host ``connection``: the files are compacted after its transaction
+        commits (``VACUUM``, a truncated log), which cannot wait inside a transaction
+        the host still holds, and an erasure rolled back by a host would leave the
+        compaction to chase values that were never removed."""
         from casework.workflow.privacy.erasure import erase
 
         if not dry_run:  # its erased events carry this host's time
@@ -895,10 +930,29 @@ class Engine:
         """
         self._planned_listeners.append(listener)
 
-    def _planned(self, moved: builtins.list[Planned]) -> None:
-        if moved and self._planned_listeners:
+    def _planned(
+        self, moved: builtins.list[Planned], connection: HostConnection | None = None
+    ) -> None:
+        """Tell this process's listeners of the earliest deadline ``moved``: now, or
+        when the host commits its transaction on ``connection`` (never, if it rolls back)."""
+        if not moved or not self._planned_listeners:
+            return
+        due = min(p.due_at for p in moved)
+
+        def tell() -> None:
             for listener in self._planned_listeners:
-                listener(min(p.due_at for p in moved))
+                listener(due)
+
+        if connection is None:
+            tell()
+        else:
+            after_commit(connection, tell)
+
+    def _joinable(self, connection: HostConnection | None) -> None:
+        """Refuse a host's ``connection`` whose transaction casework cannot join."""
+        problem = None if connection is None else self.store.unjoinable(connection)
+        if problem is not None:
+            raise InvalidInput(problem, field="connection")
 
     @at_storage_boundary
     def process_due(
@@ -914,7 +968,7 @@ class Engine:
 
         return process_due(
             self.store, self._rules, moment, batch, self._log, max_batches,
-            self.settings.organisation,
+            self.settings.organisation, self.settings.notify,
         )  # fmt: skip
 
     @at_storage_boundary
