@@ -99,6 +99,8 @@ def test_an_administrator_revokes_on_a_phone_and_erases_the_right_person(
 
     admin.page.goto(f"/cases/{first}")  # still open and late: shown as erased
     assert admin.page.locator("#erased").count() == 1
+    assert "已删除" in admin.page.locator("#panel").inner_text()
+    assert "[erased]" not in admin.page.locator("main").inner_text()
     assert admin.page.locator("form[aria-label=contact]").count() == 0
     assert admin.page.locator("form[aria-label=book_visit]").count() == 0
     fits(admin)

@@ -65,6 +65,7 @@ def queue(request: Request, session: Session, form: Mapping[str, str]) -> Respon
             "state": label(lang, "state", case.state, machine),
             "category": label(lang, "category", case.category, machine),
             "priority": label(lang, "priority", case.priority, machine),
+            "customer": case_view.shown_person(lang, case.customer),
         })  # fmt: skip
     states = sorted({s for d in engine.registry for s in d.states if d.is_open(s)})
     chosen = {"state": state or "", "priority": priority or "", "late": asked.get("late", "")}
@@ -93,6 +94,7 @@ def overdue(request: Request, session: Session, form: Mapping[str, str]) -> Resp
             "late": span(o.late_by.total_seconds(), lang),
             "state": label(lang, "state", o.case.state, machine),
             "erased": case_view.erased(o.case),
+            "customer": case_view.shown_person(lang, o.case.customer),
         })  # fmt: skip
     compliance = []
     if session.principal.may("replay"):

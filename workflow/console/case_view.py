@@ -41,6 +41,13 @@ def erased(case: CaseRecord) -> bool:
     return case.customer == ERASED_TEXT
 
 
+def shown_person(lang: str, value: str | None) -> str:
+    """A customer's name or contact as a page shows it: an erased one says so."""
+    if value == ERASED_TEXT:
+        return TEXTS[lang]["erased_value"]
+    return value or DASH
+
+
 def masked(contact: str | None) -> str:
     """A contact as a confirmation shows it: ``138****0000``, ``w***@example.com``."""
     if not contact:
@@ -263,10 +270,13 @@ def panel(
 ) -> Panel:
     """The customer (contact, address) and the product (brand, serial, purchase date)
     of ``case``, and where the three guarantees stand for it."""
-    rows = [Shown(label(lang, "field", "customer", machine), case.customer),
-            Shown(label(lang, "field", "contact", machine), case.contact or DASH)]  # fmt: skip
+    rows = [Shown(label(lang, "field", "customer", machine), shown_person(lang, case.customer)),
+            Shown(label(lang, "field", "contact", machine),
+                  shown_person(lang, case.contact))]  # fmt: skip
     for name in PANEL_ATTRIBUTES:
         value = case.attributes.get(name)
+        if value == ERASED_TEXT:
+            value = TEXTS[lang]["erased_value"]
         if value not in (None, ""):
             rows.append(Shown(label(lang, "field", name, machine),
                               _plain(lang, machine, name, value)))  # fmt: skip

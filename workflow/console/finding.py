@@ -45,6 +45,7 @@ def listed(request: Request, cases: Sequence[CaseRecord]) -> list[dict[str, Any]
             "state": label(lang, "state", case.state, machine),
             "category": label(lang, "category", case.category, machine),
             "contact": case_view.masked(case.contact),
+            "customer": case_view.shown_person(lang, case.customer),
         })  # fmt: skip
     return rows
 

@@ -66,7 +66,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "attachments": "Attachments", "linked": "Linked cases", "open_work": "open work",
         "case_not_found": "No case {case} that you may see.",
         "file": "File", "attach": "Attach", "kind": "Kind", "field.name": "File name",
-        "field.size": "Size",
+        "field.size": "Size", "erased_value": "(erased)",
     },
     "zh": {
         "title": "casework 投诉处理", "sign_in": "登录", "token": "令牌", "sign_out": "退出",
@@ -122,7 +122,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "attachments": "附件", "linked": "关联投诉", "open_work": "待办",
         "case_not_found": "没有您可查看的投诉单 {case}。",
         "file": "文件", "attach": "上传附件", "kind": "类型", "field.name": "文件名",
-        "field.size": "大小",
+        "field.size": "大小", "erased_value": "（已删除）",
     },
 }  # fmt: skip
 
