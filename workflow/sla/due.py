@@ -118,6 +118,8 @@ def process_due(
     """
     fired: list[Fired] = []
     batches = 0
+    # A lazy structlog proxy resolves its configuration at every line; once will do.
+    log = log.bind() if callable(getattr(log, "bind", None)) else log
     while max_batches is None or batches < max_batches:
         batches += 1
         with store.transaction() as cursor:
