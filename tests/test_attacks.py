@@ -12,6 +12,9 @@ import uvicorn
 
 from casework.workflow.api.app import create_app
 from casework.workflow.engine import Engine
+from casework.workflow.errors import InvalidInput
+from casework.workflow.webhooks.settings import WebhookSettings
+from casework.workflow.webhooks.subscriptions import checked_url
 from tests.support import wait_until
 from tests.support.api_server import Served
 from tests.test_limits import SLACK, _refused, chunked_post
@@ -53,3 +56,18 @@ def test_a_chunked_body_that_also_declares_a_small_length_is_still_counted(
                     assert sent < SLACK
                 else:
                     _refused(status, body, sent)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[64:ff9b:1::a9fe:a9fe]/",  # local-use NAT64 (RFC 8215) of 169.254.169.254
+        "http://[64:ff9b:1::7f00:1]/",  # ... of 127.0.0.1
+        "http://[::ffff:0:a00:1]/",  # IPv4-translated (SIIT, RFC 2765) 10.0.0.1
+        "http://[::ffff:0:7f00:1]/",  # ... 127.0.0.1
+        "http://[fec0::1]/",  # site-local (deprecated, still routed inside some networks)
+    ],
+)
+def test_translated_and_site_local_ipv6_targets_are_internal(url: str) -> None:
+    with pytest.raises(InvalidInput, match=r"internal address .*allowed_hosts"):
+        checked_url(url, WebhookSettings())

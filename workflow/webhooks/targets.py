@@ -19,20 +19,25 @@ from casework.workflow.webhooks.settings import WebhookSettings
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-_EMBEDDING = (ipaddress.IPv6Network("::/96"), ipaddress.IPv6Network("64:ff9b::/96"))
-"""IPv6 ranges whose last 32 bits are an IPv4 address (IPv4-compatible, NAT64)."""
+_EMBEDDING = tuple(
+    ipaddress.IPv6Network(n) for n in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48")
+)
+"""IPv6 ranges whose last 32 bits are an IPv4 address (IPv4-compatible, IPv4-translated,
+NAT64 and local-use NAT64)."""
 
 
 def internal(address: Address) -> bool:
     """Whether ``address`` is no public unicast address (an IPv4 address inside an IPv6
-    one, mapped, IPv4-compatible, NAT64 or 6to4, judged as that IPv4 address too)."""
+    one, mapped, IPv4-compatible, translated, NAT64 or 6to4, judged as that IPv4 address
+    too; IPv6 site-local addresses are internal)."""
     if isinstance(address, ipaddress.IPv6Address):
         inner = address.ipv4_mapped or address.sixtofour
         if inner is None and any(address in network for network in _EMBEDDING):
             inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if inner is not None and internal(inner):
             return True
-    return not address.is_global or address.is_multicast
+    site_local = isinstance(address, ipaddress.IPv6Address) and address.is_site_local
+    return not address.is_global or address.is_multicast or site_local
 
 
 def literal(host: str) -> Address | None:
