@@ -97,7 +97,7 @@ TABLE: list[tuple[str, str | None, str, str, Any, int]] = [
     ("admin", None, "POST", "/v1/erasures", {"customer": "CUST-AB", **ERASE}, 200),
     # the outbox: another branch's mail is not there; one's own is (pending: 422)
     ("admin", A, "POST", "/v1/outbox/{mail " + B + "}/retry", None, 404),
-    ("admin", A, "POST", "/v1/outbox/{mail " + A + "}/retry", None, 422),
+    ("admin", A, "POST", "/v1/outbox/{mail " + A + "}/retry", None, 409),  # not dead: a conflict
     # attachments: only of cases one may see
     ("supervisor", A, "GET", "/v1/attachments/{file beef0002}", None, 404),
     ("auditor", A, "GET", "/v1/attachments/{file beef0002}", None, 404),

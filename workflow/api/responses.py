@@ -18,11 +18,12 @@ from casework.workflow.engine import Engine
 from casework.workflow.errors import InvalidInput
 
 _DESCRIPTIONS = {
-    400: "A request the server could not read (a body that is not UTF-8 JSON).",
+    400: "A request the server could not read (a body that is not JSON, or not UTF-8).",
     401: "No token, or an unknown or revoked one.",
     403: "The token's role may not do this.",
     404: "No such case (or not one of the token's branch).",
-    409: "The case changed meanwhile (stale If-Match), or the same Idempotency-Key is in use.",
+    409: "A write that lost a race (without If-Match), an Idempotency-Key in use, or a "
+    "conflict with what is there (a token revoking itself, an id registered already).",
     422: "Invalid input, an event not allowed in this state, or a failed guard.",
     503: "The database refused (read-only standby, unreachable).",
 }
