@@ -185,7 +185,9 @@ def install(app: FastAPI) -> None:
         ]
         kinds = {str(e.get("type", "")) for e in error.errors()}
         sent = request.headers.get("content-type")
-        if sent and not is_json(sent) and all(e["loc"][:1] == ["body"] for e in errors):
+        json_route = request.url.path.startswith("/v1/")  # the console's forms are not JSON
+        body_only = all(e["loc"][:1] == ["body"] for e in errors)
+        if json_route and sent and not is_json(sent) and body_only:
             detail = f"the body must be application/json, not {sent.split(';')[0]}"
             return problem(415, "unsupported-media-type", detail, request.url.path)
         if "json_invalid" in kinds:
