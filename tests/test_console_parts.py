@@ -148,3 +148,26 @@ def test_open_means_neither_final_nor_resting(engine: Engine, db_url: str) -> No
     engine.fire(done, "reopen", actor="li.na")  # reopened: open work again
     listed = CliRunner().invoke(main, ["list", "--open", "--json", "--db", db_url])
     assert {c["id"] for c in json.loads(listed.stdout)} == {working, done}
+
+
+def test_the_timeline_shows_labels_and_local_times_never_identifiers(
+    engine: Engine, clock: FixedClock
+) -> None:
+    from casework.workflow.console.case_view import timeline
+
+    case_id = open_sample(engine, received_at=clock.now() - timedelta(hours=30))
+    engine.process_due()  # the warning and the escalations the worker records
+    engine.fire(case_id, "reclassify", actor="li.na", data={"priority": "urgent", "reason": "r"})
+    case = engine.get(case_id)
+    machine = engine.registry.get(case.machine, case.machine_version)
+    rows = timeline("zh", machine, engine.history(case_id), SHANGHAI)
+    escalations = [r for r in rows if r.event == "超时升级"]
+    assert escalations
+    shown = {f.label: f.text for f in escalations[0].fields}
+    assert shown["升级级别"] == "L1"
+    assert shown["时钟"] == "首次响应"
+    assert shown["到期时间"].startswith("2026-11-23 ")  # local, to the minute
+    words = " ".join(f"{f.label} {f.text}" for r in rows for f in r.fields)
+    for raw in ("first_response", "due_at", "late_by_s", "+00:00", "{'", "priority"):
+        assert raw not in words
+    assert "优先级: 普通" in words  # what it was, labelled

@@ -66,7 +66,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "attachments": "Attachments", "linked": "Linked cases", "open_work": "open work",
         "case_not_found": "No case {case} that you may see.",
         "file": "File", "attach": "Attach", "kind": "Kind", "field.name": "File name",
-        "field.size": "Size", "erased_value": "(erased)",
+        "field.size": "Size", "erased_value": "(erased)", "field.due_at": "Due at",
+        "field.late_by_s": "Late by", "field.party": "Who answers",
+        "field.repair_due": "Repair promised by", "field.policy": "SLA policy",
     },
     "zh": {
         "title": "casework 投诉处理", "sign_in": "登录", "token": "令牌", "sign_out": "退出",
@@ -122,7 +124,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "attachments": "附件", "linked": "关联投诉", "open_work": "待办",
         "case_not_found": "没有您可查看的投诉单 {case}。",
         "file": "文件", "attach": "上传附件", "kind": "类型", "field.name": "文件名",
-        "field.size": "大小", "erased_value": "（已删除）",
+        "field.size": "大小", "erased_value": "（已删除）", "field.due_at": "到期时间",
+        "field.late_by_s": "超时", "field.party": "责任方",
+        "field.repair_due": "维修承诺完成日期", "field.policy": "时限策略",
     },
 }  # fmt: skip
 
