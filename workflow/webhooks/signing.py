@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 
 PREFIX = "whsec_"
 TOLERANCE_S = 300
@@ -26,30 +27,46 @@ def key_of(secret: str) -> bytes:
     return base64.b64decode(secret.removeprefix(PREFIX))
 
 
-def signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """The ``webhook-signature`` header value for one message."""
+def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256>`` of ``{id}.{timestamp}.{body}`` keyed with ``key``."""
     signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(key_of(secret), signed, hashlib.sha256).digest()
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
-def headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """The three Standard Webhooks headers of one message."""
+def signed_headers(key: bytes, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers of one message, keyed with ``key``."""
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature(secret, msg_id, timestamp, body),
+        "webhook-signature": sign(key, msg_id, timestamp, body),
     }
 
 
-def verify(secret: str, given: dict[str, str], body: bytes, now: int) -> bool:
-    """Whether ``given`` headers sign ``body`` with ``secret`` within the tolerance (what a
-    receiver does; any of several space-separated signatures may match)."""
+def verify_key(key: bytes, given: Mapping[str, str], body: bytes, now: int) -> bool:
+    """Whether ``given`` headers sign ``body`` with ``key`` within the tolerance (any of
+    several space-separated signatures may match)."""
     try:
         msg_id, stamp = given["webhook-id"], int(given["webhook-timestamp"])
     except (KeyError, ValueError):
         return False
     if abs(now - stamp) > TOLERANCE_S:
         return False
-    expected = signature(secret, msg_id, stamp, body)
+    expected = sign(key, msg_id, stamp, body)
     return any(hmac.compare_digest(expected, s) for s in given.get("webhook-signature", "").split())
+
+
+def signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header value for one message."""
+    return sign(key_of(secret), msg_id, timestamp, body)
+
+
+def headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers of one message."""
+    return signed_headers(key_of(secret), msg_id, timestamp, body)
+
+
+def verify(secret: str, given: dict[str, str], body: bytes, now: int) -> bool:
+    """Whether ``given`` headers sign ``body`` with ``secret`` within the tolerance (what a
+    receiver does; any of several space-separated signatures may match)."""
+    return verify_key(key_of(secret), given, body, now)
