@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from casework.scheduler.mail.smtp_transport import SmtpFailure, SmtpSession, SmtpTransport
+from casework.scheduler.reports import RunReport
 from casework.storage import CaseRecord, EventRecord
 from casework.storage.outbox_store import OutboxMail
 from casework.workflow import Engine
@@ -30,7 +31,7 @@ from casework.workflow.mail.render import REPORT_KIND, RenderedMail, Undeliverab
 
 
 @dataclass
-class DeliveryReport:
+class DeliveryReport(RunReport):
     """What one run did: mails sent (in how many messages), retried, dead, held."""
 
     sent: int = 0
@@ -40,18 +41,6 @@ class DeliveryReport:
     held: int = 0
     released: int = 0
     errors: list[str] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        """JSON-ready figures."""
-        return {
-            "sent": self.sent,
-            "messages": self.messages,
-            "retried": self.retried,
-            "dead": self.dead,
-            "held": self.held,
-            "released": self.released,
-            "errors": self.errors[:20],
-        }
 
 
 def _fell_due(mail: OutboxMail) -> datetime:

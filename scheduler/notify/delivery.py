@@ -23,6 +23,7 @@ from typing import Any
 from casework.machines.definition import ERASED_FACT
 from casework.scheduler.mail.smtp_transport import SmtpFailure, SmtpSession, SmtpTransport
 from casework.scheduler.notify.sms import HttpSmsProvider, SmsFailure, SmsProvider
+from casework.scheduler.reports import RunReport
 from casework.storage.records import CaseRecord, OutboxMail
 from casework.workflow import Engine
 from casework.workflow.errors import CaseworkError
@@ -33,7 +34,7 @@ from casework.workflow.notify.queue import reachable
 
 
 @dataclass
-class NotifyReport:
+class NotifyReport(RunReport):
     """What one run did: notifications sent, retried, dead, held for quiet hours."""
 
     sent: int = 0
@@ -42,17 +43,6 @@ class NotifyReport:
     held: int = 0
     released: int = 0
     errors: list[str] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        """JSON-ready figures."""
-        return {
-            "sent": self.sent,
-            "retried": self.retried,
-            "dead": self.dead,
-            "held": self.held,
-            "released": self.released,
-            "errors": self.errors[:20],
-        }
 
 
 def message_id(row: OutboxMail) -> str:

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from casework.scheduler.reports import RunReport
 from casework.storage.records import OutboxMail, WebhookRecord
 from casework.workflow import Engine
 from casework.workflow.logs import library_logger
@@ -44,22 +45,13 @@ USER_AGENT = "casework-webhooks/1"
 
 
 @dataclass
-class WebhookReport:
+class WebhookReport(RunReport):
     """What one run did."""
 
     sent: int = 0
     retried: int = 0
     dead: int = 0
     errors: list[str] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        """JSON-ready figures."""
-        return {
-            "sent": self.sent,
-            "retried": self.retried,
-            "dead": self.dead,
-            "errors": self.errors[:20],
-        }
 
 
 class WebhookFailure(Exception):
