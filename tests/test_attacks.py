@@ -4,20 +4,26 @@ attack that once got through, kept so it stays closed."""
 from __future__ import annotations
 
 import threading
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 import uvicorn
 
+from casework.scheduler.worker import Worker
 from casework.workflow.api.app import create_app
+from casework.workflow.config import settings_from_mapping
 from casework.workflow.engine import Engine
-from casework.workflow.errors import InvalidInput
+from casework.workflow.errors import ClockAhead, InvalidInput
+from casework.workflow.mail.outbox import Outbox
+from casework.workflow.reports.daily import queue_daily_reports
 from casework.workflow.webhooks.settings import WebhookSettings
 from casework.workflow.webhooks.subscriptions import checked_url
 from tests.support import wait_until
 from tests.support.api_server import Served
 from tests.test_limits import SLACK, _refused, chunked_post
+from tests.test_server_clock import YEAR, HostClock
 
 
 @contextmanager
@@ -71,3 +77,23 @@ def test_a_chunked_body_that_also_declares_a_small_length_is_still_counted(
 def test_translated_and_site_local_ipv6_targets_are_internal(url: str) -> None:
     with pytest.raises(InvalidInput, match=r"internal address .*allowed_hosts"):
         checked_url(url, WebhookSettings())
+
+
+def test_a_worker_whose_clock_runs_a_year_ahead_queues_no_daily_report(pg_url: str) -> None:
+    # Its report would be of a day a year ahead and, queued once per day, would take the
+    # place of the true report of that day when it comes.
+    settings = settings_from_mapping(
+        tomllib.loads(
+            '[organisation]\ncompany = "HQ"\n[organisation.branches]\nNorth = ["North-1"]\n'
+            '[reports.daily]\nenabled = true\nat = "00:00"\nhq = ["hq@example.com"]\n'
+            '[reports.daily.recipients]\nNorth = ["north@example.com"]\n'
+        ),
+        "casework.toml",
+    )
+    with Engine.open(pg_url, clock=HostClock(YEAR), config=settings) as ahead:
+        with pytest.raises(ClockAhead):
+            queue_daily_reports(ahead)
+        Worker(ahead, listen=False).daily_report()  # logged, nothing queued
+        assert Outbox(ahead).list(kind="report") == []
+    with Engine.open(pg_url, clock=HostClock(), config=settings) as right:
+        assert len(queue_daily_reports(right)) == 2

@@ -26,6 +26,7 @@ from casework.workflow.access.organisation import rollup
 from casework.workflow.display.zones import zone_name
 from casework.workflow.mail.render import REPORT_KIND
 from casework.workflow.reports.daily_settings import HQ
+from casework.workflow.server_clock import ServerClock
 from casework.workflow.storage_boundary import at_storage_boundary
 
 if TYPE_CHECKING:
@@ -150,7 +151,10 @@ def report_row(
 @at_storage_boundary
 def queue_daily_reports(engine: Engine) -> list[str]:
     """Queue the reports due now that are not queued yet (each once: a second insert of
-    its key is left out); the keys of those due."""
+    its key is left out); the keys of those due. A host whose clock runs ahead of the
+    database server's queues nothing (:class:`ClockAhead`): its report would be of a
+    day to come and would stand in for that day's own."""
+    ServerClock(engine.store, engine.clock, engine.settings.max_clock_skew).check()
     now = engine.clock.now()
     settings = engine.settings.reports.daily
     rows = []
