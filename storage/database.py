@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import sys
 import time
@@ -57,7 +58,7 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, read_only: bool = False) -> Engine:
+def make_engine(url: str, *, read_only: bool = False, schema: str | None = None) -> Engine:
     """An engine for ``url``; ``postgresql://`` uses psycopg 3.
 
     SQLite gets WAL, ``synchronous=FULL``, foreign keys and a busy timeout, and its
@@ -70,6 +71,11 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     A PostgreSQL URL with ``pool_mode=transaction`` goes through a transaction-pooling
     bouncer (pgbouncer): nothing may rely on a session, so statements are never
     prepared on the server and read-only is set per transaction.
+
+    A ``schema`` (PostgreSQL) holds casework's tables apart from a host application's
+    in the same database: every session of this engine finds its tables there first
+    (``search_path``), so every statement, raw or not, and every migration follows.
+    ``None`` or ``public`` is the database's default schema, as before.
     """
     try:
         parsed = make_url(url)
@@ -84,12 +90,27 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         parsed = parsed.difference_update_query([POOL_MODE])
     if pooled:
         connect_args["prepare_threshold"] = None  # a prepared statement is session state
+    schema = None if schema in (None, "", "public") else schema
+    if schema is not None:
+        if sqlite:
+            raise ArgumentError(
+                "a schema is PostgreSQL's (--db-schema, schema=...); SQLite has none"
+            )
+        if pooled:
+            raise ArgumentError(
+                "a schema needs a session setting, which pool_mode=transaction cannot keep: "
+                "set the role's search_path instead (ALTER ROLE ... SET search_path)"
+            )
+        if not SCHEMA_NAME.fullmatch(schema):
+            raise ArgumentError(f"{schema!r} is no schema name (letters, digits, _)")
+        connect_args["options"] = f"-c search_path={schema}"
     if read_only and sqlite and parsed.database not in (None, "", ":memory:"):
         path = str(parsed.database)
         if not path.startswith("file:"):  # else already a URI (from a read-only engine)
             parsed = parsed.set(database=f"file:{path}?mode=ro", query={"uri": "true"})
     elif read_only and not sqlite and not pooled:
-        connect_args["options"] = "-c default_transaction_read_only=on"
+        read_only_option = "-c default_transaction_read_only=on"
+        connect_args["options"] = f"{connect_args.get('options', '')} {read_only_option}".strip()
     new_file = sqlite_file(url)
     if sqlite and not read_only and new_file is not None and not os.path.exists(new_file):
         # Created private: it holds personal data (SQLite gives its -wal and -shm files
@@ -104,6 +125,7 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     if not sqlite:
         _ping_when_idle(engine)
     engine._casework_read_only = read_only  # type: ignore[attr-defined]
+    engine._casework_schema = schema  # type: ignore[attr-defined]
     engine._casework_pooled = pooled  # type: ignore[attr-defined]
     if pooled and read_only:
 
@@ -166,6 +188,15 @@ POOL_MODE = "pool_mode"
 def is_pooled(engine: Engine) -> bool:
     """Whether the engine reaches PostgreSQL through a transaction-pooling bouncer."""
     return bool(getattr(engine, "_casework_pooled", False))
+
+
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+"""A schema casework may be given: a plain PostgreSQL name, never quoted."""
+
+
+def schema_of(engine: Engine) -> str | None:
+    """The schema casework's tables are in (``None``: the database's default)."""
+    return getattr(engine, "_casework_schema", None)
 
 
 def is_read_only(engine: Engine) -> bool:

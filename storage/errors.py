@@ -21,3 +21,8 @@ class WriteConflict(StorageError):
 class MalformedRow(StorageError):
     """A stored row holds a value of the wrong type (text where bytes or a number
     belong, a size that is not its content's): tampering, or a broken copy."""
+
+
+class SchemaConflict(StorageError):
+    """The database holds another application's tables or Alembic history where
+    casework's belong."""

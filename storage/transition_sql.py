@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from casework.storage.chain import canonical_json, parse_json
-from casework.storage.database import is_pooled, is_read_only, refuses_writes
+from casework.storage.database import is_pooled, is_read_only, refuses_writes, schema_of
 from casework.storage.dialect import dialect_of
 from casework.storage.errors import MalformedRow, StorageError, WriteConflict
 from casework.storage.records import CASE_FIELDS, EVENT_FIELDS, UNDECLARED_AS_EMPTY, CaseRecord
@@ -67,6 +67,7 @@ class TransitionSQL:
         # once, rather than in SQLite's busy handler, which sleeps and retries.
         self._writer = threading.Lock() if self.sqlite else contextlib.nullcontext()
         self._read_only_per_transaction = is_pooled(engine) and is_read_only(engine)
+        self._schema = schema_of(engine)
         dbapi = engine.dialect.dbapi
         self._integrity_error: type[Exception] = dbapi.IntegrityError if dbapi else Exception
         self._driver_error: type[Exception] = dbapi.Error if dbapi else Exception
@@ -157,7 +158,9 @@ class TransitionSQL:
         what is written commits or rolls back with it, and it is neither committed nor
         closed here. The work runs in a savepoint, so that an error of casework's own
         (a case id taken, a race lost) takes back what this call wrote and leaves the
-        host's transaction usable; nothing else is added to the host's transaction."""
+        host's transaction usable; nothing else is added to the host's transaction.
+        Where casework has a schema of its own, the host's ``search_path`` is set to it
+        for the savepoint and given back after."""
         problem = self.unjoinable(connection)
         if problem is not None:
             raise StorageError(problem)
@@ -165,12 +168,19 @@ class TransitionSQL:
         cursor = raw.cursor()
         try:
             cursor.execute("SAVEPOINT casework")
+            hosts_path = None
+            if self._schema is not None:  # undone by ROLLBACK TO SAVEPOINT on error
+                cursor.execute("SELECT current_setting('search_path')")
+                hosts_path = (cursor.fetchone() or ("",))[0]
+                cursor.execute("SELECT set_config('search_path', %s, true)", (self._schema,))
             try:
                 yield cursor
             except BaseException:
                 cursor.execute("ROLLBACK TO SAVEPOINT casework")
                 cursor.execute("RELEASE SAVEPOINT casework")
                 raise
+            if hosts_path is not None:
+                cursor.execute("SELECT set_config('search_path', %s, true)", (hosts_path,))
             cursor.execute("RELEASE SAVEPOINT casework")
         except self._integrity_error as err:
             raise WriteConflict(str(err).strip().splitlines()[0]) from err

@@ -4,15 +4,28 @@ host's own SQLAlchemy engine, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, select
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    func,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy import Engine as SAEngine
 
 from casework.machines.definition import MANUAL_ESCALATION
+from casework.storage.migrate import HEAD, current_revision
 from casework.storage.tables import cases_table, deadlines_table, events_table, outbox_table
 from casework.workflow import Engine
 from casework.workflow.clock import FixedClock
@@ -211,3 +224,197 @@ def test_a_worker_hears_a_deadline_planned_in_a_host_transaction_once_committed(
         finally:
             listener.stop()
     host.dispose()
+
+
+# -- living in the host's database -------------------------------------------------
+
+HOST_MIGRATION = '''"""The host's first migration: a table called events, as casework has."""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "host0001"
+down_revision = None
+
+
+def upgrade():
+    op.create_table("events", sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("what", sa.String(50), nullable=False))
+
+
+def downgrade():
+    op.drop_table("events")
+'''
+HOST_ENV = """from alembic import context
+
+context.configure(connection=context.config.attributes["connection"], target_metadata=None)
+with context.begin_transaction():
+    context.run_migrations()
+"""
+
+
+def _host_migrates(url: str, folder: Path) -> None:
+    """The host's own Alembic history (its versions folder, ``alembic_version``), up."""
+    from alembic import command
+    from alembic.config import Config
+
+    (folder / "versions").mkdir(parents=True, exist_ok=True)
+    (folder / "env.py").write_text(HOST_ENV)
+    (folder / "versions" / "host0001_events.py").write_text(HOST_MIGRATION)
+    config = Config()
+    config.set_main_option("script_location", str(folder))
+    made = create_engine(url)
+    with made.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        conn.execute(text("INSERT INTO events (id, what) VALUES (1, 'the host''s own')"))
+    made.dispose()
+
+
+def _tables(url: str, schema: str | None = None) -> set[str]:
+    made = create_engine(url)
+    try:
+        return set(inspect(made).get_table_names(schema=schema))
+    finally:
+        made.dispose()
+
+
+@pytest.fixture
+def empty_pg() -> Iterator[str]:
+    """An empty PostgreSQL database, dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    from tests.support import PG_ADMIN
+
+    try:
+        psycopg.connect(PG_ADMIN, connect_timeout=3).close()
+    except psycopg.Error as err:
+        pytest.skip(f"no PostgreSQL server: {err}")
+    name = f"casework_host_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    yield f"{base}/{name}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("host_first", [True, False], ids=["host-first", "casework-first"])
+def test_casework_and_a_host_with_its_own_alembic_history_share_a_postgresql_database(
+    empty_pg: str, tmp_path: Path, clock: FixedClock, host_first: bool
+) -> None:
+    if host_first:
+        _host_migrates(empty_pg, tmp_path / "host")
+    with Engine.open(empty_pg, schema="casework", clock=clock) as engine:
+        case_id = open_sample(engine)
+    if not host_first:
+        _host_migrates(empty_pg, tmp_path / "host")
+    assert {"events", "alembic_version"} <= _tables(empty_pg)
+    assert "cases" not in _tables(empty_pg)
+    assert {"events", "cases", "casework_alembic_version"} <= _tables(empty_pg, "casework")
+    with Engine.open(empty_pg, schema="casework", clock=clock) as engine:
+        assert [e.event for e in engine.history(case_id)] == ["open"]
+        assert engine.verify().ok
+    made = create_engine(empty_pg)
+    with made.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "host0001"
+        assert conn.execute(text("SELECT what FROM events")).scalars().all() == ["the host's own"]
+    made.dispose()
+
+
+@pytest.mark.postgres
+def test_a_host_transaction_writes_into_caseworks_schema_and_keeps_its_search_path(
+    empty_pg: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    _host_migrates(empty_pg, tmp_path / "host")
+    host = create_engine(empty_pg)
+    with Engine.open(empty_pg, schema="casework", clock=clock) as engine:
+        with host.begin() as conn:
+            conn.execute(text("INSERT INTO events (id, what) VALUES (2, 'an order')"))
+            case_id = open_sample(engine, connection=conn)
+            engine.fire(case_id, "apologise", actor="li.na", connection=conn)
+            assert conn.execute(text("SHOW search_path")).scalar() == '"$user", public'
+            assert conn.execute(text("SELECT count(*) FROM events")).scalar() == 2  # the host's
+        assert [e.event for e in engine.history(case_id)] == ["open", "apologise"]
+        assert engine.verify().ok
+    host.dispose()
+
+
+def test_a_revision_in_alembic_version_moves_to_caseworks_own_table(
+    db_url: str, clock: FixedClock
+) -> None:
+    """A database migrated before casework had a version table of its own."""
+    made = create_engine(db_url)
+    with made.begin() as conn:
+        conn.execute(text("DROP TABLE casework_alembic_version"))
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD})
+    assert current_revision(made) == HEAD  # read where it was
+    with Engine.open(db_url, clock=clock) as engine:
+        open_sample(engine)
+    tables = set(inspect(made).get_table_names())
+    assert "casework_alembic_version" in tables
+    assert "alembic_version" not in tables  # nothing else was in it
+    made.dispose()
+
+
+def test_a_shared_alembic_version_keeps_the_other_applications_row(
+    db_url: str, clock: FixedClock
+) -> None:
+    made = create_engine(db_url)
+    with made.begin() as conn:
+        conn.execute(text("DROP TABLE casework_alembic_version"))
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD})
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('host0001')"))
+    Engine.open(db_url, clock=clock).close()
+    with made.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "host0001"
+        mine = conn.execute(text("SELECT version_num FROM casework_alembic_version")).scalar()
+        assert mine == HEAD
+    made.dispose()
+
+
+def test_a_database_of_another_application_is_refused_naming_the_conflict(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'host.db'}"
+    _host_migrates(url, tmp_path / "host")
+    with pytest.raises(InvalidInput, match="alembic_version at revision host0001") as refused:
+        Engine.open(url)
+    assert refused.value.field == "db"
+    only_events = f"sqlite:///{tmp_path / 'other.db'}"
+    made = create_engine(only_events)
+    with made.begin() as conn:
+        conn.execute(text("CREATE TABLE events (id INTEGER PRIMARY KEY)"))
+    made.dispose()
+    with pytest.raises(InvalidInput, match=r"not casework's .*: events;"):
+        Engine.open(only_events)
+
+
+def test_a_schema_is_refused_where_it_cannot_hold(tmp_path: Path, host: SAEngine) -> None:
+    with pytest.raises(InvalidInput, match="schema is PostgreSQL's"):
+        Engine.open(f"sqlite:///{tmp_path / 'x.db'}", schema="casework")
+    with pytest.raises(InvalidInput, match="a schema is given with a URL"):
+        Engine.open(host, schema="casework")
+
+
+@pytest.mark.postgres
+def test_the_command_line_migrates_into_the_schema_it_is_given(empty_pg: str) -> None:
+    from click.testing import CliRunner
+
+    from casework.workflow.cli import main
+
+    runner = CliRunner()
+    migrated = runner.invoke(main, ["--db", empty_pg, "--db-schema", "casework", "migrate"])
+    assert migrated.exit_code == 0, migrated.output
+    assert "casework_alembic_version" in _tables(empty_pg, "casework")
+    assert _tables(empty_pg) == set()
+    listed = runner.invoke(
+        main, ["--db", empty_pg, "list", "--json"], env={"CASEWORK_DB_SCHEMA": "casework"}
+    )
+    assert listed.exit_code == 0, listed.output
+    assert _tables(empty_pg) == set()  # nothing made in public

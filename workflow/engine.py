@@ -47,7 +47,7 @@ from casework.storage import (
 )
 from casework.storage.database import HostConnection, after_commit, is_pooled, sqlite_file
 from casework.storage.errors import MalformedRow, WriteConflict
-from casework.storage.migrate import HEAD, current_revision
+from casework.storage.migrate import HEAD, revision_of
 from casework.storage.port import Store
 from casework.storage.records import CaseQuery
 from casework.storage.sql_store import SqlStore
@@ -200,6 +200,7 @@ class Engine:
         logger: Any = None,
         read_only: bool = False,
         migrate: bool = True,
+        schema: str | None = None,
     ) -> Engine:
         """An engine on ``url`` (or an existing SQLAlchemy engine), schema brought up to date.
 
@@ -207,18 +208,29 @@ class Engine:
         who run ``casework migrate`` themselves) a schema that is not current is an
         error instead. With ``read_only`` (a URL only) the database refuses every write,
         nothing is migrated, and a schema that is not current is an error: auditing
-        needs no more.
+        needs no more. A ``schema`` (PostgreSQL, a URL only) keeps casework's tables in
+        a schema of their own beside a host application's (made when first migrated);
+        ``None`` is ``public``, as before.
         """
         if isinstance(url, str):
             path = sqlite_file(url)
             if read_only and path is not None and not os.path.exists(path):
                 raise InvalidInput(f"no database file {path}", field="db")
-            db, owns = make_engine(url, read_only=read_only), True
+            db, owns = make_engine(url, read_only=read_only, schema=schema), True
+        elif schema not in (None, "", "public"):
+            raise InvalidInput(
+                "a schema is given with a URL: casework's engine sets its sessions'"
+                " search_path, which a host's engine keeps for its own",
+                field="db",
+            )
         else:
             prepare_engine(url)
             db, owns = url, False
         try:
-            if (current := current_revision(db)) != HEAD:
+            current, own_table = revision_of(db)
+            if current == HEAD and not own_table and migrate and not read_only:
+                upgrade(db)  # the revision moves from alembic_version to casework's table
+            elif current != HEAD:
                 if read_only:
                     raise InvalidInput(
                         f"the database schema is at revision {current}, casework needs {HEAD}:"

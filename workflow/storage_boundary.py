@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from casework.storage.database import driver_errors, refuses_writes
-from casework.storage.errors import StorageError
+from casework.storage.errors import SchemaConflict, StorageError
 from casework.workflow.errors import CaseworkError, InvalidInput, ReadOnlyDatabase, StorageFailure
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,6 +38,8 @@ def translated(err: BaseException) -> CaseworkError:
     """The casework error for a storage error."""
     if isinstance(err, ArgumentError):
         return InvalidInput(f"not a usable database URL: {first_line(err)}", field="db")
+    if isinstance(err, SchemaConflict):  # another application's tables: nothing to retry
+        return InvalidInput(str(err), field="db")
     read_only = err.read_only if isinstance(err, StorageError) else refuses_writes(err)
     if read_only:
         return ReadOnlyDatabase(first_line(err))

@@ -10,5 +10,10 @@ connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("casework migrations run through storage.migrate.upgrade(engine)")
 
-context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=True,
+    version_table=context.config.attributes.get("version_table", "casework_alembic_version"),
+)
 context.run_migrations()

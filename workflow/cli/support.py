@@ -273,6 +273,11 @@ def database_options(func: F) -> F:
     the :func:`session_options`."""
     func = session_options(func)
     func = click.option(
+        "--db-schema", default=None, metavar="NAME", expose_value=False, callback=_remember,
+        help="PostgreSQL: keep casework's tables in this schema of the database, beside "
+        "another application's. Default: $CASEWORK_DB_SCHEMA, else public.",
+    )(func)  # fmt: skip
+    func = click.option(
         "--read-db", default=None, metavar="URL", expose_value=False, callback=_remember,
         help="A hot standby for commands that only read (auditing, reports, list, show). "
         "Default: $CASEWORK_READ_DATABASE_URL, else --db.",
@@ -370,8 +375,9 @@ def engine_for(
     settings = load_settings(config)
     try:
         engine = Engine.open(
-            url, config=settings, logger=structlog.get_logger("casework"), read_only=read_only
-        )
+            url, config=settings, logger=structlog.get_logger("casework"), read_only=read_only,
+            schema=database_schema(),
+        )  # fmt: skip
     except StorageFailure as err:
         fail(f"cannot open database {_safe_url(url)}: {err}", code=err.exit_status)
     except InvalidInput as err:
@@ -392,6 +398,12 @@ def engine_for(
         yield engine
     finally:
         engine.close()
+
+
+def database_schema() -> str | None:
+    """The PostgreSQL schema of casework's tables: ``--db-schema``, else
+    ``$CASEWORK_DB_SCHEMA``, else the database's default (``public``)."""
+    return setting("db_schema") or os.environ.get("CASEWORK_DB_SCHEMA") or None
 
 
 def database_url(db_url: str | None) -> str:
@@ -417,7 +429,7 @@ def opened(db_url: str | None) -> Iterator[tuple[str, SAEngine]]:
     from casework.storage.database import make_engine
 
     url = database_url(db_url)
-    db = make_engine(url)
+    db = make_engine(url, schema=database_schema())
     try:
         yield _safe_url(url), db
     finally:
