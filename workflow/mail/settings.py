@@ -234,31 +234,36 @@ def _language(value: Any, where: str) -> str:
     return str(value)
 
 
-def _zone(value: Any, where: str) -> str:
-    text = _text(value, where)
+def time_zone(value: Any, where: str) -> str:
+    """``value`` if it names a time zone this machine knows; else a ConfigError at ``where``."""
     try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where}: unknown time zone {text!r}") from None
-    return text
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ConfigError(f"{where}: unknown time zone {value!r}") from None
+    return str(value)
 
 
-def _table(value: Any, where: str) -> Mapping[str, Any]:
+def _zone(value: Any, where: str) -> str:
+    return time_zone(_text(value, where), where)
+
+
+def config_table(value: Any, where: str) -> Mapping[str, Any]:
+    """``value`` if it is a table; else a ConfigError at ``where``."""
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where} must be a table")
     return value
 
 
 def _languages(value: Any, where: str) -> dict[str, str]:
-    return {k: _language(v, f"{where}.{k}") for k, v in _table(value, where).items()}
+    return {k: _language(v, f"{where}.{k}") for k, v in config_table(value, where).items()}
 
 
 def _agents(value: Any, where: str) -> dict[str, str]:
-    return {k: check_address(v, f"{where}.{k}") for k, v in _table(value, where).items()}
+    return {k: check_address(v, f"{where}.{k}") for k, v in config_table(value, where).items()}
 
 
 def _quiet(value: Any, where: str) -> dict[str, str]:
-    table = _table(value, where)
+    table = config_table(value, where)
     for key in table:
         if key != "warning" and not key.isdigit():
             raise ConfigError(f"{where}.{key}: a level is 'warning' or a ladder level number")
@@ -298,7 +303,7 @@ _KEYS: dict[str, Any] = {
 
 def mail_settings(body: Any, where: str, base: Path | None = None) -> MailSettings:
     """The ``[mail]`` table as settings; ``where`` prefixes every error (file name)."""
-    table = _table(body, f"{where}: [mail]")
+    table = config_table(body, f"{where}: [mail]")
     settings = MailSettings()
     for key, value in table.items():
         parse = _KEYS.get(key)

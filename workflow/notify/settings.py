@@ -33,10 +33,16 @@ from dataclasses import dataclass, field, replace
 from datetime import time
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from casework.workflow.errors import ConfigError
-from casework.workflow.mail.settings import LANGUAGES, positive_number, positive_whole
+from casework.workflow.mail.settings import (
+    LANGUAGES,
+    config_table,
+    positive_number,
+    positive_whole,
+    time_zone,
+)
 
 CHANNELS = ("email", "sms", "none")
 """How a customer may be told: by mail, by text message, or not at all."""
@@ -84,12 +90,7 @@ def _one_line(value: Any, where: str) -> str:
 
 
 def _zone(value: Any, where: str) -> str:
-    text = _one_line(value, where)
-    try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where}: unknown time zone {text!r}") from None
-    return text
+    return time_zone(_one_line(value, where), where)
 
 
 def _clock(text: str, where: str) -> time:
@@ -126,12 +127,6 @@ def _secret(table: Mapping[str, Any], where: str) -> str | None:
     return value
 
 
-def _table(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where} must be a table")
-    return value
-
-
 def _unknown(table: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
     for key in table:
         if key not in known:
@@ -139,7 +134,7 @@ def _unknown(table: Mapping[str, Any], known: tuple[str, ...], where: str) -> No
 
 
 def _sms(value: Any, where: str) -> SmsSettings:
-    table = _table(value, where)
+    table = config_table(value, where)
     _unknown(table, ("url", "secret", "secret_env", "timeout_s"), where)
     url = None
     if "url" in table:
@@ -163,7 +158,7 @@ NOTIFY_KEYS = (
 
 def notify_settings(body: Any, where: str, current: NotifySettings) -> NotifySettings:
     """The ``[notify]`` table over ``current``; every error names ``where``."""
-    table = _table(body, f"{where}: [notify]")
+    table = config_table(body, f"{where}: [notify]")
     at = f"{where}: notify"
     _unknown(table, NOTIFY_KEYS, at)
     found: dict[str, Any] = {}
@@ -181,7 +176,7 @@ def notify_settings(body: Any, where: str, current: NotifySettings) -> NotifySet
         found["timezone"] = _zone(table["timezone"], f"{at}.timezone")
         found["zone_given"] = True
     if "timezones" in table:
-        zones = _table(table["timezones"], f"{at}.timezones")
+        zones = config_table(table["timezones"], f"{at}.timezones")
         found["timezones"] = {k: _zone(v, f"{at}.timezones.{k}") for k, v in zones.items()}
     if "max_attempts" in table:
         found["max_attempts"] = positive_whole(table["max_attempts"], f"{at}.max_attempts", 1000)
@@ -199,7 +194,7 @@ def notify_settings(body: Any, where: str, current: NotifySettings) -> NotifySet
 
 def survey_settings(body: Any, where: str, current: NotifySettings) -> NotifySettings:
     """The ``[survey]`` table over ``current``: the link's secrets and how long it lasts."""
-    table = _table(body, f"{where}: [survey]")
+    table = config_table(body, f"{where}: [survey]")
     at = f"{where}: survey"
     _unknown(table, ("secret", "secret_env", "previous", "valid_days"), at)
     first = _secret(table, at)

@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from casework.workflow.errors import ConfigError
-from casework.workflow.mail.settings import check_address
+from casework.workflow.mail.settings import check_address, config_table, time_zone
 
 HQ = "hq"
 """The scope of headquarters' report in a dedupe key and the report's JSON."""
@@ -60,12 +60,6 @@ def _addresses(value: Any, where: str) -> tuple[str, ...]:
     return tuple(check_address(v, f"{where}[{i}]") for i, v in enumerate(value))
 
 
-def _table(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where} must be a table")
-    return value
-
-
 def _at(value: Any, where: str) -> time:
     try:
         parsed = time.fromisoformat(value) if isinstance(value, str) else None
@@ -76,24 +70,16 @@ def _at(value: Any, where: str) -> time:
     return parsed
 
 
-def _zone(value: Any, where: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ConfigError(f"{where}: unknown time zone {value!r}") from None
-    return str(value)
-
-
 _DAILY_KEYS = ("enabled", "at", "hq", "recipients", "timezones")
 
 
 def report_settings(body: Any, source: str) -> ReportSettings:
     """The ``[reports]`` section; every error names ``source`` and the key."""
-    table = _table(body, f"{source}: [reports]")
+    table = config_table(body, f"{source}: [reports]")
     unknown = set(table) - {"daily"}
     if unknown:
         raise ConfigError(f"{source}: unknown key reports.{sorted(unknown)[0]}; known: daily")
-    daily = _table(table.get("daily", {}), f"{source}: [reports.daily]")
+    daily = config_table(table.get("daily", {}), f"{source}: [reports.daily]")
     where = f"{source}: reports.daily"
     unknown = set(daily) - set(_DAILY_KEYS)
     if unknown:
@@ -105,7 +91,9 @@ def report_settings(body: Any, source: str) -> ReportSettings:
         raise ConfigError(f"{where}.enabled must be true or false, got {enabled!r}")
     recipients = {
         str(branch): _addresses(people, f"{where}.recipients.{branch}")
-        for branch, people in _table(daily.get("recipients", {}), f"{where}.recipients").items()
+        for branch, people in config_table(
+            daily.get("recipients", {}), f"{where}.recipients"
+        ).items()
     }
     settings = DailySettings(
         enabled=enabled,
@@ -113,8 +101,10 @@ def report_settings(body: Any, source: str) -> ReportSettings:
         hq=_addresses(daily["hq"], f"{where}.hq") if "hq" in daily else (),
         recipients=recipients,
         timezones={
-            str(branch): _zone(zone, f"{where}.timezones.{branch}")
-            for branch, zone in _table(daily.get("timezones", {}), f"{where}.timezones").items()
+            str(branch): time_zone(zone, f"{where}.timezones.{branch}")
+            for branch, zone in config_table(
+                daily.get("timezones", {}), f"{where}.timezones"
+            ).items()
         },
     )
     if settings.enabled and not settings.hq and not settings.recipients:
