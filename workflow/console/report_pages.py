@@ -116,7 +116,7 @@ def report_page(request: Request, session: Session, form: Mapping[str, str]) -> 
 
 FITTING = (
     '<meta name="viewport" content="width=device-width, initial-scale=1">'
-    "<style>body{max-width:100%;overflow-x:hidden;box-sizing:border-box}"
+    "<style>body{max-width:min(70em,100%);padding:0 .8rem;overflow-x:hidden;box-sizing:border-box}"
     "svg,img{max-width:100%;height:auto}table{display:block;max-width:100%;overflow-x:auto}"
     "p.back{margin:.4rem 0 1rem}p.back a{color:#1d5fd1}</style>"
 )
