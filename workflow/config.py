@@ -163,6 +163,16 @@ def load_settings(path: str | Path | None) -> Settings:
     return settings_from_mapping(document, str(file))
 
 
+_WHOLE_SECTIONS: dict[str, Callable[[Any, str], Any]] = {
+    "webhooks": webhook_settings,
+    "partners": partner_rules,
+    "authority": authority,
+    "organisation": organisation,
+    "reports": report_settings,
+}
+"""Sections read whole by their own module into the setting of the same name."""
+
+
 def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
     """Settings from a parsed document; every error names ``source`` and the key."""
     settings = Settings(source=source)
@@ -184,11 +194,9 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
             base = Path(source).parent if Path(source).is_file() else None
             settings = replace(settings, mail=mail_settings(body, source, base))
             continue
-        if section == "webhooks":
-            settings = replace(settings, webhooks=webhook_settings(body, source))
-            continue
-        if section == "partners":
-            settings = replace(settings, partners=partner_rules(body, source))
+        whole = _WHOLE_SECTIONS.get(section)
+        if whole is not None:
+            settings = replace(settings, **{section: whole(body, source)})
             continue
         if section in ("notify", "survey"):
             parse = notify_settings if section == "notify" else survey_settings
@@ -199,15 +207,6 @@ def settings_from_mapping(document: Mapping[str, Any], source: str) -> Settings:
             settings = replace(settings, warranty=rules)
             if escalates is not None:
                 settings = replace(settings, repeat_escalates=escalates)
-            continue
-        if section == "authority":
-            settings = replace(settings, authority=authority(body, source))
-            continue
-        if section == "organisation":
-            settings = replace(settings, organisation=organisation(body, source))
-            continue
-        if section == "reports":
-            settings = replace(settings, reports=report_settings(body, source))
             continue
         if section not in known:
             raise ConfigError(
