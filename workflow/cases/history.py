@@ -399,9 +399,15 @@ def _guarded(
     policies: Mapping[str, SlaPolicy],
     deadlines: list[tuple[Any, ...]],
 ) -> tuple[int, Problem | None]:
-    """:func:`_check_one`, with a malformed row a problem of its case."""
+    """One case's rows checked (how many, and its problem), a malformed row a problem of
+    its case."""
     try:
-        return _check_one(case_id, case, rows, definition, policies, deadlines)
+        checker = CaseChecker(case_id, definition, policies)
+        count = 0
+        for row in rows:
+            checker.add(row)
+            count += 1
+        return count, checker.finish(case, deadlines)
     except MALFORMED as err:
         return 0, Problem(case_id, None, f"a row of the case is malformed: {malformed(err)}")
 
@@ -410,19 +416,3 @@ def malformed(err: BaseException) -> str:
     """What was wrong with a malformed row, on one line."""
     text = " ".join(str(err).split())[:200]
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
-def _check_one(
-    case_id: str,
-    case: Any | None,
-    rows: Iterable[Any],
-    definition: MachineDefinition | None,
-    policies: Mapping[str, SlaPolicy],
-    deadlines: list[tuple[Any, ...]],
-) -> tuple[int, Problem | None]:
-    checker = CaseChecker(case_id, definition, policies)
-    count = 0
-    for row in rows:
-        checker.add(row)
-        count += 1
-    return count, checker.finish(case, deadlines)
