@@ -418,3 +418,28 @@ def test_the_command_line_migrates_into_the_schema_it_is_given(empty_pg: str) ->
     )
     assert listed.exit_code == 0, listed.output
     assert _tables(empty_pg) == set()  # nothing made in public
+
+
+@pytest.mark.postgres
+def test_every_kind_of_statement_finds_caseworks_tables_in_its_schema(
+    empty_pg: str, clock: FixedClock
+) -> None:
+    """The raw hot path, the deadline claims, the mail queue, searches, streamed
+    snapshots, exports and the checkpoint heads, erasure with its compaction, all in
+    schema ``casework``: nothing is made or read in ``public``."""
+    from casework.workflow.testing import run_due
+
+    with Engine.open(empty_pg, schema="casework", clock=clock, config=LOOPBACK) as engine:
+        add(engine.store, "http://127.0.0.1:9/hook", "*", engine.settings.webhooks, clock.now())
+        case_id = open_sample(engine, customer="CUST-7")
+        engine.fire(case_id, MANUAL_ESCALATION, actor="li.na", data={"reason": "twice"})
+        assert run_due(engine, clock.now() + timedelta(days=5))
+        assert [c.id for c in engine.store.find_cases("CUST-7", 10)] == [case_id]
+        assert engine.store.mails(kind="webhook")
+        with engine.store.export_rows() as rows:
+            assert len(list(rows)) == len(engine.history(case_id))
+        with engine.store.case_heads(clock.now()) as heads:
+            assert [h[0] for h in heads] == [case_id]
+        assert engine.erase("CUST-7", actor="admin", reason="asked")["cases"] == [case_id]
+        assert engine.verify().ok
+    assert _tables(empty_pg) == set()
