@@ -255,16 +255,7 @@ class MailWriter:
         language = self.settings.language_for(case["branch"])
         events = _history(history)
         context = {"case": case, "notice": _notice(mail, case, events), "history": events}
-        subject, text, html = self._render(language, "notice", context)
-        return RenderedMail(
-            to=self.addresses(mail),
-            subject=subject,
-            text=text,
-            html=html,
-            message_id=message_id([mail.dedupe_key], self.settings.message_id_domain),
-            language=language,
-            keys=(mail.dedupe_key,),
-        )
+        return self._written(language, "notice", context, mail, (mail.dedupe_key,))
 
     def digest(
         self,
@@ -282,17 +273,8 @@ class MailWriter:
             notices.append({"case": case, "notice": _notice(mail, case)})
         language = self.settings.language_for(notices[0]["case"]["branch"])
         context = {"notices": notices, "reason": reason}
-        subject, text, html = self._render(language, "digest", context)
         keys = tuple(m.dedupe_key for m in mails)
-        return RenderedMail(
-            to=self.addresses(mails[0]),
-            subject=subject,
-            text=text,
-            html=html,
-            message_id=message_id(("digest", *keys), self.settings.message_id_domain),
-            language=language,
-            keys=keys,
-        )
+        return self._written(language, "digest", context, mails[0], keys, ("digest", *keys))
 
     def report(self, mail: OutboxMail) -> RenderedMail:
         """The mail of a daily report (:mod:`workflow.reports.daily`), written from the
@@ -300,15 +282,29 @@ class MailWriter:
         body = mail.body
         language = self.settings.language_for(body.get("branch"))
         context = {"report": _report(body, language)}
-        subject, text_body, html = self._render(language, "daily", context)
+        return self._written(language, "daily", context, mail, (mail.dedupe_key,))
+
+    def _written(
+        self,
+        language: str,
+        template: str,
+        context: dict[str, Any],
+        first: OutboxMail,
+        keys: tuple[str, ...],
+        id_parts: Sequence[str] | None = None,
+    ) -> RenderedMail:
+        """The mail ``template`` writes from ``context``, to the recipients of ``first``,
+        for the outbox rows ``keys``; its ``Message-ID`` is made of ``id_parts`` (by
+        default ``keys``)."""
+        subject, text, html = self._render(language, template, context)
         return RenderedMail(
-            to=self.addresses(mail),
+            to=self.addresses(first),
             subject=subject,
-            text=text_body,
+            text=text,
             html=html,
-            message_id=message_id([mail.dedupe_key], self.settings.message_id_domain),
+            message_id=message_id(id_parts or keys, self.settings.message_id_domain),
             language=language,
-            keys=(mail.dedupe_key,),
+            keys=keys,
         )
 
     def message(self, mail: RenderedMail, now: datetime) -> bytes:
