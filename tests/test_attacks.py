@@ -3,16 +3,21 @@ attack that once got through, kept so it stays closed."""
 
 from __future__ import annotations
 
+import json
 import threading
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import uvicorn
+from click.testing import CliRunner
 
 from casework.scheduler.worker import Worker
 from casework.workflow.api.app import create_app
+from casework.workflow.cli import main
+from casework.workflow.clock import FixedClock
 from casework.workflow.config import settings_from_mapping
 from casework.workflow.engine import Engine
 from casework.workflow.errors import ClockAhead, InvalidInput
@@ -22,6 +27,7 @@ from casework.workflow.webhooks.settings import WebhookSettings
 from casework.workflow.webhooks.subscriptions import checked_url
 from tests.support import wait_until
 from tests.support.api_server import Served
+from tests.test_audit import _export, _history, _keys, _lines
 from tests.test_limits import SLACK, _refused, chunked_post
 from tests.test_server_clock import YEAR, HostClock
 
@@ -97,3 +103,26 @@ def test_a_worker_whose_clock_runs_a_year_ahead_queues_no_daily_report(pg_url: s
         assert Outbox(ahead).list(kind="report") == []
     with Engine.open(pg_url, clock=HostClock(), config=settings) as right:
         assert len(queue_daily_reports(right)) == 2
+
+
+@pytest.mark.parametrize("where", ["event", "end"])
+def test_a_field_added_to_a_signed_export_is_caught(
+    engine: Engine, clock: FixedClock, db_url: str, tmp_path: Path, where: str
+) -> None:
+    # No hash covers a field the format does not have: a signed export claims every
+    # field of every record, so one added ("approved_by") must fail the check.
+    _history(engine, clock)
+    key, keyring = _keys(tmp_path)
+    path = tmp_path / "signed.jsonl"
+    _export(db_url, path, "--sign", str(key))
+    check = ["verify", "--export", str(path), "--keyring", str(keyring)]
+    assert CliRunner().invoke(main, check).exit_code == 0
+    lines = _lines(path)
+    at = 1 if where == "event" else len(lines) - 1
+    record = json.loads(lines[at])
+    added = {**record, "approved_by": "the auditor"}
+    lines[at] = json.dumps(added, ensure_ascii=False, separators=(",", ":")) + "\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    checked = CliRunner().invoke(main, check)
+    assert checked.exit_code == 1, checked.output
+    assert "approved_by" in checked.output

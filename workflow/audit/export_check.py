@@ -61,6 +61,10 @@ STARTUP_BYTES = 7 << 20
 
 Record = tuple[str, Any]
 _row = itemgetter(*EVENT_KEYS)
+_EVENT_FIELDS = frozenset(CSV_COLUMNS)
+"""The fields an event record may have: a field besides these is covered by no hash."""
+_END_FIELDS = frozenset({"record", "cases", "events", "digest", "header_sha256", "signature"})
+"""The fields the end record may have."""
 _DATA, _PREV = b',"data":', b',"prev_hash":"'
 
 
@@ -95,6 +99,10 @@ def _jsonl(lines: Iterator[tuple[int, bytes]]) -> Iterator[Record]:
             continue
         if not sliced:
             yield "broken", f"line {number}: an event record lacks a field"
+            continue
+        if not record.keys() <= _EVENT_FIELDS:
+            added = ", ".join(sorted(record.keys() - _EVENT_FIELDS))
+            yield "broken", f"line {number}: an event record has a field no export has: {added}"
             continue
         record["data"] = line[begin + len(_DATA) : stop].decode()
         try:
@@ -277,6 +285,10 @@ class _Checker:
                 if progress is not None and part.events % 10_000 == 0:
                     progress(part.events)
             elif kind == "end":
+                if not body.keys() <= _END_FIELDS:
+                    added = ", ".join(sorted(body.keys() - _END_FIELDS))
+                    self.file_problem(f"the end record has a field no export has: {added}")
+                    break
                 part.end, part.ended = body, True
             elif kind == "broken":
                 self.file_problem(str(body))
