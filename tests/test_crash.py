@@ -13,25 +13,10 @@ from casework.workflow import Engine, FixedClock
 from casework.workflow.config import Settings, settings_from_mapping
 from casework.workflow.mail.outbox import Outbox
 from tests.support import all_fired_once, open_sample
-from tests.support.crash import run_with_kills
+from tests.support.crash import ProgressLog, run_with_kills
 from tests.support.mail_server import TestServer
 
 KILLS = 50
-
-
-class _Say:
-    """A logger that reports each line the deliverer logs as a progress line."""
-
-    def __init__(self, say: Callable[[str], None]) -> None:
-        self.say = say
-
-    def info(self, event: str, **_: Any) -> None:
-        self.say(event)
-
-    warning = info
-
-    def exception(self, event: str, **_: Any) -> None:
-        self.say(event)
 
 
 def _mail(server: TestServer) -> Settings:
@@ -54,7 +39,7 @@ def test_a_worker_killed_at_50_points_fires_and_mails_everything_once(
             open_sample(engine)
 
     def work(say: Callable[[str], None]) -> None:
-        log = _Say(say)  # each deadline fired and each mail sent is a kill point
+        log = ProgressLog(say)  # each deadline fired and each mail sent is a kill point
         with Engine.open(db_url, config=settings, logger=log) as engine:
             deliverer = Deliverer(engine, batch=3, logger=log)
             while True:
@@ -126,7 +111,7 @@ def test_webhook_delivery_killed_at_50_points_reaches_every_subscription(db_url:
                 engine.fire(case_id, "apologise", actor="li.na")
 
         def work(say: Callable[[str], None]) -> None:
-            log = _Say(say)  # each deadline fired and each delivery is a kill point
+            log = ProgressLog(say)  # each deadline fired and each delivery is a kill point
             with Engine.open(db_url, config=settings, logger=log) as engine:
                 sender = WebhookDeliverer(engine, batch=3, logger=log)
                 while True:

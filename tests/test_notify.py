@@ -23,7 +23,7 @@ from casework.workflow.notify.outbox import NotifyOutbox, quiet_until
 from casework.workflow.notify.settings import SmsSettings
 from casework.workflow.survey import token as tokens
 from tests.support import START, open_sample, wait_until
-from tests.support.crash import run_with_kills
+from tests.support.crash import ProgressLog, run_with_kills
 from tests.support.mail_server import TestServer
 from tests.support.receiver import Receiver, receiver
 
@@ -328,19 +328,6 @@ def test_the_worker_acknowledges_within_its_wake(db_url: str, provider: Receiver
         assert NotifyOutbox(engine).list()[0].status == "sent"
 
 
-class _Say:
-    def __init__(self, say: Callable[[str], None]) -> None:
-        self.say = say
-
-    def info(self, event: str, **_: Any) -> None:
-        self.say(event)
-
-    warning = info
-
-    def exception(self, event: str, **_: Any) -> None:
-        self.say(event)
-
-
 @pytest.mark.slow
 def test_a_sender_killed_at_10_points_sends_each_notification_once(
     db_url: str, provider: Receiver
@@ -354,7 +341,7 @@ def test_a_sender_killed_at_10_points_sends_each_notification_once(
 
     def work(say: Callable[[str], None]) -> None:
         with Engine.open(db_url, config=settings) as engine:
-            while NotifyDeliverer(engine, batch=3, logger=_Say(say)).deliver_due().sent:
+            while NotifyDeliverer(engine, batch=3, logger=ProgressLog(say)).deliver_due().sent:
                 pass
 
     runs = run_with_kills(work, kills=10, seed=20261205, max_lines=3)

@@ -12,6 +12,24 @@ import random
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+
+class ProgressLog:
+    """A logger that reports each line it is given as a progress line (a kill point)."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+
+    def info(self, event: str, **_: Any) -> None:
+        """Report ``event``."""
+        self.say(event)
+
+    warning = info
+
+    def exception(self, event: str, **_: Any) -> None:
+        """Report ``event``."""
+        self.say(event)
 
 
 @dataclass
