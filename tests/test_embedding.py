@@ -443,3 +443,24 @@ def test_every_kind_of_statement_finds_caseworks_tables_in_its_schema(
         assert engine.erase("CUST-7", actor="admin", reason="asked")["cases"] == [case_id]
         assert engine.verify().ok
     assert _tables(empty_pg) == set()
+
+
+@pytest.mark.postgres
+def test_the_servers_processes_open_the_schema_serve_was_given(
+    empty_pg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``casework serve`` hands the schema to its worker processes; they open the
+    engine without migrating, which a schema they did not look in would refuse."""
+    from casework.workflow.api.server import app_from_environment
+
+    Engine.open(empty_pg, schema="casework").close()
+    monkeypatch.setenv("CASEWORK_DATABASE_URL", empty_pg)
+    monkeypatch.setenv("CASEWORK_DB_SCHEMA", "casework")
+    app = app_from_environment()  # refused were the schema not looked in: not migrated
+    while not hasattr(app, "state"):  # the application inside its middleware
+        app = app.app
+    engine = app.state.engine
+    try:
+        assert engine.db.url.database == empty_pg.rsplit("/", 1)[1]
+    finally:
+        engine.close()

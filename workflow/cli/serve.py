@@ -11,6 +11,7 @@ from casework.workflow.cli.support import (
     WHOLE,
     CaseworkCommand,
     database_options,
+    database_schema,
     database_url,
     engine_for,
     handle_errors,
@@ -72,6 +73,9 @@ def serve_command(
     standby = setting("read_db")
     if standby:
         os.environ["CASEWORK_READ_DATABASE_URL"] = standby
+    schema = database_schema()
+    if schema:
+        os.environ["CASEWORK_DB_SCHEMA"] = schema
     config = config_path or click.get_current_context().find_root().params.get("config_path")
     if config:
         os.environ["CASEWORK_CONFIG"] = os.path.abspath(config)
