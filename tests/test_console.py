@@ -6,9 +6,6 @@ names one."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,37 +17,17 @@ from casework.workflow.clock import FixedClock
 from casework.workflow.engine import Engine
 from tests.support import open_sample
 from tests.support.api_server import Served, serving
+from tests.support.browser import artifacts, playwright_chromium
 
-ARTIFACTS = (
-    Path(os.environ["CASEWORK_ARTIFACTS"])
-    if os.environ.get("CASEWORK_ARTIFACTS")
-    else Path(tempfile.gettempdir()) / f"casework-artifacts-{os.getuid()}"
-) / "console"
+ARTIFACTS = artifacts("console")
 """Where screenshots go: never into the checkout unless ``CASEWORK_ARTIFACTS`` says so."""
 XSS = '<script>alert("x")</script><b>加粗</b>'
 pytestmark = pytest.mark.slow  # a browser per test: the full suite runs them, not the fast lane
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    reason = None
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        reason = "Playwright for Python is not installed (the test extra has it)"
-    if found is None:
-        reason = "Chromium is not installed (Debian package chromium)"
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}: .ci/run installs it")
-        pytest.skip(reason)
-    assert found is not None
-    return found
-
-
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    path = _chromium()
+    path = playwright_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as play:

@@ -6,10 +6,8 @@ width in Chinese and English (screenshots to the artifacts folder)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,14 +22,11 @@ from casework.workflow.survey import service
 from casework.workflow.survey import token as tokens
 from tests.support import START, open_sample
 from tests.support.api_server import Served, serving
+from tests.support.browser import artifacts, playwright_chromium
 
 SURVEY = "survey-secret-0123456789abcdef"
 OLD = "an-older-survey-secret-987654"
-ARTIFACTS = (
-    Path(os.environ["CASEWORK_ARTIFACTS"])
-    if os.environ.get("CASEWORK_ARTIFACTS")
-    else Path(tempfile.gettempdir()) / f"casework-artifacts-{os.getuid()}"
-) / "survey"
+ARTIFACTS = artifacts("survey")
 XSS = '<script>alert("x")</script><b>bold</b>'
 
 
@@ -248,31 +243,12 @@ def test_an_erased_customers_link_shows_nothing(site: Served) -> None:
         assert client.get(path).status_code == 404
 
 
-def _chromium() -> str:
-    import shutil
-
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    reason = None
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        reason = "Playwright for Python is not installed (the test extra has it)"
-    if found is None:
-        reason = "Chromium is not installed (Debian package chromium)"
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}: .ci/run installs it")
-        pytest.skip(reason)
-    assert found is not None
-    return found
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_a_phone_answers_the_survey_without_script(db_url: str, lang: str) -> None:
     """At 390x844, scripts off: the status and the survey fit the width, the answer is
     tapped and sent, and the thanks come back in the phone's language."""
-    path = _chromium()
+    path = playwright_chromium()
     from playwright.sync_api import sync_playwright
 
     settings = _settings()

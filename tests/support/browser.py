@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,33 @@ def chromium() -> str:
             pytest.fail(f"{reason}: .ci/run installs it")
         pytest.skip(reason)
     return found
+
+
+def playwright_chromium() -> str:
+    """The Chromium binary for Playwright; skips (fails under CI) where Playwright for
+    Python or Chromium is missing."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    reason = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        reason = "Playwright for Python is not installed (the test extra has it)"
+    if found is None:
+        reason = "Chromium is not installed (Debian package chromium)"
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}: .ci/run installs it")
+        pytest.skip(reason)
+    assert found is not None
+    return found
+
+
+def artifacts(name: str) -> Path:
+    """Where the screenshots of ``name`` go: never into the checkout unless
+    ``CASEWORK_ARTIFACTS`` says so."""
+    root = os.environ.get("CASEWORK_ARTIFACTS")
+    base = Path(root) if root else Path(tempfile.gettempdir()) / f"casework-artifacts-{os.getuid()}"
+    return base / name
 
 
 def render(page: Path, tmp_path: Path) -> Rendered:
