@@ -44,15 +44,21 @@ class Served:
 
 @contextmanager
 def serving(
-    engine: Engine, *, heartbeat_s: float = 60.0, read_engine: Engine | None = None
+    engine: Engine,
+    *,
+    heartbeat_s: float = 60.0,
+    read_engine: Engine | None = None,
+    http: str = "auto",
 ) -> Iterator[Served]:
-    """Serve ``engine`` on 127.0.0.1 at a free port until the block ends."""
+    """Serve ``engine`` on 127.0.0.1 at a free port until the block ends, parsing HTTP
+    with ``http`` (``h11``, ``httptools``) as ``casework serve --http`` does."""
     config = uvicorn.Config(
         create_app(engine, heartbeat_s=heartbeat_s, read_engine=read_engine),
         host="127.0.0.1",
         port=0,
         log_level="warning",
         lifespan="off",
+        http=http,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
