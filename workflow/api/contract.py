@@ -420,6 +420,20 @@ def _operation(path: str, method: str, operation: dict[str, Any]) -> None:
             "Sla": {"operationId": "sla", "parameters": case_id,
                     "description": "How the case's SLA clocks stand."},
         }  # fmt: skip
+    at_version = {"case_id": "$response.body#/id", "header.If-Match": "$response.header.ETag"}
+    if name in ("apply_event", "get_case"):
+        responses["200"]["links"] = {
+            "ApplyEvent": {"operationId": "apply_event", "parameters": at_version,
+                           "description": "Fire the next event at the version answered."},
+            "History": {"operationId": "history", "parameters": {"case_id": "$response.body#/id"},
+                        "description": "The case's events."},
+        }  # fmt: skip
+    if name == "attach_file":
+        responses["201"]["links"] = {
+            "File": {"operationId": "attached_file",
+                     "parameters": {"digest": "$response.body#/data/digest"},
+                     "description": "The file just attached."}
+        }  # fmt: skip
     if name == "list_cases":
         responses["200"]["links"] = {
             "NextPage": {"operationId": "list_cases",
