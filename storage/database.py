@@ -102,7 +102,7 @@ def make_engine(url: str, *, read_only: bool = False, schema: str | None = None)
                 "set the role's search_path instead (ALTER ROLE ... SET search_path)"
             )
         if not SCHEMA_NAME.fullmatch(schema):
-            raise ArgumentError(f"{schema!r} is no schema name (letters, digits, _)")
+            raise ArgumentError(f"{schema!r} is no schema name (lower-case letters, digits, _)")
         connect_args["options"] = f"-c search_path={schema}"
     if read_only and sqlite and parsed.database not in (None, "", ":memory:"):
         path = str(parsed.database)
