@@ -343,15 +343,22 @@ def test_a_host_transaction_writes_into_caseworks_schema_and_keeps_its_search_pa
     host.dispose()
 
 
-def test_a_revision_in_alembic_version_moves_to_caseworks_own_table(
-    db_url: str, clock: FixedClock
-) -> None:
-    """A database migrated before casework had a version table of its own."""
+def _versioned_in_alembic_version(db_url: str) -> SAEngine:
+    """A migrated database whose revision stands in ``alembic_version``, as casework kept
+    it before it had a table of its own."""
     made = create_engine(db_url)
     with made.begin() as conn:
         conn.execute(text("DROP TABLE casework_alembic_version"))
         conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
         conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD})
+    return made
+
+
+def test_a_revision_in_alembic_version_moves_to_caseworks_own_table(
+    db_url: str, clock: FixedClock
+) -> None:
+    """A database migrated before casework had a version table of its own."""
+    made = _versioned_in_alembic_version(db_url)
     assert current_revision(made) == HEAD  # read where it was
     with Engine.open(db_url, clock=clock) as engine:
         open_sample(engine)
@@ -364,11 +371,8 @@ def test_a_revision_in_alembic_version_moves_to_caseworks_own_table(
 def test_a_shared_alembic_version_keeps_the_other_applications_row(
     db_url: str, clock: FixedClock
 ) -> None:
-    made = create_engine(db_url)
+    made = _versioned_in_alembic_version(db_url)
     with made.begin() as conn:
-        conn.execute(text("DROP TABLE casework_alembic_version"))
-        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
-        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD})
         conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('host0001')"))
     Engine.open(db_url, clock=clock).close()
     with made.connect() as conn:
