@@ -13,6 +13,8 @@ from sqlalchemy import DateTime, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from casework.storage.errors import MalformedRow
+
 
 def as_utc(moment: datetime, what: str = "timestamp") -> datetime:
     """``moment`` in UTC; a naive datetime raises ``ValueError`` naming ``what``."""
@@ -50,5 +52,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if isinstance(value, str):
-            return datetime.fromisoformat(value)
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:  # tampering or a broken copy: verify names the case
+                raise MalformedRow(f"a stored time does not parse: {value[:64]!r}") from None
         return as_utc(value)

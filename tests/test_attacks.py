@@ -4,18 +4,14 @@ attack that once got through, kept so it stays closed."""
 from __future__ import annotations
 
 import json
-import threading
+import sqlite3
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 from click.testing import CliRunner
 
 from casework.scheduler.worker import Worker
-from casework.workflow.api.app import create_app
 from casework.workflow.cli import main
 from casework.workflow.clock import FixedClock
 from casework.workflow.config import settings_from_mapping
@@ -25,30 +21,11 @@ from casework.workflow.mail.outbox import Outbox
 from casework.workflow.reports.daily import queue_daily_reports
 from casework.workflow.webhooks.settings import WebhookSettings
 from casework.workflow.webhooks.subscriptions import checked_url
-from tests.support import wait_until
-from tests.support.api_server import Served
+from tests.support import START, open_sample
+from tests.support.api_server import serving
 from tests.test_audit import _export, _history, _keys, _lines
 from tests.test_limits import SLACK, _refused, chunked_post
 from tests.test_server_clock import YEAR, HostClock
-
-
-@contextmanager
-def serving_with(engine: Engine, parser: str) -> Iterator[Served]:
-    """The API of ``engine`` on loopback, parsing HTTP with ``parser`` as ``casework
-    serve --http`` does (h11 is its default)."""
-    config = uvicorn.Config(
-        create_app(engine), host="127.0.0.1", port=0, log_level="warning", http=parser
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started or not thread.is_alive(), what="the API server")
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Served(f"http://127.0.0.1:{port}", engine)
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.mark.parametrize("parser", ["h11", "httptools"])
@@ -57,7 +34,7 @@ def test_a_chunked_body_that_also_declares_a_small_length_is_still_counted(
 ) -> None:
     # h11 frames a body by Transfer-Encoding when both are sent (RFC 9112 6.3): a small
     # Content-Length beside it must not let 300 MB through unread, token or none.
-    with serving_with(engine, parser) as api:
+    with serving(engine, http=parser) as api:
         for path in ("/v1/cases", "/v1/tokens"):
             for declared in ("0", "10"):
                 status, body, sent = chunked_post(
@@ -126,3 +103,17 @@ def test_a_field_added_to_a_signed_export_is_caught(
     checked = CliRunner().invoke(main, check)
     assert checked.exit_code == 1, checked.output
     assert "approved_by" in checked.output
+
+
+def test_a_time_that_does_not_parse_is_one_line_for_list(tmp_path: Path) -> None:
+    # SQLite keeps times as text (PostgreSQL's column type refuses this edit).
+    path = tmp_path / "cases.db"
+    with Engine.open(f"sqlite:///{path}", clock=FixedClock(START)) as engine:
+        case_id = open_sample(engine)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE cases SET received_at = 'garbage' WHERE id = ?", (case_id,))
+    listed = CliRunner().invoke(main, ["--db", f"sqlite:///{path}", "list"])
+    assert listed.exit_code == 1, listed.output
+    assert "unexpected" not in listed.output
+    assert "'garbage'" in listed.output
+    assert len(listed.output.strip().splitlines()) == 1
