@@ -17,7 +17,7 @@ from casework.storage import iso
 from casework.workflow import Engine, FixedClock, GuardFailed, InvalidInput
 from casework.workflow.cases.remedies import RemedyRefused
 from casework.workflow.config import settings_from_mapping
-from tests.support import open_sample
+from tests.support import decidable, open_sample
 
 AT = datetime(2026, 11, 23, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
 SOLD = date(2026, 11, 20)
@@ -82,12 +82,7 @@ def test_fault_classes_read_the_seed_s_names(typed: str, fault: str) -> None:
 
 
 def _decidable(engine: Engine, **attributes: Any) -> str:
-    values = {"purchase_date": "2026-11-20", "brand": "华为", "product_class": "phone",
-              "fault_class": "性能故障", **attributes}  # fmt: skip
-    case_id = open_sample(engine, attributes=values)
-    engine.fire(case_id, "apologise", actor="li.na")
-    engine.fire(case_id, "confirm_needs", actor="li.na")
-    return case_id
+    return decidable(engine, **{"fault_class": "性能故障", **attributes})  # the seed's name
 
 
 def test_a_case_stores_the_class_ids_and_refuses_unknown_ones(engine: Engine) -> None:

@@ -12,7 +12,7 @@ import pytest
 from casework.machines.warranty import WARRANTY_RULES, period_end
 from casework.workflow import Engine, FixedClock, GuardFailed, InvalidInput
 from casework.workflow.cases.remedies import RemedyRefused
-from tests.support import START, open_sample
+from tests.support import START, decidable, open_sample
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -62,27 +62,18 @@ def test_accessories_have_their_own_repair_windows() -> None:
     assert battery.rule == "warranty repair within 6 months of sale"
 
 
-def _case(engine: Engine, **attributes: str) -> str:
-    values = {"purchase_date": "2026-11-20", "brand": "华为", "product_class": "phone",
-              "fault_class": "performance", **attributes}  # fmt: skip
-    case_id = open_sample(engine, attributes=values)
-    engine.fire(case_id, "apologise", actor="li.na")
-    engine.fire(case_id, "confirm_needs", actor="li.na")
-    return case_id
-
-
 def test_a_decision_records_its_rule_and_a_refusal_names_when_the_window_closed(
     engine: Engine, clock: FixedClock
 ) -> None:
     # START is 23 November 09:00 in Shanghai: three days after the sale
-    case_id = _case(engine)
+    case_id = decidable(engine)
     case = engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": "return"})
     decided = engine.history(case_id)[-1].data
     assert decided["rules_version"] == WARRANTY_RULES.version
     assert decided["rule"] == "return within 7 days of sale"
     assert decided["window_closes_at"] == "2026-11-28T00:00:00+08:00"
     assert case.facts["remedy"] == "return"
-    late = _case(engine, purchase_date="2026-11-01")
+    late = decidable(engine, purchase_date="2026-11-01")
     with pytest.raises(RemedyRefused) as refused:
         engine.fire(late, "decide_remedy", actor="li.na", data={"remedy": "exchange"})
     message = str(refused.value)
@@ -95,7 +86,7 @@ def test_a_decision_records_its_rule_and_a_refusal_names_when_the_window_closed(
 
 
 def test_strict_brands_need_a_test_report_and_customer_faults_pay(engine: Engine) -> None:
-    apple = _case(engine, brand="Apple")
+    apple = decidable(engine, brand="Apple")
     with pytest.raises(RemedyRefused, match="attach it first"):
         engine.fire(apple, "decide_remedy", actor="li.na", data={"remedy": "exchange"})
     with pytest.raises(RemedyRefused, match="no test report attached"):
@@ -103,7 +94,7 @@ def test_strict_brands_need_a_test_report_and_customer_faults_pay(engine: Engine
                     data={"remedy": "exchange", "test_report": "ab" * 32})  # fmt: skip
     engine.attach(apple, b"test report", kind="test_report", name="r.pdf", actor="li.na")
     engine.fire(apple, "decide_remedy", actor="li.na", data={"remedy": "exchange"})
-    dropped = _case(engine, fault_class="customer_caused")
+    dropped = decidable(engine, fault_class="customer_caused")
     with pytest.raises(RemedyRefused, match="paid repair only"):
         engine.fire(dropped, "decide_remedy", actor="li.na", data={"remedy": "repair"})
     engine.fire(dropped, "decide_remedy", actor="li.na", data={"remedy": "paid_repair"})
@@ -117,7 +108,7 @@ def test_strict_brands_need_a_test_report_and_customer_faults_pay(engine: Engine
 def test_a_paid_repair_carries_its_quote_and_the_customer_s_answer(
     engine: Engine, clock: FixedClock
 ) -> None:
-    case_id = _case(engine, fault_class="customer_caused")
+    case_id = decidable(engine, fault_class="customer_caused")
     engine.fire(case_id, "decide_remedy", actor="li.na", data={"remedy": "paid_repair"})
     with pytest.raises(GuardFailed, match="quote first"):
         engine.fire(case_id, "accept_quote", actor="li.na")
@@ -151,7 +142,7 @@ def test_evidence_is_kept_by_digest_and_verify_names_an_altered_or_missing_file(
     digest = hashlib.sha256(report.read_bytes()).hexdigest()
     today = datetime.now(SHANGHAI).date().isoformat()  # the command line reads the real clock
     with Engine.open(db_url) as engine:
-        apple = _case(engine, brand="Apple", purchase_date=today)
+        apple = decidable(engine, brand="Apple", purchase_date=today)
     attach = ["attach", apple[:8], str(report), "--kind", "test_report", "--actor", "li.na"]
     attached = CliRunner().invoke(main, [*attach, "--db", db_url])
     assert attached.exit_code == 0, attached.output

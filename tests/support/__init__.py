@@ -97,6 +97,17 @@ def open_sample(engine: Engine, **overrides: Any) -> str:
     return engine.open_case(**values).id
 
 
+def decidable(engine: Engine, **attributes: Any) -> str:
+    """A phone of 华为 sold 2026-11-20 with a performance fault (``attributes`` change
+    these), apologised for and its needs confirmed: a case ready for ``decide_remedy``."""
+    values = {"purchase_date": "2026-11-20", "brand": "华为", "product_class": "phone",
+              "fault_class": "performance", **attributes}  # fmt: skip
+    case_id = open_sample(engine, attributes=values)
+    engine.fire(case_id, "apologise", actor="li.na")
+    engine.fire(case_id, "confirm_needs", actor="li.na")
+    return case_id
+
+
 def fired_deadlines(engine: Engine) -> tuple[dict[str, int], int, Counter[tuple[Any, ...]]]:
     """Deadline rows by status, outbox rows, and how often each (case, clock, cycle,
     level) was recorded as a warning or escalation event."""
