@@ -169,6 +169,15 @@ def server() -> Iterator[Any]:
     smtp.stop()
 
 
+@pytest.fixture
+def api(engine: Engine) -> Iterator[Any]:
+    """The HTTP API and console of ``engine`` on loopback (a ``Served``), running."""
+    from tests.support.api_server import serving
+
+    with serving(engine) as served:
+        yield served
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The fast lane (``-m "not slow"``) runs every test on SQLite and the storage
     contract on both databases; the PostgreSQL run of the rest (a database made per

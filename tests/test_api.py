@@ -4,26 +4,16 @@ idempotency, paging, export, health and metrics."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from casework.workflow.audit.export_check import verify_export
 from casework.workflow.clock import FixedClock
-from casework.workflow.engine import Engine
-from tests.support.api_server import Served, serving
+from tests.support.api_server import Served
 
 OPEN = {"customer": "CUST-1", "channel": "phone", "category": "service_delayed",
         "summary": "师傅没有按约上门", "branch": "东莞长安店"}  # fmt: skip
 JSON_TYPE = {"content-type": "application/json"}
-
-
-@pytest.fixture
-def api(engine: Engine) -> Iterator[Served]:
-    with serving(engine) as served:
-        yield served
 
 
 def test_an_agent_opens_reads_and_fires(api: Served) -> None:

@@ -7,7 +7,6 @@ and the escalation level, in the engine, over HTTP (403) and on the command line
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from casework.workflow.cli import main
 from casework.workflow.config import Settings, settings_from_mapping
 from casework.workflow.errors import BeyondAuthority, ConfigError, InvalidInput, NotPermitted
 from tests.support import open_sample
-from tests.support.api_server import serving
+from tests.support.api_server import Served
 
 REFUSED = "refused"
 SUSPEND = {"partner": "P-1", "reason": "收费不规范, 待查"}
@@ -170,18 +169,12 @@ def test_the_engine_refuses_above_the_role_and_escalate_now_takes_it_there(
     engine.fire(other, "decide_remedy", actor="li.na", data={"remedy": "exchange"})
 
 
-@pytest.fixture
-def served(engine: Engine) -> Iterator[Any]:
-    with serving(engine) as api:
-        yield api
-
-
 def test_over_http_an_agent_token_gets_403_naming_the_supervisor(
-    served: Any, engine: Engine
+    api: Served, engine: Engine
 ) -> None:
     case_id = _confirmed(engine)
     events = f"/v1/cases/{case_id}/events"
-    with served.client(served.token("agent", "li.na")) as agent:
+    with api.client(api.token("agent", "li.na")) as agent:
         answer = agent.post(events, json={"event": "suspend_settlement", "data": SUSPEND})
         assert answer.status_code == 403, answer.text
         assert answer.headers["content-type"].startswith("application/problem+json")
@@ -192,7 +185,7 @@ def test_over_http_an_agent_token_gets_403_naming_the_supervisor(
         repair = {"event": "decide_remedy", "data": {"remedy": "repair"}}
         answer = agent.post(events, json=repair)
         assert answer.status_code == 200, answer.text
-    with served.client(served.token("supervisor", "wang.fang")) as supervisor:
+    with api.client(api.token("supervisor", "wang.fang")) as supervisor:
         answer = supervisor.post(events, json={"event": "suspend_settlement", "data": SUSPEND})
         assert answer.status_code == 200, answer.text
 
@@ -231,12 +224,12 @@ def _field(html: str, name: str) -> str:
     return found.group(1)
 
 
-def test_the_console_refuses_in_place_as_the_api_does(served: Any, engine: Engine) -> None:
+def test_the_console_refuses_in_place_as_the_api_does(api: Served, engine: Engine) -> None:
     case_id = _confirmed(engine)
-    with httpx.Client(base_url=served.url, timeout=30) as browser:
+    with httpx.Client(base_url=api.url, timeout=30) as browser:
         login = browser.get("/login").text
-        form = {"token": served.token("agent", "li.na"), "csrf": _field(login, "csrf")}
-        signed = browser.post("/login", data=form, headers={"Origin": served.url})
+        form = {"token": api.token("agent", "li.na"), "csrf": _field(login, "csrf")}
+        signed = browser.post("/login", data=form, headers={"Origin": api.url})
         assert signed.status_code in (200, 303), signed.text
         page = browser.get(f"/cases/{case_id}").text
         event = {"csrf": _field(page, "csrf"), "event": "decide_remedy",

@@ -3,26 +3,17 @@ nothing recorded) is free again once its lease has run out: the retry runs the r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-
-import pytest
 
 from casework.storage.records import Remembered
 from casework.workflow.access.tokens import issue
 from casework.workflow.api.idempotency import LEASE, fingerprint
 from casework.workflow.clock import FixedClock
 from casework.workflow.engine import Engine
-from tests.support.api_server import Served, serving
+from tests.support.api_server import Served
 
 OPEN = {"customer": "CUST-1", "channel": "phone", "category": "service_delayed",
         "summary": "师傅没有按约上门", "branch": "东莞长安店"}  # fmt: skip
-
-
-@pytest.fixture
-def api(engine: Engine) -> Iterator[Served]:
-    with serving(engine) as served:
-        yield served
 
 
 def test_a_placeholder_whose_request_died_is_taken_over_after_its_lease(
