@@ -53,7 +53,10 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if isinstance(value, str):
             try:
-                return datetime.fromisoformat(value)
+                moment = datetime.fromisoformat(value)
             except ValueError:  # tampering or a broken copy: verify names the case
-                raise MalformedRow(f"a stored time does not parse: {value[:64]!r}") from None
+                moment = None
+            if moment is None or moment.tzinfo is None:  # casework stores every offset
+                raise MalformedRow(f"a stored time does not parse: {value[:64]!r}")
+            return moment
         return as_utc(value)

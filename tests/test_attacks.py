@@ -105,15 +105,17 @@ def test_a_field_added_to_a_signed_export_is_caught(
     assert "approved_by" in checked.output
 
 
-def test_a_time_that_does_not_parse_is_one_line_for_list(tmp_path: Path) -> None:
-    # SQLite keeps times as text (PostgreSQL's column type refuses this edit).
+@pytest.mark.parametrize("stored", ["garbage", "2026-12-01T00:00:00"])
+def test_a_time_that_does_not_parse_is_one_line_for_list(tmp_path: Path, stored: str) -> None:
+    # SQLite keeps times as text (PostgreSQL's column type refuses this edit); one
+    # without its offset is no time casework wrote either.
     path = tmp_path / "cases.db"
     with Engine.open(f"sqlite:///{path}", clock=FixedClock(START)) as engine:
         case_id = open_sample(engine)
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE cases SET received_at = 'garbage' WHERE id = ?", (case_id,))
+        db.execute("UPDATE cases SET received_at = ? WHERE id = ?", (stored, case_id))
     listed = CliRunner().invoke(main, ["--db", f"sqlite:///{path}", "list"])
     assert listed.exit_code == 1, listed.output
     assert "unexpected" not in listed.output
-    assert "'garbage'" in listed.output
+    assert f"a stored time does not parse: {stored!r}" in listed.output
     assert len(listed.output.strip().splitlines()) == 1
