@@ -33,6 +33,15 @@ RETRYABLE = ("dead", "pending")
 """Statuses ``retry_all`` takes: dead letters, and mails waiting out a backoff."""
 
 
+def retry_wait(
+    attempts: int, backoff_s: float, max_backoff_s: float, rng: random.Random
+) -> timedelta:
+    """The wait after the ``attempts``-th failure of a sending: doubling from
+    ``backoff_s`` up to ``max_backoff_s``, jittered (half to all of it)."""
+    base = min(max_backoff_s, backoff_s * 2 ** (attempts - 1))
+    return timedelta(seconds=base * rng.uniform(0.5, 1.0))
+
+
 @dataclass(frozen=True)
 class Claim:
     """Mails claimed under one lease token: those to send now and how many were held."""
@@ -146,8 +155,7 @@ class Outbox:
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failure: doubling from ``backoff_s``, jittered."""
-        base = min(self.settings.max_backoff_s, self.settings.backoff_s * 2 ** (attempts - 1))
-        return timedelta(seconds=base * self._rng.uniform(0.5, 1.0))
+        return retry_wait(attempts, self.settings.backoff_s, self.settings.max_backoff_s, self._rng)
 
     @at_storage_boundary
     def list(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from casework.storage.notify_store import NOTIFY_KIND
 from casework.storage.records import CaseRecord, OutboxMail
+from casework.workflow.mail.outbox import retry_wait
 from casework.workflow.notify.settings import NotifySettings
 from casework.workflow.storage_boundary import at_storage_boundary
 
@@ -100,8 +101,7 @@ class NotifyOutbox:
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failure: doubling from ``backoff_s``, jittered."""
-        base = min(self.settings.max_backoff_s, self.settings.backoff_s * 2 ** (attempts - 1))
-        return timedelta(seconds=base * self._rng.uniform(0.5, 1.0))
+        return retry_wait(attempts, self.settings.backoff_s, self.settings.max_backoff_s, self._rng)
 
     @at_storage_boundary
     def list(self, *, status: str | None = None, case_id: str | None = None) -> list[OutboxMail]:
