@@ -73,7 +73,8 @@ def worker_command(
     Several workers may run against one database: each deadline fires once and each
     mail or webhook is sent by one of them at a time (claimed with a lease). Every wake
     records a heartbeat, which `casework serve`'s /readyz reads. Log lines (one per
-    deadline fired and per mail sent) go to stderr; use --log-level info to see them.
+    wake that fired deadlines, with their count, and one per mail sent) go to stderr;
+    use --log-level info to see them.
     """
     from casework.scheduler.notify.delivery import NotifyDeliverer
     from casework.scheduler.webhooks.delivery import WebhookDeliverer
