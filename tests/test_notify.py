@@ -22,7 +22,7 @@ from casework.workflow.mail.outbox import Outbox
 from casework.workflow.notify.outbox import NotifyOutbox, quiet_until
 from casework.workflow.notify.settings import SmsSettings
 from casework.workflow.survey import token as tokens
-from tests.support import START, open_sample, wait_until
+from tests.support import START, book_visit, open_sample, wait_until
 from tests.support.crash import ProgressLog, run_with_kills
 from tests.support.mail_server import TestServer
 from tests.support.receiver import Receiver, receiver
@@ -60,16 +60,6 @@ def _texts(got: Receiver) -> list[dict[str, Any]]:
     return [json.loads(r.body) for r in got.requests]
 
 
-def _book(engine: Engine, case_id: str, start: datetime) -> None:
-    engine.fire(case_id, "apologise", actor="li.na")
-    engine.fire(case_id, "confirm_needs", actor="li.na")
-    engine.fire(
-        case_id, "book_visit", actor="li.na",
-        data={"from": start.isoformat(), "to": (start + timedelta(hours=2)).isoformat(),
-              "technician": "wang"},
-    )  # fmt: skip
-
-
 def test_settings_are_checked() -> None:
     """[notify] and [survey] name what they hold; a bad value is one line naming its key."""
     settings = _settings(quiet_hours="21:00-08:00")
@@ -105,7 +95,7 @@ def test_events_queue_one_notification_each_without_personal_values(db_url: str)
     the customer's name or contact; the mail outbox does not list it."""
     with _engine(db_url, _settings()) as engine:
         case_id = open_sample(engine, customer="Zhang San")
-        _book(engine, case_id, START + timedelta(days=1))
+        book_visit(engine, case_id, START + timedelta(days=1))
         engine.fire(
             case_id, "route", actor="li.na",
             data={"to": "procurement", "promised": (START + timedelta(days=5)).isoformat()},
@@ -157,7 +147,7 @@ def test_a_text_message_is_signed_and_worded_in_the_customers_language(
     with _engine(db_url, _settings(provider.url)) as engine:
         zh = open_sample(engine)
         en = open_sample(engine, attributes={"language": "en"}, customer="CUST-2")
-        _book(engine, en, datetime(2026, 11, 24, 6, 0, tzinfo=UTC))
+        book_visit(engine, en, datetime(2026, 11, 24, 6, 0, tzinfo=UTC))
         report = NotifyDeliverer(engine).deliver_due()
         assert (report.sent, report.dead) == (3, 0)
         sent = _texts(provider)
@@ -279,7 +269,7 @@ def test_a_missed_visit_apologises(db_url: str, provider: Receiver) -> None:
     apology with the new booking step."""
     with _engine(db_url, _settings(provider.url)) as engine:
         case_id = open_sample(engine, attributes={"language": "en"})
-        _book(engine, case_id, START + timedelta(hours=1))
+        book_visit(engine, case_id, START + timedelta(hours=1))
         assert isinstance(engine.clock, FixedClock)
         engine.clock.advance(timedelta(hours=4))
         engine.process_due()

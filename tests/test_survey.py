@@ -20,7 +20,7 @@ from casework.workflow import Engine, FixedClock
 from casework.workflow.config import Settings, settings_from_mapping
 from casework.workflow.survey import service
 from casework.workflow.survey import token as tokens
-from tests.support import START, open_sample
+from tests.support import START, book_visit, open_sample
 from tests.support.api_server import Served, serving
 from tests.support.browser import artifacts, playwright_chromium
 
@@ -126,14 +126,7 @@ def test_the_page_tells_the_status_in_plain_words(site: Served) -> None:
         assert "我们已收到您的投诉，正在处理。" in page.text  # noqa: RUF001
         for secret in ("Zhang San", "138", "冰箱不制冷", "li.na"):
             assert secret not in page.text
-        engine.fire(case_id, "apologise", actor="li.na")
-        engine.fire(case_id, "confirm_needs", actor="li.na")
-        start = START + timedelta(days=1, hours=5)  # 14:00 in Shanghai
-        engine.fire(
-            case_id, "book_visit", actor="li.na",
-            data={"from": start.isoformat(), "to": (start + timedelta(hours=2)).isoformat(),
-                  "technician": "wang"},
-        )  # fmt: skip
+        book_visit(engine, case_id, START + timedelta(days=1, hours=5))  # 14:00 in Shanghai
         english = client.get(path, headers={"Accept-Language": "en-GB,en;q=0.9"}).text
         assert "A visit is booked for 2026-11-24 14:00-16:00 (Asia/Shanghai)." in english
         assert 'lang="en"' in english

@@ -9,7 +9,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, inspect, text
@@ -106,6 +106,17 @@ def decidable(engine: Engine, **attributes: Any) -> str:
     engine.fire(case_id, "apologise", actor="li.na")
     engine.fire(case_id, "confirm_needs", actor="li.na")
     return case_id
+
+
+def book_visit(engine: Engine, case_id: str, start: datetime) -> None:
+    """Apologise, confirm the needs and book technician wang for two hours from ``start``."""
+    engine.fire(case_id, "apologise", actor="li.na")
+    engine.fire(case_id, "confirm_needs", actor="li.na")
+    engine.fire(
+        case_id, "book_visit", actor="li.na",
+        data={"from": start.isoformat(), "to": (start + timedelta(hours=2)).isoformat(),
+              "technician": "wang"},
+    )  # fmt: skip
 
 
 def fired_deadlines(engine: Engine) -> tuple[dict[str, int], int, Counter[tuple[Any, ...]]]:
