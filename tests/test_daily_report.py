@@ -26,11 +26,10 @@ from casework.workflow.config import Settings, settings_from_mapping
 from casework.workflow.errors import ConfigError
 from casework.workflow.mail.outbox import Outbox
 from casework.workflow.reports.daily import daily_report, dedupe_key
+from tests.support import CHANG_AN, DG, GZ, HU_MEN, ORGANISATION, TIAN_HE
 from tests.support.mail_server import TestServer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-DG, GZ = "东莞分部", "广州分部"
-CHANG_AN, HU_MEN, TIAN_HE = "东莞长安店", "东莞虎门店", "广州天河店"
 COLON = "\N{FULLWIDTH COLON}"
 HQ_MAIL, DG_MAIL, GZ_MAIL = "hq@example.com", "dg@example.com", "gz@example.com"
 
@@ -39,13 +38,7 @@ def _toml(server: TestServer | None = None, *, enabled: bool = True) -> str:
     url = server.url if server is not None else "smtp://127.0.0.1:25"
     return f"""
 [display]
-timezone = "Asia/Shanghai"
-[organisation]
-company = "总部"
-[organisation.branches]
-"{DG}" = ["{CHANG_AN}", "{HU_MEN}"]
-"{GZ}" = ["{TIAN_HE}"]
-[mail]
+timezone = "Asia/Shanghai"{ORGANISATION}[mail]
 url = "{url}"
 sender = "Casework <casework@example.com>"
 language = "en"

@@ -23,17 +23,10 @@ from casework.workflow.cli import main
 from casework.workflow.config import Settings, settings_from_mapping
 from casework.workflow.errors import ConfigError
 from casework.workflow.webhooks.settings import WebhookSettings
+from tests.support import CHANG_AN, DG, GZ, HU_MEN, ORGANISATION, TIAN_HE
 from tests.support.api_server import Served, serving
 
-DG, GZ = "东莞分部", "广州分部"
-CHANG_AN, HU_MEN, TIAN_HE = "东莞长安店", "东莞虎门店", "广州天河店"
-TOML = f"""
-[organisation]
-company = "总部"
-[organisation.branches]
-"{DG}" = ["{CHANG_AN}", "{HU_MEN}"]
-"{GZ}" = ["{TIAN_HE}"]
-"""
+TOML = ORGANISATION
 INTAKE = {"channel": "phone", "category": "service_delayed", "summary": "师傅没有按约上门",
           "actor": "li.na"}  # fmt: skip
 HOOKS = "erp.example.com"

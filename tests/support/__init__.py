@@ -23,6 +23,19 @@ START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 T = TypeVar("T")
 
 
+DG, GZ = "东莞分部", "广州分部"
+CHANG_AN, HU_MEN, TIAN_HE = "东莞长安店", "东莞虎门店", "广州天河店"
+ORGANISATION = f"""
+[organisation]
+company = "总部"
+[organisation.branches]
+"{DG}" = ["{CHANG_AN}", "{HU_MEN}"]
+"{GZ}" = ["{TIAN_HE}"]
+"""
+"""An ``[organisation]`` of two branches: DG with the stores CHANG_AN and HU_MEN, GZ with
+TIAN_HE."""
+
+
 def wait_until(
     predicate: Callable[[], T],
     *,
