@@ -269,7 +269,9 @@ COMPLAINT_V2 = MachineDefinition(
     ends={
         "decide_remedy": frozenset({"repair"}),
         "repair_done": frozenset({"repair"}),
-        "follow_up": frozenset({"repair"}),
+        # the follow-up closes the work: no reminder of it outlives it (a call-back
+        # reminder on a case followed up is noise; a reopen arms what it needs again)
+        "follow_up": frozenset({"repair", "contact", "appointment", "routed", "part_arrival"}),
         "arrive": frozenset({"appointment"}),
         "contact": frozenset({"contact"}),
         "part_arrived": frozenset({"part_arrival"}),

@@ -324,3 +324,25 @@ def test_a_repair_decided_without_a_promised_day_arms_no_timer() -> None:
     assert [(t.name, t.due_at.isoformat()) for t in armed.sla.timers] == [("repair", due)]
     _, done = step(rules, armed, "repair_done", {}, START + H)
     assert done.sla.timers == ()
+
+
+def test_a_follow_up_ends_the_reminders_of_the_work_it_closes(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """A call-back reminder never fires on a case already followed up (the month's data
+    had 33 such): the follow-up ends every timer the work had set."""
+    case_id = open_sample(engine)
+    engine.fire(case_id, "apologise", actor="li.na")
+    engine.fire(case_id, "book_visit", actor="li.na", data=_window(H))
+    clock.advance(2 * H)
+    engine.fire(case_id, "arrive", actor="刘师傅")
+    engine.fire(case_id, "visit_done", actor="刘师傅", data={"fixed": "true"})  # a call is due
+    assert "contact" in {d["clock"] for d in engine.get(case_id).deadlines}
+    engine.fire(case_id, "confirm_needs", actor="li.na")
+    engine.fire(case_id, "resolve", actor="li.na", data={"solution": "修好了"})
+    case = engine.fire(case_id, "follow_up", actor="li.na", data={"satisfaction": 5})
+    assert case.deadlines == ()
+    clock.advance(72 * H)
+    engine.process_due()
+    assert "contact_due" not in _events(engine, case_id)
+    assert engine.verify().ok
