@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import uvicorn
@@ -52,13 +53,17 @@ def serving(
 ) -> Iterator[Served]:
     """Serve ``engine`` on 127.0.0.1 at a free port until the block ends, parsing HTTP
     with ``http`` (``h11``, ``httptools``) as ``casework serve --http`` does."""
+    app = create_app(engine, heartbeat_s=heartbeat_s, read_engine=read_engine)
+    with serving_app(app, http=http) as url:
+        yield Served(url, engine)
+
+
+@contextmanager
+def serving_app(app: Callable[..., Any], *, http: str = "auto") -> Iterator[str]:
+    """Serve any ASGI ``app`` (a host application's, say) on 127.0.0.1 at a free port
+    until the block ends; the block gets its base URL."""
     config = uvicorn.Config(
-        create_app(engine, heartbeat_s=heartbeat_s, read_engine=read_engine),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        http=http,
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", http=http
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -68,7 +73,7 @@ def serving(
         raise RuntimeError("the API server did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield Served(f"http://127.0.0.1:{port}", engine)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)
