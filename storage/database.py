@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import sqlite3
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 
 from casework.storage.chain import canonical_json
+from casework.storage.errors import MalformedRow
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_CACHE_KIB = 32_768
@@ -120,6 +122,7 @@ def make_engine(url: str, *, read_only: bool = False, schema: str | None = None)
     engine = create_engine(
         parsed,
         json_serializer=canonical_json,
+        json_deserializer=stored_json,
         connect_args=connect_args,
     )
     if not sqlite:
@@ -135,6 +138,15 @@ def make_engine(url: str, *, read_only: bool = False, schema: str | None = None)
 
     prepare_engine(engine)
     return engine
+
+
+def stored_json(text: str) -> Any:
+    """A stored JSON column's value; :class:`MalformedRow` for text that is no JSON (a
+    SQLite row edited by hand or a broken copy), never a bare decoding error."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise MalformedRow(f"a stored JSON value does not parse: {text[:64]!r}") from None
 
 
 def _ping_when_idle(engine: Engine) -> None:

@@ -105,17 +105,28 @@ def test_a_field_added_to_a_signed_export_is_caught(
     assert "approved_by" in checked.output
 
 
-@pytest.mark.parametrize("stored", ["garbage", "2026-12-01T00:00:00"])
-def test_a_time_that_does_not_parse_is_one_line_for_list(tmp_path: Path, stored: str) -> None:
-    # SQLite keeps times as text (PostgreSQL's column type refuses this edit); one
-    # without its offset is no time casework wrote either.
+@pytest.mark.parametrize(
+    ("column", "stored", "said"),
+    [
+        ("received_at", "garbage", "a stored time does not parse: 'garbage'"),
+        ("received_at", "2026-12-01T00:00:00", "a stored time does not parse: '2026-12-01T00"),
+        ("attributes", "{bad", "a stored JSON value does not parse: '{bad'"),
+        ("sla", "x", "a stored JSON value does not parse: 'x'"),
+    ],
+)
+@pytest.mark.parametrize("command", [["list"], ["report", "sla", "--month", "2026-11"]])
+def test_a_column_that_does_not_parse_is_one_line_for_list_and_reports(
+    tmp_path: Path, column: str, stored: str, said: str, command: list[str]
+) -> None:
+    # SQLite keeps times and JSON as text (PostgreSQL's column types refuse these
+    # edits); a time without its offset is no time casework wrote either.
     path = tmp_path / "cases.db"
     with Engine.open(f"sqlite:///{path}", clock=FixedClock(START)) as engine:
         case_id = open_sample(engine)
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE cases SET received_at = ? WHERE id = ?", (stored, case_id))
-    listed = CliRunner().invoke(main, ["--db", f"sqlite:///{path}", "list"])
+        db.execute(f"UPDATE cases SET {column} = ? WHERE id = ?", (stored, case_id))
+    listed = CliRunner().invoke(main, ["--db", f"sqlite:///{path}", *command])
     assert listed.exit_code == 1, listed.output
     assert "unexpected" not in listed.output
-    assert f"a stored time does not parse: {stored!r}" in listed.output
-    assert len(listed.output.strip().splitlines()) == 1
+    assert said in listed.output
+    assert listed.output.count("casework: error:") == 1
