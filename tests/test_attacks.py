@@ -3,7 +3,9 @@ attack that once got through, kept so it stays closed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import sqlite3
 import tomllib
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from casework.scheduler.worker import Worker
+from casework.workflow.api.slow_clients import TimelyH11Protocol
 from casework.workflow.cli import main
 from casework.workflow.clock import FixedClock
 from casework.workflow.config import settings_from_mapping
@@ -21,7 +24,7 @@ from casework.workflow.mail.outbox import Outbox
 from casework.workflow.reports.daily import queue_daily_reports
 from casework.workflow.webhooks.settings import WebhookSettings
 from casework.workflow.webhooks.subscriptions import checked_url
-from tests.support import START, open_sample
+from tests.support import START, open_sample, wait_until
 from tests.support.api_server import serving
 from tests.test_audit import _export, _history, _keys, _lines
 from tests.test_limits import SLACK, _refused, chunked_post
@@ -130,3 +133,44 @@ def test_a_column_that_does_not_parse_is_one_line_for_list_and_reports(
     assert "unexpected" not in listed.output
     assert said in listed.output
     assert listed.output.count("casework: error:") == 1
+
+
+class _Quick(TimelyH11Protocol):
+    head_timeout_s = 0.3
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server closed ``sock`` (what it answered before is read and dropped)."""
+    sock.settimeout(0.05)
+    try:
+        while chunk := sock.recv(4096):
+            del chunk
+        return True
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_a_client_trickling_a_request_head_is_cut_off(engine: Engine) -> None:
+    # Thousands of connections sending a header line now and then, no token needed,
+    # held every file descriptor of serve: nobody else was answered.
+    with serving(engine, http=_Quick) as api:  # type: ignore[arg-type]  # a protocol class
+        address = ("127.0.0.1", int(api.url.rsplit(":", 1)[1]))
+        with (
+            socket.create_connection(address) as trickling,
+            socket.create_connection(address) as after_one,  # one request, then a trickle
+        ):
+            trickling.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            after_one.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            after_one.sendall(b"GET /healthz HTTP/1.1\r\n")
+
+            def trickle_and_check() -> bool:
+                for sock in (trickling, after_one):
+                    with contextlib.suppress(OSError):
+                        sock.sendall(b"X-Slow: 1\r\n")
+                return _closed_by_server(trickling) and _closed_by_server(after_one)
+
+            wait_until(trickle_and_check, timeout=30, what="the server to cut the trickles off")
+        with api.client() as client:  # whole requests are served as before
+            assert client.get("/healthz").status_code == 200

@@ -65,6 +65,7 @@ def serve_command(
     import uvicorn
 
     import casework.workflow.api.app  # noqa: F401 - the server extra is there, or one line says so
+    from casework.workflow.api.slow_clients import TimelyH11Protocol
 
     url = database_url(db_url)
     with engine_for(db_url, config_path):  # migrates once, checks the settings, then closes
@@ -94,5 +95,5 @@ def serve_command(
         timeout_graceful_shutdown=10,
         server_header=False,
         proxy_headers=False,  # nothing here reads the client's address
-        http=parser,
+        http=TimelyH11Protocol if parser == "h11" else parser,  # h11 cuts slow heads off
     )
