@@ -137,6 +137,7 @@ def test_a_column_that_does_not_parse_is_one_line_for_list_and_reports(
 
 class _Quick(TimelyH11Protocol):
     head_timeout_s = 0.3
+    body_timeout_s = 0.6
 
 
 def _closed_by_server(sock: socket.socket) -> bool:
@@ -160,17 +161,28 @@ def test_a_client_trickling_a_request_head_is_cut_off(engine: Engine) -> None:
         with (
             socket.create_connection(address) as trickling,
             socket.create_connection(address) as after_one,  # one request, then a trickle
+            socket.create_connection(address) as slow_body,  # a whole head, a trickled body
         ):
             trickling.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
             after_one.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             after_one.sendall(b"GET /healthz HTTP/1.1\r\n")
+            slow_body.sendall(
+                b"POST /v1/cases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100000\r\n\r\n{"
+            )
+            socks = (trickling, after_one, slow_body)
 
             def trickle_and_check() -> bool:
-                for sock in (trickling, after_one):
+                for sock, more in zip(
+                    socks, (b"X-Slow: 1\r\n", b"X-Slow: 1\r\n", b" "), strict=True
+                ):
                     with contextlib.suppress(OSError):
-                        sock.sendall(b"X-Slow: 1\r\n")
-                return _closed_by_server(trickling) and _closed_by_server(after_one)
+                        sock.sendall(more)
+                return all(_closed_by_server(sock) for sock in socks)
 
             wait_until(trickle_and_check, timeout=30, what="the server to cut the trickles off")
-        with api.client() as client:  # whole requests are served as before
+        with api.client(api.token()) as client:  # whole requests are served as before
             assert client.get("/healthz").status_code == 200
+            opened = client.post("/v1/cases", json={"customer": "C", "channel": "phone",
+                                 "category": "other", "summary": "s"})  # fmt: skip
+            assert opened.status_code == 201, opened.text
