@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from casework.workflow.engine import Engine
     from casework.workflow.errors import (
         AttachmentNotFound,
+        BeyondAuthority,
         CaseNotFound,
         CaseworkError,
         ClockAhead,
@@ -74,6 +75,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AttachmentNotFound",
+    "BeyondAuthority",
     "Case",
     "CaseNotFound",
     "CaseworkError",

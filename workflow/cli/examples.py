@@ -80,6 +80,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "partners add M-华为 --name 华为售后 --kind manufacturer",
     ),
     "partners list": ("partners list", "partners list --json"),
+    "survey-link": ("survey-link 3f2a9c1e", "survey-link 3f2a9c1e --json"),
+    "report daily": (
+        "report daily",
+        "report daily --date 2026-12-04 --branch 东莞分部 --json",
+    ),
     "report partners": (
         "report partners --quarter 2026Q3 --html partners.html",
         "report partners --quarter 2026Q4 --json",
