@@ -137,7 +137,7 @@ def _clock_matches(stored: Mapping[str, Any], clock: ClockState) -> bool:
 
 class SlaState(NamedTuple):
     """All clocks of a case, what it is waiting on (if anything) and its armed timers
-    (:mod:`machines.timers`).
+    (:mod:`casework.machines.timers`).
 
     A named tuple, like :class:`ClockState`.
     """

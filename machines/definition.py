@@ -156,7 +156,7 @@ class MachineDefinition:
     ``intake`` names the intake fields its cases must be opened with (``channel``,
     ``category``); ``agent_events`` the engine's events an agent may fire on its open
     cases (``wait`` and ``resume``, or none).
-    ``timers`` maps an event to the timers it sets (:mod:`machines.timers`), ``ends``
+    ``timers`` maps an event to the timers it sets (:mod:`casework.machines.timers`), ``ends``
     an event to the timers it ends; ``counted`` an event to the fact that counts it,
     and ``marks`` a fact to (a counted fact, the count that sets it): the second
     ``visit_done`` marks ``not_fixed_first_visit``.

@@ -235,7 +235,7 @@ _DUE_BY_DATA = ("appointment", "repair")
 def _timers(value: Any) -> dict[str, dict[str, timedelta]]:
     """``timers``: for each timer, its duration by key (the unit routed to, the stage of
     the contact plan), in seconds, or ``"same_day"``: by the end of the working day
-    (:data:`machines.timers.SAME_DAY`)."""
+    (:data:`casework.machines.timers.SAME_DAY`)."""
     found: dict[str, dict[str, timedelta]] = {}
     for name, body in _table(value, "timers").items():
         if name not in TIMER_EVENTS or name in _DUE_BY_DATA:

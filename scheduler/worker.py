@@ -7,12 +7,12 @@ the armed one re-arms it at once; the poll finds those that other processes plan
 start the first wake catches up on everything that fell due while no worker ran; each
 event records how late it was.
 
-With a :class:`~scheduler.mail.delivery.Deliverer` the worker also sends the outbox: a
+With a :class:`~casework.scheduler.mail.delivery.Deliverer` the worker also sends the outbox: a
 second job runs a delivery as soon as a wake queued mails, when a retry falls due, and
 at every safety poll (which also finds mails other processes queued). With a
-:class:`~scheduler.webhooks.delivery.WebhookDeliverer` a third job, on a thread of its
+:class:`~casework.scheduler.webhooks.delivery.WebhookDeliverer` a third job, on a thread of its
 own, sends the webhook deliveries the same way: a slow receiver never holds a mail.
-With a :class:`~scheduler.notify.delivery.NotifyDeliverer` a fourth job sends the
+With a :class:`~casework.scheduler.notify.delivery.NotifyDeliverer` a fourth job sends the
 customers' notifications (mail and text messages) on a thread of its own too.
 Every wake records the worker's heartbeat, which ``/readyz`` reads.
 """

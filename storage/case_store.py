@@ -1,7 +1,7 @@
 """Reading cases, events, deadlines and policies through SQLAlchemy.
 
 All functions take an open connection; the caller owns the transaction. Writes go
-through :mod:`storage.transition_sql` and :mod:`storage.deadline_sql`; nothing
+through :mod:`casework.storage.transition_sql` and :mod:`casework.storage.deadline_sql`; nothing
 updates or deletes an event row.
 """
 

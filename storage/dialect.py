@@ -5,7 +5,7 @@ pieces from here: the parameter mark, JSON casts, row locks, how a time is bound
 read back as text, how a write transaction and a snapshot begin and end, and how rows
 are streamed. (The schema's own differences live in the tables and migrations, where
 SQLAlchemy renders them; how a connection is set up, WAL and pragmas on SQLite and the
-psycopg driver for PostgreSQL URLs, lives in :mod:`storage.database`.)
+psycopg driver for PostgreSQL URLs, lives in :mod:`casework.storage.database`.)
 """
 
 from __future__ import annotations

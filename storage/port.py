@@ -3,12 +3,12 @@
 One interface, whatever the database: write transactions on a driver cursor (the hot
 path of a transition), reads that each see one consistent moment, the deadline
 queue, the outbox's delivery side and the whole-history snapshots auditors rely on.
-:class:`storage.sql_store.SqlStore` implements it on SQLite and PostgreSQL; the
+:class:`casework.storage.sql_store.SqlStore` implements it on SQLite and PostgreSQL; the
 contract suite (``tests/contract/``) holds any implementation to it.
 
 Writes inside :meth:`Store.transaction` take its cursor: all of them commit together
-or none does. A failed write raises :class:`~storage.errors.StorageError` (its
-subclass :class:`~storage.errors.WriteConflict` for a duplicate key), never a
+or none does. A failed write raises :class:`~casework.storage.errors.StorageError` (its
+subclass :class:`~casework.storage.errors.WriteConflict` for a duplicate key), never a
 driver's own error.
 """
 
@@ -203,7 +203,7 @@ class Store(Protocol):
         ...
 
     def replication(self) -> dict[str, Any] | None:
-        """Where the server stands in replication (:mod:`storage.replication`)."""
+        """Where the server stands in replication (:mod:`casework.storage.replication`)."""
         ...
 
     def resting_customers(self, resting: Sequence[str], before: datetime) -> list[str]:
@@ -238,7 +238,7 @@ class Store(Protocol):
         self, asked: str, limit: int, branches: Sequence[str] | None = None
     ) -> list[CaseRecord]:
         """Cases that ``asked`` names: an id prefix, a customer, a phone or contact, a
-        serial or order number (:mod:`storage.case_search`); of ``branches`` only if
+        serial or order number (:mod:`casework.storage.case_search`); of ``branches`` only if
         given, the latest received first."""
         ...
 

@@ -63,7 +63,7 @@ class CaseRecord:
     sla_policy: str | None
     sla: Mapping[str, Any]
     event_format: int = 1
-    """The canonical event format of the case's history (:data:`storage.chain`): 2 keeps
+    """The canonical event format of the case's history (:data:`casework.storage.chain`): 2 keeps
     personal data out of the hashed events, 1 is read as it is."""
     deadlines: tuple[Mapping[str, Any], ...] = field(default=())
 

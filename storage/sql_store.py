@@ -1,10 +1,11 @@
 """The storage port on SQLite and PostgreSQL, through SQLAlchemy and the driver's cursor.
 
-The hot path of a transition (:mod:`storage.transition_sql`, :mod:`storage.deadline_sql`)
-is plain SQL on a kept driver connection and needs no table classes; the other reads
-(:mod:`storage.case_store`, :mod:`storage.outbox_store`) are SQLAlchemy Core over the
-tables and are imported when first asked for, so a process that only fires events
-never loads them. Every dialect difference comes from :mod:`storage.dialect`.
+The hot path of a transition (:mod:`casework.storage.transition_sql`,
+:mod:`casework.storage.deadline_sql`) is plain SQL on a borrowed driver connection and
+needs no table classes; the other reads (:mod:`casework.storage.case_store`,
+:mod:`casework.storage.outbox_store`) are SQLAlchemy Core over the tables and are
+imported when first asked for, so a process that only fires events never loads them.
+Every dialect difference comes from :mod:`casework.storage.dialect`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from casework.storage.transition_sql import TransitionSQL
 
 
 class SqlStore:
-    """:class:`storage.port.Store` on one SQLAlchemy engine. Safe to share between threads."""
+    """:class:`casework.storage.port.Store` on one SQLAlchemy engine. Safe to share between
+    threads."""
 
     def __init__(self, db: Engine) -> None:
         self.db = db

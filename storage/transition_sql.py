@@ -4,7 +4,7 @@ A transition is three statements and a commit: lock and read the case row, inser
 the event, move the case row on ``WHERE version = expected``. Going through the
 SQLAlchemy expression layer costs more than the SQL itself (about 0.4 ms of the
 1 ms a transition took), so these statements are written once per dialect and run on
-the DBAPI cursor. Column types are converted here exactly as :mod:`storage.tables`
+the DBAPI cursor. Column types are converted here exactly as :mod:`casework.storage.tables`
 stores them, and a test proves that rows written either way read back the same.
 """
 

@@ -60,7 +60,7 @@ _HOMES = {
     "Replay": "results",
     "VerifyReport": "results",
 }
-"""Where each public name lives (errors live in :mod:`workflow.errors`)."""
+"""Where each public name lives (errors live in :mod:`casework.workflow.errors`)."""
 
 
 def __getattr__(name: str) -> Any:

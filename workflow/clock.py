@@ -22,7 +22,7 @@ class SystemClock:
 
     host_clock = True
     """This host's clock: what it says is checked against the database server's
-    (:mod:`workflow.server_clock`). A clock without the attribute counts as one."""
+    (:mod:`casework.workflow.server_clock`). A clock without the attribute counts as one."""
 
     def now(self) -> datetime:
         """The wall-clock instant in UTC."""

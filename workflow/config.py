@@ -118,15 +118,16 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
-    """``[notify]`` and ``[survey]``: how customers are told (:mod:`workflow.notify`)."""
+    """``[notify]`` and ``[survey]``: how customers are told (:mod:`casework.workflow.notify`)."""
     partners: PartnerRules = PARTNER_RULES
     warranty: WarrantyRules = WARRANTY_RULES
-    """The three guarantees ``decide_remedy`` is checked against (:mod:`machines.warranty`)."""
-    """``[partners]``: how partners are rated (:mod:`machines.partner_rules`)."""
+    """The three guarantees ``decide_remedy`` is checked against
+    (:mod:`casework.machines.warranty`)."""
+    """``[partners]``: how partners are rated (:mod:`casework.machines.partner_rules`)."""
     authority: Authority = field(default_factory=Authority)
-    """``[authority]``: what each role may decide (:mod:`workflow.access.authority`)."""
+    """``[authority]``: what each role may decide (:mod:`casework.workflow.access.authority`)."""
     organisation: Organisation = field(default_factory=Organisation)
-    """``[organisation]``: stores in branches (:mod:`workflow.access.organisation`)."""
+    """``[organisation]``: stores in branches (:mod:`casework.workflow.access.organisation`)."""
     reports: ReportSettings = field(default_factory=ReportSettings)
     """``[reports.daily]``: the daily report's time and readers."""
     display_timezone: str | None = None

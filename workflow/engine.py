@@ -589,7 +589,7 @@ class Engine:
         self, case_id: str, role: str, event: str, data: Mapping[str, Any]
     ) -> None:
         """Refuse a decision above ``role``'s authority, naming who may take it and the
-        case's ladder level where they stand (:mod:`workflow.access.authority`)."""
+        case's ladder level where they stand (:mod:`casework.workflow.access.authority`)."""
 
         def ladder(level: int) -> str | None:
             case = self.store.case(case_id)
@@ -651,7 +651,7 @@ class Engine:
         """Erase a customer's personal data: values and secret deleted, copies in mail,
         webhook bodies and kept answers overwritten, an ``erased`` event on each of their
         cases, in one transaction; then no trace left in the database files.
-        Histories, checkpoints and reports stay valid (:mod:`workflow.privacy`).
+        Histories, checkpoints and reports stay valid (:mod:`casework.workflow.privacy`).
 
         It takes no host ``connection``: the files are compacted after its transaction
         commits (``VACUUM``, a truncated log), which cannot wait inside a transaction

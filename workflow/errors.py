@@ -33,11 +33,12 @@ Each error's ``exit_status`` is what the command line exits with: 2 for what the
 caller can correct, 1 for a failure of the database, the mail server or the disk.
 
 The lower layers raise their own errors, which never import this module; the engine
-turns them into these at its boundary (:mod:`workflow.storage_boundary`): a driver,
-SQLAlchemy or ``storage.errors.StorageError`` becomes :class:`StorageFailure` (or
-:class:`ReadOnlyDatabase`), ``storage.errors.WriteConflict`` :class:`ConcurrentUpdate` (or a
-taken case id, :class:`InvalidInput`), ``machines.sla.PolicyError`` :class:`ConfigError`
-naming the file and key, ``machines.UnknownMachineError`` :class:`UnknownMachine`.
+turns them into these at its boundary (:mod:`casework.workflow.storage_boundary`): a
+driver, SQLAlchemy or ``casework.storage.errors.StorageError`` becomes
+:class:`StorageFailure` (or :class:`ReadOnlyDatabase`),
+``casework.storage.errors.WriteConflict`` :class:`ConcurrentUpdate` (or a taken case id,
+:class:`InvalidInput`), ``casework.machines.sla.PolicyError`` :class:`ConfigError` naming
+the file and key, ``casework.machines.UnknownMachineError`` :class:`UnknownMachine`.
 """
 
 from __future__ import annotations

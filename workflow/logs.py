@@ -4,8 +4,8 @@ The library renders and configures nothing. Embedded in a host application, each
 reaches the host's :mod:`logging` as a record whose message is the event name and whose
 attributes are its keys (``record.case_id``), wherever the host's setup sends it
 (nowhere below WARNING by default); a host that uses structlog passes its own logger to
-:class:`workflow.Engine`. The command line configures structlog itself
-(:mod:`workflow.cli.logs`). Customer contact details never reach a log line.
+:class:`casework.workflow.Engine`. The command line configures structlog itself
+(:mod:`casework.workflow.cli.logs`). Customer contact details never reach a log line.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ class Replay:
     facts: Mapping[str, Any]
     at: datetime
     sla: Mapping[str, Any] = field(default_factory=dict)
-    """The SLA clocks as they stood at ``at`` (:func:`workflow.sla.views.standing`)."""
+    """The SLA clocks as they stood at ``at`` (:func:`casework.workflow.sla.views.standing`)."""
 
     def to_json(self) -> dict[str, Any]:
         """The replay's JSON shape (the CLI contract)."""

@@ -7,7 +7,7 @@ every case. So before a write the engine compares its clock with the database
 server's (PostgreSQL's ``clock_timestamp()``) and refuses to record anything when it
 is more than ``[limits] max_clock_skew_s`` ahead (:class:`ClockAhead`). SQLite runs
 on the host itself: nothing to compare. A clock whose time the program chooses
-(:class:`~workflow.clock.FixedClock`: tests, simulations, back-filling; its
+(:class:`~casework.workflow.clock.FixedClock`: tests, simulations, back-filling; its
 ``host_clock`` is false) is not this host's clock and is not checked.
 
 The server's clock is read at most once a minute per engine, in a short read

@@ -1,4 +1,5 @@
-"""Alembic environment: runs on the connection that :func:`storage.migrate.upgrade` hands in."""
+"""Alembic environment: runs on the connection that
+:func:`casework.storage.migrate.upgrade` hands in."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ erase. What lies outside its branch answers as if it did not exist. A branch of
 ``[organisation]`` covers its stores: its token reads and acts on their cases too; a
 store's token on its store's only; a token without a branch on every case (headquarters).
 An auditor writes nothing anywhere. The API's routes and the console call these same
-checks; what each role may *decide* is :mod:`workflow.access.authority`'s.
+checks; what each role may *decide* is :mod:`casework.workflow.access.authority`'s.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def apply_event(
     """Apply an event as the token's actor; the case after it, with its new ``ETag``.
     A stale ``If-Match`` answers 412 (a lost race without one 409); an event not
     allowed in the state, or whose guard fails, 422 with the state and the events
-    allowed. (Most requests take the short way of :mod:`workflow.api.hot_path` to the
+    allowed. (Most requests take the short way of :mod:`casework.workflow.api.hot_path` to the
     same code.)"""
     allowed(principal, "write")
     expected = expected_version(request.headers.get("if-match"))

@@ -25,7 +25,7 @@ _BAD = r"\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\
 _BAD_MULTI = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
 LINE = rf"^[^{_BAD}]*[^{_BAD}\s][^{_BAD}]*$"
 """One line of text with something besides spaces: no control, line-break or
-bidirectional characters (what :func:`workflow.cases.validation.text` refuses)."""
+bidirectional characters (what :func:`casework.workflow.cases.validation.text` refuses)."""
 TEXT = rf"^[^{_BAD_MULTI}]*[^{_BAD_MULTI}\s][^{_BAD_MULTI}]*$"
 """Text of several lines with something besides spaces."""
 AGENT = rf"^[^{_BAD}@]*[^{_BAD}\s@][^{_BAD}@]*$"

@@ -1,12 +1,12 @@
 """Endpoints as plain functions: :func:`endpoint` fills in their engine and principal
-and runs them where the database suits (:mod:`workflow.api.offload`); a path or query
+and runs them where the database suits (:mod:`casework.workflow.api.offload`); a path or query
 value with a NUL character is refused (422) before it reaches a database.
 
 FastAPI solves each declared dependency per request at a cost above a short
 request's own work, so an endpoint's ``engine`` comes from the application and its
 ``principal`` from the token cache; FastAPI sees the other parameters, and the
 request. The OpenAPI document still names the security scheme on every ``/v1`` path
-(:func:`workflow.api.app.create_app`).
+(:func:`casework.workflow.api.app.create_app`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The shapes of the HTTP API: request bodies (checked, unknown fields refused) and the
 answers, documented in the OpenAPI document. Answers are the CLI's ``--json`` shapes;
 fields may be added, never renamed. A case and an event are documented from their
-records (:class:`storage.records.CaseRecord`, :class:`~storage.records.EventRecord`)."""
+records (:class:`casework.storage.records.CaseRecord`,
+:class:`~casework.storage.records.EventRecord`)."""
 
 from __future__ import annotations
 

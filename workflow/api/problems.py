@@ -5,7 +5,7 @@ media type, 405 (with ``Allow``) a method the path does not take, 401 no valid t
 403 not permitted, 503 the database refused. Bad input never becomes a 500; a storage
 error that reaches here from any route (one that wrote through the store rather than
 the engine) is translated as the engine translates it
-(:func:`workflow.storage_boundary.translated`)."""
+(:func:`casework.workflow.storage_boundary.translated`)."""
 
 from __future__ import annotations
 

@@ -80,9 +80,9 @@ async def principal_for(request: Request) -> Principal:
 
 Auth = Principal
 """An endpoint's principal: resolved from its token by
-:func:`workflow.api.endpoints.endpoint`, not by FastAPI."""
+:func:`casework.workflow.api.endpoints.endpoint`, not by FastAPI."""
 Served = Engine
-"""An endpoint's engine: filled in by :func:`workflow.api.endpoints.endpoint`."""
+"""An endpoint's engine: filled in by :func:`casework.workflow.api.endpoints.endpoint`."""
 
 
 def allowed(principal: Principal, action: str) -> Principal:

@@ -8,7 +8,7 @@ and nobody else is answered. :class:`TimelyH11Protocol` (h11, the default parser
 request head, from when it opens and again after each response; a connection still
 short of one then is closed. A request whose head arrived has :data:`BODY_TIMEOUT_S`
 to deliver its body (a trickled body held a connection the same way); its answer
-then takes as long as it takes (the body's size limit is :mod:`workflow.api.limits`).
+then takes as long as it takes (the body's size limit is :mod:`casework.workflow.api.limits`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ object a line) or CSV with the same fields as columns; each record names its kin
 ``record``:
 
 - ``header`` (first): ``format``, ``version``, ``event_format`` (the hash format of
-  :mod:`storage.chain`), ``exported_at``, ``filters`` (``since``, ``until``, ``case``:
+  :mod:`casework.storage.chain`), ``exported_at``, ``filters`` (``since``, ``until``, ``case``:
   what was asked for) and ``policies`` (every stored SLA policy document by version,
   so the clocks can be replayed without the database);
 - ``event``, one per event, ordered by case id (byte order) and then ``seq``:
@@ -231,7 +231,7 @@ def write_export(
     sign: Callable[[Mapping[str, Any]], Mapping[str, str]] | None = None,
 ) -> ExportSummary:
     """Stream the selected events of the database behind ``store`` to ``out`` from one snapshot;
-    ``sign`` (:func:`workflow.audit.checkpoints.export_signer`) signs the end statement."""
+    ``sign`` (:func:`casework.workflow.audit.checkpoints.export_signer`) signs the end statement."""
     writer = _Writer(out, fmt, redact)
     header = {
         "format": FORMAT,

@@ -381,8 +381,8 @@ def verify_export(
 
     With ``workers=2`` a large file is checked in two processes (only with the installed
     machines, which the second process loads itself). With ``check_signature`` (see
-    :func:`workflow.audit.checkpoints.statement_problem`) the export must be signed, by a key
-    it accepts, over its header, counts and digest.
+    :func:`casework.workflow.audit.checkpoints.statement_problem`) the export must be signed,
+    by a key it accepts, over its header, counts and digest.
     """
     file = Path(path)
     if not file.is_file():

@@ -1,4 +1,4 @@
-"""``python -m workflow.cli``: the ``casework`` command."""
+"""``python -m casework.workflow.cli``: the ``casework`` command."""
 
 from casework.workflow.cli import main
 

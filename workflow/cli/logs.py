@@ -1,7 +1,7 @@
 """Logging setup for the command line: structlog, JSON lines or readable lines, on stderr.
 
 Only the command line (and the services it starts) configures logging; the library
-emits key-value events and leaves rendering to its host (see :mod:`workflow.logs`).
+emits key-value events and leaves rendering to its host (see :mod:`casework.workflow.logs`).
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ class CaseworkGroup(click.Group):
 
 class CaseworkCommand(click.Command):
     """A command whose help ends with the values its options take and examples (from
-    :mod:`workflow.cli.examples`), and that names every missing required option at
+    :mod:`casework.workflow.cli.examples`), and that names every missing required option at
     once rather than the first."""
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

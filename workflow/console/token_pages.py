@@ -47,7 +47,7 @@ def _tokens_page(request: Request, session: Session, **extra: Any) -> Response:
 @signed_in("admin")
 def make_token(request: Request, session: Session, form: Mapping[str, str]) -> Response:
     """Make a token (shown this once) or revoke one; a branch administrator, of its
-    branch only (:mod:`workflow.access.scope`)."""
+    branch only (:mod:`casework.workflow.access.scope`)."""
     from casework.workflow.access.scope import may_mint, may_revoke
     from casework.workflow.access.tokens import issue, revoke
 

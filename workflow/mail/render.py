@@ -277,7 +277,7 @@ class MailWriter:
         return self._written(language, "digest", context, mails[0], keys, ("digest", *keys))
 
     def report(self, mail: OutboxMail) -> RenderedMail:
-        """The mail of a daily report (:mod:`workflow.reports.daily`), written from the
+        """The mail of a daily report (:mod:`casework.workflow.reports.daily`), written from the
         figures its outbox row holds, in the language of its branch's mails."""
         body = mail.body
         language = self.settings.language_for(body.get("branch"))

@@ -36,7 +36,7 @@ def erase(
 ) -> dict[str, Any]:  # fmt: skip
     """Erase the customer named ``customer`` (or with ``dry_run`` say what would be);
     the summary names cases and fields, never a value. ``expunge=False`` leaves the
-    files to the caller's :meth:`storage.port.Store.expunge`."""
+    files to the caller's :meth:`casework.storage.port.Store.expunge`."""
     customer = validation.text(customer, "customer", max_chars=200)
     actor = validation.agent_id(actor, "actor")
     reason = validation.text(reason, "reason", max_chars=1000)

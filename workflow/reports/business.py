@@ -5,7 +5,7 @@ Both reports cover the cases received in ``[start, end)``. They read the case ro
 (``apologise``, ``escalate``, ``assign``).
 
 SLA compliance counts each clock's current cycle of each case from its times alone
-(:meth:`machines.clocks.ClockState.outcome`): **met** when it stopped with no more
+(:meth:`casework.machines.clocks.ClockState.outcome`): **met** when it stopped with no more
 working time used than its target, **breached** when it used more (stopped or still
 running), whether or not a deadline fired; **open** when it still runs within its
 target (not in the rate). Compliance is met / (met + breached).
@@ -84,7 +84,7 @@ def period_of(
     branch: str | None = None,
     now: datetime,
 ) -> tuple[Period, tuple[str, ...]]:
-    """The period people ask for (see :func:`workflow.display.periods.asked_period`),
+    """The period people ask for (see :func:`casework.workflow.display.periods.asked_period`),
     and the notes saying what was assumed to read it."""
     asked = asked_period(start=start, end=end, month=month, last=last, zone=zone, now=now)
     return Period(asked.start, asked.end, zone, branch or None), asked.notes
@@ -348,7 +348,7 @@ def _rated(
     credited: Mapping[str, str | None],
 ) -> None:
     """Count a follow-up's score for the case's branch and owner, and the technician and
-    partner ``credited`` (:func:`workflow.partners.ratings.follow_up_credits`)."""
+    partner ``credited`` (:func:`casework.workflow.partners.ratings.follow_up_credits`)."""
     for dimension in RATED_BY:
         value = getattr(case, dimension) if dimension in ("branch", "owner") else None
         value = value or credited.get(dimension)

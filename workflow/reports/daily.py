@@ -6,7 +6,7 @@ unit: the **returns** and **exchanges** decided that day (``decide_remedy`` with
 ``remedy = return`` or ``exchange``, counted for the case's unit) and the
 **complaints** received that day (every case received, as ``report complaints``
 counts them). A branch reads its own row (its total) and its stores' rows; headquarters
-reads a row per branch and the company's total row (:mod:`workflow.access.organisation`).
+reads a row per branch and the company's total row (:mod:`casework.workflow.access.organisation`).
 
 The worker queues the report at ``[reports.daily] at`` (10:00) local time, once per day
 per branch and once for headquarters: the outbox row's dedupe key

@@ -14,7 +14,7 @@ from casework.workflow.reports.words import page_words
 
 
 def partners_page(report: Mapping[str, Any], lang: str | None = None) -> str:
-    """The page of :func:`workflow.partners.ratings.partner_report`'s report, in ``lang``
+    """The page of :func:`casework.workflow.partners.ratings.partner_report`'s report, in ``lang``
     (``zh`` or ``en``, the default)."""
     from casework.workflow.reports import charts  # matplotlib: the JSON report does without it
 

@@ -17,7 +17,7 @@ CHANGED_SHOWN = 200
 
 
 def whatif_page(report: Mapping[str, Any], lang: str | None = None) -> str:
-    """The page of :func:`workflow.sla.whatif.simulate`'s report, in ``lang`` (``zh`` or
+    """The page of :func:`casework.workflow.sla.whatif.simulate`'s report, in ``lang`` (``zh`` or
     ``en``, the default)."""
     from casework.workflow.reports import charts  # matplotlib: the JSON report does without it
 

@@ -42,7 +42,7 @@ class Overdue:
 
 
 def overdue(cases: list[CaseRecord], policies: PolicyBook, now: datetime) -> list[Overdue]:
-    """Of ``cases`` (those that can be late, :meth:`storage.port.Store.late_candidates`),
+    """Of ``cases`` (those that can be late, :meth:`casework.storage.port.Store.late_candidates`),
     each clock past its target at ``now``, latest first."""
     result = []
     for case in cases:
