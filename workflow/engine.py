@@ -1004,6 +1004,13 @@ class Engine:
         self.store.beat(worker, started_at, self.clock.now())
 
     @at_storage_boundary
+    def worker_age(self) -> float | None:
+        """Seconds since a worker last woke (its heartbeat), ``None`` if none ever ran:
+        what ``/readyz?worker=1``, the metrics and the console's banner judge by."""
+        beat = self.store.latest_beat()
+        return None if beat is None else (self.clock.now() - beat.beat_at).total_seconds()
+
+    @at_storage_boundary
     def explain_sla(self, case_id: str) -> dict[str, Any]:
         """How each SLA clock of the case stands and how its next deadline was computed."""
         case, events = self._case_with_events(case_id)

@@ -48,12 +48,12 @@ def readyz(
         revision = current_revision(engine.db)
         checks["database"] = "ok"
         checks["schema"] = "ok" if revision == HEAD else f"at {revision}, code needs {HEAD}"
-        beat = engine.store.latest_beat() if worker else None
+        age = engine.worker_age() if worker else None
     except Exception as err:  # any failure to reach the database is what this reports
         checks["database"] = f"unreachable: {type(err).__name__}"
-        beat = None
+        age = None
     if worker:
-        checks["worker"] = worker_check(engine, beat, limit)
+        checks["worker"] = _worker_check(age, limit)
     replication = _replication(request, limit)
     if replication is not None:
         checks["replication"] = replication.pop("check")
@@ -64,11 +64,10 @@ def readyz(
     return Json(body, 200 if ready else 503)
 
 
-def worker_check(engine: Engine, beat: Any, limit: float) -> str:
-    """``ok``, or how long ago a worker last woke (none: not recorded)."""
-    if beat is None:
+def _worker_check(age: float | None, limit: float) -> str:
+    """``ok``, or how long ago a worker last woke (``None``: none recorded)."""
+    if age is None:
         return "no worker heartbeat recorded: is `casework worker` running?"
-    age = (engine.clock.now() - beat.beat_at).total_seconds()
     return "ok" if age <= limit else f"last heartbeat {age:.0f}s ago (limit {limit:.0f}s)"
 
 

@@ -78,11 +78,11 @@ class DatabaseFigures(Collector):
         for name, seconds in self._lags():
             lag.add_metric([name], seconds)
         yield lag
-        beat = self.engine.store.latest_beat()
+        age = self.engine.worker_age()
         yield GaugeMetricFamily(
             "casework_worker_heartbeat_age_seconds",
             "Seconds since a worker last woke (-1: no worker ever ran).",
-            -1.0 if beat is None else max(0.0, (now - beat.beat_at).total_seconds()),
+            -1.0 if age is None else max(0.0, age),
         )
 
     def _lags(self) -> list[tuple[str, float]]:

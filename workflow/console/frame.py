@@ -103,12 +103,11 @@ def _worker_banner(request: Request, texts: dict[str, str]) -> str | None:
     engine = reader_of(request)
     limit: float = request.app.state.heartbeat_s
     try:
-        beat = engine.store.latest_beat()
+        age = engine.worker_age()
     except Exception:  # the page says what it can; readiness reports the database
         return None
-    if beat is None:
+    if age is None:
         return texts["worker_none"]
-    age = (engine.clock.now() - beat.beat_at).total_seconds()
     if age <= limit:
         return None
     return texts["worker_stale"].format(minutes=max(1, round(age / 60)))
