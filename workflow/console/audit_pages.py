@@ -28,6 +28,12 @@ from casework.workflow.errors import (
 from casework.workflow.labels import refusal
 
 
+def _refused(request: Request, session: Session, err: CaseworkError) -> Response:
+    """The audit page again, the refusal above it in the page's language."""
+    flash = refusal(lang_of(request), err)
+    return render(request, "audit.html", "audit", session, flash=flash, report=None)
+
+
 @router.get("/audit")
 @signed_in("audit")
 def audit(request: Request, session: Session, form: Mapping[str, str]) -> Response:
@@ -48,14 +54,7 @@ def verify(request: Request, session: Session, form: Mapping[str, str]) -> Respo
             asked = engine.resolve(form.get("case", "").strip(), session.principal.branch)
             report = engine.verify(visible_case(engine, session.principal, asked).id)
     except CaseworkError as err:
-        return render(
-            request,
-            "audit.html",
-            "audit",
-            session,
-            flash=refusal(lang_of(request), err),
-            report=None,
-        )
+        return _refused(request, session, err)
     return render(request, "audit.html", "audit", session, report=report.to_json())
 
 
@@ -80,14 +79,7 @@ def verify_checkpoint(request: Request, session: Session, form: Mapping[str, str
         keys = keyring_from_text(form.get("keyring", ""), "the keyring")
         report = check_checkpoint(engine, checkpoint, keys)
     except CaseworkError as err:
-        return render(
-            request,
-            "audit.html",
-            "audit",
-            session,
-            flash=refusal(lang_of(request), err),
-            report=None,
-        )
+        return _refused(request, session, err)
     except ImportError:
         flash = "checkpoints need the signing extra: pip install 'casework[signing]'"
         return render(request, "audit.html", "audit", session, flash=flash, report=None)
