@@ -35,3 +35,23 @@ def test_every_error_says_its_exit_status() -> None:
     for cls in [*_tree(), SmtpFailure]:
         assert cls.exit_status == (1 if cls in failures else 2), cls
     assert issubclass(SmtpFailure, errors.MailFailure)
+
+
+def test_every_error_says_its_http_status() -> None:
+    """The API answers each error with its class's ``http_status``: what is not there
+    404, a conflict with what is there 409 (a stale If-Match 412), the database 503."""
+    from casework.workflow.api.idempotency import RequestInProgress
+    from casework.workflow.api.refusals import PreconditionFailed, StateConflict, TokenInUse
+    from casework.workflow.survey.token import LinkInvalid
+
+    most_specific_first = [(PreconditionFailed, 412), (errors.NotAuthenticated, 401),
+                           (errors.NotPermitted, 403), (errors.NotFound, 404),
+                           (errors.Conflict, 409), (errors.StorageFailure, 503)]  # fmt: skip
+    for cls in [*_tree(), SmtpFailure, RequestInProgress, StateConflict, TokenInUse, LinkInvalid]:
+        status = next((code for base, code in most_specific_first if issubclass(cls, base)), 422)
+        assert cls.http_status == status, cls
+    for cls in (errors.CaseNotFound, errors.AttachmentNotFound, errors.MailNotFound,
+                errors.TokenNotFound, errors.WebhookNotFound):  # fmt: skip
+        assert issubclass(cls, errors.NotFound), cls
+    for cls in (errors.ConcurrentUpdate, StateConflict, RequestInProgress, TokenInUse):
+        assert issubclass(cls, errors.Conflict), cls

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from casework.workflow import Engine, FixedClock
-from casework.workflow.api.problems import status_of
 from casework.workflow.clock import SystemClock
 from casework.workflow.config import settings_from_mapping
 from casework.workflow.errors import ClockAhead, StorageFailure
@@ -115,6 +114,6 @@ def test_the_refusal_is_a_storage_failure_answered_503() -> None:
     host may serve), exit status 1 at the command line."""
     error = ClockAhead(timedelta(days=365, hours=1), timedelta(minutes=5))
     assert isinstance(error, StorageFailure)
-    assert status_of(error) == 503
+    assert error.http_status == 503
     assert error.exit_status == 1
     assert "365 days ahead of the database server's (at most 300 s" in str(error)

@@ -2,7 +2,7 @@
 
 ::
 
-    CaseworkError
+    CaseworkError                    HTTP 422, exit status 2 unless said otherwise
     ├── InvalidInput                 a value is malformed or out of range
     │   ├── NaiveDatetime            a datetime without a time zone
     │   ├── TimeOutOfOrder           before the case's previous event, or in the future
@@ -11,26 +11,30 @@
     │   ├── UnknownMachine           no machine of that name and version
     │   ├── RemedyRefused            the warranty rules do not give that remedy (now)
     │   └── ConfigError              a configuration file that cannot be used
-    ├── CaseNotFound                 no case with that id
-    ├── AttachmentNotFound           no file kept under that digest
-    ├── MailNotFound                 no outbox mail with that id
-    ├── TokenNotFound                no API token with that id
-    ├── WebhookNotFound              no webhook subscription with that id
+    ├── NotFound                     no such thing, or not one the caller may see (HTTP 404)
+    │   ├── CaseNotFound             no case with that id
+    │   ├── AttachmentNotFound       no file kept under that digest
+    │   ├── MailNotFound             no outbox mail with that id
+    │   ├── TokenNotFound            no API token with that id
+    │   └── WebhookNotFound          no webhook subscription with that id
+    ├── Conflict                     the thing's state forbids it now (HTTP 409)
+    │   └── ConcurrentUpdate         the case changed since it was read
     ├── NotAuthenticated             no token, or a revoked or unknown one (HTTP 401)
     ├── NotPermitted                 the token's role or branch may not do it (HTTP 403)
     │   └── BeyondAuthority          above the role's authority ([authority])
     ├── EventNotAllowed              the event has no transition from the case's state
     │   └── GuardFailed              it has one, but a condition of it failed
-    ├── ConcurrentUpdate             the case changed since it was read
-    ├── StorageFailure               the database failed or refused (exit status 1)
+    ├── StorageFailure               the database failed or refused (HTTP 503, exit status 1)
     │   ├── ReadOnlyDatabase         it refuses every write: a hot standby, a read-only file
     │   └── ClockAhead               this host's clock runs ahead of the database server's
     ├── MailFailure                  the mail server refused or could not be reached (1)
     │   └── SmtpFailure              one sending's answer (scheduler.mail.smtp_transport)
     └── WriteFailed                  a file could not be written whole: disk full, say (1)
 
-Each error's ``exit_status`` is what the command line exits with: 2 for what the
-caller can correct, 1 for a failure of the database, the mail server or the disk.
+Each error class says how it is answered, as class attributes: ``exit_status`` is what
+the command line exits with (2 for what the caller can correct, 1 for a failure of the
+database, the mail server or the disk), ``http_status`` the status of the API's problem
+answer. Catch :class:`NotFound` or :class:`Conflict` for every kind of either.
 
 The lower layers raise their own errors, which never import this module; the engine
 turns them into these at its boundary (:mod:`casework.workflow.storage_boundary`): a
@@ -54,6 +58,7 @@ __all__ = [
     "ClockAhead",
     "ConcurrentUpdate",
     "ConfigError",
+    "Conflict",
     "EventNotAllowed",
     "GuardFailed",
     "InvalidInput",
@@ -61,6 +66,7 @@ __all__ = [
     "MailNotFound",
     "NaiveDatetime",
     "NotAuthenticated",
+    "NotFound",
     "NotPermitted",
     "ReadOnlyDatabase",
     "RemedyRefused",
@@ -80,6 +86,8 @@ class CaseworkError(Exception):
 
     exit_status = 2
     """The command line's exit status for it: 2, bad input the caller can correct."""
+    http_status = 422
+    """The HTTP status of the API's answer to it: 422, a request it cannot carry out."""
 
 
 class InvalidInput(CaseworkError):
@@ -141,7 +149,13 @@ class ConfigError(InvalidInput):
     """A configuration file is unreadable or holds a bad value; names the file and key."""
 
 
-class CaseNotFound(CaseworkError):
+class NotFound(CaseworkError):
+    """The thing asked for does not exist, or is not one the caller may see."""
+
+    http_status = 404
+
+
+class CaseNotFound(NotFound):
     """There is no case with that id."""
 
     def __init__(self, case_id: str) -> None:
@@ -149,7 +163,7 @@ class CaseNotFound(CaseworkError):
         self.case_id = case_id
 
 
-class AttachmentNotFound(CaseworkError):
+class AttachmentNotFound(NotFound):
     """No file is kept under that digest."""
 
     def __init__(self, digest: str) -> None:
@@ -157,7 +171,7 @@ class AttachmentNotFound(CaseworkError):
         self.digest = digest
 
 
-class MailNotFound(CaseworkError):
+class MailNotFound(NotFound):
     """There is no outbox mail with that id."""
 
     def __init__(self, mail_id: int) -> None:
@@ -165,7 +179,7 @@ class MailNotFound(CaseworkError):
         self.mail_id = mail_id
 
 
-class TokenNotFound(CaseworkError):
+class TokenNotFound(NotFound):
     """No API token has this id."""
 
     def __init__(self, token_id: str) -> None:
@@ -173,7 +187,7 @@ class TokenNotFound(CaseworkError):
         self.token_id = token_id
 
 
-class WebhookNotFound(CaseworkError):
+class WebhookNotFound(NotFound):
     """No webhook subscription has this id."""
 
     def __init__(self, hook_id: str) -> None:
@@ -184,9 +198,13 @@ class WebhookNotFound(CaseworkError):
 class NotAuthenticated(CaseworkError):
     """A request came without a token, or with one that is unknown or revoked."""
 
+    http_status = 401
+
 
 class NotPermitted(CaseworkError):
     """The token's role may not do this, or its branch does not hold the case."""
+
+    http_status = 403
 
 
 class BeyondAuthority(NotPermitted):
@@ -242,7 +260,14 @@ class GuardFailed(EventNotAllowed):
         )
 
 
-class ConcurrentUpdate(CaseworkError):
+class Conflict(CaseworkError):
+    """What is there now forbids the request: it changed since it was read, or its state
+    does not allow it."""
+
+    http_status = 409
+
+
+class ConcurrentUpdate(Conflict):
     """The case is no longer at the version the caller read; read it again and retry."""
 
     def __init__(self, case_id: str, expected_version: int, actual_version: int | None) -> None:
@@ -260,6 +285,7 @@ class StorageFailure(CaseworkError):
     """The database failed or refused a statement (the driver's message follows)."""
 
     exit_status = 1
+    http_status = 503
 
 
 class ReadOnlyDatabase(StorageFailure):

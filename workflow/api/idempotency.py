@@ -21,7 +21,7 @@ from typing import Any
 from casework.storage.port import Store
 from casework.storage.records import Remembered
 from casework.workflow.access.tokens import Principal
-from casework.workflow.errors import CaseworkError, InvalidInput
+from casework.workflow.errors import Conflict, InvalidInput
 
 KEPT = timedelta(hours=24)
 """How long an answer is kept for its key."""
@@ -41,7 +41,7 @@ class Answer:
     replayed: bool = False
 
 
-class RequestInProgress(CaseworkError):
+class RequestInProgress(Conflict):
     """A request with the same idempotency key is still under way (HTTP 409)."""
 
     def __init__(self, key: str) -> None:

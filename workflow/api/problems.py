@@ -2,7 +2,8 @@
 context: 404 unknown case, 409 concurrent update, 412 stale ``If-Match``, 422 invalid
 input, event not allowed or failed guard, 400 malformed JSON, 415 a body of another
 media type, 405 (with ``Allow``) a method the path does not take, 401 no valid token,
-403 not permitted, 503 the database refused. Bad input never becomes a 500; a storage
+403 not permitted, 503 the database refused: each error class's ``http_status``
+(:mod:`casework.workflow.errors`). Bad input never becomes a 500; a storage
 error that reaches here from any route (one that wrote through the store rather than
 the engine) is translated as the engine translates it
 (:func:`casework.workflow.storage_boundary.translated`)."""
@@ -19,24 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from casework.workflow.api.idempotency import RequestInProgress
-from casework.workflow.api.refusals import PreconditionFailed, StateConflict, TokenInUse
-from casework.workflow.errors import (
-    AttachmentNotFound,
-    CaseNotFound,
-    CaseworkError,
-    ConcurrentUpdate,
-    EventNotAllowed,
-    GuardFailed,
-    InvalidInput,
-    MailNotFound,
-    NotAuthenticated,
-    NotPermitted,
-    StorageFailure,
-    TokenNotFound,
-    UnknownChoice,
-    WebhookNotFound,
-)
+from casework.workflow.errors import CaseworkError, StorageFailure, UnknownChoice
 from casework.workflow.logs import library_logger
 from casework.workflow.storage_boundary import storage_error_types, translated
 
@@ -46,23 +30,6 @@ TYPE_PREFIX = "urn:casework:problem:"
 RETRY_AFTER_S = 2
 """The ``Retry-After`` of a 503: a burst passes, a standby is promoted, in seconds."""
 
-_STATUS: list[tuple[type[CaseworkError], int]] = [
-    (NotAuthenticated, 401),
-    (NotPermitted, 403),
-    (CaseNotFound, 404),
-    (WebhookNotFound, 404),
-    (TokenNotFound, 404),
-    (MailNotFound, 404),
-    (AttachmentNotFound, 404),
-    (PreconditionFailed, 412),
-    (ConcurrentUpdate, 409),
-    (RequestInProgress, 409),
-    (TokenInUse, 409),
-    (StateConflict, 409),
-    (EventNotAllowed, 422),
-    (InvalidInput, 422),
-    (StorageFailure, 503),
-]
 _TITLES = {
     400: "Bad request",
     401: "Not authenticated",
@@ -87,11 +54,6 @@ _CONTEXT = (
 def slug(name: str) -> str:
     """``GuardFailed`` -> ``guard-failed``."""
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
-
-
-def status_of(error: CaseworkError) -> int:
-    """The HTTP status an error answers with."""
-    return next((code for kind, code in _STATUS if isinstance(error, kind)), 422)
 
 
 def problem(
@@ -130,14 +92,8 @@ def from_error(error: CaseworkError, instance: str | None = None) -> JSONRespons
             context[name] = list(value) if isinstance(value, tuple) else value
     if isinstance(error, StorageFailure):  # a read-only database too: no driver text
         context = {}
-    kind = slug(type(error).__name__)
-    if isinstance(error, UnknownChoice):
-        kind = "invalid-input"
-    if isinstance(error, GuardFailed):
-        kind = "guard-failed"
-    if isinstance(error, PreconditionFailed):
-        kind = "precondition-failed"
-    return problem(status_of(error), kind, str(error), instance, **context)
+    kind = "invalid-input" if isinstance(error, UnknownChoice) else slug(type(error).__name__)
+    return problem(error.http_status, kind, str(error), instance, **context)
 
 
 def failed(path: str, error: BaseException) -> JSONResponse:

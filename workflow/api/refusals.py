@@ -3,15 +3,17 @@ conflict with what is there (409)."""
 
 from __future__ import annotations
 
-from casework.workflow.errors import CaseworkError, ConcurrentUpdate, InvalidInput
+from casework.workflow.errors import ConcurrentUpdate, Conflict
 
 
 class PreconditionFailed(ConcurrentUpdate):
     """The case is not at the version ``If-Match`` names (HTTP 412 Precondition Failed);
     a lost race without ``If-Match`` stays a :class:`ConcurrentUpdate` (409)."""
 
+    http_status = 412
 
-class TokenInUse(CaseworkError):
+
+class TokenInUse(Conflict):
     """A token may not revoke itself: the request would lock its own caller out (409)."""
 
     def __init__(self, token_id: str) -> None:
@@ -22,6 +24,10 @@ class TokenInUse(CaseworkError):
         )
 
 
-class StateConflict(InvalidInput):
+class StateConflict(Conflict):
     """The request conflicts with what is there now: an id registered already, a retry of
-    a row that is no dead letter (HTTP 409 Conflict)."""
+    a row that is no dead letter (HTTP 409 Conflict); ``field`` names the field at odds."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
