@@ -53,7 +53,7 @@ def run_backend(url: str, events: int) -> dict[str, Any]:
         if not verified.ok:
             raise SystemExit(f"generated history failed verification: {verified.problems[:3]}")
         start = time.perf_counter()
-        simulated = simulate(engine, policy, period)
+        simulated = simulate(engine.context, policy, period)
         simulate_s = time.perf_counter() - start
     if simulated["events"] != verified.events:
         raise SystemExit(f"simulate read {simulated['events']} events, verify {verified.events}")

@@ -264,7 +264,7 @@ class Worker:
         (``[reports.daily]``: each once per day, however many workers run), then again
         at the next report's local time."""
         try:
-            keys = queue_daily_reports(self.engine)
+            keys = queue_daily_reports(self.engine.context)
             if keys:
                 self._log.info("daily_reports_due", keys=keys)
                 for job, busy in self._delivering.items():
@@ -276,7 +276,7 @@ class Worker:
             )
         finally:
             now = self.engine.clock.now()
-            wait = max(next_run(self.engine, now) - now, timedelta(seconds=1))
+            wait = max(next_run(self.engine.context, now) - now, timedelta(seconds=1))
             self._schedule(DAILY_ID, self.daily_report, datetime.now(UTC) + wait)
 
     def stop(self) -> None:

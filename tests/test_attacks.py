@@ -78,11 +78,11 @@ def test_a_worker_whose_clock_runs_a_year_ahead_queues_no_daily_report(pg_url: s
     )
     with Engine.open(pg_url, clock=HostClock(YEAR), config=settings) as ahead:
         with pytest.raises(ClockAhead):
-            queue_daily_reports(ahead)
+            queue_daily_reports(ahead.context)
         Worker(ahead, listen=False).daily_report()  # logged, nothing queued
-        assert Outbox(ahead).list(kind="report") == []
+        assert Outbox(ahead.context).list(kind="report") == []
     with Engine.open(pg_url, clock=HostClock(), config=settings) as right:
-        assert len(queue_daily_reports(right)) == 2
+        assert len(queue_daily_reports(right.context)) == 2
 
 
 @pytest.mark.parametrize("where", ["event", "end"])

@@ -231,7 +231,7 @@ def test_report_pages_draw_chinese_names_and_local_times(
         "sla": sla_page(sla_report(engine, period)),
         "complaints": complaints_page(complaints_report(engine, period)),
         "case": case_report(engine, cases[1], shanghai),
-        "whatif": whatif_page(simulate(engine, proposal, period)),
+        "whatif": whatif_page(simulate(engine.context, proposal, period)),
     }
     context = browser.new_context(viewport={"width": 1100, "height": 900})
     page = context.new_page()

@@ -54,7 +54,7 @@ def test_a_worker_killed_at_50_points_fires_and_mails_everything_once(
     with Engine.open(db_url, clock=later, config=settings) as engine:
         Deliverer(engine).deliver_due()
         all_fired_once(engine)
-        mails = Outbox(engine).list()
+        mails = Outbox(engine.context).list()
         assert {m.status for m in mails} == {"sent"}
         received = server.script.message_ids()
         assert set(received) == {m.message_id for m in mails}
@@ -125,7 +125,7 @@ def test_webhook_delivery_killed_at_50_points_reaches_every_subscription(db_url:
         later = FixedClock(datetime.now(UTC) + timedelta(minutes=2))  # abandoned leases lapse
         with Engine.open(db_url, clock=later, config=settings) as engine:
             WebhookDeliverer(engine).deliver_due()
-            rows = Outbox(engine, kind="webhook").list()
+            rows = Outbox(engine.context, kind="webhook").list()
             assert {r.status for r in rows} == {"sent"}
             events = {
                 (e.case_id, e.seq): e.event for c in engine.list() for e in engine.history(c.id)

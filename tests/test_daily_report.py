@@ -122,9 +122,9 @@ def test_the_figures_are_the_day_s_events_per_store_and_per_branch(
 ) -> None:
     with Engine.open(db_url, clock=day_clock, config=settings) as engine:
         _the_day(engine, day_clock)
-        branch = daily_report(engine, date(2026, 12, 4), DG)
-        hq = daily_report(engine, date(2026, 12, 4))
-        quiet = daily_report(engine, date(2026, 11, 30), GZ)
+        branch = daily_report(engine.context, date(2026, 12, 4), DG)
+        hq = daily_report(engine.context, date(2026, 12, 4))
+        quiet = daily_report(engine.context, date(2026, 11, 30), GZ)
     assert (branch["from"], branch["to"]) == (
         "2026-12-03T16:00:00.000000+00:00",
         "2026-12-04T16:00:00.000000+00:00",
@@ -146,7 +146,7 @@ def test_the_figures_are_the_day_s_events_per_store_and_per_branch(
 
 
 def _outbox_rows(engine: Engine) -> dict[str, Any]:
-    return {m.dedupe_key: m for m in Outbox(engine).list(kind="report")}
+    return {m.dedupe_key: m for m in Outbox(engine.context).list(kind="report")}
 
 
 def test_two_workers_at_10_queue_one_report_per_branch_and_one_for_hq(
@@ -223,7 +223,7 @@ def test_report_daily_prints_the_same_report(
 ) -> None:
     with Engine.open(db_url, clock=day_clock, config=settings) as engine:
         _the_day(engine, day_clock)
-        expected = daily_report(engine, date(2026, 12, 4), DG)
+        expected = daily_report(engine.context, date(2026, 12, 4), DG)
     config = tmp_path / "casework.toml"
     config.write_text(_toml())
     runner = CliRunner()
@@ -285,10 +285,10 @@ def test_a_branch_in_its_own_zone_has_its_day_and_its_10_00_there(
     with Engine.open(db_url, clock=day_clock, config=settings) as engine:
         _the_day(engine, day_clock)
         _case(engine, TIAN_HE, _local("2026-12-05", 1))
-        gz = daily_report(engine, date(2026, 12, 4), GZ)
+        gz = daily_report(engine.context, date(2026, 12, 4), GZ)
         assert gz["zone"] == "Asia/Urumqi"
         assert _figures(gz)[0] == ("branch", GZ, 1, 1, 3)  # the return at 01:00 too
-        assert daily_report(engine, date(2026, 12, 4))["total"]["complaints"] == 5
+        assert daily_report(engine.context, date(2026, 12, 4))["total"]["complaints"] == 5
         day_clock.set(_local("2026-12-05", 10))
         worker = Worker(engine, listen=False)
         worker.daily_report()

@@ -60,7 +60,7 @@ def _finished(engine: Engine, step: Callable[[], object] | None = None) -> bool:
 
 def _echoed_failures(engine: Engine) -> None:
     """Each webhook delivery refused by a receiver that echoes the payload it got."""
-    outbox = Outbox(engine, kind=WEBHOOK_KIND)
+    outbox = Outbox(engine.context, kind=WEBHOOK_KIND)
     claim = outbox.claim("t", limit=100)
     for row in claim.mails:
         case = row.body["payload"]["case"]

@@ -254,10 +254,10 @@ def test_report_pages_speak_the_viewers_language(
     reports = {
         "sla": (sla_page, sla_report(engine, period)),
         "complaints": (complaints_page, complaints_report(engine, period)),
-        "whatif": (whatif_page, simulate(engine, proposal, period)),
+        "whatif": (whatif_page, simulate(engine.context, proposal, period)),
         "partners": (
             partners_page,
-            partner_report(engine, quarter(f"{START:%Y}Q4", UTC), engine.settings.partners),
+            partner_report(engine.context, quarter(f"{START:%Y}Q4", UTC), engine.settings.partners),
         ),
     }
     expected = {

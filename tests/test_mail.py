@@ -60,7 +60,7 @@ def _breach(engine: Engine, clock: FixedClock, cases: int = 1, **overrides: Any)
 
 
 def _statuses(engine: Engine) -> dict[str, int]:
-    return {k: v for k, v in Outbox(engine).counts().items() if v}
+    return {k: v for k, v in Outbox(engine.context).counts().items() if v}
 
 
 def test_a_warning_and_an_escalation_carry_what_a_supervisor_needs(
@@ -91,7 +91,7 @@ def test_a_warning_and_an_escalation_carry_what_a_supervisor_needs(
         assert needed in text
         assert needed in html
     assert "after the breach" not in text  # the history as it was at the breach
-    mails = Outbox(mail_engine).list(status="sent")
+    mails = Outbox(mail_engine.context).list(status="sent")
     assert {m.message_id for m in mails} == {
         str(m["Message-ID"]) for _, m, _ in server.script.received
     }
@@ -238,7 +238,7 @@ def test_server_down_then_up_delivers_each_mail_exactly_once(
     server.stop()
     report = Deliverer(mail_engine).deliver_due()
     assert (report.sent, report.retried) == (0, 6)
-    pending = Outbox(mail_engine).list(status="pending")
+    pending = Outbox(mail_engine.context).list(status="pending")
     assert len(pending) == 6  # each retried, none lost
     assert all(m.attempts == 1 and "cannot reach" in (m.last_error or "") for m in pending)
     assert all(
@@ -267,7 +267,7 @@ def test_a_run_that_cannot_connect_stops_at_once(
     server.stop()
     report = Deliverer(mail_engine, batch=2).deliver_due()
     assert (report.sent, report.retried) == (0, 2)
-    attempts = sorted(m.attempts for m in Outbox(mail_engine).list(status="pending"))
+    attempts = sorted(m.attempts for m in Outbox(mail_engine.context).list(status="pending"))
     assert attempts == [0, 0, 0, 0, 1, 1]
 
 
@@ -279,12 +279,12 @@ def test_a_4xx_answer_is_retried_and_then_succeeds(
     server.script.data_answers.append("451 4.3.0 mailbox busy, try later")
     report = Deliverer(mail_engine).deliver_due()
     assert (report.sent, report.retried) == (1, 1)
-    [waiting] = Outbox(mail_engine).list(status="pending")
+    [waiting] = Outbox(mail_engine.context).list(status="pending")
     assert waiting.last_error == "451 4.3.0 mailbox busy, try later"
     clock.advance(timedelta(minutes=1))
     assert Deliverer(mail_engine).deliver_due().sent == 1
     assert len(server.script.received) == 2
-    sent = Outbox(mail_engine).list(status="sent")
+    sent = Outbox(mail_engine.context).list(status="sent")
     assert {m.attempts for m in sent} == {1, 2}
 
 
@@ -296,11 +296,11 @@ def test_a_5xx_answer_makes_a_dead_letter_that_can_be_retried(
     server.script.data_answers.append("554 5.6.0 message refused")
     report = Deliverer(mail_engine).deliver_due()
     assert (report.sent, report.dead) == (1, 1)
-    [dead] = Outbox(mail_engine).list(status="dead")
+    [dead] = Outbox(mail_engine.context).list(status="dead")
     assert dead.last_error == "554 5.6.0 message refused"
     clock.advance(timedelta(days=1))
     assert Deliverer(mail_engine).deliver_due().sent == 0  # a dead letter stays dead
-    again = Outbox(mail_engine).retry(dead.id)
+    again = Outbox(mail_engine.context).retry(dead.id)
     assert (again.status, again.attempts) == ("pending", 0)
     assert Deliverer(mail_engine).deliver_due().sent == 1
     assert _statuses(mail_engine) == {"sent": 2}
@@ -327,7 +327,7 @@ def test_an_invalid_recipient_is_dead_and_a_partly_refused_mail_is_sent(
         clock.advance(timedelta(hours=28))
         engine.process_due()
         Deliverer(engine).deliver_due()
-        by_level = {m.level: m for m in Outbox(engine).list()}
+        by_level = {m.level: m for m in Outbox(engine.context).list()}
     assert by_level[2].status == "dead"
     assert "550 5.1.1 no such mailbox" in (by_level[2].last_error or "")
     assert by_level[1].status == "sent"
@@ -344,13 +344,13 @@ def test_temporary_failures_give_up_after_the_configured_attempts(
     for _ in range(3):
         before = clock.now()
         Deliverer(mail_engine).deliver_due()
-        pending = Outbox(mail_engine).list(status="pending")
+        pending = Outbox(mail_engine.context).list(status="pending")
         if pending:
             waits.append(min(m.next_attempt_at for m in pending) - before)
         clock.advance(timedelta(hours=1))
     assert timedelta(seconds=30) <= waits[0] <= timedelta(seconds=60)
     assert timedelta(seconds=60) <= waits[1] <= timedelta(seconds=120)
-    dead = Outbox(mail_engine).list(status="dead")
+    dead = Outbox(mail_engine.context).list(status="dead")
     assert len(dead) == 2
     assert all((m.last_error or "").startswith("gave up after 3 attempts") for m in dead)
 
@@ -363,7 +363,7 @@ def test_an_agent_without_an_address_is_a_dead_letter(
     with Engine.open(db_url, clock=clock, config=settings) as engine:
         _breach(engine, clock)
         Deliverer(engine).deliver_due()
-        [dead] = Outbox(engine).list(status="dead")
+        [dead] = Outbox(engine.context).list(status="dead")
     assert dead.kind == "warning"
     assert "no mail address for agent 'li.na'" in (dead.last_error or "")
 
@@ -480,14 +480,14 @@ def test_quiet_hours_hold_mails_and_send_a_digest_when_the_office_opens(
         _breach(engine, clock, cases=3)  # Saturday 20:00
         report = Deliverer(engine).deliver_due()
         assert (report.sent, report.held) == (3, 3)  # the warnings are not held
-        held = Outbox(engine).list(status="held")
+        held = Outbox(engine.context).list(status="held")
         assert {m.next_attempt_at for m in held} == {START}  # Monday 09:00 in Shanghai
         clock.advance(START - clock.now() - timedelta(minutes=1))
         assert Deliverer(engine).deliver_due().sent == 0
         clock.advance(timedelta(minutes=1))
         report = Deliverer(engine).deliver_due()
         assert (report.sent, report.messages) == (3, 1)
-        sent = Outbox(engine).list(status="sent")
+        sent = Outbox(engine.context).list(status="sent")
     digest = server.script.received[-1][1]
     assert server.script.received[-1][0] == (SUPERVISOR,)
     assert digest["Subject"].startswith("[casework] 3 notices held during quiet hours")
@@ -548,7 +548,7 @@ def test_a_worker_killed_mid_batch_loses_no_mail(
     )
     with Engine.open(db_url, clock=later, config=settings) as engine:
         Deliverer(engine).deliver_due()
-        mails = Outbox(engine).list()
+        mails = Outbox(engine.context).list()
     assert {m.status for m in mails} == {"sent"}
     ids = server.script.message_ids()
     assert set(ids) == {m.message_id for m in mails}

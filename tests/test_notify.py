@@ -102,7 +102,7 @@ def test_events_queue_one_notification_each_without_personal_values(db_url: str)
         )  # fmt: skip
         engine.fire(case_id, "note", actor="li.na", data={"note": "called"})
         engine.fire(case_id, "resolve", actor="li.na", data={"solution": "new compressor"})
-        rows = NotifyOutbox(engine).list()
+        rows = NotifyOutbox(engine.context).list()
         assert [r.body["template"] for r in rows] == [
             "opened", "visit_booked", "part_wait", "resolved",
         ]  # fmt: skip
@@ -111,7 +111,7 @@ def test_events_queue_one_notification_each_without_personal_values(db_url: str)
         assert "Zhang San" not in stored
         assert "138" not in stored
         assert rows[0].body["values"] == {"hours": 24}
-        assert Outbox(engine).list() == []  # staff mail only
+        assert Outbox(engine.context).list() == []  # staff mail only
 
 
 @pytest.mark.parametrize(
@@ -128,14 +128,14 @@ def test_nothing_is_queued_without_consent_or_a_reachable_contact(
     """notify=none, no contact, or a contact the channel cannot reach: nothing queued."""
     with _engine(db_url, _settings()) as engine:
         open_sample(engine, **overrides)
-        assert NotifyOutbox(engine).list() == [], why
+        assert NotifyOutbox(engine.context).list() == [], why
 
 
 def test_no_notify_table_sends_nothing(db_url: str) -> None:
     """Without [notify] the default channel is none: casework writes only to staff."""
     with _engine(db_url, Settings()) as engine:
         open_sample(engine)
-        assert NotifyOutbox(engine).list() == []
+        assert NotifyOutbox(engine.context).list() == []
 
 
 def test_a_text_message_is_signed_and_worded_in_the_customers_language(
@@ -159,7 +159,7 @@ def test_a_text_message_is_signed_and_worded_in_the_customers_language(
         for request in provider.requests:
             assert verify(SECRET, request.headers, request.body, now)
             assert not verify("another-secret-0123456789", request.headers, request.body, now)
-        rows = NotifyOutbox(engine).list()
+        rows = NotifyOutbox(engine.context).list()
         assert {r.status for r in rows} == {"sent"}
         assert [m["id"] for m in sent] == [r.message_id for r in rows]
 
@@ -187,7 +187,7 @@ def test_failures_retry_then_die_as_mail_does(db_url: str) -> None:
         open_sample(engine, customer="CUST-2")
         first = NotifyDeliverer(engine).deliver_due()
         assert (first.sent, first.retried, first.dead) == (0, 1, 1)
-        rows = NotifyOutbox(engine).list()
+        rows = NotifyOutbox(engine.context).list()
         assert sorted(r.status for r in rows) == ["dead", "pending"]
         assert all(r.last_error and r.last_error.startswith("HTTP") for r in rows)
         assert isinstance(engine.clock, FixedClock)
@@ -202,7 +202,9 @@ def test_failures_retry_then_die_as_mail_does(db_url: str) -> None:
             for _ in range(2):
                 engine.clock.advance(timedelta(minutes=5))
                 NotifyDeliverer(engine).deliver_due()
-            dead = [r for r in NotifyOutbox(engine).list(case_id=case_id) if r.status == "dead"]
+            dead = [
+                r for r in NotifyOutbox(engine.context).list(case_id=case_id) if r.status == "dead"
+            ]
             assert len(dead) == 1
             assert "gave up after 2 attempts" in str(dead[0].last_error)
 
@@ -226,7 +228,7 @@ def test_an_sms_adapter_is_a_small_subclass(db_url: str) -> None:
         assert isinstance(engine.clock, FixedClock)
         engine.clock.advance(timedelta(hours=1))
         assert NotifyDeliverer(engine, sms=adapter).deliver_due().sent == 1
-        assert NotifyOutbox(engine).list()[0].last_error == "provider-42"
+        assert NotifyOutbox(engine.context).list()[0].last_error == "provider-42"
 
 
 def test_quiet_hours_hold_messages_until_they_end(db_url: str, provider: Receiver) -> None:
@@ -237,7 +239,7 @@ def test_quiet_hours_hold_messages_until_they_end(db_url: str, provider: Receive
         open_sample(engine)
         report = NotifyDeliverer(engine).deliver_due()
         assert (report.sent, report.held) == (0, 1)
-        row = NotifyOutbox(engine).list()[0]
+        row = NotifyOutbox(engine.context).list()[0]
         assert (row.status, row.held_until) == ("held", datetime(2026, 11, 24, 0, 0, tzinfo=UTC))
         assert isinstance(engine.clock, FixedClock)
         engine.clock.set(datetime(2026, 11, 24, 0, 0, tzinfo=UTC))
@@ -260,7 +262,7 @@ def test_email_goes_through_the_smtp_server(db_url: str, server: TestServer) -> 
         assert to == ("li@example.com",)
         assert message["Subject"] == f"We received your complaint ({case_id})"
         assert case_id in message.get_content()
-        row = NotifyOutbox(engine).list()[0]
+        row = NotifyOutbox(engine.context).list()[0]
         assert str(message["Message-ID"]) == f"<{row.message_id}@example.com>"
 
 
@@ -273,7 +275,7 @@ def test_a_missed_visit_apologises(db_url: str, provider: Receiver) -> None:
         assert isinstance(engine.clock, FixedClock)
         engine.clock.advance(timedelta(hours=4))
         engine.process_due()
-        templates = [r.body["template"] for r in NotifyOutbox(engine).list()]
+        templates = [r.body["template"] for r in NotifyOutbox(engine.context).list()]
         assert templates == ["opened", "visit_booked", "visit_missed"]
         NotifyDeliverer(engine).deliver_due()
         assert "we are sorry" in _texts(provider)[-1]["text"]
@@ -285,7 +287,7 @@ def test_erasure_deletes_pending_notifications(db_url: str) -> None:
         open_sample(engine, customer="Zhang San")
         other = open_sample(engine, customer="Li Si")
         engine.erase("Zhang San", actor="dpo", reason="asked")
-        rows = NotifyOutbox(engine).list()
+        rows = NotifyOutbox(engine.context).list()
         assert [r.case_id for r in rows] == [other]
 
 
@@ -293,7 +295,7 @@ def test_an_erased_customer_is_never_written_to(db_url: str, provider: Receiver)
     """A row claimed before the erasure finds no contact when it is sent: dead, unsent."""
     with _engine(db_url, _settings(provider.url)) as engine:
         case_id = open_sample(engine, customer="Zhang San")
-        outbox = NotifyOutbox(engine)
+        outbox = NotifyOutbox(engine.context)
         claim = outbox.claim("t" * 32, limit=10)
         engine.erase("Zhang San", actor="dpo", reason="asked")
         deliverer = NotifyDeliverer(engine)
@@ -315,7 +317,7 @@ def test_the_worker_acknowledges_within_its_wake(db_url: str, provider: Receiver
             wait_until(lambda: len(provider.requests) >= 1, what="the acknowledgement")
         finally:
             worker.stop()
-        assert NotifyOutbox(engine).list()[0].status == "sent"
+        assert NotifyOutbox(engine.context).list()[0].status == "sent"
 
 
 @pytest.mark.slow
@@ -339,7 +341,7 @@ def test_a_sender_killed_at_10_points_sends_each_notification_once(
     later = FixedClock(datetime.now(UTC) + timedelta(minutes=5))  # abandoned leases lapse
     with Engine.open(db_url, clock=later, config=settings) as engine:
         NotifyDeliverer(engine).deliver_due()
-        rows = NotifyOutbox(engine).list()
+        rows = NotifyOutbox(engine.context).list()
         assert len(rows) == 40
         assert {r.status for r in rows} == {"sent"}
         ids = [m["id"] for m in _texts(provider)]

@@ -248,4 +248,4 @@ def test_a_branch_s_what_if_covers_its_stores(world: World, clock: FixedClock) -
     policy = policy_from_document(DEFAULT_DOCUMENT, machine.states, machine.events)
     for branch, cases in ((DG, 3), (CHANG_AN, 1), (GZ, 1), (None, 4)):
         period, _ = period_of(month="2026-11", zone=UTC, now=clock.now(), branch=branch)
-        assert simulate(world.engine, policy, period)["cases"] == cases, branch
+        assert simulate(world.engine.context, policy, period)["cases"] == cases, branch

@@ -39,7 +39,7 @@ def _prepared(db_url: str) -> tuple[str, str, int]:
         clock.advance(timedelta(hours=30))
         engine.process_due()
         Deliverer(engine).deliver_due()
-        [dead] = Outbox(engine).list(status="dead")
+        [dead] = Outbox(engine.context).list(status="dead")
     return _read_only(db_url), case_id, dead.id
 
 

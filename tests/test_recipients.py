@@ -108,10 +108,10 @@ def test_one_poisoned_mail_is_a_dead_letter_and_the_rest_go_out(
     _forge(mail_engine, **poison)
     report = Deliverer(mail_engine).deliver_due()
     assert (report.sent, report.dead) == (9, 1)
-    statuses = [m.status for m in Outbox(mail_engine).list()]
+    statuses = [m.status for m in Outbox(mail_engine.context).list()]
     assert statuses.count("sent") == 9
     assert statuses.count("dead") == 1
-    [dead] = Outbox(mail_engine).list(status="dead")
+    [dead] = Outbox(mail_engine.context).list(status="dead")
     assert dead.last_error
     reached = {rcpt for rcpts, _, _ in server.script.received for rcpt in rcpts}
     assert reached == {"li.na@example.com"}
@@ -127,7 +127,7 @@ def test_a_chinese_owner_gets_mail_through_the_agent_map(
         clock.advance(18 * H)
         engine.process_due()
         Deliverer(engine).deliver_due()
-        [dead] = Outbox(engine).list(status="dead")
+        [dead] = Outbox(engine.context).list(status="dead")
     assert "mail.agent_domain gives addresses to agent ids of plain ASCII" in (
         dead.last_error or ""
     )

@@ -117,7 +117,7 @@ def test_the_what_if_replays_a_reclassified_case_as_it_happened(
     policy = engine.policies.get(engine.get(case_id).sla_policy)
     assert policy is not None
     period, _ = period_of(month="2026-11", zone=UTC, now=clock.now())
-    report = simulate(engine, policy, period)
+    report = simulate(engine.context, policy, period)
     assert report["totals"]["proposed"] == report["totals"]["actual"]
     assert report["totals"]["actual"]["level 1"] == 1
     assert report["changed"] == []

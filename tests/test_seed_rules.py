@@ -434,7 +434,8 @@ def test_a_follow_up_score_belongs_to_the_partner_of_the_last_visit(
 
     _two_visits(engine, clock, first_fixed=False)
     rows = {
-        r["partner"]: r for r in partner_report(engine, quarter("2026Q4", SHANGHAI))["partners"]
+        r["partner"]: r
+        for r in partner_report(engine.context, quarter("2026Q4", SHANGHAI))["partners"]
     }
     assert (rows["P-安装一队"]["csat"], rows["P-安装一队"]["follow_ups"]) == (4.0, 1)
     assert rows["P-维修二队"]["follow_ups"] == 0  # its visit failed: a repeat repair instead

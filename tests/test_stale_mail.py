@@ -39,7 +39,7 @@ def test_a_worker_back_after_days_sends_one_digest_per_recipient_list(
         fired = engine.process_due()
         assert not [f for f in fired if f.case_id == answered and f.clock == "first_response"]
         assert sum(f.late_by > 24 * H for f in fired) >= 4
-        mails = Outbox(engine).list()
+        mails = Outbox(engine.context).list()
         report = Deliverer(engine).deliver_due()
     hour_ago = (clock.now() - H).isoformat()
     late = [m for m in mails if m.body["due_at"] < hour_ago]

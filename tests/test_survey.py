@@ -328,7 +328,7 @@ def test_reports_tell_customers_csat_from_agents(db_url: str) -> None:
         assert customers["partner"] == [{"name": "P1", "follow_ups": 2, "csat": 2.0}]
         assert customers["technician"] == [{"name": "wang", "follow_ups": 2, "csat": 2.0}]
         assert report["csat_agents"]["owner"] == [{"name": "li.na", "follow_ups": 2, "csat": 5.0}]
-        rated = partner_report(engine, quarter("2026Q4", FixedClock(START).now().tzinfo))
+        rated = partner_report(engine.context, quarter("2026Q4", FixedClock(START).now().tzinfo))
         row = next(r for r in rated["partners"] if r["partner"] == "P1")
         assert (row["csat"], row["csat_from"]) == (2.0, "customers")
         assert (row["customer_scores"], row["agent_scores"]) == (2, 2)

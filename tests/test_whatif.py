@@ -37,13 +37,13 @@ def test_the_policy_in_force_gives_back_what_happened_and_nothing_is_written(
     assert policy is not None
     period, _ = period_of(month="2026-11", zone=UTC, now=clock.now())
     before = snapshot(engine)
-    report = simulate(engine, policy, period)
+    report = simulate(engine.context, policy, period)
     assert snapshot(engine) == before
     assert report["writes"] == 0
     assert report["cases"] == 6
     assert report["totals"]["proposed"] == report["totals"]["actual"]
     assert report["changed"] == []
-    assert simulate(engine, policy, period) == report  # deterministic
+    assert simulate(engine.context, policy, period) == report  # deterministic
 
 
 def test_a_tighter_target_shows_the_breaches_it_would_add_and_where(
@@ -57,7 +57,7 @@ def test_a_tighter_target_shows_the_breaches_it_would_add_and_where(
     machine = engine.registry.get("complaint")
     policy = policy_from_document(tighter, machine.states, machine.events)
     period, _ = period_of(month="2026-11", zone=UTC, now=clock.now())
-    report = simulate(engine, policy, period)
+    report = simulate(engine.context, policy, period)
     first = next(r for r in report["by_clock"] if r["name"] == "first_response")
     assert first["more_breaches"] > 0
     assert report["totals"]["proposed"]["warnings"] >= report["totals"]["actual"]["warnings"]

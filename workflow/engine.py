@@ -98,9 +98,7 @@ from casework.workflow.partners.faults import fault_data
 from casework.workflow.privacy.checks import personal_problems
 from casework.workflow.privacy.commitments import new_subject, personal_values
 from casework.workflow.results import POLICIES, Case, Event, Problem, Replay, VerifyReport
-from casework.workflow.server_clock import ServerClock
 from casework.workflow.sla.due import SYSTEM_ACTOR
-from casework.workflow.sla.policies import PolicyBook, current_policies
 from casework.workflow.storage_boundary import at_storage_boundary
 from casework.workflow.webhooks.queue import queue_webhooks
 
@@ -168,25 +166,27 @@ class Engine:
         owns_db: bool = False,
     ) -> None:
         self.db = db
-        self.settings = settings or Settings()
-        self.clock: Clock = clock or SystemClock()
-        self.registry = registry if registry is not None else installed_registry()
-        self._installed_registry = registry is None
-        self._log = logger if logger is not None else library_logger()
         self._owns_db = owns_db
-        self.store: Store = SqlStore(db)
-        self._server_clock = ServerClock(self.store, self.clock, self.settings.max_clock_skew)
-        self._planned_listeners: builtins.list[Callable[[datetime], None]] = []
-        self.policies = PolicyBook(
-            current_policies(self.registry, self.settings),
-            self.settings.default_machine,
-            self._stored_policies,
-        )
         self.context = Context(
-            self.store, self.clock, self.settings, self.registry, self.policies,
-            self._rules, self._log,
-        )  # fmt: skip
-        """What the services this engine delegates to work with (:mod:`.context`)."""
+            SqlStore(db),
+            clock or SystemClock(),
+            settings or Settings(),
+            registry if registry is not None else installed_registry(),
+            logger if logger is not None else library_logger(),
+            installed=registry is None,
+        )
+        """The services' handle on this engine's parts (:mod:`.context`), for the
+        composition layer (the command line, the HTTP API, the console)."""
+        self.settings = self.context.settings
+        self.clock: Clock = self.context.clock
+        self.registry = self.context.registry
+        self.policies = self.context.policies
+        self.store: Store = self.context.store
+        self._log = self.context.log
+        self._installed_registry = registry is None
+        self._server_clock = self.context.server_clock
+        self._planned_listeners = self.context.planned_listeners
+        self._rules = self.context.rules
 
     @classmethod
     @at_storage_boundary
@@ -1081,14 +1081,6 @@ class Engine:
             return self.registry.get(name, version)
         except UnknownMachineError as err:
             raise UnknownMachine(str(err), field="machine") from None
-
-    def _rules(self, case: CaseRecord) -> CaseRules:
-        """The machine, policies and profile that decide a case's fold."""
-        definition = self._definition(case.machine, case.machine_version)
-        return CaseRules(definition, self.policies.known(case.sla_policy), profile_of(case))
-
-    def _stored_policies(self) -> dict[str, Any]:
-        return self.store.stored_policies()
 
     def _case_with_events(self, case_id: str) -> tuple[CaseRecord, builtins.list[Event]]:
         case, events = self.store.case_with_events(validation.case_ref(case_id))

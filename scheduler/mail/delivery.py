@@ -97,7 +97,7 @@ class Deliverer:
         logger: Any = None,
     ) -> None:
         self.engine = engine
-        self.outbox = outbox or Outbox(engine)
+        self.outbox = outbox or Outbox(engine.context)
         self.transport = transport or SmtpTransport(engine.settings.mail)
         self.batch = batch
         self.flush_every = flush_every

@@ -68,7 +68,7 @@ class NotifyDeliverer:
         logger: Any = None,
     ) -> None:
         self.engine = engine
-        self.outbox = NotifyOutbox(engine)
+        self.outbox = NotifyOutbox(engine.context)
         settings = engine.settings.notify.sms
         if sms is None and settings.url is not None and settings.secret is not None:
             sms = HttpSmsProvider(settings)

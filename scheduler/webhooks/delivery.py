@@ -214,7 +214,7 @@ class WebhookDeliverer:
 
     def __init__(self, engine: Engine, *, batch: int = 50, logger: Any = None) -> None:
         self.engine = engine
-        self.outbox = Outbox(engine, kind="webhook")
+        self.outbox = Outbox(engine.context, kind="webhook")
         self.settings = engine.settings.webhooks
         self.batch = batch
         self._log = logger if logger is not None else library_logger()

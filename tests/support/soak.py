@@ -263,7 +263,7 @@ def _check(engine: Engine, sink: SmtpSink, end: datetime, outcome: Outcome) -> N
                 seen[(case.id, event.data["timer"], event.data["cycle"], 0)] += 1
     structure, traced = _after_sales(engine, end)
     outcome.structure = structure
-    sent = Outbox(engine).list()
+    sent = Outbox(engine.context).list()
     with sink.lock:
         received = Counter(str(r.message["Message-ID"]) for r in sink.received)
     outcome.mails = len(sent)
@@ -314,7 +314,7 @@ def _after_sales(engine: Engine, end: datetime) -> tuple[dict[str, Any], bool]:
     moment -= timedelta(days=40)
     quarters.add((moment.year, (moment.month - 1) // 3 + 1))
     for year, number in quarters:
-        report = partner_report(engine, Quarter(year, number, UTC))
+        report = partner_report(engine.context, Quarter(year, number, UTC))
         for row in report["partners"]:
             for d in row["deductions"]:
                 found = hashes.get((d["case_id"], d["seq"]))

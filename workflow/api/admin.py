@@ -125,10 +125,12 @@ def deliveries(principal: Auth, engine: Served, status: Status = None, limit: Li
     those of its branch's subscriptions)."""
     allowed(principal, "admin")
     if principal.branch is None:
-        rows = Outbox(engine, kind=WEBHOOK_KIND).list(status=status, limit=limit)
+        rows = Outbox(engine.context, kind=WEBHOOK_KIND).list(status=status, limit=limit)
     else:
         own = _own_hooks(engine, principal)
-        found = Outbox(engine, kind=WEBHOOK_KIND).list(status=status, branch=principal.units())
+        found = Outbox(engine.context, kind=WEBHOOK_KIND).list(
+            status=status, branch=principal.units()
+        )
         rows = [r for r in found if r.body.get("webhook") in own][:limit]
     return Json([delivery_json(r) for r in rows])
 
@@ -151,7 +153,9 @@ def retry_delivery(delivery_id: RowId, request: Request, principal: Auth, engine
             found = _rows_seen(engine, principal, WEBHOOK_KIND, delivery_id)
             if not any(r.body.get("webhook") in own for r in found):
                 raise MailNotFound(delivery_id)
-        return Answer(200, delivery_json(_requeued(Outbox(engine, kind=WEBHOOK_KIND), delivery_id)))
+        return Answer(
+            200, delivery_json(_requeued(Outbox(engine.context, kind=WEBHOOK_KIND), delivery_id))
+        )
 
     key = request.headers.get("idempotency-key")
     return once(request, principal, engine, key, lambda: None, run)
@@ -221,7 +225,7 @@ def outbox(principal: Auth, engine: Served, status: Status = None, limit: Limit 
     """The escalation mails and daily reports: status, attempts, next attempt, last
     error (a branch token's: those of its branch's cases, no report)."""
     allowed(principal, "admin")
-    mails = Outbox(engine).list(status=status, limit=limit, branch=principal.units())
+    mails = Outbox(engine.context).list(status=status, limit=limit, branch=principal.units())
     return Json([m.as_json() for m in mails])
 
 
@@ -240,7 +244,7 @@ def retry_mail(mail_id: RowId, request: Request, principal: Auth, engine: Served
     def run() -> Answer:
         if principal.branch is not None and not _rows_seen(engine, principal, "mail", mail_id):
             raise MailNotFound(mail_id)
-        return Answer(200, _requeued(Outbox(engine), mail_id).as_json())
+        return Answer(200, _requeued(Outbox(engine.context), mail_id).as_json())
 
     key = request.headers.get("idempotency-key")
     return once(request, principal, engine, key, lambda: None, run)

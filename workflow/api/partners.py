@@ -50,7 +50,9 @@ def register_partner(
     def run() -> Answer:
         if any(p.id == body.id for p in engine.store.partners()):
             raise StateConflict(f"a partner {body.id!r} is registered already", field="id")
-        record = add_partner(engine, body.id, name=body.name, kind=body.kind, branch=body.branch)
+        record = add_partner(
+            engine.context, body.id, name=body.name, kind=body.kind, branch=body.branch
+        )
         return Answer(201, record.to_json())
 
     key = request.headers.get("idempotency-key")
@@ -75,7 +77,7 @@ def record_jobs(body: models.NewJobs, request: Request, principal: Auth, engine:
     row = job_row(values, zone_named("UTC", "tz"), f"api:{principal.actor}", "body")
 
     def run() -> Answer:
-        return Answer(201, {"rows": 1, "jobs": add_jobs(engine, [row])})
+        return Answer(201, {"rows": 1, "jobs": add_jobs(engine.context, [row])})
 
     key = request.headers.get("idempotency-key")
     return once(request, principal, engine, key, lambda: body.model_dump(mode="json"), run)
@@ -104,4 +106,4 @@ def partners_report(
         raise InvalidInput(f"quarter {quarter_name!r} lies outside the years 1900 to 8999",
                            field="quarter")  # fmt: skip
     period = quarter(quarter_name, zone)
-    return Json(partner_report(engine, period, engine.settings.partners))
+    return Json(partner_report(engine.context, period, engine.settings.partners))

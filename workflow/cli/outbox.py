@@ -61,7 +61,7 @@ def outbox_group(
     if ctx.invoked_subcommand is not None:
         return
     with engine_for(db_url, config_path) as engine:
-        outbox = Outbox(engine)
+        outbox = Outbox(engine.context)
         if case_id is not None:
             case_id = engine.resolve(case_id)
         mails = outbox.list(status=status, limit=limit, case_id=case_id, kind=kind)
@@ -133,7 +133,7 @@ def retry_command(
     if (mail_id is None) == (not every):
         raise InvalidInput("name one mail (MAIL_ID) or --all, not both", field="mail_id")
     with engine_for(db_url, config_path) as engine:
-        outbox = Outbox(engine)
+        outbox = Outbox(engine.context)
         if mail_id is None:
             count = outbox.retry_all(status)
             if as_json:

@@ -40,7 +40,7 @@ def add_command(
 ) -> None:  # fmt: skip
     """Register PARTNER_ID."""
     with engine_for(db_url, config_path) as engine:
-        partner = add_partner(engine, partner_id, name=name, kind=kind, branch=branch)
+        partner = add_partner(engine.context, partner_id, name=name, kind=kind, branch=branch)
     if as_json:
         emit_json(partner.to_json())
     else:
@@ -87,7 +87,7 @@ def jobs_add_command(
         values = {"kind": kind, "branch": branch, "category": category, "partner": partner,
                   "done_at": done_at, "jobs": count}  # fmt: skip
         row = job_row(values, display_zone(engine).zone, "casework jobs add", "--at")
-        total = add_jobs(engine, [row])
+        total = add_jobs(engine.context, [row])
     if as_json:
         emit_json({"rows": 1, "jobs": total})
     else:
@@ -106,7 +106,7 @@ def jobs_import_command(
     (category, partner and jobs may be empty; done_at a date or time in the display
     zone). All rows or none."""
     with engine_for(db_url, config_path) as engine:
-        rows, total = import_jobs(engine, path, display_zone(engine).zone)
+        rows, total = import_jobs(engine.context, path, display_zone(engine).zone)
     if as_json:
         emit_json({"rows": rows, "jobs": total})
     else:

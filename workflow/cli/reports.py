@@ -215,7 +215,7 @@ def report_partners_command(
 
     with engine_for(db_url, config_path, read_only=True) as engine:
         period = quarter_of(quarter, display_zone(engine).zone)
-        report = partner_report(engine, period, engine.settings.partners)
+        report = partner_report(engine.context, period, engine.settings.partners)
         lang = page_language(engine, lang)
     if html_path is not None:
         with private_file(html_path, replace=force) as file:
@@ -301,7 +301,9 @@ def report_daily_command(
     except ValueError:
         raise InvalidInput(f"--date {day!r} is not a day YYYY-MM-DD", field="date") from None
     with engine_for(db_url, config_path, read_only=True) as engine:
-        report = daily_report(engine, asked or yesterday(engine, branch), branch or None)
+        report = daily_report(
+            engine.context, asked or yesterday(engine.context, branch), branch or None
+        )
     if as_json:
         emit_json(report)
         return

@@ -61,7 +61,7 @@ def simulate_command(
         definition = engine.registry.get(engine.settings.default_machine)
         policy = check_policy(proposed.sla, definition.states, definition.events,
                               f"{policy_path}: sla")  # fmt: skip
-        report = simulate(engine, policy, _period(engine, asked))
+        report = simulate(engine.context, policy, _period(engine, asked))
         lang = page_language(engine, lang)
     if html_path is not None:
         from casework.workflow.reports.whatif_page import whatif_page

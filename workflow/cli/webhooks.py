@@ -122,7 +122,7 @@ def deliveries_command(
 ) -> None:
     """The deliveries: status, attempts, next attempt or sent time, last answer."""
     with engine_for(db_url, config_path) as engine:
-        rows = Outbox(engine, kind=WEBHOOK_KIND).list(status=status, limit=limit)
+        rows = Outbox(engine.context, kind=WEBHOOK_KIND).list(status=status, limit=limit)
         zone = display_zone(engine)
     if as_json:
         emit_json([delivery_json(r) for r in rows])
@@ -164,7 +164,7 @@ def retry_command(
 ) -> None:
     """Queue the dead delivery DELIVERY_ID again, due at once, attempts counted afresh."""
     with engine_for(db_url, config_path) as engine:
-        row = Outbox(engine, kind=WEBHOOK_KIND).retry(delivery_id)
+        row = Outbox(engine.context, kind=WEBHOOK_KIND).retry(delivery_id)
     if as_json:
         emit_json(delivery_json(row))
     else:

@@ -26,7 +26,7 @@ from casework.workflow.storage_boundary import at_storage_boundary
 from casework.workflow.webhooks.settings import WebhookSettings
 
 if TYPE_CHECKING:
-    from casework.workflow.engine import Engine
+    from casework.workflow.context import Context
 
 
 RETRYABLE = ("dead", "pending")
@@ -66,23 +66,23 @@ class Outbox:
     webhook deliveries. Safe to share between threads."""
 
     def __init__(
-        self, engine: Engine, *, rng: random.Random | None = None, kind: str = "mail"
+        self, context: Context, *, rng: random.Random | None = None, kind: str = "mail"
     ) -> None:
-        self.engine = engine
-        self.store = engine.store
+        self.context = context
+        self.store = context.store
         self.kind = kind
         self.settings: MailSettings | WebhookSettings = (
-            engine.settings.webhooks if kind == WEBHOOK_KIND else engine.settings.mail
+            context.settings.webhooks if kind == WEBHOOK_KIND else context.settings.mail
         )
-        self.writer = MailWriter(engine.settings.mail)
+        self.writer = MailWriter(context.settings.mail)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
 
     @at_storage_boundary
     def claim(self, token: str, *, limit: int, due_by: datetime | None = None) -> Claim:
         """Claim up to ``limit`` mails due by ``due_by`` (default now); hold quiet-hour ones."""
-        now = self.engine.clock.now()
+        now = self.context.clock.now()
         lease_until = now + timedelta(seconds=self.settings.lease_s)
-        calendars = self.engine.policies.calendars()
+        calendars = self.context.policies.calendars()
 
         def hold_until(mail: OutboxMail) -> datetime | None:
             if mail.kind in (WEBHOOK_KIND, REPORT_KIND):  # a report is never held
@@ -129,14 +129,14 @@ class Outbox:
     def sent(self, accepted: Sequence[Accepted], token: str) -> int:
         """The server accepted these mails; one transaction for them all."""
         rows = [(m.id, item.message_id, item.note) for item in accepted for m in item.mails]
-        return self.store.mark_sent(rows, token, self.engine.clock.now())
+        return self.store.mark_sent(rows, token, self.context.clock.now())
 
     @at_storage_boundary
     def failed(
         self, mails: Sequence[OutboxMail], token: str, error: str, *, permanent: bool
     ) -> tuple[int, int]:
         """Record a failed sending: (retried later, dead-lettered)."""
-        now = self.engine.clock.now()
+        now = self.context.clock.now()
         retry, dead = [], []
         for mail in mails:
             if permanent or mail.attempts >= self.settings.max_attempts:
@@ -151,7 +151,7 @@ class Outbox:
     @at_storage_boundary
     def release(self, mails: Sequence[OutboxMail], token: str) -> int:
         """Give claimed mails back unsent and due at once (the lease is running out)."""
-        return self.store.release_mails([m.id for m in mails], token, self.engine.clock.now())
+        return self.store.release_mails([m.id for m in mails], token, self.context.clock.now())
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failure: doubling from ``backoff_s``, jittered."""
@@ -183,7 +183,7 @@ class Outbox:
     @at_storage_boundary
     def retry(self, mail_id: int) -> OutboxMail:
         """Queue a dead letter again, at once and with its attempts counted afresh."""
-        mail, found = self.store.requeue(mail_id, self.engine.clock.now())
+        mail, found = self.store.requeue(mail_id, self.context.clock.now())
         if mail is not None:
             return mail
         if found is None or (found.kind == WEBHOOK_KIND) != (self.kind == WEBHOOK_KIND):
@@ -200,7 +200,7 @@ class Outbox:
                 f"only {' or '.join(RETRYABLE)} mails are queued again, not {status!r}",
                 field="status",
             )
-        return self.store.requeue_all(status, self.engine.clock.now(), self.kind)
+        return self.store.requeue_all(status, self.context.clock.now(), self.kind)
 
     @at_storage_boundary
     def next_attempt(self) -> datetime | None:

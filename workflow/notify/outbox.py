@@ -17,7 +17,7 @@ from casework.workflow.notify.settings import NotifySettings
 from casework.workflow.storage_boundary import at_storage_boundary
 
 if TYPE_CHECKING:
-    from casework.workflow.engine import Engine
+    from casework.workflow.context import Context
 
 
 def quiet_until(settings: NotifySettings, branch: str | None, now: datetime) -> datetime | None:
@@ -48,16 +48,16 @@ class NotifyClaim:
 class NotifyOutbox:
     """Delivery bookkeeping of one engine's notifications. Safe to share between threads."""
 
-    def __init__(self, engine: Engine, *, rng: random.Random | None = None) -> None:
-        self.engine = engine
-        self.store = engine.store
-        self.settings = engine.settings.notify
+    def __init__(self, context: Context, *, rng: random.Random | None = None) -> None:
+        self.context = context
+        self.store = context.store
+        self.settings = context.settings.notify
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
 
     @at_storage_boundary
     def claim(self, token: str, *, limit: int, due_by: datetime | None = None) -> NotifyClaim:
         """Claim up to ``limit`` notifications due by ``due_by``; hold those in quiet hours."""
-        now = self.engine.clock.now()
+        now = self.context.clock.now()
 
         def hold(row: OutboxMail) -> datetime | None:
             branch = row.body.get("branch")
@@ -81,7 +81,7 @@ class NotifyOutbox:
     @at_storage_boundary
     def sent(self, row: OutboxMail, token: str, message_id: str, note: str | None) -> int:
         """The provider or the mail server accepted ``row``."""
-        return self.store.mark_sent([(row.id, message_id, note)], token, self.engine.clock.now())
+        return self.store.mark_sent([(row.id, message_id, note)], token, self.context.clock.now())
 
     @at_storage_boundary
     def failed(
@@ -91,13 +91,13 @@ class NotifyOutbox:
         if permanent or row.attempts >= self.settings.max_attempts:
             buried = error if permanent else f"gave up after {row.attempts} attempts: {error}"
             return self.store.mark_failed([], [row.id], token, error=error, buried=buried)
-        at = self.engine.clock.now() + self.backoff(row.attempts)
+        at = self.context.clock.now() + self.backoff(row.attempts)
         return self.store.mark_failed([(row.id, at)], [], token, error=error, buried=error)
 
     @at_storage_boundary
     def release(self, rows: Sequence[OutboxMail], token: str) -> int:
         """Give claimed rows back unsent, due at once."""
-        return self.store.release_mails([r.id for r in rows], token, self.engine.clock.now())
+        return self.store.release_mails([r.id for r in rows], token, self.context.clock.now())
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failure: doubling from ``backoff_s``, jittered."""

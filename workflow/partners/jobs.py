@@ -16,7 +16,7 @@ from casework.workflow.errors import InvalidInput
 from casework.workflow.files import read_text
 
 if TYPE_CHECKING:
-    from casework.workflow.engine import Engine
+    from casework.workflow.context import Context
 
 JOB_KINDS = ("installation", "repair")
 COLUMNS = ("kind", "branch", "category", "partner", "done_at", "jobs")
@@ -66,7 +66,7 @@ def _name(value: Any, what: str) -> str | None:
     return validation.text(text, what, max_chars=200) if text else None
 
 
-def import_jobs(engine: Engine, path: str | Path, zone: tzinfo) -> tuple[int, int]:
+def import_jobs(context: Context, path: str | Path, zone: tzinfo) -> tuple[int, int]:
     """Import a CSV of dispatched jobs (header ``kind,branch,category,partner,done_at,
     jobs``; category, partner and jobs may be empty) in one transaction: nothing is
     stored if any row is wrong. Returns (rows, jobs)."""
@@ -83,9 +83,9 @@ def import_jobs(engine: Engine, path: str | Path, zone: tzinfo) -> tuple[int, in
         ]
     except csv.Error as err:
         raise InvalidInput(f"{file}:{reader.line_num}: not a CSV line ({err})") from None
-    return len(rows), engine.store.add_jobs(rows)
+    return len(rows), context.store.add_jobs(rows)
 
 
-def add_jobs(engine: Engine, rows: Iterable[dict[str, Any]]) -> int:
+def add_jobs(context: Context, rows: Iterable[dict[str, Any]]) -> int:
     """Store rows made by :func:`job_row`; how many jobs they add up to."""
-    return engine.store.add_jobs(list(rows))
+    return context.store.add_jobs(list(rows))

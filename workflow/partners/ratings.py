@@ -26,7 +26,7 @@ from casework.workflow.display.zones import zone_name
 from casework.workflow.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from casework.workflow.engine import Engine
+    from casework.workflow.context import Context
 
 
 def money(amount: Decimal) -> int | float:
@@ -148,12 +148,12 @@ def follow_up_credits(
 
 
 def partner_report(
-    engine: Engine, period: Quarter, rules: PartnerRules = PARTNER_RULES
+    context: Context, period: Quarter, rules: PartnerRules = PARTNER_RULES
 ) -> dict[str, Any]:
     """Every partner registered or named in the quarter's events, best first."""
     start, end = period.start, period.end
-    histories = engine.store.named_events(start, end, READ)
-    registered = {p.id: p for p in engine.store.partners()}
+    histories = context.store.named_events(start, end, READ)
+    registered = {p.id: p for p in context.store.partners()}
     deductions: dict[str, list[dict[str, Any]]] = defaultdict(list)
     suspended: dict[str, list[dict[str, Any]]] = defaultdict(list)
     scores: dict[str, list[int]] = defaultdict(list)
@@ -178,7 +178,7 @@ def partner_report(
             if credited and isinstance(score, int) and start <= event.occurred_at < end:
                 (customers if by_customer(event) else scores)[credited].append(score)
     jobs: Counter[str] = Counter()
-    for count in engine.store.job_counts(start, end):
+    for count in context.store.job_counts(start, end):
         if count.partner:
             jobs[count.partner] += count.jobs
     names = sorted(
@@ -225,7 +225,7 @@ def partner_report(
         "period": described(start, end, period.zone),
         "rules_version": rules.version,
         "basic_repair_fee_yuan": rules.basic_repair_fee,
-        "generated_at": iso(engine.clock.now()),
+        "generated_at": iso(context.clock.now()),
         "partners": rows,
         "unrated_faults": dict(unknown),
     }

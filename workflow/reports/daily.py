@@ -26,11 +26,10 @@ from casework.workflow.access.organisation import rollup
 from casework.workflow.display.zones import zone_name
 from casework.workflow.mail.render import REPORT_KIND
 from casework.workflow.reports.daily_settings import HQ
-from casework.workflow.server_clock import ServerClock
 from casework.workflow.storage_boundary import at_storage_boundary
 
 if TYPE_CHECKING:
-    from casework.workflow.engine import Engine
+    from casework.workflow.context import Context
 
 FIGURES = ("returns", "exchanges", "complaints")
 """What the report counts per unit, in its column order."""
@@ -47,13 +46,13 @@ def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def _counts(engine: Engine, start: datetime, end: datetime) -> list[tuple[str, dict[str, int]]]:
+def _counts(context: Context, start: datetime, end: datetime) -> list[tuple[str, dict[str, int]]]:
     """(unit, figures) for each case received and each return or exchange decided in
     ``[start, end)``."""
-    received, _ = engine.store.received_between(start, end, ())
+    received, _ = context.store.received_between(start, end, ())
     counts = [(case.branch or "-", {"complaints": 1}) for case in received]
-    decided = engine.store.named_events(start, end, ("decide_remedy",))
-    _, cases = engine.store.cases_with_events((), sorted(decided))
+    decided = context.store.named_events(start, end, ("decide_remedy",))
+    _, cases = context.store.cases_with_events((), sorted(decided))
     for case_id, events in decided.items():
         case = cases.get(case_id)
         unit = (case.branch if case is not None else None) or "-"
@@ -64,16 +63,16 @@ def _counts(engine: Engine, start: datetime, end: datetime) -> list[tuple[str, d
     return counts
 
 
-def daily_report(engine: Engine, day: date, branch: str | None = None) -> dict[str, Any]:
+def daily_report(context: Context, day: date, branch: str | None = None) -> dict[str, Any]:
     """The report of ``day`` for ``branch`` (its row, then its stores', each store of
     ``[organisation]`` listed even with nothing to count), or for headquarters
     (``None``: a row per branch, then the company's total row)."""
-    settings = engine.settings.reports.daily
-    organisation = engine.settings.organisation
-    zone = settings.zone_for(branch, engine.settings.display_timezone)
+    settings = context.settings.reports.daily
+    organisation = context.settings.organisation
+    zone = settings.zone_for(branch, context.settings.display_timezone)
     start, end = day_bounds(day, zone)
     zero = dict.fromkeys(FIGURES, 0)
-    counts = _counts(engine, start, end)
+    counts = _counts(context, start, end)
     if branch is not None:
         units = organisation.covered(branch)
         counts = [c for c in counts if c[0] in units]
@@ -90,7 +89,7 @@ def daily_report(engine: Engine, day: date, branch: str | None = None) -> dict[s
         "zone": zone_name(zone),
         "from": iso(start),
         "to": iso(end),
-        "generated_at": iso(engine.clock.now()),
+        "generated_at": iso(context.clock.now()),
         "rows": [
             {"level": r["level"], "name": r["name"], **{f: r.get(f, 0) for f in FIGURES}}
             for r in rows
@@ -99,11 +98,11 @@ def daily_report(engine: Engine, day: date, branch: str | None = None) -> dict[s
     }
 
 
-def yesterday(engine: Engine, branch: str | None = None) -> date:
+def yesterday(context: Context, branch: str | None = None) -> date:
     """The day before today in the zone of ``branch``'s report."""
-    settings = engine.settings.reports.daily
-    zone = settings.zone_for(branch, engine.settings.display_timezone)
-    return engine.clock.now().astimezone(zone).date() - timedelta(days=1)
+    settings = context.settings.reports.daily
+    zone = settings.zone_for(branch, context.settings.display_timezone)
+    return context.clock.now().astimezone(zone).date() - timedelta(days=1)
 
 
 def dedupe_key(day: date, branch: str | None) -> str:
@@ -116,16 +115,16 @@ def dedupe_key(day: date, branch: str | None) -> str:
     return f"daily:{day.isoformat()}:sha256:{hashlib.sha256(branch.encode()).hexdigest()}"
 
 
-def due(engine: Engine, now: datetime) -> list[tuple[str | None, date]]:
+def due(context: Context, now: datetime) -> list[tuple[str | None, date]]:
     """The reports due at ``now``: (branch, or ``None`` for headquarters; the day
     reported) for each reader whose local time is past ``at`` today."""
-    settings = engine.settings.reports.daily
+    settings = context.settings.reports.daily
     if not settings.enabled:
         return []
     readers: list[str | None] = [*settings.recipients, *([None] if settings.hq else [])]
     found = []
     for branch in readers:
-        local = now.astimezone(settings.zone_for(branch, engine.settings.display_timezone))
+        local = now.astimezone(settings.zone_for(branch, context.settings.display_timezone))
         if local.time() >= settings.at:
             found.append((branch, local.date() - timedelta(days=1)))
     return found
@@ -149,32 +148,32 @@ def report_row(
 
 
 @at_storage_boundary
-def queue_daily_reports(engine: Engine) -> list[str]:
+def queue_daily_reports(context: Context) -> list[str]:
     """Queue the reports due now that are not queued yet (each once: a second insert of
     its key is left out); the keys of those due. A host whose clock runs ahead of the
     database server's queues nothing (:class:`ClockAhead`): its report would be of a
     day to come and would stand in for that day's own."""
-    ServerClock(engine.store, engine.clock, engine.settings.max_clock_skew).check()
-    now = engine.clock.now()
-    settings = engine.settings.reports.daily
+    context.server_clock.check()
+    now = context.clock.now()
+    settings = context.settings.reports.daily
     rows = []
-    for branch, day in due(engine, now):
+    for branch, day in due(context, now):
         recipients = settings.hq if branch is None else settings.recipients[branch]
-        rows.append(report_row(daily_report(engine, day, branch), recipients, now))
+        rows.append(report_row(daily_report(context, day, branch), recipients, now))
     if rows:
-        with engine.store.transaction() as cursor:
-            engine.store.queue_mails(cursor, rows)
+        with context.store.transaction() as cursor:
+            context.store.queue_mails(cursor, rows)
     return [row["dedupe_key"] for row in rows]
 
 
-def next_run(engine: Engine, now: datetime) -> datetime:
+def next_run(context: Context, now: datetime) -> datetime:
     """When the next report falls due after ``now``: the earliest ``at`` to come among
     the readers' zones (a day ahead when there are none)."""
-    settings = engine.settings.reports.daily
+    settings = context.settings.reports.daily
     readers: list[str | None] = [*settings.recipients, None]
     times = []
     for branch in readers:
-        zone = settings.zone_for(branch, engine.settings.display_timezone)
+        zone = settings.zone_for(branch, context.settings.display_timezone)
         local = now.astimezone(zone)
         at = datetime.combine(local.date(), settings.at, tzinfo=zone)
         if at <= local:

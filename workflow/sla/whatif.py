@@ -26,7 +26,7 @@ from casework.workflow.cases.history import Grouped
 from casework.workflow.cases.transitions import plan_of, profile_of
 
 if TYPE_CHECKING:
-    from casework.workflow.engine import Engine
+    from casework.workflow.context import Context
     from casework.workflow.reports.business import Period
 
 
@@ -100,14 +100,14 @@ def _outcomes(clocks: Any, policy: SlaPolicy | None, now: datetime) -> dict[str,
     return {c.name: o for c in clocks if (o := c.outcome(now, policy)) is not None}
 
 
-def simulate(engine: Engine, policy: SlaPolicy, period: Period) -> dict[str, Any]:
+def simulate(context: Context, policy: SlaPolicy, period: Period) -> dict[str, Any]:
     """The report of ``policy`` over the cases received in ``period``, beside what
     happened: breaches per clock, branch and category, warnings, escalations by level,
     timers and mails, and the cases whose outcome changes.
 
     One read snapshot streams the period's cases and events in case order; an event's
     data is parsed only where the fold reads it."""
-    now = engine.clock.now()
+    now = context.clock.now()
     totals = {"actual": Counter[str](), "proposed": Counter[str]()}
     per: dict[str, dict[tuple[str, str], Counter[str]]] = {
         d: defaultdict(Counter) for d in ("clock", "branch", "category")
@@ -115,8 +115,8 @@ def simulate(engine: Engine, policy: SlaPolicy, period: Period) -> dict[str, Any
     changed = []
     cases = events = 0
     known = {policy.version: policy}
-    units = None if period.branch is None else engine.settings.organisation.covered(period.branch)
-    with engine.store.snapshot(received=(period.start, period.end)) as streams:
+    units = None if period.branch is None else context.settings.organisation.covered(period.branch)
+    with context.store.snapshot(received=(period.start, period.end)) as streams:
         histories = Grouped(streams.events)  # the same cases' events, in the same order
         for case in streams.cases:
             case_id = case[0]
@@ -127,7 +127,9 @@ def simulate(engine: Engine, policy: SlaPolicy, period: Period) -> dict[str, Any
             if units is not None and branch not in units:  # a branch: its stores too
                 continue
             cases += 1
-            definition = engine.registry.get(case[_CASE["machine"]], case[_CASE["machine_version"]])
+            definition = context.registry.get(
+                case[_CASE["machine"]], case[_CASE["machine_version"]]
+            )
             opening = rows[0]
             data = parse_json(opening[_DATA])
             rules = CaseRules(definition, known, profile_of(data))
@@ -150,7 +152,7 @@ def simulate(engine: Engine, policy: SlaPolicy, period: Period) -> dict[str, Any
             proposed = _outcomes(replay.folded.sla.clocks, policy, now)
             actual = _outcomes(
                 state_from_json(case[_CASE["sla"]]).clocks,
-                engine.policies.get(case[_CASE["sla_policy"]]),
+                context.policies.get(case[_CASE["sla_policy"]]),
                 now,
             )
             for side, outcomes in (("actual", actual), ("proposed", proposed)):
@@ -168,13 +170,15 @@ def simulate(engine: Engine, policy: SlaPolicy, period: Period) -> dict[str, Any
     return {
         "report": "simulate",
         "policy": {"name": policy.name, "version": policy.version},
-        **period.heading(engine),
+        **period.heading(context.clock.now()),
         "cases": cases,
         "events": events,
         "totals": {side: dict(sorted(c.items())) for side, c in totals.items()},
         **{f"by_{d}": _table(per[d]) for d in ("clock", "branch", "category")},
         "changed": changed,
-        "notes": differences(engine.policies.current_for(engine.settings.default_machine), policy),
+        "notes": differences(
+            context.policies.current_for(context.settings.default_machine), policy
+        ),
         "writes": 0,
     }
 
