@@ -32,6 +32,8 @@ class Served:
 
     url: str
     engine: Engine
+    app: Any = None
+    """The ASGI application served."""
 
     def token(self, role: str = "agent", actor: str = "li.na", branch: str | None = None) -> str:
         """A new token's secret."""
@@ -55,7 +57,7 @@ def serving(
     with ``http`` (``h11``, ``httptools``) as ``casework serve --http`` does."""
     app = create_app(engine, heartbeat_s=heartbeat_s, read_engine=read_engine)
     with serving_app(app, http=http) as url:
-        yield Served(url, engine)
+        yield Served(url, engine, app)
 
 
 @contextmanager

@@ -90,5 +90,5 @@ def create_app(
 
     attachments = ("POST", ATTACHMENTS, engine.settings.max_attachment_bytes,
                    "limits.max_attachment_bytes")  # fmt: skip
-    limited = BodyLimit(HotPath(app, MAX_BODY), MAX_BODY, [attachments])
+    limited = BodyLimit(HotPath(app, [cases.fire]), MAX_BODY, [attachments])
     return Measured(limited, app.state.metrics)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from casework.storage.records import CaseQuery
 from casework.workflow.access.scope import opening_unit
 from casework.workflow.api import models
-from casework.workflow.api.endpoints import endpoint
+from casework.workflow.api.endpoints import declare, endpoint
 from casework.workflow.api.idempotency import Answer
 from casework.workflow.api.refusals import PreconditionFailed
 from casework.workflow.api.responses import Json, etag, expected_version, once, problems
@@ -55,7 +55,6 @@ def apply_event(
     allowed in the state, or whose guard fails, 422 with the state and the events
     allowed. (Most requests take the short way of :mod:`casework.workflow.api.hot_path` to the
     same code.)"""
-    allowed(principal, "write")
     expected = expected_version(request.headers.get("if-match"))
     key = request.headers.get("idempotency-key")
 
@@ -84,8 +83,13 @@ def apply_event(
     return once(request, principal, engine, key, lambda: [_body(body), expected], run)
 
 
-fire = router.post(
+fire = declare(
+    router,
+    "POST",
     "/cases/{case_id}/events",
+    apply_event,
+    "short",
+    needs="write",
     response_model=models.Case,
     responses=problems(404, 409, 422),
     summary="Apply an event",
@@ -95,7 +99,9 @@ fire = router.post(
             *IDEMPOTENT["parameters"],
         ]
     },
-)(endpoint("short")(apply_event))
+)
+"""Firing an event: FastAPI's route and the short way
+(:class:`casework.workflow.api.hot_path.HotPath`) built from this one declaration."""
 
 
 @router.post(

@@ -7,6 +7,10 @@ request's own work, so an endpoint's ``engine`` comes from the application and i
 ``principal`` from the token cache; FastAPI sees the other parameters, and the
 request. The OpenAPI document still names the security scheme on every ``/v1`` path
 (:func:`casework.workflow.api.app.create_app`).
+
+A route :func:`declare` d once is both FastAPI's route and, for the requests it can
+take whole, the short way of :mod:`casework.workflow.api.hot_path`: the same path,
+body model, role check, function, offload and error answers.
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from starlette.routing import compile_path
 
 from casework.workflow.api.offload import offload_for
-from casework.workflow.api.security import principal_for
+from casework.workflow.api.security import allowed, principal_for
 from casework.workflow.engine import Engine
 from casework.workflow.errors import InvalidInput
 
@@ -29,10 +37,13 @@ FILLED = ("engine", "principal")
 _POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
 
 
-def endpoint(kind: str, *, reads: bool = False) -> Callable[[Callable[..., T]], Callable[..., Any]]:
+def endpoint(
+    kind: str, *, reads: bool = False, needs: str | None = None
+) -> Callable[[Callable[..., T]], Callable[..., Any]]:
     """Run a plain endpoint as ``kind`` (``short``, ``long`` or ``health``) work, its
     ``engine`` and ``principal`` filled in; one that only ``reads`` (lists, reports,
-    audit) is served by the standby of ``serve --read-db`` where there is one."""
+    audit) is served by the standby of ``serve --read-db`` where there is one. A token
+    whose role may not do what it ``needs`` (``write``...) is refused (403) first."""
 
     def wrap(func: Callable[..., T]) -> Callable[..., Any]:
         signature = inspect.signature(func, eval_str=True)
@@ -50,11 +61,63 @@ def endpoint(kind: str, *, reads: bool = False) -> Callable[[Callable[..., T]], 
             request = values["request"] if takes_request else values.pop("request")
             state = request.app.state
             engine: Engine = (state.read_engine or state.engine) if reads else state.engine
-            if wants_principal:
-                values["principal"] = await principal_for(request)
+            if wants_principal or needs is not None:
+                principal = await principal_for(request)
+                if needs is not None:
+                    allowed(principal, needs)
+                if wants_principal:
+                    values["principal"] = principal
             return await offload_for(engine).run(kind, func, engine=engine, **values)
 
         run.__signature__ = signature.replace(parameters=shown)  # type: ignore[attr-defined]
         return run
 
     return wrap
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A route as :func:`declare` made it: what the short way needs to take it."""
+
+    route: APIRoute
+    """FastAPI's route: its path and method match, its ``endpoint`` is what both ways
+    call, with the path parameters, the body and ``request``."""
+    body: str
+    """The name of the body's parameter."""
+    model: type[BaseModel]
+    """The body's model."""
+
+
+def declare(
+    router: APIRouter,
+    method: str,
+    path: str,
+    func: Callable[..., Any],
+    kind: str,
+    *,
+    needs: str | None = None,
+    **described: Any,
+) -> Declared:
+    """Declare ``func`` the route ``method path`` of ``router``, run as :func:`endpoint`
+    runs it; ``described`` are FastAPI's route arguments (``response_model``,
+    ``summary``..., its OpenAPI description). ``func`` takes the path's parameters (as
+    text), one body model, and besides those only ``request``, ``engine`` and
+    ``principal``: what the short way passes."""
+    signature = inspect.signature(func, eval_str=True)
+    _, _, convertors = compile_path(path)
+    bodies = [
+        (name, p.annotation)
+        for name, p in signature.parameters.items()
+        if isinstance(p.annotation, type) and issubclass(p.annotation, BaseModel)
+    ]
+    others = set(signature.parameters) - {*convertors, *FILLED, "request"}
+    if (
+        len(bodies) != 1
+        or others != {bodies[0][0]}
+        or any(signature.parameters[name].annotation is not str for name in convertors)
+    ):
+        raise TypeError(f"{func.__name__}: take text path parameters and one body model only")
+    router.add_api_route(path, endpoint(kind, needs=needs)(func), methods=[method], **described)
+    route = router.routes[-1]
+    assert isinstance(route, APIRoute)
+    return Declared(route, *bodies[0])

@@ -1,94 +1,107 @@
 """The short way for the request a back office sends most, ``POST
-/v1/cases/{id}/events``: parsed and checked by the route's own model, authenticated by
-the token cache and answered by the route's own function, without FastAPI's routing
-and dependency solving (which cost more than the event itself).
+/v1/cases/{id}/events``, without FastAPI's routing and dependency solving (which cost
+more than the event itself).
 
-Only a request it can take whole goes this way: a JSON body within the size limit
-(a chunked one already counted, and given its length, by :mod:`.limits`) that the
-model accepts. Anything else (another media type, a body the model refuses) goes on
-to FastAPI with its body, so every error is answered by one code path. OpenAPI
-documents the route as FastAPI declares it.
+Nothing of the route is written here: it is :func:`casework.workflow.api.endpoints.declare`
+d once, and the short way takes FastAPI's own route for its path, the declared model
+for its body, the very function FastAPI calls (token, role, NUL check, offload, the
+endpoint) and the application's own error handlers for its answers.
+
+It takes a request whose body is sent as ``application/json`` (any other JSON media
+type goes through FastAPI: that is how a client, or a test, asks for the long way) and
+that the model accepts; a body the model refuses goes on to FastAPI, which answers it.
+Bodies are limited before either way by :class:`casework.workflow.api.limits.BodyLimit`
+(a chunked one counted, and given its length). OpenAPI documents the route as FastAPI
+declares it.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
-from casework.workflow.api import cases, models
-from casework.workflow.api.limits import ClientGone, read_within, replay, too_large
-from casework.workflow.api.offload import offload_for
-from casework.workflow.api.problems import failed, from_error
-from casework.workflow.api.security import principal_for
-from casework.workflow.engine import Engine
-from casework.workflow.errors import CaseworkError
-from casework.workflow.storage_boundary import storage_error_types, translated
+from casework.workflow.api.endpoints import Declared
+from casework.workflow.api.limits import MAX_BODY, ClientGone, read_within, replay, too_large
 
-EVENTS = re.compile(r"/v1/cases/([^/]+)/events")
-ROUTE_PATH = "/v1/cases/{case_id}/events"
+MEDIA_TYPE = b"application/json"
+"""The media type of a body the short way takes."""
 
 
 class HotPath:
-    """ASGI middleware in front of the FastAPI application ``app``."""
+    """ASGI middleware in front of the FastAPI application ``app``, taking the
+    ``routes`` declared for it the short way; :attr:`served` counts what it answered."""
 
-    def __init__(self, app: Any, max_body: int) -> None:
+    def __init__(self, app: Any, routes: Sequence[Declared]) -> None:
         self.app = app
-        self.max_body = max_body
-        self.route = next(r for r in cases.router.routes if getattr(r, "path", "") == ROUTE_PATH)
+        self.declared = tuple(routes)
+        self.served = 0
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        found = (
-            EVENTS.fullmatch(scope["path"])
-            if scope["type"] == "http" and scope["method"] == "POST"
-            else None
-        )
-        if found is None or not self._json_within_limit(scope["headers"]):
+        taken = self._taken(scope) if scope["type"] == "http" else None
+        if taken is None:
             await self.app(scope, receive, send)
             return
+        declared, found = taken
         try:
-            body = await read_within(receive, self.max_body)
+            body = await read_within(receive, MAX_BODY)
         except ClientGone:
             return
-        if body is None:  # more than it declared: the server would not let it through
-            await too_large(self.max_body, "", scope, receive, send)
+        if body is None:  # BodyLimit in front lets no such body through
+            await too_large(MAX_BODY, "", scope, receive, send)
             return
         try:
-            event = models.FireEvent.model_validate_json(body)
+            parsed = declared.model.model_validate_json(body)
         except ValidationError:  # FastAPI answers it, with its usual problem
             await self.app(scope, replay(body, receive), send)
             return
-        scope["app"] = self.app
-        scope["route"] = self.route
-        scope["path_params"] = {"case_id": found.group(1)}
+        scope.update(found, app=self.app)
         request = Request(scope, receive)
-        engine: Engine = self.app.state.engine
         answer: Response
         try:
-            principal = await principal_for(request)
-            answer = await offload_for(engine).run(
-                "short", cases.apply_event, found.group(1), event, request, principal, engine
+            answer = await declared.route.endpoint(
+                request=request, **scope["path_params"], **{declared.body: parsed}
             )
-        except CaseworkError as err:
-            answer = from_error(err, scope["path"])
-        except storage_error_types() as err:  # the token's look-up: as the engine's own
-            answer = from_error(translated(err), scope["path"])
-        except Exception as err:  # answered as FastAPI would: a bare 500, logged
-            answer = failed(scope["path"], err)
+        except Exception as err:
+            answer = await self._answer(request, err)
+        self.served += 1
         await answer(scope, receive, send)
 
-    def _json_within_limit(self, headers: list[tuple[bytes, bytes]]) -> bool:
-        length = kind = b""
-        for name, value in headers:
-            if name == b"content-length":
-                length = value
-            elif name == b"content-type":
-                kind = value
-        return (
-            kind.split(b";")[0].strip().lower() == b"application/json"
-            and length.isdigit()
-            and int(length) <= self.max_body
-        )
+    def _taken(self, scope: Any) -> tuple[Declared, Mapping[str, Any]] | None:
+        """The declared route and FastAPI's match of a request the short way takes."""
+        for declared in self.declared:
+            if scope["method"] not in (declared.route.methods or ()):
+                continue
+            if not _json_with_length(scope["headers"]):
+                return None
+            match, found = declared.route.matches(scope)
+            if match is Match.FULL:
+                return declared, found
+        return None
+
+    async def _answer(self, request: Request, error: Exception) -> Response:
+        """The answer of the application's handler for ``error``, as FastAPI finds it."""
+        handlers = self.app.exception_handlers
+        for kind in type(error).__mro__:
+            handler = handlers.get(kind)
+            if handler is not None:
+                answer = handler(request, error)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+                return cast(Response, answer)
+        raise error
+
+
+def _json_with_length(headers: list[tuple[bytes, bytes]]) -> bool:
+    length = kind = b""
+    for name, value in headers:
+        if name == b"content-length":
+            length = value
+        elif name == b"content-type":
+            kind = value
+    return kind.split(b";")[0].strip().lower() == MEDIA_TYPE and length.isdigit()
