@@ -159,7 +159,7 @@ def checkpoints(url: str, cases: int) -> dict[str, float]:
         add_open_cases(engine, template, cases - 1, "cp-")
         key = Ed25519PrivateKey.generate()
         floor_s, _ = _timed(lambda: _scan(engine))
-        took, checkpoint = _timed(lambda: make_checkpoint(engine, key, now))
+        took, checkpoint = _timed(lambda: make_checkpoint(engine.context, key, now))
     assert checkpoint.cases == cases, checkpoint
     return {"checkpoint_cases": cases, "checkpoint_s": took, "scan_floor_s": floor_s,
             "checkpoint_ratio": took / floor_s}  # fmt: skip

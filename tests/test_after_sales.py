@@ -251,7 +251,7 @@ def test_the_sla_report_tells_escalations_by_hand_and_satisfaction_per_partner(
     engine.fire(case_id, "resolve", actor="li.na", data={"solution": "换新"})
     engine.fire(case_id, "follow_up", actor="wang.wei", data={"satisfaction": 2})
     period, _ = period_of(month="2026-11", zone=UTC, now=clock.now())
-    report = sla_report(engine, period)
+    report = sla_report(engine.context, period)
     assert report["escalations_by_hand"] == {"1": 1}
     assert report["escalations_by_level"] == {}
     assert report["csat"]["partner"] == [{"name": "P-安装一队", "follow_ups": 1, "csat": 2.0}]

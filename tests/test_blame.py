@@ -20,7 +20,7 @@ def test_a_handover_is_from_the_owner_and_a_reassignment_says_who_made_it(
     engine.fire(case_id, "assign", actor="li.na", data={"to": "王伟"})
     clock.advance(H)
     engine.fire(case_id, "assign", actor="zhang.min", data={"to": "chen.jie"})
-    report = sla_report(engine, Period(START - H, START + H))
+    report = sla_report(engine.context, Period(START - H, START + H))
     (row,) = report["handovers"]
     assert row["moves"] == ["li.na -> 王伟", "王伟 -> chen.jie (reassigned by zhang.min)"]
     assert [m["kind"] for m in row["changes"]] == ["handover", "reassignment"]
@@ -37,7 +37,7 @@ def test_a_breach_belongs_to_the_owner_when_the_deadline_fell_due(
     engine.fire(case_id, "assign", actor="li.na", data={"to": "王伟"})
     clock.advance(H)
     engine.fire(case_id, "apologise", actor="王伟")
-    report = sla_report(engine, Period(START - H, START + H))
+    report = sla_report(engine.context, Period(START - H, START + H))
     owners = {r["name"]: r for r in report["first_response_by"]["owner"]}
     assert set(owners) == {"li.na"}
     assert owners["li.na"]["breached"] == 1

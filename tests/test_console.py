@@ -228,9 +228,9 @@ def test_report_pages_draw_chinese_names_and_local_times(
     machine = engine.registry.get("complaint")
     proposal = policy_from_document(tighter, machine.states, machine.events)
     pages = {
-        "sla": sla_page(sla_report(engine, period)),
-        "complaints": complaints_page(complaints_report(engine, period)),
-        "case": case_report(engine, cases[1], shanghai),
+        "sla": sla_page(sla_report(engine.context, period)),
+        "complaints": complaints_page(complaints_report(engine.context, period)),
+        "case": case_report(engine.context, cases[1], shanghai),
         "whatif": whatif_page(simulate(engine.context, proposal, period)),
     }
     context = browser.new_context(viewport={"width": 1100, "height": 900})
@@ -265,7 +265,7 @@ def _checkpoint(engine: Engine, folder: Path) -> tuple[str, str]:
 
     new_key(folder / "k.key", folder / "k.ring", engine.clock.now(), replace=False)
     key = load_private_key(folder / "k.key")
-    checkpoint = make_checkpoint(engine, key, engine.clock.now())
+    checkpoint = make_checkpoint(engine.context, key, engine.clock.now())
     return json.dumps(checkpoint.to_json()), (folder / "k.ring").read_text()
 
 

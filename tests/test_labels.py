@@ -252,8 +252,8 @@ def test_report_pages_speak_the_viewers_language(
     machine = engine.registry.get("complaint")
     proposal = policy_from_document(tighter, machine.states, machine.events)
     reports = {
-        "sla": (sla_page, sla_report(engine, period)),
-        "complaints": (complaints_page, complaints_report(engine, period)),
+        "sla": (sla_page, sla_report(engine.context, period)),
+        "complaints": (complaints_page, complaints_report(engine.context, period)),
         "whatif": (whatif_page, simulate(engine.context, proposal, period)),
         "partners": (
             partners_page,
@@ -279,12 +279,12 @@ def test_report_pages_speak_the_viewers_language(
     from casework.workflow.reports.case_page import case_report
 
     case_id = engine.list()[0].id
-    zh = _visible(case_report(engine, case_id, UTC, lang="zh"))
+    zh = _visible(case_report(engine.context, case_id, UTC, lang="zh"))
     for words in ("投诉单", "处理记录", "首次响应", "登记投诉", "已受理", "信函", "小时"):
         assert words in zh, words
     for identifier in ("first_response", "received", "letter", "Timeline"):
         assert identifier not in zh, identifier
-    assert "Timeline" in _visible(case_report(engine, case_id, UTC))
+    assert "Timeline" in _visible(case_report(engine.context, case_id, UTC))
 
 
 def test_the_report_command_takes_its_language(db_url: str, tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ def test_erasure_keeps_every_chain_checkpoint_and_count_and_leaves_no_trace(
     assert made.exit_code == 0, made.output
     clock.advance(H)  # the checkpoint states the history recorded by an instant before
     period, _ = period_of(month="2026-11", zone=UTC, now=clock.now())
-    before = complaints_report(engine, period), sla_report(engine, period)
+    before = complaints_report(engine.context, period), sla_report(engine.context, period)
 
     summary = engine.erase(NAME, actor="dpo", reason="本人申请删除 #PIPL-42")
 
@@ -110,7 +110,7 @@ def test_erasure_keeps_every_chain_checkpoint_and_count_and_leaves_no_trace(
     checked = CliRunner().invoke(main, ["--db", db_url, "verify", "--checkpoint", str(checkpoint),
                                         "--keyring", f"{key}.pub"])  # fmt: skip
     assert checked.exit_code == 0, checked.output
-    after = complaints_report(engine, period), sla_report(engine, period)
+    after = complaints_report(engine.context, period), sla_report(engine.context, period)
     for report_before, report_after in zip(before, after, strict=True):
         assert _counts(report_before) == _counts(report_after)
     for case_id in zhang:

@@ -440,7 +440,7 @@ def test_a_follow_up_score_belongs_to_the_partner_of_the_last_visit(
     assert (rows["P-安装一队"]["csat"], rows["P-安装一队"]["follow_ups"]) == (4.0, 1)
     assert rows["P-维修二队"]["follow_ups"] == 0  # its visit failed: a repeat repair instead
     period, _ = period_of(month="2026-11", zone=SHANGHAI, now=clock.now())
-    csat = sla_report(engine, period)["csat"]
+    csat = sla_report(engine.context, period)["csat"]
     assert csat["partner"] == [{"name": "P-安装一队", "follow_ups": 1, "csat": 4.0}]
     assert csat["technician"] == [{"name": "刘师傅", "follow_ups": 1, "csat": 4.0}]
 
@@ -459,7 +459,7 @@ def test_the_complaints_report_has_the_first_visit_fix_rate_and_a_company_row(
     period, _ = period_of(month="2026-11", zone=SHANGHAI, now=clock.now())
     dispatch = {("东莞长安店", None): 10_000, ("Shenzhen", None): 20_000,
                 ("Shenzhen", "other"): 5_000}  # fmt: skip
-    report = complaints_report(engine, period, dispatch)
+    report = complaints_report(engine.context, period, dispatch)
     fix = report["first_visit_fix"]
     assert (fix["visited"], fix["fixed_first_visit"], fix["rate"]) == (3, 2, 66.7)
     assert fix["by_partner"] == [
@@ -476,7 +476,7 @@ def test_the_complaints_report_has_the_first_visit_fix_rate_and_a_company_row(
     assert "公司合计" in complaints_page(report, lang="zh")
     assert "Company" in complaints_page(report)
     one_branch, _ = period_of(month="2026-11", zone=SHANGHAI, branch="Shenzhen", now=clock.now())
-    assert not [r for r in complaints_report(engine, one_branch, dispatch)["per_10000_jobs"]
+    assert not [r for r in complaints_report(engine.context, one_branch, dispatch)["per_10000_jobs"]
                 if r.get("total")]  # fmt: skip
 
 

@@ -28,7 +28,7 @@ def test_a_late_first_response_is_breached_though_no_deadline_fired(
     engine.fire(late, "apologise", actor="li.na")
     assert engine.get(late).escalation_level == 0  # nothing fired
 
-    report = sla_report(engine, Period(START - H, START + H))
+    report = sla_report(engine.context, Period(START - H, START + H))
     first = next(r for r in report["clocks"] if r["name"] == "first_response")
     assert (first["met"], first["breached"]) == (1, 1)
 
@@ -38,8 +38,8 @@ def test_a_late_first_response_is_breached_though_no_deadline_fired(
     assert standing["overdue_s"] == 6 * 3600
     assert _clock(engine.replay(early).sla, "first_response")["outcome"] == "met"
     assert _clock(engine.explain_sla(late), "first_response")["outcome"] == "breached"
-    assert "breached by 6h" in case_report(engine, late)
-    assert "met" in case_report(engine, early)
+    assert "breached by 6h" in case_report(engine.context, late)
+    assert "met" in case_report(engine.context, early)
 
 
 def test_exactly_the_target_is_met(engine: Engine, clock: FixedClock) -> None:

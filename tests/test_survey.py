@@ -51,7 +51,7 @@ def site(db_url: str) -> Iterator[Served]:
 
 
 def _path(engine: Engine, case_id: str) -> str:
-    return "/s/" + service.link(engine, case_id).rsplit("/s/", 1)[1]
+    return "/s/" + service.link(engine.context, case_id).rsplit("/s/", 1)[1]
 
 
 def _resolve(engine: Engine, case_id: str) -> None:
@@ -317,12 +317,12 @@ def test_reports_tell_customers_csat_from_agents(db_url: str) -> None:
             )  # fmt: skip
             engine.fire(case_id, "resolve", actor="li.na", data={"solution": "fixed"})
         NotifyDeliverer(engine, sms=Taken()).deliver_due()
-        assert service.answer(engine, ids[0], 3, True, None) == "recorded"
+        assert service.answer(engine.context, ids[0], 3, True, None) == "recorded"
         engine.fire(ids[1], "follow_up", actor="li.na", data={"satisfaction": 5})
-        assert service.answer(engine, ids[1], 1, False, "no") == "reopened"
+        assert service.answer(engine.context, ids[1], 1, False, "no") == "reopened"
         engine.fire(ids[2], "follow_up", actor="li.na", data={"satisfaction": 5})
         period, _ = period_of(month="2026-11", zone=FixedClock(START).now().tzinfo, now=START)
-        report = sla_report(engine, period)
+        report = sla_report(engine.context, period)
         assert report["surveys"] == {"sent": 3, "answered": 2, "response_rate": 0.6667}
         customers = report["csat_customers"]
         assert customers["partner"] == [{"name": "P1", "follow_ups": 2, "csat": 2.0}]

@@ -153,7 +153,7 @@ class NotifyDeliverer:
         if template == "resolved" and self._links():
             from casework.workflow.survey.service import link as survey_link
 
-            link = survey_link(self.engine, case_id)
+            link = survey_link(self.engine.context, case_id)
         values = body.get("values")
         return render(
             template, lang, case_id, values if isinstance(values, dict) else {}, zone, link

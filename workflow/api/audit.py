@@ -214,5 +214,5 @@ def _report(
         asked = {**asked, "last": "30d"}
     period = report_period(engine, principal, asked, tz, branch)
     if name == "sla":
-        return Json(business.sla_report(engine, period))
-    return Json(business.complaints_report(engine, period, None))
+        return Json(business.sla_report(engine.context, period))
+    return Json(business.complaints_report(engine.context, period, None))

@@ -34,13 +34,14 @@ from casework.storage import canonical_json, iso
 from casework.storage.merkle import MerkleTree
 from casework.storage.port import Store
 from casework.workflow.audit.private_files import private_file
+from casework.workflow.audit.verification import verify
 from casework.workflow.clock import aware
 from casework.workflow.errors import InvalidInput, TimeOutOfOrder
 from casework.workflow.files import read_capped, read_text
 from casework.workflow.results import CHECKPOINT, Problem, VerifyReport
 
 if TYPE_CHECKING:
-    from casework.workflow.engine import Engine
+    from casework.workflow.context import Context
 
 FORMAT = "casework-checkpoint"
 VERSION = 1
@@ -261,7 +262,7 @@ LAG = timedelta(minutes=1)
 
 
 def make_checkpoint(
-    engine: Engine, key: Ed25519PrivateKey, at: datetime | None = None
+    context: Context, key: Ed25519PrivateKey, at: datetime | None = None
 ) -> Checkpoint:
     """Sign a statement of everything ``engine``'s database recorded by ``at`` (by
     default :data:`LAG` ago, so that no transaction still committing falls behind it).
@@ -269,7 +270,7 @@ def make_checkpoint(
     An instant in the future is refused: every later write would then stand against
     the signed root as a false alarm of tampering.
     """
-    now = engine.clock.now()
+    now = context.clock.now()
     given = at is not None
     at = now - LAG if at is None else aware(at, "at")
     if at > now:
@@ -278,22 +279,22 @@ def make_checkpoint(
             f"{iso(at)} lies in the future (now is {iso(now)})",
             field="at",
         )
-    database = engine.store.database_id()
+    database = context.store.database_id()
     if database is None:
         raise InvalidInput("the database has no identity: upgrade its schema first")
-    at, replica = _replayed_by(engine, at, given)
-    cases, events, root = history_root(engine.store, at)
+    at, replica = _replayed_by(context, at, given)
+    cases, events, root = history_root(context.store, at)
     identity = key_id(key.public_key())
     return sign(Checkpoint(database, at, cases, events, root, identity, replica=replica), key)
 
 
 def _replayed_by(
-    engine: Engine, at: datetime, given: bool
+    context: Context, at: datetime, given: bool
 ) -> tuple[datetime, dict[str, Any] | None]:
     """On a hot standby, the instant a checkpoint may state (what the standby replayed,
     less :data:`LAG` for transactions still committing then) and the replay position it
     covers; elsewhere ``at`` as it is."""
-    state = engine.store.replication()
+    state = context.store.replication()
     if state is None or state["role"] != "standby":
         return at, None
     replayed = state["replayed_at"]
@@ -313,13 +314,13 @@ def _replayed_by(
 
 
 def check_checkpoint(
-    engine: Engine, checkpoint: Checkpoint, keys: dict[str, Ed25519PublicKey]
+    context: Context, checkpoint: Checkpoint, keys: dict[str, Ed25519PublicKey]
 ) -> VerifyReport:
     """Whether the database still holds what the checkpoint signed, and every chain holds."""
     problem = signature_problem(checkpoint, keys)
     if problem is not None:
         return VerifyReport(0, 0, (Problem(CHECKPOINT, None, problem),))
-    database = engine.store.database_id()
+    database = context.store.database_id()
     if database != checkpoint.database:
         reason = (
             f"the checkpoint is of database {checkpoint.database}, this is {database}: "
@@ -327,7 +328,7 @@ def check_checkpoint(
         )
         return VerifyReport(0, 0, (Problem(CHECKPOINT, None, reason),))
     problems: list[Problem] = []
-    cases, events, root = history_root(engine.store, checkpoint.at)
+    cases, events, root = history_root(context.store, checkpoint.at)
     holds = (cases, events, root) == (checkpoint.cases, checkpoint.events, checkpoint.root)
     checked = {
         "key_id": checkpoint.key_id,
@@ -350,5 +351,5 @@ def check_checkpoint(
                 "added or reordered",
             )
         )
-    chains = engine.verify()
+    chains = verify(context)
     return VerifyReport(chains.cases, chains.events, (*problems, *chains.problems), checked)

@@ -1,22 +1,41 @@
-"""Opening a case: its intake checked, its first event and its row built."""
+"""Opening a case: its intake checked, its first event and its row built and stored, and
+a repeat of an earlier case linked to it."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from casework.machines import OPEN_EVENT, CaseRules, MachineDefinition, opened
 from casework.machines.clocks import Planned
-from casework.storage import GENESIS_HASH
+from casework.machines.definition import MANUAL_ESCALATION
+from casework.storage import GENESIS_HASH, CaseRecord
 from casework.storage.chain import EVENT_FORMAT, PERSONAL_FORMAT
+from casework.storage.database import HostConnection
+from casework.storage.errors import WriteConflict
 from casework.workflow.cases import validation
+from casework.workflow.cases.firing import record
+from casework.workflow.cases.reading import with_deadlines
+from casework.workflow.cases.relations import repeat_of
 from casework.workflow.cases.remedies import classified
-from casework.workflow.cases.transitions import event_row, plan_of, sla_json
+from casework.workflow.cases.transitions import (
+    event_row,
+    plan_of,
+    profile_of,
+    sla_json,
+    sync_deadlines,
+)
 from casework.workflow.config import Settings
 from casework.workflow.errors import InvalidInput
-from casework.workflow.privacy.commitments import committed, personal_values
+from casework.workflow.notify.queue import queue_notifications
+from casework.workflow.privacy.commitments import committed, new_subject, personal_values
+from casework.workflow.sla.due import SYSTEM_ACTOR
+from casework.workflow.webhooks.queue import queue_webhooks
+
+if TYPE_CHECKING:
+    from casework.workflow.context import Context
 
 
 def new_case_id() -> str:
@@ -106,3 +125,59 @@ def opened_case(
         "event_format": v,
     }
     return case, event, plan
+
+
+def open_case(
+    context: Context,
+    definition: MachineDefinition,
+    opening: dict[str, Any],
+    *,
+    actor: str,
+    received: datetime,
+    now: datetime,
+    case_id: str,
+    within: str | None,
+    connection: HostConnection | None,
+) -> CaseRecord:
+    """Store the case ``opening`` describes (checked already) in one transaction, then
+    link it to the earlier case it repeats, if any (among branch ``within``'s cases)."""
+    store, settings = context.store, context.settings
+    policy = context.policies.current_for(definition.name)
+    opening["policy"] = None if policy is None else policy.version
+    rules = CaseRules(definition, context.policies.known(), profile_of(opening))
+    try:
+        with store.transaction(connection) as cursor:
+            # the customer's secret: theirs if they have cases, else a new one
+            subject = store.subject_for(cursor, opening["customer"], new_subject(), now)
+            case, event, plan = opened_case(case_id, rules, opening, actor, received, now, subject)
+            if policy is not None:
+                store.store_policy(cursor, policy.version, policy.name, policy.document, now)
+            store.insert_case(cursor, case, event)
+            store.put_personal(cursor, case_id, subject[0], personal_values(opening, definition))
+            moved = sync_deadlines(store, cursor, case_id, {}, plan)
+            opened = [(CaseRecord(**case), event)]
+            queue_webhooks(store, cursor, opened, now, settings.organisation)
+            queue_notifications(store, cursor, opened, now, settings.notify)
+    except WriteConflict:
+        raise InvalidInput(f"case id {case_id!r} is taken", field="case_id") from None
+    context.planned(moved, connection)
+    context.log.info(
+        "case_opened",
+        case_id=case_id,
+        machine=definition.name,
+        channel=opening["channel"],
+        category=opening["category"],
+    )
+    stored = with_deadlines(CaseRecord(**case))
+    earlier = repeat_of(context, stored, within) if "link" in definition.events else None
+    if earlier is None:
+        return stored
+    data = {"case": earlier, "kind": "repeat", "repeat_of": earlier}
+    linked = record(context, case_id, "link", actor=SYSTEM_ACTOR, data=data, connection=connection)
+    if not (settings.repeat_escalates and opening["category"] == "not_fixed_first_visit"):
+        return linked
+    reason = f"the same fault again: a repeat of case {earlier} (seed 002)"
+    return record(
+        context, case_id, MANUAL_ESCALATION, actor=SYSTEM_ACTOR, data={"reason": reason},
+        connection=connection,
+    )  # fmt: skip

@@ -66,7 +66,7 @@ def report_case_command(
     with engine_for(db_url, config_path, read_only=True) as engine:
         case_id = engine.resolve(case_id)
         zone = display_zone(engine).zone
-        page = case_report(engine, case_id, zone, page_language(engine, lang))
+        page = case_report(engine.context, case_id, zone, page_language(engine, lang))
     with private_file(html_path, replace=force) as file:
         file.write(page)
     click.echo(f"case {case_id}: {html_path}")
@@ -152,7 +152,7 @@ def report_sla_command(
     escalations per level; who hands cases on; the weekly trend. Days and weeks are cut
     in the display zone (--tz)."""
     with engine_for(db_url, config_path, read_only=True) as engine:
-        report = sla_report(engine, _period(engine, asked))
+        report = sla_report(engine.context, _period(engine, asked))
         lang = page_language(engine, lang)
     _publish(report, sla_page, html_path, force, as_json, lang)
     if not as_json:
@@ -251,7 +251,7 @@ def report_complaints_command(
     Monday in the display zone)."""
     jobs = None if dispatch is None else read_dispatch(dispatch)
     with engine_for(db_url, config_path, read_only=True) as engine:
-        report = complaints_report(engine, _period(engine, asked), jobs)
+        report = complaints_report(engine.context, _period(engine, asked), jobs)
         lang = page_language(engine, lang)
     _publish(report, complaints_page, html_path, force, as_json, lang)
     if not as_json:

@@ -116,7 +116,7 @@ def checkpoint_command(
     with engine_for(db_url, config_path, read_only=True, audit=True) as engine:
         moment = None if at is None else typed_time(at, "--at", engine)
         zone = display_zone(engine).zone
-        checkpoint = make_checkpoint(engine, signing, moment)
+        checkpoint = make_checkpoint(engine.context, signing, moment)
     text = json.dumps(checkpoint.to_json(), indent=2) + "\n"
     if out is None:
         click.echo(text, nl=False)

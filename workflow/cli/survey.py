@@ -28,7 +28,7 @@ def survey_link_command(
     from casework.workflow.survey.service import link
 
     with engine_for(db_url, config_path) as engine:
-        url = link(engine, engine.resolve(case_id))
+        url = link(engine.context, engine.resolve(case_id))
     if as_json:
         emit_json({"url": url})
     else:

@@ -93,7 +93,7 @@ def verify_command(
         checkpoint = read_checkpoint(checkpoint_path)
         keys = read_keyring(ring)
         with engine_for(db_url, config_path, read_only=True, audit=True) as engine:
-            report = check_checkpoint(engine, checkpoint, keys)
+            report = check_checkpoint(engine.context, checkpoint, keys)
     elif export_path is not None:
         if case_id is not None:
             raise InvalidInput("give a case id or --export, not both", field="export")

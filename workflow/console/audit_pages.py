@@ -77,7 +77,7 @@ def verify_checkpoint(request: Request, session: Session, form: Mapping[str, str
             raise InvalidInput("the checkpoint is not JSON", field="checkpoint") from None
         checkpoint = Checkpoint.from_json(document, "the checkpoint")
         keys = keyring_from_text(form.get("keyring", ""), "the keyring")
-        report = check_checkpoint(engine, checkpoint, keys)
+        report = check_checkpoint(engine.context, checkpoint, keys)
     except CaseworkError as err:
         return _refused(request, session, err)
     except ImportError:

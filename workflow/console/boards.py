@@ -105,5 +105,5 @@ def overdue(request: Request, session: Session, form: Mapping[str, str]) -> Resp
         midnight = datetime.combine(local(now, zone).date(), time(), tzinfo=zone)
         for name, start in (("today", midnight), ("week", now - timedelta(days=7))):
             period = Period(start, now + timedelta(seconds=1), zone, session.principal.branch)
-            compliance.append((name, sla_report(engine, period)))
+            compliance.append((name, sla_report(engine.context, period)))
     return render(request, "overdue.html", "overdue", session, rows=rows, compliance=compliance)

@@ -71,8 +71,8 @@ def reports(request: Request, session: Session, form: Mapping[str, str]) -> Resp
     if start or asked["month"] or asked["last"]:
         try:
             period = _period(request, session)
-            report = sla_report(engine, period)
-            complaints = complaints_report(engine, period, None)
+            report = sla_report(engine.context, period)
+            complaints = complaints_report(engine.context, period, None)
         except CaseworkError as err:
             flash = refusal(lang_of(request), err)
             return render(request, "reports.html", "reports", session, report=None,
@@ -96,9 +96,9 @@ def report_page(request: Request, session: Session, form: Mapping[str, str]) -> 
         period = _period(request, session)
         lang = lang_of(request)
         if name == "sla":
-            html = business.sla_page(business.sla_report(reader_of(request), period), lang)
+            html = business.sla_page(business.sla_report(reader_of(request).context, period), lang)
         elif name == "complaints":
-            report = business.complaints_report(reader_of(request), period, None)
+            report = business.complaints_report(reader_of(request).context, period, None)
             html = business.complaints_page(report, lang)
         else:
             return render(request, "reports.html", "reports", session, status=404, report=None,

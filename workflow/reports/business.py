@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from casework.machines.clocks import BREACHED, state_from_json
 from casework.storage import CaseRecord, iso
 from casework.workflow.access.organisation import rollup
+from casework.workflow.cases.reading import timeline
 from casework.workflow.display.periods import asked_period, described, week_of
 from casework.workflow.display.times import stamped
 from casework.workflow.display.zones import zone_name
@@ -33,9 +34,10 @@ from casework.workflow.errors import InvalidInput
 from casework.workflow.partners.ratings import by_customer, follow_up_credits
 from casework.workflow.reports.case_page import PAGES
 from casework.workflow.reports.words import page_words
+from casework.workflow.sla.views import overdue
 
 if TYPE_CHECKING:
-    from casework.workflow.engine import Engine
+    from casework.workflow.context import Context
 
 DIMENSIONS = ("branch", "category", "channel", "owner")
 TIMED_EVENTS = (
@@ -91,22 +93,22 @@ def period_of(
 
 
 def _cases(
-    engine: Engine, period: Period, names: Sequence[str] = TIMED_EVENTS
+    context: Context, period: Period, names: Sequence[str] = TIMED_EVENTS
 ) -> tuple[list[CaseRecord], dict[str, list[Any]]]:
-    cases, events = engine.store.received_between(period.start, period.end, names)
+    cases, events = context.store.received_between(period.start, period.end, names)
     if period.branch is not None:  # a branch and its stores ([organisation])
-        units = engine.settings.organisation.covered(period.branch)
+        units = context.settings.organisation.covered(period.branch)
         cases = [c for c in cases if c.branch in units]
     return cases, events
 
 
 def rolled_up(
-    engine: Engine, period: Period, counts: Iterable[tuple[str, Mapping[str, int]]]
+    context: Context, period: Period, counts: Iterable[tuple[str, Mapping[str, int]]]
 ) -> list[dict[str, Any]]:
     """Counts per unit rolled up store -> branch -> company (seed 003: 门店, 分部, 总部):
     each branch, then its stores, then the company's total row (``level`` company),
     which a report of one branch leaves out (its branch row is its total)."""
-    rows = rollup(engine.settings.organisation, counts)
+    rows = rollup(context.settings.organisation, counts)
     return rows[:-1] if period.branch is not None else rows
 
 
@@ -147,9 +149,9 @@ def time_figures(hours: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def _outcomes(engine: Engine, case: CaseRecord, now: datetime) -> Iterable[tuple[str, str]]:
+def _outcomes(context: Context, case: CaseRecord, now: datetime) -> Iterable[tuple[str, str]]:
     """(clock, met|breached|open) of each clock that ran for the case, from its times."""
-    policy = engine.policies.get(case.sla_policy)
+    policy = context.policies.get(case.sla_policy)
     for clock in state_from_json(case.sla).clocks:
         outcome = clock.outcome(now, policy)
         if outcome is not None:
@@ -181,18 +183,18 @@ def _move_text(move: Mapping[str, str]) -> str:
     return text if move["kind"] == "handover" else f"{text} (reassigned by {move['by']})"
 
 
-def breach_owner(engine: Engine, case: CaseRecord, clock: str, now: datetime) -> str | None:
+def breach_owner(context: Context, case: CaseRecord, clock: str, now: datetime) -> str | None:
     """Who owned the case when ``clock``'s current cycle ran past its target.
 
     The history is folded step by step; the breach falls in the span between two events
     (or after the last, up to ``now``) in which the clock's used time crossed its target,
     and belongs to the owner of that span.
     """
-    policy = engine.policies.get(case.sla_policy)
+    policy = context.policies.get(case.sla_policy)
     if policy is None:
         return None
     cycle = next(c.cycle for c in state_from_json(case.sla).clocks if c.name == clock)
-    steps = engine.timeline(case.id)
+    steps = timeline(context, case.id)
     ends = [event.occurred_at for event, _ in steps[1:]] + [now]
     for (_, folded), end in zip(steps, ends, strict=True):
         for state in folded.sla.clocks:
@@ -205,13 +207,13 @@ def breach_owner(engine: Engine, case: CaseRecord, clock: str, now: datetime) ->
     return None
 
 
-def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
+def sla_report(context: Context, period: Period) -> dict[str, Any]:
     """SLA compliance for a supervisor: a summary (compliance per clock, the cases late
     now by escalation level, the worst branches), first-response compliance per branch
     and category, then the details: per branch, category, channel and owner, time to
     first response as percentiles, escalations per level, hand-overs, a weekly trend."""
-    cases, events = _cases(engine, period)
-    now = engine.clock.now()
+    cases, events = _cases(context, period)
+    now = context.clock.now()
     table: dict[str, dict[str, Counter[str]]] = {d: defaultdict(Counter) for d in DIMENSIONS}
     pairs: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     per_clock: dict[str, Counter[str]] = defaultdict(Counter)
@@ -228,12 +230,12 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
     passed_on: Counter[str] = Counter()
     for case in cases:
         timed = events.get(case.id, [])
-        for clock, outcome in _outcomes(engine, case, now):
+        for clock, outcome in _outcomes(context, case, now):
             per_clock[clock][outcome] += 1
             if clock == "first_response":
                 owner = case.owner
                 if outcome == BREACHED:
-                    owner = breach_owner(engine, case, clock, now) or owner
+                    owner = breach_owner(context, case, clock, now) or owner
                 for dimension in DIMENSIONS:
                     value = owner if dimension == "owner" else getattr(case, dimension)
                     table[dimension][str(value or "-")][outcome] += 1
@@ -273,16 +275,16 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
     by_branch = _rows(table["branch"])
     branch_rollup = [
         {**row, "compliance": _rate(row.get("met", 0), row.get("breached", 0))}
-        for row in rolled_up(engine, period, table["branch"].items())
+        for row in rolled_up(context, period, table["branch"].items())
     ]
     handovers.sort(key=lambda h: (-h["handovers"], h["case_id"]))
     return {
         "report": "sla",
-        **period.heading(engine.clock.now()),
+        **period.heading(context.clock.now()),
         "cases": len(cases),
         "summary": {
             "clocks": _rows(per_clock),
-            "late_now": _late_now(engine, period, now),
+            "late_now": _late_now(context, period, now),
             "worst_branches": [r for r in by_branch if r["breached"]][:3],
         },
         "branch_by_category": [
@@ -303,7 +305,7 @@ def sla_report(engine: Engine, period: Period) -> dict[str, Any]:
         "csat": {d: _csat_rows(satisfaction[d]) for d in RATED_BY},
         "csat_customers": {d: _csat_rows(by_source["customers"][d]) for d in RATED_BY},
         "csat_agents": {d: _csat_rows(by_source["agents"][d]) for d in RATED_BY},
-        "surveys": surveys(engine, {c.id for c in cases}, answered),
+        "surveys": surveys(context, {c.id for c in cases}, answered),
         "handover_cases": len(handovers),
         "handovers": handovers[:HANDOVERS_LISTED],
         "handed_on_by": dict(passed_on.most_common()),
@@ -317,7 +319,7 @@ RATED_BY = ("branch", "owner", "technician", "partner")
 """Whom a follow-up's satisfaction score is attributed to."""
 
 
-def surveys(engine: Engine, case_ids: set[str], answered: set[str]) -> dict[str, Any]:
+def surveys(context: Context, case_ids: set[str], answered: set[str]) -> dict[str, Any]:
     """The customers' surveys of the report's cases: how many were sent (a resolved
     case's notification that went out with its link), how many answered (a score the
     customer gave through their link) and the response rate."""
@@ -325,7 +327,7 @@ def surveys(engine: Engine, case_ids: set[str], answered: set[str]) -> dict[str,
 
     sent = {
         row.case_id
-        for row in engine.store.mails(kind=NOTIFY_KIND, status="sent")
+        for row in context.store.mails(kind=NOTIFY_KIND, status="sent")
         if row.case_id in case_ids and row.body.get("template") == "resolved"
     }
     rate = None if not sent else round(len(answered & sent) / len(sent), 4)
@@ -373,13 +375,13 @@ def _rows(counter_map: Mapping[str, Counter[str]]) -> list[dict[str, Any]]:
     )
 
 
-def _late_now(engine: Engine, period: Period, now: datetime) -> dict[str, Any]:
+def _late_now(context: Context, period: Period, now: datetime) -> dict[str, Any]:
     """The cases past an SLA target now (of the period's branch), by escalation level."""
     late = {
         o.case.id: o.case
-        for o in engine.overdue(now)
+        for o in overdue(context.store.late_candidates(now), context.policies, now)
         if period.branch is None
-        or o.case.branch in engine.settings.organisation.covered(period.branch)
+        or o.case.branch in context.settings.organisation.covered(period.branch)
     }
     levels = Counter(case.escalation_level for case in late.values())
     return {
@@ -517,14 +519,14 @@ def _company_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def recorded_jobs(
-    engine: Engine, period: Period
+    context: Context, period: Period
 ) -> tuple[dict[tuple[str, str | None], int], dict[str, int]]:
     """The jobs recorded in the period (of its branch): by (branch, category), with
     (branch, ``None``) the branch's whole count; and by partner."""
     dispatch: Counter[tuple[str, str | None]] = Counter()
     partners: Counter[str] = Counter()
-    units = None if period.branch is None else engine.settings.organisation.covered(period.branch)
-    for count in engine.store.job_counts(period.start, period.end):
+    units = None if period.branch is None else context.settings.organisation.covered(period.branch)
+    for count in context.store.job_counts(period.start, period.end):
         if units is not None and count.branch not in units:
             continue
         dispatch[(count.branch, None)] += count.jobs
@@ -536,16 +538,16 @@ def recorded_jobs(
 
 
 def complaints_report(
-    engine: Engine, period: Period, dispatch: Mapping[tuple[str, str | None], int] | None = None
+    context: Context, period: Period, dispatch: Mapping[tuple[str, str | None], int] | None = None
 ) -> dict[str, Any]:
     """The complaint structure: share per category, counts per branch and category, and
     complaints per 10,000 dispatched jobs: from ``dispatch`` where given (a CSV handed
     to the report), else from the jobs recorded in the period (``casework jobs``), per
     branch, category and partner."""
-    cases, visits = _cases(engine, period, VISIT_EVENTS)
+    cases, visits = _cases(context, period, VISIT_EVENTS)
     partner_rates: list[dict[str, Any]] = []
     if dispatch is None:
-        dispatch, partner_jobs = recorded_jobs(engine, period)
+        dispatch, partner_jobs = recorded_jobs(context, period)
         by_partner = Counter(str(c.facts.get("partner")) for c in cases if c.facts.get("partner"))
         partner_rates = [
             {"partner": p, "jobs": n, "complaints": by_partner[p],
@@ -572,7 +574,7 @@ def complaints_report(
             rates += _company_rows(rates)
     return {
         "report": "complaints",
-        **period.heading(engine.clock.now()),
+        **period.heading(context.clock.now()),
         "cases": total,
         "by_category": [
             {"category": k, "complaints": v, "share": round(100.0 * v / total, 1)}
@@ -584,7 +586,7 @@ def complaints_report(
             {"branch": b, "category": c, "complaints": n} for (b, c), n in sorted(by_pair.items())
         ],
         "per_10000_jobs": rates,
-        "rollup": _complaints_rollup(engine, period, cases, dispatch),
+        "rollup": _complaints_rollup(context, period, cases, dispatch),
         "per_10000_jobs_by_partner": partner_rates,
         "repeats": _repeats(cases),
         "first_visit_fix": first_visits(cases, visits),
@@ -593,7 +595,7 @@ def complaints_report(
 
 
 def _complaints_rollup(
-    engine: Engine,
+    context: Context,
     period: Period,
     cases: Sequence[CaseRecord],
     dispatch: Mapping[tuple[str, str | None], int],
@@ -605,7 +607,7 @@ def _complaints_rollup(
     ]
     counts += [(unit, {"jobs": n}) for (unit, category), n in dispatch.items() if category is None]
     rows = []
-    for row in rolled_up(engine, period, counts):
+    for row in rolled_up(context, period, counts):
         complaints, jobs = row.get("complaints", 0), row.get("jobs", 0)
         rate = round(10_000 * complaints / jobs, 2) if jobs else None
         rows.append({**row, "complaints": complaints, "jobs": jobs, "per_10000": rate})

@@ -18,6 +18,7 @@ import jinja2
 from casework.machines import Folded
 from casework.machines.sla import SlaPolicy
 from casework.storage import EventRecord
+from casework.workflow.cases.reading import get, timeline
 from casework.workflow.display.times import local_text, stamped
 from casework.workflow.display.zones import zone_name
 from casework.workflow.privacy.commitments import is_commitment
@@ -25,7 +26,7 @@ from casework.workflow.reports.charts import clock_chart, missing_font_note
 from casework.workflow.sla.views import standing
 
 if TYPE_CHECKING:
-    from casework.workflow.engine import Engine
+    from casework.workflow.context import Context
 
 PAGES = jinja2.Environment(  # the report pages, case and business alike
     loader=jinja2.PackageLoader("casework.workflow.reports", "templates"),
@@ -137,21 +138,23 @@ def _value(event: str, key: str, value: Any, words: Mapping[str, Any]) -> Any:
     return words["label"](kind, value)
 
 
-def case_report(engine: Engine, case_id: str, zone: tzinfo = UTC, lang: str | None = None) -> str:
+def case_report(context: Context, case_id: str, zone: tzinfo = UTC, lang: str | None = None) -> str:
     """The HTML page of one case, times as seen in ``zone``, in ``lang`` (``zh`` or
     ``en``, the default)."""
     from casework.workflow.reports.words import page_words
 
     words = page_words(lang)
 
-    case = engine.get(case_id)
-    steps = engine.timeline(case_id)
-    verified = engine.verify(case_id)
-    now = engine.clock.now()
-    policy = engine.policies.get(case.sla_policy)
+    from casework.workflow.audit.verification import verify
+
+    case = get(context, case_id)
+    steps = timeline(context, case_id)
+    verified = verify(context, case_id)
+    now = context.clock.now()
+    policy = context.policies.get(case.sla_policy)
     spans, markers = clock_marks(steps, policy, now)
     final = steps[-1][1] if steps else None
-    context: dict[str, Any] = {
+    shown: dict[str, Any] = {
         "case": case,
         "received": stamped(case.received_at, zone),
         "generated_at": stamped(now, zone),
@@ -174,7 +177,7 @@ def case_report(engine: Engine, case_id: str, zone: tzinfo = UTC, lang: str | No
         ],
         "clocks": [] if final is None else _clock_rows(final, policy, now, words["duration"]),
     }
-    return PAGES.get_template("case.html").render({**context, **words})
+    return PAGES.get_template("case.html").render({**shown, **words})
 
 
 def _clock_rows(

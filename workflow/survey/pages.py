@@ -66,8 +66,8 @@ def _fallback_lang(request: Request, engine: Engine) -> str:
 def _page(request: Request, token: str, *, error: str | None = None, status: int = 200,
           message: str | None = None) -> HTMLResponse:  # fmt: skip
     engine = _engine(request)
-    case_id = service.now_valid(engine, token)
-    found = service.status(engine, case_id, request.headers.get("accept-language"))
+    case_id = service.now_valid(engine.context, token)
+    found = service.status(engine.context, case_id, request.headers.get("accept-language"))
     secrets = engine.settings.notify.survey_secrets
     return _render(
         found.lang, status, status=found, token=token, error=error, message=message,
@@ -103,8 +103,8 @@ def _score(form: dict[str, str]) -> tuple[int, bool] | None:
 
 def _answer(request: Request, token: str, form: dict[str, str]) -> HTMLResponse:
     engine = _engine(request)
-    case_id = service.now_valid(engine, token)
-    found = service.status(engine, case_id, request.headers.get("accept-language"))
+    case_id = service.now_valid(engine.context, token)
+    found = service.status(engine.context, case_id, request.headers.get("accept-language"))
     lang = found.lang
     if not tokens.nonce_ok(token, form.get("nonce", ""), engine.settings.notify.survey_secrets):
         return _page(request, token, error=text(lang, "survey.stale_form"), status=403)
@@ -116,7 +116,7 @@ def _answer(request: Request, token: str, form: dict[str, str]) -> HTMLResponse:
         limit = service.MAX_COMMENT_CHARS
         return _page(request, token, error=text(lang, "survey.too_long", limit=limit), status=422)
     try:
-        outcome = service.answer(engine, case_id, given[0], given[1], comment)
+        outcome = service.answer(engine.context, case_id, given[0], given[1], comment)
     except InvalidInput:
         return _page(request, token, error=text(lang, "survey.bad_answer"), status=422)
     key = {"already": "survey.already", "reopened": "survey.reopened"}.get(outcome, "survey.thanks")

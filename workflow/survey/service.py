@@ -19,13 +19,16 @@ from urllib.parse import quote
 from casework.machines.complaint import LOW_SATISFACTION
 from casework.machines.definition import ERASED_FACT
 from casework.storage.records import EventRecord
+from casework.workflow.cases.firing import fire
+from casework.workflow.cases.reading import get
 from casework.workflow.errors import ConcurrentUpdate, InvalidInput
 from casework.workflow.labels import text
 from casework.workflow.notify.messages import date_text, window_text
+from casework.workflow.storage_boundary import at_storage_boundary
 from casework.workflow.survey import token as tokens
 
 if TYPE_CHECKING:
-    from casework.workflow.engine import Engine
+    from casework.workflow.context import Context
 
 CUSTOMER = "customer"
 """The actor of what the customer records through their link."""
@@ -36,17 +39,18 @@ MAX_COMMENT_CHARS = 1000
 LANGUAGES = ("zh", "en")
 
 
-def link(engine: Engine, case_id: str) -> str:
+@at_storage_boundary
+def link(context: Context, case_id: str) -> str:
     """The customer's link to case ``case_id``: ``<[console] base_url>/s/<token>``."""
-    base = engine.settings.console_base_url
+    base = context.settings.console_base_url
     if base is None:
         raise InvalidInput(
             "no [console] base_url is configured: a link needs the address the page is served at",
             field="base_url",
         )
-    notify = engine.settings.notify
-    case = engine.get(case_id)
-    signed = tokens.sign(case.id, notify.survey_secrets, engine.clock.now(), notify.survey_days)
+    notify = context.settings.notify
+    case = get(context, case_id)
+    signed = tokens.sign(case.id, notify.survey_secrets, context.clock.now(), notify.survey_days)
     return f"{base}/s/{quote(signed, safe='.-_')}"
 
 
@@ -87,15 +91,16 @@ def _after(events: Sequence[EventRecord], first: EventRecord, names: tuple[str, 
     return any(e.seq > first.seq and e.event in names for e in events)
 
 
-def status(engine: Engine, case_id: str, accept: str | None = None) -> Status:
+@at_storage_boundary
+def status(context: Context, case_id: str, accept: str | None = None) -> Status:
     """The status page of case ``case_id`` in the customer's language."""
-    case, events = engine.store.case_with_events(case_id)
+    case, events = context.store.case_with_events(case_id)
     if case is None or case.facts.get(ERASED_FACT):
         raise tokens.LinkInvalid()
-    settings = engine.settings.notify
+    settings = context.settings.notify
     lang = language(case.attributes.get("language"), accept, settings.language)
     zone = settings.zone(case.branch)
-    definition = engine.registry.get(case.machine, case.machine_version)
+    definition = context.registry.get(case.machine, case.machine_version)
     final = definition.final_states
     lines: list[str] = []
     if case.state in SURVEY_STATES:
@@ -140,7 +145,8 @@ def _part(events: Sequence[EventRecord], zone: Any, lang: str) -> list[str]:
     return [text(lang, "survey.status.part_wait", expected=expected)]
 
 
-def answer(engine: Engine, case_id: str, score: int, fixed: bool, comment: str | None) -> str:
+@at_storage_boundary
+def answer(context: Context, case_id: str, score: int, fixed: bool, comment: str | None) -> str:
     """Record the customer's answer once: ``recorded``, ``reopened`` (a low score
     opened the case again) or ``already`` (an answer was recorded before)."""
     if not 1 <= score <= 5:
@@ -151,7 +157,7 @@ def answer(engine: Engine, case_id: str, score: int, fixed: bool, comment: str |
             raise InvalidInput(f"at most {MAX_COMMENT_CHARS} characters", field="comment")
         data["comment"] = comment.strip()
     for _ in range(3):  # another writer may move the case on between our read and write
-        case, events = engine.store.case_with_events(case_id)
+        case, events = context.store.case_with_events(case_id)
         if case is None or case.facts.get(ERASED_FACT):
             raise tokens.LinkInvalid()
         if answered(events):
@@ -160,22 +166,22 @@ def answer(engine: Engine, case_id: str, score: int, fixed: bool, comment: str |
             raise InvalidInput("this case does not ask for an answer now", field="state")
         event = _answer_event(case.state)
         try:
-            after = engine.fire(
-                case.id, event, actor=CUSTOMER, data=data, expected_version=case.version
+            after = fire(
+                context, case.id, event, actor=CUSTOMER, data=data, expected_version=case.version
             )
         except ConcurrentUpdate:
             continue
         if score > LOW_SATISFACTION:
             return "recorded"
         try:
-            engine.fire(case.id, "reopen", actor=CUSTOMER, expected_version=after.version)
+            fire(context, case.id, "reopen", actor=CUSTOMER, expected_version=after.version)
         except ConcurrentUpdate:  # an agent acted at once: theirs is the next step
             return "recorded"
         return "reopened"
     raise ConcurrentUpdate(case_id, 0, None)
 
 
-def now_valid(engine: Engine, token: str) -> str:
+def now_valid(context: Context, token: str) -> str:
     """The case id a token opens now (:class:`~.token.LinkInvalid` if none)."""
-    notify = engine.settings.notify
-    return tokens.verify(token, notify.survey_secrets, engine.clock.now())
+    notify = context.settings.notify
+    return tokens.verify(token, notify.survey_secrets, context.clock.now())
