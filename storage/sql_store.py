@@ -237,10 +237,7 @@ class SqlStore:
             return case_store.ids_starting(conn, prefix, limit, branch)
 
     def case_with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
-        from casework.storage import case_store
-
-        with read_transaction(self.db) as conn:
-            return case_store.load_case(conn, case_id), case_store.case_events(conn, case_id)
+        return self._sql.read_case_with_events(case_id)
 
     def cases_with_events(
         self, event_ids: Sequence[str], case_ids: Sequence[str]

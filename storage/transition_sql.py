@@ -24,7 +24,13 @@ from casework.storage.chain import canonical_json, parse_json
 from casework.storage.database import is_pooled, is_read_only, refuses_writes, schema_of
 from casework.storage.dialect import dialect_of
 from casework.storage.errors import MalformedRow, StorageError, WriteConflict
-from casework.storage.records import CASE_FIELDS, EVENT_FIELDS, UNDECLARED_AS_EMPTY, CaseRecord
+from casework.storage.records import (
+    CASE_FIELDS,
+    EVENT_FIELDS,
+    UNDECLARED_AS_EMPTY,
+    CaseRecord,
+    EventRecord,
+)
 from casework.storage.timestamps import as_utc
 
 CASE_COLUMNS = CASE_FIELDS
@@ -55,12 +61,16 @@ class TransitionSQL:
         lock = dialect.lock
         self.select_case = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id = {mark}{lock}"
         self.read_case_sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id = {mark}"
+        self.read_events_sql = (
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE case_id = {mark} ORDER BY seq"
+        )
         values = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in EVENT_COLUMNS)
         self.insert_event = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({values})"
         self._updates: dict[tuple[str, ...], tuple[str, Any]] = {}
         marks = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in CASE_COLUMNS)
         self.insert_case_sql = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({marks})"
         self._case_readers = [self._reader(c) for c in CASE_COLUMNS]
+        self._event_readers = [self._reader(c) for c in EVENT_COLUMNS]
         self._event_binders = [(c, self._binder(c)) for c in EVENT_COLUMNS]
         self._case_binders = [(c, self._binder(c)) for c in CASE_COLUMNS]
         # SQLite has one writer at a time: threads of this process queue here, woken at
@@ -194,19 +204,46 @@ class TransitionSQL:
 
     def read_case(self, case_id: str) -> CaseRecord | None:
         """The case row as it is now, read without a lock on a borrowed connection."""
+        with self._reading(snapshot=False) as cursor:
+            cursor.execute(self.read_case_sql, (case_id,))
+            row = cursor.fetchone()
+        return None if row is None else self._record(row)
+
+    def read_case_with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
+        """The case row and its events, oldest first, from one snapshot, without a lock:
+        what a page of one case reads, with no table classes loaded."""
+        with self._reading(snapshot=True) as cursor:
+            cursor.execute(self.read_case_sql, (case_id,))
+            row = cursor.fetchone()
+            cursor.execute(self.read_events_sql, (case_id,))
+            rows = cursor.fetchall()
+        if row is None:
+            return None, []
+        readers = self._event_readers
+        try:
+            events = [EventRecord(*_converted(readers, e)) for e in rows]
+        except ValueError as err:  # a column that does not parse: tampering, a broken copy
+            raise MalformedRow(f"case {case_id}: an event of it does not parse ({err})") from None
+        return self._record(row), events
+
+    @contextmanager
+    def _reading(self, *, snapshot: bool) -> Iterator[Any]:
+        """A cursor on a borrowed connection for reads, in one snapshot if asked; what the
+        driver refuses becomes a :class:`StorageError`."""
         with self._borrowed() as raw:
-            cursor = raw.cursor()
             try:
-                cursor.execute(self.read_case_sql, (case_id,))
-                row = cursor.fetchone()
+                if snapshot:
+                    self.dialect.begin_snapshot(raw)
+                cursor = raw.cursor()
+                try:
+                    yield cursor
+                finally:
+                    with contextlib.suppress(Exception):
+                        cursor.close()
                 raw.rollback()
             except self._driver_error as err:
                 raw.invalidate()
                 raise StorageError(str(err).strip().splitlines()[0]) from err
-            finally:
-                with contextlib.suppress(Exception):
-                    cursor.close()
-        return None if row is None else self._record(row)
 
     def _reset(self, raw: Any) -> None:
         try:
@@ -223,9 +260,7 @@ class TransitionSQL:
     def _record(self, row: Any) -> CaseRecord:
         readers = self._case_readers
         try:
-            record = CaseRecord(
-                *(v if r is None or v is None else r(v) for r, v in zip(readers, row, strict=True))
-            )
+            record = CaseRecord(*_converted(readers, row))
         except ValueError as err:  # a column that does not parse: tampering, a broken copy
             raise MalformedRow(f"case {row[0]}: a column of it does not parse ({err})") from None
         if record.channel and record.category:
@@ -314,6 +349,11 @@ def _bound(
     )
 
 
+def _converted(readers: list[Callable[[Any], Any] | None], row: Any) -> Iterator[Any]:
+    """A row's values as records hold them, each through its column's reader."""
+    return (v if r is None or v is None else r(v) for r, v in zip(readers, row, strict=True))
+
+
 def _dump_json(value: Any) -> str:
     """Canonical JSON; a str is taken as JSON already encoded that way."""
     return value if isinstance(value, str) else canonical_json(value)
@@ -325,4 +365,11 @@ def read_json(value: Any) -> Any:
 
 
 def _read_time(value: Any) -> datetime:
-    return datetime.fromisoformat(value) if isinstance(value, str) else as_utc(value)
+    """A stored time: ISO 8601 text with its offset (SQLite), aware from the driver else;
+    a ``ValueError`` for one without an offset, as :mod:`casework.storage.timestamps` reads it."""
+    if not isinstance(value, str):
+        return as_utc(value)
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"a stored time has no offset: {value[:64]!r}")
+    return moment

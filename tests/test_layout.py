@@ -220,9 +220,10 @@ def _loaded_by(code: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_help_and_fire_load_nothing_they_do_not_use(tmp_path: Path) -> None:
-    """``casework --help`` loads no engine; ``fire`` on SQLite loads no optional package,
-    no table classes and no Alembic (a current schema costs one query)."""
+def test_help_fire_and_show_load_nothing_they_do_not_use(tmp_path: Path) -> None:
+    """``casework --help`` loads no engine; ``fire`` and ``show`` on SQLite load no
+    optional package, no table classes (nor the ORM and pydantic under them) and no
+    Alembic (a current schema costs one query)."""
     url = f"sqlite:///{tmp_path / 'c.db'}"
     setup = (
         "from casework.workflow import Engine\n"
@@ -244,8 +245,10 @@ def test_help_and_fire_load_nothing_they_do_not_use(tmp_path: Path) -> None:
     fired = _loaded_by(
         run.format(["casework", "--db", url, "fire", case_id, "note", "--actor", "li.na"])
     )
-    assert [m for m in ("sqlmodel", "alembic", "jinja2", "apscheduler", *OPTIONAL)
-            if m in fired] == []  # fmt: skip
+    unused = ("sqlmodel", "pydantic", "alembic", "jinja2", "apscheduler", *OPTIONAL)
+    assert [m for m in unused if m in fired] == []
+    shown = _loaded_by(run.format(["casework", "--db", url, "show", case_id]))
+    assert [m for m in unused if m in shown] == []
 
 
 BLOCK = """
