@@ -11,17 +11,26 @@ For each backend, in one run:
   (``wrk`` where installed, Debian package ``wrk``; else 8 Python threads, whose own
   work takes a share of a two-core machine from the server); events per second and
   the ratio to the baseline (target >= 0.5);
+- the same requests through FastAPI's route instead of the short way of
+  ``casework.workflow.api.hot_path`` (their body sent as another JSON media type, which
+  the short way leaves to FastAPI), on the same server: what the short way gains,
+  as the ratio of the two rates;
+- the server's own work per request both ways: CPU time of the application called
+  in-process (ASGI, no sockets, no clients), which a loaded machine disturbs far
+  less than it does the rates;
 - the latency of the same request sent at a steady 100 requests per second (an open
   loop: each request leaves at its time, whatever the last one did); p50 and p99
   (target p99 < 50 ms).
 
 Clients run in a separate process from the server, as a back office's would. The
-rates are medians of interleaved rounds (baseline, HTTP, baseline, ...).
+rates are medians of interleaved rounds (baseline, HTTP, HTTP through FastAPI,
+baseline, ...).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -43,9 +52,14 @@ from bench.common import backends, postgres_url, report, sqlite_url
 from bench.stats import percentile
 from casework.workflow import Engine
 from casework.workflow.access.tokens import issue
+from casework.workflow.api.app import create_app
+from casework.workflow.api.hot_path import MEDIA_TYPE
 from tests.support.api_server import free_port
 
 CLIENTS = 8
+SHORT = MEDIA_TYPE.decode()
+THROUGH_FASTAPI = "application/vnd.casework+json"
+"""A JSON media type the short way leaves to FastAPI's route."""
 RATE = 100
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 50.0
@@ -84,6 +98,43 @@ def _serve(url: str, workers: int) -> Iterator[str]:
         child.wait(30)
 
 
+def _server_cpu_us(url: str, token: str, cases: list[str], kind: str, count: int = 500) -> float:
+    """CPU microseconds per request of the application itself, called in-process with
+    bodies sent as ``kind``."""
+    body = json.dumps({"event": "note", "note": "客户来电催促"}).encode()
+    headers = [(b"host", b"bench"), (b"content-type", kind.encode()),
+               (b"content-length", str(len(body)).encode()),
+               (b"authorization", f"Bearer {token}".encode())]  # fmt: skip
+
+    async def one(app: Any, case_id: str) -> None:
+        path = f"/v1/cases/{case_id}/events"
+        scope = {"type": "http", "http_version": "1.1", "method": "POST", "scheme": "http",
+                 "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+                 "headers": headers, "client": ("127.0.0.1", 1)}  # fmt: skip
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        status: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(scope, receive, send)
+        if status != [200]:
+            raise RuntimeError(f"HTTP {status}")
+
+    async def all_of(app: Any) -> float:
+        start = time.process_time()
+        for n in range(count):
+            await one(app, cases[n % len(cases)])
+        return (time.process_time() - start) / count * 1e6
+
+    with Engine.open(url) as engine:
+        return asyncio.run(all_of(create_app(engine)))
+
+
 def _in_process(url: str, cases: list[str], seconds: float) -> float:
     with Engine.open(url) as engine:
         count, end = 0, time.perf_counter() + seconds
@@ -98,10 +149,10 @@ class _Client:
     """One keep-alive HTTP/1.1 connection (the standard library's: light on the client
     side, so the server is what is measured)."""
 
-    def __init__(self, base: str, token: str) -> None:
+    def __init__(self, base: str, token: str, kind: str = SHORT) -> None:
         host, port = base.removeprefix("http://").split(":")
         self.connection = http.client.HTTPConnection(host, int(port), timeout=30)
-        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": kind}
 
     def note(self, case_id: str) -> None:
         body = json.dumps({"event": "note", "note": "客户来电催促"}).encode()
@@ -117,7 +168,7 @@ local ids = {%s}
 local n = 0
 wrk.method = "POST"
 wrk.body = '{"event": "note", "note": "客户来电催促"}'
-wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Content-Type"] = "%s"
 wrk.headers["Authorization"] = "Bearer %s"
 request = function()
   n = n + 1
@@ -131,14 +182,14 @@ end
 """
 
 
-def _over_wrk(base: str, token: str, cases: list[str], seconds: float) -> float | None:
+def _over_wrk(base: str, token: str, cases: list[str], seconds: float, kind: str) -> float | None:
     """The rate ``wrk`` (a load generator in C, where installed) measures with 8
     keep-alive connections; ``None`` without it."""
     wrk = shutil.which("wrk")
     if wrk is None:
         return None
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(_WRK_SCRIPT % (", ".join(f'"{c}"' for c in cases), token))
+        script.write(_WRK_SCRIPT % (", ".join(f'"{c}"' for c in cases), kind, token))
     try:
         done = subprocess.run(  # noqa: S603
             [wrk, "-t", "2", "-c", str(CLIENTS), "-d", f"{seconds:.0f}s", "-s", script.name, base],
@@ -153,19 +204,22 @@ def _over_wrk(base: str, token: str, cases: list[str], seconds: float) -> float 
     return requests / (micros / 1e6)
 
 
-def _over_http(base: str, token: str, cases: list[str], seconds: float) -> float:
-    """Events per second from 8 concurrent keep-alive clients: ``wrk`` where installed
-    (its client work in C leaves the second core to the server), else Python threads."""
-    measured = _over_wrk(base, token, cases, seconds)
-    return measured if measured is not None else _over_threads(base, token, cases, seconds)
+def _over_http(base: str, token: str, cases: list[str], seconds: float, kind: str = SHORT) -> float:
+    """Events per second from 8 concurrent keep-alive clients sending bodies as ``kind``:
+    ``wrk`` where installed (its client work in C leaves the second core to the server),
+    else Python threads."""
+    measured = _over_wrk(base, token, cases, seconds, kind)
+    if measured is not None:
+        return measured
+    return _over_threads(base, token, cases, seconds, kind)
 
 
-def _over_threads(base: str, token: str, cases: list[str], seconds: float) -> float:
+def _over_threads(base: str, token: str, cases: list[str], seconds: float, kind: str) -> float:
     counts = [0] * CLIENTS
     end = time.perf_counter() + seconds
 
     def client(n: int) -> None:
-        mine, http_client = cases[n::CLIENTS], _Client(base, token)
+        mine, http_client = cases[n::CLIENTS], _Client(base, token, kind)
         while time.perf_counter() < end:
             http_client.note(mine[counts[n] % len(mine)])
             counts[n] += 1
@@ -213,16 +267,27 @@ def run(backend: str, seconds: float, rounds: int) -> dict[str, Any]:
             cases = [engine.open_case(actor="li.na", **OPEN).id for _ in range(CLIENTS * 8)]
         with _serve(url, 1 if backend == "sqlite" else 2) as base:
             _over_http(base, token, cases, 1.0)  # warm up
-            baselines, rates = [], []
-            for _ in range(rounds):  # interleaved: a slow moment of the machine hits both
+            _over_http(base, token, cases, 1.0, THROUGH_FASTAPI)
+            baselines, rates, long_rates, cpu, long_cpu = [], [], [], [], []
+            for _ in range(rounds):  # interleaved: a slow moment of the machine hits all
                 baselines.append(_in_process(url, cases, seconds))
                 rates.append(_over_http(base, token, cases, seconds))
+                long_rates.append(_over_http(base, token, cases, seconds, THROUGH_FASTAPI))
+                cpu.append(_server_cpu_us(url, token, cases, SHORT))
+                long_cpu.append(_server_cpu_us(url, token, cases, THROUGH_FASTAPI))
             baseline, http_rate = statistics.median(baselines), statistics.median(rates)
+            long_rate = statistics.median(long_rates)
+            cpu_us, long_cpu_us = statistics.median(cpu), statistics.median(long_cpu)
             latencies = _latency(base, token, cases, max(seconds, 10.0))
     return {
         "in_process_per_s": round(baseline, 1),
         "http_per_s": round(http_rate, 1),
         "ratio": round(http_rate / baseline, 2),
+        "through_fastapi_per_s": round(long_rate, 1),
+        "short_way_gain": round(http_rate / long_rate, 2),
+        "server_cpu_us": round(cpu_us, 1),
+        "through_fastapi_cpu_us": round(long_cpu_us, 1),
+        "short_way_cpu_ratio": round(cpu_us / long_cpu_us, 2),
         "p50_ms": round(percentile(latencies, 0.5), 2),
         "p99_ms": round(percentile(latencies, 0.99), 2),
         "requests_timed": len(latencies),
@@ -248,6 +313,12 @@ def main() -> None:
             (f"{backend}: HTTP, 8 clients ({workers})",
              f"{figures['http_per_s']:,.0f} events/s = {figures['ratio']:.2f}x "
              f"(target >= {TARGET_RATIO})"),
+            (f"{backend}: HTTP through FastAPI, not the short way",
+             f"{figures['through_fastapi_per_s']:,.0f} events/s: the short way "
+             f"{figures['short_way_gain']:.2f}x of it"),
+            (f"{backend}: server CPU per request, short way / FastAPI",
+             f"{figures['server_cpu_us']:,.0f} / {figures['through_fastapi_cpu_us']:,.0f} us "
+             f"= {figures['short_way_cpu_ratio']:.2f}x"),
             (f"{backend}: latency at {RATE} req/s",
              f"p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms "
              f"(target p99 < {TARGET_P99_MS:.0f} ms)"),

@@ -21,15 +21,14 @@ from fastapi import APIRouter, Request
 from casework.workflow.access.tokens import issue
 from casework.workflow.api import models
 from casework.workflow.api.endpoints import declare
-from casework.workflow.api.hot_path import HotPath
+from casework.workflow.api.hot_path import MEDIA_TYPE, HotPath
 from casework.workflow.api.limits import MAX_BODY
 from casework.workflow.clock import FixedClock
 from casework.workflow.engine import Engine
 from tests.support import START
 from tests.support.api_server import serving
 
-SHORT = "application/json"
-"""The media type the short way takes."""
+SHORT = MEDIA_TYPE.decode()
 THROUGH_FASTAPI = "application/vnd.casework+json"
 """A JSON media type FastAPI reads and the short way leaves to it."""
 COMPARED = ("content-type", "content-length", "etag", "location", "idempotent-replayed",
