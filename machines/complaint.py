@@ -42,7 +42,7 @@ def last_follow_up_unhappy(data: Mapping[str, Any], facts: Mapping[str, Any]) ->
 
 
 def note_given(data: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
-    """needs the note text: --note TEXT (data note=<non-empty text>)"""
+    """needs the note text: data note=<non-empty text>"""
     note = data.get("note")
     return isinstance(note, str) and bool(note.strip())
 

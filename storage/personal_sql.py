@@ -264,7 +264,7 @@ def expunge(engine: Engine) -> str:
         erasure = pending[1].split(" ")[2:] if pending is not None else []
         blocked = _compact_postgres(engine, int(erasure[0]) if erasure else None)
     if blocked is not None:
-        return f"compaction pending: {blocked}; run `casework erase --finish` later"
+        return f"compaction pending: {blocked}; finish the erasure later"
     if pending is not None:
         with write_transaction(engine) as conn:
             conn.execute(

@@ -169,7 +169,7 @@ def test_a_reader_holding_the_files_leaves_compaction_pending_until_finish(
         assert engine.get(zhang).customer == "[erased]"  # gone from the live rows at once
         assert engine.get(other).customer == "李雷"
         assert _found(engine, SECRETS)  # the files hold them still: hence pending
-        with pytest.raises(InvalidInput, match="casework erase --finish"):
+        with pytest.raises(InvalidInput, match="finishing the erasure completes it"):
             engine.erase(NAME, actor="dpo", reason="again")
         still = runner.invoke(main, ["--db", db_url, "erase", "--finish"])
         assert still.exit_code == 1, still.output

@@ -90,7 +90,7 @@ def test_a_month_asked_in_china_is_november_in_china() -> None:
     sunday_night = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)
     assert week_of(sunday_night, UTC) == date(2026, 11, 23)
     assert week_of(sunday_night, SHANGHAI) == date(2026, 11, 30)
-    with pytest.raises(InvalidInput, match="one of --from"):
+    with pytest.raises(InvalidInput, match="one of `from`"):
         asked_period(start="2026-11-01", end=None, month="2026-11", last=None, zone=UTC, now=now)
 
 

@@ -36,6 +36,10 @@ the command line exits with (2 for what the caller can correct, 1 for a failure 
 database, the mail server or the disk), ``http_status`` the status of the API's problem
 answer. Catch :class:`NotFound` or :class:`Conflict` for every kind of either.
 
+The messages name no command and no option: the API answers with them too. A message
+names a parameter of the call in backquotes (```to` must be later than `from```); the
+command line shows it as its option (``--to``) and adds the command that helps.
+
 The lower layers raise their own errors, which never import this module; the engine
 turns them into these at its boundary (:mod:`casework.workflow.storage_boundary`): a
 driver, SQLAlchemy or ``casework.storage.errors.StorageError`` becomes
@@ -91,11 +95,12 @@ class CaseworkError(Exception):
 
 
 class InvalidInput(CaseworkError):
-    """A value given to casework is malformed or out of range; ``field`` names it."""
+    """A value given to casework is malformed or out of range; ``field`` names it (the
+    bare name, without a parameter's backquotes or an option's dashes)."""
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
-        self.field = field
+        self.field = None if field is None else field.strip("`-")
 
 
 class NaiveDatetime(InvalidInput):
@@ -159,7 +164,7 @@ class CaseNotFound(NotFound):
     """There is no case with that id."""
 
     def __init__(self, case_id: str) -> None:
-        super().__init__(f"no case {case_id!r}; `casework list` shows the cases there are")
+        super().__init__(f"no case {case_id!r}")
         self.case_id = case_id
 
 
@@ -175,7 +180,7 @@ class MailNotFound(NotFound):
     """There is no outbox mail with that id."""
 
     def __init__(self, mail_id: int) -> None:
-        super().__init__(f"no outbox mail {mail_id}; `casework outbox` lists the mails there are")
+        super().__init__(f"no outbox mail {mail_id}")
         self.mail_id = mail_id
 
 
@@ -183,7 +188,7 @@ class TokenNotFound(NotFound):
     """No API token has this id."""
 
     def __init__(self, token_id: str) -> None:
-        super().__init__(f"no API token {token_id!r}; `casework tokens list` shows them")
+        super().__init__(f"no API token {token_id!r}")
         self.token_id = token_id
 
 
@@ -191,7 +196,7 @@ class WebhookNotFound(NotFound):
     """No webhook subscription has this id."""
 
     def __init__(self, hook_id: str) -> None:
-        super().__init__(f"no webhook {hook_id!r}; `casework webhooks list` shows them")
+        super().__init__(f"no webhook {hook_id!r}")
         self.webhook_id = hook_id
 
 

@@ -67,7 +67,7 @@ def readyz(
 def _worker_check(age: float | None, limit: float) -> str:
     """``ok``, or how long ago a worker last woke (``None``: none recorded)."""
     if age is None:
-        return "no worker heartbeat recorded: is `casework worker` running?"
+        return "no worker heartbeat recorded: is the worker running?"
     return "ok" if age <= limit else f"last heartbeat {age:.0f}s ago (limit {limit:.0f}s)"
 
 

@@ -20,7 +20,7 @@ class TokenInUse(Conflict):
         self.token_id = token_id
         super().__init__(
             f"token {token_id} is the one this request is made with: revoke it with another "
-            "administrator's token, or with `casework tokens revoke`"
+            "administrator's token"
         )
 
 

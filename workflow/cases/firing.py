@@ -65,13 +65,13 @@ def fire(
     event = validation.text(event, "event", max_chars=64)
     if event in SYSTEM_EVENTS or event == OPEN_EVENT:
         raise InvalidInput(
-            f"{event!r} is recorded by casework itself, not fired; "
-            "see `casework tick` and `casework replan`",
+            f"{event!r} is recorded by casework itself, not fired: the worker "
+            "records deadlines as they fall due, a replan records new ones",
             field="event",
         )
     if event == ATTACH_EVENT:
         raise InvalidInput(
-            "a file is attached with its content: `casework attach CASE FILE --kind K`",
+            "a file is attached with its content and kind, not fired as an event",
             field="event",
         )
     payload = validation.event_data(data, note, context.settings)

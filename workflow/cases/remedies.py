@@ -154,7 +154,7 @@ def remedy_data(
     except ValueError:
         raise RemedyRefused(
             f"case {case.id}: deciding a remedy needs the purchase_date attribute "
-            "(open the case with --attr purchase_date=YYYY-MM-DD)",
+            "(open the case with the attribute purchase_date=YYYY-MM-DD)",
             field="purchase_date",
         ) from None
     if sold > at.astimezone(ZoneInfo(rules.zone)).date():
@@ -192,8 +192,7 @@ def remedy_data(
         brand = attributes.get("brand")
         raise RemedyRefused(
             f"case {case.id}: {remedy} of a strict brand ({brand}) needs the manufacturer's "
-            f"test report ({where}): attach it first (casework attach CASE FILE "
-            "--kind test_report)",
+            f"test report ({where}): attach it first (an attachment of kind test_report)",
             field="test_report",
         )
     extra: dict[str, Any] = {"test_report": named} if named else {}

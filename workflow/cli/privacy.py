@@ -81,7 +81,8 @@ def _say(summary: dict[str, Any], due: bool) -> None:
     if summary.get("fields"):
         click.echo(f"  fields: {', '.join(summary['fields'])}")
     if summary.get("expunged"):
-        click.echo(f"  database files: {summary['expunged']}")
+        how = " with `casework erase --finish`" if summary.get("compaction_pending") else ""
+        click.echo(f"  database files: {summary['expunged']}{how}")
 
 
 def _say_finished(done: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from casework.workflow.audit.private_files import private_file
+from casework.workflow.cli.hints import as_options
 from casework.workflow.cli.support import (
     CaseworkSubgroup,
     database_options,
@@ -75,7 +76,7 @@ def report_case_command(
 def _period(engine: Engine, asked: dict[str, str | None]) -> Period:
     period, notes = period_of(**asked, zone=display_zone(engine).zone, now=engine.clock.now())
     for text in notes:
-        note(text)
+        note(as_options(text))
     return period
 
 

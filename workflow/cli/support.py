@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 import structlog
 
+from casework.workflow.cli.hints import worded
 from casework.workflow.errors import CaseworkError, InvalidInput, StorageFailure
 from casework.workflow.storage_boundary import storage_error_types, translated
 
@@ -169,7 +170,7 @@ def handled() -> tuple[type[Exception], ...]:
 def fail_for(err: BaseException) -> NoReturn:
     """Exit with one line for a casework or storage error, at the error's exit status."""
     error = err if isinstance(err, CaseworkError) else translated(err)
-    fail(str(error), code=error.exit_status)
+    fail(worded(error), code=error.exit_status)
 
 
 def usage_failed(err: click.UsageError) -> NoReturn:

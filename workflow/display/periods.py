@@ -36,35 +36,36 @@ def asked_period(
     zone: tzinfo,
     now: datetime,
 ) -> Asked:
-    """The period one of ``--from [--to]``, ``--month YYYY-MM`` or ``--last 7d`` names.
+    """The period one of ``from [to]``, ``month`` (YYYY-MM) or ``last`` (7d) names; the
+    messages and notes name these parameters in backquotes (:mod:`~casework.workflow.errors`).
 
-    A date is a day in ``zone``: ``--from 2026-11-01 --to 2026-11-30`` is the whole of
-    November there, the 30th included. ``--from`` alone runs to now.
+    A date is a day in ``zone``: from 2026-11-01 to 2026-11-30 is the whole of November
+    there, the 30th included. ``from`` alone runs to now.
     """
-    given = [name for name, value in (("--from", start), ("--month", month),
-                                      ("--last", last)) if value]  # fmt: skip
+    given = [name for name, value in (("`from`", start), ("`month`", month),
+                                      ("`last`", last)) if value]  # fmt: skip
     if len(given) != 1 or (end and not start):
         raise InvalidInput(
-            "give the period as one of --from DATE [--to DATE], --month YYYY-MM or --last 7d"
+            "give the period as one of `from` DATE [`to` DATE], `month` YYYY-MM or `last` 7d"
             + (f" (got {' and '.join(given)})" if len(given) > 1 else ""),
             field="from",
         )
     if month:
         first = _month(month)
         after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-        note = f"--month {month.strip()} cut in {zone_name(zone)}"
+        note = f"`month` {month.strip()} cut in {zone_name(zone)}"
         return Asked(midnight(first, zone), midnight(after, zone), zone, (note,))
     if last:
         found = _LAST.fullmatch(last.strip())
         if found is None or int(found.group(1)) == 0:
             raise InvalidInput(
-                f"--last: {last!r} is not a span such as 24h, 7d or 4w", field="last"
+                f"`last`: {last!r} is not a span such as 24h, 7d or 4w", field="last"
             )
         span = int(found.group(1)) * _UNITS[found.group(2).lower()]
         return Asked(now - span, now, zone)
     assert start is not None
-    low = read_time(start, "--from", zone)
-    high = read_time(end, "--to", zone, end_of_day=True) if end else None
+    low = read_time(start, "`from`", zone)
+    high = read_time(end, "`to`", zone, end_of_day=True) if end else None
     notes = tuple(r.assumed for r in (low, high) if r is not None and r.assumed)
     return Asked(low.moment, now if high is None else high.moment, zone, notes)
 
@@ -74,11 +75,11 @@ def _month(text: str) -> date:
         first = date.fromisoformat(f"{text.strip()}-01")
     except ValueError:
         raise InvalidInput(
-            f"--month: {text!r} is not a month such as 2026-11", field="month"
+            f"`month`: {text!r} is not a month such as 2026-11", field="month"
         ) from None
     if not EARLIEST.year <= first.year < LATEST.year:
         raise InvalidInput(
-            f"--month {text.strip()} lies outside the years {EARLIEST.year} to {LATEST.year - 1}",
+            f"`month` {text.strip()} lies outside the years {EARLIEST.year} to {LATEST.year - 1}",
             field="month",
         )
     return first

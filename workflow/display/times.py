@@ -59,13 +59,13 @@ def read_time(text: str, what: str, zone: tzinfo, *, end_of_day: bool = False) -
             naive = datetime.fromisoformat(cleaned)
     except OverflowError:
         raise InvalidInput(
-            f"{what} {cleaned} lies outside the years 1900 to 8999", field=what.lstrip("-")
+            f"{what} {cleaned} lies outside the years 1900 to 8999", field=what
         ) from None
     except ValueError:
         raise InvalidInput(
             f"{what}: {text!r} is not a date or time (for example 2026-11-01, "
             "2026-11-23 09:30 or 2026-11-23T09:30:00+08:00)",
-            field=what.lstrip("-"),
+            field=what,
         ) from None
     moment = aware(naive.replace(tzinfo=zone), what)
     shown = local(moment, zone)

@@ -89,7 +89,7 @@ def quarter(text: str, zone: tzinfo) -> Quarter:
     """``2026Q3`` (or ``2026-Q3``) as a quarter in ``zone``."""
     found = _QUARTER.fullmatch(text.strip())
     if found is None:
-        raise InvalidInput(f"--quarter: {text!r} is not a quarter such as 2026Q3", field="quarter")
+        raise InvalidInput(f"`quarter`: {text!r} is not a quarter such as 2026Q3", field="quarter")
     return Quarter(int(found.group(1)), int(found.group(2)), zone)
 
 

@@ -55,7 +55,7 @@ def erase(
         since = context.store.compaction_pending()
         pending = "" if since is None else (
             f"; the database files still hold values of an erasure since {iso(since)}: "
-            "`casework erase --finish` completes it"
+            "finishing the erasure completes it (the worker's daily pass does)"
         )  # fmt: skip
         raise InvalidInput(
             f"{NO_CUSTOMER}{pending}",

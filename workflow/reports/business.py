@@ -61,7 +61,7 @@ class Period:
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
-            raise InvalidInput("--to must be later than --from", field="to")
+            raise InvalidInput("`to` must be later than `from`", field="to")
 
     def heading(self, now: datetime) -> dict[str, Any]:
         """The fields every report starts with: the period in UTC and as people read it."""
