@@ -316,7 +316,7 @@ def test_bad_input_is_refused_and_changes_nothing(
 def test_an_unknown_case_is_not_found_everywhere(engine: Engine) -> None:
     """Every read of a missing case says so."""
     for read in (engine.get, engine.history, engine.replay, engine.verify):
-        with pytest.raises(CaseNotFound, match="casework list"):
+        with pytest.raises(CaseNotFound, match="no case 'missing'"):
             read("missing")
 
 
