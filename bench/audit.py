@@ -58,7 +58,7 @@ def _export(engine: Engine, path: Path) -> int:
     with read_transaction(engine.db) as conn:
         policies = case_store.stored_policies(conn)
     with path.open("w", encoding="utf-8", newline="") as file:
-        summary = write_export(engine.store, file, policies=policies, now=datetime.now(UTC))
+        summary = write_export(engine.context.store, file, policies=policies, now=datetime.now(UTC))
     return summary.events
 
 

@@ -263,7 +263,7 @@ def run(backend: str, seconds: float, rounds: int) -> dict[str, Any]:
     """Measure one backend; its figures (rates: the median of interleaved rounds)."""
     with _database(backend) as url:
         with Engine.open(url) as engine:
-            token = issue(engine.store, "li.na", "agent", None, engine.clock.now()).token
+            token = issue(engine.context.store, "li.na", "agent", None, engine.clock.now()).token
             cases = [engine.open_case(actor="li.na", **OPEN).id for _ in range(CLIENTS * 8)]
         with _serve(url, 1 if backend == "sqlite" else 2) as base:
             _over_http(base, token, cases, 1.0)  # warm up

@@ -49,7 +49,7 @@ def _prepared(url: str, open_cases: int) -> tuple[str, list[str]]:
     with Engine.open(url, config=policy(24 * 3600)) as engine:
         template = _open(engine, now)
         add_open_cases(engine, template, open_cases - 1, "open-")
-        token = issue(engine.store, "li.na", "agent", None, now).token
+        token = issue(engine.context.store, "li.na", "agent", None, now).token
         targets = [_open(engine, now) for _ in range(64)]
     return token, targets
 

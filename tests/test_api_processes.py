@@ -53,7 +53,7 @@ def _ready(base: str, child: subprocess.Popen[bytes], log: Path) -> None:
 @pytest.mark.slow
 def test_two_servers_and_a_worker_lose_no_update(pg_url: str, tmp_path: Path) -> None:
     with Engine.open(pg_url) as engine:
-        token = issue(engine.store, "li.na", "agent", None, engine.clock.now()).token
+        token = issue(engine.context.store, "li.na", "agent", None, engine.clock.now()).token
     ports = [free_port(), free_port()]
     two = ["serve", "--port", str(ports[0]), "--workers", "2"]
     with (

@@ -124,7 +124,7 @@ OCTETS = {"content-type": "application/octet-stream"}
 def served_process(tmp_path: Path) -> Iterator[tuple[str, str]]:
     url = f"sqlite:///{tmp_path / 'serve.db'}"
     with Engine.open(url) as engine:
-        token = issue(engine.store, "li.na", "agent", None, engine.clock.now()).token
+        token = issue(engine.context.store, "li.na", "agent", None, engine.clock.now()).token
     port = free_port()
     log = tmp_path / "serve.log"
     with _process(["serve", "--port", str(port)], url, log) as child:

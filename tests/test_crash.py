@@ -104,8 +104,8 @@ def test_webhook_delivery_killed_at_50_points_reaches_every_subscription(db_url:
     past = FixedClock(datetime.now(UTC) - timedelta(days=5))
     with receiver() as hook, receiver() as other:
         with Engine.open(db_url, clock=past, config=settings) as engine:
-            add(engine.store, hook.url, "*", settings.webhooks, past.now())
-            add(engine.store, other.url, "apologise,breach", settings.webhooks, past.now())
+            add(engine.context.store, hook.url, "*", settings.webhooks, past.now())
+            add(engine.context.store, other.url, "apologise,breach", settings.webhooks, past.now())
             for _ in range(40):
                 case_id = open_sample(engine)
                 engine.fire(case_id, "apologise", actor="li.na")

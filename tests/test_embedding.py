@@ -64,7 +64,13 @@ def host(db_url: str) -> Iterator[SAEngine]:
 def embedded(host: SAEngine, clock: FixedClock) -> Iterator[Engine]:
     """casework opened on the host's engine, every event subscribed by a webhook."""
     with Engine.open(host, clock=clock, config=LOOPBACK) as engine:
-        add(engine.store, "http://127.0.0.1:9/hook", "*", engine.settings.webhooks, clock.now())
+        add(
+            engine.context.store,
+            "http://127.0.0.1:9/hook",
+            "*",
+            engine.settings.webhooks,
+            clock.now(),
+        )
         yield engine
 
 
@@ -90,7 +96,7 @@ def test_a_case_opened_in_a_failing_handler_leaves_nothing(
     with pytest.raises(HandlerFailed):
         handler()
     assert _counts(host) == before
-    assert embedded.store.case(opened[0]) is None
+    assert embedded.context.store.case(opened[0]) is None
 
 
 def test_an_event_fired_in_a_failing_handler_leaves_nothing(
@@ -204,7 +210,7 @@ def test_a_worker_hears_a_deadline_planned_in_a_host_transaction_once_committed(
             heard.append(due)
 
     with Engine.open(host, clock=clock) as engine, Engine.open(pg_url, clock=clock) as other:
-        listener = engine.store.listen(hear, lambda err: None)
+        listener = engine.context.store.listen(hear, lambda err: None)
         assert listener is not None
         try:
             assert listener.listening.wait(60), "the listener listens"
@@ -434,15 +440,21 @@ def test_every_kind_of_statement_finds_caseworks_tables_in_its_schema(
     from casework.workflow.testing import run_due
 
     with Engine.open(empty_pg, schema="casework", clock=clock, config=LOOPBACK) as engine:
-        add(engine.store, "http://127.0.0.1:9/hook", "*", engine.settings.webhooks, clock.now())
+        add(
+            engine.context.store,
+            "http://127.0.0.1:9/hook",
+            "*",
+            engine.settings.webhooks,
+            clock.now(),
+        )
         case_id = open_sample(engine, customer="CUST-7")
         engine.fire(case_id, MANUAL_ESCALATION, actor="li.na", data={"reason": "twice"})
         assert run_due(engine, clock.now() + timedelta(days=5))
-        assert [c.id for c in engine.store.find_cases("CUST-7", 10)] == [case_id]
-        assert engine.store.mails(kind="webhook")
-        with engine.store.export_rows() as rows:
+        assert [c.id for c in engine.context.store.find_cases("CUST-7", 10)] == [case_id]
+        assert engine.context.store.mails(kind="webhook")
+        with engine.context.store.export_rows() as rows:
             assert len(list(rows)) == len(engine.history(case_id))
-        with engine.store.case_heads(clock.now()) as heads:
+        with engine.context.store.case_heads(clock.now()) as heads:
             assert [h[0] for h in heads] == [case_id]
         assert engine.erase("CUST-7", actor="admin", reason="asked")["cases"] == [case_id]
         assert engine.verify().ok

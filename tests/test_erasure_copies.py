@@ -36,11 +36,11 @@ HOOK = "https://hooks.invalid/casework"
 def _keep_answer(engine: Engine, key: str, case_id: str) -> None:
     """What the API keeps for an ``Idempotency-Key``: the case as it answered."""
     answer = Remembered("h", 201, engine.get(case_id).to_json(), None, engine.clock.now())
-    assert engine.store.remember("tok1", key, answer)
+    assert engine.context.store.remember("tok1", key, answer)
 
 
 def _kept(engine: Engine, key: str) -> Any:
-    kept = engine.store.recall("tok1", key)
+    kept = engine.context.store.recall("tok1", key)
     assert kept is not None
     return kept.body
 
@@ -52,7 +52,7 @@ def _finished(engine: Engine, step: Callable[[], object] | None = None) -> bool:
     deadline = time.monotonic() + 120
     while True:
         (step or engine.finish_erasure)()
-        if engine.store.compaction_pending() is None:
+        if engine.context.store.compaction_pending() is None:
             return True
         if time.monotonic() > deadline:
             return False
@@ -72,7 +72,7 @@ def _echoed_failures(engine: Engine) -> None:
 def test_erasure_replaces_exact_values_only_and_reaches_the_last_error(
     engine: Engine, clock: FixedClock
 ) -> None:
-    add(engine.store, HOOK, "*", WebhookSettings(), clock.now())
+    add(engine.context.store, HOOK, "*", WebhookSettings(), clock.now())
     clock.advance(timedelta(days=10))  # received in month 12: "12" inside their times
     erased = open_sample(engine, customer="CUST-1", contact="12")
     twelve = open_sample(engine, customer="CUST-12", contact="+86 139 0000 0012")
@@ -92,7 +92,7 @@ def test_erasure_replaces_exact_values_only_and_reaches_the_last_error(
     )
     assert engine.get(twelve).customer == "CUST-12"
     assert engine.get(ninety_nine).summary == "12"
-    rows = {m.case_id: m for m in engine.store.mails(kind=WEBHOOK_KIND) if m.last_error}
+    rows = {m.case_id: m for m in engine.context.store.mails(kind=WEBHOOK_KIND) if m.last_error}
     for case_id in (twelve, ninety_nine):
         assert rows[case_id].last_error is not None
         assert engine.get(case_id).customer in rows[case_id].last_error
@@ -109,7 +109,7 @@ def test_erasure_replaces_exact_values_only_and_reaches_the_last_error(
 def test_the_last_error_echoing_a_customer_leaves_no_trace_in_the_files(
     engine: Engine, clock: FixedClock
 ) -> None:
-    add(engine.store, HOOK, "*", WebhookSettings(), clock.now())
+    add(engine.context.store, HOOK, "*", WebhookSettings(), clock.now())
     _zhang(engine)
     _echoed_failures(engine)
     assert _found(engine, SECRETS) == set(SECRETS)
@@ -194,7 +194,7 @@ def test_an_erasure_killed_before_its_compaction_is_completed_by_the_worker(
     _zhang(engine)
     # the process dies once the erasure committed, before the files were compacted
     erase(engine.context, NAME, actor="dpo", reason="本人申请", expunge=False)
-    since = engine.store.compaction_pending()
+    since = engine.context.store.compaction_pending()
     assert since == clock.now()
     worker = Worker(engine, listen=False)
     assert _finished(engine, worker.retain)  # the daily pass, with no retention configured

@@ -90,7 +90,7 @@ def test_losing_the_primary_loses_no_acknowledged_event_and_fires_nothing_twice(
         settings = _settings(sink.url)
         writing = Engine.open(url, config=settings)
         working = Engine.open(url, config=settings)
-        add(working.store, hooks.url, "*", settings.webhooks, datetime.now(UTC))
+        add(working.context.store, hooks.url, "*", settings.webhooks, datetime.now(UTC))
         worker = Worker(working, poll_s=0.2, deliverer=Deliverer(working),
                         webhooks=WebhookDeliverer(working))  # fmt: skip
         stop = threading.Event()

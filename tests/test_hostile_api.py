@@ -169,8 +169,8 @@ def read_only_served(db_url: str) -> Iterator[tuple[Any, str, str]]:
     clock = FixedClock(START)
     with Engine.open(db_url, clock=clock) as engine:
         open_sample(engine)
-        admin = issue(engine.store, "root", "admin", None, clock.now()).token
-        agent = issue(engine.store, "li.na", "agent", None, clock.now()).token
+        admin = issue(engine.context.store, "root", "admin", None, clock.now()).token
+        agent = issue(engine.context.store, "li.na", "agent", None, clock.now()).token
     url = _read_only(db_url)
     with Engine.open(url, clock=clock) as engine, serving(engine) as server:
         yield server, admin, agent
@@ -230,8 +230,8 @@ def test_a_console_write_on_a_read_only_database_is_a_page_not_a_500(db_url: str
 
     clock = FixedClock(START)
     with Engine.open(db_url, clock=clock) as engine:
-        token = issue(engine.store, "root", "admin", None, clock.now()).token
-        cookie, session = sign_in(engine.store, token, clock.now())
+        token = issue(engine.context.store, "root", "admin", None, clock.now()).token
+        cookie, session = sign_in(engine.context.store, token, clock.now())
     form = {"csrf": session.csrf, "actor": "wang.wei", "role": "agent"}
     with (
         Engine.open(_read_only(db_url), clock=clock) as engine,

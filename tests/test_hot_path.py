@@ -61,9 +61,11 @@ def twins(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[Twin, Twin, d
     with Engine.open(f"sqlite:///{first}", clock=FixedClock(START)) as engine:
         now = engine.clock.now()
         tokens = {
-            "agent": issue(engine.store, "li.na", "agent", None, now).token,
-            "auditor": issue(engine.store, "zhao.min", "auditor", None, now).token,
-            "other branch": issue(engine.store, "wu.fang", "agent", "深圳南山店", now).token,
+            "agent": issue(engine.context.store, "li.na", "agent", None, now).token,
+            "auditor": issue(engine.context.store, "zhao.min", "auditor", None, now).token,
+            "other branch": issue(
+                engine.context.store, "wu.fang", "agent", "深圳南山店", now
+            ).token,
         }
         ids = {"open": engine.open_case(actor="li.na", **OPEN).id}
     with ExitStack() as stack:

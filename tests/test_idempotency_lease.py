@@ -19,11 +19,11 @@ OPEN = {"customer": "CUST-1", "channel": "phone", "category": "service_delayed",
 def test_a_placeholder_whose_request_died_is_taken_over_after_its_lease(
     api: Served, clock: FixedClock
 ) -> None:
-    issued = issue(api.engine.store, "li.na", "agent", None, clock.now())
+    issued = issue(api.engine.context.store, "li.na", "agent", None, clock.now())
     stamp = fingerprint("POST", "/v1/cases", OPEN)
     # what `serve` leaves when it is killed while the request is under way
     died = Remembered(stamp, 0, {}, None, clock.now())
-    assert api.engine.store.remember(issued.record.id, "order-7781", died)
+    assert api.engine.context.store.remember(issued.record.id, "order-7781", died)
     key = {"Idempotency-Key": "order-7781"}
     with api.client(issued.token) as http:
         clock.advance(LEASE - timedelta(seconds=1))
@@ -47,7 +47,7 @@ def test_a_placeholder_whose_request_died_is_taken_over_after_its_lease(
 def test_only_one_retry_takes_a_dead_placeholder_over_and_a_late_answer_is_dropped(
     engine: Engine, clock: FixedClock
 ) -> None:
-    store, began = engine.store, clock.now()
+    store, began = engine.context.store, clock.now()
     assert store.remember("tok1", "k", Remembered("h", 0, {}, None, began))
     later = began + LEASE + timedelta(seconds=1)
     assert store.take_over("tok1", "k", began, later)

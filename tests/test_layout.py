@@ -172,6 +172,39 @@ def _is_docstring(tree: ast.Module, constant: ast.Constant) -> bool:
     return False
 
 
+COMPOSITION = ("casework.workflow.cli", "casework.workflow.api", "casework.workflow.console",
+               "casework.workflow.testing", "casework.scheduler")  # fmt: skip
+"""Who may import ``Engine``: the composition layer, and the scheduler, which runs the
+engine's public methods (firing due deadlines, heartbeats, retention). The rooms below
+take its ``Context``."""
+ENGINE_HOMES = ("casework.workflow", "casework.workflow.engine")
+ENGINE_STORE = re.compile(r"(?:\bengine\w*|_of\(request\))\s*\.\s*_?store\b|\._store\b")
+"""An engine's store reached from outside (``engine.store``, ``reader_of(request).store``,
+anything's ``._store``): callers use Engine's methods or ``engine.context``."""
+
+
+def test_only_the_composition_layer_imports_the_engine() -> None:
+    importers = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module in ENGINE_HOMES:
+                importers += [name for alias in node.names if alias.name == "Engine"]
+    assert [n for n in importers if n not in ENGINE_HOMES and not n.startswith(COMPOSITION)] == []
+
+
+def test_no_module_reaches_the_store_of_an_engine() -> None:
+    paths = [*_modules().values(), *(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py")]
+    engine_py = ROOT / "workflow" / "engine.py"
+    reaching = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in paths
+        if path not in (engine_py, Path(__file__))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if ENGINE_STORE.search(line)
+    ]
+    assert reaching == []
+
+
 def test_sql_is_written_only_in_storage() -> None:
     """No module outside ``storage`` imports a driver or SQLAlchemy's query builders, or
     holds a string that reads as an SQL statement, at module level or in a function."""

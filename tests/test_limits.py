@@ -179,7 +179,7 @@ def test_serve_keeps_its_memory_under_a_300_mb_chunked_body(tmp_path: Path) -> N
     """``casework serve`` in its own process: its peak memory (VmHWM) hardly moves."""
     url = f"sqlite:///{tmp_path / 'casework.db'}"
     with Engine.open(url) as engine:
-        token = issue(engine.store, "li.na", "agent", None, engine.clock.now()).token
+        token = issue(engine.context.store, "li.na", "agent", None, engine.clock.now()).token
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"

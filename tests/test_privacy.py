@@ -84,13 +84,13 @@ def test_erasure_keeps_every_chain_checkpoint_and_count_and_leaves_no_trace(
     zhang = [_zhang(engine), _zhang(engine, channel="regulator")]
     engine.fire(zhang[1], "withdraw", actor="li.na")
     other = open_sample(engine, customer="李雷", contact="+86 139 0000 0001")
-    add(engine.store, "http://127.0.0.1:9/hook", "*",
+    add(engine.context.store, "http://127.0.0.1:9/hook", "*",
         WebhookSettings(allowed_hosts=("127.0.0.1",)), clock.now())  # fmt: skip
     engine.fire(zhang[0], "note", actor="li.na", note="回电")  # a webhook payload names him
     clock.advance(30 * H)
     assert run_due(engine, clock.now())  # his escalation mails name him
-    engine.store.remember("tok1", "key1", Remembered("h", 201, engine.get(zhang[0]).to_json(),
-                                                      None, clock.now()))  # fmt: skip
+    answer = Remembered("h", 201, engine.get(zhang[0]).to_json(), None, clock.now())
+    engine.context.store.remember("tok1", "key1", answer)
     assert _found(engine, SECRETS) == set(SECRETS)  # the test can see them, before
     key = tmp_path / "k.key"
     assert CliRunner().invoke(main, ["keys", "generate", "--key", str(key)]).exit_code == 0
@@ -259,8 +259,8 @@ def test_format_1_histories_are_read_as_they_are_and_refuse_erasure(
     rules = CaseRules(definition, {}, profile_of(opening))
     case, event, _ = opened_case("00000000000000aa", rules, opening, "li.na", clock.now(),
                                  clock.now())  # fmt: skip
-    with engine.store.transaction() as cursor:
-        engine.store.insert_case(cursor, case, event)
+    with engine.context.store.transaction() as cursor:
+        engine.context.store.insert_case(cursor, case, event)
     assert engine.get("00000000000000aa").event_format == 1
     assert engine.history("00000000000000aa")[0].data["customer"] == NAME
     assert engine.verify().ok

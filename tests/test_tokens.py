@@ -14,8 +14,8 @@ from casework.workflow.cli import main
 
 
 def test_a_token_is_shown_once_and_kept_only_as_a_hash(engine: Engine) -> None:
-    issued = issue(engine.store, "li.na", "agent", "东莞长安店", engine.clock.now())
-    who = authenticate(engine.store, issued.token)
+    issued = issue(engine.context.store, "li.na", "agent", "东莞长安店", engine.clock.now())
+    who = authenticate(engine.context.store, issued.token)
     assert (who.actor, who.role, who.branch) == ("li.na", "agent", "东莞长安店")
     with engine.db.connect() as conn:
         rows = [tuple(r) for r in conn.execute(text("SELECT * FROM api_tokens"))]
@@ -24,19 +24,19 @@ def test_a_token_is_shown_once_and_kept_only_as_a_hash(engine: Engine) -> None:
 
 
 def test_an_unknown_missing_or_revoked_token_authenticates_nobody(engine: Engine) -> None:
-    issued = issue(engine.store, "wang.wei", "auditor", None, engine.clock.now())
+    issued = issue(engine.context.store, "wang.wei", "auditor", None, engine.clock.now())
     for token in (None, "", "cw_00000000_nope", issued.token + "x"):
         with pytest.raises(NotAuthenticated):
-            authenticate(engine.store, token)
-    revoke(engine.store, issued.record.id, engine.clock.now())
+            authenticate(engine.context.store, token)
+    revoke(engine.context.store, issued.record.id, engine.clock.now())
     with pytest.raises(NotAuthenticated, match="revoked"):
-        authenticate(engine.store, issued.token)
+        authenticate(engine.context.store, issued.token)
     with pytest.raises(TokenNotFound):
-        revoke(engine.store, "ffffffff", engine.clock.now())
+        revoke(engine.context.store, "ffffffff", engine.clock.now())
 
 
 def test_roles_decide_what_a_token_may_do(engine: Engine) -> None:
-    roles = {r: authenticate(engine.store, issue(engine.store, "a.b", r, None,
+    roles = {r: authenticate(engine.context.store, issue(engine.context.store, "a.b", r, None,
                                                  engine.clock.now()).token)
              for r in ("agent", "supervisor", "auditor", "admin")}  # fmt: skip
     assert [r for r, p in roles.items() if p.may("write")] == ["agent", "supervisor", "admin"]

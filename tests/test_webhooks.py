@@ -41,7 +41,7 @@ def engine(db_url: str, clock: FixedClock) -> Iterator[Engine]:
 
 def test_every_event_reaches_a_subscription_signed(engine: Engine, clock: FixedClock) -> None:
     with receiver() as hook:
-        added = add(engine.store, hook.url, "*", engine.settings.webhooks, clock.now())
+        added = add(engine.context.store, hook.url, "*", engine.settings.webhooks, clock.now())
         case_id = open_sample(engine)
         engine.fire(case_id, "apologise", actor="li.na")
         report = WebhookDeliverer(engine).deliver_due()
@@ -66,7 +66,13 @@ def test_every_event_reaches_a_subscription_signed(engine: Engine, clock: FixedC
 
 def test_only_the_events_asked_for(engine: Engine, clock: FixedClock) -> None:
     with receiver() as hook:
-        add(engine.store, hook.url, "case.resolve,apologise", engine.settings.webhooks, clock.now())
+        add(
+            engine.context.store,
+            hook.url,
+            "case.resolve,apologise",
+            engine.settings.webhooks,
+            clock.now(),
+        )
         case_id = open_sample(engine)
         engine.fire(case_id, "apologise", actor="li.na")
         engine.fire(case_id, "note", actor="li.na", note="rang back")
@@ -85,7 +91,7 @@ def test_failures_retry_with_the_same_id_then_dead_letter(
         Engine.open(db_url, clock=clock, config=load_settings(config)) as engine,
         receiver(answers=[500, 503, 500, 500]) as hook,
     ):
-        add(engine.store, hook.url, "open", engine.settings.webhooks, clock.now())
+        add(engine.context.store, hook.url, "open", engine.settings.webhooks, clock.now())
         open_sample(engine)
         sender = WebhookDeliverer(engine)
         assert sender.deliver_due().retried == 1
@@ -110,15 +116,15 @@ def test_failures_retry_with_the_same_id_then_dead_letter(
 
 def test_a_removed_subscription_gets_nothing_more(engine: Engine, clock: FixedClock) -> None:
     with receiver() as hook:
-        added = add(engine.store, hook.url, "*", engine.settings.webhooks, clock.now())
+        added = add(engine.context.store, hook.url, "*", engine.settings.webhooks, clock.now())
         open_sample(engine)
-        remove(engine.store, added.record.id, clock.now())
+        remove(engine.context.store, added.record.id, clock.now())
         open_sample(engine)
         report = WebhookDeliverer(engine).deliver_due()
         assert (report.sent, report.dead) == (0, 1)
         assert hook.requests == []
     with pytest.raises(WebhookNotFound):
-        remove(engine.store, "nope", clock.now())
+        remove(engine.context.store, "nope", clock.now())
 
 
 @pytest.mark.parametrize(
@@ -196,7 +202,7 @@ def test_a_dripping_receiver_does_not_hold_escalation_mail(db_url: str, server: 
     )  # fmt: skip
     release = threading.Event()
     with receiver(drip=release) as hook, Engine.open(db_url, config=settings) as engine:
-        add(engine.store, hook.url, "open", settings.webhooks, datetime.now(UTC))
+        add(engine.context.store, hook.url, "open", settings.webhooks, datetime.now(UTC))
         open_sample(engine)  # its breach is an hour away; its webhook starts the drip
         worker = Worker(
             engine, poll_s=0.2, deliverer=Deliverer(engine), webhooks=WebhookDeliverer(engine)
@@ -226,7 +232,7 @@ def test_one_time_budget_bounds_the_whole_exchange(db_url: str, clock: FixedCloc
         receiver(drip=release) as hook,
         Engine.open(db_url, clock=clock, config=settings) as engine,
     ):
-        add(engine.store, hook.url, "open", settings.webhooks, clock.now())
+        add(engine.context.store, hook.url, "open", settings.webhooks, clock.now())
         open_sample(engine)
         sending = threading.Thread(
             target=lambda: done.append(WebhookDeliverer(engine).deliver_due())
@@ -290,8 +296,8 @@ def test_a_delivery_checks_the_address_again(engine: Engine, clock: FixedClock) 
     or a name that resolves elsewhere now: DNS rebinding) is sent nothing."""
     with receiver() as hook:
         port = urlsplit(hook.url).port
-        add(engine.store, hook.url, "open", engine.settings.webhooks, clock.now())
-        engine.store.add_webhook(  # as if "localhost" had resolved to a public address
+        add(engine.context.store, hook.url, "open", engine.settings.webhooks, clock.now())
+        engine.context.store.add_webhook(  # as if "localhost" had resolved to a public address
             WebhookRecord(id="rebound", url=f"http://localhost:{port}/hook", events=("open",),
                           secret=signing.new_secret(), created_at=clock.now())
         )  # fmt: skip
@@ -320,11 +326,11 @@ def test_a_receivers_answer_is_kept_and_shown_as_printable_text(
         receiver(answers=[500], body=hostile) as hook,
         Engine.open(db_url, clock=clock, config=load_settings(config)) as engine,
     ):
-        add(engine.store, hook.url, "open", engine.settings.webhooks, clock.now())
+        add(engine.context.store, hook.url, "open", engine.settings.webhooks, clock.now())
         open_sample(engine)
         report = WebhookDeliverer(engine, logger=_Lines(lines)).deliver_due()
         assert report.retried == 1
-        (row,) = engine.store.mails(kind="webhook")
+        (row,) = engine.context.store.mails(kind="webhook")
     stored = row.last_error or ""
     assert stored.startswith("HTTP 500: [2J ]0;owned denied X-Evil: 1 zzz")
     assert len(stored) < 350

@@ -89,7 +89,7 @@ class Engine:
         self.clock: Clock = self.context.clock
         self.registry = self.context.registry
         self.policies = self.context.policies
-        self.store: Store = self.context.store
+        self._store: Store = self.context.store
 
     @classmethod
     @at_storage_boundary
@@ -157,7 +157,7 @@ class Engine:
 
     def close(self) -> None:
         """Release the database connections (the pool too, for an engine made from a URL)."""
-        self.store.close()
+        self._store.close()
         if self._owns_db:
             self.db.dispose()
 
@@ -344,7 +344,7 @@ class Engine:
         branch: its stores' too)."""
         reading.known_state(self.registry, state)
         query = CaseQuery(state, branch, owner, customer, channel, category, priority)
-        return self.store.cases(self.scoped(query), limit=limit)
+        return self._store.cases(self.scoped(query), limit=limit)
 
     def scoped(self, query: CaseQuery) -> CaseQuery:
         """``query`` with its ``branch`` standing for the units it covers: a branch of
@@ -443,14 +443,14 @@ class Engine:
         from casework.workflow.sla.due import process_due
 
         return process_due(
-            self.store, self.context.rules, moment, batch, self.context.log, max_batches,
+            self._store, self.context.rules, moment, batch, self.context.log, max_batches,
             self.settings.organisation, self.settings.notify,
         )  # fmt: skip
 
     @at_storage_boundary
     def next_due(self) -> datetime | None:
         """When the earliest pending deadline falls due."""
-        return self.store.next_due()
+        return self._store.next_due()
 
     @at_storage_boundary
     def overdue(self, now: datetime | None = None) -> builtins.list[Overdue]:
@@ -458,20 +458,20 @@ class Engine:
         moment = self.clock.now() if now is None else aware(now, "now")
         from casework.workflow.sla.views import overdue
 
-        return overdue(self.store.late_candidates(moment), self.policies, moment)
+        return overdue(self._store.late_candidates(moment), self.policies, moment)
 
     @at_storage_boundary
     def heartbeat(self, worker: str, started_at: datetime) -> None:
         """Record that the worker named ``worker`` lives now (``/readyz`` reads it); not
         when this host's clock runs ahead (it could fire nothing: it must not look alive)."""
         self.context.server_clock.check()
-        self.store.beat(worker, started_at, self.clock.now())
+        self._store.beat(worker, started_at, self.clock.now())
 
     @at_storage_boundary
     def worker_age(self) -> float | None:
         """Seconds since a worker last woke (its heartbeat), ``None`` if none ever ran:
         what ``/readyz?worker=1``, the metrics and the console's banner judge by."""
-        beat = self.store.latest_beat()
+        beat = self._store.latest_beat()
         return None if beat is None else (self.clock.now() - beat.beat_at).total_seconds()
 
     @at_storage_boundary

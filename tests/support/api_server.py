@@ -37,7 +37,7 @@ class Served:
 
     def token(self, role: str = "agent", actor: str = "li.na", branch: str | None = None) -> str:
         """A new token's secret."""
-        return issue(self.engine.store, actor, role, branch, self.engine.clock.now()).token
+        return issue(self.engine.context.store, actor, role, branch, self.engine.clock.now()).token
 
     def client(self, token: str | None = None) -> httpx.Client:
         """A keep-alive client, authenticated with ``token`` if given."""

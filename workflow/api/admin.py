@@ -54,8 +54,8 @@ def add_webhook(
 
     def run() -> Answer:
         added = add(
-            engine.store, body.url, body.events, engine.settings.webhooks, engine.clock.now(),
-            principal.branch,
+            engine.context.store, body.url, body.events, engine.settings.webhooks,
+            engine.clock.now(), principal.branch,
         )  # fmt: skip
         return Answer(201, added.to_json(), f"/v1/webhooks/{added.record.id}")
 
@@ -94,7 +94,7 @@ def list_webhooks(principal: Auth, engine: Served, removed: bool = False) -> Jso
     """The subscriptions (with ``removed=true``, the ended ones too); a branch token's,
     those of its branch."""
     allowed(principal, "admin")
-    hooks = engine.store.webhooks(removed=removed)
+    hooks = engine.context.store.webhooks(removed=removed)
     return Json([h.to_json() for h in hooks if scope.sees_webhook(principal, h)])
 
 
@@ -110,7 +110,7 @@ def remove_webhook(webhook_id: str, principal: Auth, engine: Served) -> Json:
     allowed(principal, "admin")
     if webhook_id not in _own_hooks(engine, principal):
         raise WebhookNotFound(webhook_id)
-    return Json(remove(engine.store, webhook_id, engine.clock.now()).to_json())
+    return Json(remove(engine.context.store, webhook_id, engine.clock.now()).to_json())
 
 
 @router.get(
@@ -182,7 +182,7 @@ def create_token(
     key = request.headers.get("idempotency-key")
 
     def run() -> Answer:
-        made = issue(engine.store, body.actor, body.role, body.branch, engine.clock.now())
+        made = issue(engine.context.store, body.actor, body.role, body.branch, engine.clock.now())
         return Answer(
             201, {**made.record.to_json(), "token": made.token}, f"/v1/tokens/{made.record.id}"
         )
@@ -196,7 +196,9 @@ def list_tokens(principal: Auth, engine: Served) -> Json:
     """Every token: actor, role, branch, made and revoked when (a branch token's: those
     of its branch)."""
     allowed(principal, "admin")
-    return Json([t.to_json() for t in scope.visible_tokens(principal, engine.store.tokens())])
+    return Json(
+        [t.to_json() for t in scope.visible_tokens(principal, engine.context.store.tokens())]
+    )
 
 
 @router.delete(
@@ -211,10 +213,10 @@ def revoke_token(token_id: str, request: Request, principal: Auth, engine: Serve
     (within two seconds: a process trusts a token it resolved that long). A branch
     token revokes its branch's tokens only. The token a request is made with may not
     revoke itself (409)."""
-    scope.may_revoke(principal, engine.store.tokens(), token_id)
+    scope.may_revoke(principal, engine.context.store.tokens(), token_id)
     if token_id == principal.token_id:
         raise TokenInUse(token_id)
-    revoked = revoke(engine.store, token_id, engine.clock.now())
+    revoked = revoke(engine.context.store, token_id, engine.clock.now())
     request.app.state.principals.forget(token_id)
     return Json(revoked.to_json())
 
@@ -270,11 +272,11 @@ def _requeued(outbox: Outbox, row_id: int) -> OutboxMail:
 
 def _own_hooks(engine: Engine, principal: Auth) -> set[str]:
     """The ids of the subscriptions, ended ones too, the principal may see."""
-    hooks = engine.store.webhooks(removed=True)
+    hooks = engine.context.store.webhooks(removed=True)
     return {h.id for h in hooks if scope.sees_webhook(principal, h)}
 
 
 def _rows_seen(engine: Engine, principal: Auth, kind: str, row_id: int) -> list[OutboxMail]:
     """The outbox row ``row_id`` of ``kind``, if it is of the principal's branch (or one
     of its stores)."""
-    return engine.store.mails(kind=kind, branch=principal.units(), mail_id=row_id)
+    return engine.context.store.mails(kind=kind, branch=principal.units(), mail_id=row_id)

@@ -90,9 +90,9 @@ def export_stream(
 
     def produce() -> None:
         try:
-            policies = engine.store.stored_policies()
+            policies = engine.context.store.stored_policies()
             write_export(
-                engine.store, pipe, fmt="jsonl", since=since, until=until,  # type: ignore[arg-type]
+                engine.context.store, pipe, fmt="jsonl", since=since, until=until,  # type: ignore[arg-type]
                 policies=policies, now=now,
             )  # fmt: skip
             pipe.flush()

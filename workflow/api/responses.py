@@ -90,4 +90,4 @@ def once(
     """Run a ``POST`` once per ``Idempotency-Key`` (``payload()`` gives what the key
     binds: asked for only when a key is given)."""
     stamp = "" if key is None else fingerprint(request.method, request.url.path, payload())
-    return send(answer_once(engine.store, principal, key, stamp, engine.clock.now(), run))
+    return send(answer_once(engine.context.store, principal, key, stamp, engine.clock.now(), run))

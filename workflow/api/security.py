@@ -72,7 +72,7 @@ async def principal_for(request: Request) -> Principal:
     if principal is None:
         engine: Engine = request.app.state.engine
         principal = await offload_for(engine).run(
-            "short", authenticate, engine.store, given, engine.settings.organisation
+            "short", authenticate, engine.context.store, given, engine.settings.organisation
         )
         known.put(given or "", principal)
     return principal

@@ -93,12 +93,12 @@ def export_command(
             raise InvalidInput("--until must be later than --since", field="until")
         if case_id is not None:
             engine.get(case_id)
-        policies = engine.store.stored_policies()
+        policies = engine.context.store.stored_policies()
         target: Any = nullcontext(sys.stdout) if out is None else private_file(out, replace=force)
         with target as file:
             stream: IO[str] = file
             summary = write_export(
-                engine.store, stream, fmt=fmt, redact=redact, since=low, until=high,
+                engine.context.store, stream, fmt=fmt, redact=redact, since=low, until=high,
                 case_id=case_id,
                 policies=policies, now=engine.clock.now(),
                 progress=_progress("exported") if show else None, sign=signer,

@@ -42,7 +42,7 @@ def create_command(
 ) -> None:
     """Make a token and print it, this once: only a hash of it is kept."""
     with engine_for(db_url, config_path) as engine:
-        issued = issue(engine.store, actor, role, branch, engine.clock.now())
+        issued = issue(engine.context.store, actor, role, branch, engine.clock.now())
     if as_json:
         emit_json({**issued.record.to_json(), "token": issued.token})
     else:
@@ -61,7 +61,7 @@ def create_command(
 def list_command(db_url: str | None, config_path: str | None, as_json: bool) -> None:
     """The tokens: id, actor, role, branch, made and revoked when."""
     with engine_for(db_url, config_path) as engine:
-        found = engine.store.tokens()
+        found = engine.context.store.tokens()
         zone = display_zone(engine)
     if as_json:
         emit_json([t.to_json() for t in found])
@@ -93,7 +93,7 @@ def revoke_command(
     """Revoke TOKEN_ID: every request with it is refused from now on."""
     typed_text(token_id, "TOKEN_ID")
     with engine_for(db_url, config_path) as engine:
-        record = revoke(engine.store, token_id, engine.clock.now())
+        record = revoke(engine.context.store, token_id, engine.clock.now())
     if as_json:
         emit_json(record.to_json())
     else:

@@ -50,7 +50,7 @@ def add_command(
 ) -> None:
     """Subscribe URL and print its signing secret (whsec_...), this once."""
     with engine_for(db_url, config_path) as engine:
-        added = add(engine.store, url, events, engine.settings.webhooks, engine.clock.now())
+        added = add(engine.context.store, url, events, engine.settings.webhooks, engine.clock.now())
     if as_json:
         emit_json(added.to_json())
         return
@@ -70,7 +70,7 @@ def add_command(
 def list_command(removed: bool, db_url: str | None, config_path: str | None, as_json: bool) -> None:
     """The subscriptions: id, URL, events, made (and removed) when."""
     with engine_for(db_url, config_path) as engine:
-        hooks = engine.store.webhooks(removed=removed)
+        hooks = engine.context.store.webhooks(removed=removed)
         zone = display_zone(engine)
     if as_json:
         emit_json([h.to_json() for h in hooks])
@@ -100,7 +100,7 @@ def remove_command(
 ) -> None:
     """End the subscription HOOK_ID: nothing more is queued or sent to it."""
     with engine_for(db_url, config_path) as engine:
-        record = remove(engine.store, hook_id, engine.clock.now())
+        record = remove(engine.context.store, hook_id, engine.clock.now())
     if as_json:
         emit_json(record.to_json())
     else:

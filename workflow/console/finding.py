@@ -56,7 +56,11 @@ def search_page(
 ) -> Response:  # fmt: skip
     """The search page for ``asked`` (the cases it finds, of the viewer's branches)."""
     engine = reader_of(request)
-    found = engine.store.find_cases(asked, SEARCH_ROWS, units_of(engine, session)) if asked else []
+    found = (
+        engine.context.store.find_cases(asked, SEARCH_ROWS, units_of(engine, session))
+        if asked
+        else []
+    )
     return render(request, "search.html", "search", session, status=status, flash=flash,
                   asked=asked, rows=listed(request, found))  # fmt: skip
 
@@ -68,7 +72,9 @@ def search(request: Request, session: Session, form: Mapping[str, str]) -> Respo
     contact, a serial or an order number; one case found opens it."""
     asked = (request.query_params.get("q") or "").strip()
     if asked:
-        found = reader_of(request).store.find_cases(asked, 2, units_of(reader_of(request), session))
+        found = reader_of(request).context.store.find_cases(
+            asked, 2, units_of(reader_of(request), session)
+        )
         if len(found) == 1:
             return RedirectResponse(f"/cases/{found[0].id}", status_code=303)
     return search_page(request, session, asked)
@@ -81,6 +87,6 @@ def customer_page(request: Request, session: Session, form: Mapping[str, str]) -
     engine = reader_of(request)
     customer = request.path_params["customer"]
     query = engine.scoped(CaseQuery(customer=customer, branch=session.principal.branch))
-    found = sorted(engine.store.cases(query), key=lambda c: c.received_at, reverse=True)
+    found = sorted(engine.context.store.cases(query), key=lambda c: c.received_at, reverse=True)
     return render(request, "customer.html", "customer_cases", session, suffix=customer,
                   customer=customer, rows=listed(request, found))  # fmt: skip

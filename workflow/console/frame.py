@@ -124,7 +124,7 @@ def current_session(request: Request) -> Session | None:
     try:
         engine = engine_of(request)
         return session_of(
-            engine.store, request.cookies.get(COOKIE), engine.clock.now(),
+            engine.context.store, request.cookies.get(COOKIE), engine.clock.now(),
             engine.settings.organisation,
         )  # fmt: skip
     except NotAuthenticated:

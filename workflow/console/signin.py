@@ -71,7 +71,7 @@ async def login(request: Request) -> Response:
         )  # fmt: skip
         with storage_errors():
             cookie, _ = await run_in_threadpool(
-                sign_in, engine.store, form.get("token", ""), engine.clock.now(),
+                sign_in, engine.context.store, form.get("token", ""), engine.clock.now(),
                 engine.settings.organisation,
             )  # fmt: skip
     except NotPermitted:
@@ -102,7 +102,7 @@ async def logout(request: Request) -> Response:
     if session is not None:
         check_csrf(session, form.get("csrf"))
         engine = engine_of(request)
-        sign_out(engine.store, request.cookies.get(COOKIE), engine.clock.now())
+        sign_out(engine.context.store, request.cookies.get(COOKIE), engine.clock.now())
     answer = to_login()
     answer.delete_cookie(COOKIE, path="/")
     return answer

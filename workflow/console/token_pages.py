@@ -37,7 +37,9 @@ def _tokens_page(request: Request, session: Session, **extra: Any) -> Response:
     from casework.workflow.access.tokens import ROLES
 
     principal = session.principal
-    found = [t.to_json() for t in visible_tokens(principal, engine_of(request).store.tokens())]
+    found = [
+        t.to_json() for t in visible_tokens(principal, engine_of(request).context.store.tokens())
+    ]
     roles = [r for r in ROLES if powers(r) <= powers(principal.role)]
     return render(request, "tokens.html", "tokens", session, tokens=found, roles=roles,
                   made=extra.pop("made", None), own_branch=principal.branch, **extra)  # fmt: skip
@@ -54,13 +56,13 @@ def make_token(request: Request, session: Session, form: Mapping[str, str]) -> R
     engine = engine_of(request)
     try:
         if form.get("revoke"):
-            may_revoke(session.principal, engine.store.tokens(), form["revoke"])
-            revoke(engine.store, form["revoke"], engine.clock.now())
+            may_revoke(session.principal, engine.context.store.tokens(), form["revoke"])
+            revoke(engine.context.store, form["revoke"], engine.clock.now())
             request.app.state.principals.forget(form["revoke"])
             return _tokens_page(request, session)
         branch = form.get("branch") or None
         may_mint(session.principal, form.get("role", ""), branch)
-        made = issue(engine.store, form.get("actor", ""), form.get("role", ""), branch,
+        made = issue(engine.context.store, form.get("actor", ""), form.get("role", ""), branch,
                      engine.clock.now())  # fmt: skip
     except NotPermitted as err:
         return _tokens_page(request, session, flash=refusal(lang_of(request), err), status=403)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from casework.workflow.engine import Engine
+from casework.workflow.context import Context
 from casework.workflow.errors import CaseworkError, InvalidInput, StorageFailure
 from casework.workflow.labels import text
 from casework.workflow.storage_boundary import storage_errors
@@ -41,9 +41,9 @@ HEADERS = {
 MAX_FORM_BYTES = 16_384
 
 
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
+def _context(request: Request) -> Context:
+    context: Context = request.app.state.engine.context
+    return context
 
 
 def _render(lang: str, code: int, **values: Any) -> HTMLResponse:
@@ -57,18 +57,18 @@ def _render(lang: str, code: int, **values: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=code, headers=HEADERS)
 
 
-def _fallback_lang(request: Request, engine: Engine) -> str:
+def _fallback_lang(request: Request, context: Context) -> str:
     return service.language(
-        None, request.headers.get("accept-language"), engine.settings.notify.language
+        None, request.headers.get("accept-language"), context.settings.notify.language
     )
 
 
 def _page(request: Request, token: str, *, error: str | None = None, status: int = 200,
           message: str | None = None) -> HTMLResponse:  # fmt: skip
-    engine = _engine(request)
-    case_id = service.now_valid(engine.context, token)
-    found = service.status(engine.context, case_id, request.headers.get("accept-language"))
-    secrets = engine.settings.notify.survey_secrets
+    context = _context(request)
+    case_id = service.now_valid(context, token)
+    found = service.status(context, case_id, request.headers.get("accept-language"))
+    secrets = context.settings.notify.survey_secrets
     return _render(
         found.lang, status, status=found, token=token, error=error, message=message,
         nonce=tokens.form_nonce(token, secrets),
@@ -76,7 +76,7 @@ def _page(request: Request, token: str, *, error: str | None = None, status: int
 
 
 def _invalid(request: Request) -> HTMLResponse:
-    lang = _fallback_lang(request, _engine(request))
+    lang = _fallback_lang(request, _context(request))
     return _render(lang, 404, message=text(lang, "survey.invalid"))
 
 
@@ -89,7 +89,7 @@ async def survey_page(token: str, request: Request) -> Response:
     except tokens.LinkInvalid:
         return _invalid(request)
     except StorageFailure:
-        lang = _fallback_lang(request, _engine(request))
+        lang = _fallback_lang(request, _context(request))
         return _render(lang, 503, message=text(lang, "survey.unavailable"))
 
 
@@ -102,11 +102,11 @@ def _score(form: dict[str, str]) -> tuple[int, bool] | None:
 
 
 def _answer(request: Request, token: str, form: dict[str, str]) -> HTMLResponse:
-    engine = _engine(request)
-    case_id = service.now_valid(engine.context, token)
-    found = service.status(engine.context, case_id, request.headers.get("accept-language"))
+    context = _context(request)
+    case_id = service.now_valid(context, token)
+    found = service.status(context, case_id, request.headers.get("accept-language"))
     lang = found.lang
-    if not tokens.nonce_ok(token, form.get("nonce", ""), engine.settings.notify.survey_secrets):
+    if not tokens.nonce_ok(token, form.get("nonce", ""), context.settings.notify.survey_secrets):
         return _page(request, token, error=text(lang, "survey.stale_form"), status=403)
     given = _score(form)
     if given is None:
@@ -116,7 +116,7 @@ def _answer(request: Request, token: str, form: dict[str, str]) -> HTMLResponse:
         limit = service.MAX_COMMENT_CHARS
         return _page(request, token, error=text(lang, "survey.too_long", limit=limit), status=422)
     try:
-        outcome = service.answer(engine.context, case_id, given[0], given[1], comment)
+        outcome = service.answer(context, case_id, given[0], given[1], comment)
     except InvalidInput:
         return _page(request, token, error=text(lang, "survey.bad_answer"), status=422)
     key = {"already": "survey.already", "reopened": "survey.reopened"}.get(outcome, "survey.thanks")
@@ -129,7 +129,7 @@ async def survey_answer(token: str, request: Request) -> Response:
     """Record the customer's survey answer (once)."""
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
-        lang = _fallback_lang(request, _engine(request))
+        lang = _fallback_lang(request, _context(request))
         return _render(lang, 413, message=text(lang, "survey.bad_answer"))
     decoded = body.decode("utf-8", "replace")
     form = {k: v[-1] for k, v in parse_qs(decoded, keep_blank_values=True).items()}
@@ -139,5 +139,5 @@ async def survey_answer(token: str, request: Request) -> Response:
     except tokens.LinkInvalid:
         return _invalid(request)
     except (StorageFailure, CaseworkError):
-        lang = _fallback_lang(request, _engine(request))
+        lang = _fallback_lang(request, _context(request))
         return _render(lang, 503, message=text(lang, "survey.unavailable"))
