@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, select
 
 from casework.storage.dialect import BATCH_ROWS, dialect_of
 from casework.storage.snapshot import snapshot_connection
+from casework.storage.table_prefix import sql_for
 from casework.storage.tables import meta_table
 
 
@@ -52,11 +53,11 @@ def case_heads(engine: Engine, at: datetime) -> Iterator[Heads]:
     with snapshot_connection(engine) as raw:
         cursor = dialect.stream_cursor(raw, "cw_heads")
         try:
-            cursor.execute(
+            statement = (
                 f"SELECT case_id, seq, hash FROM events WHERE recorded_at <= {mark} "  # noqa: S608
-                "ORDER BY case_id, seq",
-                (bound,),
+                "ORDER BY case_id, seq"
             )
+            cursor.execute(sql_for(engine, statement), (bound,))
             yield Heads(cursor)
         finally:
             cursor.close()

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, DisconnectionError
 
 from casework.storage.chain import canonical_json
 from casework.storage.errors import MalformedRow
+from casework.storage.table_prefix import prefix_of, use_prefix
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_CACHE_KIB = 32_768
@@ -60,7 +61,13 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, read_only: bool = False, schema: str | None = None) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    read_only: bool = False,
+    schema: str | None = None,
+    table_prefix: str | None = None,
+) -> Engine:
     """An engine for ``url``; ``postgresql://`` uses psycopg 3.
 
     SQLite gets WAL, ``synchronous=FULL``, foreign keys and a busy timeout, and its
@@ -77,7 +84,9 @@ def make_engine(url: str, *, read_only: bool = False, schema: str | None = None)
     A ``schema`` (PostgreSQL) holds casework's tables apart from a host application's
     in the same database: every session of this engine finds its tables there first
     (``search_path``), so every statement, raw or not, and every migration follows.
-    ``None`` or ``public`` is the database's default schema, as before.
+    ``None`` or ``public`` is the database's default schema, as before. A
+    ``table_prefix`` puts casework's names under a prefix instead, on any database
+    (:mod:`casework.storage.table_prefix`).
     """
     try:
         parsed = make_url(url)
@@ -137,7 +146,7 @@ def make_engine(url: str, *, read_only: bool = False, schema: str | None = None)
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
     prepare_engine(engine)
-    return engine
+    return use_prefix(engine, table_prefix)
 
 
 def stored_json(text: str) -> Any:
@@ -211,6 +220,13 @@ def schema_of(engine: Engine) -> str | None:
     return getattr(engine, "_casework_schema", None)
 
 
+def tables_of(engine: Engine) -> tuple[str | None, str | None]:
+    """Where ``engine``'s tables are: its PostgreSQL schema and its table prefix (each
+    ``None`` if it has none), to open another engine on the same tables."""
+    tables = prefix_of(engine)
+    return schema_of(engine), None if tables is None else tables.prefix
+
+
 def is_read_only(engine: Engine) -> bool:
     """Whether the engine was made with ``read_only``."""
     return bool(getattr(engine, "_casework_read_only", False))
@@ -259,8 +275,9 @@ def write_access(engine: Engine) -> str | None:
             "(0, (SELECT oid FROM pg_database WHERE datname = current_database())) "
             "AND s.setrole IN (0, (SELECT oid FROM pg_roles WHERE rolname = current_user)) "
             "AND 'default_transaction_read_only=on' = ANY(s.setconfig)) "
-            "AND (has_table_privilege('events', 'INSERT') "
-            "OR has_table_privilege('cases', 'UPDATE') OR has_table_privilege('events', 'DELETE'))"
+            "AND (has_table_privilege(%s, 'INSERT') "
+            "OR has_table_privilege(%s, 'UPDATE') OR has_table_privilege(%s, 'DELETE'))",
+            ("events", "cases", "events"),  # prefixed, if casework's tables are
         ).scalar()
         conn.rollback()
     return "this database role may write to the events and cases tables" if can else None

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from casework.storage.database import schema_of, write_transaction
 from casework.storage.dialect import dialect_of
 from casework.storage.errors import SchemaConflict
+from casework.storage.table_prefix import TablePrefix, prefix_of
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -70,11 +71,12 @@ def revision_of(engine: Engine) -> tuple[str | None, bool]:
     """The revision the database is at (``None`` for an empty database) and whether it
     is kept in casework's own version table: one query when that table exists; else
     ``alembic_version`` is read, where a database migrated before casework had a
-    version table of its own keeps its revision (until :func:`upgrade` moves it)."""
+    version table of its own keeps its revision (until :func:`upgrade` moves it), unless
+    casework's tables have a prefix (``alembic_version`` is then the host's)."""
     with engine.connect() as conn:
         revision = _version_in(conn, VERSION_TABLE)
-        if revision is not None:
-            return revision, True
+        if revision is not None or prefix_of(engine) is not None:
+            return revision, True  # casework's tables under a prefix never used the shared
         shared = _version_in(conn, SHARED_VERSION_TABLE)
     return (shared if shared is not None and shared in casework_revisions() else None), False
 
@@ -117,11 +119,12 @@ def _adopt_shared_version(conn: Connection, schema: str | None) -> None:
     """Before the first upgrade into casework's own version table: move casework's
     revision out of ``alembic_version`` (dropping that table if nothing else is in it),
     or refuse a database that is another application's (:class:`SchemaConflict`)."""
+    prefix = prefix_of(conn)
     tables = set(inspect(conn).get_table_names(schema=schema))
-    if VERSION_TABLE in tables:
+    if _named(prefix, VERSION_TABLE) in tables:
         return
     shared: list[str] = []
-    if SHARED_VERSION_TABLE in tables:
+    if SHARED_VERSION_TABLE in tables and prefix is None:  # else the host's
         found = conn.execute(text(f"SELECT version_num FROM {SHARED_VERSION_TABLE}"))  # noqa: S608
         shared = [str(r) for r in found.scalars()]
     mine = [r for r in shared if r in casework_revisions()]
@@ -140,14 +143,23 @@ def _adopt_shared_version(conn: Connection, schema: str | None) -> None:
         raise SchemaConflict(
             f"{where} holds another application's Alembic history ({SHARED_VERSION_TABLE} "
             f"at revision {shared[0]}, none of casework's) and no casework version table: "
-            "give casework a schema of its own (--db-schema, Engine.open(url, schema=...))"
+            f"{_APART}"
         )
     from casework.storage.tables import metadata
 
-    taken = sorted(tables & set(metadata.tables))
+    taken = sorted(tables & {_named(prefix, name) for name in metadata.tables})
     if taken:
         raise SchemaConflict(
             f"{where} has tables casework needs that are not casework's (no casework "
-            f"version table): {', '.join(taken)}; give casework a schema of its own "
-            "(--db-schema, Engine.open(url, schema=...))"
+            f"version table): {', '.join(taken)}; {_APART}"
         )
+
+
+_APART = (
+    "give casework a schema of its own (--db-schema, Engine.open(url, schema=...)) "
+    "or a table prefix (--db-table-prefix, Engine.open(url, table_prefix=...))"
+)
+
+
+def _named(prefix: TablePrefix | None, name: str) -> str:
+    return name if prefix is None else prefix.name(name)

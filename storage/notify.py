@@ -15,9 +15,21 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Engine
+
+from casework.storage.table_prefix import prefix_of
+
 CHANNEL = "casework_deadlines"
-NOTIFY = f"SELECT pg_notify('{CHANNEL}', %s)"
+"""The channel of deadline announcements; with a table prefix, the prefix comes first."""
+NOTIFY = "SELECT pg_notify(%s, %s)"
 RECONNECT_S = 1.0
+
+
+def channel_of(engine: Engine) -> str:
+    """The channel ``engine``'s deadlines are announced on: one per table prefix, so
+    that two casework installations in one database do not wake each other."""
+    tables = prefix_of(engine)
+    return CHANNEL if tables is None else tables.prefix + CHANNEL
 
 
 def conninfo(url: Any) -> str:
@@ -50,9 +62,14 @@ class PlannedListener:
     thread of its own, until :meth:`stop`."""
 
     def __init__(
-        self, dsn: str, heard: Callable[[datetime], None], failed: Callable[[Exception], None]
+        self,
+        dsn: str,
+        heard: Callable[[datetime], None],
+        failed: Callable[[Exception], None],
+        channel: str = CHANNEL,
     ) -> None:
         self.dsn = dsn
+        self.channel = channel
         self.heard = heard
         self.failed = failed
         self.listening = threading.Event()
@@ -75,7 +92,7 @@ class PlannedListener:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {self.channel}")
                     self.listening.set()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=0.5):

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from casework.storage.chain import parse_json
 from casework.storage.dialect import BATCH_ROWS, Dialect, dialect_of
 from casework.storage.records import Streams
+from casework.storage.table_prefix import sql_for
 from casework.storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, JSON_COLUMNS, TIME_COLUMNS
 
 _EXPORT_TYPES = ("text", "int4", "text", "text", "text", "text", "text", "text", "text", "text",
@@ -71,6 +72,9 @@ def history_snapshot(
         f"SELECT case_id, clock, cycle, level, {due} FROM deadlines "
         f"WHERE status = 'pending'{where_deadline} ORDER BY case_id"
     )
+    case_sql, event_sql, deadline_sql = (
+        sql_for(engine, s) for s in (case_sql, event_sql, deadline_sql)
+    )
     with snapshot_connection(engine) as raw:
         names = ("cases", "events", "deadlines")
         cursors = [dialect.stream_cursor(raw, f"cw_{n}") for n in names]
@@ -105,11 +109,12 @@ def middle_case_id(engine: Engine) -> str | None:
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute("SELECT count(*) FROM cases")
+        cursor.execute(sql_for(engine, "SELECT count(*) FROM cases"))
         count = int(cursor.fetchone()[0])  # type: ignore[index]
         if count < 2:
             return None
-        cursor.execute(f"SELECT id FROM cases ORDER BY id LIMIT 1 OFFSET {mark}", (count // 2,))
+        middle = f"SELECT id FROM cases ORDER BY id LIMIT 1 OFFSET {mark}"
+        cursor.execute(sql_for(engine, middle), (count // 2,))
         row = cursor.fetchone()
         return None if row is None else str(row[0])
     finally:
@@ -192,4 +197,4 @@ def export_rows(
         + " ORDER BY e.case_id, e.seq"
     )
     with snapshot_connection(engine) as raw:
-        yield dialect.stream_rows(raw, statement, params, _EXPORT_TYPES)
+        yield dialect.stream_rows(raw, sql_for(engine, statement), params, _EXPORT_TYPES)

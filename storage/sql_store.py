@@ -111,9 +111,9 @@ class SqlStore:
 
     def announce(self, cursor: Any, due_at: datetime) -> None:
         if not self._sql.sqlite:
-            from casework.storage.notify import NOTIFY
+            from casework.storage.notify import NOTIFY, channel_of
 
-            cursor.execute(NOTIFY, (due_at.isoformat(),))
+            cursor.execute(NOTIFY, (channel_of(self.db), due_at.isoformat()))
 
     def listen(
         self, heard: Callable[[datetime], None], failed: Callable[[Exception], None]
@@ -123,14 +123,14 @@ class SqlStore:
         import os
 
         from casework.storage.database import is_pooled
-        from casework.storage.notify import PlannedListener, conninfo
+        from casework.storage.notify import PlannedListener, channel_of, conninfo
 
         dsn = os.environ.get("CASEWORK_LISTEN_DATABASE_URL")
         if not dsn and is_pooled(self.db):
             return None  # a bouncer cannot keep a LISTEN: the safety poll finds them
         dsn = dsn or conninfo(self.db.url)
         dsn = dsn.replace("postgresql+psycopg://", "postgresql://")
-        return PlannedListener(dsn, heard, failed).start()
+        return PlannedListener(dsn, heard, failed, channel_of(self.db)).start()
 
     def claim_due(self, cursor: Any, now: datetime, limit: int) -> list[DueDeadline]:
         return self._deadlines.claim(cursor, now, limit)
@@ -606,8 +606,10 @@ class SqlStore:
         from casework.storage import partner_store
 
         if connection is not None:
-            with connection.begin_nested():
-                return partner_store.put_attachment(connection, digest, content, at)
+            from casework.storage.table_prefix import translated
+
+            with translated(connection, self.db) as joined, joined.begin_nested():
+                return partner_store.put_attachment(joined, digest, content, at)
         with write_transaction(self.db) as conn:
             return partner_store.put_attachment(conn, digest, content, at)
 

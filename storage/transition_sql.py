@@ -31,6 +31,7 @@ from casework.storage.records import (
     CaseRecord,
     EventRecord,
 )
+from casework.storage.table_prefix import cursor_for
 from casework.storage.timestamps import as_utc
 
 CASE_COLUMNS = CASE_FIELDS
@@ -120,7 +121,7 @@ class TransitionSQL:
         process queue for the one writer before they borrow, so a waiting writer holds
         no connection."""
         with self._writer, self._borrowed() as raw:
-            cursor = raw.cursor()
+            cursor = cursor_for(raw.cursor(), self.engine)
             try:
                 self.dialect.begin_write(cursor)
                 if self._read_only_per_transaction:  # behind a bouncer: no session setting
@@ -175,7 +176,7 @@ class TransitionSQL:
         if problem is not None:
             raise StorageError(problem)
         raw = connection.connection
-        cursor = raw.cursor()
+        cursor = cursor_for(raw.cursor(), self.engine)
         try:
             cursor.execute("SAVEPOINT casework")
             hosts_path = None
@@ -234,7 +235,7 @@ class TransitionSQL:
             try:
                 if snapshot:
                     self.dialect.begin_snapshot(raw)
-                cursor = raw.cursor()
+                cursor = cursor_for(raw.cursor(), self.engine)
                 try:
                     yield cursor
                 finally:

@@ -25,11 +25,12 @@ from sqlalchemy import Engine as SAEngine
 
 from casework.machines import Folded, MachineRegistry
 from casework.storage import make_engine, prepare_engine, upgrade
-from casework.storage.database import HostConnection, is_pooled, sqlite_file
+from casework.storage.database import HostConnection, is_pooled, sqlite_file, tables_of
 from casework.storage.migrate import HEAD, revision_of
 from casework.storage.port import Store
 from casework.storage.records import CaseQuery
 from casework.storage.sql_store import SqlStore
+from casework.storage.table_prefix import use_prefix
 from casework.workflow.cases import attachments, firing, reading, relations, validation
 from casework.workflow.cases.catalog import installed_registry
 from casework.workflow.cases.opening import new_case_id, open_case, opening_data
@@ -52,9 +53,15 @@ if TYPE_CHECKING:
 __all__ = ["MIN_PREFIX", "Engine"]
 
 
-def _verify_from(url: str, settings: Settings, low: str) -> VerifyReport:
-    """Verify the cases with ids from ``low`` on (in the second process of a verify)."""
-    with Engine.open(url, config=settings, read_only=True) as engine:
+def _verify_from(
+    url: str, settings: Settings, tables: tuple[str | None, str | None], low: str
+) -> VerifyReport:
+    """Verify the cases with ids from ``low`` on (in the second process of a verify), in
+    the schema and under the table prefix of ``tables``."""
+    schema, prefix = tables
+    with Engine.open(
+        url, config=settings, read_only=True, schema=schema, table_prefix=prefix
+    ) as engine:
         from casework.workflow.audit.verification import verify_part
 
         return verify_part(engine.context, None, (low, None))
@@ -104,6 +111,7 @@ class Engine:
         read_only: bool = False,
         migrate: bool = True,
         schema: str | None = None,
+        table_prefix: str | None = None,
     ) -> Engine:
         """An engine on ``url`` (or an existing SQLAlchemy engine), schema brought up to date.
 
@@ -113,13 +121,17 @@ class Engine:
         nothing is migrated, and a schema that is not current is an error: auditing
         needs no more. A ``schema`` (PostgreSQL, a URL only) keeps casework's tables in
         a schema of their own beside a host application's (made when first migrated);
-        ``None`` is ``public``, as before.
+        ``None`` is ``public``, as before. A ``table_prefix`` (``cw_``: lower-case
+        letters, digits and ``_``) puts every table, index and the version table of
+        casework's under that prefix, on any database: casework then shares a SQLite
+        file, or a PostgreSQL schema, with a host's same-named tables.
         """
         if isinstance(url, str):
             path = sqlite_file(url)
             if read_only and path is not None and not os.path.exists(path):
                 raise InvalidInput(f"no database file {path}", field="db")
-            db, owns = make_engine(url, read_only=read_only, schema=schema), True
+            made = make_engine(url, read_only=read_only, schema=schema, table_prefix=table_prefix)
+            db, owns = made, True
         elif schema not in (None, "", "public"):
             raise InvalidInput(
                 "a schema is given with a URL: casework's engine sets its sessions'"
@@ -128,7 +140,9 @@ class Engine:
             )
         else:
             prepare_engine(url)
-            db, owns = url, False
+            # a copy sharing the host's pool: only casework's statements are translated
+            db = use_prefix(url.execution_options(), table_prefix) if table_prefix else url
+            owns = False
         try:
             current, own_table = revision_of(db)
             if current == HEAD and not own_table and migrate and not read_only:
@@ -418,7 +432,7 @@ class Engine:
         url = self.db.url.render_as_string(hide_password=False)
         if is_pooled(self.db):  # the second process goes through the bouncer too
             url += ("&" if "?" in url else "?") + "pool_mode=transaction"
-        return partial(_verify_from, url, self.settings)
+        return partial(_verify_from, url, self.settings, tables_of(self.db))
 
     # -- SLA deadlines ----------------------------------------------------------------
 

@@ -61,7 +61,7 @@ class HotPath:
             await self.app(scope, replay(body, receive), send)
             return
         scope.update(found, app=self.app)
-        request = Request(scope, replay(body, receive))
+        request = Request(scope, receive)
         answer: Response
         try:
             answer = await declared.route.endpoint(

@@ -23,7 +23,7 @@ from casework.workflow.errors import CaseNotFound, NotPermitted
 from casework.workflow.results import Case
 
 if TYPE_CHECKING:
-    from casework.workflow.display.periods import Period
+    from casework.workflow.reports.business import Period
 
 REMEMBER_S = 2.0
 """How long a resolved token is taken on trust before it is looked up again."""
@@ -116,8 +116,8 @@ def report_period(
     """The period and branch a report covers for ``principal``: days cut in ``tz``, else
     the configured display zone, else UTC; a branch token's own branch or one of its
     stores (another: 403)."""
-    from casework.workflow.display.periods import period_of
     from casework.workflow.display.zones import zone_named
+    from casework.workflow.reports.business import period_of
 
     if branch not in (None, "") and not principal.within(branch):
         raise NotPermitted(f"a token of branch {principal.branch} may not report on {branch}")

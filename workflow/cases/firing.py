@@ -17,8 +17,10 @@ from casework.storage.database import HostConnection
 from casework.storage.errors import WriteConflict
 from casework.workflow.cases import validation
 from casework.workflow.cases.classification import reclassify_data
-from casework.workflow.cases.relations import other_case, relating_events
+from casework.workflow.cases.relations import other_case
 from casework.workflow.cases.remedies import (
+    CHECKED_EVENTS,
+    EVIDENCED_EVENTS,
     NO_EVIDENCE,
     RemedyEvidence,
     checked_data,
@@ -77,9 +79,9 @@ def fire(
     if role is not None:
         within_authority(context, case_id, role, event, payload)
     evidence = NO_EVIDENCE
-    if any(event in d.checks.evidenced for d in context.registry):
+    if event in EVIDENCED_EVENTS:
         evidence = remedy_evidence(context.store.case_with_events(case_id)[1])
-    if payload.get("case") and event in relating_events(context.registry):
+    if event in ("link", "merge_into") and payload.get("case"):
         payload = other_case(context, case_id, event, payload, within)
     given = None if at is None else aware(at, "at")
     if given is not None:
@@ -127,10 +129,9 @@ def record(
             if handover is not None and event == handover[0] and handover[1] in data:
                 owner = validation.agent_id(data[handover[1]], handover[1])
                 data = {**data, handover[1]: owner}
-            checks = rules.definition.checks
-            if event in checks.remedy:
+            if event in CHECKED_EVENTS and "decide_remedy" in rules.definition.events:
                 data = checked_data(settings.warranty, case, event, data, occurred, evidence)
-            if event in checks.faults:
+            if event == "partner_fault" and event in rules.definition.events:
                 data = fault_data(settings.partners, data)
             if event == RECLASSIFY and case.state not in rules.definition.final_states:
                 data = reclassify_data(settings, rules.definition, case, data)

@@ -17,7 +17,6 @@ from casework.storage.database import HostConnection
 from casework.storage.errors import WriteConflict
 from casework.workflow.cases import validation
 from casework.workflow.cases.firing import record
-from casework.workflow.cases.intake import checked
 from casework.workflow.cases.reading import with_deadlines
 from casework.workflow.cases.relations import repeat_of
 from casework.workflow.cases.remedies import classified
@@ -48,18 +47,38 @@ def opening_data(
     settings: Settings,
     definition: MachineDefinition,
     *,
+    customer: str,
+    summary: str,
+    channel: str | None,
+    category: str | None,
     actor: str,
-    **values: Any,
+    contact: str | None,
+    branch: str | None,
+    priority: str,
+    attributes: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """The opening event's data, every value checked: what the case was opened with
-    (``values`` by the names of :data:`~casework.workflow.cases.intake.INTAKE`), its
-    first receiver ``actor`` the owner."""
+    """The opening event's data, every value checked: what the case was opened with."""
+    intake = {"channel": channel, "category": category}
+    missing = [name for name in definition.intake if intake[name] is None]
+    if missing:
+        raise InvalidInput(
+            f"machine {definition.name} needs {' and '.join(missing)} to open a case",
+            field=missing[0],
+        )
+    s = settings
     return {
-        **checked(settings, definition, values),
+        "customer": validation.text(customer, "customer", max_chars=200),
+        "channel": None if channel is None else validation.choice(channel, "channel", s.channels),
+        "category": None
+        if category is None
+        else validation.choice(category, "category", s.categories),
+        "summary": validation.text(summary, "summary", max_chars=s.max_text_chars, multiline=True),
+        "contact": None if contact is None else validation.text(contact, "contact", max_chars=400),
+        "branch": None if branch is None else validation.text(branch, "branch", max_chars=200),
+        "priority": validation.choice(priority, "priority", s.priorities),
         "owner": validation.agent_id(actor, "actor"),
         "attributes": classified(
-            settings.warranty,
-            validation.attributes(values.get("attributes"), definition.attributes, definition.name),
+            s.warranty, validation.attributes(attributes, definition.attributes, definition.name)
         ),
         "machine": [definition.name, definition.version],
     }
@@ -150,18 +169,15 @@ def open_case(
         category=opening["category"],
     )
     stored = with_deadlines(CaseRecord(**case))
-    relations = definition.relations
-    rule = None if relations is None else relations.repeat
-    earlier = None if rule is None else repeat_of(context, rule, stored, within)
-    if relations is None or rule is None or earlier is None:
+    earlier = repeat_of(context, stored, within) if "link" in definition.events else None
+    if earlier is None:
         return stored
     data = {"case": earlier, "kind": "repeat", "repeat_of": earlier}
-    link = relations.link
-    linked = record(context, case_id, link, actor=SYSTEM_ACTOR, data=data, connection=connection)
-    escalates = rule.category is not None and opening["category"] == rule.category
-    if not (settings.repeat_escalates and escalates):
+    linked = record(context, case_id, "link", actor=SYSTEM_ACTOR, data=data, connection=connection)
+    if not (settings.repeat_escalates and opening["category"] == "not_fixed_first_visit"):
         return linked
+    reason = f"the same fault again: a repeat of case {earlier} (seed 002)"
     return record(
-        context, case_id, MANUAL_ESCALATION, actor=SYSTEM_ACTOR,
-        data={"reason": rule.reason(earlier)}, connection=connection,
+        context, case_id, MANUAL_ESCALATION, actor=SYSTEM_ACTOR, data={"reason": reason},
+        connection=connection,
     )  # fmt: skip

@@ -12,6 +12,7 @@ from casework.workflow.cli.support import (
     CaseworkCommand,
     database_options,
     database_schema,
+    database_table_prefix,
     database_url,
     engine_for,
     handle_errors,
@@ -77,6 +78,9 @@ def serve_command(
     schema = database_schema()
     if schema:
         os.environ["CASEWORK_DB_SCHEMA"] = schema
+    prefix = database_table_prefix()
+    if prefix:
+        os.environ["CASEWORK_DB_TABLE_PREFIX"] = prefix
     config = config_path or click.get_current_context().find_root().params.get("config_path")
     if config:
         os.environ["CASEWORK_CONFIG"] = os.path.abspath(config)

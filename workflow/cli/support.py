@@ -279,6 +279,13 @@ def database_options(func: F) -> F:
         "another application's. Default: $CASEWORK_DB_SCHEMA, else public.",
     )(func)  # fmt: skip
     func = click.option(
+        "--db-table-prefix", default=None, metavar="PREFIX", expose_value=False,
+        callback=_remember,
+        help="Put casework's tables under this prefix (cw_: lower-case letters, digits, _), "
+        "beside another application's same-named tables in one database. "
+        "Default: $CASEWORK_DB_TABLE_PREFIX, else none.",
+    )(func)  # fmt: skip
+    func = click.option(
         "--read-db", default=None, metavar="URL", expose_value=False, callback=_remember,
         help="A hot standby for commands that only read (auditing, reports, list, show). "
         "Default: $CASEWORK_READ_DATABASE_URL, else --db.",
@@ -377,7 +384,7 @@ def engine_for(
     try:
         engine = Engine.open(
             url, config=settings, logger=structlog.get_logger("casework"), read_only=read_only,
-            schema=database_schema(),
+            schema=database_schema(), table_prefix=database_table_prefix(),
         )  # fmt: skip
     except StorageFailure as err:
         fail(f"cannot open database {_safe_url(url)}: {err}", code=err.exit_status)
@@ -407,6 +414,12 @@ def database_schema() -> str | None:
     return setting("db_schema") or os.environ.get("CASEWORK_DB_SCHEMA") or None
 
 
+def database_table_prefix() -> str | None:
+    """The prefix of casework's tables: ``--db-table-prefix``, else
+    ``$CASEWORK_DB_TABLE_PREFIX``, else none."""
+    return setting("db_table_prefix") or os.environ.get("CASEWORK_DB_TABLE_PREFIX") or None
+
+
 def database_url(db_url: str | None) -> str:
     """The database the options and environment name; a database in memory is refused."""
     from casework.storage.database import is_in_memory
@@ -430,7 +443,7 @@ def opened(db_url: str | None) -> Iterator[tuple[str, SAEngine]]:
     from casework.storage.database import make_engine
 
     url = database_url(db_url)
-    db = make_engine(url, schema=database_schema())
+    db = make_engine(url, schema=database_schema(), table_prefix=database_table_prefix())
     try:
         yield _safe_url(url), db
     finally:
