@@ -27,10 +27,11 @@ from tests.support import START
 H = timedelta(hours=1)
 
 
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    """The port on a database with the current schema and nothing in it."""
-    db: SAEngine = make_engine(db_url)
+@pytest.fixture(params=[None, "cw_"], ids=["plain", "prefixed"])
+def store(db_url: str, request: pytest.FixtureRequest) -> Iterator[Store]:
+    """The port on a database with the current schema and nothing in it, its tables
+    named as they are by default and under a table prefix."""
+    db: SAEngine = make_engine(db_url, table_prefix=request.param)
     upgrade(db)
     store = SqlStore(db)
     yield store
