@@ -284,6 +284,28 @@ def test_help_fire_and_show_load_nothing_they_do_not_use(tmp_path: Path) -> None
     assert [m for m in unused if m in shown] == []
 
 
+def test_a_command_runs_with_the_collector_on_and_leaves_a_callers_alone(tmp_path: Path) -> None:
+    """The process's own command line starts with the cyclic garbage collector off and
+    turns it on again, start-up frozen, once the engine is open; a command run in a
+    caller's process (arguments given) leaves the caller's collector as it was."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    probe = (
+        "import gc, json, sys\nfrom casework.workflow.cli import main\n{run}\n"
+        "print(json.dumps([gc.isenabled(), gc.get_freeze_count() > 0]))"
+    )
+    whole = f"sys.argv = ['casework', '--db', {url!r}, 'list']\ntry:\n    main()\n"
+    whole += "except SystemExit:\n    pass"
+    called = f"try:\n    main(['--db', {url!r}, 'list'])\nexcept SystemExit:\n    pass"
+    results = []
+    for run in (whole, called):
+        out = subprocess.run(
+            [sys.executable, "-c", probe.format(run=run)],
+            check=True, capture_output=True, text=True, cwd=ROOT,
+        ).stdout  # fmt: skip
+        results.append(json.loads(out.splitlines()[-1]))
+    assert results == [[True, True], [True, False]]
+
+
 BLOCK = """
 import sys
 class Missing:

@@ -16,10 +16,18 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
-from casework.workflow.cli.support import CaseworkGroup, database_options, help_ending, setting
+from casework.workflow.cli.support import (
+    CaseworkGroup,
+    database_options,
+    help_ending,
+    quiet_start,
+    setting,
+)
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "attach": ("evidence:attach_command", "Attach a file to a case as evidence."),
@@ -59,6 +67,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 class LazyGroup(CaseworkGroup):
     """The root group: lists commands from :data:`COMMANDS`, imports one only to run it."""
+
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
+        if args is None:  # the process's own command line, not a caller's in-process run
+            quiet_start()
+        return super().main(args, *rest, **extra)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)

@@ -10,7 +10,7 @@ import click
 
 from casework.scheduler.mail.delivery import Deliverer
 from casework.scheduler.mail.smtp_sink import SmtpSink
-from casework.workflow.cli.support import CaseworkCommand, display_zone, table, zoned
+from casework.workflow.cli.support import CaseworkCommand, display_zone, started, table, zoned
 from casework.workflow.clock import FixedClock
 from casework.workflow.config import Settings
 from casework.workflow.display.times import local_text, stamped
@@ -39,6 +39,7 @@ def _tour(directory: Path, sink: SmtpSink, *, kept: bool) -> bool:
         languages={"Shenzhen": "zh"},
     )
     with Engine.open(url, config=Settings(mail=mail), clock=clock) as engine:
+        started()
         _say(f"A throwaway database: {url}")
         case = engine.open_case(
             customer="CUST-0042",
