@@ -8,6 +8,7 @@ the short way (``Content-Type: application/json``) to one server and through Fas
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -160,13 +161,28 @@ def test_the_short_way_answers_as_fastapi(
     twins: tuple[Twin, Twin, dict[str, str]], chunked: bool
 ) -> None:
     short, fastapi, ids = twins
+    answered: Counter[int] = Counter()
     for case in CASES:
         served = short.hot_path.served
         one = _send(short, case, SHORT, chunked, ids)
         other = _send(fastapi, case, THROUGH_FASTAPI, chunked, ids)
         assert _seen(one) == _seen(other), case.name
         assert short.hot_path.served == served + case.short, case.name
+        answered[one.status_code] += 1
     assert fastapi.hot_path.served == 0
+    del answered[413]  # refused before any route was matched
+    for twin in (short, fastapi):  # each request the route saw counted under its template
+        assert _counted(twin.clients["agent"].get("/metrics").text) == answered
+
+
+def _counted(metrics: str) -> dict[int, int]:
+    """Requests of ``POST /v1/cases/{id}/events`` by status, from the metrics' text."""
+    label = 'casework_http_requests_total{method="POST",route="/v1/cases/{case_id}/events",'
+    return {
+        int(line.split('status="')[1].split('"')[0]): int(float(line.split()[-1]))
+        for line in metrics.splitlines()
+        if line.startswith(label)
+    }
 
 
 def test_a_declared_route_takes_only_what_the_short_way_passes() -> None:

@@ -77,7 +77,8 @@ class BodyLimit:
             return
         headers = [(n, v) for n, v in scope["headers"] if n != b"transfer-encoding"]
         headers.append((b"content-length", str(len(body)).encode()))
-        await self.app({**scope, "headers": headers}, replay(body, receive), send)
+        scope["headers"] = headers  # in place: the route the app finds is the metrics' label
+        await self.app(scope, replay(body, receive), send)
 
 
 class ClientGone(Exception):
