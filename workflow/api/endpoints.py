@@ -8,9 +8,9 @@ request's own work, so an endpoint's ``engine`` comes from the application and i
 request. The OpenAPI document still names the security scheme on every ``/v1`` path
 (:func:`casework.workflow.api.app.create_app`).
 
-A route :func:`declare` d once is both FastAPI's route and, for the requests it can
-take whole, the short way of :mod:`casework.workflow.api.hot_path`: the same path,
-body model, role check, function, offload and error answers.
+A route declared once with :func:`declare` is both FastAPI's route and, for the
+requests it can take whole, the short way of :mod:`casework.workflow.api.hot_path`: the
+same path, body model, role check, function, offload and error answers.
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 /v1/cases/{id}/events``, without FastAPI's routing and dependency solving (which cost
 more than the event itself).
 
-Nothing of the route is written here: it is :func:`casework.workflow.api.endpoints.declare`
-d once, and the short way takes FastAPI's own route for its path, the declared model
-for its body, the very function FastAPI calls (token, role, NUL check, offload, the
-endpoint) and the application's own error handlers for its answers.
+Nothing of the route is written here: it is declared once
+(:func:`casework.workflow.api.endpoints.declare`), and the short way takes FastAPI's own
+route for its path, the declared model for its body, the very function FastAPI calls
+(token, role, NUL check, offload, the endpoint) and the application's own error
+handlers for its answers.
 
 It takes a request whose body is sent as ``application/json`` (any other JSON media
 type goes through FastAPI: that is how a client, or a test, asks for the long way) and
