@@ -3,7 +3,8 @@ body, bad JSON, a body the model refuses, one too large, no token, a role or bra
 that may not, an unknown case, an event not allowed, an idempotent replay...) is sent
 the short way (``Content-Type: application/json``) to one server and through FastAPI
 (another JSON media type) to its twin on a copy of the same database, each with
-``Content-Length`` and chunked; status, headers and body are the same."""
+``Content-Length`` and chunked; status, headers and body are the same. On SQLite the
+short way's work runs on the event loop, on PostgreSQL on threads."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from fastapi import APIRouter, Request
+from psycopg import sql
 
 from casework.workflow.access.tokens import issue
 from casework.workflow.api import models
@@ -26,7 +29,7 @@ from casework.workflow.api.hot_path import MEDIA_TYPE, HotPath
 from casework.workflow.api.limits import MAX_BODY
 from casework.workflow.clock import FixedClock
 from casework.workflow.engine import Engine
-from tests.support import START
+from tests.support import PG_ADMIN, START
 from tests.support.api_server import serving
 
 SHORT = MEDIA_TYPE.decode()
@@ -53,13 +56,30 @@ def _hot_path(app: Any) -> HotPath:
     return app
 
 
+def _admin(statement: sql.Composable) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(statement)
+
+
+def _copy(url: str, name: str, stack: ExitStack) -> str:
+    """A copy of the database at ``url`` (closed), named ``name``, dropped at the end."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        shutil.copyfile(path, path.with_name(name + ".db"))
+        return f"sqlite:///{path.with_name(name + '.db')}"
+    base, source = url.rsplit("/", 1)
+    copy = f"{source}_{name}"
+    _admin(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(copy),
+                                                            sql.Identifier(source)))  # fmt: skip
+    stack.callback(_admin, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(copy)))
+    return f"{base}/{copy}"
+
+
 @pytest.fixture
-def twins(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[Twin, Twin, dict[str, str]]]:
+def twins(db_url: str) -> Iterator[tuple[Twin, Twin, dict[str, str]]]:
     """Two servers on copies of one database (cases and tokens made once), and the ids
     of its cases by name."""
-    first = tmp_path / "made.db"
-    shutil.copyfile(sqlite_template, first)
-    with Engine.open(f"sqlite:///{first}", clock=FixedClock(START)) as engine:
+    with Engine.open(db_url, clock=FixedClock(START)) as engine:
         now = engine.clock.now()
         tokens = {
             "agent": issue(engine.context.store, "li.na", "agent", None, now).token,
@@ -71,11 +91,9 @@ def twins(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[Twin, Twin, d
         ids = {"open": engine.open_case(actor="li.na", **OPEN).id}
     with ExitStack() as stack:
         twins = []
-        for name in ("short.db", "fastapi.db"):
-            shutil.copyfile(first, tmp_path / name)
-            engine = stack.enter_context(
-                Engine.open(f"sqlite:///{tmp_path / name}", clock=FixedClock(START))
-            )
+        for name in ("short", "fastapi"):
+            url = _copy(db_url, name, stack)
+            engine = stack.enter_context(Engine.open(url, clock=FixedClock(START)))
             served = stack.enter_context(serving(engine))
             clients = {
                 who: stack.enter_context(served.client(token)) for who, token in tokens.items()

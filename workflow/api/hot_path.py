@@ -62,7 +62,7 @@ class HotPath:
             await self.app(scope, replay(body, receive), send)
             return
         scope.update(found, app=self.app)
-        request = Request(scope, receive)
+        request = Request(scope, replay(body, receive))
         answer: Response
         try:
             answer = await declared.route.endpoint(
