@@ -122,24 +122,12 @@ def open_case(
     """Open a complaint; the token's actor receives (owns) it. A branch token opens cases
     of its branch (and its stores) only. Answers 201 with the case, ``Location`` and ``ETag``."""
     allowed(principal, "write")
-    branch = opening_unit(principal, body.branch)
+    values = body.model_dump()
+    values["branch"] = opening_unit(principal, values["branch"])
     key = request.headers.get("idempotency-key")
 
     def run() -> Answer:
-        case = engine.open_case(
-            customer=body.customer,
-            summary=body.summary,
-            channel=body.channel,
-            category=body.category,
-            actor=principal.actor,
-            contact=body.contact,
-            branch=branch,
-            priority=body.priority,
-            received_at=body.received_at,
-            machine=body.machine,
-            attributes=body.attributes,
-            within=principal.branch,
-        )
+        case = engine.open_case(**values, actor=principal.actor, within=principal.branch)
         request.app.state.metrics.transitions.labels("open").inc()
         return Answer(201, case.to_json(), f"/v1/cases/{case.id}")
 

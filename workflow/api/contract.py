@@ -12,12 +12,13 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from casework.machines import AGENT_EVENTS, ENGINE_EVENTS, OPEN_EVENT
-from casework.machines.definition import EVIDENCE_KINDS, HAND_EVENTS
+from casework.machines.definition import EVIDENCE_KINDS, HAND_EVENTS, MachineDefinition
 from casework.machines.warranty import REMEDIES
 from casework.storage.records import STATUSES
 from casework.workflow.access.tokens import ROLES
 from casework.workflow.api.idempotency import MAX_KEY_CHARS
 from casework.workflow.api.problems import MEDIA_TYPE
+from casework.workflow.cases.intake import INTAKE, IntakeField
 from casework.workflow.cases.validation import MAX_AGENT_CHARS, MAX_CASE_REF_CHARS
 from casework.workflow.engine import Engine
 
@@ -158,40 +159,9 @@ def _bodies(schemas: dict[str, Any], engine: Engine) -> None:
     s = engine.settings
     opening = schemas["OpenCase"]["properties"]
     default = engine.registry.get(s.default_machine)
-    required = ["customer", "summary", *default.intake]
-    schemas["OpenCase"]["required"] = required
-    described = {k: v.get("description") for k, v in opening.items()}
-    opening["customer"] = _text(LINE, 200, described["customer"])
-    opening["summary"] = _text(TEXT, s.max_text_chars, described["summary"])
-    for name in ("channel", "category"):
-        ref = {"$ref": REF + name.capitalize(), "description": described[name]}
-        opening[name] = ref if name in default.intake else _nullable(ref)
-    opening["contact"] = _nullable(_text(LINE, 400, described["contact"]))
-    opening["branch"] = _nullable(_text(LINE, 200, described["branch"]))
-    opening["priority"] = {"$ref": REF + "Priority", "default": "normal"}
-    opening["machine"] = _nullable({"$ref": REF + "MachineName"})
-    declared: dict[str, Any] = {}
-    for definition in engine.registry:
-        for name, spec in definition.attributes.items():
-            if spec.kind == "integer":
-                declared[name] = {"type": "integer", "minimum": -(10**18) + 1,
-                                  "maximum": 10**18 - 1}  # fmt: skip
-            elif spec.kind == "date":
-                declared[name] = {"type": "string", "format": "date"}
-            else:
-                declared[name] = _text(LINE, spec.max_length)
-    for vocabulary in (s.warranty.product_classes, s.warranty.fault_classes):
-        if vocabulary.name in declared:
-            spellings = [t.id for t in vocabulary.terms]  # ids first: what a client sends
-            spellings += [x for t in vocabulary.terms for x in (t.zh, t.en, *t.aliases)]
-            declared[vocabulary.name] = {
-                **_enum(spellings, f"A term of {vocabulary.name} (its id, or a name of it)."),
-                "enum": list(dict.fromkeys(spellings)),
-            }
-    opening["attributes"] = _nullable(
-        {"type": "object", "properties": declared, "additionalProperties": False,
-         "description": "The machine's declared attributes (see GET /v1/machines)."}
-    )  # fmt: skip
+    schemas["OpenCase"]["required"] = [f.name for f in INTAKE if f.needed_by(default)]
+    for field in INTAKE:
+        opening[field.name] = _intake_schema(field, opening[field.name], engine, default)
     fire = schemas["FireEvent"]["properties"]
     fire["event"] = {"$ref": REF + "FireableEvent"}
     fire["note"] = _nullable(_text(TEXT, s.max_note_chars, "Free text kept with the event."))
@@ -223,6 +193,55 @@ def _bodies(schemas: dict[str, Any], engine: Engine) -> None:
     jobs["partner"] = _nullable(_text(LINE, 100, "The partner who did it."))
     for body in ("OpenCase", "FireEvent", "NewJobs"):
         _instants(schemas[body])
+
+
+def _intake_schema(
+    field: IntakeField, found: dict[str, Any], engine: Engine, default: MachineDefinition
+) -> dict[str, Any]:
+    """A field of ``OpenCase`` as the engine checks it (``found``: pydantic's); one the
+    default machine may go without may be ``null``."""
+    s = engine.settings
+    described = found.get("description")
+    if field.kind == "line":
+        schema = _text(LINE, field.max_chars or 0, described)
+    elif field.kind == "text":
+        schema = _text(TEXT, s.max_text_chars, described)
+    elif field.kind == "choice":
+        schema = {"$ref": REF + field.name.capitalize(), "description": described}
+        if field.default is not None:
+            return {**schema, "default": field.default}
+    elif field.kind == "machine":
+        schema = {"$ref": REF + "MachineName"}
+    elif field.kind == "attributes":
+        schema = _attributes(engine)
+    else:
+        return found
+    return schema if field.needed_by(default) else _nullable(schema)
+
+
+def _attributes(engine: Engine) -> dict[str, Any]:
+    """The attributes the machines declare, as a case is opened with them."""
+    s = engine.settings
+    declared: dict[str, Any] = {}
+    for definition in engine.registry:
+        for name, spec in definition.attributes.items():
+            if spec.kind == "integer":
+                declared[name] = {"type": "integer", "minimum": -(10**18) + 1,
+                                  "maximum": 10**18 - 1}  # fmt: skip
+            elif spec.kind == "date":
+                declared[name] = {"type": "string", "format": "date"}
+            else:
+                declared[name] = _text(LINE, spec.max_length)
+    for vocabulary in (s.warranty.product_classes, s.warranty.fault_classes):
+        if vocabulary.name in declared:
+            spellings = [t.id for t in vocabulary.terms]  # ids first: what a client sends
+            spellings += [x for t in vocabulary.terms for x in (t.zh, t.en, *t.aliases)]
+            declared[vocabulary.name] = {
+                **_enum(spellings, f"A term of {vocabulary.name} (its id, or a name of it)."),
+                "enum": list(dict.fromkeys(spellings)),
+            }
+    return {"type": "object", "properties": declared, "additionalProperties": False,
+            "description": "The machine's declared attributes (see GET /v1/machines)."}  # fmt: skip
 
 
 def _instants(schema: Any) -> None:

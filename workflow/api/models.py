@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from casework.storage.records import CaseRecord, EventRecord
+from casework.workflow.cases.intake import INTAKE
 
 Case = CaseRecord
 Event = EventRecord
@@ -46,19 +47,27 @@ class _Answer(BaseModel):
 # -- request bodies -------------------------------------------------------------------
 
 
-class OpenCase(_Body):
-    """A complaint to open; its first receiver (owner) is the token's actor."""
+def intake_model() -> type[_Body]:
+    """The body that opens a case, one field for each of
+    :data:`~casework.workflow.cases.intake.INTAKE` (its limits and choices are the
+    settings', documented by :mod:`casework.workflow.api.contract`)."""
+    fields: dict[str, Any] = {}
+    for field in INTAKE:
+        kind: Any = {"instant": Instant, "attributes": dict[str, Any]}.get(field.kind, str)
+        if field.required:
+            fields[field.name] = (kind, Field(description=field.help))
+        elif field.default is not None:
+            fields[field.name] = (kind, Field(field.default, description=field.help))
+        else:
+            fields[field.name] = (kind | None, Field(None, description=field.help))
+    doc = "A complaint to open; its first receiver (owner) is the token's actor."
+    return create_model("OpenCase", __base__=_Body, __doc__=doc, **fields)
 
-    customer: str = Field(description="Customer reference (not contact details).")
-    summary: str = Field(description="The complaint in the customer's words.")
-    channel: str | None = Field(None, description="store, phone, letter, web, regulator...")
-    category: str | None = Field(None, description="missed_appointment, service_delayed...")
-    contact: str | None = Field(None, description="Contact details (stored, never logged).")
-    branch: str | None = Field(None, description="Branch or store; a branch token's own.")
-    priority: str = Field("normal", description="normal, high or urgent.")
-    received_at: Instant | None = Field(None, description="When it came in (back-fill).")
-    machine: str | None = Field(None, description="Machine name (default: complaint).")
-    attributes: dict[str, Any] | None = Field(None, description="Declared case attributes.")
+
+if TYPE_CHECKING:
+    OpenCase = _Body
+else:
+    OpenCase = intake_model()
 
 
 class FireEvent(_Body):

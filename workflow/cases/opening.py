@@ -17,6 +17,7 @@ from casework.storage.database import HostConnection
 from casework.storage.errors import WriteConflict
 from casework.workflow.cases import validation
 from casework.workflow.cases.firing import record
+from casework.workflow.cases.intake import checked
 from casework.workflow.cases.reading import with_deadlines
 from casework.workflow.cases.relations import repeat_of
 from casework.workflow.cases.remedies import classified
@@ -47,38 +48,18 @@ def opening_data(
     settings: Settings,
     definition: MachineDefinition,
     *,
-    customer: str,
-    summary: str,
-    channel: str | None,
-    category: str | None,
     actor: str,
-    contact: str | None,
-    branch: str | None,
-    priority: str,
-    attributes: Mapping[str, Any] | None,
+    **values: Any,
 ) -> dict[str, Any]:
-    """The opening event's data, every value checked: what the case was opened with."""
-    intake = {"channel": channel, "category": category}
-    missing = [name for name in definition.intake if intake[name] is None]
-    if missing:
-        raise InvalidInput(
-            f"machine {definition.name} needs {' and '.join(missing)} to open a case",
-            field=missing[0],
-        )
-    s = settings
+    """The opening event's data, every value checked: what the case was opened with
+    (``values`` by the names of :data:`~casework.workflow.cases.intake.INTAKE`), its
+    first receiver ``actor`` the owner."""
     return {
-        "customer": validation.text(customer, "customer", max_chars=200),
-        "channel": None if channel is None else validation.choice(channel, "channel", s.channels),
-        "category": None
-        if category is None
-        else validation.choice(category, "category", s.categories),
-        "summary": validation.text(summary, "summary", max_chars=s.max_text_chars, multiline=True),
-        "contact": None if contact is None else validation.text(contact, "contact", max_chars=400),
-        "branch": None if branch is None else validation.text(branch, "branch", max_chars=200),
-        "priority": validation.choice(priority, "priority", s.priorities),
+        **checked(settings, definition, values),
         "owner": validation.agent_id(actor, "actor"),
         "attributes": classified(
-            s.warranty, validation.attributes(attributes, definition.attributes, definition.name)
+            settings.warranty,
+            validation.attributes(values.get("attributes"), definition.attributes, definition.name),
         ),
         "machine": [definition.name, definition.version],
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -14,6 +14,7 @@ import click
 from casework.machines.definition import done_states
 from casework.machines.timers import TIMER_EVENTS
 from casework.storage.records import CaseQuery
+from casework.workflow.cases.intake import INTAKE
 from casework.workflow.cases.paging import MAX_PAGE
 from casework.workflow.cli.support import (
     WHOLE,
@@ -38,67 +39,44 @@ from casework.workflow.durations import hours_minutes, spoken
 from casework.workflow.errors import InvalidInput
 
 
+def intake_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of :data:`~casework.workflow.cases.intake.INTAKE` on ``command``, in
+    its order (attributes as repeated ``--attr K=V``, times as ``--received-at ISO``)."""
+    for field in reversed(INTAKE):
+        extra: dict[str, Any] = {"metavar": {"instant": "ISO", "attributes": "K=V"}.get(field.kind)}
+        if field.kind == "attributes":
+            extra["multiple"] = True
+        elif field.default is not None:
+            extra.update(default=field.default, show_default=True)
+        command = click.option(
+            field.option, field.name, required=field.required, help=field.help, **extra
+        )(command)
+    return command
+
+
 @click.command("open", cls=CaseworkCommand)
-@click.option("--customer", required=True, help="Customer reference (not contact details).")
-@click.option(
-    "--channel",
-    default=None,
-    help="How it arrived: store, phone, letter, web, ... (if the machine needs it)",
-)
-@click.option(
-    "--category",
-    default=None,
-    help="What it is about: service_delayed, ... (if the machine needs it)",
-)
-@click.option("--summary", required=True, help="The complaint in the customer's words.")
-@click.option("--contact", default=None, help="Contact details (stored, never logged).")
-@click.option("--branch", default=None, help="Branch or store that owns the case.")
-@click.option("--priority", default="normal", show_default=True, help="normal, high or urgent.")
-@click.option(
-    "--received-at", default=None, metavar="ISO", help="When it was received (back-fill)."
-)
+@intake_options
 @click.option(
     "--actor", default="intake", show_default=True, envvar="CASEWORK_ACTOR",
     help="First receiver: owns the case (default: $CASEWORK_ACTOR, else intake).",
 )  # fmt: skip
-@click.option("--machine", default=None, help="Machine name (default: complaint).")
-@click.option("--attr", "attrs", multiple=True, metavar="K=V", help="A declared case attribute.")
 @database_options
 @json_option
 @handle_errors
 def open_command(
-    customer: str,
-    channel: str | None,
-    category: str | None,
-    summary: str,
-    contact: str | None,
-    branch: str | None,
-    priority: str,
-    received_at: str | None,
     actor: str,
-    machine: str | None,
-    attrs: tuple[str, ...],
     db_url: str | None,
     config_path: str | None,
     as_json: bool,
+    received_at: str | None,
+    attributes: tuple[str, ...],
+    **values: Any,
 ) -> None:
     """Open a case; prints its id (with --json, the case)."""
-    attributes = {k: str(v) for k, v in parse_data(attrs).items()}
+    attrs = {k: str(v) for k, v in parse_data(attributes).items()}
     with engine_for(db_url, config_path) as engine:
         received = None if received_at is None else typed_time(received_at, "--received-at", engine)
-        case = engine.open_case(
-            customer=customer,
-            channel=channel,
-            category=category,
-            summary=summary,
-            contact=contact,
-            branch=branch,
-            priority=priority,
-            received_at=received,
-            actor=actor,
-            machine=machine,
-            attributes=attributes,
-        )
+        case = engine.open_case(actor=actor, received_at=received, attributes=attrs, **values)
         warn_unreachable(engine, case.owner)
     if as_json:
         emit_json(case.to_json())

@@ -4,17 +4,20 @@ the complaint intake form."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import tzinfo
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
-from casework.machines.definition import EVIDENCE_KINDS
+from casework.machines.definition import EVIDENCE_KINDS, MachineDefinition
 from casework.storage import iso
 from casework.workflow.access.scope import opening_unit
 from casework.workflow.api.security import visible_case
+from casework.workflow.cases.intake import INTAKE
 from casework.workflow.clock import parse_instant
+from casework.workflow.config import Settings
 from casework.workflow.console import case_view
 from casework.workflow.console.actions import actions
 from casework.workflow.console.case_view import DASH
@@ -200,13 +203,33 @@ def fire(request: Request, session: Session, form: Mapping[str, str]) -> Respons
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
 
-def _open_page(request: Request, session: Session, **extra: Any) -> Response:
-    engine = engine_of(request)
-    lang = lang_of(request)
-    settings = engine.settings
-    definition = engine.registry.get(settings.default_machine, None)
+_FORM_KINDS = {"line": "text", "text": "textarea", "choice": "select", "instant": "datetime"}
+"""The intake form's input for each kind of field (the machine is the default one)."""
+
+
+def intake_inputs(lang: str, settings: Settings, definition: MachineDefinition) -> list[Input]:
+    """The intake form's inputs: one for each field of the intake (the attributes: one for
+    each the default machine declares), the long text last."""
     vocabulary = Vocabulary(settings.channels, settings.categories, settings.priorities, ())
-    attributes = []
+    inputs = []
+    for field in INTAKE:
+        if field.kind == "attributes":
+            inputs += _attribute_inputs(lang, definition, vocabulary)
+        elif field.kind in _FORM_KINDS:
+            choices = tuple((c, label(lang, field.name, c)) for c in field.choices_in(settings))
+            if choices and not field.needed_by(definition) and field.default is None:
+                choices = (("", DASH), *choices)
+            kind = field.form_type or _FORM_KINDS[field.kind]
+            title = TEXTS[lang][field.name]
+            inputs.append(Input(field.name, kind, title, choices, field.required))
+    return sorted(inputs, key=lambda i: i.kind == "textarea")
+
+
+def _attribute_inputs(
+    lang: str, definition: MachineDefinition, vocabulary: Vocabulary
+) -> list[Input]:
+    """The inputs ``attr.NAME`` of the attributes ``definition`` declares."""
+    inputs = []
     for name, spec in definition.attributes.items():
         found = field_input(lang, definition, "open", name, (), vocabulary)
         kind = (
@@ -214,14 +237,19 @@ def _open_page(request: Request, session: Session, **extra: Any) -> Response:
             if found.kind == "select"
             else {"integer": "number"}.get(spec.kind, spec.kind if spec.kind == "date" else "text")
         )
-        attributes.append(Input(name, kind, found.label, (("", DASH), *found.choices)))
+        inputs.append(Input(f"attr.{name}", kind, found.label, (("", DASH), *found.choices)))
+    return inputs
+
+
+def _open_page(request: Request, session: Session, **extra: Any) -> Response:
+    engine = engine_of(request)
+    settings = engine.settings
+    definition = engine.registry.get(settings.default_machine, None)
+    kept = {"branch": session.principal.branch or "", **extra.pop("kept", {})}
     return render(
         request, "open.html", "open", session,
-        channels=[(c, label(lang, "channel", c)) for c in settings.channels],
-        categories=[(c, label(lang, "category", c)) for c in settings.categories],
-        priorities=[(p, label(lang, "priority", p)) for p in settings.priorities],
-        attributes=attributes, kept=extra.pop("kept", {}), refused=extra.pop("refused", None),
-        **extra,
+        inputs=intake_inputs(lang_of(request), settings, definition),
+        kept=kept, refused=extra.pop("refused", None), **extra,
     )  # fmt: skip
 
 
@@ -235,29 +263,39 @@ def open_form(request: Request, session: Session, form: Mapping[str, str]) -> Re
 @router.post("/open")
 @signed_in("write")
 def open_case(request: Request, session: Session, form: Mapping[str, str]) -> Response:
-    """Open the complaint (a back-filled received time read in the viewer's zone); its
-    page next. A refusal keeps what was typed and says why beside the form."""
+    """Open the complaint (a back-filled received time read in the viewer's zone) in a
+    branch the session may open cases of; its page next. A refusal keeps what was
+    typed and says why beside the form."""
     engine = engine_of(request)
     principal = session.principal
     zone, lang = zone_and_lang(request)
     try:
-        received = form.get("received_at", "").strip()
-        at = (
-            parse_instant(local_instant(received, zone, "received_at"), "received_at")
-            if received
-            else None
-        )
-        case = engine.open_case(
-            customer=form.get("customer", ""), summary=form.get("summary", ""),
-            channel=form.get("channel") or None, category=form.get("category") or None,
-            priority=form.get("priority") or "normal", contact=form.get("contact") or None,
-            branch=opening_unit(principal, form.get("branch")), actor=principal.actor,
-            received_at=at,
-            attributes=_data(form, "attr.") or None, within=principal.branch,
-        )  # fmt: skip
+        values = _intake_values(form, zone)
+        values["branch"] = opening_unit(principal, values["branch"])
+        case = engine.open_case(**values, actor=principal.actor, within=principal.branch)
     except CaseworkError as err:
         return _open_page(request, session, refused=refusal(lang, err), kept=form)
     return RedirectResponse(f"/cases/{case.id}", status_code=303)
+
+
+def _intake_values(form: Mapping[str, str], zone: tzinfo) -> dict[str, Any]:
+    """What the intake form sent, by the names of the intake: blanks as not given, the
+    received time read in ``zone``, attributes from ``attr.NAME``."""
+    values: dict[str, Any] = {}
+    for field in INTAKE:
+        given = form.get(field.name, "")
+        if field.kind == "attributes":
+            values[field.name] = _data(form, "attr.") or None
+        elif field.kind == "instant":
+            moment = given.strip()
+            values[field.name] = (
+                parse_instant(local_instant(moment, zone, field.name), field.name)
+                if moment
+                else None
+            )
+        elif field.kind in _FORM_KINDS:
+            values[field.name] = given if field.required else given or None
+    return values
 
 
 def _data(form: Mapping[str, str], prefix: str) -> dict[str, Any]:
