@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from casework.storage.records import CaseQuery
 from casework.workflow.access.tokens import issue
 from casework.workflow.clock import FixedClock
 from casework.workflow.config import Settings
@@ -245,6 +247,53 @@ def test_the_consoles_token_form_keeps_a_branch_admin_in_its_branch(world: World
         assert made.status_code == 200
         assert 'id="made"' in made.text
         assert [t.branch for t in api.engine.context.store.tokens()][-1] == A
+
+
+@contextmanager
+def _console(world: World, role: str, branch: str | None, lang: str) -> Iterator[httpx.Client]:
+    """A browser-like client signed in to the console with a token of ``role`` and
+    ``branch``, reading pages in ``lang``."""
+    api = world.api
+    with httpx.Client(base_url=api.url, timeout=30, cookies={"lang": lang}) as browser:
+        login = browser.get("/login").text
+        form = {"token": api.token(role, "li.na", branch)}
+        if 'name="csrf"' in login:
+            form["csrf"] = _form_field(login, "csrf")
+        assert browser.post("/login", data=form).status_code in (200, 303)
+        yield browser
+
+
+def test_opening_for_another_branch_is_refused_alike_by_the_api_and_the_console(
+    world: World,
+) -> None:
+    engine = world.api.engine
+    before = engine.page(CaseQuery(), limit=500).items
+    elsewhere = {"customer": "CUST-X", "branch": B, **INTAKE}
+    with world.client("agent", A) as http:
+        refused = http.post("/v1/cases", json=elsewhere)
+        assert refused.status_code == 422, refused.text
+        reason = refused.json()["detail"]
+        assert reason == f"a token of branch {A} opens cases of that branch (and its stores) only"
+    for lang, said in (("en", f"A token of branch {A} opens cases"), ("zh", f"{A} 的令牌只能登记")):
+        with _console(world, "agent", A, lang) as browser:
+            page = browser.get("/open")
+            assert _form_field(page.text, "branch") == A  # its own branch, offered
+            form = {"csrf": _form_field(page.text, "csrf"), **elsewhere, "contact": "138 0000"}
+            answer = browser.post("/open", data=form)
+            assert answer.status_code == 200, answer.text  # the form again, not the case
+            assert said in answer.text  # beside the form, in the page's language
+            assert 'role="alert"' in answer.text
+            for name in ("customer", "branch", "contact"):
+                assert _form_field(answer.text, name) == form[name]  # what was typed is kept
+    assert engine.page(CaseQuery(), limit=500).items == before  # nothing opened
+    with _console(world, "agent", A, "en") as browser:
+        page = browser.get("/open")
+        form = {"csrf": _form_field(page.text, "csrf"), **elsewhere, "branch": A}
+        opened = browser.post("/open", data=form)
+        assert opened.status_code == 303, opened.text
+        assert engine.get(opened.headers["location"].rsplit("/", 1)[1]).branch == A
+    with world.client("agent", None) as headquarters:  # no branch: any branch
+        assert headquarters.post("/v1/cases", json=elsewhere).json()["branch"] == B
 
 
 PHONE = {"serial_number": "SN-864209", "product": "华为 Mate 60", "purchase_date": "2026-10-01"}

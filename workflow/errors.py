@@ -7,6 +7,7 @@
     │   ├── NaiveDatetime            a datetime without a time zone
     │   ├── TimeOutOfOrder           before the case's previous event, or in the future
     │   ├── UnknownChoice            a channel, category, priority or state not configured
+    │   ├── OutsideBranch            a branch token opening a case of another branch
     │   ├── UnknownEvent             an event the case's machine does not have
     │   ├── UnknownMachine           no machine of that name and version
     │   ├── RemedyRefused            the warranty rules do not give that remedy (now)
@@ -72,6 +73,7 @@ __all__ = [
     "NotAuthenticated",
     "NotFound",
     "NotPermitted",
+    "OutsideBranch",
     "ReadOnlyDatabase",
     "RemedyRefused",
     "StorageFailure",
@@ -121,6 +123,18 @@ class UnknownChoice(InvalidInput):
         )
         self.value = value
         self.choices = tuple(choices)
+
+
+class OutsideBranch(InvalidInput):
+    """A token of ``branch`` asked to open a case of a branch outside it (not its own,
+    nor one of its stores)."""
+
+    def __init__(self, branch: str) -> None:
+        super().__init__(
+            f"a token of branch {branch} opens cases of that branch (and its stores) only",
+            field="branch",
+        )
+        self.branch = branch
 
 
 class UnknownEvent(InvalidInput):

@@ -15,13 +15,16 @@ checks; what each role may *decide* is :mod:`casework.workflow.access.authority`
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from casework.storage.records import CaseRecord, TokenRecord, WebhookRecord
 from casework.workflow.access.tokens import ALLOWED, ROLES, Principal
 from casework.workflow.errors import (
     AttachmentNotFound,
+    CaseNotFound,
     InvalidInput,
     NotPermitted,
+    OutsideBranch,
     TokenNotFound,
 )
 
@@ -41,19 +44,48 @@ def within(principal: Principal, branch: str | None, what: str) -> None:
         raise NotPermitted(f"a token of branch {principal.branch} {what} of that branch only")
 
 
+class Cases(Protocol):
+    """Where cases are read by id (an engine)."""
+
+    def get(self, case_id: str) -> CaseRecord:
+        """The case, or :class:`CaseNotFound`."""
+        ...
+
+
 def opening_unit(principal: Principal, asked: str | None) -> str | None:
     """The branch (store or branch) a case the principal opens belongs to: the one asked
     for if it lies within the token's branch, the token's own if none is asked;
-    :class:`InvalidInput` for another."""
+    :class:`OutsideBranch` for another."""
     if principal.branch is None or asked in (None, ""):
         return principal.branch if principal.branch is not None else asked or None
     if not principal.within(asked):
-        raise InvalidInput(
-            f"a token of branch {principal.branch} opens cases of that branch (and its "
-            "stores) only",
-            field="branch",
-        )
+        raise OutsideBranch(principal.branch)
     return asked
+
+
+def visible_case(cases: Cases, principal: Principal, case_id: str) -> CaseRecord:
+    """The case, if the principal may see it; :class:`CaseNotFound` otherwise, so that a
+    branch token learns nothing of other branches' cases."""
+    case = cases.get(case_id)
+    if not principal.sees(case):
+        raise CaseNotFound(case_id)
+    return case
+
+
+def report_unit(principal: Principal, asked: str | None) -> str | None:
+    """The branch a report covers: the one asked for if it lies within the token's
+    branch, else the token's own (every branch, without one); :class:`NotPermitted` for
+    one outside it."""
+    if asked not in (None, "") and not principal.within(asked):
+        raise NotPermitted(f"a token of branch {principal.branch} may not report on {asked}")
+    return asked or principal.branch
+
+
+def whole_database(principal: Principal, what: str) -> None:
+    """Refuse a branch token what spans every branch (verifying, exporting the whole
+    history, reports on every partner): :class:`NotPermitted`."""
+    if principal.branch is not None:
+        raise NotPermitted(f"a token of branch {principal.branch} may not {what} every branch")
 
 
 def list_unit(principal: Principal, asked: str | None) -> str | None:

@@ -11,19 +11,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from casework.workflow.access.scope import visible_case, whole_database
 from casework.workflow.access.tokens import Principal
 from casework.workflow.api import models
 from casework.workflow.api.endpoints import endpoint
 from casework.workflow.api.models import Instant
 from casework.workflow.api.responses import Json, problems
-from casework.workflow.api.security import (
-    Auth,
-    Served,
-    allowed,
-    report_period,
-    visible_case,
-    whole_database,
-)
+from casework.workflow.api.security import Auth, Served, allowed, report_period
 from casework.workflow.clock import aware
 from casework.workflow.engine import Engine
 from casework.workflow.errors import InvalidInput

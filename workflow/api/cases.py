@@ -9,13 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from casework.storage.records import CaseQuery
-from casework.workflow.access.scope import opening_unit
+from casework.workflow.access.scope import opening_unit, visible_case
 from casework.workflow.api import models
 from casework.workflow.api.endpoints import declare, endpoint
 from casework.workflow.api.idempotency import Answer
 from casework.workflow.api.refusals import PreconditionFailed
 from casework.workflow.api.responses import Json, etag, expected_version, once, problems
-from casework.workflow.api.security import Auth, Served, allowed, visible_case
+from casework.workflow.api.security import Auth, Served, allowed
 from casework.workflow.cases.paging import page_limit
 from casework.workflow.cases.validation import choice
 from casework.workflow.engine import Engine

@@ -16,7 +16,7 @@ from casework.workflow.api.endpoints import endpoint
 from casework.workflow.api.idempotency import Answer
 from casework.workflow.api.offload import offload_for
 from casework.workflow.api.responses import Json, once, problems
-from casework.workflow.api.security import Auth, Served, allowed, principal_for, visible_case
+from casework.workflow.api.security import Auth, Served, allowed, principal_for
 from casework.workflow.engine import Engine
 from casework.workflow.errors import AttachmentNotFound, InvalidInput
 
@@ -54,7 +54,7 @@ async def attach_file(
     key = request.headers.get("idempotency-key")
 
     def attach() -> Answer:
-        visible_case(engine, principal, case_id)
+        scope.visible_case(engine, principal, case_id)
         engine.attach(case_id, content, kind=kind, name=name, actor=principal.actor)
         return Answer(201, engine.history(case_id)[-1].to_json())
 

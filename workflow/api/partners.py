@@ -14,7 +14,7 @@ from casework.workflow.api.endpoints import endpoint
 from casework.workflow.api.idempotency import Answer
 from casework.workflow.api.refusals import StateConflict
 from casework.workflow.api.responses import Json, once, problems
-from casework.workflow.api.security import Auth, Served, allowed, whole_database
+from casework.workflow.api.security import Auth, Served, allowed
 from casework.workflow.display.zones import zone_named
 from casework.workflow.errors import InvalidInput
 from casework.workflow.partners.jobs import add_jobs, job_row
@@ -96,7 +96,7 @@ def partners_report(
     every deduction with its case, event and hash. Supervisors, auditors and
     administrators of every branch."""
     allowed(principal, "replay")
-    whole_database(principal, "report on the partners of")
+    scope.whole_database(principal, "report on the partners of")
     zone = zone_named(tz or engine.settings.display_timezone or "UTC", "tz")
     if (
         not 1900

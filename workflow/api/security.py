@@ -1,5 +1,5 @@
-"""Who a request speaks for: its bearer token, resolved to a principal, and the cases the
-principal may see (a branch token: its branch's only; others are "not found").
+"""Who a request speaks for: its bearer token, resolved to a principal (what the
+principal may see and do is :mod:`casework.workflow.access.scope`'s).
 
 A resolved token is remembered for :data:`REMEMBER_S` seconds, so a client's requests
 cost no lookup each (nor a hop to a worker thread); revoking through this process's
@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from casework.workflow.access.scope import report_unit
 from casework.workflow.access.tokens import Principal, authenticate, secret_hash
 from casework.workflow.api.offload import offload_for
 from casework.workflow.engine import Engine
-from casework.workflow.errors import CaseNotFound, NotPermitted
-from casework.workflow.results import Case
 
 if TYPE_CHECKING:
     from casework.workflow.reports.business import Period
@@ -91,21 +90,6 @@ def allowed(principal: Principal, action: str) -> Principal:
     return principal
 
 
-def visible_case(engine: Engine, principal: Principal, case_id: str) -> Case:
-    """The case, if the principal may see it; :class:`CaseNotFound` otherwise, so that a
-    branch token learns nothing of other branches' cases."""
-    case = engine.get(case_id)
-    if not principal.sees(case):
-        raise CaseNotFound(case_id)
-    return case
-
-
-def whole_database(principal: Principal, what: str) -> None:
-    """Refuse a branch token what spans every branch."""
-    if principal.branch is not None:
-        raise NotPermitted(f"a token of branch {principal.branch} may not {what} every branch")
-
-
 def report_period(
     engine: Engine,
     principal: Principal,
@@ -119,9 +103,7 @@ def report_period(
     from casework.workflow.display.zones import zone_named
     from casework.workflow.reports.business import period_of
 
-    if branch not in (None, "") and not principal.within(branch):
-        raise NotPermitted(f"a token of branch {principal.branch} may not report on {branch}")
-    branch = branch or principal.branch
+    branch = report_unit(principal, branch)
     name = tz or engine.settings.display_timezone
     zone = UTC if not name else zone_named(name, "tz")
     period, _ = period_of(**asked, zone=zone, branch=branch, now=engine.clock.now())

@@ -9,7 +9,7 @@ from datetime import datetime
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
-from casework.workflow.api.security import visible_case, whole_database
+from casework.workflow.access.scope import visible_case, whole_database
 from casework.workflow.console.frame import (
     engine_of,
     lang_of,

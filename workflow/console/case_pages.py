@@ -13,8 +13,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from casework.machines.definition import EVIDENCE_KINDS, MachineDefinition
 from casework.storage import iso
-from casework.workflow.access.scope import opening_unit
-from casework.workflow.api.security import visible_case
+from casework.workflow.access.scope import opening_unit, visible_case
 from casework.workflow.cases.intake import INTAKE
 from casework.workflow.clock import parse_instant
 from casework.workflow.config import Settings

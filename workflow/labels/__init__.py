@@ -40,6 +40,7 @@ from casework.workflow.errors import (
     NaiveDatetime,
     NotAuthenticated,
     NotPermitted,
+    OutsideBranch,
     ReadOnlyDatabase,
     StorageFailure,
     TimeOutOfOrder,
@@ -223,7 +224,8 @@ def refusal(
 ) -> str:
     """What a person reading ``lang`` is told when casework refuses with ``error``: the
     common refusals in labels (unknown case, event not allowed here, a guard's need,
-    a stale form, a time out of order, an unknown choice); any other in its own words.
+    a stale form, a time out of order, an unknown choice, a branch outside the
+    token's); any other in its own words.
     The command line and JSON keep the error's identifiers and English."""
     if isinstance(error, CaseNotFound):
         return text(lang, "refused.unknown_case", case=error.case_id)
@@ -266,6 +268,8 @@ def refusal(
             field=label(lang, "field", name, machine),
             choices=labelled(lang, kind, error.choices, machine),
         )
+    if isinstance(error, OutsideBranch):
+        return text(lang, "refused.outside_branch", branch=error.branch)
     if isinstance(error, NaiveDatetime):
         return text(lang, "refused.naive_time", field=label(lang, "field", error.field, machine))
     if isinstance(error, BeyondAuthority):
