@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,9 @@ from casework.storage.table_prefix import TablePrefix, casework_names
 from casework.workflow import Engine
 from casework.workflow.clock import FixedClock
 from casework.workflow.errors import InvalidInput
+from casework.workflow.results import Case
 from casework.workflow.testing import run_due
-from tests.support import open_sample
+from tests.support import open_sample, wait_until
 from tests.test_embedding import empty_pg  # noqa: F401 - a fixture
 
 PREFIX = "cw_"
@@ -326,3 +327,48 @@ def test_the_servers_processes_open_the_tables_serve_was_given(served: str) -> N
         assert open_sample(engine)
     finally:
         engine.close()
+
+
+@pytest.mark.postgres
+def test_a_prefixed_installation_hears_its_own_deadlines_only(
+    pg_url: str, clock: FixedClock
+) -> None:
+    """Each table prefix has its own ``NOTIFY`` channel: a worker of one installation
+    is not woken by another's deadlines in the same database. (The server delivers in
+    commit order, so the other's, committed first, would have come first.)"""
+    heard: list[datetime] = []
+    with (
+        Engine.open(pg_url, clock=clock) as plain,
+        Engine.open(pg_url, table_prefix=PREFIX, clock=clock) as prefixed,
+    ):
+        listener = prefixed.context.store.listen(heard.append, lambda err: None)
+        assert listener is not None
+        try:
+            assert listener.listening.wait(60), "the listener listens"
+            others = plain.open_case(customer="C-1", channel="phone", category="other",
+                                     summary="plain", received_at=clock.now())  # fmt: skip
+            clock.advance(timedelta(minutes=1))
+            mine = prefixed.open_case(customer="C-2", channel="phone", category="other",
+                                      summary="prefixed", received_at=clock.now())  # fmt: skip
+            wait_until(lambda: _first_due(mine) in heard, what="its own deadline")
+            assert _first_due(others) not in heard
+        finally:
+            listener.stop()
+
+
+@pytest.mark.postgres
+def test_write_access_is_judged_on_the_prefixed_tables(
+    empty_pg: str,  # noqa: F811 - the fixture
+) -> None:
+    """The privileges asked about are those of casework's tables under the prefix (the
+    plain names are no tables here, which PostgreSQL would refuse to judge)."""
+    from casework.storage.database import write_access
+
+    with Engine.open(empty_pg, table_prefix=PREFIX) as engine:
+        assert (
+            write_access(engine.db) == "this database role may write to the events and cases tables"
+        )
+
+
+def _first_due(case: Case) -> datetime:
+    return min(datetime.fromisoformat(d["due_at"]) for d in case.deadlines)
