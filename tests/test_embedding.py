@@ -34,6 +34,7 @@ from casework.workflow.errors import InvalidInput
 from casework.workflow.results import Case
 from casework.workflow.webhooks.subscriptions import add
 from tests.support import open_sample, wait_until
+from tests.support.host_alembic import host_migrates
 
 HOST = MetaData()
 orders = Table(
@@ -250,30 +251,13 @@ def upgrade():
 def downgrade():
     op.drop_table("events")
 '''
-HOST_ENV = """from alembic import context
-
-context.configure(connection=context.config.attributes["connection"], target_metadata=None)
-with context.begin_transaction():
-    context.run_migrations()
-"""
 
 
 def _host_migrates(url: str, folder: Path) -> None:
     """The host's own Alembic history (its versions folder, ``alembic_version``), up."""
-    from alembic import command
-    from alembic.config import Config
-
-    (folder / "versions").mkdir(parents=True, exist_ok=True)
-    (folder / "env.py").write_text(HOST_ENV)
-    (folder / "versions" / "host0001_events.py").write_text(HOST_MIGRATION)
-    config = Config()
-    config.set_main_option("script_location", str(folder))
-    made = create_engine(url)
-    with made.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-        conn.execute(text("INSERT INTO events (id, what) VALUES (1, 'the host''s own')"))
-    made.dispose()
+    host_migrates(
+        url, folder, HOST_MIGRATION, "INSERT INTO events (id, what) VALUES (1, 'the host''s own')"
+    )
 
 
 def _tables(url: str, schema: str | None = None) -> set[str]:

@@ -21,6 +21,7 @@ from casework.workflow.errors import InvalidInput
 from casework.workflow.results import Case
 from casework.workflow.testing import run_due
 from tests.support import open_sample, wait_until
+from tests.support.host_alembic import host_migrates
 from tests.test_embedding import empty_pg  # noqa: F401 - a fixture
 
 PREFIX = "cw_"
@@ -45,37 +46,18 @@ def upgrade():
 def downgrade():
     pass
 '''
-HOST_ENV = """from alembic import context
-
-context.configure(connection=context.config.attributes["connection"], target_metadata=None)
-with context.begin_transaction():
-    context.run_migrations()
-"""
+INSERTS = tuple(
+    f"INSERT INTO {name} (id, what, status, next_attempt_at) "
+    "VALUES (1, 'the host''s own', 'pending', '2000-01-01')"
+    for name in HOST_TABLES
+)
+"""One row of the host's own in each of its tables."""
 
 
 def _host_migrates(url: str, folder: Path) -> None:
     """The host's Alembic history (``alembic_version`` at ``host0001``) brought up, and
     one row of its own in each of its tables."""
-    from alembic import command
-    from alembic.config import Config
-
-    (folder / "versions").mkdir(parents=True, exist_ok=True)
-    (folder / "env.py").write_text(HOST_ENV)
-    (folder / "versions" / "host0001_tables.py").write_text(HOST_MIGRATION)
-    config = Config()
-    config.set_main_option("script_location", str(folder))
-    made = create_engine(url)
-    with made.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-        for name in HOST_TABLES:
-            conn.execute(
-                text(
-                    f"INSERT INTO {name} (id, what, status, next_attempt_at) "
-                    "VALUES (1, 'the host''s own', 'pending', '2000-01-01')"
-                )
-            )
-    made.dispose()
+    host_migrates(url, folder, HOST_MIGRATION, *INSERTS)
 
 
 def _hosts_rows(url: str) -> dict[str, Any]:
