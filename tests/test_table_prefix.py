@@ -222,11 +222,33 @@ def test_a_hosts_engine_keeps_its_own_names_and_casework_joins_its_transaction(
             case_id = open_sample(engine, connection=conn)
             engine.fire(case_id, "apologise", actor="li.na", connection=conn)
             assert conn.execute(text("SELECT count(*) FROM events")).scalar() == 2
-        assert [e.event for e in engine.history(case_id)] == ["open", "apologise"]
+        with host.begin() as conn:  # a file kept in the host's transaction (SQLAlchemy Core)
+            engine.attach(case_id, b"%PDF report", kind="test_report", name="r.pdf",
+                          actor="li.na", connection=conn)  # fmt: skip
+            assert conn.execute(text("SELECT count(*) FROM events")).scalar() == 2
+        assert [e.event for e in engine.history(case_id)] == ["open", "apologise", "attach"]
         assert engine.verify(workers=1).ok
     with host.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM cw_events")).scalar() == 2
+        assert conn.execute(text("SELECT count(*) FROM cw_events")).scalar() == 3
+        assert conn.execute(text("SELECT count(*) FROM cw_attachments")).scalar() == 1
     host.dispose()
+
+
+@pytest.mark.postgres
+def test_a_prefix_combines_with_a_schema_of_caseworks_own(
+    empty_pg: str,  # noqa: F811 - the fixture
+    clock: FixedClock,
+) -> None:
+    with Engine.open(empty_pg, schema="casework", table_prefix=PREFIX, clock=clock) as engine:
+        case_id = open_sample(engine)
+        assert [e.event for e in engine.history(case_id)] == ["open"]
+        assert engine.verify(workers=1).ok
+    made = create_engine(empty_pg)
+    tables = set(inspect(made).get_table_names(schema="casework"))
+    assert set(inspect(made).get_table_names()) == set()
+    made.dispose()
+    assert {"cw_cases", "cw_events", "cw_casework_alembic_version"} <= tables
+    assert all(name.startswith(PREFIX) for name in tables)
 
 
 @pytest.mark.postgres
