@@ -37,9 +37,17 @@ from sqlalchemy.exc import ArgumentError
 
 PREFIX = re.compile(r"[a-z][a-z0-9_]{0,15}")
 """A table prefix: lower-case letters, digits and ``_``, a letter first, at most 16."""
-OPTION = "casework_table_prefix"
-"""The execution option that marks connections of a prefixed engine."""
-
+SCHEMA_NAMES = frozenset({
+    "api_tokens", "attachments", "cases", "casework_meta", "console_sessions", "deadlines",
+    "events", "idempotency_keys", "jobs", "outbox", "partners", "personal_data",
+    "sla_policies", "subjects", "webhooks", "worker_heartbeats",
+    "ix_cases_owner", "ix_cases_received_at", "ix_cases_state", "ix_deadlines_case_id",
+    "ix_deadlines_status_due", "ix_jobs_done_at", "ix_outbox_status_next",
+    "ix_personal_field_value", "ix_personal_subject", "uq_deadlines_key",
+})  # fmt: skip
+"""casework's tables, their indexes and named constraints as :mod:`casework.storage.tables`
+names them, written out so that translating loads no table classes (a test holds the
+two equal)."""
 EXTRA_NAMES = frozenset({
     "casework_alembic_version", "casework_alembic_version_pkc",  # Alembic's version table
     "events_no_update", "events_no_delete",  # SQLite's triggers keeping events append-only
@@ -80,16 +88,8 @@ _CATALOG = re.compile(
 """What marks a statement that reads the catalog, its parameters naming tables."""
 
 
-def casework_names() -> frozenset[str]:
-    """Every name casework gives the database (before a prefix)."""
-    from casework.storage.tables import metadata
-
-    names = set(EXTRA_NAMES)
-    for table in metadata.tables.values():
-        names.add(table.name)
-        names.update(str(index.name) for index in table.indexes if index.name)
-        names.update(str(c.name) for c in table.constraints if isinstance(c.name, str))
-    return frozenset(names)
+NAMES = SCHEMA_NAMES | EXTRA_NAMES
+"""Every name casework gives the database (before a prefix)."""
 
 
 class TablePrefix:
@@ -102,7 +102,7 @@ class TablePrefix:
                 "a letter first, at most 16)"
             )
         self.prefix = prefix
-        self.names = casework_names()
+        self.names = NAMES
         self.sql = lru_cache(maxsize=4096)(self._rewrite)
         self._reads_catalog = lru_cache(maxsize=1024)(lambda s: bool(_CATALOG.search(s)))
 
