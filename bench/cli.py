@@ -34,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import report, sqlite_url
+from bench.common import report, sqlite_url, verdict
 from casework.workflow import Engine
 
 BASELINE = [sys.executable, "-c", "import sqlalchemy, statemachine, structlog, click"]
@@ -98,13 +98,9 @@ def main() -> None:
     for name, median in medians.items():
         ratio = ratios[name]
         target = TARGETS.get(name)
-        verdict = (
-            ""
-            if target is None
-            else f" (target <= {target}x: {'met' if ratio <= target else 'not met'})"
-        )
+        said = "" if target is None else f" ({verdict(ratio, target, at_most=True)})"
         rows.append((f"casework {name}" if name != "baseline" else "baseline imports",
-                     f"{median * 1000:.0f} ms, {ratio:.2f}x baseline{verdict}"))  # fmt: skip
+                     f"{median * 1000:.0f} ms, {ratio:.2f}x baseline{said}"))  # fmt: skip
     report(
         f"CLI wall time, median of {args.rounds} interleaved rounds (ratios taken round by round)",
         rows,

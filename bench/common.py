@@ -82,6 +82,12 @@ def report(title: str, rows: list[tuple[str, str]], document: dict[str, Any]) ->
     print("json: " + json.dumps(document, sort_keys=True))
 
 
+def verdict(value: float, target: float, *, at_most: bool = False) -> str:
+    """``target >= 0.8: met`` (or ``<=`` where ``at_most``), ``not met`` when it is not."""
+    met = value <= target if at_most else value >= target
+    return f"target {'<=' if at_most else '>='} {target:,g}: {'met' if met else 'NOT MET'}"
+
+
 def backends(choice: str) -> Iterator[str]:
     """The backends a ``--backend`` choice names; PostgreSQL is skipped, with a line
     saying so, where no server answers."""

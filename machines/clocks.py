@@ -210,18 +210,18 @@ def enter_state(
 ) -> SlaState:
     """End the cycles of clocks that do not run in ``state``; start those that do."""
     running_here = policy.running_in(state)
-    changed: list[ClockState] | None = None
-    for index, clock in enumerate(sla.clocks):
-        runs = clock.name in running_here
-        if clock.running == runs:
-            continue
-        if changed is None:
-            changed = list(sla.clocks)
-        if clock.running:
-            changed[index] = _stopped(clock, at, policy)
-        else:
-            changed[index] = _new_cycle(policy.clock(clock.name), clock, profile, sla, at)
-    return sla if changed is None else sla._replace(clocks=tuple(changed))
+    clocks = sla.clocks
+    if all((clock.name in running_here) == clock.running for clock in clocks):
+        return sla  # most events move no clock: nothing built
+    changed = tuple(
+        clock
+        if (clock.name in running_here) == clock.running
+        else _stopped(clock, at, policy)
+        if clock.running
+        else _new_cycle(policy.clock(clock.name), clock, profile, sla, at)
+        for clock in clocks
+    )
+    return SlaState(changed, sla.waiting, sla.timers)
 
 
 def on_event(
@@ -245,7 +245,10 @@ def on_event(
 
 def _stopped(clock: ClockState, at: datetime, policy: SlaPolicy) -> ClockState:
     """``clock``'s cycle ended at ``at``, with the working time it used."""
-    return clock._replace(running=False, elapsed=clock.used_at(at, policy), counting_since=None)
+    name, cycle, _, elapsed, since, target, warned, level, calendar = clock
+    if since is not None:
+        elapsed += policy.calendar_named(calendar, name).between(since, at)
+    return ClockState(name, cycle, False, elapsed, None, target, warned, level, calendar)
 
 
 def _new_cycle(

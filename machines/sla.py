@@ -75,7 +75,7 @@ class ClockSpec:
 
     def target_for(self, profile: Mapping[str, Any]) -> timedelta:
         """The target for a case: the shortest override that applies, else ``within``."""
-        key = tuple(profile.get(name) for name in PROFILE_FIELDS)
+        key = tuple(map(profile.get, PROFILE_FIELDS))
         cache: dict[tuple[Any, ...], timedelta] = self._targets  # type: ignore[attr-defined]
         found = cache.get(key)
         if found is None:
