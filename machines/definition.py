@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from statemachine import StateChart
+from statemachine import Event, StateChart
 
 from casework.machines.timers import TIMER_EVENTS, TimerSpec
 
@@ -292,7 +292,8 @@ def compile_chart(
             for event in transition.events:
                 rule = Rule(str(event.id), str(state.id), str(targets[0].id), conditions)
                 table.setdefault((rule.source, rule.event), []).append(rule)
-    events = tuple(str(e.id) for e in chart._events)
+    declared = cast("list[Event]", chart.events)  # the metaclass's list; typed on instances only
+    events = tuple(str(e.id) for e in declared)
     states = tuple(str(s.id) for s in states_map.values())
     finals = frozenset(str(s.id) for s in chart.final_states)
     rules = {key: tuple(value) for key, value in table.items()}

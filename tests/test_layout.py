@@ -22,9 +22,10 @@ MAY_IMPORT = {
     "machines": {"machines"},
     "storage": {"storage"},
     "workflow": {"workflow", "machines", "storage"},
-    "scheduler": {"scheduler", "workflow", "machines", "storage"},
+    "scheduler": {"scheduler", "workflow", "machines"},
 }
-"""``scheduler -> workflow -> (machines, storage)``; the CLI (``workflow.cli``) may import all."""
+"""``scheduler -> workflow -> (machines, storage)``; the scheduler reads storage only through
+``workflow`` (its outbox's rows); the CLI (``workflow.cli``) may import all."""
 OPTIONAL = ("matplotlib", "numpy", "PIL", "aiosmtpd", "cryptography", "psycopg", "fastapi",
             "uvicorn", "prometheus_client", "httpx")  # fmt: skip
 
@@ -131,6 +132,50 @@ def test_no_module_imports_itself_through_others() -> None:
         if module not in state:
             visit(module, [module])
     assert cycles == []
+
+
+UNDERSCORE_API = frozenset({"_replace", "_fields", "_asdict", "_make", "_mapping"})
+"""Names that start with ``_`` yet are public: named tuples' methods, SQLAlchemy's row mapping."""
+
+
+def _private_reaches(name: str, tree: ast.Module) -> list[str]:
+    """Each ``x._name`` where ``x`` is not ``self`` or ``cls`` and no line of the module
+    sets ``_name`` or defines it: a reach into another module's private parts."""
+    own = {node.name for node in ast.walk(tree)
+           if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}  # fmt: skip
+    own |= {node.attr for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)}  # fmt: skip
+    return [
+        f"{name}:{node.lineno} {ast.unparse(node)}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.endswith("__")
+        and node.attr not in UNDERSCORE_API | own
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    ]
+
+
+def test_no_module_reaches_into_another_objects_private_names() -> None:
+    """``chart._events``, ``engine._rules``: a private name read off an object from
+    elsewhere ties the reader to what its owner may change at will; each has a public twin."""
+    reaches = []
+    for name, path in _modules().items():
+        reaches += _private_reaches(name, ast.parse(path.read_text(encoding="utf-8")))
+    assert reaches == []
+
+
+def test_the_private_reach_check_sees_one() -> None:
+    """The check above is not blind: ``engine._rules`` in a function is named, ``self._x``
+    and a module's own ``_y`` set on an object are not."""
+    planted = ast.parse(
+        "def rules(engine, other):\n"
+        "    other._y = 1\n"
+        "    return engine._rules, other._y, engine.config._replace(a=1)\n"
+    )
+    assert _private_reaches("casework.workflow.planted", planted) == [
+        "casework.workflow.planted:3 engine._rules"
+    ]
 
 
 DRIVERS = ("sqlalchemy", "sqlmodel", "psycopg", "psycopg2", "sqlite3", "asyncpg", "pg8000")

@@ -22,11 +22,16 @@ from typing import Any
 
 from casework.scheduler.mail.smtp_transport import SmtpFailure, SmtpSession, SmtpTransport
 from casework.scheduler.reports import RunReport
-from casework.storage import CaseRecord, EventRecord
-from casework.storage.outbox_store import OutboxMail
 from casework.workflow import Engine
 from casework.workflow.logs import library_logger
-from casework.workflow.mail.outbox import Accepted, Claim, Outbox
+from casework.workflow.mail.outbox import (
+    Accepted,
+    CaseRecord,
+    Claim,
+    EventRecord,
+    Outbox,
+    OutboxMail,
+)
 from casework.workflow.mail.render import REPORT_KIND, RenderedMail, Undeliverable
 
 

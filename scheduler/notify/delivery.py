@@ -24,10 +24,10 @@ from casework.machines.definition import ERASED_FACT
 from casework.scheduler.mail.smtp_transport import SmtpFailure, SmtpSession, SmtpTransport
 from casework.scheduler.notify.sms import HttpSmsProvider, SmsFailure, SmsProvider
 from casework.scheduler.reports import RunReport
-from casework.storage.records import CaseRecord, OutboxMail
 from casework.workflow import Engine
 from casework.workflow.errors import CaseworkError
 from casework.workflow.logs import library_logger
+from casework.workflow.mail.outbox import CaseRecord, OutboxMail
 from casework.workflow.notify.messages import Message, render
 from casework.workflow.notify.outbox import NotifyOutbox
 from casework.workflow.notify.queue import reachable

@@ -32,10 +32,9 @@ from urllib.parse import urlsplit
 import orjson
 
 from casework.scheduler.reports import RunReport
-from casework.storage.records import OutboxMail, WebhookRecord
 from casework.workflow import Engine
 from casework.workflow.logs import library_logger
-from casework.workflow.mail.outbox import Accepted, Outbox
+from casework.workflow.mail.outbox import Accepted, Outbox, OutboxMail, WebhookRecord
 from casework.workflow.webhooks import targets
 from casework.workflow.webhooks.queue import ANSWER_CHARS, answer_text
 from casework.workflow.webhooks.settings import WebhookSettings

@@ -17,8 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from casework.storage import CaseRecord, EventRecord
-from casework.storage.records import STATUSES, WEBHOOK_KIND, OutboxMail
+from casework.storage.records import STATUSES, WEBHOOK_KIND
+from casework.storage.records import CaseRecord as CaseRecord  # the rows delivery reads:
+from casework.storage.records import EventRecord as EventRecord  # the scheduler takes them
+from casework.storage.records import OutboxMail as OutboxMail  # from here, not from storage
+from casework.storage.records import WebhookRecord as WebhookRecord
 from casework.workflow.errors import InvalidInput, MailNotFound
 from casework.workflow.mail.render import REPORT_KIND, MailWriter
 from casework.workflow.mail.settings import MailSettings
