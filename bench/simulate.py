@@ -26,7 +26,7 @@ from bench.history_gen import generate_history
 from casework.machines import COMPLAINT_V1
 from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
 from casework.workflow import Engine
-from casework.workflow.reports.business import Period
+from casework.workflow.display.periods import Period
 from casework.workflow.sla.whatif import simulate
 
 PROPOSED = {

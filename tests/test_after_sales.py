@@ -243,7 +243,8 @@ def test_partners_are_rated_per_quarter_with_every_deduction_traceable(
 def test_the_sla_report_tells_escalations_by_hand_and_satisfaction_per_partner(
     engine: Engine, clock: FixedClock
 ) -> None:
-    from casework.workflow.reports.business import period_of, sla_report
+    from casework.workflow.display.periods import period_of
+    from casework.workflow.reports.business import sla_report
 
     case_id = open_sample(engine, branch="东莞长安店")
     engine.fire(case_id, "escalate_now", actor="li.na", data={"reason": "客户情绪激动"})

@@ -195,11 +195,11 @@ def test_report_pages_draw_chinese_names_and_local_times(
     browser: Any, engine: Engine, clock: FixedClock, tmp_path: Path
 ) -> None:
     from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
+    from casework.workflow.display.periods import period_of
     from casework.workflow.display.zones import zone_named
     from casework.workflow.reports.business import (
         complaints_page,
         complaints_report,
-        period_of,
         sla_page,
         sla_report,
     )

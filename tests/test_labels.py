@@ -231,11 +231,11 @@ def test_report_pages_speak_the_viewers_language(
     """The SLA, complaint, partner, what-if and case pages in Chinese: ``lang="zh-CN"``, labels
     for clocks, categories and channels, no identifier; English ones by default."""
     from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
+    from casework.workflow.display.periods import period_of
     from casework.workflow.partners.ratings import partner_report, quarter
     from casework.workflow.reports.business import (
         complaints_page,
         complaints_report,
-        period_of,
         sla_page,
         sla_report,
     )

@@ -241,7 +241,7 @@ def test_a_branch_s_what_if_covers_its_stores(world: World, clock: FixedClock) -
     from datetime import UTC
 
     from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
-    from casework.workflow.reports.business import period_of
+    from casework.workflow.display.periods import period_of
     from casework.workflow.sla.whatif import simulate
 
     machine = world.engine.registry.get("complaint")

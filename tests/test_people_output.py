@@ -269,7 +269,8 @@ def test_valid_values_are_listed_in_full_and_missing_options_together() -> None:
 def test_the_sla_report_leads_with_a_summary_and_its_page_says_what_its_json_says(
     engine: Engine, clock: FixedClock
 ) -> None:
-    from casework.workflow.reports.business import HANDOVERS_LISTED, period_of, sla_page, sla_report
+    from casework.workflow.display.periods import period_of
+    from casework.workflow.reports.business import HANDOVERS_LISTED, sla_page, sla_report
 
     ids = []
     for n in range(HANDOVERS_LISTED + 5):

@@ -17,8 +17,9 @@ from casework.storage.records import Remembered
 from casework.workflow import Engine, FixedClock, InvalidInput, Settings
 from casework.workflow.cli import main
 from casework.workflow.config import WebhookSettings
+from casework.workflow.display.periods import period_of
 from casework.workflow.privacy.commitments import commit
-from casework.workflow.reports.business import complaints_report, period_of, sla_report
+from casework.workflow.reports.business import complaints_report, sla_report
 from casework.workflow.webhooks.subscriptions import add
 from tests.support import open_sample, run_due, snapshot
 

@@ -14,7 +14,7 @@ from casework.machines import MachineRegistry
 from casework.machines.after_sales import COMPLAINT_V2
 from casework.workflow import Engine, EventNotAllowed, FixedClock, InvalidInput
 from casework.workflow.cli import main
-from casework.workflow.reports.business import period_of
+from casework.workflow.display.periods import period_of
 from casework.workflow.sla.whatif import simulate
 from tests.support import open_sample, run_due
 from tests.support.repair_machine import REPAIR_V1

@@ -429,8 +429,9 @@ def test_a_follow_up_score_belongs_to_the_partner_of_the_last_visit(
 ) -> None:
     """003: 电话回访 ... 内容包括机器运行状况, 售后服务技术员的服务质量: the call-back
     rates the technician who came last, in the partner report as in the SLA report."""
+    from casework.workflow.display.periods import period_of
     from casework.workflow.partners.ratings import partner_report, quarter
-    from casework.workflow.reports.business import period_of, sla_report
+    from casework.workflow.reports.business import sla_report
 
     _two_visits(engine, clock, first_fixed=False)
     rows = {
@@ -450,7 +451,8 @@ def test_the_complaints_report_has_the_first_visit_fix_rate_and_a_company_row(
 ) -> None:
     """001: 一次上门修复率 (its complaint category 未能一次修好 is 33%) per branch, partner
     and technician; 003: per-branch complaints per 10,000 jobs with the company's total."""
-    from casework.workflow.reports.business import complaints_report, period_of
+    from casework.workflow.display.periods import period_of
+    from casework.workflow.reports.business import complaints_report
 
     _two_visits(engine, clock, first_fixed=False)
     _two_visits(engine, clock, first_fixed=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from casework.workflow import Engine, FixedClock
-from casework.workflow.reports.business import Period, sla_report
+from casework.workflow.display.periods import Period
+from casework.workflow.reports.business import sla_report
 from casework.workflow.reports.case_page import case_report
 from tests.support import START, open_sample
 

@@ -291,8 +291,9 @@ def test_reports_tell_customers_csat_from_agents(db_url: str) -> None:
     partner's rating takes the customers' scores where there are any."""
     from casework.scheduler.notify.delivery import NotifyDeliverer
     from casework.scheduler.notify.sms import SmsProvider
+    from casework.workflow.display.periods import period_of
     from casework.workflow.partners.ratings import partner_report, quarter
-    from casework.workflow.reports.business import period_of, sla_report
+    from casework.workflow.reports.business import sla_report
 
     class Taken(SmsProvider):
         def send(self, to: str, text: str, message_id: str, now: Any) -> str:

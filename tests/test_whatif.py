@@ -8,7 +8,7 @@ from pathlib import Path
 
 from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
 from casework.workflow import Engine, FixedClock
-from casework.workflow.reports.business import period_of
+from casework.workflow.display.periods import period_of
 from casework.workflow.sla.whatif import simulate
 from tests.support import START, open_sample, snapshot
 

@@ -65,11 +65,11 @@ from casework.workflow.mail.settings import (
     MailSettings,
     check_address,
     mail_settings,
-    positive_whole,
 )
 from casework.workflow.notify.settings import NotifySettings, notify_settings, survey_settings
 from casework.workflow.partners.settings import partner_rules
 from casework.workflow.reports.daily_settings import ReportSettings, report_settings
+from casework.workflow.setting_values import positive_whole
 from casework.workflow.webhooks.settings import WebhookSettings, webhook_settings
 
 HOLIDAY_YEARS = range(2020, 2041)

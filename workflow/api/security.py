@@ -22,7 +22,7 @@ from casework.workflow.api.offload import offload_for
 from casework.workflow.engine import Engine
 
 if TYPE_CHECKING:
-    from casework.workflow.reports.business import Period
+    from casework.workflow.display.periods import Period
 
 REMEMBER_S = 2.0
 """How long a resolved token is taken on trust before it is looked up again."""
@@ -100,8 +100,8 @@ def report_period(
     """The period and branch a report covers for ``principal``: days cut in ``tz``, else
     the configured display zone, else UTC; a branch token's own branch or one of its
     stores (another: 403)."""
+    from casework.workflow.display.periods import period_of
     from casework.workflow.display.zones import zone_named
-    from casework.workflow.reports.business import period_of
 
     branch = report_unit(principal, branch)
     name = tz or engine.settings.display_timezone

@@ -20,12 +20,11 @@ from casework.workflow.cli.support import (
     note,
     table,
 )
+from casework.workflow.display.periods import Period, period_of
 from casework.workflow.labels import LANGUAGES, language
 from casework.workflow.reports.business import (
-    Period,
     complaints_page,
     complaints_report,
-    period_of,
     read_dispatch,
     sla_page,
     sla_report,

@@ -98,7 +98,8 @@ def overdue(request: Request, session: Session, form: Mapping[str, str]) -> Resp
         })  # fmt: skip
     compliance = []
     if session.principal.may("replay"):
-        from casework.workflow.reports.business import Period, sla_report
+        from casework.workflow.display.periods import Period
+        from casework.workflow.reports.business import sla_report
 
         now = engine.clock.now()
         zone = viewer_zone(request)

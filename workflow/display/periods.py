@@ -1,14 +1,16 @@
-"""Periods people ask for (``--from``/``--to``, ``--month``, ``--last``), cut in the
-display zone, and the weeks reports group by."""
+"""Periods people ask for (``from``/``to``, ``month``, ``last``), cut in the display
+zone; the period a report covers; the weeks reports group by."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
 
+from casework.storage import iso
 from casework.workflow.clock import EARLIEST, LATEST
-from casework.workflow.display.times import local, read_time
+from casework.workflow.display.times import local, read_time, stamped
 from casework.workflow.display.zones import zone_name
 from casework.workflow.errors import InvalidInput
 
@@ -68,6 +70,49 @@ def asked_period(
     high = read_time(end, "`to`", zone, end_of_day=True) if end else None
     notes = tuple(r.assumed for r in (low, high) if r is not None and r.assumed)
     return Asked(low.moment, now if high is None else high.moment, zone, notes)
+
+
+@dataclass(frozen=True)
+class Period:
+    """The cases received from ``start`` (inclusive) to ``end`` (exclusive), of one
+    ``branch`` if given; days and weeks are cut in ``zone``."""
+
+    start: datetime
+    end: datetime
+    zone: tzinfo = UTC
+    branch: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise InvalidInput("`to` must be later than `from`", field="to")
+
+    def heading(self, now: datetime) -> dict[str, Any]:
+        """The fields every report starts with: the period in UTC and as people read it."""
+        return {
+            "from": iso(self.start),
+            "to": iso(self.end),
+            "zone": zone_name(self.zone),
+            "period": described(self.start, self.end, self.zone),
+            "branch": self.branch,
+            "generated_at": iso(now),
+            "generated_local": stamped(now, self.zone),
+        }
+
+
+def period_of(
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    month: str | None = None,
+    last: str | None = None,
+    zone: tzinfo,
+    branch: str | None = None,
+    now: datetime,
+) -> tuple[Period, tuple[str, ...]]:
+    """The period people ask for (see :func:`asked_period`), and the notes saying what
+    was assumed to read it."""
+    asked = asked_period(start=start, end=end, month=month, last=last, zone=zone, now=now)
+    return Period(asked.start, asked.end, zone, branch or None), asked.notes
 
 
 def _month(text: str) -> date:

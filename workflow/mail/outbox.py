@@ -15,7 +15,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from casework.storage.records import STATUSES, WEBHOOK_KIND
 from casework.storage.records import CaseRecord as CaseRecord  # the rows delivery reads:
@@ -24,9 +24,7 @@ from casework.storage.records import OutboxMail as OutboxMail  # from here, not 
 from casework.storage.records import WebhookRecord as WebhookRecord
 from casework.workflow.errors import InvalidInput, MailNotFound
 from casework.workflow.mail.render import REPORT_KIND, MailWriter
-from casework.workflow.mail.settings import MailSettings
 from casework.workflow.storage_boundary import at_storage_boundary
-from casework.workflow.webhooks.settings import WebhookSettings
 
 if TYPE_CHECKING:
     from casework.workflow.context import Context
@@ -43,6 +41,26 @@ def retry_wait(
     ``backoff_s`` up to ``max_backoff_s``, jittered (half to all of it)."""
     base = min(max_backoff_s, backoff_s * 2 ** (attempts - 1))
     return timedelta(seconds=base * rng.uniform(0.5, 1.0))
+
+
+class Retries(Protocol):
+    """How a kind of outbox row is retried: ``[mail]``'s or ``[webhooks]``' numbers."""
+
+    @property
+    def max_attempts(self) -> int:
+        """Attempts before a temporary failure becomes a dead letter."""
+
+    @property
+    def backoff_s(self) -> float:
+        """The first wait, doubled each attempt (with jitter)."""
+
+    @property
+    def max_backoff_s(self) -> float:
+        """The longest wait."""
+
+    @property
+    def lease_s(self) -> float:
+        """How long a claim holds its rows."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +92,7 @@ class Outbox:
         self.context = context
         self.store = context.store
         self.kind = kind
-        self.settings: MailSettings | WebhookSettings = (
+        self.settings: Retries = (
             context.settings.webhooks if kind == WEBHOOK_KIND else context.settings.mail
         )
         self.writer = MailWriter(context.settings.mail)

@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from casework.machines.clocks import level_key
 from casework.workflow.errors import ConfigError
+from casework.workflow.setting_values import positive_number, positive_whole
 
 LANGUAGES = ("en", "zh")
 """Languages whose templates ship with casework."""
@@ -167,22 +168,6 @@ def check_address(text: Any, where: str) -> str:
 def _text(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value or any(c in value for c in "\r\n\0"):
         raise ConfigError(f"{where} must be a non-empty single-line string, got {value!r}")
-    return value
-
-
-def positive_number(value: Any, where: str, most: float) -> float:
-    """``value`` as a float if above 0 and at most ``most``, else a ConfigError naming
-    ``where``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= most:
-        raise ConfigError(f"{where} must be a number above 0 and at most {most:g}, got {value!r}")
-    return float(value)
-
-
-def positive_whole(value: Any, where: str, most: int = 2**31 - 1) -> int:
-    """``value`` if it is a whole number from 1 to ``most``, else a ConfigError naming
-    ``where`` (bounds keep every later computation with it in range)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= most:
-        raise ConfigError(f"{where} must be a whole number from 1 to {most:,}, got {value!r}")
     return value
 
 

@@ -39,10 +39,9 @@ from casework.workflow.errors import ConfigError
 from casework.workflow.mail.settings import (
     LANGUAGES,
     config_table,
-    positive_number,
-    positive_whole,
     time_zone,
 )
+from casework.workflow.setting_values import positive_number, positive_whole
 
 CHANNELS = ("email", "sms", "none")
 """How a customer may be told: by mail, by text message, or not at all."""

@@ -17,7 +17,6 @@ import csv
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,9 +26,7 @@ from casework.machines.clocks import BREACHED, state_from_json
 from casework.storage import CaseRecord, iso
 from casework.workflow.access.organisation import rollup
 from casework.workflow.cases.reading import timeline
-from casework.workflow.display.periods import asked_period, described, week_of
-from casework.workflow.display.times import stamped
-from casework.workflow.display.zones import zone_name
+from casework.workflow.display.periods import Period, week_of
 from casework.workflow.errors import InvalidInput
 from casework.workflow.partners.ratings import by_customer, follow_up_credits
 from casework.workflow.reports.case_page import PAGES
@@ -47,49 +44,6 @@ TIMED_EVENTS = (
 """The events the report reads for every case: the opening names the first owner, a
 booked visit the partner and technician a later follow-up (or the customer's survey
 answer) is credited to."""
-
-
-@dataclass(frozen=True)
-class Period:
-    """The cases received from ``start`` (inclusive) to ``end`` (exclusive), of one
-    ``branch`` if given; days and weeks are cut in ``zone``."""
-
-    start: datetime
-    end: datetime
-    zone: tzinfo = UTC
-    branch: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.end <= self.start:
-            raise InvalidInput("`to` must be later than `from`", field="to")
-
-    def heading(self, now: datetime) -> dict[str, Any]:
-        """The fields every report starts with: the period in UTC and as people read it."""
-        return {
-            "from": iso(self.start),
-            "to": iso(self.end),
-            "zone": zone_name(self.zone),
-            "period": described(self.start, self.end, self.zone),
-            "branch": self.branch,
-            "generated_at": iso(now),
-            "generated_local": stamped(now, self.zone),
-        }
-
-
-def period_of(
-    *,
-    start: str | None = None,
-    end: str | None = None,
-    month: str | None = None,
-    last: str | None = None,
-    zone: tzinfo,
-    branch: str | None = None,
-    now: datetime,
-) -> tuple[Period, tuple[str, ...]]:
-    """The period people ask for (see :func:`casework.workflow.display.periods.asked_period`),
-    and the notes saying what was assumed to read it."""
-    asked = asked_period(start=start, end=end, month=month, last=last, zone=zone, now=now)
-    return Period(asked.start, asked.end, zone, branch or None), asked.notes
 
 
 def _cases(

@@ -27,7 +27,7 @@ from casework.workflow.cases.transitions import plan_of, profile_of
 
 if TYPE_CHECKING:
     from casework.workflow.context import Context
-    from casework.workflow.reports.business import Period
+    from casework.workflow.display.periods import Period
 
 
 _CASE = {name: index for index, name in enumerate(CASE_COLUMNS)}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from casework.workflow.errors import ConfigError
-from casework.workflow.mail.settings import positive_number, positive_whole
+from casework.workflow.setting_values import positive_number, positive_whole
 
 
 @dataclass(frozen=True)
