@@ -14,11 +14,14 @@ checks; what each role may *decide* is :mod:`casework.workflow.access.authority`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Protocol
 
 from casework.storage.records import CaseRecord, TokenRecord, WebhookRecord
 from casework.workflow.access.tokens import ALLOWED, ROLES, Principal
+from casework.workflow.display.periods import Period, period_of
+from casework.workflow.display.zones import zone_named
 from casework.workflow.errors import (
     AttachmentNotFound,
     CaseNotFound,
@@ -167,3 +170,22 @@ def may_erase(principal: Principal, cases: Sequence[CaseRecord]) -> None:
             f"this customer has cases outside branch {principal.branch}: "
             "an administrator without a branch erases them"
         )
+
+
+def report_period(
+    principal: Principal,
+    asked: Mapping[str, str | None],
+    tz: str | None,
+    branch: str | None,
+    *,
+    display_zone: str | None,
+    now: datetime,
+) -> Period:
+    """The period and branch a report covers for ``principal``: days cut in ``tz``, else
+    the configured ``display_zone``, else UTC; a branch token's own branch or one of its
+    stores (another: 403)."""
+    unit = report_unit(principal, branch)
+    name = tz or display_zone
+    zone = UTC if not name else zone_named(name, "tz")
+    period, _ = period_of(**asked, zone=zone, branch=unit, now=now)
+    return period

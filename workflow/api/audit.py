@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from casework.workflow.access.scope import visible_case, whole_database
+from casework.workflow.access.scope import report_period, visible_case, whole_database
 from casework.workflow.access.tokens import Principal
 from casework.workflow.api import models
 from casework.workflow.api.endpoints import endpoint
 from casework.workflow.api.models import Instant
 from casework.workflow.api.responses import Json, problems
-from casework.workflow.api.security import Auth, Served, allowed, report_period
+from casework.workflow.api.security import Auth, Served, allowed
+from casework.workflow.audit.export_stream import export_stream
 from casework.workflow.clock import aware
 from casework.workflow.engine import Engine
 from casework.workflow.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["audit"])
-
-CHUNKS_AHEAD = 64
-"""Chunks the export writer may run ahead of a slow reader."""
 
 
 @router.get(
@@ -48,69 +42,6 @@ def verify(
     else:
         visible_case(engine, principal, case)
     return Json(engine.verify(case).to_json())
-
-
-class _Pipe:
-    """A text file whose writes a reader takes from a bounded queue."""
-
-    def __init__(self) -> None:
-        self.chunks: queue.Queue[str | BaseException | None] = queue.Queue(CHUNKS_AHEAD)
-        self.cancelled = threading.Event()
-        self._buffer: list[str] = []
-        self._size = 0
-
-    def write(self, text: str) -> int:
-        if self.cancelled.is_set():
-            raise BrokenPipeError("the client went away")
-        self._buffer.append(text)
-        self._size += len(text)
-        if self._size >= 65_536:
-            self.flush()
-        return len(text)
-
-    def flush(self) -> None:
-        if self._buffer:
-            self.chunks.put("".join(self._buffer))
-            self._buffer, self._size = [], 0
-
-
-def export_stream(
-    engine: Engine, since: datetime | None, until: datetime | None
-) -> Iterator[bytes]:
-    from casework.workflow.audit.export import write_export
-
-    pipe = _Pipe()
-    now = engine.clock.now()
-
-    def produce() -> None:
-        try:
-            policies = engine.context.store.stored_policies()
-            write_export(
-                engine.context.store, pipe, fmt="jsonl", since=since, until=until,  # type: ignore[arg-type]
-                policies=policies, now=now,
-            )  # fmt: skip
-            pipe.flush()
-            pipe.chunks.put(None)
-        except BaseException as err:  # handed to the reader, which ends the response
-            pipe.chunks.put(err)
-
-    writer = threading.Thread(target=produce, name="casework-export", daemon=True)
-    writer.start()
-    try:
-        while True:
-            chunk = pipe.chunks.get()
-            if chunk is None:
-                return
-            if isinstance(chunk, BaseException):
-                return  # the lines so far stand; an export without its end record is incomplete
-            yield chunk.encode("utf-8")
-    finally:
-        pipe.cancelled.set()
-        while writer.is_alive():  # let a blocked writer see the cancellation
-            try:
-                pipe.chunks.get_nowait()
-            except queue.Empty:
-                writer.join(0.05)
 
 
 @router.get(
@@ -141,7 +72,9 @@ def export(
     high = None if until is None else aware(until, "until")
     if low is not None and high is not None and high <= low:
         raise InvalidInput("until must be later than since", field="until")
-    return StreamingResponse(export_stream(engine, low, high), media_type="application/x-ndjson")
+    return StreamingResponse(
+        export_stream(engine.context, low, high), media_type="application/x-ndjson"
+    )
 
 
 Since = Annotated[
@@ -206,7 +139,10 @@ def _report(
     allowed(principal, "replay")
     if not any(asked.values()):  # no period named: the last 30 days
         asked = {**asked, "last": "30d"}
-    period = report_period(engine, principal, asked, tz, branch)
+    period = report_period(
+        principal, asked, tz, branch,
+        display_zone=engine.settings.display_timezone, now=engine.clock.now(),
+    )  # fmt: skip
     if name == "sla":
         return Json(business.sla_report(engine.context, period))
     return Json(business.complaints_report(engine.context, period, None))

@@ -10,19 +10,12 @@ process) takes effect within that time.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from datetime import UTC
-from typing import TYPE_CHECKING
 
 from fastapi import Request
 
-from casework.workflow.access.scope import report_unit
 from casework.workflow.access.tokens import Principal, authenticate, secret_hash
 from casework.workflow.api.offload import offload_for
 from casework.workflow.engine import Engine
-
-if TYPE_CHECKING:
-    from casework.workflow.display.periods import Period
 
 REMEMBER_S = 2.0
 """How long a resolved token is taken on trust before it is looked up again."""
@@ -88,23 +81,3 @@ def allowed(principal: Principal, action: str) -> Principal:
     """``principal`` if its role may do ``action``, else :class:`NotPermitted` (403)."""
     principal.require(action)
     return principal
-
-
-def report_period(
-    engine: Engine,
-    principal: Principal,
-    asked: Mapping[str, str | None],
-    tz: str | None,
-    branch: str | None,
-) -> Period:
-    """The period and branch a report covers for ``principal``: days cut in ``tz``, else
-    the configured display zone, else UTC; a branch token's own branch or one of its
-    stores (another: 403)."""
-    from casework.workflow.display.periods import period_of
-    from casework.workflow.display.zones import zone_named
-
-    branch = report_unit(principal, branch)
-    name = tz or engine.settings.display_timezone
-    zone = UTC if not name else zone_named(name, "tz")
-    period, _ = period_of(**asked, zone=zone, branch=branch, now=engine.clock.now())
-    return period

@@ -90,11 +90,11 @@ def verify_checkpoint(request: Request, session: Session, form: Mapping[str, str
 @signed_in("audit")
 def export(request: Request, session: Session, form: Mapping[str, str]) -> Response:
     """The whole export as a download."""
-    from casework.workflow.api.audit import export_stream
+    from casework.workflow.audit.export_stream import export_stream
 
     whole_database(session.principal, "export")
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")  # noqa: DTZ005 - a file name, local on purpose
     return StreamingResponse(
-        export_stream(reader_of(request), None, None), media_type="application/x-ndjson",
+        export_stream(reader_of(request).context, None, None), media_type="application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="casework-{stamp}.jsonl"'},
     )  # fmt: skip

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from casework.workflow.api.security import report_period
+from casework.workflow.access.scope import report_period
 from casework.workflow.console.frame import (
     PAGE_HEADERS,
     engine_of,
@@ -41,9 +41,11 @@ def _asked(request: Request) -> dict[str, str | None]:
 
 
 def _period(request: Request, session: Session) -> Any:
+    engine = engine_of(request)
     return report_period(
-        engine_of(request), session.principal, _asked(request),
-        zone_name(viewer_zone(request)), request.query_params.get("branch"),
+        session.principal, _asked(request), zone_name(viewer_zone(request)),
+        request.query_params.get("branch"),
+        display_zone=engine.settings.display_timezone, now=engine.clock.now(),
     )  # fmt: skip
 
 
