@@ -44,6 +44,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -76,6 +77,13 @@ def _database(backend: str) -> Iterator[str]:
 
 @contextmanager
 def _serve(url: str, workers: int) -> Iterator[str]:
+    with _serving(url, workers) as (base, _):
+        yield base
+
+
+@contextmanager
+def _serving(url: str, workers: int) -> Iterator[tuple[str, int]]:
+    """``casework serve`` on ``url`` with ``workers`` processes: its address and process id."""
     port = free_port()
     env = {**os.environ, "CASEWORK_DATABASE_URL": url}
     command = [sys.executable, "-m", "casework.workflow.cli", "serve", "--port", str(port),
@@ -92,7 +100,7 @@ def _serve(url: str, workers: int) -> Iterator[str]:
                 if time.monotonic() > deadline or child.poll() is not None:
                     raise RuntimeError("casework serve did not start") from None
                 time.sleep(0.1)
-        yield base
+        yield base, child.pid
     finally:
         child.send_signal(signal.SIGTERM)
         child.wait(30)
@@ -101,38 +109,57 @@ def _serve(url: str, workers: int) -> Iterator[str]:
 def _server_cpu_us(url: str, token: str, cases: list[str], kind: str, count: int = 500) -> float:
     """CPU microseconds per request of the application itself, called in-process with
     bodies sent as ``kind``."""
-    body = json.dumps({"event": "note", "note": "客户来电催促"}).encode()
-    headers = [(b"host", b"bench"), (b"content-type", kind.encode()),
-               (b"content-length", str(len(body)).encode()),
-               (b"authorization", f"Bearer {token}".encode())]  # fmt: skip
-
-    async def one(app: Any, case_id: str) -> None:
-        path = f"/v1/cases/{case_id}/events"
-        scope = {"type": "http", "http_version": "1.1", "method": "POST", "scheme": "http",
-                 "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-                 "headers": headers, "client": ("127.0.0.1", 1)}  # fmt: skip
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-        status: list[int] = []
-
-        async def receive() -> dict[str, Any]:
-            return messages.pop() if messages else {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-
-        await app(scope, receive, send)
-        if status != [200]:
-            raise RuntimeError(f"HTTP {status}")
 
     async def all_of(app: Any) -> float:
         start = time.process_time()
         for n in range(count):
-            await one(app, cases[n % len(cases)])
+            await asgi_note(app, token, cases[n % len(cases)], kind)
         return (time.process_time() - start) / count * 1e6
 
     with Engine.open(url) as engine:
         return asyncio.run(all_of(create_app(engine)))
+
+
+async def asgi_note(app: Any, token: str, case_id: str, kind: str) -> None:
+    """Post a ``note`` to ``case_id`` through the ASGI application ``app`` itself, its
+    body sent as ``kind``."""
+    body = json.dumps({"event": "note", "note": "客户来电催促"}).encode()
+    headers = [(b"host", b"bench"), (b"content-type", kind.encode()),
+               (b"content-length", str(len(body)).encode()),
+               (b"authorization", f"Bearer {token}".encode())]  # fmt: skip
+    path = f"/v1/cases/{case_id}/events"
+    scope = {"type": "http", "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+             "headers": headers, "client": ("127.0.0.1", 1)}  # fmt: skip
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop() if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    if status != [200]:
+        raise RuntimeError(f"HTTP {status}")
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds used so far by process ``pid`` and its live children (Linux' /proc)."""
+    clock = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        proc = Path(f"/proc/{todo.pop()}")
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            children = (proc / "task" / proc.name / "children").read_text().split()
+        except OSError:  # gone meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / clock  # utime, stime
+        todo += [int(c) for c in children]
+    return total
 
 
 def _in_process(url: str, cases: list[str], seconds: float) -> float:
