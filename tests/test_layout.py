@@ -317,7 +317,8 @@ def _is_docstring(tree: ast.Module, constant: ast.Constant) -> bool:
 
 
 COMPOSITION = ("casework.workflow.cli", "casework.workflow.api", "casework.workflow.console",
-               "casework.workflow.testing", "casework.scheduler")  # fmt: skip
+               "casework.workflow.testing", "casework.workflow.bootstrap",
+               "casework.scheduler")  # fmt: skip
 """Who may import ``Engine``: the composition layer, and the scheduler, which runs the
 engine's public methods (firing due deadlines, heartbeats, retention). The rooms below
 take its ``Context``."""

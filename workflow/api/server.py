@@ -1,6 +1,5 @@
 """Starting the application under uvicorn: one engine per worker process, from the
-environment ``casework serve`` sets (``CASEWORK_DATABASE_URL``, ``CASEWORK_CONFIG``,
-``CASEWORK_DB_SCHEMA``, ``CASEWORK_DB_TABLE_PREFIX``)."""
+environment ``casework serve`` sets (:func:`casework.workflow.bootstrap.environment`)."""
 
 from __future__ import annotations
 
@@ -8,27 +7,19 @@ import gc
 import os
 from typing import Any
 
-from casework.workflow.config import load_settings
-from casework.workflow.engine import Engine
+from casework.workflow.bootstrap import engine_from, startup
 
 HEARTBEAT_ENV = "CASEWORK_HEARTBEAT_S"
 
 
 def app_from_environment() -> Any:
-    """The application of one worker process (uvicorn's ``factory``)."""
+    """The application of one worker process (uvicorn's ``factory``): its engine, and
+    one on the standby where one is named, from the environment."""
     from casework.workflow.api.app import create_app
 
-    url = os.environ.get("CASEWORK_DATABASE_URL", "sqlite:///casework.db")
-    settings = load_settings(os.environ.get("CASEWORK_CONFIG"))
-    schema = os.environ.get("CASEWORK_DB_SCHEMA") or None
-    prefix = os.environ.get("CASEWORK_DB_TABLE_PREFIX") or None
-    engine = Engine.open(url, config=settings, migrate=False, schema=schema, table_prefix=prefix)
-    standby = os.environ.get("CASEWORK_READ_DATABASE_URL")
-    reader = (
-        Engine.open(standby, config=settings, read_only=True, schema=schema, table_prefix=prefix)
-        if standby
-        else None
-    )
+    environ = dict(os.environ)
+    engine = engine_from({}, environ, migrate=False)  # serve migrated before starting us
+    reader = engine_from({}, environ, reads=True) if startup({}, environ).read_db else None
     app = create_app(
         engine, heartbeat_s=float(os.environ.get(HEARTBEAT_ENV, "60")), read_engine=reader
     )

@@ -7,16 +7,14 @@ import tempfile
 
 import click
 
+from casework.workflow.bootstrap import environment, startup
 from casework.workflow.cli.support import (
     WHOLE,
     CaseworkCommand,
+    arguments,
     database_options,
-    database_schema,
-    database_table_prefix,
-    database_url,
     engine_for,
     handle_errors,
-    setting,
 )
 
 
@@ -68,22 +66,10 @@ def serve_command(
     import casework.workflow.api.app  # noqa: F401 - the server extra is there, or one line says so
     from casework.workflow.api.slow_clients import TimelyH11Protocol
 
-    url = database_url(db_url)
+    start = startup(arguments(db_url, config_path), os.environ)
     with engine_for(db_url, config_path):  # migrates once, checks the settings, then closes
         pass
-    os.environ["CASEWORK_DATABASE_URL"] = url
-    standby = setting("read_db")
-    if standby:
-        os.environ["CASEWORK_READ_DATABASE_URL"] = standby
-    schema = database_schema()
-    if schema:
-        os.environ["CASEWORK_DB_SCHEMA"] = schema
-    prefix = database_table_prefix()
-    if prefix:
-        os.environ["CASEWORK_DB_TABLE_PREFIX"] = prefix
-    config = config_path or click.get_current_context().find_root().params.get("config_path")
-    if config:
-        os.environ["CASEWORK_CONFIG"] = os.path.abspath(config)
+    os.environ.update(environment(start))  # each worker opens its engine from it
     os.environ["CASEWORK_HEARTBEAT_S"] = str(heartbeat_s)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="casework-metrics-")

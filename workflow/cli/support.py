@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 import structlog
 
+from casework.workflow.bootstrap import DEFAULT_DB, engine_from, startup
 from casework.workflow.cli.hints import worded
 from casework.workflow.errors import CaseworkError, InvalidInput, StorageFailure
 from casework.workflow.storage_boundary import storage_error_types, translated
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from casework.workflow.display.zones import DisplayZone
     from casework.workflow.engine import Engine
 
-DEFAULT_DB = "sqlite:///casework.db"
 WHOLE = click.IntRange(1, 2**31 - 1)
 """A count, limit, batch or id option: a whole number that fits every database's columns."""
 F = TypeVar("F", bound=Callable[..., Any])
@@ -372,21 +372,13 @@ def engine_for(
     standby where one is named, read-only.
     """
     from casework.storage.database import write_access
-    from casework.workflow.config import load_settings
-    from casework.workflow.engine import Engine
 
-    url = database_url(db_url)
-    standby = setting("read_db") or os.environ.get("CASEWORK_READ_DATABASE_URL")
-    if standby and (read_only or reads):
-        url, read_only = standby, True
-    root = click.get_current_context().find_root().params
-    config = config_path or root.get("config_path") or os.environ.get("CASEWORK_CONFIG")
-    settings = load_settings(config)
+    given = arguments(db_url, config_path)
+    url, read_only = startup(given, os.environ).opening(read_only, reads)
     try:
-        engine = Engine.open(
-            url, config=settings, logger=structlog.get_logger("casework"), read_only=read_only,
-            schema=database_schema(), table_prefix=database_table_prefix(),
-        )  # fmt: skip
+        engine = engine_from(
+            given, os.environ, read_only=read_only, logger=structlog.get_logger("casework")
+        )
     except StorageFailure as err:
         fail(f"cannot open database {_safe_url(url)}: {err}", code=err.exit_status)
     except InvalidInput as err:
@@ -434,24 +426,21 @@ def started() -> None:
         gc.enable()
 
 
-def database_schema() -> str | None:
-    """The PostgreSQL schema of casework's tables: ``--db-schema``, else
-    ``$CASEWORK_DB_SCHEMA``, else the database's default (``public``)."""
-    return setting("db_schema") or os.environ.get("CASEWORK_DB_SCHEMA") or None
-
-
-def database_table_prefix() -> str | None:
-    """The prefix of casework's tables: ``--db-table-prefix``, else
-    ``$CASEWORK_DB_TABLE_PREFIX``, else none."""
-    return setting("db_table_prefix") or os.environ.get("CASEWORK_DB_TABLE_PREFIX") or None
-
-
-def database_url(db_url: str | None) -> str:
-    """The database the options and environment name; a database in memory is refused."""
+def arguments(db_url: str | None = None, config_path: str | None = None) -> dict[str, str | None]:
+    """What the options say of the database and the settings (given before the command
+    or after it), by the names :func:`casework.workflow.bootstrap.startup` reads; a
+    database in memory is refused."""
     from casework.storage.database import is_in_memory
 
     root = click.get_current_context().find_root().params
-    url = db_url or root.get("db_url") or os.environ.get("CASEWORK_DATABASE_URL") or DEFAULT_DB
+    given = {
+        "db_url": db_url or root.get("db_url"),
+        "read_db": setting("read_db"),
+        "config_path": config_path or root.get("config_path"),
+        "db_schema": setting("db_schema"),
+        "db_table_prefix": setting("db_table_prefix"),
+    }
+    url = startup(given, os.environ).db_url
     if is_in_memory(url):
         raise InvalidInput(
             f"{url} is a database in memory: it keeps nothing after this command ends; "
@@ -459,7 +448,7 @@ def database_url(db_url: str | None) -> str:
             "on a throwaway database)",
             field="db",
         )
-    return url
+    return given
 
 
 @contextmanager
@@ -468,10 +457,10 @@ def opened(db_url: str | None) -> Iterator[tuple[str, SAEngine]]:
     with its URL as it may be shown (no password); disposed of afterwards."""
     from casework.storage.database import make_engine
 
-    url = database_url(db_url)
-    db = make_engine(url, schema=database_schema(), table_prefix=database_table_prefix())
+    start = startup(arguments(db_url), os.environ)
+    db = make_engine(start.db_url, schema=start.db_schema, table_prefix=start.db_table_prefix)
     try:
-        yield _safe_url(url), db
+        yield _safe_url(start.db_url), db
     finally:
         db.dispose()
 
