@@ -34,7 +34,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import psycopg
-from sqlalchemy import event, func, select
+from sqlalchemy import event
 
 from bench.common import backends, report
 from bench.http import (
@@ -45,24 +45,15 @@ from bench.http import (
     _server_cpu_us,
     _serving,
     asgi_note,
+    events_of,
 )
 from bench.scale import _prepared
-from casework.storage.tables import cases_table
 from casework.workflow import Engine
 from casework.workflow.api.app import create_app
 
 TARGET_RATIO = 0.9
 GROWING = ("cases", "events", "deadlines")
 """The tables that grow with the cases: a request must not scan them."""
-
-
-def _events_of(url: str, cases: list[str]) -> int:
-    """How many events the cases have: their versions' sum."""
-    with Engine.open(url) as engine, engine.db.connect() as conn:
-        found = conn.execute(
-            select(func.sum(cases_table.c.version)).where(cases_table.c.id.in_(cases))
-        ).scalar_one()
-    return int(found or 0)
 
 
 def _sqlite_plans(url: str, token: str, case_id: str) -> list[str]:
@@ -127,16 +118,16 @@ def run(backend: str, sizes: dict[str, int], seconds: float, rounds: int) -> dic
             token, targets = prepared[label]
             _over_http(base, token, targets, 1.0)  # warm up
         counters = {label: _pg_counters(url) for label, url in urls.items()} if workers > 1 else {}
-        first = {label: _events_of(url, prepared[label][1]) for label, url in urls.items()}
+        first = {label: events_of(url, prepared[label][1]) for label, url in urls.items()}
         requests = dict.fromkeys(sizes, 0)
         used = dict.fromkeys(sizes, 0.0)
         for _ in range(rounds):
             for label, (base, pid) in served.items():
                 token, targets = prepared[label]
-                events, cpu_s = _events_of(urls[label], targets), _cpu_s(pid)
+                events, cpu_s = events_of(urls[label], targets), _cpu_s(pid)
                 rates[label].append(_over_http(base, token, targets, seconds))
                 used[label] += _cpu_s(pid) - cpu_s
-                requests[label] += _events_of(urls[label], targets) - events
+                requests[label] += events_of(urls[label], targets) - events
                 cpu[label].append(_server_cpu_us(urls[label], token, targets, SHORT))
         for label, url in urls.items():
             token, targets = prepared[label]
@@ -147,7 +138,7 @@ def run(backend: str, sizes: dict[str, int], seconds: float, rounds: int) -> dic
             if counters:
                 scans, blocks = _pg_counters(url)
                 figures["growing_table_scans"] = scans - counters[label][0]
-                written = _events_of(url, targets) - first[label]  # in-process ones too
+                written = events_of(url, targets) - first[label]  # in-process ones too
                 figures["buffers_per_request"] = round((blocks - counters[label][1]) / written, 1)
             else:
                 plans = _sqlite_plans(url, token, targets[0])
