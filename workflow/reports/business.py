@@ -1,8 +1,10 @@
 """The figures the business is judged on: SLA compliance and the complaint structure.
 
 Both reports cover the cases received in ``[start, end)``. They read the case rows
-(each the verified fold of its history) and, for the timings, the events that matter
-(``apologise``, ``escalate``, ``assign``).
+(each the verified fold of its history) and, for the timings, each case's history
+folded as the engine folds it: the first response is the moment the
+``first_response`` clock first stopped (what its target is judged on), and the
+escalations are the rises of the case's escalation level, by a deadline or by hand.
 
 SLA compliance counts each clock's current cycle of each case from its times alone
 (:meth:`casework.machines.clocks.ClockState.outcome`): **met** when it stopped with no more
@@ -17,14 +19,18 @@ import csv
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from casework.machines import ENGINE_EVENTS, OPEN_EVENT, Folded
 from casework.machines.clocks import BREACHED, state_from_json
+from casework.machines.definition import MANUAL_ESCALATION
 from casework.storage import CaseRecord, iso
 from casework.workflow.access.organisation import rollup
+from casework.workflow.cases.history import fold_steps
 from casework.workflow.cases.reading import timeline
 from casework.workflow.display.periods import Period, week_of
 from casework.workflow.errors import InvalidInput
@@ -37,17 +43,56 @@ if TYPE_CHECKING:
     from casework.workflow.context import Context
 
 DIMENSIONS = ("branch", "category", "channel", "owner")
-TIMED_EVENTS = (
-    "open", "apologise", "escalate", "escalate_now", "assign", "book_visit", "follow_up",
-    "survey_answered",
-)  # fmt: skip
-"""The events the report reads for every case: the opening names the first owner, a
-booked visit the partner and technician a later follow-up (or the customer's survey
-answer) is credited to."""
+TIMED_EVENTS = ("open", "assign", "book_visit", "follow_up", "survey_answered")
+"""The events the report reads beside the fold: the opening names the first owner, an
+``assign`` the next, a booked visit the partner and technician a later follow-up (or
+the customer's survey answer) is credited to."""
+
+
+FIRST_RESPONSE = "first_response"
+"""The clock whose first stop is the case's first response."""
+
+
+@dataclass(frozen=True)
+class FoldRecord:
+    """What the fold of one case's history says of its timings."""
+
+    steps: list[tuple[Any, Folded]]
+    """Each event with the case as it stood right after it."""
+    first_response: datetime | None
+    """When the ``first_response`` clock first stopped (``None``: it has not)."""
+    rises: list[tuple[int, bool]]
+    """Each rise of the escalation level: the level reached, and whether by hand."""
+
+
+def fold_record(context: Context, case: CaseRecord, history: Sequence[Any]) -> FoldRecord:
+    """The fold of ``case``'s whole ``history`` (its events, oldest first) and the
+    timings the reports read from it."""
+    steps = list(fold_steps(context.rules(case), history))
+    first: datetime | None = None
+    rises: list[tuple[int, bool]] = []
+    level = 0
+    for event, folded in steps:
+        if first is None and any(
+            c.name == FIRST_RESPONSE and c.cycle > 0 and not c.running for c in folded.sla.clocks
+        ):
+            first = event.occurred_at
+        if folded.escalation_level > level:
+            level = folded.escalation_level
+            rises.append((level, event.event == MANUAL_ESCALATION))
+    return FoldRecord(steps, first, rises)
+
+
+def every_event(context: Context) -> tuple[str, ...]:
+    """The name of every event a case of the installed machines may hold."""
+    names = {OPEN_EVENT, *ENGINE_EVENTS}
+    for definition in context.registry:
+        names.update(definition.events)
+    return tuple(sorted(names))
 
 
 def _cases(
-    context: Context, period: Period, names: Sequence[str] = TIMED_EVENTS
+    context: Context, period: Period, names: Sequence[str]
 ) -> tuple[list[CaseRecord], dict[str, list[Any]]]:
     cases, events = context.store.received_between(period.start, period.end, names)
     if period.branch is not None:  # a branch and its stores ([organisation])
@@ -137,18 +182,25 @@ def _move_text(move: Mapping[str, str]) -> str:
     return text if move["kind"] == "handover" else f"{text} (reassigned by {move['by']})"
 
 
-def breach_owner(context: Context, case: CaseRecord, clock: str, now: datetime) -> str | None:
+def breach_owner(
+    context: Context,
+    case: CaseRecord,
+    clock: str,
+    now: datetime,
+    steps: Sequence[tuple[Any, Folded]] | None = None,
+) -> str | None:
     """Who owned the case when ``clock``'s current cycle ran past its target.
 
-    The history is folded step by step; the breach falls in the span between two events
-    (or after the last, up to ``now``) in which the clock's used time crossed its target,
-    and belongs to the owner of that span.
+    The history is folded step by step (``steps``, if the caller folded it already);
+    the breach falls in the span between two events (or after the last, up to ``now``)
+    in which the clock's used time crossed its target, and belongs to the owner of that
+    span.
     """
     policy = context.policies.get(case.sla_policy)
     if policy is None:
         return None
     cycle = next(c.cycle for c in state_from_json(case.sla).clocks if c.name == clock)
-    steps = timeline(context, case.id)
+    steps = timeline(context, case.id) if steps is None else steps
     ends = [event.occurred_at for event, _ in steps[1:]] + [now]
     for (_, folded), end in zip(steps, ends, strict=True):
         for state in folded.sla.clocks:
@@ -166,7 +218,7 @@ def sla_report(context: Context, period: Period) -> dict[str, Any]:
     now by escalation level, the worst branches), first-response compliance per branch
     and category, then the details: per branch, category, channel and owner, time to
     first response as percentiles, escalations per level, hand-overs, a weekly trend."""
-    cases, events = _cases(context, period)
+    cases, histories = _cases(context, period, every_event(context))
     now = context.clock.now()
     table: dict[str, dict[str, Counter[str]]] = {d: defaultdict(Counter) for d in DIMENSIONS}
     pairs: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
@@ -183,29 +235,25 @@ def sla_report(context: Context, period: Period) -> dict[str, Any]:
     handovers: list[dict[str, Any]] = []
     passed_on: Counter[str] = Counter()
     for case in cases:
-        timed = events.get(case.id, [])
+        history = histories.get(case.id, [])
+        record = fold_record(context, case, history)
+        timed = [e for e in history if e.event in TIMED_EVENTS]
         for clock, outcome in _outcomes(context, case, now):
             per_clock[clock][outcome] += 1
-            if clock == "first_response":
+            if clock == FIRST_RESPONSE:
                 owner = case.owner
                 if outcome == BREACHED:
-                    owner = breach_owner(context, case, clock, now) or owner
+                    owner = breach_owner(context, case, clock, now, record.steps) or owner
                 for dimension in DIMENSIONS:
                     value = owner if dimension == "owner" else getattr(case, dimension)
                     table[dimension][str(value or "-")][outcome] += 1
                 pairs[(case.branch or "-", case.category or "-")][outcome] += 1
                 weekly[week_of(case.received_at, period.zone)][outcome] += 1
-        first = next((e for e in timed if e.event == "apologise"), None)
-        if first is not None:
-            first_response_h.append((first.occurred_at - case.received_at).total_seconds() / 3600)
-        level = 0
-        for event in timed:
-            if event.event == "escalate":
-                level = max(level, int((event.data or {}).get("level", 0)))
-                levels[level] += 1
-            elif event.event == "escalate_now":
-                level += 1
-                by_hand[level] += 1
+        if record.first_response is not None:
+            waited = record.first_response - case.received_at
+            first_response_h.append(waited.total_seconds() / 3600)
+        for level, by_a_person in record.rises:
+            (by_hand if by_a_person else levels)[level] += 1
 
         for event, partner, technician in follow_up_credits(timed):
             if isinstance(event.data.get("satisfaction"), int):
