@@ -17,7 +17,7 @@ from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
 from casework.storage import GENESIS_HASH, canonical_event, canonical_json, chain_hash, iso
 from casework.storage.tables import policies_table
 from casework.workflow import Engine
-from casework.workflow.cases.transitions import sla_json
+from casework.workflow.transitions import sla_json
 
 SCRIPT: list[tuple[str, dict[str, Any]]] = [
     ("contact", {"kind": "call"}),

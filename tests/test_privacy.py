@@ -250,7 +250,7 @@ def test_format_1_histories_are_read_as_they_are_and_refuse_erasure(
     hashed opening: it verifies as ever, and an erasure says why it cannot."""
     from casework.machines import CaseRules
     from casework.workflow.cases.opening import opened_case, opening_data
-    from casework.workflow.cases.transitions import profile_of
+    from casework.workflow.transitions import profile_of
 
     definition = engine.registry.get("complaint")
     opening = opening_data(engine.settings, definition, customer=NAME, summary="旧案",

@@ -20,12 +20,12 @@ from casework.machines.clocks import Planned
 from casework.storage import CaseRecord
 from casework.storage.database import HostConnection, after_commit
 from casework.storage.port import Store
-from casework.workflow.cases.transitions import profile_of
 from casework.workflow.clock import Clock
 from casework.workflow.config import Settings
 from casework.workflow.errors import InvalidInput, TimeOutOfOrder, UnknownMachine
 from casework.workflow.server_clock import ServerClock
 from casework.workflow.sla.policies import PolicyBook, current_policies
+from casework.workflow.transitions import profile_of
 
 
 class Context:

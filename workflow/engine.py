@@ -31,7 +31,8 @@ from casework.storage.port import Store
 from casework.storage.records import CaseQuery
 from casework.storage.sql_store import SqlStore
 from casework.storage.table_prefix import use_prefix
-from casework.workflow.cases import attachments, firing, reading, relations, validation
+from casework.workflow import validation
+from casework.workflow.cases import attachments, firing, reading, relations
 from casework.workflow.cases.catalog import installed_registry
 from casework.workflow.cases.opening import new_case_id, open_case, opening_data
 from casework.workflow.cases.paging import Page

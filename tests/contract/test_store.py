@@ -21,7 +21,7 @@ from casework.storage.migrate import upgrade
 from casework.storage.port import Store
 from casework.storage.records import CaseQuery, Remembered, TokenRecord
 from casework.storage.sql_store import SqlStore
-from casework.workflow.cases.transitions import event_row
+from casework.workflow.transitions import event_row
 from tests.support import START
 
 H = timedelta(hours=1)

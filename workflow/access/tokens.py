@@ -22,8 +22,8 @@ from datetime import datetime
 
 from casework.storage.port import Store
 from casework.storage.records import CaseRecord, TokenRecord
+from casework.workflow import validation
 from casework.workflow.access.organisation import Organisation
-from casework.workflow.cases import validation
 from casework.workflow.errors import InvalidInput, NotAuthenticated, NotPermitted, TokenNotFound
 
 ROLES = ("agent", "supervisor", "auditor", "admin")

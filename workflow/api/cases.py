@@ -17,9 +17,9 @@ from casework.workflow.api.refusals import PreconditionFailed
 from casework.workflow.api.responses import Json, etag, expected_version, once, problems
 from casework.workflow.api.security import Auth, Served, allowed
 from casework.workflow.cases.paging import page_limit
-from casework.workflow.cases.validation import choice
 from casework.workflow.engine import Engine
 from casework.workflow.errors import ConcurrentUpdate, InvalidInput
+from casework.workflow.validation import choice
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 

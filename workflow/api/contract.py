@@ -19,14 +19,14 @@ from casework.workflow.access.tokens import ROLES
 from casework.workflow.api.idempotency import MAX_KEY_CHARS
 from casework.workflow.api.problems import MEDIA_TYPE
 from casework.workflow.cases.intake import INTAKE, IntakeField
-from casework.workflow.cases.validation import MAX_AGENT_CHARS, MAX_CASE_REF_CHARS
 from casework.workflow.engine import Engine
+from casework.workflow.validation import MAX_AGENT_CHARS, MAX_CASE_REF_CHARS
 
 _BAD = r"\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
 _BAD_MULTI = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
 LINE = rf"^[^{_BAD}]*[^{_BAD}\s][^{_BAD}]*$"
 """One line of text with something besides spaces: no control, line-break or
-bidirectional characters (what :func:`casework.workflow.cases.validation.text` refuses)."""
+bidirectional characters (what :func:`casework.workflow.validation.text` refuses)."""
 TEXT = rf"^[^{_BAD_MULTI}]*[^{_BAD_MULTI}\s][^{_BAD_MULTI}]*$"
 """Text of several lines with something besides spaces."""
 AGENT = rf"^[^{_BAD}@]*[^{_BAD}\s@][^{_BAD}@]*$"

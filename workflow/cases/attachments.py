@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from casework.machines.definition import ATTACH_EVENT, EVIDENCE_KINDS
 from casework.storage import CaseRecord
 from casework.storage.database import HostConnection
-from casework.workflow.cases import validation
+from casework.workflow import validation
 from casework.workflow.cases.firing import record
 from casework.workflow.cases.reading import get
 from casework.workflow.errors import InvalidInput

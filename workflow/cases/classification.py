@@ -9,10 +9,10 @@ from typing import Any
 
 from casework.machines.definition import RECLASSIFIABLE, MachineDefinition
 from casework.storage.records import CaseRecord
-from casework.workflow.cases import validation
-from casework.workflow.cases.transitions import profile_of
+from casework.workflow import validation
 from casework.workflow.config import Settings
 from casework.workflow.errors import InvalidInput
+from casework.workflow.transitions import profile_of
 
 WAS = "was"
 """The data key of a ``reclassify`` that holds the values it replaced."""

@@ -15,7 +15,7 @@ from casework.machines.definition import ATTACH_EVENT, HAND_EVENTS, MANUAL_ESCAL
 from casework.storage import CaseRecord
 from casework.storage.database import HostConnection
 from casework.storage.errors import WriteConflict
-from casework.workflow.cases import validation
+from casework.workflow import validation
 from casework.workflow.cases.classification import reclassify_data
 from casework.workflow.cases.relations import other_case
 from casework.workflow.cases.remedies import (
@@ -26,7 +26,6 @@ from casework.workflow.cases.remedies import (
     checked_data,
     remedy_evidence,
 )
-from casework.workflow.cases.transitions import decide_with_wait_ended, stored_plan, sync_deadlines
 from casework.workflow.clock import aware
 from casework.workflow.errors import (
     CaseNotFound,
@@ -38,6 +37,7 @@ from casework.workflow.errors import (
 from casework.workflow.mail.escalation import manual_escalation_row
 from casework.workflow.notify.queue import queue_notifications
 from casework.workflow.partners.faults import fault_data
+from casework.workflow.transitions import decide_with_wait_ended, stored_plan, sync_deadlines
 from casework.workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:

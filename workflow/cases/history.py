@@ -29,9 +29,9 @@ from casework.storage import GENESIS_HASH, canonical_event, chain_hash, iso
 from casework.storage.chain import EVENT_FORMAT, PERSONAL_FORMAT, parse_json
 from casework.storage.records import UNDECLARED_AS_EMPTY
 from casework.storage.transition_sql import CASE_COLUMNS
-from casework.workflow.cases.transitions import pending_json, plan_of, profile_of, sla_json
 from casework.workflow.privacy.commitments import is_commitment
 from casework.workflow.results import Problem
+from casework.workflow.transitions import pending_json, plan_of, profile_of, sla_json
 
 OPENING_FIELDS = ("channel", "category", "summary", "customer", "contact", "branch", "priority")
 """Case columns that the opening event's data carries and the case row must equal."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from casework.machines import MachineDefinition
-from casework.workflow.cases import validation
+from casework.workflow import validation
 from casework.workflow.config import Settings
 from casework.workflow.errors import InvalidInput
 

@@ -15,24 +15,24 @@ from casework.storage import GENESIS_HASH, CaseRecord
 from casework.storage.chain import EVENT_FORMAT, PERSONAL_FORMAT
 from casework.storage.database import HostConnection
 from casework.storage.errors import WriteConflict
-from casework.workflow.cases import validation
+from casework.workflow import validation
 from casework.workflow.cases.firing import record
 from casework.workflow.cases.intake import checked
 from casework.workflow.cases.reading import with_deadlines
 from casework.workflow.cases.relations import repeat_of
 from casework.workflow.cases.remedies import classified
-from casework.workflow.cases.transitions import (
+from casework.workflow.config import Settings
+from casework.workflow.errors import InvalidInput
+from casework.workflow.notify.queue import queue_notifications
+from casework.workflow.privacy.commitments import committed, new_subject, personal_values
+from casework.workflow.sla.due import SYSTEM_ACTOR
+from casework.workflow.transitions import (
     event_row,
     plan_of,
     profile_of,
     sla_json,
     sync_deadlines,
 )
-from casework.workflow.config import Settings
-from casework.workflow.errors import InvalidInput
-from casework.workflow.notify.queue import queue_notifications
-from casework.workflow.privacy.commitments import committed, new_subject, personal_values
-from casework.workflow.sla.due import SYSTEM_ACTOR
 from casework.workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, cast
 from casework.machines import Folded, MachineRegistry
 from casework.storage import CaseRecord
 from casework.storage.records import CaseQuery
-from casework.workflow.cases import validation
+from casework.workflow import validation
 from casework.workflow.cases.paging import (
     Page,
     cursor_after,

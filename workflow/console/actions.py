@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from casework.machines.definition import MANUAL_ESCALATION, RECLASSIFIABLE, RECLASSIFY
 from casework.machines.fold import WAIT_REASONS
 from casework.storage.records import CaseRecord
-from casework.workflow.cases.transitions import allowed_now
 from casework.workflow.engine import Engine
+from casework.workflow.transitions import allowed_now
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from datetime import datetime, time, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from casework.workflow.cases import validation
+from casework.workflow import validation
 from casework.workflow.display.times import read_time
 from casework.workflow.errors import InvalidInput
 from casework.workflow.files import read_text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from casework.storage.records import PartnerRecord
-from casework.workflow.cases import validation
+from casework.workflow import validation
 from casework.workflow.errors import InvalidInput
 
 if TYPE_CHECKING:

@@ -19,11 +19,11 @@ from casework.machines.definition import ERASED, ERASED_FACT
 from casework.storage.personal_sql import ERASED_TEXT
 from casework.storage.records import CaseQuery
 from casework.storage.timestamps import iso
+from casework.workflow import validation
 from casework.workflow.access.scope import NO_CUSTOMER
-from casework.workflow.cases import validation
-from casework.workflow.cases.transitions import decide
 from casework.workflow.errors import ConcurrentUpdate, InvalidInput
 from casework.workflow.privacy.commitments import ATTRIBUTE, with_fields
+from casework.workflow.transitions import decide
 from casework.workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ from casework.machines.timers import TIMER_EVENTS
 from casework.storage import CaseRecord, iso
 from casework.storage.port import Store
 from casework.storage.records import DueDeadline
-from casework.workflow.cases.transitions import decide, plan_changes, stored_plan
 from casework.workflow.mail.escalation import outbox_row
 from casework.workflow.notify.queue import queue_notifications
+from casework.workflow.transitions import decide, plan_changes, stored_plan
 from casework.workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:

@@ -8,11 +8,11 @@ from casework.machines import CaseRules
 from casework.machines.sla import SlaPolicy
 from casework.storage import CaseRecord
 from casework.storage.records import CaseQuery
-from casework.workflow.cases import validation
+from casework.workflow import validation
 from casework.workflow.cases.firing import record
 from casework.workflow.cases.reading import closed_states, get
-from casework.workflow.cases.transitions import decide, pending_json, profile_of
 from casework.workflow.errors import InvalidInput
+from casework.workflow.transitions import decide, pending_json, profile_of
 
 if TYPE_CHECKING:
     from casework.workflow.context import Context

@@ -18,7 +18,7 @@ from casework.machines.definition import RECLASSIFIABLE, RECLASSIFY
 from casework.machines.sla import SlaPolicy
 from casework.storage import CaseRecord, EventRecord, iso
 from casework.workflow.cases.classification import WAS
-from casework.workflow.cases.transitions import profile_of
+from casework.workflow.transitions import profile_of
 
 if TYPE_CHECKING:
     from casework.workflow.sla.policies import PolicyBook

@@ -23,7 +23,7 @@ from casework.machines.timers import TIMER_EVENTS
 from casework.storage.chain import parse_json
 from casework.storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS
 from casework.workflow.cases.history import Grouped
-from casework.workflow.cases.transitions import plan_of, profile_of
+from casework.workflow.transitions import plan_of, profile_of
 
 if TYPE_CHECKING:
     from casework.workflow.context import Context

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from casework.storage.port import Store
 from casework.storage.records import WebhookRecord
-from casework.workflow.cases import validation
+from casework.workflow import validation
 from casework.workflow.errors import InvalidInput, WebhookNotFound
 from casework.workflow.webhooks import targets
 from casework.workflow.webhooks.settings import WebhookSettings

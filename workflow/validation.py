@@ -1,4 +1,5 @@
-"""Checking what callers hand in before anything is written."""
+"""Checking what callers hand in before anything is written: ids, texts, choices,
+attributes and event data, for every room that takes input."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from casework.machines import AttributeSpec
-from casework.workflow.config import Settings
 from casework.workflow.errors import InvalidInput, UnknownChoice
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -29,6 +29,18 @@ MAX_AGENT_CHARS = 100
 """An agent id's length limit (the owner column holds 200)."""
 MAX_CASE_REF_CHARS = 200
 """The longest text taken as a case id to look up (ids are at most 40 characters)."""
+
+
+class Limits(Protocol):
+    """The sizes event data may take (the settings' ``[limits]``)."""
+
+    @property
+    def max_note_chars(self) -> int:
+        """The longest note."""
+
+    @property
+    def max_data_bytes(self) -> int:
+        """The most bytes an event's data may take as JSON."""
 
 
 def text(value: object, field: str, *, max_chars: int, multiline: bool = False) -> str:
@@ -95,7 +107,7 @@ def choice(value: str, field: str, choices: Sequence[str]) -> str:
 
 
 def event_data(
-    data: Mapping[str, Any] | None, note: str | None, settings: Settings
+    data: Mapping[str, Any] | None, note: str | None, settings: Limits
 ) -> dict[str, Any]:
     """The event's data as JSON-safe values within the size limits; ``note`` goes in it."""
     if data is not None and not isinstance(data, Mapping):
