@@ -117,19 +117,25 @@ class ClockState(NamedTuple):
         return document
 
 
+_MATCHED = ("name", "cycle", "running", "elapsed_us", "target_us", "warned", "level")
+
+
 def _clock_matches(stored: Mapping[str, Any], clock: ClockState) -> bool:
     """Whether ``stored`` is ``clock.to_json()``, without building it (verification)."""
     since = clock.counting_since
     return (
         len(stored) == len(ClockState._fields) - (not clock.calendar)
         and stored.get("calendar", "") == clock.calendar
-        and stored.get("name") == clock.name
-        and stored.get("cycle") == clock.cycle
-        and stored.get("running") == clock.running
-        and stored.get("elapsed_us") == _us(clock.elapsed)
-        and stored.get("target_us") == _us(clock.target)
-        and stored.get("warned") == clock.warned
-        and stored.get("level") == clock.level
+        and tuple(map(stored.get, _MATCHED))
+        == (
+            clock.name,
+            clock.cycle,
+            clock.running,
+            _us(clock.elapsed),
+            _us(clock.target),
+            clock.warned,
+            clock.level,
+        )
         and stored.get("counting_since")
         == (None if since is None else since.isoformat(timespec="microseconds"))
     )
@@ -195,8 +201,11 @@ class Planned(NamedTuple):
         return (self.clock, self.cycle, self.level)
 
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _us(delta: timedelta) -> int:
-    return delta // timedelta(microseconds=1)
+    return delta // _MICROSECOND
 
 
 def start(policy: SlaPolicy, profile: Mapping[str, Any], state: str, at: datetime) -> SlaState:
