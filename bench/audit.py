@@ -32,7 +32,6 @@ from typing import Any
 from bench.common import backends, postgres_url, report, sqlite_url
 from bench.history_gen import generate_history
 from bench.sla_gen import add_open_cases
-from casework.storage import case_store, read_transaction
 from casework.storage.snapshot import history_snapshot
 from casework.workflow import Engine, FixedClock
 from casework.workflow.audit.checkpoints import make_checkpoint
@@ -55,8 +54,7 @@ def _median(run: Any, times: int = 3) -> tuple[float, Any]:
 
 
 def _export(engine: Engine, path: Path) -> int:
-    with read_transaction(engine.db) as conn:
-        policies = case_store.stored_policies(conn)
+    policies = engine.store.deadlines.policies()
     with path.open("w", encoding="utf-8", newline="") as file:
         summary = write_export(engine.context.store, file, policies=policies, now=datetime.now(UTC))
     return summary.events

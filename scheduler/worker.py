@@ -226,7 +226,9 @@ class Worker:
         if self.engine.settings.reports.daily.enabled:
             self._schedule(DAILY_ID, self.daily_report, datetime.now(UTC))
         if self._listen:
-            self._listener = self.engine.context.store.listen(self._earlier, self._listen_failed)
+            self._listener = self.engine.context.store.deadlines.listen(
+                self._earlier, self._listen_failed
+            )
 
     @property
     def listening(self) -> bool:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, Connection, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from casework.storage.records import CaseRecord
-from casework.storage.tables import cases_table as cases
-from casework.storage.tables import personal_table as personal
+
+if TYPE_CHECKING:
+    from casework.storage.transition_sql import TransitionSQL
 
 SEARCHED_ATTRIBUTES = ("serial_number", "order_number")
 """The attributes a search matches exactly."""
@@ -32,31 +34,40 @@ def _digits_only(column: ColumnElement[str]) -> ColumnElement[str]:
     return column
 
 
-def find_cases(
-    conn: Connection, asked: str, limit: int, branches: Sequence[str] | None = None
-) -> list[CaseRecord]:
-    """Up to ``limit`` cases that ``asked`` names (the latest received first); only
-    cases of ``branches`` when given."""
-    text = asked.strip()
-    if not text:
-        return []
-    named = select(personal.c.case_id).where(
-        personal.c.field.in_(("customer", "contact")), personal.c.value == text
-    )
-    conditions: list[ColumnElement[bool]] = [cases.c.id.in_(named)]
-    digits = re.sub(r"[\s\-+()]", "", text)
-    if digits.isdigit() and len(digits) >= MIN_DIGITS:
-        like = select(personal.c.case_id).where(
-            personal.c.field == "contact",
-            _digits_only(personal.c.value).like(f"%{digits}%"),
-        )
-        conditions.append(cases.c.id.in_(like))
-    if len(text) >= MIN_ID_PREFIX and re.fullmatch(r"[0-9a-fA-F]+", text):
-        conditions.append(cases.c.id.like(text.lower() + "%"))
-    for name in SEARCHED_ATTRIBUTES:
-        conditions.append(cases.c.attributes[name].as_string() == text)
-    query = select(cases).where(or_(*conditions))
-    if branches is not None:
-        query = query.where(cases.c.branch.in_(list(branches)))
-    query = query.order_by(cases.c.received_at.desc(), cases.c.id).limit(limit)
-    return [CaseRecord.from_row(row) for row in conn.execute(query)]
+class CaseSearch:
+    """The case log's search (a part of :class:`casework.storage.case_store.SqlCaseLog`)."""
+
+    sql: TransitionSQL
+
+    def find(
+        self, asked: str, limit: int, branches: Sequence[str] | None = None
+    ) -> list[CaseRecord]:
+        """Up to ``limit`` cases that ``asked`` names (the latest received first); only
+        cases of ``branches`` when given."""
+        from casework.storage.tables import cases_table as cases
+        from casework.storage.tables import personal_table as personal
+
+        with self.sql.reading() as conn:
+            text = asked.strip()
+            if not text:
+                return []
+            named = select(personal.c.case_id).where(
+                personal.c.field.in_(("customer", "contact")), personal.c.value == text
+            )
+            conditions: list[ColumnElement[bool]] = [cases.c.id.in_(named)]
+            digits = re.sub(r"[\s\-+()]", "", text)
+            if digits.isdigit() and len(digits) >= MIN_DIGITS:
+                like = select(personal.c.case_id).where(
+                    personal.c.field == "contact",
+                    _digits_only(personal.c.value).like(f"%{digits}%"),
+                )
+                conditions.append(cases.c.id.in_(like))
+            if len(text) >= MIN_ID_PREFIX and re.fullmatch(r"[0-9a-fA-F]+", text):
+                conditions.append(cases.c.id.like(text.lower() + "%"))
+            for name in SEARCHED_ATTRIBUTES:
+                conditions.append(cases.c.attributes[name].as_string() == text)
+            query = select(cases).where(or_(*conditions))
+            if branches is not None:
+                query = query.where(cases.c.branch.in_(list(branches)))
+            query = query.order_by(cases.c.received_at.desc(), cases.c.id).limit(limit)
+            return [CaseRecord.from_row(row) for row in conn.execute(query)]

@@ -1,4 +1,5 @@
-"""Deadline, policy, outbox and webhook statements inside a transaction (driver cursor).
+"""SLA policies and the deadline queue on SQL: the statements of a transaction on its
+driver cursor, the reads through SQLAlchemy Core, and wake-ups across processes.
 
 Deadlines are keyed by (case, clock, cycle, level): planning a key again moves it
 (unless it already fired), cancelling marks it, firing claims it exactly once.
@@ -9,18 +10,24 @@ due deadlines without waiting on each other; on SQLite the write lock taken at
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from casework.storage.chain import canonical_json
+from sqlalchemy import Text, cast, func, select
+
+from casework.storage.chain import canonical_json, parse_json
 from casework.storage.records import DueDeadline
 from casework.storage.timestamps import as_utc
-from casework.storage.transition_sql import TransitionSQL, read_json
+from casework.storage.transition_sql import TransitionSQL
+from casework.storage.tx import Tx, cursor_of
+
+if TYPE_CHECKING:
+    from casework.storage.port import DeadlineKey, Listener
 
 
-class DeadlineSQL:
-    """The statements of deadlines, policies and the outbox for one engine."""
+class SqlDeadlines:
+    """:class:`casework.storage.port.Deadlines` on SQLite and PostgreSQL."""
 
     def __init__(self, sql: TransitionSQL) -> None:
         self.sql = sql
@@ -49,30 +56,22 @@ class DeadlineSQL:
             "INSERT INTO sla_policies (version, name, document, stored_at) "
             f"VALUES ({m}, {m}, {j}, {m}) ON CONFLICT (version) DO NOTHING"
         )
-        self._outbox = (
-            "INSERT INTO outbox (dedupe_key, case_id, deadline_id, kind, level, recipients, "
-            "body, status, attempts, next_attempt_at, created_at) "
-            f"VALUES ({m}, {m}, {m}, {m}, {m}, {j}, {j}, 'pending', 0, {m}, {m}) "
-            "ON CONFLICT (dedupe_key) DO NOTHING"
-        )
-        self._targets = (
-            "SELECT id, url, events, branch FROM webhooks WHERE removed_at IS NULL ORDER BY id"
-        )
 
     def _time(self, moment: datetime) -> Any:
         return self.sql.dialect.time(moment)
 
-    def plan(self, cursor: Any, case_id: str, key: tuple[str, int, int], due_at: datetime) -> None:
+    def plan(self, tx: Tx, case_id: str, key: DeadlineKey, due_at: datetime) -> None:
         """Make the deadline ``key`` of the case pending at ``due_at`` (moved if it was)."""
-        cursor.execute(self._upsert, (case_id, *key, self._time(due_at)))
+        cursor_of(tx).execute(self._upsert, (case_id, *key, self._time(due_at)))
 
-    def cancel(self, cursor: Any, case_id: str, key: tuple[str, int, int]) -> None:
+    def cancel(self, tx: Tx, case_id: str, key: DeadlineKey) -> None:
         """Cancel the pending deadline ``key`` of the case."""
-        cursor.execute(self._cancel, (case_id, *key))
+        cursor_of(tx).execute(self._cancel, (case_id, *key))
 
-    def claim(self, cursor: Any, now: datetime, limit: int) -> list[DueDeadline]:
+    def claim(self, tx: Tx, now: datetime, limit: int) -> list[DueDeadline]:
         """Claim up to ``limit`` deadlines due at ``now`` (oldest first): they are marked
         fired at ``now`` in this transaction, which must record them or roll back."""
+        cursor = cursor_of(tx)
         cursor.execute(self._claim, (self._time(now), self._time(now), limit))
         return [
             DueDeadline(
@@ -86,53 +85,90 @@ class DeadlineSQL:
             for row in cursor.fetchall()
         ]
 
-    def unclaim(self, cursor: Any, rows: list[tuple[str, datetime, int]]) -> None:
+    def unclaim(self, tx: Tx, rows: list[tuple[str, datetime, int]]) -> None:
         """Put claimed deadlines back: (status, due_at, id) for each."""
         if rows:
-            cursor.executemany(self._reset, [(st, self._time(d), i) for st, d, i in rows])
+            cursor_of(tx).executemany(self._reset, [(st, self._time(d), i) for st, d, i in rows])
 
-    def plan_many(
-        self, cursor: Any, rows: list[tuple[str, tuple[str, int, int], datetime]]
-    ) -> None:
+    def plan_many(self, tx: Tx, rows: list[tuple[str, DeadlineKey, datetime]]) -> None:
         """:meth:`plan` for many (case id, key, due_at) at once."""
         if rows:
-            cursor.executemany(self._upsert, [(c, *k, self._time(d)) for c, k, d in rows])
+            cursor_of(tx).executemany(self._upsert, [(c, *k, self._time(d)) for c, k, d in rows])
 
-    def cancel_many(self, cursor: Any, rows: list[tuple[str, tuple[str, int, int]]]) -> None:
+    def cancel_many(self, tx: Tx, rows: list[tuple[str, DeadlineKey]]) -> None:
         """:meth:`cancel` for many (case id, key) at once."""
         if rows:
-            cursor.executemany(self._cancel, [(c, *k) for c, k in rows])
+            cursor_of(tx).executemany(self._cancel, [(c, *k) for c, k in rows])
 
     def store_policy(
-        self, cursor: Any, version: str, name: str, document: Mapping[str, Any], now: datetime
+        self, tx: Tx, version: str, name: str, document: Mapping[str, Any], now: datetime
     ) -> None:
         """Keep a policy document under its version (once)."""
-        cursor.execute(self._policy, (version, name, canonical_json(document), self._time(now)))
-
-    def queue_mails(self, cursor: Any, mails: Sequence[Mapping[str, Any]]) -> None:
-        """Queue outbox rows; a second row with the same dedupe key is ignored."""
-        if not mails:
-            return
-        cursor.executemany(
-            self._outbox,
-            [
-                (
-                    mail["dedupe_key"],
-                    mail["case_id"],
-                    mail.get("deadline_id"),
-                    mail["kind"],
-                    mail["level"],
-                    canonical_json(mail["recipients"]),
-                    canonical_json(mail["body"]),
-                    self._time(mail["next_attempt_at"]),
-                    self._time(mail["created_at"]),
-                )
-                for mail in mails
-            ],
+        cursor_of(tx).execute(
+            self._policy, (version, name, canonical_json(document), self._time(now))
         )
 
-    def webhook_targets(self, cursor: Any) -> list[tuple[str, str, tuple[str, ...], str | None]]:
-        """The live webhook subscriptions: (id, url, the events each asked for, the
-        branch it hears, or none for every branch)."""
-        cursor.execute(self._targets)
-        return [(row[0], row[1], tuple(read_json(row[2])), row[3]) for row in cursor.fetchall()]
+    def announce(self, tx: Tx, due_at: datetime) -> None:
+        """Tell other processes, at commit, that a deadline falls due at ``due_at``
+        (PostgreSQL's NOTIFY; on SQLite the safety poll finds it)."""
+        if not self.sql.sqlite:
+            from casework.storage.notify import NOTIFY, channel_of
+
+            cursor_of(tx).execute(NOTIFY, (channel_of(self.sql.engine), due_at.isoformat()))
+
+    def listen(
+        self, heard: Callable[[datetime], None], failed: Callable[[Exception], None]
+    ) -> Listener | None:
+        """Start hearing other processes' announcements (``None`` on SQLite, and behind a
+        bouncer, which cannot keep a LISTEN, unless ``CASEWORK_LISTEN_DATABASE_URL``
+        names a direct connection)."""
+        if self.sql.sqlite:
+            return None
+        import os
+
+        from casework.storage.database import is_pooled
+        from casework.storage.notify import PlannedListener, channel_of, conninfo
+
+        engine = self.sql.engine
+        dsn = os.environ.get("CASEWORK_LISTEN_DATABASE_URL")
+        if not dsn and is_pooled(engine):
+            return None  # a bouncer cannot keep a LISTEN: the safety poll finds them
+        dsn = dsn or conninfo(engine.url)
+        dsn = dsn.replace("postgresql+psycopg://", "postgresql://")
+        return PlannedListener(dsn, heard, failed, channel_of(engine)).start()
+
+    def policies(self) -> dict[str, Any]:
+        """Every stored SLA policy document by version (one that is not JSON as its text,
+        for the caller to name as damaged)."""
+        from casework.storage.tables import policies_table
+
+        with self.sql.reading() as conn:
+            rows = conn.execute(
+                select(policies_table.c.version, cast(policies_table.c.document, Text))
+            )
+            found: dict[str, Any] = {}
+            for version, document in rows:
+                try:
+                    found[version] = parse_json(document)
+                except ValueError:
+                    found[version] = document
+            return found
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending deadline falls due (``None`` if none is pending)."""
+        from casework.storage.tables import deadlines_table
+
+        with self.sql.reading() as conn:
+            query = select(deadlines_table.c.due_at).where(deadlines_table.c.status == "pending")
+            value = conn.execute(
+                query.order_by(deadlines_table.c.due_at).limit(1)
+            ).scalar_one_or_none()
+            return value if isinstance(value, datetime) else None
+
+    def pending_count(self) -> int:
+        """How many deadlines are pending."""
+        from casework.storage.tables import deadlines_table
+
+        with self.sql.reading() as conn:
+            query = select(func.count()).where(deadlines_table.c.status == "pending")
+            return int(conn.execute(query).scalar_one())

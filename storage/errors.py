@@ -1,4 +1,4 @@
-"""What storage raises: its own errors, never a driver's, from a write transaction."""
+"""What storage raises: its own errors, never a driver's, on every path, read or write."""
 
 from __future__ import annotations
 
@@ -26,3 +26,7 @@ class MalformedRow(StorageError):
 class SchemaConflict(StorageError):
     """The database holds another application's tables or Alembic history where
     casework's belong."""
+
+
+class StorageBusy(StorageError):
+    """Every connection of the pool stayed in use for the pool's whole wait."""

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.exc import OperationalError
 
 from casework.storage.chain import canonical_json
@@ -38,6 +38,7 @@ from casework.storage.dialect import dialect_of
 from casework.storage.notify_store import NOTIFY_KIND
 from casework.storage.timestamps import UTCDateTime, as_utc, iso
 from casework.storage.transition_sql import TransitionSQL, read_json
+from casework.storage.tx import Tx, cursor_of
 
 ERASED_TEXT = "[erased]"
 """What stands where an erased value was."""
@@ -56,8 +57,9 @@ LOCK_NOT_AVAILABLE = "55P03"
 """PostgreSQL's SQLSTATE when ``lock_timeout`` ran out."""
 
 
-class PersonalSQL:
-    """The statements of personal data for one engine."""
+class SqlPersonalData:
+    """:class:`casework.storage.port.PersonalData` on SQLite and PostgreSQL: the statements
+    of a transaction on its driver cursor, the compaction and reads on their own."""
 
     def __init__(self, sql: TransitionSQL) -> None:
         self.sql = sql
@@ -74,10 +76,11 @@ class PersonalSQL:
         )
 
     def subject_for(
-        self, cursor: Any, customer: str, new: tuple[str, str], now: datetime
+        self, tx: Tx, customer: str, new: tuple[str, str], now: datetime
     ) -> tuple[str, str]:
         """The subject (id, secret) of the customer named ``customer``; ``new`` stored
         as theirs if they have none yet."""
+        cursor = cursor_of(tx)
         cursor.execute(self._find, (customer,))
         row = cursor.fetchone()
         if row is not None:
@@ -85,8 +88,9 @@ class PersonalSQL:
         cursor.execute(self._subject, (*new, self.sql.dialect.time(now)))
         return new
 
-    def put(self, cursor: Any, case_id: str, subject_id: str, values: Mapping[str, str]) -> None:
+    def put(self, tx: Tx, case_id: str, subject_id: str, values: Mapping[str, str]) -> None:
         """Keep a case's personal values, by field."""
+        cursor = cursor_of(tx)
         cursor.executemany(
             self._value, [(case_id, name, subject_id, value) for name, value in values.items()]
         )
@@ -94,8 +98,9 @@ class PersonalSQL:
     def _in(self, values: Sequence[Any]) -> str:
         return ", ".join(self.mark for _ in values)
 
-    def subjects_named(self, cursor: Any, customer: str) -> list[str]:
+    def subjects_named(self, tx: Tx, customer: str) -> list[str]:
         """Every subject whose cases name the customer ``customer``."""
+        cursor = cursor_of(tx)
         cursor.execute(
             "SELECT DISTINCT subject_id FROM personal_data "
             f"WHERE field = 'customer' AND value = {self.mark} ORDER BY subject_id",
@@ -103,8 +108,9 @@ class PersonalSQL:
         )
         return [str(row[0]) for row in cursor.fetchall()]
 
-    def values_of(self, cursor: Any, subjects: Sequence[str]) -> dict[str, dict[str, str]]:
+    def values_of(self, tx: Tx, subjects: Sequence[str]) -> dict[str, dict[str, str]]:
         """The personal values of the subjects' cases: case id -> field -> value."""
+        cursor = cursor_of(tx)
         if not subjects:
             return {}
         cursor.execute(
@@ -117,12 +123,13 @@ class PersonalSQL:
             found.setdefault(str(case_id), {})[str(name)] = str(value)
         return found
 
-    def erase(self, cursor: Any, subjects: Sequence[str], cases: Sequence[str],
+    def erase(self, tx: Tx, subjects: Sequence[str], cases: Sequence[str],
               values: Iterable[str], now: datetime) -> None:  # fmt: skip
         """Delete the subjects' values and secrets, put :data:`ERASED_TEXT` for the
         ``values`` wherever the outbox rows of ``cases`` (bodies, recipients, the last
         error) or kept API answers hold them, and mark the files' compaction pending.
         The case rows are the caller's to update."""
+        cursor = cursor_of(tx)
         if not subjects:
             return
         params = tuple(subjects)
@@ -190,6 +197,93 @@ class PersonalSQL:
             f"INSERT INTO casework_meta (key, value) VALUES ({m}, {m})", (PENDING_KEY, value)
         )
 
+    def compaction_pending(self) -> datetime | None:
+        """Since when the files hold erased values still (``None``: since no time)."""
+        with self.sql.translating():
+            found = _pending(self.sql.engine)
+        return None if found is None else found[0]
+
+    def expunge(self) -> str:
+        """Leave no copy of deleted values in the database files (after an erasure's
+        commit); says what was done. SQLite: the write-ahead log checkpointed and truncated
+        (deleted content is zeroed as it is deleted). PostgreSQL: the tables an erasure
+        writes to rewritten by ``VACUUM FULL`` (each briefly locked). Neither waits more than
+        :data:`COMPACT_WAIT_MS` for a reader: then the compaction stays pending, and the
+        answer says so; done, it clears the pending mark (unless an erasure since set a new
+        one)."""
+        engine = self.sql.engine
+        with self.sql.translating():
+            pending = _pending(engine)
+            if dialect_of(engine).sqlite:
+                blocked = _compact_sqlite(engine)
+            else:
+                erasure = pending[1].split(" ")[2:] if pending is not None else []
+                blocked = _compact_postgres(engine, int(erasure[0]) if erasure else None)
+            if blocked is not None:
+                return f"compaction pending: {blocked}; finish the erasure later"
+            if pending is not None:
+                with write_transaction(engine) as conn:
+                    conn.execute(
+                        text("DELETE FROM casework_meta WHERE key = :key AND value = :value"),
+                        {"key": PENDING_KEY, "value": pending[1]},
+                    )
+            if dialect_of(engine).sqlite:
+                return "write-ahead log checkpointed and truncated; deleted content zeroed"
+            return f"tables rewritten: {', '.join(TOUCHED_TABLES)} (VACUUM FULL)"
+
+    def rows(
+        self, case_id: str | None
+    ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, tuple[str, str]]]]:
+        """Each format-2 case (id, customer, contact, attributes, facts, opening event's
+        data) and its kept values with their secrets: case id -> field -> (value, secret)."""
+        with self.sql.reading() as conn:
+            where = " AND c.id = :case_id" if case_id is not None else ""
+            params = {"case_id": case_id} if case_id is not None else {}
+            cases = [
+                (*row[:3], *(_json_or_text(value) for value in row[3:6]))
+                for row in conn.execute(
+                    text(
+                        "SELECT c.id, c.customer, c.contact, c.attributes, c.facts, e.data "
+                        "FROM cases c JOIN events e ON e.case_id = c.id AND e.seq = 1 "
+                        f"WHERE c.event_format = 2{where} ORDER BY c.id"
+                    ),
+                    params,
+                )
+            ]
+            values: dict[str, dict[str, tuple[str, str]]] = {}
+            for row in conn.execute(
+                text(
+                    "SELECT p.case_id, p.field, p.value, s.secret FROM personal_data p "
+                    "LEFT JOIN subjects s ON s.id = p.subject_id"
+                    + (" WHERE p.case_id = :case_id" if case_id is not None else "")
+                ),
+                params,
+            ):
+                values.setdefault(row[0], {})[row[1]] = (row[2], row[3] or "")
+            return cases, values
+
+    def resting_customers(self, resting: Sequence[str], before: datetime) -> list[str]:
+        """Customers all of whose cases are of format 2, rest in one of ``resting`` and had
+        their last event before ``before``."""
+        with self.sql.reading() as conn:
+            if not resting:
+                return []
+            states = ", ".join(f":s{i}" for i in range(len(resting)))
+            rows = conn.execute(
+                text(
+                    "SELECT customer FROM cases WHERE customer <> :erased GROUP BY customer "
+                    "HAVING MIN(event_format) = 2 AND MAX(last_event_at) < :before "
+                    f"AND SUM(CASE WHEN state IN ({states}) THEN 0 ELSE 1 END) = 0 "
+                    "ORDER BY customer"
+                ).bindparams(bindparam("before", type_=UTCDateTime())),
+                {
+                    "erased": ERASED_TEXT,
+                    "before": before,
+                    **{f"s{i}": s for i, s in enumerate(resting)},
+                },
+            )
+            return [str(row[0]) for row in rows]
+
 
 def scrub(value: Any, gone: set[str], *, cases: set[str] | None = None) -> Any | None:
     """``value`` (parsed JSON) with every string that equals one in ``gone`` replaced by
@@ -232,12 +326,6 @@ def scrub_text(value: str | None, gone: set[str]) -> str | None:
     return None if result == value else result
 
 
-def compaction_pending(engine: Engine) -> datetime | None:
-    """Since when the files hold erased values still (``None``: since no time)."""
-    found = _pending(engine)
-    return None if found is None else found[0]
-
-
 def _pending(engine: Engine) -> tuple[datetime, str] | None:
     """Since when a compaction is pending, and the mark as stored."""
     with read_transaction(engine) as conn:
@@ -247,33 +335,6 @@ def _pending(engine: Engine) -> tuple[datetime, str] | None:
     if value is None:
         return None
     return as_utc(datetime.fromisoformat(str(value).split(" ", 1)[0])), str(value)
-
-
-def expunge(engine: Engine) -> str:
-    """Leave no copy of deleted values in the database files (after an erasure's
-    commit); says what was done. SQLite: the write-ahead log checkpointed and truncated
-    (deleted content is zeroed as it is deleted). PostgreSQL: the tables an erasure
-    writes to rewritten by ``VACUUM FULL`` (each briefly locked). Neither waits more than
-    :data:`COMPACT_WAIT_MS` for a reader: then the compaction stays pending, and the
-    answer says so; done, it clears the pending mark (unless an erasure since set a new
-    one)."""
-    pending = _pending(engine)
-    if dialect_of(engine).sqlite:
-        blocked = _compact_sqlite(engine)
-    else:
-        erasure = pending[1].split(" ")[2:] if pending is not None else []
-        blocked = _compact_postgres(engine, int(erasure[0]) if erasure else None)
-    if blocked is not None:
-        return f"compaction pending: {blocked}; finish the erasure later"
-    if pending is not None:
-        with write_transaction(engine) as conn:
-            conn.execute(
-                text("DELETE FROM casework_meta WHERE key = :key AND value = :value"),
-                {"key": PENDING_KEY, "value": pending[1]},
-            )
-    if dialect_of(engine).sqlite:
-        return "write-ahead log checkpointed and truncated; deleted content zeroed"
-    return f"tables rewritten: {', '.join(TOUCHED_TABLES)} (VACUUM FULL)"
 
 
 def _compact_sqlite(engine: Engine) -> str | None:
@@ -345,51 +406,3 @@ def _json_or_text(value: Any) -> Any:
         return read_json(value)
     except ValueError:
         return value
-
-
-def personal_rows(
-    conn: Connection, case_id: str | None
-) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, tuple[str, str]]]]:
-    """Each format-2 case (id, customer, contact, attributes, facts, opening event's
-    data) and its kept values with their secrets: case id -> field -> (value, secret)."""
-    where = " AND c.id = :case_id" if case_id is not None else ""
-    params = {"case_id": case_id} if case_id is not None else {}
-    cases = [
-        (*row[:3], *(_json_or_text(value) for value in row[3:6]))
-        for row in conn.execute(
-            text(
-                "SELECT c.id, c.customer, c.contact, c.attributes, c.facts, e.data "
-                "FROM cases c JOIN events e ON e.case_id = c.id AND e.seq = 1 "
-                f"WHERE c.event_format = 2{where} ORDER BY c.id"
-            ),
-            params,
-        )
-    ]
-    values: dict[str, dict[str, tuple[str, str]]] = {}
-    for row in conn.execute(
-        text(
-            "SELECT p.case_id, p.field, p.value, s.secret FROM personal_data p "
-            "LEFT JOIN subjects s ON s.id = p.subject_id"
-            + (" WHERE p.case_id = :case_id" if case_id is not None else "")
-        ),
-        params,
-    ):
-        values.setdefault(row[0], {})[row[1]] = (row[2], row[3] or "")
-    return cases, values
-
-
-def resting_customers(conn: Connection, resting: Sequence[str], before: datetime) -> list[str]:
-    """Customers all of whose cases are of format 2, rest in one of ``resting`` and had
-    their last event before ``before``."""
-    if not resting:
-        return []
-    states = ", ".join(f":s{i}" for i in range(len(resting)))
-    rows = conn.execute(
-        text(
-            "SELECT customer FROM cases WHERE customer <> :erased GROUP BY customer "
-            "HAVING MIN(event_format) = 2 AND MAX(last_event_at) < :before "
-            f"AND SUM(CASE WHEN state IN ({states}) THEN 0 ELSE 1 END) = 0 ORDER BY customer"
-        ).bindparams(bindparam("before", type_=UTCDateTime())),
-        {"erased": ERASED_TEXT, "before": before, **{f"s{i}": s for i, s in enumerate(resting)}},
-    )
-    return [str(row[0]) for row in rows]

@@ -19,11 +19,20 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from casework.storage.chain import canonical_json, parse_json
-from casework.storage.database import is_pooled, is_read_only, refuses_writes, schema_of
+from casework.storage.database import (
+    is_pooled,
+    is_read_only,
+    read_transaction,
+    refuses_writes,
+    schema_of,
+    write_transaction,
+)
 from casework.storage.dialect import dialect_of
-from casework.storage.errors import MalformedRow, StorageError, WriteConflict
+from casework.storage.errors import MalformedRow, StorageBusy, StorageError, WriteConflict
 from casework.storage.records import (
     CASE_FIELDS,
     EVENT_FIELDS,
@@ -33,6 +42,7 @@ from casework.storage.records import (
 )
 from casework.storage.table_prefix import cursor_for
 from casework.storage.timestamps import as_utc
+from casework.storage.tx import SqlTx, Tx, cursor_of
 
 CASE_COLUMNS = CASE_FIELDS
 EVENT_COLUMNS = EVENT_FIELDS
@@ -50,30 +60,21 @@ OPTIONAL_COLUMNS = (
 classification by ``reclassify``, personal values by ``erased``."""
 
 
+def first_line(err: BaseException) -> str:
+    """A driver's message on one line (SQLAlchemy's wrapped error: the driver's own)."""
+    text = str(getattr(err, "orig", None) or err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 class TransitionSQL:
-    """Dialect-specific statements and conversions for one engine."""
+    """The connections of one engine: write transactions on a driver cursor, reads and
+    writes through SQLAlchemy, each with driver errors translated into storage's own."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = dialect = dialect_of(engine)
         self.sqlite = dialect.sqlite
-        mark = self._mark = dialect.mark
-        json_mark = dialect.json_mark
-        lock = dialect.lock
-        self.select_case = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id = {mark}{lock}"
-        self.read_case_sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id = {mark}"
-        self.read_events_sql = (
-            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE case_id = {mark} ORDER BY seq"
-        )
-        values = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in EVENT_COLUMNS)
-        self.insert_event = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({values})"
-        self._updates: dict[tuple[str, ...], tuple[str, Any]] = {}
-        marks = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in CASE_COLUMNS)
-        self.insert_case_sql = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({marks})"
-        self._case_readers = [self._reader(c) for c in CASE_COLUMNS]
-        self._event_readers = [self._reader(c) for c in EVENT_COLUMNS]
-        self._event_binders = [(c, self._binder(c)) for c in EVENT_COLUMNS]
-        self._case_binders = [(c, self._binder(c)) for c in CASE_COLUMNS]
+        self.mark = dialect.mark
         # SQLite has one writer at a time: threads of this process queue here, woken at
         # once, rather than in SQLite's busy handler, which sleeps and retries.
         self._writer = threading.Lock() if self.sqlite else contextlib.nullcontext()
@@ -81,53 +82,84 @@ class TransitionSQL:
         self._schema = schema_of(engine)
         dbapi = engine.dialect.dbapi
         self._integrity_error: type[Exception] = dbapi.IntegrityError if dbapi else Exception
-        self._driver_error: type[Exception] = dbapi.Error if dbapi else Exception
-
-    def _binder(self, column: str) -> Callable[[Any], Any] | None:
-        """How a value of ``column`` goes to the driver (``None``: as it is)."""
-        if column in TIME_COLUMNS:
-            return self.dialect.time
-        if column in JSON_COLUMNS:
-            return _dump_json
-        return None
-
-    @staticmethod
-    def _reader(column: str) -> Callable[[Any], Any] | None:
-        """How a value of ``column`` comes back from the driver (``None``: as it is)."""
-        if column in TIME_COLUMNS:
-            return _read_time
-        if column in JSON_COLUMNS:
-            return read_json
-        return None
+        self.driver_error: type[Exception] = dbapi.Error if dbapi else Exception
 
     @contextmanager
-    def _borrowed(self) -> Iterator[Any]:
+    def translating(self) -> Iterator[None]:
+        """Driver and SQLAlchemy errors raised inside leave as :class:`StorageError`
+        (:class:`WriteConflict` for a key taken, :class:`StorageBusy` for a pool that
+        stayed exhausted); storage's own errors leave as they are."""
+        try:
+            yield
+        except StorageError:
+            raise
+        except PoolTimeout as err:
+            raise StorageBusy(first_line(err)) from err
+        except (IntegrityError, self._integrity_error) as err:
+            raise WriteConflict(first_line(err)) from err
+        except (SQLAlchemyError, self.driver_error) as err:
+            raise StorageError(first_line(err), read_only=refuses_writes(err)) from err
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read transaction (one snapshot) on a SQLAlchemy connection."""
+        with self.translating(), read_transaction(self.engine) as conn:
+            yield conn
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction on a SQLAlchemy connection, committed on success."""
+        with self.translating(), write_transaction(self.engine) as conn:
+            yield conn
+
+    @contextmanager
+    def borrowed(self) -> Iterator[Any]:
         """A driver connection checked out of the pool for one call and returned at once:
         nothing is kept between calls, so a host's pool is never held by casework."""
-        raw = self.engine.raw_connection()
+        with self.translating():  # connecting can fail, or wait out the pool
+            raw = self.engine.raw_connection()
         try:
             yield raw
         finally:
             raw.close()  # back to the pool (or gone, if it was invalidated)
 
+    @contextmanager
+    def reading_cursor(self, *, snapshot: bool) -> Iterator[Any]:
+        """A driver cursor on a borrowed connection for reads, in one snapshot if asked;
+        what the driver refuses becomes a :class:`StorageError`."""
+        with self.borrowed() as raw:
+            try:
+                if snapshot:
+                    self.dialect.begin_snapshot(raw)
+                cursor = cursor_for(raw.cursor(), self.engine)
+                try:
+                    yield cursor
+                finally:
+                    with contextlib.suppress(Exception):
+                        cursor.close()
+                raw.rollback()
+            except self.driver_error as err:
+                raw.invalidate()
+                raise StorageError(str(err).strip().splitlines()[0]) from err
+
     def close(self) -> None:
         """Nothing to release: no connection is kept between calls."""
 
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self) -> Iterator[SqlTx]:
         """A write transaction on a driver cursor: committed on success, else rolled back.
 
         The connection is borrowed for the transaction alone. On SQLite, threads of this
         process queue for the one writer before they borrow, so a waiting writer holds
         no connection."""
-        with self._writer, self._borrowed() as raw:
+        with self._writer, self.borrowed() as raw:
             cursor = cursor_for(raw.cursor(), self.engine)
             try:
                 self.dialect.begin_write(cursor)
                 if self._read_only_per_transaction:  # behind a bouncer: no session setting
                     cursor.execute("SET TRANSACTION READ ONLY")
                 try:
-                    yield cursor
+                    yield SqlTx(cursor)
                 except BaseException:
                     self.dialect.end_write(raw, cursor, commit=False)
                     raise
@@ -135,7 +167,7 @@ class TransitionSQL:
             except self._integrity_error as err:
                 self._reset(raw)
                 raise WriteConflict(str(err).strip().splitlines()[0]) from err
-            except self._driver_error as err:
+            except self.driver_error as err:
                 raw.invalidate()
                 raise StorageError(
                     str(err).strip().splitlines()[0], read_only=refuses_writes(err)
@@ -143,6 +175,12 @@ class TransitionSQL:
             finally:
                 with contextlib.suppress(Exception):  # the connection may be invalidated
                     cursor.close()
+
+    def _reset(self, raw: Any) -> None:
+        try:
+            raw.rollback()
+        except self.driver_error:
+            raw.invalidate()
 
     def unjoinable(self, connection: Connection) -> str | None:
         """Why casework cannot write inside ``connection``'s transaction, if it cannot:
@@ -164,8 +202,8 @@ class TransitionSQL:
         return None
 
     @contextmanager
-    def joined(self, connection: Connection) -> Iterator[Any]:
-        """A cursor inside the host's transaction on ``connection``, which it began:
+    def joined(self, connection: Connection) -> Iterator[SqlTx]:
+        """A transaction inside the host's transaction on ``connection``, which it began:
         what is written commits or rolls back with it, and it is neither committed nor
         closed here. The work runs in a savepoint, so that an error of casework's own
         (a case id taken, a race lost) takes back what this call wrote and leaves the
@@ -185,7 +223,7 @@ class TransitionSQL:
                 hosts_path = (cursor.fetchone() or ("",))[0]
                 cursor.execute("SELECT set_config('search_path', %s, true)", (self._schema,))
             try:
-                yield cursor
+                yield SqlTx(cursor)
             except BaseException:
                 cursor.execute("ROLLBACK TO SAVEPOINT casework")
                 cursor.execute("RELEASE SAVEPOINT casework")
@@ -195,7 +233,7 @@ class TransitionSQL:
             cursor.execute("RELEASE SAVEPOINT casework")
         except self._integrity_error as err:
             raise WriteConflict(str(err).strip().splitlines()[0]) from err
-        except self._driver_error as err:
+        except self.driver_error as err:
             raise StorageError(
                 str(err).strip().splitlines()[0], read_only=refuses_writes(err)
             ) from err
@@ -203,17 +241,60 @@ class TransitionSQL:
             with contextlib.suppress(Exception):
                 cursor.close()
 
-    def read_case(self, case_id: str) -> CaseRecord | None:
+
+class CaseRows:
+    """The hot path of the case log: the statements that lock, insert and move case rows
+    on, written once per dialect, and their conversions."""
+
+    def __init__(self, sql: TransitionSQL) -> None:
+        self.sql = sql
+        dialect = sql.dialect
+        mark = self._mark = dialect.mark
+        json_mark = dialect.json_mark
+        lock = dialect.lock
+        self.select_case = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id = {mark}{lock}"
+        self.read_case_sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id = {mark}"
+        self.read_events_sql = (
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE case_id = {mark} ORDER BY seq"
+        )
+        values = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in EVENT_COLUMNS)
+        self.insert_event = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({values})"
+        self._updates: dict[tuple[str, ...], tuple[str, Any]] = {}
+        marks = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in CASE_COLUMNS)
+        self.insert_case_sql = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({marks})"
+        self._case_readers = [self._reader(c) for c in CASE_COLUMNS]
+        self._event_readers = [self._reader(c) for c in EVENT_COLUMNS]
+        self._event_binders = [(c, self._binder(c)) for c in EVENT_COLUMNS]
+        self._case_binders = [(c, self._binder(c)) for c in CASE_COLUMNS]
+
+    def _binder(self, column: str) -> Callable[[Any], Any] | None:
+        """How a value of ``column`` goes to the driver (``None``: as it is)."""
+        if column in TIME_COLUMNS:
+            return self.sql.dialect.time
+        if column in JSON_COLUMNS:
+            return _dump_json
+        return None
+
+    @staticmethod
+    def _reader(column: str) -> Callable[[Any], Any] | None:
+        """How a value of ``column`` comes back from the driver (``None``: as it is)."""
+        if column in TIME_COLUMNS:
+            return _read_time
+        if column in JSON_COLUMNS:
+            return read_json
+        return None
+
+    def get(self, case_id: str) -> CaseRecord | None:
         """The case row as it is now, read without a lock on a borrowed connection."""
-        with self._reading(snapshot=False) as cursor:
+        with self.sql.reading_cursor(snapshot=False) as cursor:
             cursor.execute(self.read_case_sql, (case_id,))
             row = cursor.fetchone()
         return None if row is None else self._record(row)
 
-    def read_case_with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
+    def with_events(self, case_id: str) -> tuple[CaseRecord | None, list[EventRecord]]:
         """The case row and its events, oldest first, from one snapshot, without a lock:
         what a page of one case reads, with no table classes loaded."""
-        with self._reading(snapshot=True) as cursor:
+        with self.sql.reading_cursor(snapshot=True) as cursor:
             cursor.execute(self.read_case_sql, (case_id,))
             row = cursor.fetchone()
             cursor.execute(self.read_events_sql, (case_id,))
@@ -227,33 +308,9 @@ class TransitionSQL:
             raise MalformedRow(f"case {case_id}: an event of it does not parse ({err})") from None
         return self._record(row), events
 
-    @contextmanager
-    def _reading(self, *, snapshot: bool) -> Iterator[Any]:
-        """A cursor on a borrowed connection for reads, in one snapshot if asked; what the
-        driver refuses becomes a :class:`StorageError`."""
-        with self._borrowed() as raw:
-            try:
-                if snapshot:
-                    self.dialect.begin_snapshot(raw)
-                cursor = cursor_for(raw.cursor(), self.engine)
-                try:
-                    yield cursor
-                finally:
-                    with contextlib.suppress(Exception):
-                        cursor.close()
-                raw.rollback()
-            except self._driver_error as err:
-                raw.invalidate()
-                raise StorageError(str(err).strip().splitlines()[0]) from err
-
-    def _reset(self, raw: Any) -> None:
-        try:
-            raw.rollback()
-        except self._driver_error:
-            raw.invalidate()
-
-    def load_case(self, cursor: Any, case_id: str) -> CaseRecord | None:
+    def load(self, tx: Tx, case_id: str) -> CaseRecord | None:
         """The case row, locked against other writers until the transaction ends."""
+        cursor = cursor_of(tx)
         cursor.execute(self.select_case, (case_id,))
         row = cursor.fetchone()
         return None if row is None else self._record(row)
@@ -268,12 +325,13 @@ class TransitionSQL:
             return record
         return replace(record, channel=record.channel or None, category=record.category or None)
 
-    def load_cases(self, cursor: Any, case_ids: list[str]) -> dict[str, CaseRecord]:
+    def load_many(self, tx: Tx, case_ids: list[str]) -> dict[str, CaseRecord]:
         """Several case rows, locked in id order against other writers (PostgreSQL)."""
         if not case_ids:
             return {}
+        cursor = cursor_of(tx)
         marks = ", ".join(self._mark for _ in case_ids)
-        lock = self.dialect.lock
+        lock = self.sql.dialect.lock
         cursor.execute(
             f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id IN ({marks}) ORDER BY id{lock}",
             tuple(case_ids),
@@ -283,13 +341,14 @@ class TransitionSQL:
 
     def append_many(
         self,
-        cursor: Any,
+        tx: Tx,
         events: Sequence[Mapping[str, Any]],
         updates: Sequence[tuple[Mapping[str, Any], int]],
     ) -> None:
         """Insert events and move their cases on, in order, for rows already locked."""
         if not events:
             return
+        cursor = cursor_of(tx)
         cursor.executemany(self.insert_event, [_bound(self._event_binders, e) for e in events])
         rows = list(zip(events, updates, strict=True))
         kinds = {self._update_for(update)[0] for _, (update, _) in rows}
@@ -311,7 +370,7 @@ class TransitionSQL:
         found = self._updates.get(kind)
         if found is None:
             columns = UPDATED_COLUMNS + kind
-            mark, json_mark = self._mark, self.dialect.json_mark
+            mark, json_mark = self._mark, self.sql.dialect.json_mark
             sets = ", ".join(
                 f"{c} = COALESCE({mark}, '')"  # stored as on insert: see UNDECLARED_AS_EMPTY
                 if c in UNDECLARED_AS_EMPTY
@@ -322,18 +381,18 @@ class TransitionSQL:
             found = self._updates[kind] = (statement, [(c, self._binder(c)) for c in columns])
         return found
 
-    def insert_case(
-        self, cursor: Any, case: Mapping[str, Any], first_event: Mapping[str, Any]
-    ) -> None:
+    def insert(self, tx: Tx, case: Mapping[str, Any], event: Mapping[str, Any]) -> None:
         """Store a new case row and its opening event."""
         stored = {"event_format": 1, **case, **{k: case[k] or "" for k in UNDECLARED_AS_EMPTY}}
+        cursor = cursor_of(tx)
         cursor.execute(self.insert_case_sql, _bound(self._case_binders, stored))
-        cursor.execute(self.insert_event, _bound(self._event_binders, first_event))
+        cursor.execute(self.insert_event, _bound(self._event_binders, event))
 
     def append(
-        self, cursor: Any, event: Mapping[str, Any], update: Mapping[str, Any], expected: int
+        self, tx: Tx, event: Mapping[str, Any], update: Mapping[str, Any], *, expected: int
     ) -> bool:
         """Insert the event and move the case row on; ``False`` if it had moved already."""
+        cursor = cursor_of(tx)
         cursor.execute(self.insert_event, _bound(self._event_binders, event))
         statement, binders = self._update_for(update)
         cursor.execute(statement, (*_bound(binders, update), event["case_id"], expected))

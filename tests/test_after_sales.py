@@ -46,7 +46,7 @@ def test_a_window_nobody_kept_is_missed_once_and_counts_against_its_partner(
     assert len(missed) == 1
     assert missed[0].data["partner"] == "P-安装一队"
     assert missed[0].occurred_at == START + 5 * H
-    mails = engine.context.store.mails(kind="warning", case_id=case_id)
+    mails = engine.context.store.outbox.rows(kind="warning", case_id=case_id)
     assert any(m.body["clock"] == "appointment" for m in mails)  # the owner hears of it
     assert engine.verify().ok
 
@@ -125,7 +125,7 @@ def test_escalation_by_hand_takes_the_next_level_at_once_and_mails_it(
         engine.fire(case_id, "escalate_now", actor="li.na")
     case = engine.fire(case_id, "escalate_now", actor="li.na", data={"reason": "客户要求见店长"})
     assert case.escalation_level == 1
-    mails = engine.context.store.mails(kind="escalation", case_id=case_id)
+    mails = engine.context.store.outbox.rows(kind="escalation", case_id=case_id)
     assert [(m.level, m.body["clock"]) for m in mails] == [(1, "escalate_now")]
     for _ in range(2):
         engine.fire(case_id, "escalate_now", actor="li.na", data={"reason": "仍未解决"})
@@ -183,7 +183,10 @@ def test_partners_are_rated_per_quarter_with_every_deduction_traceable(
     assert "bad.csv:3: kind must be installation or repair" in refused.stderr
     with Engine.open(db_url, clock=clock) as engine:
         assert (
-            sum(c.jobs for c in engine.context.store.job_counts(START - 30 * 24 * H, START)) == 200
+            sum(
+                c.jobs for c in engine.context.store.partners.job_counts(START - 30 * 24 * H, START)
+            )
+            == 200
         )
         missed = open_sample(engine, branch="东莞长安店", category="missed_appointment")
         engine.fire(missed, "apologise", actor="li.na")

@@ -115,7 +115,7 @@ def test_search_finds_by_prefix_customer_phone_serial_and_order(engine: Engine) 
                         attributes={"serial_number": "SN-42", "order_number": "JD-9"})  # fmt: skip
     second = open_sample(engine, customer="彭平", contact="13800001111", branch="B")
     other = open_sample(engine, customer="黄丽", contact="wang@example.com", branch="A")
-    find = engine.context.store.find_cases
+    find = engine.context.store.cases.find
     assert {c.id for c in find("彭平", 10)} == {first, second}
     assert {c.id for c in find("13800001111", 10)} == {first, second}
     assert {c.id for c in find("0000 1111", 10)} == {first, second}

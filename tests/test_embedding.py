@@ -97,7 +97,7 @@ def test_a_case_opened_in_a_failing_handler_leaves_nothing(
     with pytest.raises(HandlerFailed):
         handler()
     assert _counts(host) == before
-    assert embedded.context.store.case(opened[0]) is None
+    assert embedded.context.store.cases.get(opened[0]) is None
 
 
 def test_an_event_fired_in_a_failing_handler_leaves_nothing(
@@ -211,7 +211,7 @@ def test_a_worker_hears_a_deadline_planned_in_a_host_transaction_once_committed(
             heard.append(due)
 
     with Engine.open(host, clock=clock) as engine, Engine.open(pg_url, clock=clock) as other:
-        listener = engine.context.store.listen(hear, lambda err: None)
+        listener = engine.context.store.deadlines.listen(hear, lambda err: None)
         assert listener is not None
         try:
             assert listener.listening.wait(60), "the listener listens"
@@ -434,11 +434,11 @@ def test_every_kind_of_statement_finds_caseworks_tables_in_its_schema(
         case_id = open_sample(engine, customer="CUST-7")
         engine.fire(case_id, MANUAL_ESCALATION, actor="li.na", data={"reason": "twice"})
         assert run_due(engine, clock.now() + timedelta(days=5))
-        assert [c.id for c in engine.context.store.find_cases("CUST-7", 10)] == [case_id]
-        assert engine.context.store.mails(kind="webhook")
-        with engine.context.store.export_rows() as rows:
+        assert [c.id for c in engine.context.store.cases.find("CUST-7", 10)] == [case_id]
+        assert engine.context.store.outbox.rows(kind="webhook")
+        with engine.context.store.audit.export_rows() as rows:
             assert len(list(rows)) == len(engine.history(case_id))
-        with engine.context.store.case_heads(clock.now()) as heads:
+        with engine.context.store.audit.case_heads(clock.now()) as heads:
             assert [h[0] for h in heads] == [case_id]
         assert engine.erase("CUST-7", actor="admin", reason="asked")["cases"] == [case_id]
         assert engine.verify().ok

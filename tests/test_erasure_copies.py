@@ -36,11 +36,11 @@ HOOK = "https://hooks.invalid/casework"
 def _keep_answer(engine: Engine, key: str, case_id: str) -> None:
     """What the API keeps for an ``Idempotency-Key``: the case as it answered."""
     answer = Remembered("h", 201, engine.get(case_id).to_json(), None, engine.clock.now())
-    assert engine.context.store.remember("tok1", key, answer)
+    assert engine.context.store.access.remember("tok1", key, answer)
 
 
 def _kept(engine: Engine, key: str) -> Any:
-    kept = engine.context.store.recall("tok1", key)
+    kept = engine.context.store.access.recall("tok1", key)
     assert kept is not None
     return kept.body
 
@@ -52,7 +52,7 @@ def _finished(engine: Engine, step: Callable[[], object] | None = None) -> bool:
     deadline = time.monotonic() + 120
     while True:
         (step or engine.finish_erasure)()
-        if engine.context.store.compaction_pending() is None:
+        if engine.context.store.personal.compaction_pending() is None:
             return True
         if time.monotonic() > deadline:
             return False
@@ -92,7 +92,9 @@ def test_erasure_replaces_exact_values_only_and_reaches_the_last_error(
     )
     assert engine.get(twelve).customer == "CUST-12"
     assert engine.get(ninety_nine).summary == "12"
-    rows = {m.case_id: m for m in engine.context.store.mails(kind=WEBHOOK_KIND) if m.last_error}
+    rows = {
+        m.case_id: m for m in engine.context.store.outbox.rows(kind=WEBHOOK_KIND) if m.last_error
+    }
     for case_id in (twelve, ninety_nine):
         assert rows[case_id].last_error is not None
         assert engine.get(case_id).customer in rows[case_id].last_error
@@ -194,7 +196,7 @@ def test_an_erasure_killed_before_its_compaction_is_completed_by_the_worker(
     _zhang(engine)
     # the process dies once the erasure committed, before the files were compacted
     erase(engine.context, NAME, actor="dpo", reason="本人申请", expunge=False)
-    since = engine.context.store.compaction_pending()
+    since = engine.context.store.personal.compaction_pending()
     assert since == clock.now()
     worker = Worker(engine, listen=False)
     assert _finished(engine, worker.retain)  # the daily pass, with no retention configured

@@ -23,7 +23,7 @@ def test_a_placeholder_whose_request_died_is_taken_over_after_its_lease(
     stamp = fingerprint("POST", "/v1/cases", OPEN)
     # what `serve` leaves when it is killed while the request is under way
     died = Remembered(stamp, 0, {}, None, clock.now())
-    assert api.engine.context.store.remember(issued.record.id, "order-7781", died)
+    assert api.engine.context.store.access.remember(issued.record.id, "order-7781", died)
     key = {"Idempotency-Key": "order-7781"}
     with api.client(issued.token) as http:
         clock.advance(LEASE - timedelta(seconds=1))
@@ -48,16 +48,16 @@ def test_only_one_retry_takes_a_dead_placeholder_over_and_a_late_answer_is_dropp
     engine: Engine, clock: FixedClock
 ) -> None:
     store, began = engine.context.store, clock.now()
-    assert store.remember("tok1", "k", Remembered("h", 0, {}, None, began))
+    assert store.access.remember("tok1", "k", Remembered("h", 0, {}, None, began))
     later = began + LEASE + timedelta(seconds=1)
-    assert store.take_over("tok1", "k", began, later)
-    assert not store.take_over("tok1", "k", began, later)  # the second retry was late
+    assert store.access.take_over("tok1", "k", began, later)
+    assert not store.access.take_over("tok1", "k", began, later)  # the second retry was late
     # the first request's answer, arriving after all, does not replace the new holder's
-    store.settle("tok1", "k", Remembered("h", 201, {"first": True}, None, began))
-    kept = store.recall("tok1", "k")
+    store.access.settle("tok1", "k", Remembered("h", 201, {"first": True}, None, began))
+    kept = store.access.recall("tok1", "k")
     assert kept is not None
     assert (kept.status, kept.created_at) == (0, later)
-    store.settle("tok1", "k", Remembered("h", 201, {"second": True}, "/x", later))
-    kept = store.recall("tok1", "k")
+    store.access.settle("tok1", "k", Remembered("h", 201, {"second": True}, "/x", later))
+    kept = store.access.recall("tok1", "k")
     assert kept is not None
     assert (kept.status, kept.body) == (201, {"second": True})

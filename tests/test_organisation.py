@@ -231,7 +231,7 @@ def test_a_branch_s_webhook_hears_its_stores_cases(world: World, clock: FixedClo
     clock.advance(timedelta(days=3))
     world.engine.process_due()  # the worker's events are heard alike
     heard: dict[str, set[str]] = {}
-    for row in world.engine.context.store.mails(kind="webhook"):
+    for row in world.engine.context.store.outbox.rows(kind="webhook"):
         heard.setdefault(str(row.body["webhook"]), set()).add(row.case_id)
     assert heard[made.json()["id"]] == {"c-changan", "c-humen", "c-dg"}
     assert heard[mine["id"]] == {"c-changan"}

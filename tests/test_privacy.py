@@ -91,7 +91,7 @@ def test_erasure_keeps_every_chain_checkpoint_and_count_and_leaves_no_trace(
     clock.advance(30 * H)
     assert run_due(engine, clock.now())  # his escalation mails name him
     answer = Remembered("h", 201, engine.get(zhang[0]).to_json(), None, clock.now())
-    engine.context.store.remember("tok1", "key1", answer)
+    engine.context.store.access.remember("tok1", "key1", answer)
     assert _found(engine, SECRETS) == set(SECRETS)  # the test can see them, before
     key = tmp_path / "k.key"
     assert CliRunner().invoke(main, ["keys", "generate", "--key", str(key)]).exit_code == 0
@@ -261,7 +261,7 @@ def test_format_1_histories_are_read_as_they_are_and_refuse_erasure(
     case, event, _ = opened_case("00000000000000aa", rules, opening, "li.na", clock.now(),
                                  clock.now())  # fmt: skip
     with engine.context.store.transaction() as cursor:
-        engine.context.store.insert_case(cursor, case, event)
+        engine.context.store.cases.insert(cursor, case, event)
     assert engine.get("00000000000000aa").event_format == 1
     assert engine.history("00000000000000aa")[0].data["customer"] == NAME
     assert engine.verify().ok

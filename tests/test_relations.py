@@ -135,7 +135,7 @@ def test_a_repeat_of_an_unfixed_fault_goes_up_a_level_at_once(
     escalated = engine.history(again.id)[-1]
     assert (escalated.event, escalated.actor) == ("escalate_now", "casework")
     assert first in escalated.data["reason"]
-    assert engine.context.store.mails(kind="escalation", case_id=again.id)
+    assert engine.context.store.outbox.rows(kind="escalation", case_id=again.id)
 
 
 def test_the_warranty_rules_are_configured_as_a_new_version() -> None:

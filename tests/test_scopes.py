@@ -66,7 +66,7 @@ def world(db_url: str, clock: FixedClock) -> Iterator[World]:
         ids["token B"] = issue(engine.context.store, "wu.fang", "agent", B, clock.now()).record.id
         clock.advance(timedelta(days=3))
         engine.process_due()  # warnings into the outbox, for cases of both branches
-        for mail in engine.context.store.mails(kind="mail"):
+        for mail in engine.context.store.outbox.rows(kind="mail"):
             ids.setdefault(f"mail {engine.get(mail.case_id).branch}", str(mail.id))
         assert {"mail " + A, "mail " + B} <= set(ids)
         yield World(api, ids)
@@ -165,11 +165,15 @@ def test_a_branch_admins_webhook_hears_only_its_branch(world: World) -> None:
             assert fired.status_code == 200, fired.text
     store = world.api.engine.context.store
     heard = {
-        m.case_id for m in store.mails(kind="webhook") if m.body["webhook"] == made.json()["id"]
+        m.case_id
+        for m in store.outbox.rows(kind="webhook")
+        if m.body["webhook"] == made.json()["id"]
     }
     assert heard == {"ca5e-a"}
     every = {
-        m.case_id for m in store.mails(kind="webhook") if m.body["webhook"] != made.json()["id"]
+        m.case_id
+        for m in store.outbox.rows(kind="webhook")
+        if m.body["webhook"] != made.json()["id"]
     }
     assert {"ca5e-a", "beef0002"} <= every  # the subscription without a branch hears both
     with world.client("admin", A) as http:
@@ -233,20 +237,20 @@ def test_the_consoles_token_form_keeps_a_branch_admin_in_its_branch(world: World
         assert _form_field(page.text, "branch") == A  # the branch is fixed, shown read-only
         assert world.ids["token B"] not in page.text
         csrf = _form_field(page.text, "csrf")
-        before = len(api.engine.context.store.tokens())
+        before = len(api.engine.context.store.access.tokens())
         for branch in ("", B):
             refused = browser.post("/tokens", data={"csrf": csrf, "actor": "x.y",
                                                     "role": "admin", "branch": branch})  # fmt: skip
             assert refused.status_code == 403, refused.text
         revoke = browser.post("/tokens", data={"csrf": csrf, "revoke": world.ids["token B"]})
         assert "no API token" in revoke.text
-        assert len(api.engine.context.store.tokens()) == before
-        assert all(t.revoked_at is None for t in api.engine.context.store.tokens())
+        assert len(api.engine.context.store.access.tokens()) == before
+        assert all(t.revoked_at is None for t in api.engine.context.store.access.tokens())
         made = browser.post("/tokens", data={"csrf": csrf, "actor": "x.y", "role": "agent",
                                              "branch": A})  # fmt: skip
         assert made.status_code == 200
         assert 'id="made"' in made.text
-        assert [t.branch for t in api.engine.context.store.tokens()][-1] == A
+        assert [t.branch for t in api.engine.context.store.access.tokens()][-1] == A
 
 
 @contextmanager

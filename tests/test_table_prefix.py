@@ -355,7 +355,7 @@ def test_a_prefixed_installation_hears_its_own_deadlines_only(
         Engine.open(pg_url, clock=clock) as plain,
         Engine.open(pg_url, table_prefix=PREFIX, clock=clock) as prefixed,
     ):
-        listener = prefixed.context.store.listen(heard.append, lambda err: None)
+        listener = prefixed.context.store.deadlines.listen(heard.append, lambda err: None)
         assert listener is not None
         try:
             assert listener.listening.wait(60), "the listener listens"

@@ -297,7 +297,7 @@ def test_a_delivery_checks_the_address_again(engine: Engine, clock: FixedClock) 
     with receiver() as hook:
         port = urlsplit(hook.url).port
         add(engine.context.store, hook.url, "open", engine.settings.webhooks, clock.now())
-        engine.context.store.add_webhook(  # as if "localhost" had resolved to a public address
+        engine.context.store.webhooks.add(  # as if "localhost" had resolved to a public address
             WebhookRecord(id="rebound", url=f"http://localhost:{port}/hook", events=("open",),
                           secret=signing.new_secret(), created_at=clock.now())
         )  # fmt: skip
@@ -330,7 +330,7 @@ def test_a_receivers_answer_is_kept_and_shown_as_printable_text(
         open_sample(engine)
         report = WebhookDeliverer(engine, logger=_Lines(lines)).deliver_due()
         assert report.retried == 1
-        (row,) = engine.context.store.mails(kind="webhook")
+        (row,) = engine.context.store.outbox.rows(kind="webhook")
     stored = row.last_error or ""
     assert stored.startswith("HTTP 500: [2J ]0;owned denied X-Evil: 1 zzz")
     assert len(stored) < 350

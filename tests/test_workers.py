@@ -132,9 +132,9 @@ def test_behind_a_bouncer_a_worker_listens_on_the_server_itself_or_polls(
     CASEWORK_LISTEN_DATABASE_URL names the server itself."""
     pooled = bouncer.url(pg_url.rsplit("/", 1)[1])
     with Engine.open(pooled) as engine:
-        assert engine.context.store.listen(lambda _: None, lambda _: None) is None
+        assert engine.context.store.deadlines.listen(lambda _: None, lambda _: None) is None
         monkeypatch.setenv("CASEWORK_LISTEN_DATABASE_URL", pg_url)
-        listener = engine.context.store.listen(lambda _: None, lambda _: None)
+        listener = engine.context.store.deadlines.listen(lambda _: None, lambda _: None)
         assert listener is not None
         try:
             assert listener.listening.wait(60), "the listener on the server itself listens"

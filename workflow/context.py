@@ -50,7 +50,7 @@ class Context:
         self.installed = installed
         """Whether ``registry`` is the installed machines (another process finds them too)."""
         self.policies = PolicyBook(
-            current_policies(registry, settings), settings.default_machine, store.stored_policies
+            current_policies(registry, settings), settings.default_machine, store.deadlines.policies
         )
         self.server_clock = ServerClock(store, clock, settings.max_clock_skew)
         """This host's clock checked against the database server's before a write."""

@@ -359,7 +359,7 @@ class Engine:
         branch: its stores' too)."""
         reading.known_state(self.registry, state)
         query = CaseQuery(state, branch, owner, customer, channel, category, priority)
-        return self._store.cases(self.scoped(query), limit=limit)
+        return self._store.cases.matching(self.scoped(query), limit=limit)
 
     def scoped(self, query: CaseQuery) -> CaseQuery:
         """``query`` with its ``branch`` standing for the units it covers: a branch of
@@ -465,7 +465,7 @@ class Engine:
     @at_storage_boundary
     def next_due(self) -> datetime | None:
         """When the earliest pending deadline falls due."""
-        return self._store.next_due()
+        return self._store.deadlines.next_due()
 
     @at_storage_boundary
     def overdue(self, now: datetime | None = None) -> builtins.list[Overdue]:
@@ -473,20 +473,20 @@ class Engine:
         moment = self.clock.now() if now is None else aware(now, "now")
         from casework.workflow.sla.views import overdue
 
-        return overdue(self._store.late_candidates(moment), self.policies, moment)
+        return overdue(self._store.cases.late_candidates(moment), self.policies, moment)
 
     @at_storage_boundary
     def heartbeat(self, worker: str, started_at: datetime) -> None:
         """Record that the worker named ``worker`` lives now (``/readyz`` reads it); not
         when this host's clock runs ahead (it could fire nothing: it must not look alive)."""
         self.context.server_clock.check()
-        self._store.beat(worker, started_at, self.clock.now())
+        self._store.service.beat(worker, started_at, self.clock.now())
 
     @at_storage_boundary
     def worker_age(self) -> float | None:
         """Seconds since a worker last woke (its heartbeat), ``None`` if none ever ran:
         what ``/readyz?worker=1``, the metrics and the console's banner judge by."""
-        beat = self._store.latest_beat()
+        beat = self._store.service.latest_beat()
         return None if beat is None else (self.clock.now() - beat.beat_at).total_seconds()
 
     @at_storage_boundary

@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from casework.storage.database import driver_errors, refuses_writes
-from casework.storage.errors import SchemaConflict, StorageError
+from casework.storage.errors import SchemaConflict, StorageBusy, StorageError
 from casework.workflow.errors import CaseworkError, InvalidInput, ReadOnlyDatabase, StorageFailure
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,7 +43,7 @@ def translated(err: BaseException) -> CaseworkError:
     read_only = err.read_only if isinstance(err, StorageError) else refuses_writes(err)
     if read_only:
         return ReadOnlyDatabase(first_line(err))
-    if isinstance(err, PoolTimeout):  # every connection in use for the pool's whole wait
+    if isinstance(err, PoolTimeout | StorageBusy):  # every connection in use for the whole wait
         return StorageFailure(f"database busy: {first_line(err).split(' (Background', 1)[0]}")
     return StorageFailure(f"database error: {first_line(err)}")
 

@@ -35,7 +35,7 @@ from casework.storage import (
     chain_hash,
     iso,
 )
-from casework.storage.port import Store
+from casework.storage.port import Store, Tx
 from casework.workflow.errors import EventNotAllowed, GuardFailed
 
 UNREAD = SlaState()
@@ -272,8 +272,8 @@ def plan_changes(
 
 
 def sync_deadlines(
-    deadlines: Store,
-    cursor: Any,
+    store: Store,
+    tx: Tx,
     case_id: str,
     before: Mapping[tuple[str, int, int], Planned],
     after: Mapping[tuple[str, int, int], Planned],
@@ -282,9 +282,9 @@ def sync_deadlines(
     the deadlines planned or moved."""
     cancelled, moved = plan_changes(before, after)
     for key in cancelled:
-        deadlines.cancel(cursor, case_id, key)
+        store.deadlines.cancel(tx, case_id, key)
     for plan in moved:
-        deadlines.plan(cursor, case_id, plan.key, plan.due_at)
+        store.deadlines.plan(tx, case_id, plan.key, plan.due_at)
     if moved:  # workers elsewhere hear of it at commit (PostgreSQL)
-        deadlines.announce(cursor, min(p.due_at for p in moved))
+        store.deadlines.announce(tx, min(p.due_at for p in moved))
     return moved

@@ -227,7 +227,9 @@ class WebhookDeliverer:
             claim = self.outbox.claim(token, limit=self.batch, due_by=due_by)
             if not claim.mails:
                 return report
-            hooks = {h.id: h for h in self.engine.context.store.webhooks(removed=True)}
+            hooks = {
+                h.id: h for h in self.engine.context.store.webhooks.subscriptions(removed=True)
+            }
             budget = time.monotonic() + self.settings.lease_s / 2
             for index, row in enumerate(claim.mails):
                 if time.monotonic() > budget:  # give the rest back before the lease lapses

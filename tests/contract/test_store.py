@@ -56,12 +56,12 @@ def _case(case_id: str, at: Any = START, **columns: Any) -> tuple[dict[str, Any]
 def _opened(store: Store, *ids: str, at: Any = START) -> None:
     with store.transaction() as cursor:
         for case_id in ids:
-            store.insert_case(cursor, *_case(case_id, at))
+            store.cases.insert(cursor, *_case(case_id, at))
 
 
 def _next(store: Store, case_id: str, event: str, to_state: str, at: Any) -> tuple[Any, Any]:
     """The event that follows the case's last one, and the case update it makes."""
-    case = store.case(case_id)
+    case = store.cases.get(case_id)
     assert case is not None
     row = event_row(case_id, case.version + 1, event, case.state, to_state, "li.na", at, at, {},
                     case.head_hash)  # fmt: skip
@@ -72,15 +72,15 @@ def _next(store: Store, case_id: str, event: str, to_state: str, at: Any) -> tup
 
 def test_a_case_and_its_opening_event_are_read_back_as_written(store: Store) -> None:
     _opened(store, "c1")
-    case, events = store.case_with_events("c1")
+    case, events = store.cases.with_events("c1")
     assert case is not None
     assert (case.id, case.state, case.version, case.branch) == ("c1", "received", 1, "东莞长安店")
     assert case.received_at == START
     assert case.received_at.tzinfo is not None
     assert [(e.seq, e.event, e.hash) for e in events] == [(1, "open", case.head_hash)]
-    assert store.case("c1") == case
-    assert store.case("missing") is None
-    assert store.case_with_events("missing") == (None, [])
+    assert store.cases.get("c1") == case
+    assert store.cases.get("missing") is None
+    assert store.cases.with_events("missing") == (None, [])
 
 
 def test_a_taken_case_id_is_a_write_conflict_and_nothing_is_written(store: Store) -> None:
@@ -88,42 +88,42 @@ def test_a_taken_case_id_is_a_write_conflict_and_nothing_is_written(store: Store
 
     def insert_two() -> None:
         with store.transaction() as cursor:
-            store.insert_case(cursor, *_case("c2"))
-            store.insert_case(cursor, *_case("c1"))
+            store.cases.insert(cursor, *_case("c2"))
+            store.cases.insert(cursor, *_case("c1"))
 
     with pytest.raises(WriteConflict):
         insert_two()
-    assert store.case("c2") is None
-    assert [c.id for c in store.cases()] == ["c1"]
+    assert store.cases.get("c2") is None
+    assert [c.id for c in store.cases.matching()] == ["c1"]
 
 
 def test_a_transaction_that_raises_writes_nothing(store: Store) -> None:
     def insert_then_fail() -> None:
         with store.transaction() as cursor:
-            store.insert_case(cursor, *_case("c1"))
+            store.cases.insert(cursor, *_case("c1"))
             raise RuntimeError("stop")
 
     with pytest.raises(RuntimeError, match="stop"):
         insert_then_fail()
-    assert store.cases() == []
+    assert store.cases.matching() == []
 
 
 def test_append_moves_the_case_only_from_the_expected_version(store: Store) -> None:
     _opened(store, "c1")
     row, update = _next(store, "c1", "apologise", "apologised", START + H)
     with store.transaction() as cursor:
-        assert store.load_case(cursor, "c1") is not None
-        assert store.append(cursor, row, update, expected=1) is True
+        assert store.cases.load(cursor, "c1") is not None
+        assert store.cases.append(cursor, row, update, expected=1) is True
     stale, stale_update = _next(store, "c1", "note", "apologised", START + 2 * H)
 
     def append_stale() -> None:
         with store.transaction() as cursor:
-            if not store.append(cursor, stale, {**stale_update, "version": 3}, expected=1):
+            if not store.cases.append(cursor, stale, {**stale_update, "version": 3}, expected=1):
                 raise LookupError("the case moved on")
 
     with pytest.raises(LookupError):
         append_stale()
-    case, events = store.case_with_events("c1")
+    case, events = store.cases.with_events("c1")
     assert case is not None
     assert (case.state, case.version) == ("apologised", 2)
     assert [e.event for e in events] == ["open", "apologise"]
@@ -133,41 +133,41 @@ def test_a_queue_puts_the_next_deadline_first(store: Store) -> None:
     _opened(store, "idle", at=START)
     _opened(store, "later", "sooner", "shut", at=START + H)
     with store.transaction() as cursor:
-        store.plan(cursor, "later", ("first_response", 1, 0), START + 20 * H)
-        store.plan(cursor, "sooner", ("first_response", 1, 0), START + 5 * H)
-        store.plan(cursor, "shut", ("first_response", 1, 0), START + 2 * H)
+        store.deadlines.plan(cursor, "later", ("first_response", 1, 0), START + 20 * H)
+        store.deadlines.plan(cursor, "sooner", ("first_response", 1, 0), START + 5 * H)
+        store.deadlines.plan(cursor, "shut", ("first_response", 1, 0), START + 2 * H)
     row, update = _next(store, "shut", "withdraw", "withdrawn", START + 2 * H)
     with store.transaction() as cursor:
-        assert store.append(cursor, row, update, expected=1)
+        assert store.cases.append(cursor, row, update, expected=1)
     mine = CaseQuery(owner="li.na", branch="东莞长安店", not_states=("withdrawn",))
-    found = store.cases_by_due(mine, 2)
+    found = store.cases.by_due(mine, 2)
     assert [(c.id, due) for c, due in found] == [
         ("sooner", START + 5 * H),
         ("later", START + 20 * H),
     ]
-    assert store.count_cases(mine) == 3
+    assert store.cases.count(mine) == 3
     last, due = found[-1]
-    rest = store.cases_by_due(replace(mine, after_due=(due, last.received_at, last.id)), 5)
+    rest = store.cases.by_due(replace(mine, after_due=(due, last.received_at, last.id)), 5)
     assert [(c.id, due) for c, due in rest] == [("idle", None)]
     after_idle = replace(mine, after_due=(None, rest[0][0].received_at, "idle"))
-    assert store.cases_by_due(after_idle, 5) == []
+    assert store.cases.by_due(after_idle, 5) == []
     elsewhere = CaseQuery(owner="li.na", branch="广州天河店")
-    assert store.cases_by_due(elsewhere, 10) == []
-    assert store.count_cases(elsewhere) == 0
+    assert store.cases.by_due(elsewhere, 10) == []
+    assert store.cases.count(elsewhere) == 0
     received = CaseQuery(received_from=START + H, received_until=START + 2 * H)
-    assert [c.id for c in store.cases(received)] == ["later", "shut", "sooner"]
-    assert [c.id for c in store.cases(CaseQuery(states=("withdrawn",)))] == ["shut"]
+    assert [c.id for c in store.cases.matching(received)] == ["later", "shut", "sooner"]
+    assert [c.id for c in store.cases.matching(CaseQuery(states=("withdrawn",)))] == ["shut"]
 
 
 def test_cases_come_in_the_order_received_by_state_and_limit(store: Store) -> None:
     _opened(store, "late", at=START + H)
     _opened(store, "early", at=START)
-    assert [c.id for c in store.cases()] == ["early", "late"]
-    assert [c.id for c in store.cases(limit=1)] == ["early"]
-    assert store.cases(CaseQuery(state="closed")) == []
-    loaded, _ = store.received_between(START, START + H, ["open"])
+    assert [c.id for c in store.cases.matching()] == ["early", "late"]
+    assert [c.id for c in store.cases.matching(limit=1)] == ["early"]
+    assert store.cases.matching(CaseQuery(state="closed")) == []
+    loaded, _ = store.cases.received_between(START, START + H, ["open"])
     assert [c.id for c in loaded] == ["early"]
-    _, events = store.received_between(START, START + 2 * H, ["open"])
+    _, events = store.cases.received_between(START, START + 2 * H, ["open"])
     assert sorted(events) == ["early", "late"]
 
 
@@ -175,53 +175,57 @@ def test_deadlines_are_planned_moved_cancelled_and_claimed_once(store: Store) ->
     _opened(store, "c1", "c2")
     first, second = ("first_response", 1, 0), ("first_response", 1, 1)
     with store.transaction() as cursor:
-        store.plan(cursor, "c1", first, START + 18 * H)
-        store.plan(cursor, "c1", second, START + 24 * H)
-        store.plan_many(cursor, [("c2", first, START + 30 * H)])
-    assert store.pending_count() == 3
-    assert store.next_due() == START + 18 * H
+        store.deadlines.plan(cursor, "c1", first, START + 18 * H)
+        store.deadlines.plan(cursor, "c1", second, START + 24 * H)
+        store.deadlines.plan_many(cursor, [("c2", first, START + 30 * H)])
+    assert store.deadlines.pending_count() == 3
+    assert store.deadlines.next_due() == START + 18 * H
     with store.transaction() as cursor:
-        store.plan(cursor, "c1", first, START + 20 * H)  # moved later
-        store.cancel_many(cursor, [("c2", first)])
-    assert store.next_due() == START + 20 * H
-    assert store.pending_count() == 2
+        store.deadlines.plan(cursor, "c1", first, START + 20 * H)  # moved later
+        store.deadlines.cancel_many(cursor, [("c2", first)])
+    assert store.deadlines.next_due() == START + 20 * H
+    assert store.deadlines.pending_count() == 2
     with store.transaction() as cursor:
-        due = store.claim_due(cursor, START + 24 * H, 10)
+        due = store.deadlines.claim(cursor, START + 24 * H, 10)
     assert [(d.case_id, d.level, d.due_at) for d in due] == [
         ("c1", 0, START + 20 * H),
         ("c1", 1, START + 24 * H),
     ]
     with store.transaction() as cursor:
-        assert store.claim_due(cursor, START + 48 * H, 10) == []
-        store.plan(cursor, "c1", first, START + 40 * H)  # a fired deadline stays fired
-    assert store.next_due() is None
+        assert store.deadlines.claim(cursor, START + 48 * H, 10) == []
+        store.deadlines.plan(cursor, "c1", first, START + 40 * H)  # a fired deadline stays fired
+    assert store.deadlines.next_due() is None
     with store.transaction() as cursor:
-        store.unclaim(cursor, [("pending", START + 50 * H, due[1].id)])
-    assert store.next_due() == START + 50 * H
+        store.deadlines.unclaim(cursor, [("pending", START + 50 * H, due[1].id)])
+    assert store.deadlines.next_due() == START + 50 * H
 
 
 def test_a_claim_takes_at_most_its_limit_earliest_first(store: Store) -> None:
     _opened(store, "c1")
     with store.transaction() as cursor:
-        store.plan_many(cursor, [("c1", ("clock", 1, n), START + n * H) for n in range(5)])
+        store.deadlines.plan_many(
+            cursor, [("c1", ("clock", 1, n), START + n * H) for n in range(5)]
+        )
     with store.transaction() as cursor:
-        due = store.claim_due(cursor, START + 10 * H, 2)
+        due = store.deadlines.claim(cursor, START + 10 * H, 2)
     assert [d.level for d in due] == [0, 1]
-    assert store.pending_count() == 3
+    assert store.deadlines.pending_count() == 3
 
 
 def test_a_policy_is_kept_once_under_its_version(store: Store) -> None:
     with store.transaction() as cursor:
-        store.store_policy(cursor, "v1", "standard", {"target": 24}, START)
-        store.store_policy(cursor, "v1", "other", {"target": 1}, START + H)
-    assert store.stored_policies() == {"v1": {"target": 24}}
+        store.deadlines.store_policy(cursor, "v1", "standard", {"target": 24}, START)
+        store.deadlines.store_policy(cursor, "v1", "other", {"target": 1}, START + H)
+    assert store.deadlines.policies() == {"v1": {"target": 24}}
 
 
 def _deadlines(store: Store, count: int) -> list[int]:
     """Ids of ``count`` fired deadlines of case c1 (a mail names the deadline it is for)."""
     with store.transaction() as cursor:
-        store.plan_many(cursor, [("c1", ("first_response", 1, n), START) for n in range(count)])
-        return [d.id for d in store.claim_due(cursor, START, count)]
+        store.deadlines.plan_many(
+            cursor, [("c1", ("first_response", 1, n), START) for n in range(count)]
+        )
+        return [d.id for d in store.deadlines.claim(cursor, START, count)]
 
 
 def _mail(key: str, deadline_id: int, level: int = 1) -> dict[str, Any]:
@@ -239,68 +243,73 @@ def test_mails_are_queued_once_claimed_under_a_lease_and_their_outcome_recorded(
     _opened(store, "c1")
     ids = _deadlines(store, 3)
     with store.transaction() as cursor:
-        store.queue_mails(cursor, [_mail("a", ids[0]), _mail("b", ids[1]),
+        store.outbox.queue(cursor, [_mail("a", ids[0]), _mail("b", ids[1]),
                                    _mail("c", ids[2], level=0)])  # fmt: skip
-        store.queue_mails(cursor, [_mail("a", ids[0])])  # already queued: left out
-    assert store.mail_counts()["pending"] == 3
-    ready, held = store.claim_mails(
+        store.outbox.queue(cursor, [_mail("a", ids[0])])  # already queued: left out
+    assert store.outbox.counts()["pending"] == 3
+    ready, held = store.outbox.claim(
         due_by=START, lease_until=START + H, token="t1", limit=10,
         hold_until=lambda mail: START + 2 * H if mail.level == 0 else None,
     )  # fmt: skip
     assert held == 1
     assert sorted(m.dedupe_key for m in ready) == ["a", "b"]
-    assert store.claim_mails(due_by=START, lease_until=START + H, token="t2", limit=10,
+    assert store.outbox.claim(due_by=START, lease_until=START + H, token="t2", limit=10,
                              hold_until=lambda mail: None) == ([], 0)  # fmt: skip
     by_key = {m.dedupe_key: m for m in ready}
-    assert store.mark_sent([(by_key["a"].id, "<id@x>", None)], "wrong-token", START) == 0
-    assert store.mark_sent([(by_key["a"].id, "<id@x>", None)], "t1", START) == 1
-    assert store.mark_failed([], [by_key["b"].id], "t1", error="550", buried="550 no") == (0, 1)
-    counts = store.mail_counts()
+    assert store.outbox.mark_sent([(by_key["a"].id, "<id@x>", None)], "wrong-token", START) == 0
+    assert store.outbox.mark_sent([(by_key["a"].id, "<id@x>", None)], "t1", START) == 1
+    assert store.outbox.mark_failed([], [by_key["b"].id], "t1", error="550", buried="550 no") == (
+        0,
+        1,
+    )
+    counts = store.outbox.counts()
     assert (counts["sent"], counts["dead"], counts["held"], counts["pending"]) == (1, 1, 1, 0)
-    assert store.next_attempt() == START + 2 * H
-    mail, found = store.requeue(by_key["b"].id, START + H)
+    assert store.outbox.next_attempt() == START + 2 * H
+    mail, found = store.outbox.requeue(by_key["b"].id, START + H)
     assert found is None
     assert mail is not None
     assert mail.status == "pending"
-    mail, found = store.requeue(by_key["a"].id, START + H)
+    mail, found = store.outbox.requeue(by_key["a"].id, START + H)
     assert mail is None
     assert found is not None
     assert found.status == "sent"
-    assert store.requeue(999_999, START) == (None, None)
-    assert store.requeue_all("dead", START) == 0
-    assert [m.dedupe_key for m in store.mails(status="sent")] == ["a"]
-    assert len(store.mails(limit=2)) == 2
+    assert store.outbox.requeue(999_999, START) == (None, None)
+    assert store.outbox.requeue_all("dead", START) == 0
+    assert [m.dedupe_key for m in store.outbox.rows(status="sent")] == ["a"]
+    assert len(store.outbox.rows(limit=2)) == 2
 
 
 def test_a_failed_sending_is_retried_later_or_buried(store: Store) -> None:
     _opened(store, "c1")
     ids = _deadlines(store, 2)
     with store.transaction() as cursor:
-        store.queue_mails(cursor, [_mail("a", ids[0]), _mail("b", ids[1])])
-    ready, _ = store.claim_mails(due_by=START, lease_until=START + H, token="t", limit=10,
+        store.outbox.queue(cursor, [_mail("a", ids[0]), _mail("b", ids[1])])
+    ready, _ = store.outbox.claim(due_by=START, lease_until=START + H, token="t", limit=10,
                                  hold_until=lambda mail: None)  # fmt: skip
     a, b = sorted(ready, key=lambda m: m.dedupe_key)
-    assert store.mark_failed([(a.id, START + 2 * H)], [b.id], "t", error="421", buried="gave up")
-    assert {m.dedupe_key: m.status for m in store.mails()} == {"a": "pending", "b": "dead"}
-    assert store.mails(status="dead")[0].last_error == "gave up"
-    assert store.release_mails([a.id], "t", START) == 0  # no longer under this lease
+    assert store.outbox.mark_failed(
+        [(a.id, START + 2 * H)], [b.id], "t", error="421", buried="gave up"
+    )
+    assert {m.dedupe_key: m.status for m in store.outbox.rows()} == {"a": "pending", "b": "dead"}
+    assert store.outbox.rows(status="dead")[0].last_error == "gave up"
+    assert store.outbox.release([a.id], "t", START) == 0  # no longer under this lease
 
 
 def test_a_snapshot_streams_cases_events_and_pending_deadlines_by_case_id(store: Store) -> None:
     _opened(store, "b", "a", "c")
     with store.transaction() as cursor:
-        store.plan(cursor, "b", ("first_response", 1, 0), START + H)
-    with store.snapshot() as streams:
+        store.deadlines.plan(cursor, "b", ("first_response", 1, 0), START + H)
+    with store.audit.snapshot() as streams:
         cases = [row[0] for row in streams.cases]
         events = [(row[0], row[1]) for row in streams.events]
         deadlines = [row[0] for row in streams.deadlines]
     assert cases == ["a", "b", "c"]
     assert events == [("a", 1), ("b", 1), ("c", 1)]
     assert deadlines == ["b"]
-    assert store.middle_case_id() == "b"
-    with store.snapshot(id_range=("b", None)) as streams:
+    assert store.audit.middle_case_id() == "b"
+    with store.audit.snapshot(id_range=("b", None)) as streams:
         assert [row[0] for row in streams.cases] == ["b", "c"]
-    with store.snapshot(["c"]) as streams:
+    with store.audit.snapshot(["c"]) as streams:
         assert [row[0] for row in streams.cases] == ["c"]
 
 
@@ -308,13 +317,13 @@ def test_exports_and_heads_read_the_history_as_recorded(store: Store) -> None:
     _opened(store, "a", "b")
     row, update = _next(store, "a", "apologise", "apologised", START + H)
     with store.transaction() as cursor:
-        store.append(cursor, row, update, expected=1)
-    with store.export_rows() as rows:
+        store.cases.append(cursor, row, update, expected=1)
+    with store.audit.export_rows() as rows:
         exported = [(r[0], r[1], r[11]) for r in rows]
     assert exported == [("a", 1, "complaint"), ("a", 2, "complaint"), ("b", 1, "complaint")]
-    with store.export_rows(case_id="b") as rows:
+    with store.audit.export_rows(case_id="b") as rows:
         assert [r[0] for r in rows] == ["b"]
-    with store.case_heads(START) as heads:
+    with store.audit.case_heads(START) as heads:
         assert [(case_id, seq) for case_id, seq, _ in heads] == [("a", 1), ("b", 1)]
         assert heads.events == 2
     assert store.database_id()
@@ -326,39 +335,39 @@ def test_late_candidates_are_escalated_cases_or_those_with_a_deadline_due(
     with store.transaction() as cursor:
         for case_id, level in (("quiet", 0), ("escalated", 2), ("due", 0), ("warned", 0)):
             case, event = _case(case_id, escalation_level=level, sla_policy="v1")
-            store.insert_case(cursor, case, event)
-        store.plan(cursor, "due", ("first_response", 1, 1), START + H)
-        store.plan(cursor, "warned", ("first_response", 1, 0), START + H)
-        store.plan(cursor, "quiet", ("first_response", 1, 0), START + 2 * H)
+            store.cases.insert(cursor, case, event)
+        store.deadlines.plan(cursor, "due", ("first_response", 1, 1), START + H)
+        store.deadlines.plan(cursor, "warned", ("first_response", 1, 0), START + H)
+        store.deadlines.plan(cursor, "quiet", ("first_response", 1, 0), START + 2 * H)
     # A warning nobody processed (the worker stopped) may hide a passed target too.
-    assert sorted(c.id for c in store.late_candidates(START + H)) == [
+    assert sorted(c.id for c in store.cases.late_candidates(START + H)) == [
         "due",
         "escalated",
         "warned",
     ]
-    assert [c.id for c in store.late_candidates(START)] == ["escalated"]
+    assert [c.id for c in store.cases.late_candidates(START)] == ["escalated"]
 
 
 def test_tokens_are_kept_by_hash_and_revoked_once(store: Store) -> None:
     token = TokenRecord("ab12cd34", "li.na", "agent", "东莞长安店", START)
-    store.add_token(token, "h" * 64)
-    assert store.token_by_hash("h" * 64) == token
-    assert store.token_by_hash("x" * 64) is None
-    assert store.tokens() == [token]
-    revoked = store.revoke_token("ab12cd34", START + H)
+    store.access.add_token(token, "h" * 64)
+    assert store.access.token_by_hash("h" * 64) == token
+    assert store.access.token_by_hash("x" * 64) is None
+    assert store.access.tokens() == [token]
+    revoked = store.access.revoke_token("ab12cd34", START + H)
     assert revoked is not None
     assert revoked.revoked_at == START + H
-    again = store.revoke_token("ab12cd34", START + 2 * H)
+    again = store.access.revoke_token("ab12cd34", START + 2 * H)
     assert again is not None
     assert again.revoked_at == START + H
-    assert store.revoke_token("missing", START) is None
+    assert store.access.revoke_token("missing", START) is None
 
 
 def test_an_answer_is_remembered_once_per_key_and_forgotten_when_old(store: Store) -> None:
     answer = Remembered("r" * 64, 201, {"id": "c1", "名": "张三"}, "/v1/cases/c1", START)
-    assert store.remember("ab12cd34", "key-1", answer) is True
-    assert store.remember("ab12cd34", "key-1", answer) is False
-    assert store.recall("ab12cd34", "key-1") == answer
-    assert store.recall("other", "key-1") is None
-    assert store.forget_before(START + H) == 1
-    assert store.recall("ab12cd34", "key-1") is None
+    assert store.access.remember("ab12cd34", "key-1", answer) is True
+    assert store.access.remember("ab12cd34", "key-1", answer) is False
+    assert store.access.recall("ab12cd34", "key-1") == answer
+    assert store.access.recall("other", "key-1") is None
+    assert store.access.forget_before(START + H) == 1
+    assert store.access.recall("ab12cd34", "key-1") is None

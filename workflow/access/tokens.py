@@ -107,7 +107,7 @@ def issue(store: Store, actor: str, role: str, branch: str | None, now: datetime
     token_id = secrets.token_hex(4)
     token = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
     record = TokenRecord(token_id, actor, role, branch, now)
-    store.add_token(record, secret_hash(token))
+    store.access.add_token(record, secret_hash(token))
     return Issued(record, token)
 
 
@@ -118,7 +118,7 @@ def authenticate(
     :class:`NotAuthenticated` for none, an unknown one or a revoked one."""
     if not token:
         raise NotAuthenticated("give a token: Authorization: Bearer <token>")
-    record = store.token_by_hash(secret_hash(token))
+    record = store.access.token_by_hash(secret_hash(token))
     if record is None:  # looked up by its hash: no secret is compared in Python
         raise NotAuthenticated("unknown token")
     if record.revoked_at is not None:
@@ -128,7 +128,7 @@ def authenticate(
 
 def revoke(store: Store, token_id: str, now: datetime) -> TokenRecord:
     """Revoke a token; it authenticates nothing from now on."""
-    record = store.revoke_token(token_id, now)
+    record = store.access.revoke_token(token_id, now)
     if record is None:
         raise TokenNotFound(token_id)
     return record

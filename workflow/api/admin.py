@@ -94,7 +94,7 @@ def list_webhooks(principal: Auth, engine: Served, removed: bool = False) -> Jso
     """The subscriptions (with ``removed=true``, the ended ones too); a branch token's,
     those of its branch."""
     allowed(principal, "admin")
-    hooks = engine.context.store.webhooks(removed=removed)
+    hooks = engine.context.store.webhooks.subscriptions(removed=removed)
     return Json([h.to_json() for h in hooks if scope.sees_webhook(principal, h)])
 
 
@@ -197,7 +197,7 @@ def list_tokens(principal: Auth, engine: Served) -> Json:
     of its branch)."""
     allowed(principal, "admin")
     return Json(
-        [t.to_json() for t in scope.visible_tokens(principal, engine.context.store.tokens())]
+        [t.to_json() for t in scope.visible_tokens(principal, engine.context.store.access.tokens())]
     )
 
 
@@ -213,7 +213,7 @@ def revoke_token(token_id: str, request: Request, principal: Auth, engine: Serve
     (within two seconds: a process trusts a token it resolved that long). A branch
     token revokes its branch's tokens only. The token a request is made with may not
     revoke itself (409)."""
-    scope.may_revoke(principal, engine.context.store.tokens(), token_id)
+    scope.may_revoke(principal, engine.context.store.access.tokens(), token_id)
     if token_id == principal.token_id:
         raise TokenInUse(token_id)
     revoked = revoke(engine.context.store, token_id, engine.clock.now())
@@ -272,11 +272,11 @@ def _requeued(outbox: Outbox, row_id: int) -> OutboxMail:
 
 def _own_hooks(engine: Engine, principal: Auth) -> set[str]:
     """The ids of the subscriptions, ended ones too, the principal may see."""
-    hooks = engine.context.store.webhooks(removed=True)
+    hooks = engine.context.store.webhooks.subscriptions(removed=True)
     return {h.id for h in hooks if scope.sees_webhook(principal, h)}
 
 
 def _rows_seen(engine: Engine, principal: Auth, kind: str, row_id: int) -> list[OutboxMail]:
     """The outbox row ``row_id`` of ``kind``, if it is of the principal's branch (or one
     of its stores)."""
-    return engine.context.store.mails(kind=kind, branch=principal.units(), mail_id=row_id)
+    return engine.context.store.outbox.rows(kind=kind, branch=principal.units(), mail_id=row_id)

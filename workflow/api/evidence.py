@@ -80,8 +80,8 @@ def attached_file(digest: Annotated[str, Path()], principal: Auth, engine: Serve
     if not _DIGEST.fullmatch(digest):
         raise InvalidInput("a digest is 64 lower-case hex digits", field="digest")
     if principal.branch is not None:
-        scope.may_download(principal, digest, engine.context.store.cases_attaching(digest))
-    content = engine.context.store.attachment(digest)
+        scope.may_download(principal, digest, engine.context.store.attachments.cases(digest))
+    content = engine.context.store.attachments.get(digest)
     if content is None:
         raise AttachmentNotFound(digest)
     return Response(content, media_type="application/octet-stream")

@@ -77,7 +77,7 @@ def _replication(request: Request, limit: float) -> dict[str, Any] | None:
     state = request.app.state
     engine: Engine = state.read_engine or state.engine
     try:
-        found = engine.context.store.replication()
+        found = engine.context.store.audit.replication()
     except Exception as err:  # the standby is down: reads fail, so not ready
         return {"check": f"standby unreachable: {type(err).__name__}"}
     if found is None:

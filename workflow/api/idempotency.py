@@ -74,9 +74,9 @@ def answer_once(
             field="Idempotency-Key",
         )
     for _ in range(2):
-        kept = store.recall(principal.token_id, key)
+        kept = store.access.recall(principal.token_id, key)
         if kept is not None and kept.created_at < now - KEPT:
-            store.forget(principal.token_id, key)
+            store.access.forget(principal.token_id, key)
             kept = None
         if kept is not None:
             if kept.request_hash != request_hash:
@@ -88,19 +88,21 @@ def answer_once(
                 return Answer(kept.status, kept.body, kept.location, replayed=True)
             if kept.created_at > now - LEASE:
                 raise RequestInProgress(key)
-            if store.take_over(principal.token_id, key, kept.created_at, now):
+            if store.access.take_over(principal.token_id, key, kept.created_at, now):
                 break  # its request died: this one runs in its stead
             continue  # another retry took it over first
-        if store.remember(principal.token_id, key, Remembered(request_hash, 0, {}, None, now)):
+        if store.access.remember(
+            principal.token_id, key, Remembered(request_hash, 0, {}, None, now)
+        ):
             break
     else:
         raise RequestInProgress(key)
     try:
         answer = run()
     except BaseException:
-        store.forget(principal.token_id, key)
+        store.access.forget(principal.token_id, key)
         raise
-    store.settle(
+    store.access.settle(
         principal.token_id,
         key,
         Remembered(request_hash, answer.status, answer.body, answer.location, now),

@@ -37,7 +37,7 @@ class DatabaseFigures(Collector):
 
     def collect(self) -> Iterator[Metric]:
         now = self.engine.clock.now()
-        figures = self.engine.context.store.figures(now, LAG_BOUNDS)
+        figures = self.engine.context.store.service.figures(now, LAG_BOUNDS)
         yield GaugeMetricFamily(
             "casework_deadlines_pending", "Deadlines waiting to fire.", figures.deadlines_pending
         )
@@ -88,7 +88,7 @@ class DatabaseFigures(Collector):
     def _lags(self) -> list[tuple[str, float]]:
         """Each standby's lag: the read standby's own, or the primary's standbys'."""
         engine = self.reader or self.engine
-        found = engine.context.store.replication()
+        found = engine.context.store.audit.replication()
         return [] if found is None else standby_lags(found)
 
 

@@ -29,7 +29,7 @@ router = APIRouter(prefix="/v1", tags=["partners"])
 def list_partners(principal: Auth, engine: Served) -> Json:
     """Every registered partner (``casework partners list --json``)."""
     allowed(principal, "read")
-    return Json([p.to_json() for p in engine.context.store.partners()])
+    return Json([p.to_json() for p in engine.context.store.partners.registered()])
 
 
 @router.post(
@@ -48,7 +48,7 @@ def register_partner(
     scope.within(principal, body.branch, "registers partners")
 
     def run() -> Answer:
-        if any(p.id == body.id for p in engine.context.store.partners()):
+        if any(p.id == body.id for p in engine.context.store.partners.registered()):
             raise StateConflict(f"a partner {body.id!r} is registered already", field="id")
         record = add_partner(
             engine.context, body.id, name=body.name, kind=body.kind, branch=body.branch

@@ -205,7 +205,7 @@ def rotate_key(path: str | Path, keyring: str | Path, now: datetime) -> tuple[st
 def history_root(store: Store, at: datetime) -> tuple[int, int, str]:
     """(cases, events, Merkle root in hex) of everything recorded at or before ``at``."""
     tree = MerkleTree()
-    with store.case_heads(at) as heads:
+    with store.audit.case_heads(at) as heads:
         for case_id, seq, digest in heads:
             tree.add(f"{case_id}\n{seq}\n{digest}".encode())
         events = heads.events
@@ -294,7 +294,7 @@ def _replayed_by(
     """On a hot standby, the instant a checkpoint may state (what the standby replayed,
     less :data:`LAG` for transactions still committing then) and the replay position it
     covers; elsewhere ``at`` as it is."""
-    state = context.store.replication()
+    state = context.store.audit.replication()
     if state is None or state["role"] != "standby":
         return at, None
     replayed = state["replayed_at"]

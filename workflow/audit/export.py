@@ -253,7 +253,7 @@ def write_export(
     low = None if since is None else iso(since)
     high = None if until is None else iso(until)
     lines = hashlib.sha256()
-    with store.export_rows(case_id, low, high) as rows:
+    with store.audit.export_rows(case_id, low, high) as rows:
         last_case = None
         for row in rows:
             personal = writer.event(row)

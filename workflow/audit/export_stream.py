@@ -52,7 +52,7 @@ def export_stream(
 
     def produce() -> None:
         try:
-            policies = context.store.stored_policies()
+            policies = context.store.deadlines.policies()
             write_export(
                 context.store, pipe, fmt="jsonl", since=since, until=until,  # type: ignore[arg-type]
                 policies=policies, now=now,

@@ -36,7 +36,7 @@ def verify(
     problems = attachment_problems(context, case_id)
     from casework.workflow.cases.history import MALFORMED, malformed
 
-    cases, kept = context.store.personal_rows(case_id)
+    cases, kept = context.store.personal.rows(case_id)
     for case in cases:  # one case at a time: a malformed row is named, the rest checked
         try:
             problems += personal_problems([case], kept)
@@ -51,7 +51,7 @@ def _chains(
     if case_id is not None:
         get(context, case_id)
         return verify_part(context, [case_id], (None, None), progress)
-    pivot = None if second is None else context.store.middle_case_id()
+    pivot = None if second is None else context.store.audit.middle_case_id()
     if second is not None and pivot is not None:
         from casework.workflow.audit.parallel_verify import verify_halves
 
@@ -75,7 +75,7 @@ def verify_part(
     policies.refresh()
     if ids is None and id_range[0] is None:  # the whole database, or its first half
         problems += [Problem(POLICIES, None, reason) for reason in policies.damaged.values()]
-    with context.store.snapshot(ids, id_range) as streams:
+    with context.store.audit.snapshot(ids, id_range) as streams:
         from casework.workflow.cases.history import check_streams
 
         results = check_streams(
@@ -100,9 +100,9 @@ def attachment_problems(context: Context, case_id: str | None) -> list[Problem]:
     its ``attach`` event recorded."""
     store = context.store
     if case_id is not None:
-        found = {case_id: store.case_with_events(case_id)[1]}
+        found = {case_id: store.cases.with_events(case_id)[1]}
     else:
-        found = store.named_events(EARLIEST, LATEST, (ATTACH_EVENT,))
+        found = store.cases.named_events(EARLIEST, LATEST, (ATTACH_EVENT,))
     problems = []
     for events in found.values():
         for event in events:
@@ -111,7 +111,7 @@ def attachment_problems(context: Context, case_id: str | None) -> list[Problem]:
             digest = str(event.data.get("digest"))
             what = f"attachment {digest[:16]} ({event.data.get('kind')}, {event.data.get('name')})"
             try:
-                content = store.attachment(digest)
+                content = store.attachments.get(digest)
             except MalformedRow as err:  # a malformed row: named, and the check goes on
                 problems.append(Problem(event.case_id, event.seq, f"{what}: {err}"))
                 continue

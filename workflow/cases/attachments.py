@@ -50,5 +50,5 @@ def attach(
     data = {"digest": digest, "kind": kind, "name": shown, "size": len(content)}
     case = record(context, case_id, ATTACH_EVENT, actor=actor, data=data, connection=connection)
     # Kept only once the event is accepted: a refused attach leaves no file behind.
-    context.store.put_attachment(digest, content, context.clock.now(), connection)
+    context.store.attachments.put(digest, content, context.clock.now(), connection)
     return case

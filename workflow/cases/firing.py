@@ -41,6 +41,7 @@ from casework.workflow.transitions import decide_with_wait_ended, stored_plan, s
 from casework.workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:
+    from casework.storage.port import Tx
     from casework.workflow.context import Context
 
 
@@ -80,7 +81,7 @@ def fire(
         within_authority(context, case_id, role, event, payload)
     evidence = NO_EVIDENCE
     if event in EVIDENCED_EVENTS:
-        evidence = remedy_evidence(context.store.case_with_events(case_id)[1])
+        evidence = remedy_evidence(context.store.cases.with_events(case_id)[1])
     if event in ("link", "merge_into") and payload.get("case"):
         payload = other_case(context, case_id, event, payload, within)
     given = None if at is None else aware(at, "at")
@@ -110,8 +111,8 @@ def record(
     store, settings = context.store, context.settings
     context.server_clock.check()
     try:
-        with store.transaction(connection) as cursor:
-            case = store.load_case(cursor, case_id)
+        with store.transaction(connection) as tx:
+            case = store.cases.load(tx, case_id)
             if case is None:
                 raise CaseNotFound(case_id)
             if expected_version is not None and case.version != expected_version:
@@ -139,17 +140,19 @@ def record(
             after_case = case
             happened = []
             for step in steps:
-                if not store.append(cursor, step.record, step.update, expected=after_case.version):
+                if not store.cases.append(
+                    tx, step.record, step.update, expected=after_case.version
+                ):
                     raise ConcurrentUpdate(case_id, case.version, None)
                 after_case = replace(after_case, **step.update)
                 happened.append((after_case, step.record))
-            queue_webhooks(store, cursor, happened, now, settings.organisation)
-            queue_notifications(store, cursor, happened, now, settings.notify)
-            _escalated_by_hand(context, rules, cursor, happened, now)
+            queue_webhooks(store, tx, happened, now, settings.organisation)
+            queue_notifications(store, tx, happened, now, settings.notify)
+            _escalated_by_hand(context, rules, tx, happened, now)
             moved = []
             after_plan = next((s.plan for s in reversed(steps) if s.plan is not None), None)
             if after_plan is not None:  # the clocks moved: so do the deadline rows
-                moved = sync_deadlines(store, cursor, case_id, stored_plan(case), after_plan)
+                moved = sync_deadlines(store, tx, case_id, stored_plan(case), after_plan)
     except WriteConflict:
         raise ConcurrentUpdate(case_id, expected_version or 0, None) from None
     context.planned(moved, connection)
@@ -174,13 +177,13 @@ def within_authority(
     store = context.store
 
     def ladder(level: int) -> str | None:
-        case = store.case(case_id)
+        case = store.cases.get(case_id)
         policy = None if case is None else context.rules(case).policy(case.sla_policy)
         names = {} if policy is None else {rung.level: rung.name for rung in policy.ladder}
         return names.get(level)
 
     def standing() -> int:
-        case = store.case(case_id)
+        case = store.cases.get(case_id)
         return 0 if case is None else case.escalation_level
 
     context.settings.authority.check(role, event, data, ladder, standing)
@@ -208,7 +211,7 @@ def _known_event(definition: MachineDefinition, case_id: str, event: str) -> Non
 
 
 def _escalated_by_hand(
-    context: Context, rules: CaseRules, cursor: Any, happened: list[Any], now: datetime
+    context: Context, rules: CaseRules, tx: Tx, happened: list[Any], now: datetime
 ) -> None:
     """Queue the mail of each ``escalate_now`` among ``happened``, in its transaction:
     the level's recipients hear of it as of a timed escalation."""
@@ -219,4 +222,4 @@ def _escalated_by_hand(
         policy = policy or rules.policy(case.sla_policy)
         if policy is not None:
             row = manual_escalation_row(policy, case, case.escalation_level, event["seq"], now)
-            context.store.queue_mails(cursor, [row])
+            context.store.outbox.queue(tx, [row])

@@ -127,18 +127,18 @@ def open_case(
     opening["policy"] = None if policy is None else policy.version
     rules = CaseRules(definition, context.policies.known(), profile_of(opening))
     try:
-        with store.transaction(connection) as cursor:
+        with store.transaction(connection) as tx:
             # the customer's secret: theirs if they have cases, else a new one
-            subject = store.subject_for(cursor, opening["customer"], new_subject(), now)
+            subject = store.personal.subject_for(tx, opening["customer"], new_subject(), now)
             case, event, plan = opened_case(case_id, rules, opening, actor, received, now, subject)
             if policy is not None:
-                store.store_policy(cursor, policy.version, policy.name, policy.document, now)
-            store.insert_case(cursor, case, event)
-            store.put_personal(cursor, case_id, subject[0], personal_values(opening, definition))
-            moved = sync_deadlines(store, cursor, case_id, {}, plan)
+                store.deadlines.store_policy(tx, policy.version, policy.name, policy.document, now)
+            store.cases.insert(tx, case, event)
+            store.personal.put(tx, case_id, subject[0], personal_values(opening, definition))
+            moved = sync_deadlines(store, tx, case_id, {}, plan)
             opened = [(CaseRecord(**case), event)]
-            queue_webhooks(store, cursor, opened, now, settings.organisation)
-            queue_notifications(store, cursor, opened, now, settings.notify)
+            queue_webhooks(store, tx, opened, now, settings.organisation)
+            queue_notifications(store, tx, opened, now, settings.notify)
     except WriteConflict:
         raise InvalidInput(f"case id {case_id!r} is taken", field="case_id") from None
     context.planned(moved, connection)

@@ -37,7 +37,7 @@ def with_deadlines(case: CaseRecord) -> CaseRecord:
 def get(context: Context, case_id: str) -> CaseRecord:
     """The case, or :class:`CaseNotFound`."""
     case_id = validation.case_ref(case_id)
-    case = context.store.case(case_id)
+    case = context.store.cases.get(case_id)
     if case is None:
         raise CaseNotFound(case_id)
     return with_deadlines(case)
@@ -45,7 +45,7 @@ def get(context: Context, case_id: str) -> CaseRecord:
 
 def case_with_events(context: Context, case_id: str) -> tuple[CaseRecord, list[Event]]:
     """The case's row and its events, oldest first, or :class:`CaseNotFound`."""
-    case, events = context.store.case_with_events(validation.case_ref(case_id))
+    case, events = context.store.cases.with_events(validation.case_ref(case_id))
     if case is None:
         raise CaseNotFound(case_id)
     return case, events
@@ -94,7 +94,7 @@ def resolve(context: Context, ref: str, branch: str | None = None) -> str:
     :data:`MIN_PREFIX` characters; among ``branch``'s cases only, if given."""
     ref = validation.case_ref(ref)
     store = context.store
-    exact = store.case(ref)
+    exact = store.cases.get(ref)
     units = None if branch is None else context.settings.organisation.covered(branch)
     if exact is not None and (units is None or exact.branch in units):
         return ref
@@ -103,9 +103,9 @@ def resolve(context: Context, ref: str, branch: str | None = None) -> str:
             raise CaseNotFound(ref)
         return ref
     found = (
-        store.ids_starting(ref, 6)
+        store.cases.ids_starting(ref, 6)
         if units is None
-        else sorted({i for unit in units for i in store.ids_starting(ref, 6, unit)})[:6]
+        else sorted({i for unit in units for i in store.cases.ids_starting(ref, 6, unit)})[:6]
     )
     if len(found) == 1:
         return found[0]
@@ -162,15 +162,15 @@ def page(
         raise InvalidInput("cursor belongs to a list in another order", field="cursor")
     if by_due:
         due_after = cast("tuple[datetime | None, datetime, str] | None", after)
-        ranked = store.cases_by_due(replace(query, after_due=due_after), size + 1)
+        ranked = store.cases.by_due(replace(query, after_due=due_after), size + 1)
         items = [with_deadlines(c) for c, _ in ranked[:size]]
         more = len(ranked) > size
         following = due_cursor_after(items[-1], ranked[size - 1][1]) if more else None
     else:
         received_after = cast("tuple[datetime, str] | None", after)
-        found = store.cases(replace(query, after=received_after), limit=size + 1)
+        found = store.cases.matching(replace(query, after=received_after), limit=size + 1)
         items = [with_deadlines(c) for c in found[:size]]
         more = len(found) > size
         following = cursor_after(items[-1]) if more else None
-    total = store.count_cases(query) if count else None
+    total = store.cases.count(query) if count else None
     return Page(items, following, total)

@@ -20,7 +20,7 @@ def related(context: Context, case_id: str) -> list[dict[str, Any]]:
     each with the event that relates them (case, number, event, kind, when)."""
     case_id = get(context, case_id).id
     found = []
-    relating = context.store.named_events(EARLIEST, LATEST, ("link", "merge_into"))
+    relating = context.store.cases.named_events(EARLIEST, LATEST, ("link", "merge_into"))
     for events in relating.values():
         for e in events:
             other = str(e.data.get("case"))
@@ -46,7 +46,7 @@ def other_case(
     other = resolve(context, str(data.get("case") or ""), within)
     if other == case_id:
         raise InvalidInput(f"case {case_id} cannot be related to itself", field="case")
-    target = context.store.case(other)
+    target = context.store.cases.get(other)
     if target is None:
         raise CaseNotFound(other)
     if "repeat_of" in data:
@@ -68,7 +68,7 @@ def repeat_of(context: Context, case: CaseRecord, within: str | None) -> str | N
     since = case.received_at - context.settings.repeat_window
     mine = scoped(context, CaseQuery(customer=case.customer, branch=within))
     earlier = [
-        c for c in context.store.cases(mine)
+        c for c in context.store.cases.matching(mine)
         if c.id != case.id and c.attributes.get("serial_number") == serial
         and since <= c.received_at <= case.received_at
     ]  # fmt: skip

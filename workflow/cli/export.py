@@ -93,7 +93,7 @@ def export_command(
             raise InvalidInput("--until must be later than --since", field="until")
         if case_id is not None:
             engine.get(case_id)
-        policies = engine.context.store.stored_policies()
+        policies = engine.context.store.deadlines.policies()
         target: Any = nullcontext(sys.stdout) if out is None else private_file(out, replace=force)
         with target as file:
             stream: IO[str] = file

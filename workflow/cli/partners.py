@@ -54,7 +54,7 @@ def add_command(
 def list_command(db_url: str | None, config_path: str | None, as_json: bool) -> None:
     """The registered partners."""
     with engine_for(db_url, config_path) as engine:
-        found = engine.context.store.partners()
+        found = engine.context.store.partners.registered()
     if as_json:
         emit_json([p.to_json() for p in found])
         return

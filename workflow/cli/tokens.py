@@ -61,7 +61,7 @@ def create_command(
 def list_command(db_url: str | None, config_path: str | None, as_json: bool) -> None:
     """The tokens: id, actor, role, branch, made and revoked when."""
     with engine_for(db_url, config_path) as engine:
-        found = engine.context.store.tokens()
+        found = engine.context.store.access.tokens()
         zone = display_zone(engine)
     if as_json:
         emit_json([t.to_json() for t in found])

@@ -70,7 +70,7 @@ def add_command(
 def list_command(removed: bool, db_url: str | None, config_path: str | None, as_json: bool) -> None:
     """The subscriptions: id, URL, events, made (and removed) when."""
     with engine_for(db_url, config_path) as engine:
-        hooks = engine.context.store.webhooks(removed=removed)
+        hooks = engine.context.store.webhooks.subscriptions(removed=removed)
         zone = display_zone(engine)
     if as_json:
         emit_json([h.to_json() for h in hooks])

@@ -47,7 +47,7 @@ def queue(request: Request, session: Session, form: Mapping[str, str]) -> Respon
                   priority=priority, not_states=done_states(engine.registry))
     )  # fmt: skip
     now = engine.clock.now()
-    ordered = queue_order(engine, engine.context.store.cases(mine), now)
+    ordered = queue_order(engine, engine.context.store.cases.matching(mine), now)
     if asked.get("late"):
         ordered = [s for s in ordered if s.late is not None]
     page_no = int(asked["page"]) if asked.get("page", "").isdigit() else 1

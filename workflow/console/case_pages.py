@@ -82,7 +82,7 @@ def _case_page(
         )  # fmt: skip
     vocabulary = Vocabulary(
         engine.settings.channels, engine.settings.categories, engine.settings.priorities,
-        tuple((p.id, p.name) for p in engine.context.store.partners()),
+        tuple((p.id, p.name) for p in engine.context.store.partners.registered()),
     )  # fmt: skip
     menu = case_view.menu(lang, machine, case, actions(engine, case), vocabulary)
     rows = case_view.timeline(lang, machine, events, zone)
@@ -140,7 +140,7 @@ def attached(request: Request, session: Session, form: Mapping[str, str]) -> Res
         return search_page(request, session, "", status=404, flash=refusal(lang_of(request), err))
     named = [e for e in engine.history(case.id) if e.event == "attach"]
     found = next((e for e in named if e.data.get("digest") == digest), None)
-    content = None if found is None else engine.context.store.attachment(digest)
+    content = None if found is None else engine.context.store.attachments.get(digest)
     if found is None or content is None:
         flash = TEXTS[lang_of(request)]["no_results"]
         return search_page(request, session, "", status=404, flash=flash)

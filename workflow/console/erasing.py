@@ -39,7 +39,7 @@ def erase_form(request: Request, session: Session, form: Mapping[str, str]) -> R
     rows: list[dict[str, Any]] = []
     flash = None
     if customer:
-        named = engine.context.store.cases(CaseQuery(customer=customer))
+        named = engine.context.store.cases.matching(CaseQuery(customer=customer))
         try:
             may_erase(session.principal, named)
             if not named:
@@ -59,7 +59,9 @@ def erase(request: Request, session: Session, form: Mapping[str, str]) -> Respon
     engine = engine_of(request)
     customer = form.get("customer", "").strip()
     try:
-        may_erase(session.principal, engine.context.store.cases(CaseQuery(customer=customer)))
+        may_erase(
+            session.principal, engine.context.store.cases.matching(CaseQuery(customer=customer))
+        )
         done = engine.erase(customer, actor=session.principal.actor,
                             reason=form.get("reason", "").strip())  # fmt: skip
     except CaseworkError as err:

@@ -57,7 +57,7 @@ def search_page(
     """The search page for ``asked`` (the cases it finds, of the viewer's branches)."""
     engine = reader_of(request)
     found = (
-        engine.context.store.find_cases(asked, SEARCH_ROWS, units_of(engine, session))
+        engine.context.store.cases.find(asked, SEARCH_ROWS, units_of(engine, session))
         if asked
         else []
     )
@@ -72,7 +72,7 @@ def search(request: Request, session: Session, form: Mapping[str, str]) -> Respo
     contact, a serial or an order number; one case found opens it."""
     asked = (request.query_params.get("q") or "").strip()
     if asked:
-        found = reader_of(request).context.store.find_cases(
+        found = reader_of(request).context.store.cases.find(
             asked, 2, units_of(reader_of(request), session)
         )
         if len(found) == 1:
@@ -87,6 +87,8 @@ def customer_page(request: Request, session: Session, form: Mapping[str, str]) -
     engine = reader_of(request)
     customer = request.path_params["customer"]
     query = engine.scoped(CaseQuery(customer=customer, branch=session.principal.branch))
-    found = sorted(engine.context.store.cases(query), key=lambda c: c.received_at, reverse=True)
+    found = sorted(
+        engine.context.store.cases.matching(query), key=lambda c: c.received_at, reverse=True
+    )
     return render(request, "customer.html", "customer_cases", session, suffix=customer,
                   customer=customer, rows=listed(request, found))  # fmt: skip

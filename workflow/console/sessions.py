@@ -42,7 +42,7 @@ def sign_in(
     """Start a session for a valid token: (the cookie's value, the session)."""
     principal = authenticate(store, token.strip(), organisation)
     cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-    store.add_session(secret_hash(cookie), principal.token_id, csrf, now, now + LASTS)
+    store.access.add_session(secret_hash(cookie), principal.token_id, csrf, now, now + LASTS)
     return cookie, Session(principal, csrf)
 
 
@@ -52,7 +52,7 @@ def session_of(
     """The live session of a cookie (its token's branch covering its stores under
     ``organisation``); :class:`NotAuthenticated` for none, an ended one or one whose
     token was revoked."""
-    found = None if not cookie else store.session(secret_hash(cookie))
+    found = None if not cookie else store.access.session(secret_hash(cookie))
     if found is None or found.expires_at <= now:
         raise NotAuthenticated("sign in with a token")
     if found.token.revoked_at is not None:
@@ -96,4 +96,4 @@ def check_login(
 def sign_out(store: Store, cookie: str | None, now: datetime) -> None:
     """End the session of a cookie."""
     if cookie:
-        store.drop_session(secret_hash(cookie), now)
+        store.access.drop_session(secret_hash(cookie), now)

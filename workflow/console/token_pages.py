@@ -38,7 +38,8 @@ def _tokens_page(request: Request, session: Session, **extra: Any) -> Response:
 
     principal = session.principal
     found = [
-        t.to_json() for t in visible_tokens(principal, engine_of(request).context.store.tokens())
+        t.to_json()
+        for t in visible_tokens(principal, engine_of(request).context.store.access.tokens())
     ]
     roles = [r for r in ROLES if powers(r) <= powers(principal.role)]
     return render(request, "tokens.html", "tokens", session, tokens=found, roles=roles,
@@ -56,7 +57,7 @@ def make_token(request: Request, session: Session, form: Mapping[str, str]) -> R
     engine = engine_of(request)
     try:
         if form.get("revoke"):
-            may_revoke(session.principal, engine.context.store.tokens(), form["revoke"])
+            may_revoke(session.principal, engine.context.store.access.tokens(), form["revoke"])
             revoke(engine.context.store, form["revoke"], engine.clock.now())
             request.app.state.principals.forget(form["revoke"])
             return _tokens_page(request, session)

@@ -113,7 +113,7 @@ class Outbox:
             opens = calendar.opens_at(now) if calendar is not None else now
             return opens if opens > now else None
 
-        ready, held = self.store.claim_mails(
+        ready, held = self.store.outbox.claim(
             due_by=due_by or now,
             lease_until=lease_until,
             token=token,
@@ -130,7 +130,7 @@ class Outbox:
         """Each of ``mails``' case history up to the event before its warning or escalation,
         and the case of every mail (``others`` too) as it is now, read together. A mail
         about no case (a report) has no history."""
-        streams, current = self.store.cases_with_events(
+        streams, current = self.store.cases.events_and_cases(
             sorted({m.case_id for m in mails if m.case_id is not None}),
             sorted({m.case_id for m in (*mails, *others) if m.case_id is not None}),
         )
@@ -150,7 +150,7 @@ class Outbox:
     def sent(self, accepted: Sequence[Accepted], token: str) -> int:
         """The server accepted these mails; one transaction for them all."""
         rows = [(m.id, item.message_id, item.note) for item in accepted for m in item.mails]
-        return self.store.mark_sent(rows, token, self.context.clock.now())
+        return self.store.outbox.mark_sent(rows, token, self.context.clock.now())
 
     @at_storage_boundary
     def failed(
@@ -167,12 +167,12 @@ class Outbox:
         buried = (
             error if permanent else f"gave up after {self.settings.max_attempts} attempts: {error}"
         )
-        return self.store.mark_failed(retry, dead, token, error=error, buried=buried)
+        return self.store.outbox.mark_failed(retry, dead, token, error=error, buried=buried)
 
     @at_storage_boundary
     def release(self, mails: Sequence[OutboxMail], token: str) -> int:
         """Give claimed mails back unsent and due at once (the lease is running out)."""
-        return self.store.release_mails([m.id for m in mails], token, self.context.clock.now())
+        return self.store.outbox.release([m.id for m in mails], token, self.context.clock.now())
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failure: doubling from ``backoff_s``, jittered."""
@@ -192,19 +192,19 @@ class Outbox:
         branches') cases and (among mails) one kind."""
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"unknown status {status!r}; known: {', '.join(STATUSES)}")
-        return self.store.mails(
+        return self.store.outbox.rows(
             status=status, limit=limit, kind=kind or self.kind, case_id=case_id, branch=branch
         )
 
     @at_storage_boundary
     def counts(self) -> dict[str, int]:
         """How many mails have each status."""
-        return self.store.mail_counts(self.kind)
+        return self.store.outbox.counts(self.kind)
 
     @at_storage_boundary
     def retry(self, mail_id: int) -> OutboxMail:
         """Queue a dead letter again, at once and with its attempts counted afresh."""
-        mail, found = self.store.requeue(mail_id, self.context.clock.now())
+        mail, found = self.store.outbox.requeue(mail_id, self.context.clock.now())
         if mail is not None:
             return mail
         if found is None or (found.kind == WEBHOOK_KIND) != (self.kind == WEBHOOK_KIND):
@@ -221,9 +221,9 @@ class Outbox:
                 f"only {' or '.join(RETRYABLE)} mails are queued again, not {status!r}",
                 field="status",
             )
-        return self.store.requeue_all(status, self.context.clock.now(), self.kind)
+        return self.store.outbox.requeue_all(status, self.context.clock.now(), self.kind)
 
     @at_storage_boundary
     def next_attempt(self) -> datetime | None:
         """When the next mail falls due, if any is waiting."""
-        return self.store.next_attempt()
+        return self.store.outbox.next_attempt()

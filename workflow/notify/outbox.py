@@ -63,7 +63,7 @@ class NotifyOutbox:
             branch = row.body.get("branch")
             return quiet_until(self.settings, branch if isinstance(branch, str) else None, now)
 
-        ready, held = self.store.claim_mails(
+        ready, held = self.store.outbox.claim(
             due_by=due_by or now,
             lease_until=now + timedelta(seconds=self.settings.lease_s),
             token=token,
@@ -76,12 +76,14 @@ class NotifyOutbox:
     @at_storage_boundary
     def case(self, case_id: str) -> CaseRecord | None:
         """The case as it is now (its contact is read when a message is sent)."""
-        return self.store.case(case_id)
+        return self.store.cases.get(case_id)
 
     @at_storage_boundary
     def sent(self, row: OutboxMail, token: str, message_id: str, note: str | None) -> int:
         """The provider or the mail server accepted ``row``."""
-        return self.store.mark_sent([(row.id, message_id, note)], token, self.context.clock.now())
+        return self.store.outbox.mark_sent(
+            [(row.id, message_id, note)], token, self.context.clock.now()
+        )
 
     @at_storage_boundary
     def failed(
@@ -90,14 +92,14 @@ class NotifyOutbox:
         """A failed sending: (retried later, dead-lettered)."""
         if permanent or row.attempts >= self.settings.max_attempts:
             buried = error if permanent else f"gave up after {row.attempts} attempts: {error}"
-            return self.store.mark_failed([], [row.id], token, error=error, buried=buried)
+            return self.store.outbox.mark_failed([], [row.id], token, error=error, buried=buried)
         at = self.context.clock.now() + self.backoff(row.attempts)
-        return self.store.mark_failed([(row.id, at)], [], token, error=error, buried=error)
+        return self.store.outbox.mark_failed([(row.id, at)], [], token, error=error, buried=error)
 
     @at_storage_boundary
     def release(self, rows: Sequence[OutboxMail], token: str) -> int:
         """Give claimed rows back unsent, due at once."""
-        return self.store.release_mails([r.id for r in rows], token, self.context.clock.now())
+        return self.store.outbox.release([r.id for r in rows], token, self.context.clock.now())
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failure: doubling from ``backoff_s``, jittered."""
@@ -106,12 +108,12 @@ class NotifyOutbox:
     @at_storage_boundary
     def list(self, *, status: str | None = None, case_id: str | None = None) -> list[OutboxMail]:
         """Notification rows by id, optionally of one status or case."""
-        return self.store.mails(status=status, kind=NOTIFY_KIND, case_id=case_id)
+        return self.store.outbox.rows(status=status, kind=NOTIFY_KIND, case_id=case_id)
 
     @at_storage_boundary
     def next_attempt(self) -> datetime | None:
         """When the next outbox row falls due, if any is waiting."""
-        return self.store.next_attempt()
+        return self.store.outbox.next_attempt()
 
 
 __all__ = ["NotifyClaim", "NotifyOutbox", "quiet_until"]

@@ -19,7 +19,7 @@ from typing import Any
 from casework.machines.definition import ERASED_FACT, OPEN_EVENT
 from casework.storage.chain import parse_json
 from casework.storage.notify_store import NOTIFY_KIND
-from casework.storage.port import Store
+from casework.storage.port import Store, Tx
 from casework.storage.records import CaseRecord
 from casework.workflow.mail.settings import is_address
 from casework.workflow.notify.settings import CHANNELS, NotifySettings
@@ -91,7 +91,7 @@ def values_of(template: str, case: CaseRecord, data: Mapping[str, Any]) -> dict[
 
 def queue_notifications(
     store: Store,
-    cursor: Any,
+    tx: Tx,
     happened: Iterable[tuple[CaseRecord, Mapping[str, Any]]],
     now: datetime,
     settings: NotifySettings | None,
@@ -133,5 +133,5 @@ def queue_notifications(
                 "created_at": now,
             }
         )
-    store.queue_mails(cursor, rows)
+    store.outbox.queue(tx, rows)
     return len(rows)

@@ -83,9 +83,9 @@ def import_jobs(context: Context, path: str | Path, zone: tzinfo) -> tuple[int, 
         ]
     except csv.Error as err:
         raise InvalidInput(f"{file}:{reader.line_num}: not a CSV line ({err})") from None
-    return len(rows), context.store.add_jobs(rows)
+    return len(rows), context.store.partners.add_jobs(rows)
 
 
 def add_jobs(context: Context, rows: Iterable[dict[str, Any]]) -> int:
     """Store rows made by :func:`job_row`; how many jobs they add up to."""
-    return context.store.add_jobs(list(rows))
+    return context.store.partners.add_jobs(list(rows))

@@ -152,8 +152,8 @@ def partner_report(
 ) -> dict[str, Any]:
     """Every partner registered or named in the quarter's events, best first."""
     start, end = period.start, period.end
-    histories = context.store.named_events(start, end, READ)
-    registered = {p.id: p for p in context.store.partners()}
+    histories = context.store.cases.named_events(start, end, READ)
+    registered = {p.id: p for p in context.store.partners.registered()}
     deductions: dict[str, list[dict[str, Any]]] = defaultdict(list)
     suspended: dict[str, list[dict[str, Any]]] = defaultdict(list)
     scores: dict[str, list[int]] = defaultdict(list)
@@ -178,7 +178,7 @@ def partner_report(
             if credited and isinstance(score, int) and start <= event.occurred_at < end:
                 (customers if by_customer(event) else scores)[credited].append(score)
     jobs: Counter[str] = Counter()
-    for count in context.store.job_counts(start, end):
+    for count in context.store.partners.job_counts(start, end):
         if count.partner:
             jobs[count.partner] += count.jobs
     names = sorted(

@@ -24,6 +24,6 @@ def add_partner(
         raise InvalidInput(f"kind {kind!r} is none of {', '.join(PARTNER_KINDS)}", field="kind")
     shown_branch = None if branch is None else validation.text(branch, "branch", max_chars=200)
     record = PartnerRecord(partner_id, name, kind, shown_branch, context.clock.now())
-    if not context.store.add_partner(record):
+    if not context.store.partners.add(record):
         raise InvalidInput(f"a partner {partner_id!r} is registered already", field="id")
     return record

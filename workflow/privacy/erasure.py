@@ -42,7 +42,7 @@ def erase(
     reason = validation.text(reason, "reason", max_chars=1000)
     if customer == ERASED_TEXT:
         raise InvalidInput("that customer is erased already", field="customer")
-    named = context.store.cases(CaseQuery(customer=customer))
+    named = context.store.cases.matching(CaseQuery(customer=customer))
     older = sorted(c.id for c in named if c.event_format == 1)
     if older:
         raise InvalidInput(
@@ -52,7 +52,7 @@ def erase(
             field="customer",
         )
     if not named:
-        since = context.store.compaction_pending()
+        since = context.store.personal.compaction_pending()
         pending = "" if since is None else (
             f"; the database files still hold values of an erasure since {iso(since)}: "
             "finishing the erasure completes it (the worker's daily pass does)"
@@ -66,25 +66,25 @@ def erase(
         return {**summary, "fields": None, "expunged": None}
     now = context.clock.now()
     happened = []
-    with context.store.transaction() as cursor:
-        subjects = context.store.subjects_named(cursor, customer)
-        kept = context.store.personal_of(cursor, subjects)
+    with context.store.transaction() as tx:
+        subjects = context.store.personal.subjects_named(tx, customer)
+        kept = context.store.personal.values_of(tx, subjects)
         ids = sorted(set(kept) | {c.id for c in named})
         for case_id in ids:
-            case = context.store.load_case(cursor, case_id)  # locked until the commit
+            case = context.store.cases.load(tx, case_id)  # locked until the commit
             if case is None or case.facts.get(ERASED_FACT):  # another erasure was first
                 continue
             fields = sorted(kept.get(case_id, {}))
             data = {"fields": fields, "reason": reason}
             step = decide(context.rules(case), case, ERASED, data, actor, now, now)
             update = {**step.update, **_scrubbed_columns(case, fields)}
-            if not context.store.append(cursor, step.record, update, expected=case.version):
+            if not context.store.cases.append(tx, step.record, update, expected=case.version):
                 raise ConcurrentUpdate(case_id, case.version, None)
             happened.append((replace(case, **update), step.record))
         values = sorted({v for by_field in kept.values() for v in by_field.values()} | {customer})
-        context.store.erase_personal(cursor, subjects, ids, values, now)
-        queue_webhooks(context.store, cursor, happened, now, context.settings.organisation)
-    expunged = context.store.expunge() if expunge else None
+        context.store.personal.erase(tx, subjects, ids, values, now)
+        queue_webhooks(context.store, tx, happened, now, context.settings.organisation)
+    expunged = context.store.personal.expunge() if expunge else None
     context.log.info("customer_erased", cases=len(ids), subjects=len(subjects), actor=actor)
     fields = sorted({f for by_field in kept.values() for f in by_field})
     return {**summary, "cases": ids, "fields": fields, "expunged": expunged,
@@ -93,7 +93,7 @@ def erase(
 
 def _pending(context: Context) -> str | None:
     """Since when the files' compaction is pending, if it is."""
-    since = context.store.compaction_pending()
+    since = context.store.personal.compaction_pending()
     return None if since is None else iso(since)
 
 
@@ -102,7 +102,7 @@ def finish(context: Context) -> dict[str, Any]:
     (a reader held them); nothing to do if none is. ``compaction_pending`` says whether
     it still is (a reader holds them still: run again later)."""
     was = _pending(context)
-    expunged = None if was is None else context.store.expunge()
+    expunged = None if was is None else context.store.personal.expunge()
     done = {"pending_since": was, "expunged": expunged, "compaction_pending": _pending(context)}
     if was is not None:
         context.log.info("erasure_finished", done=done["compaction_pending"] is None)
@@ -136,7 +136,7 @@ def due(context: Context, now: datetime | None = None) -> list[str]:
     if after is None:
         return []
     moment = context.clock.now() if now is None else now
-    return context.store.resting_customers(resting_states(context), moment - after)
+    return context.store.personal.resting_customers(resting_states(context), moment - after)
 
 
 def erase_due(context: Context, *, dry_run: bool = False) -> dict[str, Any]:
@@ -154,7 +154,7 @@ def erase_due(context: Context, *, dry_run: bool = False) -> dict[str, Any]:
     cases = sorted(c for e in erased for c in e["cases"])
     if dry_run:
         return {"dry_run": True, "customers": len(erased), "cases": cases, "expunged": None}
-    pending = erased or context.store.compaction_pending() is not None
-    expunged = context.store.expunge() if pending else None
+    pending = erased or context.store.personal.compaction_pending() is not None
+    expunged = context.store.personal.expunge() if pending else None
     return {"dry_run": False, "customers": len(erased), "cases": cases, "expunged": expunged,
             "compaction_pending": _pending(context)}  # fmt: skip

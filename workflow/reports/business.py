@@ -94,7 +94,7 @@ def every_event(context: Context) -> tuple[str, ...]:
 def _cases(
     context: Context, period: Period, names: Sequence[str]
 ) -> tuple[list[CaseRecord], dict[str, list[Any]]]:
-    cases, events = context.store.received_between(period.start, period.end, names)
+    cases, events = context.store.cases.received_between(period.start, period.end, names)
     if period.branch is not None:  # a branch and its stores ([organisation])
         units = context.settings.organisation.covered(period.branch)
         cases = [c for c in cases if c.branch in units]
@@ -329,7 +329,7 @@ def surveys(context: Context, case_ids: set[str], answered: set[str]) -> dict[st
 
     sent = {
         row.case_id
-        for row in context.store.mails(kind=NOTIFY_KIND, status="sent")
+        for row in context.store.outbox.rows(kind=NOTIFY_KIND, status="sent")
         if row.case_id in case_ids and row.body.get("template") == "resolved"
     }
     rate = None if not sent else round(len(answered & sent) / len(sent), 4)
@@ -381,7 +381,7 @@ def _late_now(context: Context, period: Period, now: datetime) -> dict[str, Any]
     """The cases past an SLA target now (of the period's branch), by escalation level."""
     late = {
         o.case.id: o.case
-        for o in overdue(context.store.late_candidates(now), context.policies, now)
+        for o in overdue(context.store.cases.late_candidates(now), context.policies, now)
         if period.branch is None
         or o.case.branch in context.settings.organisation.covered(period.branch)
     }
@@ -528,7 +528,7 @@ def recorded_jobs(
     dispatch: Counter[tuple[str, str | None]] = Counter()
     partners: Counter[str] = Counter()
     units = None if period.branch is None else context.settings.organisation.covered(period.branch)
-    for count in context.store.job_counts(period.start, period.end):
+    for count in context.store.partners.job_counts(period.start, period.end):
         if units is not None and count.branch not in units:
             continue
         dispatch[(count.branch, None)] += count.jobs

@@ -49,10 +49,10 @@ def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
 def _counts(context: Context, start: datetime, end: datetime) -> list[tuple[str, dict[str, int]]]:
     """(unit, figures) for each case received and each return or exchange decided in
     ``[start, end)``."""
-    received, _ = context.store.received_between(start, end, ())
+    received, _ = context.store.cases.received_between(start, end, ())
     counts = [(case.branch or "-", {"complaints": 1}) for case in received]
-    decided = context.store.named_events(start, end, ("decide_remedy",))
-    _, cases = context.store.cases_with_events((), sorted(decided))
+    decided = context.store.cases.named_events(start, end, ("decide_remedy",))
+    _, cases = context.store.cases.events_and_cases((), sorted(decided))
     for case_id, events in decided.items():
         case = cases.get(case_id)
         unit = (case.branch if case is not None else None) or "-"
@@ -161,8 +161,8 @@ def queue_daily_reports(context: Context) -> list[str]:
         recipients = settings.hq if branch is None else settings.recipients[branch]
         rows.append(report_row(daily_report(context, day, branch), recipients, now))
     if rows:
-        with context.store.transaction() as cursor:
-            context.store.queue_mails(cursor, rows)
+        with context.store.transaction() as tx:
+            context.store.outbox.queue(tx, rows)
     return [row["dedupe_key"] for row in rows]
 
 

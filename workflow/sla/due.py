@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from casework.machines.clocks import level_event, level_kind
 from casework.machines.timers import TIMER_EVENTS
 from casework.storage import CaseRecord, iso
-from casework.storage.port import Store
+from casework.storage.port import Store, Tx
 from casework.storage.records import DueDeadline
 from casework.workflow.mail.escalation import outbox_row
 from casework.workflow.notify.queue import queue_notifications
@@ -80,7 +80,7 @@ class _Batch:
     def flush(
         self,
         store: Store,
-        cursor: Any,
+        tx: Tx,
         now: datetime,
         organisation: Organisation | None = None,
         notify: NotifySettings | None = None,
@@ -88,13 +88,13 @@ class _Batch:
         """Write everything, in an order that keeps every constraint (webhooks of a
         branch heard by its stores' cases too, under ``organisation``; the customers'
         notifications under ``notify``)."""
-        store.unclaim(cursor, self.unclaim)
-        store.append_many(cursor, self.events, self.updates)
-        store.cancel_many(cursor, self.cancels)
-        store.plan_many(cursor, self.plans)
-        store.queue_mails(cursor, self.mails)
-        queue_webhooks(store, cursor, self.happened, now, organisation)
-        queue_notifications(store, cursor, self.happened, now, notify)
+        store.deadlines.unclaim(tx, self.unclaim)
+        store.cases.append_many(tx, self.events, self.updates)
+        store.deadlines.cancel_many(tx, self.cancels)
+        store.deadlines.plan_many(tx, self.plans)
+        store.outbox.queue(tx, self.mails)
+        queue_webhooks(store, tx, self.happened, now, organisation)
+        queue_notifications(store, tx, self.happened, now, notify)
 
 
 def process_due(
@@ -122,19 +122,19 @@ def process_due(
     log = log.bind() if callable(getattr(log, "bind", None)) else log
     while max_batches is None or batches < max_batches:
         batches += 1
-        with store.transaction() as cursor:
-            due = store.claim_due(cursor, now, batch)
+        with store.transaction() as tx:
+            due = store.deadlines.claim(tx, now, batch)
             if not due:
                 return fired
             log.info("deadlines_claimed", count=len(due), now=iso(now))
-            cases = store.load_cases(cursor, sorted({d.case_id for d in due}))
+            cases = store.cases.load_many(tx, sorted({d.case_id for d in due}))
             writes = _Batch()
             for deadline in sorted(due, key=lambda d: (d.case_id, d.due_at, d.level)):
                 case = cases[deadline.case_id]
                 result = _fire_one(rules_for(case), cases, deadline, now, writes, log)
                 if result is not None:
                     fired.append(result)
-            writes.flush(store, cursor, now, organisation, notify)
+            writes.flush(store, tx, now, organisation, notify)
     return fired
 
 

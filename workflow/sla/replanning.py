@@ -32,9 +32,9 @@ def stored_current(context: Context, machine: str) -> SlaPolicy:
     if policy is None:
         raise InvalidInput(f"machine {machine} has no SLA policy to move the case to")
     store = context.store
-    with store.transaction() as cursor:
-        store.store_policy(
-            cursor, policy.version, policy.name, policy.document, context.clock.now()
+    with store.transaction() as tx:
+        store.deadlines.store_policy(
+            tx, policy.version, policy.name, policy.document, context.clock.now()
         )
     context.policies.refresh()
     return policy
@@ -49,7 +49,7 @@ def replan_all(context: Context, *, actor: str, dry_run: bool = False) -> dict[s
     by_policy: dict[str, int] = {}
     stored: set[str] = set()
     open_cases = CaseQuery(not_states=closed_states(context))
-    for case in context.store.cases(open_cases):
+    for case in context.store.cases.matching(open_cases):
         policy = context.policies.current_for(case.machine)
         if policy is None or case.sla_policy in (None, policy.version):
             continue

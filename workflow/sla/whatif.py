@@ -116,7 +116,7 @@ def simulate(context: Context, policy: SlaPolicy, period: Period) -> dict[str, A
     cases = events = 0
     known = {policy.version: policy}
     units = None if period.branch is None else context.settings.organisation.covered(period.branch)
-    with context.store.snapshot(received=(period.start, period.end)) as streams:
+    with context.store.audit.snapshot(received=(period.start, period.end)) as streams:
         histories = Grouped(streams.events)  # the same cases' events, in the same order
         for case in streams.cases:
             case_id = case[0]

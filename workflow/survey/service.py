@@ -94,7 +94,7 @@ def _after(events: Sequence[EventRecord], first: EventRecord, names: tuple[str, 
 @at_storage_boundary
 def status(context: Context, case_id: str, accept: str | None = None) -> Status:
     """The status page of case ``case_id`` in the customer's language."""
-    case, events = context.store.case_with_events(case_id)
+    case, events = context.store.cases.with_events(case_id)
     if case is None or case.facts.get(ERASED_FACT):
         raise tokens.LinkInvalid()
     settings = context.settings.notify
@@ -157,7 +157,7 @@ def answer(context: Context, case_id: str, score: int, fixed: bool, comment: str
             raise InvalidInput(f"at most {MAX_COMMENT_CHARS} characters", field="comment")
         data["comment"] = comment.strip()
     for _ in range(3):  # another writer may move the case on between our read and write
-        case, events = context.store.case_with_events(case_id)
+        case, events = context.store.cases.with_events(case_id)
         if case is None or case.facts.get(ERASED_FACT):
             raise tokens.LinkInvalid()
         if answered(events):

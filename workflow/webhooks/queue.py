@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from casework.storage.chain import parse_json
-from casework.storage.port import Store
+from casework.storage.port import Store, Tx
 from casework.storage.records import WEBHOOK_KIND, CaseRecord, EventRecord, OutboxMail
 from casework.workflow.access.organisation import Organisation
 
@@ -40,7 +40,7 @@ def case_json(case: CaseRecord) -> dict[str, Any]:
 
 def queue_webhooks(
     store: Store,
-    cursor: Any,
+    tx: Tx,
     happened: Iterable[tuple[CaseRecord, Mapping[str, Any]]],
     now: datetime,
     organisation: Organisation | None = None,
@@ -48,7 +48,7 @@ def queue_webhooks(
     """Queue a delivery of each (case after the event, event row) to every subscription
     that wants it (one of a branch: the cases of that branch and, under
     ``organisation``, of its stores); how many. Runs in the events' transaction."""
-    targets = store.webhook_targets(cursor)
+    targets = store.webhooks.targets(tx)
     if not targets:
         return 0
     covered = organisation.covered if organisation is not None else lambda b: frozenset((b,))
@@ -79,7 +79,7 @@ def queue_webhooks(
                     "created_at": now,
                 }
             )
-    store.queue_mails(cursor, rows)
+    store.outbox.queue(tx, rows)
     return len(rows)
 
 

@@ -90,13 +90,13 @@ def add(
         created_at=now,
         branch=None if branch is None else validation.text(branch, "branch", max_chars=200),
     )
-    store.add_webhook(record)
+    store.webhooks.add(record)
     return Added(record, record.secret)
 
 
 def remove(store: Store, hook_id: str, now: datetime) -> WebhookRecord:
     """End a subscription: nothing more is queued for it, nor sent."""
-    record = store.remove_webhook(validation.text(hook_id, "id", max_chars=16), now)
+    record = store.webhooks.remove(validation.text(hook_id, "id", max_chars=16), now)
     if record is None:
         raise WebhookNotFound(hook_id)
     return record
