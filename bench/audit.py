@@ -54,7 +54,7 @@ def _median(run: Any, times: int = 3) -> tuple[float, Any]:
 
 
 def _export(engine: Engine, path: Path) -> int:
-    policies = engine.store.deadlines.policies()
+    policies = engine.context.store.deadlines.policies()
     with path.open("w", encoding="utf-8", newline="") as file:
         summary = write_export(engine.context.store, file, policies=policies, now=datetime.now(UTC))
     return summary.events

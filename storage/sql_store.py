@@ -87,7 +87,7 @@ class SqlStore:
         return SqlAuditStreams(self._sql)
 
     def transaction(self, connection: Connection | None = None) -> AbstractContextManager[Tx]:
-        """A write transaction (or, on a host's ``connection``, a savepoint in its)."""
+        """A write transaction (on a host's ``connection``: a savepoint in its transaction)."""
         return self._sql.transaction() if connection is None else self._sql.joined(connection)
 
     def unjoinable(self, connection: Connection) -> str | None:
