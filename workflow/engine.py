@@ -34,6 +34,7 @@ from casework.storage.table_prefix import use_prefix
 from casework.workflow import validation
 from casework.workflow.cases import attachments, firing, reading, relations
 from casework.workflow.cases.catalog import installed_registry
+from casework.workflow.cases.intake import FIELDS, checked_value
 from casework.workflow.cases.opening import new_case_id, open_case, opening_data
 from casework.workflow.cases.paging import Page
 from casework.workflow.cases.reading import MIN_PREFIX
@@ -213,7 +214,7 @@ class Engine:
         """
         self.context.joinable(connection)
         s = self.settings
-        name = machine if machine is None else validation.text(machine, "machine", max_chars=64)
+        name = checked_value(FIELDS["machine"], machine, s)
         definition = self.context.definition(s.default_machine if name is None else name, None)
         opening = opening_data(
             s, definition, customer=customer, summary=summary, channel=channel,
