@@ -37,7 +37,7 @@ from casework.workflow import Engine, FixedClock
 from casework.workflow.audit.checkpoints import make_checkpoint
 from casework.workflow.audit.export import write_export
 from casework.workflow.audit.export_check import verify_export
-from casework.workflow.cases.catalog import installed_registry
+from casework.workflow.catalog import installed_registry
 from casework.workflow.cli.logs import configure_logging
 
 

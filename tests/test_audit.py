@@ -18,7 +18,7 @@ from casework.storage import GENESIS_HASH, canonical_event, chain_hash
 from casework.workflow import Engine, FixedClock
 from casework.workflow.audit.export import EVENT_KEYS, export_digest
 from casework.workflow.audit.export_check import verify_export
-from casework.workflow.cases.catalog import installed_registry
+from casework.workflow.catalog import installed_registry
 from casework.workflow.cli import main
 from tests.support import open_sample
 

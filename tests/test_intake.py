@@ -13,8 +13,8 @@ import pytest
 from casework.machines import MachineDefinition
 from casework.workflow.api import models
 from casework.workflow.cases import intake
-from casework.workflow.cases.catalog import installed_registry
 from casework.workflow.cases.intake import INTAKE, IntakeField, checked
+from casework.workflow.catalog import installed_registry
 from casework.workflow.cli import cases as cli_cases
 from casework.workflow.config import Settings
 from casework.workflow.console import case_pages

@@ -17,7 +17,7 @@ from casework.machines.timers import TIMER_EVENTS
 from casework.machines.warranty import BRAND_CLASSES, FAULT_CLASSES, PRODUCT_CLASSES, REMEDIES
 from casework.workflow import Engine, FixedClock
 from casework.workflow.access.tokens import ROLES
-from casework.workflow.cases.catalog import installed_registry
+from casework.workflow.catalog import installed_registry
 from casework.workflow.config import Settings
 from casework.workflow.errors import (
     CaseworkError,

@@ -59,7 +59,6 @@ from casework.machines.sla import DEFAULT_DOCUMENT, PolicyError, SlaPolicy, poli
 from casework.machines.warranty import WARRANTY_RULES, WarrantyRules
 from casework.workflow.access.authority import Authority, authority
 from casework.workflow.access.organisation import Organisation, organisation
-from casework.workflow.cases.warranty_settings import warranty_rules
 from casework.workflow.errors import ConfigError
 from casework.workflow.mail.settings import (
     MailSettings,
@@ -70,6 +69,7 @@ from casework.workflow.notify.settings import NotifySettings, notify_settings, s
 from casework.workflow.partners.settings import partner_rules
 from casework.workflow.reports.daily_settings import ReportSettings, report_settings
 from casework.workflow.setting_values import positive_whole
+from casework.workflow.warranty_settings import warranty_rules
 from casework.workflow.webhooks.settings import WebhookSettings, webhook_settings
 
 HOLIDAY_YEARS = range(2020, 2041)
@@ -256,7 +256,7 @@ def configured_policies(settings: Settings) -> dict[str, tuple[str, Mapping[str,
 def _check_policies(settings: Settings, source: str) -> None:
     """Each configured policy against its machine's states and events, where the machine
     is installed (one registered by a host application is checked when it opens)."""
-    from casework.workflow.cases.catalog import installed_registry
+    from casework.workflow.catalog import installed_registry
 
     registry = installed_registry()
     for machine, (key, document) in configured_policies(settings).items():

@@ -23,8 +23,8 @@ from casework.storage.port import Store
 from casework.workflow.clock import Clock
 from casework.workflow.config import Settings
 from casework.workflow.errors import InvalidInput, TimeOutOfOrder, UnknownMachine
+from casework.workflow.policies import PolicyBook, current_policies
 from casework.workflow.server_clock import ServerClock
-from casework.workflow.sla.policies import PolicyBook, current_policies
 from casework.workflow.transitions import profile_of
 
 

@@ -33,12 +33,12 @@ from casework.storage.sql_store import SqlStore
 from casework.storage.table_prefix import use_prefix
 from casework.workflow import validation
 from casework.workflow.cases import attachments, firing, reading, relations
-from casework.workflow.cases.catalog import installed_registry
 from casework.workflow.cases.intake import FIELDS, checked_value
 from casework.workflow.cases.opening import new_case_id, open_case, opening_data
 from casework.workflow.cases.paging import Page
 from casework.workflow.cases.reading import MIN_PREFIX
 from casework.workflow.cases.remedies import sold_by
+from casework.workflow.catalog import installed_registry
 from casework.workflow.clock import Clock, SystemClock, aware
 from casework.workflow.config import Settings
 from casework.workflow.context import Context

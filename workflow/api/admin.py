@@ -18,7 +18,7 @@ from casework.workflow.api.idempotency import Answer
 from casework.workflow.api.refusals import StateConflict, TokenInUse
 from casework.workflow.api.responses import Json, once, problems
 from casework.workflow.api.security import Auth, Served, allowed
-from casework.workflow.cases.catalog import describe
+from casework.workflow.catalog import describe
 from casework.workflow.engine import Engine
 from casework.workflow.errors import InvalidInput, MailNotFound, WebhookNotFound
 from casework.workflow.mail.outbox import Outbox

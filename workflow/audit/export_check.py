@@ -317,7 +317,7 @@ def _check_part(
     path: str, csv_file: bool, start: int, line: int, documents: Any, partial: bool, version: int
 ) -> _Part:
     """The second half, in its own process."""
-    from casework.workflow.cases.catalog import installed_registry
+    from casework.workflow.catalog import installed_registry
 
     registry = installed_registry()
     policies, _ = _policies(documents)

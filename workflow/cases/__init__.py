@@ -1,2 +1,2 @@
-"""One case at a time: checking input, deciding a transition, rebuilding a case from its
-events, and finding the installed machines."""
+"""One case at a time: opening, firing, reading and relating cases, attachments, remedies,
+and rebuilding a case from its events."""

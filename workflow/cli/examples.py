@@ -201,7 +201,7 @@ def _priorities() -> str:
 
 def _machines(part: str) -> list[tuple[str, str]]:
     from casework.machines.definition import AGENT_EVENTS, HAND_EVENTS
-    from casework.workflow.cases.catalog import installed_registry
+    from casework.workflow.catalog import installed_registry
 
     rows = []
     for definition in installed_registry():

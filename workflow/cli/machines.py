@@ -10,7 +10,7 @@ import click
 
 from casework.machines import MachineDefinition
 from casework.machines.diagram import dot, mermaid
-from casework.workflow.cases.catalog import describe, installed_registry
+from casework.workflow.catalog import describe, installed_registry
 from casework.workflow.cli.support import CaseworkCommand, emit_json, fail, json_option
 
 

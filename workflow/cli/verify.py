@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from casework.workflow.audit.export_check import verify_export
-from casework.workflow.cases.catalog import installed_registry
+from casework.workflow.catalog import installed_registry
 from casework.workflow.cli.support import (
     CaseworkCommand,
     database_options,

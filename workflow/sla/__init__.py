@@ -1,1 +1,1 @@
-"""SLA deadlines: the policies an engine knows, firing what is due, and reading clocks."""
+"""SLA deadlines: firing what is due, reading clocks, replanning and what-if."""

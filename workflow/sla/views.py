@@ -21,7 +21,7 @@ from casework.workflow.cases.classification import WAS
 from casework.workflow.transitions import profile_of
 
 if TYPE_CHECKING:
-    from casework.workflow.sla.policies import PolicyBook
+    from casework.workflow.policies import PolicyBook
 
 
 @dataclass(frozen=True)
