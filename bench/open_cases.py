@@ -6,9 +6,9 @@
 For each backend two databases are filled alike, one with ``--small`` open complaints
 and one with ``--large`` (bulk-loaded copies of one real case with their hash chains and
 pending deadlines, :mod:`bench.sla_gen`), each with 64 more cases the clients post
-``note`` events to, and both served at once (SQLite: one process; PostgreSQL:
-``--workers 2``, as :mod:`bench.http` serves them). In interleaved rounds (small,
-large, small, ...), so that a slow moment of the machine hits both:
+``note`` events to, and served in turn (SQLite: one process; PostgreSQL: ``--workers 2``, as
+:mod:`bench.http` serves them). In interleaved rounds (small, large, small, ...), so
+that a slow moment of the machine hits both:
 
 - events per second over HTTP from 8 keep-alive connections, as :mod:`bench.http`
   sends them; the target: the large database's rate at least 0.9x the small one's;
@@ -89,14 +89,20 @@ _PG_SCANS = "SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_user_tables WHERE re
 _PG_BLOCKS = "SELECT blks_hit + blks_read FROM pg_stat_database WHERE datname = current_database()"
 
 
-def _pg_counters(url: str) -> tuple[int, int]:
-    """Sequential scans of the growing tables and buffers used in the database, so far."""
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    time.sleep(1.5)  # the servers' backends report their statistics within a second
-    with psycopg.connect(dsn) as conn:
-        scans = conn.execute(_PG_SCANS, (list(GROWING),)).fetchone()
-        blocks = conn.execute(_PG_BLOCKS).fetchone()
-    return int(scans[0] if scans else 0), int(blocks[0] if blocks else 0)
+class _PgCounters:
+    """Sequential scans of the growing tables and buffers hit or read in one database,
+    so far, read on one connection of its own (a new one would add its catalog reads)."""
+
+    def __init__(self, url: str) -> None:
+        dsn = url.replace("postgresql+psycopg://", "postgresql://")
+        self.conn = psycopg.connect(dsn, autocommit=True)  # each read sees fresh figures
+
+    def read(self) -> tuple[int, int]:
+        """The figures once the servers' backends have reported theirs (within a second)."""
+        time.sleep(1.5)
+        scans = self.conn.execute(_PG_SCANS, (list(GROWING),)).fetchone()
+        blocks = self.conn.execute(_PG_BLOCKS).fetchone()
+        return int(scans[0] if scans else 0), int(blocks[0] if blocks else 0)
 
 
 @contextmanager
@@ -107,39 +113,40 @@ def _databases(backend: str, sizes: dict[str, int]) -> Iterator[dict[str, str]]:
 
 def run(backend: str, sizes: dict[str, int], seconds: float, rounds: int) -> dict[str, Any]:
     """Measure one backend at each size; its figures (rates: medians of the rounds)."""
-    with _databases(backend, sizes) as urls, ExitStack() as stack:
+    with _databases(backend, sizes) as urls:
         prepared = {label: _prepared(urls[label], count) for label, count in sizes.items()}
         workers = 1 if backend == "sqlite" else 2
-        served = {label: stack.enter_context(_serving(url, workers)) for label, url in urls.items()}
         found: dict[str, dict[str, Any]] = {label: {"open": sizes[label]} for label in sizes}
         rates: dict[str, list[float]] = {label: [] for label in sizes}
         cpu: dict[str, list[float]] = {label: [] for label in sizes}
-        for label, (base, _) in served.items():
-            token, targets = prepared[label]
-            _over_http(base, token, targets, 1.0)  # warm up
-        counters = {label: _pg_counters(url) for label, url in urls.items()} if workers > 1 else {}
-        first = {label: events_of(url, prepared[label][1]) for label, url in urls.items()}
-        requests = dict.fromkeys(sizes, 0)
-        used = dict.fromkeys(sizes, 0.0)
+        pg = {label: _PgCounters(url) for label, url in urls.items()} if workers > 1 else {}
+        requests, used = dict.fromkeys(sizes, 0), dict.fromkeys(sizes, 0.0)
+        scans, buffers = dict.fromkeys(sizes, 0), dict.fromkeys(sizes, 0)
         for _ in range(rounds):
-            for label, (base, pid) in served.items():
+            for label, url in urls.items():  # one server at a time: its connections only
                 token, targets = prepared[label]
-                events, cpu_s = events_of(urls[label], targets), _cpu_s(pid)
-                rates[label].append(_over_http(base, token, targets, seconds))
-                used[label] += _cpu_s(pid) - cpu_s
-                requests[label] += events_of(urls[label], targets) - events
-                cpu[label].append(_server_cpu_us(urls[label], token, targets, SHORT))
+                with _serving(url, workers) as (base, pid):
+                    _over_http(base, token, targets, 1.0)  # warm up
+                    events = events_of(url, targets)
+                    before = pg[label].read() if pg else (0, 0)
+                    cpu_s = _cpu_s(pid)
+                    rates[label].append(_over_http(base, token, targets, seconds))
+                    used[label] += _cpu_s(pid) - cpu_s
+                    after = pg[label].read() if pg else (0, 0)
+                    scans[label] += after[0] - before[0]
+                    buffers[label] += after[1] - before[1]
+                    requests[label] += events_of(url, targets) - events
+                cpu[label].append(_server_cpu_us(url, token, targets, SHORT))
         for label, url in urls.items():
             token, targets = prepared[label]
             figures = found[label]
             figures["http_per_s"] = round(statistics.median(rates[label]), 1)
             figures["server_cpu_us"] = round(used[label] / requests[label] * 1e6, 1)
             figures["app_cpu_us"] = round(statistics.median(cpu[label]), 1)
-            if counters:
-                scans, blocks = _pg_counters(url)
-                figures["growing_table_scans"] = scans - counters[label][0]
-                written = events_of(url, targets) - first[label]  # in-process ones too
-                figures["buffers_per_request"] = round((blocks - counters[label][1]) / written, 1)
+            if pg:
+                figures["growing_table_scans"] = scans[label]
+                figures["buffers_per_request"] = round(buffers[label] / requests[label], 1)
+                pg[label].conn.close()
             else:
                 plans = _sqlite_plans(url, token, targets[0])
                 figures["statements"] = plans
