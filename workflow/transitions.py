@@ -38,6 +38,9 @@ from casework.storage import (
 from casework.storage.port import Store, Tx
 from casework.workflow.errors import EventNotAllowed, GuardFailed
 
+SYSTEM_ACTOR = "casework"
+"""The actor of what casework records itself: due deadlines, links and escalations it
+makes on its own."""
 UNREAD = SlaState()
 """Stands in for clocks not read from the row: events that keep the state leave them be."""
 

@@ -25,8 +25,8 @@ from casework.workflow.config import Settings
 from casework.workflow.errors import InvalidInput
 from casework.workflow.notify.queue import queue_notifications
 from casework.workflow.privacy.commitments import committed, new_subject, personal_values
-from casework.workflow.sla.due import SYSTEM_ACTOR
 from casework.workflow.transitions import (
+    SYSTEM_ACTOR,
     event_row,
     plan_of,
     profile_of,

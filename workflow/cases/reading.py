@@ -4,10 +4,12 @@ named by a prefix of its id."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 from casework.machines import Folded, MachineRegistry
+from casework.machines.clocks import BREACHED, SlaState
+from casework.machines.sla import SlaPolicy
 from casework.storage import CaseRecord
 from casework.storage.records import CaseQuery
 from casework.workflow import validation
@@ -64,7 +66,6 @@ def replay(context: Context, case_id: str, at: datetime | None = None) -> Replay
     moment = None if at is None else aware(at, "at")
     case, events = case_with_events(context, case_id)
     from casework.workflow.cases.history import fold_history
-    from casework.workflow.sla.views import standing
 
     folded = fold_history(context.rules(case), events, moment)
     if folded is None:
@@ -174,3 +175,29 @@ def page(
         following = cursor_after(items[-1]) if more else None
     total = store.cases.count(query) if count else None
     return Page(items, following, total)
+
+
+def standing(policy: SlaPolicy | None, sla: SlaState, moment: datetime) -> dict[str, Any]:
+    """How a case's clocks stood at ``moment``: used, paused, remaining, breached."""
+    clocks = []
+    for clock in sla.clocks:
+        used = clock.used_at(moment, policy) if policy is not None else clock.elapsed
+        outcome = clock.outcome(moment, policy)
+        clocks.append(
+            {
+                "clock": clock.name,
+                "cycle": clock.cycle,
+                "running": clock.running,
+                "paused": clock.running and clock.counting_since is None,
+                "used_s": used.total_seconds(),
+                "target_s": clock.target.total_seconds(),
+                "remaining_s": max(clock.target - used, timedelta(0)).total_seconds(),
+                "overdue_s": max(used - clock.target, timedelta(0)).total_seconds(),
+                "breached": outcome == BREACHED,
+                "outcome": outcome,
+                "warned": clock.warned,
+                "level": clock.level,
+            }
+        )
+    return {"policy": None if policy is None else policy.version, "waiting": sla.waiting,
+            "clocks": clocks}  # fmt: skip

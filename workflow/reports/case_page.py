@@ -18,12 +18,11 @@ import jinja2
 from casework.machines import Folded
 from casework.machines.sla import SlaPolicy
 from casework.storage import EventRecord
-from casework.workflow.cases.reading import get, timeline
+from casework.workflow.cases.reading import get, standing, timeline
 from casework.workflow.display.times import local_text, stamped
 from casework.workflow.display.zones import zone_name
 from casework.workflow.privacy.commitments import is_commitment
 from casework.workflow.reports.charts import clock_chart, missing_font_note
-from casework.workflow.sla.views import standing
 
 if TYPE_CHECKING:
     from casework.workflow.context import Context

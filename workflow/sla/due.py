@@ -19,15 +19,13 @@ from casework.storage.port import Store, Tx
 from casework.storage.records import DueDeadline
 from casework.workflow.mail.escalation import outbox_row
 from casework.workflow.notify.queue import queue_notifications
-from casework.workflow.transitions import decide, plan_changes, stored_plan
+from casework.workflow.transitions import SYSTEM_ACTOR, decide, plan_changes, stored_plan
 from casework.workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:
     from casework.machines import CaseRules
     from casework.workflow.access.organisation import Organisation
     from casework.workflow.notify.settings import NotifySettings
-
-SYSTEM_ACTOR = "casework"
 
 
 @dataclass(frozen=True)

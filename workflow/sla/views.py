@@ -7,9 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from casework.machines.clocks import (
-    BREACHED,
     ClockState,
-    SlaState,
     level_label,
     planned,
     state_from_json,
@@ -55,32 +53,6 @@ def overdue(cases: list[CaseRecord], policies: PolicyBook, now: datetime) -> lis
                 if late > timedelta(0):
                     result.append(Overdue(case, clock.name, late))
     return sorted(result, key=lambda o: o.late_by, reverse=True)
-
-
-def standing(policy: SlaPolicy | None, sla: SlaState, moment: datetime) -> dict[str, Any]:
-    """How a case's clocks stood at ``moment``: used, paused, remaining, breached."""
-    clocks = []
-    for clock in sla.clocks:
-        used = clock.used_at(moment, policy) if policy is not None else clock.elapsed
-        outcome = clock.outcome(moment, policy)
-        clocks.append(
-            {
-                "clock": clock.name,
-                "cycle": clock.cycle,
-                "running": clock.running,
-                "paused": clock.running and clock.counting_since is None,
-                "used_s": used.total_seconds(),
-                "target_s": clock.target.total_seconds(),
-                "remaining_s": max(clock.target - used, timedelta(0)).total_seconds(),
-                "overdue_s": max(used - clock.target, timedelta(0)).total_seconds(),
-                "breached": outcome == BREACHED,
-                "outcome": outcome,
-                "warned": clock.warned,
-                "level": clock.level,
-            }
-        )
-    return {"policy": None if policy is None else policy.version, "waiting": sla.waiting,
-            "clocks": clocks}  # fmt: skip
 
 
 def explain(
