@@ -34,7 +34,13 @@ from casework.machines.complaint import (
     satisfaction_in_range,
     solution_given,
 )
-from casework.machines.definition import AttributeSpec, MachineDefinition
+from casework.machines.definition import (
+    AttributeSpec,
+    Checks,
+    MachineDefinition,
+    Relations,
+    RepeatRule,
+)
 from casework.machines.sla import DEFAULT_DOCUMENT
 from casework.machines.timers import TimerSpec, parse_due
 from casework.machines.warranty import REMEDIES
@@ -289,5 +295,19 @@ COMPLAINT_V2 = MachineDefinition(
     },
     marks={"not_fixed_first_visit": ("visits", 2)},
     time_fields={"book_visit": ("from", "to"), "route": ("promised",)},
+    # seed 002: a complaint about the same unit again is linked to the earlier one, and
+    # one that was not fixed on the first visit goes up a level at once
+    relations=Relations(
+        repeat=RepeatRule(
+            "serial_number",
+            category="not_fixed_first_visit",
+            note="the same fault again: a repeat of case {case} (seed 002)",
+        )
+    ),
+    checks=Checks(
+        remedy=("decide_remedy", "route", "resolve"),
+        evidenced=("decide_remedy", "resolve"),
+        faults=("partner_fault",),
+    ),
 )
 """The standard complaint machine since version 2."""

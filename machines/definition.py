@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, Literal, cast
 
@@ -144,6 +145,59 @@ class AttributeSpec:
 
 
 @dataclass(frozen=True)
+class RepeatRule:
+    """When a new case repeats an earlier one: a case of the same customer with the same
+    ``attribute`` received at most ``window`` before it (settings may set another window).
+    The new case is linked to the latest such case; one opened with ``category`` also
+    goes up the ladder at once (``escalate_now``, unless the settings say not), with
+    ``note`` as its reason (``{case}``: the earlier case's id)."""
+
+    attribute: str
+    window: timedelta = timedelta(days=90)
+    category: str | None = None
+    note: str = "a repeat of case {case}"
+
+    def reason(self, earlier: str) -> str:
+        """The reason the escalation of a repeat of ``earlier`` records."""
+        return self.note.format(case=earlier)
+
+
+@dataclass(frozen=True)
+class Relations:
+    """The events that relate a case to the other named in their data's ``case``:
+    ``link`` leaves the case as it is (``repeat``: how a repeat is found and linked
+    when the case opens), ``merge`` closes it into the other, which may not be in the
+    ``merged`` state itself (merge into the case it was merged into)."""
+
+    link: str = "link"
+    merge: str | None = "merge_into"
+    merged: str | None = "merged"
+    repeat: RepeatRule | None = None
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """The relating events: the link, and the merge if there is one."""
+        return (self.link,) if self.merge is None else (self.link, self.merge)
+
+
+@dataclass(frozen=True)
+class Checks:
+    """Events whose data casework's rules check and complete before the machine decides
+    them: ``remedy`` by the warranty rules (the three guarantees; ``evidenced``, those
+    of them that read the case's history: test reports, a repair's overrun, a quote
+    accepted), ``faults`` by the partner rules (the violation's terms)."""
+
+    remedy: tuple[str, ...] = ()
+    evidenced: tuple[str, ...] = ()
+    faults: tuple[str, ...] = ()
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """Every event checked."""
+        return (*self.remedy, *self.evidenced, *self.faults)
+
+
+@dataclass(frozen=True)
 class MachineDefinition:
     """A named, versioned machine: its chart, compiled table and case-level settings.
 
@@ -160,6 +214,9 @@ class MachineDefinition:
     an event to the timers it ends; ``counted`` an event to the fact that counts it,
     and ``marks`` a fact to (a counted fact, the count that sets it): the second
     ``visit_done`` marks ``not_fixed_first_visit``.
+    ``relations`` names the events that relate cases and how a repeat is found
+    (``None``: its cases relate to none); ``checks`` the events casework's warranty and
+    partner rules check.
     """
 
     name: str
@@ -181,6 +238,8 @@ class MachineDefinition:
     resting: frozenset[str] = frozenset()
     """States in which a case's work is done though it is not final (a followed-up
     complaint, unless reopened): not open for queues, boards and ``list --open``."""
+    relations: Relations | None = None
+    checks: Checks = Checks()
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """The machine's own labels by language, then ``kind:identifier``
     (``{"zh": {"state:needs_confirmed": "已确认需求"}}``), read before the catalogue."""
@@ -219,6 +278,10 @@ class MachineDefinition:
         strange = [e for e in self.agent_events if e not in AGENT_EVENTS]
         if strange:
             raise ValueError(f"{self.name}: agent_events may be wait and resume, not {strange}")
+        named = (*self.checks.events, *(self.relations.events if self.relations else ()))
+        foreign = sorted({e for e in named if e not in events})
+        if foreign:
+            raise ValueError(f"{self.name}: relations or checks name unknown events {foreign}")
         taken = [e for e in events if e in ENGINE_EVENTS or e == OPEN_EVENT]
         if taken:
             raise ValueError(f"{self.name}: events {taken} are the engine's own")

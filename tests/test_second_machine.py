@@ -8,13 +8,25 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from statemachine import State, StateChart
 
-from casework.machines import COMPLAINT_V1, MachineRegistry
+from casework.machines import (
+    COMPLAINT_V1,
+    COMPLAINT_V2,
+    AttributeSpec,
+    Checks,
+    MachineDefinition,
+    MachineRegistry,
+    Relations,
+    RepeatRule,
+)
 from casework.workflow import ConfigError, Engine, FixedClock, InvalidInput, UnknownEvent
 from casework.workflow.cli import main
 from casework.workflow.config import settings_from_mapping
@@ -151,3 +163,66 @@ def test_the_opening_binds_the_case_to_its_machine(db_url: str, clock: FixedCloc
             )
         [problem] = engine.verify().problems
     assert "machine_version is 1, replay gives 2" in problem.reason
+
+
+class _RelatingChart(StateChart[Any]):
+    """A return order that is related to others by ``relate`` and never merged."""
+
+    allow_event_without_transition = False
+    catch_errors_as_events = False
+    atomic_configuration_update = True
+
+    open_ = State("Open", initial=True)
+    done = State("Done", final=True)
+
+    relate = open_.to.itself(internal=True)
+    finish = open_.to(done)
+
+
+RETURNS_V1 = MachineDefinition(
+    name="returns",
+    version=1,
+    chart=_RelatingChart,
+    attributes={"order_number": AttributeSpec(max_length=80)},
+    intake=(),
+    agent_events=(),
+    relations=Relations(
+        link="relate", merge=None, merged=None,
+        repeat=RepeatRule("order_number", window=timedelta(days=7), category=None),
+    ),
+)  # fmt: skip
+
+
+def test_a_machine_declares_its_own_repeats(db_url: str, clock: FixedClock) -> None:
+    """The returns machine finds a repeat by its order number within its own week and
+    links it with its own event, without going up the ladder."""
+    registry = MachineRegistry([COMPLAINT_V2, RETURNS_V1])
+
+    def opened(order: str) -> str:
+        attributes = {"order_number": order}
+        return engine.open_case(
+            customer="C-1", summary="s", machine="returns", actor="li.na", attributes=attributes
+        ).id
+
+    with Engine.open(db_url, clock=clock, registry=registry) as engine:
+        first = opened("O-1")
+        clock.advance(6 * 24 * H)
+        again = opened("O-1")
+        [link] = [e for e in engine.history(again) if e.event == "relate"]
+        assert (link.data, link.actor) == (
+            {"case": first, "kind": "repeat", "repeat_of": first},
+            "casework",
+        )
+        assert (engine.get(again).state, engine.get(again).escalation_level) == ("open_", 0)
+        assert [r["case"] for r in engine.related(again)] == [first]
+        clock.advance(2 * 24 * H)
+        late = opened("O-1")  # a week and more after the first: not a repeat
+        assert [r["case"] for r in engine.related(late)] == [again]
+        assert engine.verify().ok
+
+
+def test_relations_and_checks_name_the_machine_s_own_events() -> None:
+    with pytest.raises(ValueError, match=r"returns: relations or checks name unknown events"):
+        replace(RETURNS_V1, relations=Relations(link="link"))
+    with pytest.raises(ValueError, match=r"\['decide_remedy'\]"):
+        replace(RETURNS_V1, checks=Checks(remedy=("decide_remedy",)))

@@ -104,10 +104,11 @@ class Settings:
     max_text_chars: int = 4000
     max_data_bytes: int = 16_384
     max_attachment_bytes: int = 10 << 20
-    repeat_window: timedelta = field(default=timedelta(days=90))
+    repeat_window: timedelta | None = None
+    """A complaint of the same customer about the same unit (the complaint machine: its
+    serial number) within this is a repeat (``None``: the machine's own window, 90 days)."""
     repeat_escalates: bool = True
     """A repeat complaint that the fault was not fixed goes up a ladder level at once."""
-    """A complaint about the same customer's same serial number within this is a repeat."""
     future_skew: timedelta = field(default=timedelta(minutes=2))
     max_clock_skew: timedelta = field(default=timedelta(minutes=5))
     """How far this host's clock may run ahead of the database server's (PostgreSQL)."""

@@ -17,10 +17,8 @@ from casework.storage.database import HostConnection
 from casework.storage.errors import WriteConflict
 from casework.workflow import validation
 from casework.workflow.cases.classification import reclassify_data
-from casework.workflow.cases.relations import other_case
+from casework.workflow.cases.relations import other_case, relating_events
 from casework.workflow.cases.remedies import (
-    CHECKED_EVENTS,
-    EVIDENCED_EVENTS,
     NO_EVIDENCE,
     RemedyEvidence,
     checked_data,
@@ -80,9 +78,9 @@ def fire(
     if role is not None:
         within_authority(context, case_id, role, event, payload)
     evidence = NO_EVIDENCE
-    if event in EVIDENCED_EVENTS:
+    if any(event in d.checks.evidenced for d in context.registry):
         evidence = remedy_evidence(context.store.cases.with_events(case_id)[1])
-    if event in ("link", "merge_into") and payload.get("case"):
+    if payload.get("case") and event in relating_events(context.registry):
         payload = other_case(context, case_id, event, payload, within)
     given = None if at is None else aware(at, "at")
     if given is not None:
@@ -130,9 +128,10 @@ def record(
             if handover is not None and event == handover[0] and handover[1] in data:
                 owner = validation.agent_id(data[handover[1]], handover[1])
                 data = {**data, handover[1]: owner}
-            if event in CHECKED_EVENTS and "decide_remedy" in rules.definition.events:
+            checks = rules.definition.checks
+            if event in checks.remedy:
                 data = checked_data(settings.warranty, case, event, data, occurred, evidence)
-            if event == "partner_fault" and event in rules.definition.events:
+            if event in checks.faults:
                 data = fault_data(settings.partners, data)
             if event == RECLASSIFY and case.state not in rules.definition.final_states:
                 data = reclassify_data(settings, rules.definition, case, data)

@@ -150,15 +150,18 @@ def open_case(
         category=opening["category"],
     )
     stored = with_deadlines(CaseRecord(**case))
-    earlier = repeat_of(context, stored, within) if "link" in definition.events else None
-    if earlier is None:
+    relations = definition.relations
+    rule = None if relations is None else relations.repeat
+    earlier = None if rule is None else repeat_of(context, rule, stored, within)
+    if relations is None or rule is None or earlier is None:
         return stored
     data = {"case": earlier, "kind": "repeat", "repeat_of": earlier}
-    linked = record(context, case_id, "link", actor=SYSTEM_ACTOR, data=data, connection=connection)
-    if not (settings.repeat_escalates and opening["category"] == "not_fixed_first_visit"):
+    link = relations.link
+    linked = record(context, case_id, link, actor=SYSTEM_ACTOR, data=data, connection=connection)
+    escalates = rule.category is not None and opening["category"] == rule.category
+    if not (settings.repeat_escalates and escalates):
         return linked
-    reason = f"the same fault again: a repeat of case {earlier} (seed 002)"
     return record(
-        context, case_id, MANUAL_ESCALATION, actor=SYSTEM_ACTOR, data={"reason": reason},
-        connection=connection,
+        context, case_id, MANUAL_ESCALATION, actor=SYSTEM_ACTOR,
+        data={"reason": rule.reason(earlier)}, connection=connection,
     )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from casework.machines import MachineRegistry, Relations, RepeatRule
 from casework.storage import CaseRecord, iso
 from casework.storage.records import CaseQuery
 from casework.workflow.cases.reading import get, resolve, scoped
@@ -20,13 +21,15 @@ def related(context: Context, case_id: str) -> list[dict[str, Any]]:
     each with the event that relates them (case, number, event, kind, when)."""
     case_id = get(context, case_id).id
     found = []
-    relating = context.store.cases.named_events(EARLIEST, LATEST, ("link", "merge_into"))
+    merges = {r.merge for r in _relations(context.registry)}
+    names = relating_events(context.registry)
+    relating = context.store.cases.named_events(EARLIEST, LATEST, names)
     for events in relating.values():
         for e in events:
             other = str(e.data.get("case"))
             if case_id not in (e.case_id, other):
                 continue
-            kind = "merged" if e.event == "merge_into" else e.data.get("kind") or "linked"
+            kind = "merged" if e.event in merges else e.data.get("kind") or "linked"
             found.append({
                 "case": other if e.case_id == case_id else e.case_id,
                 "relation": kind,
@@ -40,9 +43,9 @@ def related(context: Context, case_id: str) -> list[dict[str, Any]]:
 def other_case(
     context: Context, case_id: str, event: str, data: Mapping[str, Any], within: str | None
 ) -> dict[str, Any]:
-    """The data of ``link``/``merge_into`` with the other case named in full; a case
-    that does not exist or is not in ``within`` (a branch, if given: answered alike),
-    the case itself, or a merged one to merge into, refused."""
+    """The data of a relating event (``link``, ``merge_into``) with the other case named
+    in full; a case that does not exist or is not in ``within`` (a branch, if given:
+    answered alike), the case itself, or a merged one to merge into, refused."""
     other = resolve(context, str(data.get("case") or ""), within)
     if other == case_id:
         raise InvalidInput(f"case {case_id} cannot be related to itself", field="case")
@@ -51,7 +54,8 @@ def other_case(
         raise CaseNotFound(other)
     if "repeat_of" in data:
         data = {**data, "repeat_of": resolve(context, str(data["repeat_of"] or ""), within)}
-    if event == "merge_into" and target.state == "merged":
+    merged = {r.merged for r in _relations(context.registry) if r.merge == event}
+    if target.state in merged:
         raise InvalidInput(
             f"case {other} is merged itself: merge into the case it was merged into",
             field="case",
@@ -59,17 +63,29 @@ def other_case(
     return {**data, "case": other}
 
 
-def repeat_of(context: Context, case: CaseRecord, within: str | None) -> str | None:
-    """The latest earlier case of the same customer about the same serial number,
-    received within the repeat window (of branch ``within``, if given), if any."""
-    serial = case.attributes.get("serial_number")
-    if not serial:
+def relating_events(registry: MachineRegistry) -> tuple[str, ...]:
+    """The events any installed machine relates cases with, in a stable order."""
+    return tuple(sorted({e for r in _relations(registry) for e in r.events}))
+
+
+def _relations(registry: MachineRegistry) -> list[Relations]:
+    return [d.relations for d in registry if d.relations is not None]
+
+
+def repeat_of(
+    context: Context, rule: RepeatRule, case: CaseRecord, within: str | None
+) -> str | None:
+    """The latest earlier case of the same customer with the same value of the
+    ``rule``'s attribute, received within its window (of branch ``within``, if given)."""
+    attribute = rule.attribute
+    value = case.attributes.get(attribute)
+    if not value:
         return None
-    since = case.received_at - context.settings.repeat_window
+    since = case.received_at - (context.settings.repeat_window or rule.window)
     mine = scoped(context, CaseQuery(customer=case.customer, branch=within))
     earlier = [
         c for c in context.store.cases.matching(mine)
-        if c.id != case.id and c.attributes.get("serial_number") == serial
+        if c.id != case.id and c.attributes.get(attribute) == value
         and since <= c.received_at <= case.received_at
     ]  # fmt: skip
     return max(earlier, key=lambda c: (c.received_at, c.id)).id if earlier else None

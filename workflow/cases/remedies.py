@@ -24,11 +24,6 @@ from casework.storage.records import CaseRecord, EventRecord
 from casework.storage.timestamps import iso
 from casework.workflow.errors import InvalidInput, RemedyRefused
 
-CHECKED_EVENTS = ("decide_remedy", "route", "resolve")
-"""The events of a machine with ``decide_remedy`` that the warranty rules check."""
-EVIDENCED_EVENTS = ("decide_remedy", "resolve")
-"""Those whose check reads the case's history (:func:`remedy_evidence`)."""
-
 
 @dataclass(frozen=True)
 class RemedyEvidence:
@@ -108,7 +103,7 @@ def checked_data(
     at: datetime,
     evidence: RemedyEvidence = NO_EVIDENCE,
 ) -> dict[str, Any]:
-    """The data of one of :data:`CHECKED_EVENTS` as it is recorded, or
+    """The data of an event the machine's ``checks.remedy`` names as it is recorded, or
     :class:`RemedyRefused` saying why the rules do not allow it."""
     if event == "decide_remedy":
         return remedy_data(rules, case, data, at, evidence)
