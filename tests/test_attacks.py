@@ -20,7 +20,7 @@ from casework.workflow.clock import FixedClock
 from casework.workflow.config import settings_from_mapping
 from casework.workflow.engine import Engine
 from casework.workflow.errors import ClockAhead, InvalidInput
-from casework.workflow.mail.outbox import Outbox
+from casework.workflow.outbox.mail import Outbox
 from casework.workflow.reports.daily import queue_daily_reports
 from casework.workflow.webhooks.settings import WebhookSettings
 from casework.workflow.webhooks.subscriptions import checked_url

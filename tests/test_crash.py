@@ -11,7 +11,7 @@ import pytest
 from casework.scheduler.mail.delivery import Deliverer
 from casework.workflow import Engine, FixedClock
 from casework.workflow.config import Settings, settings_from_mapping
-from casework.workflow.mail.outbox import Outbox
+from casework.workflow.outbox.mail import Outbox
 from tests.support import all_fired_once, open_sample
 from tests.support.crash import ProgressLog, run_with_kills
 from tests.support.mail_server import TestServer

@@ -24,7 +24,7 @@ from casework.workflow import Engine, FixedClock
 from casework.workflow.cli import main
 from casework.workflow.config import Settings, settings_from_mapping
 from casework.workflow.errors import ConfigError
-from casework.workflow.mail.outbox import Outbox
+from casework.workflow.outbox.mail import Outbox
 from casework.workflow.reports.daily import daily_report, dedupe_key
 from tests.support import CHANG_AN, DG, GZ, HU_MEN, ORGANISATION, TIAN_HE
 from tests.support.mail_server import TestServer

@@ -23,7 +23,7 @@ from casework.storage.records import WEBHOOK_KIND, Remembered
 from casework.workflow import Engine, FixedClock, InvalidInput
 from casework.workflow.cli import main
 from casework.workflow.config import WebhookSettings
-from casework.workflow.mail.outbox import Outbox
+from casework.workflow.outbox.mail import Outbox
 from casework.workflow.privacy.erasure import erase
 from casework.workflow.webhooks.subscriptions import add
 from tests.support import open_sample

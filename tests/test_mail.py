@@ -22,8 +22,8 @@ from casework.workflow import Engine, FixedClock
 from casework.workflow.cli import main
 from casework.workflow.config import Settings, settings_from_mapping
 from casework.workflow.errors import ConfigError
-from casework.workflow.mail.outbox import Outbox
 from casework.workflow.mail.render import message_id
+from casework.workflow.outbox.mail import Outbox
 from tests.support import START, open_sample, racers
 from tests.support.mail_server import TestServer, self_signed
 

@@ -18,9 +18,9 @@ from casework.scheduler.worker import Worker
 from casework.workflow import Engine, FixedClock
 from casework.workflow.config import Settings, settings_from_mapping
 from casework.workflow.errors import ConfigError
-from casework.workflow.mail.outbox import Outbox
-from casework.workflow.notify.outbox import NotifyOutbox, quiet_until
 from casework.workflow.notify.settings import SmsSettings
+from casework.workflow.outbox.mail import Outbox
+from casework.workflow.outbox.notify import NotifyOutbox, quiet_until
 from casework.workflow.survey import token as tokens
 from tests.support import START, book_visit, open_sample, wait_until
 from tests.support.crash import ProgressLog, run_with_kills

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from casework.workflow import Engine, FixedClock
 from casework.workflow.cli import main
 from casework.workflow.errors import ReadOnlyDatabase
-from casework.workflow.mail.outbox import Outbox
+from casework.workflow.outbox.mail import Outbox
 from tests.support import PG_ADMIN, START, open_sample, rows_at
 
 from casework.scheduler.mail.delivery import Deliverer  # isort: skip

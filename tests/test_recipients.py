@@ -15,8 +15,8 @@ from casework.storage.tables import outbox_table
 from casework.workflow import Engine, FixedClock, InvalidInput
 from casework.workflow.cli import main
 from casework.workflow.config import settings_from_mapping
-from casework.workflow.mail.outbox import Outbox
 from casework.workflow.mail.settings import MailSettings
+from casework.workflow.outbox.mail import Outbox
 from tests.support import open_sample, snapshot
 from tests.support.mail_server import TestServer
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from casework.workflow import Engine, FixedClock
 from casework.workflow.config import settings_from_mapping
-from casework.workflow.mail.outbox import Outbox
+from casework.workflow.outbox.mail import Outbox
 from tests.support import open_sample
 from tests.support.mail_server import TestServer
 

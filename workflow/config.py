@@ -59,6 +59,7 @@ from casework.machines.sla import DEFAULT_DOCUMENT, PolicyError, SlaPolicy, poli
 from casework.machines.warranty import WARRANTY_RULES, WarrantyRules
 from casework.workflow.access.authority import Authority, authority
 from casework.workflow.access.organisation import Organisation, organisation
+from casework.workflow.daily_report_settings import ReportSettings, report_settings
 from casework.workflow.errors import ConfigError
 from casework.workflow.mail.settings import (
     MailSettings,
@@ -66,8 +67,7 @@ from casework.workflow.mail.settings import (
     mail_settings,
 )
 from casework.workflow.notify.settings import NotifySettings, notify_settings, survey_settings
-from casework.workflow.partners.settings import partner_rules
-from casework.workflow.reports.daily_settings import ReportSettings, report_settings
+from casework.workflow.partner_settings import partner_rules
 from casework.workflow.setting_values import positive_whole
 from casework.workflow.warranty_settings import warranty_rules
 from casework.workflow.webhooks.settings import WebhookSettings, webhook_settings

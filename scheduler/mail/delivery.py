@@ -24,7 +24,8 @@ from casework.scheduler.mail.smtp_transport import SmtpFailure, SmtpSession, Smt
 from casework.scheduler.reports import RunReport
 from casework.workflow import Engine
 from casework.workflow.logs import library_logger
-from casework.workflow.mail.outbox import (
+from casework.workflow.mail.render import REPORT_KIND, RenderedMail, Undeliverable
+from casework.workflow.outbox.mail import (
     Accepted,
     CaseRecord,
     Claim,
@@ -32,7 +33,6 @@ from casework.workflow.mail.outbox import (
     Outbox,
     OutboxMail,
 )
-from casework.workflow.mail.render import REPORT_KIND, RenderedMail, Undeliverable
 
 
 @dataclass

@@ -27,10 +27,10 @@ from casework.scheduler.reports import RunReport
 from casework.workflow import Engine
 from casework.workflow.errors import CaseworkError
 from casework.workflow.logs import library_logger
-from casework.workflow.mail.outbox import CaseRecord, OutboxMail
 from casework.workflow.notify.messages import Message, render
-from casework.workflow.notify.outbox import NotifyOutbox
 from casework.workflow.notify.queue import reachable
+from casework.workflow.outbox.mail import CaseRecord, OutboxMail
+from casework.workflow.outbox.notify import NotifyOutbox
 
 
 @dataclass

@@ -34,7 +34,7 @@ import orjson
 from casework.scheduler.reports import RunReport
 from casework.workflow import Engine
 from casework.workflow.logs import library_logger
-from casework.workflow.mail.outbox import Accepted, Outbox, OutboxMail, WebhookRecord
+from casework.workflow.outbox.mail import Accepted, Outbox, OutboxMail, WebhookRecord
 from casework.workflow.webhooks import targets
 from casework.workflow.webhooks.queue import ANSWER_CHARS, answer_text
 from casework.workflow.webhooks.settings import WebhookSettings

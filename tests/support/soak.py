@@ -42,7 +42,7 @@ from casework.scheduler.mail.smtp_sink import SmtpSink
 from casework.storage.tables import deadlines_table, outbox_table
 from casework.workflow import CaseworkError, Engine, FixedClock
 from casework.workflow.config import settings_from_mapping
-from casework.workflow.mail.outbox import Outbox
+from casework.workflow.outbox.mail import Outbox
 
 STEP = timedelta(minutes=5)
 HOURLY = [1, 1, 1, 1, 1, 2, 4, 8, 12, 16, 18, 16, 10, 12, 16, 16, 14, 10, 8, 6, 4, 3, 2, 1]

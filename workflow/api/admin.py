@@ -21,7 +21,7 @@ from casework.workflow.api.security import Auth, Served, allowed
 from casework.workflow.catalog import describe
 from casework.workflow.engine import Engine
 from casework.workflow.errors import InvalidInput, MailNotFound, WebhookNotFound
-from casework.workflow.mail.outbox import Outbox
+from casework.workflow.outbox.mail import Outbox
 from casework.workflow.webhooks.queue import delivery_json
 from casework.workflow.webhooks.subscriptions import add, remove
 

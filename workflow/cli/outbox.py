@@ -19,7 +19,7 @@ from casework.workflow.cli.support import (
 )
 from casework.workflow.display.times import local_text
 from casework.workflow.errors import InvalidInput
-from casework.workflow.mail.outbox import RETRYABLE, Outbox
+from casework.workflow.outbox.mail import RETRYABLE, Outbox
 from casework.workflow.webhooks.queue import answer_text
 
 MAIL_KINDS = ("warning", "escalation", "report")

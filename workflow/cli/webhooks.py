@@ -19,7 +19,7 @@ from casework.workflow.cli.support import (
     zoned,
 )
 from casework.workflow.display.times import local_text
-from casework.workflow.mail.outbox import Outbox
+from casework.workflow.outbox.mail import Outbox
 from casework.workflow.webhooks.queue import answer_text, delivery_json
 from casework.workflow.webhooks.subscriptions import add, remove
 

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from casework.storage import iso
 from casework.workflow.access.organisation import rollup
+from casework.workflow.daily_report_settings import HQ
 from casework.workflow.display.zones import zone_name
 from casework.workflow.mail.render import REPORT_KIND
-from casework.workflow.reports.daily_settings import HQ
 from casework.workflow.storage_boundary import at_storage_boundary
 
 if TYPE_CHECKING:

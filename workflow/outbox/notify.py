@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from casework.storage.notify_store import NOTIFY_KIND
 from casework.storage.records import CaseRecord, OutboxMail
-from casework.workflow.mail.outbox import retry_wait
 from casework.workflow.notify.settings import NotifySettings
+from casework.workflow.outbox.mail import retry_wait
 from casework.workflow.storage_boundary import at_storage_boundary
 
 if TYPE_CHECKING:
