@@ -30,10 +30,11 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
+from casework.scheduler.engine_api import EngineApi
 from casework.scheduler.mail.delivery import Deliverer
 from casework.scheduler.notify.delivery import NotifyDeliverer
 from casework.scheduler.webhooks.delivery import WebhookDeliverer
-from casework.workflow import CaseworkError, ClockAhead, Engine
+from casework.workflow import CaseworkError, ClockAhead
 from casework.workflow.logs import library_logger
 from casework.workflow.reports.daily import next_run, queue_daily_reports
 
@@ -53,7 +54,7 @@ class Worker:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: EngineApi,
         *,
         poll_s: float = 1.0,
         batch: int = 200,

@@ -296,11 +296,9 @@ def _is_docstring(tree: ast.Module, constant: ast.Constant) -> bool:
 
 
 COMPOSITION = ("casework.workflow.cli", "casework.workflow.api", "casework.workflow.console",
-               "casework.workflow.testing", "casework.workflow.bootstrap",
-               "casework.scheduler")  # fmt: skip
-"""Who may import ``Engine``: the composition layer, and the scheduler, which runs the
-engine's public methods (firing due deadlines, heartbeats, retention). The rooms below
-take its ``Context``."""
+               "casework.workflow.testing", "casework.workflow.bootstrap")  # fmt: skip
+"""Who may import ``Engine``: the composition layer. The rooms below take its
+``Context``; the scheduler runs it through the part of its API it needs (a Protocol)."""
 ENGINE_HOMES = ("casework.workflow", "casework.workflow.engine")
 ENGINE_STORE = re.compile(r"(?:\bengine\w*|_of\(request\))\s*\.\s*_?store\b|\._store\b")
 """An engine's store reached from outside (``engine.store``, ``reader_of(request).store``,

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from casework.scheduler.engine_api import EngineApi
 from casework.scheduler.mail.smtp_transport import SmtpFailure, SmtpSession, SmtpTransport
 from casework.scheduler.reports import RunReport
-from casework.workflow import Engine
 from casework.workflow.logs import library_logger
 from casework.workflow.mail.render import REPORT_KIND, RenderedMail, Undeliverable
 from casework.workflow.outbox.mail import (
@@ -93,7 +93,7 @@ class Deliverer:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: EngineApi,
         transport: SmtpTransport | None = None,
         *,
         batch: int = 100,

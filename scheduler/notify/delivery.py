@@ -21,10 +21,10 @@ from email.utils import format_datetime
 from typing import Any
 
 from casework.machines.definition import ERASED_FACT
+from casework.scheduler.engine_api import EngineApi
 from casework.scheduler.mail.smtp_transport import SmtpFailure, SmtpSession, SmtpTransport
 from casework.scheduler.notify.sms import HttpSmsProvider, SmsFailure, SmsProvider
 from casework.scheduler.reports import RunReport
-from casework.workflow import Engine
 from casework.workflow.errors import CaseworkError
 from casework.workflow.logs import library_logger
 from casework.workflow.notify.messages import Message, render
@@ -60,7 +60,7 @@ class NotifyDeliverer:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: EngineApi,
         *,
         sms: SmsProvider | None = None,
         transport: SmtpTransport | None = None,

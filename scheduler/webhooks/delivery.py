@@ -31,8 +31,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from casework.scheduler.engine_api import EngineApi
 from casework.scheduler.reports import RunReport
-from casework.workflow import Engine
 from casework.workflow.logs import library_logger
 from casework.workflow.outbox.mail import Accepted, Outbox, OutboxMail, WebhookRecord
 from casework.workflow.webhooks import targets
@@ -211,7 +211,7 @@ def post(
 class WebhookDeliverer:
     """Sends the webhook deliveries of one engine's outbox."""
 
-    def __init__(self, engine: Engine, *, batch: int = 50, logger: Any = None) -> None:
+    def __init__(self, engine: EngineApi, *, batch: int = 50, logger: Any = None) -> None:
         self.engine = engine
         self.outbox = Outbox(engine.context, kind="webhook")
         self.settings = engine.settings.webhooks
