@@ -83,16 +83,22 @@ class CaseRecord:
 def _jsonable(record: EventRecord | CaseRecord) -> dict[str, Any]:
     """A record's fields as JSON values: times in ISO 8601, mappings as dicts."""
     result: dict[str, Any] = {}
-    for item in fields(record):
-        value = getattr(record, item.name)
-        if isinstance(value, datetime):
+    for name in _FIELD_NAMES[type(record)]:
+        value = getattr(record, name)
+        if type(value) in _AS_THEY_ARE:  # most values: no abstract class asked about them
+            pass
+        elif isinstance(value, datetime):
             value = iso(value)
         elif isinstance(value, Mapping):
             value = dict(value)
         elif isinstance(value, tuple):
             value = [dict(v) for v in value]
-        result[item.name] = value
+        result[name] = value
     return result
+
+
+_AS_THEY_ARE = frozenset({str, int, float, bool, type(None)})
+"""Types of values a record's JSON holds unchanged."""
 
 
 UNDECLARED_AS_EMPTY = ("channel", "category")
@@ -102,6 +108,8 @@ EVENT_FIELDS = tuple(f.name for f in fields(EventRecord))
 """The columns of the ``events`` table, in record order."""
 CASE_FIELDS = tuple(f.name for f in fields(CaseRecord) if f.name != "deadlines")
 """The columns of the ``cases`` table, in record order."""
+_FIELD_NAMES = {kind: tuple(f.name for f in fields(kind)) for kind in (EventRecord, CaseRecord)}
+"""Each record's fields, in order: what its JSON holds."""
 
 
 STATUSES = ("pending", "held", "sending", "sent", "dead")

@@ -77,7 +77,7 @@ def apply_event(
             if expected is None:
                 raise
             raise PreconditionFailed(case_id, expected, err.actual_version) from None
-        request.app.state.metrics.transitions.labels(body.event).inc()
+        request.app.state.metrics.transition(body.event)
         return Answer(200, case.to_json())
 
     return once(request, principal, engine, key, lambda: [_body(body), expected], run)
@@ -128,7 +128,7 @@ def open_case(
 
     def run() -> Answer:
         case = engine.open_case(**values, actor=principal.actor, within=principal.branch)
-        request.app.state.metrics.transitions.labels("open").inc()
+        request.app.state.metrics.transition("open")
         return Answer(201, case.to_json(), f"/v1/cases/{case.id}")
 
     return once(request, principal, engine, key, lambda: _body(body), run)

@@ -118,6 +118,14 @@ class Metrics:
             ["event"],
             registry=self.registry,
         )
+        self._transitions: dict[str, Any] = {}
+
+    def transition(self, event: str) -> None:
+        """Count an event recorded through this API (each event's counter found once)."""
+        counter = self._transitions.get(event)
+        if counter is None:
+            counter = self._transitions[event] = self.transitions.labels(event)
+        counter.inc()
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format and its content type."""
