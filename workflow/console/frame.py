@@ -171,32 +171,13 @@ def signed_in(action: str) -> Callable[[Callable[..., Response]], Any]:
                 session.principal.require(action)
                 with storage_errors():
                     return await run_in_threadpool(page, request, session, form)
-            except NotAuthenticated as err:
+            except (NotAuthenticated, NotPermitted, StorageFailure) as err:
+                # the sign-in page with the refusal at the error's status: 401, 403, or 503
+                # when the database refused (a page, never a 500)
+                signed = None if isinstance(err, NotAuthenticated) else session
+                flash = refusal(lang_of(request), err)
                 return render(
-                    request,
-                    "login.html",
-                    "sign_in",
-                    None,
-                    status=401,
-                    flash=refusal(lang_of(request), err),
-                )
-            except NotPermitted as err:
-                return render(
-                    request,
-                    "login.html",
-                    "sign_in",
-                    session,
-                    status=403,
-                    flash=refusal(lang_of(request), err),
-                )
-            except StorageFailure as err:  # the database refused: a page, never a 500
-                return render(
-                    request,
-                    "login.html",
-                    "sign_in",
-                    session,
-                    status=503,
-                    flash=refusal(lang_of(request), err),
+                    request, "login.html", "sign_in", signed, status=err.http_status, flash=flash
                 )
 
         run.__name__ = page.__name__
