@@ -1,7 +1,7 @@
 """casework's public API: the :class:`Engine`, its results, errors, clocks and settings.
 
 >>> from datetime import UTC, datetime
->>> from workflow import Engine, FixedClock
+>>> from casework.workflow import Engine, FixedClock
 >>> clock = FixedClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
 >>> with Engine.open("sqlite://", clock=clock) as engine:
 ...     case = engine.open_case(customer="C-1001", channel="phone",
