@@ -32,7 +32,6 @@ from typing import Any
 from bench.common import backends, postgres_url, report, sqlite_url
 from bench.history_gen import generate_history
 from bench.sla_gen import add_open_cases
-from casework.storage.snapshot import history_snapshot
 from casework.workflow import Engine, FixedClock
 from casework.workflow.audit.checkpoints import make_checkpoint
 from casework.workflow.audit.export import write_export
@@ -62,7 +61,10 @@ def _export(engine: Engine, path: Path) -> int:
 
 def _csv_floor(engine: Engine, path: Path) -> int:
     count = 0
-    with path.open("w", encoding="utf-8", newline="") as file, history_snapshot(engine.db) as s:
+    with (
+        path.open("w", encoding="utf-8", newline="") as file,
+        engine.context.store.audit.snapshot() as s,
+    ):
         writer = csv.writer(file)
         for row in s.events:
             writer.writerow(row)

@@ -35,7 +35,6 @@ import psycopg
 from bench.common import T0, backends, clock_start, postgres_url, report, sqlite_url, verdict
 from bench.history_gen import generate_history
 from casework.storage import canonical_event, chain_hash, iso
-from casework.storage.snapshot import history_snapshot
 from casework.workflow import Engine, FixedClock
 
 CASES = 200
@@ -199,7 +198,7 @@ def floor_rate(engine: Engine) -> float:
     reads them, and hashing each row with SHA-256: what any check of the history pays."""
     start = time.perf_counter()
     count = 0
-    with history_snapshot(engine.db) as streams:
+    with engine.context.store.audit.snapshot() as streams:
         for row in streams.events:
             hashlib.sha256("\x1f".join(map(str, row)).encode()).hexdigest()
             count += 1

@@ -21,7 +21,13 @@ from casework.storage.chain import parse_json
 from casework.storage.dialect import BATCH_ROWS, Dialect, dialect_of
 from casework.storage.records import Streams
 from casework.storage.table_prefix import sql_for
-from casework.storage.transition_sql import CASE_COLUMNS, EVENT_COLUMNS, JSON_COLUMNS, TIME_COLUMNS
+from casework.storage.transition_sql import (
+    CASE_COLUMNS,
+    EVENT_COLUMNS,
+    JSON_COLUMNS,
+    TIME_COLUMNS,
+    TransitionSQL,
+)
 
 _EXPORT_TYPES = ("text", "int4", "text", "text", "text", "text", "text", "text", "text", "text",
                  "text", "text", "int4", "int4", "text")  # fmt: skip
@@ -29,64 +35,137 @@ _EXPORT_TYPES = ("text", "int4", "text", "text", "text", "text", "text", "text",
 _CASE_JSON = tuple(i for i, c in enumerate(CASE_COLUMNS) if c in JSON_COLUMNS)
 
 
-@contextmanager
-def history_snapshot(
-    engine: Engine,
-    case_ids: Sequence[str] | None = None,
-    id_range: tuple[str | None, str | None] = (None, None),
-    received: tuple[datetime, datetime] | None = None,
-) -> Iterator[Streams]:
-    """Stream every case and event (or those of ``case_ids``, or of the case ids in
-    ``id_range``: from the first, inclusive, to the second, exclusive, or of the cases
-    ``received`` in ``[start, end)``) from one snapshot."""
-    dialect = dialect_of(engine)
-    sqlite, mark = dialect.sqlite, dialect.mark
-    where_case = where_event = where_deadline = ""
-    params: tuple[Any, ...] = ()
-    if received is not None:
-        in_period = f"received_at >= {mark} AND received_at < {mark}"
-        where_case = f" WHERE {in_period}"
-        where_event = f" WHERE case_id IN (SELECT id FROM cases WHERE {in_period})"
-        where_deadline = f" AND case_id IN (SELECT id FROM cases WHERE {in_period})"
-        params = tuple(dialect.time(moment) for moment in received)
-    elif case_ids is not None:
-        marks = ", ".join(mark for _ in case_ids)
-        where_case, where_event = f" WHERE id IN ({marks})", f" WHERE case_id IN ({marks})"
-        where_deadline = f" AND case_id IN ({marks})"
-        params = tuple(case_ids)
-    elif id_range != (None, None):
-        low, high = id_range
-        bounds = [f"{{c}} >= {mark}"] * (low is not None) + [f"{{c}} < {mark}"] * (high is not None)
-        where = " AND ".join(bounds)
-        where_case = " WHERE " + where.format(c="id")
-        where_event = " WHERE " + where.format(c="case_id")
-        where_deadline = " AND " + where.format(c="case_id")
-        params = tuple(v for v in id_range if v is not None)
-    case_sql = f"SELECT {_select_list(CASE_COLUMNS, dialect)} FROM cases{where_case} ORDER BY id"
-    event_sql = (
-        f"SELECT {_select_list(EVENT_COLUMNS, dialect)} FROM events{where_event} "
-        "ORDER BY case_id, seq"
-    )
-    due = dialect.time_text("due_at")
-    deadline_sql = (
-        f"SELECT case_id, clock, cycle, level, {due} FROM deadlines "
-        f"WHERE status = 'pending'{where_deadline} ORDER BY case_id"
-    )
-    case_sql, event_sql, deadline_sql = (
-        sql_for(engine, s) for s in (case_sql, event_sql, deadline_sql)
-    )
-    with snapshot_connection(engine) as raw:
-        names = ("cases", "events", "deadlines")
-        cursors = [dialect.stream_cursor(raw, f"cw_{n}") for n in names]
-        try:
-            yield Streams(
-                cases=_rows(cursors[0], case_sql, params, _case_row, sqlite),
-                events=_rows(cursors[1], event_sql, params, None, sqlite),
-                deadlines=_rows(cursors[2], deadline_sql, params, None, sqlite),
+class HistoryStreams:
+    """The whole history from one snapshot (a part of
+    :class:`casework.storage.checkpoint_sql.SqlAuditStreams`); a driver's error while a
+    stream is read leaves as :class:`~casework.storage.errors.StorageError`."""
+
+    sql: TransitionSQL
+
+    @contextmanager
+    def snapshot(
+        self,
+        case_ids: Sequence[str] | None = None,
+        id_range: tuple[str | None, str | None] = (None, None),
+        received: tuple[datetime, datetime] | None = None,
+    ) -> Iterator[Streams]:
+        """Stream every case and event (or those of ``case_ids``, or of the case ids in
+        ``id_range``: from the first, inclusive, to the second, exclusive, or of the cases
+        ``received`` in ``[start, end)``) from one snapshot."""
+        engine = self.sql.engine
+        dialect = dialect_of(engine)
+        sqlite, mark = dialect.sqlite, dialect.mark
+        where_case = where_event = where_deadline = ""
+        params: tuple[Any, ...] = ()
+        if received is not None:
+            in_period = f"received_at >= {mark} AND received_at < {mark}"
+            where_case = f" WHERE {in_period}"
+            where_event = f" WHERE case_id IN (SELECT id FROM cases WHERE {in_period})"
+            where_deadline = f" AND case_id IN (SELECT id FROM cases WHERE {in_period})"
+            params = tuple(dialect.time(moment) for moment in received)
+        elif case_ids is not None:
+            marks = ", ".join(mark for _ in case_ids)
+            where_case, where_event = f" WHERE id IN ({marks})", f" WHERE case_id IN ({marks})"
+            where_deadline = f" AND case_id IN ({marks})"
+            params = tuple(case_ids)
+        elif id_range != (None, None):
+            low, high = id_range
+            bounds = [f"{{c}} >= {mark}"] * (low is not None) + [f"{{c}} < {mark}"] * (
+                high is not None
             )
-        finally:
-            for cursor in cursors:
-                cursor.close()
+            where = " AND ".join(bounds)
+            where_case = " WHERE " + where.format(c="id")
+            where_event = " WHERE " + where.format(c="case_id")
+            where_deadline = " AND " + where.format(c="case_id")
+            params = tuple(v for v in id_range if v is not None)
+        case_sql = (
+            f"SELECT {_select_list(CASE_COLUMNS, dialect)} FROM cases{where_case} ORDER BY id"
+        )
+        event_sql = (
+            f"SELECT {_select_list(EVENT_COLUMNS, dialect)} FROM events{where_event} "
+            "ORDER BY case_id, seq"
+        )
+        due = dialect.time_text("due_at")
+        deadline_sql = (
+            f"SELECT case_id, clock, cycle, level, {due} FROM deadlines "
+            f"WHERE status = 'pending'{where_deadline} ORDER BY case_id"
+        )
+        case_sql, event_sql, deadline_sql = (
+            sql_for(engine, s) for s in (case_sql, event_sql, deadline_sql)
+        )
+        with self.sql.translating(), snapshot_connection(engine) as raw:
+            names = ("cases", "events", "deadlines")
+            cursors = [dialect.stream_cursor(raw, f"cw_{n}") for n in names]
+            try:
+                yield Streams(
+                    cases=_rows(cursors[0], case_sql, params, _case_row, sqlite),
+                    events=_rows(cursors[1], event_sql, params, None, sqlite),
+                    deadlines=_rows(cursors[2], deadline_sql, params, None, sqlite),
+                )
+            finally:
+                for cursor in cursors:
+                    cursor.close()
+
+    def middle_case_id(self) -> str | None:
+        """The case id that splits the cases in two halves (``None`` with under two cases)."""
+        engine = self.sql.engine
+        with self.sql.translating():
+            mark = dialect_of(engine).mark
+            raw = engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute(sql_for(engine, "SELECT count(*) FROM cases"))
+                count = int(cursor.fetchone()[0])  # type: ignore[index]
+                if count < 2:
+                    return None
+                middle = f"SELECT id FROM cases ORDER BY id LIMIT 1 OFFSET {mark}"
+                cursor.execute(sql_for(engine, middle), (count // 2,))
+                row = cursor.fetchone()
+                return None if row is None else str(row[0])
+            finally:
+                raw.rollback()
+                raw.close()
+
+    @contextmanager
+    def export_rows(
+        self,
+        case_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Iterator[Iterator[tuple[Any, ...]]]:
+        """Every event (of one case, occurred in ``[since, until)``) with its case's machine
+        and machine version, ordered by case id and seq, from one snapshot.
+
+        Rows are the :data:`EVENT_COLUMNS` (times as canonical text, data as stored text)
+        followed by ``machine``, ``machine_version``, the case's ``event_format`` and, on
+        the opening event of a format-2 history, its kept personal values as a JSON object
+        text (``None`` where there are none: erased, or format 1). PostgreSQL streams them with
+        ``COPY ... TO STDOUT``, several times faster than a cursor.
+        """
+        engine = self.sql.engine
+        dialect = dialect_of(engine)
+        mark = dialect.mark
+        where, params = [], []
+        for clause, value in (("e.case_id = {}", case_id), ("e.occurred_at >= {}", since),
+                              ("e.occurred_at < {}", until)):  # fmt: skip
+            if value is not None:
+                where.append(clause.format(mark))
+                params.append(value)
+        personal = (
+            f"CASE WHEN e.seq = 1 AND c.event_format = 2 THEN (SELECT "
+            f"{dialect.json_object_agg('p.field', 'p.value')} FROM personal_data p "
+            "WHERE p.case_id = e.case_id) END"
+        )
+        statement = (
+            f"SELECT {_select_list(EVENT_COLUMNS, dialect, 'e.')}, c.machine, c.machine_version, "
+            f"c.event_format, {personal} "
+            "FROM events e "
+            "JOIN cases c ON c.id = e.case_id"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY e.case_id, e.seq"
+        )
+        with self.sql.translating(), snapshot_connection(engine) as raw:
+            yield dialect.stream_rows(raw, sql_for(engine, statement), params, _EXPORT_TYPES)
 
 
 @contextmanager
@@ -98,25 +177,6 @@ def snapshot_connection(engine: Engine) -> Iterator[Any]:
     try:
         dialect_of(engine).begin_snapshot(raw)
         yield raw
-    finally:
-        raw.rollback()
-        raw.close()
-
-
-def middle_case_id(engine: Engine) -> str | None:
-    """The case id that splits the cases in two halves (``None`` with under two cases)."""
-    mark = dialect_of(engine).mark
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(sql_for(engine, "SELECT count(*) FROM cases"))
-        count = int(cursor.fetchone()[0])  # type: ignore[index]
-        if count < 2:
-            return None
-        middle = f"SELECT id FROM cases ORDER BY id LIMIT 1 OFFSET {mark}"
-        cursor.execute(sql_for(engine, middle), (count // 2,))
-        row = cursor.fetchone()
-        return None if row is None else str(row[0])
     finally:
         raw.rollback()
         raw.close()
@@ -157,44 +217,3 @@ def _case_row(row: Sequence[Any], sqlite: bool) -> tuple[Any, ...]:
             except ValueError:  # not JSON: left as text, for verify to name the case
                 continue
     return tuple(values)
-
-
-@contextmanager
-def export_rows(
-    engine: Engine,
-    case_id: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-) -> Iterator[Iterator[tuple[Any, ...]]]:
-    """Every event (of one case, occurred in ``[since, until)``) with its case's machine
-    and machine version, ordered by case id and seq, from one snapshot.
-
-    Rows are the :data:`EVENT_COLUMNS` (times as canonical text, data as stored text)
-    followed by ``machine``, ``machine_version``, the case's ``event_format`` and, on
-    the opening event of a format-2 history, its kept personal values as a JSON object
-    text (``None`` where there are none: erased, or format 1). PostgreSQL streams them with
-    ``COPY ... TO STDOUT``, several times faster than a cursor.
-    """
-    dialect = dialect_of(engine)
-    mark = dialect.mark
-    where, params = [], []
-    for clause, value in (("e.case_id = {}", case_id), ("e.occurred_at >= {}", since),
-                          ("e.occurred_at < {}", until)):  # fmt: skip
-        if value is not None:
-            where.append(clause.format(mark))
-            params.append(value)
-    personal = (
-        f"CASE WHEN e.seq = 1 AND c.event_format = 2 THEN (SELECT "
-        f"{dialect.json_object_agg('p.field', 'p.value')} FROM personal_data p "
-        "WHERE p.case_id = e.case_id) END"
-    )
-    statement = (
-        f"SELECT {_select_list(EVENT_COLUMNS, dialect, 'e.')}, c.machine, c.machine_version, "
-        f"c.event_format, {personal} "
-        "FROM events e "
-        "JOIN cases c ON c.id = e.case_id"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " ORDER BY e.case_id, e.seq"
-    )
-    with snapshot_connection(engine) as raw:
-        yield dialect.stream_rows(raw, sql_for(engine, statement), params, _EXPORT_TYPES)

@@ -73,7 +73,7 @@ _CASE = {name: index for index, name in enumerate(CASE_COLUMNS)}
 class CaseChecker:
     """Checks one case: its chain, each event against the machine, and its row.
 
-    Rows are the raw tuples of :func:`casework.storage.snapshot.history_snapshot`; times are
+    Rows are the raw tuples of :meth:`casework.storage.port.AuditStreams.snapshot`; times are
     their canonical text, which sorts in time order. ``with_clocks=False`` leaves the
     SLA clocks unfolded, for a check without a case row to compare them with; such a
     checker cannot :meth:`finish`.
