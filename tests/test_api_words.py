@@ -5,6 +5,7 @@ read that way on the command line."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import click
 import httpx
@@ -27,6 +28,8 @@ def _bad_requests(http: httpx.Client, engine: Engine, token_id: str) -> list[htt
         engine.fire(undated, step, actor="li.na")
     strict = decidable(engine, brand="Apple")
     report = "/v1/reports/sla"
+    behind = open_sample(engine)  # this host's clock then runs behind its last event
+    engine.fire(behind, "apologise", actor="li.na", at=engine.clock.now() + timedelta(minutes=2))
     return [
         http.get("/v1/cases/nope"),
         http.post("/v1/cases/nope/events", json={"event": "apologise"}),
@@ -51,6 +54,7 @@ def _bad_requests(http: httpx.Client, engine: Engine, token_id: str) -> list[htt
         http.post("/v1/outbox/999/retry"),
         http.post("/v1/webhooks/deliveries/999/retry"),
         http.get("/readyz", params={"worker": "1"}),
+        http.post(f"/v1/cases/{behind}/events", json={"event": "confirm_needs"}),
     ]  # fmt: skip
 
 

@@ -195,7 +195,7 @@ def _before_previous(at: datetime | None, now: datetime, previous: datetime) -> 
     return (
         f"the case's previous event is recorded at {previous.isoformat()}, after this "
         f"host's clock ({now.isoformat()}); an event is recorded when it happens and never "
-        "moved: check this host's clock, or give the time it happened (--at)"
+        "moved: check this host's clock, or give the time it happened (`at`)"
     )
 
 
