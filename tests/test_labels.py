@@ -172,6 +172,12 @@ def test_refusals_read_in_the_page_language(engine: Engine) -> None:
         "choice": lambda: engine.open_case(
             customer="C", channel="pigeon", category="other", summary="s", actor="li.na"
         ),
+        "empty": lambda: engine.open_case(
+            customer="C", channel="phone", category="other", summary=" ", actor="li.na"
+        ),
+        "long": lambda: engine.open_case(
+            customer="C" * 100_000, channel="phone", category="other", summary="s"
+        ),
     }.items():
         with pytest.raises(CaseworkError) as caught:
             attempt()
@@ -188,6 +194,8 @@ def test_refusals_read_in_the_page_language(engine: Engine) -> None:
     assert "刚被其他人更新" in zh["stale"]
     assert "“pigeon”不是“渠道”的可选项" in zh["choice"]
     assert "电话" in zh["choice"]
+    assert zh["empty"] == "请填写“投诉内容”。"
+    assert re.fullmatch(r"“客户”太长（最多 \d+ 字）。", zh["long"]), zh["long"]  # noqa: RUF001
     for said in zh.values():
         assert not re.search(r"[a-z]+_[a-z]+", said), said
 
@@ -195,6 +203,7 @@ def test_refusals_read_in_the_page_language(engine: Engine) -> None:
     assert en["guard"].startswith("Route to a unit refused: needs the responsible unit")
     assert en["not_here"].startswith("Book a visit cannot be done while the case is Received.")
     assert "pigeon is not a choice for Channel" in en["choice"]
+    assert re.fullmatch(r"Customer is too long \(at most \d+ characters\)\.", en["long"])
 
 
 def test_other_refusals_fall_back_to_their_words() -> None:

@@ -29,6 +29,10 @@ MAX_AGENT_CHARS = 100
 """An agent id's length limit (the owner column holds 200)."""
 MAX_CASE_REF_CHARS = 200
 """The longest text taken as a case id to look up (ids are at most 40 characters)."""
+EMPTY_TEXT = "{field} must be a non-empty text"
+"""The refusal of an empty text (which a page words as a field to fill in)."""
+LONG_TEXT = re.compile(r"(?P<field>\S+) is \d+ characters long; the limit is (?P<limit>\d+)")
+"""The refusal of a text over its limit (which a page words with the field's label)."""
 
 
 class Limits(Protocol):
@@ -46,7 +50,7 @@ class Limits(Protocol):
 def text(value: object, field: str, *, max_chars: int, multiline: bool = False) -> str:
     """A non-empty text without control characters (line breaks only if ``multiline``)."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{field} must be a non-empty text", field=field)
+        raise InvalidInput(EMPTY_TEXT.format(field=field), field=field)
     if len(value) > max_chars:
         raise InvalidInput(
             f"{field} is {len(value)} characters long; the limit is {max_chars}", field=field

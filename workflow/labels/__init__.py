@@ -47,6 +47,7 @@ from casework.workflow.errors import (
     UnknownChoice,
     UnknownEvent,
 )
+from casework.workflow.validation import EMPTY_TEXT, LONG_TEXT
 
 DOMAIN = "casework"
 DEFAULT_LANGUAGE = "en"
@@ -286,8 +287,26 @@ def refusal(
     if isinstance(error, StorageFailure):
         return text(lang, "refused.storage")
     if isinstance(error, InvalidInput):
-        return text(lang, "refused.invalid", detail=str(error))
+        return _text_refusal(lang, error, machine) or text(
+            lang, "refused.invalid", detail=str(error)
+        )
     return text(lang, "refused.generic", detail=str(error))
+
+
+def _text_refusal(
+    lang: str | None, error: InvalidInput, machine: MachineDefinition | str | None
+) -> str | None:
+    """An empty or too long text field's refusal, naming the field by its label."""
+    said, name = str(error), error.field
+    if name is None:
+        return None
+    field = label(lang, "field", name, machine)
+    if said == EMPTY_TEXT.format(field=name):
+        return text(lang, "refused.required", field=field)
+    long = LONG_TEXT.fullmatch(said)
+    if long and long["field"] == name:
+        return text(lang, "refused.too_long", field=field, limit=long["limit"])
+    return None
 
 
 __all__ = [
