@@ -12,9 +12,10 @@ and PostgreSQL; the contract suite (``tests/contract/``) holds any implementatio
 
 Writes inside :meth:`Store.transaction` take its :class:`Tx`: all of them commit together
 or none does. A failed statement, read or write, raises
-:class:`~casework.storage.errors.StorageError` (its subclass
-:class:`~casework.storage.errors.WriteConflict` for a duplicate key), never a driver's
-own error.
+:class:`~casework.storage.errors.StorageError` (its subclasses
+:class:`~casework.storage.errors.WriteConflict` for a duplicate key,
+:class:`~casework.storage.errors.StorageBusy` when every pooled connection stays in use),
+never a driver's or SQLAlchemy's own error.
 """
 
 from __future__ import annotations
