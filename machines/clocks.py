@@ -241,15 +241,21 @@ def on_event(
     event: str,
     at: datetime,
 ) -> SlaState:
-    """Apply a clock's ``stops_on`` and ``starts_on`` events."""
-    changed = list(sla.clocks)
+    """Apply a clock's ``stops_on`` and ``starts_on`` events (``sla`` itself where none
+    moves: a second ``contact`` stops nothing the first did not, and nothing is stored)."""
+    changed: list[ClockState] | None = None
     for index, clock in enumerate(sla.clocks):
         spec = policy.clock(clock.name)
         if clock.running and event in spec.stops_on:
-            changed[index] = _stopped(clock, at, policy)
+            moved = _stopped(clock, at, policy)
         elif not clock.running and event in spec.starts_on and state in spec.runs_in:
-            changed[index] = _new_cycle(spec, clock, profile, sla, at)
-    return sla._replace(clocks=tuple(changed))
+            moved = _new_cycle(spec, clock, profile, sla, at)
+        else:
+            continue
+        if changed is None:
+            changed = list(sla.clocks)
+        changed[index] = moved
+    return sla if changed is None else SlaState(tuple(changed), sla.waiting, sla.timers)
 
 
 def _stopped(clock: ClockState, at: datetime, policy: SlaPolicy) -> ClockState:
