@@ -18,8 +18,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 
 from casework.storage.chain import canonical_json
-from casework.storage.errors import MalformedRow
-from casework.storage.table_prefix import prefix_of, use_prefix
+from casework.storage.errors import MalformedRow, UnusableName
+from casework.storage.table_prefix import TablePrefix, prefix_of, use_prefix
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_CACHE_KIB = 32_768
@@ -104,16 +104,16 @@ def make_engine(
     schema = None if schema in (None, "", "public") else schema
     if schema is not None:
         if sqlite:
-            raise ArgumentError(
+            raise UnusableName(
                 "a schema is PostgreSQL's (--db-schema, schema=...); SQLite has none"
             )
         if pooled:
-            raise ArgumentError(
+            raise UnusableName(
                 "a schema needs a session setting, which pool_mode=transaction cannot keep: "
                 "set the role's search_path instead (ALTER ROLE ... SET search_path)"
             )
         if not SCHEMA_NAME.fullmatch(schema):
-            raise ArgumentError(f"{schema!r} is no schema name (lower-case letters, digits, _)")
+            raise UnusableName(f"{schema!r} is no schema name (lower-case letters, digits, _)")
         connect_args["options"] = f"-c search_path={schema}"
     if read_only and sqlite and parsed.database not in (None, "", ":memory:"):
         path = str(parsed.database)
@@ -122,6 +122,7 @@ def make_engine(
     elif read_only and not sqlite and not pooled:
         read_only_option = "-c default_transaction_read_only=on"
         connect_args["options"] = f"{connect_args.get('options', '')} {read_only_option}".strip()
+    tables = TablePrefix(table_prefix) if table_prefix else None  # refused before a file is made
     new_file = sqlite_file(url)
     if sqlite and not read_only and new_file is not None and not os.path.exists(new_file):
         # Created private: it holds personal data (SQLite gives its -wal and -shm files
@@ -146,7 +147,7 @@ def make_engine(
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
     prepare_engine(engine)
-    return use_prefix(engine, table_prefix)
+    return use_prefix(engine, tables)
 
 
 def stored_json(text: str) -> Any:

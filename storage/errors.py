@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import ArgumentError
+
 
 class StorageError(Exception):
     """The database refused or failed a statement; the message is the driver's.
@@ -30,3 +32,7 @@ class SchemaConflict(StorageError):
 
 class StorageBusy(StorageError):
     """Every connection of the pool stayed in use for the pool's whole wait."""
+
+
+class UnusableName(ArgumentError):
+    """A schema or table prefix casework cannot use; the URL itself may be fine."""

@@ -33,10 +33,12 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
-from sqlalchemy.exc import ArgumentError
 
-PREFIX = re.compile(r"[a-z][a-z0-9_]{0,15}")
-"""A table prefix: lower-case letters, digits and ``_``, a letter first, at most 16."""
+from casework.storage.errors import UnusableName
+
+PREFIX = re.compile(r"(?!sqlite_)[a-z][a-z0-9_]{0,15}")
+"""A table prefix: lower-case letters, digits and ``_``, a letter first, at most 16, and
+not ``sqlite_`` (SQLite keeps those names to itself)."""
 SCHEMA_NAMES = frozenset({
     "api_tokens", "attachments", "cases", "casework_meta", "console_sessions", "deadlines",
     "events", "idempotency_keys", "jobs", "outbox", "partners", "personal_data",
@@ -97,9 +99,9 @@ class TablePrefix:
 
     def __init__(self, prefix: str) -> None:
         if not PREFIX.fullmatch(prefix):
-            raise ArgumentError(
+            raise UnusableName(
                 f"{prefix!r} is no table prefix (lower-case letters, digits and _, "
-                "a letter first, at most 16)"
+                "a letter first, at most 16, not sqlite_)"
             )
         self.prefix = prefix
         self.names = NAMES
@@ -181,14 +183,14 @@ def prefix_of(engine: Engine | Connection) -> TablePrefix | None:
     return found
 
 
-def use_prefix(engine: Engine, prefix: str | None) -> Engine:
+def use_prefix(engine: Engine, prefix: TablePrefix | str | None) -> Engine:
     """``engine`` with casework's tables under ``prefix`` (``None`` or ``""``: as it is).
 
     Give an engine of casework's own, or a copy of a host's (``execution_options()``):
     every statement on its connections is translated."""
     if not prefix:
         return engine
-    tables = TablePrefix(prefix)
+    tables = prefix if isinstance(prefix, TablePrefix) else TablePrefix(prefix)
     engine._casework_tables = tables  # type: ignore[attr-defined]
     event.listen(engine, "before_cursor_execute", _translator(tables), retval=True)
     return engine

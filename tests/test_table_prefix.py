@@ -201,11 +201,15 @@ def test_a_table_casework_needs_that_is_not_caseworks_is_refused_under_the_prefi
     Engine.open(url, table_prefix="cw2_").close()  # another prefix is free
 
 
-@pytest.mark.parametrize("prefix", ["CW_", "cw-", "_cw", "1cw", "a" * 17, "cw_;drop"])
+@pytest.mark.parametrize(
+    "prefix", ["CW_", "cw-", "_cw", "1cw", "a" * 17, "cw_;drop", "表_", "sqlite_", "sqlite_cw"]
+)
 def test_a_prefix_that_is_no_plain_name_is_refused(tmp_path: Path, prefix: str) -> None:
     with pytest.raises(InvalidInput, match="is no table prefix") as refused:
         Engine.open(f"sqlite:///{tmp_path / 'x.db'}", table_prefix=prefix)
     assert refused.value.field == "db"
+    assert "URL" not in str(refused.value)  # the URL is fine; the prefix is not
+    assert not (tmp_path / "x.db").exists()  # refused before the file is made
 
 
 def test_a_hosts_engine_keeps_its_own_names_and_casework_joins_its_transaction(

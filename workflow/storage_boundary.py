@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from casework.storage.database import driver_errors, refuses_writes
-from casework.storage.errors import SchemaConflict, StorageBusy, StorageError
+from casework.storage.errors import SchemaConflict, StorageBusy, StorageError, UnusableName
 from casework.workflow.errors import CaseworkError, InvalidInput, ReadOnlyDatabase, StorageFailure
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,6 +36,8 @@ def storage_error_types() -> tuple[type[Exception], ...]:
 
 def translated(err: BaseException) -> CaseworkError:
     """The casework error for a storage error."""
+    if isinstance(err, UnusableName):  # a schema or table prefix, not the URL
+        return InvalidInput(first_line(err), field="db")
     if isinstance(err, ArgumentError):
         return InvalidInput(f"not a usable database URL: {first_line(err)}", field="db")
     if isinstance(err, SchemaConflict):  # another application's tables: nothing to retry
