@@ -46,6 +46,7 @@ from casework.workflow.errors import InvalidInput
 from casework.workflow.logs import library_logger
 from casework.workflow.results import Case, Event, Replay, VerifyReport
 from casework.workflow.storage_boundary import at_storage_boundary
+from casework.workflow.transitions import with_deadlines
 
 if TYPE_CHECKING:
     from casework.workflow.audit.verification import SecondHalf
@@ -494,7 +495,7 @@ class Engine:
     def explain_sla(self, case_id: str) -> dict[str, Any]:
         """How each SLA clock of the case stands and how its next deadline was computed."""
         case, events = reading.case_with_events(self.context, case_id)
-        case = reading.with_deadlines(case)
+        case = with_deadlines(case)
         policy = self.policies.get(case.sla_policy)
         from casework.workflow.sla.views import explain
 

@@ -201,6 +201,11 @@ def sla_json(
     return {**folded.sla.to_json(), "pending": list(pending_json(deadlines))}
 
 
+def with_deadlines(case: CaseRecord) -> CaseRecord:
+    """The case with its pending deadlines, as its row's clocks list them."""
+    return replace(case, deadlines=tuple(case.sla.get("pending", ())))
+
+
 def stored_plan(case: CaseRecord) -> dict[tuple[str, int, int], Planned]:
     """The deadlines the case row says are pending: the plan of its last event that
     moved the clocks, kept with the row so that no event computes it twice."""

@@ -35,7 +35,12 @@ from casework.workflow.errors import (
 from casework.workflow.mail.escalation import manual_escalation_row
 from casework.workflow.notify.queue import queue_notifications
 from casework.workflow.partners.faults import fault_data
-from casework.workflow.transitions import decide_with_wait_ended, stored_plan, sync_deadlines
+from casework.workflow.transitions import (
+    decide_with_wait_ended,
+    stored_plan,
+    sync_deadlines,
+    with_deadlines,
+)
 from casework.workflow.webhooks.queue import queue_webhooks
 
 if TYPE_CHECKING:
@@ -165,7 +170,7 @@ def record(
             version=step.after.version,
             actor=actor,
         )
-    return replace(after_case, deadlines=tuple(after_case.sla.get("pending", ())))
+    return with_deadlines(after_case)
 
 
 def within_authority(

@@ -18,7 +18,6 @@ from casework.storage.errors import WriteConflict
 from casework.workflow import validation
 from casework.workflow.cases.firing import record
 from casework.workflow.cases.intake import checked
-from casework.workflow.cases.reading import with_deadlines
 from casework.workflow.cases.relations import repeat_of
 from casework.workflow.cases.remedies import classified
 from casework.workflow.config import Settings
@@ -32,6 +31,7 @@ from casework.workflow.transitions import (
     profile_of,
     sla_json,
     sync_deadlines,
+    with_deadlines,
 )
 from casework.workflow.webhooks.queue import queue_webhooks
 

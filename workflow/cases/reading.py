@@ -23,17 +23,13 @@ from casework.workflow.cases.paging import (
 from casework.workflow.clock import aware
 from casework.workflow.errors import CaseNotFound, InvalidInput, TimeOutOfOrder, UnknownChoice
 from casework.workflow.results import Event, Replay
+from casework.workflow.transitions import with_deadlines
 
 if TYPE_CHECKING:
     from casework.workflow.context import Context
 
 MIN_PREFIX = 4
 """The shortest case-id prefix :func:`resolve` takes."""
-
-
-def with_deadlines(case: CaseRecord) -> CaseRecord:
-    """The case with its pending deadlines, as its row's clocks list them."""
-    return replace(case, deadlines=tuple(case.sla.get("pending", ())))
 
 
 def get(context: Context, case_id: str) -> CaseRecord:

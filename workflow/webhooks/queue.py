@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ from casework.storage.chain import parse_json
 from casework.storage.port import Store, Tx
 from casework.storage.records import WEBHOOK_KIND, CaseRecord, EventRecord, OutboxMail
 from casework.workflow.access.organisation import Organisation
+from casework.workflow.transitions import with_deadlines
 
 ANSWER_CHARS = 300
 """How much of a receiver's answer a failed delivery keeps and shows."""
@@ -35,7 +35,7 @@ def event_json(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def case_json(case: CaseRecord) -> dict[str, Any]:
     """A case in the CLI's JSON shape, its pending deadlines included."""
-    return replace(case, deadlines=tuple(case.sla.get("pending", ()))).to_json()
+    return with_deadlines(case).to_json()
 
 
 def queue_webhooks(
