@@ -127,6 +127,13 @@ def test_tokens_and_roles(api: Served) -> None:
         assert http.get("/v1/export").status_code == 403
         assert http.get(f"/v1/cases/{case['id']}/replay").status_code == 403
         assert http.get("/v1/webhooks").status_code == 403
+        said = [http.get(path).json()["detail"] for path in ("/v1/export", "/v1/webhooks")]
+        said.append(http.get("/v1/reports/sla").json()["detail"])
+        assert said == [  # what is refused, in words
+            "a token of role agent may not audit the history",
+            "a token of role agent may not administer casework",
+            "a token of role agent may not replay cases or read reports",
+        ]
     with api.client(auditor) as http:
         before = api.engine.verify().to_json()
         assert http.post("/v1/cases", json=OPEN).status_code == 403

@@ -9,7 +9,14 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from casework.workflow import Engine, NotAuthenticated, TokenNotFound
-from casework.workflow.access.tokens import authenticate, issue, revoke, secret_hash
+from casework.workflow.access.tokens import (
+    ACTIONS,
+    ALLOWED,
+    authenticate,
+    issue,
+    revoke,
+    secret_hash,
+)
 from casework.workflow.cli import main
 
 
@@ -61,3 +68,7 @@ def test_the_tokens_commands(db_url: str) -> None:
         main, ["--db", db_url, "tokens", "create", "--actor", "a@b", "--role", "agent"]
     )
     assert bad.exit_code == 2
+
+
+def test_every_kind_of_thing_has_its_words_for_a_refusal() -> None:
+    assert set(ACTIONS) == set(ALLOWED)

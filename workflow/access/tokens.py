@@ -37,6 +37,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "admin": frozenset({"admin"}),
 }
 """Which roles may do each kind of thing."""
+ACTIONS: dict[str, str] = {
+    "read": "read cases",
+    "write": "open cases or record events",
+    "replay": "replay cases or read reports",
+    "audit": "audit the history",
+    "admin": "administer casework",
+}
+"""Each kind of thing in the words of a refusal."""
 
 PREFIX = "cw_"
 
@@ -67,7 +75,7 @@ class Principal:
     def require(self, action: str) -> None:
         """Raise :class:`NotPermitted` unless the role may do ``action``."""
         if not self.may(action):
-            raise NotPermitted(f"a token of role {self.role} may not {action}")
+            raise NotPermitted(f"a token of role {self.role} may not {ACTIONS[action]}")
 
     def within(self, unit: str | None) -> bool:
         """Whether ``unit`` (a case's branch: a store or a branch) is within the token's
