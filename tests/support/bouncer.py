@@ -41,6 +41,8 @@ class Bouncer:
             f"unix_socket_dir = {self.root}\n"
             f"auth_type = trust\nauth_file = {self.root / 'users.txt'}\n"
             "pool_mode = transaction\nmax_client_conn = 500\ndefault_pool_size = 20\n"
+            # idle server connections go soon: a test run shares the server's 100 slots
+            "server_idle_timeout = 5\n"
             "ignore_startup_parameters = extra_float_digits,options\n"
             f"logfile = {self.root / 'pgbouncer.log'}\npidfile = {self.root / 'pgbouncer.pid'}\n",
             encoding="utf-8",
