@@ -390,3 +390,31 @@ def test_write_access_is_judged_on_the_prefixed_tables(
 
 def _first_due(case: Case) -> datetime:
     return min(datetime.fromisoformat(d["due_at"]) for d in case.deadlines)
+
+
+def test_a_hosts_autogenerate_leaves_caseworks_tables_to_casework(tmp_path: Path) -> None:
+    """The host's ``alembic revision --autogenerate`` would drop casework's tables, which
+    its metadata does not hold, unless its ``include_name`` leaves the prefix's names out
+    (as README's embedding section shows)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import MetaData
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    _host_migrates(url, tmp_path / "host")
+    Engine.open(url, table_prefix=PREFIX).close()
+    host = create_engine(url)
+    hosts_own = MetaData()  # the host's models: its own tables as they are
+    hosts_own.reflect(host, only=lambda name, _: not name.startswith(PREFIX))
+
+    def include_name(name: str | None, type_: str, _parents: object) -> bool:
+        return not (type_ == "table" and name is not None and name.startswith(PREFIX))
+
+    with host.connect() as conn:
+        unfiltered = compare_metadata(MigrationContext.configure(conn), hosts_own)
+        options: dict[str, Any] = {"include_name": include_name}
+        filtered = compare_metadata(MigrationContext.configure(conn, opts=options), hosts_own)
+    host.dispose()
+    dropped = {diff[1].name for diff in unfiltered if diff[0] == "remove_table"}
+    assert {PREFIX + "events", PREFIX + "cases"} <= dropped  # what the README warns of
+    assert filtered == []
