@@ -143,7 +143,7 @@ def _adopt_shared_version(conn: Connection, schema: str | None) -> None:
         raise SchemaConflict(
             f"{where} holds another application's Alembic history ({SHARED_VERSION_TABLE} "
             f"at revision {shared[0]}, none of casework's) and no casework version table: "
-            f"{_APART}"
+            f"{_apart(conn)}"
         )
     from casework.storage.tables import metadata
 
@@ -151,14 +151,18 @@ def _adopt_shared_version(conn: Connection, schema: str | None) -> None:
     if taken:
         raise SchemaConflict(
             f"{where} has tables casework needs that are not casework's (no casework "
-            f"version table): {', '.join(taken)}; {_APART}"
+            f"version table): {', '.join(taken)}; {_apart(conn)}"
         )
 
 
-_APART = (
-    "give casework a schema of its own (--db-schema, Engine.open(url, schema=...)) "
-    "or a table prefix (--db-table-prefix, Engine.open(url, table_prefix=...))"
-)
+def _apart(conn: Connection) -> str:
+    """How casework keeps apart from another application's tables (SQLite has no schemas)."""
+    prefix = "a table prefix (--db-table-prefix, Engine.open(url, table_prefix=...))"
+    if conn.dialect.name == "sqlite":
+        return f"give casework {prefix}"
+    return (
+        f"give casework a schema of its own (--db-schema, Engine.open(url, schema=...)) or {prefix}"
+    )
 
 
 def _named(prefix: TablePrefix | None, name: str) -> str:

@@ -380,6 +380,9 @@ def test_a_database_of_another_application_is_refused_naming_the_conflict(
     with pytest.raises(InvalidInput, match="alembic_version at revision host0001") as refused:
         Engine.open(url)
     assert refused.value.field == "db"
+    assert str(refused.value).endswith(  # SQLite has no schemas: a prefix is the way
+        "give casework a table prefix (--db-table-prefix, Engine.open(url, table_prefix=...))"
+    )
     only_events = f"sqlite:///{tmp_path / 'other.db'}"
     made = create_engine(only_events)
     with made.begin() as conn:
