@@ -31,13 +31,9 @@ from casework.storage.port import Store
 from casework.storage.records import CaseQuery
 from casework.storage.sql_store import SqlStore
 from casework.storage.table_prefix import use_prefix
-from casework.workflow import validation
-from casework.workflow.cases import attachments, firing, reading, relations
-from casework.workflow.cases.intake import FIELDS, checked_value
-from casework.workflow.cases.opening import new_case_id, open_case, opening_data
+from casework.workflow.cases import attachments, firing, opening, reading, relations
 from casework.workflow.cases.paging import Page
 from casework.workflow.cases.reading import MIN_PREFIX
-from casework.workflow.cases.remedies import sold_by
 from casework.workflow.catalog import installed_registry
 from casework.workflow.clock import Clock, SystemClock, aware
 from casework.workflow.config import Settings
@@ -213,24 +209,11 @@ class Engine:
         (the caller's scope). With a ``connection`` the case is written inside the
         host's transaction on it (see :meth:`fire`).
         """
-        self.context.joinable(connection)
-        s = self.settings
-        name = checked_value(FIELDS["machine"], machine, s)
-        definition = self.context.definition(s.default_machine if name is None else name, None)
-        opening = opening_data(
-            s, definition, customer=customer, summary=summary, channel=channel,
-            category=category, actor=actor, contact=contact, branch=branch,
-            priority=priority, attributes=attributes,
-        )  # fmt: skip
-        now = self.clock.now()
-        self.context.server_clock.check()
-        received = now if received_at is None else aware(received_at, "received_at")
-        self.context.not_in_future(received, now, "received_at")
-        sold_by(s.warranty, opening["attributes"], received)
-        case_id = new_case_id() if case_id is None else validation.new_case_id(case_id)
-        return open_case(
-            self.context, definition, opening, actor=actor, received=received, now=now,
-            case_id=case_id, within=within, connection=connection,
+        return opening.open_case(
+            self.context, customer=customer, summary=summary, channel=channel,
+            category=category, actor=actor, contact=contact, branch=branch, priority=priority,
+            received_at=received_at, machine=machine, attributes=attributes, case_id=case_id,
+            within=within, connection=connection,
         )  # fmt: skip
 
     @at_storage_boundary

@@ -17,9 +17,10 @@ from casework.storage.database import HostConnection
 from casework.storage.errors import WriteConflict
 from casework.workflow import validation
 from casework.workflow.cases.firing import record
-from casework.workflow.cases.intake import checked
+from casework.workflow.cases.intake import FIELDS, checked, checked_value
 from casework.workflow.cases.relations import repeat_of
-from casework.workflow.cases.remedies import classified
+from casework.workflow.cases.remedies import classified, sold_by
+from casework.workflow.clock import aware
 from casework.workflow.config import Settings
 from casework.workflow.errors import InvalidInput
 from casework.workflow.notify.queue import queue_notifications
@@ -110,6 +111,47 @@ def opened_case(
 
 def open_case(
     context: Context,
+    *,
+    customer: str,
+    summary: str,
+    channel: str | None = None,
+    category: str | None = None,
+    actor: str = "intake",
+    contact: str | None = None,
+    branch: str | None = None,
+    priority: str = "normal",
+    received_at: datetime | None = None,
+    machine: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    case_id: str | None = None,
+    within: str | None = None,
+    connection: HostConnection | None = None,
+) -> CaseRecord:
+    """Check a case as a person or a host gives it, then store it
+    (:meth:`~casework.workflow.engine.Engine.open_case` says what each argument does)."""
+    context.joinable(connection)
+    s = context.settings
+    name = checked_value(FIELDS["machine"], machine, s)
+    definition = context.definition(s.default_machine if name is None else name, None)
+    opening = opening_data(
+        s, definition, customer=customer, summary=summary, channel=channel,
+        category=category, actor=actor, contact=contact, branch=branch,
+        priority=priority, attributes=attributes,
+    )  # fmt: skip
+    now = context.clock.now()
+    context.server_clock.check()
+    received = now if received_at is None else aware(received_at, "received_at")
+    context.not_in_future(received, now, "received_at")
+    sold_by(s.warranty, opening["attributes"], received)
+    case_id = new_case_id() if case_id is None else validation.new_case_id(case_id)
+    return store_case(
+        context, definition, opening, actor=actor, received=received, now=now,
+        case_id=case_id, within=within, connection=connection,
+    )  # fmt: skip
+
+
+def store_case(
+    context: Context,
     definition: MachineDefinition,
     opening: dict[str, Any],
     *,
@@ -120,8 +162,9 @@ def open_case(
     within: str | None,
     connection: HostConnection | None,
 ) -> CaseRecord:
-    """Store the case ``opening`` describes (checked already) in one transaction, then
-    link it to the earlier case it repeats, if any (among branch ``within``'s cases)."""
+    """The transaction of :func:`open_case`, for checked input: store the case
+    ``opening`` describes, then link it to the earlier case it repeats, if any (among
+    branch ``within``'s cases)."""
     store, settings = context.store, context.settings
     policy = context.policies.current_for(definition.name)
     opening["policy"] = None if policy is None else policy.version
