@@ -42,7 +42,6 @@ from casework.workflow.errors import InvalidInput
 from casework.workflow.logs import library_logger
 from casework.workflow.results import Case, Event, Replay, VerifyReport
 from casework.workflow.storage_boundary import at_storage_boundary
-from casework.workflow.transitions import with_deadlines
 
 if TYPE_CHECKING:
     from casework.workflow.audit.verification import SecondHalf
@@ -458,7 +457,7 @@ class Engine:
         moment = self.clock.now() if now is None else aware(now, "now")
         from casework.workflow.sla.views import overdue
 
-        return overdue(self._store.cases.late_candidates(moment), self.policies, moment)
+        return overdue(self.context, moment)
 
     @at_storage_boundary
     def heartbeat(self, worker: str, started_at: datetime) -> None:
@@ -477,12 +476,9 @@ class Engine:
     @at_storage_boundary
     def explain_sla(self, case_id: str) -> dict[str, Any]:
         """How each SLA clock of the case stands and how its next deadline was computed."""
-        case, events = reading.case_with_events(self.context, case_id)
-        case = with_deadlines(case)
-        policy = self.policies.get(case.sla_policy)
-        from casework.workflow.sla.views import explain
+        from casework.workflow.sla.views import explained
 
-        return explain(case, events, policy, self.clock.now())
+        return explained(self.context, case_id)
 
     @at_storage_boundary
     def replan(self, case_id: str, *, actor: str) -> Case:

@@ -381,7 +381,7 @@ def _late_now(context: Context, period: Period, now: datetime) -> dict[str, Any]
     """The cases past an SLA target now (of the period's branch), by escalation level."""
     late = {
         o.case.id: o.case
-        for o in overdue(context.store.cases.late_candidates(now), context.policies, now)
+        for o in overdue(context, now)
         if period.branch is None
         or o.case.branch in context.settings.organisation.covered(period.branch)
     }

@@ -16,10 +16,11 @@ from casework.machines.definition import RECLASSIFIABLE, RECLASSIFY
 from casework.machines.sla import SlaPolicy
 from casework.storage import CaseRecord, EventRecord, iso
 from casework.workflow.cases.classification import WAS
-from casework.workflow.transitions import profile_of
+from casework.workflow.cases.reading import case_with_events
+from casework.workflow.transitions import profile_of, with_deadlines
 
 if TYPE_CHECKING:
-    from casework.workflow.policies import PolicyBook
+    from casework.workflow.context import Context
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,11 @@ class Overdue:
         }
 
 
-def overdue(cases: list[CaseRecord], policies: PolicyBook, now: datetime) -> list[Overdue]:
-    """Of ``cases`` (those that can be late, :meth:`casework.storage.port.Store.late_candidates`),
-    each clock past its target at ``now``, latest first."""
+def overdue(context: Context, now: datetime) -> list[Overdue]:
+    """Open cases with a clock past its target at ``now``, latest first."""
     result = []
-    for case in cases:
-        policy = policies.get(case.sla_policy)
+    for case in context.store.cases.late_candidates(now):
+        policy = context.policies.get(case.sla_policy)
         if policy is None:
             continue
         for clock in state_from_json(case.sla).clocks:
@@ -53,6 +53,14 @@ def overdue(cases: list[CaseRecord], policies: PolicyBook, now: datetime) -> lis
                 if late > timedelta(0):
                     result.append(Overdue(case, clock.name, late))
     return sorted(result, key=lambda o: o.late_by, reverse=True)
+
+
+def explained(context: Context, case_id: str) -> dict[str, Any]:
+    """How each SLA clock of the case stands now (:func:`explain`), or
+    :class:`CaseNotFound`."""
+    case, events = case_with_events(context, case_id)
+    case = with_deadlines(case)
+    return explain(case, events, context.policies.get(case.sla_policy), context.clock.now())
 
 
 def explain(
