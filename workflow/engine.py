@@ -341,9 +341,8 @@ class Engine:
     ) -> list[Case]:
         """Cases in the order they were received, those matching every filter given (a
         branch: its stores' too)."""
-        reading.known_state(self.registry, state)
         query = CaseQuery(state, branch, owner, customer, channel, category, priority)
-        return self._store.cases.matching(self.scoped(query), limit=limit)
+        return reading.matching(self.context, query, limit)
 
     def scoped(self, query: CaseQuery) -> CaseQuery:
         """``query`` with its ``branch`` standing for the units it covers: a branch of

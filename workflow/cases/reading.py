@@ -139,6 +139,12 @@ def scoped(context: Context, query: CaseQuery) -> CaseQuery:
     return replace(query, branch=None, branches=tuple(sorted(units)))
 
 
+def matching(context: Context, query: CaseQuery, limit: int | None = None) -> list[CaseRecord]:
+    """The cases matching ``query`` (its branch: the units it covers), in received order."""
+    known_state(context.registry, query.state)
+    return context.store.cases.matching(scoped(context, query), limit=limit)
+
+
 def page(
     context: Context,
     query: CaseQuery,
