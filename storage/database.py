@@ -104,9 +104,7 @@ def make_engine(
     schema = None if schema in (None, "", "public") else schema
     if schema is not None:
         if sqlite:
-            raise UnusableName(
-                "a schema is PostgreSQL's (--db-schema, schema=...); SQLite has none"
-            )
+            raise UnusableName("a schema is PostgreSQL's (`schema`); SQLite has none")
         if pooled:
             raise UnusableName(
                 "a schema needs a session setting, which pool_mode=transaction cannot keep: "

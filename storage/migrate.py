@@ -157,12 +157,10 @@ def _adopt_shared_version(conn: Connection, schema: str | None) -> None:
 
 def _apart(conn: Connection) -> str:
     """How casework keeps apart from another application's tables (SQLite has no schemas)."""
-    prefix = "a table prefix (--db-table-prefix, Engine.open(url, table_prefix=...))"
+    prefix = "a table prefix (`table_prefix`)"
     if conn.dialect.name == "sqlite":
         return f"give casework {prefix}"
-    return (
-        f"give casework a schema of its own (--db-schema, Engine.open(url, schema=...)) or {prefix}"
-    )
+    return f"give casework a schema of its own (`schema`) or {prefix}"
 
 
 def _named(prefix: TablePrefix | None, name: str) -> str:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
-from casework.workflow import Engine
+from casework.workflow import Engine, FixedClock, InvalidInput
 from casework.workflow.cli import main
-from tests.support import snapshot
+from tests.support import START, open_sample, snapshot
 
 
 @pytest.fixture
@@ -150,6 +152,14 @@ BAD = [
     ),
     (["replay", "{case}", "--at", "2026-11-23", "--tz", "Mars/Olympus"], "unknown time zone"),
     (["show", "missing"], "no case"),
+    # the command line's hints to what the library's neutral refusals describe
+    (["fire", "{case}", "note", "--actor", "a"], "needs the note text: --note TEXT (data note="),
+    (["fire", "{case}", "escalate", "--actor", "a"], "see `casework tick` and `casework replan`"),
+    (["fire", "{case}", "attach", "--actor", "a"], ": `casework attach CASE FILE --kind K`"),
+    (
+        ["open", "--customer", "c", "--channel", "web", "--summary", "s", "--attr", "oops"],
+        "--attr 'oops' must look like key=value",
+    ),
 ]
 
 
@@ -280,3 +290,50 @@ def test_a_database_that_cannot_be_opened_is_one_line(url: str, message: str, st
     assert len(lines) == 1
     assert message in lines[0]
     assert "secret" not in result.stderr
+
+
+PHONE = {"brand": "华为", "product_class": "phone", "fault_class": "performance"}
+
+
+@pytest.mark.parametrize(
+    ("attributes", "refused", "hint"),
+    [
+        (PHONE, "needs the purchase_date", "open the case with --attr purchase_date="),
+        ({**PHONE, "brand": "Apple", "purchase_date": "2026-11-20"},
+         "needs the manufacturer's test report", "(casework attach CASE FILE --kind test_report)"),
+    ],
+)  # fmt: skip
+def test_a_refused_remedy_names_the_option_that_gives_what_it_needs(
+    run: Any, db_url: str, attributes: dict[str, str], refused: str, hint: str
+) -> None:
+    """The library says what a remedy needs in neutral words; the command line names how
+    to give it."""
+    with Engine.open(db_url, clock=FixedClock(START)) as engine:
+        case_id = open_sample(engine, attributes=attributes)
+        engine.fire(case_id, "apologise", actor="li.na")
+        engine.fire(case_id, "confirm_needs", actor="li.na")
+    at = (START + timedelta(hours=1)).isoformat()
+    result = run("fire", case_id, "decide_remedy", "--data", "remedy=exchange", "--actor",
+                 "li.na", "--role", "admin", "--at", at)  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert refused in result.stderr
+    assert hint in result.stderr
+
+
+def test_a_database_casework_cannot_share_names_the_option_that_sets_it_apart(
+    tmp_path: Path,
+) -> None:
+    """Opening an engine names ``Engine.open``'s parameters, which the command line shows
+    as its options."""
+    shared = tmp_path / "shared.db"
+    with sqlite3.connect(shared) as conn:
+        conn.execute("CREATE TABLE cases (id TEXT)")
+    with pytest.raises(InvalidInput, match=r"give casework a table prefix \(`table_prefix`\)$"):
+        Engine.open(f"sqlite:///{shared}")
+    runner = CliRunner()
+    result = runner.invoke(main, ["--db", f"sqlite:///{shared}", "list"])
+    assert result.exit_code == 2
+    assert result.stderr.rstrip().endswith("give casework a table prefix (--db-table-prefix)")
+    schema = runner.invoke(main, ["--db", f"sqlite:///{shared}", "--db-schema", "cw", "list"])
+    assert schema.exit_code == 2
+    assert "a schema is PostgreSQL's (--db-schema); SQLite has none" in schema.stderr

@@ -381,7 +381,7 @@ def test_a_database_of_another_application_is_refused_naming_the_conflict(
         Engine.open(url)
     assert refused.value.field == "db"
     assert str(refused.value).endswith(  # SQLite has no schemas: a prefix is the way
-        "give casework a table prefix (--db-table-prefix, Engine.open(url, table_prefix=...))"
+        "give casework a table prefix (`table_prefix`)"
     )
     only_events = f"sqlite:///{tmp_path / 'other.db'}"
     made = create_engine(only_events)

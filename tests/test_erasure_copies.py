@@ -190,6 +190,20 @@ def test_a_reader_holding_the_files_leaves_compaction_pending_until_finish(
     assert engine.verify().ok
 
 
+def test_a_second_erase_on_the_command_line_names_erase_finish(engine: Engine, db_url: str) -> None:
+    """The library says a pending compaction is completed by finishing the erasure; the
+    command line names the command that does."""
+    _zhang(engine)
+    with _reader(engine):
+        assert engine.erase(NAME, actor="dpo", reason="本人申请")["compaction_pending"]
+        again = CliRunner().invoke(
+            main, ["--db", db_url, "erase", "--customer", NAME, "--actor", "dpo", "--reason", "r"]
+        )
+    assert again.exit_code == 2, again.output
+    assert "no case names this customer" in again.stderr
+    assert "`casework erase --finish` completes it" in again.stderr
+
+
 def test_an_erasure_killed_before_its_compaction_is_completed_by_the_worker(
     engine: Engine, clock: FixedClock
 ) -> None:

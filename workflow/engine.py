@@ -155,7 +155,8 @@ class Engine:
                 if not migrate:
                     raise InvalidInput(
                         f"the database schema is at revision {current}, casework needs {HEAD}:"
-                        " run `casework migrate` (or open it with migrate=True)",
+                        " open it with migrate=True (the default) to upgrade it, or run"
+                        " `casework migrate` first",
                         field="db",
                     )
                 upgrade(db)

@@ -37,7 +37,9 @@ the command line exits with (2 for what the caller can correct, 1 for a failure 
 database, the mail server or the disk), ``http_status`` the status of the API's problem
 answer. Catch :class:`NotFound` or :class:`Conflict` for every kind of either.
 
-The messages name no command and no option: the API answers with them too. A message
+The messages name no command and no option: the API answers with them too (only an
+engine refusing to open a schema that is not current, which no answer reports, names the
+operator's `casework migrate` beside ``migrate=True``). A message
 names a parameter of the call in backquotes (```to` must be later than `from```); the
 command line shows it as its option (``--to``) and adds the command that helps.
 

@@ -73,7 +73,7 @@ def open_command(
     **values: Any,
 ) -> None:
     """Open a case; prints its id (with --json, the case)."""
-    attrs = {k: str(v) for k, v in parse_data(attributes).items()}
+    attrs = {k: str(v) for k, v in parse_data(attributes, "--attr").items()}
     with engine_for(db_url, config_path) as engine:
         received = None if received_at is None else typed_time(received_at, "--received-at", engine)
         case = engine.open_case(actor=actor, received_at=received, attributes=attrs, **values)

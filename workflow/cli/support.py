@@ -212,13 +212,14 @@ def typed_text(value: str, what: str) -> str:
     return value
 
 
-def parse_data(pairs: Sequence[str]) -> dict[str, Any]:
-    """``K=V`` pairs into a dict; a whole number stays a number, anything else is text."""
+def parse_data(pairs: Sequence[str], option: str = "--data") -> dict[str, Any]:
+    """``K=V`` pairs (given with ``option``) into a dict; a whole number stays a number,
+    anything else is text."""
     data: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InvalidInput(f"--data {pair!r} must look like key=value", field="data")
+            raise InvalidInput(f"{option} {pair!r} must look like key=value", field=option)
         data[key.strip()] = int(value) if _INT.fullmatch(value) else value
     return data
 
@@ -380,11 +381,11 @@ def engine_for(
             given, os.environ, read_only=read_only, logger=structlog.get_logger("casework")
         )
     except StorageFailure as err:
-        fail(f"cannot open database {_safe_url(url)}: {err}", code=err.exit_status)
+        fail(f"cannot open database {_safe_url(url)}: {worded(err)}", code=err.exit_status)
     except InvalidInput as err:
         if err.field != "db":
             raise
-        fail(f"cannot open database {_safe_url(url)}: {err}")
+        fail(f"cannot open database {_safe_url(url)}: {worded(err)}")
     except ModuleNotFoundError as err:
         fail(
             f"cannot open database {_safe_url(url)}: its driver {err.name} is not installed; "
