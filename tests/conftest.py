@@ -132,12 +132,17 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of a database with the current schema and no cases: a SQLite file (a copy
     of the migrated template), or a PostgreSQL database (made from its template)."""
-    if request.param == "sqlite":
+    return database_url(request, request.param, tmp_path)
+
+
+def database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+    """:func:`db_url` for ``backend`` (``sqlite``, ``postgres`` or ``pgbouncer``)."""
+    if backend == "sqlite":
         path = tmp_path / "casework.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         path.chmod(0o600)
         return f"sqlite:///{path}"
-    if request.param == "pgbouncer":  # skipped before a database is made, if need be
+    if backend == "pgbouncer":  # skipped before a database is made, if need be
         bouncer = request.getfixturevalue("bouncer")
         url: str = request.getfixturevalue("pg_url")
         return str(bouncer.url(url.rsplit("/", 1)[1]))

@@ -1,5 +1,6 @@
-"""The storage port's contract: what any :class:`storage.port.Store` must do, checked on
-SQLite and on PostgreSQL alike (the ``db_url`` fixture runs each test on both).
+"""The storage port's contract: cases and events, deadlines, the outbox, history streams,
+tokens and kept answers. What any :class:`casework.storage.port.Store` must do, checked on
+every store of ``conftest.py``.
 
 Rows are written through the port itself, by hand, so the contract holds whatever the
 engine above it does.
@@ -7,71 +8,28 @@ engine above it does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
 from dataclasses import replace
-from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine as SAEngine
 
-from casework.storage import GENESIS_HASH, make_engine
 from casework.storage.errors import WriteConflict
-from casework.storage.migrate import upgrade
 from casework.storage.port import Store
-from casework.storage.records import CaseQuery, Remembered, TokenRecord
-from casework.storage.sql_store import SqlStore
-from casework.workflow.transitions import event_row
+from casework.storage.records import (
+    CASE_FIELDS,
+    EVENT_FIELDS,
+    CaseQuery,
+    Remembered,
+    TokenRecord,
+)
+from casework.storage.timestamps import iso
+from tests.contract.rows import H, case_rows, fired_deadlines, next_event, opened, outbox_mail
 from tests.support import START
 
-H = timedelta(hours=1)
 
-
-@pytest.fixture(params=[None, "cw_"], ids=["plain", "prefixed"])
-def store(db_url: str, request: pytest.FixtureRequest) -> Iterator[Store]:
-    """The port on a database with the current schema and nothing in it, its tables
-    named as they are by default and under a table prefix."""
-    db: SAEngine = make_engine(db_url, table_prefix=request.param)
-    upgrade(db)
-    store = SqlStore(db)
-    yield store
-    store.close()
-    db.dispose()
-
-
-def _case(case_id: str, at: Any = START, **columns: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A case row and its opening event."""
-    event = event_row(case_id, 1, "open", None, "received", "li.na", at, at, {}, GENESIS_HASH)
-    case = {
-        "id": case_id, "machine": "complaint", "machine_version": 1, "state": "received",
-        "version": 1, "owner": "li.na", "branch": "东莞长安店", "channel": "phone",
-        "category": "service_delayed", "priority": "normal", "customer": "C-1",
-        "contact": None, "summary": "师傅没有按约上门", "received_at": at, "opened_at": at,
-        "last_event_at": at, "escalation_level": 0, "attributes": {}, "facts": {},
-        "head_hash": event["hash"], "sla_policy": None, "sla": {}, **columns,
-    }  # fmt: skip
-    return case, event
-
-
-def _opened(store: Store, *ids: str, at: Any = START) -> None:
-    with store.transaction() as cursor:
-        for case_id in ids:
-            store.cases.insert(cursor, *_case(case_id, at))
-
-
-def _next(store: Store, case_id: str, event: str, to_state: str, at: Any) -> tuple[Any, Any]:
-    """The event that follows the case's last one, and the case update it makes."""
-    case = store.cases.get(case_id)
-    assert case is not None
-    row = event_row(case_id, case.version + 1, event, case.state, to_state, "li.na", at, at, {},
-                    case.head_hash)  # fmt: skip
-    update = {"state": to_state, "version": case.version + 1, "owner": case.owner, "facts": {},
-              "escalation_level": 0, "last_event_at": at, "head_hash": row["hash"]}  # fmt: skip
-    return row, update
-
-
+@pytest.mark.covers("transaction", "cases.insert", "cases.get", "cases.with_events")
 def test_a_case_and_its_opening_event_are_read_back_as_written(store: Store) -> None:
-    _opened(store, "c1")
+    opened(store, "c1")
     case, events = store.cases.with_events("c1")
     assert case is not None
     assert (case.id, case.state, case.version, case.branch) == ("c1", "received", 1, "东莞长安店")
@@ -83,13 +41,14 @@ def test_a_case_and_its_opening_event_are_read_back_as_written(store: Store) -> 
     assert store.cases.with_events("missing") == (None, [])
 
 
+@pytest.mark.covers("cases.insert", "cases.matching")
 def test_a_taken_case_id_is_a_write_conflict_and_nothing_is_written(store: Store) -> None:
-    _opened(store, "c1")
+    opened(store, "c1")
 
     def insert_two() -> None:
         with store.transaction() as cursor:
-            store.cases.insert(cursor, *_case("c2"))
-            store.cases.insert(cursor, *_case("c1"))
+            store.cases.insert(cursor, *case_rows("c2"))
+            store.cases.insert(cursor, *case_rows("c1"))
 
     with pytest.raises(WriteConflict):
         insert_two()
@@ -97,10 +56,11 @@ def test_a_taken_case_id_is_a_write_conflict_and_nothing_is_written(store: Store
     assert [c.id for c in store.cases.matching()] == ["c1"]
 
 
+@pytest.mark.covers("transaction")
 def test_a_transaction_that_raises_writes_nothing(store: Store) -> None:
     def insert_then_fail() -> None:
         with store.transaction() as cursor:
-            store.cases.insert(cursor, *_case("c1"))
+            store.cases.insert(cursor, *case_rows("c1"))
             raise RuntimeError("stop")
 
     with pytest.raises(RuntimeError, match="stop"):
@@ -108,13 +68,14 @@ def test_a_transaction_that_raises_writes_nothing(store: Store) -> None:
     assert store.cases.matching() == []
 
 
+@pytest.mark.covers("cases.append", "cases.load")
 def test_append_moves_the_case_only_from_the_expected_version(store: Store) -> None:
-    _opened(store, "c1")
-    row, update = _next(store, "c1", "apologise", "apologised", START + H)
+    opened(store, "c1")
+    row, update = next_event(store, "c1", "apologise", "apologised", START + H)
     with store.transaction() as cursor:
         assert store.cases.load(cursor, "c1") is not None
         assert store.cases.append(cursor, row, update, expected=1) is True
-    stale, stale_update = _next(store, "c1", "note", "apologised", START + 2 * H)
+    stale, stale_update = next_event(store, "c1", "note", "apologised", START + 2 * H)
 
     def append_stale() -> None:
         with store.transaction() as cursor:
@@ -129,14 +90,15 @@ def test_append_moves_the_case_only_from_the_expected_version(store: Store) -> N
     assert [e.event for e in events] == ["open", "apologise"]
 
 
+@pytest.mark.covers("deadlines.plan", "cases.by_due", "cases.count", "cases.matching")
 def test_a_queue_puts_the_next_deadline_first(store: Store) -> None:
-    _opened(store, "idle", at=START)
-    _opened(store, "later", "sooner", "shut", at=START + H)
+    opened(store, "idle", at=START)
+    opened(store, "later", "sooner", "shut", at=START + H)
     with store.transaction() as cursor:
         store.deadlines.plan(cursor, "later", ("first_response", 1, 0), START + 20 * H)
         store.deadlines.plan(cursor, "sooner", ("first_response", 1, 0), START + 5 * H)
         store.deadlines.plan(cursor, "shut", ("first_response", 1, 0), START + 2 * H)
-    row, update = _next(store, "shut", "withdraw", "withdrawn", START + 2 * H)
+    row, update = next_event(store, "shut", "withdraw", "withdrawn", START + 2 * H)
     with store.transaction() as cursor:
         assert store.cases.append(cursor, row, update, expected=1)
     mine = CaseQuery(owner="li.na", branch="东莞长安店", not_states=("withdrawn",))
@@ -159,9 +121,10 @@ def test_a_queue_puts_the_next_deadline_first(store: Store) -> None:
     assert [c.id for c in store.cases.matching(CaseQuery(states=("withdrawn",)))] == ["shut"]
 
 
+@pytest.mark.covers("cases.matching", "cases.received_between")
 def test_cases_come_in_the_order_received_by_state_and_limit(store: Store) -> None:
-    _opened(store, "late", at=START + H)
-    _opened(store, "early", at=START)
+    opened(store, "late", at=START + H)
+    opened(store, "early", at=START)
     assert [c.id for c in store.cases.matching()] == ["early", "late"]
     assert [c.id for c in store.cases.matching(limit=1)] == ["early"]
     assert store.cases.matching(CaseQuery(state="closed")) == []
@@ -171,8 +134,17 @@ def test_cases_come_in_the_order_received_by_state_and_limit(store: Store) -> No
     assert sorted(events) == ["early", "late"]
 
 
+@pytest.mark.covers(
+    "deadlines.plan",
+    "deadlines.plan_many",
+    "deadlines.pending_count",
+    "deadlines.next_due",
+    "deadlines.cancel_many",
+    "deadlines.claim",
+    "deadlines.unclaim",
+)
 def test_deadlines_are_planned_moved_cancelled_and_claimed_once(store: Store) -> None:
-    _opened(store, "c1", "c2")
+    opened(store, "c1", "c2")
     first, second = ("first_response", 1, 0), ("first_response", 1, 1)
     with store.transaction() as cursor:
         store.deadlines.plan(cursor, "c1", first, START + 18 * H)
@@ -200,8 +172,9 @@ def test_deadlines_are_planned_moved_cancelled_and_claimed_once(store: Store) ->
     assert store.deadlines.next_due() == START + 50 * H
 
 
+@pytest.mark.covers("deadlines.claim")
 def test_a_claim_takes_at_most_its_limit_earliest_first(store: Store) -> None:
-    _opened(store, "c1")
+    opened(store, "c1")
     with store.transaction() as cursor:
         store.deadlines.plan_many(
             cursor, [("c1", ("clock", 1, n), START + n * H) for n in range(5)]
@@ -212,6 +185,7 @@ def test_a_claim_takes_at_most_its_limit_earliest_first(store: Store) -> None:
     assert store.deadlines.pending_count() == 3
 
 
+@pytest.mark.covers("deadlines.store_policy", "deadlines.policies")
 def test_a_policy_is_kept_once_under_its_version(store: Store) -> None:
     with store.transaction() as cursor:
         store.deadlines.store_policy(cursor, "v1", "standard", {"target": 24}, START)
@@ -219,33 +193,26 @@ def test_a_policy_is_kept_once_under_its_version(store: Store) -> None:
     assert store.deadlines.policies() == {"v1": {"target": 24}}
 
 
-def _deadlines(store: Store, count: int) -> list[int]:
-    """Ids of ``count`` fired deadlines of case c1 (a mail names the deadline it is for)."""
-    with store.transaction() as cursor:
-        store.deadlines.plan_many(
-            cursor, [("c1", ("first_response", 1, n), START) for n in range(count)]
-        )
-        return [d.id for d in store.deadlines.claim(cursor, START, count)]
-
-
-def _mail(key: str, deadline_id: int, level: int = 1) -> dict[str, Any]:
-    return {
-        "dedupe_key": key, "case_id": "c1", "deadline_id": deadline_id,
-        "kind": "warning" if level == 0 else "escalation", "level": level,
-        "recipients": ["店长@example.com"], "subject": "", "body": {"case_id": "c1"},
-        "next_attempt_at": START, "created_at": START,
-    }  # fmt: skip
-
-
+@pytest.mark.covers(
+    "outbox.queue",
+    "outbox.counts",
+    "outbox.claim",
+    "outbox.mark_sent",
+    "outbox.mark_failed",
+    "outbox.next_attempt",
+    "outbox.requeue",
+    "outbox.requeue_all",
+    "outbox.rows",
+)
 def test_mails_are_queued_once_claimed_under_a_lease_and_their_outcome_recorded(
     store: Store,
 ) -> None:
-    _opened(store, "c1")
-    ids = _deadlines(store, 3)
+    opened(store, "c1")
+    ids = fired_deadlines(store, 3)
     with store.transaction() as cursor:
-        store.outbox.queue(cursor, [_mail("a", ids[0]), _mail("b", ids[1]),
-                                   _mail("c", ids[2], level=0)])  # fmt: skip
-        store.outbox.queue(cursor, [_mail("a", ids[0])])  # already queued: left out
+        store.outbox.queue(cursor, [outbox_mail("a", ids[0]), outbox_mail("b", ids[1]),
+                                   outbox_mail("c", ids[2], level=0)])  # fmt: skip
+        store.outbox.queue(cursor, [outbox_mail("a", ids[0])])  # already queued: left out
     assert store.outbox.counts()["pending"] == 3
     ready, held = store.outbox.claim(
         due_by=START, lease_until=START + H, token="t1", limit=10,
@@ -279,11 +246,12 @@ def test_mails_are_queued_once_claimed_under_a_lease_and_their_outcome_recorded(
     assert len(store.outbox.rows(limit=2)) == 2
 
 
+@pytest.mark.covers("outbox.mark_failed", "outbox.release")
 def test_a_failed_sending_is_retried_later_or_buried(store: Store) -> None:
-    _opened(store, "c1")
-    ids = _deadlines(store, 2)
+    opened(store, "c1")
+    ids = fired_deadlines(store, 2)
     with store.transaction() as cursor:
-        store.outbox.queue(cursor, [_mail("a", ids[0]), _mail("b", ids[1])])
+        store.outbox.queue(cursor, [outbox_mail("a", ids[0]), outbox_mail("b", ids[1])])
     ready, _ = store.outbox.claim(due_by=START, lease_until=START + H, token="t", limit=10,
                                  hold_until=lambda mail: None)  # fmt: skip
     a, b = sorted(ready, key=lambda m: m.dedupe_key)
@@ -295,8 +263,9 @@ def test_a_failed_sending_is_retried_later_or_buried(store: Store) -> None:
     assert store.outbox.release([a.id], "t", START) == 0  # no longer under this lease
 
 
+@pytest.mark.covers("audit.snapshot", "audit.middle_case_id")
 def test_a_snapshot_streams_cases_events_and_pending_deadlines_by_case_id(store: Store) -> None:
-    _opened(store, "b", "a", "c")
+    opened(store, "b", "a", "c")
     with store.transaction() as cursor:
         store.deadlines.plan(cursor, "b", ("first_response", 1, 0), START + H)
     with store.audit.snapshot() as streams:
@@ -313,9 +282,10 @@ def test_a_snapshot_streams_cases_events_and_pending_deadlines_by_case_id(store:
         assert [row[0] for row in streams.cases] == ["c"]
 
 
+@pytest.mark.covers("audit.export_rows", "audit.case_heads", "database_id")
 def test_exports_and_heads_read_the_history_as_recorded(store: Store) -> None:
-    _opened(store, "a", "b")
-    row, update = _next(store, "a", "apologise", "apologised", START + H)
+    opened(store, "a", "b")
+    row, update = next_event(store, "a", "apologise", "apologised", START + H)
     with store.transaction() as cursor:
         store.cases.append(cursor, row, update, expected=1)
     with store.audit.export_rows() as rows:
@@ -329,12 +299,13 @@ def test_exports_and_heads_read_the_history_as_recorded(store: Store) -> None:
     assert store.database_id()
 
 
+@pytest.mark.covers("cases.late_candidates")
 def test_late_candidates_are_escalated_cases_or_those_with_a_deadline_due(
     store: Store,
 ) -> None:
     with store.transaction() as cursor:
         for case_id, level in (("quiet", 0), ("escalated", 2), ("due", 0), ("warned", 0)):
-            case, event = _case(case_id, escalation_level=level, sla_policy="v1")
+            case, event = case_rows(case_id, escalation_level=level, sla_policy="v1")
             store.cases.insert(cursor, case, event)
         store.deadlines.plan(cursor, "due", ("first_response", 1, 1), START + H)
         store.deadlines.plan(cursor, "warned", ("first_response", 1, 0), START + H)
@@ -348,6 +319,9 @@ def test_late_candidates_are_escalated_cases_or_those_with_a_deadline_due(
     assert [c.id for c in store.cases.late_candidates(START)] == ["escalated"]
 
 
+@pytest.mark.covers(
+    "access.add_token", "access.token_by_hash", "access.tokens", "access.revoke_token"
+)
 def test_tokens_are_kept_by_hash_and_revoked_once(store: Store) -> None:
     token = TokenRecord("ab12cd34", "li.na", "agent", "东莞长安店", START)
     store.access.add_token(token, "h" * 64)
@@ -363,6 +337,7 @@ def test_tokens_are_kept_by_hash_and_revoked_once(store: Store) -> None:
     assert store.access.revoke_token("missing", START) is None
 
 
+@pytest.mark.covers("access.remember", "access.recall", "access.forget_before")
 def test_an_answer_is_remembered_once_per_key_and_forgotten_when_old(store: Store) -> None:
     answer = Remembered("r" * 64, 201, {"id": "c1", "名": "张三"}, "/v1/cases/c1", START)
     assert store.access.remember("ab12cd34", "key-1", answer) is True
@@ -371,3 +346,84 @@ def test_an_answer_is_remembered_once_per_key_and_forgotten_when_old(store: Stor
     assert store.access.recall("other", "key-1") is None
     assert store.access.forget_before(START + H) == 1
     assert store.access.recall("ab12cd34", "key-1") is None
+
+
+@pytest.mark.covers(
+    "outbox.claim", "outbox.release", "outbox.requeue_all", "outbox.rows", "outbox.counts"
+)
+def test_mails_are_given_back_requeued_and_listed_by_kind_case_and_branch(
+    store: Store,
+) -> None:
+    opened(store, "c1")
+    with store.transaction() as cursor:
+        store.cases.insert(cursor, *case_rows("c2", branch="广州天河店"))
+        store.outbox.queue(cursor, [
+            outbox_mail("a", None), outbox_mail("b", None, case_id="c2"),
+            outbox_mail("hook", None, kind="webhook"), outbox_mail("sms", None, kind="notify"),
+            outbox_mail("report", None, case_id=None, next_attempt_at=START + H),
+        ])  # fmt: skip
+    ready, _ = store.outbox.claim(due_by=START, lease_until=START + H, token="t", limit=10,
+                                 hold_until=lambda mail: None)  # fmt: skip
+    assert [m.dedupe_key for m in ready] == ["a", "b"]  # mails only, due ones only
+    assert all((m.status, m.attempts) == ("sending", 1) for m in ready)
+    assert store.outbox.release([ready[0].id], "other-token", START) == 0
+    assert store.outbox.release([ready[0].id], "t", START + 2 * H) == 1
+    given_back = store.outbox.rows(mail_id=ready[0].id)[0]
+    assert (given_back.status, given_back.attempts) == ("pending", 0)
+    assert given_back.next_attempt_at == START + 2 * H
+    hooks, _ = store.outbox.claim(due_by=START, lease_until=START + H, token="w", limit=10,
+                                 hold_until=lambda mail: None, kind="webhook")  # fmt: skip
+    assert [m.dedupe_key for m in hooks] == ["hook"]
+    assert store.outbox.mark_failed([], [hooks[0].id], "w", error="500", buried="gone") == (0, 1)
+    assert store.outbox.requeue_all("dead", START + 3 * H, kind="mail") == 0
+    assert store.outbox.requeue_all("dead", START + 3 * H, kind="webhook") == 1
+    hook = store.outbox.rows(kind="webhook")[0]
+    assert (hook.status, hook.attempts, hook.next_attempt_at) == ("pending", 0, START + 3 * H)
+    assert store.outbox.requeue_all("pending", START) == 4  # a, sms, report, the webhook: due now
+    assert store.outbox.next_attempt() == START
+    keys = {m.dedupe_key for m in store.outbox.rows(kind=None)}
+    assert keys == {"a", "b", "hook", "sms", "report"}
+    assert [m.dedupe_key for m in store.outbox.rows(kind="mail")] == ["a", "b", "report"]
+    assert [m.dedupe_key for m in store.outbox.rows(kind="notify")] == ["sms"]
+    assert [m.dedupe_key for m in store.outbox.rows(case_id="c2")] == ["b"]
+    assert [m.dedupe_key for m in store.outbox.rows(branch="广州天河店")] == ["b"]
+    both = ["广州天河店", "东莞长安店"]
+    assert [m.dedupe_key for m in store.outbox.rows(branch=both)] == ["a", "b", "hook", "sms"]
+    assert [m.dedupe_key for m in store.outbox.rows(status="sending")] == ["b"]
+    assert store.outbox.counts("webhook") == {"pending": 1, "held": 0, "sending": 0, "sent": 0,
+                                            "dead": 0}  # fmt: skip
+    assert store.outbox.counts("mail") == {"pending": 2, "held": 0, "sending": 1, "sent": 0,
+                                         "dead": 0}  # fmt: skip
+    assert store.outbox.counts()["pending"] == 4
+
+
+@pytest.mark.covers("audit.snapshot", "audit.export_rows", "audit.case_heads")
+def test_streams_give_times_as_canonical_text_and_event_data_as_stored(store: Store) -> None:
+    with store.transaction() as cursor:
+        case, event = case_rows("c1", data={"名": "张三", "n": 1}, attributes={"serial": "S"},
+                                event_format=2)  # fmt: skip
+        store.cases.insert(cursor, case, event)
+        store.deadlines.plan(cursor, "c1", ("first_response", 1, 0), START + H)
+        subject, _ = store.personal.subject_for(cursor, "张三", ("s1", "1" * 64), START)
+        store.personal.put(cursor, "c1", subject, {"customer": "张三"})
+    with store.audit.snapshot() as streams:
+        (case_row,) = list(streams.cases)
+        (event_row,) = list(streams.events)
+        (deadline_row,) = list(streams.deadlines)
+    assert dict(zip(CASE_FIELDS, case_row, strict=True)) == {
+        **case, "received_at": iso(START), "opened_at": iso(START), "last_event_at": iso(START),
+        "channel": "phone", "category": "service_delayed",
+    }  # fmt: skip
+    assert dict(zip(EVENT_FIELDS, event_row, strict=True)) == {
+        **event, "occurred_at": iso(START), "recorded_at": iso(START),
+    }  # fmt: skip
+    assert deadline_row == ("c1", "first_response", 1, 0, iso(START + H))
+    with store.audit.export_rows(since=iso(START), until=iso(START + H)) as rows:
+        (exported,) = list(rows)
+    assert exported[: len(EVENT_FIELDS)] == event_row
+    assert exported[len(EVENT_FIELDS) : -1] == ("complaint", 1, 2)
+    assert json.loads(exported[-1]) == {"customer": "张三"}
+    with store.audit.export_rows(since=iso(START + H)) as rows:
+        assert list(rows) == []
+    with store.audit.case_heads(START - H) as heads:
+        assert (list(heads), heads.events) == ([], 0)
