@@ -52,6 +52,14 @@ def test_a_hosts_transaction_is_joined_or_refused_with_a_reason(backing: Backing
     assert [c.id for c in store.cases.matching()] == ["c2"]
 
 
+@pytest.mark.covers("transaction")
+def test_the_check_after_each_test_sees_a_transaction_left_open(backing: Backing) -> None:
+    store = backing.open()
+    with store.transaction():
+        assert backing.checked_out() == 1  # what the check after each test holds to 0
+    assert backing.checked_out() == 0
+
+
 @pytest.mark.covers("close")
 def test_closing_leaves_no_connection_checked_out(backing: Backing) -> None:
     store = backing.open()
