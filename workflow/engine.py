@@ -452,12 +452,15 @@ class Engine:
         return self._store.deadlines.next_due()
 
     @at_storage_boundary
-    def overdue(self, now: datetime | None = None) -> builtins.list[Overdue]:
-        """Open cases with a clock past its target, latest first."""
+    def overdue(
+        self, now: datetime | None = None, *, query: CaseQuery | None = None
+    ) -> builtins.list[Overdue]:
+        """Open cases with a clock past its target, latest first (of those ``query``
+        matches, if given; its branch: its stores' too)."""
         moment = self.clock.now() if now is None else aware(now, "now")
         from casework.workflow.sla.views import overdue
 
-        return overdue(self.context, moment)
+        return overdue(self.context, moment, query)
 
     @at_storage_boundary
     def heartbeat(self, worker: str, started_at: datetime) -> None:

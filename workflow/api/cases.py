@@ -195,16 +195,7 @@ def _overdue_page(
 ) -> dict[str, Any]:
     size = page_limit(limit)
     start = 0 if cursor is None else _offset(cursor)
-    units = engine.scoped(query).branches
-    late = [
-        o
-        for o in engine.overdue()
-        if all(
-            getattr(query, name) is None or getattr(o.case, name) == getattr(query, name)
-            for name in ("state", "owner", "customer", "channel", "category", "priority")
-        )
-        and (units is None or o.case.branch in units)
-    ]
+    late = engine.overdue(query=query)
     items = [o.to_json() for o in late[start : start + size]]
     more = start + size < len(late)
     token = base64.urlsafe_b64encode(f"late|{start + size}".encode()).decode().rstrip("=")

@@ -386,8 +386,7 @@ def _case_table(cases: list[Any], zone: Any, by_due: bool) -> None:
 
 def _list_overdue(engine: Any, query: CaseQuery, limit: int | None, as_json: bool) -> None:
     """``list --overdue``: late clocks of the cases ``query`` matches, counts per branch."""
-    matching = {c.id for c in _every(engine, query, by_due=False)} if _narrowed(query) else None
-    late = [o for o in engine.overdue() if matching is None or o.case.id in matching]
+    late = engine.overdue(query=query)
     late = late[:limit] if limit else late
     if as_json:
         emit_json([o.to_json() for o in late])
@@ -405,10 +404,6 @@ def _list_overdue(engine: Any, query: CaseQuery, limit: int | None, as_json: boo
     )
     clocks = f"{len(late)} late clock" + ("s" if len(late) != 1 else "")
     click.echo(f"{len(cases)} cases late ({clocks}); by branch: {counts}")
-
-
-def _narrowed(query: CaseQuery) -> bool:
-    return query != CaseQuery()
 
 
 @click.command("history", cls=CaseworkCommand)

@@ -29,6 +29,7 @@ from casework.machines import ENGINE_EVENTS, OPEN_EVENT, Folded
 from casework.machines.clocks import BREACHED, state_from_json
 from casework.machines.definition import MANUAL_ESCALATION
 from casework.storage import CaseRecord, iso
+from casework.storage.records import CaseQuery
 from casework.workflow.access.organisation import rollup
 from casework.workflow.cases.history import fold_steps
 from casework.workflow.cases.reading import timeline
@@ -379,12 +380,7 @@ def _rows(counter_map: Mapping[str, Counter[str]]) -> list[dict[str, Any]]:
 
 def _late_now(context: Context, period: Period, now: datetime) -> dict[str, Any]:
     """The cases past an SLA target now (of the period's branch), by escalation level."""
-    late = {
-        o.case.id: o.case
-        for o in overdue(context, now)
-        if period.branch is None
-        or o.case.branch in context.settings.organisation.covered(period.branch)
-    }
+    late = {o.case.id: o.case for o in overdue(context, now, CaseQuery(branch=period.branch))}
     levels = Counter(case.escalation_level for case in late.values())
     return {
         "at": iso(now),

@@ -15,8 +15,9 @@ from casework.machines.clocks import (
 from casework.machines.definition import RECLASSIFIABLE, RECLASSIFY
 from casework.machines.sla import SlaPolicy
 from casework.storage import CaseRecord, EventRecord, iso
+from casework.storage.records import CaseQuery
 from casework.workflow.cases.classification import WAS
-from casework.workflow.cases.reading import case_with_events
+from casework.workflow.cases.reading import case_with_events, known_state, scoped
 from casework.workflow.transitions import profile_of, with_deadlines
 
 if TYPE_CHECKING:
@@ -40,10 +41,11 @@ class Overdue:
         }
 
 
-def overdue(context: Context, now: datetime) -> list[Overdue]:
-    """Open cases with a clock past its target at ``now``, latest first."""
+def overdue(context: Context, now: datetime, query: CaseQuery | None = None) -> list[Overdue]:
+    """Open cases with a clock past its target at ``now``, latest first; of those,
+    with a ``query``, the cases it matches (its branch: the units it covers)."""
     result = []
-    for case in context.store.cases.late_candidates(now):
+    for case in matching(context, context.store.cases.late_candidates(now), query):
         policy = context.policies.get(case.sla_policy)
         if policy is None:
             continue
@@ -53,6 +55,28 @@ def overdue(context: Context, now: datetime) -> list[Overdue]:
                 if late > timedelta(0):
                     result.append(Overdue(case, clock.name, late))
     return sorted(result, key=lambda o: o.late_by, reverse=True)
+
+
+QUERY_FIELDS = ("state", "owner", "customer", "channel", "category", "priority")
+"""The fields of a ``CaseQuery`` a late case is matched on (besides its branch)."""
+
+
+def matching(
+    context: Context, cases: list[CaseRecord], query: CaseQuery | None
+) -> list[CaseRecord]:
+    """Of ``cases``, those ``query`` matches (its state checked, its branch standing for
+    the units it covers, as in :func:`~casework.workflow.cases.reading.matching`)."""
+    if query is None:
+        return cases
+    known_state(context.registry, query.state)
+    units = scoped(context, query).branches
+    given = [(n, getattr(query, n)) for n in QUERY_FIELDS if getattr(query, n) is not None]
+    return [
+        c
+        for c in cases
+        if all(getattr(c, name) == value for name, value in given)
+        and (units is None or c.branch in units)
+    ]
 
 
 def explained(context: Context, case_id: str) -> dict[str, Any]:
