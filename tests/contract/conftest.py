@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine as SAEngine
 
 from casework.storage import make_engine
-from casework.storage.memory_store import MemoryStore
+from casework.storage.memory import MemoryStore
 from casework.storage.migrate import upgrade
 from casework.storage.port import Store
 from casework.storage.sql_store import SqlStore
