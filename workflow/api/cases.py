@@ -16,6 +16,7 @@ from casework.workflow.api.idempotency import Answer
 from casework.workflow.api.refusals import PreconditionFailed
 from casework.workflow.api.responses import Json, etag, expected_version, once, problems
 from casework.workflow.api.security import Auth, Served, allowed
+from casework.workflow.cases.intake import FIELDS, checked_value
 from casework.workflow.cases.paging import page_limit
 from casework.workflow.engine import Engine
 from casework.workflow.errors import ConcurrentUpdate, InvalidInput
@@ -173,14 +174,11 @@ def list_cases(
     ``next_cursor`` for the next. With ``overdue=true``: the clocks past their target,
     latest first (the shape of ``casework list --overdue --json``)."""
     allowed(principal, "read")
-    settings = engine.settings
-    states = [st for d in engine.registry for st in d.states]
-    for field, value, known in [
-        ("state", state, states), ("channel", channel, settings.channels),
-        ("category", category, settings.categories), ("priority", priority, settings.priorities),
-    ]:  # fmt: skip
+    if state is not None:
+        choice(state, "state", [st for d in engine.registry for st in d.states])
+    for name, value in (("channel", channel), ("category", category), ("priority", priority)):
         if value is not None:
-            choice(value, field, known)
+            checked_value(FIELDS[name], value, engine.settings)
     if branch is not None and not principal.within(branch):
         return Json({"items": [], "next_cursor": None})
     branch = branch or principal.branch

@@ -10,6 +10,7 @@ from typing import Any
 from casework.machines.definition import RECLASSIFIABLE, MachineDefinition
 from casework.storage.records import CaseRecord
 from casework.workflow import validation
+from casework.workflow.cases.intake import FIELDS, checked_value
 from casework.workflow.config import Settings
 from casework.workflow.errors import InvalidInput
 from casework.workflow.transitions import profile_of
@@ -25,11 +26,6 @@ def reclassify_data(
     configured choices (a tier only where the case's machine declares the attribute),
     at least one different from the case's, and ``was`` holding the values they
     replace. Other keys (``reason``, ``note``) are kept as given."""
-    choices = {
-        "priority": settings.priorities,
-        "category": settings.categories,
-        "channel": settings.channels,
-    }
     given = {k: data[k] for k in RECLASSIFIABLE if data.get(k) not in (None, "")}
     if not given:
         raise InvalidInput(
@@ -42,8 +38,8 @@ def reclassify_data(
             field="tier",
         )
     checked = {
-        name: validation.choice(str(value), name, choices[name])
-        if name in choices
+        name: checked_value(FIELDS[name], value, settings)
+        if name in FIELDS
         else validation.text(value, name, max_chars=64)
         for name, value in given.items()
     }
