@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from casework.storage import iso
+from casework.storage.records import CaseQuery
 from casework.storage.tables import deadlines_table, outbox_table
 from casework.workflow import Engine, FixedClock, GuardFailed, InvalidInput
 from tests.support import START, open_sample, run_due, snapshot
@@ -151,6 +152,35 @@ def test_overdue_lists_who_is_late(engine: Engine, clock: FixedClock) -> None:
     run_due(engine, START + 25 * H)
     rows = engine.overdue(START + 25 * H)
     assert [(o.case.id, o.clock, o.late_by) for o in rows] == [(late_id, "first_response", H)]
+
+
+def test_overdue_of_a_query_keeps_the_late_cases_a_list_of_it_finds(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """``overdue(query=)`` keeps, of the late cases, those a list of the same query
+    finds: by field, state, states left in or out and received time."""
+    first = open_sample(engine)
+    clock.set(START + 2 * H)
+    second = open_sample(engine, customer="CUST-2", priority="high")
+    moment = START + 30 * H
+    run_due(engine, moment)
+    assert {o.case.id for o in engine.overdue(moment)} == {first, second}
+    queries = [
+        CaseQuery(customer="CUST-2"),
+        CaseQuery(priority="normal"),
+        CaseQuery(state="received"),
+        CaseQuery(state="apologised"),
+        CaseQuery(states=("received",)),
+        CaseQuery(not_states=("received",)),
+        CaseQuery(received_from=START + H),
+        CaseQuery(received_until=START + H),
+        CaseQuery(branch="Guangzhou"),
+        CaseQuery(branch="Shenzhen"),
+    ]
+    for query in queries:
+        listed = {c.id for c in engine.page(query, limit=500).items}
+        late = {o.case.id for o in engine.overdue(moment, query=query)}
+        assert late == listed & {first, second}, query
 
 
 def test_verify_finds_a_deadline_row_that_does_not_match(engine: Engine) -> None:

@@ -65,7 +65,8 @@ def matching(
     context: Context, cases: list[CaseRecord], query: CaseQuery | None
 ) -> list[CaseRecord]:
     """Of ``cases``, those ``query`` matches (its state checked, its branch standing for
-    the units it covers, as in :func:`~casework.workflow.cases.reading.matching`)."""
+    the units it covers, as in :func:`~casework.workflow.cases.reading.matching`); its
+    paging fields (``after``, ``after_due``) are not read."""
     if query is None:
         return cases
     known_state(context.registry, query.state)
@@ -76,6 +77,10 @@ def matching(
         for c in cases
         if all(getattr(c, name) == value for name, value in given)
         and (units is None or c.branch in units)
+        and (query.states is None or c.state in query.states)
+        and (query.not_states is None or c.state not in query.not_states)
+        and (query.received_from is None or c.received_at >= query.received_from)
+        and (query.received_until is None or c.received_at < query.received_until)
     ]
 
 
