@@ -23,6 +23,7 @@ class MachineRegistry:
 
     def __init__(self, definitions: Iterable[MachineDefinition] = ()) -> None:
         self._by_key: dict[tuple[str, int], MachineDefinition] = {}
+        self._evidenced: set[str] = set()
         for definition in definitions:
             self.register(definition)
 
@@ -35,6 +36,12 @@ class MachineRegistry:
                 "a changed machine needs a new version"
             )
         self._by_key[definition.key] = definition
+        self._evidenced.update(definition.checks.evidenced)
+
+    def evidenced(self, event: str) -> bool:
+        """Whether a registered machine's remedy rules read the evidence ``event`` gives
+        (looked up once per fire: kept as one set, not found by walking the machines)."""
+        return event in self._evidenced
 
     def get(self, name: str, version: int | None = None) -> MachineDefinition:
         """The definition of that version, or the newest version when none is given."""

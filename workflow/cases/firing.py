@@ -83,7 +83,7 @@ def fire(
     if role is not None:
         within_authority(context, case_id, role, event, payload)
     evidence = NO_EVIDENCE
-    if any(event in d.checks.evidenced for d in context.registry):
+    if context.registry.evidenced(event):
         evidence = remedy_evidence(context.store.cases.with_events(case_id)[1])
     if payload.get("case") and event in relating_events(context.registry):
         payload = other_case(context, case_id, event, payload, within)
