@@ -41,14 +41,8 @@ class SqlAccess:
 
     def revoke_token(self, token_id: str, at: datetime) -> TokenRecord | None:
         """Revoke a token (once; a revoked one keeps its first time); the token, if any."""
-        with self.sql.writing() as conn:
-            conn.execute(
-                update(tokens)
-                .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
-                .values(revoked_at=at)
-            )
-            row = conn.execute(select(tokens).where(tokens.c.id == token_id)).first()
-            return None if row is None else TokenRecord.from_row(row)
+        row = self.sql.end_once(tokens, token_id, "revoked_at", at)
+        return None if row is None else TokenRecord.from_row(row)
 
     def recall(self, token_id: str, key: str) -> Remembered | None:
         """The answer kept for ``key`` of a token, if any."""

@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Row, Table
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -111,6 +111,17 @@ class TransitionSQL:
         """A write transaction on a SQLAlchemy connection, committed on success."""
         with self.translating(), write_transaction(self.engine) as conn:
             yield conn
+
+    def end_once(self, table: Table, row_id: str, column: str, at: datetime) -> Row[Any] | None:
+        """Set ``column`` of the row ``row_id`` to ``at`` unless it is set already (a row is
+        ended once and keeps its first time); the row after, if there is one by that id."""
+        with self.writing() as conn:
+            conn.execute(
+                table.update()
+                .where(table.c.id == row_id, table.c[column].is_(None))
+                .values({column: at})
+            )
+            return conn.execute(table.select().where(table.c.id == row_id)).first()
 
     @contextmanager
     def borrowed(self) -> Iterator[Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from casework.storage.records import WebhookRecord
 from casework.storage.transition_sql import TransitionSQL, read_json
@@ -61,11 +61,5 @@ class SqlWebhooks:
         """End a subscription (once); the subscription, if there is one by that id."""
         from casework.storage.tables import webhooks_table as webhooks
 
-        with self.sql.writing() as conn:
-            conn.execute(
-                update(webhooks)
-                .where(webhooks.c.id == hook_id, webhooks.c.removed_at.is_(None))
-                .values(removed_at=at)
-            )
-            row = conn.execute(select(webhooks).where(webhooks.c.id == hook_id)).first()
-            return None if row is None else WebhookRecord.from_row(row)
+        row = self.sql.end_once(webhooks, hook_id, "removed_at", at)
+        return None if row is None else WebhookRecord.from_row(row)
