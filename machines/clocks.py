@@ -362,21 +362,23 @@ def rebase(
 
 def state_from_json(document: Mapping[str, Any]) -> SlaState:
     """The inverse of :meth:`SlaState.to_json`."""
-    clocks = tuple(
-        ClockState(
-            name=c["name"],
-            cycle=c["cycle"],
-            running=c["running"],
-            elapsed=timedelta(microseconds=c["elapsed_us"]),
-            counting_since=None
-            if c["counting_since"] is None
-            else datetime.fromisoformat(c["counting_since"]),
-            target=timedelta(microseconds=c["target_us"]),
-            warned=c["warned"],
-            level=c["level"],
-            calendar=c.get("calendar", ""),
-        )
-        for c in document.get("clocks", ())
-    )
+    clocks = tuple(map(_clock_from_json, document.get("clocks", ())))
     timers = tuple(timer_from_json(t) for t in document.get("timers", ()))
     return SlaState(clocks, document.get("waiting"), timers)
+
+
+def _clock_from_json(c: Mapping[str, Any]) -> ClockState:
+    """The inverse of :meth:`ClockState.to_json` (built positionally: a fire whose event a
+    clock listens to reads every clock of the case's row)."""
+    since = c["counting_since"]
+    return ClockState(
+        c["name"],
+        c["cycle"],
+        c["running"],
+        timedelta(0, 0, c["elapsed_us"]),
+        None if since is None else datetime.fromisoformat(since),
+        timedelta(0, 0, c["target_us"]),
+        c["warned"],
+        c["level"],
+        c.get("calendar", ""),
+    )

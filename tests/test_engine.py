@@ -86,6 +86,25 @@ def test_assign_hands_the_case_over_and_records_it(engine: Engine) -> None:
     assert (last.event, last.actor, last.data["to"]) == ("assign", "li.na", "wang.wei")
 
 
+def test_fire_returns_the_case_as_stored(engine: Engine, clock: FixedClock) -> None:
+    """The case each fire returns is the one read back after it, its clocks and pending
+    deadlines included: events that keep the state, move the clocks, wait, and a change
+    of state that ends the wait (two events in one call)."""
+    case_id = open_sample(engine)
+    for event, data in [("contact", {"kind": "call"}), ("contact", {"kind": "call"}),
+                        ("wait", {"reason": "customer"}), ("apologise", {}),
+                        ("confirm_needs", {})]:  # fmt: skip
+        clock.advance(timedelta(minutes=30))
+        case = engine.fire(case_id, event, actor="li.na", data=data)
+        assert case == engine.get(case_id)
+        assert case.deadlines == tuple(case.sla["pending"])
+    assert [e.event for e in engine.history(case_id)][-3:] == [
+        "resume",
+        "apologise",
+        "confirm_needs",
+    ]
+
+
 def test_expected_version_protects_against_a_lost_update(engine: Engine) -> None:
     """A stale expected version is refused with the current one."""
     case_id = open_sample(engine)

@@ -37,4 +37,5 @@ def library_logger() -> Any:
             structlog.stdlib.render_to_log_kwargs,
         ],
         wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,  # else every event builds its bound logger anew
     )

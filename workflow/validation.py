@@ -25,6 +25,9 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 """Lone surrogates: what undecodable bytes of a command line become; not text."""
 _CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}")
 MAX_NESTING = 8
+_SIZED = json.JSONEncoder(ensure_ascii=False).encode
+"""Event data as ``json.dumps(data, ensure_ascii=False)`` writes it, whose bytes the size
+limit counts (``dumps`` builds such an encoder on every call with a keyword)."""
 MAX_AGENT_CHARS = 100
 """An agent id's length limit (the owner column holds 200)."""
 MAX_CASE_REF_CHARS = 200
@@ -133,7 +136,7 @@ def event_data(
             result["note"], "note", max_chars=settings.max_note_chars, multiline=True
         )
     _check_json_value(result, "data", 0)
-    size = len(json.dumps(result, ensure_ascii=False).encode())
+    size = len(_SIZED(result).encode())
     if size > settings.max_data_bytes:
         raise InvalidInput(
             f"data is {size} bytes as JSON; the limit is {settings.max_data_bytes}", field="data"

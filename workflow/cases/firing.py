@@ -6,7 +6,6 @@ notifications, escalation mails). Either all of it is stored or none of it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,9 +36,9 @@ from casework.workflow.notify.queue import queue_notifications
 from casework.workflow.partners.faults import fault_data
 from casework.workflow.transitions import (
     decide_with_wait_ended,
+    moved_on,
     stored_plan,
     sync_deadlines,
-    with_deadlines,
 )
 from casework.workflow.webhooks.queue import queue_webhooks
 
@@ -148,7 +147,7 @@ def record(
                     tx, step.record, step.update, expected=after_case.version
                 ):
                     raise ConcurrentUpdate(case_id, case.version, None)
-                after_case = replace(after_case, **step.update)
+                after_case = moved_on(after_case, step.update)
                 happened.append((after_case, step.record))
             queue_webhooks(store, tx, happened, now, settings.organisation)
             queue_notifications(store, tx, happened, now, settings.notify)
@@ -170,7 +169,7 @@ def record(
             version=step.after.version,
             actor=actor,
         )
-    return with_deadlines(after_case)
+    return after_case
 
 
 def within_authority(
