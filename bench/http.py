@@ -9,7 +9,7 @@ For each backend, in one run:
   cases the HTTP clients use (while the server idles), and its CPU time per event;
 - ``POST /v1/cases/{id}/events`` over HTTP against ``casework serve`` (SQLite: one
   process; PostgreSQL: ``--workers 2``; requests read by ``--http``, serve's default
-  h11 unless given) from 8 concurrent keep-alive connections (``wrk`` where installed,
+  httptools unless given) from 8 concurrent keep-alive connections (``wrk`` where installed,
   Debian package ``wrk``; else 8 Python threads, whose own work takes a share of a
   two-core machine from the server); events per second and the ratio to the baseline,
   met or not against its target (SQLite >= 0.8, PostgreSQL >= 1.0);
@@ -89,7 +89,7 @@ def _serve(url: str, workers: int) -> Iterator[str]:
 
 
 @contextmanager
-def _serving(url: str, workers: int, parser: str = "h11") -> Iterator[tuple[str, int]]:
+def _serving(url: str, workers: int, parser: str = "httptools") -> Iterator[tuple[str, int]]:
     """``casework serve`` on ``url`` with ``workers`` processes reading requests with
     ``parser``: its address and process id."""
     port = free_port()
@@ -360,7 +360,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="per round and measure")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
-        "--http", choices=["h11", "httptools"], default="h11", help="serve's parser of requests"
+        "--http",
+        choices=["h11", "httptools"],
+        default="httptools",
+        help="serve's parser of requests",
     )
     args = parser.parse_args()
     document: dict[str, Any] = {}

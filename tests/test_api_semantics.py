@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from casework.workflow.access.tokens import issue
+from casework.workflow.api.slow_clients import TimelyH11Protocol, TimelyHttpToolsProtocol
 from casework.workflow.engine import Engine
 from tests.support.api_server import Served, free_port, serving
 from tests.test_api_processes import _process, _ready
@@ -143,18 +144,66 @@ def _raw_h2c_post(port: int, path: str, token: str, body: bytes) -> tuple[int, b
     ).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(head + body)
-        received = b""
+        return _answers(sock, 1)[0]
+
+
+def _answers(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """The next ``count`` answers on ``sock`` (each framed by its ``Content-Length``)."""
+    received, answers = b"", []
+    while len(answers) < count:
         while b"\r\n\r\n" not in received:
             received += sock.recv(65536)
-        header, _, rest = received.partition(b"\r\n\r\n")
+        header, _, received = received.partition(b"\r\n\r\n")
         length = next(
             int(line.split(b":", 1)[1])
             for line in header.split(b"\r\n")
             if line.lower().startswith(b"content-length:")
         )
-        while len(rest) < length:
-            rest += sock.recv(65536)
-    return int(header.split(b" ", 2)[1]), rest
+        while len(received) < length:
+            received += sock.recv(65536)
+        answers.append((int(header.split(b" ", 2)[1]), received[:length]))
+        received = received[length:]
+    return answers
+
+
+UPGRADE = "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAEAAEAA\r\n"
+
+
+def _head(method: str, path: str, token: str, framing: str, asks: bool = True) -> bytes:
+    return (f"{method} {path} HTTP/1.1\r\nHost: x\r\n{UPGRADE if asks else ''}"
+            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+            f"{framing}\r\n").encode()  # fmt: skip
+
+
+@pytest.mark.parametrize("parser", [TimelyHttpToolsProtocol, TimelyH11Protocol])
+def test_requests_asking_to_upgrade_are_served_as_http_1_1_with_their_bodies(
+    tmp_path: Path, parser: type
+) -> None:
+    # The JDK's HttpClient and curl --http2 ask Upgrade: h2c on http://; httptools
+    # stops at such a request's head and uvicorn served it without its body.
+    with (
+        Engine.open(f"sqlite:///{tmp_path / 'c.db'}") as engine,
+        serving(engine, http=parser) as api,  # type: ignore[arg-type]  # a protocol class
+        socket.create_connection(("127.0.0.1", int(api.url.rsplit(":", 1)[1])), 30) as sock,
+    ):
+        token, opening = api.token(), json.dumps(OPEN).encode()
+        sock.sendall(_head("POST", "/v1/cases", token, f"Content-Length: {len(opening)}\r\n"))
+        sock.sendall(opening)  # the body after the head, as a client may send it
+        status, body = _answers(sock, 1)[0]
+        assert status == 201, body
+        events = f"/v1/cases/{json.loads(body)['id']}/events"
+        apologise, note = b'{"event": "apologise"}', '{"event": "note", "note": "催"}'.encode()
+        sock.sendall(  # pipelined: chunked, then one not asking, then one without a body
+            _head("POST", events, token, "Transfer-Encoding: chunked\r\n")
+            + b"%x\r\n%s\r\n0\r\n\r\n" % (len(apologise), apologise)
+            + _head("POST", events, token, f"Content-Length: {len(note)}\r\n", asks=False)
+            + note
+            + _head("GET", events.removesuffix("/events"), token, "")
+        )
+        answers = _answers(sock, 3)
+    assert [s for s, _ in answers] == [200, 200, 200], answers
+    assert [json.loads(b)["version"] for _, b in answers] == [2, 3, 3]
+    assert json.loads(answers[0][1])["state"] == "apologised"
 
 
 @pytest.mark.slow  # a casework serve process

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from casework.scheduler.worker import Worker
-from casework.workflow.api.slow_clients import TimelyH11Protocol
+from casework.workflow.api.slow_clients import TimelyH11Protocol, TimelyHttpToolsProtocol
 from casework.workflow.cli import main
 from casework.workflow.clock import FixedClock
 from casework.workflow.config import settings_from_mapping
@@ -135,7 +135,12 @@ def test_a_column_that_does_not_parse_is_one_line_for_list_and_reports(
     assert listed.output.count("casework: error:") == 1
 
 
-class _Quick(TimelyH11Protocol):
+class _QuickH11(TimelyH11Protocol):
+    head_timeout_s = 0.3
+    body_timeout_s = 0.6
+
+
+class _QuickHttpTools(TimelyHttpToolsProtocol):
     head_timeout_s = 0.3
     body_timeout_s = 0.6
 
@@ -153,10 +158,11 @@ def _closed_by_server(sock: socket.socket) -> bool:
         return True
 
 
-def test_a_client_trickling_a_request_head_is_cut_off(engine: Engine) -> None:
+@pytest.mark.parametrize("parser", [_QuickHttpTools, _QuickH11])
+def test_a_client_trickling_a_request_head_is_cut_off(engine: Engine, parser: type) -> None:
     # Thousands of connections sending a header line now and then, no token needed,
     # held every file descriptor of serve: nobody else was answered.
-    with serving(engine, http=_Quick) as api:  # type: ignore[arg-type]  # a protocol class
+    with serving(engine, http=parser) as api:  # type: ignore[arg-type]  # a protocol class
         address = ("127.0.0.1", int(api.url.rsplit(":", 1)[1]))
         with (
             socket.create_connection(address) as trickling,
