@@ -42,7 +42,6 @@ GENESIS_HASH = "0" * 64
 _data_encoder = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
-_string = json.encoder.encode_basestring  # what the encoder above does to a str
 canonical_json = _data_encoder.encode
 """JSON with sorted keys, no spaces and UTF-8 text: how event data is hashed and stored."""
 
@@ -54,10 +53,6 @@ def parse_json(text: str) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
-
-
-def _text(value: str | None) -> str:
-    return "null" if value is None else _string(value)
 
 
 def canonical_event(
@@ -75,18 +70,39 @@ def canonical_event(
     """The canonical bytes of one event of format ``v``, the input to its hash.
 
     Times may be given as datetimes or as their canonical text, and ``data`` as a
-    mapping or as its canonical JSON text (as the database stores both).
+    mapping or as its canonical JSON text (as the database stores both). orjson writes
+    the object (its keys are given in sorted order; it escapes strings exactly as the
+    standard library's encoder without ``ensure_ascii``); every field but ``from_state``
+    must be text, as the standard encoder would insist.
     """
     occurred = occurred_at if isinstance(occurred_at, str) else iso(occurred_at)
     recorded = recorded_at if isinstance(recorded_at, str) else iso(recorded_at)
-    return (
-        f'{{"actor":{_string(actor)},"case_id":{_string(case_id)},'
-        f'"data":{data if isinstance(data, str) else canonical_json(data)},'
-        f'"event":{_string(event)},'
-        f'"from_state":{_text(from_state)},"occurred_at":{_string(occurred)},'
-        f'"recorded_at":{_string(recorded)},"seq":{int(seq)},'
-        f'"to_state":{_string(to_state)},"v":{int(v)}}}'
-    ).encode()
+    if not (
+        type(case_id) is str
+        and type(event) is str
+        and type(to_state) is str
+        and type(actor) is str
+        and (from_state is None or type(from_state) is str)
+    ):
+        raise TypeError(f"an event's names must be text: {case_id!r} {event!r} {actor!r}")
+    return _dumps(
+        {
+            "actor": actor,
+            "case_id": case_id,
+            "data": _Fragment(data if isinstance(data, str) else canonical_json(data)),
+            "event": event,
+            "from_state": from_state,
+            "occurred_at": occurred,
+            "recorded_at": recorded,
+            "seq": int(seq),
+            "to_state": to_state,
+            "v": int(v),
+        }
+    )
+
+
+_dumps = orjson.dumps
+_Fragment = orjson.Fragment
 
 
 def chain_hash(prev_hash: str, canonical: bytes) -> str:

@@ -7,6 +7,7 @@ it is not.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from itertools import groupby
@@ -25,7 +26,7 @@ from casework.machines import (
 )
 from casework.machines.definition import CLASSIFICATION_FACT
 from casework.machines.sla import SlaPolicy
-from casework.storage import GENESIS_HASH, canonical_event, chain_hash, iso
+from casework.storage import GENESIS_HASH, canonical_event, iso
 from casework.storage.chain import EVENT_FORMAT, PERSONAL_FORMAT, parse_json
 from casework.storage.records import UNDECLARED_AS_EMPTY
 from casework.storage.transition_sql import CASE_COLUMNS
@@ -109,39 +110,53 @@ class CaseChecker:
 
     def add(self, row: tuple[Any, ...]) -> None:
         """Check the next event row of the case (rows come in seq order)."""
-        if self.problem is not None:
-            return
-        _, seq, event, from_state, to_state, actor, occurred, recorded, data, prev, digest = row
-        if seq != self.expected_seq:
-            self._fail(
-                self.expected_seq,
-                f"event {self.expected_seq} is missing: the next stored event is {seq}",
-            )
-            return
-        if prev != self.prev_hash:
-            self._fail(
-                seq,
-                "prev_hash does not link to the event before it: "
-                "an event was removed, inserted or reordered here",
-            )
-            return
-        if seq == 1:  # the opening says the history's format; every event has it
-            self.format = _format_of(data)
-        canonical = canonical_event(
-            self.case_id, seq, event, from_state, to_state, actor, occurred, recorded, data,
-            self.format,
-        )  # fmt: skip
-        if chain_hash(prev, canonical) != digest:
-            self._fail(seq, "hash does not match the event's content: the event was altered")
-            return
-        if self.prev_at is not None and occurred < self.prev_at:
-            self._fail(seq, "occurred_at lies before the previous event's")
-            return
-        if self.definition is not None:
-            self._fold(seq, event, from_state, to_state, data, occurred, recorded)
-        self.prev_hash = digest
-        self.prev_at = occurred
-        self.expected_seq += 1
+        self.add_rows((row,))
+
+    def add_rows(self, rows: Iterable[tuple[Any, ...]]) -> int:
+        """Check the next event rows of the case (in seq order); how many there were.
+
+        One loop over the rows with the chain's state in local variables: verification
+        runs it for every event of the history."""
+        count = 0
+        rows = iter(rows)
+        expected, prev_hash, prev_at = self.expected_seq, self.prev_hash, self.prev_at
+        fold = None if self.definition is None else self._fold
+        sha256 = hashlib.sha256
+        case_id = self.case_id
+        for row in rows:
+            count += 1
+            if self.problem is not None:
+                break
+            _, seq, event, from_state, to_state, actor, occurred, recorded, data, prev, digest = row
+            if seq != expected:
+                self._fail(expected, f"event {expected} is missing: the next stored event is {seq}")
+                break
+            if prev != prev_hash:
+                self._fail(
+                    seq,
+                    "prev_hash does not link to the event before it: "
+                    "an event was removed, inserted or reordered here",
+                )
+                break
+            if seq == 1:  # the opening says the history's format; every event has it
+                self.format = _format_of(data)
+            canonical = canonical_event(
+                case_id, seq, event, from_state, to_state, actor, occurred, recorded, data,
+                self.format,
+            )  # fmt: skip
+            if sha256(prev.encode("ascii") + b"\n" + canonical).hexdigest() != digest:
+                self._fail(seq, "hash does not match the event's content: the event was altered")
+                break
+            if prev_at is not None and occurred < prev_at:
+                self._fail(seq, "occurred_at lies before the previous event's")
+                break
+            if fold is not None:
+                fold(seq, event, from_state, to_state, data, occurred, recorded)
+            prev_hash = digest
+            prev_at = occurred
+            expected += 1
+        self.expected_seq, self.prev_hash, self.prev_at = expected, prev_hash, prev_at
+        return count + sum(1 for _ in rows)
 
     def _fold(
         self,
@@ -403,10 +418,7 @@ def _guarded(
     its case."""
     try:
         checker = CaseChecker(case_id, definition, policies)
-        count = 0
-        for row in rows:
-            checker.add(row)
-            count += 1
+        count = checker.add_rows(rows)
         return count, checker.finish(case, deadlines)
     except MALFORMED as err:
         return 0, Problem(case_id, None, f"a row of the case is malformed: {malformed(err)}")
