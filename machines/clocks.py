@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from casework.machines.sla import ClockSpec, SlaPolicy
@@ -217,20 +218,35 @@ def start(policy: SlaPolicy, profile: Mapping[str, Any], state: str, at: datetim
 def enter_state(
     policy: SlaPolicy, profile: Mapping[str, Any], sla: SlaState, state: str, at: datetime
 ) -> SlaState:
-    """End the cycles of clocks that do not run in ``state``; start those that do."""
-    running_here = policy.running_in(state)
-    clocks = sla.clocks
-    if all((clock.name in running_here) == clock.running for clock in clocks):
-        return sla  # most events move no clock: nothing built
-    changed = tuple(
-        clock
-        if (clock.name in running_here) == clock.running
-        else _stopped(clock, at, policy)
-        if clock.running
-        else _new_cycle(policy.clock(clock.name), clock, profile, sla, at)
-        for clock in clocks
-    )
-    return SlaState(changed, sla.waiting, sla.timers)
+    """End the cycles of clocks that do not run in ``state``; start those that do.
+
+    Which clocks move depends on the state and the clocks' names and running flags
+    alone: it is decided once per policy and remembered (most steps move none, and
+    ``sla`` itself is returned); only the time arithmetic is done per step."""
+    key = (state, tuple(map(_SHAPE, sla.clocks)))
+    moves = policy.moves.get(key)
+    if moves is None:
+        running_here = policy.running_in(state)
+        shape = key[1]
+        moves = policy.moves[key] = tuple(
+            i for i, (name, running) in enumerate(shape) if (name in running_here) != running
+        )
+    if not moves:
+        return sla
+    clocks = list(sla.clocks)
+    for index in moves:
+        clock = clocks[index]
+        clocks[index] = (
+            _stopped(clock, at, policy)
+            if clock.running
+            else _new_cycle(policy.clock(clock.name), clock, profile, sla, at)
+        )
+    return SlaState(tuple(clocks), sla.waiting, sla.timers)
+
+
+_SHAPE = itemgetter(0, 2)
+"""A clock's name and whether it runs: all that decides which clocks entering a state
+moves."""
 
 
 def on_event(

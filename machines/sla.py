@@ -115,6 +115,11 @@ class SlaPolicy:
     """Durations of timers set for a while (``routed``, ``contact``), by key."""
     clock_events: frozenset[str] = field(init=False, repr=False, compare=False)
     """Events that start or stop a clock without a change of state."""
+    moves: dict[tuple[str, tuple[tuple[str, bool], ...]], tuple[int, ...]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    """The clocks entering a state moves, by the state and the clocks' names and
+    running flags (:func:`casework.machines.clocks.enter_state` fills it)."""
 
     @property
     def version(self) -> str:
