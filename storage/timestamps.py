@@ -25,9 +25,19 @@ def as_utc(moment: datetime, what: str = "timestamp") -> datetime:
 
 def iso(moment: datetime) -> str:
     """The canonical text of an aware instant: UTC, microseconds, explicit offset."""
-    if moment.tzinfo is not UTC:
-        moment = as_utc(moment)
-    return moment.isoformat(timespec="microseconds")
+    global _last_iso
+    last = _last_iso
+    if last[0] is moment:  # a write formats its one instant several times
+        return last[1]
+    text = (moment if moment.tzinfo is UTC else as_utc(moment)).isoformat(timespec="microseconds")
+    _last_iso = (moment, text)
+    return text
+
+
+_last_iso: tuple[datetime | None, str] = (None, "")
+"""The instant :func:`iso` formatted last and its text: an event's time, as its hash,
+its row and its case's row each take it (the instant is held, so no other object can
+take its identity; the pair is replaced whole, so threads read a consistent one)."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -27,6 +27,17 @@ def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> 
     return event_dict
 
 
+class LibraryLogger(structlog.stdlib.BoundLogger):
+    """The stdlib bound logger that drops an info event before building it where the
+    ``casework`` logger would not emit it (what ``filter_by_level`` decides by raising,
+    on every event a fire logs)."""
+
+    def info(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if not self._logger.isEnabledFor(logging.INFO):
+            return None
+        return super().info(event, *args, **kw)
+
+
 def library_logger() -> Any:
     """The engine's default logger: key-value events on the standard ``casework`` logger."""
     return structlog.wrap_logger(
@@ -36,6 +47,6 @@ def library_logger() -> Any:
             redact,
             structlog.stdlib.render_to_log_kwargs,
         ],
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=LibraryLogger,
         cache_logger_on_first_use=True,  # else every event builds its bound logger anew
     )

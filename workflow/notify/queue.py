@@ -31,8 +31,16 @@ TEMPLATES = ("opened", "visit_booked", "part_wait", "visit_missed", "resolved")
 """The moments a customer is told of, in the order a case meets them."""
 
 
+TELLING_EVENTS = frozenset({OPEN_EVENT, "book_visit", "route", "wait", "appointment_missed",
+                            "resolve"})  # fmt: skip
+"""The events that may send a message (:func:`template_of`); others are passed over
+without their data being read."""
+
+
 def template_of(event: str, data: Mapping[str, Any]) -> str | None:
     """Which message an event with ``data`` sends, if any."""
+    if event not in TELLING_EVENTS:
+        return None
     if event == OPEN_EVENT:
         return "opened"
     if event == "book_visit":
@@ -103,6 +111,8 @@ def queue_notifications(
         return 0
     rows: list[dict[str, Any]] = []
     for case, record in happened:
+        if record["event"] not in TELLING_EVENTS:
+            continue
         raw = record.get("data")
         parsed = parse_json(raw) if isinstance(raw, str) else raw
         data = parsed if isinstance(parsed, Mapping) else {}
