@@ -86,7 +86,9 @@ class CaseLog(Protocol):
     ) -> bool:
         """Append an event and move its case on, if the case is still at version
         ``expected``. ``False``: it has moved on; the caller must end the transaction
-        with an error, which rolls the event back."""
+        with an error, which rolls the event back. A store that sends the statement
+        without waiting for it (PostgreSQL's pipelined transaction) answers ``True`` and
+        learns it at the commit instead, which it refuses with :class:`WriteConflict`."""
         ...
 
     def append_many(

@@ -19,12 +19,16 @@ class Tx:
 
 
 class SqlTx(Tx):
-    """The SQL stores' transaction handle: the driver cursor the transaction runs on."""
+    """The SQL stores' transaction handle: the driver cursor the transaction runs on and,
+    on a pipelined transaction (PostgreSQL), a second cursor for a statement sent ahead
+    of the call that reads its rows (``sent``: that statement, until it is read)."""
 
-    __slots__ = ("cursor",)
+    __slots__ = ("ahead", "cursor", "sent")
 
-    def __init__(self, cursor: DBAPICursor) -> None:
+    def __init__(self, cursor: DBAPICursor, ahead: DBAPICursor | None = None) -> None:
         self.cursor = cursor
+        self.ahead = ahead
+        self.sent: str | None = None
 
 
 def cursor_of(tx: Tx) -> DBAPICursor:

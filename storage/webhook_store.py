@@ -22,12 +22,16 @@ class SqlWebhooks:
         self._targets = (
             "SELECT id, url, events, branch FROM webhooks WHERE removed_at IS NULL ORDER BY id"
         )
+        if sql.pipelined:  # read in the round trip that locks the case
+            sql.read_with_lock = self._targets
 
     def targets(self, tx: Tx) -> list[tuple[str, str, tuple[str, ...], str | None]]:
         """The live subscriptions: (id, url, the events each asked for, the branch it
         hears, or none for every branch)."""
-        cursor = cursor_of(tx)
-        cursor.execute(self._targets)
+        cursor = self.sql.sent_ahead(tx, self._targets)
+        if cursor is None:  # not read with the case's lock: read now
+            cursor = cursor_of(tx)
+            cursor.execute(self._targets)
         return [(row[0], row[1], tuple(read_json(row[2])), row[3]) for row in cursor.fetchall()]
 
     def add(self, hook: WebhookRecord) -> None:

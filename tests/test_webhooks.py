@@ -365,3 +365,38 @@ def test_the_command_line_refuses_an_internal_target_in_one_line(db_url: str) ->
     assert "internal address (169.254.169.254)" in refused.stderr
     listed = CliRunner().invoke(cli, ["webhooks", "list", "--db", db_url, "--json"])
     assert json.loads(listed.stdout) == []
+
+
+def test_a_subscription_made_while_an_event_waits_for_its_case_hears_it(
+    pg_url: str, clock: FixedClock
+) -> None:
+    """The subscriptions are read once the case's lock is granted (on PostgreSQL in the
+    round trip that takes it): one committed while the event waited for another
+    writer is heard."""
+    import psycopg
+
+    from casework.storage.records import WEBHOOK_KIND
+    from casework.workflow.outbox.mail import Outbox
+
+    config = settings_from_mapping(LOOPBACK, "t")
+    with Engine.open(pg_url, clock=clock, config=config) as engine:
+        case_id = open_sample(engine)
+        with psycopg.connect(pg_url.replace("+psycopg", "")) as holder:
+            holder.execute("SELECT id FROM cases WHERE id = %s FOR UPDATE", (case_id,))
+            firing = threading.Thread(
+                target=engine.fire, args=(case_id, "apologise"), kwargs={"actor": "li.na"}
+            )
+            firing.start()
+            waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as watch:
+                while not watch.execute(waiting).fetchone()[0]:  # type: ignore[index]
+                    firing.join(0.01)
+            added = add(
+                engine.context.store, "http://127.0.0.1:9/h", "*", engine.settings.webhooks,
+                clock.now(),
+            )  # fmt: skip
+            holder.commit()
+            firing.join()
+        queued = Outbox(engine.context, kind=WEBHOOK_KIND).list()
+        assert [r.body["webhook"] for r in queued] == [added.record.id]
+        assert engine.get(case_id).version == 2
