@@ -183,7 +183,7 @@ def test_requests_asking_to_upgrade_are_served_as_http_1_1_with_their_bodies(
     # stops at such a request's head and uvicorn served it without its body.
     with (
         Engine.open(f"sqlite:///{tmp_path / 'c.db'}") as engine,
-        serving(engine, http=parser) as api,  # type: ignore[arg-type]  # a protocol class
+        serving(engine, http=parser) as api,
         socket.create_connection(("127.0.0.1", int(api.url.rsplit(":", 1)[1])), 30) as sock,
     ):
         token, opening = api.token(), json.dumps(OPEN).encode()

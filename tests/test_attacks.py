@@ -162,7 +162,7 @@ def _closed_by_server(sock: socket.socket) -> bool:
 def test_a_client_trickling_a_request_head_is_cut_off(engine: Engine, parser: type) -> None:
     # Thousands of connections sending a header line now and then, no token needed,
     # held every file descriptor of serve: nobody else was answered.
-    with serving(engine, http=parser) as api:  # type: ignore[arg-type]  # a protocol class
+    with serving(engine, http=parser) as api:
         address = ("127.0.0.1", int(api.url.rsplit(":", 1)[1]))
         with (
             socket.create_connection(address) as trickling,

@@ -14,6 +14,7 @@ import uvicorn
 
 from casework.workflow.access.tokens import issue
 from casework.workflow.api.app import create_app
+from casework.workflow.api.slow_clients import TimelyHttpToolsProtocol
 from casework.workflow.engine import Engine
 from tests.support import wait_until
 
@@ -51,17 +52,18 @@ def serving(
     *,
     heartbeat_s: float = 60.0,
     read_engine: Engine | None = None,
-    http: str = "auto",
+    http: Any = TimelyHttpToolsProtocol,
 ) -> Iterator[Served]:
-    """Serve ``engine`` on 127.0.0.1 at a free port until the block ends, parsing HTTP
-    with ``http`` (``h11``, ``httptools``) as ``casework serve --http`` does."""
+    """Serve ``engine`` on 127.0.0.1 at a free port until the block ends, reading HTTP
+    with ``http`` (a protocol class, or uvicorn's ``h11`` or ``httptools``); by
+    default as ``casework serve`` does."""
     app = create_app(engine, heartbeat_s=heartbeat_s, read_engine=read_engine)
     with serving_app(app, http=http) as url:
         yield Served(url, engine, app)
 
 
 @contextmanager
-def serving_app(app: Callable[..., Any], *, http: str = "auto") -> Iterator[str]:
+def serving_app(app: Callable[..., Any], *, http: Any = TimelyHttpToolsProtocol) -> Iterator[str]:
     """Serve any ASGI ``app`` (a host application's, say) on 127.0.0.1 at a free port
     until the block ends; the block gets its base URL."""
     config = uvicorn.Config(

@@ -181,14 +181,57 @@ class TimelyHttpToolsProtocol(_Timely, HttpToolsProtocol):
             self._held = None
             return
         super().on_headers_complete()
+        cycle = self.cycle
         if self.parser.should_upgrade() and not self._should_upgrade():
-            self._held = self.cycle
-        if self.cycle is not self._begun:
-            self._began(self.cycle)
+            self._held = cycle
+        if cycle is not self._begun:
+            self._began(cycle)
+            cycle.transport = _HeadWithBody(self.transport, cycle)
 
     def on_message_complete(self) -> None:
         if self._held is None:  # a held request's body is still to come
             super().on_message_complete()
+
+
+class _HeadWithBody:
+    """The transport of one request's cycle, holding the head of an answer that
+    declares its length to write it with the body: one write, and one TCP segment, for
+    a short answer, not two."""
+
+    __slots__ = ("_cycle", "_head", "_started", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._head: bytes | None = None
+        self._started = False
+
+    def write(self, data: bytes) -> None:
+        """Write ``data``; hold it if it is the head of an answer whose body follows."""
+        if self._head is not None:
+            data, self._head = self._head + data, None
+        elif not self._started and self._cycle.response_started:  # the answer's head
+            self._started = True
+            cycle = self._cycle
+            if (
+                cycle.chunked_encoding is False
+                and cycle.expected_content_length
+                and cycle.scope["method"] != "HEAD"
+            ):
+                self._head = data
+                return
+        self._transport.write(data)
+
+    def is_closing(self) -> bool:
+        """Whether the connection is closing or closed."""
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        """Write what is held, and close the connection."""
+        if self._head is not None:
+            self._transport.write(self._head)
+            self._head = None
+        self._transport.close()
 
 
 class TimelyH11Protocol(_Timely, H11Protocol):
