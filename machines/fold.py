@@ -133,23 +133,28 @@ def step(
         return _engine_step(rules, folded, event, data, at)
     definition = rules.definition
     state = folded.state
-    facts = folded.guard_facts() if (state, event) in definition.guarded else folded.facts
-    decision = definition.decide(state, event, data, facts)
+    key = (state, event)
+    if key in definition.guarded:
+        decision = definition.decide(state, event, data, folded.guard_facts())
+    else:  # no conditions: the first rule decides, as decide would say
+        found = definition.rules.get(key)
+        decision = found[0].allowed if found else definition.decide(state, event, data, NO_FACTS)
     if type(decision) is not Allowed:
         return decision, folded
     target = decision.target
     owner = folded.owner
-    handover = definition.handover
-    if handover is not None and event == handover[0]:
-        owner = str(data[handover[1]])
     facts = folded.facts
-    keys = definition.remembered.get(event)
-    if keys:
-        remembered = {key: data[key] for key in keys if key in data}
-        if remembered:
-            facts = MappingProxyType({**facts, **remembered})
-    if event in definition.counted:
-        facts = _counted(definition, facts, definition.counted[event])
+    if event in definition.data_events:  # hand-overs, remembered and counted facts
+        handover = definition.handover
+        if handover is not None and event == handover[0]:
+            owner = str(data[handover[1]])
+        keys = definition.remembered.get(event)
+        if keys:
+            remembered = {name: data[name] for name in keys if name in data}
+            if remembered:
+                facts = MappingProxyType({**facts, **remembered})
+        if event in definition.counted:
+            facts = _counted(definition, facts, definition.counted[event])
     sla = folded.sla
     if folded.policy is not None and rules.with_clocks:
         policy = rules.policies[folded.policy]
@@ -158,7 +163,7 @@ def step(
             sla = clocks.enter_state(policy, profile, sla, target, at)
         if event in policy.clock_events:
             sla = clocks.on_event(policy, profile, sla, target, event, at)
-        if definition.moves_timers(event):
+        if event in definition.timers or event in definition.ends:  # moves_timers
             sla = _timers(definition, policy, sla, event, data, at, folded.version + 1, profile)
         if sla.timers and target in definition.final_states:  # a closed case waits on none
             sla = sla._replace(timers=())

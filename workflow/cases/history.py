@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
+from types import MappingProxyType
 from typing import Any
 
 from casework.machines import (
@@ -69,6 +70,9 @@ def fold_history(
 
 
 _CASE = {name: index for index, name in enumerate(CASE_COLUMNS)}
+NO_DATA: Mapping[str, Any] = MappingProxyType({})
+"""The data of an event the fold does not read."""
+_time = datetime.fromisoformat
 
 
 class CaseChecker:
@@ -168,43 +172,27 @@ class CaseChecker:
         occurred: str,
         recorded: str,
     ) -> None:
-        definition = self.definition
-        assert definition is not None
         folded = self.folded
-        data: Mapping[str, Any] = {}
-        if (
-            folded is None
-            or event in ENGINE_EVENTS
+        rules = self.rules
+        if folded is None or rules is None:  # the first event: it must open the case
+            read = self._read(seq, stored, occurred, True)
+            if read is not None:
+                self._opening(seq, event, from_state, to_state, *read, (occurred, recorded))
+            return
+        definition = rules.definition
+        read = self._read(
+            seq,
+            stored,
+            occurred,
+            event in ENGINE_EVENTS
             or event in definition.data_events
-            or (folded.state, event) in definition.guarded
-        ):
-            try:
-                data = parse_json(stored) if isinstance(stored, str) else stored
-            except ValueError:
-                self._fail(seq, "data is not valid JSON")
-                return
-        try:
-            at = datetime.fromisoformat(occurred)
-        except ValueError:
-            self._fail(seq, f"occurred_at {occurred!r} is not a time")
+            or (folded.state, event) in definition.guarded,
+        )
+        if read is None:
             return
-        if folded is None or self.rules is None:
-            if event != OPEN_EVENT or from_state is not None:
-                self._fail(seq, f"the first event must be {OPEN_EVENT!r}")
-                return
-            self.opening = data
-            self.opened = (occurred, recorded)
-            policy = data.get("policy")
-            if policy is not None and policy not in self.policies:
-                self._fail(seq, f"SLA policy {policy} is not stored: deadlines cannot be derived")
-                return
-            self.rules = CaseRules(definition, self.policies, profile_of(data), self.with_clocks)
-            self.folded = opened(self.rules, str(data.get("owner")), at, policy)
-            if to_state != self.folded.state:
-                self._fail(seq, f"opening state {to_state!r} is not the machine's")
-            return
-        decision, after = step(self.rules, folded, event, data, at)
-        if not isinstance(decision, Allowed):
+        data, at = read
+        decision, after = step(rules, folded, event, data, at)
+        if type(decision) is not Allowed:
             self._fail(seq, f"{event!r} is not allowed from {folded.state!r} here")
         elif from_state != folded.state or to_state != after.state:
             self._fail(
@@ -213,6 +201,51 @@ class CaseChecker:
                 f"the machine gives {folded.state} -> {after.state}",
             )
         self.folded = after
+
+    def _read(
+        self, seq: int, stored: Any, occurred: str, with_data: bool
+    ) -> tuple[Mapping[str, Any], datetime] | None:
+        """The event's data (decoded if ``with_data``, else none) and its time; ``None``
+        where either is malformed (the problem is noted)."""
+        data: Mapping[str, Any] = NO_DATA
+        if with_data:
+            try:
+                data = parse_json(stored) if isinstance(stored, str) else stored
+            except ValueError:
+                self._fail(seq, "data is not valid JSON")
+                return None
+        try:
+            return data, _time(occurred)
+        except ValueError:
+            self._fail(seq, f"occurred_at {occurred!r} is not a time")
+            return None
+
+    def _opening(
+        self,
+        seq: int,
+        event: str,
+        from_state: str | None,
+        to_state: str,
+        data: Mapping[str, Any],
+        at: datetime,
+        times: tuple[str, str],
+    ) -> None:
+        """The opening event (``times``: occurred and recorded) names the case's rules."""
+        definition = self.definition
+        assert definition is not None
+        if event != OPEN_EVENT or from_state is not None:
+            self._fail(seq, f"the first event must be {OPEN_EVENT!r}")
+            return
+        self.opening = data
+        self.opened = times
+        policy = data.get("policy")
+        if policy is not None and policy not in self.policies:
+            self._fail(seq, f"SLA policy {policy} is not stored: deadlines cannot be derived")
+            return
+        self.rules = CaseRules(definition, self.policies, profile_of(data), self.with_clocks)
+        self.folded = opened(self.rules, str(data.get("owner")), at, policy)
+        if to_state != self.folded.state:
+            self._fail(seq, f"opening state {to_state!r} is not the machine's")
 
     def finish(
         self, case: tuple[Any, ...] | None, deadlines: Iterable[tuple[Any, ...]] = ()
