@@ -183,7 +183,7 @@ def snapshot_connection(engine: Engine) -> Iterator[Any]:
 
 
 def _select_list(columns: Sequence[str], dialect: Dialect, table: str = "") -> str:
-    return dialect.select_list(columns, TIME_COLUMNS, table)
+    return dialect.select_list(columns, TIME_COLUMNS, JSON_COLUMNS, table)
 
 
 def _rows(
