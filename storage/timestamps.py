@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -24,12 +25,16 @@ def as_utc(moment: datetime, what: str = "timestamp") -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    """The canonical text of an aware instant: UTC, microseconds, explicit offset."""
+    """The canonical text of an aware instant: UTC, microseconds, explicit offset (as
+    ``isoformat(timespec="microseconds")`` writes it, by orjson at a fifth of the cost)."""
     global _last_iso
     last = _last_iso
     if last[0] is moment:  # a write formats its one instant several times
         return last[1]
-    text = (moment if moment.tzinfo is UTC else as_utc(moment)).isoformat(timespec="microseconds")
+    utc = moment if moment.tzinfo is UTC else as_utc(moment)
+    text = orjson.dumps(utc).decode()  # '"2026-01-05T01:00:00[.123456]+00:00"'
+    # orjson leaves out zero microseconds
+    text = text[1:-1] if utc.microsecond else f"{text[1:20]}.000000{text[20:-1]}"
     _last_iso = (moment, text)
     return text
 
