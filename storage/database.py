@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import sqlite3
@@ -17,7 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 
-from casework.storage.chain import canonical_json
+from casework.storage.chain import canonical_json, parse_json
 from casework.storage.errors import MalformedRow, UnusableName
 from casework.storage.table_prefix import TablePrefix, prefix_of, use_prefix
 
@@ -132,9 +131,12 @@ def make_engine(
         json_serializer=canonical_json,
         json_deserializer=stored_json,
         connect_args=connect_args,
+        # PostgreSQL: rolled back on return only if a transaction is open (_reset_when_open)
+        pool_reset_on_return="rollback" if sqlite else None,
     )
     if not sqlite:
         _ping_when_idle(engine)
+        _reset_when_open(engine)
     engine._casework_read_only = read_only  # type: ignore[attr-defined]
     engine._casework_schema = schema  # type: ignore[attr-defined]
     engine._casework_pooled = pooled  # type: ignore[attr-defined]
@@ -152,7 +154,7 @@ def stored_json(text: str) -> Any:
     """A stored JSON column's value; :class:`MalformedRow` for text that is no JSON (a
     SQLite row edited by hand or a broken copy), never a bare decoding error."""
     try:
-        return json.loads(text)
+        return parse_json(text)
     except ValueError:
         raise MalformedRow(f"a stored JSON value does not parse: {text[:64]!r}") from None
 
@@ -176,6 +178,21 @@ def _ping_when_idle(engine: Engine) -> None:
             engine.dialect.do_ping(dbapi_connection)
         except Exception as err:  # whatever the ping met, this connection is done
             raise DisconnectionError(f"the pooled connection is gone: {err}") from err
+
+
+def _reset_when_open(engine: Engine) -> None:
+    """Roll a PostgreSQL connection back as it returns to the pool only if a transaction
+    is still open on it: the pool's own reset calls the driver's rollback every time,
+    though a committed transaction leaves the connection idle. Set on casework's own
+    engines only; a host's engine keeps its pool's reset."""
+    from psycopg.pq import TransactionStatus
+
+    idle = TransactionStatus.IDLE
+
+    @event.listens_for(engine, "reset")
+    def _returned(dbapi_connection: Any, _record: Any, _state: Any) -> None:
+        if dbapi_connection.pgconn.transaction_status != idle:
+            dbapi_connection.rollback()
 
 
 def is_in_memory(url: str) -> bool:
