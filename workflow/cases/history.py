@@ -127,6 +127,7 @@ class CaseChecker:
         fold = None if self.definition is None else self._fold
         sha256 = hashlib.sha256
         case_id = self.case_id
+        decoded: Any = None
         for row in rows:
             count += 1
             if self.problem is not None:
@@ -143,7 +144,7 @@ class CaseChecker:
                 )
                 break
             if seq == 1:  # the opening says the history's format; every event has it
-                self.format = _format_of(data)
+                self.format, decoded = _format_of(data)
             canonical = canonical_event(
                 case_id, seq, event, from_state, to_state, actor, occurred, recorded, data,
                 self.format,
@@ -154,8 +155,9 @@ class CaseChecker:
             if prev_at is not None and occurred < prev_at:
                 self._fail(seq, "occurred_at lies before the previous event's")
                 break
-            if fold is not None:
-                fold(seq, event, from_state, to_state, data, occurred, recorded)
+            if fold is not None:  # the opening's data as decoded above
+                fold(seq, event, from_state, to_state, decoded if seq == 1 else data, occurred,
+                     recorded)  # fmt: skip
             prev_hash = digest
             prev_at = occurred
             expected += 1
@@ -174,23 +176,27 @@ class CaseChecker:
     ) -> None:
         folded = self.folded
         rules = self.rules
-        if folded is None or rules is None:  # the first event: it must open the case
-            read = self._read(seq, stored, occurred, True)
-            if read is not None:
-                self._opening(seq, event, from_state, to_state, *read, (occurred, recorded))
+        data: Any = NO_DATA  # decoded only where the fold reads it
+        if (
+            folded is None  # the first event: it must open the case
+            or rules is None
+            or event in ENGINE_EVENTS
+            or event in rules.definition.data_events
+            or (folded.state, event) in rules.definition.guarded
+        ):
+            try:
+                data = parse_json(stored) if isinstance(stored, str) else stored
+            except ValueError:
+                self._fail(seq, "data is not valid JSON")
+                return
+        try:
+            at = _time(occurred)
+        except ValueError:
+            self._fail(seq, f"occurred_at {occurred!r} is not a time")
             return
-        definition = rules.definition
-        read = self._read(
-            seq,
-            stored,
-            occurred,
-            event in ENGINE_EVENTS
-            or event in definition.data_events
-            or (folded.state, event) in definition.guarded,
-        )
-        if read is None:
+        if folded is None or rules is None:
+            self._opening(seq, event, from_state, to_state, data, at, (occurred, recorded))
             return
-        data, at = read
         decision, after = step(rules, folded, event, data, at)
         if type(decision) is not Allowed:
             self._fail(seq, f"{event!r} is not allowed from {folded.state!r} here")
@@ -201,24 +207,6 @@ class CaseChecker:
                 f"the machine gives {folded.state} -> {after.state}",
             )
         self.folded = after
-
-    def _read(
-        self, seq: int, stored: Any, occurred: str, with_data: bool
-    ) -> tuple[Mapping[str, Any], datetime] | None:
-        """The event's data (decoded if ``with_data``, else none) and its time; ``None``
-        where either is malformed (the problem is noted)."""
-        data: Mapping[str, Any] = NO_DATA
-        if with_data:
-            try:
-                data = parse_json(stored) if isinstance(stored, str) else stored
-            except ValueError:
-                self._fail(seq, "data is not valid JSON")
-                return None
-        try:
-            return data, _time(occurred)
-        except ValueError:
-            self._fail(seq, f"occurred_at {occurred!r} is not a time")
-            return None
 
     def _opening(
         self,
@@ -309,14 +297,17 @@ class CaseChecker:
         return None
 
 
-def _format_of(stored: Any) -> int:
-    """The event format an opening event's stored data declares (1 if none)."""
+def _format_of(stored: Any) -> tuple[int, Any]:
+    """The event format an opening event's stored data declares (1 if none), and the
+    data decoded where it is an object (else as stored, for the fold to judge)."""
     try:
         data = parse_json(stored) if isinstance(stored, str) else stored
     except ValueError:
-        return EVENT_FORMAT
-    found = data.get("format") if isinstance(data, Mapping) else None
-    return found if found == PERSONAL_FORMAT else EVENT_FORMAT
+        return EVENT_FORMAT, stored
+    if not isinstance(data, Mapping):
+        return EVENT_FORMAT, stored
+    found = data.get("format")
+    return (found if found == PERSONAL_FORMAT else EVENT_FORMAT), data
 
 
 def _plan(plan: Mapping[tuple[str, int, int], str]) -> str:
