@@ -97,25 +97,19 @@ class HistoryStreams:
         with self.sql.translating(), snapshot_connection(engine) as raw:
             names = ("cases", "events", "deadlines")
             cursors = [dialect.stream_cursor(raw, f"cw_{n}") for n in names]
-            statements = (case_sql, event_sql, deadline_sql)
-            # on PostgreSQL each stream comes a few batches ahead, fetched by its own thread
-            ahead = [ReadAhead(*pair, params) for pair in zip(cursors, statements, strict=True)]
+            # the events, most of the rows, come a few batches ahead on PostgreSQL
+            ahead = None if sqlite else ReadAhead(cursors[1], event_sql, params)
             try:
-                if sqlite:
-                    yield Streams(
-                        cases=_rows(cursors[0], case_sql, params, _case_row, sqlite),
-                        events=_rows(cursors[1], event_sql, params, None, sqlite),
-                        deadlines=_rows(cursors[2], deadline_sql, params, None, sqlite),
-                    )
-                else:
-                    yield Streams(
-                        cases=(_case_row(row, sqlite) for row in ahead[0]),
-                        events=iter(ahead[1]),
-                        deadlines=iter(ahead[2]),
-                    )
+                yield Streams(
+                    cases=_rows(cursors[0], case_sql, params, _case_row, sqlite),
+                    events=iter(ahead)
+                    if ahead
+                    else _rows(cursors[1], event_sql, params, None, sqlite),
+                    deadlines=_rows(cursors[2], deadline_sql, params, None, sqlite),
+                )
             finally:
-                for reader in ahead:
-                    reader.close()
+                if ahead is not None:
+                    ahead.close()
                 for cursor in cursors:
                     cursor.close()
 

@@ -1,4 +1,4 @@
-"""A snapshot's streams on PostgreSQL, each fetched ahead by a thread: every row in order, the
+"""The events stream on PostgreSQL, fetched ahead by a thread: every row in order, the
 thread stopped when the reader stops, a cut connection's error raised to the reader."""
 
 from __future__ import annotations
