@@ -19,7 +19,6 @@ from sqlalchemy import Engine
 
 from casework.storage.chain import parse_json
 from casework.storage.dialect import BATCH_ROWS, Dialect, dialect_of
-from casework.storage.read_ahead import ReadAhead
 from casework.storage.records import Streams
 from casework.storage.table_prefix import sql_for
 from casework.storage.transition_sql import (
@@ -97,19 +96,13 @@ class HistoryStreams:
         with self.sql.translating(), snapshot_connection(engine) as raw:
             names = ("cases", "events", "deadlines")
             cursors = [dialect.stream_cursor(raw, f"cw_{n}") for n in names]
-            # the events, most of the rows, come a few batches ahead on PostgreSQL
-            ahead = None if sqlite else ReadAhead(cursors[1], event_sql, params)
             try:
                 yield Streams(
                     cases=_rows(cursors[0], case_sql, params, _case_row, sqlite),
-                    events=iter(ahead)
-                    if ahead
-                    else _rows(cursors[1], event_sql, params, None, sqlite),
+                    events=_rows(cursors[1], event_sql, params, None, sqlite),
                     deadlines=_rows(cursors[2], deadline_sql, params, None, sqlite),
                 )
             finally:
-                if ahead is not None:
-                    ahead.close()
                 for cursor in cursors:
                     cursor.close()
 
