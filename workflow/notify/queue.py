@@ -12,7 +12,7 @@ the case when the message is sent, so an erased customer is never written to.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -31,29 +31,24 @@ TEMPLATES = ("opened", "visit_booked", "part_wait", "visit_missed", "resolved")
 """The moments a customer is told of, in the order a case meets them."""
 
 
-TELLING_EVENTS = frozenset({OPEN_EVENT, "book_visit", "route", "wait", "appointment_missed",
-                            "resolve"})  # fmt: skip
-"""The events that may send a message (:func:`template_of`); others are passed over
-without their data being read."""
+_TOLD_BY: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
+    OPEN_EVENT: lambda _data: "opened",
+    "book_visit": lambda _data: "visit_booked",
+    "route": lambda data: "part_wait" if data.get("to") == "procurement" else None,
+    "wait": lambda data: "part_wait" if data.get("reason") == "part" else None,
+    "appointment_missed": lambda _data: "visit_missed",
+    "resolve": lambda _data: "resolved",
+}
+"""Each event that may send a message, and which one it sends given its data."""
+TELLING_EVENTS = frozenset(_TOLD_BY)
+"""The events that may send a message; others are passed over without their data being
+read."""
 
 
 def template_of(event: str, data: Mapping[str, Any]) -> str | None:
     """Which message an event with ``data`` sends, if any."""
-    if event not in TELLING_EVENTS:
-        return None
-    if event == OPEN_EVENT:
-        return "opened"
-    if event == "book_visit":
-        return "visit_booked"
-    if (event == "route" and data.get("to") == "procurement") or (
-        event == "wait" and data.get("reason") == "part"
-    ):
-        return "part_wait"
-    if event == "appointment_missed":
-        return "visit_missed"
-    if event == "resolve":
-        return "resolved"
-    return None
+    told = _TOLD_BY.get(event)
+    return None if told is None else told(data)
 
 
 def channel_of(case: CaseRecord, settings: NotifySettings) -> str:
