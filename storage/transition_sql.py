@@ -332,7 +332,12 @@ class CaseRows:
         self.read_events_sql = (
             f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE case_id = {mark} ORDER BY seq"
         )
-        values = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in EVENT_COLUMNS)
+
+        def marks(columns: Sequence[str]) -> str:
+            """The parameter marks of ``columns``, JSON ones cast as the dialect needs."""
+            return ", ".join(json_mark if c in JSON_COLUMNS else mark for c in columns)
+
+        values = marks(EVENT_COLUMNS)
         self.insert_event = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({values})"
         self._updates: dict[tuple[str, ...], tuple[str, Any]] = {}
         self._appends: dict[str, str] = {}
@@ -340,10 +345,11 @@ class CaseRows:
         rest = [c for c in EVENT_COLUMNS if c != "case_id"]
         self._insert_moved = (
             f"INSERT INTO events (case_id, {', '.join(rest)}) VALUES ((SELECT id FROM moved), "
-            f"{', '.join(json_mark if c in JSON_COLUMNS else mark for c in rest)})"
+            f"{marks(rest)})"
         )
-        marks = ", ".join(json_mark if c in JSON_COLUMNS else mark for c in CASE_COLUMNS)
-        self.insert_case_sql = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({marks})"
+        self.insert_case_sql = (
+            f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({marks(CASE_COLUMNS)})"
+        )
         self._case_readers = [self._reader(c) for c in CASE_COLUMNS]
         self._event_readers = [self._reader(c) for c in EVENT_COLUMNS]
         self._event_binders = [(c, self._binder(c)) for c in EVENT_COLUMNS]
