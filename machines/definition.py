@@ -249,9 +249,12 @@ class MachineDefinition:
     events: tuple[str, ...] = field(init=False)
     rules: Mapping[tuple[str, str], tuple[Rule, ...]] = field(init=False, repr=False)
     guarded: frozenset[tuple[str, str]] = field(init=False, repr=False)
-    data_events: frozenset[str] = field(init=False, repr=False)
-    """Events whose data the fold reads in any state: remembered facts, hand-overs."""
     """(state, event) pairs with at least one condition: only those need facts."""
+    data_events: frozenset[str] = field(init=False, repr=False)
+    """Events whose data the fold reads in any state: remembered and counted facts,
+    hand-overs, timers."""
+    timer_events: frozenset[str] = field(init=False, repr=False)
+    """Events that set or end a timer of this machine's cases."""
 
     def __post_init__(self) -> None:
         initial, states, finals, events, rules = compile_chart(self.chart)
@@ -265,6 +268,7 @@ class MachineDefinition:
         data_events = set(self.remembered) | ({self.handover[0]} if self.handover else set())
         data_events |= set(self.timers) | set(self.counted)
         object.__setattr__(self, "data_events", frozenset(data_events))
+        object.__setattr__(self, "timer_events", frozenset(self.timers) | frozenset(self.ends))
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
         object.__setattr__(self, "remembered", MappingProxyType(dict(self.remembered)))
         labels = {lang: MappingProxyType(dict(v)) for lang, v in self.labels.items()}
@@ -297,7 +301,7 @@ class MachineDefinition:
 
     def moves_timers(self, event: str) -> bool:
         """Whether ``event`` sets or ends a timer of this machine's cases."""
-        return event in self.timers or event in self.ends
+        return event in self.timer_events
 
     def needs_data(self, state: str, event: str) -> bool:
         """Whether folding ``event`` in ``state`` reads the event's data at all."""

@@ -163,7 +163,7 @@ def step(
             sla = clocks.enter_state(policy, profile, sla, target, at)
         if event in policy.clock_events:
             sla = clocks.on_event(policy, profile, sla, target, event, at)
-        if event in definition.timers or event in definition.ends:  # moves_timers
+        if event in definition.timer_events:
             sla = _timers(definition, policy, sla, event, data, at, folded.version + 1, profile)
         if sla.timers and target in definition.final_states:  # a closed case waits on none
             sla = sla._replace(timers=())
