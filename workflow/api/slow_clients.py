@@ -42,7 +42,7 @@ _FRAMING = (b"content-length", b"transfer-encoding")
 """The headers that frame a request's body."""
 
 
-class _Timely:
+class _Timely(asyncio.Protocol):
     """What both protocols share: one timer per connection, closing it when a request
     head or body is late. A protocol notes :meth:`_idle` when a head is due and
     :meth:`_began` when a request's head arrived."""
@@ -57,6 +57,16 @@ class _Timely:
     _began_at = 0.0
     _begun: Any = None
     _timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """The connection opened: its first request head is due."""
+        super().connection_made(transport)
+        self._start_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The connection closed: nothing is due."""
+        self._stop_timer()
+        super().connection_lost(exc)
 
     def _idle(self) -> None:
         """From now on a request head is due."""
@@ -112,16 +122,6 @@ class TimelyHttpToolsProtocol(_Timely, HttpToolsProtocol):
     """While the parser reads the framing given back to it, not a request's head."""
     _held: Any = None
     """The cycle of a request that asked to upgrade, whose body the parser skipped."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """The connection opened: its first request head is due."""
-        super().connection_made(transport)
-        self._start_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """The connection closed: nothing is due."""
-        self._stop_timer()
-        super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
         """A response went out: the next request head is due (unless one pipelined
@@ -237,16 +237,6 @@ class _HeadWithBody:
 class TimelyH11Protocol(_Timely, H11Protocol):
     """uvicorn's h11 protocol, closing a connection whose request head or body is
     late."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """The connection opened: its first request head is due."""
-        super().connection_made(transport)
-        self._start_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """The connection closed: nothing is due."""
-        self._stop_timer()
-        super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
         """A response went out: the next request head is due (noted first, so that a
