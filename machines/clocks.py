@@ -244,6 +244,16 @@ def enter_state(
     return SlaState(tuple(clocks), sla.waiting, sla.timers)
 
 
+def counting_from(sla: SlaState, at: datetime) -> SlaState:
+    """``sla`` just started (by :func:`start`) with its counting clocks counting from
+    ``at`` instead: what :func:`start` gives at ``at`` (a new cycle's other fields do not
+    depend on the instant)."""
+    clocks = tuple(
+        c if c.counting_since is None else ClockState(*c[:4], at, *c[5:]) for c in sla.clocks
+    )
+    return SlaState(clocks, sla.waiting, sla.timers)
+
+
 _SHAPE = itemgetter(0, 2)
 """A clock's name and whether it runs: all that decides which clocks entering a state
 moves."""

@@ -60,6 +60,20 @@ class CaseRules:
     profile: Mapping[str, Any] = field(default_factory=dict)
     with_clocks: bool = True
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_started", {})
+
+    def started(self, policy: SlaPolicy, state: str, at: datetime) -> SlaState:
+        """The clocks of a case opened in ``state`` at ``at`` under ``policy``: worked out
+        once per policy and state (they depend on the profile, not on the instant) and
+        moved to ``at``, for the many cases one set of rules opens in a verification."""
+        cache: dict[tuple[str, str], SlaState] = self._started  # type: ignore[attr-defined]
+        key = (policy.version, state)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = clocks.start(policy, self.profile, state, at)
+        return clocks.counting_from(found, at)
+
     def policy(self, version: str | None) -> SlaPolicy | None:
         """The policy of that version (``None`` for a case without SLA clocks)."""
         return None if version is None else self.policies[version]
@@ -115,10 +129,7 @@ def opened(rules: CaseRules, owner: str, at: datetime, policy: str | None) -> Fo
     """The fold after the opening event at ``at``, under the policy of that version."""
     state = rules.definition.initial_state
     found = rules.policy(policy)
-    if found is None or not rules.with_clocks:
-        sla = NO_CLOCKS
-    else:
-        sla = clocks.start(found, rules.profile, state, at)
+    sla = NO_CLOCKS if found is None or not rules.with_clocks else rules.started(found, state, at)
     return Folded(state=state, version=1, owner=owner, sla=sla, policy=policy)
 
 

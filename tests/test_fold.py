@@ -81,3 +81,22 @@ def test_a_fired_deadline_without_its_clock_cycle_and_level_is_refused() -> None
     decision, after = step(rules, folded, "escalate", DATA[10], at)
     assert isinstance(decision, Allowed)
     assert after.escalation_level == 1
+
+
+@settings(max_examples=50)
+@given(
+    seconds=st.lists(st.integers(0, 10**8), min_size=1, max_size=5),
+    policy=st.sampled_from([STANDARD.version, SHORT.version, None]),
+    priority=st.sampled_from(["normal", "urgent"]),
+)
+def test_one_set_of_rules_opens_each_case_as_its_own_rules_would(
+    seconds: list[int], policy: str | None, priority: str
+) -> None:
+    """Verification shares a case's rules with the cases alike, and the clocks they open
+    with are worked out once: each opening still gets the clocks of its own instant."""
+    profile = {**PROFILE, "priority": priority}
+    shared = CaseRules(COMPLAINT_V1, POLICIES, profile)
+    for offset in seconds:
+        at = datetime(2026, 3, 2, 9, tzinfo=UTC) + timedelta(seconds=offset)
+        fresh = CaseRules(COMPLAINT_V1, POLICIES, profile)
+        assert opened(shared, "li.na", at, policy) == opened(fresh, "li.na", at, policy)

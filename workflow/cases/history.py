@@ -91,8 +91,10 @@ class CaseChecker:
         policies: Mapping[str, SlaPolicy] | None = None,
         *,
         with_clocks: bool = True,
+        shared: SharedRules | None = None,
     ) -> None:
         self.case_id = case_id
+        self.shared = shared
         self.definition = definition
         self.policies = policies or {}
         self.with_clocks = with_clocks
@@ -230,7 +232,12 @@ class CaseChecker:
         if policy is not None and policy not in self.policies:
             self._fail(seq, f"SLA policy {policy} is not stored: deadlines cannot be derived")
             return
-        self.rules = CaseRules(definition, self.policies, profile_of(data), self.with_clocks)
+        profile = profile_of(data)
+        shared = self.shared
+        if shared is None:
+            self.rules = CaseRules(definition, self.policies, profile, self.with_clocks)
+        else:
+            self.rules = shared.rules(definition, profile)
         self.folded = opened(self.rules, str(data.get("owner")), at, policy)
         if to_state != self.folded.state:
             self._fail(seq, f"opening state {to_state!r} is not the machine's")
@@ -295,6 +302,30 @@ class CaseChecker:
                 f"replay gives {_plan(expected)}",
             )
         return None
+
+
+class SharedRules:
+    """The :class:`CaseRules` of the cases of one check, one per machine and profile:
+    cases alike share their rules and what the rules work out once (the clocks a case
+    opens with), instead of each building its own."""
+
+    def __init__(self, policies: Mapping[str, SlaPolicy], with_clocks: bool = True) -> None:
+        self.policies = policies
+        self.with_clocks = with_clocks
+        self.found: dict[tuple[int, tuple[Any, ...]], tuple[MachineDefinition, CaseRules]] = {}
+
+    def rules(self, definition: MachineDefinition, profile: dict[str, Any]) -> CaseRules:
+        """The rules of a case of ``definition`` with ``profile`` (its values compared
+        with their types: a branch ``1`` is not a branch ``True``)."""
+        key = (id(definition), tuple((type(v), v) for v in profile.values()))
+        try:
+            found = self.found.get(key)
+        except TypeError:  # a value that cannot be a key: rules of its own
+            return CaseRules(definition, self.policies, profile, self.with_clocks)
+        if found is None:
+            rules = CaseRules(definition, self.policies, profile, self.with_clocks)
+            found = self.found[key] = (definition, rules)
+        return found[1]
 
 
 def _format_of(stored: Any) -> tuple[int, Any]:
@@ -500,22 +531,23 @@ def check_streams(
     event_groups = groupby(events, key=itemgetter(0))
     pending = next(event_groups, None)
     plans = Grouped(deadlines)
+    shared = SharedRules(policies)
     for case in cases:
         case_id = case[0]
         while pending is not None and pending[0] < case_id:
-            yield _guarded(pending[0], None, pending[1], None, policies, [])
+            yield _guarded(pending[0], None, pending[1], None, shared, [])
             pending = next(event_groups, None)
         while plans.pending is not None and plans.pending[0] < case_id:
             plans.take(plans.pending[0])
         definition = definition_for(case[_CASE["machine"]], case[_CASE["machine_version"]])
         has_events = pending is not None and pending[0] == case_id
         rows: Iterable[Any] = pending[1] if pending is not None and has_events else ()
-        result = _guarded(case_id, case, rows, definition, policies, plans.take(case_id))
+        result = _guarded(case_id, case, rows, definition, shared, plans.take(case_id))
         if has_events:
             pending = next(event_groups, None)
         yield result
     while pending is not None:
-        yield _guarded(pending[0], None, pending[1], None, policies, [])
+        yield _guarded(pending[0], None, pending[1], None, shared, [])
         pending = next(event_groups, None)
 
 
@@ -529,13 +561,13 @@ def _guarded(
     case: Any | None,
     rows: Iterable[Any],
     definition: MachineDefinition | None,
-    policies: Mapping[str, SlaPolicy],
+    shared: SharedRules,
     deadlines: list[tuple[Any, ...]],
 ) -> tuple[int, Problem | None]:
     """One case's rows checked (how many, and its problem), a malformed row a problem of
     its case."""
     try:
-        checker = CaseChecker(case_id, definition, policies)
+        checker = CaseChecker(case_id, definition, shared.policies, shared=shared)
         count = checker.add_rows(rows)
         return count, checker.finish(case, deadlines)
     except MALFORMED as err:
