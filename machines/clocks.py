@@ -8,8 +8,9 @@ function of its folded clocks alone, so they can always be re-derived from histo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -187,6 +188,12 @@ class SlaState(NamedTuple):
 NO_CLOCKS = SlaState()
 """The clocks of a case without an SLA policy."""
 
+_clock: Callable[[tuple[Any, ...]], ClockState] = partial(tuple.__new__, ClockState)
+"""A clock from all its fields in order: without the Python ``__new__`` of a named
+tuple, for the steps of a verification that build millions."""
+_sla: Callable[[tuple[Any, ...]], SlaState] = partial(tuple.__new__, SlaState)
+"""The same for a case's clocks."""
+
 
 class Planned(NamedTuple):
     """A deadline a case should have pending: clock, cycle, level (0 = warning), due."""
@@ -249,9 +256,9 @@ def counting_from(sla: SlaState, at: datetime) -> SlaState:
     ``at`` instead: what :func:`start` gives at ``at`` (a new cycle's other fields do not
     depend on the instant)."""
     clocks = tuple(
-        c if c.counting_since is None else ClockState(*c[:4], at, *c[5:]) for c in sla.clocks
+        c if c.counting_since is None else _clock((*c[:4], at, *c[5:])) for c in sla.clocks
     )
-    return SlaState(clocks, sla.waiting, sla.timers)
+    return _sla((clocks, sla.waiting, sla.timers))
 
 
 _SHAPE = itemgetter(0, 2)
@@ -281,7 +288,7 @@ def on_event(
         if changed is None:
             changed = list(sla.clocks)
         changed[index] = moved
-    return sla if changed is None else SlaState(tuple(changed), sla.waiting, sla.timers)
+    return sla if changed is None else _sla((tuple(changed), sla.waiting, sla.timers))
 
 
 def _stopped(clock: ClockState, at: datetime, policy: SlaPolicy) -> ClockState:
@@ -289,7 +296,7 @@ def _stopped(clock: ClockState, at: datetime, policy: SlaPolicy) -> ClockState:
     name, cycle, _, elapsed, since, target, warned, level, calendar = clock
     if since is not None:
         elapsed += policy.calendar_named(calendar, name).between(since, at)
-    return ClockState(name, cycle, False, elapsed, None, target, warned, level, calendar)
+    return _clock((name, cycle, False, elapsed, None, target, warned, level, calendar))
 
 
 def _new_cycle(
@@ -297,8 +304,8 @@ def _new_cycle(
 ) -> ClockState:
     """The next cycle of ``clock`` from ``at``: its target and calendar for the case."""
     since = None if sla.waiting else at
-    return ClockState(clock.name, clock.cycle + 1, True, ZERO, since, spec.target_for(profile),
-                      calendar=_branch_calendar(spec, profile))  # fmt: skip
+    return _clock((clock.name, clock.cycle + 1, True, ZERO, since, spec.target_for(profile),
+                   False, 0, _branch_calendar(spec, profile)))  # fmt: skip
 
 
 def _branch_calendar(spec: ClockSpec, profile: Mapping[str, Any]) -> str:

@@ -9,9 +9,10 @@ case's targets depend on changes; its clocks keep the working time they used).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -125,6 +126,11 @@ class Folded(NamedTuple):
         return {**self.facts, "owner": self.owner}
 
 
+_folded: Callable[[tuple[Any, ...]], Folded] = partial(tuple.__new__, Folded)
+"""A fold from all its fields in order, without the Python ``__new__`` of a named tuple:
+every step of a verification builds one."""
+
+
 def opened(rules: CaseRules, owner: str, at: datetime, policy: str | None) -> Folded:
     """The fold after the opening event at ``at``, under the policy of that version."""
     state = rules.definition.initial_state
@@ -178,8 +184,8 @@ def step(
             sla = _timers(definition, policy, sla, event, data, at, folded.version + 1, profile)
         if sla.timers and target in definition.final_states:  # a closed case waits on none
             sla = sla._replace(timers=())
-    return decision, Folded(
-        target, folded.version + 1, owner, folded.escalation_level, facts, sla, folded.policy
+    return decision, _folded(
+        (target, folded.version + 1, owner, folded.escalation_level, facts, sla, folded.policy)
     )
 
 
