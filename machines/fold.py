@@ -175,7 +175,7 @@ def step(
     sla = folded.sla
     if folded.policy is not None and rules.with_clocks:
         policy = rules.policies[folded.policy]
-        profile = profile_now(rules, facts)
+        profile = profile_now(rules, facts) if CLASSIFICATION_FACT in facts else rules.profile
         if target != state:
             sla = clocks.enter_state(policy, profile, sla, target, at)
         if event in policy.clock_events:

@@ -15,6 +15,8 @@ from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
+import orjson
+
 from casework.machines import (
     ENGINE_EVENTS,
     OPEN_EVENT,
@@ -73,6 +75,7 @@ _CASE = {name: index for index, name in enumerate(CASE_COLUMNS)}
 NO_DATA: Mapping[str, Any] = MappingProxyType({})
 """The data of an event the fold does not read."""
 _time = datetime.fromisoformat
+_loads = orjson.loads
 
 
 class CaseChecker:
@@ -186,11 +189,14 @@ class CaseChecker:
             or event in rules.definition.data_events
             or (folded.state, event) in rules.definition.guarded
         ):
-            try:
-                data = parse_json(stored) if isinstance(stored, str) else stored
+            try:  # orjson at once, parse_json for what it refuses
+                data = _loads(stored) if isinstance(stored, str) else stored
             except ValueError:
-                self._fail(seq, "data is not valid JSON")
-                return
+                try:
+                    data = parse_json(stored)
+                except ValueError:
+                    self._fail(seq, "data is not valid JSON")
+                    return
         try:
             at = _time(occurred)
         except ValueError:
