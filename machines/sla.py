@@ -151,7 +151,8 @@ class SlaPolicy:
 
     def calendar_named(self, name: str, clock: str) -> Calendar:
         """The calendar ``name`` (a branch's), or ``clock``'s own for ``""``."""
-        return self.calendars[name] if name else self.calendars[self.clock(clock).calendar]
+        by_name: dict[str, ClockSpec] = self._by_name  # type: ignore[attr-defined]
+        return self.calendars[name or by_name[clock].calendar]
 
     def day_calendar(self, profile: Mapping[str, Any]) -> Calendar:
         """The calendar a case's working day is read on (a :data:`SAME_DAY` timer): the

@@ -318,12 +318,13 @@ class SharedRules:
     def __init__(self, policies: Mapping[str, SlaPolicy], with_clocks: bool = True) -> None:
         self.policies = policies
         self.with_clocks = with_clocks
-        self.found: dict[tuple[int, tuple[Any, ...]], tuple[MachineDefinition, CaseRules]] = {}
+        self.found: dict[tuple[Any, ...], tuple[MachineDefinition, CaseRules]] = {}
 
     def rules(self, definition: MachineDefinition, profile: dict[str, Any]) -> CaseRules:
         """The rules of a case of ``definition`` with ``profile`` (its values compared
         with their types: a branch ``1`` is not a branch ``True``)."""
-        key = (id(definition), tuple((type(v), v) for v in profile.values()))
+        values = profile.values()
+        key = (id(definition), *values, *map(type, values))
         try:
             found = self.found.get(key)
         except TypeError:  # a value that cannot be a key: rules of its own
@@ -538,6 +539,7 @@ def check_streams(
     pending = next(event_groups, None)
     plans = Grouped(deadlines)
     shared = SharedRules(policies)
+    machines: dict[tuple[str, int], MachineDefinition | None] = {}
     for case in cases:
         case_id = case[0]
         while pending is not None and pending[0] < case_id:
@@ -545,7 +547,10 @@ def check_streams(
             pending = next(event_groups, None)
         while plans.pending is not None and plans.pending[0] < case_id:
             plans.take(plans.pending[0])
-        definition = definition_for(case[_CASE["machine"]], case[_CASE["machine_version"]])
+        machine = _MACHINE_COLUMNS(case)
+        if machine not in machines:  # asked once per machine and version
+            machines[machine] = definition_for(*machine)
+        definition = machines[machine]
         has_events = pending is not None and pending[0] == case_id
         rows: Iterable[Any] = pending[1] if pending is not None and has_events else ()
         result = _guarded(case_id, case, rows, definition, shared, plans.take(case_id))
