@@ -233,3 +233,21 @@ def test_two_processes_verify_exactly_what_one_does(engine: Engine, clock: Fixed
         one.problems, key=lambda p: p.case_id
     )
     assert {p.case_id for p in two.problems} == {ids[1], ids[4]}
+
+
+def test_cases_alike_share_their_rules_and_values_of_another_type_do_not() -> None:
+    """Verification builds one CaseRules per machine and profile; a branch ``1`` is
+    not a branch ``True``, and a value that cannot be a key gets rules of its own."""
+    from casework.machines import COMPLAINT_V1
+    from casework.workflow.cases.history import SharedRules
+
+    shared = SharedRules({})
+    profile = {"priority": "normal", "category": "quality", "channel": "phone", "branch": 1}
+    first = shared.rules(COMPLAINT_V1, profile)
+    assert shared.rules(COMPLAINT_V1, dict(profile)) is first
+    other = shared.rules(COMPLAINT_V1, {**profile, "branch": True})
+    assert other is not first
+    assert other.profile["branch"] is True
+    odd = {**profile, "branch": ["a"]}
+    assert shared.rules(COMPLAINT_V1, odd).profile == odd
+    assert shared.rules(COMPLAINT_V1, odd) is not shared.rules(COMPLAINT_V1, odd)

@@ -331,8 +331,16 @@ class SharedRules:
             return CaseRules(definition, self.policies, profile, self.with_clocks)
         if found is None:
             rules = CaseRules(definition, self.policies, profile, self.with_clocks)
-            found = self.found[key] = (definition, rules)
+            if len(self.found) < SHARED_PROFILES:
+                self.found[key] = (definition, rules)
+            return rules
         return found[1]
+
+
+SHARED_PROFILES = 10_000
+"""How many machine and profile pairs one check keeps rules for: a history whose cases
+nearly all differ (a branch of their own each) gives the rest rules of their own, in
+bounded memory."""
 
 
 def _format_of(stored: Any) -> tuple[int, Any]:
