@@ -140,6 +140,7 @@ def make_engine(
     engine._casework_read_only = read_only  # type: ignore[attr-defined]
     engine._casework_schema = schema  # type: ignore[attr-defined]
     engine._casework_pooled = pooled  # type: ignore[attr-defined]
+    engine._casework_own = True  # type: ignore[attr-defined]
     if pooled and read_only:
 
         @event.listens_for(engine, "begin")
@@ -229,6 +230,11 @@ def is_pooled(engine: Engine) -> bool:
 
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 """A schema casework may be given: a plain PostgreSQL name, never quoted."""
+
+
+def is_own(engine: Engine) -> bool:
+    """Whether casework made the engine (and its pool) itself, rather than a host."""
+    return bool(getattr(engine, "_casework_own", False))
 
 
 def schema_of(engine: Engine) -> str | None:

@@ -10,6 +10,8 @@ which is canonical JSON unless someone altered it; the case's JSON columns are d
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -18,7 +20,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from casework.storage.chain import parse_json
+from casework.storage.database import driver_errors, is_own, is_pooled
 from casework.storage.dialect import BATCH_ROWS, Dialect, dialect_of
+from casework.storage.read_ahead import ReadAhead
 from casework.storage.records import Streams
 from casework.storage.table_prefix import sql_for
 from casework.storage.transition_sql import (
@@ -96,12 +100,18 @@ class HistoryStreams:
         with self.sql.translating(), snapshot_connection(engine) as raw:
             names = ("cases", "events", "deadlines")
             cursors = [dialect.stream_cursor(raw, f"cw_{n}") for n in names]
+            beside = (
+                _read_beside(engine, raw, event_sql, params)
+                if case_ids is None
+                else contextlib.nullcontext()
+            )
             try:
-                yield Streams(
-                    cases=_rows(cursors[0], case_sql, params, _case_row, sqlite),
-                    events=_rows(cursors[1], event_sql, params, None, sqlite),
-                    deadlines=_rows(cursors[2], deadline_sql, params, None, sqlite),
-                )
+                with beside as events:
+                    yield Streams(
+                        cases=_rows(cursors[0], case_sql, params, _case_row, sqlite),
+                        events=events or _rows(cursors[1], event_sql, params, None, sqlite),
+                        deadlines=_rows(cursors[2], deadline_sql, params, None, sqlite),
+                    )
             finally:
                 for cursor in cursors:
                     cursor.close()
@@ -180,6 +190,55 @@ def snapshot_connection(engine: Engine) -> Iterator[Any]:
     finally:
         raw.rollback()
         raw.close()
+
+
+SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
+"""What ``pg_export_snapshot()`` answers (written into ``SET TRANSACTION SNAPSHOT``,
+which takes no parameter)."""
+
+
+@contextmanager
+def _read_beside(
+    engine: Engine, raw: Any, statement: str, params: tuple[Any, ...]
+) -> Iterator[Iterator[tuple[Any, ...]] | None]:
+    """The rows of ``statement`` (an event stream) fetched ahead by a thread
+    (:class:`~casework.storage.read_ahead.ReadAhead`) on a second connection that shares
+    ``raw``'s snapshot; ``None`` where that cannot be had.
+
+    The server makes the next batch while the caller checks this one, and a fetch of
+    the other streams on ``raw`` never waits behind one of these. Only on PostgreSQL through
+    casework's own pool (a host's pool, or a bouncer's, may have no second connection to
+    give), and only where the server exports the snapshot (``raw``'s transaction is
+    begun again if it refuses, before anything was read in it)."""
+    if dialect_of(engine).sqlite or not is_own(engine) or is_pooled(engine):
+        yield None
+        return
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT pg_export_snapshot()")
+        snapshot = str(cursor.fetchone()[0])
+    except driver_errors():  # a standby, say: the snapshot is taken again
+        raw.rollback()
+        dialect_of(engine).begin_snapshot(raw)
+        yield None
+        return
+    if not SNAPSHOT_ID.fullmatch(snapshot):
+        yield None
+        return
+    second = engine.raw_connection()
+    try:
+        dialect_of(engine).begin_snapshot(second)
+        second.cursor().execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        cursor = dialect_of(engine).stream_cursor(second, "cw_events")
+        reader = ReadAhead(cursor, statement, params)
+        try:
+            yield iter(reader)
+        finally:
+            reader.close()
+            cursor.close()
+    finally:
+        second.rollback()
+        second.close()
 
 
 def _select_list(columns: Sequence[str], dialect: Dialect, table: str = "") -> str:
