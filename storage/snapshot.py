@@ -133,8 +133,7 @@ class HistoryStreams:
                 row = cursor.fetchone()
                 return None if row is None else str(row[0])
             finally:
-                raw.rollback()
-                raw.close()
+                give_back(raw)
 
     @contextmanager
     def export_rows(
@@ -188,7 +187,18 @@ def snapshot_connection(engine: Engine) -> Iterator[Any]:
         dialect_of(engine).begin_snapshot(raw)
         yield raw
     finally:
+        give_back(raw)
+
+
+def give_back(raw: Any) -> None:
+    """Roll ``raw`` back and return it to its pool; one the rollback finds broken (the
+    server or the network cut it) is invalidated instead, so the pool neither keeps it
+    nor logs its failed reset, and the error that cut it is what the caller sees."""
+    try:
         raw.rollback()
+    except driver_errors():
+        raw.invalidate()
+    finally:
         raw.close()
 
 
@@ -237,8 +247,7 @@ def _read_beside(
             reader.close()
             cursor.close()
     finally:
-        second.rollback()
-        second.close()
+        give_back(second)
 
 
 def _select_list(columns: Sequence[str], dialect: Dialect, table: str = "") -> str:

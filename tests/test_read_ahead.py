@@ -6,6 +6,7 @@ engine lending one connection only."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import create_engine
 
 from casework.storage.dialect import BATCH_ROWS
 from casework.storage.read_ahead import AHEAD, ReadAhead
+from casework.storage.snapshot import give_back
 from casework.workflow import Engine
 from tests.support import PG_ADMIN
 
@@ -153,3 +155,21 @@ def test_a_server_that_refuses_to_export_the_snapshot_is_read_on_one_connection(
         finally:
             admin.execute(f"DROP OWNED BY {role}")
             admin.execute(f"DROP ROLE {role}")
+
+
+def test_a_connection_cut_under_a_history_is_dropped_quietly(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server cut the snapshot's connection: giving it back neither raises nor logs
+    the pool's failed reset, the pool does not keep it, and the next read works."""
+    with Engine.open(pg_url) as engine:
+        raw = engine.db.raw_connection()
+        raw.cursor().execute("SELECT 1")
+        pid = raw.driver_connection.info.backend_pid  # type: ignore[union-attr]
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with caplog.at_level(logging.DEBUG):
+            give_back(raw)
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert engine.db.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert engine.verify().ok
