@@ -61,14 +61,12 @@ class CaseRules:
     profile: Mapping[str, Any] = field(default_factory=dict)
     with_clocks: bool = True
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_started", {})
-
     def started(self, policy: SlaPolicy, state: str, at: datetime) -> SlaState:
         """The clocks of a case opened in ``state`` at ``at`` under ``policy``: worked out
         once per policy and state (they depend on the profile, not on the instant) and
         moved to ``at``, for the many cases one set of rules opens in a verification."""
-        cache: dict[tuple[str, str], SlaState] = self._started  # type: ignore[attr-defined]
+        # made on first use: a fire builds rules for one step and never asks
+        cache: dict[tuple[str, str], SlaState] = self.__dict__.setdefault("_started", {})
         key = (policy.version, state)
         found = cache.get(key)
         if found is None:

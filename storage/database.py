@@ -269,6 +269,16 @@ READ_ONLY_SQLSTATE = "25006"
 """PostgreSQL's read_only_sql_transaction: a hot standby, or a read-only session."""
 
 
+def roll_back_or_drop(raw: Any) -> None:
+    """Roll a pooled driver connection back; one the rollback finds broken (the server
+    or the network cut it) is invalidated instead, so its pool drops it rather than
+    keep it or log its failed reset."""
+    try:
+        raw.rollback()
+    except driver_errors():
+        raw.invalidate()
+
+
 def refuses_writes(err: BaseException) -> bool:
     """Whether a driver (or SQLAlchemy) error says the database refuses to write: a
     read-only SQLite file or URI, a PostgreSQL hot standby or read-only session."""

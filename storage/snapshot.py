@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from casework.storage.chain import parse_json
-from casework.storage.database import driver_errors, is_own, is_pooled
+from casework.storage.database import driver_errors, is_own, is_pooled, roll_back_or_drop
 from casework.storage.dialect import BATCH_ROWS, Dialect, dialect_of
 from casework.storage.read_ahead import ReadAhead
 from casework.storage.records import Streams
@@ -195,9 +195,7 @@ def give_back(raw: Any) -> None:
     server or the network cut it) is invalidated instead, so the pool neither keeps it
     nor logs its failed reset, and the error that cut it is what the caller sees."""
     try:
-        raw.rollback()
-    except driver_errors():
-        raw.invalidate()
+        roll_back_or_drop(raw)
     finally:
         raw.close()
 
@@ -220,7 +218,8 @@ def _read_beside(
     casework's own pool (a host's pool, or a bouncer's, may have no second connection to
     give), and only where the server exports the snapshot (``raw``'s transaction is
     begun again if it refuses, before anything was read in it)."""
-    if dialect_of(engine).sqlite or not is_own(engine) or is_pooled(engine):
+    dialect = dialect_of(engine)
+    if dialect.sqlite or not is_own(engine) or is_pooled(engine):
         yield None
         return
     try:
@@ -229,7 +228,7 @@ def _read_beside(
         snapshot = str(cursor.fetchone()[0])
     except driver_errors():  # a standby, say: the snapshot is taken again
         raw.rollback()
-        dialect_of(engine).begin_snapshot(raw)
+        dialect.begin_snapshot(raw)
         yield None
         return
     if not SNAPSHOT_ID.fullmatch(snapshot):
@@ -237,9 +236,9 @@ def _read_beside(
         return
     second = engine.raw_connection()
     try:
-        dialect_of(engine).begin_snapshot(second)
+        dialect.begin_snapshot(second)
         second.cursor().execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-        cursor = dialect_of(engine).stream_cursor(second, "cw_events")
+        cursor = dialect.stream_cursor(second, "cw_events")
         reader = ReadAhead(cursor, statement, params)
         try:
             yield iter(reader)

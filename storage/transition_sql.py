@@ -29,6 +29,7 @@ from casework.storage.database import (
     is_read_only,
     read_transaction,
     refuses_writes,
+    roll_back_or_drop,
     schema_of,
     write_transaction,
 )
@@ -201,7 +202,7 @@ class TransitionSQL:
                         raise
                     self.dialect.end_write(raw, cursor, commit=True)
             except self._integrity_error as err:
-                self._reset(raw)
+                roll_back_or_drop(raw)
                 raise WriteConflict(str(err).strip().splitlines()[0]) from err
             except self.driver_error as err:
                 raw.invalidate()
@@ -250,12 +251,6 @@ class TransitionSQL:
             return None
         sql_tx.sent = None
         return sql_tx.ahead
-
-    def _reset(self, raw: Any) -> None:
-        try:
-            raw.rollback()
-        except self.driver_error:
-            raw.invalidate()
 
     def unjoinable(self, connection: Connection) -> str | None:
         """Why casework cannot write inside ``connection``'s transaction, if it cannot:
