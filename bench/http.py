@@ -62,6 +62,7 @@ from casework.workflow.access.tokens import issue
 from casework.workflow.api.app import create_app
 from casework.workflow.api.hot_path import MEDIA_TYPE
 from tests.support.api_server import free_port
+from tests.support.asgi import asgi_post
 
 CLIENTS = 8
 SHORT = MEDIA_TYPE.decode()
@@ -132,25 +133,9 @@ async def asgi_note(app: Any, token: str, case_id: str, kind: str) -> None:
     """Post a ``note`` to ``case_id`` through the ASGI application ``app`` itself, its
     body sent as ``kind``."""
     body = json.dumps({"event": "note", "note": "客户来电催促"}).encode()
-    headers = [(b"host", b"bench"), (b"content-type", kind.encode()),
-               (b"content-length", str(len(body)).encode()),
-               (b"authorization", f"Bearer {token}".encode())]  # fmt: skip
-    path = f"/v1/cases/{case_id}/events"
-    scope = {"type": "http", "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-             "headers": headers, "client": ("127.0.0.1", 1)}  # fmt: skip
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-    status: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop() if messages else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-
-    await app(scope, receive, send)
-    if status != [200]:
+    headers = [(b"content-type", kind.encode()), (b"authorization", f"Bearer {token}".encode())]
+    status, _ = await asgi_post(app, f"/v1/cases/{case_id}/events", body, headers)
+    if status != 200:
         raise RuntimeError(f"HTTP {status}")
 
 

@@ -38,9 +38,20 @@ HostConnection = Connection
 casework to write inside (``Engine.fire(..., connection=conn)``)."""
 
 
+AFTER_COMMIT = "casework_after_commit"
+"""Key in a connection's ``info`` of what runs once casework's own commit of a shared
+transaction succeeded (:meth:`casework.storage.sql_store.SqlStore.grouped`)."""
+
+
 def after_commit(connection: Connection, then: Callable[[], None]) -> None:
     """Call ``then()`` when the transaction on ``connection`` commits; never if it rolls
-    back (whichever comes first decides)."""
+    back (whichever comes first decides). In casework's own shared transaction, once its
+    commit succeeded; in a host's, at SQLAlchemy's ``commit`` event, just before the
+    database commits."""
+    queued = connection.info.get(AFTER_COMMIT)
+    if queued is not None:
+        queued.append(then)
+        return
     ended: list[bool] = []
 
     def committed(_conn: Connection) -> None:

@@ -586,6 +586,13 @@ class Store(Protocol):
         instead: committed or rolled back with the host's."""
         ...
 
+    def grouped(self) -> AbstractContextManager[Connection | None]:
+        """One write transaction that several calls join by its connection (each as with
+        a host's, :meth:`transaction`), committed once: durable together, or not at all.
+        ``None`` where the store cannot group writes: each call then commits alone. A
+        driver's failure leaves as :class:`StorageError`."""
+        ...
+
     def unjoinable(self, connection: Connection) -> str | None:
         """Why a write cannot join ``connection``'s transaction, if it cannot."""
         ...

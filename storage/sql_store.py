@@ -90,6 +90,10 @@ class SqlStore:
         """A write transaction (on a host's ``connection``: a savepoint in its transaction)."""
         return self._sql.transaction() if connection is None else self._sql.joined(connection)
 
+    def grouped(self) -> AbstractContextManager[Connection | None]:
+        """One write transaction for several calls that join it by its connection."""
+        return self._sql.grouped()
+
     def unjoinable(self, connection: Connection) -> str | None:
         """Why a write cannot join ``connection``'s transaction, if it cannot."""
         return self._sql.unjoinable(connection)

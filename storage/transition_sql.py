@@ -25,6 +25,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from casework.storage.chain import canonical_json, parse_json
 from casework.storage.database import (
+    AFTER_COMMIT,
     is_pooled,
     is_read_only,
     read_transaction,
@@ -90,6 +91,8 @@ class TransitionSQL:
         # SQLite has one writer at a time: threads of this process queue here, woken at
         # once, rather than in SQLite's busy handler, which sleeps and retries.
         self._writer = threading.Lock() if self.sqlite else contextlib.nullcontext()
+        self._group: int | None = None
+        """The thread holding a :meth:`grouped` transaction open, if one does."""
         self._read_only_per_transaction = is_pooled(engine) and is_read_only(engine)
         self._schema = schema_of(engine)
         dbapi = engine.dialect.dbapi
@@ -125,8 +128,35 @@ class TransitionSQL:
     @contextmanager
     def writing(self) -> Iterator[Connection]:
         """A write transaction on a SQLAlchemy connection, committed on success."""
+        self._not_in_group()
         with self.translating(), write_transaction(self.engine) as conn:
             yield conn
+
+    @contextmanager
+    def grouped(self) -> Iterator[Connection]:
+        """One write transaction that several calls join by its connection, each in a
+        savepoint of its own (``Engine.fire(..., connection=...)``), committed once at
+        the end: what they wrote is durable together, or none of it is. Threads of
+        this process queue for it as for :meth:`transaction`. A write of this thread
+        that does not join it is refused at once (on SQLite it would wait for the
+        lock the group holds). What the calls ask to run after the commit
+        (:func:`~casework.storage.database.after_commit`) runs once it succeeded."""
+        then: list[Callable[[], None]] = []
+        with self._writer, self.writing() as conn:
+            conn.info[AFTER_COMMIT] = then
+            self._group = threading.get_ident()
+            try:
+                yield conn
+            finally:
+                self._group = None
+                del conn.info[AFTER_COMMIT]
+        for call in then:
+            call()
+
+    def _not_in_group(self) -> None:
+        """Refuse a transaction of its own to the thread that holds a group open."""
+        if self._group == threading.get_ident():
+            raise StorageError("a write inside a group transaction must join it by its connection")
 
     def end_once(self, table: Table, row_id: str, column: str, at: datetime) -> Row[Any] | None:
         """Set ``column`` of the row ``row_id`` to ``at`` unless it is set already (a row is
@@ -184,6 +214,7 @@ class TransitionSQL:
         writes before it. A fire is two round trips that way, not six. A statement's
         error is raised where its results come back, at a read or at the end, and the
         COMMIT after a failed statement is never run."""
+        self._not_in_group()
         with self._writer, self.borrowed() as raw:
             plain = raw.cursor()
             cursor = cursor_for(plain, self.engine)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -87,6 +87,9 @@ class MemoryStore:
     def _transaction(self) -> Iterator[Tx]:
         with self._writing() as rows:
             yield MemoryTx(rows)
+
+    def grouped(self) -> AbstractContextManager[Connection | None]:
+        return nullcontext(None)  # each call commits alone
 
     def unjoinable(self, connection: Connection) -> str | None:
         return UNJOINABLE

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from casework.storage.database import after_commit
 from casework.storage.errors import StorageError, WriteConflict
 from casework.storage.port import Store
 from casework.storage.records import TokenRecord, WebhookRecord
@@ -50,6 +51,46 @@ def test_a_hosts_transaction_is_joined_or_refused_with_a_reason(backing: Backing
             open_two()
         conn.commit()
     assert [c.id for c in store.cases.matching()] == ["c2"]
+
+
+@pytest.mark.covers("grouped")
+def test_writes_that_join_a_group_commit_together_or_not_at_all(backing: Backing) -> None:
+    store = backing.open()
+    told: list[str] = []
+    with store.grouped() as conn:
+        if conn is None:  # a store that cannot group: each call commits alone
+            opened(store, "c1")
+            assert store.cases.get("c1") is not None
+            return
+        for case_id in ("c1", "c2"):
+            with store.transaction(conn) as cursor:
+                store.cases.insert(cursor, *case_rows(case_id))
+
+        def open_two() -> None:
+            with store.transaction(conn) as cursor:
+                store.cases.insert(cursor, *case_rows("c3"))
+                store.cases.insert(cursor, *case_rows("c1"))  # taken: only this call undone
+
+        with pytest.raises(WriteConflict):
+            open_two()
+        after_commit(conn, lambda: told.append("committed"))
+        assert told == []
+    assert told == ["committed"]
+    assert [c.id for c in store.cases.matching()] == ["c1", "c2"]
+
+    def fail_a_group() -> None:
+        with store.grouped() as conn:
+            assert conn is not None
+            with store.transaction(conn) as cursor:
+                store.cases.insert(cursor, *case_rows("c4"))
+            after_commit(conn, lambda: told.append("rolled back"))
+            raise RuntimeError("the group fails")
+
+    with pytest.raises(RuntimeError):
+        fail_a_group()
+    assert told == ["committed"]
+    assert store.cases.get("c4") is None
+    assert backing.checked_out() == 0
 
 
 @pytest.mark.covers("transaction")

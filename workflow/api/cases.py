@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from casework.storage.database import HostConnection, after_commit
 from casework.storage.records import CaseQuery
 from casework.workflow.access.scope import opening_unit, visible_case
 from casework.workflow.api import models
@@ -40,6 +42,12 @@ IDEMPOTENT = {
 its headers itself (a declared header parameter costs more than the request's work)."""
 
 
+def unkeyed(request: Request) -> bool:
+    """Whether a request has no ``Idempotency-Key`` (a keyed one keeps its answer in
+    transactions of its own, so it cannot share one)."""
+    return "idempotency-key" not in request.headers
+
+
 def _body(request_body: models.OpenCase | models.FireEvent) -> dict[str, Any]:
     return request_body.model_dump(mode="json", exclude_unset=True)
 
@@ -50,12 +58,14 @@ def apply_event(
     request: Request,
     principal: Auth,
     engine: Served,
+    connection: HostConnection | None = None,
 ) -> Json:
     """Apply an event as the token's actor; the case after it, with its new ``ETag``.
     A stale ``If-Match`` answers 412 (a lost race without one 409); an event not
     allowed in the state, or whose guard fails, 422 with the state and the events
     allowed. (Most requests take the short way of :mod:`casework.workflow.api.hot_path` to the
-    same code.)"""
+    same code.) Given a group's ``connection`` (a request without an
+    ``Idempotency-Key``), the event is written in its transaction."""
     expected = expected_version(request.headers.get("if-match"))
     key = request.headers.get("idempotency-key")
 
@@ -73,12 +83,17 @@ def apply_event(
                 expected_version=expected,
                 within=principal.branch,
                 role=principal.role,
+                connection=connection,
             )
         except ConcurrentUpdate as err:
             if expected is None:
                 raise
             raise PreconditionFailed(case_id, expected, err.actual_version) from None
-        request.app.state.metrics.transition(body.event)
+        counted = functools.partial(request.app.state.metrics.transition, body.event)
+        if connection is None:
+            counted()
+        else:
+            after_commit(connection, counted)
         return Answer(200, case.to_json())
 
     return once(request, principal, engine, key, lambda: [_body(body), expected], run)
@@ -91,6 +106,7 @@ fire = declare(
     apply_event,
     "short",
     needs="write",
+    grouped=unkeyed,
     response_model=models.Case,
     responses=problems(404, 409, 422),
     summary="Apply an event",

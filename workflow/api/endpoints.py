@@ -32,18 +32,25 @@ from casework.workflow.engine import Engine
 from casework.workflow.errors import InvalidInput
 
 T = TypeVar("T")
-FILLED = ("engine", "principal")
-"""Parameters an endpoint gets from here, not from FastAPI."""
+FILLED = ("engine", "principal", "connection")
+"""Parameters an endpoint gets from here, not from FastAPI (``connection``: its group's
+transaction, for a request run ``grouped``)."""
 _POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
 
 
 def endpoint(
-    kind: str, *, reads: bool = False, needs: str | None = None
+    kind: str,
+    *,
+    reads: bool = False,
+    needs: str | None = None,
+    grouped: Callable[[Request], bool] | None = None,
 ) -> Callable[[Callable[..., T]], Callable[..., Any]]:
     """Run a plain endpoint as ``kind`` (``short``, ``long`` or ``health``) work, its
     ``engine`` and ``principal`` filled in; one that only ``reads`` (lists, reports,
     audit) is served by the standby of ``serve --read-db`` where there is one. A token
-    whose role may not do what it ``needs`` (``write``...) is refused (403) first."""
+    whose role may not do what it ``needs`` (``write``...) is refused (403) first. A
+    request that ``grouped`` accepts runs ``grouped`` (its writes in a transaction
+    shared with others, on the ``connection`` it is given)."""
 
     def wrap(func: Callable[..., T]) -> Callable[..., Any]:
         signature = inspect.signature(func, eval_str=True)
@@ -67,7 +74,8 @@ def endpoint(
                     allowed(principal, needs)
                 if wants_principal:
                     values["principal"] = principal
-            return await offload_for(engine).run(kind, func, engine=engine, **values)
+            how = "grouped" if grouped is not None and grouped(request) else kind
+            return await offload_for(engine).run(how, func, engine=engine, **values)
 
         run.__signature__ = signature.replace(parameters=shown)  # type: ignore[attr-defined]
         return run
@@ -96,13 +104,15 @@ def declare(
     kind: str,
     *,
     needs: str | None = None,
+    grouped: Callable[[Request], bool] | None = None,
     **described: Any,
 ) -> Declared:
     """Declare ``func`` the route ``method path`` of ``router``, run as :func:`endpoint`
     runs it; ``described`` are FastAPI's route arguments (``response_model``,
     ``summary``..., its OpenAPI description). ``func`` takes the path's parameters (as
-    text), one body model, and besides those only ``request``, ``engine`` and
-    ``principal``: what the short way passes."""
+    text), one body model, and besides those only ``request``, ``engine``,
+    ``principal`` and ``connection`` (for the requests ``grouped`` accepts): what the
+    short way passes."""
     signature = inspect.signature(func, eval_str=True)
     _, _, convertors = compile_path(path)
     bodies = [
@@ -117,7 +127,8 @@ def declare(
         or any(signature.parameters[name].annotation is not str for name in convertors)
     ):
         raise TypeError(f"{func.__name__}: take text path parameters and one body model only")
-    router.add_api_route(path, endpoint(kind, needs=needs)(func), methods=[method], **described)
+    run = endpoint(kind, needs=needs, grouped=grouped)(func)
+    router.add_api_route(path, run, methods=[method], **described)
     route = router.routes[-1]
     assert isinstance(route, APIRoute)
     return Declared(route, *bodies[0])

@@ -9,7 +9,10 @@ Health checks (``/readyz``) have a thread of their own, so a burst queued on the
 others never keeps them waiting.
 
 On SQLite a short write that must wait for another process's write lock (the worker's
-batch, a command) holds the event loop for that wait, at most the busy timeout.
+batch, a command) holds the event loop for that wait, at most the busy timeout. Short
+writes that can share a transaction (``grouped``) share one commit with those that
+queued beside them (:mod:`casework.workflow.api.group_commit`); on PostgreSQL, whose
+server groups commits itself, they run as short work.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from casework.workflow.api.group_commit import GroupCommit
 from casework.workflow.engine import Engine
 
 T = TypeVar("T")
@@ -38,10 +42,17 @@ class Offload:
             THREADS["sqlite" if self.sqlite else "postgresql"], thread_name_prefix="casework"
         )
         self.health = ThreadPoolExecutor(1, thread_name_prefix="casework-health")
+        self.group = GroupCommit(engine.context.store) if self.sqlite else None
 
     async def run(self, kind: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``func``: a ``short`` one on the event loop on SQLite, a ``health`` check
-        on its own thread, else on the pool's threads."""
+        """Run ``func``: a ``short`` one on the event loop on SQLite, a ``grouped`` one
+        there too, in a transaction shared with the writes queued beside it (``func``
+        takes its ``connection``), a ``health`` check on its own thread, else on the
+        pool's threads."""
+        if kind == "grouped":
+            if self.group is not None:
+                return await self.group.add(functools.partial(func, *args, **kwargs))
+            kind = "short"
         if kind == "short" and self.sqlite:
             return func(*args, **kwargs)
         pool = self.health if kind == "health" else self.pool
