@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import threading
 from pathlib import Path
@@ -72,10 +73,15 @@ def _notes(engine: Engine, case_id: str) -> list[str]:
     return [e.data.get("note", "") for e in engine.history(case_id) if e.event == "note"]
 
 
-def test_events_posted_together_share_one_commit_and_each_is_stored(sqlite_engine: Engine) -> None:
+def test_events_posted_together_share_one_commit_and_each_is_stored(
+    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
     cases = _cases(sqlite_engine, 4)
     posts = [(cases[n % 4], {"event": "note", "note": f"第{n}次催促"}, {}) for n in range(8)]
-    answers, group, app = _together(sqlite_engine, posts)
+    with caplog.at_level(logging.INFO, logger="casework"):
+        answers, group, app = _together(sqlite_engine, posts)
+    fired = [r for r in caplog.records if r.getMessage() == "event_fired"]
+    assert len(fired) == 8  # logged once the group is committed
     assert [status for status, _ in answers] == [200] * 8
     assert (group.groups, group.grouped) == (1, 8)
     for n, (_, body) in enumerate(answers):
@@ -140,7 +146,9 @@ def test_a_driver_error_in_one_write_fails_the_whole_group(sqlite_engine: Engine
     assert sqlite_engine.verify().ok
 
 
-def test_a_failed_commit_fails_every_write_of_the_group(sqlite_engine: Engine) -> None:
+def test_a_failed_commit_fails_every_write_of_the_group(
+    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
     cases = _cases(sqlite_engine, 2)
     # a row checked only at COMMIT (a deferred key) that one event's insert leaves behind
     _fail_writes_of(sqlite_engine, [
@@ -150,8 +158,10 @@ def test_a_failed_commit_fails_every_write_of_the_group(sqlite_engine: Engine) -
     ])  # fmt: skip
     posts = [(cases[0], {"event": "note", "note": "提交失败"}, {}),
              (cases[1], {"event": "note", "note": "正常"}, {})]  # fmt: skip
-    answers, group, app = _together(sqlite_engine, posts)
+    with caplog.at_level(logging.INFO, logger="casework"):
+        answers, group, app = _together(sqlite_engine, posts)
     assert [status for status, _ in answers] == [503, 503]
+    assert [r for r in caplog.records if r.getMessage() == "event_fired"] == []
     assert all("FOREIGN KEY" in body["detail"] for _, body in answers)
     assert group.groups == 0
     for case_id in cases:

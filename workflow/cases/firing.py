@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from casework.machines import OPEN_EVENT, SYSTEM_EVENTS, CaseRules, MachineDefinition
 from casework.machines.definition import ATTACH_EVENT, HAND_EVENTS, MANUAL_ESCALATION, RECLASSIFY
 from casework.storage import CaseRecord
-from casework.storage.database import HostConnection
+from casework.storage.database import HostConnection, after_commit
 from casework.storage.errors import WriteConflict
 from casework.workflow import validation
 from casework.workflow.cases.classification import reclassify_data
@@ -159,16 +159,23 @@ def record(
     except WriteConflict:
         raise ConcurrentUpdate(case_id, expected_version or 0, None) from None
     context.planned(moved, connection)
-    for step in steps:
-        context.log.info(
-            "event_fired",
-            case_id=case_id,
-            event_name=step.record["event"],
-            from_state=step.before.state,
-            to_state=step.after.state,
-            version=step.after.version,
-            actor=actor,
-        )
+
+    def logged() -> None:
+        for step in steps:
+            context.log.info(
+                "event_fired",
+                case_id=case_id,
+                event_name=step.record["event"],
+                from_state=step.before.state,
+                to_state=step.after.state,
+                version=step.after.version,
+                actor=actor,
+            )
+
+    if connection is None:
+        logged()
+    else:  # logged if the host's transaction commits
+        after_commit(connection, logged)
     return after_case
 
 
