@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -83,7 +84,7 @@ def test_events_posted_together_share_one_commit_and_each_is_stored(
     fired = [r for r in caplog.records if r.getMessage() == "event_fired"]
     assert len(fired) == 8  # logged once the group is committed
     assert [status for status, _ in answers] == [200] * 8
-    assert (group.groups, group.grouped) == (1, 8)
+    assert (group.commits, group.writes) == (1, 8)
     for n, (_, body) in enumerate(answers):
         assert body["id"] == cases[n % 4]
     assert [body["version"] for _, body in answers] == [2, 2, 2, 2, 3, 3, 3, 3]
@@ -105,7 +106,7 @@ def test_a_write_that_fails_on_its_own_fails_alone(sqlite_engine: Engine) -> Non
     ]
     answers, group, _ = _together(sqlite_engine, posts)
     assert [status for status, _ in answers] == [200, 404, 422, 412, 200]
-    assert (group.groups, group.grouped) == (1, 5)
+    assert (group.commits, group.writes) == (1, 5)
     assert _notes(sqlite_engine, case_id) == ["一", "四"]
     assert sqlite_engine.get(case_id).version == 3
     assert sqlite_engine.verify().ok
@@ -133,7 +134,7 @@ def test_a_driver_error_in_one_write_fails_the_whole_group(sqlite_engine: Engine
     answers, group, app = _together(sqlite_engine, posts)
     assert [status for status, _ in answers] == [503, 503, 503]
     assert all("malformed JSON" in body["detail"] for _, body in answers)
-    assert group.groups == 0
+    assert group.commits == 0
     for case_id in cases:
         assert _notes(sqlite_engine, case_id) == []
         assert sqlite_engine.get(case_id).version == 1
@@ -163,7 +164,7 @@ def test_a_failed_commit_fails_every_write_of_the_group(
     assert [status for status, _ in answers] == [503, 503]
     assert [r for r in caplog.records if r.getMessage() == "event_fired"] == []
     assert all("FOREIGN KEY" in body["detail"] for _, body in answers)
-    assert group.groups == 0
+    assert group.commits == 0
     for case_id in cases:
         assert _notes(sqlite_engine, case_id) == []
     assert app.metrics.transitions.labels("note")._value.get() == 0
@@ -179,7 +180,7 @@ def test_keyed_requests_run_alone_and_keep_their_answers(sqlite_engine: Engine) 
     statuses = [status for status, _ in answers]
     assert statuses[:4] == [200] * 4
     assert sorted(statuses[4:]) in ([200, 200], [200, 409])  # replayed, or still under way
-    assert (group.groups, group.grouped) == (1, 4)
+    assert (group.commits, group.writes) == (1, 4)
     assert _notes(sqlite_engine, cases[0]).count("有键") == 1
     assert sqlite_engine.verify().ok
 
@@ -219,7 +220,13 @@ def test_a_real_server_answers_every_concurrent_write(sqlite_engine: Engine) -> 
             thread.start()
         for thread in threads:
             thread.join()
+        with served.client(served.token("admin", "ops")) as http:
+            metrics = http.get("/metrics").text
     assert failures == []
+    assert 'casework_transitions_total{event="note"} 200.0' in metrics
+    grouped = re.search(r"^casework_group_commit_events_total (\S+)$", metrics, re.MULTILINE)
+    assert grouped is not None
+    assert 0 <= float(grouped[1]) <= 200
     for n, case_id in enumerate(cases):
         assert _notes(sqlite_engine, case_id) == [f"{n}-{k}" for k in range(25)]
     assert sqlite_engine.verify().ok

@@ -51,10 +51,10 @@ class GroupCommit:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.waiting: list[_Waiting] = []
-        self.groups = 0
-        """Transactions that held more than one write."""
-        self.grouped = 0
-        """Writes committed in those transactions."""
+        self.commits = 0
+        """Commits shared by more than one write."""
+        self.writes = 0
+        """Writes stored by those commits."""
 
     def add(self, run: Callable[..., T]) -> asyncio.Future[T]:
         """Queue ``run`` (called with ``connection``: the group's, or ``None`` to write
@@ -103,8 +103,8 @@ class GroupCommit:
             if not isinstance(err, Exception):
                 raise
             return
-        self.groups += 1
-        self.grouped += len(group)
+        self.commits += 1
+        self.writes += len(group)
         for waiting, ok, value in done:
             if not waiting.future.done():
                 if ok:

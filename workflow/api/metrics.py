@@ -16,11 +16,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from casework.storage.replication import standby_lags
+from casework.workflow.api.offload import offload_for
 from casework.workflow.engine import Engine
 
 LAG_BOUNDS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
@@ -92,6 +98,27 @@ class DatabaseFigures(Collector):
         return [] if found is None else standby_lags(found)
 
 
+class GroupCommits(Collector):
+    """The commits this process shared among events (SQLite's group commit)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.group = offload_for(engine).group
+
+    def collect(self) -> Iterator[Metric]:
+        if self.group is None:
+            return
+        yield CounterMetricFamily(
+            "casework_group_commits",
+            "Commits shared by more than one event, by this process.",
+            self.group.commits,
+        )
+        yield CounterMetricFamily(
+            "casework_group_commit_events",
+            "Events stored by those shared commits.",
+            self.group.writes,
+        )
+
+
 class Metrics:
     """The metrics of one application."""
 
@@ -99,6 +126,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.database = DatabaseFigures(engine, reader)
         self.registry.register(self.database)
+        self.groups = GroupCommits(engine)
+        self.registry.register(self.groups)
         self.requests = Counter(
             "casework_http_requests",
             "HTTP requests by route, method and status.",
@@ -136,6 +165,7 @@ class Metrics:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             registry.register(self.database)
+            registry.register(self.groups)
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
