@@ -13,6 +13,8 @@ For each backend, in one run:
   Debian package ``wrk``; else 8 Python threads, whose own work takes a share of a
   two-core machine from the server); events per second and the ratio to the baseline,
   met or not against its target (SQLite >= 0.8, PostgreSQL >= 1.0);
+- on SQLite, the events per commit that serve shared among them over those rounds
+  (its group commit, from ``/metrics``), and their share of the events;
 - the CPU time serve's processes spent per request over those rounds (Linux' /proc)
   against the baseline's per event: the ratio of rates where the CPU is the limit,
   which a loaded machine disturbs far less than it does the rates;
@@ -38,6 +40,7 @@ import asyncio
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -137,6 +140,15 @@ async def asgi_note(app: Any, token: str, case_id: str, kind: str) -> None:
     status, _ = await asgi_post(app, f"/v1/cases/{case_id}/events", body, headers)
     if status != 200:
         raise RuntimeError(f"HTTP {status}")
+
+
+def _shared(base: str) -> tuple[float, float]:
+    """The commits serve shared among events so far, and the events they stored (its
+    ``/metrics``; none on PostgreSQL)."""
+    text = httpx.get(f"{base}/metrics", timeout=30).text
+    found = dict(re.findall(r"^(casework_group_commit\w*_total) (\S+)$", text, re.MULTILINE))
+    return (float(found.get("casework_group_commits_total", 0)),
+            float(found.get("casework_group_commit_events_total", 0)))  # fmt: skip
 
 
 def _cpu_s(pid: int) -> float:
@@ -301,15 +313,18 @@ def run(backend: str, seconds: float, rounds: int, parser: str) -> dict[str, Any
             _over_http(base, token, cases, 1.0)  # warm up
             _over_http(base, token, cases, 1.0, THROUGH_FASTAPI)
             baselines, rates, long_rates, cpu, long_cpu, fire_cpu = [], [], [], [], [], []
-            served, served_cpu_s = 0, 0.0
+            served, served_cpu_s, shared_commits, shared_events = 0, 0.0, 0.0, 0.0
             for _ in range(rounds):  # interleaved: a slow moment of the machine hits all
                 baseline, cpu_us = _in_process(url, cases, seconds)
                 baselines.append(baseline)
                 fire_cpu.append(cpu_us)
-                events, used = events_of(url, cases), _cpu_s(pid)
+                events, used, shared = events_of(url, cases), _cpu_s(pid), _shared(base)
                 rates.append(_over_http(base, token, cases, seconds))
                 served_cpu_s += _cpu_s(pid) - used
                 served += events_of(url, cases) - events
+                commits, grouped = (b - a for a, b in zip(shared, _shared(base), strict=True))
+                shared_commits += commits
+                shared_events += grouped
                 long_rates.append(_over_http(base, token, cases, seconds, THROUGH_FASTAPI))
                 cpu.append(_server_cpu_us(url, token, cases, SHORT))
                 long_cpu.append(_server_cpu_us(url, token, cases, THROUGH_FASTAPI))
@@ -332,6 +347,8 @@ def run(backend: str, seconds: float, rounds: int, parser: str) -> dict[str, Any
         "server_cpu_us": round(cpu_us, 1),
         "through_fastapi_cpu_us": round(long_cpu_us, 1),
         "short_way_cpu_ratio": round(cpu_us / long_cpu_us, 2),
+        "events_per_shared_commit": round(shared_events / max(shared_commits, 1), 1),
+        "events_in_shared_commits": round(shared_events / served, 2),
         "p50_ms": round(percentile(latencies, 0.5), 2),
         "p99_ms": round(percentile(latencies, 0.99), 2),
         "requests_timed": len(latencies),
@@ -367,6 +384,10 @@ def main() -> None:
             (f"{backend}: CPU per event, Engine.fire in-process / serve's processes",
              f"{figures['in_process_cpu_us']:,.0f} / {figures['process_cpu_us']:,.0f} us "
              f"= {figures['cpu_ratio']:.2f}x"),
+            *([(f"{backend}: events per shared commit (group commit)",
+                f"{figures['events_per_shared_commit']:.1f}, holding "
+                f"{figures['events_in_shared_commits']:.0%} of the events over HTTP")]
+              if backend == "sqlite" else []),
             (f"{backend}: HTTP through FastAPI, not the short way",
              f"{figures['through_fastapi_per_s']:,.0f} events/s: the short way "
              f"{figures['short_way_gain']:.2f}x of it"),
