@@ -230,3 +230,16 @@ def test_a_real_server_answers_every_concurrent_write(sqlite_engine: Engine) -> 
     for n, case_id in enumerate(cases):
         assert _notes(sqlite_engine, case_id) == [f"{n}-{k}" for k in range(25)]
     assert sqlite_engine.verify().ok
+
+
+def test_cases_merged_into_each_other_together_leave_one_standing(sqlite_engine: Engine) -> None:
+    # a merge checks that the case it goes into is not merged itself, in committed data:
+    # it runs in a transaction of its own, so the second sees the first
+    first, second = _cases(sqlite_engine, 2)
+    posts = [(first, {"event": "merge_into", "data": {"case": second}}, {}),
+             (second, {"event": "merge_into", "data": {"case": first}}, {})]  # fmt: skip
+    answers, _, _ = _together(sqlite_engine, posts)
+    assert [status for status, _ in answers] == [200, 422]
+    assert "is merged itself" in answers[1][1]["detail"]
+    assert [sqlite_engine.get(c).state for c in (first, second)] == ["merged", "received"]
+    assert sqlite_engine.verify().ok

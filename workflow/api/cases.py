@@ -18,6 +18,7 @@ from casework.workflow.api.idempotency import Answer
 from casework.workflow.api.refusals import PreconditionFailed
 from casework.workflow.api.responses import Json, etag, expected_version, once, problems
 from casework.workflow.api.security import Auth, Served, allowed
+from casework.workflow.cases.firing import checked_outside
 from casework.workflow.cases.intake import FIELDS, checked_value
 from casework.workflow.cases.paging import page_limit
 from casework.workflow.engine import Engine
@@ -42,10 +43,14 @@ IDEMPOTENT = {
 its headers itself (a declared header parameter costs more than the request's work)."""
 
 
-def unkeyed(request: Request) -> bool:
-    """Whether a request has no ``Idempotency-Key`` (a keyed one keeps its answer in
-    transactions of its own, so it cannot share one)."""
-    return "idempotency-key" not in request.headers
+def groupable(engine: Engine, request: Request, body: models.FireEvent, **_: Any) -> bool:
+    """Whether an event may share a transaction with others: one without an
+    ``Idempotency-Key`` (a keyed one keeps its answer in transactions of its own), whose
+    checks read nothing outside its transaction (those would miss the writes before it
+    in the group: :func:`~casework.workflow.cases.firing.checked_outside`)."""
+    return "idempotency-key" not in request.headers and not checked_outside(
+        engine.context, body.event
+    )
 
 
 def _body(request_body: models.OpenCase | models.FireEvent) -> dict[str, Any]:
@@ -64,8 +69,8 @@ def apply_event(
     A stale ``If-Match`` answers 412 (a lost race without one 409); an event not
     allowed in the state, or whose guard fails, 422 with the state and the events
     allowed. (Most requests take the short way of :mod:`casework.workflow.api.hot_path` to the
-    same code.) Given a group's ``connection`` (a request without an
-    ``Idempotency-Key``), the event is written in its transaction."""
+    same code.) Given a group's ``connection`` (a request :func:`groupable`
+    accepts), the event is written in its transaction."""
     expected = expected_version(request.headers.get("if-match"))
     key = request.headers.get("idempotency-key")
 
@@ -106,7 +111,7 @@ fire = declare(
     apply_event,
     "short",
     needs="write",
-    grouped=unkeyed,
+    grouped=groupable,
     response_model=models.Case,
     responses=problems(404, 409, 422),
     summary="Apply an event",

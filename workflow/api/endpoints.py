@@ -43,14 +43,15 @@ def endpoint(
     *,
     reads: bool = False,
     needs: str | None = None,
-    grouped: Callable[[Request], bool] | None = None,
+    grouped: Callable[..., bool] | None = None,
 ) -> Callable[[Callable[..., T]], Callable[..., Any]]:
     """Run a plain endpoint as ``kind`` (``short``, ``long`` or ``health``) work, its
     ``engine`` and ``principal`` filled in; one that only ``reads`` (lists, reports,
     audit) is served by the standby of ``serve --read-db`` where there is one. A token
     whose role may not do what it ``needs`` (``write``...) is refused (403) first. A
-    request that ``grouped`` accepts runs ``grouped`` (its writes in a transaction
-    shared with others, on the ``connection`` it is given)."""
+    request that ``grouped`` accepts (asked with the engine and the endpoint's
+    arguments) runs ``grouped``: its writes in a transaction shared with others, on
+    the ``connection`` it is given."""
 
     def wrap(func: Callable[..., T]) -> Callable[..., Any]:
         signature = inspect.signature(func, eval_str=True)
@@ -74,7 +75,7 @@ def endpoint(
                     allowed(principal, needs)
                 if wants_principal:
                     values["principal"] = principal
-            how = "grouped" if grouped is not None and grouped(request) else kind
+            how = "grouped" if grouped is not None and grouped(engine, **values) else kind
             return await offload_for(engine).run(how, func, engine=engine, **values)
 
         run.__signature__ = signature.replace(parameters=shown)  # type: ignore[attr-defined]
@@ -104,7 +105,7 @@ def declare(
     kind: str,
     *,
     needs: str | None = None,
-    grouped: Callable[[Request], bool] | None = None,
+    grouped: Callable[..., bool] | None = None,
     **described: Any,
 ) -> Declared:
     """Declare ``func`` the route ``method path`` of ``router``, run as :func:`endpoint`

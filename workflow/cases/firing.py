@@ -95,6 +95,15 @@ def fire(
     )  # fmt: skip
 
 
+def checked_outside(context: Context, event: str) -> bool:
+    """Whether :func:`fire` checks ``event`` against what it reads outside its
+    transaction, which is committed data only: the other case a relating event names
+    (``link``, ``merge_into``), the history the remedy rules read as evidence. Writes
+    sharing one transaction do not see each other there (two cases merged into each
+    other, each checked before the other's merge)."""
+    return context.registry.evidenced(event) or event in relating_events(context.registry)
+
+
 def record(
     context: Context,
     case_id: str,
