@@ -249,8 +249,8 @@ class Engine:
         transaction: they commit or roll back with it, and the connection is neither
         committed nor closed. The case's row stays locked until the host's transaction
         ends; a worker in this process hears of planned deadlines at the host's commit
-        (one elsewhere by ``NOTIFY`` on PostgreSQL, by its poll on SQLite). Checks that
-        read other cases (``link``, evidence, authority) see committed data only.
+        (one elsewhere by ``NOTIFY`` on PostgreSQL, by its poll on SQLite), and the
+        ``event_fired`` log line is written then. Checks that read other cases (``link``, evidence, authority) see committed data only.
 
         Raises :class:`CaseNotFound`, :class:`EventNotAllowed`, :class:`GuardFailed`,
         :class:`ConcurrentUpdate` (``expected_version`` is stale) or :class:`InvalidInput`.
