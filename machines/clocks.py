@@ -314,6 +314,49 @@ def _branch_calendar(spec: ClockSpec, profile: Mapping[str, Any]) -> str:
     return "" if name == spec.calendar else name
 
 
+Moves = tuple[tuple[int, ClockState | None], ...]
+"""What one step did to a case's clocks, by index: ``None`` ended the clock's cycle, a
+clock began a new one (counting from the step's instant, which it is to be given)."""
+
+
+def moves_of(policy: SlaPolicy, before: SlaState, after: SlaState, at: datetime) -> Moves | None:
+    """The moves that turned ``before`` into ``after`` in a step at ``at``, where each
+    clock was kept, stopped or began a new counting cycle and nothing waits or has a
+    timer; ``None`` where the step did anything else. Which clocks a step moves depends
+    on the states, the event and the clocks' running flags, never on the instants, so the
+    moves found for one case are those of every case at the same point of the same
+    history; only their arithmetic (:func:`moved`) is done per case."""
+    if before.waiting or after.waiting or before.timers or after.timers:
+        return None
+    if len(before.clocks) != len(after.clocks):
+        return None
+    moves: list[tuple[int, ClockState | None]] = []
+    for index, (old, new) in enumerate(zip(before.clocks, after.clocks, strict=True)):
+        if new is old:
+            continue
+        if new == _stopped(old, at, policy):
+            moves.append((index, None))
+        elif new == _clock(
+            (old.name, old.cycle + 1, True, ZERO, at, new.target, False, 0, new.calendar)
+        ):
+            moves.append((index, new))
+        else:
+            return None
+    return tuple(moves)
+
+
+def moved(policy: SlaPolicy, sla: SlaState, moves: Moves, at: datetime) -> SlaState:
+    """``sla`` after the ``moves`` of a step at ``at`` (:func:`moves_of`)."""
+    clocks = list(sla.clocks)
+    for index, begun in moves:
+        clocks[index] = (
+            _stopped(clocks[index], at, policy)
+            if begun is None
+            else _clock((*begun[:4], at, *begun[5:]))
+        )
+    return _sla((tuple(clocks), sla.waiting, sla.timers))
+
+
 def pause(policy: SlaPolicy, sla: SlaState, reason: str, at: datetime) -> SlaState:
     """Stop counting every running clock: the case waits on ``reason``."""
     clocks = tuple(

@@ -18,15 +18,19 @@ from casework.storage.tables import cases_table, events_table
 from casework.workflow import Engine, EventNotAllowed, FixedClock, InvalidInput
 from tests.support import open_sample
 
+FULL = [
+    ("apologise", {}),
+    ("confirm_needs", {}),
+    ("resolve", {"solution": "new part"}),
+    ("follow_up", {"satisfaction": 4}),
+]
+UNHAPPY = [*FULL[:3], ("follow_up", {"satisfaction": 2}), ("reopen", {})]
+"""A case followed up with a low score and reopened."""
 
-def _full_case(engine: Engine, clock: FixedClock) -> str:
+
+def _full_case(engine: Engine, clock: FixedClock, events: list[Any] = FULL) -> str:
     case_id = open_sample(engine)
-    for event, data in [
-        ("apologise", {}),
-        ("confirm_needs", {}),
-        ("resolve", {"solution": "new part"}),
-        ("follow_up", {"satisfaction": 4}),
-    ]:
+    for event, data in events:
         clock.advance(timedelta(hours=1))
         engine.fire(case_id, event, actor="li.na", data=data)
     return case_id
@@ -251,3 +255,110 @@ def test_cases_alike_share_their_rules_and_values_of_another_type_do_not() -> No
     odd = {**profile, "branch": ["a"]}
     assert shared.rules(COMPLAINT_V1, odd).profile == odd
     assert shared.rules(COMPLAINT_V1, odd) is not shared.rules(COMPLAINT_V1, odd)
+
+
+def _rewrite(case_id: str, seq: int, **values: Any) -> Callable[[Connection], Any]:
+    """Change event ``seq``'s columns and hash it and every later event again (and the
+    case row's head), as a forger who knows the scheme would: only the replay can tell."""
+
+    def change(conn: Connection) -> None:
+        rows = [
+            dict(r._mapping)
+            for r in conn.execute(
+                events_table.select()
+                .where(events_table.c.case_id == case_id)
+                .order_by(events_table.c.seq)
+            )
+        ]
+        v = rows[0]["data"].get("format", 1)
+        rows[seq - 1].update(values)
+        prev = rows[seq - 2]["hash"]
+        for row in rows[seq - 1 :]:
+            names = ("case_id", "seq", "event", "from_state", "to_state", "actor")
+            digest = chain_hash(
+                prev,
+                canonical_event(
+                    *(row[n] for n in names), row["occurred_at"], row["recorded_at"],
+                    row["data"], v,
+                ),
+            )  # fmt: skip
+            conn.execute(
+                update(events_table)
+                .where(_where(case_id, row["seq"]))
+                .values(**{**row, "prev_hash": prev, "hash": digest})
+            )
+            prev = digest
+        conn.execute(update(cases_table).where(cases_table.c.id == case_id).values(head_hash=prev))
+
+    return change
+
+
+def test_cases_alike_share_their_steps_and_differences_the_fold_reads_do_not(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """A check decides a step once for the cases that reach it by the same events and
+    data; a value ``1`` is not ``true``, a fact a guard reads (the satisfaction a reopen
+    needs) parts the cases, and each case's instants give its own clocks: every case
+    gets exactly the problem a check of it alone gives."""
+    cases = [_full_case(engine, clock) for _ in range(3)]
+    for satisfaction in (1, 2, True, 4.0):
+        case_id = _full_case(engine, clock)
+        _as_attacker(engine, _rewrite(case_id, 5, data={"satisfaction": satisfaction}))
+        cases.append(case_id)
+    cases += [_full_case(engine, clock, UNHAPPY) for _ in range(2)]  # the second made to look happy
+    _as_attacker(engine, _rewrite(cases[-1], 5, data={"satisfaction": 3}))
+    late = _full_case(engine, clock)
+    moved = engine.history(late)[1].occurred_at + timedelta(minutes=5)  # the apology
+    _as_attacker(engine, _rewrite(late, 2, occurred_at=moved, recorded_at=moved))
+    cases.append(late)
+    report = engine.verify()
+    alone = [p for case_id in sorted(cases) for p in engine.verify(case_id).problems]
+    assert sorted(report.problems, key=lambda p: p.case_id) == alone
+    found = {p.case_id: (p.seq, p.reason) for p in report.problems}
+    blocked = "'follow_up' is not allowed from 'resolved' here"
+    replay = "case row differs from its replay: "
+    assert found == {
+        cases[3]: (
+            None,
+            f"{replay}facts is {{'satisfaction': 4}}, replay gives {{'satisfaction': 1}}",
+        ),
+        cases[4]: (
+            None,
+            f"{replay}facts is {{'satisfaction': 4}}, replay gives {{'satisfaction': 2}}",
+        ),
+        cases[5]: (5, blocked),  # true is no score
+        cases[6]: (5, blocked),  # nor is 4.0
+        cases[8]: (6, "'reopen' is not allowed from 'followed_up' here"),
+        late: (None, found[late][1]),
+    }
+    assert found[late][1].startswith(f"{replay}sla is ")
+
+
+def test_a_check_keeps_one_path_for_the_cases_alike(engine: Engine, clock: FixedClock) -> None:
+    """Cases opened alike whose events are alike share one path of steps, at any
+    instants; a case whose data the fold reads differently takes one of its own."""
+    from casework.workflow.cases.history import CaseChecker, SharedRules
+
+    ids = [_full_case(engine, clock) for _ in range(3)]
+    for note in ("called", "called", "called back"):
+        case_id = open_sample(engine)
+        engine.fire(case_id, "apologise", actor="li.na", data={"said": note})  # not read
+        engine.fire(case_id, "note", actor="li.na", data={"note": note})  # read
+        ids.append(case_id)
+    context = engine.context
+    shared = SharedRules(context.policies.known())
+    with context.store.audit.snapshot() as streams:
+        cases = {row[0]: row for row in streams.cases}
+        events = list(streams.events)
+        deadlines = list(streams.deadlines)
+    counts = []
+    for case_id in ids:
+        case = cases[case_id]
+        definition = context.definition_or_none(case[1], case[2])
+        checker = CaseChecker(case_id, definition, shared.policies, shared=shared)
+        checker.add_rows(row for row in events if row[0] == case_id)
+        assert checker.finish(case, [d for d in deadlines if d[0] == case_id]) is None
+        counts.append(shared.paths)
+    # the opening, the apology and the confirmation (a resolution arms a timer: each case
+    # folds it on its own); the first note, then the other note
+    assert counts == [3, 3, 3, 4, 4, 5]

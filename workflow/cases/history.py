@@ -27,7 +27,9 @@ from casework.machines import (
     opened,
     step,
 )
+from casework.machines.clocks import NO_CLOCKS, Moves, moved, moves_of
 from casework.machines.definition import CLASSIFICATION_FACT
+from casework.machines.fold import _folded
 from casework.machines.sla import SlaPolicy
 from casework.storage import GENESIS_HASH, canonical_event, iso
 from casework.storage.chain import EVENT_FORMAT, PERSONAL_FORMAT, parse_json
@@ -106,6 +108,10 @@ class CaseChecker:
         self.prev_hash = GENESIS_HASH
         self.prev_at: str | None = None
         self.folded: Folded | None = None
+        self.path: Path | None = None
+        """Where the case stands in the histories the check has seen (``None`` once it
+        left them): then its fold is the path's, with the clocks of :attr:`sla`."""
+        self.sla = NO_CLOCKS
         self.opening: Mapping[str, Any] | None = None
         self.opened: tuple[str, str] | None = None
         """The first event's occurred_at and recorded_at: the case's received_at and
@@ -179,6 +185,29 @@ class CaseChecker:
         occurred: str,
         recorded: str,
     ) -> None:
+        path = self.path
+        if path is not None:  # the step decided for an earlier case at the same point
+            ahead = path.next
+            found = ahead.get(event)
+            if found is None and type(stored) is str:
+                found = ahead.get((event, stored))
+            if found is not None:
+                try:
+                    at = _time(occurred)
+                except ValueError:
+                    self._fail(seq, f"occurred_at {occurred!r} is not a time")
+                    return
+                source, target = path.folded[0], found.folded[0]
+                if from_state != source or to_state != target:
+                    self._fail(
+                        seq, f"records {from_state} -> {to_state}, the machine gives "
+                        f"{source} -> {target}",
+                    )  # fmt: skip
+                if found.moves and found.policy is not None:
+                    self.sla = moved(found.policy, self.sla, found.moves, at)
+                self.path = found
+                return
+            self.folded = self._leave()
         folded = self.folded
         rules = self.rules
         data: Any = NO_DATA  # decoded only where the fold reads it
@@ -214,7 +243,17 @@ class CaseChecker:
                 f"records {from_state} -> {to_state}, "
                 f"the machine gives {folded.state} -> {after.state}",
             )
+        elif path is not None and self.shared is not None:  # the next cases take it from here
+            self.path = self.shared.step(rules, path, folded, event, stored, after, at)
+            self.sla = after.sla
         self.folded = after
+
+    def _leave(self) -> Folded:
+        """The case's own fold where it leaves the shared paths."""
+        path = self.path
+        assert path is not None
+        self.path = None
+        return _folded((*path.folded[:5], self.sla, path.folded[6]))
 
     def _opening(
         self,
@@ -247,6 +286,9 @@ class CaseChecker:
         self.folded = opened(self.rules, str(data.get("owner")), at, policy)
         if to_state != self.folded.state:
             self._fail(seq, f"opening state {to_state!r} is not the machine's")
+        elif shared is not None:
+            self.path = shared.root(self.rules, self.folded)
+            self.sla = self.folded.sla
 
     def finish(
         self, case: tuple[Any, ...] | None, deadlines: Iterable[tuple[Any, ...]] = ()
@@ -261,6 +303,8 @@ class CaseChecker:
             return Problem(self.case_id, 1, "events exist for a case that has no case row")
         if self.expected_seq == 1:
             return Problem(self.case_id, 1, "the case has no events: its history is gone")
+        if self.path is not None:
+            self.folded = self._leave()
         folded = self.folded
         if folded is None:
             return Problem(
@@ -319,6 +363,10 @@ class SharedRules:
         self.policies = policies
         self.with_clocks = with_clocks
         self.found: dict[tuple[Any, ...], tuple[MachineDefinition, CaseRules]] = {}
+        self.kept: set[int] = set()
+        """The ids of the rules in :attr:`found` (alive while the check runs)."""
+        self.roots: dict[tuple[Any, ...], Path] = {}
+        self.paths = 0
 
     def rules(self, definition: MachineDefinition, profile: dict[str, Any]) -> CaseRules:
         """The rules of a case of ``definition`` with ``profile`` (its values compared
@@ -333,11 +381,79 @@ class SharedRules:
             rules = CaseRules(definition, self.policies, profile, self.with_clocks)
             if len(self.found) < SHARED_PROFILES:
                 self.found[key] = (definition, rules)
+                self.kept.add(id(rules))
             return rules
         return found[1]
 
+    def root(self, rules: CaseRules, folded: Folded) -> Path | None:
+        """Where a case of ``rules`` opened as ``folded`` begins (``None`` for rules of a
+        case's own, or once the check keeps :data:`SHARED_PATHS`)."""
+        if id(rules) not in self.kept:
+            return None
+        key = (id(rules), folded.owner, folded.policy)
+        found = self.roots.get(key)
+        if found is None and self.paths < SHARED_PATHS:
+            self.paths += 1
+            found = self.roots[key] = Path(folded, (), None)
+        return found
+
+    def step(
+        self,
+        rules: CaseRules,
+        path: Path,
+        folded: Folded,
+        event: str,
+        stored: Any,
+        after: Folded,
+        at: datetime,
+    ) -> Path | None:
+        """Where an allowed step of ``event`` (with the ``stored`` data) from ``path``,
+        folded to ``after`` at ``at``, leads the cases that take it; ``None`` where it
+        cannot be shared: an engine event or one of timers (their clocks depend on their
+        data and instants), a step of a waiting case or one with timers, data not stored
+        as text, or once the check keeps :data:`SHARED_PATHS`."""
+        definition = rules.definition
+        if event in ENGINE_EVENTS or event in definition.timer_events or self.paths >= SHARED_PATHS:
+            return None
+        reads = event in definition.data_events or (folded.state, event) in definition.guarded
+        if reads and type(stored) is not str:
+            return None
+        policy = None if folded.policy is None else rules.policies[folded.policy]
+        if policy is None or not rules.with_clocks:
+            moves: Moves | None = () if after.sla is folded.sla else None
+        else:
+            moves = moves_of(policy, folded.sla, after.sla, at)
+        if moves is None:
+            return None
+        self.paths += 1
+        found = path.next[(event, stored) if reads else event] = Path(after, moves, policy)
+        return found
+
 
 SHARED_PROFILES = 10_000
+SHARED_PATHS = 20_000
+"""How many points of histories one check keeps the steps of (:class:`Path`): a history
+of cases that nearly all differ leaves the rest to be folded each on its own."""
+
+
+class Path:
+    """A point the histories of the check reached by the same events (their data too,
+    where the fold reads it) from the same opening, under the same rules: the fold there
+    (but for the clocks, which each case keeps), what the step to it did to the clocks,
+    and the steps on from it that earlier cases took.
+
+    A case following a path takes each step's decision from it and does only its own
+    clocks' arithmetic (:func:`casework.machines.clocks.moved`)."""
+
+    __slots__ = ("folded", "moves", "next", "policy")
+
+    def __init__(self, folded: Folded, moves: Moves, policy: SlaPolicy | None) -> None:
+        self.folded = folded._replace(sla=NO_CLOCKS)
+        self.moves = moves
+        self.policy = policy
+        self.next: dict[Any, Path] = {}
+
+
 """How many machine and profile pairs one check keeps rules for: a history whose cases
 nearly all differ (a branch of their own each) gives the rest rules of their own, in
 bounded memory."""
