@@ -29,7 +29,6 @@ from casework.machines import (
 )
 from casework.machines.clocks import NO_CLOCKS, Moves, moved, moves_of
 from casework.machines.definition import CLASSIFICATION_FACT
-from casework.machines.fold import _folded
 from casework.machines.sla import SlaPolicy
 from casework.storage import GENESIS_HASH, canonical_event, iso
 from casework.storage.chain import EVENT_FORMAT, PERSONAL_FORMAT, parse_json
@@ -253,7 +252,7 @@ class CaseChecker:
         path = self.path
         assert path is not None
         self.path = None
-        return _folded((*path.folded[:5], self.sla, path.folded[6]))
+        return path.folded._replace(sla=self.sla)
 
     def _opening(
         self,
