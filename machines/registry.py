@@ -24,6 +24,7 @@ class MachineRegistry:
     def __init__(self, definitions: Iterable[MachineDefinition] = ()) -> None:
         self._by_key: dict[tuple[str, int], MachineDefinition] = {}
         self._evidenced: set[str] = set()
+        self._relating: set[str] = set()
         for definition in definitions:
             self.register(definition)
 
@@ -37,11 +38,18 @@ class MachineRegistry:
             )
         self._by_key[definition.key] = definition
         self._evidenced.update(definition.checks.evidenced)
+        if definition.relations is not None:
+            self._relating.update(definition.relations.events)
 
     def evidenced(self, event: str) -> bool:
         """Whether a registered machine's remedy rules read the evidence ``event`` gives
         (looked up once per fire: kept as one set, not found by walking the machines)."""
         return event in self._evidenced
+
+    def relates(self, event: str) -> bool:
+        """Whether a registered machine relates cases by ``event`` (``link``,
+        ``merge_into``...), kept as one set as :meth:`evidenced` is."""
+        return event in self._relating
 
     def get(self, name: str, version: int | None = None) -> MachineDefinition:
         """The definition of that version, or the newest version when none is given."""

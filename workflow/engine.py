@@ -250,7 +250,8 @@ class Engine:
         committed nor closed. The case's row stays locked until the host's transaction
         ends; a worker in this process hears of planned deadlines at the host's commit
         (one elsewhere by ``NOTIFY`` on PostgreSQL, by its poll on SQLite), and the
-        ``event_fired`` log line is written then. Checks that read other cases (``link``, evidence, authority) see committed data only.
+        ``event_fired`` log line is written then. Checks that read other cases
+        (``link``, evidence, authority) see committed data only.
 
         Raises :class:`CaseNotFound`, :class:`EventNotAllowed`, :class:`GuardFailed`,
         :class:`ConcurrentUpdate` (``expected_version`` is stale) or :class:`InvalidInput`.

@@ -62,7 +62,7 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         if not self.waiting:
-            loop.call_soon(self._gather, 0, TURNS)
+            loop.call_soon(self._gather, 1, TURNS)
         self.waiting.append(_Waiting(run, future))
         return future
 
@@ -75,7 +75,7 @@ class GroupCommit:
             return
         group, self.waiting = self.waiting[:MAX_GROUP], self.waiting[MAX_GROUP:]
         if self.waiting:
-            asyncio.get_running_loop().call_soon(self._gather, 0, TURNS)
+            asyncio.get_running_loop().call_soon(self._gather, len(self.waiting), TURNS)
         group = [w for w in group if not w.future.done()]  # its client went away
         if len(group) == 1:
             _alone(group[0])

@@ -16,7 +16,7 @@ from casework.storage.database import HostConnection, after_commit
 from casework.storage.errors import WriteConflict
 from casework.workflow import validation
 from casework.workflow.cases.classification import reclassify_data
-from casework.workflow.cases.relations import other_case, relating_events
+from casework.workflow.cases.relations import other_case
 from casework.workflow.cases.remedies import (
     NO_EVIDENCE,
     RemedyEvidence,
@@ -84,7 +84,7 @@ def fire(
     evidence = NO_EVIDENCE
     if context.registry.evidenced(event):
         evidence = remedy_evidence(context.store.cases.with_events(case_id)[1])
-    if payload.get("case") and event in relating_events(context.registry):
+    if payload.get("case") and context.registry.relates(event):
         payload = other_case(context, case_id, event, payload, within)
     given = None if at is None else aware(at, "at")
     if given is not None:
@@ -101,7 +101,8 @@ def checked_outside(context: Context, event: str) -> bool:
     (``link``, ``merge_into``), the history the remedy rules read as evidence. Writes
     sharing one transaction do not see each other there (two cases merged into each
     other, each checked before the other's merge)."""
-    return context.registry.evidenced(event) or event in relating_events(context.registry)
+    registry = context.registry
+    return registry.evidenced(event) or registry.relates(event)
 
 
 def record(
