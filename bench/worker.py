@@ -10,6 +10,8 @@ the other and waits until it has fired them all. (b)'s rate is read from the bre
 own ``recorded_at``: every batch of a wake records the instant it began, so the span
 from the first batch to the last, over the breaches fired before the last batch, is
 the worker's firing rate (its start-up is not counted; ``process_due`` has none).
+On PostgreSQL both databases are vacuumed and analyzed once loaded, so that the
+server's autovacuum does not work beside one of the two measurements.
 The worker runs without its senders (``--no-mail --no-webhooks --no-notify``), which
 run on threads of their own; ``--senders`` leaves them on (mail to the default
 ``smtp://localhost:25``; where nothing listens there, every mail is tried and put back).
@@ -27,6 +29,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from sqlalchemy import select
 
 from bench.common import backends, postgres_url, report, sqlite_url
@@ -43,6 +46,16 @@ def _prepare(url: str, count: int) -> None:
     with Engine.open(url, clock=FixedClock(now), config=policy(24 * 3600)) as engine:
         template = _open(engine, now - timedelta(hours=25))
         add_open_cases(engine, template, count - 1, "due-")
+
+
+def _settle(url: str) -> None:
+    """On PostgreSQL, vacuum and analyze the freshly loaded database: the server's
+    autovacuum would otherwise set to work on one of the two beside its measurement."""
+    if not url.startswith("postgresql"):
+        return
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE")
 
 
 def baseline(url: str, count: int) -> float:
@@ -113,6 +126,8 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         with make_url() as a_url, make_url() as b_url:
             _prepare(a_url, args.due)
             _prepare(b_url, args.due)
+            _settle(a_url)
+            _settle(b_url)
             alone.append(baseline(a_url, args.due))
             worked.append(worker(b_url, args.due, args.senders))
     ratios = [w / a for w, a in zip(worked, alone, strict=True)]
