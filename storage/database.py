@@ -43,11 +43,15 @@ AFTER_COMMIT = "casework_after_commit"
 transaction succeeded (:meth:`casework.storage.sql_store.SqlStore.grouped`)."""
 
 
-def after_commit(connection: Connection, then: Callable[[], None]) -> None:
+def after_commit(connection: Connection | None, then: Callable[[], None]) -> None:
     """Call ``then()`` when the transaction on ``connection`` commits; never if it rolls
     back (whichever comes first decides). In casework's own shared transaction, once its
     commit succeeded; in a host's, at SQLAlchemy's ``commit`` event, just before the
-    database commits."""
+    database commits; without a ``connection`` (casework committed its own transaction
+    already), at once."""
+    if connection is None:
+        then()
+        return
     queued = connection.info.get(AFTER_COMMIT)
     if queued is not None:
         queued.append(then)

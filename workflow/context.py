@@ -100,7 +100,4 @@ class Context:
             for listener in self.planned_listeners:
                 listener(due)
 
-        if connection is None:
-            tell()
-        else:
-            after_commit(connection, tell)
+        after_commit(connection, tell)

@@ -94,11 +94,9 @@ def apply_event(
             if expected is None:
                 raise
             raise PreconditionFailed(case_id, expected, err.actual_version) from None
-        counted = functools.partial(request.app.state.metrics.transition, body.event)
-        if connection is None:
-            counted()
-        else:
-            after_commit(connection, counted)
+        after_commit(
+            connection, functools.partial(request.app.state.metrics.transition, body.event)
+        )
         return Answer(200, case.to_json())
 
     return once(request, principal, engine, key, lambda: [_body(body), expected], run)

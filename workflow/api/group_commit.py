@@ -106,11 +106,7 @@ class GroupCommit:
         self.commits += 1
         self.writes += len(group)
         for waiting, ok, value in done:
-            if not waiting.future.done():
-                if ok:
-                    waiting.future.set_result(value)
-                else:
-                    waiting.future.set_exception(value)
+            _answer(waiting, ok, value)
 
 
 def _alone(waiting: _Waiting) -> None:
@@ -118,8 +114,15 @@ def _alone(waiting: _Waiting) -> None:
     try:
         result = waiting.run(connection=None)
     except Exception as err:
-        if not waiting.future.done():
-            waiting.future.set_exception(err)
+        _answer(waiting, False, err)
         return
+    _answer(waiting, True, result)
+
+
+def _answer(waiting: _Waiting, ok: bool, value: Any) -> None:
+    """Give ``waiting`` its result (``ok``) or error, unless its client went away."""
     if not waiting.future.done():
-        waiting.future.set_result(result)
+        if ok:
+            waiting.future.set_result(value)
+        else:
+            waiting.future.set_exception(value)

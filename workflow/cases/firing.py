@@ -182,10 +182,7 @@ def record(
                 actor=actor,
             )
 
-    if connection is None:
-        logged()
-    else:  # logged if the host's transaction commits
-        after_commit(connection, logged)
+    after_commit(connection, logged)  # at once, or once the transaction it joined commits
     return after_case
 
 

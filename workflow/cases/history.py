@@ -198,10 +198,7 @@ class CaseChecker:
                     return
                 source, target = path.folded[0], found.folded[0]
                 if from_state != source or to_state != target:
-                    self._fail(
-                        seq, f"records {from_state} -> {to_state}, the machine gives "
-                        f"{source} -> {target}",
-                    )  # fmt: skip
+                    self._fail_states(seq, from_state, to_state, source, target)
                 if found.moves and found.policy is not None:
                     self.sla = moved(found.policy, self.sla, found.moves, at)
                 self.path = found
@@ -237,15 +234,19 @@ class CaseChecker:
         if type(decision) is not Allowed:
             self._fail(seq, f"{event!r} is not allowed from {folded.state!r} here")
         elif from_state != folded.state or to_state != after.state:
-            self._fail(
-                seq,
-                f"records {from_state} -> {to_state}, "
-                f"the machine gives {folded.state} -> {after.state}",
-            )
+            self._fail_states(seq, from_state, to_state, folded.state, after.state)
         elif path is not None and self.shared is not None:  # the next cases take it from here
             self.path = self.shared.step(rules, path, folded, event, stored, after, at)
             self.sla = after.sla
         self.folded = after
+
+    def _fail_states(
+        self, seq: int, from_state: str | None, to_state: str, source: str, target: str
+    ) -> None:
+        """The event records another step than the machine's ``source -> target``."""
+        self._fail(
+            seq, f"records {from_state} -> {to_state}, the machine gives {source} -> {target}"
+        )
 
     def _leave(self) -> Folded:
         """The case's own fold where it leaves the shared paths."""
@@ -430,6 +431,9 @@ class SharedRules:
 
 
 SHARED_PROFILES = 10_000
+"""How many machine and profile pairs one check keeps rules for: a history whose cases
+nearly all differ (a branch of their own each) gives the rest rules of their own, in
+bounded memory."""
 SHARED_PATHS = 20_000
 """How many points of histories one check keeps the steps of (:class:`Path`): a history
 of cases that nearly all differ leaves the rest to be folded each on its own."""
@@ -451,11 +455,6 @@ class Path:
         self.moves = moves
         self.policy = policy
         self.next: dict[Any, Path] = {}
-
-
-"""How many machine and profile pairs one check keeps rules for: a history whose cases
-nearly all differ (a branch of their own each) gives the rest rules of their own, in
-bounded memory."""
 
 
 def _format_of(stored: Any) -> tuple[int, Any]:
