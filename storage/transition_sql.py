@@ -36,6 +36,7 @@ from casework.storage.database import (
 )
 from casework.storage.dialect import dialect_of
 from casework.storage.errors import MalformedRow, StorageBusy, StorageError, WriteConflict
+from casework.storage.pipeline_pace import PacedCursor
 from casework.storage.records import (
     CASE_FIELDS,
     EVENT_FIELDS,
@@ -211,17 +212,20 @@ class TransitionSQL:
         no connection. On PostgreSQL (psycopg) the transaction runs in pipeline mode: a
         statement goes out when it is executed, and the client waits only where it
         reads rows (the case row, locked) and at the end, where the COMMIT goes with the
-        writes before it. A fire is two round trips that way, not six. A statement's
-        error is raised where its results come back, at a read or at the end, and the
-        COMMIT after a failed statement is never run."""
+        writes before it. A fire is two round trips that way, not six. A long
+        transaction reads its results back every so many statements
+        (:mod:`casework.storage.pipeline_pace`). A statement's error is raised where its
+        results come back, at a read, at such a sync or at the end, and the COMMIT after
+        a failed statement is never run."""
         self._not_in_group()
         with self._writer, self.borrowed() as raw:
             plain = raw.cursor()
             cursor = cursor_for(plain, self.engine)
             try:
                 if self.pipelined:
-                    with raw.driver_connection.pipeline():
-                        yield from self._pipelined(raw, plain, cursor)
+                    with raw.driver_connection.pipeline() as pipeline:
+                        paced = PacedCursor(cursor, pipeline)
+                        yield from self._pipelined(raw, plain, paced)
                 else:
                     self.dialect.begin_write(cursor)
                     if self._read_only_per_transaction:  # behind a bouncer: per transaction

@@ -134,6 +134,32 @@ def test_rows_naming_a_missing_case_are_write_conflicts(store: Store) -> None:
     assert (case.version, len(events)) == (1, 1)
 
 
+@pytest.mark.covers("deadlines.plan_many")
+def test_a_long_transaction_writes_every_row_or_stops_at_a_bad_one(store: Store) -> None:
+    """Hundreds of statements in one transaction, as in a worker's batch (on PostgreSQL
+    read back every so many): all of them are written, or, with a bad row among them,
+    none, and the transaction goes no further than the call that sent it."""
+    opened(store, "c1")
+    pending = store.deadlines.pending_count()
+    rows = [("c1", ("first_response", 1, level), START + H) for level in range(1, 251)]
+    went_on = []
+
+    def with_a_ghost() -> None:
+        with store.transaction() as tx:
+            store.deadlines.plan_many(tx, [*rows[:5], ("ghost", ("first_response", 1, 0), START)])
+            store.deadlines.plan_many(tx, rows)
+            went_on.append(True)
+
+    with pytest.raises(WriteConflict):
+        with_a_ghost()
+    assert not went_on
+    assert store.deadlines.pending_count() == pending
+    with store.transaction() as tx:
+        store.deadlines.plan_many(tx, rows)
+        store.deadlines.plan_many(tx, rows[:150])
+    assert store.deadlines.pending_count() == pending + 250
+
+
 @pytest.mark.covers("cases.append")
 def test_an_event_at_a_taken_place_is_a_write_conflict(store: Store) -> None:
     opened(store, "c1")
