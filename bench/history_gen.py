@@ -15,6 +15,7 @@ from bench.common import T0
 from casework.machines import COMPLAINT_V1, CaseRules, opened, step
 from casework.machines.sla import DEFAULT_DOCUMENT, policy_from_document
 from casework.storage import GENESIS_HASH, canonical_event, canonical_json, chain_hash, iso
+from casework.storage.database import libpq_url
 from casework.storage.tables import policies_table
 from casework.workflow import Engine
 from casework.workflow.transitions import sla_json
@@ -102,7 +103,7 @@ def generate_history(url: str, events: int) -> None:
     if url.startswith("sqlite"):
         _load_sqlite(url.removeprefix("sqlite:///"), events)
     else:
-        _load_postgres(url.replace("postgresql+psycopg://", "postgresql://"), events)
+        _load_postgres(libpq_url(url), events)
 
 
 def _load_sqlite(path: str, events: int) -> None:

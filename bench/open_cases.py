@@ -48,6 +48,7 @@ from bench.http import (
     events_of,
 )
 from bench.scale import _prepared
+from casework.storage.database import libpq_url
 from casework.workflow import Engine
 from casework.workflow.api.app import create_app
 
@@ -94,7 +95,7 @@ class _PgCounters:
     so far, read on one connection of its own (a new one would add its catalog reads)."""
 
     def __init__(self, url: str) -> None:
-        dsn = url.replace("postgresql+psycopg://", "postgresql://")
+        dsn = libpq_url(url)
         self.conn = psycopg.connect(dsn, autocommit=True)  # each read sees fresh figures
 
     def read(self) -> tuple[int, int]:

@@ -39,6 +39,7 @@ import psycopg
 from bench.common import T0, backends, clock_start, postgres_url, report, sqlite_url, verdict
 from bench.history_gen import generate_history
 from casework.storage import canonical_event, chain_hash, iso
+from casework.storage.database import libpq_url
 from casework.workflow import Engine, FixedClock
 
 CASES = 200
@@ -139,7 +140,7 @@ def sqlite_floor_subject(url: str, stack: ExitStack) -> Step:
 def postgres_floor_subject(url: str, stack: ExitStack) -> Step:
     """(b) on PostgreSQL: the same transaction (with the row lock) on bare psycopg."""
     events = _floor_events(_open_cases(url))
-    conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+    conn = psycopg.connect(libpq_url(url))
     stack.callback(conn.close)
     update, insert = UPDATE.format(m="%s", j="%s::json"), INSERT.format(m="%s", j="%s::json")
 

@@ -35,6 +35,7 @@ from sqlalchemy import select
 from bench.common import backends, postgres_url, report, sqlite_url
 from bench.sla import _open, policy
 from bench.sla_gen import add_open_cases
+from casework.storage.database import libpq_url
 from casework.storage.tables import deadlines_table, events_table
 from casework.workflow import Engine, FixedClock
 from casework.workflow.cli.logs import configure_logging
@@ -53,7 +54,7 @@ def _settle(url: str) -> None:
     autovacuum would otherwise set to work on one of the two beside its measurement."""
     if not url.startswith("postgresql"):
         return
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
 

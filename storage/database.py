@@ -222,6 +222,11 @@ def is_in_memory(url: str) -> bool:
     return sqlite_file(url) is None
 
 
+def libpq_url(url: str) -> str:
+    """A PostgreSQL URL as libpq and psycopg take it: without SQLAlchemy's driver name."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
 def sqlite_file(url: str) -> str | None:
     """The file a SQLite URL names (``None``: not SQLite, or in memory)."""
     try:

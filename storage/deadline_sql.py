@@ -126,7 +126,7 @@ class SqlDeadlines:
             return None
         import os
 
-        from casework.storage.database import is_pooled
+        from casework.storage.database import is_pooled, libpq_url
         from casework.storage.notify import PlannedListener, channel_of, conninfo
 
         engine = self.sql.engine
@@ -134,7 +134,7 @@ class SqlDeadlines:
         if not dsn and is_pooled(engine):
             return None  # a bouncer cannot keep a LISTEN: the safety poll finds them
         dsn = dsn or conninfo(engine.url)
-        dsn = dsn.replace("postgresql+psycopg://", "postgresql://")
+        dsn = libpq_url(dsn)
         return PlannedListener(dsn, heard, failed, channel_of(engine)).start()
 
     def policies(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from casework.storage.database import libpq_url
 from casework.storage.pipeline_pace import PIPELINE_DEPTH, PacedCursor
 
 pytestmark = pytest.mark.postgres
@@ -28,7 +29,7 @@ class Syncs:
 
 @pytest.fixture
 def conn(pg_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+    with psycopg.connect(libpq_url(pg_url)) as conn:
         conn.execute("CREATE TABLE paced (n integer PRIMARY KEY)")
         conn.commit()
         yield conn

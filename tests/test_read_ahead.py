@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine
 
+from casework.storage.database import libpq_url
 from casework.storage.dialect import BATCH_ROWS
 from casework.storage.read_ahead import AHEAD, ReadAhead
 from casework.storage.snapshot import give_back
@@ -29,7 +30,7 @@ SERIES = "SELECT g, 'row ' || g FROM generate_series(1, %s) g ORDER BY g"
 
 @pytest.fixture
 def conn(pg_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+    with psycopg.connect(libpq_url(pg_url)) as conn:
         yield conn
 
 
