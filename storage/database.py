@@ -285,6 +285,49 @@ def driver_errors() -> tuple[type[Exception], ...]:
     return tuple(found)
 
 
+_AUTOCOMMIT = "casework_autocommit"
+
+
+def borrow(engine: Engine) -> Any:
+    """A driver connection from ``engine``'s pool, out of autocommit while casework holds
+    it: a host's engine made with ``isolation_level="AUTOCOMMIT"`` hands its connections
+    out so, and casework's statements must commit together. :func:`hand_back` returns
+    it as it came."""
+    raw: Any = engine.raw_connection()
+    driver = raw.driver_connection
+    if getattr(driver, "autocommit", None) is True:
+        driver.autocommit = False
+        raw.info[_AUTOCOMMIT] = True
+    return raw
+
+
+def hand_back(raw: Any) -> None:
+    """Return a connection :func:`borrow` took to its pool, in autocommit again if it
+    came so (one that cannot be put back so, still in a transaction, is dropped)."""
+    if raw.info.pop(_AUTOCOMMIT, False) and raw.is_valid:
+        try:
+            raw.driver_connection.autocommit = True
+        except driver_errors():
+            raw.invalidate()
+    raw.close()
+
+
+def in_transactions(engine: Engine) -> Engine:
+    """``engine``, or, where its connections come in autocommit (a host's engine made
+    with ``isolation_level="AUTOCOMMIT"``), a copy sharing its pool whose connections
+    casework uses in transactions at the database's default level (SQLAlchemy sets it
+    on each connection it hands out and puts autocommit back when it is returned)."""
+    raw = engine.raw_connection()
+    try:
+        autocommit = getattr(raw.driver_connection, "autocommit", None) is True
+    finally:
+        raw.close()
+    if not autocommit:
+        return engine
+    level = engine.dialect.default_isolation_level or "READ COMMITTED"
+    return engine.execution_options(isolation_level=level)
+
+
 READ_ONLY_SQLSTATE = "25006"
 """PostgreSQL's read_only_sql_transaction: a hot standby, or a read-only session."""
 

@@ -20,7 +20,14 @@ from typing import Any
 from sqlalchemy import Engine
 
 from casework.storage.chain import parse_json
-from casework.storage.database import driver_errors, is_own, is_pooled, roll_back_or_drop
+from casework.storage.database import (
+    borrow,
+    driver_errors,
+    hand_back,
+    is_own,
+    is_pooled,
+    roll_back_or_drop,
+)
 from casework.storage.dialect import BATCH_ROWS, Dialect, dialect_of
 from casework.storage.read_ahead import ReadAhead
 from casework.storage.records import Streams
@@ -121,11 +128,11 @@ class HistoryStreams:
         engine = self.sql.engine
         with self.sql.translating():
             mark = dialect_of(engine).mark
-            raw = engine.raw_connection()
+            raw = borrow(engine)
             try:
                 cursor = raw.cursor()
                 cursor.execute(sql_for(engine, "SELECT count(*) FROM cases"))
-                count = int(cursor.fetchone()[0])  # type: ignore[index]
+                count = int(cursor.fetchone()[0])
                 if count < 2:
                     return None
                 middle = f"SELECT id FROM cases ORDER BY id LIMIT 1 OFFSET {mark}"
@@ -182,7 +189,7 @@ def snapshot_connection(engine: Engine) -> Iterator[Any]:
     """A raw driver connection inside one read-only snapshot transaction (a deferred
     transaction on SQLite, REPEATABLE READ READ ONLY on PostgreSQL), rolled back and
     closed afterwards."""
-    raw = engine.raw_connection()
+    raw = borrow(engine)
     try:
         dialect_of(engine).begin_snapshot(raw)
         yield raw
@@ -197,7 +204,7 @@ def give_back(raw: Any) -> None:
     try:
         roll_back_or_drop(raw)
     finally:
-        raw.close()
+        hand_back(raw)
 
 
 SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
@@ -234,7 +241,7 @@ def _read_beside(
     if not SNAPSHOT_ID.fullmatch(snapshot):
         yield None
         return
-    second = engine.raw_connection()
+    second = borrow(engine)
     try:
         dialect.begin_snapshot(second)
         second.cursor().execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")

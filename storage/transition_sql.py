@@ -26,6 +26,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from casework.storage.chain import canonical_json, parse_json
 from casework.storage.database import (
     AFTER_COMMIT,
+    borrow,
+    hand_back,
     is_pooled,
     is_read_only,
     read_transaction,
@@ -175,11 +177,11 @@ class TransitionSQL:
         """A driver connection checked out of the pool for one call and returned at once:
         nothing is kept between calls, so a host's pool is never held by casework."""
         with self.translating():  # connecting can fail, or wait out the pool
-            raw = self.engine.raw_connection()
+            raw = borrow(self.engine)
         try:
             yield raw
         finally:
-            raw.close()  # back to the pool (or gone, if it was invalidated)
+            hand_back(raw)  # back to the pool (or gone, if it was invalidated)
 
     @contextmanager
     def reading_cursor(self, *, snapshot: bool) -> Iterator[Any]:

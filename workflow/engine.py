@@ -25,7 +25,13 @@ from sqlalchemy import Engine as SAEngine
 
 from casework.machines import Folded, MachineRegistry
 from casework.storage import make_engine, prepare_engine, upgrade
-from casework.storage.database import HostConnection, is_pooled, sqlite_file, tables_of
+from casework.storage.database import (
+    HostConnection,
+    in_transactions,
+    is_pooled,
+    sqlite_file,
+    tables_of,
+)
 from casework.storage.migrate import HEAD, revision_of
 from casework.storage.port import Store
 from casework.storage.records import CaseQuery
@@ -138,8 +144,9 @@ class Engine:
             )
         else:
             prepare_engine(url)
+            host = in_transactions(url)  # casework's statements commit together
             # a copy sharing the host's pool: only casework's statements are translated
-            db = use_prefix(url.execution_options(), table_prefix) if table_prefix else url
+            db = use_prefix(host.execution_options(), table_prefix) if table_prefix else host
             owns = False
         try:
             current, own_table = revision_of(db)
