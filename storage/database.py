@@ -295,8 +295,8 @@ def borrow(engine: Engine) -> Any:
     it as it came."""
     raw: Any = engine.raw_connection()
     driver = raw.driver_connection
-    if getattr(driver, "autocommit", None) is True:
-        driver.autocommit = False
+    if getattr(driver, "autocommit", None) is True and not is_sqlite(engine):
+        driver.autocommit = False  # (SQLite's BEGIN is casework's own: see prepare_engine)
         raw.info[_AUTOCOMMIT] = True
     return raw
 
@@ -317,6 +317,8 @@ def in_transactions(engine: Engine) -> Engine:
     with ``isolation_level="AUTOCOMMIT"``), a copy sharing its pool whose connections
     casework uses in transactions at the database's default level (SQLAlchemy sets it
     on each connection it hands out and puts autocommit back when it is returned)."""
+    if is_sqlite(engine):
+        return engine
     raw = engine.raw_connection()
     try:
         autocommit = getattr(raw.driver_connection, "autocommit", None) is True
