@@ -314,20 +314,31 @@ def hand_back(raw: Any) -> None:
 
 def in_transactions(engine: Engine) -> Engine:
     """``engine``, or, where its connections come in autocommit (a host's engine made
-    with ``isolation_level="AUTOCOMMIT"``), a copy sharing its pool whose connections
-    casework uses in transactions at the database's default level (SQLAlchemy sets it
-    on each connection it hands out and puts autocommit back when it is returned)."""
+    with ``isolation_level="AUTOCOMMIT"``, or given it as an execution option), a copy
+    sharing its pool whose transactions (:func:`write_transaction`,
+    :func:`read_transaction`) set the database's default level on their connection
+    first; SQLAlchemy puts autocommit back when the connection is returned."""
     if is_sqlite(engine):
         return engine
-    raw = engine.raw_connection()
+    raw = engine.raw_connection()  # (the first connection also tells the default level)
     try:
         autocommit = getattr(raw.driver_connection, "autocommit", None) is True
     finally:
         raw.close()
-    if not autocommit:
+    if not autocommit and engine.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
         return engine
     level = engine.dialect.default_isolation_level or "READ COMMITTED"
-    return engine.execution_options(isolation_level=level)
+    return engine.execution_options(**{ISOLATION: level})
+
+
+ISOLATION = "casework_isolation"
+"""The execution option that names the level casework's transactions take on a
+connection (an engine's own ``isolation_level`` option, set higher up, would win)."""
+
+
+def _in_transaction_mode(conn: Connection) -> Connection:
+    level = conn.get_execution_options().get(ISOLATION)
+    return conn if level is None else conn.execution_options(isolation_level=level)
 
 
 READ_ONLY_SQLSTATE = "25006"
@@ -432,7 +443,7 @@ def _enable_wal(cursor: Any) -> None:
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: committed on success, rolled back on error."""
     with engine.connect() as conn:
-        conn = conn.execution_options(**WRITE)
+        conn = _in_transaction_mode(conn).execution_options(**WRITE)
         with conn.begin():
             yield conn
 
@@ -440,5 +451,5 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 @contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
     """A read-only transaction giving one consistent snapshot."""
-    with engine.connect() as conn, conn.begin():
+    with engine.connect() as conn, _in_transaction_mode(conn).begin():
         yield conn
