@@ -220,13 +220,14 @@ class SqlOutbox:
                 counts[status] = count
             return counts
 
-    def next_attempt(self) -> datetime | None:
-        """The earliest time a mail falls due (or a claim's lease runs out), if any."""
+    def next_attempt(self, kind: str | None = None) -> datetime | None:
+        """The earliest time a row of ``kind`` (any by default) falls due, or a claim's
+        lease on one runs out, if any."""
         from casework.storage.tables import outbox_table as outbox
 
         with self.sql.reading() as conn:
             query = select(func.min(outbox.c.next_attempt_at)).where(
-                outbox.c.status.in_(DUE_STATUSES)
+                outbox.c.status.in_(DUE_STATUSES), of_kind(kind)
             )
             value: datetime | None = conn.execute(query).scalar()
             return value

@@ -289,8 +289,9 @@ class Outbox(Protocol):
         """How many outbox rows (of ``kind``, if given) have each status."""
         ...
 
-    def next_attempt(self) -> datetime | None:
-        """When the next row falls due."""
+    def next_attempt(self, kind: str | None = None) -> datetime | None:
+        """When the next row of ``kind`` falls due (``kind`` as :meth:`claim` takes it;
+        by default any row)."""
         ...
 
 

@@ -169,9 +169,13 @@ class MemoryOutbox(Role):
                 counts[mail.status] += 1
         return counts
 
-    def next_attempt(self) -> datetime | None:
+    def next_attempt(self, kind: str | None = None) -> datetime | None:
         return min(
-            (m.next_attempt_at for m in self._rows.outbox.values() if m.status in DUE_STATUSES),
+            (
+                m.next_attempt_at
+                for m in self._rows.outbox.values()
+                if m.status in DUE_STATUSES and _of_kind(m, kind)
+            ),
             default=None,
         )
 

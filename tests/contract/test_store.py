@@ -349,7 +349,12 @@ def test_an_answer_is_remembered_once_per_key_and_forgotten_when_old(store: Stor
 
 
 @pytest.mark.covers(
-    "outbox.claim", "outbox.release", "outbox.requeue_all", "outbox.rows", "outbox.counts"
+    "outbox.claim",
+    "outbox.release",
+    "outbox.requeue_all",
+    "outbox.rows",
+    "outbox.counts",
+    "outbox.next_attempt",
 )
 def test_mails_are_given_back_requeued_and_listed_by_kind_case_and_branch(
     store: Store,
@@ -379,6 +384,11 @@ def test_mails_are_given_back_requeued_and_listed_by_kind_case_and_branch(
     assert store.outbox.requeue_all("dead", START + 3 * H, kind="webhook") == 1
     hook = store.outbox.rows(kind="webhook")[0]
     assert (hook.status, hook.attempts, hook.next_attempt_at) == ("pending", 0, START + 3 * H)
+    # each sender asks when its own rows fall due: the due mails do not wake the others
+    assert store.outbox.next_attempt("webhook") == START + 3 * H
+    assert store.outbox.next_attempt("notify") == START
+    assert store.outbox.next_attempt("mail") == START + H  # b's lease, the report
+    assert store.outbox.next_attempt() == START
     assert store.outbox.requeue_all("pending", START) == 4  # a, sms, report, the webhook: due now
     assert store.outbox.next_attempt() == START
     keys = {m.dedupe_key for m in store.outbox.rows(kind=None)}

@@ -225,5 +225,5 @@ class Outbox:
 
     @at_storage_boundary
     def next_attempt(self) -> datetime | None:
-        """When the next mail falls due, if any is waiting."""
-        return self.store.outbox.next_attempt()
+        """When the next row this outbox claims falls due, if any is waiting."""
+        return self.store.outbox.next_attempt(self.kind)

@@ -112,8 +112,8 @@ class NotifyOutbox:
 
     @at_storage_boundary
     def next_attempt(self) -> datetime | None:
-        """When the next outbox row falls due, if any is waiting."""
-        return self.store.outbox.next_attempt()
+        """When the next notification falls due, if any is waiting."""
+        return self.store.outbox.next_attempt(NOTIFY_KIND)
 
 
 __all__ = ["NotifyClaim", "NotifyOutbox", "quiet_until"]
