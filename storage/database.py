@@ -288,15 +288,20 @@ def driver_errors() -> tuple[type[Exception], ...]:
 _AUTOCOMMIT = "casework_autocommit"
 
 
+def _in_autocommit(raw: Any) -> bool:
+    """Whether a pooled connection's driver runs each statement in a transaction of its
+    own (psycopg's ``autocommit``)."""
+    return getattr(raw.driver_connection, "autocommit", None) is True
+
+
 def borrow(engine: Engine) -> Any:
     """A driver connection from ``engine``'s pool, out of autocommit while casework holds
     it: a host's engine made with ``isolation_level="AUTOCOMMIT"`` hands its connections
     out so, and casework's statements must commit together. :func:`hand_back` returns
     it as it came."""
     raw: Any = engine.raw_connection()
-    driver = raw.driver_connection
-    if getattr(driver, "autocommit", None) is True and not is_sqlite(engine):
-        driver.autocommit = False  # (SQLite's BEGIN is casework's own: see prepare_engine)
+    if _in_autocommit(raw) and not is_sqlite(engine):
+        raw.driver_connection.autocommit = False  # (SQLite's BEGIN is casework's own)
         raw.info[_AUTOCOMMIT] = True
     return raw
 
@@ -322,7 +327,7 @@ def in_transactions(engine: Engine) -> Engine:
         return engine
     raw = engine.raw_connection()  # (the first connection also tells the default level)
     try:
-        autocommit = getattr(raw.driver_connection, "autocommit", None) is True
+        autocommit = _in_autocommit(raw)
     finally:
         raw.close()
     if not autocommit and engine.get_execution_options().get("isolation_level") != "AUTOCOMMIT":

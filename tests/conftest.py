@@ -12,6 +12,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +38,29 @@ def _pg_reason() -> str | None:
         return f"no PostgreSQL server at {PG_ADMIN}: {str(err).strip().splitlines()[0]}"
 
 
-@pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
-    """A migrated template database for this test run, dropped at the end."""
+@contextmanager
+def _new_database(name: str) -> Iterator[str]:
+    """Database ``name``, new and empty, dropped afterwards; skipped where no PostgreSQL
+    server answers, failed under CI."""
     reason = _pg_reason()
     if reason is not None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is required under CI: {reason}")
         pytest.skip(reason)
-    name = f"casework_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = _url(name)
-    engine = Engine.open(url)
-    engine.close()
-    yield name
-    _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated template database for this test run, dropped at the end."""
+    with _new_database(f"casework_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}") as name:
+        engine = Engine.open(_url(name))
+        engine.close()
+        yield name
 
 
 def _admin(statement: sql.Composable) -> None:
@@ -63,6 +72,13 @@ def _url(database: str) -> str:
     return PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + (
         f"/{database}"
     )
+
+
+@pytest.fixture
+def empty_pg() -> Iterator[str]:
+    """An empty PostgreSQL database (not migrated), dropped afterwards."""
+    with _new_database(f"casework_empty_{uuid.uuid4().hex[:10]}") as name:
+        yield _url(name)
 
 
 @pytest.fixture(scope="session")

@@ -94,39 +94,23 @@ def test_the_hosts_connections_come_back_in_autocommit(host: SqlEngine, clock: F
             assert conn.connection.dbapi_connection.autocommit is True  # type: ignore[union-attr]
 
 
-def test_an_engine_with_autocommit_as_an_execution_option_migrates_all_or_nothing() -> None:
+def test_an_engine_with_autocommit_as_an_execution_option_migrates_all_or_nothing(
+    empty_pg: str,
+) -> None:
     """SQLAlchemy's own idiom for an autocommit engine, ``engine.execution_options(
     isolation_level="AUTOCOMMIT")``, hands out raw connections that are not in autocommit,
     so casework does not notice it; its SQLAlchemy connections then run every statement
     in autocommit: a migration that fails part way leaves half a schema behind (and the
     advisory lock that keeps two processes from migrating at once is let go at once)."""
-    import uuid
-
-    from psycopg import sql
-
-    from tests.support import PG_ADMIN
-
-    name = f"casework_optac_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    dsn = libpq_url(empty_pg)
+    with psycopg.connect(dsn, autocommit=True) as conn:  # a late migration's table fails
+        conn.execute("CREATE TYPE personal_data AS (x int)")
+    host = create_engine(empty_pg)
     try:
-        with psycopg.connect(dsn, autocommit=True) as conn:  # a late migration's table fails
-            conn.execute("CREATE TYPE personal_data AS (x int)")
-        host = create_engine(dsn.replace("postgresql://", "postgresql+psycopg://"))
-        autocommit = host.execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            with pytest.raises(StorageFailure, match="already exists"):
-                Engine.open(autocommit)
-        finally:
-            host.dispose()
-        with psycopg.connect(dsn) as conn:
-            left = conn.execute(
-                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
-            ).fetchone()
-        assert left == (0,), f"{left[0] if left else '?'} tables of a failed migration left"
+        with pytest.raises(StorageFailure, match="already exists"):
+            Engine.open(host.execution_options(isolation_level="AUTOCOMMIT"))
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        host.dispose()
+    with psycopg.connect(dsn) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        assert left.fetchone() == (0,), "tables of a failed migration left"

@@ -4,7 +4,6 @@ host's own SQLAlchemy engine, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -266,29 +265,6 @@ def _tables(url: str, schema: str | None = None) -> set[str]:
         return set(inspect(made).get_table_names(schema=schema))
     finally:
         made.dispose()
-
-
-@pytest.fixture
-def empty_pg() -> Iterator[str]:
-    """An empty PostgreSQL database, dropped afterwards."""
-    import psycopg
-    from psycopg import sql
-
-    from tests.support import PG_ADMIN
-
-    try:
-        psycopg.connect(PG_ADMIN, connect_timeout=3).close()
-    except psycopg.Error as err:
-        pytest.skip(f"no PostgreSQL server: {err}")
-    name = f"casework_host_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    yield f"{base}/{name}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 @pytest.mark.postgres

@@ -23,7 +23,6 @@ from casework.workflow.results import Case
 from casework.workflow.testing import run_due
 from tests.support import open_sample, wait_until
 from tests.support.host_alembic import host_migrates
-from tests.test_embedding import empty_pg  # noqa: F401 - a fixture
 
 PREFIX = "cw_"
 HOST_TABLES = ("events", "cases", "deadlines", "outbox", "host_notes")
@@ -241,7 +240,7 @@ def test_a_hosts_engine_keeps_its_own_names_and_casework_joins_its_transaction(
 
 @pytest.mark.postgres
 def test_a_prefix_combines_with_a_schema_of_caseworks_own(
-    empty_pg: str,  # noqa: F811 - the fixture
+    empty_pg: str,
     clock: FixedClock,
 ) -> None:
     with Engine.open(empty_pg, schema="casework", table_prefix=PREFIX, clock=clock) as engine:
@@ -258,7 +257,7 @@ def test_a_prefix_combines_with_a_schema_of_caseworks_own(
 
 @pytest.mark.postgres
 def test_casework_and_a_host_with_same_named_tables_share_postgresqls_public_schema(
-    empty_pg: str,  # noqa: F811 - the fixture
+    empty_pg: str,
     tmp_path: Path,
     clock: FixedClock,
 ) -> None:
@@ -376,7 +375,7 @@ def test_a_prefixed_installation_hears_its_own_deadlines_only(
 
 @pytest.mark.postgres
 def test_write_access_is_judged_on_the_prefixed_tables(
-    empty_pg: str,  # noqa: F811 - the fixture
+    empty_pg: str,
 ) -> None:
     """The privileges asked about are those of casework's tables under the prefix (the
     plain names are no tables here, which PostgreSQL would refuse to judge)."""
