@@ -362,3 +362,26 @@ def test_a_check_keeps_one_path_for_the_cases_alike(engine: Engine, clock: Fixed
     # the opening, the apology and the confirmation (a resolution arms a timer: each case
     # folds it on its own); the first note, then the other note
     assert counts == [3, 3, 3, 4, 4, 5]
+
+
+def test_files_attached_after_a_break_are_still_checked(engine: Engine, clock: FixedClock) -> None:
+    """Verify reads each event once: the attach events of a case whose chain breaks
+    before them are still checked against their files, in one process and in two."""
+    from casework.storage.tables import attachments_table
+
+    case_id = _full_case(engine, clock, FULL[:2])
+    engine.attach(case_id, "维修单".encode(), kind="invoice", name="维修单.txt", actor="li.na")
+    _as_attacker(engine, _edit_seq(case_id, 2))
+    with engine.db.begin() as conn:
+        conn.execute(delete(attachments_table))
+    for workers in (1, 2):
+        problems = engine.verify(workers=workers).problems
+        assert [(p.case_id, p.seq) for p in problems] == [(case_id, 2), (case_id, 4)]
+        assert "altered" in problems[0].reason
+        assert "invoice, 维修单.txt) is missing" in problems[1].reason
+
+
+def _edit_seq(case_id: str, seq: int) -> Callable[[Connection], Any]:
+    return lambda c: c.execute(
+        update(events_table).where(_where(case_id, seq)).values(actor="someone else")
+    )

@@ -169,6 +169,8 @@ def test_evidence_is_kept_by_digest_and_verify_names_an_altered_or_missing_file(
         with engine.db.begin() as conn:
             conn.execute(delete(attachments_table))
         assert "is missing" in engine.verify(apple).problems[0].reason
+        both = engine.verify(workers=2)  # each process checks the files of its cases
+        assert [p.reason for p in both.problems if "is missing" in p.reason]
 
 
 def _limits(folder: Path) -> Path:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from casework.machines.definition import ATTACH_EVENT
+from casework.storage.chain import parse_json
 from casework.storage.errors import MalformedRow
 from casework.workflow.cases.reading import get
-from casework.workflow.clock import EARLIEST, LATEST
 from casework.workflow.privacy.checks import personal_problems
 from casework.workflow.results import POLICIES, Problem, VerifyReport
 
@@ -33,7 +32,7 @@ def verify(
     """Check one case or all (the upper half in ``second``, if given), then the files
     attached and the personal values."""
     report = _chains(context, case_id, progress, second)
-    problems = attachment_problems(context, case_id)
+    problems: list[Problem] = []
     from casework.workflow.cases.history import MALFORMED, malformed
 
     cases, kept = context.store.personal.rows(case_id)
@@ -68,8 +67,9 @@ def verify_part(
     progress: Progress | None = None,
 ) -> VerifyReport:
     """Check the chains and rows of the cases ``ids`` (all if ``None``) with ids in
-    ``id_range``, from one snapshot."""
+    ``id_range``, from one snapshot, and the files their events attached."""
     problems: list[Problem] = []
+    attached: list[tuple[Any, ...]] = []
     cases = events = 0
     policies = context.policies
     policies.refresh()
@@ -84,6 +84,7 @@ def verify_part(
             streams.deadlines,
             context.definition_or_none,
             policies.known(),
+            attached,
         )
         for checked, problem in results:
             cases += 1
@@ -92,34 +93,34 @@ def verify_part(
                 problems.append(problem)
             if progress is not None and cases % 1000 == 0:
                 progress(cases, events)
+    problems += attachment_problems(context, attached)
     return VerifyReport(cases, events, tuple(problems))
 
 
-def attachment_problems(context: Context, case_id: str | None) -> list[Problem]:
-    """Each attached file that is missing, or whose content no longer has the digest
-    its ``attach`` event recorded."""
+def attachment_problems(context: Context, attached: list[tuple[Any, ...]]) -> list[Problem]:
+    """Each file the ``attached`` event rows (as the history's snapshot streams them)
+    name that is missing, or whose content no longer has the digest its event recorded."""
     store = context.store
-    if case_id is not None:
-        found = {case_id: store.cases.with_events(case_id)[1]}
-    else:
-        found = store.cases.named_events(EARLIEST, LATEST, (ATTACH_EVENT,))
     problems = []
-    for events in found.values():
-        for event in events:
-            if event.event != ATTACH_EVENT:
-                continue
-            digest = str(event.data.get("digest"))
-            what = f"attachment {digest[:16]} ({event.data.get('kind')}, {event.data.get('name')})"
-            try:
-                content = store.attachments.get(digest)
-            except MalformedRow as err:  # a malformed row: named, and the check goes on
-                problems.append(Problem(event.case_id, event.seq, f"{what}: {err}"))
-                continue
-            if content is None:
-                problems.append(Problem(event.case_id, event.seq, f"{what} is missing"))
-            elif hashlib.sha256(content).hexdigest() != digest:
-                problems.append(
-                    Problem(event.case_id, event.seq, f"{what} was altered: its content "
-                            "no longer has the digest recorded")
-                )  # fmt: skip
+    for row in attached:
+        case_id, seq, stored = row[0], row[1], row[8]
+        try:
+            data = parse_json(stored) if isinstance(stored, str) else stored
+            digest = str(data.get("digest"))
+        except (ValueError, AttributeError):  # the chain check names the event's data
+            problems.append(Problem(case_id, seq, "an attach event's data is not an object"))
+            continue
+        what = f"attachment {digest[:16]} ({data.get('kind')}, {data.get('name')})"
+        try:
+            content = store.attachments.get(digest)
+        except MalformedRow as err:  # a malformed row: named, and the check goes on
+            problems.append(Problem(case_id, seq, f"{what}: {err}"))
+            continue
+        if content is None:
+            problems.append(Problem(case_id, seq, f"{what} is missing"))
+        elif hashlib.sha256(content).hexdigest() != digest:
+            problems.append(
+                Problem(case_id, seq, f"{what} was altered: its content "
+                        "no longer has the digest recorded")
+            )  # fmt: skip
     return problems

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from itertools import groupby
+from itertools import chain, groupby
 from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
@@ -28,7 +28,7 @@ from casework.machines import (
     step,
 )
 from casework.machines.clocks import NO_CLOCKS, Moves, moved, moves_of
-from casework.machines.definition import CLASSIFICATION_FACT
+from casework.machines.definition import ATTACH_EVENT, CLASSIFICATION_FACT
 from casework.machines.sla import SlaPolicy
 from casework.storage import GENESIS_HASH, canonical_event, iso
 from casework.storage.chain import EVENT_FORMAT, PERSONAL_FORMAT, parse_json
@@ -96,8 +96,12 @@ class CaseChecker:
         *,
         with_clocks: bool = True,
         shared: SharedRules | None = None,
+        attached: list[tuple[Any, ...]] | None = None,
     ) -> None:
         self.case_id = case_id
+        self.attached = attached
+        """Where the rows of the case's ``attach`` events are put, if given (those after a
+        problem too), for their files to be checked."""
         self.shared = shared
         self.definition = definition
         self.policies = policies or {}
@@ -138,11 +142,16 @@ class CaseChecker:
         sha256 = hashlib.sha256
         case_id = self.case_id
         decoded: Any = None
+        attached = self.attached
+        path = self.path
         for row in rows:
-            count += 1
             if self.problem is not None:
+                rows = chain((row,), rows)
                 break
+            count += 1
             _, seq, event, from_state, to_state, actor, occurred, recorded, data, prev, digest = row
+            if event == ATTACH_EVENT and attached is not None:
+                attached.append(row)
             if seq != expected:
                 self._fail(expected, f"event {expected} is missing: the next stored event is {seq}")
                 break
@@ -165,14 +174,39 @@ class CaseChecker:
             if prev_at is not None and occurred < prev_at:
                 self._fail(seq, "occurred_at lies before the previous event's")
                 break
-            if fold is not None:  # the opening's data as decoded above
-                fold(seq, event, from_state, to_state, decoded if seq == 1 else data, occurred,
-                     recorded)  # fmt: skip
             prev_hash = digest
             prev_at = occurred
             expected += 1
+            if path is not None:  # the step decided for an earlier case at the same point
+                ahead = path.next
+                found = ahead.get(event)
+                if found is None and type(data) is str:
+                    found = ahead.get((event, data))
+                if found is not None:
+                    try:
+                        at = _time(occurred)
+                    except ValueError:
+                        self._fail(seq, f"occurred_at {occurred!r} is not a time")
+                        continue
+                    source, target = path.folded[0], found.folded[0]
+                    if from_state != source or to_state != target:
+                        self._fail_states(seq, from_state, to_state, source, target)
+                    if found.moves and found.policy is not None:
+                        self.sla = moved(found.policy, self.sla, found.moves, at)
+                    path = found
+                    continue
+                self.path = path
+            if fold is not None:  # the opening's data as decoded above
+                fold(seq, event, from_state, to_state, decoded if seq == 1 else data, occurred,
+                     recorded)  # fmt: skip
+                path = self.path
         self.expected_seq, self.prev_hash, self.prev_at = expected, prev_hash, prev_at
-        return count + sum(1 for _ in rows)
+        self.path = path
+        for row in rows:  # after a problem: counted, and their attachments kept
+            count += 1
+            if attached is not None and row[2] == ATTACH_EVENT:
+                attached.append(row)
+        return count
 
     def _fold(
         self,
@@ -185,24 +219,7 @@ class CaseChecker:
         recorded: str,
     ) -> None:
         path = self.path
-        if path is not None:  # the step decided for an earlier case at the same point
-            ahead = path.next
-            found = ahead.get(event)
-            if found is None and type(stored) is str:
-                found = ahead.get((event, stored))
-            if found is not None:
-                try:
-                    at = _time(occurred)
-                except ValueError:
-                    self._fail(seq, f"occurred_at {occurred!r} is not a time")
-                    return
-                source, target = path.folded[0], found.folded[0]
-                if from_state != source or to_state != target:
-                    self._fail_states(seq, from_state, to_state, source, target)
-                if found.moves and found.policy is not None:
-                    self.sla = moved(found.policy, self.sla, found.moves, at)
-                self.path = found
-                return
+        if path is not None:  # no earlier case took this step from here: the case's own
             self.folded = self._leave()
         folded = self.folded
         rules = self.rules
@@ -653,9 +670,11 @@ def check_streams(
     deadlines: Iterator[Any],
     definition_for: Callable[[str, int], MachineDefinition | None],
     policies: Mapping[str, SlaPolicy],
+    attached: list[tuple[Any, ...]] | None = None,
 ) -> Iterator[tuple[int, Problem | None]]:
     """Merge case, event and pending-deadline rows (all ordered by case id) and check
-    each case. Yields ``(events checked, problem or None)`` once per case.
+    each case. Yields ``(events checked, problem or None)`` once per case; the rows of
+    ``attach`` events go to ``attached``, if given.
     """
     event_groups = groupby(events, key=itemgetter(0))
     pending = next(event_groups, None)
@@ -665,7 +684,7 @@ def check_streams(
     for case in cases:
         case_id = case[0]
         while pending is not None and pending[0] < case_id:
-            yield _guarded(pending[0], None, pending[1], None, shared, [])
+            yield _guarded(pending[0], None, pending[1], None, shared, [], attached)
             pending = next(event_groups, None)
         while plans.pending is not None and plans.pending[0] < case_id:
             plans.take(plans.pending[0])
@@ -675,12 +694,12 @@ def check_streams(
         definition = machines[machine]
         has_events = pending is not None and pending[0] == case_id
         rows: Iterable[Any] = pending[1] if pending is not None and has_events else ()
-        result = _guarded(case_id, case, rows, definition, shared, plans.take(case_id))
+        result = _guarded(case_id, case, rows, definition, shared, plans.take(case_id), attached)
         if has_events:
             pending = next(event_groups, None)
         yield result
     while pending is not None:
-        yield _guarded(pending[0], None, pending[1], None, shared, [])
+        yield _guarded(pending[0], None, pending[1], None, shared, [], attached)
         pending = next(event_groups, None)
 
 
@@ -696,11 +715,14 @@ def _guarded(
     definition: MachineDefinition | None,
     shared: SharedRules,
     deadlines: list[tuple[Any, ...]],
+    attached: list[tuple[Any, ...]] | None,
 ) -> tuple[int, Problem | None]:
     """One case's rows checked (how many, and its problem), a malformed row a problem of
     its case."""
     try:
-        checker = CaseChecker(case_id, definition, shared.policies, shared=shared)
+        checker = CaseChecker(
+            case_id, definition, shared.policies, shared=shared, attached=attached
+        )
         count = checker.add_rows(rows)
         return count, checker.finish(case, deadlines)
     except MALFORMED as err:
