@@ -376,8 +376,8 @@ def _loaded_by(code: str) -> list[str]:
 
 @pytest.mark.slow
 def test_help_fire_and_show_load_nothing_they_do_not_use(tmp_path: Path) -> None:
-    """``casework --help`` loads no engine; ``fire`` and ``show`` on SQLite load no
-    optional package, no table classes (nor the ORM and pydantic under them) and no
+    """``casework --help`` loads no engine; ``fire``, ``show`` and ``verify`` on SQLite
+    load no optional package, no table classes (nor the ORM and pydantic under them) and no
     Alembic (a current schema costs one query)."""
     url = f"sqlite:///{tmp_path / 'c.db'}"
     setup = (
@@ -404,6 +404,8 @@ def test_help_fire_and_show_load_nothing_they_do_not_use(tmp_path: Path) -> None
     assert [m for m in unused if m in fired] == []
     shown = _loaded_by(run.format(["casework", "--db", url, "show", case_id]))
     assert [m for m in unused if m in shown] == []
+    verified = _loaded_by(run.format(["casework", "--db", url, "verify", "--workers", "1"]))
+    assert [m for m in unused if m in verified] == []
 
 
 def test_a_command_runs_with_the_collector_on_and_leaves_a_callers_alone(tmp_path: Path) -> None:
