@@ -271,6 +271,30 @@ def test_a_run_that_cannot_connect_stops_at_once(
     assert attempts == [0, 0, 0, 0, 1, 1]
 
 
+def test_a_server_out_of_reach_pauses_the_sender_for_a_first_backoff(
+    mail_engine: Engine, clock: FixedClock, server: TestServer
+) -> None:
+    """After a refused connection the sender claims nothing until a first backoff has
+    passed: a mail queued meanwhile keeps its turn, with no attempt counted, and goes
+    out with the others once the pause ends and the server is back."""
+    [case_id] = _breach(mail_engine, clock)
+    server.stop()
+    sender = Deliverer(mail_engine)
+    assert sender.deliver_due().retried == 2
+    assert sender.paused_until is not None
+    assert clock.now() + timedelta(seconds=30) <= sender.paused_until
+    assert sender.paused_until <= clock.now() + timedelta(seconds=60)
+    mail_engine.fire(case_id, "escalate_now", actor="zhao.supervisor", data={"reason": "急"})
+    report = sender.deliver_due()  # paused: nothing claimed, nothing tried
+    assert (report.sent, report.retried, report.errors) == (0, 0, [])
+    waiting = sorted(m.attempts for m in Outbox(mail_engine.context).list(status="pending"))
+    assert waiting == [0, 1, 1]
+    server.start()
+    clock.advance(timedelta(minutes=1))
+    assert sender.deliver_due().sent == 3
+    assert sender.paused_until is None
+
+
 def test_a_4xx_answer_is_retried_and_then_succeeds(
     mail_engine: Engine, clock: FixedClock, server: TestServer
 ) -> None:

@@ -107,12 +107,21 @@ class Deliverer:
         self.batch = batch
         self.flush_every = flush_every
         self._log = logger if logger is not None else library_logger()
+        self.paused_until: datetime | None = None
+        """Set when the server was out of reach: until then a run claims nothing (the
+        mails written meanwhile wait no longer than a mail that failed once), so an
+        outage costs one attempt a pause, not a claim and a render of each new mail."""
 
     def deliver_due(self, due_by: datetime | None = None) -> DeliveryReport:
-        """Try every mail due by ``due_by`` (default: now) once; what happened."""
-        due_by = due_by or self.engine.clock.now()
-        token = secrets.token_hex(16)
+        """Try every mail due by ``due_by`` (default: now) once; what happened (nothing
+        while :attr:`paused_until` is ahead)."""
+        now = self.engine.clock.now()
         report = DeliveryReport()
+        if self.paused_until is not None and now < self.paused_until:
+            return report
+        self.paused_until = None
+        due_by = due_by or now
+        token = secrets.token_hex(16)
         while True:
             claim = self.outbox.claim(token, limit=self.batch, due_by=due_by)
             report.held += claim.held
@@ -161,6 +170,7 @@ class Deliverer:
                     except SmtpFailure as err:  # the server is out of reach: end the run
                         rest = [m for _, g in groups[index:] for m in g]
                         self._failed(rest, claim.token, err.text, err.permanent, report)
+                        self._pause()
                         return False
                 try:
                     refused = session.send(message, mail.to)
@@ -187,6 +197,11 @@ class Deliverer:
                 if session is not None:
                     session.close()
         return True
+
+    def _pause(self) -> None:
+        """Claim nothing for as long as a mail waits after its first failure."""
+        self.paused_until = self.engine.clock.now() + self.outbox.backoff(1)
+        self._log.warning("mail_paused", until=self.paused_until.isoformat())
 
     def _write(
         self,
