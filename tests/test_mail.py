@@ -295,6 +295,23 @@ def test_a_server_out_of_reach_pauses_the_sender_for_a_first_backoff(
     assert sender.paused_until is None
 
 
+def test_a_clock_set_back_ends_the_senders_pause(
+    mail_engine: Engine, clock: FixedClock, server: TestServer
+) -> None:
+    """A pause is measured on the engine's clock: set back an hour (the host's time
+    corrected), the sender does not wait an hour more, it tries at once."""
+    _breach(mail_engine, clock)
+    server.stop()
+    sender = Deliverer(mail_engine)
+    assert sender.deliver_due().retried == 2
+    server.start()
+    clock.set(clock.now() - timedelta(hours=1))
+    case_id = open_sample(mail_engine)
+    mail_engine.fire(case_id, "escalate_now", actor="zhao.supervisor", data={"reason": "急"})
+    assert sender.deliver_due().sent == 1  # the hand escalation; the others wait their turn
+    assert sender.paused_until is None
+
+
 def test_a_4xx_answer_is_retried_and_then_succeeds(
     mail_engine: Engine, clock: FixedClock, server: TestServer
 ) -> None:

@@ -111,15 +111,17 @@ class Deliverer:
         """Set when the server was out of reach: until then a run claims nothing (the
         mails written meanwhile wait no longer than a mail that failed once), so an
         outage costs one attempt a pause, not a claim and a render of each new mail."""
+        self._paused_at: datetime | None = None
 
     def deliver_due(self, due_by: datetime | None = None) -> DeliveryReport:
         """Try every mail due by ``due_by`` (default: now) once; what happened (nothing
         while :attr:`paused_until` is ahead)."""
         now = self.engine.clock.now()
         report = DeliveryReport()
-        if self.paused_until is not None and now < self.paused_until:
-            return report
-        self.paused_until = None
+        paused = self._paused_at, self.paused_until
+        if paused[0] is not None and paused[1] is not None and paused[0] <= now < paused[1]:
+            return report  # paused (a clock set back before the pause began ends it)
+        self.paused_until = self._paused_at = None
         due_by = due_by or now
         token = secrets.token_hex(16)
         while True:
@@ -200,7 +202,8 @@ class Deliverer:
 
     def _pause(self) -> None:
         """Claim nothing for as long as a mail waits after its first failure."""
-        self.paused_until = self.engine.clock.now() + self.outbox.backoff(1)
+        self._paused_at = self.engine.clock.now()
+        self.paused_until = self._paused_at + self.outbox.backoff(1)
         self._log.warning("mail_paused", until=self.paused_until.isoformat())
 
     def _write(
