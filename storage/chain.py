@@ -46,9 +46,10 @@ canonical_json = _data_encoder.encode
 """JSON with sorted keys, no spaces and UTF-8 text: how event data is hashed and stored."""
 
 
-def parse_json(text: str) -> Any:
-    """Decode stored JSON (orjson, several times faster on the verification path; the
-    standard library for what orjson refuses, such as integers beyond 64 bits)."""
+def parse_json(text: str | bytes) -> Any:
+    """Decode stored JSON, as text or as the UTF-8 bytes a driver hands over (orjson,
+    several times faster on the verification path; the standard library for what
+    orjson refuses, such as integers beyond 64 bits)."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

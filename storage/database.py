@@ -166,9 +166,10 @@ def make_engine(
     return use_prefix(engine, tables)
 
 
-def stored_json(text: str) -> Any:
-    """A stored JSON column's value; :class:`MalformedRow` for text that is no JSON (a
-    SQLite row edited by hand or a broken copy), never a bare decoding error."""
+def stored_json(text: str | bytes) -> Any:
+    """A stored JSON column's value (psycopg hands the JSON deserializer bytes);
+    :class:`MalformedRow` for text that is no JSON (a SQLite row edited by hand or a
+    broken copy), never a bare decoding error."""
     try:
         return parse_json(text)
     except ValueError:
