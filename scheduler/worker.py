@@ -107,7 +107,7 @@ class Worker:
                 )
                 for job, busy in self._delivering.items():
                     if not busy.is_set():
-                        self._arm_delivery(job, self._resumes(job, self.engine.clock.now()))
+                        self._arm_delivery(job, self.engine.clock.now())
         except ClockAhead as err:  # nothing fires until the host's clock is set right
             self._log.error("clock_ahead", error=str(err))
         except Exception as err:  # the worker must outlive a failed batch; logged, retried
@@ -151,17 +151,14 @@ class Worker:
             self._arm_delivery(job)
 
     def _arm_delivery(self, job: str, at: datetime | None = None) -> None:
-        if at is None:
-            now = self.engine.clock.now()
-            at = self._bounded(now, self._asked(self._senders[job].outbox.next_attempt))
-            at = self._resumes(job, at)
-        self._schedule(job, lambda: self._deliver(job), at)
-
-    def _resumes(self, job: str, at: datetime) -> datetime:
-        """``at``, or later where the sender pauses (its server was out of reach)."""
+        """Run the sender at ``at`` (default: when its next row falls due), or when its
+        pause ends if that is later (its server was out of reach)."""
+        now = self.engine.clock.now()
         sender = self._senders[job]
-        paused = sender.paused_until if isinstance(sender, Deliverer) else None
-        return at if paused is None else max(at, paused)
+        if at is None:
+            at = self._bounded(now, self._asked(sender.outbox.next_attempt))
+        ends = sender.pause_ends(now) if isinstance(sender, Deliverer) else None
+        self._schedule(job, lambda: self._deliver(job), at if ends is None else max(at, ends))
 
     def next_wake(self, now: datetime) -> datetime:
         """When to wake next: the earliest pending deadline, or the safety poll."""

@@ -1,5 +1,4 @@
-"""One wake of the worker: a backlog fired batch after batch, one log line for the wake,
-the senders armed after it."""
+"""One wake of the worker: a backlog fired batch after batch, one log line for the wake."""
 
 from __future__ import annotations
 
@@ -8,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from casework.scheduler import Worker
-from casework.scheduler.mail.delivery import Deliverer
-from casework.scheduler.worker import DELIVER_ID
 from casework.workflow import Engine, FixedClock
 from tests.support import fired_deadlines, open_sample, wait_until
 
@@ -80,32 +77,3 @@ def test_a_job_armed_again_while_it_runs_runs_again_after_it(db_url: str) -> Non
         finally:
             worker.stop()
         assert calls == [0, 1]
-
-
-def test_a_wake_arms_a_paused_mail_sender_for_when_its_pause_ends(db_url: str) -> None:
-    """A wake that fired arms each idle sender at once, but the mail sender whose
-    server was out of reach at the end of its pause: an outage costs one attempt a
-    pause, not one a wake."""
-    now = datetime.now(UTC)
-    with Engine.open(db_url, clock=FixedClock(now)) as engine:
-        open_sample(engine, received_at=now - timedelta(hours=25))
-        sender = Deliverer(engine)
-        sender.paused_until = now + timedelta(seconds=45)
-        worker = Worker(engine, deliverer=sender, listen=False)
-        worker._scheduler.start(paused=True)  # jobs are armed, none is run
-        try:
-            worker.wake()
-            assert worker.fired >= 1
-
-            def armed() -> datetime:
-                run_date: datetime = worker._scheduler.get_job(DELIVER_ID).trigger.run_date
-                return run_date
-
-            assert armed() == sender.paused_until
-            worker._arm_delivery(DELIVER_ID)  # after a run, too
-            assert armed() == sender.paused_until
-            sender.paused_until = None
-            worker._arm_delivery(DELIVER_ID)  # the mails queued are due now
-            assert armed() == now
-        finally:
-            worker.stop()

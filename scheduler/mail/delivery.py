@@ -118,9 +118,8 @@ class Deliverer:
         while :attr:`paused_until` is ahead)."""
         now = self.engine.clock.now()
         report = DeliveryReport()
-        paused = self._paused_at, self.paused_until
-        if paused[0] is not None and paused[1] is not None and paused[0] <= now < paused[1]:
-            return report  # paused (a clock set back before the pause began ends it)
+        if self.pause_ends(now) is not None:
+            return report
         self.paused_until = self._paused_at = None
         due_by = due_by or now
         token = secrets.token_hex(16)
@@ -199,6 +198,14 @@ class Deliverer:
                 if session is not None:
                     session.close()
         return True
+
+    def pause_ends(self, now: datetime) -> datetime | None:
+        """When the pause that holds at ``now`` ends; ``None`` if none does (a clock set
+        back before the pause began ends it too)."""
+        began, ends = self._paused_at, self.paused_until
+        if began is None or ends is None or not began <= now < ends:
+            return None
+        return ends
 
     def _pause(self) -> None:
         """Claim nothing for as long as a mail waits after its first failure."""
