@@ -9,6 +9,7 @@ import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from casework.machines.sla import DEFAULT_DOCUMENT
+from casework.scheduler import Worker
 from casework.scheduler.mail.delivery import Deliverer
+from casework.scheduler.worker import DELIVER_ID
 from casework.workflow import Engine, FixedClock
 from casework.workflow.cli import main
 from casework.workflow.config import Settings, settings_from_mapping
@@ -310,6 +313,66 @@ def test_a_clock_set_back_ends_the_senders_pause(
     mail_engine.fire(case_id, "escalate_now", actor="zhao.supervisor", data={"reason": "急"})
     assert sender.deliver_due().sent == 1  # the hand escalation; the others wait their turn
     assert sender.paused_until is None
+
+
+@contextmanager
+def _paused_worker(engine: Engine, clock: FixedClock, server: TestServer) -> Iterator[Worker]:
+    """A worker whose mail sender found the server out of reach a moment ago (a case a
+    day late, its mails refused), its jobs armed but never run."""
+    _breach(engine, clock)
+    server.stop()
+    sender = Deliverer(engine)
+    assert sender.deliver_due().retried == 2  # connection refused: the sender pauses
+    assert sender.paused_until is not None
+    worker = Worker(engine, deliverer=sender, listen=False)
+    worker._scheduler.start(paused=True)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def _armed(worker: Worker) -> datetime:
+    """When the mail sender's next run is armed for."""
+    run_date: datetime = worker._scheduler.get_job(DELIVER_ID).trigger.run_date
+    return run_date
+
+
+def test_a_wake_arms_a_paused_mail_sender_for_when_its_pause_ends(
+    mail_engine: Engine, clock: FixedClock, server: TestServer
+) -> None:
+    """A wake that fired arms each idle sender at once, but the mail sender whose
+    server was out of reach at the end of its pause (after a run too): an outage costs
+    one attempt a pause, not one a wake."""
+    with _paused_worker(mail_engine, clock, server) as worker:
+        assert worker.deliverer is not None
+        ends = worker.deliverer.paused_until
+        open_sample(mail_engine, customer="CUST-2", received_at=clock.now() - timedelta(hours=25))
+        worker.wake()
+        assert worker.fired >= 1
+        assert _armed(worker) == ends
+        worker._arm_delivery(DELIVER_ID)
+        assert _armed(worker) == ends
+        clock.advance(timedelta(minutes=1))  # the pause is over: the mails queued are due
+        worker._arm_delivery(DELIVER_ID)
+        assert _armed(worker) == clock.now()
+
+
+def test_a_clock_set_back_ends_the_pause_for_the_worker_too(
+    mail_engine: Engine, clock: FixedClock, server: TestServer
+) -> None:
+    """A clock set back before the pause began ends it for the worker as for its
+    sender: the worker arms the sender within a poll, not for the pause's end an hour
+    ahead of the corrected clock."""
+    with _paused_worker(mail_engine, clock, server) as worker:
+        server.start()  # the server is back
+        clock.set(clock.now() - timedelta(hours=1))  # the host's clock is corrected
+        open_sample(mail_engine, customer="CUST-2", received_at=clock.now() - timedelta(hours=25))
+        worker.wake()  # fires the new case's deadlines: mails queued
+        assert worker.fired >= 1
+        assert _armed(worker) <= clock.now() + worker.poll  # not an hour and a pause later
+        worker._arm_delivery(DELIVER_ID)  # after a run, too
+        assert _armed(worker) <= clock.now() + worker.poll
 
 
 def test_a_4xx_answer_is_retried_and_then_succeeds(

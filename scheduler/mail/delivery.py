@@ -107,11 +107,9 @@ class Deliverer:
         self.batch = batch
         self.flush_every = flush_every
         self._log = logger if logger is not None else library_logger()
-        self.paused_until: datetime | None = None
-        """Set when the server was out of reach: until then a run claims nothing (the
-        mails written meanwhile wait no longer than a mail that failed once), so an
-        outage costs one attempt a pause, not a claim and a render of each new mail."""
-        self._paused_at: datetime | None = None
+        self._pause: tuple[datetime, datetime] | None = None
+        """When the server was found out of reach, and when the pause that began then
+        ends (:attr:`paused_until`)."""
 
     def deliver_due(self, due_by: datetime | None = None) -> DeliveryReport:
         """Try every mail due by ``due_by`` (default: now) once; what happened (nothing
@@ -120,7 +118,7 @@ class Deliverer:
         report = DeliveryReport()
         if self.pause_ends(now) is not None:
             return report
-        self.paused_until = self._paused_at = None
+        self._pause = None
         due_by = due_by or now
         token = secrets.token_hex(16)
         while True:
@@ -171,7 +169,7 @@ class Deliverer:
                     except SmtpFailure as err:  # the server is out of reach: end the run
                         rest = [m for _, g in groups[index:] for m in g]
                         self._failed(rest, claim.token, err.text, err.permanent, report)
-                        self._pause()
+                        self._pause_from(self.engine.clock.now())
                         return False
                 try:
                     refused = session.send(message, mail.to)
@@ -199,19 +197,25 @@ class Deliverer:
                     session.close()
         return True
 
+    @property
+    def paused_until(self) -> datetime | None:
+        """Set when the server was out of reach: until then a run claims nothing (the
+        mails written meanwhile wait no longer than a mail that failed once), so an
+        outage costs one attempt a pause, not a claim and a render of each new mail."""
+        return None if self._pause is None else self._pause[1]
+
     def pause_ends(self, now: datetime) -> datetime | None:
         """When the pause that holds at ``now`` ends; ``None`` if none does (a clock set
         back before the pause began ends it too)."""
-        began, ends = self._paused_at, self.paused_until
-        if began is None or ends is None or not began <= now < ends:
+        if self._pause is None:
             return None
-        return ends
+        began, ends = self._pause
+        return ends if began <= now < ends else None
 
-    def _pause(self) -> None:
+    def _pause_from(self, now: datetime) -> None:
         """Claim nothing for as long as a mail waits after its first failure."""
-        self._paused_at = self.engine.clock.now()
-        self.paused_until = self._paused_at + self.outbox.backoff(1)
-        self._log.warning("mail_paused", until=self.paused_until.isoformat())
+        self._pause = (now, now + self.outbox.backoff(1))
+        self._log.warning("mail_paused", until=self._pause[1].isoformat())
 
     def _write(
         self,
