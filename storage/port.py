@@ -503,8 +503,9 @@ class AuditStreams(Protocol):
         (all, of ``case_ids``, of ids in ``id_range``, or received in a period)."""
         ...
 
-    def middle_case_id(self) -> str | None:
-        """The case id that splits the cases in two halves."""
+    def middle_case_id(self, min_events: int = 0) -> str | None:
+        """The case id that splits the cases in two halves (``None`` with under two cases,
+        or with fewer than ``min_events`` events)."""
         ...
 
     def export_rows(

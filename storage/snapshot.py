@@ -123,14 +123,20 @@ class HistoryStreams:
                 for cursor in cursors:
                     cursor.close()
 
-    def middle_case_id(self) -> str | None:
-        """The case id that splits the cases in two halves (``None`` with under two cases)."""
+    def middle_case_id(self, min_events: int = 0) -> str | None:
+        """The case id that splits the cases in two halves (``None`` with under two cases,
+        or with fewer than ``min_events`` events: counting stops there)."""
         engine = self.sql.engine
         with self.sql.translating():
             mark = dialect_of(engine).mark
             raw = borrow(engine)
             try:
                 cursor = raw.cursor()
+                if min_events > 0:
+                    events = f"SELECT count(*) FROM (SELECT 1 FROM events LIMIT {mark}) AS e"
+                    cursor.execute(sql_for(engine, events), (min_events,))
+                    if int(cursor.fetchone()[0]) < min_events:
+                        return None
                 cursor.execute(sql_for(engine, "SELECT count(*) FROM cases"))
                 count = int(cursor.fetchone()[0])
                 if count < 2:

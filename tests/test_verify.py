@@ -16,6 +16,7 @@ from casework.storage import canonical_event, chain_hash
 from casework.storage.chain import PERSONAL_FORMAT
 from casework.storage.tables import cases_table, events_table
 from casework.workflow import Engine, EventNotAllowed, FixedClock, InvalidInput
+from casework.workflow.audit.parallel_verify import SPLIT_EVENTS
 from tests.support import open_sample
 
 FULL = [
@@ -237,6 +238,19 @@ def test_two_processes_verify_exactly_what_one_does(engine: Engine, clock: Fixed
         one.problems, key=lambda p: p.case_id
     )
     assert {p.case_id for p in two.problems} == {ids[1], ids[4]}
+
+
+def test_verify_left_to_decide_its_processes_checks_a_short_history_in_one(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """``workers=None`` splits only a history long enough to pay for a second process's
+    start-up: a short one is checked here, with the same report as one process gives."""
+    ids = [_full_case(engine, clock) for _ in range(3)]
+    _as_attacker(engine, _edit(ids[1]))
+    assert engine.context.store.audit.middle_case_id(SPLIT_EVENTS) is None
+    chosen, one = engine.verify(workers=None), engine.verify()
+    assert (chosen.cases, chosen.events, chosen.problems) == (one.cases, one.events, one.problems)
+    assert [p.case_id for p in chosen.problems] == [ids[1]]
 
 
 def test_cases_alike_share_their_rules_and_values_of_another_type_do_not() -> None:

@@ -401,7 +401,7 @@ class Engine:
         case_id: str | None = None,
         *,
         progress: Callable[[int, int], None] | None = None,
-        workers: int = 1,
+        workers: int | None = 1,
     ) -> VerifyReport:
         """Check every hash chain and that every case row equals its replay.
 
@@ -410,14 +410,23 @@ class Engine:
         the cases (by id) from its own snapshot; every case is still checked against
         one consistent view of its own rows. It needs the installed machines and a
         database other processes can open (not in-memory SQLite), else it runs in one.
+        ``workers=None`` leaves it to casework: two processes on a machine with two
+        cores or more, for a history of at least
+        :data:`~casework.workflow.audit.parallel_verify.SPLIT_EVENTS` events, where
+        the second process's start-up pays for itself; else one.
         """
+        from casework.workflow.audit.parallel_verify import SPLIT_EVENTS
         from casework.workflow.audit.verification import verify
 
-        return verify(self.context, case_id, progress, self._second_process(case_id, workers))
+        second = self._second_process(case_id, workers)
+        min_events = SPLIT_EVENTS if workers is None else 0
+        return verify(self.context, case_id, progress, second, min_events)
 
-    def _second_process(self, case_id: str | None, workers: int) -> SecondHalf | None:
+    def _second_process(self, case_id: str | None, workers: int | None) -> SecondHalf | None:
         """How a whole-database verify checks its upper half in a second process, if it
         can: with the installed machines, on a database another process can open."""
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1)
         if case_id is not None or workers < 2 or not self.context.installed:
             return None
         if self.db.url.database in (None, "", ":memory:"):

@@ -58,7 +58,9 @@ class MemoryAuditStreams(Role):
     ) -> AbstractContextManager[Streams]:
         return self._snapshot(case_ids, id_range, received)
 
-    def middle_case_id(self) -> str | None:
+    def middle_case_id(self, min_events: int = 0) -> str | None:
+        if sum(map(len, self._rows.events.values())) < min_events:
+            return None
         ids = sorted(self._rows.cases)
         return None if len(ids) < 2 else ids[len(ids) // 2]
 

@@ -276,6 +276,8 @@ def test_a_snapshot_streams_cases_events_and_pending_deadlines_by_case_id(store:
     assert events == [("a", 1), ("b", 1), ("c", 1)]
     assert deadlines == ["b"]
     assert store.audit.middle_case_id() == "b"
+    assert store.audit.middle_case_id(min_events=3) == "b"  # counting stops at three
+    assert store.audit.middle_case_id(min_events=4) is None  # too short to split
     with store.audit.snapshot(id_range=("b", None)) as streams:
         assert [row[0] for row in streams.cases] == ["b", "c"]
     with store.audit.snapshot(["c"]) as streams:

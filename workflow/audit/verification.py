@@ -28,10 +28,12 @@ def verify(
     case_id: str | None = None,
     progress: Progress | None = None,
     second: SecondHalf | None = None,
+    min_events: int = 0,
 ) -> VerifyReport:
-    """Check one case or all (the upper half in ``second``, if given), then the files
-    attached and the personal values."""
-    report = _chains(context, case_id, progress, second)
+    """Check one case or all (the upper half in ``second``, if given and the history
+    holds at least ``min_events`` events), then the files attached and the personal
+    values."""
+    report = _chains(context, case_id, progress, second, min_events)
     problems: list[Problem] = []
     from casework.workflow.cases.history import MALFORMED, malformed
 
@@ -45,12 +47,16 @@ def verify(
 
 
 def _chains(
-    context: Context, case_id: str | None, progress: Progress | None, second: SecondHalf | None
+    context: Context,
+    case_id: str | None,
+    progress: Progress | None,
+    second: SecondHalf | None,
+    min_events: int,
 ) -> VerifyReport:
     if case_id is not None:
         get(context, case_id)
         return verify_part(context, [case_id], (None, None), progress)
-    pivot = None if second is None else context.store.audit.middle_case_id()
+    pivot = None if second is None else context.store.audit.middle_case_id(min_events)
     if second is not None and pivot is not None:
         from casework.workflow.audit.parallel_verify import verify_halves
 
