@@ -13,8 +13,10 @@ the worker's firing rate (its start-up is not counted; ``process_due`` has none)
 On PostgreSQL both databases are vacuumed and analyzed once loaded, so that the
 server's autovacuum does not work beside one of the two measurements.
 The worker runs without its senders (``--no-mail --no-webhooks --no-notify``), which
-run on threads of their own; ``--senders`` leaves them on (mail to the default
-``smtp://localhost:25``; where nothing listens there, every mail is tried and put back).
+run on threads of their own; ``--senders`` leaves them on, each with its receiver out
+of reach: mail to the default ``smtp://localhost:25`` (where nothing listens, every
+mail is tried and put back) and, on both databases, a webhook subscription to every
+event at a loopback port nothing listens on (a refused connection).
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -39,14 +44,30 @@ from casework.storage.database import libpq_url
 from casework.storage.tables import deadlines_table, events_table
 from casework.workflow import Engine, FixedClock
 from casework.workflow.cli.logs import configure_logging
+from casework.workflow.webhooks.settings import WebhookSettings
+from casework.workflow.webhooks.subscriptions import add
 
 
-def _prepare(url: str, count: int) -> None:
-    """``count`` open cases whose first response fell due an hour ago."""
+def _prepare(url: str, count: int, hook: str | None = None) -> None:
+    """``count`` open cases whose first response fell due an hour ago; with ``hook``, a
+    webhook subscription to every event at that URL."""
     now = datetime.now(UTC)
     with Engine.open(url, clock=FixedClock(now), config=policy(24 * 3600)) as engine:
+        if hook is not None:
+            add(engine.context.store, hook, "*", LOOPBACK, now)
         template = _open(engine, now - timedelta(hours=25))
         add_open_cases(engine, template, count - 1, "due-")
+
+
+LOOPBACK = WebhookSettings(allowed_hosts=("127.0.0.1",))
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def _settle(url: str) -> None:
@@ -87,6 +108,11 @@ def worker(url: str, count: int, senders: bool, give_up_s: float = 300.0) -> flo
     """(b) breaches per second of a ``casework worker`` process, from their records."""
     env = {**os.environ, "CASEWORK_DATABASE_URL": url}
     flags = [] if senders else ["--no-mail", "--no-webhooks", "--no-notify"]
+    folder = tempfile.TemporaryDirectory()  # the worker's settings, while it runs
+    if senders:  # the webhook subscription's receiver may be on loopback
+        config = Path(folder.name) / "worker.toml"
+        config.write_text('[webhooks]\nallowed_hosts = ["127.0.0.1"]\n')
+        env["CASEWORK_CONFIG"] = str(config)
     command = [sys.executable, "-m", "casework.workflow.cli", "worker", "--poll", "1", *flags]
     now = datetime.now(UTC)
     escalations = select(events_table.c.recorded_at).where(events_table.c.event == "escalate")
@@ -110,6 +136,7 @@ def worker(url: str, count: int, senders: bool, give_up_s: float = 300.0) -> flo
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
+            folder.cleanup()
         with engine.db.connect() as conn:
             stamps = sorted(r.recorded_at for r in conn.execute(escalations))
     assert len(stamps) == count, (len(stamps), count)
@@ -125,8 +152,9 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     worked: list[float] = []
     for _ in range(args.rounds):
         with make_url() as a_url, make_url() as b_url:
-            _prepare(a_url, args.due)
-            _prepare(b_url, args.due)
+            hook = f"http://127.0.0.1:{_closed_port()}/hook" if args.senders else None
+            _prepare(a_url, args.due, hook)
+            _prepare(b_url, args.due, hook)
             _settle(a_url)
             _settle(b_url)
             alone.append(baseline(a_url, args.due))

@@ -152,12 +152,13 @@ class Worker:
 
     def _arm_delivery(self, job: str, at: datetime | None = None) -> None:
         """Run the sender at ``at`` (default: when its next row falls due), or when its
-        pause ends if that is later (its server was out of reach)."""
+        pause ends if that is later (its server, or every webhook receiver, was out of
+        reach)."""
         now = self.engine.clock.now()
         sender = self._senders[job]
         if at is None:
             at = self._bounded(now, self._asked(sender.outbox.next_attempt))
-        ends = sender.pause_ends(now) if isinstance(sender, Deliverer) else None
+        ends = None if isinstance(sender, NotifyDeliverer) else sender.pause_ends(now)
         self._schedule(job, lambda: self._deliver(job), at if ends is None else max(at, ends))
 
     def next_wake(self, now: datetime) -> datetime:

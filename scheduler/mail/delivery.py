@@ -22,6 +22,7 @@ from typing import Any
 
 from casework.scheduler.engine_api import EngineApi
 from casework.scheduler.mail.smtp_transport import SmtpFailure, SmtpSession, SmtpTransport
+from casework.scheduler.pauses import Pause
 from casework.scheduler.reports import RunReport
 from casework.workflow.logs import library_logger
 from casework.workflow.mail.render import REPORT_KIND, RenderedMail, Undeliverable
@@ -107,9 +108,8 @@ class Deliverer:
         self.batch = batch
         self.flush_every = flush_every
         self._log = logger if logger is not None else library_logger()
-        self._pause: tuple[datetime, datetime] | None = None
-        """When the server was found out of reach, and when the pause that began then
-        ends (:attr:`paused_until`)."""
+        self._pause: Pause | None = None
+        """Since the server was found out of reach (:attr:`paused_until`)."""
 
     def deliver_due(self, due_by: datetime | None = None) -> DeliveryReport:
         """Try every mail due by ``due_by`` (default: now) once; what happened (nothing
@@ -202,20 +202,17 @@ class Deliverer:
         """Set when the server was out of reach: until then a run claims nothing (the
         mails written meanwhile wait no longer than a mail that failed once), so an
         outage costs one attempt a pause, not a claim and a render of each new mail."""
-        return None if self._pause is None else self._pause[1]
+        return None if self._pause is None else self._pause.ends
 
     def pause_ends(self, now: datetime) -> datetime | None:
         """When the pause that holds at ``now`` ends; ``None`` if none does (a clock set
         back before the pause began ends it too)."""
-        if self._pause is None:
-            return None
-        began, ends = self._pause
-        return ends if began <= now < ends else None
+        return None if self._pause is None else self._pause.until(now)
 
     def _pause_from(self, now: datetime) -> None:
         """Claim nothing for as long as a mail waits after its first failure."""
-        self._pause = (now, now + self.outbox.backoff(1))
-        self._log.warning("mail_paused", until=self._pause[1].isoformat())
+        self._pause = Pause(now, now + self.outbox.backoff(1))
+        self._log.warning("mail_paused", until=self._pause.ends.isoformat())
 
     def _write(
         self,

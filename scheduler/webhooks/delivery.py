@@ -2,7 +2,13 @@
 
 A delivery is marked sent only after its receiver answered 2xx; any other answer, a
 timeout or a refused connection retries it with backoff until its attempts run out,
-then it is a dead letter carrying the last answer. A crash between the answer and the
+then it is a dead letter carrying the last answer. A receiver out of reach (its name
+does not resolve, the connection is refused, or no whole answer comes in time) pauses
+its subscription for as long as a delivery waits after its first failure: the
+deliveries to it that a run claims meanwhile are put off to the pause's end with no
+attempt counted, and while every subscription is paused a run claims nothing, so an
+outage costs one attempt a pause, not a connection, a transaction and a log line for
+each delivery. A crash between the answer and the
 record leaves the delivery claimed; its lease runs out and a later run sends it again
 with the same ``webhook-id``, so receivers that remember ids see each event once.
 Redirects are not followed (a 3xx is a failure): a subscription names its final URL.
@@ -32,6 +38,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from casework.scheduler.engine_api import EngineApi
+from casework.scheduler.pauses import Pause
 from casework.scheduler.reports import RunReport
 from casework.workflow.logs import library_logger
 from casework.workflow.outbox.mail import Accepted, Outbox, OutboxMail, WebhookRecord
@@ -50,16 +57,21 @@ class WebhookReport(RunReport):
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    put_off: int = 0
+    """Deliveries to a paused subscription, put off to the pause's end."""
     errors: list[str] = field(default_factory=list)
 
 
 class WebhookFailure(Exception):
-    """A receiver did not take a delivery; ``permanent`` when retrying cannot help."""
+    """A receiver did not take a delivery; ``permanent`` when retrying cannot help,
+    ``unreachable`` when no answer came (a name that does not resolve, a refused
+    connection, a timeout)."""
 
-    def __init__(self, text: str, *, permanent: bool = False) -> None:
+    def __init__(self, text: str, *, permanent: bool = False, unreachable: bool = False) -> None:
         super().__init__(text)
         self.text = text
         self.permanent = permanent
+        self.unreachable = unreachable
 
 
 class _Budget:
@@ -177,7 +189,9 @@ def post(
         port = parts.port or (443 if https else 80)
         addresses = targets.resolve(host, port)
     except (OSError, UnicodeError, ValueError) as err:
-        raise WebhookFailure(answer_text(f"cannot resolve {host}: {err}")) from None
+        raise WebhookFailure(
+            answer_text(f"cannot resolve {host}: {err}"), unreachable=True
+        ) from None
     refused = targets.refusal(host, addresses, settings or WebhookSettings())
     if refused is not None:
         raise WebhookFailure(answer_text(f"refused: {refused}"))
@@ -197,15 +211,20 @@ def post(
             text = "" if 200 <= status < 300 else answer_text(answer.read(ANSWER_CHARS))
         except (OSError, http.client.HTTPException, ValueError) as err:
             if budget.expired:
-                raise WebhookFailure(f"timed out: no whole answer within {timeout_s:g} s") from None
-            raise WebhookFailure(answer_text(f"{type(err).__name__}: {err}")) from None
+                raise _timed_out(timeout_s) from None
+            text = answer_text(f"{type(err).__name__}: {err}")
+            raise WebhookFailure(text, unreachable=connection.sock is None) from None
         finally:
             connection.close()
     if budget.expired:  # what came was cut short: the receiver cannot have meant it
-        raise WebhookFailure(f"timed out: no whole answer within {timeout_s:g} s")
+        raise _timed_out(timeout_s)
     if 200 <= status < 300:
         return status
     raise WebhookFailure(f"HTTP {status}" + (f": {text}" if text else ""))
+
+
+def _timed_out(timeout_s: float) -> WebhookFailure:
+    return WebhookFailure(f"timed out: no whole answer within {timeout_s:g} s", unreachable=True)
 
 
 class WebhookDeliverer:
@@ -217,25 +236,83 @@ class WebhookDeliverer:
         self.settings = engine.settings.webhooks
         self.batch = batch
         self._log = logger if logger is not None else library_logger()
+        self._paused: dict[str, Pause] = {}
+        """The subscriptions (by id) whose receiver was out of reach, since when."""
+        self._live: frozenset[str] = frozenset()
+        """The subscriptions not removed, as the last claim found them."""
 
     def deliver_due(self, due_by: datetime | None = None) -> WebhookReport:
-        """Try every delivery due by ``due_by`` (default: now) once; what happened."""
-        due_by = due_by or self.engine.clock.now()
-        token = secrets.token_hex(16)
+        """Try every delivery due by ``due_by`` (default: now) once; what happened. The
+        deliveries to a paused subscription are put off to its pause's end, and while
+        every subscription is paused nothing is claimed."""
+        now = self.engine.clock.now()
         report = WebhookReport()
+        if self.pause_ends(now) is not None:  # unless a subscription was added since
+            self._live = frozenset(self._subscriptions(removed=False))
+            if self.pause_ends(now) is not None:
+                return report
+        due_by = due_by or now
+        token = secrets.token_hex(16)
         while True:
             claim = self.outbox.claim(token, limit=self.batch, due_by=due_by)
             if not claim.mails:
                 return report
-            hooks = {
-                h.id: h for h in self.engine.context.store.webhooks.subscriptions(removed=True)
-            }
-            budget = time.monotonic() + self.settings.lease_s / 2
-            for index, row in enumerate(claim.mails):
-                if time.monotonic() > budget:  # give the rest back before the lease lapses
-                    self.outbox.release(claim.mails[index:], token)
-                    return report
-                self._send(row, hooks.get(str(row.body.get("webhook"))), token, report)
+            hooks = self._subscriptions(removed=True)
+            self._live = frozenset(k for k, h in hooks.items() if h.removed_at is None)
+            whole = self._send_claim(claim.mails, hooks, token, report)
+            if not whole or self.pause_ends(self.engine.clock.now()) is not None:
+                return report
+
+    def _send_claim(
+        self,
+        rows: Sequence[OutboxMail],
+        hooks: Mapping[str, WebhookRecord],
+        token: str,
+        report: WebhookReport,
+    ) -> bool:
+        """Send one claim's deliveries, those to a paused subscription put off; ``False``
+        where the lease ran short and the rest went back."""
+        budget = time.monotonic() + self.settings.lease_s / 2
+        later: dict[datetime, list[OutboxMail]] = {}
+        whole = True
+        for index, row in enumerate(rows):
+            if time.monotonic() > budget:  # give the rest back before the lease lapses
+                self.outbox.release(rows[index:], token)
+                whole = False
+                break
+            key = str(row.body.get("webhook"))
+            ends = self._hook_pause(key, self.engine.clock.now())
+            if ends is None:
+                self._send(row, hooks.get(key), token, report)
+            else:
+                later.setdefault(ends, []).append(row)
+        for ends, put_off in later.items():
+            report.put_off += self.outbox.release(put_off, token, at=ends)
+        return whole
+
+    def pause_ends(self, now: datetime) -> datetime | None:
+        """When the first pause ends if every subscription is paused at ``now`` (a run
+        before then would send nothing); else ``None``."""
+        ends = [self._hook_pause(hook_id, now) for hook_id in self._live]
+        if not ends or None in ends:
+            return None
+        return min(e for e in ends if e is not None)
+
+    def _hook_pause(self, hook_id: str, now: datetime) -> datetime | None:
+        pause = self._paused.get(hook_id)
+        return None if pause is None else pause.until(now)
+
+    def _subscriptions(self, *, removed: bool) -> dict[str, WebhookRecord]:
+        found = self.engine.context.store.webhooks.subscriptions(removed=removed)
+        return {h.id: h for h in found}
+
+    def _pause(self, hook: WebhookRecord) -> None:
+        """Put off the deliveries to ``hook`` for as long as one waits after a failure."""
+        now = self.engine.clock.now()
+        pause = self._paused[hook.id] = Pause(now, now + self.outbox.backoff(1))
+        self._log.warning(
+            "webhook_paused", webhook=hook.id, url=hook.url, until=pause.ends.isoformat()
+        )
 
     def _send(
         self, row: OutboxMail, hook: WebhookRecord | None, token: str, report: WebhookReport
@@ -256,6 +333,8 @@ class WebhookDeliverer:
             self._log.warning(
                 "webhook_failed", delivery=row.id, webhook_id=msg_id, error=err.text, dead=dead
             )
+            if err.unreachable and hook is not None:
+                self._pause(hook)
             return
         report.sent += self.outbox.sent([Accepted((row,), msg_id, f"HTTP {status}")], token)
         self._log.info("webhook_sent", delivery=row.id, webhook_id=msg_id, status=status)

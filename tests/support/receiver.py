@@ -38,8 +38,10 @@ def receiver(
     *,
     body: bytes = b"",
     drip: threading.Event | None = None,
+    port: int = 0,
 ) -> Iterator[Receiver]:
-    """A receiver on 127.0.0.1 at a free port, stopped when the block ends.
+    """A receiver on 127.0.0.1 at ``port`` (default: a free one), stopped when the block
+    ends.
 
     ``body`` is sent with every answer. With ``drip``, each answer (a 200) comes a
     byte at a time, one every 20 ms, until the test sets ``drip``: a receiver as slow as
@@ -84,7 +86,7 @@ def receiver(
         def log_message(self, *_: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     state.answers = list(answers or [])
     thread = threading.Thread(target=server.serve_forever, daemon=True)

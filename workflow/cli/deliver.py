@@ -76,8 +76,10 @@ def deliver_command(
             f"{report.held} held for quiet hours"
         )
         if hooks.sent or hooks.retried or hooks.dead:
+            put_off = f"; {hooks.put_off} put off, out of reach" if hooks.put_off else ""
             click.echo(
-                f"{hooks.sent} webhook(s) sent; {hooks.retried} to retry later; {hooks.dead} dead"
+                f"{hooks.sent} webhook(s) sent; {hooks.retried} to retry later; "
+                f"{hooks.dead} dead{put_off}"
             )
         if notices.sent or notices.retried or notices.dead or notices.held:
             click.echo(

@@ -170,9 +170,11 @@ class Outbox:
         return self.store.outbox.mark_failed(retry, dead, token, error=error, buried=buried)
 
     @at_storage_boundary
-    def release(self, mails: Sequence[OutboxMail], token: str) -> int:
-        """Give claimed mails back unsent and due at once (the lease is running out)."""
-        return self.store.outbox.release([m.id for m in mails], token, self.context.clock.now())
+    def release(self, mails: Sequence[OutboxMail], token: str, at: datetime | None = None) -> int:
+        """Give claimed mails back unsent, with no attempt counted, due at ``at`` (default:
+        at once, where the lease is running out)."""
+        due = self.context.clock.now() if at is None else at
+        return self.store.outbox.release([m.id for m in mails], token, due)
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failure: doubling from ``backoff_s``, jittered."""
