@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from casework.scheduler.webhooks.delivery import WebhookDeliverer
+from casework.scheduler.webhooks.delivery import WebhookDeliverer, WebhookFailure, post
 from casework.scheduler.worker import WEBHOOKS_ID, Worker
 from casework.workflow import Engine
 from casework.workflow.cli import main as cli
 from casework.workflow.clock import FixedClock
 from casework.workflow.config import settings_from_mapping
 from casework.workflow.outbox.mail import Outbox
+from casework.workflow.webhooks.settings import WebhookSettings
 from casework.workflow.webhooks.subscriptions import add
 from tests.support import open_sample
 from tests.support.receiver import receiver
@@ -163,6 +164,36 @@ def test_the_worker_arms_a_paused_webhook_sender_for_when_its_pause_ends(
         clock.set(ends)
         worker._arm_delivery(WEBHOOKS_ID)
         assert _armed(worker) == ends  # the pause is over: due now
+
+
+def test_a_subscription_added_during_a_pause_is_not_held_by_it(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """While the only subscription is paused the worker arms the sender for the pause's
+    end; a subscription added meanwhile is not paused, and its deliveries go out when
+    they fall due."""
+    with _paused_worker(engine) as (worker, ends), receiver() as live:
+        _subscribe(engine, live.url)
+        open_sample(engine, customer="客户-2")
+        worker._arm_delivery(WEBHOOKS_ID)
+        assert _armed(worker) == clock.now() < ends
+        assert worker.webhooks is not None
+        report = worker.webhooks.deliver_due()
+        assert (report.sent, report.put_off) == (1, 1)
+        assert len(live.requests) == 1
+
+
+def test_a_silent_receiver_is_out_of_reach() -> None:
+    """A receiver that takes the connection and never answers has timed out, and is out
+    of reach, whichever runs out first: the delivery's time or its socket's."""
+    settings = WebhookSettings(allowed_hosts=("127.0.0.1",))
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never accepts
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        for _ in range(10):
+            with pytest.raises(WebhookFailure) as failed:
+                post(url, b"{}", {}, 0.1, settings)
+            assert failed.value.unreachable
+            assert failed.value.text == "timed out: no whole answer within 0.1 s"
 
 
 def _armed(worker: Worker) -> datetime:

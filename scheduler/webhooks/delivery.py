@@ -40,9 +40,10 @@ import orjson
 from casework.scheduler.engine_api import EngineApi
 from casework.scheduler.pauses import Pause
 from casework.scheduler.reports import RunReport
+from casework.workflow.errors import CaseworkError
 from casework.workflow.logs import library_logger
 from casework.workflow.outbox.mail import Accepted, Outbox, OutboxMail, WebhookRecord
-from casework.workflow.webhooks import targets
+from casework.workflow.webhooks import subscriptions, targets
 from casework.workflow.webhooks.queue import ANSWER_CHARS, answer_text
 from casework.workflow.webhooks.settings import WebhookSettings
 from casework.workflow.webhooks.signing import headers
@@ -210,7 +211,7 @@ def post(
             status = int(answer.status)
             text = "" if 200 <= status < 300 else answer_text(answer.read(ANSWER_CHARS))
         except (OSError, http.client.HTTPException, ValueError) as err:
-            if budget.expired:
+            if budget.expired or isinstance(err, TimeoutError):  # ours, or the socket's own
                 raise _timed_out(timeout_s) from None
             text = answer_text(f"{type(err).__name__}: {err}")
             raise WebhookFailure(text, unreachable=connection.sock is None) from None
@@ -247,17 +248,15 @@ class WebhookDeliverer:
         every subscription is paused nothing is claimed."""
         now = self.engine.clock.now()
         report = WebhookReport()
-        if self.pause_ends(now) is not None:  # unless a subscription was added since
-            self._live = frozenset(self._subscriptions(removed=False))
-            if self.pause_ends(now) is not None:
-                return report
+        if self.pause_ends(now) is not None:
+            return report
         due_by = due_by or now
         token = secrets.token_hex(16)
         while True:
             claim = self.outbox.claim(token, limit=self.batch, due_by=due_by)
             if not claim.mails:
                 return report
-            hooks = self._subscriptions(removed=True)
+            hooks = subscriptions.by_id(self.engine.context.store, removed=True)
             self._live = frozenset(k for k, h in hooks.items() if h.removed_at is None)
             whole = self._send_claim(claim.mails, hooks, token, report)
             if not whole or self.pause_ends(self.engine.clock.now()) is not None:
@@ -292,7 +291,15 @@ class WebhookDeliverer:
 
     def pause_ends(self, now: datetime) -> datetime | None:
         """When the first pause ends if every subscription is paused at ``now`` (a run
-        before then would send nothing); else ``None``."""
+        before then would send nothing); else ``None``. Before it says so it reads the
+        subscriptions again: one added since is not paused."""
+        if self._all_paused(now) is None:
+            return None
+        with contextlib.suppress(CaseworkError):  # else as the last claim found them
+            self._live = frozenset(subscriptions.by_id(self.engine.context.store))
+        return self._all_paused(now)
+
+    def _all_paused(self, now: datetime) -> datetime | None:
         ends = [self._hook_pause(hook_id, now) for hook_id in self._live]
         if not ends or None in ends:
             return None
@@ -301,10 +308,6 @@ class WebhookDeliverer:
     def _hook_pause(self, hook_id: str, now: datetime) -> datetime | None:
         pause = self._paused.get(hook_id)
         return None if pause is None else pause.until(now)
-
-    def _subscriptions(self, *, removed: bool) -> dict[str, WebhookRecord]:
-        found = self.engine.context.store.webhooks.subscriptions(removed=removed)
-        return {h.id: h for h in found}
 
     def _pause(self, hook: WebhookRecord) -> None:
         """Put off the deliveries to ``hook`` for as long as one waits after a failure."""

@@ -12,6 +12,7 @@ from casework.storage.port import Store
 from casework.storage.records import WebhookRecord
 from casework.workflow import validation
 from casework.workflow.errors import InvalidInput, WebhookNotFound
+from casework.workflow.storage_boundary import at_storage_boundary
 from casework.workflow.webhooks import targets
 from casework.workflow.webhooks.settings import WebhookSettings
 from casework.workflow.webhooks.signing import new_secret
@@ -100,3 +101,9 @@ def remove(store: Store, hook_id: str, now: datetime) -> WebhookRecord:
     if record is None:
         raise WebhookNotFound(hook_id)
     return record
+
+
+@at_storage_boundary
+def by_id(store: Store, *, removed: bool = False) -> dict[str, WebhookRecord]:
+    """The subscriptions by id, the removed ones too if asked."""
+    return {h.id: h for h in store.webhooks.subscriptions(removed=removed)}
