@@ -426,7 +426,9 @@ class Engine:
         """How a whole-database verify checks its upper half in a second process, if it
         can: with the installed machines, on a database another process can open."""
         if workers is None:
-            workers = min(2, os.cpu_count() or 1)
+            from casework.workflow.audit.parallel_verify import usable_workers
+
+            workers = usable_workers()
         if case_id is not None or workers < 2 or not self.context.installed:
             return None
         if self.db.url.database in (None, "", ":memory:"):

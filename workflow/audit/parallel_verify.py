@@ -8,11 +8,19 @@ consistent view of its own rows. The machine has two cores; this uses both.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
 from casework.workflow.results import VerifyReport
+
+
+def usable_workers() -> int:
+    """The processes a check may take here when the number is left to casework: two on
+    a machine with two cores or more, else one."""
+    return min(2, os.cpu_count() or 1)
+
 
 SPLIT_EVENTS = 200_000
 """A history at least this long is checked in two processes when the number is left to

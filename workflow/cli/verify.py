@@ -107,11 +107,13 @@ def verify_command(
             def signature(statement: Any, key: Any, value: Any) -> str | None:
                 return statement_problem(statement, key, value, export_keys, "export")
 
+        from casework.workflow.audit.parallel_verify import usable_workers
+
         report = verify_export(
             export_path,
             installed_registry(),
             progress=(lambda n: progress(0, n)) if show_progress else None,
-            workers=min(2, os.cpu_count() or 1) if workers is None else workers,
+            workers=usable_workers() if workers is None else workers,
             check_signature=signature,
         )
     else:
