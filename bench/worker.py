@@ -47,6 +47,9 @@ from casework.workflow.cli.logs import configure_logging
 from casework.workflow.webhooks.settings import WebhookSettings
 from casework.workflow.webhooks.subscriptions import add
 
+LOOPBACK = WebhookSettings(allowed_hosts=("127.0.0.1",))
+"""The bench's webhook subscription goes to loopback, which only this allows."""
+
 
 def _prepare(url: str, count: int, hook: str | None = None) -> None:
     """``count`` open cases whose first response fell due an hour ago; with ``hook``, a
@@ -57,9 +60,6 @@ def _prepare(url: str, count: int, hook: str | None = None) -> None:
             add(engine.context.store, hook, "*", LOOPBACK, now)
         template = _open(engine, now - timedelta(hours=25))
         add_open_cases(engine, template, count - 1, "due-")
-
-
-LOOPBACK = WebhookSettings(allowed_hosts=("127.0.0.1",))
 
 
 def _closed_port() -> int:

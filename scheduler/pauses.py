@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from casework.workflow.outbox.mail import Outbox
+
 
 @dataclass(frozen=True)
 class Pause:
@@ -12,6 +14,12 @@ class Pause:
 
     began: datetime
     ends: datetime
+
+    @classmethod
+    def first_backoff(cls, now: datetime, outbox: Outbox) -> Pause:
+        """A pause from ``now`` for as long as a row of ``outbox`` waits after its first
+        failure: what is queued meanwhile waits no longer than a row that failed once."""
+        return cls(now, now + outbox.backoff(1))
 
     def until(self, now: datetime) -> datetime | None:
         """When the pause ends if it holds at ``now``; ``None`` once it is over, or where

@@ -211,7 +211,7 @@ class Deliverer:
 
     def _pause_from(self, now: datetime) -> None:
         """Claim nothing for as long as a mail waits after its first failure."""
-        self._pause = Pause(now, now + self.outbox.backoff(1))
+        self._pause = Pause.first_backoff(now, self.outbox)
         self._log.warning("mail_paused", until=self._pause.ends.isoformat())
 
     def _write(

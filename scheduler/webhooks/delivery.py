@@ -311,8 +311,8 @@ class WebhookDeliverer:
 
     def _pause(self, hook: WebhookRecord) -> None:
         """Put off the deliveries to ``hook`` for as long as one waits after a failure."""
-        now = self.engine.clock.now()
-        pause = self._paused[hook.id] = Pause(now, now + self.outbox.backoff(1))
+        pause = Pause.first_backoff(self.engine.clock.now(), self.outbox)
+        self._paused[hook.id] = pause
         self._log.warning(
             "webhook_paused", webhook=hook.id, url=hook.url, until=pause.ends.isoformat()
         )
