@@ -98,8 +98,13 @@ class SqlStore:
         """Why a write cannot join ``connection``'s transaction, if it cannot."""
         return self._sql.unjoinable(connection)
 
+    def held(self) -> int:
+        """The connections the store holds now (the pool's lent out, and on SQLite the
+        writer it keeps while a write transaction runs on it): 0 between calls."""
+        return self._sql.held()
+
     def close(self) -> None:
-        """Release every connection (none is kept between calls)."""
+        """Release every connection (on SQLite the writer kept between calls)."""
         self._sql.close()
 
     def database_id(self) -> str | None:

@@ -12,6 +12,7 @@ stores them, and a test proves that rows written either way read back the same.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,12 +23,14 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Row, Table
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import QueuePool
 
 from casework.storage.chain import canonical_json, parse_json
 from casework.storage.database import (
     AFTER_COMMIT,
     borrow,
     hand_back,
+    is_own,
     is_pooled,
     is_read_only,
     read_transaction,
@@ -102,6 +105,11 @@ class TransitionSQL:
         self._integrity_error: type[Exception] = dbapi.IntegrityError if dbapi else Exception
         self.driver_error: type[Exception] = dbapi.Error if dbapi else Exception
         self.pipelined = not self.sqlite and _pipelines(engine)
+        # A file's writer is kept (not an in-memory database's: its pool's connection is
+        # the database itself).
+        self._keeps_writer = self.sqlite and is_own(engine) and isinstance(engine.pool, QueuePool)
+        self._kept: tuple[int, Any] | None = None
+        """The writer connection kept between calls, with the process it was opened in."""
         self.read_with_lock: str | None = None
         """A statement sent with each case lock of a pipelined transaction, after it: its
         rows come back in the lock's round trip, for :meth:`sent_ahead` to hand out."""
@@ -202,16 +210,58 @@ class TransitionSQL:
                 raw.invalidate()
                 raise StorageError(str(err).strip().splitlines()[0]) from err
 
+    @contextmanager
+    def _writer_connection(self) -> Iterator[Any]:
+        """The connection a write transaction runs on. On SQLite through casework's own
+        engine, one kept between calls (the database has one writer at a time, and
+        threads of this process take turns at :attr:`_writer` first), taken out of the
+        pool so the pool lends its others as before; opened again in a forked process,
+        and after a failure that leaves it broken or inside a transaction. Otherwise,
+        one borrowed for the transaction alone (a host's pool is never held)."""
+        if not self._keeps_writer:
+            with self.borrowed() as raw:
+                yield raw
+            return
+        kept = self._kept
+        if kept is None or kept[0] != os.getpid():
+            with self.translating():
+                pooled = borrow(self.engine)
+            driver = pooled.dbapi_connection
+            pooled.detach()  # casework's own from now on: the pool makes another
+            self._kept = kept = (os.getpid(), KeptConnection(driver))
+        try:
+            yield kept[1]
+        except BaseException:
+            if not _left_clean(kept[1]):
+                self._drop_writer()
+            raise
+
+    def held(self) -> int:
+        """The connections held now: the pool's lent out, and the kept writer while a
+        write transaction runs on it."""
+        busy = self._keeps_writer and cast("threading.Lock", self._writer).locked()
+        return int(self.engine.pool.checkedout()) + int(busy)  # type: ignore[attr-defined]
+
+    def _drop_writer(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is not None and kept[0] == os.getpid():  # a forked child leaves it be
+            with contextlib.suppress(Exception):
+                kept[1].invalidate()
+
     def close(self) -> None:
-        """Nothing to release: no connection is kept between calls."""
+        """Close the writer connection kept between calls, if one is (on SQLite
+        through casework's own engine); nothing else is kept."""
+        self._drop_writer()
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTx]:
         """A write transaction on a driver cursor: committed on success, else rolled back.
 
-        The connection is borrowed for the transaction alone. On SQLite, threads of this
-        process queue for the one writer before they borrow, so a waiting writer holds
-        no connection. On PostgreSQL (psycopg) the transaction runs in pipeline mode: a
+        On SQLite, threads of this process queue for the one writer, and the transaction
+        runs on the writer connection kept between calls (:meth:`_writer_connection`; on a
+        host's engine, one borrowed for the transaction alone, so a waiting writer holds
+        none of the host's). On PostgreSQL the connection is borrowed for the
+        transaction alone, and (psycopg) the transaction runs in pipeline mode: a
         statement goes out when it is executed, and the client waits only where it
         reads rows (the case row, locked) and at the end, where the COMMIT goes with the
         writes before it. A fire is two round trips that way, not six. A long
@@ -220,7 +270,7 @@ class TransitionSQL:
         results come back, at a read, at such a sync or at the end, and the COMMIT after
         a failed statement is never run."""
         self._not_in_group()
-        with self._writer, self.borrowed() as raw:
+        with self._writer, self._writer_connection() as raw:
             plain = raw.cursor()
             cursor = cursor_for(plain, self.engine)
             try:
@@ -544,6 +594,40 @@ class CaseRows:
              *_bound(self._moved_event_binders, event)),
         )  # fmt: skip
         return True
+
+
+class KeptConnection:
+    """A driver connection casework keeps for itself, out of any pool, with what a
+    write transaction asks of a pooled one."""
+
+    __slots__ = ("driver_connection", "is_valid")
+
+    def __init__(self, driver_connection: Any) -> None:
+        self.driver_connection = driver_connection
+        self.is_valid = True
+
+    def cursor(self) -> Any:
+        """A cursor of the driver's."""
+        return self.driver_connection.cursor()
+
+    def rollback(self) -> None:
+        """Roll back what is open."""
+        self.driver_connection.rollback()
+
+    def invalidate(self) -> None:
+        """Close it for good (it failed, or its engine is closing)."""
+        self.is_valid = False
+        with contextlib.suppress(Exception):
+            self.driver_connection.close()
+
+
+def _left_clean(raw: Any) -> bool:
+    """Whether a connection a failed transaction ran on can be used again: valid, and
+    out of any transaction."""
+    try:
+        return bool(raw.is_valid) and not raw.driver_connection.in_transaction
+    except Exception:  # closed under it, say
+        return False
 
 
 def _bound(

@@ -123,10 +123,8 @@ class Backing:
 
 def checked_out(store: Store) -> int:
     """Connections (or the memory store's write lock) the store holds now."""
-    if isinstance(store, MemoryStore):
-        return store.held()
-    assert isinstance(store, SqlStore)
-    return int(store.db.pool.checkedout())  # type: ignore[attr-defined]
+    assert isinstance(store, MemoryStore | SqlStore)
+    return store.held()
 
 
 @pytest.fixture(params=STORES)
