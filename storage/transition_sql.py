@@ -250,8 +250,13 @@ class TransitionSQL:
 
     def close(self) -> None:
         """Close the writer connection kept between calls, if one is (on SQLite
-        through casework's own engine); nothing else is kept."""
-        self._drop_writer()
+        through casework's own engine), once a write another thread runs on it has
+        ended; nothing else is kept."""
+        if self._group == threading.get_ident():  # its group runs on a pooled connection
+            self._drop_writer()
+            return
+        with self._writer:
+            self._drop_writer()
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTx]:

@@ -100,3 +100,29 @@ def test_closing_the_engine_closes_its_writer(tmp_path: Path, clock: FixedClock)
     assert _files_open_on(path) >= 1
     engine.close()
     assert _files_open_on(path) == 0
+
+
+def test_closing_waits_for_a_write_another_thread_runs(tmp_path: Path, clock: FixedClock) -> None:
+    """A shutdown closing the engine while a thread writes: the write ends first, then
+    the writer is closed; nothing is left half-written."""
+    engine = Engine.open(f"sqlite:///{tmp_path / 'c.db'}", clock=clock)
+    case_id = open_sample(engine)
+    writing, failures = threading.Event(), []
+
+    def write() -> None:
+        try:
+            for _ in range(200):
+                engine.fire(case_id, "note", actor="agent", data={"note": "called"})
+                writing.set()
+        except BaseException as err:
+            failures.append(err)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    writing.wait(10)
+    engine.close()
+    thread.join()
+    assert failures == []
+    with Engine.open(f"sqlite:///{tmp_path / 'c.db'}", clock=clock) as again:
+        assert again.get(case_id).version == 201
+        assert again.verify().ok
