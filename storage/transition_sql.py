@@ -108,8 +108,9 @@ class TransitionSQL:
         # A file's writer is kept (not an in-memory database's: its pool's connection is
         # the database itself).
         self._keeps_writer = self.sqlite and is_own(engine) and isinstance(engine.pool, QueuePool)
-        self._kept: tuple[int, Any] | None = None
-        """The writer connection kept between calls, with the process it was opened in."""
+        self._kept: KeptConnection | None = None
+        """The writer connection kept between calls, once one was opened."""
+        self._pid = os.getpid()
         self.read_with_lock: str | None = None
         """A statement sent with each case lock of a pipelined transaction, after it: its
         rows come back in the lock's round trip, for :meth:`sent_ahead` to hand out."""
@@ -153,6 +154,7 @@ class TransitionSQL:
         lock the group holds). What the calls ask to run after the commit
         (:func:`~casework.storage.database.after_commit`) runs once it succeeded."""
         then: list[Callable[[], None]] = []
+        self._in_this_process()
         with self._writer, self.writing() as conn:
             conn.info[AFTER_COMMIT] = then
             self._group = threading.get_ident()
@@ -215,43 +217,66 @@ class TransitionSQL:
         """The connection a write transaction runs on. On SQLite through casework's own
         engine, one kept between calls (the database has one writer at a time, and
         threads of this process take turns at :attr:`_writer` first), taken out of the
-        pool so the pool lends its others as before; opened again in a forked process,
-        and after a failure that leaves it broken or inside a transaction. Otherwise,
-        one borrowed for the transaction alone (a host's pool is never held)."""
+        pool so the pool lends its others as before; opened again after a failure that
+        leaves it broken or inside a transaction. Otherwise, one borrowed for the
+        transaction alone (a host's pool is never held)."""
         if not self._keeps_writer:
             with self.borrowed() as raw:
                 yield raw
             return
         kept = self._kept
-        if kept is None or kept[0] != os.getpid():
+        if kept is None:
             with self.translating():
                 pooled = borrow(self.engine)
             driver = pooled.dbapi_connection
             pooled.detach()  # casework's own from now on: the pool makes another
-            self._kept = kept = (os.getpid(), KeptConnection(driver))
+            self._kept = kept = KeptConnection(driver)
         try:
-            yield kept[1]
+            yield kept
         except BaseException:
-            if not _left_clean(kept[1]):
+            if not _left_clean(kept):
                 self._drop_writer()
             raise
 
+    def _in_this_process(self) -> None:
+        """Begin anew (:meth:`_after_fork`) where this process is not the one that began."""
+        if os.getpid() != self._pid:
+            self._after_fork()
+
+    def _after_fork(self) -> None:
+        """Begin anew in a process forked from the one that began: the writers' lock as
+        the fork found it (held, if a thread of the parent was writing) and the parent's
+        connections are left be; casework's own pool is replaced without closing them
+        (SQLAlchemy's way across a fork), and the kept writer is opened again."""
+        self._pid = os.getpid()
+        self._writer = threading.Lock() if self.sqlite else contextlib.nullcontext()
+        self._group = None
+        if self._kept is not None:  # never closed here, nor collected: the parent's
+            _INHERITED.append(self._kept)
+            self._kept = None
+        if self._keeps_writer:
+            self.engine.dispose(close=False)
+
     def held(self) -> int:
         """The connections held now: the pool's lent out, and the kept writer while a
-        write transaction runs on it."""
-        busy = self._keeps_writer and cast("threading.Lock", self._writer).locked()
+        write transaction (not a group, which runs on a pooled one) runs on it."""
+        busy = (
+            self._keeps_writer
+            and self._group is None
+            and cast("threading.Lock", self._writer).locked()
+        )
         return int(self.engine.pool.checkedout()) + int(busy)  # type: ignore[attr-defined]
 
     def _drop_writer(self) -> None:
         kept, self._kept = self._kept, None
-        if kept is not None and kept[0] == os.getpid():  # a forked child leaves it be
-            with contextlib.suppress(Exception):
-                kept[1].invalidate()
+        if kept is not None:
+            kept.invalidate()
 
     def close(self) -> None:
         """Close the writer connection kept between calls, if one is (on SQLite
         through casework's own engine), once a write another thread runs on it has
         ended; nothing else is kept."""
+        self._in_this_process()
         if self._group == threading.get_ident():  # its group runs on a pooled connection
             self._drop_writer()
             return
@@ -274,6 +299,7 @@ class TransitionSQL:
         (:mod:`casework.storage.pipeline_pace`). A statement's error is raised where its
         results come back, at a read, at such a sync or at the end, and the COMMIT after
         a failed statement is never run."""
+        self._in_this_process()
         self._not_in_group()
         with self._writer, self._writer_connection() as raw:
             plain = raw.cursor()
@@ -599,6 +625,11 @@ class CaseRows:
              *_bound(self._moved_event_binders, event)),
         )  # fmt: skip
         return True
+
+
+_INHERITED: list[KeptConnection] = []
+"""Writer connections a forked process found open: the parent's, kept from being closed
+(SQLite's connections must not be used, nor closed, across a fork)."""
 
 
 class KeptConnection:

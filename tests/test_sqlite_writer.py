@@ -50,20 +50,33 @@ def test_threads_take_turns_on_the_kept_writer(tmp_path: Path, clock: FixedClock
         assert engine.context.store.held() == 0
 
 
+def test_a_group_holds_one_connection(tmp_path: Path, clock: FixedClock) -> None:
+    """A group transaction runs on a pooled connection, not on the kept writer."""
+    with Engine.open(f"sqlite:///{tmp_path / 'c.db'}", clock=clock) as engine:
+        case_id = open_sample(engine)
+        store = engine.context.store
+        with store.grouped() as conn:
+            engine.fire(case_id, "note", actor="agent", data={"note": "grouped"}, connection=conn)
+            assert store.held() == 1
+        assert store.held() == 0
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_process_writes_on_a_connection_of_its_own(
     tmp_path: Path, clock: FixedClock
 ) -> None:
-    with Engine.open(f"sqlite:///{tmp_path / 'c.db'}", clock=clock) as engine:
+    path = tmp_path / "c.db"
+    with Engine.open(f"sqlite:///{path}", clock=clock) as engine:
         case_id = open_sample(engine)
         engine.fire(case_id, "note", actor="agent", data={"note": "before the fork"})
         child = os.fork()
-        if child == 0:  # the child: the parent's writer is not its to use
+        if child == 0:  # the child: the parent's connections are not its to use
             try:
+                before = _files_open_on(path)
                 engine.fire(case_id, "note", actor="agent", data={"note": "in the child"})
+                os._exit(0 if _files_open_on(path) > before else 2)  # it opened its own
             except BaseException:
                 os._exit(1)
-            os._exit(0)
         _, status = os.waitpid(child, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         engine.fire(case_id, "note", actor="agent", data={"note": "after the child"})
