@@ -79,6 +79,13 @@ def _pipelines(engine: Engine) -> bool:
     return bool(psycopg.Pipeline.is_supported())
 
 
+def _writers_lock(sqlite: bool) -> threading.Lock | contextlib.nullcontext[None]:
+    """Where the writers of this process queue: SQLite has one writer at a time, and
+    they are woken here at once rather than in SQLite's busy handler, which sleeps and
+    retries (nothing to queue for elsewhere)."""
+    return threading.Lock() if sqlite else contextlib.nullcontext()
+
+
 def first_line(err: BaseException) -> str:
     """A driver's message on one line (SQLAlchemy's wrapped error: the driver's own)."""
     text = str(getattr(err, "orig", None) or err).strip()
@@ -94,9 +101,7 @@ class TransitionSQL:
         self.dialect = dialect = dialect_of(engine)
         self.sqlite = dialect.sqlite
         self.mark = dialect.mark
-        # SQLite has one writer at a time: threads of this process queue here, woken at
-        # once, rather than in SQLite's busy handler, which sleeps and retries.
-        self._writer = threading.Lock() if self.sqlite else contextlib.nullcontext()
+        self._writer = _writers_lock(self.sqlite)
         self._group: int | None = None
         """The thread holding a :meth:`grouped` transaction open, if one does."""
         self._read_only_per_transaction = is_pooled(engine) and is_read_only(engine)
@@ -249,7 +254,7 @@ class TransitionSQL:
         connections are left be; casework's own pool is replaced without closing them
         (SQLAlchemy's way across a fork), and the kept writer is opened again."""
         self._pid = os.getpid()
-        self._writer = threading.Lock() if self.sqlite else contextlib.nullcontext()
+        self._writer = _writers_lock(self.sqlite)
         self._group = None
         if self._kept is not None:  # never closed here, nor collected: the parent's
             _INHERITED.append(self._kept)
