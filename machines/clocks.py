@@ -102,20 +102,19 @@ class ClockState(NamedTuple):
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form (stored on the case row); ``calendar`` only where a branch's."""
+        name, cycle, running, elapsed, since, target, warned, level, calendar = self
         document = {
-            "name": self.name,
-            "cycle": self.cycle,
-            "running": self.running,
-            "elapsed_us": _us(self.elapsed),
-            "counting_since": None
-            if self.counting_since is None
-            else self.counting_since.isoformat(timespec="microseconds"),
-            "target_us": _us(self.target),
-            "warned": self.warned,
-            "level": self.level,
+            "name": name,
+            "cycle": cycle,
+            "running": running,
+            "elapsed_us": elapsed // _MICROSECOND,
+            "counting_since": None if since is None else since.isoformat(timespec="microseconds"),
+            "target_us": target // _MICROSECOND,
+            "warned": warned,
+            "level": level,
         }
-        if self.calendar:
-            document["calendar"] = self.calendar
+        if calendar:
+            document["calendar"] = calendar
         return document
 
 
@@ -255,10 +254,8 @@ def counting_from(sla: SlaState, at: datetime) -> SlaState:
     """``sla`` just started (by :func:`start`) with its counting clocks counting from
     ``at`` instead: what :func:`start` gives at ``at`` (a new cycle's other fields do not
     depend on the instant)."""
-    clocks = tuple(
-        c if c.counting_since is None else _clock((*c[:4], at, *c[5:])) for c in sla.clocks
-    )
-    return _sla((clocks, sla.waiting, sla.timers))
+    clocks = [c if c[4] is None else _clock((*c[:4], at, *c[5:])) for c in sla.clocks]
+    return _sla((tuple(clocks), sla.waiting, sla.timers))
 
 
 _SHAPE = itemgetter(0, 2)

@@ -129,12 +129,18 @@ _folded: Callable[[tuple[Any, ...]], Folded] = partial(tuple.__new__, Folded)
 every step of a verification builds one."""
 
 
+def with_sla(folded: Folded, sla: SlaState) -> Folded:
+    """``folded`` with the clocks ``sla`` (``_replace`` without its per-call cost)."""
+    state, version, owner, level, facts, _, policy = folded
+    return _folded((state, version, owner, level, facts, sla, policy))
+
+
 def opened(rules: CaseRules, owner: str, at: datetime, policy: str | None) -> Folded:
     """The fold after the opening event at ``at``, under the policy of that version."""
     state = rules.definition.initial_state
     found = rules.policy(policy)
     sla = NO_CLOCKS if found is None or not rules.with_clocks else rules.started(found, state, at)
-    return Folded(state=state, version=1, owner=owner, sla=sla, policy=policy)
+    return _folded((state, 1, owner, 0, NO_FACTS, sla, policy))
 
 
 def step(

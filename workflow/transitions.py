@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from casework.machines import ENGINE_EVENTS, Allowed, Blocked, CaseRules, Folded, step
@@ -61,10 +62,15 @@ def folded_from_case(case: CaseRecord, *, with_clocks: bool = True) -> Folded:
 def profile_of(case: CaseRecord | Mapping[str, Any]) -> dict[str, Any]:
     """The case fields that SLA targets and recipients depend on, as its ``reclassify``
     events left them (a case row's columns hold them already; an opening has none)."""
-    get = case.get if isinstance(case, Mapping) else lambda name: getattr(case, name)
-    profile = {name: get(name) for name in ("priority", "category", "channel", "branch")}
-    profile["tier"] = (get("attributes") or {}).get("tier")
-    return profile
+    # an opening's data is a dict, matched before the slower check of the Mapping ABC
+    get = case.get if isinstance(case, (dict, Mapping)) else partial(getattr, case)
+    return {
+        "priority": get("priority"),
+        "category": get("category"),
+        "channel": get("channel"),
+        "branch": get("branch"),
+        "tier": (get("attributes") or {}).get("tier"),
+    }
 
 
 def classified_columns(case: CaseRecord, facts: Mapping[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from casework.machines import (
 )
 from casework.machines.clocks import NO_CLOCKS, Moves, moved, moves_of
 from casework.machines.definition import ATTACH_EVENT, CLASSIFICATION_FACT
+from casework.machines.fold import with_sla
 from casework.machines.sla import SlaPolicy
 from casework.storage import GENESIS_HASH, canonical_event, iso
 from casework.storage.chain import EVENT_FORMAT, PERSONAL_FORMAT, parse_json
@@ -270,7 +271,7 @@ class CaseChecker:
         path = self.path
         assert path is not None
         self.path = None
-        return path.folded._replace(sla=self.sla)
+        return with_sla(path.folded, self.sla)
 
     def _opening(
         self,
@@ -481,7 +482,7 @@ def _format_of(stored: Any) -> tuple[int, Any]:
         data = parse_json(stored) if isinstance(stored, str) else stored
     except ValueError:
         return EVENT_FORMAT, stored
-    if not isinstance(data, Mapping):
+    if not isinstance(data, (dict, Mapping)):  # a dict, matched before the ABC
         return EVENT_FORMAT, stored
     found = data.get("format")
     return (found if found == PERSONAL_FORMAT else EVENT_FORMAT), data
@@ -501,9 +502,21 @@ _FOLD_COLUMNS = itemgetter(
     ))
 )  # fmt: skip
 _OPENING_COLUMNS = itemgetter(*(_CASE[name] for name in OPENING_FIELDS))
+_OPENING_VALUES = itemgetter(*OPENING_FIELDS)
 _EMPTY_AS_NONE = tuple(i for i, name in enumerate(OPENING_FIELDS) if name in UNDECLARED_AS_EMPTY)
 _MACHINE_COLUMNS = itemgetter(_CASE["machine"], _CASE["machine_version"])
 _NAME = itemgetter("name")
+
+
+def _as_opened(opening: Mapping[str, Any], changed: Mapping[str, Any]) -> list[Any]:
+    """The :data:`OPENING_FIELDS` the row should hold: as the opening gave them (``None``
+    where it left one out), or as ``reclassify`` events ``changed`` them since."""
+    if not changed:
+        try:
+            return list(_OPENING_VALUES(opening))
+        except KeyError:  # an opening that leaves a field out
+            pass
+    return [changed.get(name, opening.get(name)) for name in OPENING_FIELDS]
 
 
 def _row_matches(
@@ -533,7 +546,7 @@ def _row_matches(
         stored = list(_OPENING_COLUMNS(case))
         for index in _EMPTY_AS_NONE:
             stored[index] = stored[index] or None
-        expected = [changed.get(name, opening.get(name)) for name in OPENING_FIELDS]
+        expected = _as_opened(opening, changed)
         if stored != expected and any(
             held != value and not is_commitment(opening.get(name))
             for name, held, value in zip(OPENING_FIELDS, stored, expected, strict=True)
@@ -600,8 +613,8 @@ def _row_mismatch(
     if opening is not None:  # as opened, or as reclassify events changed it since
         changed = folded.facts.get(CLASSIFICATION_FACT) or {}
         expected += [
-            (name, changed.get(name, opening.get(name)))
-            for name in OPENING_FIELDS
+            (name, value)
+            for name, value in zip(OPENING_FIELDS, _as_opened(opening, changed), strict=True)
             if not is_commitment(opening.get(name))  # a personal value: checked apart
         ]
         attributes = opening.get("attributes", {})
