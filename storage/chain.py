@@ -46,6 +46,28 @@ canonical_json = _data_encoder.encode
 """JSON with sorted keys, no spaces and UTF-8 text: how event data is hashed and stored."""
 
 
+_STORED = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def column_json(value: Any) -> str:
+    """JSON text for a stored column (a case's facts, clocks and attributes): sorted keys,
+    no spaces, UTF-8 text, written by orjson (a case's clocks in a tenth of the standard
+    library's time); :data:`canonical_json` for what orjson refuses (an integer beyond 64
+    bits, a key that is not text, a time, a dataclass, a subclass of str or int). It
+    decodes to the same values as :data:`canonical_json`'s text, which it equals but
+    where a float is spelled otherwise (``1e16`` for ``1e+16``); the history's hash is
+    never over it."""
+    try:
+        return _dumps(value, option=_STORED).decode()
+    except orjson.JSONEncodeError:
+        return canonical_json(value)
+
+
 def parse_json(text: str | bytes) -> Any:
     """Decode stored JSON, as text or as the UTF-8 bytes a driver hands over (orjson,
     several times faster on the verification path; the standard library for what

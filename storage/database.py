@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 
-from casework.storage.chain import canonical_json, parse_json
+from casework.storage.chain import column_json, parse_json
 from casework.storage.errors import MalformedRow, UnusableName
 from casework.storage.table_prefix import TablePrefix, prefix_of, use_prefix
 
@@ -143,7 +143,7 @@ def make_engine(
             os.close(os.open(new_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     engine = create_engine(
         parsed,
-        json_serializer=canonical_json,
+        json_serializer=column_json,
         json_deserializer=stored_json,
         connect_args=connect_args,
         # PostgreSQL: rolled back on return only if a transaction is open (_reset_when_open)

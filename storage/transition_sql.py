@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import QueuePool
 
-from casework.storage.chain import canonical_json, parse_json
+from casework.storage.chain import column_json, parse_json
 from casework.storage.database import (
     AFTER_COMMIT,
     borrow,
@@ -687,8 +687,8 @@ def _converted(readers: list[Callable[[Any], Any] | None], row: Any) -> Iterator
 
 
 def _dump_json(value: Any) -> str:
-    """Canonical JSON; a str is taken as JSON already encoded that way."""
-    return value if isinstance(value, str) else canonical_json(value)
+    """A stored column's JSON; a str is taken as JSON already encoded."""
+    return value if isinstance(value, str) else column_json(value)
 
 
 def read_json(value: Any) -> Any:
