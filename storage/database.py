@@ -8,6 +8,7 @@ import re
 import sqlite3
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -101,6 +102,9 @@ def make_engine(
     ``None`` or ``public`` is the database's default schema, as before. A
     ``table_prefix`` puts casework's names under a prefix instead, on any database
     (:mod:`casework.storage.table_prefix`).
+
+    In a process forked from this one the engine has a new pool: the connections the
+    parent pooled stay the parent's, neither used nor closed.
     """
     try:
         parsed = make_url(url)
@@ -163,7 +167,25 @@ def make_engine(
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
     prepare_engine(engine)
+    _OWN_ENGINES.add(engine)
     return use_prefix(engine, tables)
+
+
+_OWN_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""The engines casework made, whose pools a forked process replaces."""
+
+
+def _pools_replaced_in_child() -> None:
+    """In a process just forked: each engine casework made gets a new pool, and the
+    connections the parent pooled are left be, neither used nor closed (a SQLite or
+    PostgreSQL connection carried across a fork is still the parent's). SQLAlchemy's way
+    across a fork; a host's engine is the host's to look after."""
+    for engine in list(_OWN_ENGINES):
+        engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pools_replaced_in_child)
 
 
 def stored_json(text: str | bytes) -> Any:

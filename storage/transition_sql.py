@@ -251,16 +251,14 @@ class TransitionSQL:
     def _after_fork(self) -> None:
         """Begin anew in a process forked from the one that began: the writers' lock as
         the fork found it (held, if a thread of the parent was writing) and the parent's
-        connections are left be; casework's own pool is replaced without closing them
-        (SQLAlchemy's way across a fork), and the kept writer is opened again."""
+        kept writer are left be, and the writer is opened again (the fork replaced
+        casework's own pool already: :func:`casework.storage.database.make_engine`)."""
         self._pid = os.getpid()
         self._writer = _writers_lock(self.sqlite)
         self._group = None
         if self._kept is not None:  # never closed here, nor collected: the parent's
             _INHERITED.append(self._kept)
             self._kept = None
-        if self._keeps_writer:
-            self.engine.dispose(close=False)
 
     def held(self) -> int:
         """The connections held now: the pool's lent out, and the kept writer while a

@@ -4,6 +4,7 @@ than its pool answers every request and serves normally as soon as the burst end
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -221,3 +222,27 @@ def test_a_connection_dropped_while_idle_is_replaced_unseen(
         assert cut  # the pool's sessions were there, and are gone
         assert engine.fire(case_id, "contact", actor="agent", data={"kind": "call"}).version == 2
         assert engine.get(case_id).version == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_process_takes_a_connection_of_its_own_not_its_parents(pg_url: str) -> None:
+    """A connection the parent pooled is still the parent's after a fork: the child's
+    engine opens its own (on one socket, two processes' statements would interleave)."""
+    engine = database.make_engine(pg_url)
+    try:
+        with engine.connect() as conn:  # pooled once returned
+            parent = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        child = os.fork()
+        if child == 0:
+            try:
+                with engine.connect() as conn:
+                    own = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+                os._exit(0 if own != parent else 2)
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        with engine.connect() as conn:  # the parent's own connection still serves it
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() == parent
+    finally:
+        engine.dispose()

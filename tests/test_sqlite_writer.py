@@ -85,6 +85,27 @@ def test_a_forked_process_writes_on_a_connection_of_its_own(
         assert engine.verify().ok
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_process_reads_on_a_connection_of_its_own(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    path = tmp_path / "c.db"
+    with Engine.open(f"sqlite:///{path}", clock=clock) as engine:
+        case_id = open_sample(engine)
+        engine.get(case_id)  # the pool keeps the connection it read on
+        child = os.fork()
+        if child == 0:  # a SQLite connection carried across a fork is not the child's
+            try:
+                before = _files_open_on(path)
+                engine.get(case_id)
+                os._exit(0 if _files_open_on(path) > before else 2)  # it opened its own
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert engine.get(case_id).id == case_id
+
+
 def test_a_failed_write_lets_the_writer_go_and_the_next_one_succeeds(
     tmp_path: Path, clock: FixedClock
 ) -> None:
