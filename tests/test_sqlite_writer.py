@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,22 @@ def test_a_group_holds_one_connection(tmp_path: Path, clock: FixedClock) -> None
         assert store.held() == 0
 
 
+def _opens_its_own_in_a_child(path: Path, call: Callable[[], object]) -> bool:
+    """Whether ``call``, made in a process forked from this one, succeeds on a connection
+    to ``path`` of the child's own (a SQLite connection carried across a fork is still
+    the parent's)."""
+    child = os.fork()
+    if child == 0:
+        try:
+            before = _files_open_on(path)
+            call()
+            os._exit(0 if _files_open_on(path) > before else 2)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_process_writes_on_a_connection_of_its_own(
     tmp_path: Path, clock: FixedClock
@@ -69,16 +86,9 @@ def test_a_forked_process_writes_on_a_connection_of_its_own(
     with Engine.open(f"sqlite:///{path}", clock=clock) as engine:
         case_id = open_sample(engine)
         engine.fire(case_id, "note", actor="agent", data={"note": "before the fork"})
-        child = os.fork()
-        if child == 0:  # the child: the parent's connections are not its to use
-            try:
-                before = _files_open_on(path)
-                engine.fire(case_id, "note", actor="agent", data={"note": "in the child"})
-                os._exit(0 if _files_open_on(path) > before else 2)  # it opened its own
-            except BaseException:
-                os._exit(1)
-        _, status = os.waitpid(child, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        assert _opens_its_own_in_a_child(
+            path, lambda: engine.fire(case_id, "note", actor="agent", data={"note": "in the child"})
+        )
         engine.fire(case_id, "note", actor="agent", data={"note": "after the child"})
         notes = [event.data.get("note") for event in engine.history(case_id)]
         assert notes[-3:] == ["before the fork", "in the child", "after the child"]
@@ -93,16 +103,7 @@ def test_a_forked_process_reads_on_a_connection_of_its_own(
     with Engine.open(f"sqlite:///{path}", clock=clock) as engine:
         case_id = open_sample(engine)
         engine.get(case_id)  # the pool keeps the connection it read on
-        child = os.fork()
-        if child == 0:  # a SQLite connection carried across a fork is not the child's
-            try:
-                before = _files_open_on(path)
-                engine.get(case_id)
-                os._exit(0 if _files_open_on(path) > before else 2)  # it opened its own
-            except BaseException:
-                os._exit(1)
-        _, status = os.waitpid(child, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        assert _opens_its_own_in_a_child(path, lambda: engine.get(case_id))
         assert engine.get(case_id).id == case_id
 
 
