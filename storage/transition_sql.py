@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -115,7 +116,7 @@ class TransitionSQL:
         self._keeps_writer = self.sqlite and is_own(engine) and isinstance(engine.pool, QueuePool)
         self._kept: KeptConnection | None = None
         """The writer connection kept between calls, once one was opened."""
-        self._pid = os.getpid()
+        _BEGUN.add(self)
         self.read_with_lock: str | None = None
         """A statement sent with each case lock of a pipelined transaction, after it: its
         rows come back in the lock's round trip, for :meth:`sent_ahead` to hand out."""
@@ -159,7 +160,6 @@ class TransitionSQL:
         lock the group holds). What the calls ask to run after the commit
         (:func:`~casework.storage.database.after_commit`) runs once it succeeded."""
         then: list[Callable[[], None]] = []
-        self._in_this_process()
         with self._writer, self.writing() as conn:
             conn.info[AFTER_COMMIT] = then
             self._group = threading.get_ident()
@@ -243,17 +243,11 @@ class TransitionSQL:
                 self._drop_writer()
             raise
 
-    def _in_this_process(self) -> None:
-        """Begin anew (:meth:`_after_fork`) where this process is not the one that began."""
-        if os.getpid() != self._pid:
-            self._after_fork()
-
     def _after_fork(self) -> None:
-        """Begin anew in a process forked from the one that began: the writers' lock as
-        the fork found it (held, if a thread of the parent was writing) and the parent's
-        kept writer are left be, and the writer is opened again (the fork replaced
-        casework's own pool already: :func:`casework.storage.database.make_engine`)."""
-        self._pid = os.getpid()
+        """Begin anew in a process just forked (:func:`_begun_anew_in_child`): the
+        writers' lock as the fork found it (held, if a thread of the parent was writing)
+        and the parent's kept writer are left be, and the writer is opened again (the
+        fork replaced casework's own pool too: :func:`casework.storage.database.make_engine`)."""
         self._writer = _writers_lock(self.sqlite)
         self._group = None
         if self._kept is not None:  # never closed here, nor collected: the parent's
@@ -279,7 +273,6 @@ class TransitionSQL:
         """Close the writer connection kept between calls, if one is (on SQLite
         through casework's own engine), once a write another thread runs on it has
         ended; nothing else is kept."""
-        self._in_this_process()
         if self._group == threading.get_ident():  # its group runs on a pooled connection
             self._drop_writer()
             return
@@ -302,7 +295,6 @@ class TransitionSQL:
         (:mod:`casework.storage.pipeline_pace`). A statement's error is raised where its
         results come back, at a read, at such a sync or at the end, and the COMMIT after
         a failed statement is never run."""
-        self._in_this_process()
         self._not_in_group()
         with self._writer, self._writer_connection() as raw:
             plain = raw.cursor()
@@ -628,6 +620,21 @@ class CaseRows:
              *_bound(self._moved_event_binders, event)),
         )  # fmt: skip
         return True
+
+
+_BEGUN: weakref.WeakSet[TransitionSQL] = weakref.WeakSet()
+"""Every engine's connections, begun anew in a forked process."""
+
+
+def _begun_anew_in_child() -> None:
+    """In a process just forked: each engine's writer state begun anew
+    (:meth:`TransitionSQL._after_fork`)."""
+    for sql in list(_BEGUN):
+        sql._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_begun_anew_in_child)
 
 
 _INHERITED: list[KeptConnection] = []
