@@ -23,6 +23,7 @@ from casework.workflow.clock import FixedClock
 from casework.workflow.engine import Engine
 from tests.support import PG_ADMIN
 from tests.support.api_server import Served, serving
+from tests.support.crash import holds_in_a_child
 
 THREADS_FIRING = 40
 OPEN = {"customer": "CUST-1", "channel": "phone", "category": "other", "summary": "s"}
@@ -232,16 +233,12 @@ def test_a_forked_process_takes_a_connection_of_its_own_not_its_parents(pg_url: 
     try:
         with engine.connect() as conn:  # pooled once returned
             parent = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        child = os.fork()
-        if child == 0:
-            try:
-                with engine.connect() as conn:
-                    own = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-                os._exit(0 if own != parent else 2)
-            except BaseException:
-                os._exit(1)
-        _, status = os.waitpid(child, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+
+        def takes_its_own() -> bool:
+            with engine.connect() as conn:
+                return bool(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != parent)
+
+        assert holds_in_a_child(takes_its_own)
         with engine.connect() as conn:  # the parent's own connection still serves it
             assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() == parent
     finally:

@@ -14,6 +14,7 @@ import pytest
 
 from casework.workflow import Engine, FixedClock, StorageFailure
 from tests.support import open_sample
+from tests.support.crash import holds_in_a_child
 
 
 def _files_open_on(path: Path) -> int:
@@ -66,16 +67,13 @@ def _opens_its_own_in_a_child(path: Path, call: Callable[[], object]) -> bool:
     """Whether ``call``, made in a process forked from this one, succeeds on a connection
     to ``path`` of the child's own (a SQLite connection carried across a fork is still
     the parent's)."""
-    child = os.fork()
-    if child == 0:
-        try:
-            before = _files_open_on(path)
-            call()
-            os._exit(0 if _files_open_on(path) > before else 2)
-        except BaseException:
-            os._exit(1)
-    _, status = os.waitpid(child, 0)
-    return os.waitstatus_to_exitcode(status) == 0
+
+    def opens_its_own() -> bool:
+        before = _files_open_on(path)
+        call()
+        return _files_open_on(path) > before
+
+    return holds_in_a_child(opens_its_own)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

@@ -1,4 +1,5 @@
-"""A crash harness: run work in a forked process, kill it with SIGKILL at seeded points.
+"""A crash harness: run work in a forked process, kill it with SIGKILL at seeded points;
+and :func:`holds_in_a_child`, a check run in a forked process.
 
 The child reports progress as short lines on a pipe (one ``os.write`` each, so a line
 is never torn); the harness kills it after a seeded number of lines, so every run
@@ -39,6 +40,20 @@ class Runs:
     kills: int = 0
     finished: int = 0
     lines: list[str] = field(default_factory=list)
+
+
+def holds_in_a_child(check: Callable[[], bool]) -> bool:
+    """Whether ``check()``, run in a process forked from this one, returns true (false
+    if it raises)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            code = 0 if check() else 2
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def _read_line(fd: int, buffer: bytearray) -> str | None:
