@@ -124,13 +124,19 @@ INSERT = (
 )
 
 
-def sqlite_floor_subject(url: str, stack: ExitStack) -> Step:
-    """(b) on SQLite: BEGIN IMMEDIATE; UPDATE case; INSERT event; COMMIT on bare sqlite3."""
-    events = _floor_events(_open_cases(url))
+def _bare_sqlite(url: str, stack: ExitStack) -> sqlite3.Connection:
+    """A bare sqlite3 connection on ``url`` with the engine's settings, closed with ``stack``."""
     conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     stack.callback(conn.close)
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
         conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
+def sqlite_floor_subject(url: str, stack: ExitStack) -> Step:
+    """(b) on SQLite: BEGIN IMMEDIATE; UPDATE case; INSERT event; COMMIT on bare sqlite3."""
+    events = _floor_events(_open_cases(url))
+    conn = _bare_sqlite(url, stack)
     update, insert = UPDATE.format(m="?", j="?"), INSERT.format(m="?", j="?")
 
     def step(n: int) -> None:
@@ -178,10 +184,7 @@ def least_fire_subject(url: str, stack: ExitStack) -> Step:
     """(b2) on SQLite: a fire's statements on bare sqlite3 with the least Python between
     them (module docstring)."""
     ids = _open_cases(url)
-    conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-    stack.callback(conn.close)
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
-        conn.execute(f"PRAGMA {pragma}")
+    conn = _bare_sqlite(url, stack)
     insert = INSERT.format(m="?", j="?")
     rules = COMPLAINT_V1.rules
     counter = iter(range(10**9))
